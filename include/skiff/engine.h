@@ -1,0 +1,99 @@
+/* skiff/engine.h - the native ONNX inference engine.
+ *
+ * A model is loaded once and compiled into an immutable skiff_model_t that any
+ * number of threads share. Each thread that runs it owns a skiff_context_t
+ * (its buffers, per-shape compiled work, intra-op thread count), so N
+ * contexts run one model concurrently without locks.
+ *
+ *     skiff_model_t *m; skiff_context_t *c;
+ *     skiff_model_load("model.onnx", NULL, &m);
+ *     skiff_context_new(m, NULL, &c);
+ *     skiff_context_run(c, inputs, n_in, outputs);   // outputs borrowed
+ *     skiff_context_free(c); skiff_model_free(m);
+ */
+#ifndef SKIFF_ENGINE_H
+#define SKIFF_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "skiff/status.h"
+#include "skiff/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct skiff_model skiff_model_t;
+typedef struct skiff_context skiff_context_t;
+
+/* Description of a graph input or output. dims[i] is -1 where the dimension
+ * is dynamic (symbolic or unknown); ndim is -1 when the rank is unknown. */
+typedef struct skiff_value_info {
+    const char *name;
+    skiff_dtype_t dtype;
+    int ndim;
+    int64_t dims[SKIFF_MAX_DIMS];
+} skiff_value_info_t;
+
+typedef struct skiff_model_options {
+    int optimize; /* graph passes (fold, fuse); default 1 */
+    int verbose;  /* log pass statistics at INFO; default 1 */
+} skiff_model_options_t;
+
+typedef struct skiff_context_options {
+    int threads; /* intra-op threads; <= 0: all cores the process may use */
+} skiff_context_options_t;
+
+/* Loads and compiles an ONNX model file. External data files are resolved
+ * relative to the model's directory. opts may be NULL for defaults.
+ * Caller owns *out_model (free with skiff_model_free). */
+skiff_status_t *skiff_model_load(const char *path, const skiff_model_options_t *opts,
+                                 skiff_model_t **out_model);
+
+/* Same from memory (borrowed for the call only). base_dir resolves external
+ * data; NULL disallows it. */
+skiff_status_t *skiff_model_load_buffer(const void *data, size_t size, const char *base_dir,
+                                        const skiff_model_options_t *opts,
+                                        skiff_model_t **out_model);
+
+/* Frees a model. All contexts made from it must be freed first. Accepts NULL. */
+void skiff_model_free(skiff_model_t *model);
+
+/* Graph inputs (initializers excluded) and outputs. Borrowed from the model. */
+int skiff_model_input_count(const skiff_model_t *model);
+int skiff_model_output_count(const skiff_model_t *model);
+const skiff_value_info_t *skiff_model_input(const skiff_model_t *model, int index);
+const skiff_value_info_t *skiff_model_output(const skiff_model_t *model, int index);
+
+/* Index of an input/output by name, or -1. */
+int skiff_model_input_index(const skiff_model_t *model, const char *name);
+int skiff_model_output_index(const skiff_model_t *model, const char *name);
+
+/* Creates an execution context. opts may be NULL. Caller owns the result.
+ * Threads: one thread at a time per context; contexts of one model may run
+ * concurrently. */
+skiff_status_t *skiff_context_new(const skiff_model_t *model, const skiff_context_options_t *opts,
+                                  skiff_context_t **out_context);
+
+void skiff_context_free(skiff_context_t *context);
+
+/* Runs the model. inputs[i] is the tensor for model input i (in
+ * skiff_model_input order), borrowed for the call. On success outputs[j]
+ * points at output j, owned by the context and valid until the next run or
+ * skiff_context_free. Errors name the input or node at fault. */
+skiff_status_t *skiff_context_run(skiff_context_t *context, const skiff_tensor_t *const *inputs,
+                                  int n_inputs, const skiff_tensor_t **outputs);
+
+/* Peak bytes of intermediate buffers the last run held at once, and the sum
+ * of all intermediate buffers (what a plan without reuse would need). */
+void skiff_context_memory_stats(const skiff_context_t *context, size_t *out_peak,
+                                size_t *out_naive);
+
+/* Number of CPU cores this process may use (affinity mask and cgroup cpu.max). */
+int skiff_cpu_count(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,45 @@
+/* main.c - the skiff executable: dispatches to subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "skiff/skiff.h"
+
+static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *help;
+} commands[] = {
+    {"serve", skiff__cmd_serve, "serve model directories over HTTP (Paddle Serving + KServe v2)"},
+    {"convert", skiff__cmd_convert, "write serving model/client directories from an ONNX model"},
+    {"run", skiff__cmd_run, "run an ONNX model on .npy inputs and time it"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "skiff %s - model serving with a native ONNX engine\n\n"
+               "usage: skiff <command> [options]    (skiff <command> --help for its options)\n\n"
+               "commands:\n",
+            SKIFF_VERSION);
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].help);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("skiff %s\n", SKIFF_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "skiff: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

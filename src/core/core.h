@@ -1,0 +1,81 @@
+/* core.h - services every layer uses: allocation, logging, .npy files,
+ * float16 conversion, CPU facts. Internal: not part of the public API. */
+#ifndef SKIFF_CORE_H
+#define SKIFF_CORE_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "skiff/status.h"
+#include "skiff/tensor.h"
+
+/* ---- allocation ----------------------------------------------------------
+ * Every allocation in skiff goes through these, so a test build can fail the
+ * Nth one (SKIFF_FAIL_ALLOC_AT=N in the environment, or
+ * skiff__alloc_fail_at()) and prove each failure is a clean error. */
+void *skiff__malloc(size_t size);
+void *skiff__calloc(size_t n, size_t size);
+void *skiff__realloc(void *p, size_t size);
+void *skiff__aligned_alloc(size_t size); /* 64-byte aligned; free with skiff__free */
+char *skiff__strdup(const char *s);
+char *skiff__strndup(const char *s, size_t n);
+void skiff__free(void *p);
+
+/* Fault injection: fail allocation number n (1-based) counted from now; 0
+ * turns it off. Returns how many allocations were made since the last call. */
+void skiff__alloc_fail_at(long n);
+long skiff__alloc_count(void);
+bool skiff__alloc_failed(void); /* an injected failure has happened */
+
+/* Overflow-checked size arithmetic: false on overflow. */
+static inline bool skiff__mul_size(size_t a, size_t b, size_t *out)
+{
+    return !__builtin_mul_overflow(a, b, out);
+}
+
+/* ---- logging ------------------------------------------------------------- */
+typedef enum skiff_log_level {
+    SKIFF_LOG_DEBUG = 0,
+    SKIFF_LOG_INFO = 1,
+    SKIFF_LOG_WARN = 2,
+    SKIFF_LOG_ERROR = 3,
+    SKIFF_LOG_OFF = 4,
+} skiff_log_level_t;
+
+typedef void (*skiff_log_cb)(skiff_log_level_t level, const char *line, void *user);
+
+void skiff_log_set_level(skiff_log_level_t level);
+skiff_log_level_t skiff_log_get_level(void);
+void skiff_log_set_sink(skiff_log_cb cb, void *user);
+void skiff_log(skiff_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define SKIFF_LOG_ON(lvl) ((lvl) >= skiff_log_get_level())
+
+/* ---- strings --------------------------------------------------------------- */
+/* Parses a whole decimal integer; false on junk, empty or overflow. */
+bool skiff__parse_i64(const char *s, int64_t *out);
+bool skiff__parse_double(const char *s, double *out);
+
+/* Monotonic clock in nanoseconds. */
+uint64_t skiff__now_ns(void);
+
+/* ---- float16 / bfloat16 -------------------------------------------------- */
+float skiff__f16_to_f32(uint16_t h);
+uint16_t skiff__f32_to_f16(float f);
+float skiff__bf16_to_f32(uint16_t h);
+uint16_t skiff__f32_to_bf16(float f);
+
+/* ---- .npy files ------------------------------------------------------------
+ * NumPy format 1.0-3.0, little-endian, C order; dtypes b1 i1 u1 i2 u2 i4 u4 i8
+ * u8 f2 f4 f8. Big-endian and fortran_order arrays are refused by name. */
+skiff_status_t *skiff__npy_read_buffer(const void *data, size_t size, skiff_tensor_t **out_tensor);
+skiff_status_t *skiff__npy_read_file(const char *path, skiff_tensor_t **out_tensor);
+/* Serialises to a new buffer the caller frees with skiff__free. */
+skiff_status_t *skiff__npy_write_buffer(const skiff_tensor_t *t, void **out_data, size_t *out_size);
+skiff_status_t *skiff__npy_write_file(const skiff_tensor_t *t, const char *path);
+
+/* Reads a whole file into a new buffer (caller frees with skiff__free). */
+skiff_status_t *skiff__read_file(const char *path, void **out_data, size_t *out_size);
+
+#endif

@@ -1,0 +1,105 @@
+/* status.c - error objects and the one table mapping codes to protocols. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core.h"
+
+struct skiff_status {
+    skiff_code_t code;
+    char *message;
+};
+
+/* Returned when the error itself cannot be allocated. */
+static struct skiff_status oom_status = {SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory"};
+
+static const struct {
+    const char *name;
+    int http;
+    int grpc;
+} code_table[] = {
+    [SKIFF_CODE_OK] = {"OK", 200, 0},
+    [SKIFF_CODE_INVALID_ARG] = {"INVALID_ARG", 400, 3},
+    [SKIFF_CODE_NOT_FOUND] = {"NOT_FOUND", 404, 5},
+    [SKIFF_CODE_ALREADY_EXISTS] = {"ALREADY_EXISTS", 409, 6},
+    [SKIFF_CODE_UNAVAILABLE] = {"UNAVAILABLE", 503, 14},
+    [SKIFF_CODE_UNSUPPORTED] = {"UNSUPPORTED", 501, 12},
+    [SKIFF_CODE_RESOURCE_EXHAUSTED] = {"RESOURCE_EXHAUSTED", 503, 8},
+    [SKIFF_CODE_DEADLINE_EXCEEDED] = {"DEADLINE_EXCEEDED", 504, 4},
+    [SKIFF_CODE_CANCELLED] = {"CANCELLED", 499, 1},
+    [SKIFF_CODE_INTERNAL] = {"INTERNAL", 500, 13},
+};
+
+#define N_CODES (sizeof(code_table) / sizeof(code_table[0]))
+
+static skiff_status_t *status_vnew(skiff_code_t code, const char *fmt, va_list ap)
+{
+    skiff_status_t *st = skiff__malloc(sizeof(*st));
+    if (!st)
+        return &oom_status;
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap2);
+    va_end(ap2);
+    if (n < 0)
+        n = 0;
+    st->message = skiff__malloc((size_t)n + 1);
+    if (!st->message) {
+        skiff__free(st);
+        return &oom_status;
+    }
+    vsnprintf(st->message, (size_t)n + 1, fmt, ap);
+    st->code = code;
+    return st;
+}
+
+skiff_status_t *skiff_status_new(skiff_code_t code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    skiff_status_t *st = status_vnew(code, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+skiff_status_t *skiff_status_wrap(skiff_status_t *st, const char *fmt, ...)
+{
+    if (!st)
+        return NULL;
+    char prefix[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof(prefix), fmt, ap);
+    va_end(ap);
+    skiff_status_t *out = skiff_status_new(st->code, "%s: %s", prefix, st->message);
+    skiff_status_free(st);
+    return out;
+}
+
+skiff_code_t skiff_status_code(const skiff_status_t *st) { return st ? st->code : SKIFF_CODE_OK; }
+
+const char *skiff_status_message(const skiff_status_t *st) { return st ? st->message : ""; }
+
+void skiff_status_free(skiff_status_t *st)
+{
+    if (!st || st == &oom_status)
+        return;
+    skiff__free(st->message);
+    skiff__free(st);
+}
+
+const char *skiff_code_name(skiff_code_t code)
+{
+    return (unsigned)code < N_CODES ? code_table[code].name : "UNKNOWN";
+}
+
+int skiff_code_http_status(skiff_code_t code)
+{
+    return (unsigned)code < N_CODES ? code_table[code].http : 500;
+}
+
+int skiff_code_grpc_status(skiff_code_t code)
+{
+    return (unsigned)code < N_CODES ? code_table[code].grpc : 2;
+}

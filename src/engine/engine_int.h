@@ -1,0 +1,224 @@
+/* engine_int.h - the engine's private graph IR and kernel interface.
+ *
+ * A loaded model is a skiff__graph: values (every tensor name: inputs,
+ * initializers, intermediates, outputs) and nodes in topological order. Each
+ * node is bound at load time to a skiff__op from the registry. At run time
+ * the executor walks the nodes; each kernel reads its inputs, computes its
+ * output shapes itself, asks the context for output buffers with
+ * skiff__kctx_output() and fills them. Shape inference and execution are one
+ * function, so a kernel's shape rule can never drift from what it computes.
+ *
+ * Kernels may keep two kinds of state:
+ *   node->prep   immutable, made once at load by op->prepare (packed weights);
+ *                shared by all contexts.
+ *   *kctx->cache mutable, per context and node (e.g. oneDNN primitives
+ *                compiled for the last input shape); freed by op->cache_free.
+ */
+#ifndef SKIFF_ENGINE_INT_H
+#define SKIFF_ENGINE_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../core/core.h"
+#include "skiff/engine.h"
+
+typedef enum skiff__attr_type {
+    SKIFF_ATTR_UNDEFINED = 0,
+    SKIFF_ATTR_FLOAT = 1,
+    SKIFF_ATTR_INT = 2,
+    SKIFF_ATTR_STRING = 3,
+    SKIFF_ATTR_TENSOR = 4,
+    SKIFF_ATTR_GRAPH = 5,
+    SKIFF_ATTR_FLOATS = 6,
+    SKIFF_ATTR_INTS = 7,
+    SKIFF_ATTR_STRINGS = 8,
+} skiff__attr_type;
+
+typedef struct skiff__attr {
+    char *name;
+    skiff__attr_type type;
+    int64_t i;
+    float f;
+    char *s;        /* NUL-terminated copy */
+    size_t s_len;
+    int64_t *ints;
+    float *floats;
+    char **strings;
+    int n;          /* element count of ints / floats / strings */
+    skiff_tensor_t *t;
+} skiff__attr;
+
+/* Activation fused into a producing Conv/Gemm/MatMul by the fusion pass. */
+typedef enum skiff__act {
+    SKIFF_ACT_NONE = 0,
+    SKIFF_ACT_RELU,
+    SKIFF_ACT_CLIP,        /* alpha = min, beta = max */
+    SKIFF_ACT_SIGMOID,
+    SKIFF_ACT_HARDSIGMOID, /* alpha, beta as ONNX */
+    SKIFF_ACT_HARDSWISH,
+    SKIFF_ACT_LEAKYRELU,   /* alpha */
+    SKIFF_ACT_TANH,
+} skiff__act;
+
+typedef struct skiff__fused_act {
+    skiff__act kind;
+    float alpha, beta;
+} skiff__fused_act;
+
+struct skiff__op;
+
+typedef struct skiff__node {
+    char *name;
+    char *op_type;
+    char *domain;
+    int opset;       /* opset version of the node's domain in this model */
+    int n_in, n_out;
+    int *in;         /* value indices; -1 for an omitted optional input */
+    int *out;
+    int n_attrs;
+    skiff__attr *attrs;
+    const struct skiff__op *op;
+    void *prep;      /* op->prepare's immutable state */
+    /* Set by fusion passes: */
+    skiff__fused_act act[2]; /* applied in order after the op */
+    int n_act;
+    int sum_input;   /* value index added to the output after the op (sum post-op), or -1 */
+    bool dead;
+} skiff__node;
+
+typedef struct skiff__value {
+    char *name;
+    skiff_dtype_t dtype;   /* declared, UNDEFINED when unknown */
+    int ndim;              /* declared, -1 when unknown */
+    int64_t dims[SKIFF_MAX_DIMS];
+    skiff_tensor_t *constant; /* initializer or folded constant; owned by the graph */
+    int producer;          /* node index or -1 */
+    int n_consumers;       /* live node inputs + graph outputs referencing it */
+    bool is_input, is_output;
+} skiff__value;
+
+typedef struct skiff__graph {
+    skiff__value *values;
+    int n_values, cap_values;
+    skiff__node *nodes;
+    int n_nodes, cap_nodes;
+    int *inputs;    /* graph inputs that are not initializers */
+    int n_inputs;
+    int *outputs;
+    int n_outputs;
+    int opset;      /* default-domain opset */
+    char *name;
+    int *hash;      /* open-addressing name -> value index table, -1 empty */
+    int hash_cap;   /* power of two, > 2 * n_values */
+} skiff__graph;
+
+/* ---- kernel interface ---- */
+typedef struct skiff__exec skiff__exec;
+
+typedef struct skiff__kctx {
+    const skiff__node *node;
+    const skiff__graph *graph;
+    const skiff_tensor_t *const *in; /* NULL entries for omitted optional inputs */
+    int n_in;
+    skiff_tensor_t **out;            /* filled by skiff__kctx_output */
+    int n_out;
+    void **cache;                    /* per-context, per-node mutable state */
+    int threads;                     /* intra-op threads for this context */
+    skiff__exec *exec;
+} skiff__kctx;
+
+typedef struct skiff__op {
+    const char *type;       /* ONNX op_type, default domain */
+    int min_opset;          /* oldest opset form implemented (1 when all) */
+    /* Optional, at load time after constant folding: validate attributes and
+     * constant inputs, pre-pack weights into node->prep. */
+    skiff_status_t *(*prepare)(skiff__node *node, const skiff__graph *graph);
+    skiff_status_t *(*run)(skiff__kctx *ctx);
+    void (*prep_free)(void *prep);    /* optional */
+    void (*cache_free)(void *cache);  /* optional */
+    unsigned flags;                   /* SKIFF_OP_* */
+} skiff__op;
+
+/* The kernel applies node->act[] after its result, so the fusion pass may
+ * fold a following activation node into it. */
+#define SKIFF_OP_FUSES_ACT 1u
+/* The kernel adds the tensor in ctx->in[ctx->n_in] (node->sum_input) to its
+ * result, so the fusion pass may fold a following Add into it. */
+#define SKIFF_OP_FUSES_SUM 2u
+
+/* Allocates output `idx` with the given type and shape from the context's
+ * buffer pool and stores it in ctx->out[idx]. The data is uninitialised.
+ * Returns NULL with an error in *st on failure. */
+skiff_tensor_t *skiff__kctx_output(skiff__kctx *ctx, int idx, skiff_dtype_t dtype, int ndim,
+                                   const int64_t *dims, skiff_status_t **st);
+
+/* Makes output `idx` share input `in_idx`'s data with a new shape (Reshape,
+ * Squeeze, Identity...). The element count must match. */
+skiff_status_t *skiff__kctx_alias(skiff__kctx *ctx, int idx, int in_idx, int ndim,
+                                  const int64_t *dims);
+
+/* Error naming the node: "node 'conv1' (Conv): <message>". */
+skiff_status_t *skiff__kerr(const skiff__kctx *ctx, skiff_code_t code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+skiff_status_t *skiff__node_err(const skiff__node *node, skiff_code_t code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Attribute lookup; the default is returned when the attribute is absent. */
+const skiff__attr *skiff__attr_find(const skiff__node *node, const char *name);
+int64_t skiff__attr_int(const skiff__node *node, const char *name, int64_t dflt);
+float skiff__attr_float(const skiff__node *node, const char *name, float dflt);
+const char *skiff__attr_str(const skiff__node *node, const char *name, const char *dflt);
+/* Returns the count (or -1 when absent) and points *out at the borrowed array. */
+int skiff__attr_ints(const skiff__node *node, const char *name, const int64_t **out);
+int skiff__attr_floats(const skiff__node *node, const char *name, const float **out);
+
+/* Normalises an axis in [-rank, rank) to [0, rank); false when out of range. */
+bool skiff__norm_axis(int64_t axis, int rank, int *out);
+
+/* Numpy-style broadcast of two shapes; false when incompatible. */
+bool skiff__broadcast_shape(int na, const int64_t *a, int nb, const int64_t *b, int *out_n,
+                            int64_t *out);
+
+/* Reads element i of an integer tensor (int32/int64/uint8/...) as int64. */
+int64_t skiff__tensor_get_i64(const skiff_tensor_t *t, int64_t i);
+/* Reads element i of a numeric tensor as double. */
+double skiff__tensor_get_f64(const skiff_tensor_t *t, int64_t i);
+
+/* ---- registry ---- */
+/* Op tables, one per kernel file, each ending with a {NULL} entry. */
+extern const skiff__op skiff__ops_elementwise[];
+extern const skiff__op skiff__ops_reduce[];
+extern const skiff__op skiff__ops_shape[];
+extern const skiff__op skiff__ops_nn[];
+extern const skiff__op skiff__ops_rnn[];
+extern const skiff__op skiff__ops_misc[];
+
+const skiff__op *skiff__op_find(const char *domain, const char *op_type, int opset);
+
+/* ---- graph ---- */
+skiff_status_t *skiff__onnx_parse(const void *data, size_t size, const char *base_dir,
+                                  skiff__graph **out_graph);
+void skiff__graph_free(skiff__graph *g);
+int skiff__graph_find_value(const skiff__graph *g, const char *name);
+/* Adds a value (name copied); returns its index or -1 on OOM. */
+int skiff__graph_add_value(skiff__graph *g, const char *name);
+void skiff__graph_recount(skiff__graph *g);
+void skiff__node_free_fields(skiff__node *n);
+
+/* Decodes one serialized onnx.TensorProto (e.g. a conformance test's
+ * input_0.pb). Caller owns *out_tensor; *out_name (may be NULL) gets a copy of
+ * the tensor's name, freed with skiff__free. */
+skiff_status_t *skiff__onnx_read_tensor(const void *data, size_t size, skiff_tensor_t **out_tensor,
+                                        char **out_name);
+
+/* ---- passes (passes.c) ---- */
+typedef struct skiff__pass_stats {
+    int removed_identity, folded, dead, bn_folded, act_fused, sum_fused, gelu_fused, ln_fused;
+} skiff__pass_stats;
+skiff_status_t *skiff__graph_optimize(skiff__graph *g, skiff__pass_stats *stats);
+/* Evaluates one node whose inputs are all constants, storing its outputs as
+ * constants. Used by constant folding. */
+skiff_status_t *skiff__fold_node(skiff__graph *g, int node_index);
+
+#endif

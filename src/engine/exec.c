@@ -1,0 +1,595 @@
+/* exec.c - compiled models and execution contexts.
+ *
+ * A skiff_model_t owns the optimised graph and is never written after
+ * loading. A skiff_context_t owns everything a run mutates: one runtime
+ * tensor per value, the buffer pool, and per-node kernel caches.
+ *
+ * Memory: intermediate buffers come from a per-context pool of blocks. A
+ * value's block goes back to the pool as soon as its last consumer has run
+ * (liveness by consumer count), so a steady-state run reuses the same blocks
+ * and calls malloc only when a new input shape needs a bigger one. View ops
+ * (Reshape, Squeeze...) share their input's block through a refcount. */
+#include <omp.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "engine_int.h"
+
+typedef struct block {
+    void *data;
+    size_t cap;
+    int refs;      /* values currently using it; 0 = free */
+} block;
+
+typedef struct rt_value {
+    skiff_tensor_t t;   /* runtime header; data points into a block or elsewhere */
+    block *blk;         /* owning block, NULL for inputs/constants/standalone */
+    int pending;        /* consumers still to run */
+    bool set;
+} rt_value;
+
+struct skiff__exec {
+    skiff_context_t *ctx; /* NULL in standalone (constant folding) mode */
+};
+
+struct skiff_model {
+    skiff__graph *g;
+    skiff_value_info_t *in_info;
+    skiff_value_info_t *out_info;
+    int *order;     /* live nodes in execution order */
+    int n_order;
+};
+
+struct skiff_context {
+    const skiff_model_t *m;
+    int threads;
+    rt_value *rt;
+    void **cache;       /* per node */
+    block **blocks;
+    int n_blocks, cap_blocks;
+    size_t peak, naive, live;
+    skiff__exec exec;
+    rt_value scratch[16]; /* omitted outputs of the running node */
+};
+
+/* ---- pool ---- */
+
+static block *pool_get(skiff_context_t *c, size_t need)
+{
+    block *best = NULL;
+    for (int i = 0; i < c->n_blocks; i++) {
+        block *b = c->blocks[i];
+        if (b->refs == 0 && b->cap >= need && (!best || b->cap < best->cap))
+            best = b;
+    }
+    /* Reuse only when not grossly oversized, so a tiny tensor does not pin
+     * the largest buffer. */
+    if (best && (best->cap <= need * 4 || best->cap <= 4096)) {
+        best->refs = 1;
+        return best;
+    }
+    if (c->n_blocks == c->cap_blocks) {
+        int cap = c->cap_blocks ? c->cap_blocks * 2 : 32;
+        block **nb = skiff__realloc(c->blocks, sizeof(*nb) * (size_t)cap);
+        if (!nb)
+            return NULL;
+        c->blocks = nb;
+        c->cap_blocks = cap;
+    }
+    block *b = skiff__malloc(sizeof(*b));
+    if (!b)
+        return NULL;
+    b->cap = need < 64 ? 64 : need;
+    b->data = skiff__aligned_alloc(b->cap);
+    if (!b->data) {
+        skiff__free(b);
+        return NULL;
+    }
+    b->refs = 1;
+    c->blocks[c->n_blocks++] = b;
+    return b;
+}
+
+static void rt_release(skiff_context_t *c, rt_value *r)
+{
+    if (!r->set)
+        return;
+    if (r->blk && --r->blk->refs == 0)
+        c->live -= r->blk->cap;
+    if (r->t.dtype == SKIFF_DTYPE_STRING && r->blk && r->blk->refs == 0 && r->t.data) {
+        int64_t n = skiff_tensor_numel(&r->t);
+        char **s = r->t.data;
+        for (int64_t i = 0; i < n; i++) {
+            skiff__free(s[i]);
+            s[i] = NULL;
+        }
+    }
+    r->blk = NULL;
+    r->set = false;
+}
+
+static void value_release(skiff_context_t *c, int v) { rt_release(c, &c->rt[v]); }
+
+/* Runtime slot for output idx of the running node: its value, or a scratch
+ * slot when the graph omits that output (name ""). */
+static rt_value *out_slot(skiff_context_t *c, const skiff__node *n, int idx)
+{
+    int v = n->out[idx];
+    return v >= 0 ? &c->rt[v] : &c->scratch[idx];
+}
+
+/* ---- kernel services ---- */
+
+skiff_tensor_t *skiff__kctx_output(skiff__kctx *k, int idx, skiff_dtype_t dtype, int ndim,
+                                   const int64_t *dims, skiff_status_t **st)
+{
+    if (idx < 0 || idx >= k->n_out) {
+        *st = skiff__kerr(k, SKIFF_CODE_INTERNAL, "kernel wrote output %d of %d", idx, k->n_out);
+        return NULL;
+    }
+    size_t es = skiff_dtype_size(dtype);
+    int64_t n = skiff_shape_numel(ndim, dims);
+    size_t nbytes;
+    if (ndim < 0 || ndim > SKIFF_MAX_DIMS || es == 0 || n < 0 ||
+        !skiff__mul_size((size_t)n, es, &nbytes) || nbytes > ((size_t)1 << 38)) {
+        char sb[200];
+        *st = skiff__kerr(k, SKIFF_CODE_INVALID_ARG, "output %d would have invalid shape %s (%s)",
+                          idx, skiff_shape_str(ndim < 0 ? 0 : ndim, dims, sb, sizeof(sb)),
+                          skiff_dtype_name(dtype));
+        return NULL;
+    }
+    skiff_context_t *c = k->exec ? k->exec->ctx : NULL;
+    if (!c) { /* standalone: a fresh owned tensor */
+        skiff_tensor_t *t;
+        *st = skiff_tensor_new(dtype, ndim, dims, &t);
+        if (*st)
+            return NULL;
+        skiff_tensor_free(k->out[idx]);
+        k->out[idx] = t;
+        return t;
+    }
+    rt_value *r = out_slot(c, k->node, idx);
+    rt_release(c, r);
+    block *b = pool_get(c, nbytes);
+    if (!b) {
+        *st = skiff__kerr(k, SKIFF_CODE_RESOURCE_EXHAUSTED,
+                          "out of memory for output %d (%zu bytes)", idx, nbytes);
+        return NULL;
+    }
+    c->live += b->cap;
+    if (c->live > c->peak)
+        c->peak = c->live;
+    c->naive += nbytes;
+    r->blk = b;
+    r->set = true;
+    r->t.dtype = dtype;
+    r->t.ndim = ndim;
+    if (ndim)
+        memcpy(r->t.dims, dims, sizeof(int64_t) * (size_t)ndim);
+    r->t.data = b->data;
+    r->t.nbytes = nbytes;
+    r->t.flags = 0;
+    if (dtype == SKIFF_DTYPE_STRING)
+        memset(b->data, 0, nbytes);
+    k->out[idx] = &r->t;
+    return &r->t;
+}
+
+skiff_status_t *skiff__kctx_alias(skiff__kctx *k, int idx, int in_idx, int ndim,
+                                  const int64_t *dims)
+{
+    const skiff_tensor_t *src = in_idx >= 0 && in_idx < k->n_in ? k->in[in_idx] : NULL;
+    if (!src || idx < 0 || idx >= k->n_out)
+        return skiff__kerr(k, SKIFF_CODE_INTERNAL, "bad alias %d <- %d", idx, in_idx);
+    if (ndim < 0 || ndim > SKIFF_MAX_DIMS || skiff_shape_numel(ndim, dims) != skiff_tensor_numel(src))
+        return skiff__kerr(k, SKIFF_CODE_INVALID_ARG, "cannot view %lld elements with %d dims",
+                           (long long)skiff_tensor_numel(src), ndim);
+    skiff_context_t *c = k->exec ? k->exec->ctx : NULL;
+    if (!c || src->dtype == SKIFF_DTYPE_STRING) {
+        /* Standalone or strings: copy (string elements cannot be shared). */
+        skiff_status_t *st = NULL;
+        skiff_tensor_t *t = skiff__kctx_output(k, idx, src->dtype, ndim, dims, &st);
+        if (!t)
+            return st;
+        if (src->dtype == SKIFF_DTYPE_STRING) {
+            int64_t n = skiff_tensor_numel(src);
+            for (int64_t i = 0; i < n; i++) {
+                const char *s = ((char *const *)src->data)[i];
+                ((char **)t->data)[i] = skiff__strdup(s ? s : "");
+                if (!((char **)t->data)[i])
+                    return skiff__kerr(k, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+            }
+        } else if (src->nbytes) {
+            memcpy(t->data, src->data, src->nbytes);
+        }
+        return NULL;
+    }
+    int sv = k->node->in[in_idx];
+    rt_value *r = out_slot(c, k->node, idx);
+    rt_release(c, r);
+    r->t = *src;
+    r->t.ndim = ndim;
+    if (ndim)
+        memcpy(r->t.dims, dims, sizeof(int64_t) * (size_t)ndim);
+    r->t.flags = 0;
+    r->blk = sv >= 0 ? c->rt[sv].blk : NULL; /* NULL for inputs and constants */
+    if (r->blk)
+        r->blk->refs++;
+    r->set = true;
+    k->out[idx] = &r->t;
+    return NULL;
+}
+
+/* ---- model ---- */
+
+static void fill_info(const skiff__value *v, skiff_value_info_t *info)
+{
+    info->name = v->name;
+    info->dtype = v->dtype;
+    info->ndim = v->ndim;
+    for (int i = 0; i < SKIFF_MAX_DIMS; i++)
+        info->dims[i] = i < v->ndim ? v->dims[i] : 0;
+}
+
+static skiff_status_t *prepare_nodes(skiff__graph *g)
+{
+    for (int i = 0; i < g->n_nodes; i++) {
+        skiff__node *n = &g->nodes[i];
+        if (n->dead || !n->op || !n->op->prepare)
+            continue;
+        skiff_status_t *st = n->op->prepare(n, g);
+        if (st)
+            return st;
+    }
+    return NULL;
+}
+
+static skiff_status_t *model_from_graph(skiff__graph *g, const skiff_model_options_t *opts,
+                                        skiff_model_t **out_model)
+{
+    skiff_model_t *m = skiff__calloc(1, sizeof(*m));
+    if (!m) {
+        skiff__graph_free(g);
+        return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    m->g = g;
+    skiff_status_t *st = NULL;
+    int optimize = opts ? opts->optimize : 1;
+    int verbose = opts ? opts->verbose : 1;
+    int before = 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        before += !g->nodes[i].dead;
+    if (optimize) {
+        skiff__pass_stats ps = {0};
+        st = skiff__graph_optimize(g, &ps);
+        if (!st && verbose)
+            skiff_log(SKIFF_LOG_INFO,
+                      "graph passes: %d identity removed, %d folded, %d dead, %d batchnorm folded, "
+                      "%d activations fused, %d gelu, %d layernorm",
+                      ps.removed_identity, ps.folded, ps.dead, ps.bn_folded, ps.act_fused,
+                      ps.gelu_fused, ps.ln_fused);
+    }
+    if (!st)
+        st = prepare_nodes(g);
+    if (!st) {
+        m->order = skiff__malloc(sizeof(int) * (size_t)(g->n_nodes + 1));
+        m->in_info = skiff__calloc((size_t)g->n_inputs + 1, sizeof(*m->in_info));
+        m->out_info = skiff__calloc((size_t)g->n_outputs + 1, sizeof(*m->out_info));
+        if (!m->order || !m->in_info || !m->out_info)
+            st = skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    if (st) {
+        skiff_model_free(m);
+        return st;
+    }
+    for (int i = 0; i < g->n_nodes; i++)
+        if (!g->nodes[i].dead)
+            m->order[m->n_order++] = i;
+    for (int i = 0; i < g->n_inputs; i++)
+        fill_info(&g->values[g->inputs[i]], &m->in_info[i]);
+    for (int i = 0; i < g->n_outputs; i++)
+        fill_info(&g->values[g->outputs[i]], &m->out_info[i]);
+    if (verbose)
+        skiff_log(SKIFF_LOG_INFO, "model '%s': opset %d, %d nodes (%d before passes), %d inputs, "
+                                  "%d outputs",
+                  g->name, g->opset, m->n_order, before, g->n_inputs, g->n_outputs);
+    *out_model = m;
+    return NULL;
+}
+
+skiff_status_t *skiff_model_load_buffer(const void *data, size_t size, const char *base_dir,
+                                        const skiff_model_options_t *opts,
+                                        skiff_model_t **out_model)
+{
+    skiff__graph *g;
+    skiff_status_t *st = skiff__onnx_parse(data, size, base_dir, &g);
+    if (st)
+        return st;
+    return model_from_graph(g, opts, out_model);
+}
+
+skiff_status_t *skiff_model_load(const char *path, const skiff_model_options_t *opts,
+                                 skiff_model_t **out_model)
+{
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG, "'%s' is a directory, expected an .onnx file",
+                                path);
+    void *buf;
+    size_t size;
+    skiff_status_t *st = skiff__read_file(path, &buf, &size);
+    if (st)
+        return st;
+    char *dir = skiff__strdup(path);
+    if (!dir) {
+        skiff__free(buf);
+        return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    st = skiff_model_load_buffer(buf, size, slash ? dir : ".", opts, out_model);
+    skiff__free(buf);
+    skiff__free(dir);
+    return skiff_status_wrap(st, "loading '%s'", path);
+}
+
+void skiff_model_free(skiff_model_t *m)
+{
+    if (!m)
+        return;
+    skiff__graph_free(m->g);
+    skiff__free(m->order);
+    skiff__free(m->in_info);
+    skiff__free(m->out_info);
+    skiff__free(m);
+}
+
+int skiff_model_input_count(const skiff_model_t *m) { return m->g->n_inputs; }
+int skiff_model_output_count(const skiff_model_t *m) { return m->g->n_outputs; }
+
+const skiff_value_info_t *skiff_model_input(const skiff_model_t *m, int i)
+{
+    return i >= 0 && i < m->g->n_inputs ? &m->in_info[i] : NULL;
+}
+
+const skiff_value_info_t *skiff_model_output(const skiff_model_t *m, int i)
+{
+    return i >= 0 && i < m->g->n_outputs ? &m->out_info[i] : NULL;
+}
+
+int skiff_model_input_index(const skiff_model_t *m, const char *name)
+{
+    for (int i = 0; i < m->g->n_inputs; i++)
+        if (strcmp(m->in_info[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+int skiff_model_output_index(const skiff_model_t *m, const char *name)
+{
+    for (int i = 0; i < m->g->n_outputs; i++)
+        if (strcmp(m->out_info[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+/* ---- context ---- */
+
+skiff_status_t *skiff_context_new(const skiff_model_t *m, const skiff_context_options_t *opts,
+                                  skiff_context_t **out_context)
+{
+    skiff_context_t *c = skiff__calloc(1, sizeof(*c));
+    if (!c)
+        return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+    c->m = m;
+    c->threads = opts && opts->threads > 0 ? opts->threads : skiff_cpu_count();
+    c->rt = skiff__calloc((size_t)m->g->n_values + 1, sizeof(rt_value));
+    c->cache = skiff__calloc((size_t)m->g->n_nodes + 1, sizeof(void *));
+    c->exec.ctx = c;
+    if (!c->rt || !c->cache) {
+        skiff_context_free(c);
+        return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    *out_context = c;
+    return NULL;
+}
+
+static void release_all(skiff_context_t *c)
+{
+    for (int v = 0; v < c->m->g->n_values; v++)
+        value_release(c, v);
+    for (int o = 0; o < 16; o++)
+        rt_release(c, &c->scratch[o]);
+}
+
+void skiff_context_free(skiff_context_t *c)
+{
+    if (!c)
+        return;
+    if (c->rt)
+        release_all(c);
+    if (c->cache)
+        for (int i = 0; i < c->m->g->n_nodes; i++) {
+            const skiff__node *n = &c->m->g->nodes[i];
+            if (c->cache[i] && n->op && n->op->cache_free)
+                n->op->cache_free(c->cache[i]);
+        }
+    for (int i = 0; i < c->n_blocks; i++) {
+        skiff__free(c->blocks[i]->data);
+        skiff__free(c->blocks[i]);
+    }
+    skiff__free(c->blocks);
+    skiff__free(c->rt);
+    skiff__free(c->cache);
+    skiff__free(c);
+}
+
+void skiff_context_memory_stats(const skiff_context_t *c, size_t *out_peak, size_t *out_naive)
+{
+    if (out_peak)
+        *out_peak = c->peak;
+    if (out_naive)
+        *out_naive = c->naive;
+}
+
+static skiff_status_t *check_input(const skiff_value_info_t *info, const skiff_tensor_t *t)
+{
+    char want[200], got[200];
+    if (!t)
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG, "input '%s' is missing", info->name);
+    if (info->dtype != SKIFF_DTYPE_UNDEFINED && t->dtype != info->dtype)
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG, "input '%s': expected %s, got %s",
+                                info->name, skiff_dtype_name(info->dtype),
+                                skiff_dtype_name(t->dtype));
+    bool bad = t->ndim < 0 || t->ndim > SKIFF_MAX_DIMS;
+    if (!bad && info->ndim >= 0) {
+        bad = t->ndim != info->ndim;
+        for (int i = 0; !bad && i < t->ndim; i++)
+            bad = info->dims[i] >= 0 && t->dims[i] != info->dims[i];
+    }
+    if (!bad)
+        bad = skiff_tensor_numel(t) < 0 ||
+              (t->dtype != SKIFF_DTYPE_STRING &&
+               (size_t)skiff_tensor_numel(t) * skiff_dtype_size(t->dtype) != t->nbytes);
+    if (bad)
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG, "input '%s': expected shape %s, got %s",
+                                info->name,
+                                skiff_shape_str(info->ndim < 0 ? 0 : info->ndim, info->dims, want,
+                                                sizeof(want)),
+                                skiff_shape_str(t->ndim < 0 ? 0 : t->ndim, t->dims, got,
+                                                sizeof(got)));
+    return NULL;
+}
+
+static const skiff_tensor_t *value_tensor(skiff_context_t *c, const skiff_tensor_t *const *inputs,
+                                          int v)
+{
+    const skiff__value *val = &c->m->g->values[v];
+    if (val->constant)
+        return val->constant;
+    rt_value *r = &c->rt[v];
+    return r->set ? &r->t : NULL;
+    (void)inputs;
+}
+
+skiff_status_t *skiff_context_run(skiff_context_t *c, const skiff_tensor_t *const *inputs,
+                                  int n_inputs, const skiff_tensor_t **outputs)
+{
+    const skiff__graph *g = c->m->g;
+    if (n_inputs != g->n_inputs)
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG, "expected %d inputs, got %d", g->n_inputs,
+                                n_inputs);
+    for (int i = 0; i < n_inputs; i++) {
+        skiff_status_t *st = check_input(&c->m->in_info[i], inputs[i]);
+        if (st)
+            return st;
+    }
+    release_all(c);
+    c->naive = 0;
+    for (int v = 0; v < g->n_values; v++)
+        c->rt[v].pending = g->values[v].n_consumers;
+    for (int i = 0; i < n_inputs; i++) {
+        rt_value *r = &c->rt[g->inputs[i]];
+        r->t = *inputs[i];
+        r->t.flags = 0;
+        r->blk = NULL;
+        r->set = true;
+    }
+    omp_set_num_threads(c->threads);
+
+    const skiff_tensor_t *in_buf[64];
+    skiff_tensor_t *out_buf[16];
+    skiff_status_t *st = NULL;
+    for (int oi = 0; oi < c->m->n_order && !st; oi++) {
+        int ni = c->m->order[oi];
+        const skiff__node *n = &g->nodes[ni];
+        if (n->n_in > 63 || n->n_out > 16) {
+            st = skiff__node_err(n, SKIFF_CODE_UNSUPPORTED, "too many inputs or outputs");
+            break;
+        }
+        for (int k = 0; k < n->n_in; k++)
+            in_buf[k] = n->in[k] >= 0 ? value_tensor(c, inputs, n->in[k]) : NULL;
+        int n_in = n->n_in;
+        if (n->sum_input >= 0)
+            in_buf[n_in++] = value_tensor(c, inputs, n->sum_input);
+        for (int k = 0; k < n->n_out; k++)
+            out_buf[k] = NULL;
+        skiff__kctx k = {
+            .node = n, .graph = g, .in = in_buf, .n_in = n->n_in, .out = out_buf,
+            .n_out = n->n_out, .cache = &c->cache[ni], .threads = c->threads, .exec = &c->exec,
+        };
+        st = n->op->run(&k);
+        for (int o = 0; o < n->n_out; o++)
+            rt_release(c, &c->scratch[o]);
+        if (st)
+            break;
+        for (int o = 0; o < n->n_out; o++) {
+            int v = n->out[o];
+            if (v < 0)
+                continue;
+            if (!c->rt[v].set) {
+                st = skiff__node_err(n, SKIFF_CODE_INTERNAL, "kernel did not produce output %d", o);
+                break;
+            }
+            if (c->rt[v].pending == 0)
+                value_release(c, v);
+        }
+        /* Liveness: release inputs whose last consumer this was. */
+        for (int k = 0; k < n_in; k++) {
+            int v = k < n->n_in ? n->in[k] : n->sum_input;
+            if (v >= 0 && --c->rt[v].pending == 0 && !g->values[v].is_input)
+                value_release(c, v);
+        }
+    }
+    if (st) {
+        release_all(c);
+        return st;
+    }
+    for (int i = 0; i < g->n_outputs; i++) {
+        int v = g->outputs[i];
+        const skiff_tensor_t *t = value_tensor(c, inputs, v);
+        if (!t) {
+            release_all(c);
+            return skiff_status_new(SKIFF_CODE_INTERNAL, "output '%s' was not computed",
+                                    g->values[v].name);
+        }
+        outputs[i] = t;
+    }
+    return NULL;
+}
+
+/* ---- constant folding support ---- */
+
+skiff_status_t *skiff__fold_node(skiff__graph *g, int ni)
+{
+    skiff__node *n = &g->nodes[ni];
+    const skiff_tensor_t *in_buf[64];
+    skiff_tensor_t *out_buf[16] = {0};
+    if (n->n_in > 64 || n->n_out > 16)
+        return skiff__node_err(n, SKIFF_CODE_UNSUPPORTED, "too many inputs or outputs");
+    for (int k = 0; k < n->n_in; k++)
+        in_buf[k] = n->in[k] >= 0 ? g->values[n->in[k]].constant : NULL;
+    skiff__exec standalone = {NULL};
+    void *cache = NULL;
+    skiff__kctx k = {
+        .node = n, .graph = g, .in = in_buf, .n_in = n->n_in, .out = out_buf, .n_out = n->n_out,
+        .cache = &cache, .threads = 1, .exec = &standalone,
+    };
+    skiff_status_t *st = n->op->run(&k);
+    if (cache && n->op->cache_free)
+        n->op->cache_free(cache);
+    for (int o = 0; o < n->n_out; o++) {
+        int v = n->out[o];
+        if (st || v < 0 || !out_buf[o]) {
+            skiff_tensor_free(out_buf[o]);
+            continue;
+        }
+        skiff_tensor_free(g->values[v].constant);
+        g->values[v].constant = out_buf[o];
+        g->values[v].dtype = out_buf[o]->dtype;
+        g->values[v].ndim = out_buf[o]->ndim;
+        memcpy(g->values[v].dims, out_buf[o]->dims, sizeof(g->values[v].dims));
+    }
+    return st;
+}

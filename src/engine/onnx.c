@@ -1,0 +1,695 @@
+/* onnx.c - ONNX model loader.
+ *
+ * The protobuf is decoded with protobuf-c code generated at build time from
+ * Debian's onnx.proto. Decoding goes through our allocator (so allocation
+ * failure injection reaches it), and initializer raw_data buffers are stolen
+ * from the decoded message rather than copied: the file is read once and each
+ * weight is copied once, by the decoder. The result is a skiff__graph with
+ * values, constants and nodes in topological order. */
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "engine_int.h"
+#include "onnx.pb-c.h"
+
+static void *pb_alloc(void *data, size_t size) { return skiff__malloc(size); }
+static void pb_free(void *data, void *p) { skiff__free(p); }
+static ProtobufCAllocator pb_allocator = {pb_alloc, pb_free, NULL};
+
+#define OOM() skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory loading model")
+
+/* ---- tensors ---- */
+
+static skiff_status_t *read_external(const Onnx__TensorProto *tp, const char *base_dir, void *dst,
+                                     size_t nbytes)
+{
+    const char *location = NULL;
+    int64_t offset = 0, length = -1;
+    for (size_t i = 0; i < tp->n_external_data; i++) {
+        const Onnx__StringStringEntryProto *kv = tp->external_data[i];
+        if (!kv->key || !kv->value)
+            continue;
+        if (strcmp(kv->key, "location") == 0)
+            location = kv->value;
+        else if (strcmp(kv->key, "offset") == 0 && !skiff__parse_i64(kv->value, &offset))
+            return skiff_status_new(SKIFF_CODE_INVALID_ARG, "bad external data offset '%s'",
+                                    kv->value);
+        else if (strcmp(kv->key, "length") == 0 && !skiff__parse_i64(kv->value, &length))
+            return skiff_status_new(SKIFF_CODE_INVALID_ARG, "bad external data length '%s'",
+                                    kv->value);
+    }
+    if (!location || !*location)
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG, "external data without a location");
+    if (!base_dir)
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                "external data '%s' but the model was loaded from memory", location);
+    if (location[0] == '/' || strstr(location, ".."))
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                "external data location '%s' must be a relative path inside the "
+                                "model directory",
+                                location);
+    if (offset < 0 || (length >= 0 && (uint64_t)length != nbytes))
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                "external data '%s': length %lld does not match the tensor's %zu "
+                                "bytes",
+                                location, (long long)length, nbytes);
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof(path), "%s/%s", base_dir, location) >= (int)sizeof(path))
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG, "external data path too long");
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return skiff_status_new(SKIFF_CODE_NOT_FOUND, "cannot open external data file '%s'", path);
+    size_t got = 0;
+    if (fseeko(f, (off_t)offset, SEEK_SET) == 0)
+        got = fread(dst, 1, nbytes, f);
+    fclose(f);
+    if (got != nbytes)
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                "external data file '%s' is too short: need %zu bytes at offset "
+                                "%lld",
+                                path, nbytes, (long long)offset);
+    return NULL;
+}
+
+/* Converts a TensorProto. When `steal` is set the raw_data buffer is moved
+ * into the tensor instead of copied (the proto must be freed afterwards). */
+static skiff_status_t *tensor_from_proto(Onnx__TensorProto *tp, const char *base_dir, bool steal,
+                                         skiff_tensor_t **out)
+{
+    const char *nm = tp->name ? tp->name : "";
+    skiff_dtype_t dt = (skiff_dtype_t)tp->data_type;
+    size_t es = skiff_dtype_size(dt);
+    if (es == 0)
+        return skiff_status_new(SKIFF_CODE_UNSUPPORTED, "tensor '%s': unsupported data type %d",
+                                nm, tp->data_type);
+    if (tp->n_dims > SKIFF_MAX_DIMS)
+        return skiff_status_new(SKIFF_CODE_UNSUPPORTED, "tensor '%s': rank %zu exceeds %d", nm,
+                                tp->n_dims, SKIFF_MAX_DIMS);
+    int64_t n = skiff_shape_numel((int)tp->n_dims, tp->dims);
+    size_t nbytes;
+    if (n < 0 || !skiff__mul_size((size_t)n, es, &nbytes) || nbytes > ((size_t)1 << 38))
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG, "tensor '%s': invalid dims", nm);
+    size_t un = (size_t)n;
+
+    if (steal && dt != SKIFF_DTYPE_STRING && tp->has_raw_data && tp->raw_data.len == nbytes &&
+        nbytes > 0 && ((uintptr_t)tp->raw_data.data & 15) == 0) {
+        skiff_tensor_t *t = skiff__calloc(1, sizeof(*t));
+        if (!t)
+            return OOM();
+        t->dtype = dt;
+        t->ndim = (int)tp->n_dims;
+        for (int i = 0; i < t->ndim; i++)
+            t->dims[i] = tp->dims[i];
+        t->data = tp->raw_data.data;
+        t->nbytes = nbytes;
+        t->flags = SKIFF_TENSOR_OWNS_DATA;
+        tp->raw_data.data = NULL;
+        tp->raw_data.len = 0;
+        *out = t;
+        return NULL;
+    }
+
+    skiff_tensor_t *t;
+    skiff_status_t *st = skiff_tensor_new(dt, (int)tp->n_dims, tp->dims, &t);
+    if (st)
+        return skiff_status_wrap(st, "tensor '%s'", nm);
+    if (tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL) {
+        if (dt == SKIFF_DTYPE_STRING)
+            st = skiff_status_new(SKIFF_CODE_UNSUPPORTED, "external string data");
+        else
+            st = read_external(tp, base_dir, t->data, nbytes);
+        if (st) {
+            skiff_tensor_free(t);
+            return skiff_status_wrap(st, "tensor '%s'", nm);
+        }
+        *out = t;
+        return NULL;
+    }
+    if (dt == SKIFF_DTYPE_STRING) {
+        if (tp->n_string_data != un)
+            goto count_mismatch;
+        char **s = t->data;
+        for (size_t i = 0; i < un; i++) {
+            s[i] = skiff__strndup((const char *)tp->string_data[i].data, tp->string_data[i].len);
+            if (!s[i]) {
+                skiff_tensor_free(t);
+                return OOM();
+            }
+        }
+        *out = t;
+        return NULL;
+    }
+    if (tp->has_raw_data) {
+        if (tp->raw_data.len != nbytes)
+            goto count_mismatch;
+        if (nbytes)
+            memcpy(t->data, tp->raw_data.data, nbytes);
+        *out = t;
+        return NULL;
+    }
+    switch (dt) {
+    case SKIFF_DTYPE_FLOAT32:
+        if (tp->n_float_data != un)
+            goto count_mismatch;
+        if (un)
+            memcpy(t->data, tp->float_data, nbytes);
+        break;
+    case SKIFF_DTYPE_FLOAT64:
+        if (tp->n_double_data != un)
+            goto count_mismatch;
+        if (un)
+            memcpy(t->data, tp->double_data, nbytes);
+        break;
+    case SKIFF_DTYPE_INT64:
+        if (tp->n_int64_data != un)
+            goto count_mismatch;
+        if (un)
+            memcpy(t->data, tp->int64_data, nbytes);
+        break;
+    case SKIFF_DTYPE_UINT32:
+    case SKIFF_DTYPE_UINT64:
+        if (tp->n_uint64_data != un)
+            goto count_mismatch;
+        for (size_t i = 0; i < un; i++) {
+            if (dt == SKIFF_DTYPE_UINT32)
+                ((uint32_t *)t->data)[i] = (uint32_t)tp->uint64_data[i];
+            else
+                ((uint64_t *)t->data)[i] = tp->uint64_data[i];
+        }
+        break;
+    default: /* int32-carried types: int32 int16 int8 uint16 uint8 bool f16 bf16 */
+        if (tp->n_int32_data != un)
+            goto count_mismatch;
+        for (size_t i = 0; i < un; i++) {
+            int32_t v = tp->int32_data[i];
+            switch (es) {
+            case 1: ((uint8_t *)t->data)[i] = (uint8_t)(dt == SKIFF_DTYPE_BOOL ? v != 0 : v); break;
+            case 2: ((uint16_t *)t->data)[i] = (uint16_t)v; break;
+            default: ((int32_t *)t->data)[i] = v; break;
+            }
+        }
+        break;
+    }
+    *out = t;
+    return NULL;
+
+count_mismatch:
+    skiff_tensor_free(t);
+    return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                            "tensor '%s': data does not match its dims (%lld elements of %s)", nm,
+                            (long long)n, skiff_dtype_name(dt));
+}
+
+skiff_status_t *skiff__onnx_read_tensor(const void *data, size_t size, skiff_tensor_t **out_tensor,
+                                        char **out_name)
+{
+    Onnx__TensorProto *tp = onnx__tensor_proto__unpack(&pb_allocator, size, data);
+    if (!tp)
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG, "not a valid ONNX TensorProto");
+    skiff_status_t *st = tensor_from_proto(tp, NULL, true, out_tensor);
+    if (!st && out_name) {
+        *out_name = skiff__strdup(tp->name ? tp->name : "");
+        if (!*out_name) {
+            skiff_tensor_free(*out_tensor);
+            *out_tensor = NULL;
+            st = OOM();
+        }
+    }
+    onnx__tensor_proto__free_unpacked(tp, &pb_allocator);
+    return st;
+}
+
+/* ---- graph ---- */
+
+static skiff_status_t *value_info(skiff__graph *g, const Onnx__ValueInfoProto *vi, int *out_index)
+{
+    if (!vi->name || !vi->name[0])
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG, "graph input/output without a name");
+    int idx = skiff__graph_find_value(g, vi->name);
+    if (idx < 0)
+        idx = skiff__graph_add_value(g, vi->name);
+    if (idx < 0)
+        return OOM();
+    skiff__value *v = &g->values[idx];
+    const Onnx__TypeProto *tp = vi->type;
+    if (tp && tp->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE && tp->tensor_type) {
+        v->dtype = (skiff_dtype_t)tp->tensor_type->elem_type;
+        const Onnx__TensorShapeProto *sh = tp->tensor_type->shape;
+        if (sh) {
+            if (sh->n_dim > SKIFF_MAX_DIMS)
+                return skiff_status_new(SKIFF_CODE_UNSUPPORTED, "value '%s': rank %zu exceeds %d",
+                                        vi->name, sh->n_dim, SKIFF_MAX_DIMS);
+            v->ndim = (int)sh->n_dim;
+            for (size_t i = 0; i < sh->n_dim; i++) {
+                const Onnx__TensorShapeProto__Dimension *d = sh->dim[i];
+                v->dims[i] = d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
+                                     d->dim_value >= 0
+                                 ? d->dim_value
+                                 : -1;
+            }
+        }
+    } else if (tp && tp->value_case != ONNX__TYPE_PROTO__VALUE__NOT_SET) {
+        return skiff_status_new(SKIFF_CODE_UNSUPPORTED,
+                                "value '%s': only tensor types are supported (sequence/map/optional "
+                                "are not)",
+                                vi->name);
+    }
+    *out_index = idx;
+    return NULL;
+}
+
+static skiff_status_t *copy_attr(skiff__attr *a, const Onnx__AttributeProto *ap)
+{
+    a->name = skiff__strdup(ap->name ? ap->name : "");
+    if (!a->name)
+        return OOM();
+    int type = ap->type;
+    /* Very old exporters leave `type` unset; infer it from what is filled. */
+    if (type == 0) {
+        if (ap->n_ints)
+            type = SKIFF_ATTR_INTS;
+        else if (ap->n_floats)
+            type = SKIFF_ATTR_FLOATS;
+        else if (ap->n_strings)
+            type = SKIFF_ATTR_STRINGS;
+        else if (ap->t)
+            type = SKIFF_ATTR_TENSOR;
+        else if (ap->has_s)
+            type = SKIFF_ATTR_STRING;
+        else if (ap->has_f)
+            type = SKIFF_ATTR_FLOAT;
+        else if (ap->has_i)
+            type = SKIFF_ATTR_INT;
+    }
+    a->type = (skiff__attr_type)type;
+    switch (type) {
+    case SKIFF_ATTR_FLOAT: a->f = ap->f; break;
+    case SKIFF_ATTR_INT: a->i = ap->i; break;
+    case SKIFF_ATTR_STRING:
+        a->s = skiff__strndup((const char *)ap->s.data, ap->s.len);
+        a->s_len = ap->s.len;
+        if (!a->s)
+            return OOM();
+        break;
+    case SKIFF_ATTR_TENSOR:
+        if (!ap->t)
+            return skiff_status_new(SKIFF_CODE_INVALID_ARG, "attribute '%s' has no tensor", a->name);
+        return tensor_from_proto(ap->t, NULL, false, &a->t);
+    case SKIFF_ATTR_FLOATS:
+        a->n = (int)ap->n_floats;
+        a->floats = skiff__malloc(sizeof(float) * (ap->n_floats + 1));
+        if (!a->floats)
+            return OOM();
+        if (ap->n_floats)
+            memcpy(a->floats, ap->floats, sizeof(float) * ap->n_floats);
+        break;
+    case SKIFF_ATTR_INTS:
+        a->n = (int)ap->n_ints;
+        a->ints = skiff__malloc(sizeof(int64_t) * (ap->n_ints + 1));
+        if (!a->ints)
+            return OOM();
+        if (ap->n_ints)
+            memcpy(a->ints, ap->ints, sizeof(int64_t) * ap->n_ints);
+        break;
+    case SKIFF_ATTR_STRINGS:
+        a->strings = skiff__calloc(ap->n_strings + 1, sizeof(char *));
+        if (!a->strings)
+            return OOM();
+        for (size_t i = 0; i < ap->n_strings; i++) {
+            a->strings[i] =
+                skiff__strndup((const char *)ap->strings[i].data, ap->strings[i].len);
+            if (!a->strings[i])
+                return OOM();
+            a->n = (int)i + 1;
+        }
+        break;
+    case SKIFF_ATTR_GRAPH:
+        /* Subgraphs (If/Loop/Scan) are not supported; the op itself is
+         * reported as unsupported, so keep the attribute as a marker. */
+        break;
+    default:
+        return skiff_status_new(SKIFF_CODE_UNSUPPORTED, "attribute '%s' has unsupported type %d",
+                                a->name, type);
+    }
+    return NULL;
+}
+
+/* Builds a constant tensor from a Constant node's attribute. */
+static skiff_status_t *constant_value(const skiff__node *n, skiff_tensor_t **out)
+{
+    if (n->n_attrs != 1)
+        return skiff__node_err(n, SKIFF_CODE_INVALID_ARG, "expected exactly one value attribute");
+    const skiff__attr *a = &n->attrs[0];
+    skiff_status_t *st;
+    if (strcmp(a->name, "value") == 0 && a->type == SKIFF_ATTR_TENSOR)
+        return skiff_tensor_clone(a->t, out);
+    if (strcmp(a->name, "value_float") == 0 && a->type == SKIFF_ATTR_FLOAT) {
+        st = skiff_tensor_new(SKIFF_DTYPE_FLOAT32, 0, NULL, out);
+        if (!st)
+            *(float *)(*out)->data = a->f;
+        return st;
+    }
+    if (strcmp(a->name, "value_int") == 0 && a->type == SKIFF_ATTR_INT) {
+        st = skiff_tensor_new(SKIFF_DTYPE_INT64, 0, NULL, out);
+        if (!st)
+            *(int64_t *)(*out)->data = a->i;
+        return st;
+    }
+    if (strcmp(a->name, "value_floats") == 0 && a->type == SKIFF_ATTR_FLOATS) {
+        int64_t d = a->n;
+        st = skiff_tensor_new(SKIFF_DTYPE_FLOAT32, 1, &d, out);
+        if (!st && a->n)
+            memcpy((*out)->data, a->floats, sizeof(float) * (size_t)a->n);
+        return st;
+    }
+    if (strcmp(a->name, "value_ints") == 0 && a->type == SKIFF_ATTR_INTS) {
+        int64_t d = a->n;
+        st = skiff_tensor_new(SKIFF_DTYPE_INT64, 1, &d, out);
+        if (!st && a->n)
+            memcpy((*out)->data, a->ints, sizeof(int64_t) * (size_t)a->n);
+        return st;
+    }
+    if (strcmp(a->name, "value_string") == 0 && a->type == SKIFF_ATTR_STRING) {
+        st = skiff_tensor_new(SKIFF_DTYPE_STRING, 0, NULL, out);
+        if (!st) {
+            char **s = (*out)->data;
+            s[0] = skiff__strdup(a->s);
+            if (!s[0]) {
+                skiff_tensor_free(*out);
+                return OOM();
+            }
+        }
+        return st;
+    }
+    if (strcmp(a->name, "value_strings") == 0 && a->type == SKIFF_ATTR_STRINGS) {
+        int64_t d = a->n;
+        st = skiff_tensor_new(SKIFF_DTYPE_STRING, 1, &d, out);
+        for (int i = 0; !st && i < a->n; i++) {
+            char **s = (*out)->data;
+            s[i] = skiff__strdup(a->strings[i]);
+            if (!s[i]) {
+                skiff_tensor_free(*out);
+                return OOM();
+            }
+        }
+        return st;
+    }
+    return skiff__node_err(n, SKIFF_CODE_UNSUPPORTED, "unsupported value attribute '%s'", a->name);
+}
+
+static skiff_status_t *add_node(skiff__graph *g, const Onnx__NodeProto *np, int opset, int index)
+{
+    if (g->n_nodes == g->cap_nodes) {
+        int cap = g->cap_nodes ? g->cap_nodes * 2 : 64;
+        skiff__node *nn = skiff__realloc(g->nodes, sizeof(*nn) * (size_t)cap);
+        if (!nn)
+            return OOM();
+        g->nodes = nn;
+        g->cap_nodes = cap;
+    }
+    skiff__node *n = &g->nodes[g->n_nodes];
+    memset(n, 0, sizeof(*n));
+    n->sum_input = -1;
+    g->n_nodes++;
+    char fallback[32];
+    snprintf(fallback, sizeof(fallback), "#%d", index);
+    n->name = skiff__strdup(np->name && np->name[0] ? np->name : fallback);
+    n->op_type = skiff__strdup(np->op_type ? np->op_type : "");
+    n->domain = skiff__strdup(np->domain ? np->domain : "");
+    n->opset = opset;
+    n->in = skiff__malloc(sizeof(int) * (np->n_input + 1));
+    n->out = skiff__malloc(sizeof(int) * (np->n_output + 1));
+    n->attrs = skiff__calloc(np->n_attribute + 1, sizeof(skiff__attr));
+    if (!n->name || !n->op_type || !n->domain || !n->in || !n->out || !n->attrs)
+        return OOM();
+    if (!n->op_type[0])
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG, "node '%s' has no op_type", n->name);
+    for (size_t i = 0; i < np->n_attribute; i++) {
+        n->n_attrs = (int)i + 1;
+        skiff_status_t *st = copy_attr(&n->attrs[i], np->attribute[i]);
+        if (st)
+            return skiff_status_wrap(st, "node '%s' (%s)", n->name, n->op_type);
+    }
+    for (size_t i = 0; i < np->n_input; i++) {
+        const char *nm = np->input[i];
+        n->n_in = (int)i + 1;
+        if (!nm || !nm[0]) {
+            n->in[i] = -1;
+            continue;
+        }
+        int v = skiff__graph_find_value(g, nm);
+        if (v < 0)
+            return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                    "node '%s' (%s): input '%s' is not produced by any node, "
+                                    "initializer or graph input before it",
+                                    n->name, n->op_type, nm);
+        n->in[i] = v;
+    }
+    for (size_t i = 0; i < np->n_output; i++) {
+        const char *nm = np->output[i];
+        n->n_out = (int)i + 1;
+        if (!nm || !nm[0]) {
+            n->out[i] = -1;
+            continue;
+        }
+        int v = skiff__graph_find_value(g, nm);
+        if (v >= 0 && (g->values[v].producer >= 0 || g->values[v].constant ||
+                       g->values[v].is_input))
+            return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                    "node '%s' (%s): output '%s' is already defined", n->name,
+                                    n->op_type, nm);
+        if (v < 0)
+            v = skiff__graph_add_value(g, nm);
+        if (v < 0)
+            return OOM();
+        g->values[v].producer = g->n_nodes - 1;
+        n->out[i] = v;
+    }
+    return NULL;
+}
+
+/* Orders node protos so every input is defined before use. ONNX requires
+ * topological order, but some exporters do not honour it. */
+static skiff_status_t *topo_order(const Onnx__GraphProto *gp, skiff__graph *g, size_t *order)
+{
+    size_t nn = gp->n_node;
+    bool *done = skiff__calloc(nn + 1, 1);
+    if (!done)
+        return OOM();
+    size_t placed = 0;
+    /* Names defined so far: values already in the graph (inputs,
+     * initializers) plus outputs of placed nodes. Checking by lookup keeps
+     * this simple; the loop is O(n) per pass and normally needs one pass. */
+    skiff_status_t *st = NULL;
+    while (placed < nn) {
+        size_t before = placed;
+        for (size_t i = 0; i < nn; i++) {
+            if (done[i])
+                continue;
+            const Onnx__NodeProto *np = gp->node[i];
+            bool ready = true;
+            for (size_t k = 0; k < np->n_input && ready; k++)
+                if (np->input[k] && np->input[k][0] &&
+                    skiff__graph_find_value(g, np->input[k]) < 0)
+                    ready = false;
+            if (!ready)
+                continue;
+            /* Register outputs now so later nodes see them as defined. */
+            for (size_t k = 0; k < np->n_output; k++)
+                if (np->output[k] && np->output[k][0] &&
+                    skiff__graph_find_value(g, np->output[k]) < 0 &&
+                    skiff__graph_add_value(g, np->output[k]) < 0) {
+                    st = OOM();
+                    goto out;
+                }
+            done[i] = true;
+            order[placed++] = i;
+        }
+        if (placed == before) {
+            for (size_t i = 0; i < nn; i++) {
+                if (done[i])
+                    continue;
+                const Onnx__NodeProto *np = gp->node[i];
+                for (size_t k = 0; k < np->n_input; k++)
+                    if (np->input[k] && np->input[k][0] &&
+                        skiff__graph_find_value(g, np->input[k]) < 0) {
+                        st = skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                              "node '%s' (%s): input '%s' is never produced (or "
+                                              "the graph has a cycle)",
+                                              np->name ? np->name : "", np->op_type ? np->op_type : "",
+                                              np->input[k]);
+                        goto out;
+                    }
+            }
+            st = skiff_status_new(SKIFF_CODE_INVALID_ARG, "graph has a cycle");
+            goto out;
+        }
+    }
+out:
+    skiff__free(done);
+    return st;
+}
+
+static skiff_status_t *build_graph(Onnx__ModelProto *mp, const char *base_dir, skiff__graph *g)
+{
+    Onnx__GraphProto *gp = mp->graph;
+    if (!gp)
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG, "model has no graph");
+    g->opset = 0;
+    for (size_t i = 0; i < mp->n_opset_import; i++) {
+        const Onnx__OperatorSetIdProto *os = mp->opset_import[i];
+        if (!os->domain || !os->domain[0] || strcmp(os->domain, "ai.onnx") == 0)
+            g->opset = (int)os->version;
+    }
+    if (g->opset == 0)
+        g->opset = mp->n_opset_import ? 1 : 7;
+    g->name = skiff__strdup(gp->name ? gp->name : "");
+    if (!g->name)
+        return OOM();
+
+    skiff_status_t *st;
+    /* Initializers first: they are constants. */
+    for (size_t i = 0; i < gp->n_initializer; i++) {
+        Onnx__TensorProto *tp = gp->initializer[i];
+        if (!tp->name || !tp->name[0])
+            return skiff_status_new(SKIFF_CODE_INVALID_ARG, "initializer %zu has no name", i);
+        if (skiff__graph_find_value(g, tp->name) >= 0)
+            return skiff_status_new(SKIFF_CODE_INVALID_ARG, "initializer '%s' defined twice",
+                                    tp->name);
+        int v = skiff__graph_add_value(g, tp->name);
+        if (v < 0)
+            return OOM();
+        st = tensor_from_proto(tp, base_dir, true, &g->values[v].constant);
+        if (st)
+            return skiff_status_wrap(st, "initializer");
+        g->values[v].dtype = g->values[v].constant->dtype;
+        g->values[v].ndim = g->values[v].constant->ndim;
+        memcpy(g->values[v].dims, g->values[v].constant->dims, sizeof(g->values[v].dims));
+    }
+    g->inputs = skiff__malloc(sizeof(int) * (gp->n_input + 1));
+    g->outputs = skiff__malloc(sizeof(int) * (gp->n_output + 1));
+    if (!g->inputs || !g->outputs)
+        return OOM();
+    for (size_t i = 0; i < gp->n_input; i++) {
+        int idx = skiff__graph_find_value(g, gp->input[i]->name ? gp->input[i]->name : "");
+        if (idx >= 0 && g->values[idx].constant)
+            continue; /* IR < 4 lists initializers as inputs too; they stay constants */
+        if (idx >= 0)
+            return skiff_status_new(SKIFF_CODE_INVALID_ARG, "graph input '%s' listed twice",
+                                    gp->input[i]->name);
+        st = value_info(g, gp->input[i], &idx);
+        if (st)
+            return st;
+        g->values[idx].is_input = true;
+        g->inputs[g->n_inputs++] = idx;
+    }
+
+    size_t *order = skiff__malloc(sizeof(size_t) * (gp->n_node + 1));
+    if (!order)
+        return OOM();
+    st = topo_order(gp, g, order);
+    /* topo_order registered every node output name; add_node expects to
+     * create them, so mark them as not yet produced. */
+    for (size_t k = 0; !st && k < gp->n_node; k++) {
+        const Onnx__NodeProto *np = gp->node[order[k]];
+        int opset = g->opset;
+        st = add_node(g, np, opset, (int)order[k]);
+    }
+    skiff__free(order);
+    if (st)
+        return st;
+
+    for (size_t i = 0; i < gp->n_output; i++) {
+        int idx = skiff__graph_find_value(g, gp->output[i]->name ? gp->output[i]->name : "");
+        if (idx < 0)
+            return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                    "graph output '%s' is not produced by any node",
+                                    gp->output[i]->name ? gp->output[i]->name : "");
+        skiff_dtype_t known = g->values[idx].dtype;
+        st = value_info(g, gp->output[i], &idx);
+        if (st)
+            return st;
+        if (g->values[idx].dtype == SKIFF_DTYPE_UNDEFINED)
+            g->values[idx].dtype = known;
+        g->values[idx].is_output = true;
+        g->outputs[g->n_outputs++] = idx;
+    }
+    if (g->n_outputs == 0)
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG, "graph has no outputs");
+
+    /* Constant nodes become constant values right away. */
+    for (int i = 0; i < g->n_nodes; i++) {
+        skiff__node *n = &g->nodes[i];
+        if (strcmp(n->op_type, "Constant") != 0 || n->domain[0] || n->n_out != 1 || n->out[0] < 0)
+            continue;
+        skiff__value *v = &g->values[n->out[0]];
+        st = constant_value(n, &v->constant);
+        if (st)
+            return st;
+        v->dtype = v->constant->dtype;
+        v->producer = -1;
+        n->dead = true;
+    }
+    return NULL;
+}
+
+/* Bind each node to a kernel; report every unsupported op at once. */
+static skiff_status_t *bind_kernels(skiff__graph *g)
+{
+    char msg[2048];
+    size_t off = 0;
+    int missing = 0;
+    msg[0] = '\0';
+    for (int i = 0; i < g->n_nodes; i++) {
+        skiff__node *n = &g->nodes[i];
+        if (n->dead)
+            continue;
+        n->op = skiff__op_find(n->domain, n->op_type, n->opset);
+        if (n->op)
+            continue;
+        /* List each op type once. */
+        bool seen = false;
+        for (int j = 0; j < i && !seen; j++)
+            seen = !g->nodes[j].dead && !g->nodes[j].op &&
+                   strcmp(g->nodes[j].op_type, n->op_type) == 0 &&
+                   strcmp(g->nodes[j].domain, n->domain) == 0;
+        if (seen)
+            continue;
+        missing++;
+        if (off < sizeof(msg) - 1)
+            off += (size_t)snprintf(msg + off, sizeof(msg) - off, "%s%s%s%s (node '%s', opset %d)",
+                                    missing > 1 ? ", " : "", n->domain,
+                                    n->domain[0] ? "." : "", n->op_type, n->name, n->opset);
+    }
+    if (missing)
+        return skiff_status_new(SKIFF_CODE_UNSUPPORTED, "unsupported operator%s: %s",
+                                missing > 1 ? "s" : "", msg);
+    return NULL;
+}
+
+skiff_status_t *skiff__onnx_parse(const void *data, size_t size, const char *base_dir,
+                                  skiff__graph **out_graph)
+{
+    Onnx__ModelProto *mp = onnx__model_proto__unpack(&pb_allocator, size, data);
+    if (!mp) {
+        if (skiff__alloc_failed())
+            return OOM();
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                "not a valid ONNX model (protobuf decoding failed after reading "
+                                "%zu bytes)",
+                                size);
+    }
+    skiff__graph *g = skiff__calloc(1, sizeof(*g));
+    skiff_status_t *st = g ? build_graph(mp, base_dir, g) : OOM();
+    onnx__model_proto__free_unpacked(mp, &pb_allocator);
+    if (!st)
+        st = bind_kernels(g);
+    if (st) {
+        skiff__graph_free(g);
+        return st;
+    }
+    skiff__graph_recount(g);
+    *out_graph = g;
+    return NULL;
+}

@@ -1,0 +1,203 @@
+/* Unit tests for src/core: status, tensors, npy, float16, allocation
+ * failure injection. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "skiff/engine.h"
+
+static void test_status(void **state)
+{
+    skiff_status_t *st = skiff_status_new(SKIFF_CODE_INVALID_ARG, "input '%s': bad", "x");
+    assert_int_equal(skiff_status_code(st), SKIFF_CODE_INVALID_ARG);
+    assert_string_equal(skiff_status_message(st), "input 'x': bad");
+    st = skiff_status_wrap(st, "model %d", 3);
+    assert_string_equal(skiff_status_message(st), "model 3: input 'x': bad");
+    assert_int_equal(skiff_code_http_status(skiff_status_code(st)), 400);
+    skiff_status_free(st);
+    assert_int_equal(skiff_status_code(NULL), SKIFF_CODE_OK);
+    assert_string_equal(skiff_status_message(NULL), "");
+    assert_null(skiff_status_wrap(NULL, "x"));
+    assert_int_equal(skiff_code_http_status(SKIFF_CODE_NOT_FOUND), 404);
+    assert_int_equal(skiff_code_http_status(SKIFF_CODE_UNAVAILABLE), 503);
+    assert_int_equal(skiff_code_http_status(SKIFF_CODE_DEADLINE_EXCEEDED), 504);
+    assert_int_equal(skiff_code_grpc_status(SKIFF_CODE_INVALID_ARG), 3);
+    assert_string_equal(skiff_code_name(SKIFF_CODE_INTERNAL), "INTERNAL");
+    skiff_status_free(NULL);
+}
+
+static void test_tensor(void **state)
+{
+    int64_t dims[] = {2, 3};
+    skiff_tensor_t *t;
+    assert_null(skiff_tensor_new(SKIFF_DTYPE_FLOAT32, 2, dims, &t));
+    assert_int_equal(t->nbytes, 24);
+    assert_int_equal(skiff_tensor_numel(t), 6);
+    ((float *)t->data)[5] = 1.5f;
+    skiff_tensor_t *c;
+    assert_null(skiff_tensor_clone(t, &c));
+    assert_true(((float *)c->data)[5] == 1.5f);
+    char buf[64];
+    assert_string_equal(skiff_shape_str(2, dims, buf, sizeof(buf)), "[2,3]");
+    skiff_tensor_free(t);
+    skiff_tensor_free(c);
+
+    int64_t bad[] = {-1, 3};
+    skiff_status_t *st = skiff_tensor_new(SKIFF_DTYPE_FLOAT32, 2, bad, &t);
+    assert_non_null(st);
+    assert_non_null(strstr(skiff_status_message(st), "[-1,3]"));
+    skiff_status_free(st);
+    int64_t huge[] = {INT64_MAX, 4};
+    st = skiff_tensor_new(SKIFF_DTYPE_FLOAT32, 2, huge, &t);
+    assert_int_equal(skiff_status_code(st), SKIFF_CODE_INVALID_ARG);
+    skiff_status_free(st);
+
+    assert_int_equal(skiff_dtype_from_kserve("FP32"), SKIFF_DTYPE_FLOAT32);
+    assert_int_equal(skiff_dtype_from_kserve("INT64"), SKIFF_DTYPE_INT64);
+    assert_int_equal(skiff_dtype_from_kserve("nope"), SKIFF_DTYPE_UNDEFINED);
+    assert_string_equal(skiff_dtype_kserve_name(SKIFF_DTYPE_BOOL), "BOOL");
+    assert_int_equal(skiff_shape_numel(0, NULL), 1);
+}
+
+static void test_npy_roundtrip(void **state)
+{
+    static const skiff_dtype_t types[] = {SKIFF_DTYPE_FLOAT32, SKIFF_DTYPE_INT64, SKIFF_DTYPE_UINT8,
+                                          SKIFF_DTYPE_FLOAT16, SKIFF_DTYPE_BOOL, SKIFF_DTYPE_INT32};
+    for (int r = 0; r <= 3; r++) {
+        for (size_t k = 0; k < sizeof(types) / sizeof(types[0]); k++) {
+            int64_t dims[] = {2, 3, 1};
+            skiff_tensor_t *t;
+            assert_null(skiff_tensor_new(types[k], r, dims, &t));
+            for (size_t i = 0; i < t->nbytes; i++)
+                ((unsigned char *)t->data)[i] = types[k] == SKIFF_DTYPE_BOOL ? (i & 1)
+                                                                             : (unsigned char)i;
+            void *buf;
+            size_t size;
+            assert_null(skiff__npy_write_buffer(t, &buf, &size));
+            assert_int_equal((10 + ((unsigned char *)buf)[8]) % 64, 0);
+            skiff_tensor_t *u;
+            skiff_status_t *st = skiff__npy_read_buffer(buf, size, &u);
+            if (st)
+                fail_msg("%s", skiff_status_message(st));
+            assert_int_equal(u->dtype, t->dtype);
+            assert_int_equal(u->ndim, r);
+            for (int d = 0; d < r; d++)
+                assert_int_equal(u->dims[d], dims[d]);
+            assert_memory_equal(u->data, t->data, t->nbytes);
+            skiff__free(buf);
+            skiff_tensor_free(t);
+            skiff_tensor_free(u);
+        }
+    }
+}
+
+static void expect_npy_error(const char *data, size_t len, const char *fragment)
+{
+    skiff_tensor_t *t = NULL;
+    skiff_status_t *st = skiff__npy_read_buffer(data, len, &t);
+    if (!st)
+        fail_msg("expected an error containing '%s'", fragment);
+    if (!strstr(skiff_status_message(st), fragment))
+        fail_msg("message '%s' lacks '%s'", skiff_status_message(st), fragment);
+    skiff_status_free(st);
+}
+
+static void make_npy(char *out, size_t *len, const char *header, size_t data_bytes)
+{
+    size_t hl = strlen(header);
+    memcpy(out, "\x93NUMPY\x01\x00", 8);
+    out[8] = (char)(hl & 0xff);
+    out[9] = (char)(hl >> 8);
+    memcpy(out + 10, header, hl);
+    memset(out + 10 + hl, 0, data_bytes);
+    *len = 10 + hl + data_bytes;
+}
+
+static void test_npy_errors(void **state)
+{
+    char buf[512];
+    size_t len;
+    expect_npy_error("hello", 5, "bad magic");
+    make_npy(buf, &len, "{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }\n", 8);
+    expect_npy_error(buf, len, "big-endian");
+    make_npy(buf, &len, "{'descr': '<f4', 'fortran_order': True, 'shape': (2,), }\n", 8);
+    expect_npy_error(buf, len, "fortran_order");
+    make_npy(buf, &len, "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }\n", 8);
+    expect_npy_error(buf, len, "needs 16 data bytes, file has 8");
+    make_npy(buf, &len, "{'descr': '<c8', 'fortran_order': False, 'shape': (1,), }\n", 8);
+    expect_npy_error(buf, len, "unsupported dtype");
+    make_npy(buf, &len, "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,), }\n", 8);
+    expect_npy_error(buf, len, "too large");
+    make_npy(buf, &len, "{'descr': '<f4', 'fortran_order': False, 'shape': (1,1,1,1,1,1,1,1,1), }\n", 4);
+    expect_npy_error(buf, len, "more than 8");
+    make_npy(buf, &len, "{'descr': '<f4', 'fortran_order': False, 'shape': (3037000500, 3037000500, 4), }\n", 4);
+    expect_npy_error(buf, len, "overflows");
+    /* header length pointing past the end */
+    make_npy(buf, &len, "{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }\n", 4);
+    buf[9] = 0x7f;
+    expect_npy_error(buf, len, "exceeds file size");
+}
+
+static void test_f16(void **state)
+{
+    const float vals[] = {0.0f, 1.0f, -2.5f, 65504.0f, 6.1035156e-05f, 5.9604645e-08f, 0.333251953125f};
+    for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++)
+        assert_true(skiff__f16_to_f32(skiff__f32_to_f16(vals[i])) == vals[i]);
+    assert_true(isinf(skiff__f16_to_f32(skiff__f32_to_f16(1e6f))));
+    assert_true(isnan(skiff__f16_to_f32(skiff__f32_to_f16(NAN))));
+    assert_int_equal(skiff__f32_to_f16(1.0f), 0x3c00);
+    assert_true(skiff__bf16_to_f32(skiff__f32_to_bf16(1.5f)) == 1.5f);
+}
+
+static void test_alloc_failure(void **state)
+{
+    /* Every allocation inside tensor creation fails cleanly in turn. */
+    for (long n = 1; n < 10; n++) {
+        skiff__alloc_fail_at(n);
+        int64_t dims[] = {4};
+        skiff_tensor_t *t = NULL;
+        skiff_status_t *st = skiff_tensor_new(SKIFF_DTYPE_FLOAT32, 1, dims, &t);
+        bool failed = skiff__alloc_failed();
+        skiff__alloc_fail_at(0);
+        if (failed) {
+            assert_non_null(st);
+            assert_int_equal(skiff_status_code(st), SKIFF_CODE_RESOURCE_EXHAUSTED);
+            skiff_status_free(st);
+        } else {
+            assert_null(st);
+            skiff_tensor_free(t);
+            break;
+        }
+    }
+}
+
+static void test_parse(void **state)
+{
+    int64_t v;
+    assert_true(skiff__parse_i64("42", &v));
+    assert_int_equal(v, 42);
+    assert_false(skiff__parse_i64("42x", &v));
+    assert_false(skiff__parse_i64("", &v));
+    assert_false(skiff__parse_i64("99999999999999999999", &v));
+    double d;
+    assert_true(skiff__parse_double("1.5", &d));
+    assert_true(d == 1.5);
+    assert_true(skiff_cpu_count() >= 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_status),     cmocka_unit_test(test_tensor),
+        cmocka_unit_test(test_npy_roundtrip), cmocka_unit_test(test_npy_errors),
+        cmocka_unit_test(test_f16),        cmocka_unit_test(test_alloc_failure),
+        cmocka_unit_test(test_parse),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

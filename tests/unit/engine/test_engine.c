@@ -1,0 +1,236 @@
+/* Unit tests for the engine core: loading, validation, passes, execution,
+ * and clean failure on bad models and bad inputs. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "skiff/engine.h"
+
+#ifndef SKIFF_TEST_DATA
+#error "SKIFF_TEST_DATA must point at tests/data"
+#endif
+#define DATA(f) SKIFF_TEST_DATA "/" f
+
+static const skiff_model_options_t quiet = {.optimize = 1, .verbose = 0};
+
+static skiff_model_t *load_ok(const char *path)
+{
+    skiff_model_t *m = NULL;
+    skiff_status_t *st = skiff_model_load(path, &quiet, &m);
+    if (st)
+        fail_msg("%s", skiff_status_message(st));
+    return m;
+}
+
+static skiff_tensor_t *npy(const char *path)
+{
+    skiff_tensor_t *t = NULL;
+    skiff_status_t *st = skiff__npy_read_file(path, &t);
+    if (st)
+        fail_msg("%s", skiff_status_message(st));
+    return t;
+}
+
+static void assert_close(const skiff_tensor_t *got, const skiff_tensor_t *want)
+{
+    assert_int_equal(got->dtype, want->dtype);
+    assert_int_equal(got->ndim, want->ndim);
+    for (int i = 0; i < got->ndim; i++)
+        assert_int_equal(got->dims[i], want->dims[i]);
+    const float *a = got->data, *b = want->data;
+    for (int64_t i = 0; i < skiff_tensor_numel(want); i++)
+        if (fabsf(a[i] - b[i]) > 1e-4f + 1e-3f * fabsf(b[i]))
+            fail_msg("element %lld: got %g, want %g", (long long)i, a[i], b[i]);
+}
+
+static void expect_error(skiff_status_t *st, skiff_code_t code, const char *fragment)
+{
+    if (!st)
+        fail_msg("expected an error containing '%s'", fragment);
+    if (skiff_status_code(st) != code || !strstr(skiff_status_message(st), fragment))
+        fail_msg("got %s '%s', want %s with '%s'", skiff_code_name(skiff_status_code(st)),
+                 skiff_status_message(st), skiff_code_name(code), fragment);
+    skiff_status_free(st);
+}
+
+static void test_mlp_runs(void **state)
+{
+    skiff_model_t *m = load_ok(DATA("mlp.onnx"));
+    assert_int_equal(skiff_model_input_count(m), 1);
+    assert_int_equal(skiff_model_output_count(m), 1);
+    const skiff_value_info_t *in = skiff_model_input(m, 0);
+    assert_string_equal(in->name, "x");
+    assert_int_equal(in->ndim, 2);
+    assert_int_equal(in->dims[0], -1);
+    assert_int_equal(in->dims[1], 4);
+    assert_int_equal(skiff_model_output_index(m, "y"), 0);
+    skiff_context_t *c;
+    assert_null(skiff_context_new(m, NULL, &c));
+    skiff_tensor_t *x = npy(DATA("mlp_x.npy")), *y = npy(DATA("mlp_y.npy"));
+    const skiff_tensor_t *out[1];
+    for (int rep = 0; rep < 3; rep++) { /* reruns reuse pooled buffers */
+        skiff_status_t *st = skiff_context_run(c, (const skiff_tensor_t *const *)&x, 1, out);
+        if (st)
+            fail_msg("%s", skiff_status_message(st));
+        assert_close(out[0], y);
+    }
+    size_t peak, naive;
+    skiff_context_memory_stats(c, &peak, &naive);
+    assert_true(peak > 0 && naive > 0);
+    skiff_tensor_free(x);
+    skiff_tensor_free(y);
+    skiff_context_free(c);
+    skiff_model_free(m);
+}
+
+static void test_input_validation(void **state)
+{
+    skiff_model_t *m = load_ok(DATA("mlp.onnx"));
+    skiff_context_t *c;
+    assert_null(skiff_context_new(m, NULL, &c));
+    const skiff_tensor_t *out[1];
+    int64_t d_bad[] = {1, 5};
+    skiff_tensor_t *x;
+    assert_null(skiff_tensor_new(SKIFF_DTYPE_FLOAT32, 2, d_bad, &x));
+    expect_error(skiff_context_run(c, (const skiff_tensor_t *const *)&x, 1, out),
+                 SKIFF_CODE_INVALID_ARG, "input 'x': expected shape [-1,4], got [1,5]");
+    skiff_tensor_free(x);
+    int64_t d_ok[] = {1, 4};
+    assert_null(skiff_tensor_new(SKIFF_DTYPE_INT64, 2, d_ok, &x));
+    expect_error(skiff_context_run(c, (const skiff_tensor_t *const *)&x, 1, out),
+                 SKIFF_CODE_INVALID_ARG, "input 'x': expected float32, got int64");
+    expect_error(skiff_context_run(c, (const skiff_tensor_t *const *)&x, 0, out),
+                 SKIFF_CODE_INVALID_ARG, "expected 1 inputs, got 0");
+    skiff_tensor_free(x);
+    skiff_context_free(c);
+    skiff_model_free(m);
+}
+
+static void test_bad_models(void **state)
+{
+    skiff_model_t *m = NULL;
+    expect_error(skiff_model_load(DATA("unsupported.onnx"), &quiet, &m), SKIFF_CODE_UNSUPPORTED,
+                 "unsupported operators: com.example.FooOp (node 'foo1', opset 13), "
+                 "com.example.BarOp (node 'bar1', opset 13)");
+    expect_error(skiff_model_load(DATA("no-such-file.onnx"), &quiet, &m), SKIFF_CODE_NOT_FOUND,
+                 "cannot open");
+    expect_error(skiff_model_load(SKIFF_TEST_DATA, &quiet, &m), SKIFF_CODE_INVALID_ARG,
+                 "is a directory");
+    expect_error(skiff_model_load_buffer("garbage!", 8, NULL, &quiet, &m), SKIFF_CODE_INVALID_ARG,
+                 "not a valid ONNX model");
+    /* Every truncation of a valid model is an error or a valid model, never a crash. */
+    void *buf;
+    size_t size;
+    assert_null(skiff__read_file(DATA("mlp.onnx"), &buf, &size));
+    for (size_t len = 0; len < size; len++) {
+        skiff_status_t *st = skiff_model_load_buffer(buf, len, NULL, &quiet, &m);
+        if (!st) {
+            skiff_model_free(m);
+            m = NULL;
+        }
+        skiff_status_free(st);
+    }
+    /* External data needs a directory. */
+    skiff__free(buf);
+    assert_null(skiff__read_file(DATA("external.onnx"), &buf, &size));
+    expect_error(skiff_model_load_buffer(buf, size, NULL, &quiet, &m), SKIFF_CODE_INVALID_ARG,
+                 "loaded from memory");
+    skiff__free(buf);
+}
+
+static void test_external_data(void **state)
+{
+    skiff_model_t *m = load_ok(DATA("external.onnx"));
+    skiff_context_t *c;
+    assert_null(skiff_context_new(m, NULL, &c));
+    int64_t d[] = {1, 4};
+    skiff_tensor_t *x;
+    assert_null(skiff_tensor_new(SKIFF_DTYPE_FLOAT32, 2, d, &x));
+    float *xv = x->data;
+    xv[0] = 1, xv[1] = 2, xv[2] = 3, xv[3] = 4;
+    skiff_tensor_t *w = npy(DATA("external_w.npy"));
+    const skiff_tensor_t *out[1];
+    skiff_status_t *st = skiff_context_run(c, (const skiff_tensor_t *const *)&x, 1, out);
+    if (st)
+        fail_msg("%s", skiff_status_message(st));
+    const float *wv = w->data, *y = out[0]->data;
+    for (int j = 0; j < 2; j++) {
+        float want = 0;
+        for (int i = 0; i < 4; i++)
+            want += xv[i] * wv[i * 2 + j];
+        assert_true(fabsf(y[j] - want) < 1e-4f);
+    }
+    skiff_tensor_free(x);
+    skiff_tensor_free(w);
+    skiff_context_free(c);
+    skiff_model_free(m);
+}
+
+static void test_constant_folding(void **state)
+{
+    skiff_model_t *m = load_ok(DATA("fold.onnx"));
+    skiff_context_t *c;
+    assert_null(skiff_context_new(m, NULL, &c));
+    int64_t d[] = {3};
+    skiff_tensor_t *x;
+    assert_null(skiff_tensor_new(SKIFF_DTYPE_FLOAT32, 1, d, &x));
+    const skiff_tensor_t *out[1];
+    assert_null(skiff_context_run(c, (const skiff_tensor_t *const *)&x, 1, out));
+    const float *y = out[0]->data;
+    assert_true(y[0] == 2.0f && y[1] == 4.0f && y[2] == 6.0f);
+    skiff_tensor_free(x);
+    skiff_context_free(c);
+    skiff_model_free(m);
+}
+
+/* Fails each allocation of loading and running in turn: every failure must be
+ * a clean RESOURCE_EXHAUSTED error (ASan/LSan catch crashes and leaks). */
+static void test_alloc_failure_loop(void **state)
+{
+    skiff_tensor_t *x = npy(DATA("mlp_x.npy"));
+    long n;
+    for (n = 1; n < 100000; n++) {
+        skiff__alloc_fail_at(n);
+        skiff_model_t *m = NULL;
+        skiff_context_t *c = NULL;
+        const skiff_tensor_t *out[1];
+        skiff_status_t *st = skiff_model_load(DATA("mlp.onnx"), &quiet, &m);
+        if (!st)
+            st = skiff_context_new(m, NULL, &c);
+        if (!st)
+            st = skiff_context_run(c, (const skiff_tensor_t *const *)&x, 1, out);
+        bool failed = skiff__alloc_failed();
+        skiff__alloc_fail_at(0);
+        if (failed) {
+            if (!st)
+                fail_msg("allocation %ld failed but the run succeeded", n);
+            assert_int_equal(skiff_status_code(st), SKIFF_CODE_RESOURCE_EXHAUSTED);
+        } else {
+            assert_null(st);
+        }
+        skiff_status_free(st);
+        skiff_context_free(c);
+        skiff_model_free(m);
+        if (!failed)
+            break;
+    }
+    assert_true(n > 10);
+    skiff_tensor_free(x);
+}
+
+int main(void)
+{
+    skiff_log_set_level(SKIFF_LOG_ERROR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_mlp_runs),        cmocka_unit_test(test_input_validation),
+        cmocka_unit_test(test_bad_models),      cmocka_unit_test(test_external_data),
+        cmocka_unit_test(test_constant_folding), cmocka_unit_test(test_alloc_failure_loop),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
