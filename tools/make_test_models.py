@@ -83,8 +83,49 @@ g = helper.make_graph(
     [t],
 )
 m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+if os.path.exists(os.path.join(OUT, "external.bin")):
+    os.remove(os.path.join(OUT, "external.bin"))  # onnx.save appends to it
 onnx.external_data_helper.convert_model_to_external_data(
     m, all_tensors_to_one_file=True, location="external.bin", size_threshold=0)
 onnx.save(m, os.path.join(OUT, "external.onnx"))
 np.save(os.path.join(OUT, "external_w.npy"), wext)
 print("wrote", sorted(os.listdir(OUT)))
+
+# GELU (erf form, as torch exports it) followed by layer normalisation written
+# out as ReduceMean/Sub/Pow/Sqrt/Div/Mul/Add: the passes fuse both.
+from math import erf, sqrt
+gamma = rng.standard_normal(6).astype(np.float32)
+beta = rng.standard_normal(6).astype(np.float32)
+c = lambda name, v: numpy_helper.from_array(np.array(v, dtype=np.float32), name)
+g = helper.make_graph(
+    [
+        helper.make_node("Div", ["x", "sqrt2"], ["g_div"]),
+        helper.make_node("Erf", ["g_div"], ["g_erf"]),
+        helper.make_node("Add", ["g_erf", "one"], ["g_add"]),
+        helper.make_node("Mul", ["x", "g_add"], ["g_mul"]),
+        helper.make_node("Mul", ["g_mul", "half"], ["h"]),
+        helper.make_node("ReduceMean", ["h"], ["ln_mean"], axes=[-1]),
+        helper.make_node("Sub", ["h", "ln_mean"], ["ln_sub"]),
+        helper.make_node("Pow", ["ln_sub", "two"], ["ln_pow"]),
+        helper.make_node("ReduceMean", ["ln_pow"], ["ln_var"], axes=[-1]),
+        helper.make_node("Add", ["ln_var", "eps"], ["ln_add"]),
+        helper.make_node("Sqrt", ["ln_add"], ["ln_sqrt"]),
+        helper.make_node("Div", ["ln_sub", "ln_sqrt"], ["ln_div"]),
+        helper.make_node("Mul", ["ln_div", "gamma"], ["ln_mul"]),
+        helper.make_node("Add", ["ln_mul", "beta"], ["y"]),
+    ],
+    "gelu_layernorm",
+    [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 6])],
+    [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 6])],
+    [c("sqrt2", 1.4142135381698608), c("one", 1.0), c("half", 0.5), c("two", 2.0),
+     c("eps", 1e-5), numpy_helper.from_array(gamma, "gamma"), numpy_helper.from_array(beta, "beta")],
+)
+save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), "gelu_ln.onnx")
+x = rng.standard_normal((2, 6)).astype(np.float64)
+h = x * 0.5 * (1 + np.vectorize(erf)(x / sqrt(2)))
+mu = h.mean(-1, keepdims=True)
+var = ((h - mu) ** 2).mean(-1, keepdims=True)
+y = (h - mu) / np.sqrt(var + 1e-5) * gamma + beta
+np.save(os.path.join(OUT, "gelu_ln_x.npy"), x.astype(np.float32))
+np.save(os.path.join(OUT, "gelu_ln_y.npy"), y.astype(np.float32))
+print("wrote gelu_ln")

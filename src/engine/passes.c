@@ -284,6 +284,292 @@ static int fuse_activations(skiff__graph *g)
     return fused;
 }
 
+/* ---- subgraph fusion: GELU and layer normalisation ---- */
+
+/* Node producing value v, if live and of the given type. */
+static skiff__node *producer_of(skiff__graph *g, int v, const char *type)
+{
+    if (v < 0 || g->values[v].producer < 0)
+        return NULL;
+    skiff__node *n = &g->nodes[g->values[v].producer];
+    return is_op(n, type) ? n : NULL;
+}
+
+/* Scalar float constant value of v (any float tensor with one element). */
+static bool const_scalar(const skiff__graph *g, int v, float *out)
+{
+    if (v < 0 || !g->values[v].constant)
+        return false;
+    const skiff_tensor_t *t = g->values[v].constant;
+    if (skiff_tensor_numel(t) != 1 ||
+        (t->dtype != SKIFF_DTYPE_FLOAT32 && t->dtype != SKIFF_DTYPE_FLOAT64))
+        return false;
+    *out = (float)skiff__tensor_get_f64(t, 0);
+    return true;
+}
+
+/* For a binary node, returns the input that is not the scalar constant `c`
+ * (within tolerance), or -1. */
+static int other_than_scalar(const skiff__graph *g, const skiff__node *n, float c)
+{
+    if (n->n_in != 2)
+        return -1;
+    float v;
+    for (int k = 0; k < 2; k++)
+        if (const_scalar(g, n->in[k], &v) && fabsf(v - c) <= 1e-4f * fabsf(c) + 1e-6f)
+            return n->in[1 - k];
+    return -1;
+}
+
+/* Intermediate value used only inside the pattern. */
+static bool private_value(const skiff__graph *g, int v, int uses)
+{
+    return v >= 0 && !g->values[v].is_output && g->values[v].n_consumers == uses;
+}
+
+/* Turns node n into `type` with the given inputs and attributes (moved). */
+static skiff_status_t *rewrite_node(skiff__graph *g, skiff__node *n, const char *type, const int *in,
+                                    int n_in, skiff__attr *attrs, int n_attrs)
+{
+    char *t = skiff__strdup(type);
+    int *ni = skiff__malloc(sizeof(int) * (size_t)(n_in + 1));
+    const skiff__op *op = skiff__op_find("", type, n->opset > 17 ? n->opset : 17);
+    if (!t || !ni || !op) {
+        skiff__free(t);
+        skiff__free(ni);
+        return op ? skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory") : NULL;
+    }
+    int out = n->out[0];
+    skiff__node_free_fields(n);
+    memset(n, 0, sizeof(*n));
+    n->sum_input = -1;
+    n->name = NULL;
+    n->op_type = t;
+    n->domain = skiff__strdup("");
+    n->name = skiff__strdup(type);
+    n->out = skiff__malloc(sizeof(int));
+    n->attrs = attrs;
+    n->n_attrs = n_attrs;
+    if (!n->domain || !n->name || !n->out) {
+        /* Leave a well-formed dead node behind so the graph frees cleanly. */
+        n->in = ni;
+        n->dead = true;
+        return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    memcpy(ni, in, sizeof(int) * (size_t)n_in);
+    n->in = ni;
+    n->n_in = n_in;
+    n->out[0] = out;
+    n->n_out = 1;
+    n->op = op;
+    n->opset = 17;
+    return NULL;
+}
+
+/* x*0.5*(1+erf(x/sqrt(2))) in the forms exporters write, ending at node y. */
+static int match_gelu(skiff__graph *g, skiff__node *y, int nodes[5])
+{
+    if (!is_op(y, "Mul") || y->n_out != 1)
+        return -1;
+    /* Form A: Mul(Mul(x, Add(Erf(Div(x, 1.414)), 1)), 0.5)
+     * Form B: Mul(Mul(x, 0.5), Add(Erf(...), 1)) */
+    int m_in = other_than_scalar(g, y, 0.5f);
+    skiff__node *m = m_in >= 0 ? producer_of(g, m_in, "Mul") : NULL;
+    int x = -1, add_v = -1;
+    if (m && m->n_in == 2) {
+        for (int k = 0; k < 2 && x < 0; k++) {
+            skiff__node *a = producer_of(g, m->in[k], "Add");
+            if (a) {
+                x = m->in[1 - k];
+                add_v = m->in[k];
+            }
+        }
+        nodes[0] = (int)(m - g->nodes);
+    } else if (y->n_in == 2) {
+        for (int k = 0; k < 2 && x < 0; k++) {
+            skiff__node *half = producer_of(g, y->in[k], "Mul");
+            skiff__node *a = producer_of(g, y->in[1 - k], "Add");
+            if (half && a && other_than_scalar(g, half, 0.5f) >= 0) {
+                x = other_than_scalar(g, half, 0.5f);
+                add_v = y->in[1 - k];
+                m = half;
+                m_in = y->in[k];
+                nodes[0] = (int)(half - g->nodes);
+            }
+        }
+    }
+    if (x < 0 || add_v < 0)
+        return -1;
+    skiff__node *a = producer_of(g, add_v, "Add");
+    int e_v = a ? other_than_scalar(g, a, 1.0f) : -1;
+    skiff__node *e = producer_of(g, e_v, "Erf");
+    if (!e)
+        return -1;
+    skiff__node *d = producer_of(g, e->in[0], "Div");
+    int dx = -1;
+    if (d && d->n_in == 2 && d->in[0] >= 0) {
+        float c;
+        if (const_scalar(g, d->in[1], &c) && fabsf(c - 1.41421356f) < 1e-3f)
+            dx = d->in[0];
+    } else {
+        d = producer_of(g, e->in[0], "Mul");
+        dx = d ? other_than_scalar(g, d, 0.70710678f) : -1;
+    }
+    if (dx != x)
+        return -1;
+    if (!private_value(g, m_in, 1) || !private_value(g, add_v, 1) || !private_value(g, e_v, 1) ||
+        !private_value(g, e->in[0], 1))
+        return -1;
+    nodes[1] = (int)(a - g->nodes);
+    nodes[2] = (int)(e - g->nodes);
+    nodes[3] = (int)(d - g->nodes);
+    return x;
+}
+
+/* Reads the reduction axes of a ReduceMean (attribute, or constant input at
+ * opset 18); true when it reduces exactly the last axis of a rank-r input
+ * (r unknown: accept axes [-1] only). */
+static bool reduces_last_axis(const skiff__graph *g, const skiff__node *n)
+{
+    if (skiff__attr_int(n, "keepdims", 1) != 1)
+        return false;
+    const int64_t *axes;
+    int na = skiff__attr_ints(n, "axes", &axes);
+    int64_t ax;
+    if (na == 1) {
+        ax = axes[0];
+    } else if (na < 0 && n->n_in > 1 && n->in[1] >= 0 && g->values[n->in[1]].constant &&
+               skiff_tensor_numel(g->values[n->in[1]].constant) == 1) {
+        ax = skiff__tensor_get_i64(g->values[n->in[1]].constant, 0);
+    } else {
+        return false;
+    }
+    if (ax == -1)
+        return true;
+    int r = g->values[n->in[0]].ndim;
+    return r > 0 && ax == r - 1;
+}
+
+/* (x - mean(x)) / sqrt(mean((x - mean(x))^2) + eps) * gamma + beta, ending at
+ * the Add `y`. Fills the inner node list and returns x, or -1. */
+static int match_layernorm(skiff__graph *g, skiff__node *y, int nodes[8], int *gamma, int *beta,
+                           float *eps)
+{
+    if (!is_op(y, "Add") || y->n_in != 2)
+        return -1;
+    for (int k = 0; k < 2; k++) {
+        skiff__node *mul = producer_of(g, y->in[k], "Mul");
+        int b = y->in[1 - k];
+        if (!mul || !g->values[b].constant || mul->n_in != 2)
+            continue;
+        for (int j = 0; j < 2; j++) {
+            skiff__node *div = producer_of(g, mul->in[j], "Div");
+            int gm = mul->in[1 - j];
+            if (!div || !g->values[gm].constant || div->n_in != 2)
+                continue;
+            skiff__node *sub = producer_of(g, div->in[0], "Sub");
+            skiff__node *sq = producer_of(g, div->in[1], "Sqrt");
+            if (!sub || !sq || sub->n_in != 2)
+                continue;
+            skiff__node *mean1 = producer_of(g, sub->in[1], "ReduceMean");
+            if (!mean1 || mean1->in[0] != sub->in[0] || !reduces_last_axis(g, mean1))
+                continue;
+            skiff__node *add_eps = producer_of(g, sq->in[0], "Add");
+            if (!add_eps || add_eps->n_in != 2)
+                continue;
+            int var_v = -1;
+            float e = 0;
+            for (int q = 0; q < 2; q++)
+                if (const_scalar(g, add_eps->in[q], &e))
+                    var_v = add_eps->in[1 - q];
+            skiff__node *mean2 = producer_of(g, var_v, "ReduceMean");
+            if (!mean2 || !reduces_last_axis(g, mean2))
+                continue;
+            skiff__node *pw = producer_of(g, mean2->in[0], "Pow");
+            skiff__node *sqm = NULL;
+            if (pw) {
+                float two;
+                if (pw->in[0] != div->in[0] || !const_scalar(g, pw->in[1], &two) || two != 2.0f)
+                    continue;
+            } else {
+                sqm = producer_of(g, mean2->in[0], "Mul");
+                if (!sqm || sqm->in[0] != div->in[0] || sqm->in[1] != div->in[0])
+                    continue;
+                pw = sqm;
+            }
+            int x = sub->in[0];
+            int d_v = div->in[0];
+            /* The centred value feeds Div and Pow (or Mul twice) only. */
+            if (!private_value(g, d_v, sqm ? 3 : 2) || !private_value(g, sub->in[1], 1) ||
+                !private_value(g, mean2->in[0], 1) || !private_value(g, var_v, 1) ||
+                !private_value(g, sq->in[0], 1) || !private_value(g, div->in[1], 1) ||
+                !private_value(g, mul->in[j], 1) || !private_value(g, y->in[k], 1))
+                continue;
+            nodes[0] = (int)(mean1 - g->nodes);
+            nodes[1] = (int)(sub - g->nodes);
+            nodes[2] = (int)(pw - g->nodes);
+            nodes[3] = (int)(mean2 - g->nodes);
+            nodes[4] = (int)(add_eps - g->nodes);
+            nodes[5] = (int)(sq - g->nodes);
+            nodes[6] = (int)(div - g->nodes);
+            nodes[7] = (int)(mul - g->nodes);
+            *gamma = gm;
+            *beta = b;
+            *eps = e;
+            return x;
+        }
+    }
+    return -1;
+}
+
+static skiff_status_t *fuse_subgraphs(skiff__graph *g, int *gelu, int *ln)
+{
+    skiff__graph_recount(g);
+    for (int i = 0; i < g->n_nodes; i++) {
+        skiff__node *n = &g->nodes[i];
+        if (n->dead)
+            continue;
+        int inner[8] = {-1, -1, -1, -1, -1, -1, -1, -1};
+        int x = match_gelu(g, n, inner);
+        if (x >= 0 && skiff__op_find("", "Gelu", 20)) {
+            for (int k = 0; k < 4; k++)
+                if (inner[k] >= 0)
+                    g->nodes[inner[k]].dead = true;
+            skiff_status_t *st = rewrite_node(g, n, "Gelu", &x, 1, NULL, 0);
+            if (st)
+                return st;
+            (*gelu)++;
+            skiff__graph_recount(g);
+            continue;
+        }
+        int gamma, beta;
+        float eps;
+        x = match_layernorm(g, n, inner, &gamma, &beta, &eps);
+        if (x >= 0 && skiff__op_find("", "LayerNormalization", 17)) {
+            skiff__attr *attrs = skiff__calloc(2, sizeof(*attrs));
+            char *an = skiff__strdup("axis"), *en = skiff__strdup("epsilon");
+            if (!attrs || !an || !en) {
+                skiff__free(attrs);
+                skiff__free(an);
+                skiff__free(en);
+                return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+            }
+            attrs[0] = (skiff__attr){.name = an, .type = SKIFF_ATTR_INT, .i = -1};
+            attrs[1] = (skiff__attr){.name = en, .type = SKIFF_ATTR_FLOAT, .f = eps};
+            for (int k = 0; k < 8; k++)
+                if (inner[k] >= 0)
+                    g->nodes[inner[k]].dead = true;
+            int ins[3] = {x, gamma, beta};
+            skiff_status_t *st = rewrite_node(g, n, "LayerNormalization", ins, 3, attrs, 2);
+            if (st)
+                return st;
+            (*ln)++;
+            skiff__graph_recount(g);
+        }
+    }
+    return NULL;
+}
+
 static int remove_dead(skiff__graph *g)
 {
     int dead = 0;
@@ -330,6 +616,9 @@ skiff_status_t *skiff__graph_optimize(skiff__graph *g, skiff__pass_stats *stats)
         return st;
     skiff__graph_recount(g);
     st = fold_batchnorm(g, &stats->bn_folded);
+    if (st)
+        return st;
+    st = fuse_subgraphs(g, &stats->gelu_fused, &stats->ln_fused);
     if (st)
         return st;
     skiff__graph_recount(g);
