@@ -78,7 +78,8 @@ char *skiff__strndup(const char *s, size_t n)
     char *d = skiff__malloc(n + 1);
     if (!d)
         return NULL;
-    memcpy(d, s, n);
+    if (n) /* s may be NULL when n is 0 (empty protobuf strings) */
+        memcpy(d, s, n);
     d[n] = '\0';
     return d;
 }
