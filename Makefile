@@ -1,0 +1,117 @@
+# skiff - the two commands a newcomer needs, and the gates CI runs (.ci/run -> make test).
+#
+#   make demo    install dependencies, build, serve the bundled UCI housing model on :9393
+#   make test    every gate, in order, each timed; fails on any failure:
+#                  deps     scripts/install-deps.sh (seconds when all is installed)
+#                  static   tools/check_sources.sh: banned calls, clang-format, cppcheck
+#                  release  Release build in build/ + the whole CTest suite
+#                  asan     clang ASan+UBSan build in build-asan/ + CTest (not label slow)
+#                           + tools/alloc_fail_loop.sh (every allocation of `skiff run` failed in turn)
+#                  fuzz     clang libFuzzer build in build-fuzz/: each target replays its
+#                           corpus, then fuzzes for FUZZ_SECONDS
+#                The last line printed is CTest's summary of the Release suite.
+#
+# Other targets: deps, build, asan, fuzz (FUZZ_TARGETS=..., FUZZ_SECONDS=...), format,
+# check, clean. Each test stage also runs alone: make test-static, test-release, test-asan,
+# test-fuzz. docs/reliability.md explains the gates.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+MAKEFLAGS += --no-print-directory
+
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+FUZZ_SECONDS ?= 30
+# Test labels the sanitizer stage leaves out: tests too slow under ASan.
+ASAN_CTEST_EXCLUDE ?= slow
+# Fuzz targets: every tests/fuzz/fuzz_<name>.c (override to pick some).
+FUZZ_TARGETS ?= $(sort $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.c))))
+DEMO_PORT ?= 9393
+
+export ASAN_OPTIONS ?= detect_leaks=1:halt_on_error=1
+export UBSAN_OPTIONS ?= halt_on_error=1:print_stacktrace=1
+export LSAN_OPTIONS ?= suppressions=$(CURDIR)/tools/lsan.supp:print_suppressions=0
+
+TEST_STAGES := deps static release asan fuzz
+RELEASE_LOG := build/ctest-release.log
+# Clang, -O1 and full debug info: fast enough to run the suite, exact stack traces.
+SAN_FLAGS := -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS_DEBUG="-O1 -g -Wno-pass-failed"
+
+.PHONY: all deps build demo test check format clean asan fuzz \
+        $(addprefix test-,$(TEST_STAGES)) build-asan build-fuzz
+
+all: build
+
+deps:
+	scripts/install-deps.sh
+
+build:
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+	cmake --build build -j $(JOBS)
+
+demo: deps build
+	./build/skiff serve --model examples/uci_housing/uci_housing_model --port $(DEMO_PORT) --name uci
+
+# Runs each stage through a sub-make so one failing stops the run with its own
+# status, printing "== stage: NAME (Ns)" after each; the Release summary goes last.
+test:
+	@t_all=$$(date +%s); report=""; \
+	for s in $(TEST_STAGES); do \
+	    echo "== stage: $$s"; t0=$$(date +%s); \
+	    if ! $(MAKE) test-$$s; then \
+	        echo "== stage: $$s FAILED ($$(( $$(date +%s) - t0 ))s)"; exit 1; \
+	    fi; \
+	    line="== stage: $$s ($$(( $$(date +%s) - t0 ))s)"; echo "$$line"; report+="$$line"$$'\n'; \
+	done; \
+	echo; echo "make test: all stages passed in $$(( $$(date +%s) - t_all ))s"; printf '%s' "$$report"; \
+	summary=$$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' $(RELEASE_LOG) | tail -n 1); \
+	if [[ -z $$summary ]]; then echo "make test: no CTest summary in $(RELEASE_LOG)"; exit 1; fi; \
+	echo "Release suite (build/):"; echo "$$summary"
+
+check test-static:
+	tools/check_sources.sh
+
+test-deps: deps
+
+test-release: build
+	cd build && ctest --output-on-failure -j $(JOBS) 2>&1 | tee ctest-release.log
+
+build-asan:
+	cmake -S . -B build-asan $(SAN_FLAGS) -DSKIFF_SANITIZE=ON >/dev/null
+	cmake --build build-asan -j $(JOBS)
+
+asan test-asan: build-asan
+	cd build-asan && ctest --output-on-failure -j $(JOBS) -LE '$(ASAN_CTEST_EXCLUDE)'
+	tools/alloc_fail_loop.sh build-asan/skiff
+
+build-fuzz:
+	cmake -S . -B build-fuzz $(SAN_FLAGS) -DSKIFF_FUZZ=ON -DSKIFF_TESTS=OFF >/dev/null
+	cmake --build build-fuzz -j $(JOBS) --target fuzz_all
+
+# For each target: replay every committed seed (each must run cleanly), then fuzz
+# from them. New inputs go to fuzz-out/<target>/corpus, crashes to fuzz-out/<target>/.
+fuzz test-fuzz: build-fuzz
+	@for t in $(FUZZ_TARGETS); do \
+	    bin=build-fuzz/tests/fuzz/$$t; out=fuzz-out/$$t; corpus=tests/fuzz/corpus/$$t; \
+	    mkdir -p $$out/corpus; \
+	    mapfile -t seeds < <(find $$corpus -type f 2>/dev/null | sort); \
+	    if (( $${#seeds[@]} == 0 )); then echo "-- $$t: no seeds in $$corpus"; exit 1; fi; \
+	    echo "-- $$t: replaying $${#seeds[@]} seeds"; \
+	    if ! $$bin "$${seeds[@]}" > $$out/replay.log 2>&1; then \
+	        tail -n 60 $$out/replay.log; echo "-- $$t: a seed fails (log: $$out/replay.log)"; exit 1; \
+	    fi; \
+	    echo "-- $$t: fuzzing $(FUZZ_SECONDS)s"; \
+	    dict=(); [[ -f tests/fuzz/$$t.dict ]] && dict=(-dict=tests/fuzz/$$t.dict); \
+	    if ! $$bin -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	            -max_len=65536 -print_final_stats=1 -artifact_prefix=$$out/ "$${dict[@]}" \
+	            $$out/corpus $$corpus > $$out/fuzz.log 2>&1; then \
+	        tail -n 80 $$out/fuzz.log; \
+	        echo "-- $$t: FAILED; reproduce with: $$bin $$out/crash-*  (docs/reliability.md)"; exit 1; \
+	    fi; \
+	    grep -E '^stat::number_of_executed_units|^#[0-9]+.*DONE' $$out/fuzz.log | tail -n 2 | sed "s/^/   /"; \
+	done
+
+format:
+	tools/check_sources.sh fix-format
+
+clean:
+	rm -rf build build-asan build-fuzz fuzz-out

@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# bench/http/run.sh - skiff serving the uci model against nginx returning the
+# same fixed JSON for the same POST, in one run, with wrk; then a 3x224x224
+# float32 tensor sent as JSON and as the KServe binary extension.
+#
+#   bench/http/run.sh [--skiff build/skiff] [--duration 10] [--conns "1 16 64"]
+#                     [--skiff-args "..."] [--no-image]
+#
+# Needs wrk and nginx (scripts/install-deps.sh --bench) and /usr/bin/python3
+# with numpy (request bodies). For each connection count it runs wrk against
+# skiff, then against nginx (same wrk threads, same duration), and prints a
+# markdown table: requests/s, p50 and p99 latency for both, and the ratio
+# skiff/nginx. The machine line says what else was going on (load average).
+# Both servers get the same cores: nginx runs one worker per skiff I/O thread.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+REPO=$(pwd)
+
+SKIFF=build/skiff
+DURATION=10
+CONNS="1 16 64"
+SKIFF_ARGS=""
+IMAGE=1
+while (($#)); do
+  case "$1" in
+    --skiff) SKIFF=$2; shift 2 ;;
+    --duration) DURATION=$2; shift 2 ;;
+    --conns) CONNS=$2; shift 2 ;;
+    --skiff-args) SKIFF_ARGS=$2; shift 2 ;;
+    --no-image) IMAGE=0; shift ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+for tool in wrk nginx curl; do
+  command -v $tool >/dev/null || { echo "bench/http: $tool is missing (scripts/install-deps.sh --bench)" >&2; exit 1; }
+done
+[[ -x $SKIFF ]] || { echo "bench/http: $SKIFF not built (make build)" >&2; exit 1; }
+
+TMP=$(mktemp -d /tmp/skiff-bench-http.XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+CORES=$(nproc)
+IO_THREADS=$(( CORES < 4 ? CORES : 4 ))
+
+# ---- skiff -----------------------------------------------------------------------
+SKIFF_PORT=$(free_port)
+# shellcheck disable=SC2086
+# Served as "uci" and "image": a model is named after its directory.
+ln -s "$REPO/examples/uci_housing/uci_housing_model" "$TMP/uci"
+"$SKIFF" serve --model "$TMP/uci" bench/http/models/image --port "$SKIFF_PORT" --port_file "$TMP/port" \
+  --io_threads "$IO_THREADS" --log_level warn $SKIFF_ARGS >"$TMP/skiff.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 100); do [[ -s $TMP/port ]] && break; sleep 0.1; done
+[[ -s $TMP/port ]] || { cat "$TMP/skiff.log"; exit 1; }
+
+BODY='{"feed":[{"x": [0.0137, -0.1136, 0.2553, -0.0692, 0.0582, -0.0727, -0.1583, -0.0584, 0.6283, 0.4919, 0.1856, 0.0795, -0.0332]}], "fetch":["price"]}'
+printf '%s' "$BODY" >"$TMP/uci.json"
+REPLY=$(curl -s -X POST -H 'Content-Type: application/json' --data-binary @"$TMP/uci.json" \
+  "http://127.0.0.1:$SKIFF_PORT/uci/prediction")
+[[ $REPLY == *price* ]] || { echo "skiff answered: $REPLY" >&2; exit 1; }
+
+# ---- nginx with the same answer ----------------------------------------------------------
+NGINX_PORT=$(free_port)
+mkdir -p "$TMP/nginx"
+cat >"$TMP/nginx/nginx.conf" <<EOF
+worker_processes $IO_THREADS;
+daemon off;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $TMP/nginx/body;
+  proxy_temp_path $TMP/nginx/proxy;
+  fastcgi_temp_path $TMP/nginx/fastcgi;
+  uwsgi_temp_path $TMP/nginx/uwsgi;
+  scgi_temp_path $TMP/nginx/scgi;
+  client_body_buffer_size 16k;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    location = /uci/prediction {
+      default_type application/json;
+      return 200 '$REPLY';
+    }
+  }
+}
+EOF
+nginx -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx" &
+PIDS+=($!)
+for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$NGINX_PORT/uci/prediction" -d x && break; sleep 0.1; done
+
+cat >"$TMP/post.lua" <<'EOF'
+local f = assert(io.open(os.getenv("BODY_FILE"), "rb"))
+wrk.body = f:read("*a")
+f:close()
+wrk.method = "POST"
+wrk.headers["Content-Type"] = os.getenv("CTYPE") or "application/json"
+local hl = os.getenv("IHCL")
+if hl and hl ~= "" then wrk.headers["Inference-Header-Content-Length"] = hl end
+EOF
+
+# wrk output -> "rps p50_ms p99_ms errors"
+parse() {
+  awk '
+    function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+    /Requests\/sec:/ { rps = $2 }
+    /^ +50%/ { p50 = ms($2) }
+    /^ +99%/ { p99 = ms($2) }
+    /Non-2xx or 3xx responses:/ { err += $NF }
+    /Socket errors:/ { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) err += $i }
+    END { printf "%.0f %.3f %.3f %d\n", rps, p50, p99, err }'
+}
+
+run_wrk() { # url conns body_file [ctype] [ihcl]
+  local t=$(( $2 < 2 ? 1 : 2 ))
+  BODY_FILE=$3 CTYPE=${4:-application/json} IHCL=${5:-} \
+    wrk -t"$t" -c"$2" -d"${DURATION}s" --latency -s "$TMP/post.lua" "$1" 2>&1 | parse
+}
+
+echo "machine: $CORES cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "skiff: $IO_THREADS I/O threads, defaults otherwise${SKIFF_ARGS:+ + $SKIFF_ARGS}; nginx $(nginx -v 2>&1 | sed 's/.*\///'): $IO_THREADS workers; wrk ${DURATION}s per point"
+echo
+echo "| conns | skiff req/s | skiff p50 ms | skiff p99 ms | nginx req/s | nginx p50 ms | nginx p99 ms | skiff/nginx |"
+echo "|---|---|---|---|---|---|---|---|"
+for c in $CONNS; do
+  read -r s_rps s_p50 s_p99 s_err < <(run_wrk "http://127.0.0.1:$SKIFF_PORT/uci/prediction" "$c" "$TMP/uci.json")
+  read -r n_rps n_p50 n_p99 n_err < <(run_wrk "http://127.0.0.1:$NGINX_PORT/uci/prediction" "$c" "$TMP/uci.json")
+  ratio=$(awk -v a="$s_rps" -v b="$n_rps" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+  note=""
+  ((s_err + n_err > 0)) && note=" (errors: skiff $s_err, nginx $n_err)"
+  echo "| $c | $s_rps | $s_p50 | $s_p99 | $n_rps | $n_p50 | $n_p99 | $ratio$note |"
+done
+
+if ((IMAGE)); then
+  /usr/bin/python3 - "$TMP" <<'EOF'
+import json, sys
+import numpy as np
+tmp = sys.argv[1]
+x = np.random.default_rng(0).random((1, 3, 224, 224), dtype=np.float32)
+with open(tmp + "/image.json", "w") as f:
+    json.dump({"inputs": [{"name": "image", "shape": [1, 3, 224, 224], "datatype": "FP32",
+                           "data": [float("%.6g" % v) for v in x.reshape(-1)]}]}, f)
+hdr = json.dumps({"inputs": [{"name": "image", "shape": [1, 3, 224, 224], "datatype": "FP32",
+                              "parameters": {"binary_data_size": x.nbytes}}]}).encode()
+with open(tmp + "/image.bin", "wb") as f:
+    f.write(hdr + x.tobytes())
+with open(tmp + "/image.ihcl", "w") as f:
+    f.write(str(len(hdr)))
+EOF
+  URL="http://127.0.0.1:$SKIFF_PORT/v2/models/image/infer"
+  TENSOR=$((3 * 224 * 224 * 4))
+  echo
+  echo "3x224x224 float32 (${TENSOR} bytes of tensor data) to KServe /v2/models/image/infer, 4 connections:"
+  echo
+  echo "| body | body bytes | req/s | p50 ms | p99 ms | tensor MB/s accepted |"
+  echo "|---|---|---|---|---|---|"
+  for kind in json binary; do
+    if [[ $kind == json ]]; then
+      read -r rps p50 p99 err < <(run_wrk "$URL" 4 "$TMP/image.json")
+      size=$(stat -c %s "$TMP/image.json")
+    else
+      read -r rps p50 p99 err < <(run_wrk "$URL" 4 "$TMP/image.bin" application/octet-stream "$(cat "$TMP/image.ihcl")")
+      size=$(stat -c %s "$TMP/image.bin")
+    fi
+    mbs=$(awk -v r="$rps" -v t="$TENSOR" 'BEGIN { printf "%.0f", r * t / 1e6 }')
+    note=""
+    ((err > 0)) && note=" (errors: $err)"
+    echo "| $kind | $size | $rps | $p50 | $p99 | $mbs$note |"
+  done
+fi
+echo
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,0 +1,983 @@
+/* prototxt.c - protobuf text format reader and the GeneralModelConfig schema.
+ *
+ * Design: a hand-written recursive-descent parser builds a schema-free tree
+ * (skiff__pt_field), and a second pass maps the tree onto the one schema
+ * skiff needs today. Keeping the two apart lets the pipeline config and the
+ * fuzzer reuse the parser, and keeps every schema error pointing at the exact
+ * line and column of the value at fault. Input is untrusted (a model dir may
+ * come from anywhere): nesting depth is bounded and every allocation checked.
+ */
+#include "prototxt.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core.h"
+
+#define PT_MAX_DEPTH 64
+
+typedef struct parser {
+    const char *s;
+    size_t len;
+    size_t pos;
+    int line, col;
+    const char *origin;
+    skiff_status_t *err;
+} parser;
+
+/* ---- errors --------------------------------------------------------------- */
+
+static skiff_status_t *pt_error_at(const char *origin, int line, int col, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static skiff_status_t *pt_error_at(const char *origin, int line, int col, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return skiff_status_new(SKIFF_CODE_INVALID_ARG, "%s:%d:%d: %s", origin ? origin : "<text>",
+                            line, col, msg);
+}
+
+static void set_err(parser *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void set_err(parser *p, const char *fmt, ...)
+{
+    if (p->err)
+        return;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    p->err = pt_error_at(p->origin, p->line, p->col, "%s", msg);
+}
+
+static void set_oom(parser *p)
+{
+    if (!p->err)
+        p->err = skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "%s: out of memory parsing",
+                                  p->origin ? p->origin : "<text>");
+}
+
+/* Describes what sits at the cursor, for "expected X, got Y" messages. */
+static void describe_here(const parser *p, char *buf, size_t cap)
+{
+    if (p->pos >= p->len) {
+        snprintf(buf, cap, "end of input");
+        return;
+    }
+    unsigned char c = (unsigned char)p->s[p->pos];
+    if (c < 0x20 || c >= 0x7f) {
+        snprintf(buf, cap, "byte 0x%02x", c);
+        return;
+    }
+    size_t n = 0;
+    while (p->pos + n < p->len && n < 24) {
+        unsigned char d = (unsigned char)p->s[p->pos + n];
+        if (d <= 0x20 || d >= 0x7f || (n > 0 && strchr("{}<>[]:,;\"'#", d)))
+            break;
+        n++;
+    }
+    if (n == 0)
+        n = 1;
+    snprintf(buf, cap, "'%.*s'", (int)n, p->s + p->pos);
+}
+
+/* ---- lexing ---------------------------------------------------------------- */
+
+static void advance(parser *p)
+{
+    if (p->pos >= p->len)
+        return;
+    if (p->s[p->pos] == '\n') {
+        p->line++;
+        p->col = 1;
+    } else {
+        p->col++;
+    }
+    p->pos++;
+}
+
+static int peekc(const parser *p) { return p->pos < p->len ? (unsigned char)p->s[p->pos] : -1; }
+
+static void skip_space(parser *p)
+{
+    while (p->pos < p->len) {
+        char c = p->s[p->pos];
+        if (c == '#') {
+            while (p->pos < p->len && p->s[p->pos] != '\n')
+                advance(p);
+        } else if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
+            advance(p);
+        } else {
+            break;
+        }
+    }
+}
+
+static bool is_ident_start(int c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+
+static bool is_ident_char(int c) { return is_ident_start(c) || (c >= '0' && c <= '9'); }
+
+/* Characters of an unquoted scalar: identifiers, integers, floats (1e-5,
+ * -inf, 0x1F, 1.5f). */
+static bool is_scalar_char(int c) { return is_ident_char(c) || c == '.' || c == '-' || c == '+'; }
+
+/* ---- tree building ----------------------------------------------------------- */
+
+static void field_clear(skiff__pt_field *f)
+{
+    skiff__free(f->name);
+    skiff__free(f->value);
+    for (int i = 0; i < f->n_fields; i++)
+        field_clear(&f->fields[i]);
+    skiff__free(f->fields);
+}
+
+void skiff__pt_free(skiff__pt_field *root)
+{
+    if (!root)
+        return;
+    field_clear(root);
+    skiff__free(root);
+}
+
+/* Appends a zeroed child to msg; NULL on out-of-memory. */
+static skiff__pt_field *add_child(parser *p, skiff__pt_field *msg, int *cap)
+{
+    if (msg->n_fields == *cap) {
+        int ncap = *cap ? *cap * 2 : 4;
+        skiff__pt_field *nf = skiff__realloc(msg->fields, (size_t)ncap * sizeof(*nf));
+        if (!nf) {
+            set_oom(p);
+            return NULL;
+        }
+        msg->fields = nf;
+        *cap = ncap;
+    }
+    skiff__pt_field *f = &msg->fields[msg->n_fields++];
+    memset(f, 0, sizeof(*f));
+    return f;
+}
+
+typedef struct strbuf {
+    char *buf;
+    size_t len, cap;
+} strbuf;
+
+static bool sb_putn(strbuf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t ncap = b->cap ? b->cap : 64;
+        while (ncap < b->len + n + 1)
+            ncap *= 2;
+        char *nb = skiff__realloc(b->buf, ncap);
+        if (!nb)
+            return false;
+        b->buf = nb;
+        b->cap = ncap;
+    }
+    memcpy(b->buf + b->len, s, n);
+    b->len += n;
+    b->buf[b->len] = '\0';
+    return true;
+}
+
+static bool sb_putc(strbuf *b, char c) { return sb_putn(b, &c, 1); }
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static bool put_utf8(strbuf *b, uint32_t cp)
+{
+    char u[4];
+    size_t n;
+    if (cp < 0x80) {
+        u[0] = (char)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        u[0] = (char)(0xc0 | (cp >> 6));
+        u[1] = (char)(0x80 | (cp & 0x3f));
+        n = 2;
+    } else if (cp < 0x10000) {
+        u[0] = (char)(0xe0 | (cp >> 12));
+        u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        u[2] = (char)(0x80 | (cp & 0x3f));
+        n = 3;
+    } else {
+        u[0] = (char)(0xf0 | (cp >> 18));
+        u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+        u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        u[3] = (char)(0x80 | (cp & 0x3f));
+        n = 4;
+    }
+    return sb_putn(b, u, n);
+}
+
+/* Reads one quoted string (cursor on the quote) and appends its bytes. */
+static bool lex_string(parser *p, strbuf *b)
+{
+    int q = peekc(p);
+    int sline = p->line, scol = p->col;
+    advance(p);
+    for (;;) {
+        int c = peekc(p);
+        if (c < 0 || c == '\n') {
+            if (!p->err)
+                p->err = pt_error_at(p->origin, sline, scol, "unterminated string");
+            return false;
+        }
+        if (c == q) {
+            advance(p);
+            return true;
+        }
+        if (c != '\\') {
+            if (!sb_putc(b, (char)c)) {
+                set_oom(p);
+                return false;
+            }
+            advance(p);
+            continue;
+        }
+        advance(p);
+        int e = peekc(p);
+        char out;
+        switch (e) {
+        case 'n': out = '\n'; break;
+        case 't': out = '\t'; break;
+        case 'r': out = '\r'; break;
+        case 'a': out = '\a'; break;
+        case 'b': out = '\b'; break;
+        case 'f': out = '\f'; break;
+        case 'v': out = '\v'; break;
+        case '\\': out = '\\'; break;
+        case '\'': out = '\''; break;
+        case '"': out = '"'; break;
+        case '?': out = '?'; break;
+        case 'x':
+        case 'X': {
+            advance(p);
+            int v = 0, n = 0;
+            while (n < 2 && hexval(peekc(p)) >= 0) {
+                v = v * 16 + hexval(peekc(p));
+                advance(p);
+                n++;
+            }
+            if (n == 0) {
+                set_err(p, "'\\x' escape needs a hex digit");
+                return false;
+            }
+            if (!sb_putc(b, (char)v)) {
+                set_oom(p);
+                return false;
+            }
+            continue;
+        }
+        case 'u':
+        case 'U': {
+            int want = e == 'u' ? 4 : 8;
+            advance(p);
+            uint32_t cp = 0;
+            for (int i = 0; i < want; i++) {
+                int h = hexval(peekc(p));
+                if (h < 0) {
+                    set_err(p, "'\\%c' escape needs %d hex digits", e, want);
+                    return false;
+                }
+                cp = cp * 16 + (uint32_t)h;
+                advance(p);
+            }
+            if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+                set_err(p, "'\\%c' escape names no Unicode character (0x%x)", e, cp);
+                return false;
+            }
+            if (!put_utf8(b, cp)) {
+                set_oom(p);
+                return false;
+            }
+            continue;
+        }
+        default:
+            if (e >= '0' && e <= '7') {
+                int v = 0, n = 0;
+                while (n < 3 && peekc(p) >= '0' && peekc(p) <= '7') {
+                    v = v * 8 + (peekc(p) - '0');
+                    advance(p);
+                    n++;
+                }
+                if (v > 255) {
+                    set_err(p, "octal escape is larger than a byte");
+                    return false;
+                }
+                if (!sb_putc(b, (char)v)) {
+                    set_oom(p);
+                    return false;
+                }
+                continue;
+            }
+            if (e < 0) {
+                set_err(p, "unterminated string");
+            } else {
+                char what[32];
+                describe_here(p, what, sizeof(what));
+                set_err(p, "unknown escape '\\' followed by %s", what);
+            }
+            return false;
+        }
+        advance(p);
+        if (!sb_putc(b, out)) {
+            set_oom(p);
+            return false;
+        }
+    }
+}
+
+static bool parse_body(parser *p, skiff__pt_field *msg, int close, int oline, int ocol, int depth);
+
+/* Parses one value (cursor on its first char) into f, whose name is set. */
+static bool parse_value(parser *p, skiff__pt_field *f, bool had_colon, int depth)
+{
+    int c = peekc(p);
+    if (!f->line) {
+        f->line = p->line;
+        f->col = p->col;
+    }
+    if (c == '{' || c == '<') {
+        if (depth >= PT_MAX_DEPTH) {
+            set_err(p, "messages nested deeper than %d", PT_MAX_DEPTH);
+            return false;
+        }
+        int oline = p->line, ocol = p->col;
+        advance(p);
+        f->kind = SKIFF__PT_MESSAGE;
+        return parse_body(p, f, c == '{' ? '}' : '>', oline, ocol, depth + 1);
+    }
+    if (!had_colon) {
+        char what[40];
+        describe_here(p, what, sizeof(what));
+        set_err(p, "expected ':' or '{' after field name '%s', got %s", f->name, what);
+        return false;
+    }
+    if (c == '"' || c == '\'') {
+        strbuf b = {0};
+        if (!sb_putn(&b, "", 0)) {
+            set_oom(p);
+            return false;
+        }
+        /* Adjacent literals concatenate, as in C and protobuf. */
+        do {
+            if (!lex_string(p, &b)) {
+                skiff__free(b.buf);
+                return false;
+            }
+            skip_space(p);
+        } while (peekc(p) == '"' || peekc(p) == '\'');
+        f->kind = SKIFF__PT_STRING;
+        f->value = b.buf;
+        f->value_len = b.len;
+        return true;
+    }
+    if (c >= 0 && is_scalar_char(c)) {
+        size_t start = p->pos;
+        while (p->pos < p->len && is_scalar_char(peekc(p)))
+            advance(p);
+        f->kind = SKIFF__PT_SCALAR;
+        f->value = skiff__strndup(p->s + start, p->pos - start);
+        if (!f->value) {
+            set_oom(p);
+            return false;
+        }
+        f->value_len = p->pos - start;
+        return true;
+    }
+    char what[40];
+    describe_here(p, what, sizeof(what));
+    set_err(p, "expected a value for field '%s', got %s", f->name, what);
+    return false;
+}
+
+/* Parses fields until `close` (0 = end of input). */
+static bool parse_body(parser *p, skiff__pt_field *msg, int close, int oline, int ocol, int depth)
+{
+    int cap = 0;
+    for (;;) {
+        skip_space(p);
+        int c = peekc(p);
+        if (c < 0) {
+            if (close) {
+                set_err(p, "expected '%c' to close the message opened at %d:%d, got end of input",
+                        close, oline, ocol);
+                return false;
+            }
+            return true;
+        }
+        if (c == close) {
+            advance(p);
+            return true;
+        }
+        if (c == '[') {
+            set_err(p, "extension and Any fields ('[...]' names) are not supported");
+            return false;
+        }
+        if (!is_ident_start(c)) {
+            char what[40];
+            describe_here(p, what, sizeof(what));
+            set_err(p, "expected a field name, got %s", what);
+            return false;
+        }
+        size_t nstart = p->pos;
+        int nline = p->line, ncol = p->col;
+        while (p->pos < p->len && is_ident_char(peekc(p)))
+            advance(p);
+        size_t nlen = p->pos - nstart;
+        skip_space(p);
+        bool colon = false;
+        if (peekc(p) == ':') {
+            colon = true;
+            advance(p);
+            skip_space(p);
+        }
+        if (peekc(p) == '[') {
+            if (!colon) {
+                set_err(p, "expected ':' before the list of field '%.*s'", (int)nlen,
+                        p->s + nstart);
+                return false;
+            }
+            /* A list: each element becomes one repeated field. */
+            advance(p);
+            skip_space(p);
+            if (peekc(p) == ']') {
+                advance(p);
+            } else {
+                for (;;) {
+                    skiff__pt_field *f = add_child(p, msg, &cap);
+                    if (!f)
+                        return false;
+                    f->name = skiff__strndup(p->s + nstart, nlen);
+                    if (!f->name) {
+                        set_oom(p);
+                        return false;
+                    }
+                    if (!parse_value(p, f, true, depth))
+                        return false;
+                    skip_space(p);
+                    if (peekc(p) == ',') {
+                        advance(p);
+                        skip_space(p);
+                        continue;
+                    }
+                    if (peekc(p) == ']') {
+                        advance(p);
+                        break;
+                    }
+                    char what[40];
+                    describe_here(p, what, sizeof(what));
+                    set_err(p, "expected ',' or ']' in the list of field '%.*s', got %s", (int)nlen,
+                            p->s + nstart, what);
+                    return false;
+                }
+            }
+        } else {
+            skiff__pt_field *f = add_child(p, msg, &cap);
+            if (!f)
+                return false;
+            f->name = skiff__strndup(p->s + nstart, nlen);
+            if (!f->name) {
+                set_oom(p);
+                return false;
+            }
+            f->line = nline;
+            f->col = ncol;
+            if (!parse_value(p, f, colon, depth))
+                return false;
+        }
+        skip_space(p);
+        if (peekc(p) == ',' || peekc(p) == ';')
+            advance(p);
+    }
+}
+
+skiff_status_t *skiff__pt_parse(const char *text, size_t len, const char *origin,
+                                skiff__pt_field **out_root)
+{
+    *out_root = NULL;
+    skiff__pt_field *root = skiff__calloc(1, sizeof(*root));
+    if (!root)
+        return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory parsing %s",
+                                origin ? origin : "<text>");
+    root->name = skiff__strdup("");
+    if (!root->name) {
+        skiff__free(root);
+        return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory parsing %s",
+                                origin ? origin : "<text>");
+    }
+    root->kind = SKIFF__PT_MESSAGE;
+    root->line = 1;
+    root->col = 1;
+    parser p = {.s = text, .len = len, .line = 1, .col = 1, .origin = origin};
+    /* A UTF-8 byte order mark is not content. */
+    if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
+        p.pos = 3;
+    if (!parse_body(&p, root, 0, 1, 1, 0)) {
+        skiff__pt_free(root);
+        return p.err ? p.err
+                     : skiff_status_new(SKIFF_CODE_INTERNAL, "prototxt parser failed silently");
+    }
+    *out_root = root;
+    return NULL;
+}
+
+bool skiff__pt_get_i64(const skiff__pt_field *f, int64_t *out)
+{
+    if (!f || f->kind != SKIFF__PT_SCALAR || !f->value || !f->value[0])
+        return false;
+    const char *s = f->value;
+    /* strtoll would skip leading spaces and accept "0x" alone; tokens never
+     * hold spaces, and a bare prefix leaves end at 'x', caught below. */
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 0);
+    if (errno || *end != '\0' || end == s)
+        return false;
+    *out = v;
+    return true;
+}
+
+bool skiff__pt_get_bool(const skiff__pt_field *f, bool *out)
+{
+    if (!f || f->kind != SKIFF__PT_SCALAR || !f->value)
+        return false;
+    const char *v = f->value;
+    if (!strcmp(v, "true") || !strcmp(v, "True") || !strcmp(v, "t") || !strcmp(v, "1")) {
+        *out = true;
+        return true;
+    }
+    if (!strcmp(v, "false") || !strcmp(v, "False") || !strcmp(v, "f") || !strcmp(v, "0")) {
+        *out = false;
+        return true;
+    }
+    return false;
+}
+
+size_t skiff__pt_quote(const char *s, size_t len, char *buf, size_t cap)
+{
+    size_t n = 0;
+#define PUT(ch)                                                                                    \
+    do {                                                                                           \
+        if (n + 1 < cap)                                                                           \
+            buf[n] = (ch);                                                                         \
+        n++;                                                                                       \
+    } while (0)
+    PUT('"');
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        switch (c) {
+        case '"':
+            PUT('\\');
+            PUT('"');
+            break;
+        case '\\':
+            PUT('\\');
+            PUT('\\');
+            break;
+        case '\n':
+            PUT('\\');
+            PUT('n');
+            break;
+        case '\t':
+            PUT('\\');
+            PUT('t');
+            break;
+        case '\r':
+            PUT('\\');
+            PUT('r');
+            break;
+        default:
+            if (c < 0x20 || c == 0x7f) {
+                PUT('\\');
+                PUT((char)('0' + ((c >> 6) & 7)));
+                PUT((char)('0' + ((c >> 3) & 7)));
+                PUT((char)('0' + (c & 7)));
+            } else {
+                PUT((char)c); /* UTF-8 passes through as protobuf writes it */
+            }
+        }
+    }
+    PUT('"');
+#undef PUT
+    if (cap)
+        buf[n < cap ? n : cap - 1] = '\0';
+    return n;
+}
+
+/* ---- GeneralModelConfig ------------------------------------------------------ */
+
+static const struct {
+    int code;
+    skiff_dtype_t dtype;
+    const char *name;
+} paddle_types[] = {
+    {0, SKIFF_DTYPE_INT64, "int64"},
+    {1, SKIFF_DTYPE_FLOAT32, "float32"},
+    {2, SKIFF_DTYPE_INT32, "int32"},
+    {3, SKIFF_DTYPE_FLOAT64, "float64"},
+    {4, SKIFF_DTYPE_INT16, "int16"},
+    {5, SKIFF_DTYPE_FLOAT16, "float16"},
+    {6, SKIFF_DTYPE_BFLOAT16, "bfloat16"},
+    {7, SKIFF_DTYPE_UINT8, "uint8"},
+    {8, SKIFF_DTYPE_INT8, "int8"},
+    {9, SKIFF_DTYPE_BOOL, "bool"},
+    {10, SKIFF_DTYPE_UNDEFINED, "complex64"},
+    {11, SKIFF_DTYPE_UNDEFINED, "complex128"},
+    {20, SKIFF_DTYPE_STRING, "string"},
+};
+#define N_PADDLE_TYPES (sizeof(paddle_types) / sizeof(paddle_types[0]))
+
+skiff_dtype_t skiff__paddle_type_dtype(int type)
+{
+    for (size_t i = 0; i < N_PADDLE_TYPES; i++)
+        if (paddle_types[i].code == type)
+            return paddle_types[i].dtype;
+    return SKIFF_DTYPE_UNDEFINED;
+}
+
+int skiff__paddle_type_from_dtype(skiff_dtype_t dtype)
+{
+    if (dtype == SKIFF_DTYPE_UNDEFINED)
+        return -1;
+    for (size_t i = 0; i < N_PADDLE_TYPES; i++)
+        if (paddle_types[i].dtype == dtype)
+            return paddle_types[i].code;
+    return -1;
+}
+
+const char *skiff__paddle_type_name(int type)
+{
+    for (size_t i = 0; i < N_PADDLE_TYPES; i++)
+        if (paddle_types[i].code == type)
+            return paddle_types[i].name;
+    return "unknown";
+}
+
+static void var_clear(skiff__conf_var *v)
+{
+    skiff__free(v->name);
+    skiff__free(v->alias_name);
+}
+
+void skiff__model_conf_free(skiff__model_conf *conf)
+{
+    if (!conf)
+        return;
+    for (int i = 0; i < conf->n_feed; i++)
+        var_clear(&conf->feed[i]);
+    for (int i = 0; i < conf->n_fetch; i++)
+        var_clear(&conf->fetch[i]);
+    skiff__free(conf->feed);
+    skiff__free(conf->fetch);
+    skiff__free(conf);
+}
+
+static skiff_status_t *take_string(const char *origin, const skiff__pt_field *f, const char *var,
+                                   char **dst)
+{
+    if (f->kind != SKIFF__PT_STRING)
+        return pt_error_at(origin, f->line, f->col, "%s.%s expects a quoted string", var, f->name);
+    if (*dst)
+        return pt_error_at(origin, f->line, f->col, "%s.%s is given more than once", var, f->name);
+    if (strlen(f->value) != f->value_len)
+        return pt_error_at(origin, f->line, f->col, "%s.%s contains a NUL byte", var, f->name);
+    *dst = skiff__strdup(f->value);
+    if (!*dst)
+        return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+    return NULL;
+}
+
+static skiff_status_t *map_var(const char *origin, const skiff__pt_field *m, bool feed,
+                               skiff__conf_var *v)
+{
+    const char *var = feed ? "feed_var" : "fetch_var";
+    const char *type_field = feed ? "feed_type" : "fetch_type";
+    const char *other_type = feed ? "fetch_type" : "feed_type";
+    bool seen_lod = false, seen_type = false;
+    skiff_status_t *st;
+    for (int i = 0; i < m->n_fields; i++) {
+        const skiff__pt_field *f = &m->fields[i];
+        if (!strcmp(f->name, "name")) {
+            if ((st = take_string(origin, f, var, &v->name)))
+                return st;
+        } else if (!strcmp(f->name, "alias_name")) {
+            if ((st = take_string(origin, f, var, &v->alias_name)))
+                return st;
+        } else if (!strcmp(f->name, "is_lod_tensor")) {
+            if (seen_lod)
+                return pt_error_at(origin, f->line, f->col,
+                                   "%s.is_lod_tensor is given more than once", var);
+            if (!skiff__pt_get_bool(f, &v->is_lod_tensor))
+                return pt_error_at(origin, f->line, f->col,
+                                   "%s.is_lod_tensor expects true or false, got %s%s%s", var,
+                                   f->kind == SKIFF__PT_MESSAGE ? "a message" : "'",
+                                   f->kind == SKIFF__PT_MESSAGE ? "" : f->value,
+                                   f->kind == SKIFF__PT_MESSAGE ? "" : "'");
+            seen_lod = true;
+        } else if (!strcmp(f->name, type_field)) {
+            int64_t t;
+            if (seen_type)
+                return pt_error_at(origin, f->line, f->col, "%s.%s is given more than once", var,
+                                   type_field);
+            if (!skiff__pt_get_i64(f, &t))
+                return pt_error_at(origin, f->line, f->col, "%s.%s expects an integer type code",
+                                   var, type_field);
+            if (t < 0 || t > 1000 || strcmp(skiff__paddle_type_name((int)t), "unknown") == 0)
+                return pt_error_at(origin, f->line, f->col,
+                                   "%s.%s %lld is not a Paddle type code (0 int64, 1 float32, "
+                                   "2 int32, 3 float64, 4 int16, 5 float16, 6 bfloat16, 7 uint8, "
+                                   "8 int8, 9 bool, 10 complex64, 11 complex128, 20 string)",
+                                   var, type_field, (long long)t);
+            v->type = (int)t;
+            seen_type = true;
+        } else if (!strcmp(f->name, "shape")) {
+            int64_t d;
+            if (!skiff__pt_get_i64(f, &d) || d < INT32_MIN || d > INT32_MAX)
+                return pt_error_at(origin, f->line, f->col, "%s.shape expects an int32", var);
+            if (v->n_shape >= SKIFF__CONF_MAX_SHAPE)
+                return pt_error_at(origin, f->line, f->col,
+                                   "%s.shape has more than %d dims (skiff supports %d with the "
+                                   "batch dim)",
+                                   var, SKIFF__CONF_MAX_SHAPE, SKIFF_MAX_DIMS);
+            v->shape[v->n_shape++] = d;
+        } else if (!strcmp(f->name, other_type)) {
+            return pt_error_at(origin, f->line, f->col,
+                               "unknown field '%s' in %s (did you mean %s?)", f->name, var,
+                               type_field);
+        } else {
+            return pt_error_at(origin, f->line, f->col,
+                               "unknown field '%s' in %s (expected name, alias_name, "
+                               "is_lod_tensor, %s, shape)",
+                               f->name, var, type_field);
+        }
+    }
+    if (!v->name || !v->name[0])
+        return pt_error_at(origin, m->line, m->col, "%s has no name", var);
+    if (!v->alias_name) {
+        v->alias_name = skiff__strdup(v->name);
+        if (!v->alias_name)
+            return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    return NULL;
+}
+
+skiff_status_t *skiff__model_conf_parse(const char *text, size_t len, const char *origin,
+                                        skiff__model_conf **out_conf)
+{
+    *out_conf = NULL;
+    skiff__pt_field *root;
+    skiff_status_t *st = skiff__pt_parse(text, len, origin, &root);
+    if (st)
+        return st;
+    skiff__model_conf *conf = skiff__calloc(1, sizeof(*conf));
+    int n_feed = 0, n_fetch = 0;
+    for (int i = 0; i < root->n_fields; i++) {
+        if (!strcmp(root->fields[i].name, "feed_var"))
+            n_feed++;
+        else if (!strcmp(root->fields[i].name, "fetch_var"))
+            n_fetch++;
+    }
+    if (!conf || (n_feed && !(conf->feed = skiff__calloc((size_t)n_feed, sizeof(*conf->feed)))) ||
+        (n_fetch && !(conf->fetch = skiff__calloc((size_t)n_fetch, sizeof(*conf->fetch))))) {
+        st = skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+        goto fail;
+    }
+    for (int i = 0; i < root->n_fields; i++) {
+        const skiff__pt_field *f = &root->fields[i];
+        bool feed = !strcmp(f->name, "feed_var");
+        if (!feed && strcmp(f->name, "fetch_var") != 0) {
+            st = pt_error_at(origin, f->line, f->col,
+                             "unknown field '%s' in GeneralModelConfig (expected feed_var or "
+                             "fetch_var)",
+                             f->name);
+            goto fail;
+        }
+        if (f->kind != SKIFF__PT_MESSAGE) {
+            st = pt_error_at(origin, f->line, f->col, "%s expects a message '{ ... }'", f->name);
+            goto fail;
+        }
+        skiff__conf_var *v = feed ? &conf->feed[conf->n_feed++] : &conf->fetch[conf->n_fetch++];
+        if ((st = map_var(origin, f, feed, v)))
+            goto fail;
+        /* Aliases are the keys clients use: two vars behind one key would
+         * make requests ambiguous. */
+        skiff__conf_var *list = feed ? conf->feed : conf->fetch;
+        int n = feed ? conf->n_feed : conf->n_fetch;
+        for (int j = 0; j < n - 1; j++) {
+            if (!strcmp(list[j].alias_name, v->alias_name)) {
+                st = pt_error_at(origin, f->line, f->col, "%s alias_name '%s' is used twice",
+                                 f->name, v->alias_name);
+                goto fail;
+            }
+        }
+    }
+    skiff__pt_free(root);
+    *out_conf = conf;
+    return NULL;
+fail:
+    skiff__pt_free(root);
+    skiff__model_conf_free(conf);
+    return st;
+}
+
+skiff_status_t *skiff__model_conf_read_file(const char *path, skiff__model_conf **out_conf)
+{
+    void *data;
+    size_t size;
+    *out_conf = NULL;
+    skiff_status_t *st = skiff__read_file(path, &data, &size);
+    if (st)
+        return st;
+    st = skiff__model_conf_parse(data, size, path, out_conf);
+    skiff__free(data);
+    return st;
+}
+
+static bool sb_printf(strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static bool sb_printf(strbuf *b, const char *fmt, ...)
+{
+    char tmp[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return false;
+    if ((size_t)n < sizeof(tmp))
+        return sb_putn(b, tmp, (size_t)n);
+    char *big = skiff__malloc((size_t)n + 1);
+    if (!big)
+        return false;
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    bool ok = sb_putn(b, big, (size_t)n);
+    skiff__free(big);
+    return ok;
+}
+
+static bool sb_quoted(strbuf *b, const char *s)
+{
+    size_t need = skiff__pt_quote(s, strlen(s), NULL, 0);
+    char *q = skiff__malloc(need + 1);
+    if (!q)
+        return false;
+    skiff__pt_quote(s, strlen(s), q, need + 1);
+    bool ok = sb_putn(b, q, need);
+    skiff__free(q);
+    return ok;
+}
+
+static bool format_var(strbuf *b, const skiff__conf_var *v, bool feed)
+{
+    bool ok = sb_printf(b, "%s {\n  name: ", feed ? "feed_var" : "fetch_var") &&
+              sb_quoted(b, v->name ? v->name : "") && sb_putn(b, "\n  alias_name: ", 15) &&
+              sb_quoted(b, v->alias_name ? v->alias_name : (v->name ? v->name : "")) &&
+              sb_printf(b, "\n  is_lod_tensor: %s\n  %s: %d\n", v->is_lod_tensor ? "true" : "false",
+                        feed ? "feed_type" : "fetch_type", v->type);
+    for (int i = 0; ok && i < v->n_shape; i++)
+        ok = sb_printf(b, "  shape: %lld\n", (long long)v->shape[i]);
+    return ok && sb_putn(b, "}\n", 2);
+}
+
+skiff_status_t *skiff__model_conf_format(const skiff__model_conf *conf, char **out_text,
+                                         size_t *out_len)
+{
+    strbuf b = {0};
+    bool ok = sb_putn(&b, "", 0);
+    for (int i = 0; ok && i < conf->n_feed; i++)
+        ok = format_var(&b, &conf->feed[i], true);
+    for (int i = 0; ok && i < conf->n_fetch; i++)
+        ok = format_var(&b, &conf->fetch[i], false);
+    if (!ok) {
+        skiff__free(b.buf);
+        return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory formatting conf");
+    }
+    *out_text = b.buf;
+    if (out_len)
+        *out_len = b.len;
+    return NULL;
+}
+
+/* ---- binary form (*.stream.prototxt) ------------------------------------------ */
+
+static bool sb_varint(strbuf *b, uint64_t v)
+{
+    char tmp[10];
+    size_t n = 0;
+    do {
+        uint8_t byte = v & 0x7f;
+        v >>= 7;
+        tmp[n++] = (char)(byte | (v ? 0x80 : 0));
+    } while (v);
+    return sb_putn(b, tmp, n);
+}
+
+static bool sb_bytes_field(strbuf *b, int field, const char *s, size_t n)
+{
+    return sb_varint(b, ((uint64_t)field << 3) | 2) && sb_varint(b, n) && sb_putn(b, s, n);
+}
+
+/* int32 fields encode negatives as 10-byte varints (sign-extended). */
+static bool sb_int_field(strbuf *b, int field, int64_t v)
+{
+    return sb_varint(b, (uint64_t)field << 3) && sb_varint(b, (uint64_t)v);
+}
+
+/* Appends field `field` holding the FeedVar/FetchVar message of v. */
+static bool encode_var(strbuf *out, int field, const skiff__conf_var *v)
+{
+    strbuf b = {0};
+    const char *name = v->name ? v->name : "";
+    const char *alias = v->alias_name ? v->alias_name : name;
+    bool ok = sb_putn(&b, "", 0) && sb_bytes_field(&b, 1, name, strlen(name)) &&
+              sb_bytes_field(&b, 2, alias, strlen(alias)) &&
+              sb_int_field(&b, 3, v->is_lod_tensor ? 1 : 0) && sb_int_field(&b, 4, v->type);
+    for (int i = 0; ok && i < v->n_shape; i++)
+        ok = sb_int_field(&b, 5, (int32_t)v->shape[i]);
+    ok = ok && sb_bytes_field(out, field, b.buf, b.len);
+    skiff__free(b.buf);
+    return ok;
+}
+
+skiff_status_t *skiff__model_conf_encode(const skiff__model_conf *conf, uint8_t **out_data,
+                                         size_t *out_len)
+{
+    strbuf b = {0};
+    bool ok = sb_putn(&b, "", 0);
+    for (int i = 0; ok && i < conf->n_feed; i++)
+        ok = encode_var(&b, 1, &conf->feed[i]);
+    for (int i = 0; ok && i < conf->n_fetch; i++)
+        ok = encode_var(&b, 2, &conf->fetch[i]);
+    if (!ok) {
+        skiff__free(b.buf);
+        return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory encoding conf");
+    }
+    *out_data = (uint8_t *)b.buf;
+    *out_len = b.len;
+    return NULL;
+}

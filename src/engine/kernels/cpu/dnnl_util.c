@@ -1,0 +1,410 @@
+/* dnnl_util.c - oneDNN plumbing shared by the nn kernels: one engine per
+ * process, post-op attrs for fused activations, the per-context primitive
+ * cache and the shared packed-weights store. See dnnl_util.h. */
+#include <math.h>
+#include <string.h>
+
+#include <oneapi/dnnl/dnnl_debug.h>
+
+#include "dnnl_util.h"
+
+static dnnl_engine_t g_engine;
+static pthread_once_t g_engine_once = PTHREAD_ONCE_INIT;
+
+static void engine_init(void)
+{
+    if (dnnl_engine_create(&g_engine, dnnl_cpu, 0) != dnnl_success)
+        g_engine = NULL;
+}
+
+dnnl_engine_t skiff__dnnl_engine(void)
+{
+    pthread_once(&g_engine_once, engine_init);
+    return g_engine;
+}
+
+skiff_status_t *skiff__dnnl_err(const skiff__kctx *ctx, dnnl_status_t s, const char *what)
+{
+    skiff_code_t code = s == dnnl_out_of_memory   ? SKIFF_CODE_RESOURCE_EXHAUSTED
+                        : s == dnnl_unimplemented ? SKIFF_CODE_UNSUPPORTED
+                                                  : SKIFF_CODE_INTERNAL;
+    return skiff__kerr(ctx, code, "oneDNN %s failed: %s", what, dnnl_status2str(s));
+}
+
+#define DNNL_TRY(call)                                                                             \
+    do {                                                                                           \
+        dnnl_status_t s_ = (call);                                                                 \
+        if (s_ != dnnl_success)                                                                    \
+            return s_;                                                                             \
+    } while (0)
+
+static dnnl_status_t append_act(dnnl_post_ops_t po, const skiff__fused_act *a)
+{
+    switch (a->kind) {
+    case SKIFF_ACT_NONE: return dnnl_success;
+    case SKIFF_ACT_RELU: return dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_relu, 0.f, 0.f);
+    case SKIFF_ACT_LEAKYRELU:
+        return dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_relu, a->alpha, 0.f);
+    case SKIFF_ACT_CLIP:
+        return dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_clip, a->alpha, a->beta);
+    case SKIFF_ACT_SIGMOID:
+        return dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_logistic, 0.f, 0.f);
+    case SKIFF_ACT_TANH: return dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_tanh, 0.f, 0.f);
+    case SKIFF_ACT_HARDSWISH:
+        return dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_hardswish, 0.f, 0.f);
+    case SKIFF_ACT_HARDSIGMOID:
+        /* oneDNN 2.6 has no hardsigmoid: max(0, min(1, a*x + b)) as two steps. */
+        DNNL_TRY(dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_linear, a->alpha, a->beta));
+        return dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_clip, 0.f, 1.f);
+    }
+    return dnnl_unimplemented;
+}
+
+dnnl_status_t skiff__dnnl_attr(const skiff__fused_act *acts, int n_act, bool with_sum,
+                               dnnl_primitive_attr_t *out)
+{
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    dnnl_status_t s = dnnl_primitive_attr_create(&attr);
+    if (s != dnnl_success)
+        return s;
+    s = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
+    if (s == dnnl_success && (with_sum || n_act > 0)) {
+        s = dnnl_post_ops_create(&po);
+        if (s == dnnl_success && with_sum)
+            s = dnnl_post_ops_append_sum(po, 1.f);
+        for (int i = 0; s == dnnl_success && i < n_act; i++)
+            s = append_act(po, &acts[i]);
+        if (s == dnnl_success)
+            s = dnnl_primitive_attr_set_post_ops(attr, po);
+        if (po)
+            dnnl_post_ops_destroy(po);
+    }
+    if (s != dnnl_success) {
+        dnnl_primitive_attr_destroy(attr);
+        return s;
+    }
+    *out = attr;
+    return dnnl_success;
+}
+
+dnnl_status_t skiff__dnnl_md_plain(dnnl_memory_desc_t *md, int ndim, const int64_t *dims)
+{
+    dnnl_dims_t d, strides;
+    if (ndim < 1 || ndim > DNNL_MAX_NDIMS)
+        return dnnl_invalid_arguments;
+    int64_t st = 1;
+    for (int i = ndim - 1; i >= 0; i--) {
+        d[i] = dims[i];
+        strides[i] = st;
+        st *= dims[i] > 0 ? dims[i] : 1;
+    }
+    return dnnl_memory_desc_init_by_strides(md, ndim, d, dnnl_f32, strides);
+}
+
+/* ---- fused activations in plain C ---- */
+
+#define ACT_LOOP(T, EXPR)                                                                          \
+    _Pragma("omp parallel for simd num_threads(threads) if (n > 65536)") for (int64_t i = 0;       \
+                                                                              i < n; i++)          \
+    {                                                                                              \
+        T x = y[i];                                                                                \
+        y[i] = (EXPR);                                                                             \
+    }
+
+void skiff__nn_apply_act(const skiff__node *node, float *y, int64_t n, int threads)
+{
+    for (int k = 0; k < node->n_act && k < 2; k++) {
+        const float a = node->act[k].alpha, b = node->act[k].beta;
+        switch (node->act[k].kind) {
+        case SKIFF_ACT_NONE: break;
+        case SKIFF_ACT_RELU: ACT_LOOP(float, x > 0.f ? x : 0.f) break;
+        case SKIFF_ACT_LEAKYRELU: ACT_LOOP(float, x >= 0.f ? x : a * x) break;
+        case SKIFF_ACT_CLIP: ACT_LOOP(float, x < a ? a : (x > b ? b : x)) break;
+        case SKIFF_ACT_SIGMOID: ACT_LOOP(float, 1.f / (1.f + expf(-x))) break;
+        case SKIFF_ACT_TANH: ACT_LOOP(float, tanhf(x)) break;
+        case SKIFF_ACT_HARDSIGMOID: ACT_LOOP(float, fmaxf(0.f, fminf(1.f, a * x + b))) break;
+        case SKIFF_ACT_HARDSWISH:
+            ACT_LOOP(float, x *fmaxf(0.f, fminf(1.f, x * (1.f / 6.f) + 0.5f))) break;
+        }
+    }
+}
+
+void skiff__nn_apply_act_f64(const skiff__node *node, double *y, int64_t n, int threads)
+{
+    for (int k = 0; k < node->n_act && k < 2; k++) {
+        const double a = node->act[k].alpha, b = node->act[k].beta;
+        switch (node->act[k].kind) {
+        case SKIFF_ACT_NONE: break;
+        case SKIFF_ACT_RELU: ACT_LOOP(double, x > 0. ? x : 0.) break;
+        case SKIFF_ACT_LEAKYRELU: ACT_LOOP(double, x >= 0. ? x : a * x) break;
+        case SKIFF_ACT_CLIP: ACT_LOOP(double, x < a ? a : (x > b ? b : x)) break;
+        case SKIFF_ACT_SIGMOID: ACT_LOOP(double, 1. / (1. + exp(-x))) break;
+        case SKIFF_ACT_TANH: ACT_LOOP(double, tanh(x)) break;
+        case SKIFF_ACT_HARDSIGMOID: ACT_LOOP(double, fmax(0., fmin(1., a * x + b))) break;
+        case SKIFF_ACT_HARDSWISH: ACT_LOOP(double, x *fmax(0., fmin(1., x / 6. + 0.5))) break;
+        }
+    }
+}
+
+const skiff_tensor_t *skiff__nn_sum_tensor(const skiff__kctx *ctx, const skiff_tensor_t *y,
+                                           skiff_status_t **st)
+{
+    *st = NULL;
+    if (ctx->node->sum_input < 0)
+        return NULL;
+    const skiff_tensor_t *s = ctx->in[ctx->n_in];
+    if (!s) {
+        *st = skiff__kerr(ctx, SKIFF_CODE_INTERNAL, "fused sum input is missing");
+        return NULL;
+    }
+    bool same = s->dtype == y->dtype && s->ndim == y->ndim;
+    for (int i = 0; same && i < y->ndim; i++)
+        same = s->dims[i] == y->dims[i];
+    if (!same) {
+        char a[96], b[96];
+        *st = skiff__kerr(
+            ctx, SKIFF_CODE_INVALID_ARG, "fused sum input: expected %s shape %s, got %s %s",
+            skiff_dtype_name(y->dtype), skiff_shape_str(y->ndim, y->dims, a, sizeof(a)),
+            skiff_dtype_name(s->dtype), skiff_shape_str(s->ndim, s->dims, b, sizeof(b)));
+        return NULL;
+    }
+    return s;
+}
+
+skiff_status_t *skiff__nn_epilogue(const skiff__kctx *ctx, skiff_tensor_t *y)
+{
+    skiff_status_t *st = NULL;
+    const skiff_tensor_t *s = skiff__nn_sum_tensor(ctx, y, &st);
+    if (st)
+        return st;
+    int64_t n = skiff_tensor_numel(y);
+    int threads = ctx->threads;
+    if (y->dtype == SKIFF_DTYPE_FLOAT32) {
+        if (s) {
+            float *o = y->data;
+            const float *a = s->data;
+#pragma omp parallel for simd num_threads(threads) if (n > 65536)
+            for (int64_t i = 0; i < n; i++)
+                o[i] += a[i];
+        }
+        skiff__nn_apply_act(ctx->node, y->data, n, threads);
+    } else if (y->dtype == SKIFF_DTYPE_FLOAT64) {
+        if (s) {
+            double *o = y->data;
+            const double *a = s->data;
+#pragma omp parallel for simd num_threads(threads) if (n > 65536)
+            for (int64_t i = 0; i < n; i++)
+                o[i] += a[i];
+        }
+        skiff__nn_apply_act_f64(ctx->node, y->data, n, threads);
+    } else if (s || ctx->node->n_act > 0) {
+        return skiff__kerr(ctx, SKIFF_CODE_UNSUPPORTED, "fused activation on %s output",
+                           skiff_dtype_name(y->dtype));
+    }
+    return NULL;
+}
+
+/* ---- packed weights ---- */
+
+void skiff__wpack_init(skiff__wpack *wp)
+{
+    memset(wp, 0, sizeof(*wp));
+    pthread_mutex_init(&wp->mu, NULL);
+}
+
+void skiff__wpack_destroy(skiff__wpack *wp)
+{
+    if (!wp)
+        return;
+    for (int i = 0; i < wp->n; i++)
+        skiff__free(wp->buf[i]);
+    wp->n = 0;
+    pthread_mutex_destroy(&wp->mu);
+}
+
+dnnl_status_t skiff__dnnl_reorder_once(const dnnl_memory_desc_t *src_md, const void *src,
+                                       const dnnl_memory_desc_t *dst_md, void *dst)
+{
+    dnnl_engine_t eng = skiff__dnnl_engine();
+    if (!eng)
+        return dnnl_runtime_error;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_t prim = NULL;
+    dnnl_memory_t ms = NULL, md = NULL;
+    dnnl_stream_t stream = NULL;
+    dnnl_status_t s = dnnl_reorder_primitive_desc_create(&pd, src_md, eng, dst_md, eng, NULL);
+    if (s == dnnl_success)
+        s = dnnl_primitive_create(&prim, pd);
+    if (s == dnnl_success)
+        s = dnnl_memory_create(&ms, src_md, eng, (void *)src);
+    if (s == dnnl_success)
+        s = dnnl_memory_create(&md, dst_md, eng, dst);
+    if (s == dnnl_success)
+        s = dnnl_stream_create(&stream, eng, dnnl_stream_default_flags);
+    if (s == dnnl_success) {
+        dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, ms}, {DNNL_ARG_TO, md}};
+        s = dnnl_primitive_execute(prim, stream, 2, args);
+        if (s == dnnl_success)
+            s = dnnl_stream_wait(stream);
+    }
+    if (stream)
+        dnnl_stream_destroy(stream);
+    if (md)
+        dnnl_memory_destroy(md);
+    if (ms)
+        dnnl_memory_destroy(ms);
+    if (prim)
+        dnnl_primitive_destroy(prim);
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    return s;
+}
+
+void *skiff__wpack_get(skiff__wpack *wp, const dnnl_memory_desc_t *want,
+                       const dnnl_memory_desc_t *user_md, const void *user_data,
+                       skiff_status_t **st)
+{
+    *st = NULL;
+    void *found = NULL;
+    pthread_mutex_lock(&wp->mu);
+    for (int i = 0; i < wp->n && !found; i++)
+        if (dnnl_memory_desc_equal(&wp->md[i], want))
+            found = wp->buf[i];
+    if (!found && wp->n < SKIFF__WPACK_MAX) {
+        size_t size = dnnl_memory_desc_get_size(want);
+        void *buf = skiff__aligned_alloc(size ? size : 64);
+        if (!buf) {
+            *st = skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED,
+                                   "out of memory packing %zu bytes of weights", size);
+        } else {
+            dnnl_status_t s = skiff__dnnl_reorder_once(user_md, user_data, want, buf);
+            if (s != dnnl_success) {
+                skiff__free(buf);
+                *st = skiff_status_new(SKIFF_CODE_INTERNAL, "oneDNN weights reorder failed: %s",
+                                       dnnl_status2str(s));
+            } else {
+                wp->md[wp->n] = *want;
+                wp->buf[wp->n] = buf;
+                wp->n++;
+                found = buf;
+            }
+        }
+    }
+    pthread_mutex_unlock(&wp->mu);
+    return found;
+}
+
+/* ---- cache ---- */
+
+bool skiff__key_add(skiff__shape_key *k, int64_t v)
+{
+    if (k->n >= SKIFF__KEY_MAX)
+        return false;
+    k->v[k->n++] = v;
+    return true;
+}
+
+bool skiff__key_add_tensor(skiff__shape_key *k, const skiff_tensor_t *t)
+{
+    if (!t)
+        return skiff__key_add(k, -1);
+    if (!skiff__key_add(k, t->dtype) || !skiff__key_add(k, t->ndim))
+        return false;
+    for (int i = 0; i < t->ndim; i++)
+        if (!skiff__key_add(k, t->dims[i]))
+            return false;
+    return true;
+}
+
+skiff__pcache *skiff__pcache_get(skiff__kctx *ctx, void (*entry_free)(void *), skiff_status_t **st)
+{
+    *st = NULL;
+    skiff__pcache *have = ctx->cache ? *ctx->cache : NULL;
+    if (have)
+        return have;
+    dnnl_engine_t eng = skiff__dnnl_engine();
+    if (!eng) {
+        *st = skiff__kerr(ctx, SKIFF_CODE_INTERNAL, "oneDNN CPU engine unavailable");
+        return NULL;
+    }
+    skiff__pcache *c = skiff__calloc(1, sizeof(*c));
+    if (!c) {
+        *st = skiff__kerr(ctx, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+        return NULL;
+    }
+    dnnl_status_t s = dnnl_stream_create(&c->stream, eng, dnnl_stream_default_flags);
+    if (s != dnnl_success) {
+        skiff__free(c);
+        *st = skiff__dnnl_err(ctx, s, "stream creation");
+        return NULL;
+    }
+    c->entry_free = entry_free;
+    if (ctx->cache)
+        *ctx->cache = c;
+    else
+        c->temp = true;
+    return c;
+}
+
+void *skiff__pcache_find(skiff__pcache *c, const skiff__shape_key *k)
+{
+    for (int i = 0; i < c->n; i++)
+        if (c->keys[i].n == k->n && memcmp(c->keys[i].v, k->v, sizeof(int64_t) * k->n) == 0)
+            return c->entries[i];
+    return NULL;
+}
+
+void skiff__pcache_put(skiff__pcache *c, const skiff__shape_key *k, void *entry)
+{
+    int slot;
+    if (c->n < SKIFF__PCACHE_MAX) {
+        slot = c->n++;
+    } else {
+        slot = c->next;
+        c->next = (c->next + 1) % SKIFF__PCACHE_MAX;
+        c->entry_free(c->entries[slot]);
+    }
+    c->keys[slot] = *k;
+    c->entries[slot] = entry;
+}
+
+void skiff__pcache_free(void *cache)
+{
+    skiff__pcache *c = cache;
+    if (!c)
+        return;
+    for (int i = 0; i < c->n; i++)
+        c->entry_free(c->entries[i]);
+    if (c->stream)
+        dnnl_stream_destroy(c->stream);
+    skiff__free(c);
+}
+
+void skiff__pcache_release(skiff__pcache *c)
+{
+    if (c && c->temp)
+        skiff__pcache_free(c);
+}
+
+dnnl_status_t skiff__dnnl_prim_create(const_dnnl_primitive_desc_t pd, dnnl_primitive_t *prim,
+                                      void **scratch, size_t *scratch_size)
+{
+    *scratch = NULL;
+    *scratch_size = 0;
+    const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    size_t size = smd ? dnnl_memory_desc_get_size(smd) : 0;
+    if (size) {
+        *scratch = skiff__aligned_alloc(size);
+        if (!*scratch)
+            return dnnl_out_of_memory;
+        *scratch_size = size;
+    }
+    dnnl_status_t s = dnnl_primitive_create(prim, pd);
+    if (s != dnnl_success) {
+        skiff__free(*scratch);
+        *scratch = NULL;
+        *scratch_size = 0;
+    }
+    return s;
+}

@@ -1,0 +1,132 @@
+/* dnnl_util.h - what the nn kernels (nn.c, conv.c, gemm.c, pool.c) share:
+ * the process-wide oneDNN engine, error mapping, fused activations as
+ * oneDNN post-ops or as a plain C pass, a small shape-keyed primitive cache
+ * and the shared store of weights reordered into a primitive's preferred
+ * layout. Internal to kernels/cpu: nn.c's op table is the only way in. */
+#ifndef SKIFF_KERNELS_CPU_DNNL_UTIL_H
+#define SKIFF_KERNELS_CPU_DNNL_UTIL_H
+
+#include <pthread.h>
+
+#include <oneapi/dnnl/dnnl.h>
+
+#include "../../engine_int.h"
+
+/* The CPU engine, created on first use and kept for the process (a oneDNN
+ * CPU engine is stateless and safe to share between threads). NULL if
+ * oneDNN cannot create one. */
+dnnl_engine_t skiff__dnnl_engine(void);
+
+/* "node 'x' (Conv): oneDNN <what> failed: <status name>". */
+skiff_status_t *skiff__dnnl_err(const skiff__kctx *ctx, dnnl_status_t s, const char *what);
+
+/* Builds a primitive attr with a user-managed scratchpad, a sum post-op
+ * when with_sum, then acts[0..n_act) as eltwise post-ops:
+ * dst = act(op + sum). Caller owns *out (dnnl_primitive_attr_destroy). */
+dnnl_status_t skiff__dnnl_attr(const skiff__fused_act *acts, int n_act, bool with_sum,
+                               dnnl_primitive_attr_t *out);
+
+/* Row-major f32 memory descriptor for dims. */
+dnnl_status_t skiff__dnnl_md_plain(dnnl_memory_desc_t *md, int ndim, const int64_t *dims);
+
+/* Applies node->act[0..n_act) in place: the fused-activation pass for every
+ * path that does not run them as oneDNN post-ops. */
+void skiff__nn_apply_act(const skiff__node *node, float *y, int64_t n, int threads);
+void skiff__nn_apply_act_f64(const skiff__node *node, double *y, int64_t n, int threads);
+
+/* Tensor the sum post-op adds to the output (node->sum_input >= 0): the
+ * executor passes it in ctx->in[ctx->n_in], after the node's inputs. NULL when the node has
+ * no sum; an error in *st when it has one but the input is missing or its
+ * shape is not the output's. */
+const skiff_tensor_t *skiff__nn_sum_tensor(const skiff__kctx *ctx, const skiff_tensor_t *y,
+                                           skiff_status_t **st);
+
+/* Adds the sum tensor (if any) then applies the fused activations: the
+ * plain C epilogue of a float32 output. */
+skiff_status_t *skiff__nn_epilogue(const skiff__kctx *ctx, skiff_tensor_t *y);
+
+/* ---- weights packed into a primitive's preferred layout -------------------
+ * Lives in node->prep, so all contexts share one copy. Filled lazily the
+ * first time a context compiles a primitive (the layout depends on the
+ * primitive, hence on the input shape); the mutex makes that happen once
+ * per layout. Entries are never removed before prep_free, so a pointer
+ * returned by skiff__wpack_get stays valid for the model's life. */
+#define SKIFF__WPACK_MAX 4
+typedef struct skiff__wpack {
+    pthread_mutex_t mu;
+    int n;
+    dnnl_memory_desc_t md[SKIFF__WPACK_MAX];
+    void *buf[SKIFF__WPACK_MAX];
+} skiff__wpack;
+
+void skiff__wpack_init(skiff__wpack *wp);
+void skiff__wpack_destroy(skiff__wpack *wp);
+
+/* Returns the weights laid out as `want`, reordering user_data (described
+ * by user_md) on first use. NULL with *st NULL when the store is full (the
+ * caller then packs privately); NULL with *st set on failure. */
+void *skiff__wpack_get(skiff__wpack *wp, const dnnl_memory_desc_t *want,
+                       const dnnl_memory_desc_t *user_md, const void *user_data,
+                       skiff_status_t **st);
+
+/* Reorders src into dst once on a private stream (setup-time work). */
+dnnl_status_t skiff__dnnl_reorder_once(const dnnl_memory_desc_t *src_md, const void *src,
+                                       const dnnl_memory_desc_t *dst_md, void *dst);
+
+/* ---- per-context primitive cache ------------------------------------------
+ * One per node and context (*ctx->cache): a stream and up to
+ * SKIFF__PCACHE_MAX entries keyed by the input shapes, evicted oldest
+ * first, so a model fed a few shapes compiles each once. */
+#define SKIFF__KEY_MAX 40
+typedef struct skiff__shape_key {
+    int n;
+    int64_t v[SKIFF__KEY_MAX];
+} skiff__shape_key;
+
+/* Appends a value / a tensor's dtype, rank and dims (NULL appends -1);
+ * false when the key is full. */
+bool skiff__key_add(skiff__shape_key *k, int64_t v);
+bool skiff__key_add_tensor(skiff__shape_key *k, const skiff_tensor_t *t);
+
+#define SKIFF__PCACHE_MAX 8
+typedef struct skiff__pcache {
+    dnnl_stream_t stream;
+    void (*entry_free)(void *entry);
+    int n, next;
+    bool temp; /* made for a run without a context cache slot; freed after it */
+    skiff__shape_key keys[SKIFF__PCACHE_MAX];
+    void *entries[SKIFF__PCACHE_MAX];
+} skiff__pcache;
+
+/* The node's cache in this context, created on first use. */
+skiff__pcache *skiff__pcache_get(skiff__kctx *ctx, void (*entry_free)(void *), skiff_status_t **st);
+void *skiff__pcache_find(skiff__pcache *c, const skiff__shape_key *k);
+/* Takes ownership of entry, evicting the oldest when full. */
+void skiff__pcache_put(skiff__pcache *c, const skiff__shape_key *k, void *entry);
+/* Frees a cache made for a context without a cache slot. */
+void skiff__pcache_release(skiff__pcache *c);
+/* op->cache_free for every op using skiff__pcache. */
+void skiff__pcache_free(void *cache);
+
+/* Creates the primitive and user-mode scratchpad for pd; the caller keeps
+ * pd alive only as long as it needs queries. */
+dnnl_status_t skiff__dnnl_prim_create(const_dnnl_primitive_desc_t pd, dnnl_primitive_t *prim,
+                                      void **scratch, size_t *scratch_size);
+
+/* ---- kernels (defined in conv.c, gemm.c, pool.c, nn.c) ---- */
+skiff_status_t *skiff__nn_conv_prepare(skiff__node *node, const skiff__graph *graph);
+skiff_status_t *skiff__nn_conv_run(skiff__kctx *ctx);
+skiff_status_t *skiff__nn_convt_run(skiff__kctx *ctx);
+void skiff__nn_conv_prep_free(void *prep);
+
+skiff_status_t *skiff__nn_gemm_run(skiff__kctx *ctx);
+skiff_status_t *skiff__nn_matmul_run(skiff__kctx *ctx);
+
+skiff_status_t *skiff__nn_maxpool_run(skiff__kctx *ctx);
+skiff_status_t *skiff__nn_avgpool_run(skiff__kctx *ctx);
+skiff_status_t *skiff__nn_lppool_run(skiff__kctx *ctx);
+skiff_status_t *skiff__nn_global_avgpool_run(skiff__kctx *ctx);
+skiff_status_t *skiff__nn_global_maxpool_run(skiff__kctx *ctx);
+skiff_status_t *skiff__nn_global_lppool_run(skiff__kctx *ctx);
+
+#endif

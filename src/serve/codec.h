@@ -1,0 +1,215 @@
+/* codec.h - request/response codecs between HTTP bodies and named tensors.
+ *
+ * Pure functions: bytes in, tensors out (decoders) and tensors in, bytes out
+ * (encoders). No I/O, no globals besides the one-time jansson allocator hook,
+ * so every function here is fuzzable (tests/fuzz/fuzz_json_paddle.c,
+ * fuzz_json_paddle09.c, fuzz_kserve.c).
+ *
+ * Formats (see docs/http-api.md "Request and response formats"):
+ *   Paddle web    POST /{name}/prediction        {"feed":[{..}],"fetch":[..]}
+ *   Paddle 0.9    POST /GeneralModelService/inference  proto3 JSON Request
+ *   KServe v2     POST /v2/models/{m}/infer      JSON, optionally + binary tensors
+ *
+ * Decoders check the body against the model's declared inputs and outputs
+ * (skiff__model_io) and return SKIFF_CODE_INVALID_ARG statuses whose messages
+ * name the problem ("input 'x': expected 13 elements per instance, got 12",
+ * "malformed JSON at byte 17: ..."). Element positions in messages are 0-based
+ * flat (row-major) indices.
+ *
+ * Encoders append to a growing byte buffer (skiff__buf) that the caller may
+ * reuse across requests, so the hot path does not build a JSON tree or call
+ * malloc once the buffer has grown. Floats are written in the shortest form
+ * that reads back to the same value; NaN and +-Inf, which JSON cannot carry,
+ * are written as null. Number formatting assumes the "C" locale (skiff never
+ * calls setlocale).
+ *
+ * Threads: every function may be called concurrently from any thread on
+ * different objects, after skiff__codec_init() has returned once.
+ * Memory: everything is allocated with skiff__malloc & co.
+ */
+#ifndef SKIFF_SERVE_CODEC_H
+#define SKIFF_SERVE_CODEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "skiff/status.h"
+#include "skiff/tensor.h"
+
+/* ---- one-time setup ------------------------------------------------------ */
+
+/* Points jansson's allocator at skiff__malloc/skiff__free, so JSON parsing is
+ * covered by allocation-failure injection. jansson's hook is process-global:
+ * call this once at server start, before any thread decodes (serve does it in
+ * its init; tests and fuzz targets call it first). Idempotent. */
+void skiff__codec_init(void);
+
+/* ---- model description the decoders check against ------------------------ */
+
+/* One model input or output as the frontends see it. Strings and dims are
+ * borrowed from the caller and must outlive every call that uses them. */
+typedef struct skiff__io_spec {
+    const char *name;  /* model tensor name (Paddle "name", ONNX name) */
+    const char *alias; /* client-facing key (Paddle alias_name); NULL = name */
+    skiff_dtype_t dtype;
+    int ndim;            /* rank of dims; -1 = any rank and shape */
+    const int64_t *dims; /* -1 = any size. Excludes the batch dim when batched */
+    bool batched;        /* the model takes a leading batch dim not listed in dims */
+    bool is_lod;         /* Paddle LoD (variable-length sequence) input/output */
+    bool optional;       /* input the client may leave out */
+} skiff__io_spec;
+
+typedef struct skiff__model_io {
+    const skiff__io_spec *inputs;
+    int n_inputs;
+    const skiff__io_spec *outputs;
+    int n_outputs;
+} skiff__model_io;
+
+/* Decoder limits; pass NULL for the defaults below. A 0 field means default. */
+typedef struct skiff__codec_limits {
+    int64_t max_elements; /* total elements over all inputs (default 64M) */
+    int max_inputs;       /* inputs (and feed dicts) per request (default 1024) */
+    int max_outputs;      /* requested outputs (default 1024) */
+} skiff__codec_limits;
+
+#define SKIFF_CODEC_DEFAULT_MAX_ELEMENTS ((int64_t)64 << 20)
+#define SKIFF_CODEC_DEFAULT_MAX_INPUTS 1024
+#define SKIFF_CODEC_DEFAULT_MAX_OUTPUTS 1024
+
+/* ---- decoded request ------------------------------------------------------- */
+
+typedef struct skiff__infer_input {
+    char *name;             /* as the client sent it (alias or name) */
+    int spec;               /* index into io->inputs; -1 when io was NULL */
+    skiff_tensor_t *tensor; /* full shape, batch dim included when batched */
+    int64_t *lod;           /* Paddle LoD offsets [0, l1, l1+l2, ..] (n_lod =
+                               sequences + 1), or NULL */
+    int n_lod;
+} skiff__infer_input;
+
+typedef struct skiff__infer_output_req {
+    char *name;  /* as the client sent it */
+    int spec;    /* index into io->outputs; -1 when io was NULL */
+    bool binary; /* KServe: send as binary (its binary_data, or binary_data_output) */
+} skiff__infer_output_req;
+
+/* A decoded request. The request owns every pointer in it; free it with
+ * skiff__infer_request_free(). Inputs are in the order the client sent them. */
+typedef struct skiff__infer_request {
+    skiff__infer_input *inputs;
+    int n_inputs;
+    skiff__infer_output_req *outputs; /* requested outputs; n_outputs 0 = all */
+    int n_outputs;
+    bool binary_output_all; /* KServe parameters.binary_data_output */
+    char *id;               /* KServe "id", echoed in the response; NULL if absent */
+    uint64_t log_id;        /* Paddle 0.9 log_id (0 if absent) */
+    int64_t timeout_us;     /* KServe parameters.timeout (microseconds), 0 if absent */
+    int64_t batch;          /* rows in dim 0 of the batched inputs (LoD: sequences);
+                               1 when no input is batched */
+} skiff__infer_request;
+
+/* Frees a request and everything it owns. Accepts NULL. */
+void skiff__infer_request_free(skiff__infer_request *r);
+
+/* All decoders: `body` is borrowed (need not be NUL-terminated), `io` may be
+ * NULL (no model checks: any names, shapes from the data; Paddle web then
+ * decodes numbers as float32 and strings as strings), `limits` may be NULL.
+ * On success *out_req is a new request the caller owns; on error it is left
+ * NULL and the status says why (INVALID_ARG for client mistakes, UNSUPPORTED
+ * for valid but unsupported features, RESOURCE_EXHAUSTED for memory). */
+
+/* Paddle web (0.4 web service): {"feed":[{"alias":[..], "alias.lod":[..]}, ..],
+ * "fetch":["alias", ..]}. "feed" may also be one dict. Each dict is one or more
+ * instances; values nested or flat are reshaped to [k, dims...] (k = element
+ * count / per-instance count), and dicts are concatenated along dim 0. LoD
+ * inputs concatenate sequences and record offsets (given per dict by
+ * "alias.lod", otherwise one sequence per dict). Missing "fetch" = all. */
+skiff_status_t *skiff__decode_paddle_web(const char *body, size_t len, const skiff__model_io *io,
+                                         const skiff__codec_limits *limits,
+                                         skiff__infer_request **out_req);
+
+/* Paddle Serving 0.9 GeneralModelService Request in proto3 JSON:
+ * {"tensor":[{"float_data":[..],"elem_type":1,"shape":[1,13],"name":"x",
+ * "alias_name":"x","lod":[..]}],"fetch_var_names":[..],"log_id":0}.
+ * Payload field by elem_type (int64_data, float_data, int_data, float64_data,
+ * bool_data, data, tensor_content base64); shape includes the batch dim.
+ * Tensors are matched by alias_name, then name. */
+skiff_status_t *skiff__decode_paddle09(const char *body, size_t len, const skiff__model_io *io,
+                                       const skiff__codec_limits *limits,
+                                       skiff__infer_request **out_req);
+
+/* KServe v2 infer request. header_length: the Inference-Header-Content-Length
+ * value, or -1 when absent (then the whole body is JSON and binary_data_size
+ * is refused). With it, body[0..header_length) is JSON and the rest holds the
+ * binary tensors in input order, whose sizes must add up exactly. */
+skiff_status_t *skiff__decode_kserve(const char *body, size_t len, int64_t header_length,
+                                     const skiff__model_io *io, const skiff__codec_limits *limits,
+                                     skiff__infer_request **out_req);
+
+/* ---- encoders ------------------------------------------------------------- */
+
+/* Growing byte buffer. Zero-initialise it ({0}); encoders append. data is
+ * NUL-terminated past len whenever len > 0 (not counted in len). Free with
+ * skiff__buf_free, or take data (then free it with skiff__free). */
+typedef struct skiff__buf {
+    char *data;
+    size_t len;
+    size_t cap;
+} skiff__buf;
+
+void skiff__buf_reset(skiff__buf *b); /* len = 0, keeps the memory for reuse */
+void skiff__buf_free(skiff__buf *b);  /* frees data and zeroes the struct */
+/* Ensures room for `extra` more bytes (+1 for the NUL); false on OOM/overflow. */
+bool skiff__buf_reserve(skiff__buf *b, size_t extra);
+
+/* One output to encode; everything borrowed for the duration of the call. */
+typedef struct skiff__infer_output {
+    const char *name;             /* model tensor name */
+    const char *alias;            /* client-facing name; NULL = name */
+    const skiff_tensor_t *tensor; /* the value (string tensors: char *[]) */
+    const int64_t *lod;           /* Paddle LoD offsets or NULL */
+    int n_lod;
+    bool binary; /* KServe: send in the binary section */
+} skiff__infer_output;
+
+/* {"result":{"alias":[[..]], "alias.lod":[..]}} - nested by the full shape. */
+skiff_status_t *skiff__encode_paddle_web(const skiff__infer_output *outs, int n_outs,
+                                         skiff__buf *out);
+
+/* {"outputs":[{"tensor":[{"<x>_data":[..],"elem_type":N,"shape":[..],"lod":[..],
+ * "name":..,"alias_name":..}],"engine_name":"GeneralInferOp_0"}],"log_id":N}
+ * (log_id only when non-zero). Types without a Paddle elem_type (uint16/32/64)
+ * are UNSUPPORTED. */
+skiff_status_t *skiff__encode_paddle09(const skiff__infer_output *outs, int n_outs, uint64_t log_id,
+                                       skiff__buf *out);
+
+/* {"err_no":err_no,"err_msg":"msg"} - Paddle 0.9 Response carrying an error
+ * (err_no e.g. -5100 for inference errors, -5000 internal). */
+skiff_status_t *skiff__encode_paddle09_error(int err_no, const char *msg, skiff__buf *out);
+
+/* {"model_name":..,"model_version":..,"id":..,"outputs":[{"name","datatype",
+ * "shape","data"|"parameters":{"binary_data_size":N}}]} followed by the binary
+ * outputs (those with .binary) in order. model_version and id are omitted when
+ * NULL. Each output is named alias ?: name (the Paddle web encoder does the
+ * same; pass alias NULL to use tensor names). JSON data is flat (row-major). *out_json_len = length
+ * of the JSON part (== out->len growth when no output is binary); send it as
+ * Inference-Header-Content-Length when it differs from the body length. */
+skiff_status_t *skiff__encode_kserve(const char *model_name, const char *model_version,
+                                     const char *id, const skiff__infer_output *outs, int n_outs,
+                                     skiff__buf *out, size_t *out_json_len);
+
+/* {"error":"msg"} (KServe errors; msg is JSON-escaped). */
+skiff_status_t *skiff__encode_error_json(const char *msg, skiff__buf *out);
+
+/* {"result":"msg"} - how the Paddle web service reported errors. */
+skiff_status_t *skiff__encode_paddle_web_error(const char *msg, skiff__buf *out);
+
+/* Appends raw bytes; false on OOM. */
+bool skiff__buf_append(skiff__buf *b, const void *p, size_t n);
+/* Appends a JSON string literal (quotes included) with escaping; invalid UTF-8
+ * bytes become U+FFFD so the output is always valid JSON. false on OOM. */
+bool skiff__buf_json_string(skiff__buf *b, const char *s, size_t n);
+
+#endif

@@ -1,0 +1,69 @@
+/* serve.h - the serve layer as the CLI sees it: a configuration (one
+ * declarative table parses flags, validates them and prints --help) and a
+ * server that runs until SIGTERM/SIGINT.
+ *
+ * Internal to skiff. Threads: parse/help/main are called from the main
+ * thread; the server starts its own threads and joins them before returning.
+ */
+#ifndef SKIFF_SERVE_H
+#define SKIFF_SERVE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "skiff/status.h"
+
+#define SKIFF_DEFAULT_PORT 9393
+#define SKIFF_DEFAULT_HOST "127.0.0.1"
+#define SKIFF_DEFAULT_MAX_BODY_SIZE 536870912LL
+#define SKIFF_DEFAULT_MAX_HEADER_SIZE 16384
+#define SKIFF_DEFAULT_IDLE_TIMEOUT_S 60
+#define SKIFF_DEFAULT_REQUEST_TIMEOUT_S 60
+#define SKIFF_DEFAULT_GRACE_S 30
+#define SKIFF_DEFAULT_MAX_CONNECTIONS 4096
+
+typedef struct skiff__serve_config {
+    const char **models; /* borrowed from argv; n_models >= 1 */
+    int n_models;
+    const char *name; /* served name of a single model */
+    const char *host;
+    int port; /* 0 = any free port (logged, and written to port_file) */
+    const char *port_file;
+    int threads;    /* intra-op threads per instance; 0 = auto */
+    int instances;  /* instances per model; 0 = auto */
+    int io_threads; /* HTTP I/O threads; 0 = auto */
+    int batch_infer_size;
+    int max_queue_delay_us;
+    int queue_size;
+    int64_t max_body_size;
+    int max_header_size;
+    int64_t max_elements;
+    int idle_timeout_s;
+    int request_timeout_s;
+    int grace_s;
+    int64_t timeout_ms;      /* default per-request deadline; 0 = none */
+    const char *inline_mode; /* auto | on | off */
+    int inline_max_us;
+    int max_connections;
+    bool access_log;
+    const char *log_level;
+    bool ir_optim;
+} skiff__serve_config;
+
+/* Fills defaults, then parses argv (argv[0] is the subcommand name). Sets
+ * *out_help and returns NULL for --help. Errors are INVALID_ARG naming the
+ * flag. Strings are borrowed from argv. cfg->models is allocated: free it
+ * with skiff__serve_config_free. */
+skiff_status_t *skiff__serve_config_parse(int argc, char **argv, skiff__serve_config *cfg,
+                                          bool *out_help);
+void skiff__serve_config_free(skiff__serve_config *cfg);
+
+/* Prints every flag with its default and help. */
+void skiff__serve_config_help(FILE *f);
+
+/* Loads the models, listens, serves until SIGTERM/SIGINT, drains and
+ * returns the process exit status (0 after a clean drain). */
+int skiff__serve_run(const skiff__serve_config *cfg);
+
+#endif

@@ -1,0 +1,545 @@
+/* server.c - one port for every protocol, the server's life from start to
+ * drain.
+ *
+ * The acceptor thread owns the listening socket. It accepts, then peeks at
+ * the first bytes a client sends (MSG_PEEK leaves them in the socket) and
+ * hands the socket to the frontend that speaks that protocol: HTTP/1.1 today;
+ * "PRI * HTTP/2.0" (gRPC) and "PRPC" (brpc baidu_std) are recognised and
+ * refused until their frontends land. Sockets whose first bytes have not
+ * arrived wait in the acceptor's epoll set, so a silent client never blocks
+ * anyone, and are closed when --request_timeout_s passes.
+ *
+ * Shutdown: SIGTERM/SIGINT (taken with sigwait on the main thread, blocked in
+ * every other) turns readiness off, closes the listening socket so new
+ * connections are refused, waits for in-flight requests up to --grace_s,
+ * then stops the I/O threads and the models and returns 0.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/core.h"
+#include "serve/serve_int.h"
+#include "skiff/skiff.h"
+
+skiff__served *skiff__server_find(skiff__server *s, const char *name, size_t len)
+{
+    for (int i = 0; i < s->n_models; i++) {
+        const char *n = s->models[i].d->name;
+        if (strlen(n) == len && memcmp(n, name, len) == 0)
+            return &s->models[i];
+    }
+    return NULL;
+}
+
+/* ---- acceptor ----------------------------------------------------------------- */
+
+typedef struct pending {
+    int fd;
+    struct sockaddr_storage addr;
+    socklen_t addr_len;
+    uint64_t since;
+    struct pending *prev, *next;
+} pending;
+
+typedef enum proto { P_WAIT, P_HTTP, P_GRPC, P_BRPC, P_TLS, P_CLOSED } proto;
+
+static proto sniff(int fd)
+{
+    char buf[8];
+    ssize_t n = recv(fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0)
+        return P_CLOSED;
+    if (n < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? P_WAIT : P_CLOSED;
+    if ((unsigned char)buf[0] == 0x16)
+        return P_TLS;
+    /* A prefix of a binary protocol's preface: wait for more bytes. */
+    static const char *const prefaces[] = {"PRI ", "PRPC"};
+    for (int k = 0; k < 2; k++) {
+        size_t m = (size_t)n < 4 ? (size_t)n : 4;
+        if (memcmp(buf, prefaces[k], m) == 0)
+            return m < 4 ? P_WAIT : (k == 0 ? P_GRPC : P_BRPC);
+    }
+    return P_HTTP;
+}
+
+static void dispatch(skiff__server *s, int fd, const struct sockaddr *addr, socklen_t len, proto p)
+{
+    switch (p) {
+    case P_HTTP: skiff__http_adopt(s, fd, addr, len); return;
+    case P_GRPC:
+    case P_BRPC:
+    case P_TLS: {
+        static _Atomic int told;
+        if (!atomic_exchange(&told, 1))
+            skiff_log(SKIFF_LOG_WARN,
+                      "a client spoke %s on port %d: not served yet (only HTTP/1.1); closing such "
+                      "connections (logged once)",
+                      p == P_GRPC   ? "HTTP/2 (gRPC)"
+                      : p == P_BRPC ? "brpc (PRPC)"
+                                    : "TLS",
+                      s->port);
+        atomic_fetch_add(&s->conn_refused_proto, 1);
+        close(fd);
+        return;
+    }
+    default: close(fd); return;
+    }
+}
+
+static void unlink_pending(pending **head, pending *p)
+{
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        *head = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+}
+
+static void *acceptor_main(void *arg)
+{
+    skiff__server *s = arg;
+    pthread_setname_np(pthread_self(), "sk-accept");
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0) {
+        skiff_log(SKIFF_LOG_ERROR, "acceptor: epoll_create1: %s", strerror(errno));
+        return NULL;
+    }
+    static char listen_tag, wake_tag;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &listen_tag};
+    epoll_ctl(ep, EPOLL_CTL_ADD, s->listen_fd, &ev);
+    ev.data.ptr = &wake_tag;
+    epoll_ctl(ep, EPOLL_CTL_ADD, s->wake_fd, &ev);
+    pending *head = NULL;
+    uint64_t sniff_limit = (uint64_t)s->cfg->request_timeout_s * 1000000000ull;
+    bool running = true;
+    while (running) {
+        struct epoll_event evs[64];
+        int n = epoll_wait(ep, evs, 64, 1000);
+        for (int i = 0; i < n; i++) {
+            void *tag = evs[i].data.ptr;
+            if (tag == &wake_tag) {
+                running = false;
+                break;
+            }
+            if (tag == &listen_tag) {
+                for (;;) {
+                    struct sockaddr_storage sa;
+                    socklen_t sl = sizeof(sa);
+                    int fd = accept4(s->listen_fd, (struct sockaddr *)&sa, &sl,
+                                     SOCK_NONBLOCK | SOCK_CLOEXEC);
+                    if (fd < 0) {
+                        if (errno == EINTR || errno == ECONNABORTED)
+                            continue;
+                        if (errno == EMFILE || errno == ENFILE)
+                            skiff_log(SKIFF_LOG_ERROR, "accept: %s (raise ulimit -n)",
+                                      strerror(errno));
+                        break;
+                    }
+                    atomic_fetch_add(&s->conn_accepted, 1);
+                    int one = 1;
+                    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+                    proto p = sniff(fd);
+                    if (p != P_WAIT) {
+                        dispatch(s, fd, (struct sockaddr *)&sa, sl, p);
+                        continue;
+                    }
+                    pending *pd = skiff__calloc(1, sizeof(*pd));
+                    if (!pd) {
+                        close(fd);
+                        continue;
+                    }
+                    pd->fd = fd;
+                    memcpy(&pd->addr, &sa, sl);
+                    pd->addr_len = sl;
+                    pd->since = skiff__now_ns();
+                    struct epoll_event pe = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = pd};
+                    if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &pe) != 0) {
+                        close(fd);
+                        skiff__free(pd);
+                        continue;
+                    }
+                    pd->next = head;
+                    if (head)
+                        head->prev = pd;
+                    head = pd;
+                }
+                continue;
+            }
+            pending *pd = tag;
+            proto p = sniff(pd->fd);
+            if (p == P_WAIT && !(evs[i].events & (EPOLLHUP | EPOLLERR)))
+                continue;
+            epoll_ctl(ep, EPOLL_CTL_DEL, pd->fd, NULL);
+            unlink_pending(&head, pd);
+            dispatch(s, pd->fd, (struct sockaddr *)&pd->addr, pd->addr_len,
+                     p == P_WAIT ? P_CLOSED : p);
+            skiff__free(pd);
+        }
+        /* Connections that never said anything. */
+        uint64_t now = skiff__now_ns();
+        for (pending *pd = head, *next; pd; pd = next) {
+            next = pd->next;
+            if (now - pd->since > sniff_limit || !running) {
+                epoll_ctl(ep, EPOLL_CTL_DEL, pd->fd, NULL);
+                unlink_pending(&head, pd);
+                close(pd->fd);
+                if (running)
+                    atomic_fetch_add(&s->conn_sniff_timeout, 1);
+                skiff__free(pd);
+            }
+        }
+    }
+    while (head) {
+        pending *pd = head;
+        head = pd->next;
+        close(pd->fd);
+        skiff__free(pd);
+    }
+    close(ep);
+    return NULL;
+}
+
+/* ---- startup ------------------------------------------------------------------ */
+
+static skiff_status_t *listen_on(skiff__server *s, const char *host, int port)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    char ps[16];
+    snprintf(ps, sizeof(ps), "%d", port);
+    int rc = getaddrinfo(host, ps, &hints, &res);
+    if (rc != 0)
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG, "--host %s: %s", host, gai_strerror(rc));
+    int err = 0;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        int fd =
+            socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0) {
+            err = errno;
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 4096) != 0) {
+            err = errno;
+            close(fd);
+            continue;
+        }
+        struct sockaddr_storage sa;
+        socklen_t sl = sizeof(sa);
+        getsockname(fd, (struct sockaddr *)&sa, &sl);
+        s->port = sa.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&sa)->sin6_port)
+                                           : ntohs(((struct sockaddr_in *)&sa)->sin_port);
+        s->listen_fd = fd;
+        freeaddrinfo(res);
+        return NULL;
+    }
+    freeaddrinfo(res);
+    return skiff_status_new(err == EADDRINUSE ? SKIFF_CODE_ALREADY_EXISTS : SKIFF_CODE_UNAVAILABLE,
+                            "cannot listen on %s:%d: %s", host, port, strerror(err));
+}
+
+static skiff_status_t *make_specs(skiff__served *sm)
+{
+    const skiff__model_desc *d = sm->d;
+    sm->in_specs = skiff__calloc((size_t)d->n_feed + 1, sizeof(skiff__io_spec));
+    sm->out_specs = skiff__calloc((size_t)d->n_fetch + 1, sizeof(skiff__io_spec));
+    if (!sm->in_specs || !sm->out_specs)
+        return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+    for (int pass = 0; pass < 2; pass++) {
+        const skiff__model_var *vars = pass ? d->fetch : d->feed;
+        skiff__io_spec *specs = pass ? sm->out_specs : sm->in_specs;
+        int n = pass ? d->n_fetch : d->n_feed;
+        for (int i = 0; i < n; i++) {
+            specs[i] = (skiff__io_spec){.name = vars[i].name,
+                                        .alias = vars[i].alias,
+                                        .dtype = vars[i].dtype,
+                                        .ndim = vars[i].ndim,
+                                        .dims = vars[i].dims,
+                                        .batched = vars[i].batched,
+                                        .is_lod = vars[i].is_lod,
+                                        .optional = false};
+        }
+    }
+    sm->io = (skiff__model_io){sm->in_specs, d->n_feed, sm->out_specs, d->n_fetch};
+    return NULL;
+}
+
+static void var_line(const skiff__model_var *v, bool feed)
+{
+    int64_t dims[SKIFF_MAX_DIMS];
+    int n = 0;
+    if (v->batched)
+        dims[n++] = v->fixed_batch;
+    for (int i = 0; i < v->ndim && n < SKIFF_MAX_DIMS; i++)
+        dims[n++] = v->dims[i];
+    char shape[160];
+    if (v->ndim < 0)
+        snprintf(shape, sizeof(shape), "(any shape)");
+    else
+        skiff_shape_str(n, dims, shape, sizeof(shape));
+    skiff_log(SKIFF_LOG_INFO, "    %s %-20s %-8s %-14s%s%s", feed ? "input " : "output", v->alias,
+              skiff_dtype_name(v->dtype), shape, strcmp(v->alias, v->name) ? " tensor " : "",
+              strcmp(v->alias, v->name) ? v->name : "");
+    if (v->is_lod)
+        skiff_log(SKIFF_LOG_INFO,
+                  "           (LoD: variable-length sequences, offsets in "
+                  "\"%s.lod\")",
+                  v->alias);
+}
+
+static void summary(skiff__server *s)
+{
+    const skiff__serve_config *c = s->cfg;
+    skiff_log(SKIFF_LOG_INFO,
+              "skiff %s serving %d model%s on http://%s:%d (%d I/O thread%s, %d "
+              "core%s available)",
+              SKIFF_VERSION, s->n_models, s->n_models == 1 ? "" : "s", c->host, s->port,
+              s->io_threads, s->io_threads == 1 ? "" : "s", skiff_cpu_count(),
+              skiff_cpu_count() == 1 ? "" : "s");
+    for (int i = 0; i < s->n_models; i++) {
+        const skiff__model_desc *d = s->models[i].d;
+        char inl[64];
+        if (d->inline_ok)
+            snprintf(inl, sizeof(inl), "inline when idle (warm-up %.1f us)", d->warmup_us);
+        else if (d->warmup_us > 0)
+            snprintf(inl, sizeof(inl), "queued (warm-up %.1f us)", d->warmup_us);
+        else
+            snprintf(inl, sizeof(inl), "queued");
+        skiff_log(SKIFF_LOG_INFO, "  model '%s' from %s", d->name, d->onnx_path);
+        skiff_log(SKIFF_LOG_INFO, "    %d instance%s x %d thread%s, queue %d, %s%s", d->instances,
+                  d->instances == 1 ? "" : "s", d->threads, d->threads == 1 ? "" : "s",
+                  d->queue_size, inl, d->mergeable ? "" : ", no batch merging");
+        if (d->mergeable)
+            skiff_log(SKIFF_LOG_INFO, "    dynamic batching up to %d rows, %d us max queue delay",
+                      d->max_batch, d->max_queue_delay_us);
+        for (int k = 0; k < d->n_feed; k++)
+            var_line(&d->feed[k], true);
+        for (int k = 0; k < d->n_fetch; k++)
+            var_line(&d->fetch[k], false);
+        skiff_log(SKIFF_LOG_INFO, "    POST /%s/prediction | POST /v2/models/%s/infer", d->name,
+                  d->name);
+    }
+    skiff_log(SKIFF_LOG_INFO,
+              "  also: POST /GeneralModelService/inference, GET /v2, "
+              "/v2/health/{live,ready}, /metrics; ready (SIGTERM drains, grace "
+              "%d s)",
+              c->grace_s);
+}
+
+/* Instances x threads per model within the cores, unless the user chose both. */
+static void budget(skiff__server *s)
+{
+    const skiff__serve_config *c = s->cfg;
+    int cores = skiff_cpu_count(), m = s->n_models;
+    int th = c->threads, inst = c->instances;
+    if (th <= 0 && inst <= 0) {
+        th = 1;
+        inst = cores / m;
+    } else if (inst <= 0) {
+        inst = cores / (th * m);
+    } else if (th <= 0) {
+        th = cores / (inst * m);
+    } else if (inst * th * m > cores) {
+        skiff_log(SKIFF_LOG_WARN,
+                  "%d model%s x %d instances x %d threads = %d compute threads on "
+                  "%d cores: expect them to compete",
+                  m, m == 1 ? "" : "s", inst, th, inst * th * m, cores);
+    }
+    s->threads = th > 0 ? th : 1;
+    s->instances = inst > 0 ? inst : 1;
+    s->io_threads = c->io_threads > 0 ? c->io_threads : (cores < 4 ? cores : 4);
+    if (s->io_threads < 1)
+        s->io_threads = 1;
+}
+
+static skiff_log_level_t parse_level(const char *s)
+{
+    if (!strcmp(s, "debug"))
+        return SKIFF_LOG_DEBUG;
+    if (!strcmp(s, "warn"))
+        return SKIFF_LOG_WARN;
+    if (!strcmp(s, "error"))
+        return SKIFF_LOG_ERROR;
+    return SKIFF_LOG_INFO;
+}
+
+void skiff__server_close(skiff__server *s)
+{
+    if (!s)
+        return;
+    if (s->acceptor_started) {
+        uint64_t w = 1;
+        if (write(s->wake_fd, &w, sizeof(w)) < 0)
+            skiff_log(SKIFF_LOG_WARN, "acceptor wake-up failed: %s", strerror(errno));
+        pthread_join(s->acceptor, NULL);
+        s->acceptor_started = false;
+    }
+    skiff__http_stop(s);
+    for (int i = 0; s->models && i < s->n_models; i++) {
+        skiff__model_close(s->models[i].model);
+        skiff__free(s->models[i].in_specs);
+        skiff__free(s->models[i].out_specs);
+    }
+    skiff__free(s->models);
+    if (s->listen_fd >= 0)
+        close(s->listen_fd);
+    if (s->wake_fd >= 0)
+        close(s->wake_fd);
+    skiff__free(s);
+}
+
+skiff_status_t *skiff__server_open(const skiff__serve_config *cfg, bool do_listen,
+                                   skiff__server **out_server)
+{
+    *out_server = NULL;
+    skiff__codec_init();
+    skiff__server *s = skiff__calloc(1, sizeof(*s));
+    if (!s)
+        return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+    s->cfg = cfg;
+    s->listen_fd = -1;
+    s->wake_fd = -1;
+    s->start_ns = skiff__now_ns();
+    s->start_wall_s = (int64_t)time(NULL);
+    s->n_models = cfg->n_models;
+    s->limits = (skiff__codec_limits){.max_elements = cfg->max_elements};
+    skiff_status_t *st = NULL;
+    s->models = skiff__calloc((size_t)s->n_models, sizeof(*s->models));
+    if (!s->models) {
+        st = skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+        goto fail;
+    }
+    budget(s);
+    for (int i = 0; i < s->n_models; i++) {
+        skiff__model_options mo;
+        skiff__model_options_default(&mo);
+        mo.name = cfg->name;
+        mo.instances = s->instances;
+        mo.threads = s->threads;
+        mo.max_batch = cfg->batch_infer_size;
+        mo.max_queue_delay_us = cfg->max_queue_delay_us;
+        mo.queue_size = cfg->queue_size;
+        mo.inline_mode = !strcmp(cfg->inline_mode, "on")    ? SKIFF__INLINE_ON
+                         : !strcmp(cfg->inline_mode, "off") ? SKIFF__INLINE_OFF
+                                                            : SKIFF__INLINE_AUTO;
+        mo.inline_max_us = cfg->inline_max_us;
+        mo.optimize = cfg->ir_optim;
+        uint64_t t0 = skiff__now_ns();
+        if ((st = skiff__model_open(cfg->models[i], &mo, &s->models[i].model)))
+            goto fail;
+        s->models[i].d = skiff__model_describe(s->models[i].model);
+        skiff_log(SKIFF_LOG_DEBUG, "loaded %s in %.1f ms", cfg->models[i],
+                  (double)(skiff__now_ns() - t0) / 1e6);
+        for (int j = 0; j < i; j++) {
+            if (!strcmp(s->models[j].d->name, s->models[i].d->name)) {
+                st = skiff_status_new(SKIFF_CODE_ALREADY_EXISTS,
+                                      "two models are named '%s' (%s and %s): rename a directory",
+                                      s->models[i].d->name, cfg->models[j], cfg->models[i]);
+                goto fail;
+            }
+        }
+        if ((st = make_specs(&s->models[i])))
+            goto fail;
+    }
+    if (do_listen && (st = listen_on(s, cfg->host, cfg->port)))
+        goto fail;
+    s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (s->wake_fd < 0) {
+        st = skiff_status_new(SKIFF_CODE_INTERNAL, "eventfd: %s", strerror(errno));
+        goto fail;
+    }
+    if ((st = skiff__http_start(s)))
+        goto fail;
+    if (do_listen) {
+        if (pthread_create(&s->acceptor, NULL, acceptor_main, s) != 0) {
+            st = skiff_status_new(SKIFF_CODE_INTERNAL, "cannot start the acceptor thread");
+            goto fail;
+        }
+        s->acceptor_started = true;
+    }
+    atomic_store(&s->ready, true);
+    *out_server = s;
+    return NULL;
+fail:
+    skiff__server_close(s);
+    return st;
+}
+
+int skiff__serve_run(const skiff__serve_config *cfg)
+{
+    skiff_log_set_level(parse_level(cfg->log_level));
+    /* Signals go to the main thread only: block them before any thread
+     * starts (threads inherit the mask), then sigwait. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    skiff__server *s = NULL;
+    skiff_status_t *st = skiff__server_open(cfg, true, &s);
+    if (st) {
+        skiff_log(SKIFF_LOG_ERROR, "%s", skiff_status_message(st));
+        skiff_status_free(st);
+        return 1;
+    }
+    summary(s);
+    if (cfg->port_file) {
+        FILE *f = fopen(cfg->port_file, "w");
+        if (f) {
+            fprintf(f, "%d\n", s->port);
+            fclose(f);
+        } else {
+            skiff_log(SKIFF_LOG_WARN, "cannot write --port_file %s: %s", cfg->port_file,
+                      strerror(errno));
+        }
+    }
+
+    int sig = 0;
+    while (sigwait(&set, &sig) != 0)
+        ;
+    skiff_log(SKIFF_LOG_INFO, "%s: draining (%lld requests in flight, grace %d s)",
+              sig == SIGTERM ? "SIGTERM" : "SIGINT", (long long)atomic_load(&s->in_flight),
+              cfg->grace_s);
+    atomic_store(&s->draining, true);
+    /* New connections are refused from here: the listening socket closes. */
+    uint64_t one = 1;
+    if (write(s->wake_fd, &one, sizeof(one)) < 0)
+        skiff_log(SKIFF_LOG_WARN, "acceptor wake-up failed: %s", strerror(errno));
+    pthread_join(s->acceptor, NULL);
+    s->acceptor_started = false;
+    close(s->listen_fd);
+    s->listen_fd = -1;
+    uint64_t until = skiff__now_ns() + (uint64_t)cfg->grace_s * 1000000000ull;
+    while (atomic_load(&s->in_flight) > 0 && skiff__now_ns() < until) {
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    int64_t left = atomic_load(&s->in_flight);
+    if (left > 0) {
+        /* Stopping libmicrohttpd with suspended connections is not allowed;
+         * the process is about to exit, so leave the rest to the kernel. */
+        skiff_log(SKIFF_LOG_WARN, "grace period over with %lld requests still in flight; exiting",
+                  (long long)left);
+        return 0;
+    }
+    skiff__server_close(s);
+    skiff_log(SKIFF_LOG_INFO, "drained; bye");
+    return 0;
+}

@@ -1,0 +1,248 @@
+#!/usr/bin/python3
+"""Writes the seed corpora of the ONNX-facing fuzz targets (and the .npy one).
+
+    /usr/bin/python3 tests/fuzz/make_seeds.py      # rewrites tests/fuzz/corpus/{fuzz_onnx,...}
+
+Needs numpy and onnx (Debian's python3-onnx, 1.12). The seeds are committed; run this
+only to change them. Each is small (a few KB at most): libFuzzer mutates small inputs
+far faster, and what matters is that the seeds reach the loader's branches (typed and
+raw initializers, attribute-era and input-era opsets, subgraphs, dynamic dims, external
+data, every dtype), not that they are big.
+"""
+import os
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CORPUS = os.path.join(HERE, "corpus")
+rng = np.random.default_rng(1234)
+F = TensorProto.FLOAT
+
+
+def out_dir(target):
+    d = os.path.join(CORPUS, target)
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
+def vi(name, elem, shape):
+    return helper.make_tensor_value_info(name, elem, shape)
+
+
+def w(name, shape, dtype=np.float32):
+    return numpy_helper.from_array(rng.standard_normal(shape).astype(dtype), name)
+
+
+def model(nodes, inputs, outputs, inits=(), opset=13, name="g"):
+    g = helper.make_graph(nodes, name, inputs, outputs, initializer=list(inits))
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)],
+                          producer_name="skiff-fuzz-seeds")
+    m.ir_version = 7 if opset < 15 else 8
+    return m
+
+
+def onnx_models():
+    n = helper.make_node
+    ms = {}
+    ms["add"] = model([n("Add", ["x", "y"], ["z"])],
+                      [vi("x", F, [2, 3]), vi("y", F, [2, 3])], [vi("z", F, [2, 3])])
+    ms["linear_dynamic_batch"] = model(
+        [n("MatMul", ["x", "W"], ["h"]), n("Add", ["h", "B"], ["y"])],
+        [vi("x", F, ["N", 4])], [vi("y", F, ["N", 3])], [w("W", (4, 3)), w("B", (3,))])
+    ms["mlp_uci_like"] = model(
+        [n("Gemm", ["x", "W1", "B1"], ["h"], transB=1), n("Relu", ["h"], ["r"]),
+         n("Gemm", ["r", "W2", "B2"], ["y"], transB=1)],
+        [vi("x", F, ["batch", 13])], [vi("y", F, ["batch", 1])],
+        [w("W1", (32, 13)), w("B1", (32,)), w("W2", (1, 32)), w("B2", (1,))])
+    ms["conv_relu_pool"] = model(
+        [n("Conv", ["x", "W", "B"], ["c"], pads=[1, 1, 1, 1], strides=[1, 1]),
+         n("Relu", ["c"], ["r"]),
+         n("MaxPool", ["r"], ["y"], kernel_shape=[2, 2], strides=[2, 2])],
+        [vi("x", F, [1, 1, 6, 6])], [vi("y", F, [1, 2, 3, 3])],
+        [w("W", (2, 1, 3, 3)), w("B", (2,))])
+    ms["conv_bn_fold"] = model(
+        [n("Conv", ["x", "W"], ["c"], kernel_shape=[1, 1]),
+         n("BatchNormalization", ["c", "s", "b", "m", "v"], ["y"], epsilon=1e-5)],
+        [vi("x", F, [1, 2, 3, 3])], [vi("y", F, [1, 2, 3, 3])],
+        [w("W", (2, 2, 1, 1)), w("s", (2,)), w("b", (2,)), w("m", (2,)),
+         numpy_helper.from_array(np.ones(2, np.float32), "v")])
+    ms["gemm_softmax_opset11"] = model(
+        [n("Gemm", ["x", "W", "B"], ["h"], transB=1, alpha=0.5),
+         n("Softmax", ["h"], ["y"], axis=1)],
+        [vi("x", F, [2, 4])], [vi("y", F, [2, 3])], [w("W", (3, 4)), w("B", (3,))], opset=11)
+    shape = numpy_helper.from_array(np.array([3, 2], np.int64), "shape")
+    ms["reshape_transpose_constant"] = model(
+        [n("Constant", [], ["s"], value=shape),
+         n("Reshape", ["x", "s"], ["r"]),
+         n("Transpose", ["r"], ["y"], perm=[1, 0])],
+        [vi("x", F, [2, 3])], [vi("y", F, [2, 3])])
+    ms["squeeze_unsqueeze_opset11"] = model(
+        [n("Unsqueeze", ["x"], ["u"], axes=[0]), n("Squeeze", ["u"], ["y"], axes=[0])],
+        [vi("x", F, [2, 3])], [vi("y", F, [2, 3])], opset=11)
+    ms["squeeze_unsqueeze_opset13"] = model(
+        [n("Unsqueeze", ["x", "a"], ["u"]), n("Squeeze", ["u", "a"], ["y"])],
+        [vi("x", F, [2, 3])], [vi("y", F, [2, 3])],
+        [numpy_helper.from_array(np.array([0], np.int64), "a")])
+    ms["slice_opset9"] = model(
+        [n("Slice", ["x"], ["y"], starts=[0, 1], ends=[2, 3], axes=[0, 1])],
+        [vi("x", F, [3, 4])], [vi("y", F, [2, 2])], opset=9)
+    ms["slice_opset13"] = model(
+        [n("Slice", ["x", "st", "en", "ax", "sp"], ["y"])],
+        [vi("x", F, [3, 4])], [vi("y", F, [2, 2])],
+        [numpy_helper.from_array(np.array(v, np.int64), k) for k, v in
+         (("st", [0, -1]), ("en", [2, -5]), ("ax", [0, 1]), ("sp", [1, -2]))])
+    ms["reduce_mean_opset13"] = model(
+        [n("ReduceMean", ["x"], ["y"], axes=[1], keepdims=1)],
+        [vi("x", F, [2, 3, 4])], [vi("y", F, [2, 1, 4])])
+    ms["reduce_sum_opset18"] = model(
+        [n("ReduceSum", ["x", "a"], ["y"], keepdims=0)],
+        [vi("x", F, [2, 3])], [vi("y", F, [2])],
+        [numpy_helper.from_array(np.array([1], np.int64), "a")], opset=18)
+    ms["shape_gather_cast"] = model(
+        [n("Shape", ["x"], ["s"]), n("Gather", ["s", "i"], ["g"], axis=0),
+         n("Cast", ["g"], ["y"], to=F)],
+        [vi("x", F, ["N", 5])], [vi("y", F, [])],
+        [numpy_helper.from_array(np.array(1, np.int64), "i")])
+    ms["concat_split"] = model(
+        [n("Concat", ["x", "x"], ["c"], axis=1), n("Split", ["c"], ["a", "b"], axis=1)],
+        [vi("x", F, [2, 2])], [vi("a", F, [2, 2]), vi("b", F, [2, 2])], opset=11)
+    ms["activations_clip_opset6"] = model(
+        [n("Clip", ["x"], ["c"], min=-1.0, max=1.0), n("LeakyRelu", ["c"], ["l"], alpha=0.2),
+         n("Sigmoid", ["l"], ["s"]), n("Tanh", ["s"], ["y"])],
+        [vi("x", F, [4])], [vi("y", F, [4])], opset=6)
+    ms["layernorm_opset17"] = model(
+        [n("LayerNormalization", ["x", "g", "b"], ["y"], axis=-1, epsilon=1e-5)],
+        [vi("x", F, [2, 4])], [vi("y", F, [2, 4])],
+        [numpy_helper.from_array(np.ones(4, np.float32), "g"),
+         numpy_helper.from_array(np.zeros(4, np.float32), "b")], opset=17)
+    ms["lstm"] = model(
+        [n("LSTM", ["x", "W", "R", "B"], ["y", "yh"], hidden_size=2)],
+        [vi("x", F, [3, 1, 2])], [vi("y", F, [3, 1, 1, 2]), vi("yh", F, [1, 1, 2])],
+        [w("W", (1, 8, 2)), w("R", (1, 8, 2)), w("B", (1, 16))])
+    # Initializers in the typed fields instead of raw_data, and non-float dtypes.
+    typed = helper.make_tensor("W", F, [2, 2], [1.0, 2.0, 3.0, 4.0])
+    ityped = helper.make_tensor("k", TensorProto.INT64, [1], [1])
+    ms["typed_initializers_where"] = model(
+        [n("MatMul", ["x", "W"], ["m"]), n("TopK", ["m", "k"], ["v", "i"], axis=1),
+         n("Greater", ["v", "x0"], ["g"]), n("Where", ["g", "v", "x0"], ["y"])],
+        [vi("x", F, [2, 2])], [vi("y", F, [2, 1]), vi("i", TensorProto.INT64, [2, 1])],
+        [typed, ityped, helper.make_tensor("x0", F, [], [0.0])])
+    ms["int_double_bool"] = model(
+        [n("Add", ["a", "a"], ["s"]), n("Cast", ["s"], ["d"], to=TensorProto.DOUBLE),
+         n("Equal", ["a", "a"], ["e"]), n("Not", ["e"], ["y"])],
+        [vi("a", TensorProto.INT32, [3])],
+        [vi("d", TensorProto.DOUBLE, [3]), vi("y", TensorProto.BOOL, [3])])
+    # Control flow: a subgraph in an attribute (the engine may refuse it; it must parse).
+    then_g = helper.make_graph([n("Identity", ["x"], ["t"])], "then", [], [vi("t", F, [2])])
+    else_g = helper.make_graph([n("Neg", ["x"], ["e"])], "else", [], [vi("e", F, [2])])
+    ms["if_subgraph"] = model(
+        [n("If", ["c"], ["y"], then_branch=then_g, else_branch=else_g)],
+        [vi("c", TensorProto.BOOL, []), vi("x", F, [2])], [vi("y", F, [2])])
+    # External data: with no base directory the loader must refuse it cleanly.
+    ext = w("W", (2, 2))
+    ext.ClearField("raw_data")
+    ext.data_location = TensorProto.EXTERNAL
+    for k, v in (("location", "weights.bin"), ("offset", "0"), ("length", "16")):
+        e = ext.external_data.add()
+        e.key, e.value = k, v
+    ms["external_data"] = model([n("MatMul", ["x", "W"], ["y"])],
+                                [vi("x", F, [1, 2])], [vi("y", F, [1, 2])], [ext])
+    # A custom domain op and an opset import beyond what the engine knows.
+    cm = model([n("Relu", ["x"], ["r"]), n("Frob", ["r"], ["y"], domain="com.example")],
+               [vi("x", F, [2])], [vi("y", F, [2])])
+    cm.opset_import.append(helper.make_opsetid("com.example", 1))
+    ms["custom_domain"] = cm
+    return ms
+
+
+def tensor_protos():
+    ts = {}
+    for dt in (np.float32, np.float64, np.int64, np.int32, np.int16, np.int8, np.uint8,
+               np.uint16, np.uint32, np.uint64, np.float16, np.bool_):
+        a = (rng.standard_normal((2, 3)) * 10).astype(dt)
+        ts["raw_" + np.dtype(dt).name] = numpy_helper.from_array(a, "t")
+    ts["scalar_float"] = numpy_helper.from_array(np.array(3.5, np.float32), "s")
+    ts["zero_size"] = numpy_helper.from_array(np.zeros((0, 4), np.float32), "z")
+    ts["rank8"] = numpy_helper.from_array(np.ones((1, 2, 1, 2, 1, 2, 1, 2), np.float32))
+    ts["strings"] = numpy_helper.from_array(np.array([b"ab", b"", b"xyz"], dtype=object), "s")
+    mk = helper.make_tensor
+    ts["typed_float"] = mk("f", TensorProto.FLOAT, [2, 2], [1.0, 2.0, 3.0, 4.0])
+    ts["typed_double"] = mk("d", TensorProto.DOUBLE, [3], [1.0, -2.0, 1e300])
+    ts["typed_int64"] = mk("i", TensorProto.INT64, [3], [1, -1, 2**62])
+    ts["typed_int32"] = mk("i", TensorProto.INT32, [2], [7, -7])
+    ts["typed_int8_in_int32_data"] = mk("i", TensorProto.INT8, [3], [-128, 0, 127])
+    ts["typed_bool_in_int32_data"] = mk("b", TensorProto.BOOL, [2], [1, 0])
+    ts["typed_uint64"] = mk("u", TensorProto.UINT64, [2], [0, 2**63])
+    ts["typed_float16_bits"] = mk("h", TensorProto.FLOAT16, [2],
+                                  np.array([1.5, -2.0], np.float16).view(np.uint16).tolist())
+    ts["typed_bfloat16_bits"] = mk("h", TensorProto.BFLOAT16, [2], [0x3FC0, 0xC000])
+    ext = numpy_helper.from_array(np.ones(4, np.float32), "e")
+    ext.ClearField("raw_data")
+    ext.data_location = TensorProto.EXTERNAL
+    e = ext.external_data.add()
+    e.key, e.value = "location", "data.bin"
+    ts["external"] = ext
+    seg = numpy_helper.from_array(np.ones(4, np.float32), "seg")
+    seg.segment.begin, seg.segment.end = 0, 4
+    ts["segment"] = seg
+    return ts
+
+
+def npy_files():
+    import io
+    fs = {}
+    arrays = {
+        "f4_2x3": rng.standard_normal((2, 3)).astype("<f4"),
+        "f8_vec": rng.standard_normal(5),
+        "i8_3d": np.arange(24, dtype="<i8").reshape(2, 3, 4),
+        "u1_img": np.arange(12, dtype=np.uint8).reshape(2, 2, 3),
+        "b1": np.array([True, False, True]),
+        "f2": np.array([0.5, -1.0], dtype="<f2"),
+        "i4_scalar": np.array(7, dtype="<i4"),
+        "zero_size": np.zeros((0, 3), np.float32),
+        "u8": np.array([1, 2**63], dtype="<u8"),
+        "i2": np.array([-3, 3], dtype="<i2"),
+        "u2": np.array([1, 65535], dtype="<u2"),
+        "u4": np.array([1, 2**32 - 1], dtype="<u4"),
+        "i1": np.array([-128, 127], dtype="i1"),
+        "big_endian_refused": np.arange(3, dtype=">f4"),
+        "fortran_refused": np.asfortranarray(np.ones((2, 3), np.float32)),
+    }
+    for k, a in arrays.items():
+        b = io.BytesIO()
+        np.save(b, a)
+        fs[k] = b.getvalue()
+    b = io.BytesIO()
+    np.lib.format.write_array(b, np.ones((2,), np.float32), version=(2, 0))
+    fs["version2"] = b.getvalue()
+    fs["truncated_data"] = fs["f4_2x3"][:-5]
+    return fs
+
+
+def write(target, items, ext, to_bytes):
+    d = out_dir(target)
+    sizes = []
+    for k, v in sorted(items.items()):
+        data = to_bytes(v)
+        with open(os.path.join(d, k + ext), "wb") as f:
+            f.write(data)
+        sizes.append(len(data))
+    print(f"{target}: {len(sizes)} seeds, {sum(sizes)} bytes, largest {max(sizes)}",
+          file=sys.stderr)
+
+
+def main():
+    ms = onnx_models()
+    for k, m in ms.items():
+        if k not in ("external_data", "custom_domain", "if_subgraph"):
+            onnx.checker.check_model(m)
+    write("fuzz_onnx", ms, ".onnx", lambda m: m.SerializeToString())
+    write("fuzz_tensorproto", tensor_protos(), ".pb", lambda t: t.SerializeToString())
+    write("fuzz_npy", npy_files(), ".npy", lambda b: b)
+
+
+if __name__ == "__main__":
+    main()

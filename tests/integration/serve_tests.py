@@ -1,0 +1,710 @@
+#!/usr/bin/python3
+"""Integration tests of `skiff serve`: each group starts real servers on
+127.0.0.1 with an ephemeral port and speaks the real protocols with real
+clients (python3-requests, curl, raw sockets).
+
+    serve_tests.py --skiff build/skiff GROUP [GROUP ...]     (no GROUP: all)
+
+Groups: endpoints multi bad concurrency overload drain limits. CTest runs each
+group as its own test (label "integration"); tests/integration/CMakeLists.txt
+lists them. Expected values are computed here from the ONNX weights with
+numpy, never by skiff.
+"""
+import argparse
+import concurrent.futures as cf
+import json
+import os
+import random
+import re
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+import onnx
+import requests
+from onnx import numpy_helper
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+UCI = os.path.join(ROOT, "examples", "uci_housing", "uci_housing_model")
+MODELS = os.path.join(HERE, "models")
+DEMO_X = [0.0137, -0.1136, 0.2553, -0.0692, 0.0582, -0.0727, -0.1583, -0.0584, 0.6283, 0.4919,
+          0.1856, 0.0795, -0.0332]
+SKIFF = None
+
+
+# ---- harness ---------------------------------------------------------------------------
+
+class Server:
+    """A `skiff serve` process on 127.0.0.1 and an ephemeral port."""
+
+    def __init__(self, models, *flags, name=None, wait=True):
+        self.tmp = tempfile.mkdtemp(prefix="skiff-it-")
+        self.port_file = os.path.join(self.tmp, "port")
+        self.log_path = os.path.join(self.tmp, "serve.log")
+        cmd = [SKIFF, "serve", "--model", *models, "--port", "0", "--port_file", self.port_file]
+        if name:
+            cmd += ["--name", name]
+        cmd += list(flags)
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+        self.port = None
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self, timeout=60):
+        t0 = time.time()
+        while time.time() - t0 < timeout:
+            if self.proc.poll() is not None:
+                raise AssertionError("skiff serve exited with %s:\n%s" % (self.proc.returncode, self.logs()))
+            try:
+                with open(self.port_file) as f:
+                    txt = f.read().strip()
+                if txt:
+                    self.port = int(txt)
+                    self.url = "http://127.0.0.1:%d" % self.port
+                    return
+            except FileNotFoundError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError("skiff serve did not become ready:\n" + self.logs())
+
+    def logs(self):
+        if not self.log.closed:
+            self.log.flush()
+        with open(self.log_path) as f:
+            return f.read()
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("skiff serve did not exit within %ss of %s" % (timeout, sig))
+        self.log.close()
+        return self.proc.returncode
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if not self.log.closed:
+            self.log.close()
+
+
+def check(cond, what, *detail):
+    if not cond:
+        raise AssertionError(what + ("" if not detail else ": " + " ".join(str(d) for d in detail)))
+
+
+def check_error(resp, status, *needles):
+    """resp has `status` and a JSON body whose message holds every needle."""
+    check(resp.status_code == status, "expected HTTP %d, got %d" % (status, resp.status_code), resp.text[:300])
+    try:
+        body = resp.json()
+    except ValueError:
+        raise AssertionError("error body is not JSON: %r" % resp.text[:200])
+    msg = body.get("error") or body.get("err_msg") or body.get("result")
+    check(isinstance(msg, str) and msg, "error body has no message", resp.text[:200])
+    for n in needles:
+        check(n.lower() in msg.lower(), "message lacks %r" % n, msg)
+    return msg
+
+
+def uci_weights():
+    m = onnx.load(os.path.join(UCI, "model.onnx"))
+    init = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+    return init["fc_0.w_0"].astype(np.float64), init["fc_0.b_0"].astype(np.float64)
+
+
+W, B = uci_weights()
+
+
+def uci_expect(rows):
+    return (np.asarray(rows, dtype=np.float32).astype(np.float64) @ W + B).reshape(-1)
+
+
+def close(a, b, tol=1e-4):
+    a = np.asarray(a, dtype=np.float64).reshape(-1)
+    b = np.asarray(b, dtype=np.float64).reshape(-1)
+    return a.shape == b.shape and np.allclose(a, b, rtol=tol, atol=tol)
+
+
+def paddle(url, model, rows, session=requests, fetch=("price",), **kw):
+    body = {"feed": [{"x": r} for r in rows]}
+    if fetch is not None:
+        body["fetch"] = list(fetch)
+    return session.post("%s/%s/prediction" % (url, model), json=body, **kw)
+
+
+def good_uci(srv, model="uci"):
+    r = paddle(srv.url, model, [DEMO_X])
+    check(r.status_code == 200, "good request after an error failed", r.status_code, r.text[:200])
+    check(close(r.json()["result"]["price"], uci_expect([DEMO_X])), "good request answer wrong", r.text)
+
+
+def kserve_binary_body(inputs, outputs=None, binary_output=False):
+    """KServe request with every input in the binary section."""
+    hdr = {"inputs": [], "outputs": outputs or []}
+    if binary_output:
+        hdr["parameters"] = {"binary_data_output": True}
+    blobs = b""
+    for name, arr, dt in inputs:
+        raw = np.ascontiguousarray(arr).tobytes()
+        hdr["inputs"].append({"name": name, "shape": list(arr.shape), "datatype": dt,
+                              "parameters": {"binary_data_size": len(raw)}})
+        blobs += raw
+    j = json.dumps(hdr).encode()
+    return j + blobs, len(j)
+
+
+def parse_kserve_binary(resp):
+    hl = resp.headers.get("Inference-Header-Content-Length")
+    body = resp.content
+    if hl is None:
+        return json.loads(body), {}
+    hl = int(hl)
+    meta = json.loads(body[:hl])
+    off, out = hl, {}
+    for o in meta["outputs"]:
+        size = o.get("parameters", {}).get("binary_data_size")
+        if size is not None:
+            dt = {"FP32": np.float32, "INT64": np.int64, "FP64": np.float64, "INT32": np.int32}[o["datatype"]]
+            out[o["name"]] = np.frombuffer(body[off:off + size], dtype=dt).reshape(o["shape"])
+            off += size
+    check(off == len(body), "binary section sizes do not add up", off, len(body))
+    return meta, out
+
+
+def metric(text, name, **labels):
+    """Value of one Prometheus sample (0 when absent)."""
+    want = ",".join('%s="%s"' % kv for kv in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        m = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$", line)
+        if not m or m.group(1) != name:
+            continue
+        got = ",".join(sorted(p for p in (m.group(2) or "{}")[1:-1].split(",") if p))
+        if got == want:
+            return float(m.group(3))
+    return 0.0
+
+
+def raw_exchange(port, data, read_for=2.0, until_close=False):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.settimeout(read_for)
+    s.sendall(data)
+    out = b""
+    t0 = time.time()
+    try:
+        while time.time() - t0 < read_for:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+            if not until_close and out.count(b"HTTP/1.1 ") and b"\r\n\r\n" in out:
+                # Keep reading briefly: pipelined answers may follow.
+                s.settimeout(0.3)
+    except socket.timeout:
+        pass
+    except ConnectionResetError:  # closed with our bytes unread: a reset
+        pass
+    s.close()
+    return out
+
+
+# ---- groups ----------------------------------------------------------------------------
+
+def test_endpoints():
+    with Server([UCI], "--access_log", name="uci") as srv:
+        u = srv.url
+        # The seed's request, verbatim, with curl.
+        seed = ('{"feed":[{"x": [0.0137, -0.1136, 0.2553, -0.0692, 0.0582, -0.0727, -0.1583, '
+                '-0.0584, 0.6283, 0.4919, 0.1856, 0.0795, -0.0332]}], "fetch":["price"]}')
+        out = subprocess.run(["curl", "-s", "-H", "Content-Type:application/json", "-X", "POST",
+                              "-d", seed, u + "/uci/prediction"], capture_output=True, check=True).stdout
+        price = json.loads(out)["result"]["price"]
+        check(close(price, uci_expect([DEMO_X])), "seed request answer", out)
+        check(5 < price[0][0] < 60, "implausible house price", price)
+
+        s = requests.Session()
+        # Paddle web: batches as a list of dicts, one dict holding two rows, flat or nested.
+        rows = [[random.uniform(-0.5, 0.5) for _ in range(13)] for _ in range(5)]
+        r = paddle(u, "uci", rows, s)
+        check(r.status_code == 200 and close(r.json()["result"]["price"], uci_expect(rows)), "batch of 5", r.text)
+        r = s.post(u + "/uci/prediction", json={"feed": [{"x": rows[0] + rows[1]}], "fetch": ["price"]})
+        check(close(r.json()["result"]["price"], uci_expect(rows[:2])), "flat 2 rows in one dict", r.text)
+        r = s.post(u + "/uci/prediction", json={"feed": [{"x": [rows[2], rows[3]]}]})
+        check(close(r.json()["result"]["price"], uci_expect(rows[2:4])), "nested rows, fetch omitted", r.text)
+        check(list(r.json()["result"].keys()) == ["price"], "fetch omitted = all outputs", r.text)
+        r = s.post(u + "/uci/prediction", json={"feed": {"x": rows[4]}})
+        check(r.status_code == 200 and close(r.json()["result"]["price"], uci_expect(rows[4:])), "feed as one dict", r.text)
+
+        # Paddle Serving 0.9 HTTP.
+        req = {"tensor": [{"float_data": DEMO_X + rows[0], "elem_type": 1, "name": "x", "alias_name": "x",
+                           "shape": [2, 13]}], "fetch_var_names": ["price"], "log_id": 42}
+        r = s.post(u + "/GeneralModelService/inference", json=req)
+        check(r.status_code == 200, "paddle 0.9", r.status_code, r.text)
+        t = r.json()["outputs"][0]["tensor"][0]
+        check(t["alias_name"] == "price" and t["name"] == "fc_0.tmp_1" and t["shape"] == [2, 1]
+              and t["elem_type"] == 1, "paddle 0.9 tensor fields", t)
+        check(close(t["float_data"], uci_expect([DEMO_X, rows[0]])), "paddle 0.9 values", t)
+        check(r.json().get("log_id") == 42, "log_id echoed", r.text)
+        check(r.json()["outputs"][0].get("engine_name"), "engine_name", r.text)
+
+        # KServe v2 metadata and health.
+        r = s.get(u + "/v2")
+        check(r.status_code == 200 and r.json()["name"] == "skiff" and "binary_tensor_data" in r.json()["extensions"], "/v2", r.text)
+        check(s.get(u + "/v2/health/live").status_code == 200, "live")
+        check(s.get(u + "/v2/health/ready").status_code == 200, "ready")
+        for path in ("/v2/models/uci", "/v2/models/uci/versions/1"):
+            m = s.get(u + path).json()
+            check(m["name"] == "uci" and m["versions"] == ["1"], "model metadata", m)
+            check(m["inputs"] == [{"name": "x", "datatype": "FP32", "shape": [-1, 13]}], "inputs", m)
+            check(m["outputs"] == [{"name": "price", "datatype": "FP32", "shape": [-1, 1]}], "outputs", m)
+        check(s.get(u + "/v2/models/uci/ready").status_code == 200, "model ready")
+        check(s.get(u + "/v2/models/uci/versions/1/ready").status_code == 200, "model version ready")
+        c = s.get(u + "/v2/models/uci/config").json()
+        check(c["max_batch_size"] == 32 and c["input"][0]["dims"] == [13] and c["input"][0]["data_type"] == "TYPE_FP32"
+              and "dynamic_batching" in c, "config", c)
+
+        # KServe infer: JSON nested / flat, id echo, outputs filter.
+        body = {"id": "req-1", "inputs": [{"name": "x", "shape": [2, 13], "datatype": "FP32", "data": [DEMO_X, rows[1]]}],
+                "outputs": [{"name": "price"}]}
+        r = s.post(u + "/v2/models/uci/infer", json=body)
+        j = r.json()
+        check(r.status_code == 200 and j["id"] == "req-1" and j["model_name"] == "uci", "kserve json", r.text)
+        o = j["outputs"][0]
+        check(o["name"] == "price" and o["datatype"] == "FP32" and o["shape"] == [2, 1], "kserve output", o)
+        check(close(o["data"], uci_expect([DEMO_X, rows[1]])), "kserve values", o)
+        body["inputs"][0]["data"] = DEMO_X + rows[1]
+        r = s.post(u + "/v2/models/uci/versions/1/infer", json=body)
+        check(close(r.json()["outputs"][0]["data"], uci_expect([DEMO_X, rows[1]])), "kserve flat data", r.text)
+
+        # KServe binary tensor extension, both ways.
+        x = np.array([DEMO_X, rows[2], rows[3]], dtype=np.float32)
+        data, hl = kserve_binary_body([("x", x, "FP32")], binary_output=True)
+        r = s.post(u + "/v2/models/uci/infer", data=data,
+                   headers={"Inference-Header-Content-Length": str(hl), "Content-Type": "application/octet-stream"})
+        check(r.status_code == 200, "kserve binary", r.status_code, r.text[:200])
+        meta, outs = parse_kserve_binary(r)
+        check("price" in outs and close(outs["price"], uci_expect(x)), "binary round trip", meta)
+        check(meta["outputs"][0]["parameters"]["binary_data_size"] == 12, "binary_data_size", meta)
+        data, hl = kserve_binary_body([("x", x, "FP32")], outputs=[{"name": "price", "parameters": {"binary_data": False}}])
+        r = s.post(u + "/v2/models/uci/infer", data=data, headers={"Inference-Header-Content-Length": str(hl)})
+        check(r.status_code == 200 and "Inference-Header-Content-Length" not in r.headers, "binary in, JSON out", r.text[:200])
+        check(close(r.json()["outputs"][0]["data"], uci_expect(x)), "binary in, JSON out values", r.text)
+        data, hl = kserve_binary_body([("x", x, "FP32")], outputs=[{"name": "price", "parameters": {"binary_data": True}}])
+        r = s.post(u + "/v2/models/uci/infer", data=data, headers={"Inference-Header-Content-Length": str(hl)})
+        meta, outs = parse_kserve_binary(r)
+        check(close(outs["price"], uci_expect(x)), "per-output binary_data", meta)
+
+        # Stats and metrics reflect the traffic.
+        st = s.get(u + "/v2/models/uci/stats").json()["model_stats"][0]
+        check(st["name"] == "uci" and st["inference_count"] >= 20 and st["inference_stats"]["success"]["count"] >= 10,
+              "stats", st)
+        check(s.get(u + "/v2/models/stats").json()["model_stats"][0]["name"] == "uci", "all stats")
+        r = s.get(u + "/metrics")
+        check(r.status_code == 200 and r.headers["Content-Type"].startswith("text/plain"), "metrics", r.headers)
+        mt = r.text
+        for name in ("pd_query_request_success_total", "pd_inference_count_total", "pd_query_request_duration_us_total",
+                     "pd_inference_duration_us_total", "pd_query_request_failure_total", "skiff_inference_count_total"):
+            check(("%s{model=\"uci\"}" % name) in mt, "metric missing", name)
+        check(metric(mt, "pd_query_request_success_total", model="uci") >= 10, "success counter")
+        check(metric(mt, "skiff_request_duration_seconds_bucket", model="uci", le="+Inf") >= 10, "latency histogram")
+        check(metric(mt, "skiff_batch_size_count", model="uci") >= 10, "batch histogram")
+        check("skiff_queue_duration_seconds_bucket" in mt and "skiff_compute_duration_seconds_sum" in mt, "histograms")
+        check(metric(mt, "skiff_inflight_requests") >= 1, "in-flight gauge counts the scrape")
+        check(metric(mt, "skiff_requests_total", model="uci", outcome="success") >= 10, "outcome counter")
+
+        # Root, 404, 405, HEAD.
+        root = s.get(u + "/").json()
+        check(root["models"] == ["uci"] and any("prediction" in e for e in root["endpoints"]), "root", root)
+        check_error(s.get(u + "/nothing/here"), 404, "no endpoint")
+        check_error(s.get(u + "/uci/prediction"), 405, "not allowed", "POST")
+        check(s.head(u + "/v2").status_code == 200, "HEAD")
+
+        # Keep-alive and pipelining on one raw connection: three answers in order.
+        one = ("GET /v2/health/live HTTP/1.1\r\nHost: t\r\n\r\n"
+               "POST /uci/prediction HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n%s"
+               "GET /v2/models/uci/ready HTTP/1.1\r\nHost: t\r\n\r\n") % (len(seed), seed)
+        out = raw_exchange(srv.port, one.encode())
+        check(out.count(b"HTTP/1.1 200") == 3 and b'"price"' in out, "pipelined answers", out[:300])
+
+        code = srv.stop()
+        check(code == 0, "exit code after SIGTERM", code)
+        logs = srv.logs()
+        check(re.search(r'access 127\.0\.0\.1 "POST /uci/prediction" 200', logs), "access log line", logs[-500:])
+        check(re.search(r"log_id=\d+ 127\.0\.0\.1 GET /nothing/here -> 404", logs), "error log line with log_id")
+        check("model 'uci'" in logs and "input  x" in logs and "output price" in logs, "startup summary", logs[:1500])
+
+
+def test_multi():
+    tmp = tempfile.mkdtemp(prefix="skiff-conv-")
+    conv_server, conv_client = os.path.join(tmp, "twoconv"), os.path.join(tmp, "twoconv_client")
+    out = subprocess.run([SKIFF, "convert", "--dirname", os.path.join(MODELS, "two"), "--serving_server", conv_server,
+                          "--serving_client", conv_client, "--feed_alias_names", "a1,b1", "--fetch_alias_names", "s1,p1"],
+                         capture_output=True, text=True)
+    check(out.returncode == 0, "skiff convert", out.stderr)
+    for f in ("model.onnx", "serving_server_conf.prototxt", "serving_server_conf.stream.prototxt"):
+        check(os.path.exists(os.path.join(conv_server, f)), "convert wrote", f)
+    conf = open(os.path.join(conv_client, "serving_client_conf.prototxt")).read()
+    check('alias_name: "a1"' in conf and 'alias_name: "p1"' in conf and "shape: 3" in conf, "client conf", conf)
+    bad = subprocess.run([SKIFF, "convert", "--dirname", "/nonexistent"], capture_output=True, text=True)
+    check(bad.returncode != 0 and "nonexistent" in bad.stderr, "convert error", bad.stderr)
+
+    models = [UCI, os.path.join(MODELS, "two"), os.path.join(MODELS, "seq"), conv_server]
+    with Server(models) as srv:
+        u, s = srv.url, requests.Session()
+        root = s.get(u + "/").json()
+        check(root["models"] == ["uci_housing_model", "two", "seq", "twoconv"], "models by dir name", root)
+        a, b = [[1, 2, 3], [4, 5, 6]], [[0.5, 0.5, 0.5], [2, 2, 2]]
+        r = s.post(u + "/two/prediction", json={"feed": [{"a": a[0], "b": b[0]}, {"a": a[1], "b": b[1]}], "fetch": ["s", "p"]})
+        res = r.json()["result"]
+        check(close(res["s"], np.add(a, b)) and close(res["p"], np.multiply(a, b)), "two outputs", r.text)
+        r = s.post(u + "/two/prediction", json={"feed": [{"a": a[0], "b": b[0]}], "fetch": ["p"]})
+        check(list(r.json()["result"]) == ["p"], "fetch subset", r.text)
+        r = s.post(u + "/twoconv/prediction", json={"feed": [{"a1": a[0], "b1": b[0]}], "fetch": ["s1"]})
+        check(r.status_code == 200 and close(r.json()["result"]["s1"], np.add(a[0], b[0])), "converted aliases", r.text)
+        r = s.post(u + "/uci_housing_model/prediction", json={"feed": [{"x": DEMO_X}], "fetch": ["price"]})
+        check(close(r.json()["result"]["price"], uci_expect([DEMO_X])), "uci by dir name", r.text)
+
+        # LoD: one sequence per dict, or offsets given with "alias.lod".
+        r = s.post(u + "/seq/prediction", json={"feed": [{"words": [1, 2, 3]}, {"words": [4, 5]}], "fetch": ["emb"]})
+        res = r.json()["result"]
+        check(r.status_code == 200 and close(res["emb"], [2, 4, 6, 8, 10]) and res["emb.lod"] == [0, 3, 5], "lod feed", r.text)
+        r = s.post(u + "/seq/prediction", json={"feed": [{"words": [7, 8, 9, 10], "words.lod": [0, 1, 4]}]})
+        res = r.json()["result"]
+        check(close(res["emb"], [14, 16, 18, 20]) and res["emb.lod"] == [0, 1, 4], "explicit lod", r.text)
+        check_error(s.post(u + "/seq/prediction", json={"feed": [{"words": [1, 2], "words.lod": [0, 3]}]}), 400, "lod")
+
+        # Paddle 0.9: model by body field, by query, or the first model.
+        req = {"tensor": [{"float_data": a[0], "elem_type": 1, "name": "a", "shape": [1, 3]},
+                          {"float_data": b[0], "elem_type": 1, "name": "b", "shape": [1, 3]}],
+               "fetch_var_names": ["s"], "model": "two"}
+        r = s.post(u + "/GeneralModelService/inference", json=req)
+        check(r.status_code == 200 and close(r.json()["outputs"][0]["tensor"][0]["float_data"], np.add(a[0], b[0])),
+              "paddle 0.9 model field", r.text)
+        del req["model"]
+        r = s.post(u + "/GeneralModelService/inference?model=two", json=req)
+        check(r.status_code == 200, "paddle 0.9 ?model=", r.text)
+        r = s.post(u + "/GeneralModelService/inference", json={"tensor": [{"float_data": DEMO_X, "elem_type": 1, "name": "x", "shape": [1, 13]}]})
+        check(r.status_code == 200 and close(r.json()["outputs"][0]["tensor"][0]["float_data"], uci_expect([DEMO_X])),
+              "paddle 0.9 first model", r.text)
+        check_error(s.post(u + "/GeneralModelService/inference", json=dict(req, model="nope")), 404, "unknown model 'nope'")
+
+        m = s.get(u + "/v2/models/two").json()
+        check([i["name"] for i in m["inputs"]] == ["a", "b"] and [o["name"] for o in m["outputs"]] == ["s", "p"], "two metadata", m)
+        body = {"inputs": [{"name": "a", "shape": [1, 3], "datatype": "FP32", "data": a[0]},
+                           {"name": "b", "shape": [1, 3], "datatype": "FP32", "data": b[0]}], "outputs": [{"name": "p"}]}
+        r = s.post(u + "/v2/models/twoconv/infer", json={"inputs": [dict(body["inputs"][0], name="a1"), dict(body["inputs"][1], name="b1")]})
+        check(r.status_code == 200 and {o["name"] for o in r.json()["outputs"]} == {"s1", "p1"}, "kserve converted", r.text)
+        r = s.post(u + "/v2/models/two/infer", json=body)
+        check([o["name"] for o in r.json()["outputs"]] == ["p"] and close(r.json()["outputs"][0]["data"], np.multiply(a[0], b[0])),
+              "kserve two", r.text)
+        data, hl = kserve_binary_body([("words", np.array([[3], [4]], dtype=np.int64), "INT64")], binary_output=True)
+        r = s.post(u + "/v2/models/seq/infer", data=data, headers={"Inference-Header-Content-Length": str(hl)})
+        meta, outs = parse_kserve_binary(r)
+        check(r.status_code == 200 and close(outs["emb"], [6, 8]), "kserve binary int64", r.text[:200])
+        msg = check_error(s.get(u + "/v2/models/nope"), 404, "unknown model 'nope'")
+        check("two" in msg and "seq" in msg, "404 lists the served models", msg)
+        check(srv.stop() == 0, "exit code")
+
+
+def test_bad():
+    flags = ["--max_body_size", "8192", "--max_header_size", "2048"]
+    with Server([UCI, os.path.join(MODELS, "two")], *flags) as srv:
+        u, s = srv.url, requests.Session()
+        P = u + "/uci_housing_model/prediction"
+        K = u + "/v2/models/uci_housing_model/infer"
+        G = u + "/GeneralModelService/inference"
+        x13 = DEMO_X
+        cases = [
+            # (what, method, url, kwargs, status, needles)
+            ("malformed JSON", "post", P, {"data": '{"feed":[{"x":[1,2'}, 400, ["malformed JSON", "byte"]),
+            ("empty body", "post", P, {"data": ""}, 400, ["empty"]),
+            ("JSON not an object", "post", P, {"data": "[1,2]"}, 400, []),
+            ("no feed", "post", P, {"json": {"fetch": ["price"]}}, 400, ["feed"]),
+            ("too few elements", "post", P, {"json": {"feed": [{"x": x13[:12]}]}}, 400, ["'x'", "13", "12"]),
+            ("unknown feed alias", "post", P, {"json": {"feed": [{"y": x13}]}}, 400, ["'y'"]),
+            ("string in numbers", "post", P, {"json": {"feed": [{"x": ["a"] * 13}]}}, 400, ["'x'"]),
+            ("unknown fetch", "post", P, {"json": {"feed": [{"x": x13}], "fetch": ["nope"]}}, 400, ["'nope'"]),
+            ("fetch not a list", "post", P, {"json": {"feed": [{"x": x13}], "fetch": 3}}, 400, ["fetch"]),
+            ("ragged nesting", "post", P, {"json": {"feed": [{"x": [x13, x13[:5]]}]}}, 400, ["'x'"]),
+            ("deep nesting", "post", P, {"data": '{"feed":[{"x":' + "[" * 3000 + "]" * 3000 + "}]}"}, 400, []),
+            ("unknown model", "post", u + "/nope/prediction", {"json": {"feed": [{"x": x13}]}}, 404, ["unknown model 'nope'"]),
+            ("kserve unknown model", "post", u + "/v2/models/nope/infer", {"json": {"inputs": []}}, 404, ["'nope'"]),
+            ("kserve bad version", "get", u + "/v2/models/uci_housing_model/versions/2", {}, 404, ["version"]),
+            ("kserve wrong datatype", "post", K, {"json": {"inputs": [{"name": "x", "shape": [1, 13], "datatype": "INT64", "data": [1] * 13}]}}, 400, ["'x'"]),
+            ("kserve shape mismatch", "post", K, {"json": {"inputs": [{"name": "x", "shape": [1, 12], "datatype": "FP32", "data": x13[:12]}]}}, 400, ["'x'", "13"]),
+            ("kserve data vs shape", "post", K, {"json": {"inputs": [{"name": "x", "shape": [2, 13], "datatype": "FP32", "data": x13}]}}, 400, ["'x'"]),
+            ("kserve no inputs", "post", K, {"json": {"outputs": []}}, 400, ["inputs"]),
+            ("kserve unknown input", "post", K, {"json": {"inputs": [{"name": "z", "shape": [1, 13], "datatype": "FP32", "data": x13}]}}, 400, ["'z'"]),
+            ("kserve unknown output", "post", K, {"json": {"inputs": [{"name": "x", "shape": [1, 13], "datatype": "FP32", "data": x13}], "outputs": [{"name": "nope"}]}}, 400, ["'nope'"]),
+            ("kserve bad datatype name", "post", K, {"json": {"inputs": [{"name": "x", "shape": [1, 13], "datatype": "FLOAT", "data": x13}]}}, 400, ["FLOAT"]),
+            ("kserve header length past body", "post", K, {"data": b'{"inputs":[]}', "headers": {"Inference-Header-Content-Length": "999"}}, 400, ["Inference-Header-Content-Length"]),
+            ("kserve binary size mismatch", "post", K, {"data": json.dumps({"inputs": [{"name": "x", "shape": [1, 13], "datatype": "FP32", "parameters": {"binary_data_size": 52}}]}).encode() + b"\0" * 40,
+                                                        "headers": {"Inference-Header-Content-Length": str(len(json.dumps({"inputs": [{"name": "x", "shape": [1, 13], "datatype": "FP32", "parameters": {"binary_data_size": 52}}]})))}}, 400, ["binary"]),
+            ("paddle09 wrong elem_type", "post", G, {"json": {"tensor": [{"int64_data": [1] * 13, "elem_type": 0, "name": "x", "shape": [1, 13]}]}}, 400, ["'x'"]),
+            ("paddle09 shape mismatch", "post", G, {"json": {"tensor": [{"float_data": x13, "elem_type": 1, "name": "x", "shape": [1, 12]}]}}, 400, ["'x'"]),
+            ("paddle09 protobuf body", "post", G, {"data": b"\x0a\x00", "headers": {"Content-Type": "application/proto"}}, 501, ["application/proto"]),
+            ("body too large", "post", P, {"data": "{" + " " * 9000 + "}"}, 413, ["max_body_size"]),
+            ("bad timeout header", "post", P, {"json": {"feed": [{"x": x13}]}, "headers": {"X-Request-Timeout-Ms": "soon"}}, 400, ["X-Request-Timeout-Ms"]),
+            ("wrong method", "get", P, {}, 405, ["POST"]),
+            ("unknown path", "get", u + "/v3/models", {}, 404, ["no endpoint"]),
+            ("two: missing input", "post", u + "/two/prediction", {"json": {"feed": [{"a": [1, 2, 3]}]}}, 400, ["'b'"]),
+            ("two: rows disagree", "post", u + "/two/prediction", {"json": {"feed": [{"a": [1, 2, 3], "b": [1, 2, 3, 4, 5, 6]}]}}, 400, ["rows"]),
+        ]
+        for what, method, url, kw, status, needles in cases:
+            try:
+                r = getattr(s, method)(url, **kw)
+                check_error(r, status, *needles)
+                good_uci(srv, "uci_housing_model")
+            except AssertionError as e:
+                raise AssertionError("case '%s': %s" % (what, e))
+        check(len(cases) >= 25, "at least 25 bad inputs")
+        # Headers over --max_header_size: libmicrohttpd answers on its own.
+        out = raw_exchange(srv.port, b"GET /v2 HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 8000 + b"\r\n\r\n")
+        check(re.match(rb"HTTP/1\.1 4(13|31)", out), "huge header refused", out[:100])
+        good_uci(srv, "uci_housing_model")
+        mt = s.get(u + "/metrics").text
+        check(metric(mt, "pd_query_request_failure_total", model="uci_housing_model") >= 15, "failures counted")
+        logs = srv.logs()
+        check(len(re.findall(r"WARN  log_id=\d+ ", logs)) >= 25, "one log line per error")
+        check(srv.stop() == 0, "exit code")
+
+
+def test_concurrency():
+    for mode in ("auto", "off"):
+        flags = ["--inline", mode] + (["--instances", "1", "--max_queue_delay_us", "2000"] if mode == "off" else [])
+        with Server([UCI], *flags, name="uci") as srv:
+            u = srv.url
+            errors = []
+
+            def client(k):
+                rng = random.Random(k)
+                s = requests.Session()
+                for i in range(25):
+                    n = rng.randint(1, 4)
+                    rows = [[rng.uniform(-1, 1) for _ in range(13)] for _ in range(n)]
+                    if (k + i) % 2:
+                        r = paddle(u, "uci", rows, s)
+                        got = r.json()["result"]["price"] if r.status_code == 200 else None
+                    else:
+                        r = s.post(u + "/v2/models/uci/infer", json={"inputs": [{"name": "x", "shape": [n, 13], "datatype": "FP32", "data": rows}]})
+                        got = r.json()["outputs"][0]["data"] if r.status_code == 200 else None
+                    if got is None or not close(got, uci_expect(rows)):
+                        errors.append((k, i, r.status_code, r.text[:200]))
+                return True
+
+            with cf.ThreadPoolExecutor(64) as ex:
+                list(ex.map(client, range(64)))
+            check(not errors, "%d wrong answers of %d" % (len(errors), 64 * 25), errors[:3])
+            mt = requests.get(u + "/metrics").text
+            ok = metric(mt, "pd_query_request_success_total", model="uci")
+            check(ok == 64 * 25, "success counter", ok)
+            merged = metric(mt, "skiff_merged_requests_total", model="uci")
+            inline = metric(mt, "skiff_inline_runs_total", model="uci")
+            print("  inline=%s: %d inline runs, %d requests merged into batches" % (mode, inline, merged))
+            if mode == "off":
+                check(merged > 0, "with one instance and 64 clients, requests must have been merged")
+                check(inline == 0, "--inline off")
+            check(srv.stop() == 0, "exit code")
+
+
+def test_overload():
+    slow = os.path.join(MODELS, "slow")
+    flags = ["--instances", "1", "--queue_size", "2", "--batch_infer_size", "1", "--io_threads", "2"]
+    with Server([slow], *flags) as srv:
+        u = srv.url
+        y1 = 0.001 ** 7 * 512.0 ** 7
+        r = requests.post(u + "/slow/prediction", json={"feed": [{"x": [0.001]}]})
+        check(r.status_code == 200 and close(r.json()["result"]["y"], [[y1] * 4], 1e-3), "slow model answer", r.text)
+
+        def one(_):
+            return requests.post(u + "/slow/prediction", json={"feed": [{"x": [0.001]}]})
+
+        with cf.ThreadPoolExecutor(12) as ex:
+            rs = list(ex.map(one, range(12)))
+        codes = [r.status_code for r in rs]
+        full = [r for r in rs if r.status_code == 503]
+        check(all(c in (200, 503) for c in codes), "only 200 or 503", codes)
+        check(full, "a full queue must answer 503", codes)
+        for r in full:
+            check_error(r, 503, "queue is full")
+            check(r.headers.get("Retry-After") == "1", "Retry-After", r.headers)
+        for r in rs:
+            if r.status_code == 200:
+                check(close(r.json()["result"]["y"], [[y1] * 4], 1e-3), "answers under load")
+        mt = requests.get(u + "/metrics").text
+        check(metric(mt, "skiff_requests_total", model="slow", outcome="RESOURCE_EXHAUSTED") == len(full), "503s counted")
+
+        # Deadline: a request that waits behind a running one past its timeout gets 504.
+        def busy(_):
+            return requests.post(u + "/slow/prediction", json={"feed": [{"x": [0.001]}] * 4})
+
+        late = [
+            lambda: requests.post(u + "/slow/prediction", json={"feed": [{"x": [0.001]}]},
+                                  headers={"X-Request-Timeout-Ms": "1"}),
+            lambda: requests.post(u + "/v2/models/slow/infer", json={
+                "inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP32", "data": [0.001]}],
+                "parameters": {"timeout": 1000}}),
+        ]
+        for call in late:
+            with cf.ThreadPoolExecutor(1) as ex:
+                f = ex.submit(busy, 0)
+                time.sleep(0.03)  # the busy request is running now
+                check_error(call(), 504, "deadline")
+                check(f.result().status_code == 200, "the busy request")
+        r = requests.post(u + "/slow/prediction", json={"feed": [{"x": [0.001]}]}, headers={"X-Request-Timeout-Ms": "60000"})
+        check(r.status_code == 200, "generous deadline", r.text)
+        mt = requests.get(u + "/metrics").text
+        check(metric(mt, "skiff_requests_total", model="slow", outcome="DEADLINE_EXCEEDED") == 2, "504s counted")
+        check(srv.stop() == 0, "exit code")
+
+
+def test_drain():
+    slow = os.path.join(MODELS, "slow")
+    with Server([slow], "--instances", "1", "--batch_infer_size", "1", "--grace_s", "30") as srv:
+        u = srv.url
+        y1 = 0.001 ** 7 * 512.0 ** 7
+        keep = requests.Session()
+        check(keep.get(u + "/v2/health/ready").status_code == 200, "ready before")
+        results = []
+
+        def slow_call(k):
+            r = requests.post(u + "/slow/prediction", json={"feed": [{"x": [0.001]}] * 6})
+            results.append(r)
+
+        threads = [threading.Thread(target=slow_call, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(0.3)  # all four are in flight: one running, three queued
+        t_sig = time.time()
+        srv.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+        # Ready turns false on a connection opened before; new connections are refused.
+        r = keep.get(u + "/v2/health/ready")
+        check(r.status_code == 503, "ready during drain", r.status_code)
+        refused = False
+        try:
+            requests.get(u + "/v2/health/live", timeout=2)
+        except requests.ConnectionError:
+            refused = True
+        check(refused, "new connections must be refused while draining")
+        for t in threads:
+            t.join(60)
+        check(len(results) == 4, "all in-flight requests answered", len(results))
+        for r in results:
+            check(r.status_code == 200 and close(r.json()["result"]["y"], [[y1] * 4] * 6, 1e-3), "in-flight answer", r.status_code, r.text[:200])
+        code = srv.proc.wait(30)
+        took = time.time() - t_sig
+        check(code == 0, "exit code after drain", code)
+        check(took < 30, "exit within the grace period", took)
+        logs = srv.logs()
+        check("SIGTERM: draining" in logs and "drained" in logs, "drain logged", logs[-400:])
+
+
+def test_limits():
+    flags = ["--request_timeout_s", "1", "--idle_timeout_s", "2", "--max_body_size", "100000"]
+    with Server([UCI], *flags, name="uci") as srv:
+        u = srv.url
+        body = json.dumps({"feed": [{"x": DEMO_X}]}).encode()
+        head = b"POST /uci/prediction HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % len(body)
+        # Slow client: half the body, a pause past --request_timeout_s, the rest: 408.
+        s = socket.create_connection(("127.0.0.1", srv.port))
+        s.sendall(head + body[:10])
+        time.sleep(1.3)
+        s.sendall(body[10:])
+        s.settimeout(5)
+        out = s.recv(4096)
+        s.close()
+        check(out.startswith(b"HTTP/1.1 408"), "slow body gets 408", out[:100])
+        # A client that never speaks is closed after --request_timeout_s.
+        s = socket.create_connection(("127.0.0.1", srv.port))
+        s.settimeout(6)
+        t0 = time.time()
+        check(s.recv(10) == b"", "silent connection closed")
+        check(time.time() - t0 < 4, "silent connection closed in time", time.time() - t0)
+        s.close()
+        # An idle keep-alive connection is closed after --idle_timeout_s.
+        s = socket.create_connection(("127.0.0.1", srv.port))
+        s.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: t\r\n\r\n")
+        s.settimeout(8)
+        data = b""
+        t0 = time.time()
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        check(data.startswith(b"HTTP/1.1 200") and 1.5 < time.time() - t0 < 6, "idle keep-alive closed", time.time() - t0)
+        s.close()
+        # Other protocols on the same port: recognised and refused (for now).
+        for preface in (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", b"PRPC\x00\x00\x00\x10\x00\x00\x00\x08", b"\x16\x03\x01\x00\xa5\x01\x00"):
+            out = raw_exchange(srv.port, preface, read_for=3, until_close=True)
+            check(out == b"", "non-HTTP preface closed", preface[:4], out[:80])
+        mt = requests.get(u + "/metrics").text
+        check(metric(mt, "skiff_connections_refused_total", reason="protocol") == 3, "refused connections counted")
+        check(metric(mt, "skiff_connections_refused_total", reason="timeout") >= 1, "silent connection counted")
+        # Chunked upload works; a chunked body over the limit gets 413.
+        chunked = b"POST /uci/prediction HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+        half = len(body) // 2
+        chunked += b"%x\r\n%s\r\n%x\r\n%s\r\n0\r\n\r\n" % (half, body[:half], len(body) - half, body[half:])
+        out = raw_exchange(srv.port, chunked)
+        check(out.startswith(b"HTTP/1.1 200") and b'"price"' in out, "chunked body", out[:200])
+        big = b"x" * 60000
+        out = raw_exchange(srv.port, b"POST /uci/prediction HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                           (b"%x\r\n%s\r\n" % (len(big), big)) * 2 + b"0\r\n\r\n")
+        check(out.startswith(b"HTTP/1.1 413"), "chunked over the limit", out[:200])
+        good_uci(srv)
+        check(srv.stop() == 0, "exit code")
+
+
+GROUPS = {
+    "endpoints": test_endpoints,
+    "multi": test_multi,
+    "bad": test_bad,
+    "concurrency": test_concurrency,
+    "overload": test_overload,
+    "drain": test_drain,
+    "limits": test_limits,
+}
+
+
+def main():
+    global SKIFF
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--skiff", required=True)
+    ap.add_argument("groups", nargs="*")
+    args = ap.parse_args()
+    SKIFF = os.path.abspath(args.skiff)
+    failed = 0
+    for g in args.groups or list(GROUPS):
+        t0 = time.time()
+        try:
+            GROUPS[g]()
+            print("PASS %s (%.1fs)" % (g, time.time() - t0))
+        except Exception as e:  # report every group, then fail
+            failed += 1
+            print("FAIL %s: %s" % (g, e))
+            import traceback
+            traceback.print_exc()
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

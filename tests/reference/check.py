@@ -1,0 +1,182 @@
+#!/usr/bin/python3
+"""Checks skiff's engine against ONNX Runtime on the reference models.
+
+For each model (and batch) in models-cache/manifest.json it runs
+    skiff run MODEL --input NAME=FILE.npy ... --output-dir D/skiff --threads T
+    node tools/ort_run.js MODEL --input NAME=FILE.npy ... --output-dir D/ort
+and compares every output: same dtype and shape, and for floats
+|skiff - ort| <= atol + rtol * |ort| elementwise (atol 1e-4, rtol 1e-3),
+integers exactly. It prints the largest absolute and relative error per output.
+
+    tests/reference/check.py                 # the small set (uci_housing, lstm_classifier, ocr_cls)
+    tests/reference/check.py --all           # every reference model (builds missing ones first)
+    tests/reference/check.py --only resnet50,bert_base --skiff build/skiff
+
+Missing models are built with tools/models/export_models.py. Exit status: 0 all
+match, 1 a mismatch or a failed run, 77 when the ORT oracle cannot run here
+(CTest reports that as skipped).
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+EXPORT = os.path.join(REPO, "tools", "models", "export_models.py")
+ORT_RUN = os.path.join(REPO, "tools", "ort_run.js")
+ATOL, RTOL = 1e-4, 1e-3
+SKIP = 77
+
+
+def safe_name(name):
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in name) or "output"
+
+
+def ort_available(node):
+    probe = ("require(%r).InferenceSession" %
+             os.path.join(REPO, "third_party", "npm", "node_modules", "onnxruntime-node"))
+    try:
+        r = subprocess.run([node, "-e", probe], capture_output=True, timeout=60)
+        return r.returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def ensure_models(cache, names):
+    manifest = os.path.join(cache, "manifest.json")
+    have = set()
+    if os.path.exists(manifest):
+        with open(manifest) as f:
+            have = {e["name"] for e in json.load(f)
+                    if os.path.exists(os.path.join(cache, e["model"]))}
+    missing = [n for n in names if n not in have]
+    if missing:
+        subprocess.run([sys.executable, EXPORT, "--out", cache, "--only", ",".join(missing)],
+                       check=True)
+    with open(manifest) as f:
+        return [e for e in json.load(f) if e["name"] in names]
+
+
+def compare(name, got, exp):
+    """Returns (ok, one-line summary)."""
+    if got.dtype != exp.dtype:
+        return False, "%s: dtype %s, expected %s" % (name, got.dtype, exp.dtype)
+    if got.shape != exp.shape:
+        return False, "%s: shape %s, expected %s" % (name, list(got.shape), list(exp.shape))
+    shape = "[%s]" % ",".join(str(d) for d in exp.shape)
+    if exp.size == 0:
+        return True, "%s %s empty" % (name, shape)
+    if np.issubdtype(exp.dtype, np.floating):
+        g, e = got.astype(np.float64), exp.astype(np.float64)
+        both_nan = np.isnan(g) & np.isnan(e)
+        diff = np.where(both_nan, 0.0, np.abs(g - e))
+        diff = np.where(np.isnan(diff), np.inf, diff)
+        # Relative to max(|ort|, 1e-3): tiny reference values would make any
+        # rounding difference look huge.
+        rel = diff / np.maximum(np.abs(e), 1e-3)
+        bad = diff > ATOL + RTOL * np.abs(e)
+        n_bad = int(bad.sum())
+        msg = "%s %s max abs err %.3g, max rel err %.3g" % (name, shape, diff.max(), rel.max())
+        if n_bad:
+            i = int(np.argmax(bad.reshape(-1)))
+            msg += "; %d/%d elements outside tolerance (first at %d: skiff %.7g, ort %.7g)" % (
+                n_bad, exp.size, i, g.reshape(-1)[i], e.reshape(-1)[i])
+        return n_bad == 0, msg
+    n_bad = int((got != exp).sum())
+    return n_bad == 0, "%s %s %d/%d elements differ" % (name, shape, n_bad, exp.size)
+
+
+def run(cmd, what):
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        tail = (r.stderr or r.stdout).strip().splitlines()[-3:]
+        return "%s failed (exit %d): %s" % (what, r.returncode, " | ".join(tail))
+    return None
+
+
+def check_entry(e, args, work):
+    model = os.path.join(args.cache, e["model"])
+    label = "%s b%d" % (e["name"], e["batch"])
+    d = os.path.join(work, "%s_b%d" % (e["name"], e["batch"]))
+    sk_dir, ort_dir = os.path.join(d, "skiff"), os.path.join(d, "ort")
+    os.makedirs(sk_dir, exist_ok=True)
+    os.makedirs(ort_dir, exist_ok=True)
+    ins = []
+    for name, rel in e["inputs"].items():
+        ins += ["--input", "%s=%s" % (name, os.path.join(args.cache, rel))]
+    err = run([args.skiff, "run", model] + ins +
+              ["--output-dir", sk_dir, "--threads", str(args.threads), "--quiet"], "skiff run")
+    if err:
+        return False, ["FAIL %s: %s" % (label, err)]
+    err = run([args.node, ORT_RUN, model] + ins +
+              ["--output-dir", ort_dir, "--threads", str(args.threads), "--warmup", "0",
+               "--quiet"], "ort_run.js")
+    if err:
+        return False, ["FAIL %s: %s" % (label, err)]
+    ok, lines = True, []
+    outs = sorted(f for f in os.listdir(ort_dir) if f.endswith(".npy"))
+    if not outs:
+        return False, ["FAIL %s: ORT wrote no outputs" % label]
+    for f in outs:
+        name = f[:-4]
+        sk = os.path.join(sk_dir, f)
+        if not os.path.exists(sk):
+            ok = False
+            lines.append("FAIL %s: skiff wrote no output '%s'" % (label, name))
+            continue
+        good, msg = compare(name, np.load(sk), np.load(os.path.join(ort_dir, f)))
+        ok &= good
+        lines.append("%s %s: %s" % ("ok  " if good else "FAIL", label, msg))
+    return ok, lines
+
+
+def main():
+    ap = argparse.ArgumentParser(description="compare skiff with ONNX Runtime on reference models")
+    ap.add_argument("--skiff", default=os.path.join(REPO, "build", "skiff"))
+    ap.add_argument("--node", default=shutil.which("node") or "node")
+    ap.add_argument("--cache", default=os.path.join(REPO, "models-cache"))
+    ap.add_argument("--all", action="store_true", help="every reference model")
+    ap.add_argument("--only", default="", help="comma-separated model names")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--keep", default=None, help="keep outputs in this directory")
+    args = ap.parse_args()
+    sys.path.insert(0, os.path.dirname(EXPORT))
+    import export_models
+    if args.only:
+        names = [n for n in args.only.split(",") if n]
+    elif args.all:
+        names = list(export_models.BATCHES)
+    else:
+        names = sorted(export_models.SMALL)
+    if not os.access(args.skiff, os.X_OK):
+        print("check: skiff binary '%s' not found (pass --skiff)" % args.skiff)
+        return 1
+    if not ort_available(args.node):
+        print("check: ONNX Runtime (onnxruntime-node) cannot load; run scripts/install-deps.sh")
+        return SKIP
+    entries = ensure_models(args.cache, names)
+    work = args.keep or tempfile.mkdtemp(prefix="skiff-ref-")
+    failed = 0
+    try:
+        for e in entries:
+            ok, lines = check_entry(e, args, work)
+            failed += not ok
+            for ln in lines:
+                print(ln, flush=True)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    print("%d of %d model runs match ONNX Runtime (atol %g, rtol %g)"
+          % (len(entries) - failed, len(entries), ATOL, RTOL))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1044 @@
+#!/usr/bin/python3
+"""The bad-input catalogue: every case in tests/robustness/cases/*.cases sent to
+one `skiff serve` process, each followed by a good request whose answer is
+checked against numpy.
+
+    run_catalogue.py --skiff build/skiff [--filter SUBSTRING] [--list] [--strict] [-v]
+
+The driver starts the server itself on 127.0.0.1 with a free port (the uci_housing
+example model, served as "uci"), runs the cases in file order, then sends SIGTERM
+and requires exit status 0 and a stderr free of sanitizer reports (under an ASan
+build LeakSanitizer runs at that exit, so a clean exit also means no leak).
+
+Per case it checks: the expected status (or "close": the server hung up without an
+answer) and a fragment of the error message (from the JSON "error", "err_msg" or
+"result", else the raw body); then that the server still answers a good request of
+the same API with the right prediction. A case may carry `known <reason>`: a
+defect already reported and not fixed yet; it is run and reported as XFAIL (or
+XPASS when it starts passing) without failing the run, unless --strict.
+A server crash is always a failure; the driver then restarts the server so the
+rest of the catalogue still runs.
+
+Case file format (cases/README in docs/robustness.md): blocks separated by blank
+lines, one `key value` per line, `#` comments:
+    case      NAME                      starts a block
+    send      METHOD PATH [VERSION]     request line (HTTP/1.1 by default); the driver
+                                        adds Host and Content-Length unless given
+    header    Name: value               repeatable; a Content-Length here replaces
+                                        the automatic one (a lying length)
+    body      TEXT                      body, with $(...) generators (below)
+    body-esc  TEXT                      same, after Python bytes escapes (\\xff)
+    tail      TEXT                      KServe binary part after the JSON body; sets
+                                        Inference-Header-Content-Length = len(body)
+                                        unless a header gives it
+    length    none                      send no Content-Length
+    chunked                             send the body with Transfer-Encoding: chunked
+    raw       TEXT                      exact bytes to send instead (escapes, $(...))
+    scenario  NAME [ARG ...]            a raw-TCP scenario implemented here
+    expect    STATUS[|STATUS..] [FRAGMENT]  STATUS: a code or "close"
+    check     rows=N | bias | value | null   extra checks of a 200 answer
+    good      paddle_web|paddle09|kserve|kserve_bin|all   good request after it
+    known     REASON                    a known, reported server defect (XFAIL)
+Generators: $(x) the 13 demo features; $(x N) N features; $(zeros N); $(rep N TEXT);
+$(f32x) the features as float32 bytes; $(f32 N) N float32 zeros; $(bytes N) N zero
+bytes. N may be written 1e7.
+"""
+import argparse
+import codecs
+import glob
+import json
+import math
+import os
+import re
+import resource
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+import onnx
+import requests
+from onnx import numpy_helper
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+UCI = os.path.join(ROOT, "examples", "uci_housing", "uci_housing_model")
+DEMO_X = [0.0137, -0.1136, 0.2553, -0.0692, 0.0582, -0.0727, -0.1583, -0.0584, 0.6283, 0.4919,
+          0.1856, 0.0795, -0.0332]
+MODEL = "uci"
+# Short timeouts so the connection-level cases finish in seconds.
+REQUEST_TIMEOUT_S = 5
+IDLE_TIMEOUT_S = 4
+MAX_BODY = 48 << 20
+SERVER_FLAGS = ["--request_timeout_s", str(REQUEST_TIMEOUT_S), "--idle_timeout_s",
+                str(IDLE_TIMEOUT_S), "--max_body_size", str(MAX_BODY), "--grace_s", "10"]
+SAN_RE = re.compile(r"AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:|"
+                    r"SUMMARY: \w*Sanitizer|ThreadSanitizer")
+VERBOSE = False
+
+
+class CaseFail(Exception):
+    pass
+
+
+def log(*a):
+    print(*a, flush=True)
+
+
+def vlog(*a):
+    if VERBOSE:
+        print("   ", *a, flush=True)
+
+
+# ---- the model's true answers -------------------------------------------------------
+
+def uci_weights():
+    m = onnx.load(os.path.join(UCI, "model.onnx"))
+    init = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+    return init["fc_0.w_0"].astype(np.float64), init["fc_0.b_0"].astype(np.float64)
+
+
+W, B = uci_weights()
+
+
+def predict(rows):
+    x = np.asarray(rows, dtype=np.float32).astype(np.float64).reshape(-1, 13)
+    return (x @ W + B).reshape(-1)
+
+
+def close_to(got, want, tol=1e-4):
+    got = np.asarray(got, dtype=np.float64).reshape(-1)
+    want = np.asarray(want, dtype=np.float64).reshape(-1)
+    return got.shape == want.shape and bool(np.all(np.abs(got - want) <= tol * (1 + np.abs(want))))
+
+
+# ---- case files ---------------------------------------------------------------------
+
+def num(s):
+    return int(float(s))
+
+
+GEN_RE = re.compile(rb"\$\(([a-z0-9]+)(?: ([^)]*))?\)")
+
+
+def expand(data):
+    """Expands $(...) generators in bytes."""
+    def one(m):
+        name = m.group(1).decode()
+        arg = (m.group(2) or b"").decode("latin-1")
+        if name == "x":
+            n = num(arg) if arg else 13
+            return ",".join(repr(DEMO_X[i % 13]) for i in range(n)).encode()
+        if name == "zeros":
+            n = num(arg)
+            return b"0" + b",0" * (n - 1) if n > 0 else b""
+        if name == "rep":
+            n, _, text = arg.partition(" ")
+            return text.encode("latin-1") * num(n)
+        if name == "f32x":
+            return struct.pack("<13f", *DEMO_X)
+        if name == "f32":
+            return bytes(4 * num(arg))
+        if name == "bytes":
+            return bytes(num(arg))
+        raise ValueError("unknown generator $(%s)" % name)
+    return GEN_RE.sub(one, data)
+
+
+def unescape(text):
+    return codecs.escape_decode(text.encode("latin-1"))[0]
+
+
+class Case:
+    def __init__(self, name, src):
+        self.name = name
+        self.src = src
+        self.method = self.path = None
+        self.version = "HTTP/1.1"
+        self.headers = []
+        self.body = None
+        self.tail = None
+        self.length = "auto"
+        self.chunked = False
+        self.raw = None
+        self.scenario = None
+        self.expect_status = None
+        self.expect_msg = ""
+        self.checks = []
+        self.good = None
+        self.known = None
+
+    def family(self):
+        if self.good:
+            return self.good
+        p = self.path or ""
+        if p.startswith("/v2/models/" + MODEL) and self.tail is not None:
+            return "kserve_bin"
+        if p.startswith("/v2"):
+            return "kserve"
+        if p.startswith("/GeneralModelService"):
+            return "paddle09"
+        if p.endswith("/prediction"):
+            return "paddle_web"
+        return "all"
+
+    def request_bytes(self):
+        if self.raw is not None:
+            return expand(self.raw)
+        body = self.body or b""
+        if self.tail is not None:
+            body = body + self.tail
+        lines = ["%s %s %s" % (self.method, self.path, self.version)]
+        names = {h.split(":", 1)[0].strip().lower() for h in self.headers}
+        if "host" not in names:
+            lines.append("Host: 127.0.0.1")
+        if self.tail is not None and "inference-header-content-length" not in names:
+            lines.append("Inference-Header-Content-Length: %d" % len(self.body or b""))
+        if self.chunked:
+            lines.append("Transfer-Encoding: chunked")
+        elif "content-length" not in names and self.length != "none" and (
+                body or self.method in ("POST", "PUT", "PATCH")):
+            lines.append("Content-Length: %d" % len(body))
+        lines += self.headers
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        if self.chunked:
+            parts = [head]
+            for i in range(0, len(body), 1 << 16):
+                c = body[i:i + (1 << 16)]
+                parts.append(b"%x\r\n" % len(c) + c + b"\r\n")
+            parts.append(b"0\r\n\r\n")
+            return b"".join(parts)
+        return head + body
+
+
+def load_cases(paths):
+    cases = []
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().split("\n")
+        cur = None
+        for lineno, line in enumerate(lines, 1):
+            where = "%s:%d" % (os.path.relpath(path, HERE), lineno)
+            s = line.strip()
+            if not s or s.startswith("#"):
+                continue
+            key, _, val = line.lstrip().partition(" ")
+            val = val.strip() if key not in ("body", "body-esc", "tail", "raw") else val.lstrip(" ")
+            if key == "case":
+                cur = Case(val, where)
+                cases.append(cur)
+                continue
+            if cur is None:
+                raise SystemExit("%s: '%s' before any 'case'" % (where, key))
+            if key == "send":
+                parts = val.split()
+                cur.method = parts[0]
+                if len(parts) > 2 and parts[-1].startswith("HTTP/"):
+                    cur.version = parts.pop()
+                path = " ".join(parts[1:])  # a generator may hold spaces
+                cur.path = expand(path.encode("latin-1")).decode("latin-1")
+            elif key == "header":
+                cur.headers.append(expand(unescape(val)).decode("latin-1"))
+            elif key == "body":
+                cur.body = expand(val.encode("utf-8"))
+            elif key == "body-esc":
+                cur.body = expand(unescape(val))
+            elif key == "tail":
+                cur.tail = expand(unescape(val))
+            elif key == "length":
+                cur.length = val
+            elif key == "chunked":
+                cur.chunked = True
+            elif key == "raw":
+                cur.raw = unescape(val)
+            elif key == "scenario":
+                cur.scenario = val.split()
+            elif key == "expect":
+                st, _, msg = val.partition(" ")
+                cur.expect_status = st.split("|")
+                cur.expect_msg = msg.strip()
+            elif key == "check":
+                cur.checks.append(val)
+            elif key == "good":
+                cur.good = val
+            elif key == "known":
+                cur.known = val
+            else:
+                raise SystemExit("%s: unknown key '%s'" % (where, key))
+    for c in cases:
+        if c.expect_status is None:
+            raise SystemExit("%s: case %s has no 'expect'" % (c.src, c.name))
+        if c.method is None and c.raw is None and c.scenario is None:
+            raise SystemExit("%s: case %s sends nothing" % (c.src, c.name))
+    names = [c.name for c in cases]
+    dups = {n for n in names if names.count(n) > 1}
+    if dups:
+        raise SystemExit("duplicate case names: %s" % ", ".join(sorted(dups)))
+    return cases
+
+
+# ---- a raw HTTP/1.1 client ------------------------------------------------------------
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def message(self):
+        try:
+            j = json.loads(self.body.decode("utf-8"))
+            if isinstance(j, dict):
+                for k in ("error", "err_msg", "result"):
+                    if isinstance(j.get(k), str):
+                        return j[k]
+        except (ValueError, UnicodeDecodeError):
+            pass
+        return self.body.decode("utf-8", "replace")
+
+    def json(self):
+        return json.loads(self.body.decode("utf-8"))
+
+    def __repr__(self):
+        return "%d %r" % (self.status, self.body[:200])
+
+
+class Conn:
+    """A socket with a read buffer; read_response parses one HTTP response."""
+
+    def __init__(self, port, timeout=30.0):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buf = b""
+        self.eof = False
+        self.send_err = None
+
+    def send_all_bg(self, data):
+        """Sends in a thread, so a server answering early (413) and closing does
+        not deadlock us; send errors (EPIPE, ECONNRESET) are kept, not raised."""
+        def run():
+            try:
+                self.sock.sendall(data)
+            except OSError as e:
+                self.send_err = e
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        return t
+
+    def _fill(self, deadline):
+        if self.eof:
+            return False
+        left = deadline - time.time()
+        if left <= 0:
+            raise socket.timeout("read deadline")
+        self.sock.settimeout(left)
+        try:
+            d = self.sock.recv(1 << 16)
+        except ConnectionResetError:
+            d = b""
+        if not d:
+            self.eof = True
+            return False
+        self.buf += d
+        return True
+
+    def read_response(self, timeout=30.0, head=False):
+        """A Response, or None when the server closed before sending anything."""
+        deadline = time.time() + timeout
+        while b"\r\n\r\n" not in self.buf:
+            if not self._fill(deadline):
+                if self.buf:
+                    raise CaseFail("connection closed inside a response head: %r" % self.buf[:200])
+                return None
+        head_b, _, self.buf = self.buf.partition(b"\r\n\r\n")
+        lines = head_b.decode("latin-1").split("\r\n")
+        m = re.match(r"HTTP/1\.[01] (\d{3})", lines[0])
+        if not m:
+            raise CaseFail("bad status line %r" % lines[0])
+        status = int(m.group(1))
+        headers = {}
+        for ln in lines[1:]:
+            k, _, v = ln.partition(":")
+            headers[k.strip().lower()] = v.strip()
+        if head or status in (204, 304) or 100 <= status < 200:
+            return Response(status, headers, b"")
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            body = b""
+            while True:
+                while b"\r\n" not in self.buf:
+                    if not self._fill(deadline):
+                        raise CaseFail("connection closed inside a chunked body")
+                size_l, _, self.buf = self.buf.partition(b"\r\n")
+                size = int(size_l.split(b";")[0], 16)
+                while len(self.buf) < size + 2:
+                    if not self._fill(deadline):
+                        raise CaseFail("connection closed inside a chunk")
+                body += self.buf[:size]
+                self.buf = self.buf[size + 2:]
+                if size == 0:
+                    break
+            return Response(status, headers, body)
+        if "content-length" in headers:
+            n = int(headers["content-length"])
+            while len(self.buf) < n:
+                if not self._fill(deadline):
+                    raise CaseFail("connection closed after %d of %d body bytes" % (len(self.buf), n))
+            body, self.buf = self.buf[:n], self.buf[n:]
+            return Response(status, headers, body)
+        while self._fill(deadline):
+            pass
+        body, self.buf = self.buf, b""
+        return Response(status, headers, body)
+
+    def wait_closed(self, timeout):
+        """True when the server closes the connection within timeout seconds
+        (data it sends meanwhile is kept in self.buf)."""
+        deadline = time.time() + timeout
+        try:
+            while self._fill(deadline):
+                pass
+        except (socket.timeout, TimeoutError):
+            return False
+        return True
+
+    def reset(self):
+        """Closes with RST instead of FIN."""
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.sock.close()
+
+    def close(self):
+        self.sock.close()
+
+
+# ---- the server -------------------------------------------------------------------------
+
+def fd_count(pid):
+    try:
+        return len(os.listdir("/proc/%d/fd" % pid))
+    except OSError:
+        return -1
+
+
+class Server:
+    def __init__(self, skiff):
+        self.tmp = tempfile.mkdtemp(prefix="skiff-robust-")
+        self.port_file = os.path.join(self.tmp, "port")
+        self.err_path = os.path.join(self.tmp, "stderr.log")
+        env = dict(os.environ)
+        # LeakSanitizer is what proves "no leak"; make sure a sanitized server has it on
+        # and stops at the first report (the Makefile sets the same).
+        asan = env.get("ASAN_OPTIONS", "")
+        if "detect_leaks" not in asan:
+            asan = (asan + ":" if asan else "") + "detect_leaks=1"
+        if "halt_on_error" not in asan:
+            asan += ":halt_on_error=1"
+        env["ASAN_OPTIONS"] = asan
+        if "LSAN_OPTIONS" not in env:
+            env["LSAN_OPTIONS"] = "suppressions=%s:print_suppressions=0" % os.path.join(
+                ROOT, "tools", "lsan.supp")
+        env.setdefault("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
+        self.err = open(self.err_path, "w")
+        cmd = [skiff, "serve", "--model", UCI, "--name", MODEL, "--port", "0", "--port_file",
+               self.port_file] + SERVER_FLAGS
+        self.proc = subprocess.Popen(cmd, stdout=self.err, stderr=subprocess.STDOUT, env=env)
+        t0 = time.time()
+        self.port = None
+        while time.time() - t0 < 120:
+            if self.proc.poll() is not None:
+                raise SystemExit("skiff serve exited at start (%s):\n%s" % (self.proc.returncode,
+                                                                              self.logs()))
+            try:
+                with open(self.port_file) as f:
+                    t = f.read().strip()
+                if t:
+                    self.port = int(t)
+                    break
+            except FileNotFoundError:
+                pass
+            time.sleep(0.05)
+        if self.port is None:
+            self.proc.kill()
+            raise SystemExit("skiff serve did not start:\n" + self.logs())
+        self.url = "http://127.0.0.1:%d" % self.port
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def logs(self):
+        if not self.err.closed:
+            self.err.flush()
+        with open(self.err_path, errors="replace") as f:
+            return f.read()
+
+    def fds(self):
+        return fd_count(self.proc.pid)
+
+    def stop(self, timeout=60):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                self.err.close()
+                return "did not exit within %ds of SIGTERM" % timeout
+        self.err.close()
+        return None
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if not self.err.closed:
+            self.err.close()
+
+
+# ---- good requests ----------------------------------------------------------------------
+
+_good_seq = [0]
+
+
+def good_rows():
+    """Two rows of features, different each call, so a stale or mixed-up answer shows."""
+    _good_seq[0] += 1
+    rng = np.random.default_rng(_good_seq[0])
+    return rng.uniform(-1, 1, size=(2, 13)).astype(np.float32)
+
+
+def good_request(srv, family, timeout=60):
+    rows = good_rows()
+    want = predict(rows)
+    url = srv.url
+    if family == "paddle_web":
+        r = requests.post("%s/%s/prediction" % (url, MODEL),
+                          json={"feed": [{"x": rows[0].tolist()}, {"x": rows[1].tolist()}],
+                                "fetch": ["price"]}, timeout=timeout)
+        got = r.json()["result"]["price"] if r.status_code == 200 else None
+    elif family == "paddle09":
+        r = requests.post(url + "/GeneralModelService/inference",
+                          json={"tensor": [{"float_data": rows.reshape(-1).tolist(), "elem_type": 1,
+                                            "name": "x", "alias_name": "x", "shape": [2, 13]}],
+                                "fetch_var_names": ["price"], "log_id": 7}, timeout=timeout)
+        got = r.json()["outputs"][0]["tensor"][0]["float_data"] if r.status_code == 200 else None
+    elif family == "kserve":
+        r = requests.post("%s/v2/models/%s/infer" % (url, MODEL),
+                          json={"id": "good", "inputs": [{"name": "x", "shape": [2, 13],
+                                                          "datatype": "FP32",
+                                                          "data": rows.reshape(-1).tolist()}]},
+                          timeout=timeout)
+        got = r.json()["outputs"][0]["data"] if r.status_code == 200 else None
+    elif family == "kserve_bin":
+        hdr = json.dumps({"inputs": [{"name": "x", "shape": [2, 13], "datatype": "FP32",
+                                      "parameters": {"binary_data_size": 104}}],
+                          "outputs": [{"name": "price", "parameters": {"binary_data": True}}]}
+                         ).encode()
+        r = requests.post("%s/v2/models/%s/infer" % (url, MODEL), data=hdr + rows.tobytes(),
+                          headers={"Inference-Header-Content-Length": str(len(hdr)),
+                                   "Content-Type": "application/octet-stream"}, timeout=timeout)
+        got = None
+        if r.status_code == 200:
+            jl = int(r.headers["Inference-Header-Content-Length"])
+            got = np.frombuffer(r.content[jl:], dtype="<f4")
+    else:
+        raise ValueError(family)
+    if r.status_code != 200:
+        raise CaseFail("good %s request after it got %d: %s" % (family, r.status_code, r.text[:300]))
+    if not close_to(got, want):
+        raise CaseFail("good %s request after it got %r, want %r" % (family, got, want.tolist()))
+
+
+def good_after(srv, fam):
+    fams = ["paddle_web", "paddle09", "kserve", "kserve_bin"] if fam == "all" else [fam]
+    for f in fams:
+        good_request(srv, f)
+
+
+# ---- checks of a case's outcome ------------------------------------------------------------
+
+def check_outcome(case, resp):
+    """resp: a Response, or None for a connection closed without an answer."""
+    got = "close" if resp is None else str(resp.status)
+    if got not in case.expect_status:
+        detail = "" if resp is None else ": " + resp.body[:300].decode("utf-8", "replace")
+        raise CaseFail("expected %s, got %s%s" % ("|".join(case.expect_status), got, detail))
+    if resp is None:
+        return
+    msg = resp.message()
+    if case.expect_msg and case.expect_msg.lower() not in msg.lower():
+        raise CaseFail("status %d but message %r lacks %r" % (resp.status, msg[:300], case.expect_msg))
+    if resp.status == 200 and case.checks:
+        check_ok_body(case, resp)
+
+
+def outputs_of(resp):
+    """The prediction values of a 200 answer in any of the three formats."""
+    jl = resp.headers.get("inference-header-content-length")
+    if jl is not None:  # KServe binary answer: JSON, then the raw outputs
+        return np.frombuffer(resp.body[int(jl):], dtype="<f4").tolist()
+    j = resp.json()
+    if "result" in j:
+        return j["result"]["price"]
+    if "outputs" in j and j["outputs"] and "tensor" in j["outputs"][0]:
+        return j["outputs"][0]["tensor"][0].get("float_data", [])
+    return j["outputs"][0]["data"]
+
+
+def check_ok_body(case, resp):
+    resp_vals = outputs_of(resp)
+    flat = []
+
+    def walk(v):
+        if isinstance(v, list):
+            for e in v:
+                walk(e)
+        else:
+            flat.append(v)
+    walk(resp_vals)
+    for chk in case.checks:
+        if chk.startswith("rows="):
+            n = num(chk[5:])
+            if len(flat) != n:
+                raise CaseFail("expected %d output rows, got %d" % (n, len(flat)))
+        elif chk == "bias":
+            if not all(isinstance(v, (int, float)) and abs(v - B[0]) <= 1e-4 * (1 + abs(B[0]))
+                       for v in flat):
+                raise CaseFail("expected every output = bias %r, got e.g. %r" % (B[0], flat[:3]))
+        elif chk == "value":
+            if not close_to(flat[:1], predict(DEMO_X)):
+                raise CaseFail("expected %r, got %r" % (predict(DEMO_X).tolist(), flat[:1]))
+        elif chk == "null":
+            if not all(v is None or v in ("NaN", "Infinity", "-Infinity") or
+                       (isinstance(v, float) and not math.isfinite(v)) for v in flat):
+                raise CaseFail("expected NaN/Inf outputs (null or proto3 strings), got %r" % flat[:3])
+        else:
+            raise CaseFail("unknown check %r" % chk)
+
+
+# ---- plain cases -------------------------------------------------------------------------
+
+def run_request_case(srv, case):
+    data = case.request_bytes()
+    c = Conn(srv.port, timeout=60)
+    try:
+        t = c.send_all_bg(data)
+        head = (case.method or "").upper() == "HEAD"
+        try:
+            resp = c.read_response(timeout=60, head=head)
+        except (socket.timeout, TimeoutError):
+            raise CaseFail("no answer within 60 s")
+        t.join(5)
+        check_outcome(case, resp)
+    finally:
+        c.close()
+
+
+# ---- raw TCP scenarios ----------------------------------------------------------------------
+
+GOOD_WEB = ('{"feed":[{"x":[%s]}],"fetch":["price"]}' % ",".join(repr(v) for v in DEMO_X)).encode()
+
+
+def post_bytes(path, body, extra=""):
+    return ("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            "Content-Length: %d\r\n%s\r\n" % (path, len(body), extra)).encode() + body
+
+
+def sc_lying_length_short(srv, case, args):
+    """Content-Length promises more than is sent, and the client then waits: the
+    server must give up within its timeouts (408 or close), not hold the
+    connection forever."""
+    c = Conn(srv.port)
+    c.sock.sendall(b"POST /uci/prediction HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"
+                   + GOOD_WEB)
+    limit = IDLE_TIMEOUT_S + REQUEST_TIMEOUT_S + 3
+    t0 = time.time()
+    try:
+        resp = c.read_response(timeout=limit)
+    except (socket.timeout, TimeoutError):
+        raise CaseFail("connection still open %.0f s after the short body" % (time.time() - t0))
+    finally:
+        c.close()
+    vlog("closed after %.1f s" % (time.time() - t0))
+    return resp
+
+
+def sc_lying_length_long(srv, case, args):
+    """Content-Length smaller than the body: the body is cut where the length says,
+    and what follows is read as the next request."""
+    body = GOOD_WEB
+    c = Conn(srv.port)
+    c.sock.sendall(b"POST /uci/prediction HTTP/1.1\r\nHost: x\r\nContent-Length: 20\r\n\r\n" + body)
+    try:
+        first = c.read_response(timeout=30)
+        # The rest of the body is garbage as a request: an error or a close, not a hang.
+        try:
+            second = c.read_response(timeout=REQUEST_TIMEOUT_S + IDLE_TIMEOUT_S + 3)
+            vlog("after the cut body:", second)
+        except (socket.timeout, TimeoutError):
+            raise CaseFail("the bytes after the cut body left the connection hanging")
+    finally:
+        c.close()
+    return first
+
+
+def sc_slowloris(srv, case, args):
+    """N connections dribble header bytes (one every 0.5 s) while good requests go on
+    another connection: the good ones must be served, and the server must cut the
+    slow ones off within --request_timeout_s (+ slack) even though bytes keep coming."""
+    n = int(args[0]) if args else 20
+    conns = [Conn(srv.port) for _ in range(n)]
+    head = b"GET /v2/health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 200
+    for c in conns:
+        c.sock.sendall(head[:10])
+        c.sock.setblocking(False)
+    deadline_cut = REQUEST_TIMEOUT_S + 4
+    t0 = time.time()
+    pos = 10
+    open_ = set(range(n))
+    good_ok = 0
+    while open_ and time.time() - t0 < deadline_cut:
+        time.sleep(0.5)
+        for i in list(open_):
+            s = conns[i].sock
+            try:
+                d = s.recv(4096)
+                if d == b"":
+                    open_.discard(i)
+                    continue
+                conns[i].buf += d
+            except BlockingIOError:
+                pass
+            except OSError:
+                open_.discard(i)
+                continue
+            try:
+                s.send(head[pos:pos + 1] if pos < len(head) else b"a")
+            except OSError:
+                open_.discard(i)
+        pos += 1
+        good_request(srv, "kserve")
+        good_ok += 1
+    elapsed = time.time() - t0
+    answers = {c.buf.split(b"\r\n", 1)[0].decode("latin-1") for c in conns if c.buf}
+    for c in conns:
+        c.close()
+    vlog("slowloris: %d good requests served meanwhile; %d/%d slow connections still open after "
+         "%.1f s; answers %s" % (good_ok, len(open_), n, elapsed, answers or "-"))
+    if good_ok == 0:
+        raise CaseFail("no good request was served during the slow connections")
+    if open_:
+        raise CaseFail("%d of %d connections sending a header byte every 0.5 s were still open "
+                       "after %.0f s (--request_timeout_s %d): slow headers hold connections "
+                       "indefinitely" % (len(open_), n, elapsed, REQUEST_TIMEOUT_S))
+    if answers and not all(a.startswith("HTTP/1.1 408") or a.startswith("HTTP/1.1 431") or
+                           a.startswith("HTTP/1.1 400") for a in answers):
+        raise CaseFail("slow connections got %s" % answers)
+    return None  # the common check: "close" (or an answer; see expect)
+
+
+def sc_half_close(srv, case, args):
+    """A whole request, then shutdown(SHUT_WR): HTTP/1.1 lets a client half-close
+    after its request; the answer must still come."""
+    what = args[0]
+    c = Conn(srv.port)
+    try:
+        if what == "after_request":
+            c.sock.sendall(post_bytes("/uci/prediction", GOOD_WEB))
+        elif what == "mid_headers":
+            c.sock.sendall(b"POST /uci/prediction HTTP/1.1\r\nHost: x\r\nContent-Le")
+        elif what == "mid_body":
+            c.sock.sendall(post_bytes("/uci/prediction", GOOD_WEB)[:-20])
+        else:
+            raise ValueError(what)
+        c.sock.shutdown(socket.SHUT_WR)
+        try:
+            return c.read_response(timeout=REQUEST_TIMEOUT_S + IDLE_TIMEOUT_S + 3)
+        except (socket.timeout, TimeoutError):
+            raise CaseFail("no answer and no close after the client half-closed")
+    finally:
+        c.close()
+
+
+def sc_reset(srv, case, args):
+    """The client resets (RST) at some point of an exchange; the server must carry on."""
+    what = args[0]
+    if what == "mid_headers":
+        c = Conn(srv.port)
+        c.sock.sendall(b"POST /uci/prediction HTTP/1.1\r\nHost: x\r\n")
+        time.sleep(0.05)
+        c.reset()
+    elif what == "mid_body":
+        c = Conn(srv.port)
+        c.sock.sendall(post_bytes("/uci/prediction", GOOD_WEB)[:-30])
+        time.sleep(0.05)
+        c.reset()
+    elif what == "after_request":
+        for _ in range(20):
+            c = Conn(srv.port)
+            c.sock.sendall(post_bytes("/uci/prediction", GOOD_WEB))
+            c.reset()
+    elif what == "mid_response":
+        # A big answer (50,000 rows), read a little of, then reset.
+        body = ('{"feed":[{"x":[%s]}]}' % ",".join(["0.5"] * 13 * 50000)).encode()
+        for _ in range(3):
+            c = Conn(srv.port)
+            c.send_all_bg(post_bytes("/uci/prediction", body)).join(30)
+            c.sock.settimeout(30)
+            c.sock.recv(1000)
+            c.reset()
+    else:
+        raise ValueError(what)
+    time.sleep(0.2)
+    return None
+
+
+def sc_flood(srv, case, args):
+    """N connections opened and dropped: first silent, then each after half a
+    request, half of those with RST. The server's descriptors and open-connection
+    gauge must come back to where they were."""
+    n = int(args[0]) if args else 1000
+    base = srv.fds()
+    socks = []
+    for _ in range(n):
+        socks.append(socket.create_connection(("127.0.0.1", srv.port), timeout=10))
+    for s in socks:
+        s.close()
+    socks = []
+    for i in range(n):
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        s.sendall(b"POST /uci/prediction HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n{\"feed\"")
+        socks.append(s)
+    time.sleep(0.2)
+    for i, s in enumerate(socks):
+        if i % 2:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()
+    good_after(srv, "all")
+    t0 = time.time()
+    limit = REQUEST_TIMEOUT_S + IDLE_TIMEOUT_S + 5
+    while time.time() - t0 < limit:
+        fds = srv.fds()
+        if fds <= base:
+            break
+        time.sleep(0.2)
+    fds = srv.fds()
+    vlog("flood: %d fds before, %d after %.1f s" % (base, fds, time.time() - t0))
+    if fds > base:
+        raise CaseFail("server holds %d descriptors %.0f s after %d connections were dropped "
+                       "(%d before)" % (fds, time.time() - t0, 2 * n, base))
+    m = requests.get(srv.url + "/metrics", timeout=10).text
+    g = re.search(r"^skiff_open_connections (\d+)", m, re.M)
+    if g and int(g.group(1)) > 1:
+        raise CaseFail("/metrics says %s connections are open after the flood" % g.group(1))
+    return None
+
+
+def sc_pipeline(srv, case, args):
+    """Three requests in one write, the middle one bad: three answers, in order."""
+    bad = b'{"feed":[{"x":[1,2'
+    data = (post_bytes("/uci/prediction", GOOD_WEB) + post_bytes("/uci/prediction", bad) +
+            post_bytes("/uci/prediction", GOOD_WEB))
+    c = Conn(srv.port)
+    try:
+        c.sock.sendall(data)
+        got = [c.read_response(timeout=30) for _ in range(3)]
+    finally:
+        c.close()
+    st = [None if r is None else r.status for r in got]
+    if st != [200, 400, 200]:
+        raise CaseFail("pipelined good, bad, good got %s" % st)
+    for r in (got[0], got[2]):
+        if not close_to(r.json()["result"]["price"], predict(DEMO_X)):
+            raise CaseFail("pipelined answer %r" % r.body[:200])
+    return got[1]
+
+
+def sc_preface(srv, case, args):
+    """First bytes of a protocol skiff does not serve yet: the connection is closed."""
+    what = args[0]
+    data = {"h2": b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+            "prpc": b"PRPC\x00\x00\x00\x10\x00\x00\x00\x08" + bytes(16),
+            "tls": bytes.fromhex("160301002a010000260303") + bytes(32),
+            "binary": bytes(range(256))}[what]
+    c = Conn(srv.port)
+    try:
+        c.sock.sendall(data)
+        try:
+            return c.read_response(timeout=REQUEST_TIMEOUT_S + IDLE_TIMEOUT_S + 3)
+        except (socket.timeout, TimeoutError):
+            raise CaseFail("connection left open")
+    finally:
+        c.close()
+
+
+def sc_silent(srv, case, args):
+    """A connection that never sends a byte is closed after --request_timeout_s."""
+    c = Conn(srv.port)
+    t0 = time.time()
+    try:
+        if not c.wait_closed(REQUEST_TIMEOUT_S + 4):
+            raise CaseFail("a silent connection was still open after %.0f s" % (time.time() - t0))
+    finally:
+        c.close()
+    vlog("silent connection closed after %.1f s" % (time.time() - t0))
+    return None
+
+
+def sc_expect_continue(srv, case, args):
+    """Expect: 100-continue with a body over the limit: the server refuses (413)
+    before the body is sent, instead of inviting it."""
+    c = Conn(srv.port)
+    try:
+        c.sock.sendall(("POST /uci/prediction HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
+                        "Expect: 100-continue\r\n\r\n" % (MAX_BODY * 4)).encode())
+        r = c.read_response(timeout=10)
+        if r is not None and r.status == 100:
+            raise CaseFail("the server sent 100 Continue for a body over --max_body_size")
+        return r
+    finally:
+        c.close()
+
+
+SCENARIOS = {
+    "lying_length_short": sc_lying_length_short,
+    "lying_length_long": sc_lying_length_long,
+    "slowloris": sc_slowloris,
+    "half_close": sc_half_close,
+    "reset": sc_reset,
+    "flood": sc_flood,
+    "pipeline": sc_pipeline,
+    "preface": sc_preface,
+    "silent": sc_silent,
+    "expect_continue": sc_expect_continue,
+}
+
+
+def run_scenario(srv, case):
+    fn = SCENARIOS.get(case.scenario[0])
+    if fn is None:
+        raise SystemExit("%s: unknown scenario %s" % (case.src, case.scenario[0]))
+    resp = fn(srv, case, case.scenario[1:])
+    check_outcome(case, resp)
+
+
+# ---- main ---------------------------------------------------------------------------------
+
+def main():
+    global VERBOSE
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--skiff", required=True)
+    ap.add_argument("--filter", default="")
+    ap.add_argument("--list", action="store_true")
+    ap.add_argument("--strict", action="store_true", help="known defects fail the run too")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    args = ap.parse_args()
+    VERBOSE = args.verbose
+
+    cases = load_cases(sorted(glob.glob(os.path.join(HERE, "cases", "*.cases"))))
+    if args.list:
+        for c in cases:
+            log("%-45s %s" % (c.name, c.src))
+        log("%d cases" % len(cases))
+        return 0
+    cases = [c for c in cases if args.filter in c.name]
+
+    # 1,000 connections need descriptors; the server inherits the raised limit.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(hard, 8192) if hard != resource.RLIM_INFINITY else 8192
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+    t_start = time.time()
+    srv = Server(args.skiff)
+    servers = [srv]
+    good_after(srv, "all")
+    base_fds = srv.fds()
+    log("robustness: %d cases against %s (pid %d, port %d, %d fds)" % (
+        len(cases), args.skiff, srv.proc.pid, srv.port, base_fds))
+    passed, failed, xfail, xpass, crashes = [], [], [], [], []
+    for c in cases:
+        t0 = time.time()
+        err = None
+        try:
+            if c.scenario:
+                run_scenario(srv, c)
+            else:
+                run_request_case(srv, c)
+        except CaseFail as e:
+            err = str(e)
+        except (OSError, requests.RequestException, ValueError, KeyError) as e:
+            err = "%s: %s" % (type(e).__name__, e)
+        # The server must still be up and right.
+        try:
+            good_after(srv, c.family())
+        except CaseFail as e:
+            err = (err + "; " if err else "") + str(e)
+        except (OSError, requests.RequestException, ValueError, KeyError) as e:
+            err = (err + "; " if err else "") + "good request after it failed: %s: %s" % (
+                type(e).__name__, e)
+        if not srv.alive():
+            crashes.append(c.name)
+            err = (err + "; " if err else "") + "SERVER DIED (exit %s)" % srv.proc.returncode
+            tail = srv.logs()[-3000:]
+            log(tail)
+            srv.kill()
+            srv = Server(args.skiff)
+            servers.append(srv)
+            base_fds = srv.fds()
+        dt = time.time() - t0
+        if err is None:
+            if c.known:
+                xpass.append(c)
+                log("XPASS %-44s %.2fs (marked known: %s)" % (c.name, dt, c.known))
+            else:
+                passed.append(c)
+                log("ok    %-44s %.2fs" % (c.name, dt))
+        elif c.known and c.name not in crashes:
+            xfail.append((c, err))
+            log("XFAIL %-44s %.2fs %s" % (c.name, dt, err))
+        else:
+            failed.append((c, err))
+            log("FAIL  %-44s %.2fs %s [%s]" % (c.name, dt, err, c.src))
+
+    # Descriptors back to the baseline once the clients are gone.
+    t0 = time.time()
+    while srv.fds() > base_fds and time.time() - t0 < IDLE_TIMEOUT_S + 3:
+        time.sleep(0.2)
+    end_fds = srv.fds()
+    if end_fds > base_fds:
+        failed.append((Case("<descriptors>", "-"), "server holds %d descriptors at the end, %d at "
+                       "the start" % (end_fds, base_fds)))
+    # Clean exit on SIGTERM, no sanitizer report in any server's output.
+    for s in servers:
+        why = s.stop() if s is srv else None
+        logs = s.logs()
+        if why:
+            failed.append((Case("<shutdown>", "-"), why))
+        elif s is srv and s.proc.returncode != 0:
+            failed.append((Case("<shutdown>", "-"), "exit status %s after SIGTERM" % s.proc.returncode))
+        san = [ln for ln in logs.splitlines() if SAN_RE.search(ln)]
+        if san:
+            log(logs[-8000:])
+            failed.append((Case("<sanitizer>", "-"), "sanitizer report in the server's output: %s"
+                           % san[0]))
+    log("")
+    log("robustness: %d cases: %d passed, %d failed, %d known defects (XFAIL), %d XPASS; "
+        "%d server crashes; fds %d -> %d; exit %s; %.1f s" % (
+            len(cases), len(passed), len(failed), len(xfail), len(xpass), len(crashes), base_fds,
+            end_fds, srv.proc.returncode, time.time() - t_start))
+    for c, e in failed:
+        log("  FAIL  %s: %s" % (c.name, e))
+    for c, e in xfail:
+        log("  XFAIL %s (%s): %s" % (c.name, c.known, e))
+    for c in xpass:
+        log("  XPASS %s: passes now; remove its 'known' line" % c.name)
+    bad = failed or (args.strict and (xfail or xpass))
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
