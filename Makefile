@@ -10,6 +10,7 @@
 #                  fuzz     clang libFuzzer build in build-fuzz/: each target replays its
 #                           corpus, then fuzzes for FUZZ_SECONDS
 #                The last line printed is CTest's summary of the Release suite.
+#                KEEP_GOING=1 runs every stage even after one fails (still exits 1).
 #
 # Other targets: deps, build, asan, fuzz (FUZZ_TARGETS=..., FUZZ_SECONDS=...), format,
 # check, clean. Each test stage also runs alone: make test-static, test-release, test-asan,
@@ -21,6 +22,8 @@ MAKEFLAGS += --no-print-directory
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 30
+# libFuzzer -seed: fixed, so CI repeats what a local run did; 0 = a new one each run.
+FUZZ_SEED ?= 1
 # Test labels the sanitizer stage leaves out: tests too slow under ASan.
 ASAN_CTEST_EXCLUDE ?= slow
 # Fuzz targets: every tests/fuzz/fuzz_<name>.c (override to pick some).
@@ -51,21 +54,30 @@ build:
 demo: deps build
 	./build/skiff serve --model examples/uci_housing/uci_housing_model --port $(DEMO_PORT) --name uci
 
-# Runs each stage through a sub-make so one failing stops the run with its own
-# status, printing "== stage: NAME (Ns)" after each; the Release summary goes last.
+# Runs each stage through a sub-make, printing "== stage: NAME (Ns)" after each; stops
+# at the first failing stage unless KEEP_GOING=1 (then runs all, fails at the end).
+# The Release suite's CTest summary is printed last.
+KEEP_GOING ?= 0
 test:
-	@t_all=$$(date +%s); report=""; \
+	@t_all=$$(date +%s); report=""; failed=""; \
 	for s in $(TEST_STAGES); do \
 	    echo "== stage: $$s"; t0=$$(date +%s); \
-	    if ! $(MAKE) test-$$s; then \
-	        echo "== stage: $$s FAILED ($$(( $$(date +%s) - t0 ))s)"; exit 1; \
+	    if $(MAKE) test-$$s; then \
+	        line="== stage: $$s ($$(( $$(date +%s) - t0 ))s)"; \
+	    else \
+	        line="== stage: $$s FAILED ($$(( $$(date +%s) - t0 ))s)"; failed+=" $$s"; \
 	    fi; \
-	    line="== stage: $$s ($$(( $$(date +%s) - t0 ))s)"; echo "$$line"; report+="$$line"$$'\n'; \
+	    echo "$$line"; report+="$$line"$$'\n'; \
+	    if [[ -n $$failed && "$(KEEP_GOING)" != 1 ]]; then break; fi; \
 	done; \
-	echo; echo "make test: all stages passed in $$(( $$(date +%s) - t_all ))s"; printf '%s' "$$report"; \
+	echo; printf '%s' "$$report"; \
+	if [[ -n $$failed ]]; then \
+	    echo "make test: FAILED stages:$$failed ($$(( $$(date +%s) - t_all ))s)"; exit 1; \
+	fi; \
+	echo "make test: all stages passed in $$(( $$(date +%s) - t_all ))s"; \
 	summary=$$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' $(RELEASE_LOG) | tail -n 1); \
 	if [[ -z $$summary ]]; then echo "make test: no CTest summary in $(RELEASE_LOG)"; exit 1; fi; \
-	echo "Release suite (build/):"; echo "$$summary"
+	echo "Release suite (build/), CTest:"; echo "$$summary"
 
 check test-static:
 	tools/check_sources.sh
@@ -87,28 +99,9 @@ build-fuzz:
 	cmake -S . -B build-fuzz $(SAN_FLAGS) -DSKIFF_FUZZ=ON -DSKIFF_TESTS=OFF >/dev/null
 	cmake --build build-fuzz -j $(JOBS) --target fuzz_all
 
-# For each target: replay every committed seed (each must run cleanly), then fuzz
-# from them. New inputs go to fuzz-out/<target>/corpus, crashes to fuzz-out/<target>/.
+# Replays every committed seed, then fuzzes each target (tests/fuzz/run_fuzz.sh).
 fuzz test-fuzz: build-fuzz
-	@for t in $(FUZZ_TARGETS); do \
-	    bin=build-fuzz/tests/fuzz/$$t; out=fuzz-out/$$t; corpus=tests/fuzz/corpus/$$t; \
-	    mkdir -p $$out/corpus; \
-	    mapfile -t seeds < <(find $$corpus -type f 2>/dev/null | sort); \
-	    if (( $${#seeds[@]} == 0 )); then echo "-- $$t: no seeds in $$corpus"; exit 1; fi; \
-	    echo "-- $$t: replaying $${#seeds[@]} seeds"; \
-	    if ! $$bin "$${seeds[@]}" > $$out/replay.log 2>&1; then \
-	        tail -n 60 $$out/replay.log; echo "-- $$t: a seed fails (log: $$out/replay.log)"; exit 1; \
-	    fi; \
-	    echo "-- $$t: fuzzing $(FUZZ_SECONDS)s"; \
-	    dict=(); [[ -f tests/fuzz/$$t.dict ]] && dict=(-dict=tests/fuzz/$$t.dict); \
-	    if ! $$bin -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
-	            -max_len=65536 -print_final_stats=1 -artifact_prefix=$$out/ "$${dict[@]}" \
-	            $$out/corpus $$corpus > $$out/fuzz.log 2>&1; then \
-	        tail -n 80 $$out/fuzz.log; \
-	        echo "-- $$t: FAILED; reproduce with: $$bin $$out/crash-*  (docs/reliability.md)"; exit 1; \
-	    fi; \
-	    grep -E '^stat::number_of_executed_units|^#[0-9]+.*DONE' $$out/fuzz.log | tail -n 2 | sed "s/^/   /"; \
-	done
+	tests/fuzz/run_fuzz.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_SEED) $(FUZZ_TARGETS)
 
 format:
 	tools/check_sources.sh fix-format

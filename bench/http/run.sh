@@ -4,7 +4,7 @@
 # float32 tensor sent as JSON and as the KServe binary extension.
 #
 #   bench/http/run.sh [--skiff build/skiff] [--duration 10] [--conns "1 16 64"]
-#                     [--skiff-args "..."] [--no-image]
+#                     [--skiff-args "..."] [--no-image] [--write-doc]
 #
 # Needs wrk and nginx (scripts/install-deps.sh --bench) and /usr/bin/python3
 # with numpy (request bodies). For each connection count it runs wrk against
@@ -12,6 +12,8 @@
 # markdown table: requests/s, p50 and p99 latency for both, and the ratio
 # skiff/nginx. The machine line says what else was going on (load average).
 # Both servers get the same cores: nginx runs one worker per skiff I/O thread.
+# --write-doc also puts the output into the HTTP section of docs/performance.md
+# (between the http-bench markers; the section is appended when missing).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 REPO=$(pwd)
@@ -21,6 +23,7 @@ DURATION=10
 CONNS="1 16 64"
 SKIFF_ARGS=""
 IMAGE=1
+WRITE_DOC=0
 while (($#)); do
   case "$1" in
     --skiff) SKIFF=$2; shift 2 ;;
@@ -28,6 +31,7 @@ while (($#)); do
     --conns) CONNS=$2; shift 2 ;;
     --skiff-args) SKIFF_ARGS=$2; shift 2 ;;
     --no-image) IMAGE=0; shift ;;
+    --write-doc) WRITE_DOC=1; shift ;;
     -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
@@ -127,6 +131,8 @@ run_wrk() { # url conns body_file [ctype] [ihcl]
     wrk -t"$t" -c"$2" -d"${DURATION}s" --latency -s "$TMP/post.lua" "$1" 2>&1 | parse
 }
 
+OUT=$TMP/report.md
+exec 3>&1 1> >(tee "$OUT" >&3)
 echo "machine: $CORES cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "skiff: $IO_THREADS I/O threads, defaults otherwise${SKIFF_ARGS:+ + $SKIFF_ARGS}; nginx $(nginx -v 2>&1 | sed 's/.*\///'): $IO_THREADS workers; wrk ${DURATION}s per point"
 echo
@@ -180,3 +186,28 @@ EOF
 fi
 echo
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+exec 1>&3
+
+if ((WRITE_DOC)); then
+  sleep 0.2 # let tee finish
+  /usr/bin/python3 - "$OUT" "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" <<'PY'
+import datetime, re, sys
+report, commit = open(sys.argv[1]).read().strip(), sys.argv[2]
+doc = "docs/performance.md"
+body = ("<!-- http-bench:begin (written by bench/http/run.sh --write-doc) -->\n## HTTP\n\n"
+        "skiff serving the uci_housing model (Paddle web API, the seed's request) against nginx "
+        "answering the same fixed JSON to the same POST, measured by wrk in one run "
+        "(%s, commit %s). Reproduce: `bench/http/run.sh --write-doc`.\n\n%s\n"
+        "<!-- http-bench:end -->" % (datetime.date.today(), commit, report))
+try:
+    text = open(doc).read()
+except FileNotFoundError:
+    text = "# Performance\n"
+if "<!-- http-bench:begin" in text:
+    text = re.sub(r"<!-- http-bench:begin.*?<!-- http-bench:end -->", lambda m: body, text, flags=re.S)
+else:
+    text = text.rstrip("\n") + "\n\n" + body + "\n"
+open(doc, "w").write(text)
+print("wrote the HTTP section of", doc)
+PY
+fi

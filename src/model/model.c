@@ -416,7 +416,16 @@ static void warm_up(skiff__model *m, const skiff__model_options *opts)
     skiff__job *job = NULL;
     skiff_tensor_t **t = skiff__calloc((size_t)m->d.n_feed + 1, sizeof(*t));
     int64_t lod[2] = {0, 1};
-    bool ok = t != NULL && !skiff__job_new(m, &job);
+    bool ok = t != NULL;
+    if (ok) {
+        skiff_status_t *st = skiff__job_new(m, &job);
+        if (st) {
+            /* No warm-up without memory: the model serves, queued only. */
+            skiff_status_free(st);
+            job = NULL;
+            ok = false;
+        }
+    }
     for (int i = 0; ok && i < m->d.n_feed; i++) {
         const skiff__model_var *v = &m->d.feed[i];
         int64_t dims[SKIFF_MAX_DIMS];

@@ -169,8 +169,11 @@ struct skiff__job {
 /* A job sized for model m, inputs empty. Caller owns it (skiff__job_free). */
 skiff_status_t *skiff__job_new(const skiff__model *m, skiff__job **out_job);
 
-/* Drops the outputs and status so the job can be filled and submitted again. */
+/* Drops the outputs and status so the job can be submitted again. */
 void skiff__job_reset(skiff__job *job);
+/* Reset, and forgets the inputs, LoD, wanted outputs, deadline and callback
+ * too: the job is as skiff__job_new made it, for the next request. */
+void skiff__job_clear(skiff__job *job);
 void skiff__job_free(skiff__job *job);
 
 /* Validates the job's inputs against the model (every input present, batch
@@ -187,9 +190,14 @@ skiff_status_t *skiff__model_submit(skiff__model *m, skiff__job *job);
 
 /* Runs the job now on the calling thread when the model allows inline runs,
  * nothing is queued and an instance is idle (its context is borrowed for the
- * run). Returns true when it ran (results in the job, done not called), false
- * when the job should be submitted instead. */
-bool skiff__model_run_inline(skiff__model *m, skiff__job *job);
+ * run). Returns true when it ran, false when the job should be submitted
+ * instead. The job's done callback is not called. With with_outputs NULL the
+ * results stay in the job (outputs owned by it); otherwise with_outputs(job,
+ * user) is called before the context goes back, with job->status or outputs
+ * that point into the context - valid only during the call, and cleared after
+ * it - so a caller that only encodes them copies nothing. */
+bool skiff__model_run_inline(skiff__model *m, skiff__job *job, skiff__job_done_cb with_outputs,
+                             void *user);
 
 /* Counts a finished request (any outcome) in the model's stats. */
 void skiff__model_count_request(skiff__model *m, skiff_code_t code, uint64_t e2e_ns);

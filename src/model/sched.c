@@ -56,6 +56,7 @@ static skiff_status_t *oom(void)
 skiff_status_t *skiff__job_new(const skiff__model *m, skiff__job **out_job)
 {
     size_t nf = (size_t)m->d.n_feed + 1, no = (size_t)m->d.n_fetch + 1;
+    *out_job = NULL;
     skiff__job *j = skiff__calloc(1, sizeof(*j));
     if (!j)
         return oom();
@@ -81,7 +82,8 @@ skiff_status_t *skiff__job_new(const skiff__model *m, skiff__job **out_job)
 
 void skiff__job_reset(skiff__job *j)
 {
-    for (int i = 0; j->outputs && i < j->n_fetch; i++) {
+    /* Also called on a half-made job (skiff__job_new out of memory). */
+    for (int i = 0; j->outputs && j->out_lod && j->n_out_lod && i < j->n_fetch; i++) {
         skiff_tensor_free(j->outputs[i]);
         j->outputs[i] = NULL;
         skiff__free(j->out_lod[i]);
@@ -93,6 +95,20 @@ void skiff__job_reset(skiff__job *j)
     j->next = NULL;
     j->t_submit = j->t_start = j->t_end = 0;
     j->batch_rows = 0;
+}
+
+void skiff__job_clear(skiff__job *j)
+{
+    skiff__job_reset(j);
+    memset((void *)j->inputs, 0, sizeof(*j->inputs) * (size_t)j->n_feed);
+    memset((void *)j->lod, 0, sizeof(*j->lod) * (size_t)j->n_feed);
+    memset(j->n_lod, 0, sizeof(*j->n_lod) * (size_t)j->n_feed);
+    memset(j->want, 0, sizeof(*j->want) * (size_t)j->n_fetch);
+    j->deadline_ns = 0;
+    j->log_id = 0;
+    j->done = NULL;
+    j->user = NULL;
+    j->rows = 0;
 }
 
 void skiff__job_free(skiff__job *j)
@@ -271,7 +287,9 @@ static skiff_status_t *slice_rows(const skiff_tensor_t *src, int64_t r0, int64_t
     return NULL;
 }
 
-skiff_status_t *skiff__sched_run_one(skiff__model *m, skiff__instance *in, skiff__job *job)
+/* One run of one job. With `borrow` the outputs point into the context
+ * (valid while the caller holds the instance) instead of being copied. */
+static skiff_status_t *run_one(skiff__model *m, skiff__instance *in, skiff__job *job, bool borrow)
 {
     for (int i = 0; i < m->d.n_feed; i++)
         in->in_ptrs[m->d.feed[i].engine_index] = job->inputs[i];
@@ -281,7 +299,9 @@ skiff_status_t *skiff__sched_run_one(skiff__model *m, skiff__instance *in, skiff
             continue;
         const skiff__model_var *v = &m->d.fetch[k];
         const skiff_tensor_t *o = in->out_ptrs[v->engine_index];
-        if ((st = skiff_tensor_clone(o, &job->outputs[k])))
+        if (borrow)
+            job->outputs[k] = (skiff_tensor_t *)o;
+        else if ((st = skiff_tensor_clone(o, &job->outputs[k])))
             break;
         if (v->is_lod && o->ndim >= 1) {
             int64_t tmp[2];
@@ -296,10 +316,18 @@ skiff_status_t *skiff__sched_run_one(skiff__model *m, skiff__instance *in, skiff
             }
         }
     }
-    if (st)
+    if (st) {
+        if (borrow)
+            memset(job->outputs, 0, sizeof(*job->outputs) * (size_t)job->n_fetch);
         drop_outputs(job);
+    }
     job->status = st;
     return st;
+}
+
+skiff_status_t *skiff__sched_run_one(skiff__model *m, skiff__instance *in, skiff__job *job)
+{
+    return run_one(m, in, job, false);
 }
 
 /* Whether b can run in one batch with a (inputs concatenated along dim 0). */
@@ -670,7 +698,8 @@ skiff_status_t *skiff__model_submit(skiff__model *m, skiff__job *job)
     return NULL;
 }
 
-bool skiff__model_run_inline(skiff__model *m, skiff__job *job)
+bool skiff__model_run_inline(skiff__model *m, skiff__job *job, skiff__job_done_cb with_outputs,
+                             void *user)
 {
     if (!m->d.inline_ok)
         return false;
@@ -697,10 +726,17 @@ bool skiff__model_run_inline(skiff__model *m, skiff__job *job)
     if (st)
         job->status = st;
     else
-        skiff__sched_run_one(m, in, job);
+        st = run_one(m, in, job, with_outputs != NULL);
     uint64_t t1 = skiff__now_ns();
     job->t_end = t1;
     job->batch_rows = (int)job->rows;
+    if (with_outputs) {
+        /* The outputs live in the borrowed context: use them before it goes
+         * back, then forget them. */
+        with_outputs(job, user);
+        if (!st)
+            memset(job->outputs, 0, sizeof(*job->outputs) * (size_t)job->n_fetch);
+    }
     pthread_mutex_lock(&m->lock);
     in->busy = false;
     m->idle++;

@@ -12,15 +12,20 @@
  *
  * Decoders check the body against the model's declared inputs and outputs
  * (skiff__model_io) and return SKIFF_CODE_INVALID_ARG statuses whose messages
- * name the problem ("input 'x': expected 13 elements per instance, got 12",
- * "malformed JSON at byte 17: ..."). Element positions in messages are 0-based
- * flat (row-major) indices.
+ * name the problem ("input 'x': expected a multiple of 13 elements (shape [13]
+ * per instance), got 12", "malformed JSON at byte 20 (line 1, column 20): ..."
+ * where the byte is jansson's position, just past the offending token).
+ * Element positions in messages are 0-based flat (row-major) indices. JSON has
+ * no NaN/Inf and requests may not send null or strings for numbers (except
+ * Paddle 0.9, which takes proto3's "NaN", "Infinity" and numeric strings).
  *
  * Encoders append to a growing byte buffer (skiff__buf) that the caller may
  * reuse across requests, so the hot path does not build a JSON tree or call
  * malloc once the buffer has grown. Floats are written in the shortest form
- * that reads back to the same value; NaN and +-Inf, which JSON cannot carry,
- * are written as null. Number formatting assumes the "C" locale (skiff never
+ * that reads back to the same value (integral floats keep a ".0"); NaN and
+ * +-Inf, which JSON cannot carry, are written as null by the Paddle web and
+ * KServe encoders, and as proto3's "NaN"/"Infinity"/"-Infinity" strings by
+ * the Paddle 0.9 one. Number formatting assumes the "C" locale (skiff never
  * calls setlocale).
  *
  * Threads: every function may be called concurrently from any thread on
@@ -39,10 +44,15 @@
 
 /* ---- one-time setup ------------------------------------------------------ */
 
-/* Points jansson's allocator at skiff__malloc/skiff__free, so JSON parsing is
- * covered by allocation-failure injection. jansson's hook is process-global:
- * call this once at server start, before any thread decodes (serve does it in
- * its init; tests and fuzz targets call it first). Idempotent. */
+/* Points jansson's allocator at skiff__malloc/skiff__free, so JSON trees are
+ * counted and allocation-failure injection reaches them. jansson's hook is
+ * process-global: call this once at server start, before any thread decodes
+ * (serve does it in its init; tests and fuzz targets call it first).
+ * Idempotent. Caveat: jansson 2.14's lexer ignores failures to grow its token
+ * buffer (lex_save; akheron/jansson PR #735) and can then write out of bounds,
+ * so injecting a failure inside json_loadb can crash; the unit tests inject
+ * only after parsing, and SKIFF_FAIL_ALLOC_AT loops over whole HTTP requests
+ * can hit it. */
 void skiff__codec_init(void);
 
 /* ---- model description the decoders check against ------------------------ */
@@ -81,7 +91,7 @@ typedef struct skiff__codec_limits {
 /* ---- decoded request ------------------------------------------------------- */
 
 typedef struct skiff__infer_input {
-    char *name;             /* as the client sent it (alias or name) */
+    char *name;             /* the key that matched, as sent (alias or name) */
     int spec;               /* index into io->inputs; -1 when io was NULL */
     skiff_tensor_t *tensor; /* full shape, batch dim included when batched */
     int64_t *lod;           /* Paddle LoD offsets [0, l1, l1+l2, ..] (n_lod =
@@ -92,7 +102,8 @@ typedef struct skiff__infer_input {
 typedef struct skiff__infer_output_req {
     char *name;  /* as the client sent it */
     int spec;    /* index into io->outputs; -1 when io was NULL */
-    bool binary; /* KServe: send as binary (its binary_data, or binary_data_output) */
+    bool binary; /* KServe: send as binary: its parameters.binary_data when
+                    given (false overrides), else binary_data_output */
 } skiff__infer_output_req;
 
 /* A decoded request. The request owns every pointer in it; free it with
@@ -135,7 +146,9 @@ skiff_status_t *skiff__decode_paddle_web(const char *body, size_t len, const ski
  * "alias_name":"x","lod":[..]}],"fetch_var_names":[..],"log_id":0}.
  * Payload field by elem_type (int64_data, float_data, int_data, float64_data,
  * bool_data, data, tensor_content base64); shape includes the batch dim.
- * Tensors are matched by alias_name, then name. */
+ * Tensors are matched by alias_name, then name. int64 values may be strings
+ * and floats "NaN"/"Infinity"/"-Infinity" (proto3 JSON); camelCase field
+ * names are accepted; unknown fields are refused. */
 skiff_status_t *skiff__decode_paddle09(const char *body, size_t len, const skiff__model_io *io,
                                        const skiff__codec_limits *limits,
                                        skiff__infer_request **out_req);
@@ -143,7 +156,9 @@ skiff_status_t *skiff__decode_paddle09(const char *body, size_t len, const skiff
 /* KServe v2 infer request. header_length: the Inference-Header-Content-Length
  * value, or -1 when absent (then the whole body is JSON and binary_data_size
  * is refused). With it, body[0..header_length) is JSON and the rest holds the
- * binary tensors in input order, whose sizes must add up exactly. */
+ * binary tensors in input order, whose sizes must add up exactly (BOOL bytes
+ * are normalised to 0/1). Inputs and outputs are matched by tensor name, then
+ * alias. uint64 values above INT64_MAX can only be sent in binary. */
 skiff_status_t *skiff__decode_kserve(const char *body, size_t len, int64_t header_length,
                                      const skiff__model_io *io, const skiff__codec_limits *limits,
                                      skiff__infer_request **out_req);

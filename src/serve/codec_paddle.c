@@ -114,10 +114,13 @@ static skiff_status_t *web_input(web_ctx *c, int spec_idx, const char *const *ke
     bool batched = s ? s->batched : true;
     bool lod = s && s->is_lod;
     /* shape of one row (LoD) or one instance (batched), or the whole tensor */
-    int rnd = -1;
+    int rnd = 0; /* set by feed[0]; there is always one */
     int64_t rdims[SKIFF_MAX_DIMS];
     int64_t rows = 0;
 
+    if (s && s->ndim > SKIFF_MAX_DIMS)
+        return skiff_status_new(SKIFF_CODE_INTERNAL, "model input '%s' has rank %d, more than %d",
+                                s->name, s->ndim, SKIFF_MAX_DIMS);
     if (skiff_dtype_size(dtype) == 0)
         return skiff_status_new(SKIFF_CODE_UNSUPPORTED,
                                 "input '%.*s': element type %s is not "
@@ -136,7 +139,7 @@ static skiff_status_t *web_input(web_ctx *c, int spec_idx, const char *const *ke
         p->count = skiff_shape_numel(p->nd, p->nest);
         if ((st = count_elements(c, what, p->count)))
             return st;
-        int pnd = -1; /* this part's row/instance shape */
+        int pnd = 0; /* this part's row/instance shape */
         int64_t pd[SKIFF_MAX_DIMS];
         char a[160], b[160];
 

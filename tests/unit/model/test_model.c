@@ -507,7 +507,7 @@ static float uci_run_inline(skiff__model *m, const float *row)
     skiff__job *job;
     assert_null(skiff__job_new(m, &job));
     job->inputs[0] = t;
-    assert_true(skiff__model_run_inline(m, job));
+    assert_true(skiff__model_run_inline(m, job, NULL, NULL));
     assert_null(job->status);
     assert_int_equal(job->outputs[0]->ndim, 2);
     float y = ((float *)job->outputs[0]->data)[0];

@@ -33,6 +33,8 @@ typedef struct conv_attrs {
 
 typedef struct conv_prep {
     skiff__wpack wp;
+    bool has_wp;         /* W is a constant: pack it once into wp */
+    bool src_cl, dst_cl; /* X / Y are held channels-last (see conv_prepare) */
 } conv_prep;
 
 /* ---- attributes ---- */
@@ -441,6 +443,31 @@ static void fill_bias(float *y, const float *b, int64_t n, int64_t m, int64_t in
     }
 }
 
+/* Same for channels-last Y[n, ..., m]. */
+static void fill_bias_cl(float *y, const float *b, int64_t n, int64_t m, int64_t inner, int threads)
+{
+#pragma omp parallel for num_threads(threads) if (n * m * inner > 65536)
+    for (int64_t ni = 0; ni < n * inner; ni++)
+        for (int64_t c = 0; c < m; c++)
+            y[ni * m + c] = b ? b[c] : 0.f;
+}
+
+/* Row-major dims [N, C, spatial...] stored channels-last (NWC, NHWC, NDHWC). */
+static dnnl_status_t md_channels_last(dnnl_memory_desc_t *md, int ndim, const int64_t *dims)
+{
+    dnnl_dims_t d, st;
+    int64_t acc = dims[1] > 0 ? dims[1] : 1;
+    for (int i = 0; i < ndim; i++)
+        d[i] = dims[i];
+    st[1] = 1;
+    for (int i = ndim - 1; i >= 2; i--) {
+        st[i] = acc;
+        acc *= dims[i] > 0 ? dims[i] : 1;
+    }
+    st[0] = acc;
+    return dnnl_memory_desc_init_by_strides(md, ndim, d, dnnl_f32, st);
+}
+
 /* ConvTranspose crop path: Y[n,m,o] = full[n,m,o+pb] inside, bias outside.
  * Shapes are padded to 3 spatial dims. */
 static void crop_copy(float *y, const float *full, const float *b, int64_t nm, int64_t m,
@@ -583,8 +610,14 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose)
     if (y_n == 0)
         return NULL;
     int64_t inner = y_n / (N * M);
+    const conv_prep *prep = node->prep;
+    bool src_cl = !transpose && prep && prep->src_cl;
+    bool dst_cl = !transpose && prep && prep->dst_cl;
     if (degenerate) {
-        fill_bias(Y->data, B ? B->data : NULL, N, M, inner, ctx->threads);
+        if (dst_cl)
+            fill_bias_cl(Y->data, B ? B->data : NULL, N, M, inner, ctx->threads);
+        else
+            fill_bias(Y->data, B ? B->data : NULL, N, M, inner, ctx->threads);
         return skiff__nn_epilogue(ctx, Y);
     }
     const skiff_tensor_t *S = skiff__nn_sum_tensor(ctx, Y, &st);
@@ -611,16 +644,15 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose)
         cs.has_bias = B != NULL;
         cs.with_sum = fuse && S != NULL;
         cs.w_data = W->data;
-        conv_prep *prep = node->prep;
-        bool w_const = node->n_in > 1 && node->in[1] >= 0 && ctx->graph &&
-                       ctx->graph->values[node->in[1]].constant != NULL;
-        cs.wp = prep && w_const ? &prep->wp : NULL;
-        dnnl_status_t s = skiff__dnnl_md_plain(&cs.src_user, r, X->dims);
+        cs.wp = prep && prep->has_wp ? &((conv_prep *)node->prep)->wp : NULL;
+        dnnl_status_t s = src_cl ? md_channels_last(&cs.src_user, r, X->dims)
+                                 : skiff__dnnl_md_plain(&cs.src_user, r, X->dims);
         int64_t fd[2 + CONV_MAX_SP] = {N, M};
         for (int i = 0; i < nsp; i++)
             fd[2 + i] = crop ? full[i] : yd[2 + i];
         if (s == dnnl_success)
-            s = skiff__dnnl_md_plain(&cs.dst_user, r, fd);
+            s = dst_cl ? md_channels_last(&cs.dst_user, r, fd)
+                       : skiff__dnnl_md_plain(&cs.dst_user, r, fd);
         if (s == dnnl_success)
             s = skiff__dnnl_md_plain(&cs.bias, 1, &M);
         /* weights: ONNX layout described by strides, with a group dim when g > 1 */
@@ -667,7 +699,8 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose)
         bool one_by_one = !transpose && g == 1;
         for (int i = 0; i < nsp; i++)
             one_by_one = one_by_one && a.k[i] == 1 && a.s[i] == 1 && a.pb[i] == 0 && a.pe[i] == 0;
-        if (e && mode == LAYOUT_AUTO && one_by_one && (e->src_reorder || e->dst_reorder)) {
+        if (e && mode == LAYOUT_AUTO && one_by_one && !src_cl && !dst_cl &&
+            (e->src_reorder || e->dst_reorder)) {
             dnnl_status_t s2;
             skiff_status_t *st2 = NULL;
             conv_entry *e2 = new_entry(&cs, attr, true, crop, &s2, &st2);
@@ -720,16 +753,60 @@ skiff_status_t *skiff__nn_conv_run(skiff__kctx *ctx) { return conv_common(ctx, f
 
 skiff_status_t *skiff__nn_convt_run(skiff__kctx *ctx) { return conv_common(ctx, true); }
 
+static bool is_conv(const skiff__node *n)
+{
+    return !n->dead && n->op && n->op->run == skiff__nn_conv_run;
+}
+
+/* Whether value v may be held channels-last: one Conv (without a fused sum)
+ * makes it and only Convs read it, as their X, so no other kernel and no
+ * caller ever sees it. oneDNN's convolutions run channels-last (or
+ * reorder from it cheaply), so such an edge skips the two reorders a plain
+ * NCHW tensor costs between consecutive convolutions. */
+static bool channels_last_edge(const skiff__graph *g, int v)
+{
+    if (v < 0 || v >= g->n_values || g->values[v].is_output || g->values[v].is_input ||
+        g->values[v].constant)
+        return false;
+    int producers = 0, consumers = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const skiff__node *n = &g->nodes[i];
+        if (n->dead)
+            continue;
+        if (n->sum_input == v)
+            return false;
+        for (int o = 0; o < n->n_out; o++) {
+            if (n->out[o] != v)
+                continue;
+            if (!is_conv(n) || o != 0 || n->sum_input >= 0)
+                return false;
+            producers++;
+        }
+        for (int k = 0; k < n->n_in; k++) {
+            if (n->in[k] != v)
+                continue;
+            if (!is_conv(n) || k != 0)
+                return false;
+            consumers++;
+        }
+    }
+    return producers == 1 && consumers >= 1;
+}
+
 skiff_status_t *skiff__nn_conv_prepare(skiff__node *node, const skiff__graph *graph)
 {
-    if (node->n_in < 2 || node->in[1] < 0 || !graph->values[node->in[1]].constant)
-        return NULL;
-    if (graph->values[node->in[1]].constant->dtype != SKIFF_DTYPE_FLOAT32)
-        return NULL;
     conv_prep *p = skiff__calloc(1, sizeof(*p));
     if (!p)
         return skiff__node_err(node, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
     skiff__wpack_init(&p->wp);
+    const skiff_tensor_t *w =
+        node->n_in > 1 && node->in[1] >= 0 ? graph->values[node->in[1]].constant : NULL;
+    p->has_wp = w && w->dtype == SKIFF_DTYPE_FLOAT32;
+    if (is_conv(node)) {
+        /* Both ends of an edge decide from the same graph, so they agree. */
+        p->src_cl = node->n_in > 0 && channels_last_edge(graph, node->in[0]);
+        p->dst_cl = node->n_out > 0 && channels_last_edge(graph, node->out[0]);
+    }
     node->prep = p;
     return NULL;
 }
