@@ -129,3 +129,28 @@ y = (h - mu) / np.sqrt(var + 1e-5) * gamma + beta
 np.save(os.path.join(OUT, "gelu_ln_x.npy"), x.astype(np.float32))
 np.save(os.path.join(OUT, "gelu_ln_y.npy"), y.astype(np.float32))
 print("wrote gelu_ln")
+
+# paddle2onnx's hardswish after a 1x1 Conv (opset 9: Clip bounds as
+# attributes): Div(Mul(x, Clip(Add(x, 3), 0, 6)), 6). The passes turn it into
+# HardSwish and fuse that into the Conv.
+wc = rng.standard_normal((4, 3, 1, 1)).astype(np.float32)
+g = helper.make_graph(
+    [
+        helper.make_node("Conv", ["x", "wc"], ["c"], name="conv"),
+        helper.make_node("Add", ["c", "three"], ["a"]),
+        helper.make_node("Clip", ["a"], ["cl"], min=0.0, max=6.0),
+        helper.make_node("Mul", ["c", "cl"], ["m"]),
+        helper.make_node("Div", ["m", "six"], ["y"]),
+    ],
+    "hardswish",
+    [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 2, 2])],
+    [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 2, 2])],
+    [numpy_helper.from_array(wc, "wc"), c("three", 3.0), c("six", 6.0)],
+)
+save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 9)]), "hardswish.onnx")
+x = (rng.standard_normal((1, 3, 2, 2)) * 3).astype(np.float32)
+conv = np.einsum("oc,nchw->nohw", wc[:, :, 0, 0], x)
+y = conv * np.clip(conv + 3, 0, 6) / 6
+np.save(os.path.join(OUT, "hardswish_x.npy"), x)
+np.save(os.path.join(OUT, "hardswish_y.npy"), y.astype(np.float32))
+print("wrote hardswish")

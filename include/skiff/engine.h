@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "skiff/status.h"
 #include "skiff/tensor.h"
@@ -89,6 +90,13 @@ skiff_status_t *skiff_context_run(skiff_context_t *context, const skiff_tensor_t
  * of all intermediate buffers (what a plan without reuse would need). */
 void skiff_context_memory_stats(const skiff_context_t *context, size_t *out_peak,
                                 size_t *out_naive);
+
+/* Per-operator timing. When on, each run adds every node's wall time to a
+ * per-op-type table; skiff_context_profile_write() prints the table, most
+ * expensive first, and resets it. Off by default (costs two clock reads per
+ * node). */
+void skiff_context_set_profiling(skiff_context_t *context, int on);
+void skiff_context_profile_write(skiff_context_t *context, FILE *out);
 
 /* Number of CPU cores this process may use (affinity mask and cgroup cpu.max). */
 int skiff_cpu_count(void);

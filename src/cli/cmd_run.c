@@ -24,6 +24,7 @@ static void run_usage(FILE *f)
             "  --repeat N              timed runs (default 1)\n"
             "  --warmup N              untimed runs first (default 0)\n"
             "  --no-optimize           skip graph passes (folding, fusion)\n"
+            "  --profile               print time per operator type over the timed runs\n"
             "  --quiet                 only errors\n"
             "  --help                  this text\n");
 }
@@ -63,13 +64,14 @@ int skiff__cmd_run(int argc, char **argv)
         {"threads", required_argument, NULL, 't'}, {"repeat", required_argument, NULL, 'r'},
         {"warmup", required_argument, NULL, 'w'},  {"no-optimize", no_argument, NULL, 'n'},
         {"quiet", no_argument, NULL, 'q'},         {"help", no_argument, NULL, 'h'},
+        {"profile", no_argument, NULL, 'p'},
         {NULL, 0, NULL, 0},
     };
     const char *inputs[64];
     int n_inputs = 0;
     const char *out_dir = NULL;
     int64_t threads = 0, repeat = 1, warmup = 0;
-    int optimize = 1, quiet = 0;
+    int optimize = 1, quiet = 0, profile = 0;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "i:o:t:r:w:nqh", opts, NULL)) != -1) {
@@ -96,6 +98,7 @@ int skiff__cmd_run(int argc, char **argv)
         }
         case 'n': optimize = 0; break;
         case 'q': quiet = 1; break;
+        case 'p': profile = 1; break;
         case 'h': run_usage(stdout); return 0;
         default: run_usage(stderr); return 2;
         }
@@ -183,6 +186,8 @@ int skiff__cmd_run(int argc, char **argv)
         goto fail;
     }
     for (int64_t i = 0; i < warmup + repeat; i++) {
+        if (i == warmup)
+            skiff_context_set_profiling(ctx, profile);
         uint64_t s = skiff__now_ns();
         st = skiff_context_run(ctx, (const skiff_tensor_t *const *)tensors, n_in, outputs);
         if (st)
@@ -205,6 +210,8 @@ int skiff__cmd_run(int argc, char **argv)
         printf("intermediate memory: %.2f MiB arena (naive sum %.2f MiB)\n",
                (double)peak / 1048576.0, (double)naive / 1048576.0);
     }
+    if (profile)
+        skiff_context_profile_write(ctx, stdout);
     if (out_dir) {
         mkdir(out_dir, 0755);
         for (int i = 0; i < n_out; i++) {

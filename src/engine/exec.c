@@ -10,6 +10,8 @@
  * and calls malloc only when a new input shape needs a bigger one. View ops
  * (Reshape, Squeeze...) share their input's block through a refcount. */
 #include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -50,6 +52,9 @@ struct skiff_context {
     size_t peak, naive, live;
     skiff__exec exec;
     rt_value scratch[16]; /* omitted outputs of the running node */
+    bool profile;
+    uint64_t *prof_ns;    /* per node, accumulated while profiling */
+    uint64_t prof_runs;
 };
 
 /* ---- pool ---- */
@@ -265,9 +270,9 @@ static skiff_status_t *model_from_graph(skiff__graph *g, const skiff_model_optio
         if (!st && verbose)
             skiff_log(SKIFF_LOG_INFO,
                       "graph passes: %d identity removed, %d folded, %d dead, %d batchnorm folded, "
-                      "%d activations fused, %d gelu, %d layernorm",
+                      "%d activations fused, %d gelu, %d layernorm, %d hardswish",
                       ps.removed_identity, ps.folded, ps.dead, ps.bn_folded, ps.act_fused,
-                      ps.gelu_fused, ps.ln_fused);
+                      ps.gelu_fused, ps.ln_fused, ps.hardswish_fused);
     }
     if (!st)
         st = prepare_nodes(g);
@@ -420,6 +425,7 @@ void skiff_context_free(skiff_context_t *c)
         skiff__free(c->blocks[i]);
     }
     skiff__free(c->blocks);
+    skiff__free(c->prof_ns);
     skiff__free(c->rt);
     skiff__free(c->cache);
     skiff__free(c);
@@ -519,7 +525,10 @@ skiff_status_t *skiff_context_run(skiff_context_t *c, const skiff_tensor_t *cons
             .node = n, .graph = g, .in = in_buf, .n_in = n->n_in, .out = out_buf,
             .n_out = n->n_out, .cache = &c->cache[ni], .threads = c->threads, .exec = &c->exec,
         };
+        uint64_t t0 = c->profile ? skiff__now_ns() : 0;
         st = n->op->run(&k);
+        if (c->profile)
+            c->prof_ns[ni] += skiff__now_ns() - t0;
         for (int o = 0; o < n->n_out; o++)
             rt_release(c, &c->scratch[o]);
         if (st)
@@ -546,6 +555,7 @@ skiff_status_t *skiff_context_run(skiff_context_t *c, const skiff_tensor_t *cons
         release_all(c);
         return st;
     }
+    c->prof_runs += c->profile;
     for (int i = 0; i < g->n_outputs; i++) {
         int v = g->outputs[i];
         const skiff_tensor_t *t = value_tensor(c, inputs, v);
@@ -557,6 +567,65 @@ skiff_status_t *skiff_context_run(skiff_context_t *c, const skiff_tensor_t *cons
         outputs[i] = t;
     }
     return NULL;
+}
+
+/* ---- profiling ---- */
+
+void skiff_context_set_profiling(skiff_context_t *c, int on)
+{
+    if (on && !c->prof_ns) {
+        c->prof_ns = skiff__calloc((size_t)c->m->g->n_nodes + 1, sizeof(uint64_t));
+        if (!c->prof_ns)
+            return; /* profiling is best effort */
+    }
+    c->profile = on && c->prof_ns;
+}
+
+typedef struct prof_row {
+    const char *op;
+    uint64_t ns;
+    int nodes;
+} prof_row;
+
+static int prof_cmp(const void *a, const void *b)
+{
+    const prof_row *x = a, *y = b;
+    return x->ns < y->ns ? 1 : x->ns > y->ns ? -1 : 0;
+}
+
+void skiff_context_profile_write(skiff_context_t *c, FILE *out)
+{
+    const skiff__graph *g = c->m->g;
+    if (!c->prof_ns || !c->prof_runs)
+        return;
+    prof_row *rows = skiff__calloc((size_t)g->n_nodes + 1, sizeof(*rows));
+    if (!rows)
+        return;
+    int n_rows = 0;
+    uint64_t total = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const skiff__node *n = &g->nodes[i];
+        if (n->dead)
+            continue;
+        int r = 0;
+        while (r < n_rows && strcmp(rows[r].op, n->op_type) != 0)
+            r++;
+        if (r == n_rows)
+            rows[n_rows++].op = n->op_type;
+        rows[r].ns += c->prof_ns[i];
+        rows[r].nodes++;
+        total += c->prof_ns[i];
+    }
+    qsort(rows, (size_t)n_rows, sizeof(*rows), prof_cmp);
+    fprintf(out, "per-operator time (mean over %llu runs):\n", (unsigned long long)c->prof_runs);
+    fprintf(out, "  %-24s %6s %10s %6s\n", "op", "nodes", "ms/run", "share");
+    for (int r = 0; r < n_rows; r++)
+        fprintf(out, "  %-24s %6d %10.3f %5.1f%%\n", rows[r].op, rows[r].nodes,
+                (double)rows[r].ns / 1e6 / (double)c->prof_runs,
+                total ? 100.0 * (double)rows[r].ns / (double)total : 0.0);
+    skiff__free(rows);
+    memset(c->prof_ns, 0, sizeof(uint64_t) * (size_t)g->n_nodes);
+    c->prof_runs = 0;
 }
 
 /* ---- constant folding support ---- */

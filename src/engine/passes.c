@@ -522,7 +522,79 @@ static int match_layernorm(skiff__graph *g, skiff__node *y, int nodes[8], int *g
     return -1;
 }
 
-static skiff_status_t *fuse_subgraphs(skiff__graph *g, int *gelu, int *ln)
+/* Clip bounds of a Clip node (attributes before opset 11, constant inputs
+ * after); false when they are not constant. */
+static bool clip_bounds(const skiff__graph *g, const skiff__node *n, float *lo, float *hi)
+{
+    skiff__fused_act act;
+    if (!is_op(n, "Clip") || !act_of(g, n, &act))
+        return false;
+    *lo = act.alpha;
+    *hi = act.beta;
+    return true;
+}
+
+/* x * clip(x + 3, 0, 6) / 6 in the forms exporters write (paddle2onnx:
+ * Div(Mul(x, Clip(Add(x, 3))), 6); torch: Mul(x, Div(Clip(Add(x, 3)), 6));
+ * and Mul(x, HardSigmoid(x, 1/6, 0.5))), ending at node y. */
+static int match_hardswish(skiff__graph *g, skiff__node *y, int nodes[4])
+{
+    if (y->n_in != 2 || y->n_out != 1)
+        return -1;
+    int mul_v = -1, clip_v = -1, x = -1;
+    skiff__node *mul = NULL, *div = NULL;
+    if (is_op(y, "Div")) {
+        float six;
+        if (!const_scalar(g, y->in[1], &six) || six != 6.0f)
+            return -1;
+        mul_v = y->in[0];
+        mul = producer_of(g, mul_v, "Mul");
+        if (!mul || mul->n_in != 2)
+            return -1;
+        for (int k = 0; k < 2 && x < 0; k++)
+            if (producer_of(g, mul->in[k], "Clip")) {
+                clip_v = mul->in[k];
+                x = mul->in[1 - k];
+            }
+    } else if (is_op(y, "Mul")) {
+        for (int k = 0; k < 2 && x < 0; k++) {
+            skiff__node *hs = producer_of(g, y->in[k], "HardSigmoid");
+            if (hs && hs->in[0] == y->in[1 - k] &&
+                fabsf(skiff__attr_float(hs, "alpha", 0.2f) - 1.0f / 6) < 1e-4f &&
+                fabsf(skiff__attr_float(hs, "beta", 0.5f) - 0.5f) < 1e-6f &&
+                private_value(g, y->in[k], 1)) {
+                nodes[0] = (int)(hs - g->nodes);
+                return y->in[1 - k];
+            }
+            div = producer_of(g, y->in[k], "Div");
+            float six;
+            if (div && div->n_in == 2 && const_scalar(g, div->in[1], &six) && six == 6.0f &&
+                producer_of(g, div->in[0], "Clip")) {
+                mul_v = y->in[k];
+                clip_v = div->in[0];
+                x = y->in[1 - k];
+            }
+        }
+    }
+    if (x < 0 || clip_v < 0)
+        return -1;
+    skiff__node *clip = producer_of(g, clip_v, "Clip");
+    float lo, hi;
+    if (!clip || !clip_bounds(g, clip, &lo, &hi) || lo != 0.0f || hi != 6.0f)
+        return -1;
+    skiff__node *add = producer_of(g, clip->in[0], "Add");
+    if (!add || other_than_scalar(g, add, 3.0f) != x)
+        return -1;
+    if (!private_value(g, mul_v, 1) || !private_value(g, clip_v, 1) ||
+        !private_value(g, clip->in[0], 1))
+        return -1;
+    nodes[0] = (int)((mul ? mul : div) - g->nodes);
+    nodes[1] = (int)(clip - g->nodes);
+    nodes[2] = (int)(add - g->nodes);
+    return x;
+}
+
+static skiff_status_t *fuse_subgraphs(skiff__graph *g, int *gelu, int *ln, int *hardswish)
 {
     skiff__graph_recount(g);
     for (int i = 0; i < g->n_nodes; i++) {
@@ -539,6 +611,18 @@ static skiff_status_t *fuse_subgraphs(skiff__graph *g, int *gelu, int *ln)
             if (st)
                 return st;
             (*gelu)++;
+            skiff__graph_recount(g);
+            continue;
+        }
+        x = match_hardswish(g, n, inner);
+        if (x >= 0 && skiff__op_find("", "HardSwish", 17)) {
+            for (int k = 0; k < 4; k++)
+                if (inner[k] >= 0)
+                    g->nodes[inner[k]].dead = true;
+            skiff_status_t *st = rewrite_node(g, n, "HardSwish", &x, 1, NULL, 0);
+            if (st)
+                return st;
+            (*hardswish)++;
             skiff__graph_recount(g);
             continue;
         }
@@ -618,7 +702,7 @@ skiff_status_t *skiff__graph_optimize(skiff__graph *g, skiff__pass_stats *stats)
     st = fold_batchnorm(g, &stats->bn_folded);
     if (st)
         return st;
-    st = fuse_subgraphs(g, &stats->gelu_fused, &stats->ln_fused);
+    st = fuse_subgraphs(g, &stats->gelu_fused, &stats->ln_fused, &stats->hardswish_fused);
     if (st)
         return st;
     skiff__graph_recount(g);

@@ -224,6 +224,34 @@ static void test_subgraph_fusion(void **state)
     skiff_model_free(m);
 }
 
+/* paddle2onnx's decomposed hardswish becomes one HardSwish fused into the Conv. */
+static void test_hardswish_fusion(void **state)
+{
+    skiff_log_set_sink(capture, NULL);
+    skiff_log_set_level(SKIFF_LOG_INFO);
+    skiff_model_options_t verbose = {.optimize = 1, .verbose = 1};
+    skiff_model_t *m = NULL;
+    skiff_status_t *st = skiff_model_load(DATA("hardswish.onnx"), &verbose, &m);
+    skiff_log_set_sink(NULL, NULL);
+    skiff_log_set_level(SKIFF_LOG_ERROR);
+    if (st)
+        fail_msg("%s", skiff_status_message(st));
+    assert_non_null(strstr(pass_line, "1 activations fused"));
+    assert_non_null(strstr(pass_line, "1 hardswish"));
+    skiff_context_t *c;
+    assert_null(skiff_context_new(m, NULL, &c));
+    skiff_tensor_t *x = npy(DATA("hardswish_x.npy")), *y = npy(DATA("hardswish_y.npy"));
+    const skiff_tensor_t *out[1];
+    st = skiff_context_run(c, (const skiff_tensor_t *const *)&x, 1, out);
+    if (st)
+        fail_msg("%s", skiff_status_message(st));
+    assert_close(out[0], y);
+    skiff_tensor_free(x);
+    skiff_tensor_free(y);
+    skiff_context_free(c);
+    skiff_model_free(m);
+}
+
 /* Fails each allocation of loading and running in turn: every failure must be
  * a clean RESOURCE_EXHAUSTED error (ASan/LSan catch crashes and leaks). */
 static void test_alloc_failure_loop(void **state)
@@ -266,7 +294,7 @@ int main(void)
         cmocka_unit_test(test_mlp_runs),        cmocka_unit_test(test_input_validation),
         cmocka_unit_test(test_bad_models),      cmocka_unit_test(test_external_data),
         cmocka_unit_test(test_constant_folding), cmocka_unit_test(test_subgraph_fusion),
-        cmocka_unit_test(test_alloc_failure_loop),
+        cmocka_unit_test(test_hardswish_fusion), cmocka_unit_test(test_alloc_failure_loop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
