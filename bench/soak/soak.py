@@ -22,6 +22,7 @@ SIGTERM gives exit 0.
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import struct
@@ -418,6 +419,7 @@ def main():
         print("  (logs in %s)" % tmp)
         return 1
     print("soak: PASS")
+    shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 

@@ -39,7 +39,9 @@
 #include "serve/codec.h"
 
 /* The demo row of examples/uci_housing in each request format. */
-#define X13 "0.0137,-0.1136,0.2553,-0.0692,0.0582,-0.0727,-0.1583,-0.0584,0.6283,0.4919,0.1856,0.0795,-0.0332"
+#define X13_A "0.0137,-0.1136,0.2553,-0.0692,0.0582,-0.0727,-0.1583,"
+#define X13_B "-0.0584,0.6283,0.4919,0.1856,0.0795,-0.0332"
+#define X13 X13_A X13_B
 
 typedef enum fmt { F_PADDLE_WEB, F_PADDLE09, F_KSERVE, F_COUNT } fmt;
 
@@ -92,9 +94,12 @@ static bool make_io(served *s)
         skiff__io_spec *specs = pass ? s->out : s->in;
         int n = pass ? d->n_fetch : d->n_feed;
         for (int i = 0; i < n; i++)
-            specs[i] = (skiff__io_spec){.name = vars[i].name, .alias = vars[i].alias,
-                                        .dtype = vars[i].dtype, .ndim = vars[i].ndim,
-                                        .dims = vars[i].dims, .batched = vars[i].batched,
+            specs[i] = (skiff__io_spec){.name = vars[i].name,
+                                        .alias = vars[i].alias,
+                                        .dtype = vars[i].dtype,
+                                        .ndim = vars[i].ndim,
+                                        .dims = vars[i].dims,
+                                        .batched = vars[i].batched,
                                         .is_lod = vars[i].is_lod};
     }
     s->io = (skiff__model_io){s->in, d->n_feed, s->out, d->n_fetch};
@@ -162,8 +167,7 @@ static skiff_status_t *encode_reply(run_ctx *c, skiff__job *job)
     switch (c->f) {
     case F_PADDLE_WEB: return skiff__encode_paddle_web(outs, n, c->out);
     case F_PADDLE09: return skiff__encode_paddle09(outs, n, c->req->log_id, c->out);
-    default:
-        return skiff__encode_kserve(s->d->name, "1", c->req->id, outs, n, c->out, &json_len);
+    default: return skiff__encode_kserve(s->d->name, "1", c->req->id, outs, n, c->out, &json_len);
     }
 }
 
@@ -273,8 +277,9 @@ static bool judge(const char *what, long n, skiff_status_t *st, const skiff__buf
                 fail("%s: allocation %ld failed but the error is %s: %s", what, n,
                      skiff_code_name(code), msg);
             else
-                fprintf(stderr, "alloc_serve: note: %s: allocation %ld failed but the error is %s: "
-                                "%s\n",
+                fprintf(stderr,
+                        "alloc_serve: note: %s: allocation %ld failed but the error is %s: "
+                        "%s\n",
                         what, n, skiff_code_name(code), msg);
         }
         if (verbose)
@@ -323,7 +328,9 @@ static void serve_loop(served *s, fmt f)
         st = serve_one(s, f, &got, &hung);
         if (st || hung || got.len != ref.len || memcmp(got.data, ref.data, ref.len) != 0) {
             fail("%s: after allocation %ld failed, an undisturbed request %s", what, n,
-                 st ? skiff_status_message(st) : hung ? "hung" : "got a different reply");
+                 st     ? skiff_status_message(st)
+                 : hung ? "hung"
+                        : "got a different reply");
             skiff_status_free(st);
             break;
         }
@@ -391,8 +398,9 @@ static void load_loop(const char *dir)
                     fail("load: allocation %ld failed but the error is %s: %s", n,
                          skiff_code_name(code), skiff_status_message(st));
                 else
-                    fprintf(stderr, "alloc_serve: note: load: allocation %ld failed but the error "
-                                    "is %s: %s\n",
+                    fprintf(stderr,
+                            "alloc_serve: note: load: allocation %ld failed but the error "
+                            "is %s: %s\n",
                             n, skiff_code_name(code), skiff_status_message(st));
             }
             if (verbose)

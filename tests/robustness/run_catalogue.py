@@ -19,7 +19,7 @@ XPASS when it starts passing) without failing the run, unless --strict.
 A server crash is always a failure; the driver then restarts the server so the
 rest of the catalogue still runs.
 
-Case file format (cases/README in docs/robustness.md): blocks separated by blank
+Case file format (see also docs/robustness.md): blocks separated by blank
 lines, one `key value` per line, `#` comments:
     case      NAME                      starts a block
     send      METHOD PATH [VERSION]     request line (HTTP/1.1 by default); the driver
@@ -52,6 +52,7 @@ import math
 import os
 import re
 import resource
+import shutil
 import signal
 import socket
 import struct
@@ -1059,6 +1060,11 @@ def main():
     for c in xpass:
         log("  XPASS %s: passes now; remove its 'known' line" % c.name)
     bad = failed or (args.strict and (xfail or xpass))
+    if bad:
+        log("server logs: %s" % ", ".join(s.err_path for s in servers))
+    else:
+        for s in servers:
+            shutil.rmtree(s.tmp, ignore_errors=True)
     return 1 if bad else 0
 
 
