@@ -12,7 +12,12 @@
  *     makes integer-factor upsampling (FPN necks, PaddleOCR's detector) mostly
  *     memory copies;
  *   - linear/cubic float32 where only the last two axes change (NCHW images):
- *     a horizontal pass over the needed input rows, then a vertical blend;
+ *     a horizontal pass over the needed input rows, then a vertical blend
+ *     (vertical first when downsampling, so the costly pass does less).
+ *     The horizontal taps of 8 adjacent outputs usually fall within 8 (or
+ *     16) adjacent inputs, so they are picked with register permutes
+ *     rather than gather instructions, which measured slower than scalar
+ *     code on this AMD host;
  *   - everything else: separable passes in double, last axis first (the order
  *     the reference interpolates in).
  *
