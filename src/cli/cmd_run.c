@@ -12,21 +12,20 @@
 
 static void run_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: skiff run MODEL.onnx [--input NAME=FILE.npy ...] [options]\n\n"
-            "Runs an ONNX model once per repeat on .npy inputs, writes each output as\n"
-            "<name>.npy and prints shapes and timing.\n\n"
-            "options:\n"
-            "  --input NAME=FILE.npy   input tensor (repeat for each input; a single-input\n"
-            "                          model also takes just FILE.npy)\n"
-            "  --output-dir DIR        write outputs here (default: none written)\n"
-            "  --threads N             intra-op threads (default: all usable cores)\n"
-            "  --repeat N              timed runs (default 1)\n"
-            "  --warmup N              untimed runs first (default 0)\n"
-            "  --no-optimize           skip graph passes (folding, fusion)\n"
-            "  --profile               print time per operator type over the timed runs\n"
-            "  --quiet                 only errors\n"
-            "  --help                  this text\n");
+    fprintf(f, "usage: skiff run MODEL.onnx [--input NAME=FILE.npy ...] [options]\n\n"
+               "Runs an ONNX model once per repeat on .npy inputs, writes each output as\n"
+               "<name>.npy and prints shapes and timing.\n\n"
+               "options:\n"
+               "  --input NAME=FILE.npy   input tensor (repeat for each input; a single-input\n"
+               "                          model also takes just FILE.npy)\n"
+               "  --output-dir DIR        write outputs here (default: none written)\n"
+               "  --threads N             intra-op threads (default: all usable cores)\n"
+               "  --repeat N              timed runs (default 1)\n"
+               "  --warmup N              untimed runs first (default 0)\n"
+               "  --no-optimize           skip graph passes (folding, fusion)\n"
+               "  --profile               print time per operator type over the timed runs\n"
+               "  --quiet                 only errors\n"
+               "  --help                  this text\n");
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -64,8 +63,7 @@ int skiff__cmd_run(int argc, char **argv)
         {"threads", required_argument, NULL, 't'}, {"repeat", required_argument, NULL, 'r'},
         {"warmup", required_argument, NULL, 'w'},  {"no-optimize", no_argument, NULL, 'n'},
         {"quiet", no_argument, NULL, 'q'},         {"help", no_argument, NULL, 'h'},
-        {"profile", no_argument, NULL, 'p'},
-        {NULL, 0, NULL, 0},
+        {"profile", no_argument, NULL, 'p'},       {NULL, 0, NULL, 0},
     };
     const char *inputs[64];
     int n_inputs = 0;
@@ -90,7 +88,10 @@ int skiff__cmd_run(int argc, char **argv)
             int64_t v;
             if (!skiff__parse_i64(optarg, &v) || v < 0 || v > 1000000) {
                 fprintf(stderr, "skiff run: --%s expects a non-negative integer, got '%s'\n",
-                        c == 't' ? "threads" : c == 'r' ? "repeat" : "warmup", optarg);
+                        c == 't'   ? "threads"
+                        : c == 'r' ? "repeat"
+                                   : "warmup",
+                        optarg);
                 return 2;
             }
             *(c == 't' ? &threads : c == 'r' ? &repeat : &warmup) = v;
@@ -171,9 +172,9 @@ int skiff__cmd_run(int argc, char **argv)
     }
     for (int i = 0; i < n_in; i++)
         if (!tensors[i]) {
-            st = skiff_status_new(SKIFF_CODE_INVALID_ARG, "input '%s' is missing: pass --input %s=FILE.npy",
-                                  skiff_model_input(model, i)->name,
-                                  skiff_model_input(model, i)->name);
+            st = skiff_status_new(
+                SKIFF_CODE_INVALID_ARG, "input '%s' is missing: pass --input %s=FILE.npy",
+                skiff_model_input(model, i)->name, skiff_model_input(model, i)->name);
             goto fail;
         }
     skiff_context_options_t co = {.threads = (int)threads};
@@ -206,7 +207,8 @@ int skiff__cmd_run(int argc, char **argv)
         skiff_context_memory_stats(ctx, &peak, &naive);
         printf("runs %lld (warmup %lld, threads %d): min %.3f ms, median %.3f ms, p90 %.3f ms\n",
                (long long)repeat, (long long)warmup, threads ? (int)threads : skiff_cpu_count(),
-               times[0], times[repeat / 2], times[(repeat * 9) / 10 < repeat ? (repeat * 9) / 10 : repeat - 1]);
+               times[0], times[repeat / 2],
+               times[(repeat * 9) / 10 < repeat ? (repeat * 9) / 10 : repeat - 1]);
         printf("intermediate memory: %.2f MiB arena (naive sum %.2f MiB)\n",
                (double)peak / 1048576.0, (double)naive / 1048576.0);
     }

@@ -17,9 +17,10 @@ static const struct {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "skiff %s - model serving with a native ONNX engine\n\n"
-               "usage: skiff <command> [options]    (skiff <command> --help for its options)\n\n"
-               "commands:\n",
+    fprintf(f,
+            "skiff %s - model serving with a native ONNX engine\n\n"
+            "usage: skiff <command> [options]    (skiff <command> --help for its options)\n\n"
+            "commands:\n",
             SKIFF_VERSION);
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].help);

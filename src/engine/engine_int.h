@@ -40,12 +40,12 @@ typedef struct skiff__attr {
     skiff__attr_type type;
     int64_t i;
     float f;
-    char *s;        /* NUL-terminated copy */
+    char *s; /* NUL-terminated copy */
     size_t s_len;
     int64_t *ints;
     float *floats;
     char **strings;
-    int n;          /* element count of ints / floats / strings */
+    int n; /* element count of ints / floats / strings */
     skiff_tensor_t *t;
 } skiff__attr;
 
@@ -53,11 +53,11 @@ typedef struct skiff__attr {
 typedef enum skiff__act {
     SKIFF_ACT_NONE = 0,
     SKIFF_ACT_RELU,
-    SKIFF_ACT_CLIP,        /* alpha = min, beta = max */
+    SKIFF_ACT_CLIP, /* alpha = min, beta = max */
     SKIFF_ACT_SIGMOID,
     SKIFF_ACT_HARDSIGMOID, /* alpha, beta as ONNX */
     SKIFF_ACT_HARDSWISH,
-    SKIFF_ACT_LEAKYRELU,   /* alpha */
+    SKIFF_ACT_LEAKYRELU, /* alpha */
     SKIFF_ACT_TANH,
 } skiff__act;
 
@@ -72,29 +72,29 @@ typedef struct skiff__node {
     char *name;
     char *op_type;
     char *domain;
-    int opset;       /* opset version of the node's domain in this model */
+    int opset; /* opset version of the node's domain in this model */
     int n_in, n_out;
-    int *in;         /* value indices; -1 for an omitted optional input */
+    int *in; /* value indices; -1 for an omitted optional input */
     int *out;
     int n_attrs;
     skiff__attr *attrs;
     const struct skiff__op *op;
-    void *prep;      /* op->prepare's immutable state */
+    void *prep; /* op->prepare's immutable state */
     /* Set by fusion passes: */
     skiff__fused_act act[2]; /* applied in order after the op */
     int n_act;
-    int sum_input;   /* value index added to the output after the op (sum post-op), or -1 */
+    int sum_input; /* value index added to the output after the op (sum post-op), or -1 */
     bool dead;
 } skiff__node;
 
 typedef struct skiff__value {
     char *name;
-    skiff_dtype_t dtype;   /* declared, UNDEFINED when unknown */
-    int ndim;              /* declared, -1 when unknown */
+    skiff_dtype_t dtype; /* declared, UNDEFINED when unknown */
+    int ndim;            /* declared, -1 when unknown */
     int64_t dims[SKIFF_MAX_DIMS];
     skiff_tensor_t *constant; /* initializer or folded constant; owned by the graph */
-    int producer;          /* node index or -1 */
-    int n_consumers;       /* live node inputs + graph outputs referencing it */
+    int producer;             /* node index or -1 */
+    int n_consumers;          /* live node inputs + graph outputs referencing it */
     bool is_input, is_output;
 } skiff__value;
 
@@ -103,14 +103,14 @@ typedef struct skiff__graph {
     int n_values, cap_values;
     skiff__node *nodes;
     int n_nodes, cap_nodes;
-    int *inputs;    /* graph inputs that are not initializers */
+    int *inputs; /* graph inputs that are not initializers */
     int n_inputs;
     int *outputs;
     int n_outputs;
-    int opset;      /* default-domain opset */
+    int opset; /* default-domain opset */
     char *name;
-    int *hash;      /* open-addressing name -> value index table, -1 empty */
-    int hash_cap;   /* power of two, > 2 * n_values */
+    int *hash;    /* open-addressing name -> value index table, -1 empty */
+    int hash_cap; /* power of two, > 2 * n_values */
 } skiff__graph;
 
 /* ---- kernel interface ---- */
@@ -121,23 +121,23 @@ typedef struct skiff__kctx {
     const skiff__graph *graph;
     const skiff_tensor_t *const *in; /* NULL entries for omitted optional inputs */
     int n_in;
-    skiff_tensor_t **out;            /* filled by skiff__kctx_output */
+    skiff_tensor_t **out; /* filled by skiff__kctx_output */
     int n_out;
-    void **cache;                    /* per-context, per-node mutable state */
-    int threads;                     /* intra-op threads for this context */
+    void **cache; /* per-context, per-node mutable state */
+    int threads;  /* intra-op threads for this context */
     skiff__exec *exec;
 } skiff__kctx;
 
 typedef struct skiff__op {
-    const char *type;       /* ONNX op_type, default domain */
-    int min_opset;          /* oldest opset form implemented (1 when all) */
+    const char *type; /* ONNX op_type, default domain */
+    int min_opset;    /* oldest opset form implemented (1 when all) */
     /* Optional, at load time after constant folding: validate attributes and
      * constant inputs, pre-pack weights into node->prep. */
     skiff_status_t *(*prepare)(skiff__node *node, const skiff__graph *graph);
     skiff_status_t *(*run)(skiff__kctx *ctx);
-    void (*prep_free)(void *prep);    /* optional */
-    void (*cache_free)(void *cache);  /* optional */
-    unsigned flags;                   /* SKIFF_OP_* */
+    void (*prep_free)(void *prep);   /* optional */
+    void (*cache_free)(void *cache); /* optional */
+    unsigned flags;                  /* SKIFF_OP_* */
 } skiff__op;
 
 /* The kernel applies node->act[] after its result, so the fusion pass may

@@ -20,13 +20,13 @@
 typedef struct block {
     void *data;
     size_t cap;
-    int refs;      /* values currently using it; 0 = free */
+    int refs; /* values currently using it; 0 = free */
 } block;
 
 typedef struct rt_value {
-    skiff_tensor_t t;   /* runtime header; data points into a block or elsewhere */
-    block *blk;         /* owning block, NULL for inputs/constants/standalone */
-    int pending;        /* consumers still to run */
+    skiff_tensor_t t; /* runtime header; data points into a block or elsewhere */
+    block *blk;       /* owning block, NULL for inputs/constants/standalone */
+    int pending;      /* consumers still to run */
     bool set;
 } rt_value;
 
@@ -38,7 +38,7 @@ struct skiff_model {
     skiff__graph *g;
     skiff_value_info_t *in_info;
     skiff_value_info_t *out_info;
-    int *order;     /* live nodes in execution order */
+    int *order; /* live nodes in execution order */
     int n_order;
 };
 
@@ -46,14 +46,14 @@ struct skiff_context {
     const skiff_model_t *m;
     int threads;
     rt_value *rt;
-    void **cache;       /* per node */
+    void **cache; /* per node */
     block **blocks;
     int n_blocks, cap_blocks;
     size_t peak, naive, live;
     skiff__exec exec;
     rt_value scratch[16]; /* omitted outputs of the running node */
     bool profile;
-    uint64_t *prof_ns;    /* per node, accumulated while profiling */
+    uint64_t *prof_ns; /* per node, accumulated while profiling */
     uint64_t prof_runs;
 };
 
@@ -186,7 +186,8 @@ skiff_status_t *skiff__kctx_alias(skiff__kctx *k, int idx, int in_idx, int ndim,
     const skiff_tensor_t *src = in_idx >= 0 && in_idx < k->n_in ? k->in[in_idx] : NULL;
     if (!src || idx < 0 || idx >= k->n_out)
         return skiff__kerr(k, SKIFF_CODE_INTERNAL, "bad alias %d <- %d", idx, in_idx);
-    if (ndim < 0 || ndim > SKIFF_MAX_DIMS || skiff_shape_numel(ndim, dims) != skiff_tensor_numel(src))
+    if (ndim < 0 || ndim > SKIFF_MAX_DIMS ||
+        skiff_shape_numel(ndim, dims) != skiff_tensor_numel(src))
         return skiff__kerr(k, SKIFF_CODE_INVALID_ARG, "cannot view %lld elements with %d dims",
                            (long long)skiff_tensor_numel(src), ndim);
     skiff_context_t *c = k->exec ? k->exec->ctx : NULL;
@@ -270,9 +271,9 @@ static skiff_status_t *model_from_graph(skiff__graph *g, const skiff_model_optio
         if (!st && verbose)
             skiff_log(SKIFF_LOG_INFO,
                       "graph passes: %d identity removed, %d folded, %d dead, %d batchnorm folded, "
-                      "%d activations fused, %d gelu, %d layernorm, %d hardswish",
+                      "%d activations fused, %d sums fused, %d gelu, %d layernorm, %d hardswish",
                       ps.removed_identity, ps.folded, ps.dead, ps.bn_folded, ps.act_fused,
-                      ps.gelu_fused, ps.ln_fused, ps.hardswish_fused);
+                      ps.sum_fused, ps.gelu_fused, ps.ln_fused, ps.hardswish_fused);
     }
     if (!st)
         st = prepare_nodes(g);
@@ -295,8 +296,9 @@ static skiff_status_t *model_from_graph(skiff__graph *g, const skiff_model_optio
     for (int i = 0; i < g->n_outputs; i++)
         fill_info(&g->values[g->outputs[i]], &m->out_info[i]);
     if (verbose)
-        skiff_log(SKIFF_LOG_INFO, "model '%s': opset %d, %d nodes (%d before passes), %d inputs, "
-                                  "%d outputs",
+        skiff_log(SKIFF_LOG_INFO,
+                  "model '%s': opset %d, %d nodes (%d before passes), %d inputs, "
+                  "%d outputs",
                   g->name, g->opset, m->n_order, before, g->n_inputs, g->n_outputs);
     *out_model = m;
     return NULL;
@@ -318,8 +320,8 @@ skiff_status_t *skiff_model_load(const char *path, const skiff_model_options_t *
 {
     struct stat sb;
     if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
-        return skiff_status_new(SKIFF_CODE_INVALID_ARG, "'%s' is a directory, expected an .onnx file",
-                                path);
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                "'%s' is a directory, expected an .onnx file", path);
     void *buf;
     size_t size;
     skiff_status_t *st = skiff__read_file(path, &buf, &size);
@@ -459,12 +461,10 @@ static skiff_status_t *check_input(const skiff_value_info_t *info, const skiff_t
               (t->dtype != SKIFF_DTYPE_STRING &&
                (size_t)skiff_tensor_numel(t) * skiff_dtype_size(t->dtype) != t->nbytes);
     if (bad)
-        return skiff_status_new(SKIFF_CODE_INVALID_ARG, "input '%s': expected shape %s, got %s",
-                                info->name,
-                                skiff_shape_str(info->ndim < 0 ? 0 : info->ndim, info->dims, want,
-                                                sizeof(want)),
-                                skiff_shape_str(t->ndim < 0 ? 0 : t->ndim, t->dims, got,
-                                                sizeof(got)));
+        return skiff_status_new(
+            SKIFF_CODE_INVALID_ARG, "input '%s': expected shape %s, got %s", info->name,
+            skiff_shape_str(info->ndim < 0 ? 0 : info->ndim, info->dims, want, sizeof(want)),
+            skiff_shape_str(t->ndim < 0 ? 0 : t->ndim, t->dims, got, sizeof(got)));
     return NULL;
 }
 
@@ -522,8 +522,15 @@ skiff_status_t *skiff_context_run(skiff_context_t *c, const skiff_tensor_t *cons
         for (int k = 0; k < n->n_out; k++)
             out_buf[k] = NULL;
         skiff__kctx k = {
-            .node = n, .graph = g, .in = in_buf, .n_in = n->n_in, .out = out_buf,
-            .n_out = n->n_out, .cache = &c->cache[ni], .threads = c->threads, .exec = &c->exec,
+            .node = n,
+            .graph = g,
+            .in = in_buf,
+            .n_in = n->n_in,
+            .out = out_buf,
+            .n_out = n->n_out,
+            .cache = &c->cache[ni],
+            .threads = c->threads,
+            .exec = &c->exec,
         };
         uint64_t t0 = c->profile ? skiff__now_ns() : 0;
         st = n->op->run(&k);
@@ -642,8 +649,15 @@ skiff_status_t *skiff__fold_node(skiff__graph *g, int ni)
     skiff__exec standalone = {NULL};
     void *cache = NULL;
     skiff__kctx k = {
-        .node = n, .graph = g, .in = in_buf, .n_in = n->n_in, .out = out_buf, .n_out = n->n_out,
-        .cache = &cache, .threads = 1, .exec = &standalone,
+        .node = n,
+        .graph = g,
+        .in = in_buf,
+        .n_in = n->n_in,
+        .out = out_buf,
+        .n_out = n->n_out,
+        .cache = &cache,
+        .threads = 1,
+        .exec = &standalone,
     };
     skiff_status_t *st = n->op->run(&k);
     if (cache && n->op->cache_free)

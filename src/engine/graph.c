@@ -55,8 +55,7 @@ int skiff__graph_add_value(skiff__graph *g, const char *name)
     char *nm = skiff__strdup(name);
     if (!nm)
         return -1;
-    if ((g->n_values + 1) * 2 >= g->hash_cap &&
-        !rehash(g, g->hash_cap ? g->hash_cap * 2 : 128)) {
+    if ((g->n_values + 1) * 2 >= g->hash_cap && !rehash(g, g->hash_cap ? g->hash_cap * 2 : 128)) {
         skiff__free(nm);
         return -1;
     }

@@ -11,8 +11,8 @@ static skiff_status_t *node_verr(const skiff__node *node, skiff_code_t code, con
 {
     char msg[1024];
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    return skiff_status_new(code, "node '%s' (%s): %s", node->name ? node->name : "",
-                            node->op_type, msg);
+    return skiff_status_new(code, "node '%s' (%s): %s", node->name ? node->name : "", node->op_type,
+                            msg);
 }
 
 skiff_status_t *skiff__kerr(const skiff__kctx *ctx, skiff_code_t code, const char *fmt, ...)

@@ -43,7 +43,8 @@ static skiff_status_t *read_external(const Onnx__TensorProto *tp, const char *ba
         return skiff_status_new(SKIFF_CODE_INVALID_ARG, "external data without a location");
     if (!base_dir)
         return skiff_status_new(SKIFF_CODE_INVALID_ARG,
-                                "external data '%s' but the model was loaded from memory", location);
+                                "external data '%s' but the model was loaded from memory",
+                                location);
     if (location[0] == '/' || strstr(location, ".."))
         return skiff_status_new(SKIFF_CODE_INVALID_ARG,
                                 "external data location '%s' must be a relative path inside the "
@@ -81,8 +82,8 @@ static skiff_status_t *tensor_from_proto(Onnx__TensorProto *tp, const char *base
     skiff_dtype_t dt = (skiff_dtype_t)tp->data_type;
     size_t es = skiff_dtype_size(dt);
     if (es == 0)
-        return skiff_status_new(SKIFF_CODE_UNSUPPORTED, "tensor '%s': unsupported data type %d",
-                                nm, tp->data_type);
+        return skiff_status_new(SKIFF_CODE_UNSUPPORTED, "tensor '%s': unsupported data type %d", nm,
+                                tp->data_type);
     if (tp->n_dims > SKIFF_MAX_DIMS)
         return skiff_status_new(SKIFF_CODE_UNSUPPORTED, "tensor '%s': rank %zu exceeds %d", nm,
                                 tp->n_dims, SKIFF_MAX_DIMS);
@@ -243,17 +244,19 @@ static skiff_status_t *value_info(skiff__graph *g, const Onnx__ValueInfoProto *v
             v->ndim = (int)sh->n_dim;
             for (size_t i = 0; i < sh->n_dim; i++) {
                 const Onnx__TensorShapeProto__Dimension *d = sh->dim[i];
-                v->dims[i] = d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
-                                     d->dim_value >= 0
-                                 ? d->dim_value
-                                 : -1;
+                v->dims[i] =
+                    d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
+                            d->dim_value >= 0
+                        ? d->dim_value
+                        : -1;
             }
         }
     } else if (tp && tp->value_case != ONNX__TYPE_PROTO__VALUE__NOT_SET) {
-        return skiff_status_new(SKIFF_CODE_UNSUPPORTED,
-                                "value '%s': only tensor types are supported (sequence/map/optional "
-                                "are not)",
-                                vi->name);
+        return skiff_status_new(
+            SKIFF_CODE_UNSUPPORTED,
+            "value '%s': only tensor types are supported (sequence/map/optional "
+            "are not)",
+            vi->name);
     }
     *out_index = idx;
     return NULL;
@@ -294,7 +297,8 @@ static skiff_status_t *copy_attr(skiff__attr *a, const Onnx__AttributeProto *ap)
         break;
     case SKIFF_ATTR_TENSOR:
         if (!ap->t)
-            return skiff_status_new(SKIFF_CODE_INVALID_ARG, "attribute '%s' has no tensor", a->name);
+            return skiff_status_new(SKIFF_CODE_INVALID_ARG, "attribute '%s' has no tensor",
+                                    a->name);
         return tensor_from_proto(ap->t, NULL, false, &a->t);
     case SKIFF_ATTR_FLOATS:
         a->n = (int)ap->n_floats;
@@ -317,8 +321,7 @@ static skiff_status_t *copy_attr(skiff__attr *a, const Onnx__AttributeProto *ap)
         if (!a->strings)
             return OOM();
         for (size_t i = 0; i < ap->n_strings; i++) {
-            a->strings[i] =
-                skiff__strndup((const char *)ap->strings[i].data, ap->strings[i].len);
+            a->strings[i] = skiff__strndup((const char *)ap->strings[i].data, ap->strings[i].len);
             if (!a->strings[i])
                 return OOM();
             a->n = (int)i + 1;
@@ -454,8 +457,8 @@ static skiff_status_t *add_node(skiff__graph *g, const Onnx__NodeProto *np, int 
             continue;
         }
         int v = skiff__graph_find_value(g, nm);
-        if (v >= 0 && (g->values[v].producer >= 0 || g->values[v].constant ||
-                       g->values[v].is_input))
+        if (v >= 0 &&
+            (g->values[v].producer >= 0 || g->values[v].constant || g->values[v].is_input))
             return skiff_status_new(SKIFF_CODE_INVALID_ARG,
                                     "node '%s' (%s): output '%s' is already defined", n->name,
                                     n->op_type, nm);
@@ -490,8 +493,7 @@ static skiff_status_t *topo_order(const Onnx__GraphProto *gp, skiff__graph *g, s
             const Onnx__NodeProto *np = gp->node[i];
             bool ready = true;
             for (size_t k = 0; k < np->n_input && ready; k++)
-                if (np->input[k] && np->input[k][0] &&
-                    skiff__graph_find_value(g, np->input[k]) < 0)
+                if (np->input[k] && np->input[k][0] && skiff__graph_find_value(g, np->input[k]) < 0)
                     ready = false;
             if (!ready)
                 continue;
@@ -517,8 +519,8 @@ static skiff_status_t *topo_order(const Onnx__GraphProto *gp, skiff__graph *g, s
                         st = skiff_status_new(SKIFF_CODE_INVALID_ARG,
                                               "node '%s' (%s): input '%s' is never produced (or "
                                               "the graph has a cycle)",
-                                              np->name ? np->name : "", np->op_type ? np->op_type : "",
-                                              np->input[k]);
+                                              np->name ? np->name : "",
+                                              np->op_type ? np->op_type : "", np->input[k]);
                         goto out;
                     }
             }
@@ -659,8 +661,8 @@ static skiff_status_t *bind_kernels(skiff__graph *g)
         missing++;
         if (off < sizeof(msg) - 1)
             off += (size_t)snprintf(msg + off, sizeof(msg) - off, "%s%s%s%s (node '%s', opset %d)",
-                                    missing > 1 ? ", " : "", n->domain,
-                                    n->domain[0] ? "." : "", n->op_type, n->name, n->opset);
+                                    missing > 1 ? ", " : "", n->domain, n->domain[0] ? "." : "",
+                                    n->op_type, n->name, n->opset);
     }
     if (missing)
         return skiff_status_new(SKIFF_CODE_UNSUPPORTED, "unsupported operator%s: %s",

@@ -254,6 +254,51 @@ static bool act_of(const skiff__graph *g, const skiff__node *n, skiff__fused_act
     return true;
 }
 
+/* Folds an Add that consumes a Conv/Gemm/MatMul output into that node as a
+ * sum post-op: y = act(op(x) + other). Runs before activation fusion, so an
+ * activation after the Add is fused on top. The addend must be computed
+ * before the producer runs (nodes are in topological order, so: produced by
+ * an earlier node, or an input/constant); kernels handle an addend that
+ * broadcasts. */
+static int fuse_sums(skiff__graph *g)
+{
+    int fused = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        skiff__node *n = &g->nodes[i];
+        if (n->dead || !n->op || !(n->op->flags & SKIFF_OP_FUSES_SUM) || n->n_out < 1 ||
+            n->out[0] < 0 || n->n_act || n->sum_input >= 0)
+            continue;
+        skiff_dtype_t dt = g->values[n->out[0]].dtype;
+        if (dt != SKIFF_DTYPE_FLOAT32 && dt != SKIFF_DTYPE_UNDEFINED)
+            continue;
+        int ci = sole_consumer(g, n->out[0]);
+        if (ci < 0)
+            continue;
+        skiff__node *a = &g->nodes[ci];
+        if (!is_op(a, "Add") || a->n_in != 2 || a->n_out != 1 || a->in[0] == a->in[1])
+            continue;
+        int other = a->in[0] == n->out[0] ? a->in[1] : a->in[0];
+        if (other < 0 || g->values[other].producer >= i)
+            continue;
+        /* The Add's output keeps the op's rank only if the addend does not
+         * broadcast the op's output up; require the addend's rank not to
+         * exceed the op's when both are known. */
+        int ro = g->values[n->out[0]].ndim, ra = g->values[other].ndim;
+        if (ro >= 0 && ra > ro)
+            continue;
+        if (ro < 0 && g->values[other].constant)
+            continue; /* a constant could broadcast the output up: keep the Add */
+        n->sum_input = other;
+        int old = n->out[0];
+        n->out[0] = a->out[0];
+        g->values[old].n_consumers = 0;
+        a->dead = true;
+        fused++;
+        skiff__graph_recount(g);
+    }
+    return fused;
+}
+
 static int fuse_activations(skiff__graph *g)
 {
     int fused = 0;
@@ -328,8 +373,8 @@ static bool private_value(const skiff__graph *g, int v, int uses)
 }
 
 /* Turns node n into `type` with the given inputs and attributes (moved). */
-static skiff_status_t *rewrite_node(skiff__graph *g, skiff__node *n, const char *type, const int *in,
-                                    int n_in, skiff__attr *attrs, int n_attrs)
+static skiff_status_t *rewrite_node(skiff__graph *g, skiff__node *n, const char *type,
+                                    const int *in, int n_in, skiff__attr *attrs, int n_attrs)
 {
     char *t = skiff__strdup(type);
     int *ni = skiff__malloc(sizeof(int) * (size_t)(n_in + 1));
@@ -705,6 +750,8 @@ skiff_status_t *skiff__graph_optimize(skiff__graph *g, skiff__pass_stats *stats)
     st = fuse_subgraphs(g, &stats->gelu_fused, &stats->ln_fused, &stats->hardswish_fused);
     if (st)
         return st;
+    skiff__graph_recount(g);
+    stats->sum_fused = fuse_sums(g);
     skiff__graph_recount(g);
     stats->act_fused = fuse_activations(g);
     stats->dead = remove_dead(g);

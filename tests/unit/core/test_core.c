@@ -1,11 +1,12 @@
 /* Unit tests for src/core: status, tensors, npy, float16, allocation
  * failure injection. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
-#include <math.h>
+
+#include <cmocka.h> /* needs the headers above */
 #include <stdio.h>
 #include <string.h>
 
@@ -67,16 +68,17 @@ static void test_tensor(void **state)
 
 static void test_npy_roundtrip(void **state)
 {
-    static const skiff_dtype_t types[] = {SKIFF_DTYPE_FLOAT32, SKIFF_DTYPE_INT64, SKIFF_DTYPE_UINT8,
-                                          SKIFF_DTYPE_FLOAT16, SKIFF_DTYPE_BOOL, SKIFF_DTYPE_INT32};
+    static const skiff_dtype_t types[] = {SKIFF_DTYPE_FLOAT32, SKIFF_DTYPE_INT64,
+                                          SKIFF_DTYPE_UINT8,   SKIFF_DTYPE_FLOAT16,
+                                          SKIFF_DTYPE_BOOL,    SKIFF_DTYPE_INT32};
     for (int r = 0; r <= 3; r++) {
         for (size_t k = 0; k < sizeof(types) / sizeof(types[0]); k++) {
             int64_t dims[] = {2, 3, 1};
             skiff_tensor_t *t;
             assert_null(skiff_tensor_new(types[k], r, dims, &t));
             for (size_t i = 0; i < t->nbytes; i++)
-                ((unsigned char *)t->data)[i] = types[k] == SKIFF_DTYPE_BOOL ? (i & 1)
-                                                                             : (unsigned char)i;
+                ((unsigned char *)t->data)[i] =
+                    types[k] == SKIFF_DTYPE_BOOL ? (i & 1) : (unsigned char)i;
             void *buf;
             size_t size;
             assert_null(skiff__npy_write_buffer(t, &buf, &size));
@@ -132,11 +134,15 @@ static void test_npy_errors(void **state)
     expect_npy_error(buf, len, "needs 16 data bytes, file has 8");
     make_npy(buf, &len, "{'descr': '<c8', 'fortran_order': False, 'shape': (1,), }\n", 8);
     expect_npy_error(buf, len, "unsupported dtype");
-    make_npy(buf, &len, "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,), }\n", 8);
+    make_npy(buf, &len,
+             "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,), }\n", 8);
     expect_npy_error(buf, len, "too large");
-    make_npy(buf, &len, "{'descr': '<f4', 'fortran_order': False, 'shape': (1,1,1,1,1,1,1,1,1), }\n", 4);
+    make_npy(buf, &len,
+             "{'descr': '<f4', 'fortran_order': False, 'shape': (1,1,1,1,1,1,1,1,1), }\n", 4);
     expect_npy_error(buf, len, "more than 8");
-    make_npy(buf, &len, "{'descr': '<f4', 'fortran_order': False, 'shape': (3037000500, 3037000500, 4), }\n", 4);
+    make_npy(buf, &len,
+             "{'descr': '<f4', 'fortran_order': False, 'shape': (3037000500, 3037000500, 4), }\n",
+             4);
     expect_npy_error(buf, len, "overflows");
     /* header length pointing past the end */
     make_npy(buf, &len, "{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }\n", 4);
@@ -146,7 +152,8 @@ static void test_npy_errors(void **state)
 
 static void test_f16(void **state)
 {
-    const float vals[] = {0.0f, 1.0f, -2.5f, 65504.0f, 6.1035156e-05f, 5.9604645e-08f, 0.333251953125f};
+    const float vals[] = {0.0f,           1.0f,           -2.5f,          65504.0f,
+                          6.1035156e-05f, 5.9604645e-08f, 0.333251953125f};
     for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++)
         assert_true(skiff__f16_to_f32(skiff__f32_to_f16(vals[i])) == vals[i]);
     assert_true(isinf(skiff__f16_to_f32(skiff__f32_to_f16(1e6f))));
@@ -194,9 +201,9 @@ static void test_parse(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_status),     cmocka_unit_test(test_tensor),
+        cmocka_unit_test(test_status),        cmocka_unit_test(test_tensor),
         cmocka_unit_test(test_npy_roundtrip), cmocka_unit_test(test_npy_errors),
-        cmocka_unit_test(test_f16),        cmocka_unit_test(test_alloc_failure),
+        cmocka_unit_test(test_f16),           cmocka_unit_test(test_alloc_failure),
         cmocka_unit_test(test_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

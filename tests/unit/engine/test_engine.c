@@ -1,11 +1,12 @@
 /* Unit tests for the engine core: loading, validation, passes, execution,
  * and clean failure on bad models and bad inputs. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
-#include <math.h>
+
+#include <cmocka.h> /* needs the headers above */
 #include <stdio.h>
 #include <string.h>
 
@@ -291,8 +292,8 @@ int main(void)
 {
     skiff_log_set_level(SKIFF_LOG_ERROR);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_mlp_runs),        cmocka_unit_test(test_input_validation),
-        cmocka_unit_test(test_bad_models),      cmocka_unit_test(test_external_data),
+        cmocka_unit_test(test_mlp_runs),         cmocka_unit_test(test_input_validation),
+        cmocka_unit_test(test_bad_models),       cmocka_unit_test(test_external_data),
         cmocka_unit_test(test_constant_folding), cmocka_unit_test(test_subgraph_fusion),
         cmocka_unit_test(test_hardswish_fusion), cmocka_unit_test(test_alloc_failure_loop),
     };

@@ -1,12 +1,18 @@
 /* conv.c - Conv and ConvTranspose on oneDNN.
  *
- * Tensors between nodes stay plain (NCHW), but oneDNN's fast convolutions
- * want blocked activations (nChw16c) and weights (OIhw16i16o...). Each
- * context compiles, per input shape, a primitive with "any" layouts and
- * wraps it in reorders where the chosen layout differs from the plain one;
+ * Tensors between nodes are plain NCHW, but oneDNN's fast convolutions want
+ * other layouts (on AVX-512: channels-last activations, blocked weights).
+ * Each context compiles, per input shape, a primitive with "any" layouts
+ * and wraps it in reorders where the chosen layout differs from the user's;
  * constant weights are reordered once per layout into node->prep, shared by
- * every context. Fused activations run as post-ops; a fused sum is a sum
- * post-op over the destination, so dst = act(conv(x) + sum).
+ * every context. Three refinements cut the reorders:
+ *   - an edge that runs from one Conv only into Convs (decided at prepare
+ *     from the graph) holds its tensor channels-last, so neither end
+ *     reorders it;
+ *   - a 1x1 convolution with plain ends times the blocked primitive against
+ *     oneDNN's plain GEMM-based one on its first input and keeps the faster;
+ *   - fused activations run as post-ops, and a fused sum as a sum post-op
+ *     over the destination, so dst = act(conv(x) + sum).
  *
  * ConvTranspose whose ONNX pads cannot be expressed as oneDNN padding
  * (output_padding, or output_shape larger than the full result) computes
@@ -219,18 +225,16 @@ typedef enum {
 } conv_layout;
 
 /* SKIFF_CONV_LAYOUT=blocked|plain pins the choice, for measuring one
- * against the other; unset or anything else means auto. */
+ * against the other; unset or anything else means auto. Read when a
+ * primitive is compiled, never per run. */
 static conv_layout layout_mode(void)
 {
-    static int v = -1;
-    if (v < 0) {
-        const char *e = getenv("SKIFF_CONV_LAYOUT");
-        v = !e                          ? LAYOUT_AUTO
-            : strcmp(e, "blocked") == 0 ? LAYOUT_BLOCKED
-            : strcmp(e, "plain") == 0   ? LAYOUT_PLAIN
-                                        : LAYOUT_AUTO;
-    }
-    return (conv_layout)v;
+    const char *e = getenv("SKIFF_CONV_LAYOUT");
+    if (e && strcmp(e, "blocked") == 0)
+        return LAYOUT_BLOCKED;
+    if (e && strcmp(e, "plain") == 0)
+        return LAYOUT_PLAIN;
+    return LAYOUT_AUTO;
 }
 
 #define TRY(call)                                                                                  \
@@ -452,6 +456,33 @@ static void fill_bias_cl(float *y, const float *b, int64_t n, int64_t m, int64_t
             y[ni * m + c] = b ? b[c] : 0.f;
 }
 
+/* Fused sum and activations in C, for the paths oneDNN does not apply them
+ * on. A channels-last output's sum input is channels-last too (see
+ * channels_last_values). */
+static skiff_status_t *conv_epilogue(const skiff__kctx *ctx, skiff_tensor_t *Y, bool cl)
+{
+    if (!cl)
+        return skiff__nn_epilogue(ctx, Y);
+    bool bcast;
+    skiff_status_t *st = NULL;
+    const skiff_tensor_t *S = skiff__nn_sum_tensor(ctx, Y, &bcast, &st);
+    if (st)
+        return st;
+    int64_t n = skiff_tensor_numel(Y);
+    if (S && bcast) {
+        skiff__nn_add_bcast(Y->data, Y->ndim, Y->dims, true, S->data, S->ndim, S->dims,
+                            S->ndim >= 3, ctx->threads);
+    } else if (S) {
+        float *o = Y->data;
+        const float *a = S->data;
+#pragma omp parallel for simd num_threads(ctx->threads) if (n > 65536)
+        for (int64_t i = 0; i < n; i++)
+            o[i] += a[i];
+    }
+    skiff__nn_apply_act(ctx->node, Y->data, n, ctx->threads);
+    return NULL;
+}
+
 /* Row-major dims [N, C, spatial...] stored channels-last (NWC, NHWC, NDHWC). */
 static dnnl_status_t md_channels_last(dnnl_memory_desc_t *md, int ndim, const int64_t *dims)
 {
@@ -618,19 +649,22 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose)
             fill_bias_cl(Y->data, B ? B->data : NULL, N, M, inner, ctx->threads);
         else
             fill_bias(Y->data, B ? B->data : NULL, N, M, inner, ctx->threads);
-        return skiff__nn_epilogue(ctx, Y);
+        return conv_epilogue(ctx, Y, dst_cl);
     }
-    const skiff_tensor_t *S = skiff__nn_sum_tensor(ctx, Y, &st);
+    bool s_bcast;
+    const skiff_tensor_t *S = skiff__nn_sum_tensor(ctx, Y, &s_bcast, &st);
     if (st)
         return st;
-    /* Post-ops run inside oneDNN only on paths where the primitive writes Y. */
-    bool fuse = !transpose;
+    /* Post-ops run inside oneDNN only where the primitive writes Y and the
+     * sum, if any, is elementwise; elsewhere conv_epilogue applies them. */
+    bool fuse = !transpose && !s_bcast;
 
     skiff__shape_key key = {0};
     skiff__key_add_tensor(&key, X);
     skiff__key_add_tensor(&key, W);
     skiff__key_add(&key, B != NULL);
-    if (!skiff__key_add(&key, S != NULL))
+    skiff__key_add(&key, S != NULL);
+    if (!skiff__key_add(&key, s_bcast))
         return skiff__kerr(ctx, SKIFF_CODE_INTERNAL, "cache key overflow");
     skiff__pcache *cache = skiff__pcache_get(ctx, entry_free, &st);
     if (!cache)
@@ -745,7 +779,7 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose)
     }
     skiff__pcache_release(cache);
     if (!fuse || e->crop)
-        return skiff__nn_epilogue(ctx, Y);
+        return conv_epilogue(ctx, Y, dst_cl);
     return NULL;
 }
 
@@ -758,55 +792,88 @@ static bool is_conv(const skiff__node *n)
     return !n->dead && n->op && n->op->run == skiff__nn_conv_run;
 }
 
-/* Whether value v may be held channels-last: one Conv (without a fused sum)
- * makes it and only Convs read it, as their X, so no other kernel and no
- * caller ever sees it. oneDNN's convolutions run channels-last (or
- * reorder from it cheaply), so such an edge skips the two reorders a plain
- * NCHW tensor costs between consecutive convolutions. */
-static bool channels_last_edge(const skiff__graph *g, int v)
+/* Marks in cl[] the values that may be held channels-last: made by one
+ * Conv and read only by Convs, as their X or their fused sum, so no other
+ * kernel and no caller ever sees them. oneDNN's convolutions run
+ * channels-last (or reorder from it cheaply), so such an edge skips the two
+ * reorders a plain NCHW tensor costs between consecutive convolutions. A
+ * fused sum is added into the output in place, so a Conv's sum input and
+ * its output must agree: both channels-last or neither. */
+static bool channels_last_values(const skiff__graph *g, bool *cl)
 {
-    if (v < 0 || v >= g->n_values || g->values[v].is_output || g->values[v].is_input ||
-        g->values[v].constant)
+    int *prod = skiff__calloc((size_t)g->n_values + 1, sizeof(int));
+    int *uses = skiff__calloc((size_t)g->n_values + 1, sizeof(int));
+    if (!prod || !uses) {
+        skiff__free(prod);
+        skiff__free(uses);
         return false;
-    int producers = 0, consumers = 0;
+    }
+    for (int v = 0; v < g->n_values; v++)
+        cl[v] = true;
     for (int i = 0; i < g->n_nodes; i++) {
         const skiff__node *n = &g->nodes[i];
         if (n->dead)
             continue;
-        if (n->sum_input == v)
-            return false;
+        bool conv = is_conv(n);
         for (int o = 0; o < n->n_out; o++) {
-            if (n->out[o] != v)
+            int v = n->out[o];
+            if (v < 0 || v >= g->n_values)
                 continue;
-            if (!is_conv(n) || o != 0 || n->sum_input >= 0)
-                return false;
-            producers++;
+            prod[v]++;
+            if (!conv || o != 0)
+                cl[v] = false;
         }
-        for (int k = 0; k < n->n_in; k++) {
-            if (n->in[k] != v)
+        for (int k = 0; k <= n->n_in; k++) {
+            int v = k < n->n_in ? n->in[k] : n->sum_input;
+            if (v < 0 || v >= g->n_values)
                 continue;
-            if (!is_conv(n) || k != 0)
-                return false;
-            consumers++;
+            uses[v]++;
+            if (!conv || (k != 0 && k != n->n_in))
+                cl[v] = false;
         }
     }
-    return producers == 1 && consumers >= 1;
+    for (int v = 0; v < g->n_values; v++) {
+        const skiff__value *val = &g->values[v];
+        if (prod[v] != 1 || uses[v] < 1 || val->is_output || val->is_input || val->constant)
+            cl[v] = false;
+    }
+    for (bool changed = true; changed;) {
+        changed = false;
+        for (int i = 0; i < g->n_nodes; i++) {
+            const skiff__node *n = &g->nodes[i];
+            if (n->dead || !is_conv(n) || n->sum_input < 0 || n->n_out < 1 || n->out[0] < 0)
+                continue;
+            int sv = n->sum_input, ov = n->out[0];
+            if (cl[sv] != cl[ov]) {
+                cl[sv] = cl[ov] = false;
+                changed = true;
+            }
+        }
+    }
+    skiff__free(prod);
+    skiff__free(uses);
+    return true;
 }
 
 skiff_status_t *skiff__nn_conv_prepare(skiff__node *node, const skiff__graph *graph)
 {
     conv_prep *p = skiff__calloc(1, sizeof(*p));
-    if (!p)
+    bool *cl = skiff__calloc((size_t)graph->n_values + 1, sizeof(bool));
+    if (!p || !cl || (is_conv(node) && !channels_last_values(graph, cl))) {
+        skiff__free(p);
+        skiff__free(cl);
         return skiff__node_err(node, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+    }
     skiff__wpack_init(&p->wp);
     const skiff_tensor_t *w =
         node->n_in > 1 && node->in[1] >= 0 ? graph->values[node->in[1]].constant : NULL;
     p->has_wp = w && w->dtype == SKIFF_DTYPE_FLOAT32;
     if (is_conv(node)) {
-        /* Both ends of an edge decide from the same graph, so they agree. */
-        p->src_cl = node->n_in > 0 && channels_last_edge(graph, node->in[0]);
-        p->dst_cl = node->n_out > 0 && channels_last_edge(graph, node->out[0]);
+        /* Every Conv decides from the same graph, so both ends of an edge agree. */
+        p->src_cl = node->n_in > 0 && node->in[0] >= 0 && cl[node->in[0]];
+        p->dst_cl = node->n_out > 0 && node->out[0] >= 0 && cl[node->out[0]];
     }
+    skiff__free(cl);
     node->prep = p;
     return NULL;
 }

@@ -148,9 +148,10 @@ void skiff__nn_apply_act_f64(const skiff__node *node, double *y, int64_t n, int 
 }
 
 const skiff_tensor_t *skiff__nn_sum_tensor(const skiff__kctx *ctx, const skiff_tensor_t *y,
-                                           skiff_status_t **st)
+                                           bool *bcast, skiff_status_t **st)
 {
     *st = NULL;
+    *bcast = false;
     if (ctx->node->sum_input < 0)
         return NULL;
     const skiff_tensor_t *s = ctx->in[ctx->n_in];
@@ -158,30 +159,83 @@ const skiff_tensor_t *skiff__nn_sum_tensor(const skiff__kctx *ctx, const skiff_t
         *st = skiff__kerr(ctx, SKIFF_CODE_INTERNAL, "fused sum input is missing");
         return NULL;
     }
-    bool same = s->dtype == y->dtype && s->ndim == y->ndim;
-    for (int i = 0; same && i < y->ndim; i++)
-        same = s->dims[i] == y->dims[i];
-    if (!same) {
+    bool same = s->ndim == y->ndim, fits = s->ndim <= y->ndim;
+    for (int i = 0; i < y->ndim && (same || fits); i++) {
+        int si = i - (y->ndim - s->ndim);
+        int64_t d = si >= 0 ? s->dims[si] : 1;
+        same = same && d == y->dims[i];
+        fits = fits && (d == 1 || d == y->dims[i]);
+    }
+    if (s->dtype != y->dtype || !fits) {
         char a[96], b[96];
         *st = skiff__kerr(
-            ctx, SKIFF_CODE_INVALID_ARG, "fused sum input: expected %s shape %s, got %s %s",
-            skiff_dtype_name(y->dtype), skiff_shape_str(y->ndim, y->dims, a, sizeof(a)),
-            skiff_dtype_name(s->dtype), skiff_shape_str(s->ndim, s->dims, b, sizeof(b)));
+            ctx, SKIFF_CODE_INVALID_ARG, "fused sum input: %s %s does not broadcast to %s %s",
+            skiff_dtype_name(s->dtype), skiff_shape_str(s->ndim, s->dims, a, sizeof(a)),
+            skiff_dtype_name(y->dtype), skiff_shape_str(y->ndim, y->dims, b, sizeof(b)));
         return NULL;
     }
+    *bcast = !same;
     return s;
+}
+
+/* Element strides of a row-major or channels-last tensor, in logical dim order. */
+static void layout_strides(int ndim, const int64_t *dims, bool cl, int64_t *st)
+{
+    int64_t acc = 1;
+    if (cl && ndim >= 3) {
+        st[1] = 1;
+        acc = dims[1];
+        for (int i = ndim - 1; i >= 2; i--) {
+            st[i] = acc;
+            acc *= dims[i];
+        }
+        st[0] = acc;
+        return;
+    }
+    for (int i = ndim - 1; i >= 0; i--) {
+        st[i] = acc;
+        acc *= dims[i];
+    }
+}
+
+void skiff__nn_add_bcast(float *y, int ndim, const int64_t *dims, bool y_cl, const float *s,
+                         int s_ndim, const int64_t *s_dims, bool s_cl, int threads)
+{
+    int64_t ys[SKIFF_MAX_DIMS], ss_own[SKIFF_MAX_DIMS], ss[SKIFF_MAX_DIMS];
+    layout_strides(ndim, dims, y_cl, ys);
+    layout_strides(s_ndim, s_dims, s_cl, ss_own);
+    for (int i = 0; i < ndim; i++) {
+        int si = i - (ndim - s_ndim);
+        ss[i] = si >= 0 && s_dims[si] != 1 ? ss_own[si] : 0;
+    }
+    int64_t n = skiff_shape_numel(ndim, dims);
+#pragma omp parallel for num_threads(threads) if (n > 65536)
+    for (int64_t t = 0; t < n; t++) {
+        int64_t rem = t, yo = 0, so = 0;
+        for (int i = ndim - 1; i >= 0; i--) {
+            int64_t c = rem % dims[i];
+            rem /= dims[i];
+            yo += c * ys[i];
+            so += c * ss[i];
+        }
+        y[yo] += s[so];
+    }
 }
 
 skiff_status_t *skiff__nn_epilogue(const skiff__kctx *ctx, skiff_tensor_t *y)
 {
     skiff_status_t *st = NULL;
-    const skiff_tensor_t *s = skiff__nn_sum_tensor(ctx, y, &st);
+    bool bcast;
+    const skiff_tensor_t *s = skiff__nn_sum_tensor(ctx, y, &bcast, &st);
     if (st)
         return st;
     int64_t n = skiff_tensor_numel(y);
     int threads = ctx->threads;
     if (y->dtype == SKIFF_DTYPE_FLOAT32) {
-        if (s) {
+        if (s && bcast) {
+            skiff__nn_add_bcast(y->data, y->ndim, y->dims, false, s->data, s->ndim, s->dims, false,
+                                threads);
+        } else if (s) {
             float *o = y->data;
             const float *a = s->data;
 #pragma omp parallel for simd num_threads(threads) if (n > 65536)
@@ -189,7 +243,7 @@ skiff_status_t *skiff__nn_epilogue(const skiff__kctx *ctx, skiff_tensor_t *y)
                 o[i] += a[i];
         }
         skiff__nn_apply_act(ctx->node, y->data, n, threads);
-    } else if (y->dtype == SKIFF_DTYPE_FLOAT64) {
+    } else if (y->dtype == SKIFF_DTYPE_FLOAT64 && !(s && bcast)) {
         if (s) {
             double *o = y->data;
             const double *a = s->data;
@@ -199,8 +253,8 @@ skiff_status_t *skiff__nn_epilogue(const skiff__kctx *ctx, skiff_tensor_t *y)
         }
         skiff__nn_apply_act_f64(ctx->node, y->data, n, threads);
     } else if (s || ctx->node->n_act > 0) {
-        return skiff__kerr(ctx, SKIFF_CODE_UNSUPPORTED, "fused activation on %s output",
-                           skiff_dtype_name(y->dtype));
+        return skiff__kerr(ctx, SKIFF_CODE_UNSUPPORTED, "fused %s on a %s output",
+                           s ? "sum" : "activation", skiff_dtype_name(y->dtype));
     }
     return NULL;
 }

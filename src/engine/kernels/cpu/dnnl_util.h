@@ -34,15 +34,22 @@ dnnl_status_t skiff__dnnl_md_plain(dnnl_memory_desc_t *md, int ndim, const int64
 void skiff__nn_apply_act(const skiff__node *node, float *y, int64_t n, int threads);
 void skiff__nn_apply_act_f64(const skiff__node *node, double *y, int64_t n, int threads);
 
-/* Tensor the sum post-op adds to the output (node->sum_input >= 0): the
- * executor passes it in ctx->in[ctx->n_in], after the node's inputs. NULL when the node has
- * no sum; an error in *st when it has one but the input is missing or its
- * shape is not the output's. */
+/* Tensor the fused sum adds to the output (node->sum_input >= 0): the
+ * executor passes it in ctx->in[ctx->n_in], after the node's inputs. NULL
+ * when the node has no sum. *bcast is set when its shape is not the
+ * output's but broadcasts to it (then it cannot be a oneDNN sum post-op);
+ * an error in *st when it is missing or does not broadcast. */
 const skiff_tensor_t *skiff__nn_sum_tensor(const skiff__kctx *ctx, const skiff_tensor_t *y,
-                                           skiff_status_t **st);
+                                           bool *bcast, skiff_status_t **st);
 
-/* Adds the sum tensor (if any) then applies the fused activations: the
- * plain C epilogue of a float32 output. */
+/* y += s, s broadcast numpy-style to y's dims; either may be stored
+ * channels-last (rank >= 3). The rare path of a fused sum whose shape
+ * differs from the output's. */
+void skiff__nn_add_bcast(float *y, int ndim, const int64_t *dims, bool y_cl, const float *s,
+                         int s_ndim, const int64_t *s_dims, bool s_cl, int threads);
+
+/* Adds the fused sum (if any) then applies the fused activations: the
+ * plain C epilogue of an output stored row-major. */
 skiff_status_t *skiff__nn_epilogue(const skiff__kctx *ctx, skiff_tensor_t *y);
 
 /* ---- weights packed into a primitive's preferred layout -------------------

@@ -40,9 +40,9 @@
 
 #include "../../engine_int.h"
 
-#define NDT 17          /* dtype tables are indexed by the ONNX dtype number, 0..16 */
-#define PAR_MIN 32768   /* loops with fewer elements stay on one thread */
-#define BLK 16384       /* elements per parallel work item */
+#define NDT 17        /* dtype tables are indexed by the ONNX dtype number, 0..16 */
+#define PAR_MIN 32768 /* loops with fewer elements stay on one thread */
+#define BLK 16384     /* elements per parallel work item */
 
 #define F32 SKIFF_DTYPE_FLOAT32
 #define F64 SKIFF_DTYPE_FLOAT64
@@ -65,15 +65,9 @@ typedef struct uparam {
     const void *lo, *hi; /* Clip bounds in the compute dtype, NULL when absent */
 } uparam;
 
-static int nthreads(const skiff__kctx *ctx)
-{
-    return ctx->threads > 0 ? ctx->threads : 1;
-}
+static int nthreads(const skiff__kctx *ctx) { return ctx->threads > 0 ? ctx->threads : 1; }
 
-static bool is_wide(skiff_dtype_t dt)
-{
-    return dt == F16 || dt == BF16;
-}
+static bool is_wide(skiff_dtype_t dt) { return dt == F16 || dt == BF16; }
 
 static const char *dtname(skiff_dtype_t dt)
 {
@@ -212,14 +206,20 @@ static inline float fast_erff(float x)
 static bool cvt_ok(skiff_dtype_t dt)
 {
     switch (dt) {
-    case SKIFF_DTYPE_FLOAT32: case SKIFF_DTYPE_FLOAT64: case SKIFF_DTYPE_FLOAT16:
-    case SKIFF_DTYPE_BFLOAT16: case SKIFF_DTYPE_INT8: case SKIFF_DTYPE_INT16:
-    case SKIFF_DTYPE_INT32: case SKIFF_DTYPE_INT64: case SKIFF_DTYPE_UINT8:
-    case SKIFF_DTYPE_UINT16: case SKIFF_DTYPE_UINT32: case SKIFF_DTYPE_UINT64:
-    case SKIFF_DTYPE_BOOL:
-        return true;
-    default:
-        return false;
+    case SKIFF_DTYPE_FLOAT32:
+    case SKIFF_DTYPE_FLOAT64:
+    case SKIFF_DTYPE_FLOAT16:
+    case SKIFF_DTYPE_BFLOAT16:
+    case SKIFF_DTYPE_INT8:
+    case SKIFF_DTYPE_INT16:
+    case SKIFF_DTYPE_INT32:
+    case SKIFF_DTYPE_INT64:
+    case SKIFF_DTYPE_UINT8:
+    case SKIFF_DTYPE_UINT16:
+    case SKIFF_DTYPE_UINT32:
+    case SKIFF_DTYPE_UINT64:
+    case SKIFF_DTYPE_BOOL: return true;
+    default: return false;
     }
 }
 
@@ -260,8 +260,7 @@ static bool cvt(const void *src, skiff_dtype_t sdt, void *dst, skiff_dtype_t ddt
         }
         return true;
     }
-    default:
-        return false;
+    default: return false;
     }
 }
 
@@ -493,11 +492,11 @@ static void unary_par(int threads, const void *x, size_t xe, void *y, size_t ye,
  * overflow either. */
 #define FLT_TYPES(D) D(f32, float, float) D(f64, double, double)
 #define SINT_TYPES(D)                                                                              \
-    D(i8, int8_t, uint32_t) D(i16, int16_t, uint32_t) D(i32, int32_t, uint32_t)                    \
-    D(i64, int64_t, uint64_t)
+    D(i8, int8_t, uint32_t)                                                                        \
+    D(i16, int16_t, uint32_t) D(i32, int32_t, uint32_t) D(i64, int64_t, uint64_t)
 #define UINT_TYPES(D)                                                                              \
-    D(u8, uint8_t, uint32_t) D(u16, uint16_t, uint32_t) D(u32, uint32_t, uint32_t)                 \
-    D(u64, uint64_t, uint64_t)
+    D(u8, uint8_t, uint32_t)                                                                       \
+    D(u16, uint16_t, uint32_t) D(u32, uint32_t, uint32_t) D(u64, uint64_t, uint64_t)
 
 #define TAB_F(op) [SKIFF_DTYPE_FLOAT32] = op##_f32, [SKIFF_DTYPE_FLOAT64] = op##_f64,
 #define TAB_S(op)                                                                                  \
@@ -575,7 +574,7 @@ static inline int64_t ipow64(int64_t b, int64_t e)
     D_INT_ARITH(s, T, W)                                                                           \
     BINFN(div_##s, T, T, T, y == 0 ? 0 : x / y)                                                    \
     BINFN(mod_##s, T, T, T, y == 0 ? 0 : x % y)                                                    \
-    BINFN(prelu_##s, T, T, T, y ? x : x) /* never negative */                                                                   \
+    BINFN(prelu_##s, T, T, T, y ? x : x) /* never negative */                                      \
     BINFN(pow_##s, T, T, T, ipow64((int64_t)x, (int64_t)y))
 
 FLT_TYPES(D_FLT_ARITH)
@@ -713,8 +712,8 @@ D_WHERE(where_8, uint64_t)
     X(selu_, x > 0 ? gamma * x : gamma * alpha * M(expm1)(x))                                      \
     X(celu_, x > 0 ? x : alpha * M(expm1)(x / alpha))                                              \
     X(sigmoid_, (T)1 / ((T)1 + EXPF(-x)))                                                          \
-    X(hardsigmoid_, CLAMP01(alpha * x + beta))                                                     \
-    X(hardswish_, x * CLAMP01(x * (T)(1.0 / 6.0) + (T)0.5))                                        \
+    X(hardsigmoid_, CLAMP01(alpha *x + beta))                                                      \
+    X(hardswish_, x *CLAMP01(x *(T)(1.0 / 6.0) + (T)0.5))                                          \
     X(softplus_, x > 0 ? x + M(log1p)(M(exp)(-x)) : M(log1p)(M(exp)(x)))                           \
     X(softsign_, x / ((T)1 + M(fabs)(x)))                                                          \
     X(thresholdedrelu_, x > alpha ? x : (T)0)                                                      \
@@ -753,7 +752,10 @@ FLOAT_UNARY_OPS(UNF_DEF)
 #undef TANH
 #undef ERF
 
-#define TABF(op) {[SKIFF_DTYPE_FLOAT32] = op##f32, [SKIFF_DTYPE_FLOAT64] = op##f64}
+#define TABF(op)                                                                                   \
+    {                                                                                              \
+        [SKIFF_DTYPE_FLOAT32] = op##f32, [SKIFF_DTYPE_FLOAT64] = op##f64                           \
+    }
 
 /* Integer unary ops */
 #define D_SINT_UN(s, T, W)                                                                         \
@@ -839,11 +841,9 @@ static const un_fn gelutanh_tab[NDT] = TABF(gelutanh_);
 static const un_fn isnan_tab[NDT] = {[F32] = isnan_f32, [F64] = isnan_f64};
 static const un_fn isinf_tab[NDT] = {[F32] = isinf_f32, [F64] = isinf_f64};
 static const un_fn not_tab[NDT] = {[SKIFF_DTYPE_BOOL] = not_b};
-static const un_fn abs_tab[NDT] = {
-    [F32] = abs_f32, [F64] = abs_f64, TAB_S(abs) TAB_U(abs)};
+static const un_fn abs_tab[NDT] = {[F32] = abs_f32, [F64] = abs_f64, TAB_S(abs) TAB_U(abs)};
 static const un_fn neg_tab[NDT] = {[F32] = neg_f32, [F64] = neg_f64, TAB_S(neg)};
-static const un_fn sign_tab[NDT] = {
-    [F32] = sign_f32, [F64] = sign_f64, TAB_S(sign) TAB_U(sign)};
+static const un_fn sign_tab[NDT] = {[F32] = sign_f32, [F64] = sign_f64, TAB_S(sign) TAB_U(sign)};
 static const un_fn relu_tab[NDT] = {[F32] = relu_f32, [F64] = relu_f64, TAB_S(relu)};
 static const un_fn clip_tab[NDT] = {TAB_ALL(clip)};
 static const un_fn divn_tab[NDT] = {TAB_ALL(divn)};
@@ -870,8 +870,7 @@ static skiff_status_t *unsupported(skiff__kctx *ctx, const char *name, skiff_dty
 
 /* y = fn(x) elementwise; float16/bfloat16 go through float32 when the table
  * has a float32 loop. bool_out: the output is bool instead of x's dtype. */
-static skiff_status_t *run_unary(skiff__kctx *ctx, const un_fn *tab, const uparam *p,
-                                 bool bool_out)
+static skiff_status_t *run_unary(skiff__kctx *ctx, const un_fn *tab, const uparam *p, bool bool_out)
 {
     const skiff_tensor_t *x;
     skiff_status_t *st = need_input(ctx, 0, "X", &x);
@@ -946,8 +945,8 @@ static bool legacy_bcast(const skiff__kctx *ctx, const skiff_tensor_t *a, const 
 }
 
 /* out = fn(A, B) with numpy broadcasting; A and B must share a dtype. */
-static skiff_status_t *run_binary(skiff__kctx *ctx, const bc_fn *tab, bool bool_out,
-                                  const char *na, const char *nb)
+static skiff_status_t *run_binary(skiff__kctx *ctx, const bc_fn *tab, bool bool_out, const char *na,
+                                  const char *nb)
 {
     const skiff_tensor_t *a, *b;
     skiff_status_t *st = need_input(ctx, 0, na, &a);
@@ -993,8 +992,7 @@ static skiff_status_t *run_binary(skiff__kctx *ctx, const bc_fn *tab, bool bool_
         goto out;
     }
     bc_arg args[2] = {{a->ndim, a->dims, da, 4}, {bnd, bdims, db, 4}};
-    bcast_run(nthreads(ctx), 2, args, bool_out ? y->data : ty, bool_out ? 1 : 4, ond, od, fn,
-              NULL);
+    bcast_run(nthreads(ctx), 2, args, bool_out ? y->data : ty, bool_out ? 1 : 4, ond, od, fn, NULL);
     if (!bool_out)
         cvt_par(nthreads(ctx), ty, F32, y->data, dt, n);
 out:
@@ -1091,18 +1089,51 @@ static skiff_status_t *run_variadic(skiff__kctx *ctx, const bc_fn *tab, bool mea
 
 /* ---- op entry points: binary ------------------------------------------------ */
 
-static skiff_status_t *run_Add(skiff__kctx *ctx) { return run_binary(ctx, add_tab, false, "A", "B"); }
-static skiff_status_t *run_Sub(skiff__kctx *ctx) { return run_binary(ctx, sub_tab, false, "A", "B"); }
-static skiff_status_t *run_Mul(skiff__kctx *ctx) { return run_binary(ctx, mul_tab, false, "A", "B"); }
-static skiff_status_t *run_Div(skiff__kctx *ctx) { return run_binary(ctx, div_tab, false, "A", "B"); }
-static skiff_status_t *run_Equal(skiff__kctx *ctx) { return run_binary(ctx, eq_tab, true, "A", "B"); }
-static skiff_status_t *run_Greater(skiff__kctx *ctx) { return run_binary(ctx, gt_tab, true, "A", "B"); }
-static skiff_status_t *run_GreaterOrEqual(skiff__kctx *ctx) { return run_binary(ctx, ge_tab, true, "A", "B"); }
-static skiff_status_t *run_Less(skiff__kctx *ctx) { return run_binary(ctx, lt_tab, true, "A", "B"); }
-static skiff_status_t *run_LessOrEqual(skiff__kctx *ctx) { return run_binary(ctx, le_tab, true, "A", "B"); }
-static skiff_status_t *run_And(skiff__kctx *ctx) { return run_binary(ctx, and_tab, true, "A", "B"); }
+static skiff_status_t *run_Add(skiff__kctx *ctx)
+{
+    return run_binary(ctx, add_tab, false, "A", "B");
+}
+static skiff_status_t *run_Sub(skiff__kctx *ctx)
+{
+    return run_binary(ctx, sub_tab, false, "A", "B");
+}
+static skiff_status_t *run_Mul(skiff__kctx *ctx)
+{
+    return run_binary(ctx, mul_tab, false, "A", "B");
+}
+static skiff_status_t *run_Div(skiff__kctx *ctx)
+{
+    return run_binary(ctx, div_tab, false, "A", "B");
+}
+static skiff_status_t *run_Equal(skiff__kctx *ctx)
+{
+    return run_binary(ctx, eq_tab, true, "A", "B");
+}
+static skiff_status_t *run_Greater(skiff__kctx *ctx)
+{
+    return run_binary(ctx, gt_tab, true, "A", "B");
+}
+static skiff_status_t *run_GreaterOrEqual(skiff__kctx *ctx)
+{
+    return run_binary(ctx, ge_tab, true, "A", "B");
+}
+static skiff_status_t *run_Less(skiff__kctx *ctx)
+{
+    return run_binary(ctx, lt_tab, true, "A", "B");
+}
+static skiff_status_t *run_LessOrEqual(skiff__kctx *ctx)
+{
+    return run_binary(ctx, le_tab, true, "A", "B");
+}
+static skiff_status_t *run_And(skiff__kctx *ctx)
+{
+    return run_binary(ctx, and_tab, true, "A", "B");
+}
 static skiff_status_t *run_Or(skiff__kctx *ctx) { return run_binary(ctx, or_tab, true, "A", "B"); }
-static skiff_status_t *run_Xor(skiff__kctx *ctx) { return run_binary(ctx, xor_tab, true, "A", "B"); }
+static skiff_status_t *run_Xor(skiff__kctx *ctx)
+{
+    return run_binary(ctx, xor_tab, true, "A", "B");
+}
 static skiff_status_t *run_Max(skiff__kctx *ctx) { return run_variadic(ctx, max_tab, false); }
 static skiff_status_t *run_Min(skiff__kctx *ctx) { return run_variadic(ctx, min_tab, false); }
 static skiff_status_t *run_Sum(skiff__kctx *ctx) { return run_variadic(ctx, add_tab, false); }
@@ -1114,10 +1145,7 @@ static skiff_status_t *run_Mod(skiff__kctx *ctx)
     return run_binary(ctx, f ? fmod_tab : mod_tab, false, "A", "B");
 }
 
-static bool is_float(skiff_dtype_t dt)
-{
-    return dt == F32 || dt == F64 || is_wide(dt);
-}
+static bool is_float(skiff_dtype_t dt) { return dt == F32 || dt == F64 || is_wide(dt); }
 
 /* Pow: the result has the base's dtype. Float bases compute in their own
  * (or, for float16, float32) type; integer bases with integer exponents use
@@ -1257,10 +1285,7 @@ RUN_UNARY(Softplus, softplus_tab)
 RUN_UNARY(Softsign, softsign_tab)
 RUN_UNARY(Not, not_tab)
 
-static skiff_status_t *run_IsNaN(skiff__kctx *ctx)
-{
-    return run_unary(ctx, isnan_tab, NULL, true);
-}
+static skiff_status_t *run_IsNaN(skiff__kctx *ctx) { return run_unary(ctx, isnan_tab, NULL, true); }
 
 static skiff_status_t *run_IsInf(skiff__kctx *ctx)
 {
@@ -1317,7 +1342,8 @@ static skiff_status_t *run_Gelu(skiff__kctx *ctx)
         return run_unary(ctx, gelutanh_tab, NULL, false);
     if (strcmp(ap, "none") != 0)
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
-                           "attribute 'approximate': expected \"none\" or \"tanh\", got \"%s\"", ap);
+                           "attribute 'approximate': expected \"none\" or \"tanh\", got \"%s\"",
+                           ap);
     return run_unary(ctx, gelu_tab, NULL, false);
 }
 
@@ -1377,11 +1403,20 @@ static skiff_dtype_t dtype_from_name(const char *s)
         const char *name;
         skiff_dtype_t dt;
     } names[] = {
-        {"FLOAT", F32},           {"DOUBLE", F64},         {"FLOAT16", F16},
-        {"BFLOAT16", BF16},       {"INT8", SKIFF_DTYPE_INT8}, {"INT16", SKIFF_DTYPE_INT16},
-        {"INT32", SKIFF_DTYPE_INT32}, {"INT64", SKIFF_DTYPE_INT64}, {"UINT8", SKIFF_DTYPE_UINT8},
-        {"UINT16", SKIFF_DTYPE_UINT16}, {"UINT32", SKIFF_DTYPE_UINT32},
-        {"UINT64", SKIFF_DTYPE_UINT64}, {"BOOL", BOOL_},   {"STRING", SKIFF_DTYPE_STRING},
+        {"FLOAT", F32},
+        {"DOUBLE", F64},
+        {"FLOAT16", F16},
+        {"BFLOAT16", BF16},
+        {"INT8", SKIFF_DTYPE_INT8},
+        {"INT16", SKIFF_DTYPE_INT16},
+        {"INT32", SKIFF_DTYPE_INT32},
+        {"INT64", SKIFF_DTYPE_INT64},
+        {"UINT8", SKIFF_DTYPE_UINT8},
+        {"UINT16", SKIFF_DTYPE_UINT16},
+        {"UINT32", SKIFF_DTYPE_UINT32},
+        {"UINT64", SKIFF_DTYPE_UINT64},
+        {"BOOL", BOOL_},
+        {"STRING", SKIFF_DTYPE_STRING},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (strcasecmp(s, names[i].name) == 0)
@@ -1493,8 +1528,7 @@ static skiff_status_t *cast_to_string(skiff__kctx *ctx, const skiff_tensor_t *x)
         if (is_float(dt))
             format_float(skiff__tensor_get_f64(x, i), dt, buf, sizeof(buf));
         else if (dt == SKIFF_DTYPE_UINT64)
-            snprintf(buf, sizeof(buf), "%llu",
-                     (unsigned long long)((const uint64_t *)x->data)[i]);
+            snprintf(buf, sizeof(buf), "%llu", (unsigned long long)((const uint64_t *)x->data)[i]);
         else
             snprintf(buf, sizeof(buf), "%lld", (long long)skiff__tensor_get_i64(x, i));
         if (!(out[i] = skiff__strdup(buf)))
@@ -1582,7 +1616,7 @@ enum { SM_SOFT, SM_LOG, SM_HARD };
  * (stride I), per element type. Max-subtracted for stability; every pass is
  * a simple loop the compiler vectorises. */
 #define D_SOFTMAX(s, T, EXPF, LOGF)                                                                \
-    static void smrow_##s(const T *x, T *y, int64_t L, int kind)                                  \
+    static void smrow_##s(const T *x, T *y, int64_t L, int kind)                                   \
     {                                                                                              \
         T m = -(T)INFINITY;                                                                        \
         if (kind == SM_HARD) {                                                                     \
@@ -1594,7 +1628,7 @@ enum { SM_SOFT, SM_LOG, SM_HARD };
                 y[i] = i == best ? (T)1 : (T)0;                                                    \
             return;                                                                                \
         }                                                                                          \
-        _Pragma("omp simd reduction(max : m)") for (int64_t i = 0; i < L; i++) m =                \
+        _Pragma("omp simd reduction(max : m)") for (int64_t i = 0; i < L; i++) m =                 \
             x[i] > m ? x[i] : m;                                                                   \
         T sum = 0;                                                                                 \
         if (kind == SM_SOFT) {                                                                     \
@@ -1610,12 +1644,12 @@ enum { SM_SOFT, SM_LOG, SM_HARD };
         } else {                                                                                   \
             _Pragma("omp simd reduction(+ : sum)") for (int64_t i = 0; i < L; i++) sum +=          \
                 EXPF(x[i] - m);                                                                    \
-            const T sh = m + LOGF(sum);                                                            \
+            const T sh = m + LOGF(sum > (T)0 ? sum : (T)1);                                        \
             for (int64_t i = 0; i < L; i++)                                                        \
                 y[i] = x[i] - sh;                                                                  \
         }                                                                                          \
     }                                                                                              \
-    static void smlanes_##s(const T *x, T *y, int64_t L, int64_t I, int64_t w, int kind)          \
+    static void smlanes_##s(const T *x, T *y, int64_t L, int64_t I, int64_t w, int kind)           \
     {                                                                                              \
         T m[SM_LANES], sum[SM_LANES];                                                              \
         int64_t best[SM_LANES];                                                                    \
@@ -1672,8 +1706,11 @@ enum { SM_SOFT, SM_LOG, SM_HARD };
         const int64_t nblk = (I + SM_LANES - 1) / SM_LANES;                                        \
         const int64_t items = O * nblk;                                                            \
         const bool par = O * L * I >= PAR_MIN / 4 && items > 1 && threads > 1;                     \
-        _Pragma("omp parallel for num_threads(threads) schedule(static) if (par)") for (           \
-            int64_t it = 0; it < items; it++)                                                      \
+        _Pragma(                                                                                   \
+            "omp parallel for num_threads(threads) schedule(static) if (par)") for (int64_t it =   \
+                                                                                        0;         \
+                                                                                    it < items;    \
+                                                                                    it++)          \
         {                                                                                          \
             const int64_t o = it / nblk, j0 = it % nblk * SM_LANES;                                \
             const T *xo = x + o * L * I + j0;                                                      \
@@ -1705,8 +1742,8 @@ static skiff_status_t *run_softmax(skiff__kctx *ctx, int kind)
          * whole trailing block is normalised; axis may equal the rank. */
         if (axis < -(int64_t)r || axis > r || (!legacy && axis == r))
             return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
-                               "attribute 'axis' %lld is out of range for rank %d",
-                               (long long)axis, r);
+                               "attribute 'axis' %lld is out of range for rank %d", (long long)axis,
+                               r);
         int ax = (int)(axis < 0 ? axis + r : axis);
         for (int i = 0; i < ax; i++)
             O *= x->dims[i];
@@ -1750,16 +1787,75 @@ static skiff_status_t *run_Hardmax(skiff__kctx *ctx) { return run_softmax(ctx, S
 
 /* ---- table ------------------------------------------------------------------ */
 
-#define OP(name) {.type = #name, .min_opset = 1, .run = run_##name}
+#define OP(name)                                                                                   \
+    {                                                                                              \
+        .type = #name, .min_opset = 1, .run = run_##name                                           \
+    }
 
 const skiff__op skiff__ops_elementwise[] = {
-    OP(Add), OP(Sub), OP(Mul), OP(Div), OP(Pow), OP(Mod), OP(Max), OP(Min), OP(Sum), OP(Mean),
-    OP(Equal), OP(Greater), OP(GreaterOrEqual), OP(Less), OP(LessOrEqual), OP(And), OP(Or),
-    OP(Xor), OP(Not), OP(Where), OP(Abs), OP(Neg), OP(Ceil), OP(Floor), OP(Round), OP(Sqrt),
-    OP(Reciprocal), OP(Exp), OP(Log), OP(Sin), OP(Cos), OP(Tan), OP(Asin), OP(Acos), OP(Atan),
-    OP(Sinh), OP(Cosh), OP(Asinh), OP(Acosh), OP(Atanh), OP(Sign), OP(Erf), OP(Relu),
-    OP(LeakyRelu), OP(Elu), OP(Selu), OP(Celu), OP(Sigmoid), OP(HardSigmoid), OP(HardSwish),
-    OP(Tanh), OP(Softplus), OP(Softsign), OP(ThresholdedRelu), OP(PRelu), OP(Clip), OP(Gelu),
-    OP(IsNaN), OP(IsInf), OP(Cast), OP(CastLike), OP(Softmax), OP(LogSoftmax), OP(Hardmax),
+    OP(Add),
+    OP(Sub),
+    OP(Mul),
+    OP(Div),
+    OP(Pow),
+    OP(Mod),
+    OP(Max),
+    OP(Min),
+    OP(Sum),
+    OP(Mean),
+    OP(Equal),
+    OP(Greater),
+    OP(GreaterOrEqual),
+    OP(Less),
+    OP(LessOrEqual),
+    OP(And),
+    OP(Or),
+    OP(Xor),
+    OP(Not),
+    OP(Where),
+    OP(Abs),
+    OP(Neg),
+    OP(Ceil),
+    OP(Floor),
+    OP(Round),
+    OP(Sqrt),
+    OP(Reciprocal),
+    OP(Exp),
+    OP(Log),
+    OP(Sin),
+    OP(Cos),
+    OP(Tan),
+    OP(Asin),
+    OP(Acos),
+    OP(Atan),
+    OP(Sinh),
+    OP(Cosh),
+    OP(Asinh),
+    OP(Acosh),
+    OP(Atanh),
+    OP(Sign),
+    OP(Erf),
+    OP(Relu),
+    OP(LeakyRelu),
+    OP(Elu),
+    OP(Selu),
+    OP(Celu),
+    OP(Sigmoid),
+    OP(HardSigmoid),
+    OP(HardSwish),
+    OP(Tanh),
+    OP(Softplus),
+    OP(Softsign),
+    OP(ThresholdedRelu),
+    OP(PRelu),
+    OP(Clip),
+    OP(Gelu),
+    OP(IsNaN),
+    OP(IsInf),
+    OP(Cast),
+    OP(CastLike),
+    OP(Softmax),
+    OP(LogSoftmax),
+    OP(Hardmax),
     {.type = NULL},
 };

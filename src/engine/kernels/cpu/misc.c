@@ -111,21 +111,24 @@ static size_t carve_take(carve *c, size_t n, size_t esize)
     return at;
 }
 
-static int nthreads(const skiff__kctx *ctx)
-{
-    return ctx->threads > 0 ? ctx->threads : 1;
-}
+static int nthreads(const skiff__kctx *ctx) { return ctx->threads > 0 ? ctx->threads : 1; }
 
 static bool is_numeric(skiff_dtype_t t)
 {
     switch (t) {
-    case SKIFF_DTYPE_FLOAT32: case SKIFF_DTYPE_FLOAT64: case SKIFF_DTYPE_FLOAT16:
-    case SKIFF_DTYPE_BFLOAT16: case SKIFF_DTYPE_INT8: case SKIFF_DTYPE_UINT8:
-    case SKIFF_DTYPE_INT16: case SKIFF_DTYPE_UINT16: case SKIFF_DTYPE_INT32:
-    case SKIFF_DTYPE_UINT32: case SKIFF_DTYPE_INT64: case SKIFF_DTYPE_UINT64:
-        return true;
-    default:
-        return false;
+    case SKIFF_DTYPE_FLOAT32:
+    case SKIFF_DTYPE_FLOAT64:
+    case SKIFF_DTYPE_FLOAT16:
+    case SKIFF_DTYPE_BFLOAT16:
+    case SKIFF_DTYPE_INT8:
+    case SKIFF_DTYPE_UINT8:
+    case SKIFF_DTYPE_INT16:
+    case SKIFF_DTYPE_UINT16:
+    case SKIFF_DTYPE_INT32:
+    case SKIFF_DTYPE_UINT32:
+    case SKIFF_DTYPE_INT64:
+    case SKIFF_DTYPE_UINT64: return true;
+    default: return false;
     }
 }
 
@@ -139,10 +142,10 @@ static bool is_float(skiff_dtype_t t)
  * saturate, as an image pipeline expects of a uint8 resize. */
 static void store_f64(void *data, skiff_dtype_t t, int64_t i, double v)
 {
-#define SAT(T, lo, hi)                                                                            \
-    do {                                                                                          \
-        double r = nearbyint(v);                                                                  \
-        ((T *)data)[i] = r != r ? (T)0 : r < (lo) ? (T)(lo) : r > (hi) ? (T)(hi) : (T)r;          \
+#define SAT(T, lo, hi)                                                                             \
+    do {                                                                                           \
+        double r = nearbyint(v);                                                                   \
+        ((T *)data)[i] = r != r ? (T)0 : r < (lo) ? (T)(lo) : r > (hi) ? (T)(hi) : (T)r;           \
     } while (0)
     switch (t) {
     case SKIFF_DTYPE_FLOAT32: ((float *)data)[i] = (float)v; break;
@@ -162,8 +165,7 @@ static void store_f64(void *data, skiff_dtype_t t, int64_t i, double v)
 #undef SAT
 }
 
-static skiff_status_t *unsupported_dtype(const skiff__kctx *ctx, const char *name,
-                                         skiff_dtype_t t)
+static skiff_status_t *unsupported_dtype(const skiff__kctx *ctx, const char *name, skiff_dtype_t t)
 {
     return skiff__kerr(ctx, SKIFF_CODE_UNSUPPORTED, "input '%s': dtype %s is not supported", name,
                        skiff_dtype_name(t));
@@ -237,7 +239,8 @@ static double rs_source_coord(const rs_params *p, int d, int64_t o)
     case CT_TF_HALF_PIXEL_FOR_NN: return (x + 0.5) / sc;
     case CT_TF_CROP_AND_RESIZE: {
         double s = p->roi_s[d], e = p->roi_e[d];
-        double v = outf == 1.0 ? (e - s) * (in - 1.0) / 2.0 : x * (e - s) * (in - 1.0) / (outf - 1.0);
+        double v =
+            outf == 1.0 ? (e - s) * (in - 1.0) / 2.0 : x * (e - s) * (in - 1.0) / (outf - 1.0);
         return v + s * (in - 1.0);
     }
     }
@@ -455,8 +458,8 @@ typedef struct rs_plane_tabs {
     const int32_t *rel[4];
     const int32_t *bbase;
     const unsigned char *bwide;
-    const float *wy;       /* [OH][nty] */
-    unsigned char *need;   /* input rows the vertical pass reads */
+    const float *wy;     /* [OH][nty] */
+    unsigned char *need; /* input rows the vertical pass reads */
 } rs_plane_tabs;
 
 /* Row kernels of the planar path; restrict lets them vectorise. */
@@ -556,8 +559,8 @@ static void rs_plane_f32(const rs_params *p, const rs_axis *ay, const rs_axis *a
     int64_t need_rows = 0;
     for (int64_t y = 0; y < IH; y++)
         need_rows += need[y];
-    const bool vfirst = !ax->identity && !ay->identity &&
-                        OH * IW + OH * OW * 4 < need_rows * OW * 4 + OH * OW;
+    const bool vfirst =
+        !ax->identity && !ay->identity && OH * IW + OH * OW * 4 < need_rows * OW * 4 + OH * OW;
 
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (int64_t pl = 0; pl < planes; pl++) {
@@ -694,8 +697,8 @@ static skiff_status_t *read_float_list(const skiff__kctx *ctx, const skiff_tenso
                                        const char *name, double *out, int cap, int *n)
 {
     if (!is_float(t->dtype))
-        return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "input '%s': expected float, got %s",
-                           name, skiff_dtype_name(t->dtype));
+        return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "input '%s': expected float, got %s", name,
+                           skiff_dtype_name(t->dtype));
     int64_t cnt = skiff_tensor_numel(t);
     if (t->ndim > 1 || cnt > cap)
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
@@ -1117,15 +1120,9 @@ static skiff_status_t *resize_run_common(skiff__kctx *ctx, bool upsample)
     return NULL;
 }
 
-static skiff_status_t *run_resize(skiff__kctx *ctx)
-{
-    return resize_run_common(ctx, false);
-}
+static skiff_status_t *run_resize(skiff__kctx *ctx) { return resize_run_common(ctx, false); }
 
-static skiff_status_t *run_upsample(skiff__kctx *ctx)
-{
-    return resize_run_common(ctx, true);
-}
+static skiff_status_t *run_upsample(skiff__kctx *ctx) { return resize_run_common(ctx, true); }
 
 /* ==== Einsum ================================================================== */
 
@@ -1134,8 +1131,8 @@ static skiff_status_t *run_upsample(skiff__kctx *ctx)
 #define EIN_MAX_OPS 16
 
 typedef struct ein_op {
-    int n;                     /* rank */
-    int lab[SKIFF_MAX_DIMS];   /* label of each axis */
+    int n;                   /* rank */
+    int lab[SKIFF_MAX_DIMS]; /* label of each axis */
 } ein_op;
 
 static int ein_letter(char c)
@@ -1150,9 +1147,9 @@ static int ein_letter(char c)
 /* Parses one term into labels; ellipsis axes take labels EIN_LETTERS+... right
  * aligned to E (the largest ellipsis rank). rank < 0 for the output term. */
 typedef struct ein_term {
-    int nlet;            /* letters before + after the ellipsis */
+    int nlet; /* letters before + after the ellipsis */
     int lab[SKIFF_MAX_DIMS + 1];
-    int ell_pos;         /* index in lab[] where "..." stands, -1 when absent */
+    int ell_pos; /* index in lab[] where "..." stands, -1 when absent */
 } ein_term;
 
 static bool ein_parse_term(const char *s, size_t len, ein_term *t)
@@ -1272,8 +1269,7 @@ static skiff_status_t *ein_build(skiff__kctx *ctx, ein_plan *pl)
             return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
                                "attribute 'equation': bad output term in '%s'", eq0);
         if (ot.nlet + (ot.ell_pos >= 0 ? E : 0) > SKIFF_MAX_DIMS)
-            return skiff__kerr(ctx, SKIFF_CODE_UNSUPPORTED, "output rank above %d",
-                               SKIFF_MAX_DIMS);
+            return skiff__kerr(ctx, SKIFF_CODE_UNSUPPORTED, "output rank above %d", SKIFF_MAX_DIMS);
         ein_expand(&ot, ot.ell_pos >= 0 ? E : 0, E, &pl->out);
         bool seen[EIN_MAX_LABELS] = {false};
         for (int a = 0; a < pl->out.n; a++) {
@@ -1573,7 +1569,7 @@ static bool ein_try_gemm(skiff__kctx *ctx, const ein_plan *pl, skiff_tensor_t *Y
     }
     if (!o_plain) {
         /* C is [batch, M, N] in ordO; scatter into the output's order */
-        int64_t cstr_l[EIN_MAX_LABELS], s = 1;
+        int64_t cstr_l[EIN_MAX_LABELS] = {0}, s = 1;
         for (int i = pl->out.n - 1; i >= 0; i--) {
             cstr_l[ordO[i]] = s;
             s *= pl->dim[ordO[i]];

@@ -308,9 +308,13 @@ static dnnl_status_t pool_build(const pool_cfg *pc, const skiff_tensor_t *X,
     return s;
 }
 
+/* Runs the pooling primitive for X's shape, compiling it on first use.
+ * *rejected is set (with no error) when oneDNN declines the configuration
+ * (e.g. padding wider than the window), so the caller runs plain C. */
 static skiff_status_t *pool_dnnl(skiff__kctx *ctx, const pool_cfg *pc, const skiff_tensor_t *X,
-                                 skiff_tensor_t *Y)
+                                 skiff_tensor_t *Y, bool *rejected)
 {
+    *rejected = false;
     skiff_status_t *st;
     skiff__shape_key key = {0};
     skiff__key_add_tensor(&key, X);
@@ -328,6 +332,10 @@ static skiff_status_t *pool_dnnl(skiff__kctx *ctx, const pool_cfg *pc, const ski
         if (s != dnnl_success) {
             pool_entry_free(e);
             skiff__pcache_release(cache);
+            if (s == dnnl_unimplemented || s == dnnl_invalid_arguments) {
+                *rejected = true;
+                return NULL;
+            }
             return skiff__dnnl_err(ctx, s, "pooling setup");
         }
         skiff__pcache_put(cache, &key, e);
@@ -390,10 +398,10 @@ static skiff_status_t *pool_run(skiff__kctx *ctx, pool_kind kind)
             ceil_past_pads = true;
     bool use_dnnl = dt == SKIFF_DTYPE_FLOAT32 && kind != POOL_LP && !want_ind && pc.nsp <= 3 &&
                     !(kind == POOL_AVG && pc.include_pad && ceil_past_pads);
-    if (use_dnnl) {
-        /* oneDNN averages never divide by zero windows; dilated avg is ONNX 19+ */
-        st = pool_dnnl(ctx, &pc, X, Y);
-    } else {
+    bool rejected = false;
+    if (use_dnnl)
+        st = pool_dnnl(ctx, &pc, X, Y, &rejected);
+    if (!use_dnnl || rejected) {
         int64_t *ind = I ? I->data : NULL;
         switch (dt) {
         case SKIFF_DTYPE_FLOAT32: pool_plain_f32(&pc, X->data, Y->data, ind, ctx->threads); break;

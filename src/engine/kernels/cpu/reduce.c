@@ -51,10 +51,7 @@ typedef enum {
     K_SUMSQ,
 } rkind;
 
-static int nthreads(const skiff__kctx *ctx)
-{
-    return ctx->threads > 0 ? ctx->threads : 1;
-}
+static int nthreads(const skiff__kctx *ctx) { return ctx->threads > 0 ? ctx->threads : 1; }
 
 static bool is_wide(skiff_dtype_t dt)
 {
@@ -164,7 +161,7 @@ static void narrow(const float *w, skiff_dtype_t dt, void *dst, int64_t n)
         return st;                                                                                 \
     }                                                                                              \
     /* Folds b into a (chunks of one row reduced on different threads). */                         \
-    static void rmerge_##sfx(rst_##sfx *a, const rst_##sfx *b, rkind kind)                        \
+    static void rmerge_##sfx(rst_##sfx *a, const rst_##sfx *b, rkind kind)                         \
     {                                                                                              \
         if (kind == K_PROD)                                                                        \
             a->s *= b->s;                                                                          \
@@ -176,7 +173,7 @@ static void narrow(const float *w, skiff_dtype_t dt, void *dst, int64_t n)
             T m = b->m > a->m ? b->m : a->m;                                                       \
             double dm = (double)m;                                                                 \
             if (isfinite(dm))                                                                      \
-                a->e = a->e * exp((double)a->m - dm) + b->e * exp((double)b->m - dm);             \
+                a->e = a->e * exp((double)a->m - dm) + b->e * exp((double)b->m - dm);              \
             a->m = m;                                                                              \
         } else {                                                                                   \
             a->m = b->m > a->m ? b->m : a->m;                                                      \
@@ -202,7 +199,7 @@ static void narrow(const float *w, skiff_dtype_t dt, void *dst, int64_t n)
         return 0;                                                                                  \
     }                                                                                              \
     /* Reduces w lanes (x[r * I + j], j < w) into y[0..w). */                                      \
-    static void rlanes_##sfx(const T *x, T *y, int64_t R, int64_t I, int64_t w, rkind kind)       \
+    static void rlanes_##sfx(const T *x, T *y, int64_t R, int64_t I, int64_t w, rkind kind)        \
     {                                                                                              \
         A acc[LANES];                                                                              \
         T m[LANES];                                                                                \
@@ -282,8 +279,11 @@ static void narrow(const float *w, skiff_dtype_t dt, void *dst, int64_t n)
         const int64_t nb = I == 1 ? 1 : (I + LANES - 1) / LANES;                                   \
         const int64_t items = O * nb;                                                              \
         const bool par = total >= PAR_MIN && items > 1 && threads > 1;                             \
-        _Pragma("omp parallel for num_threads(threads) schedule(static) if (par)") for (           \
-            int64_t it = 0; it < items; it++)                                                      \
+        _Pragma(                                                                                   \
+            "omp parallel for num_threads(threads) schedule(static) if (par)") for (int64_t it =   \
+                                                                                        0;         \
+                                                                                    it < items;    \
+                                                                                    it++)          \
         {                                                                                          \
             const int64_t o = it / nb, j0 = it % nb * LANES;                                       \
             if (I == 1) {                                                                          \
@@ -345,7 +345,7 @@ static const reduce_fn reduce_tab[NDT] = {
 static void permute_copy(int threads, const void *src, void *dst, size_t esz, int nd,
                          const int64_t *dims, const int *perm)
 {
-    int64_t sstr[SKIFF_MAX_DIMS], ddims[SKIFF_MAX_DIMS], dstr[SKIFF_MAX_DIMS];
+    int64_t sstr[SKIFF_MAX_DIMS] = {0}, ddims[SKIFF_MAX_DIMS], dstr[SKIFF_MAX_DIMS];
     int64_t acc = 1;
     for (int i = nd - 1; i >= 0; i--) {
         sstr[i] = acc;
@@ -459,8 +459,7 @@ static skiff_status_t *need_input(skiff__kctx *ctx, int i, const char *name,
                                   const skiff_tensor_t **out)
 {
     *out = NULL;
-    if (i >= ctx->n_in || !ctx->in[i] ||
-        (!ctx->in[i]->data && skiff_tensor_numel(ctx->in[i]) != 0))
+    if (i >= ctx->n_in || !ctx->in[i] || (!ctx->in[i]->data && skiff_tensor_numel(ctx->in[i]) != 0))
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "missing required input '%s'", name);
     if (skiff_tensor_numel(ctx->in[i]) < 0)
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "input '%s': invalid shape", name);
@@ -470,8 +469,7 @@ static skiff_status_t *need_input(skiff__kctx *ctx, int i, const char *name,
 
 /* Marks the reduced axes in red[]; *noop when the node asks to pass its
  * input through (empty axes with noop_with_empty_axes). */
-static skiff_status_t *read_axes(skiff__kctx *ctx, int rank, bool from_input, bool *red,
-                                 bool *noop)
+static skiff_status_t *read_axes(skiff__kctx *ctx, int rank, bool from_input, bool *red, bool *noop)
 {
     const skiff__node *node = ctx->node;
     int64_t buf[SKIFF_MAX_DIMS * 4];
@@ -502,8 +500,8 @@ static skiff_status_t *read_axes(skiff__kctx *ctx, int rank, bool from_input, bo
     for (int64_t i = 0; i < n; i++) {
         int ax;
         if (!skiff__norm_axis(axes[i], rank, &ax))
-            return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
-                               "axis %lld is out of range for rank %d", (long long)axes[i], rank);
+            return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "axis %lld is out of range for rank %d",
+                               (long long)axes[i], rank);
         red[ax] = true;
     }
     return NULL;
@@ -601,8 +599,11 @@ RUN_REDUCE(ReduceSumSquare, K_SUMSQ)
         const int64_t nb = (I + LANES - 1) / LANES;                                                \
         const int64_t items = O * nb;                                                              \
         const bool par = O * R * I >= PAR_MIN && items > 1 && threads > 1;                         \
-        _Pragma("omp parallel for num_threads(threads) schedule(static) if (par)") for (           \
-            int64_t it = 0; it < items; it++)                                                      \
+        _Pragma(                                                                                   \
+            "omp parallel for num_threads(threads) schedule(static) if (par)") for (int64_t it =   \
+                                                                                        0;         \
+                                                                                    it < items;    \
+                                                                                    it++)          \
         {                                                                                          \
             const int64_t o = it / nb, j0 = it % nb * LANES;                                       \
             const int64_t w = I - j0 < LANES ? I - j0 : LANES;                                     \
@@ -738,8 +739,11 @@ static skiff_status_t *run_ArgMin(skiff__kctx *ctx) { return run_arg(ctx, true);
         const int64_t nb = (I + bw - 1) / bw;                                                      \
         const int64_t items = O * nb;                                                              \
         const bool par = O * L * I >= PAR_MIN && items > 1 && threads > 1;                         \
-        _Pragma("omp parallel for num_threads(threads) schedule(static) if (par)") for (           \
-            int64_t it = 0; it < items; it++)                                                      \
+        _Pragma(                                                                                   \
+            "omp parallel for num_threads(threads) schedule(static) if (par)") for (int64_t it =   \
+                                                                                        0;         \
+                                                                                    it < items;    \
+                                                                                    it++)          \
         {                                                                                          \
             const int64_t o = it / nb, j0 = it % nb * bw;                                          \
             const int64_t w = I - j0 < bw ? I - j0 : bw;                                           \
@@ -790,8 +794,9 @@ static skiff_status_t *run_CumSum(skiff__kctx *ctx)
     int64_t axis = skiff__tensor_get_i64(a, 0);
     int ax;
     if (!skiff__norm_axis(axis, x->ndim, &ax))
-        return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "input 'axis': %lld is out of range "
-                                                        "for rank %d",
+        return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
+                           "input 'axis': %lld is out of range "
+                           "for rank %d",
                            (long long)axis, x->ndim);
     skiff_dtype_t dt = x->dtype;
     bool wide = is_wide(dt);
@@ -831,11 +836,13 @@ static skiff_status_t *run_CumSum(skiff__kctx *ctx)
 
 /* ---- table ------------------------------------------------------------------ */
 
-#define OP(name) {.type = #name, .min_opset = 1, .run = run_##name}
+#define OP(name)                                                                                   \
+    {                                                                                              \
+        .type = #name, .min_opset = 1, .run = run_##name                                           \
+    }
 
 const skiff__op skiff__ops_reduce[] = {
-    OP(ReduceSum),       OP(ReduceMean),      OP(ReduceMax),    OP(ReduceMin),
-    OP(ReduceProd),      OP(ReduceL1),        OP(ReduceL2),     OP(ReduceLogSum),
-    OP(ReduceLogSumExp), OP(ReduceSumSquare), OP(ArgMax),       OP(ArgMin),
-    OP(CumSum),          {.type = NULL},
+    OP(ReduceSum), OP(ReduceMean), OP(ReduceMax),    OP(ReduceMin),       OP(ReduceProd),
+    OP(ReduceL1),  OP(ReduceL2),   OP(ReduceLogSum), OP(ReduceLogSumExp), OP(ReduceSumSquare),
+    OP(ArgMax),    OP(ArgMin),     OP(CumSum),       {.type = NULL},
 };

@@ -52,16 +52,16 @@ typedef struct rnn_act {
 
 typedef struct rnn_cfg {
     cell_kind cell;
-    int gates;        /* gate blocks in W/R: 1 RNN, 3 GRU, 4 LSTM */
-    int dirs;         /* 1 or 2 */
-    bool reverse;     /* single direction, processed back to front */
-    int64_t hidden;   /* hidden_size attribute, -1 when absent */
-    int layout;       /* 0: [seq, batch, ...], 1: [batch, seq, ...] */
+    int gates;      /* gate blocks in W/R: 1 RNN, 3 GRU, 4 LSTM */
+    int dirs;       /* 1 or 2 */
+    bool reverse;   /* single direction, processed back to front */
+    int64_t hidden; /* hidden_size attribute, -1 when absent */
+    int layout;     /* 0: [seq, batch, ...], 1: [batch, seq, ...] */
     bool has_clip;
     float clip;
     bool input_forget;
-    bool lbr;         /* GRU linear_before_reset */
-    int nact;         /* activations per direction */
+    bool lbr; /* GRU linear_before_reset */
+    int nact; /* activations per direction */
     rnn_act act[2][RNN_MAX_ACTS];
 } rnn_cfg;
 
@@ -337,8 +337,8 @@ static void rnn_gemm(int threads, int64_t M, int64_t N, int64_t K, const float *
     if (M <= 0 || N <= 0 || K <= 0)
         return;
     /* A BLAS call pays for itself only once R is reused over several rows. */
-    if (M >= 8 && dnnl_sgemm('N', 'T', M, N, K, 1.0f, A, lda, Rrows, K, 1.0f, C, ldc) ==
-                      dnnl_success)
+    if (M >= 8 &&
+        dnnl_sgemm('N', 'T', M, N, K, 1.0f, A, lda, Rrows, K, 1.0f, C, ldc) == dnnl_success)
         return;
     int64_t np = (N + RNN_PANEL - 1) / RNN_PANEL;
     int nt = threads > 1 && M * N * K >= (1 << 20) ? threads : 1;
@@ -370,11 +370,16 @@ static bool act_parse(const char *name, act_kind *out)
         const char *name;
         act_kind kind;
     } names[] = {
-        {"Sigmoid", ACT_SIGMOID},         {"Tanh", ACT_TANH},
-        {"Relu", ACT_RELU},               {"Affine", ACT_AFFINE},
-        {"LeakyRelu", ACT_LEAKYRELU},     {"ThresholdedRelu", ACT_THRESHOLDEDRELU},
-        {"ScaledTanh", ACT_SCALEDTANH},   {"HardSigmoid", ACT_HARDSIGMOID},
-        {"Elu", ACT_ELU},                 {"Softsign", ACT_SOFTSIGN},
+        {"Sigmoid", ACT_SIGMOID},
+        {"Tanh", ACT_TANH},
+        {"Relu", ACT_RELU},
+        {"Affine", ACT_AFFINE},
+        {"LeakyRelu", ACT_LEAKYRELU},
+        {"ThresholdedRelu", ACT_THRESHOLDEDRELU},
+        {"ScaledTanh", ACT_SCALEDTANH},
+        {"HardSigmoid", ACT_HARDSIGMOID},
+        {"Elu", ACT_ELU},
+        {"Softsign", ACT_SOFTSIGN},
         {"Softplus", ACT_SOFTPLUS},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -393,12 +398,32 @@ static void act_params(act_kind k, bool *ua, bool *ub, float *da, float *db)
     *ua = *ub = false;
     *da = *db = 0.0f;
     switch (k) {
-    case ACT_AFFINE: *ua = *ub = true; *da = 1.0f; break;
-    case ACT_LEAKYRELU: *ua = true; *da = 0.01f; break;
-    case ACT_THRESHOLDEDRELU: *ua = true; *da = 1.0f; break;
-    case ACT_SCALEDTANH: *ua = *ub = true; *da = 1.0f; *db = 1.0f; break;
-    case ACT_HARDSIGMOID: *ua = *ub = true; *da = 0.2f; *db = 0.5f; break;
-    case ACT_ELU: *ua = true; *da = 1.0f; break;
+    case ACT_AFFINE:
+        *ua = *ub = true;
+        *da = 1.0f;
+        break;
+    case ACT_LEAKYRELU:
+        *ua = true;
+        *da = 0.01f;
+        break;
+    case ACT_THRESHOLDEDRELU:
+        *ua = true;
+        *da = 1.0f;
+        break;
+    case ACT_SCALEDTANH:
+        *ua = *ub = true;
+        *da = 1.0f;
+        *db = 1.0f;
+        break;
+    case ACT_HARDSIGMOID:
+        *ua = *ub = true;
+        *da = 0.2f;
+        *db = 0.5f;
+        break;
+    case ACT_ELU:
+        *ua = true;
+        *da = 1.0f;
+        break;
     default: break;
     }
 }
@@ -587,8 +612,7 @@ static skiff_status_t *prepare_cell(skiff__node *node, const skiff__graph *graph
         p->rbh = skiff__aligned_alloc((size_t)cfg.dirs * H * sizeof(float));
         if (!p->bias || !p->rbh) {
             prep_free(p);
-            return skiff__node_err(node, SKIFF_CODE_RESOURCE_EXHAUSTED,
-                                   "out of memory packing B");
+            return skiff__node_err(node, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory packing B");
         }
         pack_bias(&cfg, has_b_input ? B->data : NULL, H, p->bias, p->rbh);
         p->have_bias = true;
@@ -634,8 +658,8 @@ static skiff_status_t *check_shape(const skiff__kctx *ctx, const skiff_tensor_t 
         ok = t->dims[i] == dims[i];
     if (ok)
         return NULL;
-    return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "input '%s': expected shape %s, got %s",
-                       name, skiff_shape_str(ndim, dims, want, sizeof(want)),
+    return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "input '%s': expected shape %s, got %s", name,
+                       skiff_shape_str(ndim, dims, want, sizeof(want)),
                        skiff_shape_str(t->ndim, t->dims, got, sizeof(got)));
 }
 
@@ -734,7 +758,8 @@ static skiff_status_t *run_cell(skiff__kctx *ctx, cell_kind cell)
         hdims[0] = batch;
         hdims[1] = dirs;
     }
-    if (want_output(ctx, 1) && !(Yh = skiff__kctx_output(ctx, 1, SKIFF_DTYPE_FLOAT32, 3, hdims, &st)))
+    if (want_output(ctx, 1) &&
+        !(Yh = skiff__kctx_output(ctx, 1, SKIFF_DTYPE_FLOAT32, 3, hdims, &st)))
         return st;
     if (cell == CELL_LSTM && want_output(ctx, 2) &&
         !(Yc = skiff__kctx_output(ctx, 2, SKIFF_DTYPE_FLOAT32, 3, hdims, &st)))
@@ -787,8 +812,7 @@ static skiff_status_t *run_cell(skiff__kctx *ctx, cell_kind cell)
     if (!use_prep_rt)
         pack_panels(cell, R->data, dirs, H, (float *)(base + o_rt));
     if (!use_prep_bias)
-        pack_bias(&cfg, B ? B->data : NULL, H, (float *)(base + o_bias),
-                  (float *)(base + o_rbh));
+        pack_bias(&cfg, B ? B->data : NULL, H, (float *)(base + o_bias), (float *)(base + o_rbh));
 
     int64_t max_len = 0;
     bool ragged = false;
@@ -828,8 +852,7 @@ static skiff_status_t *run_cell(skiff__kctx *ctx, cell_kind cell)
             continue;
         }
         const float *Wd = (const float *)W->data + (size_t)d * GH * I;
-        if (dnnl_sgemm('N', 'T', SB, GH, I, 1.0f, X->data, I, Wd, I, 0.0f, xwd, GH) !=
-            dnnl_success)
+        if (dnnl_sgemm('N', 'T', SB, GH, I, 1.0f, X->data, I, Wd, I, 0.0f, xwd, GH) != dnnl_success)
             return skiff__kerr(ctx, SKIFF_CODE_INTERNAL, "oneDNN sgemm failed for X*W^T");
     }
 
@@ -967,18 +990,9 @@ static skiff_status_t *run_cell(skiff__kctx *ctx, cell_kind cell)
     return NULL;
 }
 
-static skiff_status_t *run_lstm(skiff__kctx *ctx)
-{
-    return run_cell(ctx, CELL_LSTM);
-}
-static skiff_status_t *run_gru(skiff__kctx *ctx)
-{
-    return run_cell(ctx, CELL_GRU);
-}
-static skiff_status_t *run_rnn(skiff__kctx *ctx)
-{
-    return run_cell(ctx, CELL_RNN);
-}
+static skiff_status_t *run_lstm(skiff__kctx *ctx) { return run_cell(ctx, CELL_LSTM); }
+static skiff_status_t *run_gru(skiff__kctx *ctx) { return run_cell(ctx, CELL_GRU); }
+static skiff_status_t *run_rnn(skiff__kctx *ctx) { return run_cell(ctx, CELL_RNN); }
 
 const skiff__op skiff__ops_rnn[] = {
     {"LSTM", 1, prepare_lstm, run_lstm, prep_free, cache_free, 0},
