@@ -47,7 +47,7 @@ static skiff_status_t *parse_header(const char *h, size_t hlen, skiff_dtype_t *d
 {
     const char *end = h + hlen;
     const char *p = find_key(h, end, "descr");
-    if (!p || (*p != '\'' && *p != '"'))
+    if (!p || p >= end || (*p != '\'' && *p != '"'))
         return NPY_ERR("header has no 'descr'");
     char q = *p++;
     const char *d0 = p;
@@ -86,7 +86,7 @@ static skiff_status_t *parse_header(const char *h, size_t hlen, skiff_dtype_t *d
         return NPY_ERR("bad 'fortran_order' value");
 
     p = find_key(h, end, "shape");
-    if (!p || *p != '(')
+    if (!p || p >= end || *p != '(')
         return NPY_ERR("header has no 'shape' tuple");
     p++;
     *ndim = 0;

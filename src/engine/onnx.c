@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "engine_int.h"
 #include "onnx.pb-c.h"
@@ -21,8 +22,11 @@ static ProtobufCAllocator pb_allocator = {pb_alloc, pb_free, NULL};
 
 /* ---- tensors ---- */
 
-static skiff_status_t *read_external(const Onnx__TensorProto *tp, const char *base_dir, void *dst,
-                                     size_t nbytes)
+/* Reads and checks a tensor's external data fields and resolves the file's
+ * path; fails when the file cannot hold nbytes at the offset, so nothing is
+ * allocated for data that is not there. */
+static skiff_status_t *external_path(const Onnx__TensorProto *tp, const char *base_dir,
+                                     size_t nbytes, char *path, size_t cap, int64_t *out_offset)
 {
     const char *location = NULL;
     int64_t offset = 0, length = -1;
@@ -55,9 +59,22 @@ static skiff_status_t *read_external(const Onnx__TensorProto *tp, const char *ba
                                 "external data '%s': length %lld does not match the tensor's %zu "
                                 "bytes",
                                 location, (long long)length, nbytes);
-    char path[PATH_MAX];
-    if (snprintf(path, sizeof(path), "%s/%s", base_dir, location) >= (int)sizeof(path))
+    if (snprintf(path, cap, "%s/%s", base_dir, location) >= (int)cap)
         return skiff_status_new(SKIFF_CODE_INVALID_ARG, "external data path too long");
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return skiff_status_new(SKIFF_CODE_NOT_FOUND, "cannot open external data file '%s'", path);
+    if ((uint64_t)sb.st_size < (uint64_t)offset + nbytes)
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                "external data file '%s' is too short: need %zu bytes at offset "
+                                "%lld",
+                                path, nbytes, (long long)offset);
+    *out_offset = offset;
+    return NULL;
+}
+
+static skiff_status_t *read_external(const char *path, int64_t offset, void *dst, size_t nbytes)
+{
     FILE *f = fopen(path, "rb");
     if (!f)
         return skiff_status_new(SKIFF_CODE_NOT_FOUND, "cannot open external data file '%s'", path);
@@ -71,6 +88,24 @@ static skiff_status_t *read_external(const Onnx__TensorProto *tp, const char *ba
                                 "%lld",
                                 path, nbytes, (long long)offset);
     return NULL;
+}
+
+/* Elements the proto's inline data holds for this type, in the field the
+ * type uses (raw_data counts bytes / element size). */
+static size_t inline_count(const Onnx__TensorProto *tp, skiff_dtype_t dt, size_t es)
+{
+    if (dt == SKIFF_DTYPE_STRING)
+        return tp->n_string_data;
+    if (tp->has_raw_data)
+        return tp->raw_data.len % es ? (size_t)-1 : tp->raw_data.len / es;
+    switch (dt) {
+    case SKIFF_DTYPE_FLOAT32: return tp->n_float_data;
+    case SKIFF_DTYPE_FLOAT64: return tp->n_double_data;
+    case SKIFF_DTYPE_INT64: return tp->n_int64_data;
+    case SKIFF_DTYPE_UINT32:
+    case SKIFF_DTYPE_UINT64: return tp->n_uint64_data;
+    default: return tp->n_int32_data;
+    }
 }
 
 /* Converts a TensorProto. When `steal` is set the raw_data buffer is moved
@@ -112,14 +147,30 @@ static skiff_status_t *tensor_from_proto(Onnx__TensorProto *tp, const char *base
     }
 
     skiff_tensor_t *t;
-    skiff_status_t *st = skiff_tensor_new(dt, (int)tp->n_dims, tp->dims, &t);
+    skiff_status_t *st;
+    bool external =
+        tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+    char ext_path[PATH_MAX];
+    int64_t ext_offset = 0;
+    /* Check that the data is there before allocating for it: a small file
+     * must not make us allocate for the dims it claims. */
+    if (external) {
+        if (dt == SKIFF_DTYPE_STRING)
+            return skiff_status_new(SKIFF_CODE_UNSUPPORTED, "tensor '%s': external string data",
+                                    nm);
+        st = external_path(tp, base_dir, nbytes, ext_path, sizeof(ext_path), &ext_offset);
+        if (st)
+            return skiff_status_wrap(st, "tensor '%s'", nm);
+    } else if (inline_count(tp, dt, es) != un) {
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                "tensor '%s': data does not match its dims (%lld elements of %s)",
+                                nm, (long long)n, skiff_dtype_name(dt));
+    }
+    st = skiff_tensor_new(dt, (int)tp->n_dims, tp->dims, &t);
     if (st)
         return skiff_status_wrap(st, "tensor '%s'", nm);
-    if (tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL) {
-        if (dt == SKIFF_DTYPE_STRING)
-            st = skiff_status_new(SKIFF_CODE_UNSUPPORTED, "external string data");
-        else
-            st = read_external(tp, base_dir, t->data, nbytes);
+    if (external) {
+        st = read_external(ext_path, ext_offset, t->data, nbytes);
         if (st) {
             skiff_tensor_free(t);
             return skiff_status_wrap(st, "tensor '%s'", nm);

@@ -374,7 +374,9 @@ skiff_status_t *skiff__shape_run_slice(skiff__kctx *ctx)
             empty = true;
         else
             off += s * is[a];
-        vs[a] = is[a] * step;
+        /* With two or more elements |step| < dim, so the product fits; a
+         * single element never moves, whatever the step. */
+        vs[a] = cnt > 1 ? is[a] * step : is[a];
     }
     if (empty) {
         size_t es = 0;
