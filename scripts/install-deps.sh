@@ -10,7 +10,7 @@ PKGS=(
   build-essential cmake pkg-config git ca-certificates curl
   libdnnl-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev
   libmicrohttpd-dev libjansson-dev libyaml-dev libjpeg-dev libpng-dev
-  libcmocka-dev clang libclang-rt-14-dev cppcheck clang-format
+  libcmocka-dev clang libclang-rt-14-dev libomp-dev cppcheck clang-format
   python3 python3-numpy python3-onnx python3-requests python3-torch
 )
 # The machine may carry its own Node.js (with npm inside); Debian's npm conflicts with it.

@@ -17,7 +17,7 @@
 # run's last allocation, since a later N would fail an allocation that an earlier,
 # absorbed one did not. MAX_N (default 20000) bounds a run that never ends.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 SKIFF=${1:-build-asan/skiff}
 MODEL=${2:-tests/data/mlp.onnx}

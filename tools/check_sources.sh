@@ -12,7 +12,7 @@
 # (third-party and generated code). Every check runs even after one fails, so a
 # single run lists every problem; the exit status is 1 when any failed.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 # Generated or vendored paths. Generated files also say "do not edit" in their
 # first lines and are skipped for that alone.

@@ -9,8 +9,9 @@
 #                   clone of HEAD: tests what is not committed yet
 #     --keep        leave the chroot (and its mounts unmounted) for inspection
 #     --log FILE    also write the output here (default /var/tmp/skiff-fresh-machine.log)
-#     COMMAND       what to run in the checkout (default: make test). `make demo` serves
-#                   forever; try it by hand with --keep instead.
+#     COMMAND       what to run in the checkout (default: make test KEEP_GOING=1, which
+#                   runs every stage even after one fails, so one slow run shows all of
+#                   them). `make demo` serves forever; try it by hand with --keep.
 #
 # The only things installed before COMMAND are git and make: what a newcomer needs to
 # clone the repository and type the README's command (scripts/install-deps.sh, which
@@ -25,7 +26,7 @@ root=/var/tmp/skiff-fresh-root
 mode=clone
 keep=0
 log=/var/tmp/skiff-fresh-machine.log
-cmd=(make test)
+cmd=(make test KEEP_GOING=1)
 while (($#)); do
     case $1 in
     --root) root=$2; shift 2 ;;
@@ -86,6 +87,13 @@ deb $security bookworm-security main
 EOF
 [[ -n $proxy ]] && echo "Acquire::http::Proxy \"$proxy\";" >"$root/etc/apt/apt.conf.d/01proxy"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# The machine's own certificate authorities (a TLS-inspecting egress proxy, say) are part
+# of its network, like the apt proxy: without them npm cannot reach its registry. The
+# ca-certificates package that scripts/install-deps.sh installs adds them to the store.
+if compgen -G '/usr/local/share/ca-certificates/*.crt' >/dev/null; then
+    mkdir -p "$root/usr/local/share/ca-certificates"
+    cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+fi
 # /dev and /sys are recursive binds made slaves, so nothing mounted inside the root can
 # propagate back onto the host's own /dev (the classic chroot pitfall).
 mount -t proc proc "$root/proc" && mounted+=("$root/proc")
@@ -108,7 +116,9 @@ fi
 in_root() {
     chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb CI=true \
         PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-        ${http_proxy:+http_proxy=$http_proxy https_proxy=$http_proxy} "$@"
+        ${http_proxy:+http_proxy=$http_proxy https_proxy=$http_proxy} \
+        ${NODE_EXTRA_CA_CERTS:+NODE_EXTRA_CA_CERTS=$NODE_EXTRA_CA_CERTS} \
+        ${SSL_CERT_FILE:+SSL_CERT_FILE=$SSL_CERT_FILE} "$@"
 }
 echo "fresh_machine_test: apt-get install git make (the newcomer's prerequisites)"
 in_root bash -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends git make >/dev/null'

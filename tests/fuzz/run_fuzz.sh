@@ -10,7 +10,7 @@
 # made, so a red fuzz stage is reproducible; 0 picks a new one each run (for hunting).
 # Every target runs even after one fails; the exit status is 1 when any did.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 build=$1 seconds=$2 seed=$3
 shift 3
 failed=()
@@ -25,9 +25,9 @@ for t in "$@"; do
     fi
     echo "-- $t: replaying ${#seeds[@]} seeds"
     if ! "$bin" "${seeds[@]}" >"$out/replay.log" 2>&1; then
-        grep -E '^Running:' "$out/replay.log" | tail -n 1
         grep -E -A14 'ERROR: |runtime error' "$out/replay.log" | head -n 40
-        echo "-- $t: FAILED replaying a seed (log: $out/replay.log); reproduce: $bin SEED_FILE"
+        bad=$(sed -n 's/^Running: //p' "$out/replay.log" | tail -n 1)
+        echo "-- $t: FAILED on seed $bad (log: $out/replay.log); reproduce: $bin $bad"
         failed+=("$t")
         continue
     fi
