@@ -4,13 +4,16 @@
 # float32 tensor sent as JSON and as the KServe binary extension.
 #
 #   bench/http/run.sh [--skiff build/skiff] [--duration 10] [--conns "1 16 64"]
-#                     [--skiff-args "..."] [--no-image] [--write-doc]
+#                     [--reps 3] [--skiff-args "..."] [--no-image] [--write-doc]
 #
 # Needs wrk and nginx (scripts/install-deps.sh --bench) and /usr/bin/python3
 # with numpy (request bodies). For each connection count it runs wrk against
-# skiff, then against nginx (same wrk threads, same duration), and prints a
-# markdown table: requests/s, p50 and p99 latency for both, and the ratio
-# skiff/nginx. The machine line says what else was going on (load average).
+# skiff, then against nginx (same wrk threads, same duration), --reps times
+# alternately, and prints a markdown table of the medians: requests/s, p50
+# and p99 latency, and CPU time per request (user + system of the server's
+# processes, from /proc; steadier than requests/s on a shared machine), and
+# the ratio skiff/nginx of the median requests/s with the per-run ratios.
+# The load average is printed per row: what else was going on.
 # Both servers get the same cores: nginx runs one worker per skiff I/O thread.
 # --write-doc also puts the output into the HTTP section of docs/performance.md
 # (between the http-bench markers; the section is appended when missing).
@@ -21,6 +24,7 @@ REPO=$(pwd)
 SKIFF=build/skiff
 DURATION=10
 CONNS="1 16 64"
+REPS=3
 SKIFF_ARGS=""
 IMAGE=1
 WRITE_DOC=0
@@ -29,10 +33,11 @@ while (($#)); do
     --skiff) SKIFF=$2; shift 2 ;;
     --duration) DURATION=$2; shift 2 ;;
     --conns) CONNS=$2; shift 2 ;;
+    --reps) REPS=$2; shift 2 ;;
     --skiff-args) SKIFF_ARGS=$2; shift 2 ;;
     --no-image) IMAGE=0; shift ;;
     --write-doc) WRITE_DOC=1; shift ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -100,7 +105,9 @@ http {
 }
 EOF
 nginx -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx" &
-PIDS+=($!)
+NGINX_PID=$!
+PIDS+=($NGINX_PID)
+SKIFF_PID=${PIDS[0]}
 for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$NGINX_PORT/uci/prediction" -d x && break; sleep 0.1; done
 
 cat >"$TMP/post.lua" <<'EOF'
@@ -131,20 +138,61 @@ run_wrk() { # url conns body_file [ctype] [ihcl]
     wrk -t"$t" -c"$2" -d"${DURATION}s" --latency -s "$TMP/post.lua" "$1" 2>&1 | parse
 }
 
+# CPU clock ticks (user + system) of every thread of the given processes.
+ticks() {
+  local t=0 f
+  for f in $(for p in "$@"; do echo /proc/"$p"/task/*/stat; done); do
+    t=$((t + $(awk '{ print $14 + $15 }' "$f" 2>/dev/null || echo 0)))
+  done
+  echo "$t"
+}
+HZ=$(getconf CLK_TCK)
+
+# run_wrk plus the server's CPU microseconds per request: "rps p50 p99 errors cpu_us"
+run_cpu() { # url conns body_file pid...
+  local url=$1 c=$2 body=$3
+  shift 3
+  local a b r
+  a=$(ticks "$@")
+  r=$(run_wrk "$url" "$c" "$body")
+  b=$(ticks "$@")
+  awk -v r="$r" -v t=$((b - a)) -v hz="$HZ" -v d="$DURATION" 'BEGIN {
+    split(r, f, " "); n = f[1] * d
+    printf "%s %.1f\n", r, (n > 0 ? t / hz * 1e6 / n : 0) }'
+}
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+
 OUT=$TMP/report.md
 exec 3>&1 1> >(tee "$OUT" >&3)
 echo "machine: $CORES cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "skiff: $IO_THREADS I/O threads, defaults otherwise${SKIFF_ARGS:+ + $SKIFF_ARGS}; nginx $(nginx -v 2>&1 | sed 's/.*\///'): $IO_THREADS workers; wrk ${DURATION}s per point"
 echo
-echo "| conns | skiff req/s | skiff p50 ms | skiff p99 ms | nginx req/s | nginx p50 ms | nginx p99 ms | skiff/nginx |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "Each row: medians of $REPS runs per server, skiff and nginx alternating. CPU = user + system"
+echo "time of the server's processes per request. ratio = skiff/nginx of the median req/s (per-run ratios)."
+echo
+echo "| conns | load | skiff req/s | skiff p50 ms | skiff p99 ms | skiff CPU us/req | nginx req/s | nginx p50 ms | nginx p99 ms | nginx CPU us/req | skiff/nginx |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
+NGINX_WORKERS=$(pgrep -P "$NGINX_PID" | tr '\n' ' ')
 for c in $CONNS; do
-  read -r s_rps s_p50 s_p99 s_err < <(run_wrk "http://127.0.0.1:$SKIFF_PORT/uci/prediction" "$c" "$TMP/uci.json")
-  read -r n_rps n_p50 n_p99 n_err < <(run_wrk "http://127.0.0.1:$NGINX_PORT/uci/prediction" "$c" "$TMP/uci.json")
+  load=$(cut -d' ' -f1 /proc/loadavg)
+  S=() N=() ratios="" errs=0
+  for _ in $(seq "$REPS"); do
+    s=$(run_cpu "http://127.0.0.1:$SKIFF_PORT/uci/prediction" "$c" "$TMP/uci.json" "$SKIFF_PID")
+    # shellcheck disable=SC2086
+    n=$(run_cpu "http://127.0.0.1:$NGINX_PORT/uci/prediction" "$c" "$TMP/uci.json" "$NGINX_PID" $NGINX_WORKERS)
+    S+=("$s") N+=("$n")
+    ratios+="$(awk -v a="${s%% *}" -v b="${n%% *}" 'BEGIN { printf "%.2f ", (b > 0 ? a / b : 0) }')"
+    errs=$((errs + $(echo "$s" | cut -d' ' -f4) + $(echo "$n" | cut -d' ' -f4)))
+  done
+  col() { printf '%s\n' "$@" | cut -d' ' -f"$COL" | tr '\n' ' ' | median; }
+  COL=1 s_rps=$(col "${S[@]}"); COL=2 s_p50=$(col "${S[@]}"); COL=3 s_p99=$(col "${S[@]}"); COL=5 s_cpu=$(col "${S[@]}")
+  COL=1 n_rps=$(col "${N[@]}"); COL=2 n_p50=$(col "${N[@]}"); COL=3 n_p99=$(col "${N[@]}"); COL=5 n_cpu=$(col "${N[@]}")
   ratio=$(awk -v a="$s_rps" -v b="$n_rps" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
   note=""
-  ((s_err + n_err > 0)) && note=" (errors: skiff $s_err, nginx $n_err)"
-  echo "| $c | $s_rps | $s_p50 | $s_p99 | $n_rps | $n_p50 | $n_p99 | $ratio$note |"
+  ((errs > 0)) && note=", errors: $errs"
+  printf '| %s | %s | %.0f | %.3f | %.3f | %.1f | %.0f | %.3f | %.3f | %.1f | %s (%s%s) |\n' "$c" "$load" \
+    "$s_rps" "$s_p50" "$s_p99" "$s_cpu" "$n_rps" "$n_p50" "$n_p99" "$n_cpu" "$ratio" "${ratios% }" "$note"
 done
 
 if ((IMAGE)); then

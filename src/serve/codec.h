@@ -15,6 +15,10 @@
  * name the problem ("input 'x': expected a multiple of 13 elements (shape [13]
  * per instance), got 12", "malformed JSON at byte 20 (line 1, column 20): ..."
  * where the byte is jansson's position, just past the offending token).
+ * The Paddle web and KServe decoders first run a streaming decoder that
+ * writes numbers straight into the tensors (codec_json.c); whatever it does
+ * not take - every error among it - goes to the jansson decoder, so the
+ * messages are the same either way (docs/http-api.md "Decoding cost").
  * Element positions in messages are 0-based flat (row-major) indices. JSON has
  * no NaN/Inf and requests may not send null or strings for numbers (except
  * Paddle 0.9, which takes proto3's "NaN", "Infinity" and numeric strings).
@@ -116,9 +120,13 @@ typedef struct skiff__infer_request {
     bool binary_output_all; /* KServe parameters.binary_data_output */
     char *id;               /* KServe "id", echoed in the response; NULL if absent */
     uint64_t log_id;        /* Paddle 0.9 log_id (0 if absent) */
+    char *model;            /* Paddle 0.9 "model" (which served model), NULL if absent */
     int64_t timeout_us;     /* KServe parameters.timeout (microseconds), 0 if absent */
     int64_t batch;          /* rows in dim 0 of the batched inputs (LoD: sequences);
                                1 when no input is batched */
+    bool packed;            /* the arrays, names, id and input tensor structs share
+                               this request's allocation (the streaming decoders
+                               build requests so); tensor data and LoD do not */
 } skiff__infer_request;
 
 /* Frees a request and everything it owns. Accepts NULL. */
@@ -148,10 +156,28 @@ skiff_status_t *skiff__decode_paddle_web(const char *body, size_t len, const ski
  * bool_data, data, tensor_content base64); shape includes the batch dim.
  * Tensors are matched by alias_name, then name. int64 values may be strings
  * and floats "NaN"/"Infinity"/"-Infinity" (proto3 JSON); camelCase field
- * names are accepted; unknown fields are refused. */
+ * names are accepted; unknown fields are refused. A top-level "model" string
+ * (sent by clients of multi-model servers) is accepted and returned in
+ * request->model; this variant does not check it. */
 skiff_status_t *skiff__decode_paddle09(const char *body, size_t len, const skiff__model_io *io,
                                        const skiff__codec_limits *limits,
                                        skiff__infer_request **out_req);
+
+/* Picks the model a Paddle 0.9 request names in its top-level "model" field
+ * (`model` NULL when the request has none): returns the model's io, which
+ * must outlive the decode, or NULL with *out_st saying why (NOT_FOUND for an
+ * unknown name). Called once, after the body parsed and before any tensor is
+ * checked. */
+typedef const skiff__model_io *(*skiff__io_pick_cb)(void *user, const char *model,
+                                                    skiff_status_t **out_st);
+
+/* skiff__decode_paddle09 for a server with several models: the request's
+ * "model" field chooses the io through pick, so the body is parsed once.
+ * Errors before the pick (malformed JSON, "model" not a string) come without
+ * calling it. */
+skiff_status_t *skiff__decode_paddle09_pick(const char *body, size_t len, skiff__io_pick_cb pick,
+                                            void *user, const skiff__codec_limits *limits,
+                                            skiff__infer_request **out_req);
 
 /* KServe v2 infer request. header_length: the Inference-Header-Content-Length
  * value, or -1 when absent (then the whole body is JSON and binary_data_size

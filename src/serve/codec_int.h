@@ -64,6 +64,20 @@ skiff_status_t *skiff__codec_check_lod(const char *what, const int64_t *lod, int
 skiff_status_t *skiff__codec_add_input(skiff__infer_request *r, char *name, int spec,
                                        skiff_tensor_t *t, int64_t *lod, int n_lod);
 
+/* A packed request (skiff__infer_request.packed): one zeroed allocation with
+ * room for n_inputs inputs and their tensor structs, n_outputs outputs and
+ * `strings` bytes of names (each with its NUL). The caller fills it and sets
+ * n_inputs/n_outputs as it goes; skiff__infer_request_free frees it, and
+ * the data of every input tensor that owns its data. false on OOM. */
+typedef struct skiff__packed {
+    skiff__infer_request *req;
+    skiff_tensor_t *tensors; /* [n_inputs] */
+    char *strings;           /* next free byte */
+} skiff__packed;
+bool skiff__codec_packed_new(int n_inputs, int n_outputs, size_t strings, skiff__packed *out);
+/* Copies n bytes and a NUL into the string space; returns the copy. */
+char *skiff__codec_packed_str(skiff__packed *pk, const char *s, size_t n);
+
 /* ---- output helpers --------------------------------------------------------- */
 
 bool skiff__buf_lit(skiff__buf *b, const char *s); /* NUL-terminated literal */
@@ -85,5 +99,128 @@ bool skiff__buf_tensor_json(skiff__buf *b, const skiff_tensor_t *t, bool nested)
 /* Decodes standard or URL-safe base64, padding optional. dst needs
  * n / 4 * 3 + 3 bytes. false on bad characters or length. */
 bool skiff__base64_decode(const char *s, size_t n, uint8_t *dst, size_t *out_len);
+
+/* ---- streaming JSON scanner (codec_json.c) --------------------------------------
+ *
+ * The fast decoders (skiff__decode_paddle_web_fast, skiff__decode_kserve_fast)
+ * read a body once with these instead of building a jansson tree. Every
+ * function returns false when the text is not what it expects - invalid JSON
+ * or merely a form the fast path leaves to jansson (a string with an escape, a
+ * number out of int64 range) - and the caller then declines: the jansson
+ * decoder reads the body again and says what is wrong. So a scanner function
+ * must never accept what json_loadb(JSON_REJECT_DUPLICATES) would refuse, and
+ * must read every value as the jansson decoder would. */
+
+typedef struct skiff__jscan {
+    const char *p;   /* next byte */
+    const char *end; /* one past the last byte of the body */
+} skiff__jscan;
+
+/* Skips JSON whitespace; returns the next byte, or -1 at the end. */
+static inline int skiff__jscan_peek(skiff__jscan *s)
+{
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t'))
+        s->p++;
+    return s->p < s->end ? (unsigned char)*s->p : -1;
+}
+
+/* Skips whitespace and consumes `c` when it comes next. */
+static inline bool skiff__jscan_eat(skiff__jscan *s, char c)
+{
+    if (skiff__jscan_peek(s) != (unsigned char)c)
+        return false;
+    s->p++;
+    return true;
+}
+
+/* A string at s->p without escapes: valid UTF-8, no control characters.
+ * *out points into the body (not NUL-terminated). */
+bool skiff__jscan_string(skiff__jscan *s, const char **out, size_t *out_len);
+
+/* A JSON number at s->p as jansson reads it: without fraction or exponent an
+ * int64 (is_int; the fast path declines what does not fit, which jansson
+ * refuses as "too big integer"), otherwise the double strtod gives (declined
+ * when it overflows, which jansson refuses as "real number overflow"). */
+typedef struct skiff__jnum {
+    bool is_int;
+    int64_t i; /* is_int */
+    double d;  /* always: (double)i for integers */
+} skiff__jnum;
+bool skiff__jscan_number(skiff__jscan *s, skiff__jnum *out);
+
+/* Consumes the literal `lit` ("null", "true", "false"). */
+bool skiff__jscan_literal(skiff__jscan *s, const char *lit);
+
+/* Stores a number as `dtype` at dst[at] exactly as skiff__codec_leaf would
+ * store the jansson value; false where skiff__codec_leaf would refuse it or
+ * the fast path leaves the type to jansson (it takes FLOAT32, FLOAT64, INT64,
+ * INT32; integer types only from integer tokens). */
+bool skiff__jnum_store(const skiff__jnum *n, skiff_dtype_t dtype, void *dst, int64_t at);
+
+/* Whether the fast decoders read numbers of this type (skiff__jnum_store). */
+bool skiff__jnum_dtype_ok(skiff_dtype_t dtype);
+
+/* Growing, 64-byte aligned element buffer that becomes a tensor's data. */
+typedef struct skiff__jvec {
+    void *data; /* skiff__aligned_alloc'd */
+    int64_t n;  /* elements stored */
+    int64_t cap;
+    size_t esize;
+} skiff__jvec;
+
+/* Room for one more element; false on OOM (the vector stays valid). */
+bool skiff__jvec_grow(skiff__jvec *v);
+
+/* Number values of a (possibly nested) list at s->p appended to v as
+ * `dtype`: its nested shape must be regular (every list at a depth as long as
+ * the first), at most SKIFF_MAX_DIMS deep, with no empty list. Sets *out_nd
+ * and dims; *out_oom on allocation failure. `max_total` caps v->n. */
+bool skiff__jscan_tensor(skiff__jscan *s, skiff_dtype_t dtype, skiff__jvec *v, int64_t max_total,
+                         int *out_nd, int64_t dims[SKIFF_MAX_DIMS], bool *out_oom);
+
+/* Fills *t as a tensor over v's elements, which it takes (v is emptied; t
+ * owns the data). false on OOM, v unchanged. */
+bool skiff__jvec_take(skiff__jvec *v, skiff_tensor_t *t, skiff_dtype_t dtype, int nd,
+                      const int64_t *dims);
+void skiff__jvec_free(skiff__jvec *v);
+
+/* ---- fast decoders and their jansson twins ---------------------------------------
+ *
+ * skiff__decode_paddle_web (and skiff__decode_kserve) first try the streaming
+ * decoder; it declines whatever it does not read itself - every error
+ * included - and the tree decoder (jansson) then decodes the body from
+ * scratch, so error messages come from one place. Exposed for the tests and
+ * fuzz targets, which check that both agree. */
+typedef enum skiff__fast_result {
+    SKIFF__FAST_OK = 0,  /* *out_req is the request */
+    SKIFF__FAST_DECLINE, /* nothing kept: ask the tree decoder */
+    SKIFF__FAST_ERROR,   /* *out_st: out of memory (not retried, so injected
+                            allocation failures surface as they would) */
+} skiff__fast_result;
+
+skiff__fast_result skiff__decode_paddle_web_fast(const char *body, size_t len,
+                                                 const skiff__model_io *io,
+                                                 const skiff__codec_limits *limits,
+                                                 skiff__infer_request **out_req,
+                                                 skiff_status_t **out_st);
+skiff_status_t *skiff__decode_paddle_web_tree(const char *body, size_t len,
+                                              const skiff__model_io *io,
+                                              const skiff__codec_limits *limits,
+                                              skiff__infer_request **out_req);
+
+skiff__fast_result skiff__decode_kserve_fast(const char *body, size_t len, int64_t header_length,
+                                             const skiff__model_io *io,
+                                             const skiff__codec_limits *limits,
+                                             skiff__infer_request **out_req,
+                                             skiff_status_t **out_st);
+skiff_status_t *skiff__decode_kserve_tree(const char *body, size_t len, int64_t header_length,
+                                          const skiff__model_io *io,
+                                          const skiff__codec_limits *limits,
+                                          skiff__infer_request **out_req);
+
+/* Index of the spec whose alias (first pass when alias_first) or name is the
+ * `len` bytes at key, like skiff__codec_find_spec. */
+int skiff__codec_find_spec_n(const skiff__io_spec *specs, int n, const char *key, size_t len,
+                             bool alias_first);
 
 #endif

@@ -356,9 +356,417 @@ static skiff_status_t *ks_decode(ks_ctx *c, const json_t *root)
     return NULL;
 }
 
+/* ---- streaming decoder (the hot path) --------------------------------------------
+ *
+ * Reads what Triton's and KServe's clients send - "inputs" of name, shape,
+ * datatype and then "data" (or parameters.binary_data_size), "outputs" of
+ * name and parameters.binary_data, "id", parameters.binary_data_output and
+ * timeout - straight into tensors, and declines everything else (see
+ * codec_json.c). A "data" list must come after its input's name and
+ * datatype, which is how those clients order the keys. */
+
+#define KF_MAX 16 /* inputs and outputs the fast path takes */
+
+typedef struct kf_input {
+    const char *name;
+    size_t name_len;
+    int spec;
+    skiff_dtype_t dtype;
+    int nd;
+    int64_t dims[SKIFF_MAX_DIMS];
+    bool has_name, has_dtype, has_shape, has_data, has_params;
+    int64_t bsize; /* parameters.binary_data_size, -1 when absent */
+    skiff__jvec vec;
+} kf_input;
+
+typedef struct kf_output {
+    const char *name;
+    size_t name_len;
+    int spec;
+    int binary; /* parameters.binary_data: -1 absent, 0, 1 */
+} kf_output;
+
+typedef struct kf_ctx {
+    const skiff__model_io *io;
+    const skiff__codec_limits *lim;
+    skiff__jscan s;
+    kf_input in[KF_MAX];
+    int n_in;
+    kf_output out[KF_MAX];
+    int n_out;
+    const char *id;
+    size_t id_len;
+    bool has_id, has_params, has_inputs, has_outputs;
+    bool binary_all;
+    int64_t timeout_us;
+    int64_t elements;
+    bool oom;
+} kf_ctx;
+
+static bool kf_key(kf_ctx *c, const char **k, size_t *kl)
+{
+    return skiff__jscan_string(&c->s, k, kl) && skiff__jscan_eat(&c->s, ':');
+}
+
+static bool kf_is(const char *k, size_t kl, const char *lit)
+{
+    return strlen(lit) == kl && memcmp(k, lit, kl) == 0;
+}
+
+static bool kf_bool(kf_ctx *c, bool *out)
+{
+    if (skiff__jscan_literal(&c->s, "true"))
+        return *out = true;
+    *out = false;
+    return skiff__jscan_literal(&c->s, "false");
+}
+
+static bool kf_count(kf_ctx *c, int64_t *out)
+{
+    skiff__jnum n;
+    if (skiff__jscan_peek(&c->s) == '-' || !skiff__jscan_number(&c->s, &n) || !n.is_int)
+        return false;
+    *out = n.i;
+    return true;
+}
+
+static bool kf_input_obj(kf_ctx *c, kf_input *in)
+{
+    const skiff__model_io *io = c->io;
+    if (!skiff__jscan_eat(&c->s, '{'))
+        return false;
+    do {
+        const char *k;
+        size_t kl;
+        if (!kf_key(c, &k, &kl))
+            return false;
+        if (kf_is(k, kl, "name") && !in->has_name) {
+            in->has_name = true;
+            if (!skiff__jscan_string(&c->s, &in->name, &in->name_len))
+                return false;
+            in->spec =
+                skiff__codec_find_spec_n(io->inputs, io->n_inputs, in->name, in->name_len, false);
+            if (in->spec < 0)
+                return false;
+        } else if (kf_is(k, kl, "datatype") && !in->has_dtype) {
+            const char *d;
+            size_t dl;
+            char z[16];
+            in->has_dtype = true;
+            if (!skiff__jscan_string(&c->s, &d, &dl) || dl >= sizeof(z))
+                return false;
+            memcpy(z, d, dl);
+            z[dl] = '\0';
+            in->dtype = skiff_dtype_from_kserve(z);
+            if (in->dtype == SKIFF_DTYPE_UNDEFINED)
+                return false;
+        } else if (kf_is(k, kl, "shape") && !in->has_shape) {
+            in->has_shape = true;
+            if (!skiff__jscan_eat(&c->s, '['))
+                return false;
+            if (!skiff__jscan_eat(&c->s, ']')) {
+                do {
+                    if (in->nd == SKIFF_MAX_DIMS || !kf_count(c, &in->dims[in->nd]))
+                        return false;
+                    in->nd++;
+                } while (skiff__jscan_eat(&c->s, ','));
+                if (!skiff__jscan_eat(&c->s, ']'))
+                    return false;
+            }
+        } else if (kf_is(k, kl, "data") && !in->has_data) {
+            /* values go straight into the tensor, so the type must be known */
+            in->has_data = true;
+            if (!in->has_name || !in->has_dtype || in->dtype != io->inputs[in->spec].dtype ||
+                !skiff__jnum_dtype_ok(in->dtype))
+                return false;
+            in->vec.esize = skiff_dtype_size(in->dtype);
+            int dnd;
+            int64_t ddims[SKIFF_MAX_DIMS];
+            bool oom;
+            if (!skiff__jscan_tensor(&c->s, in->dtype, &in->vec, c->lim->max_elements - c->elements,
+                                     &dnd, ddims, &oom)) {
+                c->oom = oom;
+                return false;
+            }
+            c->elements += in->vec.n;
+        } else if (kf_is(k, kl, "parameters") && !in->has_params) {
+            in->has_params = true;
+            if (!skiff__jscan_eat(&c->s, '{') || !kf_key(c, &k, &kl) ||
+                !kf_is(k, kl, "binary_data_size") || !kf_count(c, &in->bsize) ||
+                !skiff__jscan_eat(&c->s, '}'))
+                return false;
+        } else {
+            return false;
+        }
+    } while (skiff__jscan_eat(&c->s, ','));
+    return skiff__jscan_eat(&c->s, '}');
+}
+
+static bool kf_output_obj(kf_ctx *c, kf_output *o)
+{
+    bool has_name = false, has_params = false;
+    if (!skiff__jscan_eat(&c->s, '{'))
+        return false;
+    do {
+        const char *k;
+        size_t kl;
+        if (!kf_key(c, &k, &kl))
+            return false;
+        if (kf_is(k, kl, "name") && !has_name) {
+            has_name = true;
+            if (!skiff__jscan_string(&c->s, &o->name, &o->name_len))
+                return false;
+            o->spec = skiff__codec_find_spec_n(c->io->outputs, c->io->n_outputs, o->name,
+                                               o->name_len, false);
+            if (o->spec < 0)
+                return false;
+        } else if (kf_is(k, kl, "parameters") && !has_params) {
+            bool b;
+            has_params = true;
+            if (!skiff__jscan_eat(&c->s, '{') || !kf_key(c, &k, &kl) ||
+                !kf_is(k, kl, "binary_data") || !kf_bool(c, &b) || !skiff__jscan_eat(&c->s, '}'))
+                return false;
+            o->binary = b;
+        } else {
+            return false;
+        }
+    } while (skiff__jscan_eat(&c->s, ','));
+    return has_name && skiff__jscan_eat(&c->s, '}');
+}
+
+static bool kf_body(kf_ctx *c)
+{
+    if (!skiff__jscan_eat(&c->s, '{'))
+        return false;
+    do {
+        const char *k;
+        size_t kl;
+        if (!kf_key(c, &k, &kl))
+            return false;
+        if (kf_is(k, kl, "id") && !c->has_id) {
+            c->has_id = true;
+            if (!skiff__jscan_string(&c->s, &c->id, &c->id_len))
+                return false;
+        } else if (kf_is(k, kl, "parameters") && !c->has_params) {
+            bool has_b = false, has_t = false;
+            c->has_params = true;
+            if (!skiff__jscan_eat(&c->s, '{'))
+                return false;
+            if (!skiff__jscan_eat(&c->s, '}')) {
+                do {
+                    if (!kf_key(c, &k, &kl))
+                        return false;
+                    if (kf_is(k, kl, "binary_data_output") && !has_b) {
+                        has_b = true;
+                        if (!kf_bool(c, &c->binary_all))
+                            return false;
+                    } else if (kf_is(k, kl, "timeout") && !has_t) {
+                        has_t = true;
+                        if (!kf_count(c, &c->timeout_us))
+                            return false;
+                    } else {
+                        return false;
+                    }
+                } while (skiff__jscan_eat(&c->s, ','));
+                if (!skiff__jscan_eat(&c->s, '}'))
+                    return false;
+            }
+        } else if (kf_is(k, kl, "inputs") && !c->has_inputs) {
+            c->has_inputs = true;
+            if (!skiff__jscan_eat(&c->s, '['))
+                return false;
+            do {
+                if (c->n_in == KF_MAX || c->n_in >= c->lim->max_inputs)
+                    return false;
+                kf_input *in = &c->in[c->n_in++];
+                *in = (kf_input){.spec = -1, .bsize = -1};
+                if (!kf_input_obj(c, in))
+                    return false;
+            } while (skiff__jscan_eat(&c->s, ','));
+            if (!skiff__jscan_eat(&c->s, ']'))
+                return false;
+        } else if (kf_is(k, kl, "outputs") && !c->has_outputs) {
+            c->has_outputs = true;
+            if (!skiff__jscan_eat(&c->s, '['))
+                return false;
+            if (!skiff__jscan_eat(&c->s, ']')) {
+                do {
+                    if (c->n_out == KF_MAX || c->n_out >= c->lim->max_outputs)
+                        return false;
+                    kf_output *o = &c->out[c->n_out++];
+                    *o = (kf_output){.spec = -1, .binary = -1};
+                    if (!kf_output_obj(c, o))
+                        return false;
+                    for (int i = 0; i < c->n_out - 1; i++)
+                        if (c->out[i].spec == o->spec)
+                            return false;
+                } while (skiff__jscan_eat(&c->s, ','));
+                if (!skiff__jscan_eat(&c->s, ']'))
+                    return false;
+            }
+        } else {
+            return false;
+        }
+    } while (skiff__jscan_eat(&c->s, ','));
+    return skiff__jscan_eat(&c->s, '}') && skiff__jscan_peek(&c->s) < 0 && c->has_inputs;
+}
+
+/* Checks what kf_body found as ks_input and ks_decode would, and builds the
+ * request (*out); false to decline, or with c->oom set. */
+static bool kf_build(kf_ctx *c, const unsigned char *bin, size_t bin_len,
+                     skiff__infer_request **out)
+{
+    const skiff__model_io *io = c->io;
+    bool seen[KF_MAX] = {false};
+    int64_t batch = -1, elements = 0;
+    size_t bin_pos = 0;
+    for (int i = 0; i < c->n_in; i++) {
+        kf_input *in = &c->in[i];
+        if (!in->has_name || !in->has_dtype || !in->has_shape || seen[in->spec])
+            return false;
+        seen[in->spec] = true;
+        const skiff__io_spec *sp = &io->inputs[in->spec];
+        int64_t numel = skiff_shape_numel(in->nd, in->dims);
+        size_t esize = skiff_dtype_size(in->dtype), nbytes;
+        if (in->dtype != sp->dtype || numel < 0 || esize == 0 ||
+            __builtin_add_overflow(elements, numel, &elements) || elements > c->lim->max_elements ||
+            !skiff__mul_size((size_t)numel, esize, &nbytes))
+            return false;
+        skiff_status_t *st = skiff__codec_check_shape("", sp, in->nd, in->dims);
+        if (st) {
+            skiff_status_free(st);
+            return false;
+        }
+        if (in->bsize >= 0) {
+            /* binary: BYTES and BOOL (which needs 0/1 bytes) are the tree's */
+            if (in->has_data || !bin || in->dtype == SKIFF_DTYPE_STRING ||
+                in->dtype == SKIFF_DTYPE_BOOL || (uint64_t)in->bsize != nbytes ||
+                nbytes > bin_len - bin_pos)
+                return false;
+            in->vec.esize = esize;
+            in->vec.data = skiff__aligned_alloc(nbytes ? nbytes : 64);
+            if (!in->vec.data) {
+                c->oom = true;
+                return false;
+            }
+            if (nbytes)
+                memcpy(in->vec.data, bin + bin_pos, nbytes);
+            in->vec.n = in->vec.cap = numel;
+            bin_pos += nbytes;
+        } else if (!in->has_data || in->vec.n != numel) {
+            return false;
+        }
+        if (sp->batched) {
+            if (batch < 0)
+                batch = in->dims[0];
+            else if (batch != in->dims[0])
+                return false;
+        }
+    }
+    if (bin && bin_pos != bin_len)
+        return false;
+    for (int j = 0; j < io->n_inputs; j++)
+        if (!seen[j] && !io->inputs[j].optional)
+            return false;
+    /* everything checks: build it in one allocation */
+    size_t strings = c->has_id ? c->id_len + 1 : 0;
+    for (int i = 0; i < c->n_in; i++)
+        strings += c->in[i].name_len + 1;
+    for (int i = 0; i < c->n_out; i++)
+        strings += c->out[i].name_len + 1;
+    skiff__packed pk;
+    if (!skiff__codec_packed_new(c->n_in, c->n_out, strings, &pk)) {
+        c->oom = true;
+        return false;
+    }
+    skiff__infer_request *r = pk.req;
+    for (int i = 0; i < c->n_in; i++) {
+        kf_input *in = &c->in[i];
+        skiff_tensor_t *t = &pk.tensors[i];
+        if (!skiff__jvec_take(&in->vec, t, in->dtype, in->nd, in->dims)) {
+            skiff__infer_request_free(r);
+            c->oom = true;
+            return false;
+        }
+        r->inputs[r->n_inputs++] =
+            (skiff__infer_input){.name = skiff__codec_packed_str(&pk, in->name, in->name_len),
+                                 .spec = in->spec,
+                                 .tensor = t};
+    }
+    for (int i = 0; i < c->n_out; i++) {
+        kf_output *o = &c->out[i];
+        r->outputs[r->n_outputs++] =
+            (skiff__infer_output_req){.name = skiff__codec_packed_str(&pk, o->name, o->name_len),
+                                      .spec = o->spec,
+                                      .binary = o->binary >= 0 ? o->binary == 1 : c->binary_all};
+    }
+    if (c->has_id)
+        r->id = skiff__codec_packed_str(&pk, c->id, c->id_len);
+    r->binary_output_all = c->binary_all;
+    r->timeout_us = c->timeout_us;
+    r->batch = batch < 0 ? 1 : batch;
+    *out = r;
+    return true;
+}
+
+skiff__fast_result skiff__decode_kserve_fast(const char *body, size_t len, int64_t header_length,
+                                             const skiff__model_io *io,
+                                             const skiff__codec_limits *limits,
+                                             skiff__infer_request **out_req,
+                                             skiff_status_t **out_st)
+{
+    *out_req = NULL;
+    *out_st = NULL;
+    if (!io || io->n_inputs <= 0 || io->n_inputs > KF_MAX || io->n_outputs > KF_MAX ||
+        (header_length >= 0 && (uint64_t)header_length > len))
+        return SKIFF__FAST_DECLINE;
+    size_t json_len = header_length >= 0 ? (size_t)header_length : len;
+    skiff__codec_limits lim;
+    skiff__codec_limits_resolve(limits, &lim);
+    /* Set field by field: the input array alone is about 3 KB. */
+    kf_ctx c;
+    c.io = io;
+    c.lim = &lim;
+    c.s = (skiff__jscan){body, body + json_len};
+    c.n_in = c.n_out = 0;
+    c.has_id = c.has_params = c.has_inputs = c.has_outputs = false;
+    c.binary_all = false;
+    c.timeout_us = 0;
+    c.elements = 0;
+    c.oom = false;
+    skiff__infer_request *r = NULL;
+    bool ok = kf_body(&c) &&
+              kf_build(&c, header_length >= 0 ? (const unsigned char *)body + json_len : NULL,
+                       len - json_len, &r);
+    for (int i = 0; i < c.n_in; i++)
+        skiff__jvec_free(&c.in[i].vec);
+    if (ok) {
+        *out_req = r;
+        return SKIFF__FAST_OK;
+    }
+    if (c.oom) {
+        *out_st = skiff__codec_oom();
+        return SKIFF__FAST_ERROR;
+    }
+    return SKIFF__FAST_DECLINE;
+}
+
 skiff_status_t *skiff__decode_kserve(const char *body, size_t len, int64_t header_length,
                                      const skiff__model_io *io, const skiff__codec_limits *limits,
                                      skiff__infer_request **out_req)
+{
+    skiff_status_t *st;
+    switch (skiff__decode_kserve_fast(body, len, header_length, io, limits, out_req, &st)) {
+    case SKIFF__FAST_OK: return NULL;
+    case SKIFF__FAST_ERROR: return st;
+    default: return skiff__decode_kserve_tree(body, len, header_length, io, limits, out_req);
+    }
+}
+
+skiff_status_t *skiff__decode_kserve_tree(const char *body, size_t len, int64_t header_length,
+                                          const skiff__model_io *io,
+                                          const skiff__codec_limits *limits,
+                                          skiff__infer_request **out_req)
 {
     *out_req = NULL;
     ks_ctx c = {.io = io, .batch = -1};

@@ -78,13 +78,10 @@ static bool all_static(int n, const int64_t *d)
     return true;
 }
 
-static skiff_status_t *count_elements(web_ctx *c, const char *what, int64_t n)
+static bool count_elements(web_ctx *c, int64_t n)
 {
-    if (n < 0 || __builtin_add_overflow(c->elements, n, &c->elements) ||
-        c->elements > c->lim.max_elements)
-        return bad("%s: the request holds more than %lld elements, the limit", what,
-                   (long long)c->lim.max_elements);
-    return NULL;
+    return n >= 0 && !__builtin_add_overflow(c->elements, n, &c->elements) &&
+           c->elements <= c->lim.max_elements;
 }
 
 static skiff_dtype_t guess_dtype(const json_t *v)
@@ -96,7 +93,7 @@ static skiff_dtype_t guess_dtype(const json_t *v)
 
 /* Per-dict layout of one input: how many rows it adds and the shape of a row. */
 typedef struct web_part {
-    const json_t *v;
+    const json_t *v; /* the value (jansson decoder); NULL: nd, nest, count preset */
     int nd;
     int64_t nest[SKIFF_MAX_DIMS];
     int64_t count;
@@ -104,19 +101,25 @@ typedef struct web_part {
     const json_t *lod; /* "alias.lod" value, LoD inputs only */
 } web_part;
 
-static skiff_status_t *web_input(web_ctx *c, int spec_idx, const char *const *keys, web_part *parts)
+/* The layout of one input over every dict, shared by both decoders: each
+ * part's rows (a value whose element count is k times the per-instance count
+ * is k rows, as Paddle's client reshaped), the parts' agreement, and the
+ * tensor's shape in *out_nd/dims. Messages are built only on failure: this
+ * runs for every input of every request. */
+static skiff_status_t *web_plan(web_ctx *c, const skiff__io_spec *s, skiff_dtype_t dtype,
+                                const char *const *keys, web_part *parts, int *out_nd,
+                                int64_t dims[SKIFF_MAX_DIMS])
 {
-    const skiff__io_spec *s = spec_idx >= 0 ? &c->io->inputs[spec_idx] : NULL;
     const char *key = keys[0];
     char what[256];
     skiff_status_t *st;
-    skiff_dtype_t dtype = s ? s->dtype : guess_dtype(parts[0].v);
     bool batched = s ? s->batched : true;
     bool lod = s && s->is_lod;
     /* shape of one row (LoD) or one instance (batched), or the whole tensor */
     int rnd = 0; /* set by feed[0]; there is always one */
     int64_t rdims[SKIFF_MAX_DIMS];
     int64_t rows = 0;
+#define WHAT what_input(what, sizeof(what), c->n_dicts, i, keys[i])
 
     if (s && s->ndim > SKIFF_MAX_DIMS)
         return skiff_status_new(SKIFF_CODE_INTERNAL, "model input '%s' has rank %d, more than %d",
@@ -133,12 +136,14 @@ static skiff_status_t *web_input(web_ctx *c, int spec_idx, const char *const *ke
 
     for (int i = 0; i < c->n_dicts; i++) {
         web_part *p = &parts[i];
-        what_input(what, sizeof(what), c->n_dicts, i, keys[i]);
-        if ((st = skiff__codec_nested_shape(what, p->v, &p->nd, p->nest)))
-            return st;
-        p->count = skiff_shape_numel(p->nd, p->nest);
-        if ((st = count_elements(c, what, p->count)))
-            return st;
+        if (p->v) {
+            if ((st = skiff__codec_nested_shape(WHAT, p->v, &p->nd, p->nest)))
+                return st;
+            p->count = skiff_shape_numel(p->nd, p->nest);
+        }
+        if (!count_elements(c, p->count))
+            return bad("%s: the request holds more than %lld elements, the limit", WHAT,
+                       (long long)c->lim.max_elements);
         int pnd = 0; /* this part's row/instance shape */
         int64_t pd[SKIFF_MAX_DIMS];
         char a[160], b[160];
@@ -179,7 +184,7 @@ static skiff_status_t *web_input(web_ctx *c, int spec_idx, const char *const *ke
                     pnd = tnd;
                     memcpy(pd, td, sizeof(int64_t) * (size_t)tnd);
                 } else {
-                    return bad("%s: expected %s%lld elements (shape %s%s), got %lld", what,
+                    return bad("%s: expected %s%lld elements (shape %s%s), got %lld", WHAT,
                                rowed ? "a multiple of " : "", (long long)per,
                                skiff_shape_str(tnd, td, a, sizeof(a)),
                                lod     ? " per row"
@@ -188,7 +193,7 @@ static skiff_status_t *web_input(web_ctx *c, int spec_idx, const char *const *ke
                                (long long)p->count);
                 }
             } else {
-                return bad("%s: expected shape %s%s, got nested shape %s", what,
+                return bad("%s: expected shape %s%s, got nested shape %s", WHAT,
                            skiff_shape_str(tnd, td, a, sizeof(a)),
                            lod     ? " per row"
                            : rowed ? " per instance, optionally with a batch dim"
@@ -200,17 +205,17 @@ static skiff_status_t *web_input(web_ctx *c, int spec_idx, const char *const *ke
             rnd = pnd;
             memcpy(rdims, pd, sizeof(int64_t) * (size_t)pnd);
         } else if (pnd != rnd || !dims_equal(pnd, pd, rdims)) {
-            return bad("%s: shape %s per %s differs from feed[0]'s %s", what,
+            return bad("%s: shape %s per %s differs from feed[0]'s %s", WHAT,
                        skiff_shape_str(pnd, pd, a, sizeof(a)), lod ? "row" : "instance",
                        skiff_shape_str(rnd, rdims, b, sizeof(b)));
         }
         if (__builtin_add_overflow(rows, p->rows, &rows))
-            return bad("%s: too many rows", what);
+            return bad("%s: too many rows", WHAT);
     }
+#undef WHAT
 
     /* the tensor: [rows] + row shape, or the instance shape itself */
     int nd = 0;
-    int64_t dims[SKIFF_MAX_DIMS];
     if (lod || batched) {
         if (rnd + 1 > SKIFF_MAX_DIMS)
             return bad("input '%.*s': the batch dim would make rank %d, more than %d",
@@ -218,7 +223,40 @@ static skiff_status_t *web_input(web_ctx *c, int spec_idx, const char *const *ke
         dims[nd++] = rows;
     }
     memcpy(dims + nd, rdims, sizeof(int64_t) * (size_t)rnd);
-    nd += rnd;
+    *out_nd = nd + rnd;
+    return NULL;
+}
+
+/* Every batched input must agree on the batch size (rows, or sequences for
+ * LoD inputs). */
+static skiff_status_t *web_batch(web_ctx *c, const char *key, bool lod, int64_t b)
+{
+    if (c->batch < 0) {
+        c->batch = b;
+        c->batch_from = key;
+        return NULL;
+    }
+    if (b == c->batch)
+        return NULL;
+    return bad("input '%.*s': batch of %lld %s differs from input '%.*s' batch of %lld",
+               SKIFF__CODEC_Q(key), (long long)b, lod ? "sequences" : "rows",
+               SKIFF__CODEC_Q(c->batch_from), (long long)c->batch);
+}
+
+static skiff_status_t *web_input(web_ctx *c, int spec_idx, const char *const *keys, web_part *parts)
+{
+    const skiff__io_spec *s = spec_idx >= 0 ? &c->io->inputs[spec_idx] : NULL;
+    const char *key = keys[0];
+    char what[256];
+    skiff_status_t *st;
+    skiff_dtype_t dtype = s ? s->dtype : guess_dtype(parts[0].v);
+    bool batched = s ? s->batched : true;
+    bool lod = s && s->is_lod;
+    int nd = 0;
+    int64_t dims[SKIFF_MAX_DIMS];
+    if ((st = web_plan(c, s, dtype, keys, parts, &nd, dims)))
+        return st;
+    int64_t rows = (lod || batched) ? dims[0] : 0;
 
     /* LoD offsets: "alias.lod" per dict, else one sequence per dict */
     int64_t *lodv = NULL;
@@ -299,19 +337,10 @@ static skiff_status_t *web_input(web_ctx *c, int spec_idx, const char *const *ke
         at += parts[i].count;
     }
 
-    /* every batched input must agree on the batch size */
-    if (lod || batched) {
-        int64_t b = lod ? n_lod - 1 : rows;
-        if (c->batch < 0) {
-            c->batch = b;
-            c->batch_from = key;
-        } else if (b != c->batch) {
-            skiff_tensor_free(t);
-            skiff__free(lodv);
-            return bad("input '%.*s': batch of %lld %s differs from input '%.*s' batch of %lld",
-                       SKIFF__CODEC_Q(key), (long long)b, lod ? "sequences" : "rows",
-                       SKIFF__CODEC_Q(c->batch_from), (long long)c->batch);
-        }
+    if ((lod || batched) && (st = web_batch(c, key, lod, lod ? n_lod - 1 : rows))) {
+        skiff_tensor_free(t);
+        skiff__free(lodv);
+        return st;
     }
     return skiff__codec_add_input(c->req, skiff__strdup(key), spec_idx, t, lodv, n_lod);
 }
@@ -536,9 +565,321 @@ static skiff_status_t *web_decode(web_ctx *c, json_t *root)
     return st;
 }
 
+/* ---- Paddle web, streaming (the hot path) -------------------------------------- */
+
+/* What the scanner found for one input in one dict. */
+typedef struct wf_part {
+    const char *key; /* the spec string the key equals (NUL-terminated); NULL = not given */
+    int nd;
+    int64_t nest[SKIFF_MAX_DIMS];
+    int64_t count;
+} wf_part;
+
+#define WF_SMALL 16 /* parts (dicts x inputs), inputs and dicts kept on the stack */
+
+typedef struct wf_ctx {
+    const skiff__model_io *io;
+    const skiff__codec_limits *lim;
+    skiff__jscan s;
+    int n_specs;
+    skiff__jvec vec[WF_SMALL]; /* per input: its values, all dicts */
+    wf_part part_small[WF_SMALL];
+    wf_part *parts; /* [dict * n_specs + input] */
+    int n_dicts, cap_dicts;
+    int64_t elements;
+    bool oom;
+    int n_fetch;
+    int fetch_spec[WF_SMALL];
+    const char *fetch_name[WF_SMALL];
+    size_t fetch_len[WF_SMALL];
+} wf_ctx;
+
+static bool wf_room(wf_ctx *c)
+{
+    if (c->n_dicts < c->cap_dicts)
+        return true;
+    int cap = c->cap_dicts ? c->cap_dicts * 2 : 4;
+    size_t bytes;
+    if (!skiff__mul_size((size_t)cap * (size_t)c->n_specs, sizeof(wf_part), &bytes))
+        return false;
+    wf_part *p = skiff__malloc(bytes);
+    if (!p) {
+        c->oom = true;
+        return false;
+    }
+    if (c->n_dicts)
+        memcpy(p, c->parts, sizeof(wf_part) * (size_t)c->n_dicts * (size_t)c->n_specs);
+    if (c->parts != c->part_small)
+        skiff__free(c->parts);
+    c->parts = p;
+    c->cap_dicts = cap;
+    return true;
+}
+
+/* One feed dict: {"alias": [numbers..], ...}. */
+static bool wf_dict(wf_ctx *c)
+{
+    const skiff__io_spec *specs = c->io->inputs;
+    if (!skiff__jscan_eat(&c->s, '{') || c->n_dicts >= c->lim->max_inputs || !wf_room(c))
+        return false;
+    wf_part *row = c->parts + (size_t)c->n_dicts * (size_t)c->n_specs;
+    for (int j = 0; j < c->n_specs; j++)
+        row[j].key = NULL;
+    c->n_dicts++;
+    if (skiff__jscan_eat(&c->s, '}'))
+        return true;
+    do {
+        const char *k;
+        size_t kl;
+        if (!skiff__jscan_string(&c->s, &k, &kl) || !skiff__jscan_eat(&c->s, ':'))
+            return false;
+        int j = skiff__codec_find_spec_n(specs, c->n_specs, k, kl, true);
+        /* unknown keys ("x.lod" too), a key given twice (as itself or as
+         * alias and name), LoD inputs and other types: the tree decoder's */
+        if (j < 0 || row[j].key || specs[j].is_lod || !skiff__jnum_dtype_ok(specs[j].dtype))
+            return false;
+        skiff__jvec *v = &c->vec[j];
+        int64_t before = v->n;
+        bool oom;
+        if (!skiff__jscan_tensor(&c->s, specs[j].dtype, v,
+                                 v->n + (c->lim->max_elements - c->elements), &row[j].nd,
+                                 row[j].nest, &oom)) {
+            c->oom = oom;
+            return false;
+        }
+        row[j].count = v->n - before;
+        c->elements += row[j].count;
+        /* the bytes equal the alias or the name: use that string */
+        const char *al = specs[j].alias ? specs[j].alias : specs[j].name;
+        row[j].key = strlen(al) == kl && memcmp(al, k, kl) == 0 ? al : specs[j].name;
+    } while (skiff__jscan_eat(&c->s, ','));
+    return skiff__jscan_eat(&c->s, '}');
+}
+
+/* "fetch": a list of output names, one name, or null. */
+static bool wf_fetch(wf_ctx *c)
+{
+    const skiff__io_spec *outs = c->io->outputs;
+    if (skiff__jscan_literal(&c->s, "null"))
+        return true;
+    bool list = skiff__jscan_eat(&c->s, '[');
+    if (list && skiff__jscan_eat(&c->s, ']'))
+        return true;
+    do {
+        const char *k;
+        size_t kl;
+        if (c->n_fetch >= WF_SMALL || c->n_fetch >= c->lim->max_outputs ||
+            !skiff__jscan_string(&c->s, &k, &kl))
+            return false;
+        int j = skiff__codec_find_spec_n(outs, c->io->n_outputs, k, kl, true);
+        if (j < 0)
+            return false;
+        for (int i = 0; i < c->n_fetch; i++)
+            if (c->fetch_spec[i] == j)
+                return false;
+        c->fetch_spec[c->n_fetch] = j;
+        c->fetch_name[c->n_fetch] = k;
+        c->fetch_len[c->n_fetch++] = kl;
+    } while (list && skiff__jscan_eat(&c->s, ','));
+    return !list || skiff__jscan_eat(&c->s, ']');
+}
+
+static bool key_is(const char *k, size_t kl, const char *lit)
+{
+    return strlen(lit) == kl && memcmp(k, lit, kl) == 0;
+}
+
+/* The whole body: {"feed": [dicts] | dict, "fetch": ..}, nothing else. */
+static bool wf_body(wf_ctx *c)
+{
+    bool feed = false, fetch = false;
+    if (!skiff__jscan_eat(&c->s, '{'))
+        return false;
+    do {
+        const char *k;
+        size_t kl;
+        if (!skiff__jscan_string(&c->s, &k, &kl) || !skiff__jscan_eat(&c->s, ':'))
+            return false;
+        if (key_is(k, kl, "feed") && !feed) {
+            feed = true;
+            if (skiff__jscan_eat(&c->s, '[')) {
+                do {
+                    if (!wf_dict(c))
+                        return false;
+                } while (skiff__jscan_eat(&c->s, ','));
+                if (!skiff__jscan_eat(&c->s, ']'))
+                    return false;
+            } else if (!wf_dict(c)) {
+                return false;
+            }
+        } else if (key_is(k, kl, "fetch") && !fetch) {
+            fetch = true;
+            if (!wf_fetch(c))
+                return false;
+        } else {
+            return false; /* other keys, and duplicates, to the tree decoder */
+        }
+    } while (skiff__jscan_eat(&c->s, ','));
+    return skiff__jscan_eat(&c->s, '}') && skiff__jscan_peek(&c->s) < 0 && feed;
+}
+
+/* Checks what wf_body found as web_decode would, then builds the request in
+ * one allocation (*out); false to decline, or with c->oom set. */
+static bool wf_build(wf_ctx *c, skiff__infer_request **out)
+{
+    web_ctx w = {.io = c->io, .lim = *c->lim, .n_dicts = c->n_dicts, .batch = -1};
+    const char *keys_small[WF_SMALL];
+    web_part parts_small[WF_SMALL];
+    const char **keys = keys_small;
+    web_part *parts = parts_small;
+    if (c->n_dicts > WF_SMALL) {
+        keys = skiff__calloc((size_t)c->n_dicts, sizeof(*keys));
+        parts = skiff__calloc((size_t)c->n_dicts, sizeof(*parts));
+    }
+    bool ok = keys && parts;
+    c->oom = !ok;
+    int nd[WF_SMALL];
+    int64_t dims[WF_SMALL][SKIFF_MAX_DIMS];
+    const char *name[WF_SMALL]; /* NULL: an optional input left out */
+    int n_in = 0;
+    size_t strings = 0;
+    for (int j = 0; ok && j < c->n_specs; j++) {
+        const skiff__io_spec *sp = &c->io->inputs[j];
+        int given = 0;
+        name[j] = NULL;
+        for (int d = 0; d < c->n_dicts; d++) {
+            const wf_part *p = &c->parts[(size_t)d * (size_t)c->n_specs + (size_t)j];
+            if (!p->key)
+                continue;
+            keys[given] = p->key;
+            parts[given] = (web_part){.nd = p->nd, .count = p->count};
+            memcpy(parts[given].nest, p->nest, sizeof(p->nest));
+            given++;
+        }
+        if (given == 0 && sp->optional)
+            continue;
+        /* a missing input or a shape problem: the tree decoder words it */
+        skiff_status_t *st = NULL;
+        if (given < c->n_dicts ||
+            (st = web_plan(&w, sp, sp->dtype, keys, parts, &nd[j], dims[j])) ||
+            skiff_shape_numel(nd[j], dims[j]) != c->vec[j].n ||
+            (sp->batched && (st = web_batch(&w, keys[0], false, dims[j][0])))) {
+            skiff_status_free(st);
+            ok = false;
+            break;
+        }
+        name[j] = keys[0];
+        strings += strlen(keys[0]) + 1;
+        n_in++;
+    }
+    if (keys != keys_small)
+        skiff__free(keys);
+    if (parts != parts_small)
+        skiff__free(parts);
+    if (!ok)
+        return false;
+    for (int i = 0; i < c->n_fetch; i++)
+        strings += c->fetch_len[i] + 1;
+    skiff__packed pk;
+    if (!skiff__codec_packed_new(n_in, c->n_fetch, strings, &pk)) {
+        c->oom = true;
+        return false;
+    }
+    skiff__infer_request *r = pk.req;
+    for (int j = 0; j < c->n_specs; j++) {
+        if (!name[j])
+            continue;
+        skiff_tensor_t *t = &pk.tensors[r->n_inputs];
+        if (!skiff__jvec_take(&c->vec[j], t, c->io->inputs[j].dtype, nd[j], dims[j])) {
+            skiff__infer_request_free(r);
+            c->oom = true;
+            return false;
+        }
+        r->inputs[r->n_inputs++] = (skiff__infer_input){
+            .name = skiff__codec_packed_str(&pk, name[j], strlen(name[j])), .spec = j, .tensor = t};
+    }
+    for (int i = 0; i < c->n_fetch; i++)
+        r->outputs[r->n_outputs++] = (skiff__infer_output_req){
+            .name = skiff__codec_packed_str(&pk, c->fetch_name[i], c->fetch_len[i]),
+            .spec = c->fetch_spec[i]};
+    r->batch = w.batch < 0 ? 1 : w.batch;
+    *out = r;
+    return true;
+}
+
+skiff__fast_result skiff__decode_paddle_web_fast(const char *body, size_t len,
+                                                 const skiff__model_io *io,
+                                                 const skiff__codec_limits *limits,
+                                                 skiff__infer_request **out_req,
+                                                 skiff_status_t **out_st)
+{
+    *out_req = NULL;
+    *out_st = NULL;
+    if (!io || io->n_inputs <= 0 || io->n_inputs > WF_SMALL || len == 0)
+        return SKIFF__FAST_DECLINE;
+    skiff__codec_limits lim;
+    skiff__codec_limits_resolve(limits, &lim);
+    /* Set field by field: zeroing the whole context (its stack arrays are
+     * 2.5 KB) would cost more than reading a small request. */
+    wf_ctx c;
+    c.io = io;
+    c.lim = &lim;
+    c.s = (skiff__jscan){body, body + len};
+    c.n_specs = io->n_inputs;
+    c.parts = c.part_small;
+    c.n_dicts = 0;
+    c.cap_dicts = WF_SMALL / io->n_inputs;
+    c.elements = 0;
+    c.oom = false;
+    c.n_fetch = 0;
+    for (int j = 0; j < io->n_inputs; j++) {
+        const skiff__io_spec *sp = &io->inputs[j];
+        c.vec[j] = (skiff__jvec){.esize = skiff_dtype_size(sp->dtype)};
+        /* one instance of a static shape, the usual request, fits exactly */
+        int64_t per = sp->ndim >= 0 && sp->ndim <= SKIFF_MAX_DIMS
+                          ? skiff_shape_numel(sp->ndim, sp->dims)
+                          : -1;
+        if (per > 0 && per <= 4096 && !sp->is_lod && skiff__jnum_dtype_ok(sp->dtype)) {
+            c.vec[j].data = skiff__aligned_alloc((size_t)per * c.vec[j].esize);
+            if (!c.vec[j].data)
+                c.oom = true;
+            else
+                c.vec[j].cap = per;
+        }
+    }
+    skiff__infer_request *r = NULL;
+    bool ok = !c.oom && wf_body(&c) && wf_build(&c, &r);
+    for (int j = 0; j < io->n_inputs; j++)
+        skiff__jvec_free(&c.vec[j]);
+    if (c.parts != c.part_small)
+        skiff__free(c.parts);
+    if (ok) {
+        *out_req = r;
+        return SKIFF__FAST_OK;
+    }
+    if (c.oom) {
+        *out_st = skiff__codec_oom();
+        return SKIFF__FAST_ERROR;
+    }
+    return SKIFF__FAST_DECLINE;
+}
+
 skiff_status_t *skiff__decode_paddle_web(const char *body, size_t len, const skiff__model_io *io,
                                          const skiff__codec_limits *limits,
                                          skiff__infer_request **out_req)
+{
+    skiff_status_t *st;
+    switch (skiff__decode_paddle_web_fast(body, len, io, limits, out_req, &st)) {
+    case SKIFF__FAST_OK: return NULL;
+    case SKIFF__FAST_ERROR: return st;
+    default: return skiff__decode_paddle_web_tree(body, len, io, limits, out_req);
+    }
+}
+
+skiff_status_t *skiff__decode_paddle_web_tree(const char *body, size_t len,
+                                              const skiff__model_io *io,
+                                              const skiff__codec_limits *limits,
+                                              skiff__infer_request **out_req)
 {
     *out_req = NULL;
     web_ctx c = {.io = io, .batch = -1};
@@ -747,6 +1088,8 @@ static bool p09_int_bad(const json_t *v, int64_t *out)
 
 typedef struct p09_ctx {
     const skiff__model_io *io;
+    skiff__io_pick_cb pick;
+    void *pick_user;
     skiff__codec_limits lim;
     int64_t elements;
     int64_t batch;
@@ -1000,15 +1343,34 @@ static skiff_status_t *p09_tensor(p09_ctx *c, const json_t *tj, size_t ti)
     return skiff__codec_add_input(c->req, skiff__strdup(key), spec, t, lod, n_lod);
 }
 
-static const char *const request_fields[] = {
-    "tensor",        "fetch_var_names", "fetchVarNames", "profile_server",
-    "profileServer", "log_id",          "logId",         NULL};
+static const char *const request_fields[] = {"tensor",         "fetch_var_names", "fetchVarNames",
+                                             "profile_server", "profileServer",   "log_id",
+                                             "logId",          "model",           NULL};
 
 static skiff_status_t *p09_decode(p09_ctx *c, const json_t *root)
 {
     skiff_status_t *st;
     if ((st = check_fields(root, "Request", request_fields)))
         return st;
+    /* "model" is not in Paddle's Request message, but its HTTP clients for
+     * multi-model servers send it next to the tensors: it picks the model
+     * whose inputs the tensors are checked against. */
+    const json_t *jm = json_object_get(root, "model");
+    if (jm && !json_is_string(jm))
+        return bad("model is %s, expected a model name", skiff__codec_json_kind(jm));
+    if (jm && !(c->req->model = skiff__strdup(json_string_value(jm))))
+        return skiff__codec_oom();
+    if (c->pick) {
+        st = NULL;
+        c->io = c->pick(c->pick_user, c->req->model, &st);
+        if (!c->io)
+            return st ? st : skiff_status_new(SKIFF_CODE_INTERNAL, "no model to decode against");
+    }
+    if (c->io) {
+        c->seen = skiff__calloc(c->io->n_inputs > 0 ? (size_t)c->io->n_inputs : 1, sizeof(bool));
+        if (!c->seen)
+            return skiff__codec_oom();
+    }
     const json_t *tl = json_object_get(root, "tensor");
     if (!tl)
         return bad("missing \"tensor\": expected {\"tensor\":[{\"name\":..,\"elem_type\":..,"
@@ -1058,30 +1420,43 @@ static skiff_status_t *p09_decode(p09_ctx *c, const json_t *root)
     return NULL;
 }
 
-skiff_status_t *skiff__decode_paddle09(const char *body, size_t len, const skiff__model_io *io,
-                                       const skiff__codec_limits *limits,
-                                       skiff__infer_request **out_req)
+static skiff_status_t *p09_run(const char *body, size_t len, p09_ctx *c,
+                               skiff__infer_request **out_req)
 {
     *out_req = NULL;
-    p09_ctx c = {.io = io, .batch = -1};
-    skiff__codec_limits_resolve(limits, &c.lim);
     skiff_status_t *st;
     json_t *root = skiff__codec_parse_object(body, len, &st);
     if (!root)
         return st;
-    c.req = skiff__calloc(1, sizeof(*c.req));
-    if (io)
-        c.seen = skiff__calloc(io->n_inputs > 0 ? (size_t)io->n_inputs : 1, sizeof(bool));
-    st = (!c.req || (io && !c.seen)) ? skiff__codec_oom() : p09_decode(&c, root);
-    skiff__free(c.seen);
+    c->req = skiff__calloc(1, sizeof(*c->req));
+    st = c->req ? p09_decode(c, root) : skiff__codec_oom();
+    skiff__free(c->seen);
     json_decref(root);
     if (st) {
-        skiff__infer_request_free(c.req);
+        skiff__infer_request_free(c->req);
         return st;
     }
-    c.req->batch = c.batch < 0 ? 1 : c.batch;
-    *out_req = c.req;
+    c->req->batch = c->batch < 0 ? 1 : c->batch;
+    *out_req = c->req;
     return NULL;
+}
+
+skiff_status_t *skiff__decode_paddle09(const char *body, size_t len, const skiff__model_io *io,
+                                       const skiff__codec_limits *limits,
+                                       skiff__infer_request **out_req)
+{
+    p09_ctx c = {.io = io, .batch = -1};
+    skiff__codec_limits_resolve(limits, &c.lim);
+    return p09_run(body, len, &c, out_req);
+}
+
+skiff_status_t *skiff__decode_paddle09_pick(const char *body, size_t len, skiff__io_pick_cb pick,
+                                            void *user, const skiff__codec_limits *limits,
+                                            skiff__infer_request **out_req)
+{
+    p09_ctx c = {.pick = pick, .pick_user = user, .batch = -1};
+    skiff__codec_limits_resolve(limits, &c.lim);
+    return p09_run(body, len, &c, out_req);
 }
 
 /* ---- Paddle 0.9 response ---------------------------------------------------- */

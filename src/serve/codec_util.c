@@ -4,8 +4,9 @@
  *
  * Output is written straight into a growing buffer rather than through a
  * jansson tree: the encoders sit on the hot path of every HTTP request, and a
- * tree costs an allocation per number. Input goes through jansson, whose tree
- * is then walked once to fill tensors of the model's declared types. */
+ * tree costs an allocation per number. Input that the streaming decoders
+ * (codec_json.c) leave alone goes through jansson, whose tree is then walked
+ * once to fill tensors of the model's declared types. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,16 @@ void skiff__infer_request_free(skiff__infer_request *r)
 {
     if (!r)
         return;
+    if (r->packed) {
+        for (int i = 0; i < r->n_inputs; i++) {
+            skiff_tensor_t *t = r->inputs[i].tensor;
+            if (t->flags & SKIFF_TENSOR_OWNS_DATA)
+                skiff__free(t->data);
+            skiff__free(r->inputs[i].lod);
+        }
+        skiff__free(r);
+        return;
+    }
     for (int i = 0; i < r->n_inputs; i++) {
         skiff__free(r->inputs[i].name);
         skiff_tensor_free(r->inputs[i].tensor);
@@ -33,7 +44,39 @@ void skiff__infer_request_free(skiff__infer_request *r)
         skiff__free(r->outputs[i].name);
     skiff__free(r->outputs);
     skiff__free(r->id);
+    skiff__free(r->model);
     skiff__free(r);
+}
+
+/* Sizes rounded so every part of a packed request stays aligned. */
+static size_t pack_round(size_t n) { return (n + 15) & ~(size_t)15; }
+
+bool skiff__codec_packed_new(int n_inputs, int n_outputs, size_t strings, skiff__packed *out)
+{
+    size_t in = pack_round(sizeof(skiff__infer_input) * (size_t)n_inputs);
+    size_t ts = pack_round(sizeof(skiff_tensor_t) * (size_t)n_inputs);
+    size_t os = pack_round(sizeof(skiff__infer_output_req) * (size_t)n_outputs);
+    size_t head = pack_round(sizeof(skiff__infer_request));
+    char *p = skiff__calloc(1, head + in + ts + os + strings);
+    if (!p)
+        return false;
+    skiff__infer_request *r = (skiff__infer_request *)(void *)p;
+    r->packed = true;
+    r->inputs = n_inputs ? (skiff__infer_input *)(void *)(p + head) : NULL;
+    out->tensors = (skiff_tensor_t *)(void *)(p + head + in);
+    r->outputs = n_outputs ? (skiff__infer_output_req *)(void *)(p + head + in + ts) : NULL;
+    out->strings = p + head + in + ts + os;
+    out->req = r;
+    return true;
+}
+
+char *skiff__codec_packed_str(skiff__packed *pk, const char *s, size_t n)
+{
+    char *d = pk->strings;
+    memcpy(d, s, n);
+    d[n] = '\0';
+    pk->strings += n + 1;
+    return d;
 }
 
 skiff_status_t *skiff__codec_add_input(skiff__infer_request *r, char *name, int spec,
@@ -79,11 +122,21 @@ json_t *skiff__codec_parse_object(const char *body, size_t len, skiff_status_t *
         *out_st = skiff_status_new(SKIFF_CODE_INVALID_ARG, "empty request body, expected JSON");
         return NULL;
     }
+    bool failed_before = skiff__alloc_failed();
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
+    bool failed_here = !failed_before && skiff__alloc_failed();
+    if (root && failed_here) {
+        /* jansson 2.14 drops a byte of a token whose buffer could not grow and
+         * parses on (see skiff__codec_init): a tree read while an injected
+         * allocation failed cannot be trusted, so it is an out-of-memory. */
+        json_decref(root);
+        *out_st = skiff__codec_oom();
+        return NULL;
+    }
     if (!root) {
         /* jansson reports allocation failure as a parse error too; tell them apart
          * so fault-injection tests see RESOURCE_EXHAUSTED. */
-        if (json_error_code(&err) == json_error_out_of_memory || skiff__alloc_failed())
+        if (json_error_code(&err) == json_error_out_of_memory || failed_here)
             *out_st = skiff__codec_oom();
         else
             /* jansson's position counts the bytes read, so it points just past
@@ -523,28 +576,103 @@ static bool append_num(skiff__buf *b, const char *s, int n)
     return integral ? skiff__buf_append(b, ".0", 2) : true;
 }
 
+/* 10^0 .. 10^22, each exact in a double. */
+static const double p10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                             1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* The 9 significant digits and decimal exponent "%.8e" writes for a float
+ * value, without snprintf: |v| * 10^k with an exact power of ten is one
+ * rounding away from the true scaled value (error under 1e-7 below 1e9), so
+ * rounding it to an integer gives snprintf's digits unless the fraction is
+ * within 1e-6 of one half - then, and outside 1e-14..1e30, false, and the
+ * caller asks snprintf. */
+static bool f32_digits9(double v, char dig[9], int *out_x)
+{
+    double a = fabs(v);
+    if (!(a >= 1e-14 && a < 1e30))
+        return false;
+    int x = (int)floor(log10(a));
+    for (int tries = 0; tries < 3; tries++) {
+        int k = 8 - x;
+        if (k < -22 || k > 22)
+            return false;
+        double y = k >= 0 ? a * p10[k] : a / p10[-k];
+        if (y < 1e8) {
+            x--;
+            continue;
+        }
+        if (y >= 1e9) {
+            x++;
+            continue;
+        }
+        double fl = floor(y), fr = y - fl;
+        if (fabs(fr - 0.5) < 1e-6)
+            return false;
+        uint64_t d = (uint64_t)fl + (fr > 0.5);
+        if (d == 1000000000u) {
+            d = 100000000u;
+            x++;
+        }
+        for (int i = 8; i >= 0; i--) {
+            dig[i] = (char)('0' + d % 10);
+            d /= 10;
+        }
+        *out_x = x;
+        return true;
+    }
+    return false;
+}
+
+/* Whether digits d[0..len) times 10^(x-len+1) read back as the float f (sign
+ * aside): 1 yes, 0 no, -1 cannot tell cheaply (then strtof decides). The
+ * decimal is at most 9 digits and the power exact, so r is the correctly
+ * rounded double; (float)r is then what strtof gives, except when r lies
+ * exactly halfway between two floats (double rounding). */
+static int f32_reads_back(const char *d, int len, int x, float f)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < len; i++)
+        n = n * 10 + (uint64_t)(d[i] - '0');
+    int k = x - (len - 1);
+    if (k < -22 || k > 22)
+        return -1;
+    double r = k >= 0 ? (double)n * p10[k] : (double)n / p10[-k];
+    float g = (float)r;
+    double back = g;
+    if (back != r) {
+        float h = nextafterf(g, r > back ? INFINITY : -INFINITY);
+        if (r == ((double)g + (double)h) / 2)
+            return -1;
+    }
+    return g == fabsf(f);
+}
+
 /* Writes `v` the way "%.<p>g" would, for the smallest p in [pmin, pmax] whose
- * text reads back to the same value (as a float when is_f32). snprintf is
- * called once, for all pmax digits; shorter candidates are rounded from that
- * digit string and checked with strtof/strtod, which is several times cheaper
- * than another snprintf. Where the cut falls on "5000..", the digits may
- * have been rounded up from "4999..", so snprintf rounds that candidate from
- * the exact value instead. Returns the length. */
+ * text reads back to the same value (as a float when is_f32). The pmax digits
+ * come from snprintf once (for floats, usually from f32_digits9 without it);
+ * shorter candidates are rounded from that digit string and checked with
+ * strtof/strtod (for floats, usually f32_reads_back), which is several times
+ * cheaper than another snprintf. Where the cut falls on "5000..", the digits
+ * may have been rounded up from "4999..", so snprintf rounds that candidate
+ * from the exact value instead. Returns the length. */
 static int fmt_shortest(char *out, double v, int pmin, int pmax, bool is_f32)
 {
-    char e[48];
-    snprintf(e, sizeof(e), "%.*e", pmax - 1, v);
-    const char *s = e;
-    bool neg = *s == '-';
-    if (neg)
-        s++;
+    bool neg = signbit(v);
     char dig[24];
     int nd = 0;
-    dig[nd++] = *s++;
-    if (*s == '.')
-        for (s++; *s >= '0' && *s <= '9' && nd < pmax; s++)
-            dig[nd++] = *s;
-    int exp10 = (int)strtol(s + 1, NULL, 10); /* s points at 'e' */
+    int exp10;
+    if (is_f32 && pmax == 9 && f32_digits9(v, dig, &exp10)) {
+        nd = 9;
+    } else {
+        char e[48];
+        snprintf(e, sizeof(e), "%.*e", pmax - 1, v);
+        const char *s = e + (neg ? 1 : 0);
+        dig[nd++] = *s++;
+        if (*s == '.')
+            for (s++; *s >= '0' && *s <= '9' && nd < pmax; s++)
+                dig[nd++] = *s;
+        exp10 = (int)strtol(s + 1, NULL, 10); /* s points at 'e' */
+    }
     int n = 0;
     for (int p = pmin; p <= pmax; p++) {
         char d[24];
@@ -588,7 +716,14 @@ static int fmt_shortest(char *out, double v, int pmin, int pmax, bool is_f32)
                 memcpy(out + n, d + 1, (size_t)len - 1);
                 n += len - 1;
             }
-            n += snprintf(out + n, 8, "e%c%02d", x < 0 ? '-' : '+', x < 0 ? -x : x);
+            /* "e%c%02d" */
+            int ax = x < 0 ? -x : x;
+            out[n++] = 'e';
+            out[n++] = x < 0 ? '-' : '+';
+            if (ax >= 100)
+                out[n++] = (char)('0' + ax / 100);
+            out[n++] = (char)('0' + ax / 10 % 10);
+            out[n++] = (char)('0' + ax % 10);
         } else if (x >= 0) {
             for (int i = 0; i <= x; i++)
                 out[n++] = i < len ? d[i] : '0';
@@ -606,8 +741,17 @@ static int fmt_shortest(char *out, double v, int pmin, int pmax, bool is_f32)
             n += len;
         }
         out[n] = '\0';
-        if (p == pmax || (is_f32 ? strtof(out, NULL) == (float)v : strtod(out, NULL) == v))
+        if (p == pmax)
             break;
+        if (is_f32) {
+            int rb = f32_reads_back(d, len, x, (float)v);
+            if (rb < 0)
+                rb = strtof(out, NULL) == (float)v;
+            if (rb)
+                break;
+        } else if (strtod(out, NULL) == v) {
+            break;
+        }
     }
     return n;
 }

@@ -7,14 +7,17 @@
  * none), the rest is the HTTP body. Seeds: corpus/fuzz_json_paddle/.
  *
  * Beyond "no crash, no leak": a decoded request must be self-consistent
- * (tensor sizes, LoD offsets, spec indices, the batch), and encoding the
- * decoded tensors as a response must give valid JSON. */
+ * (tensor sizes, LoD offsets, spec indices, the batch), encoding the decoded
+ * tensors as a response must give valid JSON, and whenever the streaming
+ * decoder accepts a body the jansson decoder must decode it to the same
+ * request (skiff__decode_paddle_web_fast vs _tree). */
 #include <jansson.h>
 #include <string.h>
 
 #include "core/core.h"
 #include "fuzz.h"
 #include "serve/codec.h"
+#include "serve/codec_int.h"
 
 static const int64_t D3[] = {3}, DSEQ[] = {-1}, DDYN[] = {-1, 2}, D22[] = {2, 2}, D1[] = {1};
 static const skiff__io_spec dense_in[] = {{.name = "x",
@@ -134,6 +137,35 @@ static void check_request(const skiff__infer_request *r, const skiff__model_io *
                        : r->outputs[i].spec == -1));
 }
 
+/* The streaming decoder must read every body it accepts exactly as the
+ * jansson decoder does (codec_json.c): same inputs in the same order, names,
+ * specs, shapes, bytes (so -0.0 and 1e-320 compare as written), outputs and
+ * request fields. */
+static void check_same(const skiff__infer_request *a, const skiff__infer_request *b)
+{
+    FUZZ_CHECK(a->n_inputs == b->n_inputs && a->n_outputs == b->n_outputs);
+    for (int i = 0; i < a->n_inputs; i++) {
+        const skiff__infer_input *x = &a->inputs[i], *y = &b->inputs[i];
+        FUZZ_CHECK(strcmp(x->name, y->name) == 0 && x->spec == y->spec && x->n_lod == y->n_lod);
+        FUZZ_CHECK((x->lod == NULL) == (y->lod == NULL));
+        if (x->lod)
+            FUZZ_CHECK(memcmp(x->lod, y->lod, sizeof(int64_t) * (size_t)x->n_lod) == 0);
+        const skiff_tensor_t *s = x->tensor, *t = y->tensor;
+        FUZZ_CHECK(s->dtype == t->dtype && s->ndim == t->ndim && s->nbytes == t->nbytes);
+        FUZZ_CHECK(memcmp(s->dims, t->dims, sizeof(int64_t) * (size_t)s->ndim) == 0);
+        FUZZ_CHECK(s->dtype != SKIFF_DTYPE_STRING); /* the fast path leaves strings to jansson */
+        FUZZ_CHECK(s->nbytes == 0 || memcmp(s->data, t->data, s->nbytes) == 0);
+    }
+    for (int i = 0; i < a->n_outputs; i++)
+        FUZZ_CHECK(strcmp(a->outputs[i].name, b->outputs[i].name) == 0 &&
+                   a->outputs[i].spec == b->outputs[i].spec &&
+                   a->outputs[i].binary == b->outputs[i].binary);
+    FUZZ_CHECK(a->batch == b->batch && a->binary_output_all == b->binary_output_all &&
+               a->log_id == b->log_id && a->timeout_us == b->timeout_us);
+    FUZZ_CHECK((a->id == NULL) == (b->id == NULL) && (!a->id || strcmp(a->id, b->id) == 0));
+    FUZZ_CHECK((a->model == NULL) == (b->model == NULL));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
@@ -142,7 +174,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const skiff__model_io *io = sel < N_MODELS ? &models[sel] : NULL;
     static const skiff__codec_limits lim = {.max_elements = 4096, .max_inputs = 64};
     skiff__infer_request *r = NULL;
-    skiff_status_t *st = skiff__decode_paddle_web((const char *)data + 1, size - 1, io, &lim, &r);
+    skiff_status_t *st;
+    skiff__fast_result fr =
+        skiff__decode_paddle_web_fast((const char *)data + 1, size - 1, io, &lim, &r, &st);
+    FUZZ_CHECK(fr != SKIFF__FAST_ERROR); /* no memory failures here */
+    if (fr == SKIFF__FAST_OK) {
+        skiff__infer_request *t = NULL;
+        st = skiff__decode_paddle_web_tree((const char *)data + 1, size - 1, io, &lim, &t);
+        FUZZ_CHECK(st == NULL && t != NULL);
+        check_same(r, t);
+        skiff__infer_request_free(t);
+        skiff__infer_request_free(r);
+        r = NULL;
+    } else {
+        FUZZ_CHECK(r == NULL && st == NULL);
+    }
+    st = skiff__decode_paddle_web((const char *)data + 1, size - 1, io, &lim, &r);
     if (st) {
         FUZZ_CHECK(r == NULL);
         FUZZ_CHECK(skiff_status_message(st)[0] != '\0');

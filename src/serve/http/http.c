@@ -116,7 +116,12 @@ typedef struct hconn {
     skiff__job *job;
     const skiff__served *job_model;
     skiff__buf out; /* body of the last answer; libmicrohttpd sends it from here */
+    skiff__buf in;  /* a request body's buffer, kept for the next one when small */
 } hconn;
+
+/* Request bodies up to this size leave their buffer to the connection's next
+ * request, which then reads its body without a malloc. */
+#define BODY_KEEP ((size_t)64 << 10)
 
 /* A scratch buffer per I/O thread for small answers (errors, metadata),
  * freed when the thread ends. */
@@ -286,6 +291,28 @@ static enum MHD_Result respond_buf(hreq *h, int status, const char *ctype)
 
 /* ---- routing ------------------------------------------------------------------ */
 
+/* The request body is decoded (or refused): a connection keeps a small
+ * buffer for its next request. */
+static void body_release(hreq *h)
+{
+    if (h->hc && !h->hc->in.data && h->body.cap > 0 && h->body.cap <= BODY_KEEP) {
+        skiff__buf_reset(&h->body);
+        h->hc->in = h->body;
+        h->body = (skiff__buf){0};
+    } else {
+        skiff__buf_free(&h->body);
+    }
+}
+
+/* Copies a path segment into a NUL-terminated name, cut to fit. */
+static void seg_copy(char *dst, size_t cap, const char *s, size_t n)
+{
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(dst, s, n);
+    dst[n] = '\0';
+}
+
 static bool seg_eq(const char *s, size_t n, const char *lit)
 {
     return strlen(lit) == n && memcmp(s, lit, n) == 0;
@@ -336,7 +363,7 @@ static route_id match(hreq *h, const char *url)
         if (n >= 3 && seg_eq(seg[1], len[1], "models")) {
             if (n == 3 && seg_eq(seg[2], len[2], "stats"))
                 return R_V2_ALL_STATS;
-            snprintf(h->model_name, sizeof(h->model_name), "%.*s", (int)len[2], seg[2]);
+            seg_copy(h->model_name, sizeof(h->model_name), seg[2], len[2]);
             h->sm = skiff__server_find(h->s, seg[2], len[2]);
             int k = 3;
             if (n >= 5 && seg_eq(seg[3], len[3], "versions")) {
@@ -363,7 +390,7 @@ static route_id match(hreq *h, const char *url)
         seg_eq(seg[1], len[1], "inference"))
         return R_PADDLE09;
     if (n == 2 && seg_eq(seg[1], len[1], "prediction")) {
-        snprintf(h->model_name, sizeof(h->model_name), "%.*s", (int)len[0], seg[0]);
+        seg_copy(h->model_name, sizeof(h->model_name), seg[0], len[0]);
         h->sm = skiff__server_find(h->s, seg[0], len[0]);
         return R_PADDLE_WEB;
     }
@@ -589,82 +616,6 @@ static enum MHD_Result handle_get(hreq *h)
 
 /* ---- inference ------------------------------------------------------------------ */
 
-/* Finds a top-level string member `key` of a JSON object without parsing the
- * whole body, copies its raw value (at most cap-1 bytes, no escapes), and
- * blanks the member and one comma next to it with spaces, so a decoder that
- * does not know the key still sees valid JSON. Paddle 0.9 requests name their
- * model this way ("model"), which the Request codec does not carry. */
-static bool json_take_top_string(char *s, size_t n, const char *key, char *out, size_t cap)
-{
-    size_t i = 0, klen = strlen(key);
-    int depth = 0;
-    long last_comma = -1;
-    while (i < n && isspace((unsigned char)s[i]))
-        i++;
-    if (i >= n || s[i] != '{')
-        return false;
-    bool expect_key = true;
-    for (; i < n; i++) {
-        char c = s[i];
-        if (c == '"') {
-            size_t kstart = i++;
-            size_t start = i;
-            while (i < n && s[i] != '"') {
-                if (s[i] == '\\')
-                    i++;
-                i++;
-            }
-            if (i >= n)
-                return false;
-            size_t slen = i - start;
-            if (depth == 1 && expect_key) {
-                bool hit = slen == klen && memcmp(s + start, key, klen) == 0;
-                size_t j = i + 1;
-                while (j < n && isspace((unsigned char)s[j]))
-                    j++;
-                if (j < n && s[j] == ':') {
-                    expect_key = false;
-                    i = j;
-                    if (hit) {
-                        j++;
-                        while (j < n && isspace((unsigned char)s[j]))
-                            j++;
-                        if (j >= n || s[j] != '"')
-                            return false;
-                        size_t vs = ++j;
-                        while (j < n && s[j] != '"' && s[j] != '\\')
-                            j++;
-                        if (j >= n || s[j] != '"' || j - vs >= cap)
-                            return false;
-                        memcpy(out, s + vs, j - vs);
-                        out[j - vs] = '\0';
-                        size_t from = last_comma >= 0 ? (size_t)last_comma : kstart, to = j + 1;
-                        if (last_comma < 0) {
-                            size_t k = to;
-                            while (k < n && isspace((unsigned char)s[k]))
-                                k++;
-                            if (k < n && s[k] == ',')
-                                to = k + 1;
-                        }
-                        memset(s + from, ' ', to - from);
-                        return true;
-                    }
-                }
-            }
-        } else if (c == '{' || c == '[') {
-            depth++;
-        } else if (c == '}' || c == ']') {
-            depth--;
-            if (depth == 0)
-                return false;
-        } else if (c == ',' && depth == 1) {
-            expect_key = true;
-            last_comma = (long)i;
-        }
-    }
-    return false;
-}
-
 static bool parse_u64(const char *s, uint64_t *out)
 {
     int64_t v;
@@ -672,6 +623,20 @@ static bool parse_u64(const char *s, uint64_t *out)
         return false;
     *out = (uint64_t)v;
     return true;
+}
+
+/* Paddle 0.9 without ?model=: the request's "model" field names the model,
+ * or the first one serves (the issue's rule for several models). */
+static const skiff__model_io *pick_model(void *user, const char *model, skiff_status_t **out_st)
+{
+    hreq *h = user;
+    if (!model) {
+        h->sm = &h->s->models[0];
+    } else if (!(h->sm = skiff__server_find(h->s, model, strlen(model)))) {
+        *out_st = skiff_status_new(SKIFF_CODE_NOT_FOUND, "unknown model '%.*s'", 128, model);
+        return NULL;
+    }
+    return &h->sm->io;
 }
 
 static skiff_status_t *decode(hreq *h, skiff__infer_request **out)
@@ -687,6 +652,8 @@ static skiff_status_t *decode(hreq *h, skiff__infer_request **out)
                                     "Content-Type %s is not supported yet: send the Request as "
                                     "JSON (application/json)",
                                     ct);
+        if (!h->sm) /* the body's "model" field picks one */
+            return skiff__decode_paddle09_pick(body, len, pick_model, h, &h->s->limits, out);
         return skiff__decode_paddle09(body, len, &h->sm->io, &h->s->limits, out);
     }
     case API_KSERVE: {
@@ -726,8 +693,9 @@ static int collect_outputs(hreq *h, skiff__infer_output *outs, int cap)
                                               .tensor = job->outputs[k],
                                               .lod = job->out_lod[k],
                                               .n_lod = job->n_out_lod[k],
-                                              .binary = h->dec->outputs[i].binary ||
-                                                        h->dec->binary_output_all};
+                                              /* the decoder merged binary_data_output
+                                                 in, and "binary_data": false wins */
+                                              .binary = h->dec->outputs[i].binary};
         }
     } else {
         for (int k = 0; k < d->n_fetch && n < cap; k++) {
@@ -807,33 +775,28 @@ static enum MHD_Result start_infer(hreq *h)
 {
     skiff__server *s = h->s;
     if (h->api == API_PADDLE09 && !h->sm) {
-        /* Several models: the body's "model" field (or ?model=) picks one;
-         * otherwise the first, as the issue asks. */
-        char name[160];
+        /* ?model= picks the model; without it the body's "model" field does,
+         * while it is decoded (pick_model), or the first model serves. */
         const char *q = MHD_lookup_connection_value(h->conn, MHD_GET_ARGUMENT_KIND, "model");
-        name[0] = '\0';
-        if (h->body.data &&
-            !json_take_top_string(h->body.data, h->body.len, "model", name, sizeof(name)))
-            name[0] = '\0';
-        if (q)
-            snprintf(name, sizeof(name), "%s", q);
-        if (name[0]) {
-            h->sm = skiff__server_find(s, name, strlen(name));
-            if (!h->sm)
-                return respond_errorf(h, SKIFF_CODE_NOT_FOUND, 404, "unknown model '%s'", name);
-        } else {
-            h->sm = &s->models[0];
-        }
+        if (q && q[0] && !(h->sm = skiff__server_find(s, q, strlen(q))))
+            return respond_errorf(h, SKIFF_CODE_NOT_FOUND, 404, "unknown model '%.128s'", q);
     }
-    skiff__served *sm = h->sm;
-    h->infer = true;
-    atomic_fetch_add_explicit(&skiff__model_get_stats(sm->model)->in_flight, 1,
-                              memory_order_relaxed);
+    if (h->sm) {
+        h->infer = true;
+        atomic_fetch_add_explicit(&skiff__model_get_stats(h->sm->model)->in_flight, 1,
+                                  memory_order_relaxed);
+    }
     skiff_status_t *st = decode(h, &h->dec);
+    if (h->sm && !h->infer) { /* picked while decoding */
+        h->infer = true;
+        atomic_fetch_add_explicit(&skiff__model_get_stats(h->sm->model)->in_flight, 1,
+                                  memory_order_relaxed);
+    }
     if (st)
         return respond_status(h, st);
+    skiff__served *sm = h->sm;
     /* The decoded request is self-contained: the body can go. */
-    skiff__buf_free(&h->body);
+    body_release(h);
     if (h->dec->log_id)
         h->log_id = h->dec->log_id;
     if (h->hc && h->hc->job && h->hc->job_model == sm) {
@@ -958,6 +921,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
             memset(h, 0, sizeof(*h));
             h->hc = hc;
             hc->req_in_use = true;
+            h->body = hc->in; /* empty, with the last body's memory */
+            hc->in = (skiff__buf){0};
         } else {
             h = skiff__calloc(1, sizeof(*h));
             if (!h)
@@ -1037,7 +1002,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
             skiff__buf_free(&h->body);
             return MHD_YES;
         }
-        if (h->body.cap == 0 && h->content_length > 0 &&
+        if (h->body.len == 0 && h->content_length > 0 &&
             !skiff__buf_reserve(&h->body, (size_t)h->content_length))
             return oom_answer(h);
         if (!skiff__buf_append(&h->body, upload_data, n))
@@ -1092,7 +1057,7 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     skiff__job_free(h->job);
     skiff__infer_request_free(h->dec);
     skiff_status_free(h->submit_err);
-    skiff__buf_free(&h->body);
+    body_release(h);
     if (h->in_flight)
         atomic_fetch_sub(&s->in_flight, 1);
     if (hc)
@@ -1115,6 +1080,7 @@ static void conn_notify(void *cls, struct MHD_Connection *conn, void **socket_co
         if (hc) {
             skiff__job_free(hc->job);
             skiff__buf_free(&hc->out);
+            skiff__buf_free(&hc->in);
             skiff__free(hc);
             *socket_context = NULL;
         }

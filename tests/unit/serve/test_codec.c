@@ -1299,6 +1299,401 @@ static void test_alloc_failures(void **state)
     alloc_walk(dec_kserve_json, &M_TYPES, ks, strlen(ks));
 }
 
+/* ============================== streaming decoders ============================== */
+
+/* Both decoders of a body must produce the same request (the fuzz targets
+ * check this at scale; these are the cases worth naming). */
+static void assert_same_request(const skiff__infer_request *a, const skiff__infer_request *b)
+{
+    assert_int_equal(a->n_inputs, b->n_inputs);
+    assert_int_equal(a->n_outputs, b->n_outputs);
+    for (int i = 0; i < a->n_inputs; i++) {
+        const skiff_tensor_t *s = a->inputs[i].tensor, *t = b->inputs[i].tensor;
+        assert_string_equal(a->inputs[i].name, b->inputs[i].name);
+        assert_int_equal(a->inputs[i].spec, b->inputs[i].spec);
+        assert_int_equal(s->dtype, t->dtype);
+        assert_dims(s, t->ndim, t->dims);
+        assert_int_equal(s->nbytes, t->nbytes);
+        assert_memory_equal(s->data, t->data, s->nbytes);
+    }
+    for (int i = 0; i < a->n_outputs; i++) {
+        assert_string_equal(a->outputs[i].name, b->outputs[i].name);
+        assert_int_equal(a->outputs[i].spec, b->outputs[i].spec);
+        assert_int_equal(a->outputs[i].binary, b->outputs[i].binary);
+    }
+    assert_int_equal(a->batch, b->batch);
+    assert_int_equal(a->binary_output_all, b->binary_output_all);
+    assert_int_equal(a->timeout_us, b->timeout_us);
+    assert_true((a->id == NULL) == (b->id == NULL));
+    if (a->id)
+        assert_string_equal(a->id, b->id);
+}
+
+/* The forms clients send must take the fast path - a regression there costs
+ * every request the jansson tree, silently - and give what jansson gives. */
+static void expect_web_fast(const skiff__model_io *io, const char *body)
+{
+    skiff__infer_request *f = NULL, *t = NULL;
+    skiff_status_t *st = NULL;
+    if (skiff__decode_paddle_web_fast(body, strlen(body), io, NULL, &f, &st) != SKIFF__FAST_OK)
+        fail_msg("the fast decoder declined\n  body: %s", body);
+    st = skiff__decode_paddle_web_tree(body, strlen(body), io, NULL, &t);
+    if (st)
+        fail_msg("the tree decoder failed: %s\n  body: %s", skiff_status_message(st), body);
+    assert_same_request(f, t);
+    skiff__infer_request_free(f);
+    skiff__infer_request_free(t);
+}
+
+static void expect_web_declined(const skiff__model_io *io, const char *body)
+{
+    skiff__infer_request *f = NULL;
+    skiff_status_t *st = NULL;
+    if (skiff__decode_paddle_web_fast(body, strlen(body), io, NULL, &f, &st) != SKIFF__FAST_DECLINE)
+        fail_msg("the fast decoder did not decline\n  body: %s", body);
+    assert_null(f);
+    assert_null(st);
+}
+
+static void expect_ks_fast(const skiff__model_io *io, const char *body, size_t len, int64_t hl)
+{
+    skiff__infer_request *f = NULL, *t = NULL;
+    skiff_status_t *st = NULL;
+    if (skiff__decode_kserve_fast(body, len, hl, io, NULL, &f, &st) != SKIFF__FAST_OK)
+        fail_msg("the fast decoder declined\n  body: %.*s", (int)(hl >= 0 ? hl : (int64_t)len),
+                 body);
+    st = skiff__decode_kserve_tree(body, len, hl, io, NULL, &t);
+    if (st)
+        fail_msg("the tree decoder failed: %s", skiff_status_message(st));
+    assert_same_request(f, t);
+    skiff__infer_request_free(f);
+    skiff__infer_request_free(t);
+}
+
+static void test_fast_paths(void **state)
+{
+    /* Paddle web: the seed's request as curl sends it, batches, nesting,
+     * feed as one dict, every form of fetch, whitespace, key order */
+    expect_web_fast(&M_HOUSING,
+                    "{\"feed\":[{\"x\": [0.0137, -0.1136, 0.2553, -0.0692, 0.0582, -0.0727, "
+                    "-0.1583, -0.0584, 0.6283, 0.4919, 0.1856, 0.0795, -0.0332]}], "
+                    "\"fetch\":[\"price\"]}");
+    expect_web_fast(&M_HOUSING, "{\"feed\":[{\"x\":" X13 "},{\"x\":" X13 "}],\"fetch\":\"price\"}");
+    expect_web_fast(&M_HOUSING, "{\"feed\":[{\"x\":[" X13 "," X13 "]}]}");
+    expect_web_fast(&M_HOUSING, "{\"fetch\":null,\"feed\":{\"x\":" X13 "}}");
+    expect_web_fast(&M_HOUSING,
+                    " \r\n\t{ \"fetch\" : [ ] , \"feed\" : [ { \"x\" : " X13 " } ] } \n");
+    expect_web_fast(&M_HOUSING, "{\"feed\":[{\"x\":" X13 "}],\"fetch\":[\"fc_0.tmp_1\"]}");
+    expect_web_fast(&M_TYPES, "{\"feed\":[{\"i\":[9007199254740993],\"n\":[-2147483648],"
+                              "\"d\":[0.1],\"f\":[3]}]}");
+    expect_web_fast(&M_DYN, "{\"feed\":[{\"d\":[[[1,2,3,4]],[[5,6,7,8]]]},{\"d\":[[9,9,9,9]]}]}");
+    expect_web_fast(&M_FIXED, "{\"feed\":[{\"f\":[[1,2],[3,4]]}]}");
+    expect_web_fast(&M_ALIAS, "{\"feed\":[{\"x_name\":[1]}]}");
+    expect_web_fast(&M_TWO, "{\"feed\":[{\"y\":[1],\"x\":" X13 "}]}");
+
+    /* forms left to jansson: the answer is the same, only slower */
+    expect_web_declined(&M_HOUSING, "{\"feed\":[{\"\\u0078\":" X13 "}]}");        /* escaped key */
+    expect_web_declined(&M_HOUSING, "{\"feed\":[{\"x\":" X13 "}],\"log_id\":1}"); /* extra key */
+    expect_web_declined(&M_LOD, "{\"feed\":[{\"words\":[1,2,3]}]}");              /* LoD */
+    expect_web_declined(&M_TYPES, "{\"feed\":[{\"s\":[\"a\"]}]}");                /* strings */
+    expect_web_declined(&M_TYPES, "{\"feed\":[{\"i\":[3.0]}]}"); /* a real for an integer */
+    expect_web_declined(&M_TYPES, "{\"feed\":[{\"b\":[true]}]}");
+    expect_web_declined(NULL, "{\"feed\":[{\"a\":[1]}]}"); /* no model description */
+    skiff__infer_request *r =
+        ok_decode(skiff__decode_paddle_web, &M_HOUSING, "{\"feed\":[{\"\\u0078\":" X13 "}]}");
+    assert_string_equal(r->inputs[0].name, "x");
+    skiff__infer_request_free(r);
+
+    /* KServe: JSON as Triton's client writes it, with and without outputs,
+     * id and parameters; the binary extension */
+    const char *ks = "{\"id\":\"7\",\"inputs\":[{\"name\":\"x\",\"shape\":[1,13],\"datatype\":"
+                     "\"FP32\",\"data\":" X13 "},{\"name\":\"y\",\"shape\":[1,1],\"datatype\":"
+                     "\"FP32\",\"data\":[[-0]]}],\"outputs\":[{\"name\":\"a\",\"parameters\":"
+                     "{\"binary_data\":false}},{\"name\":\"b\"}],\"parameters\":{"
+                     "\"binary_data_output\":true,\"timeout\":5000}}";
+    expect_ks_fast(&M_TWO, ks, strlen(ks), -1);
+    r = NULL;
+    assert_null(skiff__decode_kserve(ks, strlen(ks), -1, &M_TWO, NULL, &r));
+    assert_false(r->outputs[0].binary); /* "binary_data": false beats binary_data_output */
+    assert_true(r->outputs[1].binary);
+    assert_int_equal(r->timeout_us, 5000);
+    skiff__infer_request_free(r);
+    ks = "{\"inputs\":[{\"name\":\"x\",\"shape\":[2,13],\"datatype\":\"FP32\",\"data\":[" X13
+         "," X13 "]}]}";
+    expect_ks_fast(&M_HOUSING, ks, strlen(ks), -1);
+    char body[512];
+    const char *hdr = "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,13],\"datatype\":\"FP32\","
+                      "\"parameters\":{\"binary_data_size\":52}}],\"outputs\":[{\"name\":"
+                      "\"price\",\"parameters\":{\"binary_data\":true}}]}";
+    size_t n = strlen(hdr);
+    memcpy(body, hdr, n);
+    memcpy(body + n, X13V, 52);
+    expect_ks_fast(&M_HOUSING, body, n + 52, (int64_t)n);
+    r = NULL;
+    assert_null(skiff__decode_kserve(body, n + 52, (int64_t)n, &M_HOUSING, NULL, &r));
+    assert_memory_equal(r->inputs[0].tensor->data, X13V, 52);
+    assert_true(r->outputs[0].binary);
+    skiff__infer_request_free(r);
+}
+
+/* Number forms: every one through the whole decoder, checked against what
+ * strtod/strtoll make of the text (the jansson path's reading). */
+static void test_stream_numbers(void **state)
+{
+    static const struct {
+        const char *text;
+        double want;
+        bool neg_zero;
+    } f64[] = {
+        {"1e2", 100, false},
+        {"1E+2", 100, false},
+        {"-1.5e-3", -1.5e-3, false},
+        {"0.5e1", 5, false},
+        {"0", 0, false},
+        {"-0", 0, false}, /* an integer: jansson reads 0, so +0.0 */
+        {"-0.0", 0, true},
+        {"-0e5", 0, true},
+        {"0e999999999", 0, false},
+        {"1e-400", 0, false}, /* underflow is no error */
+        {"4.9406564584124654e-324", 4.9406564584124654e-324, false},
+        {"2.2250738585072011e-308", 2.2250738585072011e-308, false},
+        {"1.7976931348623157e308", 1.7976931348623157e308, false},
+        {"9007199254740993", 9007199254740992.0, false}, /* int64, then the nearest double */
+        {"-9223372036854775808", -9223372036854775808.0, false},
+        {"0.1000000000000000055511151231257827", 0.1, false},
+        {"123456789012345678901234567890.5", 123456789012345678901234567890.5, false},
+        {"0.000000000000000000000000000000000000000000000000000000000000000000001", 1e-69, false},
+        {"100000000000000000000000e-23", 1.0, false},
+        {"1e22", 1e22, false},
+        {"1e23", 1e23, false},
+    };
+    char body[256];
+    for (size_t i = 0; i < sizeof(f64) / sizeof(f64[0]); i++) {
+        snprintf(body, sizeof(body), "{\"feed\":[{\"d\":[%s]}]}", f64[i].text);
+        expect_web_fast(&M_TYPES, body);
+        skiff__infer_request *r = ok_decode(skiff__decode_paddle_web, &M_TYPES, body);
+        double got = ((double *)r->inputs[0].tensor->data)[0];
+        if (got != f64[i].want || (got == 0 && (bool)signbit(got) != f64[i].neg_zero))
+            fail_msg("%s read as %.17g, expected %.17g", f64[i].text, got, f64[i].want);
+        skiff__infer_request_free(r);
+    }
+    /* float32 goes through double, as skiff__codec_leaf converts */
+    snprintf(body, sizeof(body), "{\"feed\":[{\"f\":[3.4028235e38]}]}");
+    expect_web_fast(&M_TYPES, body);
+    snprintf(body, sizeof(body), "{\"feed\":[{\"f\":[1e-46]}]}");
+    expect_web_fast(&M_TYPES, body);
+    snprintf(body, sizeof(body), "{\"feed\":[{\"f\":[-0]}]}");
+    skiff__infer_request *r = ok_decode(skiff__decode_paddle_web, &M_TYPES, body);
+    assert_false(signbit(fdata(r, 0)[0]));
+    skiff__infer_request_free(r);
+    /* integers */
+    snprintf(body, sizeof(body), "{\"feed\":[{\"i\":[-9223372036854775808],\"n\":[2147483647]}]}");
+    expect_web_fast(&M_TYPES, body);
+}
+
+static const bad_case stream_bad[] = {
+    /* numbers jansson refuses, or the types cannot hold */
+    BAD(&M_TYPES, "{\"feed\":[{\"d\":[1e309]}]}", "real number overflow"),
+    BAD(&M_TYPES, "{\"feed\":[{\"d\":[-1e309]}]}", "real number overflow"),
+    BAD(&M_TYPES, "{\"feed\":[{\"i\":[9223372036854775808]}]}", "too big integer"),
+    BAD(&M_TYPES, "{\"feed\":[{\"i\":[-9223372036854775809]}]}", "too big negative integer"),
+    BAD(&M_TYPES, "{\"feed\":[{\"d\":[123456789012345678901234567890]}]}", "too big integer"),
+    BAD(&M_TYPES, "{\"feed\":[{\"f\":[3.5e38]}]}",
+        "element 0 (3.5e+38) is out of range for float32"),
+    BAD(&M_TYPES, "{\"feed\":[{\"n\":[2147483648]}]}", "(2147483648) is out of range for int32"),
+    BAD(&M_TYPES, "{\"feed\":[{\"d\":[01]}]}", "malformed JSON at byte 16 (line 1, column 16)"),
+    BAD(&M_TYPES, "{\"feed\":[{\"d\":[1.]}]}", "invalid token near '1.'"),
+    BAD(&M_TYPES, "{\"feed\":[{\"d\":[.5]}]}", "invalid token near '.'"),
+    BAD(&M_TYPES, "{\"feed\":[{\"d\":[+1]}]}", "invalid token near '+'"),
+    BAD(&M_TYPES, "{\"feed\":[{\"d\":[1e]}]}", "invalid token near '1e'"),
+    BAD(&M_TYPES, "{\"feed\":[{\"d\":[-]}]}", "invalid token near '-'"),
+    BAD(&M_TYPES, "{\"feed\":[{\"d\":[1e+]}]}", "invalid token"),
+    BAD(&M_TYPES, "{\"feed\":[{\"d\":[NaN]}]}", "invalid token"),
+    BAD(&M_TYPES, "{\"feed\":[{\"d\":[0x10]}]}", "malformed JSON"),
+    BAD(&M_TYPES, "{\"feed\":[{\"d\":[1 2]}]}", "malformed JSON"),
+    BAD(&M_TYPES, "{\"feed\":[{\"d\":[1,]}]}", "malformed JSON"),
+    /* escapes */
+    BAD(&M_HOUSING, "{\"fe\\qd\":[]}", "invalid escape near '\"fe\\q'"),
+    BAD(&M_HOUSING, "{\"feed\":[{\"x\\u12\":[1]}]}", "invalid escape"),
+    BAD(&M_HOUSING, "{\"feed\":[{\"x\\ud800\":[1]}]}", "invalid Unicode '\\uD800'"),
+    BAD(&M_HOUSING, "{\"feed\":[{\"x\\udc00\":[1]}]}", "invalid Unicode '\\uDC00'"),
+    BAD(&M_HOUSING, "{\"feed\":[{\"x\\u0000\":[1]}]}", "NUL byte in object key not supported"),
+    /* invalid UTF-8: a stray byte, overlong, a surrogate, past U+10FFFF, cut short */
+    BAD(&M_HOUSING, "{\"feed\":[{\"x\xff\":" X13 "}]}", "unable to decode byte 0xff"),
+    BAD(&M_HOUSING, "{\"feed\":[{\"x\xc0\xaf\":" X13 "}]}", "unable to decode byte 0xc0"),
+    BAD(&M_HOUSING, "{\"feed\":[{\"x\xed\xa0\x80\":" X13 "}]}", "unable to decode byte 0xed"),
+    BAD(&M_HOUSING, "{\"feed\":[{\"x\xf4\x90\x80\x80\":" X13 "}]}", "unable to decode byte 0xf4"),
+    BAD(&M_HOUSING, "{\"feed\":[{\"x\xe4\xb8\":" X13 "}]}", "unable to decode byte 0xe4"),
+    BAD(&M_HOUSING, "{\"feed\":[{\"x\":" X13 "}],\"fetch\":[\"pr\xffice\"]}",
+        "unable to decode byte 0xff"),
+    BAD(&M_HOUSING, "{\"feed\":[{\"x\":" X13 "}],\"fetch\":[\"a\tb\"]}", "control character 0x9"),
+    BAD(&M_HOUSING, "\xef\xbb\xbf{\"feed\":[{\"x\":" X13 "}]}",
+        "malformed JSON at byte 3"), /* BOM */
+    /* nesting: the tensor limit, then jansson's depth limit */
+    BAD(&M_PAIR, "{\"feed\":[{\"p\":[[[[[[[[[[1,2]]]]]]]]]]}]}", "nested more than 8 deep"),
+    /* duplicate keys, at every level */
+    BAD(&M_HOUSING, "{\"feed\":[{\"x\":" X13 "}],\"feed\":[{\"x\":" X13 "}]}",
+        "duplicate object key near '\"feed\"'"),
+    BAD(&M_HOUSING, "{\"feed\":[{\"x\":" X13 "}],\"fetch\":[],\"fetch\":[\"price\"]}",
+        "duplicate object key near '\"fetch\"'"),
+    BAD(&M_HOUSING, "{\"feed\":[{\"x\":" X13 ",\"x\":" X13 "}]}",
+        "duplicate object key near '\"x\"'"),
+    BAD(&M_HOUSING, "{\"feed\":[{\"x\":" X13 "}],\"z\":{\"a\":1,\"a\":2}}", "duplicate object key"),
+    /* the end of the body */
+    BAD(&M_HOUSING, "{\"feed\":[{\"x\":" X13 "}]} x", "end of file expected near 'x'"),
+    BAD(&M_HOUSING, "{\"feed\":[{\"x\":" X13 "}]}}", "end of file expected"),
+    BAD(&M_HOUSING, "{\"feed\":[{\"x\":" X13 "}]", "malformed JSON"),
+    BAD(&M_HOUSING, "{\"feed\":[{\"x\":" X13 "}],}", "malformed JSON"),
+    /* shapes the fast path declines and the tree words */
+    BAD(&M_PAIR, "{\"feed\":[{\"p\":[[1,2],[3]]}]}", "ragged nested lists"),
+    BAD(&M_PAIR, "{\"feed\":[{\"p\":[[1,2],[]]}]}", "ragged nested lists"),
+    BAD(&M_PAIR, "{\"feed\":[{\"p\":[]}]}", "expected a multiple of 2 elements"),
+    BAD(&M_TWO, "{\"feed\":[{\"x\":[" X13 "," X13 "],\"y\":[1]}]}",
+        "input 'y': batch of 1 rows differs from input 'x' batch of 2"),
+};
+
+static void test_stream_bad(void **state)
+{
+    run_bad(skiff__decode_paddle_web, stream_bad, sizeof(stream_bad) / sizeof(stream_bad[0]));
+    /* a NUL byte inside the body (JSON forbids it raw) */
+    static const char nul[] = "{\"feed\":[{\"x\":" X13 "}]}\0";
+    skiff__infer_request *r = NULL;
+    expect_msg(skiff__decode_paddle_web(nul, sizeof(nul), &M_HOUSING, NULL, &r),
+               SKIFF_CODE_INVALID_ARG, "malformed JSON", nul);
+    /* 3000 levels: jansson's depth limit, not a stack overflow */
+    size_t depth = 3000, n = 0;
+    char *deep = malloc(2 * depth + 32);
+    assert_non_null(deep);
+    n += (size_t)snprintf(deep, 32, "{\"feed\":");
+    memset(deep + n, '[', depth);
+    n += depth;
+    memset(deep + n, ']', depth);
+    n += depth;
+    deep[n++] = '}';
+    expect_msg(skiff__decode_paddle_web(deep, n, &M_HOUSING, NULL, &r), SKIFF_CODE_INVALID_ARG,
+               "maximum parsing depth reached", "3000 nested lists");
+    free(deep);
+    /* KServe too */
+    static const bad_case ks_stream_bad[] = {
+        BAD(&M_HOUSING,
+            "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,13],\"datatype\":\"FP32\",\"data\":" X13
+            "}],\"inputs\":[]}",
+            "duplicate object key near '\"inputs\"'"),
+        BAD(&M_HOUSING,
+            "{\"inputs\":[{\"name\":\"x\",\"name\":\"x\",\"shape\":[1,13],\"datatype\":\"FP32\","
+            "\"data\":" X13 "}]}",
+            "duplicate object key"),
+        BAD(&M_HOUSING,
+            "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,13],\"datatype\":\"FP32\",\"data\":[1e39,"
+            "2,3,4,5,6,7,8,9,10,11,12,13]}]}",
+            "element 0 (1e+39) is out of range for float32"),
+        BAD(&M_HOUSING,
+            "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,13],\"datatype\":\"FP32\",\"data\":[1e400,"
+            "2,3,4,5,6,7,8,9,10,11,12,13]}]}",
+            "real number overflow"),
+        BAD(&M_HOUSING,
+            "{\"inputs\":[{\"name\":\"x\xff\",\"shape\":[1,13],\"datatype\":\"FP32\",\"data\":" X13
+            "}]}",
+            "unable to decode byte 0xff"),
+        BAD(&M_HOUSING,
+            "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,13],\"datatype\":\"FP32\",\"data\":" X13
+            "}],\"outputs\":[{\"name\":\"price\",\"parameters\":{\"binary_data\":1}}]}",
+            "binary_data is a number, expected a boolean"),
+    };
+    run_bad(dec_kserve_json, ks_stream_bad, sizeof(ks_stream_bad) / sizeof(ks_stream_bad[0]));
+}
+
+/* The fast paths' allocations fail cleanly too (alloc_walk starts past
+ * jansson's allocations, which the fast path does not make). */
+static void fast_alloc_walk(decode_fn fn, const skiff__model_io *io, const char *body, size_t len)
+{
+    for (long n = 1; n < 1000; n++) {
+        skiff__alloc_fail_at(n);
+        skiff__infer_request *r = NULL;
+        skiff_status_t *st = fn(body, len, io, NULL, &r);
+        bool failed = skiff__alloc_failed();
+        skiff__alloc_fail_at(0);
+        if (!failed) {
+            if (st)
+                fail_msg("clean run failed: %s", skiff_status_message(st));
+            skiff__infer_request_free(r);
+            return;
+        }
+        if (!st || skiff_status_code(st) != SKIFF_CODE_RESOURCE_EXHAUSTED)
+            fail_msg("allocation %ld failed, got %s", n, st ? skiff_status_message(st) : "success");
+        assert_null(r);
+        skiff_status_free(st);
+    }
+    fail_msg("alloc walk did not finish");
+}
+
+static void test_fast_alloc_failures(void **state)
+{
+    const char *web = "{\"feed\":[{\"x\":" X13 "},{\"x\":" X13 "}],\"fetch\":[\"price\"]}";
+    fast_alloc_walk(skiff__decode_paddle_web, &M_HOUSING, web, strlen(web));
+    const char *big = "{\"feed\":{\"d\":[[1,2,3,4],[1,2,3,4],[1,2,3,4],[1,2,3,4],[1,2,3,4],"
+                      "[1,2,3,4],[1,2,3,4],[1,2,3,4],[1,2,3,4]]}}"; /* grows its buffer */
+    fast_alloc_walk(skiff__decode_paddle_web, &M_DYN, big, strlen(big));
+    const char *ks = "{\"id\":\"a\",\"inputs\":[{\"name\":\"x\",\"shape\":[1,13],\"datatype\":"
+                     "\"FP32\",\"data\":" X13 "}],\"outputs\":[{\"name\":\"price\"}]}";
+    fast_alloc_walk(dec_kserve_json, &M_HOUSING, ks, strlen(ks));
+}
+
+/* ---- Paddle 0.9 "model" ----------------------------------------------------------- */
+
+static const char *picked;
+static bool pick_called;
+
+static const skiff__model_io *pick_housing(void *user, const char *model, skiff_status_t **out_st)
+{
+    pick_called = true;
+    picked = model;
+    if (model && strcmp(model, "uci") != 0) {
+        *out_st = skiff_status_new(SKIFF_CODE_NOT_FOUND, "unknown model '%s'", model);
+        return NULL;
+    }
+    return &M_HOUSING;
+}
+
+static void test_p09_model(void **state)
+{
+#define P09X "\"tensor\":[{\"float_data\":" X13 ",\"elem_type\":1,\"name\":\"x\",\"shape\":[1,13]}]"
+    skiff__infer_request *r =
+        ok_decode(skiff__decode_paddle09, &M_HOUSING, "{\"model\":\"uci\"," P09X "}");
+    assert_string_equal(r->model, "uci");
+    skiff__infer_request_free(r);
+    r = ok_decode(skiff__decode_paddle09, &M_HOUSING, "{" P09X "}");
+    assert_null(r->model);
+    skiff__infer_request_free(r);
+
+    const char *body = "{" P09X ",\"model\":\"uci\"}";
+    r = NULL;
+    pick_called = false;
+    assert_null(skiff__decode_paddle09_pick(body, strlen(body), pick_housing, NULL, NULL, &r));
+    assert_true(pick_called);
+    assert_string_equal(picked, "uci");
+    assert_string_equal(r->model, "uci");
+    assert_int_equal(r->inputs[0].spec, 0);
+    skiff__infer_request_free(r);
+    body = "{" P09X "}";
+    assert_null(skiff__decode_paddle09_pick(body, strlen(body), pick_housing, NULL, NULL, &r));
+    assert_null(picked);
+    skiff__infer_request_free(r);
+    body = "{\"model\":\"nope\"," P09X "}";
+    expect_msg(skiff__decode_paddle09_pick(body, strlen(body), pick_housing, NULL, NULL, &r),
+               SKIFF_CODE_NOT_FOUND, "unknown model 'nope'", body);
+    assert_null(r);
+    body = "{\"model\":5," P09X "}";
+    pick_called = false;
+    expect_msg(skiff__decode_paddle09_pick(body, strlen(body), pick_housing, NULL, NULL, &r),
+               SKIFF_CODE_INVALID_ARG, "model is a number, expected a model name", body);
+    assert_false(pick_called);
+    body = "{\"model\":\"uci\"," P09X ",\"model\":\"uci\"}";
+    expect_msg(skiff__decode_paddle09_pick(body, strlen(body), pick_housing, NULL, NULL, &r),
+               SKIFF_CODE_INVALID_ARG, "duplicate object key", body);
+#undef P09X
+}
+
 /* a JSON error position points at the problem */
 static void test_json_position(void **state)
 {
@@ -1319,15 +1714,28 @@ static int setup(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_web_housing),   cmocka_unit_test(test_web_types),
-        cmocka_unit_test(test_web_lod),       cmocka_unit_test(test_web_shapes),
-        cmocka_unit_test(test_web_bad),       cmocka_unit_test(test_web_encode),
-        cmocka_unit_test(test_p09_housing),   cmocka_unit_test(test_p09_types),
-        cmocka_unit_test(test_p09_bad),       cmocka_unit_test(test_p09_encode),
-        cmocka_unit_test(test_kserve_json),   cmocka_unit_test(test_kserve_binary),
-        cmocka_unit_test(test_kserve_bad),    cmocka_unit_test(test_kserve_encode),
-        cmocka_unit_test(test_numbers),       cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_web_housing),
+        cmocka_unit_test(test_web_types),
+        cmocka_unit_test(test_web_lod),
+        cmocka_unit_test(test_web_shapes),
+        cmocka_unit_test(test_web_bad),
+        cmocka_unit_test(test_web_encode),
+        cmocka_unit_test(test_p09_housing),
+        cmocka_unit_test(test_p09_types),
+        cmocka_unit_test(test_p09_bad),
+        cmocka_unit_test(test_p09_encode),
+        cmocka_unit_test(test_kserve_json),
+        cmocka_unit_test(test_kserve_binary),
+        cmocka_unit_test(test_kserve_bad),
+        cmocka_unit_test(test_kserve_encode),
+        cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_alloc_failures),
         cmocka_unit_test(test_json_position),
+        cmocka_unit_test(test_fast_paths),
+        cmocka_unit_test(test_stream_numbers),
+        cmocka_unit_test(test_stream_bad),
+        cmocka_unit_test(test_fast_alloc_failures),
+        cmocka_unit_test(test_p09_model),
     };
     return cmocka_run_group_tests_name("serve_codec", tests, setup, NULL);
 }
