@@ -1357,6 +1357,21 @@ static skiff_status_t *clip_bound(skiff__kctx *ctx, int idx, const char *name, s
         if (!a)
             return NULL;
         double v = skiff__attr_float(ctx->node, name, 0);
+        /* Saturate to the integer type, so min=-1 on uint16 means 0. */
+        double lo = 0, hi = 0;
+        switch (cdt) {
+        case SKIFF_DTYPE_UINT8: hi = 255; break;
+        case SKIFF_DTYPE_INT8: lo = -128, hi = 127; break;
+        case SKIFF_DTYPE_UINT16: hi = 65535; break;
+        case SKIFF_DTYPE_INT16: lo = -32768, hi = 32767; break;
+        case SKIFF_DTYPE_UINT32: hi = 4294967295.0; break;
+        case SKIFF_DTYPE_INT32: lo = -2147483648.0, hi = 2147483647.0; break;
+        case SKIFF_DTYPE_UINT64: hi = 18446744073709549568.0; break;
+        case SKIFF_DTYPE_INT64: lo = -9223372036854775808.0, hi = 9223372036854774784.0; break;
+        default: break;
+        }
+        if (hi > lo)
+            v = v != v ? 0 : v < lo ? lo : v > hi ? hi : v;
         if (!cvt(&v, F64, store, cdt, 1))
             return unsupported(ctx, "input", xdt);
         *set = true;
