@@ -244,8 +244,9 @@ report, commit = open(sys.argv[1]).read().strip(), sys.argv[2]
 doc = "docs/performance.md"
 body = ("<!-- http-bench:begin (written by bench/http/run.sh --write-doc) -->\n## HTTP\n\n"
         "skiff serving the uci_housing model (Paddle web API, the seed's request) against nginx "
-        "answering the same fixed JSON to the same POST, measured by wrk in one run "
-        "(%s, commit %s). Reproduce: `bench/http/run.sh --write-doc`.\n\n%s\n"
+        "answering the same fixed JSON to the same POST, measured by wrk on the same machine, "
+        "the two servers alternating (%s, commit %s). Reproduce: `bench/http/run.sh --reps 5 "
+        "--write-doc`.\n\n%s\n"
         "<!-- http-bench:end -->" % (datetime.date.today(), commit, report))
 try:
     text = open(doc).read()
