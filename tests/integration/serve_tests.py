@@ -584,15 +584,25 @@ def test_drain():
         keep = requests.Session()
         check(keep.get(u + "/v2/health/ready").status_code == 200, "ready before")
         results = []
+        # Size the in-flight work to this machine: the drain checks below
+        # need several seconds of queued work whatever the CPU's speed.
+        for _ in range(2):  # the first run also builds the model's kernels
+            t0 = time.time()
+            r = requests.post(u + "/slow/prediction", json={"feed": [{"x": [0.001]}] * 6})
+            one = max(time.time() - t0, 1e-3)
+            check(r.status_code == 200, "calibration request", r.text[:200])
+        rows = max(6, min(48, int(6 * 0.2 / one)))  # about 0.2 s per request
+        n_req = max(4, min(40, int(4.0 / (one * rows / 6)) + 2))
+        print("drain: 6 rows take %.3f s; %d requests of %d rows in flight" % (one, n_req, rows))
 
         def slow_call(k):
-            r = requests.post(u + "/slow/prediction", json={"feed": [{"x": [0.001]}] * 6})
+            r = requests.post(u + "/slow/prediction", json={"feed": [{"x": [0.001]}] * rows})
             results.append(r)
 
-        threads = [threading.Thread(target=slow_call, args=(k,)) for k in range(4)]
+        threads = [threading.Thread(target=slow_call, args=(k,)) for k in range(n_req)]
         for t in threads:
             t.start()
-        time.sleep(0.3)  # all four are in flight: one running, three queued
+        time.sleep(0.3)  # all are in flight: one running, the rest queued
         t_sig = time.time()
         srv.proc.send_signal(signal.SIGTERM)
         time.sleep(0.2)
@@ -607,9 +617,9 @@ def test_drain():
         check(refused, "new connections must be refused while draining")
         for t in threads:
             t.join(60)
-        check(len(results) == 4, "all in-flight requests answered", len(results))
+        check(len(results) == n_req, "all in-flight requests answered", len(results), n_req)
         for r in results:
-            check(r.status_code == 200 and close(r.json()["result"]["y"], [[y1] * 4] * 6, 1e-3), "in-flight answer", r.status_code, r.text[:200])
+            check(r.status_code == 200 and close(r.json()["result"]["y"], [[y1] * 4] * rows, 1e-3), "in-flight answer", r.status_code, r.text[:200])
         code = srv.proc.wait(30)
         took = time.time() - t_sig
         check(code == 0, "exit code after drain", code)
