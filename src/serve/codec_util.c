@@ -16,7 +16,21 @@
 
 /* ---- init ------------------------------------------------------------------ */
 
-void skiff__codec_init(void) { json_set_alloc_funcs(skiff__malloc, skiff__free); }
+/* Set when jansson's allocator returns NULL on this thread. jansson 2.14
+ * ignores some failures (lex_save drops a byte of a token whose buffer could
+ * not grow, and parses on), so a parse is checked against this flag rather
+ * than trusted: a server out of memory must not blame the client's JSON. */
+static _Thread_local bool json_oom;
+
+static void *json_alloc(size_t n)
+{
+    void *p = skiff__malloc(n);
+    if (!p)
+        json_oom = true;
+    return p;
+}
+
+void skiff__codec_init(void) { json_set_alloc_funcs(json_alloc, skiff__free); }
 
 /* ---- request ---------------------------------------------------------------- */
 
@@ -122,13 +136,12 @@ json_t *skiff__codec_parse_object(const char *body, size_t len, skiff_status_t *
         *out_st = skiff_status_new(SKIFF_CODE_INVALID_ARG, "empty request body, expected JSON");
         return NULL;
     }
-    bool failed_before = skiff__alloc_failed();
+    json_oom = false;
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
-    bool failed_here = !failed_before && skiff__alloc_failed();
+    bool failed_here = json_oom;
     if (root && failed_here) {
-        /* jansson 2.14 drops a byte of a token whose buffer could not grow and
-         * parses on (see skiff__codec_init): a tree read while an injected
-         * allocation failed cannot be trusted, so it is an out-of-memory. */
+        /* A tree read while an allocation failed cannot be trusted (see
+         * json_alloc): it is an out-of-memory. */
         json_decref(root);
         *out_st = skiff__codec_oom();
         return NULL;

@@ -139,6 +139,11 @@ bool skiff__metrics_render(skiff__server *s, skiff__buf *b)
               (unsigned long long)LD(s->conn_refused_proto)) &&
          putf(b, "skiff_connections_refused_total{reason=\"timeout\"} %llu\n",
               (unsigned long long)LD(s->conn_sniff_timeout));
+    ok = ok &&
+         help(b, "skiff_connections_cut_total", "counter",
+              "Connections closed because a request head took longer than --request_timeout_s.") &&
+         putf(b, "skiff_connections_cut_total{reason=\"slow_head\"} %llu\n",
+              (unsigned long long)LD(s->conn_head_timeout));
     ok = ok && help(b, "skiff_http_responses_total", "counter", "HTTP responses by status class.");
     for (int c = 1; ok && c <= 5; c++)
         ok = putf(b, "skiff_http_responses_total{code=\"%dxx\"} %llu\n", c,

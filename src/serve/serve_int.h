@@ -44,6 +44,17 @@ typedef struct skiff__server {
     int n_mhd;
     _Atomic unsigned rr;
 
+    /* The head watchdog (http.c): cuts connections whose request line and
+     * headers take longer than --request_timeout_s to arrive. */
+    pthread_t watchdog;
+    bool watchdog_started;
+    pthread_mutex_t conns_mu; /* guards the connection list and stop flag */
+    bool conns_mu_init;
+    pthread_cond_t watchdog_cv;
+    bool watchdog_stop;
+    struct hconn *conns;                /* every open HTTP connection with a context */
+    _Atomic uint64_t conn_head_timeout; /* connections cut by the watchdog */
+
     _Atomic bool ready;
     _Atomic bool draining;
     _Atomic int64_t in_flight;   /* HTTP requests being handled */
@@ -77,6 +88,14 @@ skiff_status_t *skiff__http_start(skiff__server *s);
 /* Hands an accepted socket to an I/O thread; it owns (and closes) fd after. */
 void skiff__http_adopt(skiff__server *s, int fd, const struct sockaddr *addr, socklen_t len);
 void skiff__http_stop(skiff__server *s);
+
+/* content_encoding.c: replaces *body by its decoded bytes when `encoding`
+ * (the Content-Encoding header, may be NULL) is gzip or deflate, leaves it
+ * for identity, and refuses anything else. The decoded size is bounded by
+ * max_out. On error *http_status holds the status to answer (400, 413, 415
+ * or 503) and *body is untouched. */
+skiff_status_t *skiff__decode_content(const char *encoding, skiff__buf *body, int64_t max_out,
+                                      int *http_status);
 
 /* metrics.c: Prometheus text exposition of every counter. false on OOM. */
 bool skiff__metrics_render(skiff__server *s, skiff__buf *out);

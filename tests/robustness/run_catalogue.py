@@ -41,12 +41,15 @@ lines, one `key value` per line, `#` comments:
     known     REASON                    a known, reported server defect (XFAIL)
 Generators: $(x) the 13 demo features; $(x N) N features; $(zeros N); $(rep N TEXT);
 $(f32x) the features as float32 bytes; $(f32 N) N float32 zeros; $(bytes N) N zero
-bytes; $(gzip TEXT) TEXT gzip-compressed. N may be written 1e7. Generators do not nest.
+bytes; $(gzip TEXT) TEXT gzip-compressed; $(gzipcut TEXT) its first half; $(deflate TEXT)
+zlib-compressed; $(gzbomb N) N spaces gzip-compressed. N may be written 1e7. Generators do
+not nest.
 """
 import argparse
 import codecs
 import glob
 import gzip
+import zlib
 import json
 import math
 import os
@@ -150,6 +153,13 @@ def expand(data):
             return bytes(num(arg))
         if name == "gzip":
             return gzip.compress(arg.encode("latin-1"))
+        if name == "gzipcut":  # the stream's first half
+            z = gzip.compress(arg.encode("latin-1"))
+            return z[:len(z) // 2]
+        if name == "deflate":
+            return zlib.compress(arg.encode("latin-1"))
+        if name == "gzbomb":  # N spaces, gzip-compressed to about N/1000 bytes
+            return gzip.compress(b" " * num(arg), 9)
         raise ValueError("unknown generator $(%s)" % name)
     return GEN_RE.sub(one, data)
 

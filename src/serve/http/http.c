@@ -15,6 +15,8 @@
  */
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
+#include <linux/tcp.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -77,7 +79,8 @@ struct hconn;
 
 typedef struct hreq {
     skiff__server *s;
-    struct hconn *hc; /* the connection's context when this hreq lives in it */
+    struct hconn *hc;    /* the connection's context when this hreq lives in it */
+    struct hconn *owner; /* the connection's context, wherever this hreq lives */
     struct MHD_Connection *conn;
     const char *method; /* borrowed from libmicrohttpd for the request's life */
     const char *url;
@@ -117,6 +120,17 @@ typedef struct hconn {
     const skiff__served *job_model;
     skiff__buf out; /* body of the last answer; libmicrohttpd sends it from here */
     skiff__buf in;  /* a request body's buffer, kept for the next one when small */
+
+    /* For the head watchdog; the list is guarded by the server's conns_mu. */
+    struct hconn *prev, *next;
+    int fd;
+    _Atomic bool active;   /* a request's head has arrived; not answered yet */
+    _Atomic uint32_t done; /* requests answered on this connection */
+    uint32_t seen_done;    /* the watchdog's copy of done */
+    bool primed;           /* the watchdog has looked at it once */
+    bool cut;              /* the watchdog shut it down */
+    uint64_t rx_base;      /* bytes received when the last request ended */
+    uint64_t head_since;   /* when bytes of an unfinished head were first seen */
 } hconn;
 
 /* Request bodies up to this size leave their buffer to the connection's next
@@ -894,6 +908,16 @@ static enum MHD_Result on_request(hreq *h)
         if (atomic_load(&s->draining))
             return respond_errorf(h, SKIFF_CODE_UNAVAILABLE, 503,
                                   "server is shutting down; retry on another replica");
+        int status = 0;
+        skiff_status_t *st =
+            skiff__decode_content(header(h->conn, MHD_HTTP_HEADER_CONTENT_ENCODING), &h->body,
+                                  s->cfg->max_body_size, &status);
+        if (st) {
+            enum MHD_Result r =
+                respond_error(h, skiff_status_code(st), status, skiff_status_message(st));
+            skiff_status_free(st);
+            return r;
+        }
         return start_infer(h);
     }
     return handle_get(h);
@@ -929,6 +953,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
                 return MHD_NO;
         }
         *con_cls = h;
+        h->owner = hc;
+        if (hc)
+            atomic_store_explicit(&hc->active, true, memory_order_relaxed);
         h->s = s;
         h->conn = conn;
         h->method = method;
@@ -961,6 +988,10 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
                                   "request line and headers of about %zu bytes are larger than "
                                   "--max_header_size %d",
                                   hsize, s->cfg->max_header_size);
+        /* RFC 9112 3.2: an HTTP/1.1 request without Host gets 400. */
+        if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 && !header(conn, MHD_HTTP_HEADER_HOST))
+            return respond_error(h, SKIFF_CODE_INVALID_ARG, 400,
+                                 "HTTP/1.1 request without a Host header");
         const char *cl = header(conn, MHD_HTTP_HEADER_CONTENT_LENGTH);
         int64_t v;
         if (cl && skiff__parse_i64(cl, &v))
@@ -1060,6 +1091,10 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     body_release(h);
     if (h->in_flight)
         atomic_fetch_sub(&s->in_flight, 1);
+    if (h->owner) {
+        atomic_store_explicit(&h->owner->active, false, memory_order_relaxed);
+        atomic_fetch_add_explicit(&h->owner->done, 1, memory_order_release);
+    }
     if (hc)
         hc->req_in_use = false;
     else
@@ -1072,11 +1107,38 @@ static void conn_notify(void *cls, struct MHD_Connection *conn, void **socket_co
     skiff__server *s = cls;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         atomic_fetch_add(&s->connections, 1);
-        /* Without memory for it, requests fall back to their own state. */
-        *socket_context = skiff__calloc(1, sizeof(hconn));
+        /* Without memory for it, requests fall back to their own state (and
+         * the connection to the idle timeout alone). */
+        hconn *hc = skiff__calloc(1, sizeof(hconn));
+        *socket_context = hc;
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (hc && ci) {
+            hc->fd = ci->connect_fd;
+            pthread_mutex_lock(&s->conns_mu);
+            hc->next = s->conns;
+            if (s->conns)
+                s->conns->prev = hc;
+            s->conns = hc;
+            pthread_mutex_unlock(&s->conns_mu);
+        } else if (hc) {
+            hc->fd = -1;
+        }
     } else {
         atomic_fetch_sub(&s->connections, 1);
         hconn *hc = *socket_context;
+        if (hc && hc->fd >= 0) {
+            /* libmicrohttpd closes the socket after this returns, so the
+             * watchdog never shuts down a descriptor that was reused. */
+            pthread_mutex_lock(&s->conns_mu);
+            if (hc->prev)
+                hc->prev->next = hc->next;
+            else
+                s->conns = hc->next;
+            if (hc->next)
+                hc->next->prev = hc->prev;
+            pthread_mutex_unlock(&s->conns_mu);
+        }
         if (hc) {
             skiff__job_free(hc->job);
             skiff__buf_free(&hc->out);
@@ -1099,6 +1161,140 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     skiff_log(SKIFF_LOG_DEBUG, "http: %s", msg);
 }
 
+/* ---- the head watchdog -------------------------------------------------------------- */
+
+/* libmicrohttpd's timeout restarts with every byte, so a client sending its
+ * headers a byte at a time would hold a connection forever. The watchdog
+ * looks at every idle connection (no request being handled) a few times per
+ * --request_timeout_s: once the kernel shows bytes received since the last
+ * answer, a head is on its way, and if it has not become a request within
+ * --request_timeout_s the socket is shut down (libmicrohttpd then closes it). */
+static uint64_t rx_bytes(int fd, bool *ok)
+{
+    struct tcp_info ti;
+    socklen_t len = sizeof(ti);
+    memset(&ti, 0, sizeof(ti));
+    *ok = getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+          len >= offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(ti.tcpi_bytes_received);
+    return *ok ? ti.tcpi_bytes_received : 0;
+}
+
+static void watch_one(skiff__server *s, hconn *hc, uint64_t now, uint64_t limit)
+{
+    if (hc->cut)
+        return;
+    if (atomic_load_explicit(&hc->active, memory_order_relaxed)) {
+        hc->head_since = 0;
+        return;
+    }
+    bool ok;
+    uint64_t rx = rx_bytes(hc->fd, &ok);
+    if (!ok)
+        return; /* not TCP (tests hand over socket pairs) */
+    uint32_t d = atomic_load_explicit(&hc->done, memory_order_acquire);
+    if (!hc->primed || d != hc->seen_done) {
+        /* A new connection counts every byte; after an answer, the bytes
+         * already in are the last request's (or a pipelined head). */
+        hc->rx_base = hc->primed || d > 0 ? rx : 0;
+        hc->primed = true;
+        hc->seen_done = d;
+        hc->head_since = 0;
+        if (rx <= hc->rx_base)
+            return;
+    }
+    if (rx <= hc->rx_base)
+        return;
+    if (!hc->head_since) {
+        hc->head_since = now;
+        return;
+    }
+    if (now - hc->head_since > limit) {
+        hc->cut = true;
+        shutdown(hc->fd, SHUT_RDWR);
+        atomic_fetch_add(&s->conn_head_timeout, 1);
+        skiff_log(SKIFF_LOG_WARN,
+                  "closed a connection whose request head was still arriving after "
+                  "--request_timeout_s %d",
+                  s->cfg->request_timeout_s);
+    }
+}
+
+static void *watchdog_main(void *arg)
+{
+    skiff__server *s = arg;
+    uint64_t limit = (uint64_t)s->cfg->request_timeout_s * 1000000000ull;
+    uint64_t period = limit / 8;
+    if (period < 100000000ull)
+        period = 100000000ull;
+    if (period > 1000000000ull)
+        period = 1000000000ull;
+    pthread_mutex_lock(&s->conns_mu);
+    while (!s->watchdog_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t at = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec + period;
+        ts.tv_sec = (time_t)(at / 1000000000ull);
+        ts.tv_nsec = (long)(at % 1000000000ull);
+        int rc = pthread_cond_timedwait(&s->watchdog_cv, &s->conns_mu, &ts);
+        if (s->watchdog_stop)
+            break;
+        if (rc != ETIMEDOUT && rc != 0)
+            continue;
+        uint64_t now = skiff__now_ns();
+        for (hconn *hc = s->conns; hc; hc = hc->next)
+            watch_one(s, hc, now, limit);
+    }
+    pthread_mutex_unlock(&s->conns_mu);
+    return NULL;
+}
+
+static skiff_status_t *watchdog_start(skiff__server *s)
+{
+    pthread_condattr_t ca;
+    if (pthread_condattr_init(&ca) != 0)
+        return skiff_status_new(SKIFF_CODE_INTERNAL, "cannot start the connection watchdog");
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    int rc = pthread_cond_init(&s->watchdog_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (rc != 0)
+        return skiff_status_new(SKIFF_CODE_INTERNAL, "cannot start the connection watchdog");
+    if (pthread_create(&s->watchdog, NULL, watchdog_main, s) != 0) {
+        pthread_cond_destroy(&s->watchdog_cv);
+        return skiff_status_new(SKIFF_CODE_INTERNAL, "cannot start the connection watchdog");
+    }
+    s->watchdog_started = true;
+    return NULL;
+}
+
+/* libmicrohttpd's percent-decoding, except that %00 stays as it is: a NUL
+ * would cut the path short of what the client asked for (/v2/models/m%00x
+ * would route as /v2/models/m). Returns the new length. */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    char *w = s;
+    for (const char *r = s; *r;) {
+        if (r[0] == '%' && isxdigit((unsigned char)r[1]) && isxdigit((unsigned char)r[2])) {
+            unsigned hi = (unsigned)(isdigit((unsigned char)r[1])
+                                         ? r[1] - '0'
+                                         : (tolower((unsigned char)r[1]) - 'a' + 10));
+            unsigned lo = (unsigned)(isdigit((unsigned char)r[2])
+                                         ? r[2] - '0'
+                                         : (tolower((unsigned char)r[2]) - 'a' + 10));
+            unsigned v = hi * 16 + lo;
+            if (v != 0) {
+                *w++ = (char)v;
+                r += 3;
+                continue;
+            }
+        }
+        *w++ = *r++;
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
 skiff_status_t *skiff__http_start(skiff__server *s)
 {
     const skiff__serve_config *c = s->cfg;
@@ -1113,6 +1309,12 @@ skiff_status_t *skiff__http_start(skiff__server *s)
      * just as well in 8 KiB reads. */
     size_t pool = (size_t)c->max_header_size + 8 * 1024;
     unsigned per = (unsigned)(c->max_connections / s->n_mhd + 1);
+    if (pthread_mutex_init(&s->conns_mu, NULL) != 0)
+        return skiff_status_new(SKIFF_CODE_INTERNAL, "cannot create a mutex");
+    s->conns_mu_init = true;
+    skiff_status_t *st = watchdog_start(s);
+    if (st)
+        return st;
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TURBO | MHD_USE_NO_LISTEN_SOCKET |
                      MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     for (int i = 0; i < s->n_mhd; i++) {
@@ -1120,7 +1322,8 @@ skiff_status_t *skiff__http_start(skiff__server *s)
             flags, 0, NULL, NULL, handler, s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool,
             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
             per, MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_NOTIFY_CONNECTION,
-            conn_notify, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_END);
+            conn_notify, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_UNESCAPE_CALLBACK,
+            unescape, NULL, MHD_OPTION_END);
         if (!s->mhd[i])
             return skiff_status_new(SKIFF_CODE_INTERNAL, "cannot start HTTP I/O thread %d", i);
     }
@@ -1142,4 +1345,17 @@ void skiff__http_stop(skiff__server *s)
     skiff__free(s->mhd);
     s->mhd = NULL;
     s->n_mhd = 0;
+    if (s->watchdog_started) {
+        pthread_mutex_lock(&s->conns_mu);
+        s->watchdog_stop = true;
+        pthread_cond_signal(&s->watchdog_cv);
+        pthread_mutex_unlock(&s->conns_mu);
+        pthread_join(s->watchdog, NULL);
+        pthread_cond_destroy(&s->watchdog_cv);
+        s->watchdog_started = false;
+    }
+    if (s->conns_mu_init) {
+        pthread_mutex_destroy(&s->conns_mu);
+        s->conns_mu_init = false;
+    }
 }

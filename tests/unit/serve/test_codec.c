@@ -1704,6 +1704,10 @@ static void test_json_position(void **state)
                "malformed JSON at byte 20 (line 1, column 20): unexpected token near ','", body);
 }
 
+/* test_encoding.c */
+void test_content_encoding(void **state);
+void test_content_encoding_bad(void **state);
+
 static int setup(void **state)
 {
     skiff__codec_init();
@@ -1736,6 +1740,8 @@ int main(void)
         cmocka_unit_test(test_stream_bad),
         cmocka_unit_test(test_fast_alloc_failures),
         cmocka_unit_test(test_p09_model),
+        cmocka_unit_test(test_content_encoding),
+        cmocka_unit_test(test_content_encoding_bad),
     };
     return cmocka_run_group_tests_name("serve_codec", tests, setup, NULL);
 }

@@ -792,13 +792,16 @@ static skiff_status_t *run_cell(skiff__kctx *ctx, cell_kind cell)
             return skiff__kerr(ctx, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
         *ctx->cache = cache;
     }
-    if (cache->cap < cv.off) {
+    /* At least a cache line, so that empty shapes (a zero dim) still get
+     * valid pointers below. */
+    size_t need = cv.off ? cv.off : 64;
+    if (cache->cap < need) {
         skiff__free(cache->buf);
         cache->cap = 0;
-        if (!(cache->buf = skiff__aligned_alloc(cv.off)))
+        if (!(cache->buf = skiff__aligned_alloc(need)))
             return skiff__kerr(ctx, SKIFF_CODE_RESOURCE_EXHAUSTED,
-                               "out of memory for %zu bytes of scratch", cv.off);
-        cache->cap = cv.off;
+                               "out of memory for %zu bytes of scratch", need);
+        cache->cap = need;
     }
     char *base = cache->buf;
     int64_t *lens = (int64_t *)(base + o_len);
