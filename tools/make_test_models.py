@@ -154,3 +154,28 @@ y = conv * np.clip(conv + 3, 0, 6) / 6
 np.save(os.path.join(OUT, "hardswish_x.npy"), x)
 np.save(os.path.join(OUT, "hardswish_y.npy"), y.astype(np.float32))
 print("wrote hardswish")
+
+# Shape chain: y = Reshape(x, [N*M, 1]) + N*M, with N, M read by Shape/Gather.
+# The engine keeps such shape-derived values per input-shape signature.
+g = helper.make_graph(
+    [
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("Gather", ["s", "i0"], ["n"], axis=0),
+        helper.make_node("Gather", ["s", "i1"], ["m"], axis=0),
+        helper.make_node("Mul", ["n", "m"], ["nm"]),
+        helper.make_node("Unsqueeze", ["nm", "ax0"], ["nm1"]),
+        helper.make_node("Concat", ["nm1", "one"], ["shp"], axis=0),
+        helper.make_node("Reshape", ["x", "shp"], ["flat"]),
+        helper.make_node("Cast", ["nm"], ["nmf"], to=TensorProto.FLOAT),
+        helper.make_node("Add", ["flat", "nmf"], ["y"]),
+    ],
+    "shape_chain",
+    [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", "M"])],
+    [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["NM", 1])],
+    [numpy_helper.from_array(np.array(0, dtype=np.int64), "i0"),
+     numpy_helper.from_array(np.array(1, dtype=np.int64), "i1"),
+     numpy_helper.from_array(np.array([0], dtype=np.int64), "ax0"),
+     numpy_helper.from_array(np.array([1], dtype=np.int64), "one")],
+)
+save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), "shape_chain.onnx")
+print("wrote shape_chain")

@@ -218,6 +218,9 @@ typedef struct skiff__pass_stats {
         hardswish_fused;
 } skiff__pass_stats;
 skiff_status_t *skiff__graph_optimize(skiff__graph *g, skiff__pass_stats *stats);
+
+/* exec.c: nodes answered from the shape memo so far (tests). */
+uint64_t skiff__context_memo_hits(const skiff_context_t *c);
 /* Evaluates one node whose inputs are all constants, storing its outputs as
  * constants. Used by constant folding. */
 skiff_status_t *skiff__fold_node(skiff__graph *g, int node_index);

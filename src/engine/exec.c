@@ -8,7 +8,18 @@
  * value's block goes back to the pool as soon as its last consumer has run
  * (liveness by consumer count), so a steady-state run reuses the same blocks
  * and calls malloc only when a new input shape needs a bigger one. View ops
- * (Reshape, Squeeze...) share their input's block through a refcount. */
+ * (Reshape, Squeeze...) share their input's block through a refcount.
+ *
+ * Shape chains: nodes whose inputs are all constants or derived from Shape
+ * and Size outputs (Shape -> Gather -> Unsqueeze -> Concat -> Reshape, as
+ * exporters write them) compute the same values whenever the shapes they
+ * read are the same. A context keeps their (small) outputs from the last run
+ * with the shapes each Shape/Size node saw; while a run sees the same shapes,
+ * those nodes are not run again but answer from that memo. A shape that
+ * differs drops the memo, and that run records it anew. So folding happens
+ * per input-shape signature, once the shapes are known, and a graph whose
+ * shapes depend on data is still right: the check is on the shapes the
+ * Shape nodes actually see. */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,13 +45,31 @@ struct skiff__exec {
     skiff_context_t *ctx; /* NULL in standalone (constant folding) mode */
 };
 
+/* What a node is to the shape memo. */
+enum { SHAPE_NONE = 0, SHAPE_ROOT, SHAPE_DERIVED };
+
+/* Outputs of a shape-derived node larger than this are recomputed each run. */
+#define MEMO_MAX_BYTES ((size_t)64 << 10)
+
 struct skiff_model {
     skiff__graph *g;
     skiff_value_info_t *in_info;
     skiff_value_info_t *out_info;
     int *order; /* live nodes in execution order */
     int n_order;
+    unsigned char *shape_kind; /* per node: SHAPE_* */
+    int n_derived;
 };
+
+/* A node's memo: a Shape/Size node's input shape, or a derived node's outputs
+ * (owned copies) from the run that recorded them. */
+typedef struct memo_entry {
+    bool valid;
+    int ndim;
+    int64_t dims[SKIFF_MAX_DIMS];
+    int n_out;
+    skiff_tensor_t *out[16];
+} memo_entry;
 
 struct skiff_context {
     const skiff_model_t *m;
@@ -55,6 +84,8 @@ struct skiff_context {
     bool profile;
     uint64_t *prof_ns; /* per node, accumulated while profiling */
     uint64_t prof_runs;
+    memo_entry **memo;  /* per node, allocated when first needed */
+    uint64_t memo_hits; /* nodes answered from the memo, all runs */
 };
 
 /* ---- pool ---- */
@@ -250,6 +281,66 @@ static skiff_status_t *prepare_nodes(skiff__graph *g)
     return NULL;
 }
 
+/* Ops whose result is not a function of their inputs. */
+static bool nondeterministic(const skiff__node *n)
+{
+    return n->domain[0] != '\0' || strncmp(n->op_type, "Random", 6) == 0 ||
+           strcmp(n->op_type, "Multinomial") == 0 || strcmp(n->op_type, "Bernoulli") == 0;
+}
+
+/* Marks Shape/Size nodes as roots and the nodes computed only from roots and
+ * constants as derived (execution order is topological, so one pass does).
+ * A graph without Shape or Size nodes gets no table. */
+static skiff_status_t *mark_shape_nodes(skiff_model_t *m)
+{
+    const skiff__graph *g = m->g;
+    bool roots = false;
+    for (int oi = 0; oi < m->n_order && !roots; oi++) {
+        const skiff__node *n = &g->nodes[m->order[oi]];
+        roots = n->domain[0] == '\0' &&
+                (strcmp(n->op_type, "Shape") == 0 || strcmp(n->op_type, "Size") == 0);
+    }
+    if (!roots)
+        return NULL;
+    unsigned char *val = skiff__calloc((size_t)g->n_values + 1, 1); /* derived values */
+    m->shape_kind = skiff__calloc((size_t)g->n_nodes + 1, 1);
+    if (!val || !m->shape_kind) {
+        skiff__free(val);
+        return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    for (int oi = 0; oi < m->n_order; oi++) {
+        int ni = m->order[oi];
+        const skiff__node *n = &g->nodes[ni];
+        unsigned char kind = SHAPE_NONE;
+        if (n->domain[0] == '\0' &&
+            (strcmp(n->op_type, "Shape") == 0 || strcmp(n->op_type, "Size") == 0) && n->n_in >= 1 &&
+            n->in[0] >= 0) {
+            kind = SHAPE_ROOT;
+        } else if (!nondeterministic(n) && n->n_out <= 16 && n->sum_input < 0) {
+            bool any = false, all = true;
+            for (int k = 0; k < n->n_in && all; k++) {
+                int v = n->in[k];
+                if (v < 0)
+                    continue;
+                if (val[v])
+                    any = true;
+                else if (!g->values[v].constant)
+                    all = false;
+            }
+            if (any && all)
+                kind = SHAPE_DERIVED;
+        }
+        m->shape_kind[ni] = kind;
+        if (kind != SHAPE_NONE)
+            for (int o = 0; o < n->n_out; o++)
+                if (n->out[o] >= 0)
+                    val[n->out[o]] = 1;
+        m->n_derived += kind == SHAPE_DERIVED;
+    }
+    skiff__free(val);
+    return NULL;
+}
+
 static skiff_status_t *model_from_graph(skiff__graph *g, const skiff_model_options_t *opts,
                                         skiff_model_t **out_model)
 {
@@ -291,6 +382,10 @@ static skiff_status_t *model_from_graph(skiff__graph *g, const skiff_model_optio
     for (int i = 0; i < g->n_nodes; i++)
         if (!g->nodes[i].dead)
             m->order[m->n_order++] = i;
+    if ((st = mark_shape_nodes(m))) {
+        skiff_model_free(m);
+        return st;
+    }
     for (int i = 0; i < g->n_inputs; i++)
         fill_info(&g->values[g->inputs[i]], &m->in_info[i]);
     for (int i = 0; i < g->n_outputs; i++)
@@ -347,6 +442,7 @@ void skiff_model_free(skiff_model_t *m)
         return;
     skiff__graph_free(m->g);
     skiff__free(m->order);
+    skiff__free(m->shape_kind);
     skiff__free(m->in_info);
     skiff__free(m->out_info);
     skiff__free(m);
@@ -427,6 +523,15 @@ void skiff_context_free(skiff_context_t *c)
         skiff__free(c->blocks[i]);
     }
     skiff__free(c->blocks);
+    if (c->memo) {
+        for (int i = 0; i < c->m->g->n_nodes; i++)
+            if (c->memo[i]) {
+                for (int o = 0; o < c->memo[i]->n_out; o++)
+                    skiff_tensor_free(c->memo[i]->out[o]);
+                skiff__free(c->memo[i]);
+            }
+        skiff__free(c->memo);
+    }
     skiff__free(c->prof_ns);
     skiff__free(c->rt);
     skiff__free(c->cache);
@@ -479,6 +584,109 @@ static const skiff_tensor_t *value_tensor(skiff_context_t *c, const skiff_tensor
     (void)inputs;
 }
 
+/* ---- shape memo ---- */
+
+static memo_entry *memo_get(skiff_context_t *c, int ni)
+{
+    if (!c->memo) {
+        c->memo = skiff__calloc((size_t)c->m->g->n_nodes + 1, sizeof(*c->memo));
+        if (!c->memo)
+            return NULL;
+    }
+    if (!c->memo[ni])
+        c->memo[ni] = skiff__calloc(1, sizeof(memo_entry));
+    return c->memo[ni];
+}
+
+/* Drops the derived nodes' outputs; the shapes the roots saw stay (each is
+ * what that root saw last, which is what the next run compares with). */
+static void memo_invalidate(skiff_context_t *c)
+{
+    for (int i = 0; c->memo && i < c->m->g->n_nodes; i++)
+        if (c->memo[i] && c->m->shape_kind[i] == SHAPE_DERIVED)
+            c->memo[i]->valid = false;
+}
+
+/* A Shape/Size node is about to run on x: true when x has the shape it had
+ * when the memo was recorded (and records x's shape otherwise). */
+static bool memo_root_same(skiff_context_t *c, int ni, const skiff_tensor_t *x, bool *oom)
+{
+    memo_entry *e = memo_get(c, ni);
+    *oom = !e;
+    if (!e || !x)
+        return false;
+    if (e->valid && e->ndim == x->ndim &&
+        (x->ndim == 0 || memcmp(e->dims, x->dims, sizeof(int64_t) * (size_t)x->ndim) == 0))
+        return true;
+    e->ndim = x->ndim;
+    if (x->ndim > 0)
+        memcpy(e->dims, x->dims, sizeof(int64_t) * (size_t)x->ndim);
+    e->valid = true;
+    return false;
+}
+
+/* Keeps copies of a derived node's outputs, when they are small. */
+static bool memo_store(skiff_context_t *c, int ni, const skiff__node *n)
+{
+    size_t total = 0;
+    for (int o = 0; o < n->n_out; o++) {
+        const rt_value *r = n->out[o] >= 0 ? &c->rt[n->out[o]] : NULL;
+        if (!r)
+            continue;
+        if (!r->set || r->t.dtype == SKIFF_DTYPE_STRING)
+            return true;
+        total += r->t.nbytes;
+    }
+    if (total > MEMO_MAX_BYTES)
+        return true;
+    memo_entry *e = memo_get(c, ni);
+    if (!e)
+        return false;
+    e->valid = false;
+    for (int o = 0; o < e->n_out; o++) {
+        skiff_tensor_free(e->out[o]);
+        e->out[o] = NULL;
+    }
+    e->n_out = n->n_out;
+    for (int o = 0; o < n->n_out; o++) {
+        if (n->out[o] < 0)
+            continue;
+        const skiff_tensor_t *t = &c->rt[n->out[o]].t;
+        skiff_status_t *st = skiff_tensor_new(t->dtype, t->ndim, t->dims, &e->out[o]);
+        if (st) {
+            skiff_status_free(st);
+            return false; /* stays invalid */
+        }
+        if (t->nbytes)
+            memcpy(e->out[o]->data, t->data, t->nbytes);
+    }
+    e->valid = true;
+    return true;
+}
+
+/* Sets a derived node's outputs from its memo, if it has one. */
+static bool memo_restore(skiff_context_t *c, int ni, const skiff__node *n)
+{
+    memo_entry *e = c->memo ? c->memo[ni] : NULL;
+    if (!e || !e->valid)
+        return false;
+    for (int o = 0; o < n->n_out; o++) {
+        int v = n->out[o];
+        if (v < 0)
+            continue;
+        rt_value *r = &c->rt[v];
+        rt_release(c, r);
+        r->t = *e->out[o];
+        r->t.flags = 0;
+        r->blk = NULL;
+        r->set = true;
+    }
+    c->memo_hits++;
+    return true;
+}
+
+uint64_t skiff__context_memo_hits(const skiff_context_t *c) { return c->memo_hits; }
+
 skiff_status_t *skiff_context_run(skiff_context_t *c, const skiff_tensor_t *const *inputs,
                                   int n_inputs, const skiff_tensor_t **outputs)
 {
@@ -507,6 +715,8 @@ skiff_status_t *skiff_context_run(skiff_context_t *c, const skiff_tensor_t *cons
     const skiff_tensor_t *in_buf[64];
     skiff_tensor_t *out_buf[16];
     skiff_status_t *st = NULL;
+    const unsigned char *kind = c->m->shape_kind;
+    bool memo_ok = true; /* every Shape/Size so far saw its recorded shape */
     for (int oi = 0; oi < c->m->n_order && !st; oi++) {
         int ni = c->m->order[oi];
         const skiff__node *n = &g->nodes[ni];
@@ -521,25 +731,45 @@ skiff_status_t *skiff_context_run(skiff_context_t *c, const skiff_tensor_t *cons
             in_buf[n_in++] = value_tensor(c, inputs, n->sum_input);
         for (int k = 0; k < n->n_out; k++)
             out_buf[k] = NULL;
-        skiff__kctx k = {
-            .node = n,
-            .graph = g,
-            .in = in_buf,
-            .n_in = n->n_in,
-            .out = out_buf,
-            .n_out = n->n_out,
-            .cache = &c->cache[ni],
-            .threads = c->threads,
-            .exec = &c->exec,
-        };
-        uint64_t t0 = c->profile ? skiff__now_ns() : 0;
-        st = n->op->run(&k);
-        if (c->profile)
-            c->prof_ns[ni] += skiff__now_ns() - t0;
-        for (int o = 0; o < n->n_out; o++)
-            rt_release(c, &c->scratch[o]);
-        if (st)
-            break;
+        bool from_memo = false;
+        if (kind && kind[ni] == SHAPE_ROOT) {
+            bool oom;
+            if (!memo_root_same(c, ni, in_buf[0], &oom) && memo_ok) {
+                memo_ok = false; /* the memo is stale from here: drop it */
+                memo_invalidate(c);
+            }
+            if (oom) {
+                st = skiff__node_err(n, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+                break;
+            }
+        } else if (kind && kind[ni] == SHAPE_DERIVED && memo_ok) {
+            from_memo = memo_restore(c, ni, n);
+        }
+        if (!from_memo) {
+            skiff__kctx k = {
+                .node = n,
+                .graph = g,
+                .in = in_buf,
+                .n_in = n->n_in,
+                .out = out_buf,
+                .n_out = n->n_out,
+                .cache = &c->cache[ni],
+                .threads = c->threads,
+                .exec = &c->exec,
+            };
+            uint64_t t0 = c->profile ? skiff__now_ns() : 0;
+            st = n->op->run(&k);
+            if (c->profile)
+                c->prof_ns[ni] += skiff__now_ns() - t0;
+            for (int o = 0; o < n->n_out; o++)
+                rt_release(c, &c->scratch[o]);
+            if (st)
+                break;
+            if (kind && kind[ni] == SHAPE_DERIVED && !memo_store(c, ni, n)) {
+                st = skiff__node_err(n, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+                break;
+            }
+        }
         for (int o = 0; o < n->n_out; o++) {
             int v = n->out[o];
             if (v < 0)

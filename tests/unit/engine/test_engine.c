@@ -190,6 +190,55 @@ static void test_constant_folding(void **state)
     skiff_model_free(m);
 }
 
+uint64_t skiff__context_memo_hits(const skiff_context_t *c); /* engine_int.h */
+
+/* Runs shape_chain.onnx on an n x m input of 0, 1, 2...: y is [n*m, 1] with
+ * y[i] = i + n*m. */
+static void run_chain(skiff_context_t *c, int64_t n, int64_t m)
+{
+    int64_t d[] = {n, m};
+    skiff_tensor_t *x;
+    assert_null(skiff_tensor_new(SKIFF_DTYPE_FLOAT32, 2, d, &x));
+    for (int64_t i = 0; i < n * m; i++)
+        ((float *)x->data)[i] = (float)i;
+    const skiff_tensor_t *out[1];
+    skiff_status_t *st = skiff_context_run(c, (const skiff_tensor_t *const *)&x, 1, out);
+    if (st)
+        fail_msg("%s", skiff_status_message(st));
+    assert_int_equal(out[0]->ndim, 2);
+    assert_int_equal(out[0]->dims[0], n * m);
+    assert_int_equal(out[0]->dims[1], 1);
+    for (int64_t i = 0; i < n * m; i++)
+        assert_true(((const float *)out[0]->data)[i] == (float)(i + n * m));
+    skiff_tensor_free(x);
+}
+
+/* Shape -> Gather -> Mul -> Unsqueeze -> Concat -> Reshape: the shape-derived
+ * nodes answer from the context's memo while the input shape stays, and are
+ * recomputed (right) whenever it changes. */
+static void test_shape_memo(void **state)
+{
+    skiff_model_t *m = load_ok(DATA("shape_chain.onnx"));
+    skiff_context_t *c;
+    assert_null(skiff_context_new(m, NULL, &c));
+    run_chain(c, 2, 3);
+    assert_int_equal(skiff__context_memo_hits(c), 0);
+    run_chain(c, 2, 3);
+    uint64_t per_run = skiff__context_memo_hits(c);
+    assert_true(per_run >= 5); /* Gather x2, Mul, Unsqueeze, Concat, Cast */
+    run_chain(c, 4, 5);
+    assert_int_equal(skiff__context_memo_hits(c), per_run);
+    run_chain(c, 4, 5);
+    assert_int_equal(skiff__context_memo_hits(c), 2 * per_run);
+    run_chain(c, 2, 3);
+    run_chain(c, 3, 2); /* same element count, other shape */
+    run_chain(c, 1, 7);
+    run_chain(c, 1, 7);
+    assert_int_equal(skiff__context_memo_hits(c), 3 * per_run);
+    skiff_context_free(c);
+    skiff_model_free(m);
+}
+
 static char pass_line[512];
 static void capture(skiff_log_level_t level, const char *line, void *user)
 {
@@ -288,14 +337,57 @@ static void test_alloc_failure_loop(void **state)
     skiff_tensor_free(x);
 }
 
+/* The same for a model with a shape chain, run three times with two shapes,
+ * so that the shape memo's allocations fail too. */
+static void test_alloc_failure_memo(void **state)
+{
+    int64_t d1[] = {2, 3}, d2[] = {3, 5};
+    skiff_tensor_t *x1, *x2;
+    assert_null(skiff_tensor_new(SKIFF_DTYPE_FLOAT32, 2, d1, &x1));
+    assert_null(skiff_tensor_new(SKIFF_DTYPE_FLOAT32, 2, d2, &x2));
+    long n;
+    for (n = 1; n < 100000; n++) {
+        skiff__alloc_fail_at(n);
+        skiff_model_t *m = NULL;
+        skiff_context_t *c = NULL;
+        const skiff_tensor_t *out[1];
+        skiff_status_t *st = skiff_model_load(DATA("shape_chain.onnx"), &quiet, &m);
+        if (!st)
+            st = skiff_context_new(m, NULL, &c);
+        const skiff_tensor_t *xs[] = {x1, x1, x2, x1};
+        for (int r = 0; r < 4 && !st; r++)
+            st = skiff_context_run(c, &xs[r], 1, out);
+        bool failed = skiff__alloc_failed();
+        skiff__alloc_fail_at(0);
+        if (failed) {
+            if (!st)
+                fail_msg("allocation %ld failed but the runs succeeded", n);
+            assert_int_equal(skiff_status_code(st), SKIFF_CODE_RESOURCE_EXHAUSTED);
+        } else {
+            assert_null(st);
+            assert_int_equal(out[0]->dims[0], 6);
+            assert_true(((const float *)out[0]->data)[0] == 6.0f);
+        }
+        skiff_status_free(st);
+        skiff_context_free(c);
+        skiff_model_free(m);
+        if (!failed)
+            break;
+    }
+    assert_true(n > 10);
+    skiff_tensor_free(x1);
+    skiff_tensor_free(x2);
+}
+
 int main(void)
 {
     skiff_log_set_level(SKIFF_LOG_ERROR);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_mlp_runs),         cmocka_unit_test(test_input_validation),
-        cmocka_unit_test(test_bad_models),       cmocka_unit_test(test_external_data),
-        cmocka_unit_test(test_constant_folding), cmocka_unit_test(test_subgraph_fusion),
-        cmocka_unit_test(test_hardswish_fusion), cmocka_unit_test(test_alloc_failure_loop),
+        cmocka_unit_test(test_mlp_runs),           cmocka_unit_test(test_input_validation),
+        cmocka_unit_test(test_bad_models),         cmocka_unit_test(test_external_data),
+        cmocka_unit_test(test_constant_folding),   cmocka_unit_test(test_shape_memo),
+        cmocka_unit_test(test_subgraph_fusion),    cmocka_unit_test(test_hardswish_fusion),
+        cmocka_unit_test(test_alloc_failure_loop), cmocka_unit_test(test_alloc_failure_memo),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -167,18 +167,45 @@ static inline float fast_erff(float x)
             d_[i] = (TD)s_[i];                                                                     \
     } while (0)
 
-#define CVT_FROM(TS)                                                                               \
+/* Float to integer: C leaves NaN and out-of-range values undefined; here NaN
+ * becomes 0 and the rest saturate at the type's bounds. LO and HI are the
+ * bounds as doubles (HI exclusive: 2^63 for int64). */
+#define CVT_LOOP_F2I(TS, TD, LO, HI, MINV, MAXV)                                                   \
+    do {                                                                                           \
+        const TS *s_ = src;                                                                        \
+        TD *d_ = dst;                                                                              \
+        for (int64_t i = 0; i < n; i++) {                                                          \
+            double v_ = (double)s_[i];                                                             \
+            d_[i] = v_ != v_ ? (TD)0 : v_ <= (LO) ? (MINV) : v_ >= (HI) ? (MAXV) : (TD)v_;         \
+        }                                                                                          \
+    } while (0)
+
+/* Integer sources convert with C's rules (defined for every value). */
+#define CVT_LOOP_I2I(TS, TD, LO, HI, MINV, MAXV) CVT_LOOP(TS, TD)
+
+#define CVT_FROM(TS) CVT_FROM_WITH(TS, CVT_LOOP_I2I)
+#define CVT_FROM_FLOAT(TS) CVT_FROM_WITH(TS, CVT_LOOP_F2I)
+
+#define CVT_FROM_WITH(TS, TOINT)                                                                   \
     switch (ddt) {                                                                                 \
     case SKIFF_DTYPE_FLOAT32: CVT_LOOP(TS, float); return true;                                    \
     case SKIFF_DTYPE_FLOAT64: CVT_LOOP(TS, double); return true;                                   \
-    case SKIFF_DTYPE_INT8: CVT_LOOP(TS, int8_t); return true;                                      \
-    case SKIFF_DTYPE_INT16: CVT_LOOP(TS, int16_t); return true;                                    \
-    case SKIFF_DTYPE_INT32: CVT_LOOP(TS, int32_t); return true;                                    \
-    case SKIFF_DTYPE_INT64: CVT_LOOP(TS, int64_t); return true;                                    \
-    case SKIFF_DTYPE_UINT8: CVT_LOOP(TS, uint8_t); return true;                                    \
-    case SKIFF_DTYPE_UINT16: CVT_LOOP(TS, uint16_t); return true;                                  \
-    case SKIFF_DTYPE_UINT32: CVT_LOOP(TS, uint32_t); return true;                                  \
-    case SKIFF_DTYPE_UINT64: CVT_LOOP(TS, uint64_t); return true;                                  \
+    case SKIFF_DTYPE_INT8: TOINT(TS, int8_t, -128.0, 127.0, INT8_MIN, INT8_MAX); return true;      \
+    case SKIFF_DTYPE_INT16:                                                                        \
+        TOINT(TS, int16_t, -32768.0, 32767.0, INT16_MIN, INT16_MAX);                               \
+        return true;                                                                               \
+    case SKIFF_DTYPE_INT32:                                                                        \
+        TOINT(TS, int32_t, -2147483648.0, 2147483647.0, INT32_MIN, INT32_MAX);                     \
+        return true;                                                                               \
+    case SKIFF_DTYPE_INT64:                                                                        \
+        TOINT(TS, int64_t, -9223372036854775808.0, 9223372036854775808.0, INT64_MIN, INT64_MAX);   \
+        return true;                                                                               \
+    case SKIFF_DTYPE_UINT8: TOINT(TS, uint8_t, 0.0, 255.0, 0, UINT8_MAX); return true;             \
+    case SKIFF_DTYPE_UINT16: TOINT(TS, uint16_t, 0.0, 65535.0, 0, UINT16_MAX); return true;        \
+    case SKIFF_DTYPE_UINT32: TOINT(TS, uint32_t, 0.0, 4294967295.0, 0, UINT32_MAX); return true;   \
+    case SKIFF_DTYPE_UINT64:                                                                       \
+        TOINT(TS, uint64_t, 0.0, 18446744073709551616.0, 0, UINT64_MAX);                           \
+        return true;                                                                               \
     case SKIFF_DTYPE_BOOL: {                                                                       \
         const TS *s_ = src;                                                                        \
         uint8_t *d_ = dst;                                                                         \
@@ -228,8 +255,8 @@ static bool cvt_ok(skiff_dtype_t dt)
 static bool cvt(const void *src, skiff_dtype_t sdt, void *dst, skiff_dtype_t ddt, int64_t n)
 {
     switch (sdt) {
-    case SKIFF_DTYPE_FLOAT32: CVT_FROM(float)
-    case SKIFF_DTYPE_FLOAT64: CVT_FROM(double)
+    case SKIFF_DTYPE_FLOAT32: CVT_FROM_FLOAT(float)
+    case SKIFF_DTYPE_FLOAT64: CVT_FROM_FLOAT(double)
     case SKIFF_DTYPE_INT8: CVT_FROM(int8_t)
     case SKIFF_DTYPE_INT16: CVT_FROM(int16_t)
     case SKIFF_DTYPE_INT32: CVT_FROM(int32_t)
