@@ -302,30 +302,32 @@ static void test_hardswish_fusion(void **state)
     skiff_model_free(m);
 }
 
-/* Fails each allocation of loading and running in turn: every failure must be
- * a clean RESOURCE_EXHAUSTED error (ASan/LSan catch crashes and leaks). */
-static void test_alloc_failure_loop(void **state)
+/* Fails each allocation of loading `model` and running it on xs[0..runs-1] in
+ * turn: every failure must be a clean RESOURCE_EXHAUSTED error (ASan/LSan
+ * catch crashes and leaks). The undisturbed last output goes to `check`. */
+static void alloc_loop(const char *model, const skiff_tensor_t *const *xs, int runs,
+                       void (*check)(const skiff_tensor_t *out))
 {
-    skiff_tensor_t *x = npy(DATA("mlp_x.npy"));
     long n;
     for (n = 1; n < 100000; n++) {
         skiff__alloc_fail_at(n);
         skiff_model_t *m = NULL;
         skiff_context_t *c = NULL;
         const skiff_tensor_t *out[1];
-        skiff_status_t *st = skiff_model_load(DATA("mlp.onnx"), &quiet, &m);
+        skiff_status_t *st = skiff_model_load(model, &quiet, &m);
         if (!st)
             st = skiff_context_new(m, NULL, &c);
-        if (!st)
-            st = skiff_context_run(c, (const skiff_tensor_t *const *)&x, 1, out);
+        for (int r = 0; r < runs && !st; r++)
+            st = skiff_context_run(c, &xs[r], 1, out);
         bool failed = skiff__alloc_failed();
         skiff__alloc_fail_at(0);
         if (failed) {
             if (!st)
-                fail_msg("allocation %ld failed but the run succeeded", n);
+                fail_msg("%s: allocation %ld failed but the runs succeeded", model, n);
             assert_int_equal(skiff_status_code(st), SKIFF_CODE_RESOURCE_EXHAUSTED);
         } else {
             assert_null(st);
+            check(out[0]);
         }
         skiff_status_free(st);
         skiff_context_free(c);
@@ -334,10 +336,25 @@ static void test_alloc_failure_loop(void **state)
             break;
     }
     assert_true(n > 10);
+}
+
+static void mlp_shape_ok(const skiff_tensor_t *out) { assert_int_equal(out->ndim, 2); }
+
+static void test_alloc_failure_loop(void **state)
+{
+    skiff_tensor_t *x = npy(DATA("mlp_x.npy"));
+    const skiff_tensor_t *xs[] = {x};
+    alloc_loop(DATA("mlp.onnx"), xs, 1, mlp_shape_ok);
     skiff_tensor_free(x);
 }
 
-/* The same for a model with a shape chain, run three times with two shapes,
+static void chain_ok(const skiff_tensor_t *out)
+{
+    assert_int_equal(out->dims[0], 6);
+    assert_true(((const float *)out->data)[0] == 6.0f);
+}
+
+/* The same for a model with a shape chain, run four times with two shapes,
  * so that the shape memo's allocations fail too. */
 static void test_alloc_failure_memo(void **state)
 {
@@ -345,36 +362,8 @@ static void test_alloc_failure_memo(void **state)
     skiff_tensor_t *x1, *x2;
     assert_null(skiff_tensor_new(SKIFF_DTYPE_FLOAT32, 2, d1, &x1));
     assert_null(skiff_tensor_new(SKIFF_DTYPE_FLOAT32, 2, d2, &x2));
-    long n;
-    for (n = 1; n < 100000; n++) {
-        skiff__alloc_fail_at(n);
-        skiff_model_t *m = NULL;
-        skiff_context_t *c = NULL;
-        const skiff_tensor_t *out[1];
-        skiff_status_t *st = skiff_model_load(DATA("shape_chain.onnx"), &quiet, &m);
-        if (!st)
-            st = skiff_context_new(m, NULL, &c);
-        const skiff_tensor_t *xs[] = {x1, x1, x2, x1};
-        for (int r = 0; r < 4 && !st; r++)
-            st = skiff_context_run(c, &xs[r], 1, out);
-        bool failed = skiff__alloc_failed();
-        skiff__alloc_fail_at(0);
-        if (failed) {
-            if (!st)
-                fail_msg("allocation %ld failed but the runs succeeded", n);
-            assert_int_equal(skiff_status_code(st), SKIFF_CODE_RESOURCE_EXHAUSTED);
-        } else {
-            assert_null(st);
-            assert_int_equal(out[0]->dims[0], 6);
-            assert_true(((const float *)out[0]->data)[0] == 6.0f);
-        }
-        skiff_status_free(st);
-        skiff_context_free(c);
-        skiff_model_free(m);
-        if (!failed)
-            break;
-    }
-    assert_true(n > 10);
+    const skiff_tensor_t *xs[] = {x1, x1, x2, x1};
+    alloc_loop(DATA("shape_chain.onnx"), xs, 4, chain_ok);
     skiff_tensor_free(x1);
     skiff_tensor_free(x2);
 }
