@@ -61,6 +61,11 @@ skiff_status_t *skiff_model_load_buffer(const void *data, size_t size, const cha
 /* Frees a model. All contexts made from it must be freed first. Accepts NULL. */
 void skiff_model_free(skiff_model_t *model);
 
+/* The external data files the model's initializers read, as the model names
+ * them (relative to the model file's directory), each once. Borrowed. */
+int skiff_model_external_file_count(const skiff_model_t *model);
+const char *skiff_model_external_file(const skiff_model_t *model, int i);
+
 /* Graph inputs (initializers excluded) and outputs. Borrowed from the model. */
 int skiff_model_input_count(const skiff_model_t *model);
 int skiff_model_output_count(const skiff_model_t *model);

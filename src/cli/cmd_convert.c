@@ -108,6 +108,66 @@ static int write_file(const char *dir, const char *name, const void *data, size_
     return 0;
 }
 
+/* Copies src to dst in 1 MiB pieces (data files may be larger than memory). */
+static int copy_file(const char *src, const char *dst)
+{
+    FILE *in = fopen(src, "rb");
+    if (!in) {
+        fprintf(stderr, "skiff convert: cannot read %s: %s\n", src, strerror(errno));
+        return -1;
+    }
+    FILE *out = fopen(dst, "wb");
+    if (!out) {
+        fprintf(stderr, "skiff convert: cannot write %s: %s\n", dst, strerror(errno));
+        fclose(in);
+        return -1;
+    }
+    enum { CHUNK = 1 << 20 };
+    char *buf = skiff__malloc(CHUNK);
+    int rc = buf ? 0 : -1;
+    size_t n;
+    while (rc == 0 && (n = fread(buf, 1, CHUNK, in)) > 0)
+        if (fwrite(buf, 1, n, out) != n)
+            rc = -1;
+    if (ferror(in))
+        rc = -1;
+    fclose(in);
+    if (fclose(out) != 0)
+        rc = -1;
+    skiff__free(buf);
+    if (rc)
+        fprintf(stderr, "skiff convert: error copying %s to %s\n", src, dst);
+    return rc;
+}
+
+/* Copies the model's external data files next to the new model.onnx, under
+ * the same relative names (the loader has checked that they stay inside). */
+static int copy_external(const skiff_model_t *model, const char *src_dir, const char *dst_dir)
+{
+    for (int i = 0; i < skiff_model_external_file_count(model); i++) {
+        const char *loc = skiff_model_external_file(model, i);
+        char from[4096], to[4096];
+        int a = snprintf(from, sizeof(from), "%s/%s", src_dir, loc);
+        int b = snprintf(to, sizeof(to), "%s/%s", dst_dir, loc);
+        if (a < 0 || b < 0 || (size_t)a >= sizeof(from) || (size_t)b >= sizeof(to)) {
+            fprintf(stderr, "skiff convert: external data path too long: %s\n", loc);
+            return -1;
+        }
+        char *slash = strrchr(to, '/');
+        *slash = '\0';
+        int made = make_dirs(to);
+        *slash = '/';
+        if (made != 0) {
+            fprintf(stderr, "skiff convert: cannot create the directory of %s\n", to);
+            return -1;
+        }
+        if (copy_file(from, to) != 0)
+            return -1;
+        printf("copied external data %s\n", loc);
+    }
+    return 0;
+}
+
 static int write_conf(const char *dir, const char *stem, const skiff__model_conf *conf)
 {
     char *text = NULL;
@@ -177,12 +237,20 @@ int skiff__cmd_convert(int argc, char **argv)
         fprintf(stderr, "skiff convert: note: --params_filename is ignored (ONNX models carry "
                         "their weights)\n");
 
-    char src[4096];
+    char src[4096], src_dir[4096];
     struct stat sb;
-    if (stat(o.dirname, &sb) == 0 && S_ISREG(sb.st_mode))
+    if (stat(o.dirname, &sb) == 0 && S_ISREG(sb.st_mode)) {
         snprintf(src, sizeof(src), "%s", o.dirname);
-    else
+        snprintf(src_dir, sizeof(src_dir), "%s", o.dirname);
+        char *slash = strrchr(src_dir, '/');
+        if (slash)
+            *slash = '\0';
+        else
+            snprintf(src_dir, sizeof(src_dir), ".");
+    } else {
         snprintf(src, sizeof(src), "%s/%s", o.dirname, o.model_filename);
+        snprintf(src_dir, sizeof(src_dir), "%s", o.dirname);
+    }
 
     skiff_model_options_t mo = {.optimize = 0, .verbose = 0};
     skiff_model_t *model = NULL;
@@ -192,7 +260,7 @@ int skiff__cmd_convert(int argc, char **argv)
     int rc = 1;
     skiff_status_t *st = skiff__read_file(src, &bytes, &nbytes);
     if (!st)
-        st = skiff_model_load_buffer(bytes, nbytes, o.dirname, &mo, &model);
+        st = skiff_model_load_buffer(bytes, nbytes, src_dir, &mo, &model);
     if (!st)
         st = skiff__model_conf_from_graph(model, o.feed_alias_names, o.fetch_alias_names, &conf);
     if (st) {
@@ -206,6 +274,7 @@ int skiff__cmd_convert(int argc, char **argv)
         goto done;
     }
     if (write_file(o.serving_server, "model.onnx", bytes, nbytes) != 0 ||
+        copy_external(model, src_dir, o.serving_server) != 0 ||
         write_conf(o.serving_server, "serving_server_conf", conf) != 0 ||
         write_conf(o.serving_client, "serving_client_conf", conf) != 0)
         goto done;

@@ -109,8 +109,10 @@ typedef struct skiff__graph {
     int n_outputs;
     int opset; /* default-domain opset */
     char *name;
-    int *hash;    /* open-addressing name -> value index table, -1 empty */
-    int hash_cap; /* power of two, > 2 * n_values */
+    int *hash;        /* open-addressing name -> value index table, -1 empty */
+    int hash_cap;     /* power of two, > 2 * n_values */
+    char **ext_files; /* external data files of initializers, as the model names them */
+    int n_ext_files;
 } skiff__graph;
 
 /* ---- kernel interface ---- */

@@ -448,6 +448,13 @@ void skiff_model_free(skiff_model_t *m)
     skiff__free(m);
 }
 
+int skiff_model_external_file_count(const skiff_model_t *m) { return m->g->n_ext_files; }
+
+const char *skiff_model_external_file(const skiff_model_t *m, int i)
+{
+    return i >= 0 && i < m->g->n_ext_files ? m->g->ext_files[i] : NULL;
+}
+
 int skiff_model_input_count(const skiff_model_t *m) { return m->g->n_inputs; }
 int skiff_model_output_count(const skiff_model_t *m) { return m->g->n_outputs; }
 

@@ -138,5 +138,8 @@ void skiff__graph_free(skiff__graph *g)
     skiff__free(g->outputs);
     skiff__free(g->name);
     skiff__free(g->hash);
+    for (int i = 0; i < g->n_ext_files; i++)
+        skiff__free(g->ext_files[i]);
+    skiff__free(g->ext_files);
     skiff__free(g);
 }

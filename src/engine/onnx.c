@@ -73,6 +73,31 @@ static skiff_status_t *external_path(const Onnx__TensorProto *tp, const char *ba
     return NULL;
 }
 
+/* Remembers the file of an external-data tensor (once per file), so that
+ * tools copying a model (skiff convert) can copy its data files too. */
+static skiff_status_t *note_external_file(skiff__graph *g, const Onnx__TensorProto *tp)
+{
+    if (!tp->has_data_location || tp->data_location != ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
+        return NULL;
+    const char *loc = NULL;
+    for (size_t i = 0; i < tp->n_external_data; i++)
+        if (tp->external_data[i]->key && !strcmp(tp->external_data[i]->key, "location"))
+            loc = tp->external_data[i]->value;
+    if (!loc)
+        return NULL;
+    for (int i = 0; i < g->n_ext_files; i++)
+        if (!strcmp(g->ext_files[i], loc))
+            return NULL;
+    char **nf = skiff__realloc(g->ext_files, sizeof(char *) * (size_t)(g->n_ext_files + 1));
+    if (!nf)
+        return OOM();
+    g->ext_files = nf;
+    if (!(g->ext_files[g->n_ext_files] = skiff__strdup(loc)))
+        return OOM();
+    g->n_ext_files++;
+    return NULL;
+}
+
 static skiff_status_t *read_external(const char *path, int64_t offset, void *dst, size_t nbytes)
 {
     FILE *f = fopen(path, "rb");
@@ -619,6 +644,8 @@ static skiff_status_t *build_graph(Onnx__ModelProto *mp, const char *base_dir, s
         g->values[v].dtype = g->values[v].constant->dtype;
         g->values[v].ndim = g->values[v].constant->ndim;
         memcpy(g->values[v].dims, g->values[v].constant->dims, sizeof(g->values[v].dims));
+        if ((st = note_external_file(g, tp)))
+            return st;
     }
     g->inputs = skiff__malloc(sizeof(int) * (gp->n_input + 1));
     g->outputs = skiff__malloc(sizeof(int) * (gp->n_output + 1));

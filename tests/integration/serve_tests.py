@@ -365,12 +365,24 @@ def test_multi():
     check('alias_name: "a1"' in conf and 'alias_name: "p1"' in conf and "shape: 3" in conf, "client conf", conf)
     bad = subprocess.run([SKIFF, "convert", "--dirname", "/nonexistent"], capture_output=True, text=True)
     check(bad.returncode != 0 and "nonexistent" in bad.stderr, "convert error", bad.stderr)
+    # A model whose weights live in an external data file: the file comes along.
+    ext_server = os.path.join(tmp, "extconv")
+    out = subprocess.run([SKIFF, "convert", "--dirname", os.path.join(ROOT, "tests", "data", "external.onnx"),
+                          "--serving_server", ext_server, "--serving_client", os.path.join(tmp, "extconv_client")],
+                         capture_output=True, text=True)
+    check(out.returncode == 0 and os.path.exists(os.path.join(ext_server, "external.bin")),
+          "convert copies external data", out.stdout, out.stderr)
+    w_ext = np.load(os.path.join(ROOT, "tests", "data", "external_w.npy"))
 
-    models = [UCI, os.path.join(MODELS, "two"), os.path.join(MODELS, "seq"), conv_server]
+    models = [UCI, os.path.join(MODELS, "two"), os.path.join(MODELS, "seq"), conv_server, ext_server]
     with Server(models) as srv:
         u, s = srv.url, requests.Session()
         root = s.get(u + "/").json()
-        check(root["models"] == ["uci_housing_model", "two", "seq", "twoconv"], "models by dir name", root)
+        check(root["models"] == ["uci_housing_model", "two", "seq", "twoconv", "extconv"], "models by dir name", root)
+        xe = [[1, 2, 3, 4]]
+        r = s.post(u + "/extconv/prediction", json={"feed": [{"x": xe[0]}]})
+        check(r.status_code == 200 and close(r.json()["result"]["y"], np.array(xe, dtype=np.float32) @ w_ext),
+              "converted model with external data", r.text)
         a, b = [[1, 2, 3], [4, 5, 6]], [[0.5, 0.5, 0.5], [2, 2, 2]]
         r = s.post(u + "/two/prediction", json={"feed": [{"a": a[0], "b": b[0]}, {"a": a[1], "b": b[1]}], "fetch": ["s", "p"]})
         res = r.json()["result"]
