@@ -15,6 +15,7 @@
  * after its length (its Y entries past the end are zero), and the reverse
  * direction of a row starts at its own last element, as ONNX Runtime does. */
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 #include <strings.h>
 
@@ -360,6 +361,117 @@ static void rnn_gemm(int threads, int64_t M, int64_t N, int64_t K, const float *
         for (int64_t m = 0; m < M; m++)
             gemv_panel(A + m * lda, panels + p * RNN_PANEL * K, K, C + m * ldc + j0, w);
     }
+}
+
+/* ---- the LSTM cell ------------------------------------------------------ */
+
+/* One batch row's LSTM update for hidden units [j0, j1): g holds the row's
+ * gate pre-activations (i, o, f, c blocks of H), c its cell state (updated in
+ * place), h receives the new hidden state, tb is scratch of H floats. */
+static void lstm_units(const rnn_cfg *cfg, const rnn_act *act, float *g, float *c, float *h,
+                       float *tb, const float *Pd, int64_t H, int64_t j0, int64_t j1)
+{
+    const int64_t n = j1 - j0;
+    float *gi = g + j0, *go = g + H + j0, *gf = g + 2 * H + j0, *gc = g + 3 * H + j0;
+    c += j0;
+    h += j0;
+    tb += j0;
+    if (Pd)
+        for (int64_t j = 0; j < n; j++) {
+            gi[j] += Pd[j0 + j] * c[j];
+            gf[j] += Pd[2 * H + j0 + j] * c[j];
+        }
+    if (cfg->has_clip) {
+        v_clip(gi, n, cfg->clip);
+        v_clip(gf, n, cfg->clip);
+        v_clip(gc, n, cfg->clip);
+    }
+    act_apply(&act[0], gi, n);
+    if (cfg->input_forget)
+        for (int64_t j = 0; j < n; j++)
+            gf[j] = 1.0f - gi[j];
+    else
+        act_apply(&act[0], gf, n);
+    act_apply(&act[1], gc, n);
+    for (int64_t j = 0; j < n; j++)
+        c[j] = gf[j] * c[j] + gi[j] * gc[j];
+    if (Pd)
+        for (int64_t j = 0; j < n; j++)
+            go[j] += Pd[H + j0 + j] * c[j];
+    if (cfg->has_clip)
+        v_clip(go, n, cfg->clip);
+    act_apply(&act[0], go, n);
+    memcpy(tb, c, (size_t)n * sizeof(float));
+    act_apply(&act[2], tb, n);
+    for (int64_t j = 0; j < n; j++)
+        h[j] = go[j] * tb[j];
+}
+
+/* The LSTM time loop of one direction with the threads inside it: each
+ * thread owns a range of 64-unit chunks of the hidden state, computes the
+ * four gate panels of its units for every batch row from the whole previous
+ * H (read from one buffer, written to the other), updates its units, and
+ * meets the others at one barrier per step. A step's product is then split
+ * without a fork and join around it, and the gate math runs in parallel
+ * too. Needs H to be a multiple of 64. */
+typedef struct lstm_dir_job {
+    const rnn_cfg *cfg;
+    const rnn_act *act;
+    const float *rtd, *biasd, *xwd, *Pd;
+    const int64_t *lens;
+    float *hd, *h2, *cd, *gates, *tmp, *Y;
+    int64_t H, batch, seq, max_len;
+    int d, dirs;
+    bool rev;
+} lstm_dir_job;
+
+static void lstm_dir_parallel(const lstm_dir_job *j, int threads)
+{
+    const int64_t H = j->H, GH = 4 * H, nchunks = H / RNN_PANEL;
+#pragma omp parallel num_threads(threads)
+    {
+        const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
+        const int64_t u0 = nchunks * tid / nt, u1 = nchunks * (tid + 1) / nt;
+        float *hcur = j->hd, *hnext = j->h2;
+        for (int64_t s = 0; s < j->max_len; s++) {
+            for (int64_t b = 0; b < j->batch; b++) {
+                const float *hp = hcur + (size_t)b * H;
+                float *hn = hnext + (size_t)b * H;
+                if (s >= j->lens[b]) { /* finished row: its state stays */
+                    memcpy(hn + u0 * RNN_PANEL, hp + u0 * RNN_PANEL,
+                           (size_t)(u1 - u0) * RNN_PANEL * sizeof(float));
+                    continue;
+                }
+                int64_t t = j->rev ? j->lens[b] - 1 - s : s;
+                int64_t row = j->cfg->layout ? b * j->seq + t : t * j->batch + b;
+                const float *x = j->xwd + (size_t)row * GH;
+                float *g = j->gates + (size_t)b * GH;
+                for (int64_t u = u0; u < u1; u++) {
+                    for (int q = 0; q < 4; q++) {
+                        int64_t c0 = q * H + u * RNN_PANEL;
+                        for (int64_t k = 0; k < RNN_PANEL; k++)
+                            g[c0 + k] = x[c0 + k] + j->biasd[c0 + k];
+                        gemv_panel64(hp, j->rtd + (size_t)(q * nchunks + u) * RNN_PANEL * H, H,
+                                     g + c0);
+                    }
+                    lstm_units(j->cfg, j->act, g, j->cd + (size_t)b * H, hn, j->tmp + (size_t)b * H,
+                               j->Pd, H, u * RNN_PANEL, (u + 1) * RNN_PANEL);
+                }
+                if (j->Y) {
+                    size_t yo = j->cfg->layout ? (((size_t)b * j->seq + t) * j->dirs + j->d) * H
+                                               : (((size_t)t * j->dirs + j->d) * j->batch + b) * H;
+                    memcpy(j->Y + yo + u0 * RNN_PANEL, hn + u0 * RNN_PANEL,
+                           (size_t)(u1 - u0) * RNN_PANEL * sizeof(float));
+                }
+            }
+#pragma omp barrier
+            float *sw = hcur;
+            hcur = hnext;
+            hnext = sw;
+        }
+    }
+    if (j->max_len % 2 == 1) /* the last step wrote the second buffer */
+        memcpy(j->hd, j->h2, (size_t)j->batch * H * sizeof(float));
 }
 
 /* ---- configuration -------------------------------------------------------- */
@@ -784,6 +896,12 @@ static skiff_status_t *run_cell(skiff__kctx *ctx, cell_kind cell)
     size_t o_g = carve_take(&cv, (size_t)batch * GH, sizeof(float));
     size_t o_rec = carve_take(&cv, (size_t)batch * H, sizeof(float));
     size_t o_tmp = carve_take(&cv, (size_t)batch * H, sizeof(float));
+    /* The threaded LSTM loop (lstm_dir_parallel) pays off once a step's
+     * product is large enough to split; it needs whole 64-unit chunks. */
+    const int threads = ctx->threads > 0 ? ctx->threads : 1;
+    const bool par = cell == CELL_LSTM && threads > 1 && H % RNN_PANEL == 0 && H / RNN_PANEL >= 2 &&
+                     batch * GH * H >= ((int64_t)1 << 18);
+    size_t o_h2 = par ? carve_take(&cv, (size_t)batch * H, sizeof(float)) : 0;
     if (cv.overflow)
         return skiff__kerr(ctx, SKIFF_CODE_RESOURCE_EXHAUSTED, "scratch size overflows");
     rnn_cache *cache = *ctx->cache;
@@ -859,7 +977,6 @@ static skiff_status_t *run_cell(skiff__kctx *ctx, cell_kind cell)
             return skiff__kerr(ctx, SKIFF_CODE_INTERNAL, "oneDNN sgemm failed for X*W^T");
     }
 
-    const int threads = ctx->threads > 0 ? ctx->threads : 1;
     const float clipv = cfg.clip;
     for (int d = 0; d < dirs; d++) {
         const bool rev = cfg.reverse || d == 1;
@@ -872,6 +989,32 @@ static skiff_status_t *run_cell(skiff__kctx *ctx, cell_kind cell)
         const float *xwd = xw + (size_t)d * SB * GH;
         float *hd = hs + (size_t)d * batch * H, *cd = cs + (size_t)d * batch * H;
         const float *Pd = P ? (const float *)P->data + (size_t)d * 3 * H : NULL;
+        if (par) {
+            lstm_dir_job job = {
+                .cfg = &cfg,
+                .act = act,
+                .rtd = rtd,
+                .biasd = biasd,
+                .xwd = xwd,
+                .Pd = Pd,
+                .lens = lens,
+                .hd = hd,
+                .h2 = (float *)(base + o_h2),
+                .cd = cd,
+                .gates = gates,
+                .tmp = tmp,
+                .Y = Y ? (float *)Y->data : NULL,
+                .H = H,
+                .batch = batch,
+                .seq = seq,
+                .max_len = max_len,
+                .d = d,
+                .dirs = dirs,
+                .rev = rev,
+            };
+            lstm_dir_parallel(&job, threads);
+            continue;
+        }
         for (int64_t s = 0; s < max_len; s++) {
             /* gates = X*W^T + bias for each row at its own timestep */
             for (int64_t b = 0; b < batch; b++) {
@@ -923,36 +1066,8 @@ static skiff_status_t *run_cell(skiff__kctx *ctx, cell_kind cell)
                 float *g = gates + (size_t)b * GH;
                 float *h = hd + (size_t)b * H;
                 if (cell == CELL_LSTM) {
-                    float *gi = g, *go = g + H, *gf = g + 2 * H, *gc = g + 3 * H;
-                    float *c = cd + (size_t)b * H, *tb = tmp + (size_t)b * H;
-                    if (Pd)
-                        for (int64_t j = 0; j < H; j++) {
-                            gi[j] += Pd[j] * c[j];
-                            gf[j] += Pd[2 * H + j] * c[j];
-                        }
-                    if (cfg.has_clip) {
-                        v_clip(gi, H, clipv);
-                        v_clip(gf, 2 * H, clipv); /* f and c */
-                    }
-                    act_apply(&act[0], gi, H);
-                    if (cfg.input_forget)
-                        for (int64_t j = 0; j < H; j++)
-                            gf[j] = 1.0f - gi[j];
-                    else
-                        act_apply(&act[0], gf, H);
-                    act_apply(&act[1], gc, H);
-                    for (int64_t j = 0; j < H; j++)
-                        c[j] = gf[j] * c[j] + gi[j] * gc[j];
-                    if (Pd)
-                        for (int64_t j = 0; j < H; j++)
-                            go[j] += Pd[H + j] * c[j];
-                    if (cfg.has_clip)
-                        v_clip(go, H, clipv);
-                    act_apply(&act[0], go, H);
-                    memcpy(tb, c, (size_t)H * sizeof(float));
-                    act_apply(&act[2], tb, H);
-                    for (int64_t j = 0; j < H; j++)
-                        h[j] = go[j] * tb[j];
+                    lstm_units(&cfg, act, g, cd + (size_t)b * H, h, tmp + (size_t)b * H, Pd, H, 0,
+                               H);
                 } else if (cell == CELL_GRU) {
                     float *z = g, *r = g + H, *gh = g + 2 * H;
                     if (cfg.lbr) {
@@ -985,6 +1100,15 @@ static skiff_status_t *run_cell(skiff__kctx *ctx, cell_kind cell)
         for (int64_t b = 0; b < batch; b++) {
             size_t so = ((size_t)d * batch + b) * H;
             size_t oo = cfg.layout ? ((size_t)b * dirs + d) * H : so;
+            /* A row of length 0 has no final state: zeros, as ONNX Runtime
+             * answers (not the initial state). */
+            if (lens[b] == 0) {
+                if (Yh)
+                    memset((float *)Yh->data + oo, 0, (size_t)H * sizeof(float));
+                if (Yc)
+                    memset((float *)Yc->data + oo, 0, (size_t)H * sizeof(float));
+                continue;
+            }
             if (Yh)
                 memcpy((float *)Yh->data + oo, hs + so, (size_t)H * sizeof(float));
             if (Yc)
