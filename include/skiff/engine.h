@@ -44,6 +44,10 @@ typedef struct skiff_model_options {
 
 typedef struct skiff_context_options {
     int threads; /* intra-op threads; <= 0: all cores the process may use */
+    /* Largest intermediate or output tensor a run may create, in bytes; a
+     * run that needs a bigger one fails with RESOURCE_EXHAUSTED naming the
+     * node. 0: no limit beyond the engine's own (256 GiB). */
+    size_t max_tensor_bytes;
 } skiff_context_options_t;
 
 /* Loads and compiles an ONNX model file. External data files are resolved

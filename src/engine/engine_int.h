@@ -225,6 +225,12 @@ skiff_status_t *skiff__graph_optimize(skiff__graph *g, skiff__pass_stats *stats)
 uint64_t skiff__context_memo_hits(const skiff_context_t *c);
 /* Evaluates one node whose inputs are all constants, storing its outputs as
  * constants. Used by constant folding. */
-skiff_status_t *skiff__fold_node(skiff__graph *g, int node_index);
+skiff_status_t *skiff__fold_node(skiff__graph *g, int node_index, bool *too_big);
+
+/* The largest tensor a kernel may create (256 GiB), and the largest a
+ * constant-folded value may be: bigger results stay computed at run time
+ * rather than stored in the model (*too_big from skiff__fold_node). */
+#define SKIFF__MAX_TENSOR_BYTES ((size_t)1 << 38)
+#define SKIFF__FOLD_MAX_BYTES ((size_t)64 << 20)
 
 #endif

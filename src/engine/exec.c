@@ -43,6 +43,8 @@ typedef struct rt_value {
 
 struct skiff__exec {
     skiff_context_t *ctx; /* NULL in standalone (constant folding) mode */
+    size_t max_bytes;     /* largest output a kernel may ask for; 0: SKIFF__MAX_TENSOR_BYTES */
+    bool over_limit;      /* a kernel asked for more than max_bytes */
 };
 
 /* What a node is to the shape memo. */
@@ -167,11 +169,20 @@ skiff_tensor_t *skiff__kctx_output(skiff__kctx *k, int idx, skiff_dtype_t dtype,
     int64_t n = skiff_shape_numel(ndim, dims);
     size_t nbytes;
     if (ndim < 0 || ndim > SKIFF_MAX_DIMS || es == 0 || n < 0 ||
-        !skiff__mul_size((size_t)n, es, &nbytes) || nbytes > ((size_t)1 << 38)) {
+        !skiff__mul_size((size_t)n, es, &nbytes) || nbytes > SKIFF__MAX_TENSOR_BYTES) {
         char sb[200];
         *st = skiff__kerr(k, SKIFF_CODE_INVALID_ARG, "output %d would have invalid shape %s (%s)",
                           idx, skiff_shape_str(ndim < 0 ? 0 : ndim, dims, sb, sizeof(sb)),
                           skiff_dtype_name(dtype));
+        return NULL;
+    }
+    if (k->exec && k->exec->max_bytes && nbytes > k->exec->max_bytes) {
+        char sb[200];
+        k->exec->over_limit = true;
+        *st = skiff__kerr(k, SKIFF_CODE_RESOURCE_EXHAUSTED,
+                          "output %d of shape %s would take %zu bytes, more than the limit of %zu",
+                          idx, skiff_shape_str(ndim, dims, sb, sizeof(sb)), nbytes,
+                          k->exec->max_bytes);
         return NULL;
     }
     skiff_context_t *c = k->exec ? k->exec->ctx : NULL;
@@ -494,6 +505,7 @@ skiff_status_t *skiff_context_new(const skiff_model_t *m, const skiff_context_op
         return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
     c->m = m;
     c->threads = opts && opts->threads > 0 ? opts->threads : skiff_cpu_count();
+    c->exec.max_bytes = opts ? opts->max_tensor_bytes : 0;
     c->rt = skiff__calloc((size_t)m->g->n_values + 1, sizeof(rt_value));
     c->cache = skiff__calloc((size_t)m->g->n_nodes + 1, sizeof(void *));
     c->exec.ctx = c;
@@ -874,8 +886,9 @@ void skiff_context_profile_write(skiff_context_t *c, FILE *out)
 
 /* ---- constant folding support ---- */
 
-skiff_status_t *skiff__fold_node(skiff__graph *g, int ni)
+skiff_status_t *skiff__fold_node(skiff__graph *g, int ni, bool *too_big)
 {
+    *too_big = false;
     skiff__node *n = &g->nodes[ni];
     const skiff_tensor_t *in_buf[64];
     skiff_tensor_t *out_buf[16] = {0};
@@ -883,7 +896,7 @@ skiff_status_t *skiff__fold_node(skiff__graph *g, int ni)
         return skiff__node_err(n, SKIFF_CODE_UNSUPPORTED, "too many inputs or outputs");
     for (int k = 0; k < n->n_in; k++)
         in_buf[k] = n->in[k] >= 0 ? g->values[n->in[k]].constant : NULL;
-    skiff__exec standalone = {NULL};
+    skiff__exec standalone = {.ctx = NULL, .max_bytes = SKIFF__FOLD_MAX_BYTES};
     void *cache = NULL;
     skiff__kctx k = {
         .node = n,
@@ -911,5 +924,6 @@ skiff_status_t *skiff__fold_node(skiff__graph *g, int ni)
         g->values[v].ndim = out_buf[o]->ndim;
         memcpy(g->values[v].dims, out_buf[o]->dims, sizeof(g->values[v].dims));
     }
+    *too_big = st && standalone.over_limit;
     return st;
 }

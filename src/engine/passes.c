@@ -72,7 +72,12 @@ static skiff_status_t *fold_constants(skiff__graph *g, int *folded)
                 all_const = false;
         if (!all_const)
             continue;
-        skiff_status_t *st = skiff__fold_node(g, i);
+        bool too_big;
+        skiff_status_t *st = skiff__fold_node(g, i, &too_big);
+        if (st && too_big) { /* computed at run time instead */
+            skiff_status_free(st);
+            continue;
+        }
         if (st)
             return skiff_status_wrap(st, "while folding constants");
         n->dead = true;

@@ -239,6 +239,30 @@ static void test_shape_memo(void **state)
     skiff_model_free(m);
 }
 
+/* max_tensor_bytes: a run needing a bigger tensor fails cleanly, naming the
+ * node, and the same context runs again within the limit. */
+static void test_tensor_limit(void **state)
+{
+    skiff_model_t *m = load_ok(DATA("shape_chain.onnx"));
+    skiff_context_options_t co = {.threads = 1, .max_tensor_bytes = 4096};
+    skiff_context_t *c;
+    assert_null(skiff_context_new(m, &co, &c));
+    int64_t big[] = {64, 64}; /* 16 KiB of float32 */
+    skiff_tensor_t *x;
+    assert_null(skiff_tensor_new(SKIFF_DTYPE_FLOAT32, 2, big, &x));
+    const skiff_tensor_t *out[1];
+    skiff_status_t *st = skiff_context_run(c, (const skiff_tensor_t *const *)&x, 1, out);
+    assert_non_null(st);
+    assert_int_equal(skiff_status_code(st), SKIFF_CODE_RESOURCE_EXHAUSTED);
+    if (!strstr(skiff_status_message(st), "more than the limit of 4096"))
+        fail_msg("%s", skiff_status_message(st));
+    skiff_status_free(st);
+    skiff_tensor_free(x);
+    run_chain(c, 4, 5); /* 80 bytes: fine */
+    skiff_context_free(c);
+    skiff_model_free(m);
+}
+
 static char pass_line[512];
 static void capture(skiff_log_level_t level, const char *line, void *user)
 {
@@ -375,8 +399,9 @@ int main(void)
         cmocka_unit_test(test_mlp_runs),           cmocka_unit_test(test_input_validation),
         cmocka_unit_test(test_bad_models),         cmocka_unit_test(test_external_data),
         cmocka_unit_test(test_constant_folding),   cmocka_unit_test(test_shape_memo),
-        cmocka_unit_test(test_subgraph_fusion),    cmocka_unit_test(test_hardswish_fusion),
-        cmocka_unit_test(test_alloc_failure_loop), cmocka_unit_test(test_alloc_failure_memo),
+        cmocka_unit_test(test_tensor_limit),       cmocka_unit_test(test_subgraph_fusion),
+        cmocka_unit_test(test_hardswish_fusion),   cmocka_unit_test(test_alloc_failure_loop),
+        cmocka_unit_test(test_alloc_failure_memo),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
