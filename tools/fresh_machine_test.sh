@@ -9,9 +9,15 @@
 #                   clone of HEAD: tests what is not committed yet
 #     --keep        leave the chroot (and its mounts unmounted) for inspection
 #     --log FILE    also write the output here (default /var/tmp/skiff-fresh-machine.log)
+#     --no-demo     skip the `make demo` check
 #     COMMAND       what to run in the checkout (default: make test KEEP_GOING=1, which
 #                   runs every stage even after one fails, so one slow run shows all of
-#                   them). `make demo` serves forever; try it by hand with --keep.
+#                   them).
+#
+# Before COMMAND, the README's first command runs as a newcomer would type it:
+# `make demo` (which installs, builds and then serves forever) in the background,
+# while the seed's curl request is retried until it answers with a price (or 60
+# minutes pass); then the demo server is stopped and COMMAND runs in the same root.
 #
 # The only things installed before COMMAND are git and make: what a newcomer needs to
 # clone the repository and type the README's command (scripts/install-deps.sh, which
@@ -27,8 +33,10 @@ mode=clone
 keep=0
 log=/var/tmp/skiff-fresh-machine.log
 cmd=(make test KEEP_GOING=1)
+demo=1
 while (($#)); do
     case $1 in
+    --no-demo) demo=0; shift ;;
     --root) root=$2; shift 2 ;;
     --worktree) mode=worktree; shift ;;
     --keep) keep=1; shift ;;
@@ -122,6 +130,33 @@ in_root() {
 }
 echo "fresh_machine_test: apt-get install git make (the newcomer's prerequisites)"
 in_root bash -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends git make >/dev/null'
+
+if ((demo)); then
+    echo "fresh_machine_test: running 'make demo' in the fresh root, polling the seed's request"
+    td=$(date +%s)
+    set +e
+    in_root bash -c '
+        cd /root/skiff
+        make demo >/root/demo.log 2>&1 &
+        demo=$!
+        body='"'"'{"feed":[{"x": [0.0137, -0.1136, 0.2553, -0.0692, 0.0582, -0.0727, -0.1583, -0.0584, 0.6283, 0.4919, 0.1856, 0.0795, -0.0332]}], "fetch":["price"]}'"'"'
+        for _ in $(seq 1 1800); do
+            if ! kill -0 $demo 2>/dev/null; then echo "make demo exited:"; tail -n 20 /root/demo.log; exit 1; fi
+            if command -v curl >/dev/null &&
+               out=$(curl -s -H "Content-Type:application/json" -X POST -d "$body" http://127.0.0.1:9393/uci/prediction) &&
+               [[ $out == *price* ]]; then
+                echo "demo answered: $out"
+                pkill -TERM -f "serve --model examples/uci_housing/uci_housing_model --port 9393"; wait $demo 2>/dev/null
+                exit 0
+            fi
+            sleep 2
+        done
+        echo "no answer from make demo within 60 minutes"; tail -n 20 /root/demo.log; kill $demo; exit 1'
+    rc=$?
+    set -e
+    echo "fresh_machine_test: 'make demo' check exited $rc after $(($(date +%s) - td))s"
+    ((rc == 0)) || exit $rc
+fi
 
 echo "fresh_machine_test: running '${cmd[*]}' in the fresh root"
 t1=$(date +%s)
