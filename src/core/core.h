@@ -78,4 +78,11 @@ skiff_status_t *skiff__npy_write_file(const skiff_tensor_t *t, const char *path)
 /* Reads a whole file into a new buffer (caller frees with skiff__free). */
 skiff_status_t *skiff__read_file(const char *path, void **out_data, size_t *out_size);
 
+/* Maps a whole file read-only (private, pages populated from the page cache
+ * up front): no buffer to fill or zero, which for a model of hundreds of MB
+ * is most of the cost of reading it. Release with skiff__unmap_file. An
+ * empty file maps to a valid zero-length pointer. */
+skiff_status_t *skiff__map_file(const char *path, const void **out_data, size_t *out_size);
+void skiff__unmap_file(const void *data, size_t size);
+
 #endif

@@ -1,11 +1,14 @@
 /* util.c - number parsing, clocks, half-precision conversion, file reading,
  * CPU counting. */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -154,6 +157,41 @@ skiff_status_t *skiff__read_file(const char *path, void **out_data, size_t *out_
     *out_data = buf;
     *out_size = (size_t)len;
     return NULL;
+}
+
+skiff_status_t *skiff__map_file(const char *path, const void **out_data, size_t *out_size)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return skiff_status_new(errno == ENOENT ? SKIFF_CODE_NOT_FOUND : SKIFF_CODE_INVALID_ARG,
+                                "cannot open '%s': %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG, "'%s' is not a regular file", path);
+    }
+    static const char empty[1];
+    if (sb.st_size == 0) {
+        close(fd);
+        *out_data = empty;
+        *out_size = 0;
+        return NULL;
+    }
+    void *p = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    int err = errno;
+    close(fd);
+    if (p == MAP_FAILED)
+        return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "cannot map '%s' (%lld bytes): %s",
+                                path, (long long)sb.st_size, strerror(err));
+    *out_data = p;
+    *out_size = (size_t)sb.st_size;
+    return NULL;
+}
+
+void skiff__unmap_file(const void *data, size_t size)
+{
+    if (data && size)
+        munmap((void *)data, size);
 }
 
 /* Cores from cgroup v2 cpu.max ("max 100000" or "200000 100000"), or 0. */

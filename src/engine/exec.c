@@ -428,21 +428,21 @@ skiff_status_t *skiff_model_load(const char *path, const skiff_model_options_t *
     if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
         return skiff_status_new(SKIFF_CODE_INVALID_ARG,
                                 "'%s' is a directory, expected an .onnx file", path);
-    void *buf;
+    const void *buf;
     size_t size;
-    skiff_status_t *st = skiff__read_file(path, &buf, &size);
+    skiff_status_t *st = skiff__map_file(path, &buf, &size);
     if (st)
         return st;
     char *dir = skiff__strdup(path);
     if (!dir) {
-        skiff__free(buf);
+        skiff__unmap_file(buf, size);
         return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
     }
     char *slash = strrchr(dir, '/');
     if (slash)
         *slash = '\0';
     st = skiff_model_load_buffer(buf, size, slash ? dir : ".", opts, out_model);
-    skiff__free(buf);
+    skiff__unmap_file(buf, size);
     skiff__free(dir);
     return skiff_status_wrap(st, "loading '%s'", path);
 }
