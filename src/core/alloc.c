@@ -11,17 +11,24 @@
 static atomic_long alloc_count;
 static atomic_long fail_at;
 static atomic_bool failed;
+/* Counting starts once a test (or SKIFF_FAIL_ALLOC_AT) arms it; until then an
+ * allocation only reads this flag, so threads do not bounce the counter's
+ * cache line between them on every malloc of a request. */
+static atomic_bool armed;
 
 static void __attribute__((constructor)) alloc_init(void)
 {
     const char *env = getenv("SKIFF_FAIL_ALLOC_AT");
     int64_t n;
-    if (env && skiff__parse_i64(env, &n) && n > 0)
+    if (env && skiff__parse_i64(env, &n) && n > 0) {
         atomic_store(&fail_at, (long)n);
+        atomic_store(&armed, true);
+    }
 }
 
 void skiff__alloc_fail_at(long n)
 {
+    atomic_store(&armed, true);
     atomic_store(&alloc_count, 0);
     atomic_store(&failed, false);
     atomic_store(&fail_at, n);
@@ -33,6 +40,8 @@ bool skiff__alloc_failed(void) { return atomic_load(&failed); }
 
 static bool should_fail(void)
 {
+    if (!atomic_load_explicit(&armed, memory_order_relaxed))
+        return false;
     long n = atomic_fetch_add(&alloc_count, 1) + 1;
     long f = atomic_load(&fail_at);
     if (f > 0 && n == f) {

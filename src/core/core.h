@@ -24,7 +24,9 @@ char *skiff__strndup(const char *s, size_t n);
 void skiff__free(void *p);
 
 /* Fault injection: fail allocation number n (1-based) counted from now; 0
- * turns it off. Returns how many allocations were made since the last call. */
+ * turns it off (but keeps counting). Allocations are counted only once this
+ * or SKIFF_FAIL_ALLOC_AT has armed the counter; skiff__alloc_count gives
+ * the count since the last call of skiff__alloc_fail_at. */
 void skiff__alloc_fail_at(long n);
 long skiff__alloc_count(void);
 bool skiff__alloc_failed(void); /* an injected failure has happened */
