@@ -1407,6 +1407,30 @@ static void permute_f32(float *dst, const float *src, int rank, const int64_t *d
 /* Two float32 operands without diagonals or broadcasting: batched sgemm.
  * Returns false (having written nothing) when the equation is outside that
  * shape. */
+
+/* Writes g1, g2, g3 one after the other into dst; returns the count. */
+static int cat_labels(int *dst, const int *g1, int n1, const int *g2, int n2, const int *g3, int n3)
+{
+    int r = 0;
+    for (int i = 0; i < n1; i++)
+        dst[r++] = g1[i];
+    for (int i = 0; i < n2; i++)
+        dst[r++] = g2[i];
+    for (int i = 0; i < n3; i++)
+        dst[r++] = g3[i];
+    return r;
+}
+
+static bool same_labels(const int *lab, int n, const int *ord, int n_ord)
+{
+    if (n != n_ord)
+        return false;
+    for (int i = 0; i < n; i++)
+        if (lab[i] != ord[i])
+            return false;
+    return true;
+}
+
 static bool ein_try_gemm(skiff__kctx *ctx, const ein_plan *pl, skiff_tensor_t *Y,
                          skiff_status_t **st)
 {
@@ -1474,51 +1498,17 @@ static bool ein_try_gemm(skiff__kctx *ctx, const ein_plan *pl, skiff_tensor_t *Y
             s *= ctx->in[1]->dims[a];
         }
     }
-    /* Is A laid out as [batch, M, K] or [batch, K, M]? */
-    int ordA[SKIFF_MAX_DIMS], ordB[SKIFF_MAX_DIMS], ordO[SKIFF_MAX_DIMS], r = 0;
-    for (int i = 0; i < nb; i++)
-        ordA[r++] = bl[i];
-    for (int i = 0; i < nm; i++)
-        ordA[r++] = ml[i];
-    for (int i = 0; i < nk; i++)
-        ordA[r++] = kl[i];
-    bool a_plain = true, a_trans = true;
-    for (int i = 0; i < A->n; i++)
-        a_plain &= A->lab[i] == ordA[i];
-    r = nb;
-    for (int i = 0; i < nk; i++)
-        a_trans &= A->lab[r++] == kl[i];
-    for (int i = 0; i < nm; i++)
-        a_trans &= A->lab[r++] == ml[i];
-    for (int i = 0; i < nb; i++)
-        a_trans &= A->lab[i] == bl[i];
-    r = 0;
-    for (int i = 0; i < nb; i++)
-        ordB[r++] = bl[i];
-    for (int i = 0; i < nk; i++)
-        ordB[r++] = kl[i];
-    for (int i = 0; i < nn; i++)
-        ordB[r++] = nl[i];
-    bool b_plain = true, b_trans = true;
-    for (int i = 0; i < B->n; i++)
-        b_plain &= B->lab[i] == ordB[i];
-    r = nb;
-    for (int i = 0; i < nn; i++)
-        b_trans &= B->lab[r++] == nl[i];
-    for (int i = 0; i < nk; i++)
-        b_trans &= B->lab[r++] == kl[i];
-    for (int i = 0; i < nb; i++)
-        b_trans &= B->lab[i] == bl[i];
-    r = 0;
-    for (int i = 0; i < nb; i++)
-        ordO[r++] = bl[i];
-    for (int i = 0; i < nm; i++)
-        ordO[r++] = ml[i];
-    for (int i = 0; i < nn; i++)
-        ordO[r++] = nl[i];
-    bool o_plain = true;
-    for (int i = 0; i < pl->out.n; i++)
-        o_plain &= pl->out.lab[i] == ordO[i];
+    /* Is A laid out as [batch, M, K] or [batch, K, M]? B as [batch, K, N] or
+     * [batch, N, K]? The output as [batch, M, N]? */
+    int ordA[SKIFF_MAX_DIMS], ordB[SKIFF_MAX_DIMS], ordO[SKIFF_MAX_DIMS], tmp[SKIFF_MAX_DIMS];
+    int na = cat_labels(ordA, bl, nb, ml, nm, kl, nk);
+    int nbb = cat_labels(ordB, bl, nb, kl, nk, nl, nn);
+    int no = cat_labels(ordO, bl, nb, ml, nm, nl, nn);
+    bool a_plain = same_labels(A->lab, A->n, ordA, na);
+    bool a_trans = same_labels(A->lab, A->n, tmp, cat_labels(tmp, bl, nb, kl, nk, ml, nm));
+    bool b_plain = same_labels(B->lab, B->n, ordB, nbb);
+    bool b_trans = same_labels(B->lab, B->n, tmp, cat_labels(tmp, bl, nb, nl, nn, kl, nk));
+    bool o_plain = same_labels(pl->out.lab, pl->out.n, ordO, no);
 
     carve cv = {0, false};
     size_t o_a = a_plain || a_trans ? 0 : carve_take(&cv, (size_t)(batch * M * K), sizeof(float));
