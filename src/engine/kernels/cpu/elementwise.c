@@ -1116,51 +1116,25 @@ static skiff_status_t *run_variadic(skiff__kctx *ctx, const bc_fn *tab, bool mea
 
 /* ---- op entry points: binary ------------------------------------------------ */
 
-static skiff_status_t *run_Add(skiff__kctx *ctx)
-{
-    return run_binary(ctx, add_tab, false, "A", "B");
-}
-static skiff_status_t *run_Sub(skiff__kctx *ctx)
-{
-    return run_binary(ctx, sub_tab, false, "A", "B");
-}
-static skiff_status_t *run_Mul(skiff__kctx *ctx)
-{
-    return run_binary(ctx, mul_tab, false, "A", "B");
-}
-static skiff_status_t *run_Div(skiff__kctx *ctx)
-{
-    return run_binary(ctx, div_tab, false, "A", "B");
-}
-static skiff_status_t *run_Equal(skiff__kctx *ctx)
-{
-    return run_binary(ctx, eq_tab, true, "A", "B");
-}
-static skiff_status_t *run_Greater(skiff__kctx *ctx)
-{
-    return run_binary(ctx, gt_tab, true, "A", "B");
-}
-static skiff_status_t *run_GreaterOrEqual(skiff__kctx *ctx)
-{
-    return run_binary(ctx, ge_tab, true, "A", "B");
-}
-static skiff_status_t *run_Less(skiff__kctx *ctx)
-{
-    return run_binary(ctx, lt_tab, true, "A", "B");
-}
-static skiff_status_t *run_LessOrEqual(skiff__kctx *ctx)
-{
-    return run_binary(ctx, le_tab, true, "A", "B");
-}
-static skiff_status_t *run_And(skiff__kctx *ctx)
-{
-    return run_binary(ctx, and_tab, true, "A", "B");
-}
-static skiff_status_t *run_Or(skiff__kctx *ctx) { return run_binary(ctx, or_tab, true, "A", "B"); }
-static skiff_status_t *run_Xor(skiff__kctx *ctx)
-{
-    return run_binary(ctx, xor_tab, true, "A", "B");
-}
+/* One entry point per binary op: its kernel table, and whether it compares
+ * (bool output). */
+#define BINARY_OP(name, tab, compares)                                                             \
+    static skiff_status_t *run_##name(skiff__kctx *ctx)                                            \
+    {                                                                                              \
+        return run_binary(ctx, tab, compares, "A", "B");                                           \
+    }
+BINARY_OP(Add, add_tab, false)
+BINARY_OP(Sub, sub_tab, false)
+BINARY_OP(Mul, mul_tab, false)
+BINARY_OP(Div, div_tab, false)
+BINARY_OP(Equal, eq_tab, true)
+BINARY_OP(Greater, gt_tab, true)
+BINARY_OP(GreaterOrEqual, ge_tab, true)
+BINARY_OP(Less, lt_tab, true)
+BINARY_OP(LessOrEqual, le_tab, true)
+BINARY_OP(And, and_tab, true)
+BINARY_OP(Or, or_tab, true)
+BINARY_OP(Xor, xor_tab, true)
 static skiff_status_t *run_Max(skiff__kctx *ctx) { return run_variadic(ctx, max_tab, false); }
 static skiff_status_t *run_Min(skiff__kctx *ctx) { return run_variadic(ctx, min_tab, false); }
 static skiff_status_t *run_Sum(skiff__kctx *ctx) { return run_variadic(ctx, add_tab, false); }
