@@ -137,8 +137,8 @@ if ((demo)); then
     set +e
     in_root bash -c '
         cd /root/skiff
-        make demo >/root/demo.log 2>&1 &
-        demo=$!
+        setsid make demo >/root/demo.log 2>&1 &
+        demo=$! # its own process group: make and the server it starts
         body='"'"'{"feed":[{"x": [0.0137, -0.1136, 0.2553, -0.0692, 0.0582, -0.0727, -0.1583, -0.0584, 0.6283, 0.4919, 0.1856, 0.0795, -0.0332]}], "fetch":["price"]}'"'"'
         for _ in $(seq 1 1800); do
             if ! kill -0 $demo 2>/dev/null; then echo "make demo exited:"; tail -n 20 /root/demo.log; exit 1; fi
@@ -146,12 +146,12 @@ if ((demo)); then
                out=$(curl -s -H "Content-Type:application/json" -X POST -d "$body" http://127.0.0.1:9393/uci/prediction) &&
                [[ $out == *price* ]]; then
                 echo "demo answered: $out"
-                pkill -TERM -f "serve --model examples/uci_housing/uci_housing_model --port 9393"; wait $demo 2>/dev/null
+                kill -TERM -- -$demo; wait $demo 2>/dev/null
                 exit 0
             fi
             sleep 2
         done
-        echo "no answer from make demo within 60 minutes"; tail -n 20 /root/demo.log; kill $demo; exit 1'
+        echo "no answer from make demo within 60 minutes"; tail -n 20 /root/demo.log; kill -TERM -- -$demo; exit 1'
     rc=$?
     set -e
     echo "fresh_machine_test: 'make demo' check exited $rc after $(($(date +%s) - td))s"
