@@ -545,9 +545,17 @@ def test_overload():
         y1 = 0.001 ** 7 * 512.0 ** 7
         r = requests.post(u + "/slow/prediction", json={"feed": [{"x": [0.001]}]})
         check(r.status_code == 200 and close(r.json()["result"]["y"], [[y1] * 4], 1e-3), "slow model answer", r.text)
+        # Size the work to this machine's speed: a request must still be running
+        # (or queued) when the next ones arrive, however fast the CPU.
+        for n in (4, 4):  # the first run of a new batch size builds its kernels
+            t0 = time.time()
+            requests.post(u + "/slow/prediction", json={"feed": [{"x": [0.001]}] * n})
+            t4 = max(time.time() - t0, 1e-3)
+        rows = max(4, min(48, int(4 * 0.5 / t4)))  # about 0.5 s of work
+        requests.post(u + "/slow/prediction", json={"feed": [{"x": [0.001]}] * rows})
 
         def one(_):
-            return requests.post(u + "/slow/prediction", json={"feed": [{"x": [0.001]}]})
+            return requests.post(u + "/slow/prediction", json={"feed": [{"x": [0.001]}] * rows})
 
         with cf.ThreadPoolExecutor(12) as ex:
             rs = list(ex.map(one, range(12)))
@@ -560,13 +568,13 @@ def test_overload():
             check(r.headers.get("Retry-After") == "1", "Retry-After", r.headers)
         for r in rs:
             if r.status_code == 200:
-                check(close(r.json()["result"]["y"], [[y1] * 4], 1e-3), "answers under load")
+                check(close(r.json()["result"]["y"], [[y1] * 4] * rows, 1e-3), "answers under load")
         mt = requests.get(u + "/metrics").text
         check(metric(mt, "skiff_requests_total", model="slow", outcome="RESOURCE_EXHAUSTED") == len(full), "503s counted")
 
         # Deadline: a request that waits behind a running one past its timeout gets 504.
         def busy(_):
-            return requests.post(u + "/slow/prediction", json={"feed": [{"x": [0.001]}] * 4})
+            return requests.post(u + "/slow/prediction", json={"feed": [{"x": [0.001]}] * rows})
 
         late = [
             lambda: requests.post(u + "/slow/prediction", json={"feed": [{"x": [0.001]}]},
