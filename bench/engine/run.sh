@@ -58,7 +58,8 @@ for e in json.load(open(os.path.join(cache, "manifest.json"))):
     if only and e["name"] not in only:
         continue
     args = " ".join("--input %s=%s" % (k, os.path.join(cache, v)) for k, v in e["inputs"].items())
-    print(e["name"], e["batch"], os.path.join(cache, e["model"]), args)
+    name = e["name"] + ("@" + e["variant"] if e.get("variant") else "")
+    print(name, e["batch"], os.path.join(cache, e["model"]), args)
 EOF
 )
 

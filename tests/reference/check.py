@@ -103,8 +103,9 @@ def run(cmd, what):
 
 def check_entry(e, args, work):
     model = os.path.join(args.cache, e["model"])
-    label = "%s b%d" % (e["name"], e["batch"])
-    d = os.path.join(work, "%s_b%d" % (e["name"], e["batch"]))
+    v = e.get("variant", "")
+    label = "%s b%d%s" % (e["name"], e["batch"], " " + v if v else "")
+    d = os.path.join(work, "%s_b%d%s" % (e["name"], e["batch"], "_" + v if v else ""))
     sk_dir, ort_dir = os.path.join(d, "skiff"), os.path.join(d, "ort")
     os.makedirs(sk_dir, exist_ok=True)
     os.makedirs(ort_dir, exist_ok=True)

@@ -292,7 +292,7 @@ def build_torch(name, path):
 
 # ------------------------------------------------------------------- inputs
 
-def make_inputs(name, batch, seed):
+def make_inputs(name, batch, seed, variant=""):
     rng = np.random.RandomState(seed)
     if name == "uci_housing":
         return {"x": rng.normal(0, 1, (batch, 13)).astype(np.float32)}
@@ -307,7 +307,8 @@ def make_inputs(name, batch, seed):
     texts = ["SKIFF SERVES PADDLE OCR", "MODEL SERVING IN C 2024", "ONNX 13 - 42.5",
              "HELLO WORLD", "CONFORMANCE 922", "RESNET 50 AND BERT", "LSTM 128", "QUICK BROWN FOX"]
     if name == "ocr_det":
-        return {"x": np.concatenate([ocr_input.det_tensor(ocr_input.page(texts[i::3][:3], seed=i))
+        h, w = (int(v) for v in variant.split("x")) if variant else (640, 640)
+        return {"x": np.concatenate([ocr_input.det_tensor(ocr_input.page(texts[i::3][:3], h, w, seed=i))
                                      for i in range(batch)])}
     lines = [ocr_input.render_line(texts[i % len(texts)], 3 + i % 2) for i in range(batch)]
     width = 320 if name == "ocr_rec" else 192
@@ -318,6 +319,9 @@ BATCHES = {
     "uci_housing": [1, 8], "resnet50": [1, 8], "mobilenet_v2": [1, 8], "bert_base": [1],
     "lstm_classifier": [1, 8], "ocr_det": [1], "ocr_rec": [1, 8], "ocr_cls": [1, 8],
 }
+# Extra input shapes checked for a model (HxW), besides its default one: the
+# PP-OCR detector takes any image size that is a multiple of 32.
+VARIANTS = {"ocr_det": ["544x960", "320x320"]}
 OCR_FILES = {"ocr_det": "ch_PP-OCRv4_det_infer.onnx", "ocr_rec": "ch_PP-OCRv4_rec_infer.onnx",
              "ocr_cls": "ch_ppocr_mobile_v2.0_cls_infer.onnx"}
 
@@ -338,7 +342,8 @@ def build(name, path):
 def write_manifest(path, entries):
     order = list(BATCHES)
     ordered = sorted(entries.values(), key=lambda e: (order.index(e["name"])
-                                                      if e["name"] in order else 99, e["batch"]))
+                                                      if e["name"] in order else 99, e["batch"],
+                                                      e.get("variant", "")))
     with open(path + ".tmp", "w") as f:
         json.dump(ordered, f, indent=1)
     os.replace(path + ".tmp", path)
@@ -367,7 +372,7 @@ def main():
     if os.path.exists(manifest_path):
         with open(manifest_path) as f:
             for e in json.load(f):
-                entries[(e["name"], e["batch"])] = e
+                entries[(e["name"], e["batch"], e.get("variant", ""))] = e
     for name in names:
         path = os.path.join(args.out, name + ".onnx")
         if args.force or not os.path.exists(path):
@@ -376,16 +381,21 @@ def main():
             print("export_models: %s.onnx (%.1f MB) in %.1f s" %
                   (name, os.path.getsize(path) / 1e6, time.time() - t0), flush=True)
         for batch in BATCHES[name]:
-            d = os.path.join(args.out, "inputs", "%s_b%d" % (name, batch))
-            os.makedirs(d, exist_ok=True)
-            inputs = {}
-            for k, arr in make_inputs(name, batch, seed=1000 + batch).items():
-                npy = os.path.join(d, k + ".npy")
-                if args.force or not os.path.exists(npy):
-                    np.save(npy, arr)
-                inputs[k] = os.path.relpath(npy, args.out)
-            entries[(name, batch)] = {"name": name, "model": name + ".onnx", "batch": batch,
-                                      "inputs": inputs, "small": name in SMALL}
+            for variant in [""] + (VARIANTS.get(name, []) if batch == 1 else []):
+                d = os.path.join(args.out, "inputs", "%s_b%d%s" % (name, batch,
+                                                                  "_" + variant if variant else ""))
+                os.makedirs(d, exist_ok=True)
+                inputs = {}
+                for k, arr in make_inputs(name, batch, 1000 + batch, variant).items():
+                    npy = os.path.join(d, k + ".npy")
+                    if args.force or not os.path.exists(npy):
+                        np.save(npy, arr)
+                    inputs[k] = os.path.relpath(npy, args.out)
+                e = {"name": name, "model": name + ".onnx", "batch": batch, "inputs": inputs,
+                     "small": name in SMALL}
+                if variant:
+                    e["variant"] = variant
+                entries[(name, batch, variant)] = e
         # After every model, so one failing export keeps the others listed.
         write_manifest(manifest_path, entries)
     return 0
