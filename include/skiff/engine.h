@@ -48,6 +48,10 @@ typedef struct skiff_context_options {
      * run that needs a bigger one fails with RESOURCE_EXHAUSTED naming the
      * node. 0: no limit beyond the engine's own (256 GiB). */
     size_t max_tensor_bytes;
+    /* Most multiply-adds one Conv, ConvTranspose, pooling, Gemm, MatMul or
+     * recurrent node may take in a run (RESOURCE_EXHAUSTED beyond); 0: no
+     * limit. For running models nobody vetted. */
+    uint64_t max_node_macs;
 } skiff_context_options_t;
 
 /* Loads and compiles an ONNX model file. External data files are resolved

@@ -1,6 +1,8 @@
 /* main.c - the skiff executable: dispatches to subcommands. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "skiff/skiff.h"
@@ -26,8 +28,31 @@ static void usage(FILE *f)
         fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].help);
 }
 
+/* OpenMP threads spin after each parallel region before they sleep; with
+ * libgomp's default (300,000 spins) an idle intra-op thread keeps burning a
+ * core for a while after every run, which on a shared or CPU-quota'd machine
+ * takes the time the I/O threads or the partner thread need (measured: 5-10x
+ * slower runs when the machine is oversubscribed). libgomp reads its settings
+ * when it is loaded, before main, so when the user has set neither
+ * OMP_WAIT_POLICY nor GOMP_SPINCOUNT, skiff sets a short spin and runs itself
+ * again once. SKIFF_OMP_SPIN=default keeps libgomp's own behaviour. */
+#define SKIFF_GOMP_SPINCOUNT "10000"
+
+static void tune_openmp(char **argv)
+{
+    const char *mode = getenv("SKIFF_OMP_SPIN");
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT") || (mode && !strcmp(mode, "default")))
+        return;
+    if (setenv("GOMP_SPINCOUNT", mode && mode[0] ? mode : SKIFF_GOMP_SPINCOUNT, 1) != 0)
+        return;
+    execv("/proc/self/exe", argv);
+    /* exec failed: go on with libgomp's defaults */
+    unsetenv("GOMP_SPINCOUNT");
+}
+
 int main(int argc, char **argv)
 {
+    tune_openmp(argv);
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         usage(argc < 2 ? stderr : stdout);

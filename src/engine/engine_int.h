@@ -157,6 +157,10 @@ skiff_tensor_t *skiff__kctx_output(skiff__kctx *ctx, int idx, skiff_dtype_t dtyp
 
 /* Makes output `idx` share input `in_idx`'s data with a new shape (Reshape,
  * Squeeze, Identity...). The element count must match. */
+/* The compute guard: an error when a node's work (about `macs` multiply-adds)
+ * is over the context's max_node_macs. Heavy kernels call it once their
+ * shapes are known, before they compute. */
+skiff_status_t *skiff__kctx_cost(skiff__kctx *ctx, double macs);
 skiff_status_t *skiff__kctx_alias(skiff__kctx *ctx, int idx, int in_idx, int ndim,
                                   const int64_t *dims);
 

@@ -44,6 +44,7 @@ typedef struct rt_value {
 struct skiff__exec {
     skiff_context_t *ctx; /* NULL in standalone (constant folding) mode */
     size_t max_bytes;     /* largest output a kernel may ask for; 0: SKIFF__MAX_TENSOR_BYTES */
+    uint64_t max_macs;    /* most multiply-adds one node may take; 0: no limit */
     bool over_limit;      /* a kernel asked for more than max_bytes */
 };
 
@@ -220,6 +221,15 @@ skiff_tensor_t *skiff__kctx_output(skiff__kctx *k, int idx, skiff_dtype_t dtype,
         memset(b->data, 0, nbytes);
     k->out[idx] = &r->t;
     return &r->t;
+}
+
+skiff_status_t *skiff__kctx_cost(skiff__kctx *k, double macs)
+{
+    if (!k->exec || !k->exec->max_macs || macs <= (double)k->exec->max_macs)
+        return NULL;
+    return skiff__kerr(k, SKIFF_CODE_RESOURCE_EXHAUSTED,
+                       "needs about %.3g multiply-adds, more than the limit of %llu", macs,
+                       (unsigned long long)k->exec->max_macs);
 }
 
 skiff_status_t *skiff__kctx_alias(skiff__kctx *k, int idx, int in_idx, int ndim,
@@ -506,6 +516,7 @@ skiff_status_t *skiff_context_new(const skiff_model_t *m, const skiff_context_op
     c->m = m;
     c->threads = opts && opts->threads > 0 ? opts->threads : skiff_cpu_count();
     c->exec.max_bytes = opts ? opts->max_tensor_bytes : 0;
+    c->exec.max_macs = opts ? opts->max_node_macs : 0;
     c->rt = skiff__calloc((size_t)m->g->n_values + 1, sizeof(rt_value));
     c->cache = skiff__calloc((size_t)m->g->n_nodes + 1, sizeof(void *));
     c->exec.ctx = c;

@@ -261,6 +261,21 @@ static void test_tensor_limit(void **state)
     run_chain(c, 4, 5); /* 80 bytes: fine */
     skiff_context_free(c);
     skiff_model_free(m);
+
+    /* max_node_macs: the MLP's products are over a limit of 10 */
+    m = load_ok(DATA("mlp.onnx"));
+    skiff_context_options_t co2 = {.threads = 1, .max_node_macs = 10};
+    assert_null(skiff_context_new(m, &co2, &c));
+    x = npy(DATA("mlp_x.npy"));
+    st = skiff_context_run(c, (const skiff_tensor_t *const *)&x, 1, out);
+    assert_non_null(st);
+    assert_int_equal(skiff_status_code(st), SKIFF_CODE_RESOURCE_EXHAUSTED);
+    if (!strstr(skiff_status_message(st), "multiply-adds, more than the limit of 10"))
+        fail_msg("%s", skiff_status_message(st));
+    skiff_status_free(st);
+    skiff_tensor_free(x);
+    skiff_context_free(c);
+    skiff_model_free(m);
 }
 
 static char pass_line[512];

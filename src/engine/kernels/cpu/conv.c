@@ -640,6 +640,15 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose)
     int64_t y_n = skiff_tensor_numel(Y);
     if (y_n == 0)
         return NULL;
+    {
+        double kprod = 1;
+        for (int i = 0; i < nsp; i++)
+            kprod *= (double)a.k[i];
+        double macs = transpose ? (double)skiff_tensor_numel(X) * (double)(M / g) * kprod
+                                : (double)y_n * (double)(C / g) * kprod;
+        if ((st = skiff__kctx_cost(ctx, macs)))
+            return st;
+    }
     int64_t inner = y_n / (N * M);
     const conv_prep *prep = node->prep;
     bool src_cl = !transpose && prep && prep->src_cl;

@@ -137,7 +137,9 @@ skiff_status_t *skiff__nn_gemm_run(skiff__kctx *ctx)
             return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "input 'C': empty");
     }
     int64_t yd[2] = {M, N};
-    skiff_status_t *st;
+    skiff_status_t *st = skiff__kctx_cost(ctx, (double)M * (double)N * (double)K);
+    if (st)
+        return st;
     skiff_tensor_t *Y = skiff__kctx_output(ctx, 0, A->dtype, 2, yd, &st);
     if (!Y)
         return st;
@@ -211,7 +213,10 @@ skiff_status_t *skiff__nn_matmul_run(skiff__kctx *ctx)
     if (yn > SKIFF_MAX_DIMS)
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "output rank %d exceeds %d", yn,
                            SKIFF_MAX_DIMS);
-    skiff_status_t *st;
+    skiff_status_t *st = skiff__kctx_cost(ctx, (double)skiff_shape_numel(nbatch, batch) *
+                                                   (double)M * (double)N * (double)K);
+    if (st)
+        return st;
     skiff_tensor_t *Y = skiff__kctx_output(ctx, 0, A->dtype, yn, yd, &st);
     if (!Y)
         return st;

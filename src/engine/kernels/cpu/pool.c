@@ -378,6 +378,11 @@ static skiff_status_t *pool_run(skiff__kctx *ctx, pool_kind kind)
     int64_t yd[SKIFF_MAX_DIMS] = {pc.n, pc.c};
     for (int i = 0; i < pc.nsp; i++)
         yd[2 + i] = pc.out[i];
+    double work = (double)pc.n * (double)pc.c;
+    for (int i = 0; i < pc.nsp; i++)
+        work *= (double)pc.out[i] * (double)pc.k[i];
+    if ((st = skiff__kctx_cost(ctx, work)))
+        return st;
     skiff_tensor_t *Y = skiff__kctx_output(ctx, 0, dt, X->ndim, yd, &st);
     if (!Y)
         return st;

@@ -853,6 +853,10 @@ static skiff_status_t *run_cell(skiff__kctx *ctx, cell_kind cell)
                                (long long)batch, SL->ndim);
     }
 
+    if ((st = skiff__kctx_cost(ctx, (double)dirs * (double)seq * (double)batch * (double)GH *
+                                        ((double)I + (double)H))))
+        return st;
+
     /* outputs */
     skiff_tensor_t *Y = NULL, *Yh = NULL, *Yc = NULL;
     if (want_output(ctx, 0)) {
