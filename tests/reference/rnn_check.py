@@ -4,8 +4,8 @@
     tests/reference/rnn_check.py --skiff build/skiff [--keep DIR]
 
 The conformance cases exercise LSTM/GRU/RNN at toy sizes only. This builds
-LSTMs with hidden 128 and batch 8 - large enough for the engine's threaded
-time loop - forward, reverse and bidirectional, with ragged sequence_lens
+LSTMs with hidden 128 and batch 8 - the size where the engine's step product
+runs on its eight-row AVX-512 kernel - forward, reverse and bidirectional, with ragged sequence_lens
 (including a row of length 0), peepholes, clip and initial states, plus a GRU
 and an RNN of the same size, and compares skiff at 1 and 2 threads with ONNX
 Runtime (atol 1e-4 + rtol 1e-3) and the two thread counts with each other.
