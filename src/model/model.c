@@ -398,6 +398,12 @@ static void model_free(skiff__model *m)
         skiff__free(m->inst[i].batch);
     }
     skiff__free(m->inst);
+    for (int i = 0; m->islot && i < m->n_islot; i++) {
+        skiff_context_free(m->islot[i].ctx);
+        skiff__free(m->islot[i].in_ptrs);
+        skiff__free(m->islot[i].out_ptrs);
+    }
+    skiff__free(m->islot);
     skiff_model_free(m->engine);
     free_vars(m->d.feed, m->d.n_feed);
     free_vars(m->d.fetch, m->d.n_fetch);
@@ -485,6 +491,21 @@ static void warm_up(skiff__model *m, const skiff__model_options *opts)
         skiff_tensor_free(t[i]);
     skiff__free(t);
     skiff__job_free(job);
+}
+
+/* An instance's or inline slot's engine context and run scratch. */
+static skiff_status_t *make_context_holder(skiff__model *m, skiff__instance *in, int index,
+                                           const char *what)
+{
+    skiff_context_options_t co = {.threads = m->d.threads};
+    in->m = m;
+    in->index = index;
+    in->in_ptrs = skiff__calloc((size_t)m->n_engine_in + 1, sizeof(void *));
+    in->out_ptrs = skiff__calloc((size_t)m->n_engine_out + 1, sizeof(void *));
+    if (!in->in_ptrs || !in->out_ptrs)
+        return oom();
+    skiff_status_t *st = skiff_context_new(m->engine, &co, &in->ctx);
+    return st ? skiff_status_wrap(st, "model '%s': %s %d", m->d.name, what, index) : NULL;
 }
 
 skiff_status_t *skiff__model_open(const char *path, const skiff__model_options *opts,
@@ -576,22 +597,21 @@ skiff_status_t *skiff__model_open(const char *path, const skiff__model_options *
         goto fail;
     }
     m->n_inst = m->d.instances;
-    skiff_context_options_t co = {.threads = m->d.threads};
-    for (int i = 0; i < m->n_inst; i++) {
-        m->inst[i].m = m;
-        m->inst[i].index = i;
-        m->inst[i].in_ptrs = skiff__calloc((size_t)m->n_engine_in + 1, sizeof(void *));
-        m->inst[i].out_ptrs = skiff__calloc((size_t)m->n_engine_out + 1, sizeof(void *));
-        if (!m->inst[i].in_ptrs || !m->inst[i].out_ptrs) {
+    for (int i = 0; i < m->n_inst; i++)
+        if ((st = make_context_holder(m, &m->inst[i], i, "instance")))
+            goto fail;
+    warm_up(m, opts);
+    if (m->d.inline_ok && opts->inline_slots > 0) {
+        m->islot = skiff__calloc((size_t)opts->inline_slots, sizeof(*m->islot));
+        if (!m->islot) {
             st = oom();
             goto fail;
         }
-        if ((st = skiff_context_new(m->engine, &co, &m->inst[i].ctx))) {
-            st = skiff_status_wrap(st, "model '%s': instance %d", m->d.name, i);
-            goto fail;
-        }
+        m->n_islot = opts->inline_slots;
+        for (int i = 0; i < m->n_islot; i++)
+            if ((st = make_context_holder(m, &m->islot[i], i, "inline context")))
+                goto fail;
     }
-    warm_up(m, opts);
     if ((st = skiff__sched_start(m)))
         goto fail;
     skiff__free(conf_path);

@@ -49,7 +49,11 @@ typedef struct skiff__model_options {
     int queue_size;         /* jobs waiting at most; more get RESOURCE_EXHAUSTED */
     skiff__inline_mode inline_mode;
     int inline_max_us; /* AUTO threshold */
-    bool optimize;     /* engine graph passes */
+    /* Contexts kept for inline runs besides the instances' (the serve layer
+     * passes its I/O thread count), made only when inline runs are on: each
+     * I/O thread can then run a tiny model without waiting for an instance. */
+    int inline_slots;
+    bool optimize; /* engine graph passes */
 } skiff__model_options;
 
 /* Fills options with the SKIFF_DEFAULT_* values (1 instance, 1 thread). */

@@ -32,6 +32,8 @@ struct skiff__model {
     bool closing;
     skiff__instance *inst;
     int n_inst;
+    skiff__instance *islot; /* contexts only inline runs use (no thread) */
+    int n_islot;
     int idle;    /* instances neither running nor lent */
     int filling; /* instances waiting for a batch to fill */
 };

@@ -705,17 +705,21 @@ bool skiff__model_run_inline(skiff__model *m, skiff__job *job, skiff__job_done_c
         return false;
     pthread_mutex_lock(&m->lock);
     skiff__instance *in = NULL;
-    if (!m->closing && !m->head && m->idle > 0) {
-        for (int i = 0; i < m->n_inst; i++) {
-            if (!m->inst[i].busy) {
+    bool slot = false;
+    if (!m->closing && !m->head) {
+        /* An inline context of its own first; else an idle instance's. */
+        for (int i = 0; i < m->n_islot && !in; i++)
+            if (!m->islot[i].busy)
+                in = &m->islot[i];
+        slot = in != NULL;
+        for (int i = 0; i < m->n_inst && !in && m->idle > 0; i++)
+            if (!m->inst[i].busy)
                 in = &m->inst[i];
-                break;
-            }
-        }
     }
     if (in) {
         in->busy = true;
-        m->idle--;
+        if (!slot)
+            m->idle--;
     }
     pthread_mutex_unlock(&m->lock);
     if (!in)
@@ -739,9 +743,11 @@ bool skiff__model_run_inline(skiff__model *m, skiff__job *job, skiff__job_done_c
     }
     pthread_mutex_lock(&m->lock);
     in->busy = false;
-    m->idle++;
-    if (m->head)
-        pthread_cond_broadcast(&m->cond);
+    if (!slot) {
+        m->idle++;
+        if (m->head)
+            pthread_cond_broadcast(&m->cond);
+    }
     pthread_mutex_unlock(&m->lock);
     if (!st) {
         ADD(m->stats.execution_count, 1);

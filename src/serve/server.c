@@ -438,6 +438,7 @@ skiff_status_t *skiff__server_open(const skiff__serve_config *cfg, bool do_liste
                          : !strcmp(cfg->inline_mode, "off") ? SKIFF__INLINE_OFF
                                                             : SKIFF__INLINE_AUTO;
         mo.inline_max_us = cfg->inline_max_us;
+        mo.inline_slots = s->io_threads;
         mo.optimize = cfg->ir_optim;
         uint64_t t0 = skiff__now_ns();
         if ((st = skiff__model_open(cfg->models[i], &mo, &s->models[i].model)))

@@ -353,6 +353,7 @@ static skiff_status_t *open_served(const char *dir, skiff__inline_mode mode, con
     skiff__model_options_default(&o);
     o.name = "uci";
     o.inline_mode = mode;
+    o.inline_slots = 2; /* as skiff serve with two I/O threads */
     memset(s, 0, sizeof(*s));
     s->label = label;
     skiff_status_t *st = skiff__model_open(dir, &o, &s->model);
