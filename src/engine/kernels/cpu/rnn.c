@@ -25,8 +25,10 @@
 
 #include <oneapi/dnnl/dnnl.h>
 
+#if defined(__x86_64__)
+#include <immintrin.h> /* also for the AVX-512 kernel, built with a target attribute */
+#endif
 #if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
 #define RNN_AVX2 1
 #endif
 
