@@ -233,8 +233,11 @@ skiff_status_t *skiff__fold_node(skiff__graph *g, int node_index, bool *too_big)
 
 /* The largest tensor a kernel may create (256 GiB), and the largest a
  * constant-folded value may be: bigger results stay computed at run time
- * rather than stored in the model (*too_big from skiff__fold_node). */
+ * rather than stored in the model (*too_big from skiff__fold_node, which is
+ * also set when a node is over SKIFF__FOLD_MAX_MACS). */
 #define SKIFF__MAX_TENSOR_BYTES ((size_t)1 << 38)
 #define SKIFF__FOLD_MAX_BYTES ((size_t)64 << 20)
+/* Nor does folding run a node that needs more than this much arithmetic. */
+#define SKIFF__FOLD_MAX_MACS ((uint64_t)1 << 30)
 
 #endif

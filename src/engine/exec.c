@@ -227,6 +227,7 @@ skiff_status_t *skiff__kctx_cost(skiff__kctx *k, double macs)
 {
     if (!k->exec || !k->exec->max_macs || macs <= (double)k->exec->max_macs)
         return NULL;
+    k->exec->over_limit = true;
     return skiff__kerr(k, SKIFF_CODE_RESOURCE_EXHAUSTED,
                        "needs about %.3g multiply-adds, more than the limit of %llu", macs,
                        (unsigned long long)k->exec->max_macs);
@@ -907,7 +908,8 @@ skiff_status_t *skiff__fold_node(skiff__graph *g, int ni, bool *too_big)
         return skiff__node_err(n, SKIFF_CODE_UNSUPPORTED, "too many inputs or outputs");
     for (int k = 0; k < n->n_in; k++)
         in_buf[k] = n->in[k] >= 0 ? g->values[n->in[k]].constant : NULL;
-    skiff__exec standalone = {.ctx = NULL, .max_bytes = SKIFF__FOLD_MAX_BYTES};
+    skiff__exec standalone = {
+        .ctx = NULL, .max_bytes = SKIFF__FOLD_MAX_BYTES, .max_macs = SKIFF__FOLD_MAX_MACS};
     void *cache = NULL;
     skiff__kctx k = {
         .node = n,
