@@ -1199,8 +1199,6 @@ static void watch_one(skiff__server *s, hconn *hc, uint64_t now, uint64_t limit)
         hc->primed = true;
         hc->seen_done = d;
         hc->head_since = 0;
-        if (rx <= hc->rx_base)
-            return;
     }
     if (rx <= hc->rx_base)
         return;
