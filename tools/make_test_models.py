@@ -179,3 +179,62 @@ g = helper.make_graph(
 )
 save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), "shape_chain.onnx")
 print("wrote shape_chain")
+
+# Channels-last chain: Convs, pools and fused sums whose edges the engine
+# holds channels-last, with every layout mix a fused sum can meet (the sum
+# row-major into a channels-last output and the reverse), a pool oneDNN
+# declines (ceil_mode past the pads with count_include_pad), and 3x3 convs
+# with 16 and 32 channels that may run as Winograd. Reference from PyTorch.
+import torch
+import torch.nn.functional as F
+
+
+def wt(*shape):
+    return (rng.standard_normal(shape) / np.sqrt(np.prod(shape[1:]))).astype(np.float32)
+
+
+w1, b1 = wt(16, 16, 3, 3), wt(16)
+w2, w3, b3 = wt(32, 16, 1, 1), wt(32, 16, 1, 1), wt(32)
+w4, b4 = wt(32, 32, 3, 3), wt(32)
+w5, w6 = wt(16, 16, 1, 1), wt(16, 16, 1, 1)
+g = helper.make_graph(
+    [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[3, 3], strides=[2, 2],
+                         pads=[1, 1, 1, 1]),
+        helper.make_node("Conv", ["p1", "w3", "b3"], ["side"]),
+        helper.make_node("Conv", ["p1", "w2"], ["c2"]),
+        helper.make_node("Add", ["c2", "side"], ["a"]),
+        helper.make_node("Relu", ["a"], ["ar"]),
+        helper.make_node("AveragePool", ["ar"], ["ap"], kernel_shape=[2, 2], strides=[2, 2],
+                         ceil_mode=1, count_include_pad=1),
+        helper.make_node("Conv", ["ap", "w4", "b4"], ["c4"], pads=[1, 1, 1, 1]),
+        helper.make_node("GlobalAveragePool", ["c4"], ["gp"]),
+        helper.make_node("Flatten", ["gp"], ["y"]),
+        helper.make_node("Conv", ["p1", "w5"], ["c5"]),
+        helper.make_node("Conv", ["p1", "w6"], ["c6"]),
+        helper.make_node("Add", ["c5", "c6"], ["z"]),
+    ],
+    "cl_chain",
+    [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 16, 13, 13])],
+    [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 32]),
+     helper.make_tensor_value_info("side", TensorProto.FLOAT, ["N", 32, 7, 7]),
+     helper.make_tensor_value_info("z", TensorProto.FLOAT, ["N", 16, 7, 7])],
+    [numpy_helper.from_array(v, k) for k, v in
+     dict(w1=w1, b1=b1, w2=w2, w3=w3, b3=b3, w4=w4, b4=b4, w5=w5, w6=w6).items()],
+)
+save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), "cl_chain.onnx")
+x = rng.standard_normal((2, 16, 13, 13)).astype(np.float32)
+T = {k: torch.from_numpy(v).double() for k, v in
+     dict(x=x, w1=w1, b1=b1, w2=w2, w3=w3, b3=b3, w4=w4, b4=b4, w5=w5, w6=w6).items()}
+p1 = F.max_pool2d(F.relu(F.conv2d(T["x"], T["w1"], T["b1"], padding=1)), 3, 2, 1)
+side = F.conv2d(p1, T["w3"], T["b3"])
+ar = F.relu(F.conv2d(p1, T["w2"]) + side)
+ap = F.avg_pool2d(ar, 2, 2, ceil_mode=True, count_include_pad=True)
+y = F.conv2d(ap, T["w4"], T["b4"], padding=1).mean(dim=(2, 3))
+z = F.conv2d(p1, T["w5"]) + F.conv2d(p1, T["w6"])
+np.save(os.path.join(OUT, "cl_chain_x.npy"), x)
+for k, v in dict(y=y, side=side, z=z).items():
+    np.save(os.path.join(OUT, "cl_chain_%s.npy" % k), v.numpy().astype(np.float32))
+print("wrote cl_chain")

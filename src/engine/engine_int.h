@@ -84,6 +84,9 @@ typedef struct skiff__node {
     skiff__fused_act act[2]; /* applied in order after the op */
     int n_act;
     int sum_input; /* value index added to the output after the op (sum post-op), or -1 */
+    /* Set by skiff__plan_layouts: in[0], the sum input and out[0] are held
+     * channels-last (N, spatial..., C) rather than row-major. */
+    bool x_cl, sum_cl, y_cl;
     bool dead;
 } skiff__node;
 
@@ -148,6 +151,13 @@ typedef struct skiff__op {
 /* The kernel adds the tensor in ctx->in[ctx->n_in] (node->sum_input) to its
  * result, so the fusion pass may fold a following Add into it. */
 #define SKIFF_OP_FUSES_SUM 2u
+/* The kernel reads in[0] (and the fused sum) channels-last when
+ * node->x_cl (node->sum_cl) says so. */
+#define SKIFF_OP_CL_X 4u
+/* The kernel writes out[0] channels-last when node->y_cl says so. */
+#define SKIFF_OP_CL_Y 8u
+/* ...but only in the layout its in[0] has (x_cl == y_cl). */
+#define SKIFF_OP_CL_SAME 16u
 
 /* Allocates output `idx` with the given type and shape from the context's
  * buffer pool and stores it in ctx->out[idx]. The data is uninitialised.
@@ -225,8 +235,18 @@ typedef struct skiff__pass_stats {
 } skiff__pass_stats;
 skiff_status_t *skiff__graph_optimize(skiff__graph *g, skiff__pass_stats *stats);
 
+/* Decides which values are held channels-last (sets the nodes' x_cl,
+ * sum_cl and y_cl): those made by one node that can write them so and read
+ * only by nodes that can read them so (SKIFF_OP_CL_*), never a graph input,
+ * output or constant. oneDNN's convolutions run channels-last, so such an
+ * edge skips the two reorders a row-major tensor costs between them.
+ * Returns false when out of memory (every layout then stays row-major). */
+bool skiff__plan_layouts(skiff__graph *g);
+
 /* exec.c: nodes answered from the shape memo so far (tests). */
 uint64_t skiff__context_memo_hits(const skiff_context_t *c);
+/* exec.c: values the layout plan holds channels-last (tests). */
+int skiff__model_cl_values(const skiff_model_t *m);
 /* Evaluates one node whose inputs are all constants, storing its outputs as
  * constants. Used by constant folding. */
 skiff_status_t *skiff__fold_node(skiff__graph *g, int node_index, bool *too_big);

@@ -388,6 +388,8 @@ static skiff_status_t *model_from_graph(skiff__graph *g, const skiff_model_optio
                       ps.removed_identity, ps.folded, ps.dead, ps.bn_folded, ps.act_fused,
                       ps.sum_fused, ps.gelu_fused, ps.ln_fused, ps.hardswish_fused);
     }
+    if (!st && !skiff__plan_layouts(g))
+        st = skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory planning layouts");
     if (!st)
         st = prepare_nodes(g);
     if (!st) {
@@ -593,9 +595,13 @@ static skiff_status_t *check_input(const skiff_value_info_t *info, const skiff_t
             bad = info->dims[i] >= 0 && t->dims[i] != info->dims[i];
     }
     if (!bad)
-        bad = skiff_tensor_numel(t) < 0 ||
-              (t->dtype != SKIFF_DTYPE_STRING &&
-               (size_t)skiff_tensor_numel(t) * skiff_dtype_size(t->dtype) != t->nbytes);
+        bad = skiff_tensor_numel(t) < 0;
+    if (!bad && t->dtype != SKIFF_DTYPE_STRING &&
+        (size_t)skiff_tensor_numel(t) * skiff_dtype_size(t->dtype) != t->nbytes)
+        return skiff_status_new(
+            SKIFF_CODE_INVALID_ARG, "input '%s': shape %s needs %zu bytes, the tensor holds %zu",
+            info->name, skiff_shape_str(t->ndim, t->dims, got, sizeof(got)),
+            (size_t)skiff_tensor_numel(t) * skiff_dtype_size(t->dtype), t->nbytes);
     if (bad)
         return skiff_status_new(
             SKIFF_CODE_INVALID_ARG, "input '%s': expected shape %s, got %s", info->name,
@@ -717,6 +723,14 @@ static bool memo_restore(skiff_context_t *c, int ni, const skiff__node *n)
 }
 
 uint64_t skiff__context_memo_hits(const skiff_context_t *c) { return c->memo_hits; }
+
+int skiff__model_cl_values(const skiff_model_t *m)
+{
+    int n = 0;
+    for (int i = 0; i < m->g->n_nodes; i++)
+        n += !m->g->nodes[i].dead && m->g->nodes[i].y_cl;
+    return n;
+}
 
 skiff_status_t *skiff_context_run(skiff_context_t *c, const skiff_tensor_t *const *inputs,
                                   int n_inputs, const skiff_tensor_t **outputs)

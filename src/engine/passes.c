@@ -764,3 +764,85 @@ skiff_status_t *skiff__graph_optimize(skiff__graph *g, skiff__pass_stats *stats)
     drop_unused_constants(g);
     return NULL;
 }
+
+/* ---- layouts ---- */
+
+static unsigned op_flags(const skiff__node *n) { return n->op ? n->op->flags : 0; }
+
+/* Live outputs past out[0] (MaxPool's indices): such a node keeps row-major. */
+static bool extra_outputs(const skiff__node *n)
+{
+    for (int o = 1; o < n->n_out; o++)
+        if (n->out[o] >= 0)
+            return true;
+    return false;
+}
+
+bool skiff__plan_layouts(skiff__graph *g)
+{
+    for (int i = 0; i < g->n_nodes; i++)
+        g->nodes[i].x_cl = g->nodes[i].sum_cl = g->nodes[i].y_cl = false;
+    bool *cl = skiff__calloc((size_t)g->n_values + 1, sizeof(bool));
+    int *prod = skiff__calloc((size_t)g->n_values + 1, sizeof(int));
+    if (!cl || !prod) {
+        skiff__free(cl);
+        skiff__free(prod);
+        return false;
+    }
+    for (int v = 0; v < g->n_values; v++) {
+        const skiff__value *val = &g->values[v];
+        cl[v] = !val->is_output && !val->is_input && !val->constant && val->n_consumers > 0;
+    }
+    for (int i = 0; i < g->n_nodes; i++) {
+        const skiff__node *n = &g->nodes[i];
+        if (n->dead)
+            continue;
+        unsigned f = op_flags(n);
+        bool extra = extra_outputs(n);
+        for (int o = 0; o < n->n_out; o++) {
+            int v = n->out[o];
+            if (v < 0 || v >= g->n_values)
+                continue;
+            prod[v]++;
+            if (o != 0 || !(f & SKIFF_OP_CL_Y) || extra)
+                cl[v] = false;
+        }
+        for (int k = 0; k <= n->n_in; k++) {
+            int v = k < n->n_in ? n->in[k] : n->sum_input;
+            if (v < 0 || v >= g->n_values)
+                continue;
+            if ((k != 0 && k != n->n_in) || !(f & SKIFF_OP_CL_X) || extra)
+                cl[v] = false;
+        }
+    }
+    for (int v = 0; v < g->n_values; v++)
+        if (prod[v] != 1)
+            cl[v] = false;
+    /* nodes that keep one layout from in[0] to out[0]: both or neither */
+    for (bool changed = true; changed;) {
+        changed = false;
+        for (int i = 0; i < g->n_nodes; i++) {
+            const skiff__node *n = &g->nodes[i];
+            if (n->dead || !(op_flags(n) & SKIFF_OP_CL_SAME) || n->n_in < 1 || n->n_out < 1)
+                continue;
+            int x = n->in[0], y = n->out[0];
+            if (x < 0 || y < 0 || x >= g->n_values || y >= g->n_values)
+                continue;
+            if (cl[x] != cl[y]) {
+                cl[x] = cl[y] = false;
+                changed = true;
+            }
+        }
+    }
+    for (int i = 0; i < g->n_nodes; i++) {
+        skiff__node *n = &g->nodes[i];
+        if (n->dead)
+            continue;
+        n->x_cl = n->n_in > 0 && n->in[0] >= 0 && n->in[0] < g->n_values && cl[n->in[0]];
+        n->sum_cl = n->sum_input >= 0 && n->sum_input < g->n_values && cl[n->sum_input];
+        n->y_cl = n->n_out > 0 && n->out[0] >= 0 && n->out[0] < g->n_values && cl[n->out[0]];
+    }
+    skiff__free(cl);
+    skiff__free(prod);
+    return true;
+}

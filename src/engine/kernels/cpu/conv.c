@@ -6,9 +6,8 @@
  * and wraps it in reorders where the chosen layout differs from the user's;
  * constant weights are reordered once per layout into node->prep, shared by
  * every context. Three refinements cut the reorders:
- *   - an edge that runs from one Conv only into Convs (decided at prepare
- *     from the graph) holds its tensor channels-last, so neither end
- *     reorders it;
+ *   - an edge between Convs (and pools; see skiff__plan_layouts) holds its
+ *     tensor channels-last, so neither end reorders it;
  *   - a 1x1 convolution with plain ends times the blocked primitive against
  *     oneDNN's plain GEMM-based one on its first input and keeps the faster;
  *   - fused activations run as post-ops, and a fused sum as a sum post-op
@@ -37,10 +36,25 @@ typedef struct conv_attrs {
     auto_pad_t auto_pad;
 } conv_attrs;
 
+/* The ways one convolution can run; where several apply, the first input
+ * of each shape times them and the node keeps the fastest. */
+typedef enum {
+    CAND_BLOCKED,  /* oneDNN's direct kernel in its chosen ("any") layouts */
+    CAND_PLAIN,    /* plain NCHW in place (oneDNN's GEMM-based convolution) */
+    CAND_WINOGRAD, /* oneDNN's Winograd kernel (3x3, stride 1, nChw16c) */
+} conv_cand;
+
+#define CONV_PICKS_MAX 8
+
 typedef struct conv_prep {
     skiff__wpack wp;
-    bool has_wp;         /* W is a constant: pack it once into wp */
-    bool src_cl, dst_cl; /* X / Y are held channels-last (see conv_prepare) */
+    bool has_wp; /* W is a constant: pack it once into wp */
+    /* The timed choice per input shape, shared by every context, so each
+     * shape is timed once per model and all contexts run the same kernel. */
+    pthread_mutex_t mu;
+    int n_picks;
+    skiff__shape_key pick_key[CONV_PICKS_MAX];
+    conv_cand pick[CONV_PICKS_MAX];
 } conv_prep;
 
 /* ---- attributes ---- */
@@ -128,6 +142,7 @@ typedef struct conv_entry {
     dnnl_memory_t m_scratch;
     void *src_buf, *dst_buf, *wei_buf, *scratch, *full_buf;
     size_t scratch_size;
+    size_t acc_bytes;     /* what the primitive writes: dst_buf, or Y in place */
     bool wei_user_direct; /* primitive reads the user layout: set the handle per run */
     bool wei_each_run;    /* weights are not constant: reorder every run */
     bool has_bias, has_sum;
@@ -185,7 +200,7 @@ typedef struct conv_setup {
     int ndim;
     /* dst_user is what the primitive's result is copied to: Y, or the full
      * buffer on the crop path. */
-    dnnl_memory_desc_t src_user, wei_user, bias, dst_user;
+    dnnl_memory_desc_t src_user, wei_user, bias, dst_user, sum_user;
     dnnl_dims_t strides, dil, pl, pr;
     bool has_bias, with_sum;
     const void *w_data; /* weights at compile time (constant ones are packed now) */
@@ -194,7 +209,8 @@ typedef struct conv_setup {
 
 static dnnl_status_t make_pd(const conv_setup *cs, const dnnl_memory_desc_t *src,
                              const dnnl_memory_desc_t *wei, const dnnl_memory_desc_t *dst,
-                             const_dnnl_primitive_attr_t attr, dnnl_primitive_desc_t *pd)
+                             const_dnnl_primitive_attr_t attr, bool winograd,
+                             dnnl_primitive_desc_t *pd)
 {
     dnnl_engine_t eng = skiff__dnnl_engine();
     const dnnl_memory_desc_t *bias = cs->has_bias ? &cs->bias : NULL;
@@ -208,33 +224,30 @@ static dnnl_status_t make_pd(const conv_setup *cs, const dnnl_memory_desc_t *src
             s = dnnl_primitive_desc_create(pd, &d, attr, eng, NULL);
     } else {
         dnnl_convolution_desc_t d;
-        s = dnnl_dilated_convolution_forward_desc_init(&d, dnnl_forward_inference,
-                                                       dnnl_convolution_direct, src, wei, bias, dst,
-                                                       cs->strides, cs->dil, cs->pl, cs->pr);
+        s = dnnl_dilated_convolution_forward_desc_init(
+            &d, dnnl_forward_inference,
+            winograd ? dnnl_convolution_winograd : dnnl_convolution_direct, src, wei, bias, dst,
+            cs->strides, cs->dil, cs->pl, cs->pr);
         if (s == dnnl_success)
             s = dnnl_primitive_desc_create(pd, &d, attr, eng, NULL);
     }
     return s;
 }
 
-/* Where a convolution's activations live while oneDNN runs it. */
-typedef enum {
-    LAYOUT_AUTO,    /* blocked, but 1x1 convolutions time both and keep the faster */
-    LAYOUT_BLOCKED, /* oneDNN's choice ("any"), with reorders from and to plain */
-    LAYOUT_PLAIN,   /* plain NCHW in place (oneDNN's GEMM-based convolution) */
-} conv_layout;
-
-/* SKIFF_CONV_LAYOUT=blocked|plain pins the choice, for measuring one
- * against the other; unset or anything else means auto. Read when a
- * primitive is compiled, never per run. */
-static conv_layout layout_mode(void)
+/* SKIFF_CONV_ALGO=blocked|plain|winograd pins the kernel wherever it
+ * applies, for measuring one against another; unset or anything else
+ * means auto (time the candidates). Read when a primitive is compiled,
+ * never per run. Returns the pinned kind, or -1 for auto. */
+static int pinned_algo(void)
 {
-    const char *e = getenv("SKIFF_CONV_LAYOUT");
+    const char *e = getenv("SKIFF_CONV_ALGO");
     if (e && strcmp(e, "blocked") == 0)
-        return LAYOUT_BLOCKED;
+        return CAND_BLOCKED;
     if (e && strcmp(e, "plain") == 0)
-        return LAYOUT_PLAIN;
-    return LAYOUT_AUTO;
+        return CAND_PLAIN;
+    if (e && strcmp(e, "winograd") == 0)
+        return CAND_WINOGRAD;
+    return -1;
 }
 
 #define TRY(call)                                                                                  \
@@ -244,8 +257,12 @@ static conv_layout layout_mode(void)
             goto done;                                                                             \
     } while (0)
 
-static dnnl_status_t build_entry(const conv_setup *cs, const_dnnl_primitive_attr_t attr, bool plain,
-                                 conv_entry *e, skiff_status_t **st)
+/* Compiles one candidate. Constant weights go to the shared store, or,
+ * for a candidate on trial (private_pack), into the entry's own buffer,
+ * which the winner later hands to the store (adopt_weights). */
+static dnnl_status_t build_entry(const conv_setup *cs, const_dnnl_primitive_attr_t attr,
+                                 conv_cand cand, bool private_pack, conv_entry *e,
+                                 skiff_status_t **st)
 {
     *st = NULL;
     dnnl_engine_t eng = skiff__dnnl_engine();
@@ -258,11 +275,15 @@ static dnnl_status_t build_entry(const conv_setup *cs, const_dnnl_primitive_attr
                                      dnnl_format_tag_any));
     TRY(dnnl_memory_desc_init_by_tag(&any_dst, cs->ndim, cs->dst_user.dims, dnnl_f32,
                                      dnnl_format_tag_any));
-    s = dnnl_unimplemented;
-    if (!plain)
-        s = make_pd(cs, &any_src, &any_wei, &any_dst, attr, &pd);
-    if (s != dnnl_success)
-        TRY(make_pd(cs, &cs->src_user, &any_wei, &cs->dst_user, attr, &pd));
+    if (cand == CAND_WINOGRAD) {
+        TRY(make_pd(cs, &any_src, &any_wei, &any_dst, attr, true, &pd));
+    } else {
+        s = dnnl_unimplemented;
+        if (cand == CAND_BLOCKED)
+            s = make_pd(cs, &any_src, &any_wei, &any_dst, attr, false, &pd);
+        if (s != dnnl_success)
+            TRY(make_pd(cs, &cs->src_user, &any_wei, &cs->dst_user, attr, false, &pd));
+    }
 
     const dnnl_memory_desc_t *src_md = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
     const dnnl_memory_desc_t *wei_md = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
@@ -277,17 +298,21 @@ static dnnl_status_t build_entry(const conv_setup *cs, const_dnnl_primitive_attr
     if (!dnnl_memory_desc_equal(dst_md, &cs->dst_user)) {
         TRY(reorder_prim(dst_md, &cs->dst_user, &e->dst_reorder));
         TRY(mem_with_buf(dst_md, &e->m_dst, &e->dst_buf));
-        if (cs->with_sum) {
-            TRY(reorder_prim(&cs->dst_user, dst_md, &e->sum_reorder));
-            TRY(dnnl_memory_create(&e->m_sum_user, &cs->dst_user, eng, DNNL_MEMORY_NONE));
-        }
+    }
+    /* the sum post-op accumulates into what the primitive writes, so that
+     * starts as the addend: copied when the layouts agree, else reordered */
+    const dnnl_memory_desc_t *acc_md = e->dst_reorder ? dst_md : &cs->dst_user;
+    e->acc_bytes = dnnl_memory_desc_get_size(acc_md);
+    if (cs->with_sum && !dnnl_memory_desc_equal(&cs->sum_user, acc_md)) {
+        TRY(reorder_prim(&cs->sum_user, acc_md, &e->sum_reorder));
+        TRY(dnnl_memory_create(&e->m_sum_user, &cs->sum_user, eng, DNNL_MEMORY_NONE));
     }
     if (dnnl_memory_desc_equal(wei_md, &cs->wei_user)) {
         e->wei_user_direct = true;
         TRY(dnnl_memory_create(&e->m_wei, &cs->wei_user, eng, DNNL_MEMORY_NONE));
     } else {
         void *packed = NULL;
-        if (cs->wp) {
+        if (cs->wp && !private_pack) {
             packed = skiff__wpack_get(cs->wp, wei_md, &cs->wei_user, cs->w_data, st);
             if (*st) {
                 s = dnnl_runtime_error;
@@ -299,7 +324,8 @@ static dnnl_status_t build_entry(const conv_setup *cs, const_dnnl_primitive_attr
         } else {
             TRY(mem_with_buf(wei_md, &e->m_wei, &e->wei_buf));
             if (cs->wp) {
-                /* constant weights, shared store full: pack privately once */
+                /* constant weights on trial, or the shared store is full: pack
+                 * privately once */
                 TRY(skiff__dnnl_reorder_once(&cs->wei_user, cs->w_data, wei_md, e->wei_buf));
             } else {
                 e->wei_each_run = true;
@@ -334,7 +360,6 @@ static dnnl_status_t exec_reorder(dnnl_primitive_t r, dnnl_stream_t stream, dnnl
 typedef struct conv_io {
     const void *x, *w, *b, *sum;
     void *y; /* Y, or the full buffer on the crop path */
-    size_t y_bytes;
 } conv_io;
 
 static dnnl_status_t exec_entry(conv_entry *e, dnnl_stream_t stream, const conv_io *io)
@@ -359,11 +384,12 @@ static dnnl_status_t exec_entry(conv_entry *e, dnnl_stream_t stream, const conv_
         dst = e->m_dst;
     if (e->has_sum) {
         /* the sum post-op accumulates into dst, so dst starts as the addend */
-        if (e->dst_reorder) {
+        void *acc = e->dst_reorder ? e->dst_buf : io->y;
+        if (e->sum_reorder) {
             TRY(dnnl_memory_set_data_handle(e->m_sum_user, (void *)io->sum));
-            TRY(exec_reorder(e->sum_reorder, stream, e->m_sum_user, e->m_dst));
-        } else if (io->sum != io->y) {
-            memcpy(io->y, io->sum, io->y_bytes);
+            TRY(exec_reorder(e->sum_reorder, stream, e->m_sum_user, dst));
+        } else if (io->sum != acc) {
+            memcpy(acc, io->sum, e->acc_bytes);
         }
     }
     dnnl_exec_arg_t args[5];
@@ -383,8 +409,8 @@ done:
     return s;
 }
 
-static conv_entry *new_entry(const conv_setup *cs, const_dnnl_primitive_attr_t attr, bool plain,
-                             bool crop, dnnl_status_t *s, skiff_status_t **st)
+static conv_entry *new_entry(const conv_setup *cs, const_dnnl_primitive_attr_t attr, conv_cand cand,
+                             bool private_pack, bool crop, dnnl_status_t *s, skiff_status_t **st)
 {
     conv_entry *e = skiff__calloc(1, sizeof(*e));
     if (!e) {
@@ -392,7 +418,7 @@ static conv_entry *new_entry(const conv_setup *cs, const_dnnl_primitive_attr_t a
         return NULL;
     }
     e->crop = crop;
-    *s = build_entry(cs, attr, plain, e, st);
+    *s = build_entry(cs, attr, cand, private_pack, e, st);
     if (*s == dnnl_success && crop) {
         size_t fb = dnnl_memory_desc_get_size(&cs->dst_user);
         e->full_buf = skiff__aligned_alloc(fb ? fb : 64);
@@ -406,30 +432,159 @@ static conv_entry *new_entry(const conv_setup *cs, const_dnnl_primitive_attr_t a
     return e;
 }
 
-/* A 1x1 convolution on plain NCHW is one GEMM per image, which can beat the
- * blocked kernel once the two reorders around it are counted (it does for
- * channel-reducing 1x1s at small spatial sizes); which wins depends on the
- * shape and the machine, so both are timed on the real input, interleaved,
- * and the faster is kept. Returns the winner and frees the loser. */
-static conv_entry *pick_faster(conv_entry *a, conv_entry *b, dnnl_stream_t stream,
-                               const conv_io *io)
+/* Several kernels can run one convolution, and which is fastest depends on
+ * the shape and the machine:
+ *   - a 1x1 convolution on plain NCHW is one GEMM per image, which can beat
+ *     the blocked kernel once the two reorders around it are counted (it
+ *     does for channel-reducing 1x1s at small spatial sizes);
+ *   - a 3x3 stride-1 convolution can run as Winograd, fewer multiplies but
+ *     a transform each way and reorders to nChw16c (it wins at batch 1 on
+ *     ResNet's 3x3s on AVX-512).
+ * So the candidates are timed on the real input, interleaved, reorders
+ * included, and the fastest is kept. Returns its index; frees the others.
+ * Every candidate computes the same function, so the result is the
+ * winner's whichever it is. */
+static int pick_fastest(conv_entry **c, int n, dnnl_stream_t stream, const conv_io *io)
 {
-    uint64_t best[2] = {UINT64_MAX, UINT64_MAX};
-    conv_entry *c[2] = {a, b};
+    uint64_t best[3] = {UINT64_MAX, UINT64_MAX, UINT64_MAX};
+    int win = 0;
     for (int rep = 0; rep < 4; rep++) {
-        for (int k = 0; k < 2; k++) {
+        for (int k = 0; k < n; k++) {
             uint64_t t0 = skiff__now_ns();
             if (exec_entry(c[k], stream, io) != dnnl_success) {
-                entry_free(c[1 - k]);
-                return c[k]; /* the run that follows reports the error */
+                win = k; /* the run that follows reports the error */
+                goto out;
             }
             uint64_t dt = skiff__now_ns() - t0;
             if (rep > 0 && dt < best[k]) /* rep 0 warms caches and pages */
                 best[k] = dt;
         }
     }
-    int win = best[1] < best[0];
-    entry_free(c[1 - win]);
+    for (int k = 1; k < n; k++)
+        if (best[k] < best[win])
+            win = k;
+out:
+    for (int k = 0; k < n; k++)
+        if (k != win)
+            entry_free(c[k]);
+    return win;
+}
+
+/* The trial winner's privately packed weights move to the shared store
+ * (or are dropped for the copy already there). */
+static dnnl_status_t adopt_weights(conv_entry *e, skiff__wpack *wp)
+{
+    if (!wp || !e->wei_buf || e->wei_each_run)
+        return dnnl_success;
+    const dnnl_memory_desc_t *md = NULL;
+    dnnl_status_t s = dnnl_memory_get_memory_desc(e->m_wei, &md);
+    if (s != dnnl_success)
+        return s;
+    dnnl_memory_desc_t want = *md;
+    void *own = e->wei_buf;
+    void *use = skiff__wpack_adopt(wp, &want, &e->wei_buf);
+    if (use == own)
+        return dnnl_success;
+    /* the entry now reads the store's copy; own is freed or the store's */
+    return dnnl_memory_set_data_handle(e->m_wei, use);
+}
+
+static bool find_pick(conv_prep *p, const skiff__shape_key *key, conv_cand *out)
+{
+    bool found = false;
+    pthread_mutex_lock(&p->mu);
+    for (int i = 0; i < p->n_picks && !found; i++) {
+        if (p->pick_key[i].n == key->n &&
+            memcmp(p->pick_key[i].v, key->v, sizeof(key->v[0]) * (size_t)key->n) == 0) {
+            *out = p->pick[i];
+            found = true;
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    return found;
+}
+
+static void record_pick(conv_prep *p, const skiff__shape_key *key, conv_cand cand)
+{
+    conv_cand have;
+    if (find_pick(p, key, &have))
+        return;
+    pthread_mutex_lock(&p->mu);
+    if (p->n_picks < CONV_PICKS_MAX) { /* when full, new shapes are timed per context */
+        p->pick_key[p->n_picks] = *key;
+        p->pick[p->n_picks++] = cand;
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Builds the entry for a new input shape: the kernel already picked for
+ * this shape, the one SKIFF_CONV_ALGO pins, or the fastest of the
+ * candidates that apply (see pick_fastest). */
+static conv_entry *compile_entry(const conv_setup *cs, const_dnnl_primitive_attr_t attr,
+                                 conv_prep *prep, const skiff__shape_key *key, const conv_attrs *a,
+                                 bool src_cl, bool dst_cl, int64_t g, bool crop,
+                                 dnnl_stream_t stream, const conv_io *io, dnnl_status_t *s,
+                                 skiff_status_t **st)
+{
+    int pinned = pinned_algo();
+    conv_cand known = CAND_BLOCKED;
+    bool have = prep && find_pick(prep, key, &known);
+    if (pinned == CAND_PLAIN || (have && known == CAND_PLAIN))
+        return new_entry(cs, attr, CAND_PLAIN, false, crop, s, st);
+    if (have && known == CAND_WINOGRAD) {
+        conv_entry *e = new_entry(cs, attr, CAND_WINOGRAD, false, crop, s, st);
+        if (e || *st)
+            return e;
+    }
+    bool one_by_one = !cs->transpose && g == 1, wino_shape = !cs->transpose && g == 1;
+    for (int i = 0; i < a->nsp; i++) {
+        one_by_one = one_by_one && a->k[i] == 1 && a->s[i] == 1 && a->pb[i] == 0 && a->pe[i] == 0;
+        wino_shape = wino_shape && a->k[i] == 3 && a->s[i] == 1 && a->d[i] == 1;
+    }
+    wino_shape = wino_shape && a->nsp == 2 && !crop;
+    if (pinned == CAND_WINOGRAD && wino_shape) {
+        conv_entry *e = new_entry(cs, attr, CAND_WINOGRAD, false, crop, s, st);
+        if (e || *st)
+            return e;
+    }
+    bool try_plain = pinned < 0 && one_by_one && !src_cl && !dst_cl;
+    bool try_wino = pinned < 0 && wino_shape;
+    if (!prep || (!try_plain && !try_wino) || have)
+        return new_entry(cs, attr, CAND_BLOCKED, false, crop, s, st);
+
+    conv_entry *c[3];
+    conv_cand kind[3];
+    int n = 0;
+    c[n] = new_entry(cs, attr, CAND_BLOCKED, true, crop, s, st);
+    if (!c[n])
+        return NULL;
+    kind[n++] = CAND_BLOCKED;
+    /* a candidate oneDNN cannot build drops out; running out of memory fails */
+    for (int k = 0; k < 2; k++) {
+        conv_cand want = k == 0 ? CAND_PLAIN : CAND_WINOGRAD;
+        if (want == CAND_PLAIN ? !try_plain || (!c[0]->src_reorder && !c[0]->dst_reorder)
+                               : !try_wino)
+            continue;
+        c[n] = new_entry(cs, attr, want, true, crop, s, st);
+        if (!c[n] && (*st || *s == dnnl_out_of_memory)) {
+            for (int j = 0; j < n; j++)
+                entry_free(c[j]);
+            return NULL;
+        }
+        if (c[n] && want == CAND_PLAIN && (c[n]->src_reorder || c[n]->dst_reorder)) {
+            entry_free(c[n]);
+            c[n] = NULL;
+        }
+        if (c[n])
+            kind[n++] = want;
+    }
+    int win = n > 1 ? pick_fastest(c, n, stream, io) : 0;
+    if ((*s = adopt_weights(c[win], cs->wp)) != dnnl_success) {
+        entry_free(c[win]);
+        return NULL;
+    }
+    if (n > 1)
+        record_pick(prep, key, kind[win]);
     return c[win];
 }
 
@@ -457,11 +612,11 @@ static void fill_bias_cl(float *y, const float *b, int64_t n, int64_t m, int64_t
 }
 
 /* Fused sum and activations in C, for the paths oneDNN does not apply them
- * on. A channels-last output's sum input is channels-last too (see
- * channels_last_values). */
-static skiff_status_t *conv_epilogue(const skiff__kctx *ctx, skiff_tensor_t *Y, bool cl)
+ * on; Y and the sum input are each row-major or channels-last (y_cl, s_cl). */
+static skiff_status_t *conv_epilogue(const skiff__kctx *ctx, skiff_tensor_t *Y, bool y_cl,
+                                     bool s_cl)
 {
-    if (!cl)
+    if (!y_cl && !s_cl)
         return skiff__nn_epilogue(ctx, Y);
     bool bcast;
     skiff_status_t *st = NULL;
@@ -469,9 +624,9 @@ static skiff_status_t *conv_epilogue(const skiff__kctx *ctx, skiff_tensor_t *Y, 
     if (st)
         return st;
     int64_t n = skiff_tensor_numel(Y);
-    if (S && bcast) {
-        skiff__nn_add_bcast(Y->data, Y->ndim, Y->dims, true, S->data, S->ndim, S->dims,
-                            S->ndim >= 3, ctx->threads);
+    if (S && (bcast || y_cl != s_cl)) {
+        skiff__nn_add_bcast(Y->data, Y->ndim, Y->dims, y_cl, S->data, S->ndim, S->dims,
+                            s_cl && S->ndim >= 3, ctx->threads);
     } else if (S) {
         float *o = Y->data;
         const float *a = S->data;
@@ -481,22 +636,6 @@ static skiff_status_t *conv_epilogue(const skiff__kctx *ctx, skiff_tensor_t *Y, 
     }
     skiff__nn_apply_act(ctx->node, Y->data, n, ctx->threads);
     return NULL;
-}
-
-/* Row-major dims [N, C, spatial...] stored channels-last (NWC, NHWC, NDHWC). */
-static dnnl_status_t md_channels_last(dnnl_memory_desc_t *md, int ndim, const int64_t *dims)
-{
-    dnnl_dims_t d, st;
-    int64_t acc = dims[1] > 0 ? dims[1] : 1;
-    for (int i = 0; i < ndim; i++)
-        d[i] = dims[i];
-    st[1] = 1;
-    for (int i = ndim - 1; i >= 2; i--) {
-        st[i] = acc;
-        acc *= dims[i] > 0 ? dims[i] : 1;
-    }
-    st[0] = acc;
-    return dnnl_memory_desc_init_by_strides(md, ndim, d, dnnl_f32, st);
 }
 
 /* ConvTranspose crop path: Y[n,m,o] = full[n,m,o+pb] inside, bias outside.
@@ -650,15 +789,15 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose)
             return st;
     }
     int64_t inner = y_n / (N * M);
-    const conv_prep *prep = node->prep;
-    bool src_cl = !transpose && prep && prep->src_cl;
-    bool dst_cl = !transpose && prep && prep->dst_cl;
+    bool src_cl = !transpose && node->x_cl;
+    bool dst_cl = !transpose && node->y_cl;
+    bool sum_cl = !transpose && node->sum_cl;
     if (degenerate) {
         if (dst_cl)
             fill_bias_cl(Y->data, B ? B->data : NULL, N, M, inner, ctx->threads);
         else
             fill_bias(Y->data, B ? B->data : NULL, N, M, inner, ctx->threads);
-        return conv_epilogue(ctx, Y, dst_cl);
+        return conv_epilogue(ctx, Y, dst_cl, sum_cl);
     }
     bool s_bcast;
     const skiff_tensor_t *S = skiff__nn_sum_tensor(ctx, Y, &s_bcast, &st);
@@ -687,17 +826,21 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose)
         cs.has_bias = B != NULL;
         cs.with_sum = fuse && S != NULL;
         cs.w_data = W->data;
-        cs.wp = prep && prep->has_wp ? &((conv_prep *)node->prep)->wp : NULL;
-        dnnl_status_t s = src_cl ? md_channels_last(&cs.src_user, r, X->dims)
+        conv_prep *prep = node->prep;
+        cs.wp = prep && prep->has_wp ? &prep->wp : NULL;
+        dnnl_status_t s = src_cl ? skiff__dnnl_md_cl(&cs.src_user, r, X->dims)
                                  : skiff__dnnl_md_plain(&cs.src_user, r, X->dims);
         int64_t fd[2 + CONV_MAX_SP] = {N, M};
         for (int i = 0; i < nsp; i++)
             fd[2 + i] = crop ? full[i] : yd[2 + i];
         if (s == dnnl_success)
-            s = dst_cl ? md_channels_last(&cs.dst_user, r, fd)
+            s = dst_cl ? skiff__dnnl_md_cl(&cs.dst_user, r, fd)
                        : skiff__dnnl_md_plain(&cs.dst_user, r, fd);
         if (s == dnnl_success)
             s = skiff__dnnl_md_plain(&cs.bias, 1, &M);
+        if (s == dnnl_success && cs.with_sum)
+            s = sum_cl ? skiff__dnnl_md_cl(&cs.sum_user, S->ndim, S->dims)
+                       : skiff__dnnl_md_plain(&cs.sum_user, S->ndim, S->dims);
         /* weights: ONNX layout described by strides, with a group dim when g > 1 */
         dnnl_dims_t wd, ws;
         int wn = 0;
@@ -737,25 +880,9 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose)
             skiff__pcache_release(cache);
             return skiff__dnnl_err(ctx, s, "descriptor setup");
         }
-        conv_layout mode = layout_mode();
-        e = new_entry(&cs, attr, mode == LAYOUT_PLAIN, crop, &s, &st);
-        bool one_by_one = !transpose && g == 1;
-        for (int i = 0; i < nsp; i++)
-            one_by_one = one_by_one && a.k[i] == 1 && a.s[i] == 1 && a.pb[i] == 0 && a.pe[i] == 0;
-        if (e && mode == LAYOUT_AUTO && one_by_one && !src_cl && !dst_cl &&
-            (e->src_reorder || e->dst_reorder)) {
-            dnnl_status_t s2;
-            skiff_status_t *st2 = NULL;
-            conv_entry *e2 = new_entry(&cs, attr, true, crop, &s2, &st2);
-            skiff_status_free(st2);
-            if (e2 && !e2->src_reorder && !e2->dst_reorder) {
-                conv_io io = {X->data, W->data,  B ? B->data : NULL, S ? S->data : NULL,
-                              Y->data, Y->nbytes};
-                e = pick_faster(e, e2, cache->stream, &io);
-            } else {
-                entry_free(e2);
-            }
-        }
+        e = compile_entry(
+            &cs, attr, node->prep, &key, &a, src_cl, dst_cl, g, crop, cache->stream,
+            &(conv_io){X->data, W->data, B ? B->data : NULL, S ? S->data : NULL, Y->data}, &s, &st);
         dnnl_primitive_attr_destroy(attr);
         if (!e) {
             skiff__pcache_release(cache);
@@ -765,12 +892,8 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose)
         }
         skiff__pcache_put(cache, &key, e);
     }
-    conv_io io = {X->data,
-                  W->data,
-                  B ? B->data : NULL,
-                  S && fuse ? S->data : NULL,
-                  e->crop ? e->full_buf : Y->data,
-                  Y->nbytes};
+    conv_io io = {X->data, W->data, B ? B->data : NULL, S && fuse ? S->data : NULL,
+                  e->crop ? e->full_buf : Y->data};
     dnnl_status_t s = exec_entry(e, cache->stream, &io);
     if (s != dnnl_success) {
         skiff__pcache_release(cache);
@@ -788,7 +911,7 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose)
     }
     skiff__pcache_release(cache);
     if (!fuse || e->crop)
-        return conv_epilogue(ctx, Y, dst_cl);
+        return conv_epilogue(ctx, Y, dst_cl, sum_cl);
     return NULL;
 }
 
@@ -796,93 +919,16 @@ skiff_status_t *skiff__nn_conv_run(skiff__kctx *ctx) { return conv_common(ctx, f
 
 skiff_status_t *skiff__nn_convt_run(skiff__kctx *ctx) { return conv_common(ctx, true); }
 
-static bool is_conv(const skiff__node *n)
-{
-    return !n->dead && n->op && n->op->run == skiff__nn_conv_run;
-}
-
-/* Marks in cl[] the values that may be held channels-last: made by one
- * Conv and read only by Convs, as their X or their fused sum, so no other
- * kernel and no caller ever sees them. oneDNN's convolutions run
- * channels-last (or reorder from it cheaply), so such an edge skips the two
- * reorders a plain NCHW tensor costs between consecutive convolutions. A
- * fused sum is added into the output in place, so a Conv's sum input and
- * its output must agree: both channels-last or neither. */
-static bool channels_last_values(const skiff__graph *g, bool *cl)
-{
-    int *prod = skiff__calloc((size_t)g->n_values + 1, sizeof(int));
-    int *uses = skiff__calloc((size_t)g->n_values + 1, sizeof(int));
-    if (!prod || !uses) {
-        skiff__free(prod);
-        skiff__free(uses);
-        return false;
-    }
-    for (int v = 0; v < g->n_values; v++)
-        cl[v] = true;
-    for (int i = 0; i < g->n_nodes; i++) {
-        const skiff__node *n = &g->nodes[i];
-        if (n->dead)
-            continue;
-        bool conv = is_conv(n);
-        for (int o = 0; o < n->n_out; o++) {
-            int v = n->out[o];
-            if (v < 0 || v >= g->n_values)
-                continue;
-            prod[v]++;
-            if (!conv || o != 0)
-                cl[v] = false;
-        }
-        for (int k = 0; k <= n->n_in; k++) {
-            int v = k < n->n_in ? n->in[k] : n->sum_input;
-            if (v < 0 || v >= g->n_values)
-                continue;
-            uses[v]++;
-            if (!conv || (k != 0 && k != n->n_in))
-                cl[v] = false;
-        }
-    }
-    for (int v = 0; v < g->n_values; v++) {
-        const skiff__value *val = &g->values[v];
-        if (prod[v] != 1 || uses[v] < 1 || val->is_output || val->is_input || val->constant)
-            cl[v] = false;
-    }
-    for (bool changed = true; changed;) {
-        changed = false;
-        for (int i = 0; i < g->n_nodes; i++) {
-            const skiff__node *n = &g->nodes[i];
-            if (n->dead || !is_conv(n) || n->sum_input < 0 || n->n_out < 1 || n->out[0] < 0)
-                continue;
-            int sv = n->sum_input, ov = n->out[0];
-            if (cl[sv] != cl[ov]) {
-                cl[sv] = cl[ov] = false;
-                changed = true;
-            }
-        }
-    }
-    skiff__free(prod);
-    skiff__free(uses);
-    return true;
-}
-
 skiff_status_t *skiff__nn_conv_prepare(skiff__node *node, const skiff__graph *graph)
 {
     conv_prep *p = skiff__calloc(1, sizeof(*p));
-    bool *cl = skiff__calloc((size_t)graph->n_values + 1, sizeof(bool));
-    if (!p || !cl || (is_conv(node) && !channels_last_values(graph, cl))) {
-        skiff__free(p);
-        skiff__free(cl);
+    if (!p)
         return skiff__node_err(node, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
-    }
     skiff__wpack_init(&p->wp);
+    pthread_mutex_init(&p->mu, NULL);
     const skiff_tensor_t *w =
         node->n_in > 1 && node->in[1] >= 0 ? graph->values[node->in[1]].constant : NULL;
     p->has_wp = w && w->dtype == SKIFF_DTYPE_FLOAT32;
-    if (is_conv(node)) {
-        /* Every Conv decides from the same graph, so both ends of an edge agree. */
-        p->src_cl = node->n_in > 0 && node->in[0] >= 0 && cl[node->in[0]];
-        p->dst_cl = node->n_out > 0 && node->out[0] >= 0 && cl[node->out[0]];
-    }
-    skiff__free(cl);
     node->prep = p;
     return NULL;
 }
@@ -893,5 +939,6 @@ void skiff__nn_conv_prep_free(void *prep)
     if (!p)
         return;
     skiff__wpack_destroy(&p->wp);
+    pthread_mutex_destroy(&p->mu);
     skiff__free(p);
 }

@@ -178,6 +178,46 @@ const skiff_tensor_t *skiff__nn_sum_tensor(const skiff__kctx *ctx, const skiff_t
     return s;
 }
 
+/* Row-major dims [N, C, spatial...] stored channels-last (NWC, NHWC, NDHWC). */
+dnnl_status_t skiff__dnnl_md_cl(dnnl_memory_desc_t *md, int ndim, const int64_t *dims)
+{
+    dnnl_dims_t d, st;
+    int64_t acc = dims[1] > 0 ? dims[1] : 1;
+    for (int i = 0; i < ndim; i++)
+        d[i] = dims[i];
+    st[1] = 1;
+    for (int i = ndim - 1; i >= 2; i--) {
+        st[i] = acc;
+        acc *= dims[i] > 0 ? dims[i] : 1;
+    }
+    st[0] = acc;
+    return dnnl_memory_desc_init_by_strides(md, ndim, d, dnnl_f32, st);
+}
+
+void skiff__cl_to_rowmajor(float *dst, const float *src, int64_t n, int64_t c, int64_t inner,
+                           int threads)
+{
+#pragma omp parallel for num_threads(threads) if (n * c * inner > 65536)
+    for (int64_t nc = 0; nc < n * c; nc++) {
+        const float *s = src + (nc / c) * inner * c + nc % c;
+        float *d = dst + nc * inner;
+        for (int64_t i = 0; i < inner; i++)
+            d[i] = s[i * c];
+    }
+}
+
+void skiff__rowmajor_to_cl(float *dst, const float *src, int64_t n, int64_t c, int64_t inner,
+                           int threads)
+{
+#pragma omp parallel for num_threads(threads) if (n * c * inner > 65536)
+    for (int64_t ni = 0; ni < n * inner; ni++) {
+        const float *s = src + (ni / inner) * c * inner + ni % inner;
+        float *d = dst + ni * c;
+        for (int64_t j = 0; j < c; j++)
+            d[j] = s[j * inner];
+    }
+}
+
 /* Element strides of a row-major or channels-last tensor, in logical dim order. */
 static void layout_strides(int ndim, const int64_t *dims, bool cl, int64_t *st)
 {
@@ -461,4 +501,27 @@ dnnl_status_t skiff__dnnl_prim_create(const_dnnl_primitive_desc_t pd, dnnl_primi
         *scratch_size = 0;
     }
     return s;
+}
+
+void *skiff__wpack_adopt(skiff__wpack *wp, const dnnl_memory_desc_t *md, void **buf)
+{
+    void *use = *buf;
+    pthread_mutex_lock(&wp->mu);
+    bool found = false;
+    for (int i = 0; i < wp->n && !found; i++) {
+        if (dnnl_memory_desc_equal(&wp->md[i], md)) {
+            found = true;
+            use = wp->buf[i];
+            skiff__free(*buf);
+            *buf = NULL;
+        }
+    }
+    if (!found && wp->n < SKIFF__WPACK_MAX) {
+        wp->md[wp->n] = *md;
+        wp->buf[wp->n] = *buf;
+        wp->n++;
+        *buf = NULL;
+    }
+    pthread_mutex_unlock(&wp->mu);
+    return use;
 }

@@ -76,6 +76,13 @@ void *skiff__wpack_get(skiff__wpack *wp, const dnnl_memory_desc_t *want,
                        const dnnl_memory_desc_t *user_md, const void *user_data,
                        skiff_status_t **st);
 
+/* Hands weights already packed as `md` to the store: returns the copy to
+ * use from now on. When the store holds `md` already, *buf is freed and
+ * the stored copy returned; when it has room, it takes *buf; either way
+ * *buf becomes NULL. When it is full, *buf stays the caller's and is
+ * returned. */
+void *skiff__wpack_adopt(skiff__wpack *wp, const dnnl_memory_desc_t *md, void **buf);
+
 /* Reorders src into dst once on a private stream (setup-time work). */
 dnnl_status_t skiff__dnnl_reorder_once(const dnnl_memory_desc_t *src_md, const void *src,
                                        const dnnl_memory_desc_t *dst_md, void *dst);
@@ -119,6 +126,15 @@ void skiff__pcache_free(void *cache);
  * pd alive only as long as it needs queries. */
 dnnl_status_t skiff__dnnl_prim_create(const_dnnl_primitive_desc_t pd, dnnl_primitive_t *prim,
                                       void **scratch, size_t *scratch_size);
+
+/* Row-major dims [N, C, spatial...] stored channels-last (NWC, NHWC, NDHWC). */
+dnnl_status_t skiff__dnnl_md_cl(dnnl_memory_desc_t *md, int ndim, const int64_t *dims);
+
+/* Copies between channels-last [n, inner, c] and row-major [n, c, inner]. */
+void skiff__cl_to_rowmajor(float *dst, const float *src, int64_t n, int64_t c, int64_t inner,
+                           int threads);
+void skiff__rowmajor_to_cl(float *dst, const float *src, int64_t n, int64_t c, int64_t inner,
+                           int threads);
 
 /* ---- kernels (defined in conv.c, gemm.c, pool.c, nn.c) ---- */
 skiff_status_t *skiff__nn_conv_prepare(skiff__node *node, const skiff__graph *graph);

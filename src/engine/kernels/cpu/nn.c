@@ -442,20 +442,21 @@ static skiff_status_t *lrn_run(skiff__kctx *ctx)
 /* ---- table ---- */
 
 #define FUSES (SKIFF_OP_FUSES_ACT | SKIFF_OP_FUSES_SUM)
+#define POOL_CL (SKIFF_OP_CL_X | SKIFF_OP_CL_Y | SKIFF_OP_CL_SAME)
 
 const skiff__op skiff__ops_nn[] = {
     {"Conv", 1, skiff__nn_conv_prepare, skiff__nn_conv_run, skiff__nn_conv_prep_free,
-     skiff__pcache_free, FUSES},
+     skiff__pcache_free, FUSES | SKIFF_OP_CL_X | SKIFF_OP_CL_Y},
     {"ConvTranspose", 1, skiff__nn_conv_prepare, skiff__nn_convt_run, skiff__nn_conv_prep_free,
      skiff__pcache_free, FUSES},
     {"Gemm", 1, NULL, skiff__nn_gemm_run, NULL, NULL, FUSES},
     {"MatMul", 1, NULL, skiff__nn_matmul_run, NULL, NULL, FUSES},
-    {"MaxPool", 1, NULL, skiff__nn_maxpool_run, NULL, skiff__pcache_free, 0},
-    {"AveragePool", 1, NULL, skiff__nn_avgpool_run, NULL, skiff__pcache_free, 0},
+    {"MaxPool", 1, NULL, skiff__nn_maxpool_run, NULL, skiff__pcache_free, POOL_CL},
+    {"AveragePool", 1, NULL, skiff__nn_avgpool_run, NULL, skiff__pcache_free, POOL_CL},
     {"LpPool", 1, NULL, skiff__nn_lppool_run, NULL, NULL, 0},
-    {"GlobalAveragePool", 1, NULL, skiff__nn_global_avgpool_run, NULL, NULL, 0},
-    {"GlobalMaxPool", 1, NULL, skiff__nn_global_maxpool_run, NULL, NULL, 0},
-    {"GlobalLpPool", 1, NULL, skiff__nn_global_lppool_run, NULL, NULL, 0},
+    {"GlobalAveragePool", 1, NULL, skiff__nn_global_avgpool_run, NULL, NULL, SKIFF_OP_CL_X},
+    {"GlobalMaxPool", 1, NULL, skiff__nn_global_maxpool_run, NULL, NULL, SKIFF_OP_CL_X},
+    {"GlobalLpPool", 1, NULL, skiff__nn_global_lppool_run, NULL, NULL, SKIFF_OP_CL_X},
     {"BatchNormalization", 1, NULL, batchnorm_run, NULL, NULL, SKIFF_OP_FUSES_ACT},
     {"InstanceNormalization", 1, NULL, instancenorm_run, NULL, NULL, 0},
     /* opset 17 in ONNX; from 1 so a fusion pass may form it in older models */

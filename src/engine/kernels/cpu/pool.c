@@ -6,7 +6,12 @@
  * output, int8/uint8/double data, LpPool, more than 3 spatial dims, and
  * count_include_pad windows that ceil_mode pushes past the explicit pads
  * (ONNX does not count those positions, oneDNN would). Global pools are a
- * plain reduction per (n, c) plane. */
+ * plain reduction per (n, c) plane.
+ *
+ * Between convolutions the tensors may be held channels-last (node->x_cl,
+ * y_cl; see skiff__plan_layouts): oneDNN pools them in that layout, the
+ * plain C paths go through a row-major copy, and the global pools reduce
+ * them in place. */
 #include <float.h>
 #include <math.h>
 #include <string.h>
@@ -254,14 +259,16 @@ static void pool_entry_free(void *p)
 }
 
 static dnnl_status_t pool_build(const pool_cfg *pc, const skiff_tensor_t *X,
-                                const skiff_tensor_t *Y, pool_entry *e)
+                                const skiff_tensor_t *Y, bool cl, pool_entry *e)
 {
     dnnl_engine_t eng = skiff__dnnl_engine();
     dnnl_memory_desc_t src, dst;
     dnnl_dims_t strides, kernel, dil, pl, pr;
-    dnnl_status_t s = skiff__dnnl_md_plain(&src, X->ndim, X->dims);
+    dnnl_status_t s = cl ? skiff__dnnl_md_cl(&src, X->ndim, X->dims)
+                         : skiff__dnnl_md_plain(&src, X->ndim, X->dims);
     if (s == dnnl_success)
-        s = skiff__dnnl_md_plain(&dst, Y->ndim, Y->dims);
+        s = cl ? skiff__dnnl_md_cl(&dst, Y->ndim, Y->dims)
+               : skiff__dnnl_md_plain(&dst, Y->ndim, Y->dims);
     if (s != dnnl_success)
         return s;
     for (int i = 0; i < pc->nsp; i++) {
@@ -312,7 +319,7 @@ static dnnl_status_t pool_build(const pool_cfg *pc, const skiff_tensor_t *X,
  * *rejected is set (with no error) when oneDNN declines the configuration
  * (e.g. padding wider than the window), so the caller runs plain C. */
 static skiff_status_t *pool_dnnl(skiff__kctx *ctx, const pool_cfg *pc, const skiff_tensor_t *X,
-                                 skiff_tensor_t *Y, bool *rejected)
+                                 skiff_tensor_t *Y, bool cl, bool *rejected)
 {
     *rejected = false;
     skiff_status_t *st;
@@ -328,7 +335,7 @@ static skiff_status_t *pool_dnnl(skiff__kctx *ctx, const pool_cfg *pc, const ski
             skiff__pcache_release(cache);
             return skiff__kerr(ctx, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
         }
-        dnnl_status_t s = pool_build(pc, X, Y, e);
+        dnnl_status_t s = pool_build(pc, X, Y, cl, e);
         if (s != dnnl_success) {
             pool_entry_free(e);
             skiff__pcache_release(cache);
@@ -356,6 +363,27 @@ static skiff_status_t *pool_dnnl(skiff__kctx *ctx, const pool_cfg *pc, const ski
 }
 
 /* ---- kernels ---- */
+
+/* The plain C pool on a channels-last X and Y, through row-major copies. */
+static skiff_status_t *pool_plain_cl(skiff__kctx *ctx, const pool_cfg *pc, const skiff_tensor_t *X,
+                                     skiff_tensor_t *Y)
+{
+    int64_t xin = skiff_tensor_numel(X) / (pc->n * pc->c);
+    int64_t yin = skiff_tensor_numel(Y) / (pc->n * pc->c);
+    float *xr = skiff__aligned_alloc(X->nbytes ? X->nbytes : 64);
+    float *yr = skiff__aligned_alloc(Y->nbytes ? Y->nbytes : 64);
+    if (!xr || !yr) {
+        skiff__free(xr);
+        skiff__free(yr);
+        return skiff__kerr(ctx, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    skiff__cl_to_rowmajor(xr, X->data, pc->n, pc->c, xin, ctx->threads);
+    pool_plain_f32(pc, xr, yr, NULL, ctx->threads);
+    skiff__rowmajor_to_cl(Y->data, yr, pc->n, pc->c, yin, ctx->threads);
+    skiff__free(xr);
+    skiff__free(yr);
+    return NULL;
+}
 
 static skiff_status_t *pool_run(skiff__kctx *ctx, pool_kind kind)
 {
@@ -403,10 +431,14 @@ static skiff_status_t *pool_run(skiff__kctx *ctx, pool_kind kind)
             ceil_past_pads = true;
     bool use_dnnl = dt == SKIFF_DTYPE_FLOAT32 && kind != POOL_LP && !want_ind && pc.nsp <= 3 &&
                     !(kind == POOL_AVG && pc.include_pad && ceil_past_pads);
+    /* channels-last only between float32 convolutions (skiff__plan_layouts) */
+    bool cl = ctx->node->x_cl && ctx->node->y_cl && dt == SKIFF_DTYPE_FLOAT32 && !I;
     bool rejected = false;
     if (use_dnnl)
-        st = pool_dnnl(ctx, &pc, X, Y, &rejected);
-    if (!use_dnnl || rejected) {
+        st = pool_dnnl(ctx, &pc, X, Y, cl, &rejected);
+    if ((!use_dnnl || rejected) && cl) {
+        st = pool_plain_cl(ctx, &pc, X, Y);
+    } else if (!use_dnnl || rejected) {
         int64_t *ind = I ? I->data : NULL;
         switch (dt) {
         case SKIFF_DTYPE_FLOAT32: pool_plain_f32(&pc, X->data, Y->data, ind, ctx->threads); break;
@@ -463,6 +495,44 @@ skiff_status_t *skiff__nn_lppool_run(skiff__kctx *ctx) { return pool_run(ctx, PO
 GLOBAL_POOL(global_f32, float)
 GLOBAL_POOL(global_f64, double)
 
+/* The same on channels-last X[n, i, c]: Y[n, c, 1...] is the same in
+ * either layout. Sums in double, like the row-major path. */
+static void global_cl_f32(pool_kind kind, double p, const float *x, float *y, int64_t n, int64_t c,
+                          int64_t inner, int threads)
+{
+    const int64_t CB = 64; /* channels per task */
+    int64_t cblocks = (c + CB - 1) / CB;
+#pragma omp parallel for num_threads(threads) if (n * c * inner > 32768)
+    for (int64_t t = 0; t < n * cblocks; t++) {
+        int64_t b = t / cblocks, c0 = (t % cblocks) * CB;
+        int64_t cn = c - c0 < CB ? c - c0 : CB;
+        double acc[64];
+        const float *xb = x + b * inner * c + c0;
+        for (int64_t j = 0; j < cn; j++)
+            acc[j] = kind == POOL_MAX ? (inner > 0 ? xb[j] : 0) : 0;
+        for (int64_t i = 0; i < inner; i++) {
+            const float *row = xb + i * c;
+            for (int64_t j = 0; j < cn; j++) {
+                double v = row[j];
+                if (kind == POOL_MAX)
+                    acc[j] = v > acc[j] ? v : acc[j];
+                else if (kind == POOL_AVG)
+                    acc[j] += v;
+                else
+                    acc[j] += p == 2 ? v * v : pow(fabs(v), p);
+            }
+        }
+        for (int64_t j = 0; j < cn; j++) {
+            double r = acc[j];
+            if (kind == POOL_AVG)
+                r = inner > 0 ? r / (double)inner : 0;
+            else if (kind == POOL_LP)
+                r = p == 2 ? sqrt(r) : pow(r, 1.0 / p);
+            y[b * c + c0 + j] = (float)r;
+        }
+    }
+}
+
 static skiff_status_t *global_run(skiff__kctx *ctx, pool_kind kind)
 {
     const skiff_tensor_t *X = ctx->n_in > 0 ? ctx->in[0] : NULL;
@@ -489,7 +559,9 @@ static skiff_status_t *global_run(skiff__kctx *ctx, pool_kind kind)
     if (!Y)
         return st;
     int64_t planes = X->dims[0] * X->dims[1];
-    if (X->dtype == SKIFF_DTYPE_FLOAT32)
+    if (X->dtype == SKIFF_DTYPE_FLOAT32 && ctx->node->x_cl && X->ndim >= 3)
+        global_cl_f32(kind, p, X->data, Y->data, X->dims[0], X->dims[1], inner, ctx->threads);
+    else if (X->dtype == SKIFF_DTYPE_FLOAT32)
         global_f32(kind, p, X->data, Y->data, planes, inner, ctx->threads);
     else
         global_f64(kind, p, X->data, Y->data, planes, inner, ctx->threads);
