@@ -223,6 +223,38 @@ skiff_tensor_t *skiff__kctx_output(skiff__kctx *k, int idx, skiff_dtype_t dtype,
     return &r->t;
 }
 
+skiff_tensor_t *skiff__kctx_output_over(skiff__kctx *k, int idx, int in_idx, skiff_dtype_t dtype,
+                                        int ndim, const int64_t *dims, skiff_status_t **st)
+{
+    skiff_context_t *c = k->exec ? k->exec->ctx : NULL;
+    const skiff__node *n = k->node;
+    int v = !c || idx < 0 || idx >= k->n_out  ? -1
+            : in_idx >= 0 && in_idx < n->n_in ? n->in[in_idx]
+            : in_idx == n->n_in               ? n->sum_input
+                                              : -1;
+    const skiff_tensor_t *src = v >= 0 ? k->in[in_idx] : NULL;
+    bool same = src && src->dtype == dtype && src->ndim == ndim && dtype != SKIFF_DTYPE_STRING;
+    for (int i = 0; same && i < ndim; i++)
+        same = src->dims[i] == dims[i];
+    const skiff__value *val = v >= 0 ? &k->graph->values[v] : NULL;
+    rt_value *in = v >= 0 ? &c->rt[v] : NULL;
+    /* dies here (this node is its last pending use, once), owns its block
+     * alone, and is neither a graph input nor an output */
+    if (!same || val->is_input || val->is_output || in->pending != 1 || !in->blk ||
+        in->blk->refs != 1 || in->t.data != in->blk->data || in->blk->cap < src->nbytes)
+        return skiff__kctx_output(k, idx, dtype, ndim, dims, st);
+    rt_value *r = out_slot(c, n, idx);
+    rt_release(c, r);
+    r->blk = in->blk;
+    r->blk->refs++;
+    c->naive += src->nbytes;
+    r->set = true;
+    r->t = *src;
+    r->t.flags = 0;
+    k->out[idx] = &r->t;
+    return &r->t;
+}
+
 skiff_status_t *skiff__kctx_cost(skiff__kctx *k, double macs)
 {
     if (!k->exec || !k->exec->max_macs || macs <= (double)k->exec->max_macs)
