@@ -4,7 +4,7 @@
 # float32 tensor sent as JSON and as the KServe binary extension.
 #
 #   bench/http/run.sh [--skiff build/skiff] [--duration 10] [--conns "1 16 64"]
-#                     [--reps 3] [--skiff-args "..."] [--no-image] [--write-doc]
+#                     [--reps 3] [--skiff-args "..."] [--no-image] [--pin] [--write-doc]
 #
 # Needs wrk and nginx (scripts/install-deps.sh --bench) and /usr/bin/python3
 # with numpy (request bodies). For each connection count it runs wrk against
@@ -15,6 +15,9 @@
 # the ratio skiff/nginx of the median requests/s with the per-run ratios.
 # The load average is printed per row: what else was going on.
 # Both servers get the same cores: nginx runs one worker per skiff I/O thread.
+# By default wrk shares all cores with the server it measures; --pin puts the
+# servers on the first half of the cores and wrk on the other half (taskset),
+# as clients on other machines would be, and writes its own doc section.
 # --write-doc also puts the output into the HTTP section of docs/performance.md
 # (between the http-bench markers; the section is appended when missing).
 set -euo pipefail
@@ -27,6 +30,7 @@ CONNS="1 16 64"
 REPS=3
 SKIFF_ARGS=""
 IMAGE=1
+PIN=0
 WRITE_DOC=0
 while (($#)); do
   case "$1" in
@@ -36,6 +40,7 @@ while (($#)); do
     --reps) REPS=$2; shift 2 ;;
     --skiff-args) SKIFF_ARGS=$2; shift 2 ;;
     --no-image) IMAGE=0; shift ;;
+    --pin) PIN=1; shift ;;
     --write-doc) WRITE_DOC=1; shift ;;
     -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
@@ -59,13 +64,23 @@ free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("12
 
 CORES=$(nproc)
 IO_THREADS=$(( CORES < 4 ? CORES : 4 ))
+WRK_THREADS=2
+SRV=() CLI=() PLACEMENT="wrk shares the cores with the server"
+if ((PIN)); then
+  command -v taskset >/dev/null || { echo "bench/http: --pin needs taskset (util-linux)" >&2; exit 1; }
+  ((CORES >= 2)) || { echo "bench/http: --pin needs at least 2 cores" >&2; exit 1; }
+  HALF=$((CORES / 2))
+  SRV=(taskset -c "0-$((HALF - 1))") CLI=(taskset -c "$HALF-$((CORES - 1))")
+  IO_THREADS=$(( HALF < 4 ? HALF : 4 )) WRK_THREADS=$((CORES - HALF))
+  PLACEMENT="servers pinned to cores 0-$((HALF - 1)), wrk to cores $HALF-$((CORES - 1))"
+fi
 
 # ---- skiff -----------------------------------------------------------------------
 SKIFF_PORT=$(free_port)
 # shellcheck disable=SC2086
 # Served as "uci" and "image": a model is named after its directory.
 ln -s "$REPO/examples/uci_housing/uci_housing_model" "$TMP/uci"
-"$SKIFF" serve --model "$TMP/uci" bench/http/models/image --port "$SKIFF_PORT" --port_file "$TMP/port" \
+"${SRV[@]}" "$SKIFF" serve --model "$TMP/uci" bench/http/models/image --port "$SKIFF_PORT" --port_file "$TMP/port" \
   --io_threads "$IO_THREADS" --log_level warn $SKIFF_ARGS >"$TMP/skiff.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 100); do [[ -s $TMP/port ]] && break; sleep 0.1; done
@@ -104,7 +119,7 @@ http {
   }
 }
 EOF
-nginx -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx" &
+"${SRV[@]}" nginx -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx" &
 NGINX_PID=$!
 PIDS+=($NGINX_PID)
 SKIFF_PID=${PIDS[0]}
@@ -133,9 +148,9 @@ parse() {
 }
 
 run_wrk() { # url conns body_file [ctype] [ihcl]
-  local t=$(( $2 < 2 ? 1 : 2 ))
+  local t=$(( $2 < WRK_THREADS ? $2 : WRK_THREADS ))
   BODY_FILE=$3 CTYPE=${4:-application/json} IHCL=${5:-} \
-    wrk -t"$t" -c"$2" -d"${DURATION}s" --latency -s "$TMP/post.lua" "$1" 2>&1 | parse
+    "${CLI[@]}" wrk -t"$t" -c"$2" -d"${DURATION}s" --latency -s "$TMP/post.lua" "$1" 2>&1 | parse
 }
 
 # CPU clock ticks (user + system) of every thread of the given processes.
@@ -166,7 +181,7 @@ median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { prin
 OUT=$TMP/report.md
 exec 3>&1 1> >(tee "$OUT" >&3)
 echo "machine: $CORES cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "skiff: $IO_THREADS I/O threads, defaults otherwise${SKIFF_ARGS:+ + $SKIFF_ARGS}; nginx $(nginx -v 2>&1 | sed 's/.*\///'): $IO_THREADS workers; wrk ${DURATION}s per point"
+echo "skiff: $IO_THREADS I/O threads, defaults otherwise${SKIFF_ARGS:+ + $SKIFF_ARGS}; nginx $(nginx -v 2>&1 | sed 's/.*\///'): $IO_THREADS workers; wrk ${DURATION}s per point, $WRK_THREADS threads at most; $PLACEMENT"
 echo
 echo "Each row: medians of $REPS runs per server, skiff and nginx alternating. CPU = user + system"
 echo "time of the server's processes per request. ratio = skiff/nginx of the median req/s (per-run ratios)."
@@ -238,25 +253,31 @@ exec 1>&3
 
 if ((WRITE_DOC)); then
   sleep 0.2 # let tee finish
-  /usr/bin/python3 - "$OUT" "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" <<'PY'
+  /usr/bin/python3 - "$OUT" "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" "$PIN" <<'PY'
 import datetime, re, sys
-report, commit = open(sys.argv[1]).read().strip(), sys.argv[2]
+report, commit, pin = open(sys.argv[1]).read().strip(), sys.argv[2], sys.argv[3] == "1"
 doc = "docs/performance.md"
-body = ("<!-- http-bench:begin (written by bench/http/run.sh --write-doc) -->\n## HTTP\n\n"
+tag = "http-bench-pinned" if pin else "http-bench"
+title = ("## HTTP, load generator on its own cores" if pin else "## HTTP")
+where = ("with the servers on half the cores and wrk on the other half"
+         if pin else "measured by wrk on the same cores")
+body = ("<!-- %s:begin (written by bench/http/run.sh --write-doc) -->\n%s\n\n"
         "skiff serving the uci_housing model (Paddle web API, the seed's request) against nginx "
-        "answering the same fixed JSON to the same POST, measured by wrk on the same machine, "
+        "answering the same fixed JSON to the same POST, %s, "
         "the two servers alternating (%s, commit %s). Reproduce: `bench/http/run.sh --reps 5 "
-        "--write-doc`.\n\n%s\n"
-        "<!-- http-bench:end -->" % (datetime.date.today(), commit, report))
+        "%s--write-doc`.\n\n%s\n"
+        "<!-- %s:end -->" % (tag, title, where, datetime.date.today(), commit,
+                              "--pin " if pin else "", report, tag))
 try:
     text = open(doc).read()
 except FileNotFoundError:
     text = "# Performance\n"
-if "<!-- http-bench:begin" in text:
-    text = re.sub(r"<!-- http-bench:begin.*?<!-- http-bench:end -->", lambda m: body, text, flags=re.S)
+if "<!-- %s:begin" % tag in text:
+    text = re.sub(r"<!-- %s:begin.*?<!-- %s:end -->" % (tag, tag), lambda m: body, text,
+                  flags=re.S)
 else:
     text = text.rstrip("\n") + "\n\n" + body + "\n"
 open(doc, "w").write(text)
-print("wrote the HTTP section of", doc)
+print("wrote the %s section of" % tag, doc)
 PY
 fi
