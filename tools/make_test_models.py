@@ -267,3 +267,55 @@ np.save(os.path.join(OUT, "sum_inplace_x.npy"), x)
 np.save(os.path.join(OUT, "sum_inplace_y1.npy"), y1.numpy().astype(np.float32))
 np.save(os.path.join(OUT, "sum_inplace_y2.npy"), y2.numpy().astype(np.float32))
 print("wrote sum_inplace")
+
+# Gemm and MatMul by constant weights (packed once): a row bias fused from
+# the Add after a MatMul, a same-shape fused sum (copied, and in place where
+# the addend dies), Gemm's C with transB, and the forms that stay on the
+# sgemm path (beta != 1, a sum broadcast along rows).
+W1, b1 = wt(40, 24).T.copy(), wt(40)
+W2 = wt(40, 40)
+W3, C3 = wt(16, 120), wt(16)
+W4, C4 = wt(120, 8), wt(8)
+W5 = wt(40, 24).T.copy()
+W6 = wt(24, 24)
+g = helper.make_graph(
+    [
+        helper.make_node("MatMul", ["x", "W1"], ["m1"]),
+        helper.make_node("Add", ["m1", "b1"], ["a1"]),
+        helper.make_node("Relu", ["a1"], ["h1"]),
+        helper.make_node("MatMul", ["h1", "W2"], ["m2"]),
+        helper.make_node("Add", ["m2", "h1"], ["h2"]),
+        helper.make_node("Flatten", ["h2"], ["flat"]),
+        helper.make_node("Gemm", ["flat", "W3", "C3"], ["g3"], transB=1),
+        helper.make_node("Sigmoid", ["g3"], ["y1"]),
+        helper.make_node("Gemm", ["flat", "W4", "C4"], ["y2"], beta=0.5),
+        helper.make_node("ReduceMean", ["h1"], ["z5"], axes=[1], keepdims=1),
+        helper.make_node("MatMul", ["x", "W5"], ["m5"]),
+        helper.make_node("Add", ["m5", "z5"], ["y3"]),
+        helper.make_node("Tanh", ["x"], ["t"]),
+        helper.make_node("MatMul", ["x", "W6"], ["m6"]),
+        helper.make_node("Add", ["m6", "t"], ["y4"]),
+    ],
+    "gemm_packed",
+    [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 24])],
+    [helper.make_tensor_value_info("y1", TensorProto.FLOAT, ["N", 16]),
+     helper.make_tensor_value_info("y2", TensorProto.FLOAT, ["N", 8]),
+     helper.make_tensor_value_info("y3", TensorProto.FLOAT, ["N", 3, 40]),
+     helper.make_tensor_value_info("y4", TensorProto.FLOAT, ["N", 3, 24])],
+    [numpy_helper.from_array(v, k) for k, v in
+     dict(W1=W1, b1=b1, W2=W2, W3=W3, C3=C3, W4=W4, C4=C4, W5=W5, W6=W6).items()],
+)
+save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), "gemm_packed.onnx")
+x = rng.standard_normal((2, 3, 24)).astype(np.float32)
+xd = x.astype(np.float64)
+h1 = np.maximum(xd @ W1 + b1, 0)
+h2 = h1 @ W2 + h1
+flat = h2.reshape(2, -1)
+y1 = 1 / (1 + np.exp(-(flat @ W3.T.astype(np.float64) + C3)))
+y2 = flat @ W4 + 0.5 * C4
+y3 = xd @ W5 + h1.mean(axis=1, keepdims=True)
+y4 = xd @ W6 + np.tanh(xd)
+np.save(os.path.join(OUT, "gemm_packed_x.npy"), x)
+for k, v in dict(y1=y1, y2=y2, y3=y3, y4=y4).items():
+    np.save(os.path.join(OUT, "gemm_packed_%s.npy" % k), v.astype(np.float32))
+print("wrote gemm_packed")

@@ -259,6 +259,22 @@ static bool act_of(const skiff__graph *g, const skiff__node *n, skiff__fused_act
     return true;
 }
 
+/* A Gemm or MatMul by a constant [K, N] matrix, and a constant addend of
+ * N values ([N] or [1, N]): the Add cannot change the output's shape, even
+ * where the output's rank is not declared (the bias of a Linear layer). */
+static bool bias_row(const skiff__graph *g, const skiff__node *n, int addend)
+{
+    bool gemm = is_op(n, "Gemm");
+    if ((!gemm && !is_op(n, "MatMul")) || n->n_in < 2 || n->in[1] < 0)
+        return false;
+    const skiff_tensor_t *w = g->values[n->in[1]].constant;
+    const skiff_tensor_t *b = g->values[addend].constant;
+    if (!w || !b || w->ndim != 2 || b->ndim < 1 || b->ndim > 2 || (b->ndim == 2 && b->dims[0] != 1))
+        return false;
+    int64_t N = gemm && skiff__attr_int(n, "transB", 0) ? w->dims[0] : w->dims[1];
+    return b->dims[b->ndim - 1] == N;
+}
+
 /* Folds an Add that consumes a Conv/Gemm/MatMul output into that node as a
  * sum post-op: y = act(op(x) + other). Runs before activation fusion, so an
  * activation after the Add is fused on top. The addend must be computed
@@ -291,7 +307,7 @@ static int fuse_sums(skiff__graph *g)
         int ro = g->values[n->out[0]].ndim, ra = g->values[other].ndim;
         if (ro >= 0 && ra > ro)
             continue;
-        if (ro < 0 && g->values[other].constant)
+        if (ro < 0 && g->values[other].constant && !bias_row(g, n, other))
             continue; /* a constant could broadcast the output up: keep the Add */
         n->sum_input = other;
         int old = n->out[0];

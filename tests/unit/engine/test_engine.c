@@ -495,6 +495,25 @@ static void test_sum_in_place(void **state)
     unsetenv("SKIFF_CONV_ALGO");
 }
 
+/* Gemm and MatMul by constant weights: packed once and shared, with a row
+ * bias, a fused sum (copied, or in place), C, and the fallbacks to sgemm,
+ * at batch 2 twice, then at batch 1 (a new primitive), in two contexts. */
+static void test_gemm_packed(void **state)
+{
+    static const char *const names[] = {"y1", "y2", "y3", "y4"};
+    skiff_model_t *m = load_ok(DATA("gemm_packed.onnx"));
+    skiff_context_t *c1, *c2;
+    assert_null(skiff_context_new(m, NULL, &c1));
+    assert_null(skiff_context_new(m, NULL, &c2));
+    for (int r = 0; r < 3; r++) {
+        run_check(c1, "gemm_packed", names, 4, r == 2);
+        run_check(c2, "gemm_packed", names, 4, r == 1);
+    }
+    skiff_context_free(c1);
+    skiff_context_free(c2);
+    skiff_model_free(m);
+}
+
 static void cl_chain_ok(const skiff_tensor_t *out)
 {
     skiff_tensor_t *want = npy(DATA("cl_chain_y.npy"));
@@ -528,6 +547,7 @@ int main(void)
         cmocka_unit_test(test_channels_last_chain),
         cmocka_unit_test(test_alloc_failure_cl_chain),
         cmocka_unit_test(test_sum_in_place),
+        cmocka_unit_test(test_gemm_packed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

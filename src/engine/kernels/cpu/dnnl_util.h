@@ -143,6 +143,16 @@ skiff_status_t *skiff__nn_convt_run(skiff__kctx *ctx);
 void skiff__nn_conv_prep_free(void *prep);
 
 skiff_status_t *skiff__nn_gemm_run(skiff__kctx *ctx);
+/* matmul_packed.c: Gemm/MatMul whose B is a constant float32 matrix. */
+skiff_status_t *skiff__nn_gemm_prepare(skiff__node *node, const skiff__graph *graph);
+void skiff__nn_gemm_prep_free(void *prep);
+/* Y = A[M,K] x op(B) (+ C row) with the fused sum and activations, B packed
+ * once. Sets *done when it handled the node (allocating Y, shape yd);
+ * leaves it false, with nothing done, when the node needs the sgemm path. */
+skiff_status_t *skiff__nn_gemm_packed(skiff__kctx *ctx, const skiff_tensor_t *A,
+                                      const skiff_tensor_t *B, const skiff_tensor_t *C, int64_t M,
+                                      int64_t N, int64_t K, bool tb, int yn, const int64_t *yd,
+                                      bool *done);
 skiff_status_t *skiff__nn_matmul_run(skiff__kctx *ctx);
 
 skiff_status_t *skiff__nn_maxpool_run(skiff__kctx *ctx);

@@ -6,7 +6,8 @@
  * (the common "activations x weights" case), so one big GEMM replaces many
  * small ones; otherwise small per-batch GEMMs run in parallel over the
  * batch. Other numeric types use plain loops in i-k-j order, which the
- * compiler vectorises along the output row. */
+ * compiler vectorises along the output row. A constant float32 B takes the
+ * packed-weights path first (matmul_packed.c). */
 #include <string.h>
 
 #include "dnnl_util.h"
@@ -140,6 +141,12 @@ skiff_status_t *skiff__nn_gemm_run(skiff__kctx *ctx)
     skiff_status_t *st = skiff__kctx_cost(ctx, (double)M * (double)N * (double)K);
     if (st)
         return st;
+    if (!ta && alpha == 1.f && (!Cc || beta == 1.f || beta == 0.f)) {
+        bool done;
+        st = skiff__nn_gemm_packed(ctx, A, Bm, beta == 0.f ? NULL : Cc, M, N, K, tb, 2, yd, &done);
+        if (done)
+            return st;
+    }
     skiff_tensor_t *Y = skiff__kctx_output(ctx, 0, A->dtype, 2, yd, &st);
     if (!Y)
         return st;
@@ -217,13 +224,7 @@ skiff_status_t *skiff__nn_matmul_run(skiff__kctx *ctx)
                                                    (double)M * (double)N * (double)K);
     if (st)
         return st;
-    skiff_tensor_t *Y = skiff__kctx_output(ctx, 0, A->dtype, yn, yd, &st);
-    if (!Y)
-        return st;
     int64_t nbt = skiff_shape_numel(nbatch, batch);
-    if (Y->nbytes == 0)
-        return NULL;
-    memset(Y->data, 0, Y->nbytes);
     size_t es = skiff_dtype_size(A->dtype);
     /* per-batch element offsets of A and B, broadcast dims stride 0 */
     int64_t sa[SKIFF_MAX_DIMS], sb[SKIFF_MAX_DIMS];
@@ -241,6 +242,18 @@ skiff_status_t *skiff__nn_matmul_run(skiff__kctx *ctx)
         if (da != batch[i])
             a_full = false;
     }
+    if (b_shared && a_full && Bm->ndim == 2) {
+        bool done;
+        st = skiff__nn_gemm_packed(ctx, A, Bm, NULL, M * nbt, N, K, false, yn, yd, &done);
+        if (done)
+            return st;
+    }
+    skiff_tensor_t *Y = skiff__kctx_output(ctx, 0, A->dtype, yn, yd, &st);
+    if (!Y)
+        return st;
+    if (Y->nbytes == 0)
+        return NULL;
+    memset(Y->data, 0, Y->nbytes);
     if (b_shared && a_full) {
         /* every batch multiplies by the same B: one GEMM with M * batches rows */
         st = gemm_any(ctx, A->dtype, M * nbt, N, K, false, false, 1.f, A->data, Bm->data, Y->data,

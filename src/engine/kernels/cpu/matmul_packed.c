@@ -1,0 +1,242 @@
+/* matmul_packed.c - Gemm and MatMul by a constant float32 matrix.
+ *
+ * Most Gemm and MatMul nodes in real models multiply activations by a
+ * weight matrix that never changes. dnnl_sgemm (gemm.c) repacks that
+ * matrix into its panel layout on every call; here a oneDNN matmul
+ * primitive reads it packed once, at the first run, into the layout the
+ * primitive prefers (kept in node->prep and shared by every context, as
+ * the convolutions' weights are). The primitive is cached per context and
+ * per row count, and applies what the passes fused into the node:
+ *   - a bias: Gemm's C or a fused sum that is one row [N] (the Add after a
+ *     MatMul that torch and paddle2onnx export for every Linear layer);
+ *   - a fused sum of the output's own shape, as a sum post-op (in place
+ *     over the addend's buffer when it dies here);
+ *   - the fused activations, as eltwise post-ops.
+ * Anything else (alpha or beta other than 1, transposed A, a sum that
+ * broadcasts along rows) stays on the sgemm path. */
+#include <string.h>
+
+#include "dnnl_util.h"
+
+typedef struct gemm_prep {
+    skiff__wpack wp;
+} gemm_prep;
+
+skiff_status_t *skiff__nn_gemm_prepare(skiff__node *node, const skiff__graph *graph)
+{
+    const skiff_tensor_t *w =
+        node->n_in > 1 && node->in[1] >= 0 ? graph->values[node->in[1]].constant : NULL;
+    if (!w || w->dtype != SKIFF_DTYPE_FLOAT32 || w->ndim != 2)
+        return NULL; /* no prep: the sgemm path */
+    gemm_prep *p = skiff__calloc(1, sizeof(*p));
+    if (!p)
+        return skiff__node_err(node, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+    skiff__wpack_init(&p->wp);
+    node->prep = p;
+    return NULL;
+}
+
+void skiff__nn_gemm_prep_free(void *prep)
+{
+    gemm_prep *p = prep;
+    if (!p)
+        return;
+    skiff__wpack_destroy(&p->wp);
+    skiff__free(p);
+}
+
+typedef struct mm_entry {
+    dnnl_primitive_t prim;
+    dnnl_memory_t m_src, m_wei, m_bias, m_dst, m_scratch;
+    void *scratch, *wei_buf;
+    size_t scratch_size;
+    bool has_bias, has_sum, wei_user; /* wei_user: the primitive reads B as stored */
+} mm_entry;
+
+static void mm_entry_free(void *p)
+{
+    mm_entry *e = p;
+    if (!e)
+        return;
+    if (e->prim)
+        dnnl_primitive_destroy(e->prim);
+    dnnl_memory_t mems[] = {e->m_src, e->m_wei, e->m_bias, e->m_dst, e->m_scratch};
+    for (size_t i = 0; i < sizeof(mems) / sizeof(mems[0]); i++)
+        if (mems[i])
+            dnnl_memory_destroy(mems[i]);
+    skiff__free(e->scratch);
+    skiff__free(e->wei_buf);
+    skiff__free(e);
+}
+
+typedef struct mm_shape {
+    int64_t M, N, K;
+    bool tb; /* B is stored [N, K] */
+    bool has_bias, with_sum;
+} mm_shape;
+
+#define TRY(call)                                                                                  \
+    do {                                                                                           \
+        s = (call);                                                                                \
+        if (s != dnnl_success)                                                                     \
+            goto done;                                                                             \
+    } while (0)
+
+static dnnl_status_t mm_build(const mm_shape *sh, const skiff__node *node, gemm_prep *prep,
+                              const float *b_data, bool fuse_acts, mm_entry *e, skiff_status_t **st)
+{
+    dnnl_engine_t eng = skiff__dnnl_engine();
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_memory_desc_t src, wei_user, wei_any, bias, dst;
+    dnnl_dims_t sd = {sh->M, sh->K}, ss = {sh->K, 1};
+    dnnl_dims_t wd = {sh->K, sh->N}, ws = {sh->tb ? 1 : sh->N, sh->tb ? sh->K : 1};
+    dnnl_dims_t bd = {1, sh->N}, bs = {sh->N, 1};
+    dnnl_dims_t dd = {sh->M, sh->N}, ds = {sh->N, 1};
+    dnnl_status_t s;
+    *st = NULL;
+    TRY(dnnl_memory_desc_init_by_strides(&src, 2, sd, dnnl_f32, ss));
+    TRY(dnnl_memory_desc_init_by_strides(&wei_user, 2, wd, dnnl_f32, ws));
+    TRY(dnnl_memory_desc_init_by_tag(&wei_any, 2, wd, dnnl_f32, dnnl_format_tag_any));
+    TRY(dnnl_memory_desc_init_by_strides(&bias, 2, bd, dnnl_f32, bs));
+    TRY(dnnl_memory_desc_init_by_strides(&dst, 2, dd, dnnl_f32, ds));
+    int n_act = fuse_acts ? (node->n_act < 2 ? node->n_act : 2) : 0;
+    TRY(skiff__dnnl_attr(node->act, n_act, sh->with_sum, &attr));
+    dnnl_matmul_desc_t md;
+    TRY(dnnl_matmul_desc_init(&md, &src, &wei_any, sh->has_bias ? &bias : NULL, &dst));
+    TRY(dnnl_primitive_desc_create(&pd, &md, attr, eng, NULL));
+    const dnnl_memory_desc_t *wei_md = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    TRY(dnnl_memory_create(&e->m_src, &src, eng, DNNL_MEMORY_NONE));
+    TRY(dnnl_memory_create(&e->m_dst, &dst, eng, DNNL_MEMORY_NONE));
+    if (sh->has_bias)
+        TRY(dnnl_memory_create(&e->m_bias, &bias, eng, DNNL_MEMORY_NONE));
+    if (dnnl_memory_desc_equal(wei_md, &wei_user)) {
+        e->wei_user = true;
+        TRY(dnnl_memory_create(&e->m_wei, &wei_user, eng, DNNL_MEMORY_NONE));
+    } else {
+        void *packed = skiff__wpack_get(&prep->wp, wei_md, &wei_user, b_data, st);
+        if (*st) {
+            s = dnnl_runtime_error;
+            goto done;
+        }
+        if (!packed) { /* the shared store is full: pack privately once */
+            size_t size = dnnl_memory_desc_get_size(wei_md);
+            e->wei_buf = skiff__aligned_alloc(size ? size : 64);
+            if (!e->wei_buf) {
+                s = dnnl_out_of_memory;
+                goto done;
+            }
+            TRY(skiff__dnnl_reorder_once(&wei_user, b_data, wei_md, e->wei_buf));
+            packed = e->wei_buf;
+        }
+        TRY(dnnl_memory_create(&e->m_wei, wei_md, eng, packed));
+    }
+    e->has_bias = sh->has_bias;
+    e->has_sum = sh->with_sum;
+    TRY(skiff__dnnl_prim_create(pd, &e->prim, &e->scratch, &e->scratch_size));
+    if (e->scratch)
+        TRY(dnnl_memory_create(&e->m_scratch,
+                               dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0), eng,
+                               e->scratch));
+done:
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    return s;
+}
+
+/* A [N] or [1, N] vector: usable as the matmul's bias. */
+static bool is_row(const skiff_tensor_t *t, int64_t N)
+{
+    return t && t->dtype == SKIFF_DTYPE_FLOAT32 && skiff_tensor_numel(t) == N && t->ndim >= 1 &&
+           t->ndim <= 2 && t->dims[t->ndim - 1] == N;
+}
+
+skiff_status_t *skiff__nn_gemm_packed(skiff__kctx *ctx, const skiff_tensor_t *A,
+                                      const skiff_tensor_t *B, const skiff_tensor_t *C, int64_t M,
+                                      int64_t N, int64_t K, bool tb, int yn, const int64_t *yd,
+                                      bool *done)
+{
+    *done = false;
+    const skiff__node *node = ctx->node;
+    gemm_prep *prep = node->prep;
+    if (!prep || A->dtype != SKIFF_DTYPE_FLOAT32 || B->dtype != SKIFF_DTYPE_FLOAT32 ||
+        B->ndim != 2 || (C && !is_row(C, N)) || M <= 0 || N <= 0 || K <= 0)
+        return NULL;
+    /* the fused sum: bias when it is one row and C is absent, a sum post-op
+     * when it has the output's shape, else the C epilogue after */
+    const skiff_tensor_t *S = NULL;
+    bool s_bias = false, s_post = false;
+    if (node->sum_input >= 0) {
+        S = ctx->in[ctx->n_in];
+        if (!S || S->dtype != SKIFF_DTYPE_FLOAT32)
+            return NULL;
+        bool same = S->ndim == yn;
+        for (int i = 0; same && i < yn; i++)
+            same = S->dims[i] == yd[i];
+        s_post = same;
+        s_bias = !same && !C && is_row(S, N);
+        if (!s_post && !s_bias)
+            return NULL;
+    }
+    *done = true;
+    skiff_status_t *st = NULL;
+    skiff_tensor_t *Y =
+        s_post ? skiff__kctx_output_over(ctx, 0, ctx->n_in, SKIFF_DTYPE_FLOAT32, yn, yd, &st)
+               : skiff__kctx_output(ctx, 0, SKIFF_DTYPE_FLOAT32, yn, yd, &st);
+    if (!Y)
+        return st;
+    mm_shape sh = {M, N, K, tb, C || s_bias, s_post};
+    skiff__shape_key key = {0};
+    skiff__key_add(&key, M);
+    skiff__key_add(&key, N);
+    skiff__key_add(&key, K);
+    skiff__key_add(&key, sh.has_bias);
+    if (!skiff__key_add(&key, sh.with_sum))
+        return skiff__kerr(ctx, SKIFF_CODE_INTERNAL, "cache key overflow");
+    skiff__pcache *cache = skiff__pcache_get(ctx, mm_entry_free, &st);
+    if (!cache)
+        return st;
+    mm_entry *e = skiff__pcache_find(cache, &key);
+    if (!e) {
+        e = skiff__calloc(1, sizeof(*e));
+        if (!e) {
+            skiff__pcache_release(cache);
+            return skiff__kerr(ctx, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+        }
+        dnnl_status_t s = mm_build(&sh, node, prep, B->data, true, e, &st);
+        if (s != dnnl_success) {
+            mm_entry_free(e);
+            skiff__pcache_release(cache);
+            return st ? st : skiff__dnnl_err(ctx, s, "matmul setup");
+        }
+        skiff__pcache_put(cache, &key, e);
+    }
+    if (s_post && S->data != Y->data)
+        memcpy(Y->data, S->data, Y->nbytes);
+    const void *bias = C ? C->data : s_bias ? S->data : NULL;
+    dnnl_status_t s = dnnl_memory_set_data_handle(e->m_src, A->data);
+    if (s == dnnl_success && e->wei_user)
+        s = dnnl_memory_set_data_handle(e->m_wei, B->data);
+    if (s == dnnl_success && e->has_bias)
+        s = dnnl_memory_set_data_handle(e->m_bias, (void *)bias);
+    if (s == dnnl_success)
+        s = dnnl_memory_set_data_handle(e->m_dst, Y->data);
+    if (s == dnnl_success) {
+        dnnl_exec_arg_t args[5];
+        int n = 0;
+        args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, e->m_src};
+        args[n++] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, e->m_wei};
+        if (e->has_bias)
+            args[n++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, e->m_bias};
+        args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DST, e->m_dst};
+        if (e->m_scratch)
+            args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, e->m_scratch};
+        s = dnnl_primitive_execute(e->prim, cache->stream, n, args);
+    }
+    if (s == dnnl_success)
+        s = dnnl_stream_wait(cache->stream);
+    skiff__pcache_release(cache);
+    return s == dnnl_success ? NULL : skiff__dnnl_err(ctx, s, "matmul");
+}
