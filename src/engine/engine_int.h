@@ -170,9 +170,8 @@ skiff_tensor_t *skiff__kctx_output(skiff__kctx *ctx, int idx, skiff_dtype_t dtyp
  * and has the same type and shape, so the kernel can accumulate into it in
  * place; otherwise a fresh buffer, as skiff__kctx_output. The kernel must
  * allow for out->data == in->data. */
-skiff_tensor_t *skiff__kctx_output_over(skiff__kctx *ctx, int idx, int in_idx,
-                                        skiff_dtype_t dtype, int ndim, const int64_t *dims,
-                                        skiff_status_t **st);
+skiff_tensor_t *skiff__kctx_output_over(skiff__kctx *ctx, int idx, int in_idx, skiff_dtype_t dtype,
+                                        int ndim, const int64_t *dims, skiff_status_t **st);
 
 /* Makes output `idx` share input `in_idx`'s data with a new shape (Reshape,
  * Squeeze, Identity...). The element count must match. */
