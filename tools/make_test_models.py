@@ -268,16 +268,17 @@ np.save(os.path.join(OUT, "sum_inplace_y1.npy"), y1.numpy().astype(np.float32))
 np.save(os.path.join(OUT, "sum_inplace_y2.npy"), y2.numpy().astype(np.float32))
 print("wrote sum_inplace")
 
-# Gemm and MatMul by constant weights (packed once): a row bias fused from
-# the Add after a MatMul, a same-shape fused sum (copied, and in place where
-# the addend dies), Gemm's C with transB, and the forms that stay on the
-# sgemm path (beta != 1, a sum broadcast along rows).
-W1, b1 = wt(40, 24).T.copy(), wt(40)
-W2 = wt(40, 40)
-W3, C3 = wt(16, 120), wt(16)
-W4, C4 = wt(120, 8), wt(8)
-W5 = wt(40, 24).T.copy()
-W6 = wt(24, 24)
+# Gemm and MatMul by constant weights (packed once when 4096 floats or
+# more): a row bias fused from the Add after a MatMul, a same-shape fused sum
+# (copied, and in place where the addend dies), Gemm's C with transB, and the
+# forms that stay on the sgemm path (beta != 1, a sum broadcast along rows,
+# W4's 1536 floats).
+W1, b1 = wt(64, 64).T.copy(), wt(64)
+W2 = wt(64, 64)
+W3, C3 = wt(32, 192), wt(32)
+W4, C4 = wt(192, 8), wt(8)
+W5 = wt(64, 64).T.copy()
+W6 = wt(64, 64)
 g = helper.make_graph(
     [
         helper.make_node("MatMul", ["x", "W1"], ["m1"]),
@@ -297,16 +298,16 @@ g = helper.make_graph(
         helper.make_node("Add", ["m6", "t"], ["y4"]),
     ],
     "gemm_packed",
-    [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 24])],
-    [helper.make_tensor_value_info("y1", TensorProto.FLOAT, ["N", 16]),
+    [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 64])],
+    [helper.make_tensor_value_info("y1", TensorProto.FLOAT, ["N", 32]),
      helper.make_tensor_value_info("y2", TensorProto.FLOAT, ["N", 8]),
-     helper.make_tensor_value_info("y3", TensorProto.FLOAT, ["N", 3, 40]),
-     helper.make_tensor_value_info("y4", TensorProto.FLOAT, ["N", 3, 24])],
+     helper.make_tensor_value_info("y3", TensorProto.FLOAT, ["N", 3, 64]),
+     helper.make_tensor_value_info("y4", TensorProto.FLOAT, ["N", 3, 64])],
     [numpy_helper.from_array(v, k) for k, v in
      dict(W1=W1, b1=b1, W2=W2, W3=W3, C3=C3, W4=W4, C4=C4, W5=W5, W6=W6).items()],
 )
 save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), "gemm_packed.onnx")
-x = rng.standard_normal((2, 3, 24)).astype(np.float32)
+x = rng.standard_normal((2, 3, 64)).astype(np.float32)
 xd = x.astype(np.float64)
 h1 = np.maximum(xd @ W1 + b1, 0)
 h2 = h1 @ W2 + h1

@@ -35,6 +35,15 @@ static void trim(const char **s, size_t *n)
         (*n)--;
 }
 
+/* 413: the inflated body has passed --max_body_size. */
+static skiff_status_t *past_limit(int *http_status, size_t n, const char *e, int64_t max_out)
+{
+    *http_status = 413;
+    return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                            "%.*s body inflates past --max_body_size %lld bytes", (int)n, e,
+                            (long long)max_out);
+}
+
 skiff_status_t *skiff__decode_content(const char *encoding, skiff__buf *body, int64_t max_out,
                                       int *http_status)
 {
@@ -89,10 +98,7 @@ skiff_status_t *skiff__decode_content(const char *encoding, skiff__buf *body, in
     for (;;) {
         if (out.cap - out.len < 2) {
             if (out.len >= (size_t)max_out) {
-                *http_status = 413;
-                st = skiff_status_new(SKIFF_CODE_INVALID_ARG,
-                                      "%.*s body inflates past --max_body_size %lld bytes", (int)n,
-                                      e, (long long)max_out);
+                st = past_limit(http_status, n, e, max_out);
                 goto done;
             }
             size_t more = out.cap;
@@ -110,10 +116,7 @@ skiff_status_t *skiff__decode_content(const char *encoding, skiff__buf *body, in
         int rc = inflate(&z, Z_NO_FLUSH);
         out.len = (size_t)((char *)z.next_out - out.data);
         if (out.len > (size_t)max_out) {
-            *http_status = 413;
-            st = skiff_status_new(SKIFF_CODE_INVALID_ARG,
-                                  "%.*s body inflates past --max_body_size %lld bytes", (int)n, e,
-                                  (long long)max_out);
+            st = past_limit(http_status, n, e, max_out);
             goto done;
         }
         if (rc == Z_STREAM_END) {

@@ -18,6 +18,9 @@
 
 #include "dnnl_util.h"
 
+/* Weights below this many floats stay on the sgemm path. */
+#define PACKED_MIN_WEIGHTS 4096
+
 typedef struct gemm_prep {
     skiff__wpack wp;
 } gemm_prep;
@@ -161,8 +164,12 @@ skiff_status_t *skiff__nn_gemm_packed(skiff__kctx *ctx, const skiff_tensor_t *A,
     *done = false;
     const skiff__node *node = ctx->node;
     gemm_prep *prep = node->prep;
+    /* Small matrices gain nothing from packing, and a primitive per row
+     * count would cost more than the product when dynamic batching varies
+     * the rows (the uci model: 13x1) */
     if (!prep || A->dtype != SKIFF_DTYPE_FLOAT32 || B->dtype != SKIFF_DTYPE_FLOAT32 ||
-        B->ndim != 2 || (C && !is_row(C, N)) || M <= 0 || N <= 0 || K <= 0)
+        B->ndim != 2 || (C && !is_row(C, N)) || M <= 0 || N <= 0 || K <= 0 ||
+        K * N < PACKED_MIN_WEIGHTS)
         return NULL;
     /* the fused sum: bias when it is one row and C is absent, a sum post-op
      * when it has the output's shape, else the C epilogue after */
