@@ -178,6 +178,11 @@ skiff_tensor_t *skiff__kctx_output_over(skiff__kctx *ctx, int idx, int in_idx, s
 /* The compute guard: an error when a node's work (about `macs` multiply-adds)
  * is over the context's max_node_macs. Heavy kernels call it once their
  * shapes are known, before they compute. */
+/* A buffer of at least `size` bytes (64-byte aligned) for the running
+ * node's temporary work, shared by all the nodes of a context: valid until
+ * the node returns. NULL when out of memory. */
+void *skiff__kctx_scratch(skiff__kctx *ctx, size_t size);
+
 skiff_status_t *skiff__kctx_cost(skiff__kctx *ctx, double macs);
 skiff_status_t *skiff__kctx_alias(skiff__kctx *ctx, int idx, int in_idx, int ndim,
                                   const int64_t *dims);

@@ -46,6 +46,10 @@ struct skiff__exec {
     size_t max_bytes;     /* largest output a kernel may ask for; 0: SKIFF__MAX_TENSOR_BYTES */
     uint64_t max_macs;    /* most multiply-adds one node may take; 0: no limit */
     bool over_limit;      /* a kernel asked for more than max_bytes */
+    /* skiff__kctx_scratch: one buffer for every node's temporary work
+     * (oneDNN scratchpads), grown to the largest asked for */
+    void *scratch;
+    size_t scratch_cap;
 };
 
 /* What a node is to the shape memo. */
@@ -253,6 +257,21 @@ skiff_tensor_t *skiff__kctx_output_over(skiff__kctx *k, int idx, int in_idx, ski
     r->t.flags = 0;
     k->out[idx] = &r->t;
     return &r->t;
+}
+
+void *skiff__kctx_scratch(skiff__kctx *k, size_t size)
+{
+    skiff__exec *x = k->exec;
+    if (!x)
+        return NULL;
+    if (size < 64)
+        size = 64;
+    if (x->scratch_cap < size) {
+        skiff__free(x->scratch);
+        x->scratch = skiff__aligned_alloc(size);
+        x->scratch_cap = x->scratch ? size : 0;
+    }
+    return x->scratch;
 }
 
 skiff_status_t *skiff__kctx_cost(skiff__kctx *k, double macs)
@@ -588,6 +607,7 @@ void skiff_context_free(skiff_context_t *c)
         skiff__free(c->blocks[i]);
     }
     skiff__free(c->blocks);
+    skiff__free(c->exec.scratch);
     if (c->memo) {
         for (int i = 0; i < c->m->g->n_nodes; i++)
             if (c->memo[i]) {
@@ -971,6 +991,7 @@ skiff_status_t *skiff__fold_node(skiff__graph *g, int ni, bool *too_big)
     skiff_status_t *st = n->op->run(&k);
     if (cache && n->op->cache_free)
         n->op->cache_free(cache);
+    skiff__free(standalone.scratch);
     for (int o = 0; o < n->n_out; o++) {
         int v = n->out[o];
         if (st || v < 0 || !out_buf[o]) {

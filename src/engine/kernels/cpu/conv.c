@@ -140,7 +140,7 @@ typedef struct conv_entry {
     dnnl_primitive_t src_reorder, dst_reorder, sum_reorder, wei_reorder;
     dnnl_memory_t m_src_user, m_src, m_wei_user, m_wei, m_bias, m_dst, m_dst_user, m_sum_user;
     dnnl_memory_t m_scratch;
-    void *src_buf, *dst_buf, *wei_buf, *scratch, *full_buf;
+    void *src_buf, *dst_buf, *wei_buf, *full_buf;
     size_t scratch_size;
     size_t acc_bytes;     /* what the primitive writes: dst_buf, or Y in place */
     bool wei_user_direct; /* primitive reads the user layout: set the handle per run */
@@ -167,7 +167,6 @@ static void entry_free(void *p)
     skiff__free(e->src_buf);
     skiff__free(e->dst_buf);
     skiff__free(e->wei_buf);
-    skiff__free(e->scratch);
     skiff__free(e->full_buf);
     skiff__free(e);
 }
@@ -338,12 +337,7 @@ static dnnl_status_t build_entry(const conv_setup *cs, const_dnnl_primitive_attr
         TRY(dnnl_memory_create(&e->m_bias, &cs->bias, eng, DNNL_MEMORY_NONE));
     e->has_bias = cs->has_bias;
     e->has_sum = cs->with_sum;
-    TRY(skiff__dnnl_prim_create(pd, &e->prim, &e->scratch, &e->scratch_size));
-    if (e->scratch) {
-        const dnnl_memory_desc_t *smd =
-            dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
-        TRY(dnnl_memory_create(&e->m_scratch, smd, eng, e->scratch));
-    }
+    TRY(skiff__dnnl_prim_create(pd, &e->prim, &e->m_scratch, &e->scratch_size));
 done:
     if (pd)
         dnnl_primitive_desc_destroy(pd);
@@ -361,6 +355,7 @@ typedef struct conv_io {
     const void *x, *w, *b, *sum;
     void *y; /* Y, or the full buffer on the crop path */
     size_t y_bytes;
+    void *scratch; /* the context's scratch, at least every entry's scratch_size */
 } conv_io;
 
 static dnnl_status_t exec_entry(conv_entry *e, dnnl_stream_t stream, const conv_io *io)
@@ -380,6 +375,8 @@ static dnnl_status_t exec_entry(conv_entry *e, dnnl_stream_t stream, const conv_
     }
     if (e->has_bias)
         TRY(dnnl_memory_set_data_handle(e->m_bias, (void *)io->b));
+    if (e->m_scratch)
+        TRY(dnnl_memory_set_data_handle(e->m_scratch, io->scratch));
     TRY(dnnl_memory_set_data_handle(e->m_dst_user, io->y));
     if (e->dst_reorder)
         dst = e->m_dst;
@@ -523,7 +520,7 @@ static void record_pick(conv_prep *p, const skiff__shape_key *key, conv_cand can
  * candidates that apply (see pick_fastest). */
 static conv_entry *compile_entry(const conv_setup *cs, const_dnnl_primitive_attr_t attr,
                                  conv_prep *prep, const skiff__shape_key *key, const conv_attrs *a,
-                                 bool src_cl, bool dst_cl, int64_t g, bool crop,
+                                 bool src_cl, bool dst_cl, int64_t g, bool crop, skiff__kctx *ctx,
                                  dnnl_stream_t stream, const conv_io *io, dnnl_status_t *s,
                                  skiff_status_t **st)
 {
@@ -580,24 +577,30 @@ static conv_entry *compile_entry(const conv_setup *cs, const_dnnl_primitive_attr
             kind[n++] = want;
     }
     int win = 0;
-    if (n > 1 && io->sum && io->sum == io->y) {
+    if (n > 1) {
+        size_t need = 0;
+        for (int j = 0; j < n; j++)
+            need = c[j]->scratch_size > need ? c[j]->scratch_size : need;
+        conv_io trial = *io;
+        trial.scratch = skiff__kctx_scratch(ctx, need);
         /* Y is the sum's buffer (skiff__kctx_output_over): the trials add
          * into a copy of the sum, and the sum is put back for the real run */
-        void *copy = skiff__aligned_alloc(io->y_bytes ? io->y_bytes : 64);
-        if (!copy) {
+        bool alias = io->sum && io->sum == io->y;
+        void *copy = alias ? skiff__aligned_alloc(io->y_bytes ? io->y_bytes : 64) : NULL;
+        if (!trial.scratch || (alias && !copy)) {
             for (int j = 0; j < n; j++)
                 entry_free(c[j]);
             *s = dnnl_out_of_memory;
             return NULL;
         }
-        memcpy(copy, io->sum, io->y_bytes);
-        conv_io trial = *io;
-        trial.sum = copy;
+        if (alias) {
+            memcpy(copy, io->sum, io->y_bytes);
+            trial.sum = copy;
+        }
         win = pick_fastest(c, n, stream, &trial);
-        memcpy(io->y, copy, io->y_bytes);
+        if (alias)
+            memcpy(io->y, copy, io->y_bytes);
         skiff__free(copy);
-    } else if (n > 1) {
-        win = pick_fastest(c, n, stream, io);
     }
     if ((*s = adopt_weights(c[win], cs->wp)) != dnnl_success) {
         entry_free(c[win]);
@@ -906,7 +909,8 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose)
             skiff__pcache_release(cache);
             return skiff__dnnl_err(ctx, s, "descriptor setup");
         }
-        e = compile_entry(&cs, attr, node->prep, &key, &a, src_cl, dst_cl, g, crop, cache->stream,
+        e = compile_entry(&cs, attr, node->prep, &key, &a, src_cl, dst_cl, g, crop, ctx,
+                          cache->stream,
                           &(conv_io){X->data, W->data, B ? B->data : NULL, S ? S->data : NULL,
                                      Y->data, Y->nbytes},
                           &s, &st);
@@ -924,7 +928,13 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose)
                   B ? B->data : NULL,
                   S && fuse ? S->data : NULL,
                   e->crop ? e->full_buf : Y->data,
-                  Y->nbytes};
+                  Y->nbytes,
+                  e->m_scratch ? skiff__kctx_scratch(ctx, e->scratch_size) : NULL};
+    if (e->m_scratch && !io.scratch) {
+        skiff__pcache_release(cache);
+        return skiff__kerr(ctx, SKIFF_CODE_RESOURCE_EXHAUSTED,
+                           "out of memory for %zu bytes of scratch", e->scratch_size);
+    }
     dnnl_status_t s = exec_entry(e, cache->stream, &io);
     if (s != dnnl_success) {
         skiff__pcache_release(cache);

@@ -482,25 +482,33 @@ void skiff__pcache_release(skiff__pcache *c)
 }
 
 dnnl_status_t skiff__dnnl_prim_create(const_dnnl_primitive_desc_t pd, dnnl_primitive_t *prim,
-                                      void **scratch, size_t *scratch_size)
+                                      dnnl_memory_t *m_scratch, size_t *scratch_size)
 {
-    *scratch = NULL;
+    *m_scratch = NULL;
     *scratch_size = 0;
     const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
     size_t size = smd ? dnnl_memory_desc_get_size(smd) : 0;
-    if (size) {
-        *scratch = skiff__aligned_alloc(size);
-        if (!*scratch)
-            return dnnl_out_of_memory;
-        *scratch_size = size;
-    }
     dnnl_status_t s = dnnl_primitive_create(prim, pd);
-    if (s != dnnl_success) {
-        skiff__free(*scratch);
-        *scratch = NULL;
-        *scratch_size = 0;
+    if (s == dnnl_success && size) {
+        s = dnnl_memory_create(m_scratch, smd, skiff__dnnl_engine(), DNNL_MEMORY_NONE);
+        if (s != dnnl_success) {
+            dnnl_primitive_destroy(*prim);
+            *prim = NULL;
+        } else {
+            *scratch_size = size;
+        }
     }
     return s;
+}
+
+dnnl_status_t skiff__dnnl_set_scratch(skiff__kctx *ctx, dnnl_memory_t m_scratch, size_t size)
+{
+    if (!m_scratch)
+        return dnnl_success;
+    void *buf = skiff__kctx_scratch(ctx, size);
+    if (!buf)
+        return dnnl_out_of_memory;
+    return dnnl_memory_set_data_handle(m_scratch, buf);
 }
 
 void *skiff__wpack_adopt(skiff__wpack *wp, const dnnl_memory_desc_t *md, void **buf)

@@ -122,10 +122,15 @@ void skiff__pcache_release(skiff__pcache *c);
 /* op->cache_free for every op using skiff__pcache. */
 void skiff__pcache_free(void *cache);
 
-/* Creates the primitive and user-mode scratchpad for pd; the caller keeps
- * pd alive only as long as it needs queries. */
+/* Creates the primitive for pd and, when it needs a (user-mode) scratchpad,
+ * a memory object for it without a buffer (*m_scratch, *scratch_size; NULL
+ * and 0 otherwise). The buffer is the context's shared scratch, set before
+ * each execution by skiff__dnnl_set_scratch. The caller keeps pd alive only
+ * as long as it needs queries. */
 dnnl_status_t skiff__dnnl_prim_create(const_dnnl_primitive_desc_t pd, dnnl_primitive_t *prim,
-                                      void **scratch, size_t *scratch_size);
+                                      dnnl_memory_t *m_scratch, size_t *scratch_size);
+/* Points m_scratch (if any) at the context's scratch, grown to size. */
+dnnl_status_t skiff__dnnl_set_scratch(skiff__kctx *ctx, dnnl_memory_t m_scratch, size_t size);
 
 /* Row-major dims [N, C, spatial...] stored channels-last (NWC, NHWC, NDHWC). */
 dnnl_status_t skiff__dnnl_md_cl(dnnl_memory_desc_t *md, int ndim, const int64_t *dims);

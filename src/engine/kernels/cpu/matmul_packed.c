@@ -51,7 +51,7 @@ void skiff__nn_gemm_prep_free(void *prep)
 typedef struct mm_entry {
     dnnl_primitive_t prim;
     dnnl_memory_t m_src, m_wei, m_bias, m_dst, m_scratch;
-    void *scratch, *wei_buf;
+    void *wei_buf;
     size_t scratch_size;
     bool has_bias, has_sum, wei_user; /* wei_user: the primitive reads B as stored */
 } mm_entry;
@@ -67,7 +67,6 @@ static void mm_entry_free(void *p)
     for (size_t i = 0; i < sizeof(mems) / sizeof(mems[0]); i++)
         if (mems[i])
             dnnl_memory_destroy(mems[i]);
-    skiff__free(e->scratch);
     skiff__free(e->wei_buf);
     skiff__free(e);
 }
@@ -136,11 +135,7 @@ static dnnl_status_t mm_build(const mm_shape *sh, const skiff__node *node, gemm_
     }
     e->has_bias = sh->has_bias;
     e->has_sum = sh->with_sum;
-    TRY(skiff__dnnl_prim_create(pd, &e->prim, &e->scratch, &e->scratch_size));
-    if (e->scratch)
-        TRY(dnnl_memory_create(&e->m_scratch,
-                               dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0), eng,
-                               e->scratch));
+    TRY(skiff__dnnl_prim_create(pd, &e->prim, &e->m_scratch, &e->scratch_size));
 done:
     if (pd)
         dnnl_primitive_desc_destroy(pd);
@@ -223,7 +218,9 @@ skiff_status_t *skiff__nn_gemm_packed(skiff__kctx *ctx, const skiff_tensor_t *A,
     if (s_post && S->data != Y->data)
         memcpy(Y->data, S->data, Y->nbytes);
     const void *bias = C ? C->data : s_bias ? S->data : NULL;
-    dnnl_status_t s = dnnl_memory_set_data_handle(e->m_src, A->data);
+    dnnl_status_t s = skiff__dnnl_set_scratch(ctx, e->m_scratch, e->scratch_size);
+    if (s == dnnl_success)
+        s = dnnl_memory_set_data_handle(e->m_src, A->data);
     if (s == dnnl_success && e->wei_user)
         s = dnnl_memory_set_data_handle(e->m_wei, B->data);
     if (s == dnnl_success && e->has_bias)

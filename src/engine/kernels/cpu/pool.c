@@ -237,7 +237,6 @@ POOL_PLAIN(pool_plain_u8, uint8_t, int32_t, 0)
 typedef struct pool_entry {
     dnnl_primitive_t prim;
     dnnl_memory_t m_src, m_dst, m_scratch;
-    void *scratch;
     size_t scratch_size;
 } pool_entry;
 
@@ -254,7 +253,6 @@ static void pool_entry_free(void *p)
         dnnl_memory_destroy(e->m_dst);
     if (e->m_scratch)
         dnnl_memory_destroy(e->m_scratch);
-    skiff__free(e->scratch);
     skiff__free(e);
 }
 
@@ -302,11 +300,7 @@ static dnnl_status_t pool_build(const pool_cfg *pc, const skiff_tensor_t *X,
     dnnl_primitive_attr_destroy(attr);
     if (s != dnnl_success)
         return s;
-    s = skiff__dnnl_prim_create(pd, &e->prim, &e->scratch, &e->scratch_size);
-    if (s == dnnl_success && e->scratch)
-        s = dnnl_memory_create(&e->m_scratch,
-                               dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0), eng,
-                               e->scratch);
+    s = skiff__dnnl_prim_create(pd, &e->prim, &e->m_scratch, &e->scratch_size);
     if (s == dnnl_success)
         s = dnnl_memory_create(&e->m_src, &src, eng, DNNL_MEMORY_NONE);
     if (s == dnnl_success)
@@ -347,7 +341,9 @@ static skiff_status_t *pool_dnnl(skiff__kctx *ctx, const pool_cfg *pc, const ski
         }
         skiff__pcache_put(cache, &key, e);
     }
-    dnnl_status_t s = dnnl_memory_set_data_handle(e->m_src, X->data);
+    dnnl_status_t s = skiff__dnnl_set_scratch(ctx, e->m_scratch, e->scratch_size);
+    if (s == dnnl_success)
+        s = dnnl_memory_set_data_handle(e->m_src, X->data);
     if (s == dnnl_success)
         s = dnnl_memory_set_data_handle(e->m_dst, Y->data);
     if (s == dnnl_success) {
