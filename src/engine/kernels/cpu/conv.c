@@ -44,7 +44,11 @@ typedef enum {
     CAND_WINOGRAD, /* oneDNN's Winograd kernel (3x3, stride 1, nChw16c) */
 } conv_cand;
 
-#define CONV_PICKS_MAX 8
+/* Shapes whose timed choice a node keeps: enough for every batch size the
+ * dynamic batcher forms at one image size. Past it, new shapes get the
+ * direct kernel without a trial, so a stream of new shapes never pays the
+ * trials again and again. */
+#define CONV_PICKS_MAX 32
 
 typedef struct conv_prep {
     skiff__wpack wp;
@@ -502,13 +506,21 @@ static bool find_pick(conv_prep *p, const skiff__shape_key *key, conv_cand *out)
     return found;
 }
 
+static bool picks_full(conv_prep *p)
+{
+    pthread_mutex_lock(&p->mu);
+    bool full = p->n_picks >= CONV_PICKS_MAX;
+    pthread_mutex_unlock(&p->mu);
+    return full;
+}
+
 static void record_pick(conv_prep *p, const skiff__shape_key *key, conv_cand cand)
 {
     conv_cand have;
     if (find_pick(p, key, &have))
         return;
     pthread_mutex_lock(&p->mu);
-    if (p->n_picks < CONV_PICKS_MAX) { /* when full, new shapes are timed per context */
+    if (p->n_picks < CONV_PICKS_MAX) {
         p->pick_key[p->n_picks] = *key;
         p->pick[p->n_picks++] = cand;
     }
@@ -547,7 +559,7 @@ static conv_entry *compile_entry(const conv_setup *cs, const_dnnl_primitive_attr
     }
     bool try_plain = pinned < 0 && one_by_one && !src_cl && !dst_cl;
     bool try_wino = pinned < 0 && wino_shape;
-    if (!prep || (!try_plain && !try_wino) || have)
+    if (!prep || (!try_plain && !try_wino) || have || picks_full(prep))
         return new_entry(cs, attr, CAND_BLOCKED, false, crop, s, st);
 
     conv_entry *c[3];
