@@ -444,7 +444,7 @@ static void run_cl_chain(skiff_context_t *c, bool first_only)
  * new batch size. */
 static void test_channels_last_chain(void **state)
 {
-    static const char *const algos[] = {NULL, "blocked", "plain", "winograd"};
+    static const char *const algos[] = {NULL, "blocked", "plain", "winograd", "matmul"};
     for (size_t a = 0; a < sizeof(algos) / sizeof(algos[0]); a++) {
         if (algos[a])
             setenv("SKIFF_CONV_ALGO", algos[a], 1);
@@ -477,7 +477,7 @@ static void test_channels_last_chain(void **state)
  * the same buffer) and on the runs after, for each kernel. */
 static void test_sum_in_place(void **state)
 {
-    static const char *const algos[] = {NULL, "blocked", "plain", "winograd"};
+    static const char *const algos[] = {NULL, "blocked", "plain", "winograd", "matmul"};
     static const char *const names[] = {"y1", "y2"};
     for (size_t a = 0; a < sizeof(algos) / sizeof(algos[0]); a++) {
         if (algos[a])

@@ -42,6 +42,7 @@ typedef enum {
     CAND_BLOCKED,  /* oneDNN's direct kernel in its chosen ("any") layouts */
     CAND_PLAIN,    /* plain NCHW in place (oneDNN's GEMM-based convolution) */
     CAND_WINOGRAD, /* oneDNN's Winograd kernel (3x3, stride 1, nChw16c) */
+    CAND_MATMUL,   /* a channels-last 1x1 as one matmul [N*spatial, C] x [C, M] */
 } conv_cand;
 
 /* Shapes whose timed choice a node keeps: enough for every batch size the
@@ -237,7 +238,7 @@ static dnnl_status_t make_pd(const conv_setup *cs, const dnnl_memory_desc_t *src
     return s;
 }
 
-/* SKIFF_CONV_ALGO=blocked|plain|winograd pins the kernel wherever it
+/* SKIFF_CONV_ALGO=blocked|plain|winograd|matmul pins the kernel wherever it
  * applies, for measuring one against another; unset or anything else
  * means auto (time the candidates). Read when a primitive is compiled,
  * never per run. Returns the pinned kind, or -1 for auto. */
@@ -250,6 +251,8 @@ static int pinned_algo(void)
         return CAND_PLAIN;
     if (e && strcmp(e, "winograd") == 0)
         return CAND_WINOGRAD;
+    if (e && strcmp(e, "matmul") == 0)
+        return CAND_MATMUL;
     return -1;
 }
 
@@ -259,6 +262,31 @@ static int pinned_algo(void)
         if (s != dnnl_success)                                                                     \
             goto done;                                                                             \
     } while (0)
+
+/* A 1x1 stride-1 convolution whose X, Y and sum are channels-last is a
+ * matrix product: X is [N*spatial, C], Y (and the sum) [N*spatial, M], and
+ * the ONNX weights [M, C, 1...] are [C, M] read with strides (1, C). */
+static dnnl_status_t matmul_view(const conv_setup *cs, conv_setup *mm)
+{
+    *mm = *cs;
+    const dnnl_dims_t *sd = &cs->src_user.dims, *dd = &cs->dst_user.dims;
+    int64_t rows = (*sd)[0];
+    for (int i = 2; i < cs->ndim; i++)
+        rows *= (*sd)[i];
+    int64_t C = (*sd)[1], M = (*dd)[1];
+    dnnl_dims_t xd = {rows, C}, xs = {C, 1}, yd = {rows, M}, ys = {M, 1};
+    dnnl_dims_t wd = {C, M}, ws = {1, C}, bd = {1, M};
+    dnnl_status_t s = dnnl_memory_desc_init_by_strides(&mm->src_user, 2, xd, dnnl_f32, xs);
+    if (s == dnnl_success)
+        s = dnnl_memory_desc_init_by_strides(&mm->dst_user, 2, yd, dnnl_f32, ys);
+    if (s == dnnl_success)
+        s = dnnl_memory_desc_init_by_strides(&mm->sum_user, 2, yd, dnnl_f32, ys);
+    if (s == dnnl_success)
+        s = dnnl_memory_desc_init_by_strides(&mm->wei_user, 2, wd, dnnl_f32, ws);
+    if (s == dnnl_success)
+        s = dnnl_memory_desc_init_by_strides(&mm->bias, 2, bd, dnnl_f32, ys);
+    return s;
+}
 
 /* Compiles one candidate. Constant weights go to the shared store, or,
  * for a candidate on trial (private_pack), into the entry's own buffer,
@@ -272,6 +300,20 @@ static dnnl_status_t build_entry(const conv_setup *cs, const_dnnl_primitive_attr
     dnnl_primitive_desc_t pd = NULL;
     dnnl_memory_desc_t any_src, any_wei, any_dst;
     dnnl_status_t s;
+    conv_setup mm;
+    if (cand == CAND_MATMUL) {
+        /* the same buffers seen as matrices; everything below then works on
+         * these descriptors (no reorders: src, dst and sum are given) */
+        TRY(matmul_view(cs, &mm));
+        cs = &mm;
+        TRY(dnnl_memory_desc_init_by_tag(&any_wei, 2, mm.wei_user.dims, dnnl_f32,
+                                         dnnl_format_tag_any));
+        dnnl_matmul_desc_t d;
+        TRY(dnnl_matmul_desc_init(&d, &mm.src_user, &any_wei, mm.has_bias ? &mm.bias : NULL,
+                                  &mm.dst_user));
+        TRY(dnnl_primitive_desc_create(&pd, &d, attr, eng, NULL));
+        goto built;
+    }
     TRY(dnnl_memory_desc_init_by_tag(&any_wei, cs->wei_user.ndims, cs->wei_user.dims, dnnl_f32,
                                      dnnl_format_tag_any));
     TRY(dnnl_memory_desc_init_by_tag(&any_src, cs->ndim, cs->src_user.dims, dnnl_f32,
@@ -288,6 +330,7 @@ static dnnl_status_t build_entry(const conv_setup *cs, const_dnnl_primitive_attr
             TRY(make_pd(cs, &cs->src_user, &any_wei, &cs->dst_user, attr, false, &pd));
     }
 
+built:;
     const dnnl_memory_desc_t *src_md = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
     const dnnl_memory_desc_t *wei_md = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     const dnnl_memory_desc_t *dst_md = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
@@ -448,7 +491,7 @@ static conv_entry *new_entry(const conv_setup *cs, const_dnnl_primitive_attr_t a
  * winner's whichever it is. */
 static int pick_fastest(conv_entry **c, int n, dnnl_stream_t stream, const conv_io *io)
 {
-    uint64_t best[3] = {UINT64_MAX, UINT64_MAX, UINT64_MAX};
+    uint64_t best[4] = {UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX};
     int win = 0;
     for (int rep = 0; rep < 4; rep++) {
         for (int k = 0; k < n; k++) {
@@ -541,8 +584,8 @@ static conv_entry *compile_entry(const conv_setup *cs, const_dnnl_primitive_attr
     bool have = prep && find_pick(prep, key, &known);
     if (pinned == CAND_PLAIN || (have && known == CAND_PLAIN))
         return new_entry(cs, attr, CAND_PLAIN, false, crop, s, st);
-    if (have && known == CAND_WINOGRAD) {
-        conv_entry *e = new_entry(cs, attr, CAND_WINOGRAD, false, crop, s, st);
+    if (have && (known == CAND_WINOGRAD || known == CAND_MATMUL)) {
+        conv_entry *e = new_entry(cs, attr, known, false, crop, s, st);
         if (e || *st)
             return e;
     }
@@ -552,28 +595,34 @@ static conv_entry *compile_entry(const conv_setup *cs, const_dnnl_primitive_attr
         wino_shape = wino_shape && a->k[i] == 3 && a->s[i] == 1 && a->d[i] == 1;
     }
     wino_shape = wino_shape && a->nsp == 2 && !crop;
-    if (pinned == CAND_WINOGRAD && wino_shape) {
-        conv_entry *e = new_entry(cs, attr, CAND_WINOGRAD, false, crop, s, st);
+    /* channels-last at both ends, and the sum too (its view is Y's) */
+    bool mm_shape = one_by_one && src_cl && dst_cl && !crop &&
+                    (!cs->with_sum || dnnl_memory_desc_equal(&cs->sum_user, &cs->dst_user));
+    if ((pinned == CAND_WINOGRAD && wino_shape) || (pinned == CAND_MATMUL && mm_shape)) {
+        conv_entry *e = new_entry(cs, attr, (conv_cand)pinned, false, crop, s, st);
         if (e || *st)
             return e;
     }
     bool try_plain = pinned < 0 && one_by_one && !src_cl && !dst_cl;
     bool try_wino = pinned < 0 && wino_shape;
-    if (!prep || (!try_plain && !try_wino) || have || picks_full(prep))
+    bool try_mm = pinned < 0 && mm_shape;
+    if (!prep || (!try_plain && !try_wino && !try_mm) || have || picks_full(prep))
         return new_entry(cs, attr, CAND_BLOCKED, false, crop, s, st);
 
-    conv_entry *c[3];
-    conv_cand kind[3];
+    conv_entry *c[4];
+    conv_cand kind[4];
     int n = 0;
     c[n] = new_entry(cs, attr, CAND_BLOCKED, true, crop, s, st);
     if (!c[n])
         return NULL;
     kind[n++] = CAND_BLOCKED;
     /* a candidate oneDNN cannot build drops out; running out of memory fails */
-    for (int k = 0; k < 2; k++) {
-        conv_cand want = k == 0 ? CAND_PLAIN : CAND_WINOGRAD;
-        if (want == CAND_PLAIN ? !try_plain || (!c[0]->src_reorder && !c[0]->dst_reorder)
-                               : !try_wino)
+    for (int k = 0; k < 3; k++) {
+        conv_cand want = k == 0 ? CAND_PLAIN : k == 1 ? CAND_WINOGRAD : CAND_MATMUL;
+        bool wanted = want == CAND_PLAIN ? try_plain && (c[0]->src_reorder || c[0]->dst_reorder)
+                      : want == CAND_WINOGRAD ? try_wino
+                                              : try_mm;
+        if (!wanted)
             continue;
         c[n] = new_entry(cs, attr, want, true, crop, s, st);
         if (!c[n] && (*st || *s == dnnl_out_of_memory)) {
