@@ -194,27 +194,15 @@ dnnl_status_t skiff__dnnl_md_cl(dnnl_memory_desc_t *md, int ndim, const int64_t 
     return dnnl_memory_desc_init_by_strides(md, ndim, d, dnnl_f32, st);
 }
 
-void skiff__cl_to_rowmajor(float *dst, const float *src, int64_t n, int64_t c, int64_t inner,
-                           int threads)
+void skiff__transpose_batched(float *dst, const float *src, int64_t n, int64_t rows, int64_t cols,
+                              int threads)
 {
-#pragma omp parallel for num_threads(threads) if (n * c * inner > 65536)
-    for (int64_t nc = 0; nc < n * c; nc++) {
-        const float *s = src + (nc / c) * inner * c + nc % c;
-        float *d = dst + nc * inner;
-        for (int64_t i = 0; i < inner; i++)
-            d[i] = s[i * c];
-    }
-}
-
-void skiff__rowmajor_to_cl(float *dst, const float *src, int64_t n, int64_t c, int64_t inner,
-                           int threads)
-{
-#pragma omp parallel for num_threads(threads) if (n * c * inner > 65536)
-    for (int64_t ni = 0; ni < n * inner; ni++) {
-        const float *s = src + (ni / inner) * c * inner + ni % inner;
-        float *d = dst + ni * c;
-        for (int64_t j = 0; j < c; j++)
-            d[j] = s[j * inner];
+#pragma omp parallel for num_threads(threads) if (n * rows * cols > 65536)
+    for (int64_t bj = 0; bj < n * cols; bj++) {
+        const float *s = src + (bj / cols) * rows * cols + bj % cols;
+        float *d = dst + bj * rows;
+        for (int64_t i = 0; i < rows; i++)
+            d[i] = s[i * cols];
     }
 }
 

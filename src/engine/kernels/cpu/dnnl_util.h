@@ -135,11 +135,11 @@ dnnl_status_t skiff__dnnl_set_scratch(skiff__kctx *ctx, dnnl_memory_t m_scratch,
 /* Row-major dims [N, C, spatial...] stored channels-last (NWC, NHWC, NDHWC). */
 dnnl_status_t skiff__dnnl_md_cl(dnnl_memory_desc_t *md, int ndim, const int64_t *dims);
 
-/* Copies between channels-last [n, inner, c] and row-major [n, c, inner]. */
-void skiff__cl_to_rowmajor(float *dst, const float *src, int64_t n, int64_t c, int64_t inner,
-                           int threads);
-void skiff__rowmajor_to_cl(float *dst, const float *src, int64_t n, int64_t c, int64_t inner,
-                           int threads);
+/* dst[b][j][i] = src[b][i][j] for n matrices of rows x cols: between
+ * channels-last [n, inner, c] and row-major [n, c, inner] (rows inner, cols
+ * c one way; rows c, cols inner the other). */
+void skiff__transpose_batched(float *dst, const float *src, int64_t n, int64_t rows, int64_t cols,
+                              int threads);
 
 /* ---- kernels (defined in conv.c, gemm.c, pool.c, nn.c) ---- */
 skiff_status_t *skiff__nn_conv_prepare(skiff__node *node, const skiff__graph *graph);

@@ -373,9 +373,9 @@ static skiff_status_t *pool_plain_cl(skiff__kctx *ctx, const pool_cfg *pc, const
         skiff__free(yr);
         return skiff__kerr(ctx, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
     }
-    skiff__cl_to_rowmajor(xr, X->data, pc->n, pc->c, xin, ctx->threads);
+    skiff__transpose_batched(xr, X->data, pc->n, xin, pc->c, ctx->threads);
     pool_plain_f32(pc, xr, yr, NULL, ctx->threads);
-    skiff__rowmajor_to_cl(Y->data, yr, pc->n, pc->c, yin, ctx->threads);
+    skiff__transpose_batched(Y->data, yr, pc->n, pc->c, yin, ctx->threads);
     skiff__free(xr);
     skiff__free(yr);
     return NULL;
