@@ -396,35 +396,20 @@ static void rs_nearest_gather(const rs_params *p, const rs_axis *ax, const void 
                         o[j] = s[ix32[j]];
                 } else {
                     const int64_t *ix = lx->idx;
+/* o[j] = s[ix[j]] along the row, with elements of type T */
+#define PICK_ROW(T)                                                                                \
+    do {                                                                                           \
+        const T *s_ = (const T *)src + base;                                                       \
+        T *o_ = (T *)orow;                                                                         \
+        for (int64_t j = 0; j < W; j++)                                                            \
+            o_[j] = s_[ix[j]];                                                                     \
+    } while (0)
                     switch (es) {
-                    case 1: {
-                        const uint8_t *s = (const uint8_t *)src + base;
-                        uint8_t *o = (uint8_t *)orow;
-                        for (int64_t j = 0; j < W; j++)
-                            o[j] = s[ix[j]];
-                        break;
-                    }
-                    case 2: {
-                        const uint16_t *s = (const uint16_t *)src + base;
-                        uint16_t *o = (uint16_t *)orow;
-                        for (int64_t j = 0; j < W; j++)
-                            o[j] = s[ix[j]];
-                        break;
-                    }
-                    case 4: {
-                        const uint32_t *s = (const uint32_t *)src + base;
-                        uint32_t *o = (uint32_t *)orow;
-                        for (int64_t j = 0; j < W; j++)
-                            o[j] = s[ix[j]];
-                        break;
-                    }
-                    case 8: {
-                        const uint64_t *s = (const uint64_t *)src + base;
-                        uint64_t *o = (uint64_t *)orow;
-                        for (int64_t j = 0; j < W; j++)
-                            o[j] = s[ix[j]];
-                        break;
-                    }
+                    case 1: PICK_ROW(uint8_t); break;
+                    case 2: PICK_ROW(uint16_t); break;
+                    case 4: PICK_ROW(uint32_t); break;
+                    case 8: PICK_ROW(uint64_t); break;
+#undef PICK_ROW
                     default:
                         for (int64_t j = 0; j < W; j++)
                             memcpy(orow + j * es, (const char *)src + (base + ix[j]) * es, es);

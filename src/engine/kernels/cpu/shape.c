@@ -134,32 +134,21 @@ void skiff__shape_set_f64(void *p, skiff_dtype_t dtype, double v)
 
 void skiff__shape_fill(void *dst, const void *elem, size_t es, int64_t n)
 {
+/* d[i] = the element, read as a T */
+#define FILL_AS(T)                                                                                 \
+    do {                                                                                           \
+        T v_;                                                                                      \
+        memcpy(&v_, elem, sizeof(T));                                                              \
+        T *d_ = dst;                                                                               \
+        for (int64_t i = 0; i < n; i++)                                                            \
+            d_[i] = v_;                                                                            \
+    } while (0)
     switch (es) {
     case 1: memset(dst, *(const uint8_t *)elem, (size_t)n); return;
-    case 2: {
-        uint16_t v;
-        memcpy(&v, elem, 2);
-        uint16_t *d = dst;
-        for (int64_t i = 0; i < n; i++)
-            d[i] = v;
-        return;
-    }
-    case 4: {
-        uint32_t v;
-        memcpy(&v, elem, 4);
-        uint32_t *d = dst;
-        for (int64_t i = 0; i < n; i++)
-            d[i] = v;
-        return;
-    }
-    case 8: {
-        uint64_t v;
-        memcpy(&v, elem, 8);
-        uint64_t *d = dst;
-        for (int64_t i = 0; i < n; i++)
-            d[i] = v;
-        return;
-    }
+    case 2: FILL_AS(uint16_t); return;
+    case 4: FILL_AS(uint32_t); return;
+    case 8: FILL_AS(uint64_t); return;
+#undef FILL_AS
     default:
         for (int64_t i = 0; i < n; i++)
             memcpy((char *)dst + (size_t)i * es, elem, es);
