@@ -175,17 +175,18 @@ skiff_tensor_t *skiff__kctx_output_over(skiff__kctx *ctx, int idx, int in_idx, s
 
 /* Makes output `idx` share input `in_idx`'s data with a new shape (Reshape,
  * Squeeze, Identity...). The element count must match. */
-/* The compute guard: an error when a node's work (about `macs` multiply-adds)
- * is over the context's max_node_macs. Heavy kernels call it once their
- * shapes are known, before they compute. */
+skiff_status_t *skiff__kctx_alias(skiff__kctx *ctx, int idx, int in_idx, int ndim,
+                                  const int64_t *dims);
+
 /* A buffer of at least `size` bytes (64-byte aligned) for the running
  * node's temporary work, shared by all the nodes of a context: valid until
  * the node returns. NULL when out of memory. */
 void *skiff__kctx_scratch(skiff__kctx *ctx, size_t size);
 
+/* The compute guard: an error when a node's work (about `macs` multiply-adds)
+ * is over the context's max_node_macs. Heavy kernels call it once their
+ * shapes are known, before they compute. */
 skiff_status_t *skiff__kctx_cost(skiff__kctx *ctx, double macs);
-skiff_status_t *skiff__kctx_alias(skiff__kctx *ctx, int idx, int in_idx, int ndim,
-                                  const int64_t *dims);
 
 /* Error naming the node: "node 'conv1' (Conv): <message>". */
 skiff_status_t *skiff__kerr(const skiff__kctx *ctx, skiff_code_t code, const char *fmt, ...)

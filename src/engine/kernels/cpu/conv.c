@@ -356,29 +356,19 @@ built:;
     if (dnnl_memory_desc_equal(wei_md, &cs->wei_user)) {
         e->wei_user_direct = true;
         TRY(dnnl_memory_create(&e->m_wei, &cs->wei_user, eng, DNNL_MEMORY_NONE));
+    } else if (cs->wp) {
+        /* constant weights: the shared copy, or a private one for a candidate
+         * on trial (or when the store is full) */
+        void *packed = skiff__wpack_or_private(cs->wp, private_pack, wei_md, &cs->wei_user,
+                                               cs->w_data, &e->wei_buf, &s, st);
+        if (!packed)
+            goto done;
+        TRY(dnnl_memory_create(&e->m_wei, wei_md, eng, packed));
     } else {
-        void *packed = NULL;
-        if (cs->wp && !private_pack) {
-            packed = skiff__wpack_get(cs->wp, wei_md, &cs->wei_user, cs->w_data, st);
-            if (*st) {
-                s = dnnl_runtime_error;
-                goto done;
-            }
-        }
-        if (packed) {
-            TRY(dnnl_memory_create(&e->m_wei, wei_md, eng, packed));
-        } else {
-            TRY(mem_with_buf(wei_md, &e->m_wei, &e->wei_buf));
-            if (cs->wp) {
-                /* constant weights on trial, or the shared store is full: pack
-                 * privately once */
-                TRY(skiff__dnnl_reorder_once(&cs->wei_user, cs->w_data, wei_md, e->wei_buf));
-            } else {
-                e->wei_each_run = true;
-                TRY(reorder_prim(&cs->wei_user, wei_md, &e->wei_reorder));
-                TRY(dnnl_memory_create(&e->m_wei_user, &cs->wei_user, eng, DNNL_MEMORY_NONE));
-            }
-        }
+        e->wei_each_run = true;
+        TRY(mem_with_buf(wei_md, &e->m_wei, &e->wei_buf));
+        TRY(reorder_prim(&cs->wei_user, wei_md, &e->wei_reorder));
+        TRY(dnnl_memory_create(&e->m_wei_user, &cs->wei_user, eng, DNNL_MEMORY_NONE));
     }
     if (cs->has_bias)
         TRY(dnnl_memory_create(&e->m_bias, &cs->bias, eng, DNNL_MEMORY_NONE));
@@ -482,6 +472,8 @@ static conv_entry *new_entry(const conv_setup *cs, const_dnnl_primitive_attr_t a
  *   - a 1x1 convolution on plain NCHW is one GEMM per image, which can beat
  *     the blocked kernel once the two reorders around it are counted (it
  *     does for channel-reducing 1x1s at small spatial sizes);
+ *   - a channels-last 1x1 convolution is one matrix product over all its
+ *     pixels (oneDNN's matmul);
  *   - a 3x3 stride-1 convolution can run as Winograd, fewer multiplies but
  *     a transform each way and reorders to nChw16c (it wins at batch 1 on
  *     ResNet's 3x3s on AVX-512).

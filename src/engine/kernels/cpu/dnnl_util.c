@@ -88,18 +88,46 @@ dnnl_status_t skiff__dnnl_attr(const skiff__fused_act *acts, int n_act, bool wit
     return dnnl_success;
 }
 
-dnnl_status_t skiff__dnnl_md_plain(dnnl_memory_desc_t *md, int ndim, const int64_t *dims)
+/* Element strides of a row-major or channels-last tensor, in logical dim
+ * order. A zero dim strides as one, so the strides stay valid for oneDNN. */
+static void layout_strides(int ndim, const int64_t *dims, bool cl, int64_t *st)
 {
-    dnnl_dims_t d, strides;
+    int64_t acc = 1;
+    if (cl && ndim >= 3) {
+        st[1] = 1;
+        acc = dims[1] > 0 ? dims[1] : 1;
+        for (int i = ndim - 1; i >= 2; i--) {
+            st[i] = acc;
+            acc *= dims[i] > 0 ? dims[i] : 1;
+        }
+        st[0] = acc;
+        return;
+    }
+    for (int i = ndim - 1; i >= 0; i--) {
+        st[i] = acc;
+        acc *= dims[i] > 0 ? dims[i] : 1;
+    }
+}
+
+static dnnl_status_t md_layout(dnnl_memory_desc_t *md, int ndim, const int64_t *dims, bool cl)
+{
+    dnnl_dims_t d, strides = {0};
     if (ndim < 1 || ndim > DNNL_MAX_NDIMS)
         return dnnl_invalid_arguments;
-    int64_t st = 1;
-    for (int i = ndim - 1; i >= 0; i--) {
+    for (int i = 0; i < ndim; i++)
         d[i] = dims[i];
-        strides[i] = st;
-        st *= dims[i] > 0 ? dims[i] : 1;
-    }
+    layout_strides(ndim, dims, cl, strides);
     return dnnl_memory_desc_init_by_strides(md, ndim, d, dnnl_f32, strides);
+}
+
+dnnl_status_t skiff__dnnl_md_plain(dnnl_memory_desc_t *md, int ndim, const int64_t *dims)
+{
+    return md_layout(md, ndim, dims, false);
+}
+
+dnnl_status_t skiff__dnnl_md_cl(dnnl_memory_desc_t *md, int ndim, const int64_t *dims)
+{
+    return md_layout(md, ndim, dims, true);
 }
 
 /* ---- fused activations in plain C ---- */
@@ -178,22 +206,6 @@ const skiff_tensor_t *skiff__nn_sum_tensor(const skiff__kctx *ctx, const skiff_t
     return s;
 }
 
-/* Row-major dims [N, C, spatial...] stored channels-last (NWC, NHWC, NDHWC). */
-dnnl_status_t skiff__dnnl_md_cl(dnnl_memory_desc_t *md, int ndim, const int64_t *dims)
-{
-    dnnl_dims_t d, st;
-    int64_t acc = dims[1] > 0 ? dims[1] : 1;
-    for (int i = 0; i < ndim; i++)
-        d[i] = dims[i];
-    st[1] = 1;
-    for (int i = ndim - 1; i >= 2; i--) {
-        st[i] = acc;
-        acc *= dims[i] > 0 ? dims[i] : 1;
-    }
-    st[0] = acc;
-    return dnnl_memory_desc_init_by_strides(md, ndim, d, dnnl_f32, st);
-}
-
 void skiff__transpose_batched(float *dst, const float *src, int64_t n, int64_t rows, int64_t cols,
                               int threads)
 {
@@ -203,26 +215,6 @@ void skiff__transpose_batched(float *dst, const float *src, int64_t n, int64_t r
         float *d = dst + bj * rows;
         for (int64_t i = 0; i < rows; i++)
             d[i] = s[i * cols];
-    }
-}
-
-/* Element strides of a row-major or channels-last tensor, in logical dim order. */
-static void layout_strides(int ndim, const int64_t *dims, bool cl, int64_t *st)
-{
-    int64_t acc = 1;
-    if (cl && ndim >= 3) {
-        st[1] = 1;
-        acc = dims[1];
-        for (int i = ndim - 1; i >= 2; i--) {
-            st[i] = acc;
-            acc *= dims[i];
-        }
-        st[0] = acc;
-        return;
-    }
-    for (int i = ndim - 1; i >= 0; i--) {
-        st[i] = acc;
-        acc *= dims[i];
     }
 }
 
@@ -520,4 +512,27 @@ void *skiff__wpack_adopt(skiff__wpack *wp, const dnnl_memory_desc_t *md, void **
     }
     pthread_mutex_unlock(&wp->mu);
     return use;
+}
+
+void *skiff__wpack_or_private(skiff__wpack *wp, bool private_pack, const dnnl_memory_desc_t *want,
+                              const dnnl_memory_desc_t *user_md, const void *user_data, void **own,
+                              dnnl_status_t *s, skiff_status_t **st)
+{
+    *s = dnnl_success;
+    *st = NULL;
+    if (!private_pack) {
+        void *packed = skiff__wpack_get(wp, want, user_md, user_data, st);
+        if (*st)
+            *s = dnnl_runtime_error;
+        if (packed || *st)
+            return packed;
+    }
+    size_t size = dnnl_memory_desc_get_size(want);
+    *own = skiff__aligned_alloc(size ? size : 64);
+    if (!*own) {
+        *s = dnnl_out_of_memory;
+        return NULL;
+    }
+    *s = skiff__dnnl_reorder_once(user_md, user_data, want, *own);
+    return *s == dnnl_success ? *own : NULL;
 }

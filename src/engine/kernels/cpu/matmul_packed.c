@@ -116,21 +116,10 @@ static dnnl_status_t mm_build(const mm_shape *sh, const skiff__node *node, gemm_
         e->wei_user = true;
         TRY(dnnl_memory_create(&e->m_wei, &wei_user, eng, DNNL_MEMORY_NONE));
     } else {
-        void *packed = skiff__wpack_get(&prep->wp, wei_md, &wei_user, b_data, st);
-        if (*st) {
-            s = dnnl_runtime_error;
+        void *packed = skiff__wpack_or_private(&prep->wp, false, wei_md, &wei_user, b_data,
+                                               &e->wei_buf, &s, st);
+        if (!packed)
             goto done;
-        }
-        if (!packed) { /* the shared store is full: pack privately once */
-            size_t size = dnnl_memory_desc_get_size(wei_md);
-            e->wei_buf = skiff__aligned_alloc(size ? size : 64);
-            if (!e->wei_buf) {
-                s = dnnl_out_of_memory;
-                goto done;
-            }
-            TRY(skiff__dnnl_reorder_once(&wei_user, b_data, wei_md, e->wei_buf));
-            packed = e->wei_buf;
-        }
         TRY(dnnl_memory_create(&e->m_wei, wei_md, eng, packed));
     }
     e->has_bias = sh->has_bias;
