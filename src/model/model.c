@@ -36,6 +36,50 @@ static skiff_status_t *oom(void)
     return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
 }
 
+skiff_status_t *skiff__parse_batch_sizes(const char *spec, int max_batch, int *sizes, int *n)
+{
+    *n = 0;
+    if (max_batch < 1)
+        max_batch = 1;
+    if (!spec || !strcmp(spec, "auto")) {
+        for (int b = 1; b < max_batch && *n < SKIFF__BATCH_SIZES_MAX - 1; b *= 2)
+            sizes[(*n)++] = b;
+        sizes[(*n)++] = max_batch;
+        return NULL;
+    }
+    if (!strcmp(spec, "any"))
+        return NULL;
+    const char *p = spec;
+    for (;;) {
+        char item[24];
+        size_t len = strcspn(p, ",");
+        int64_t v = 0;
+        if (len == 0 || len >= sizeof(item))
+            v = -1;
+        else {
+            memcpy(item, p, len);
+            item[len] = '\0';
+            if (!skiff__parse_i64(item, &v))
+                v = -1;
+        }
+        if (v < 1 || v > max_batch)
+            return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                    "--batch_sizes '%s': each size must be a whole number from 1 "
+                                    "to --batch_infer_size (%d); or use auto or any",
+                                    spec, max_batch);
+        if (*n > 0 && v <= sizes[*n - 1])
+            return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                    "--batch_sizes '%s': sizes must be in ascending order", spec);
+        if (*n == SKIFF__BATCH_SIZES_MAX)
+            return skiff_status_new(SKIFF_CODE_INVALID_ARG, "--batch_sizes '%s': at most %d sizes",
+                                    spec, SKIFF__BATCH_SIZES_MAX);
+        sizes[(*n)++] = (int)v;
+        if (p[len] == '\0')
+            return NULL;
+        p += len + 1;
+    }
+}
+
 static char *join_path(const char *dir, const char *file)
 {
     size_t n = strlen(dir) + strlen(file) + 2;
@@ -587,9 +631,14 @@ skiff_status_t *skiff__model_open(const char *path, const skiff__model_options *
     m->d.threads = opts->threads > 0 ? opts->threads : 1;
     m->d.max_batch = opts->max_batch > 0 ? opts->max_batch : 1;
     m->d.max_queue_delay_us = opts->max_queue_delay_us > 0 ? opts->max_queue_delay_us : 0;
+    if ((st = skiff__parse_batch_sizes(opts->batch_sizes, m->d.max_batch, m->d.batch_sizes,
+                                       &m->d.n_batch_sizes)))
+        goto fail;
     m->d.queue_size = opts->queue_size > 0 ? opts->queue_size : 1;
     if ((st = build_vars(m, conf, conf ? conf_path : m->d.onnx_path)))
         goto fail;
+    if (!m->d.mergeable)
+        m->d.n_batch_sizes = 0;
 
     m->inst = skiff__calloc((size_t)m->d.instances, sizeof(*m->inst));
     if (!m->inst) {

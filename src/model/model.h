@@ -33,6 +33,7 @@
 #define SKIFF_DEFAULT_MAX_QUEUE_DELAY_US 100
 #define SKIFF_DEFAULT_QUEUE_SIZE 1024
 #define SKIFF_DEFAULT_INLINE_MAX_US 200
+#define SKIFF__BATCH_SIZES_MAX 32
 
 typedef enum skiff__inline_mode {
     SKIFF__INLINE_AUTO = 0, /* inline when a warm-up run takes under inline_max_us */
@@ -46,7 +47,11 @@ typedef struct skiff__model_options {
     int threads;            /* intra-op threads per instance; >= 1 */
     int max_batch;          /* most rows merged into one run (--batch_infer_size) */
     int max_queue_delay_us; /* longest a backlog waits to fill a batch */
-    int queue_size;         /* jobs waiting at most; more get RESOURCE_EXHAUSTED */
+    /* Batch sizes a run is padded up to (--batch_sizes): "auto" (powers of
+     * two up to max_batch, and max_batch), "any" (no padding) or an
+     * ascending list "1,2,4,8". NULL = "auto". */
+    const char *batch_sizes;
+    int queue_size; /* jobs waiting at most; more get RESOURCE_EXHAUSTED */
     skiff__inline_mode inline_mode;
     int inline_max_us; /* AUTO threshold */
     /* Contexts kept for inline runs besides the instances' (the serve layer
@@ -58,6 +63,10 @@ typedef struct skiff__model_options {
 
 /* Fills options with the SKIFF_DEFAULT_* values (1 instance, 1 thread). */
 void skiff__model_options_default(skiff__model_options *opts);
+
+/* Resolves a --batch_sizes spec (see skiff__model_options) against max_batch
+ * into at most SKIFF__BATCH_SIZES_MAX ascending sizes; *n = 0 for "any". */
+skiff_status_t *skiff__parse_batch_sizes(const char *spec, int max_batch, int *sizes, int *n);
 
 /* One feed or fetch variable. */
 typedef struct skiff__model_var {
@@ -93,6 +102,7 @@ typedef struct skiff__model_stats {
     _Atomic uint64_t execution_count; /* engine runs */
     _Atomic uint64_t inline_count;    /* jobs run on the I/O thread */
     _Atomic uint64_t merged_jobs;     /* jobs that ran merged with others */
+    _Atomic uint64_t padded_rows;     /* rows added to reach an allowed batch size */
     _Atomic uint64_t success_ns, fail_ns, queue_ns, compute_ns; /* sums, Triton stats */
     _Atomic uint64_t queue_count, compute_count;
     _Atomic int64_t in_flight;
@@ -114,6 +124,10 @@ typedef struct skiff__model_desc {
     int threads;
     int max_batch;
     int max_queue_delay_us;
+    /* Rows a run is padded up to (ascending; none = no padding). Only for
+     * mergeable models and jobs without LoD inputs. */
+    int batch_sizes[SKIFF__BATCH_SIZES_MAX];
+    int n_batch_sizes;
     int queue_size;
     bool inline_ok;   /* resolved inline mode */
     double warmup_us; /* one-row warm-up run time, 0 if not measured */

@@ -14,6 +14,13 @@
  * outputs). An output that cannot be sliced (its dim 0 matches neither) makes
  * the batch rerun job by job, so merging never changes an answer.
  *
+ * A run's rows are padded up to the next allowed batch size (--batch_sizes;
+ * powers of two by default) with copies of its last row, whose outputs are
+ * dropped. The engine compiles work per input shape and keeps a few shapes
+ * per node, so without this every batch size from 1 to max_batch would be a
+ * shape of its own: compiled on first use (seconds for a ResNet) and evicted
+ * again by the others.
+ *
  * An inline run (skiff__model_run_inline) borrows an idle instance's context
  * on the caller's thread: for tiny models the hand-off to another thread and
  * back costs more than the model itself.
@@ -355,9 +362,30 @@ static bool compatible(const skiff__model *m, const skiff__job *a, const skiff__
     return (a->lod_input < 0) == (b->lod_input < 0);
 }
 
-/* Runs k > 1 compatible jobs as one batch. Returns false (and leaves every
- * job without outputs) when an output cannot be split back by job. */
-static bool run_merged(skiff__model *m, skiff__instance *in, skiff__job **jobs, int k,
+/* Rows a run of `rows` rows is padded to: the smallest allowed batch size
+ * that holds them, or rows itself (no sizes, none big enough, LoD inputs). */
+static int64_t padded_rows(const skiff__model *m, const skiff__job *first, int64_t rows)
+{
+    if (rows < 1 || first->lod_input >= 0)
+        return rows;
+    for (int i = 0; i < m->d.n_batch_sizes; i++)
+        if (m->d.batch_sizes[i] >= rows)
+            return m->d.batch_sizes[i];
+    return rows;
+}
+
+/* Copies the last row of t's first rows rows into the pad rows after them. */
+static void pad_rows(void *data, size_t row_bytes, int64_t rows, int64_t pad)
+{
+    const char *last = (const char *)data + (size_t)(rows - 1) * row_bytes;
+    for (int64_t r = 0; r < pad; r++)
+        memcpy((char *)data + (size_t)(rows + r) * row_bytes, last, row_bytes);
+}
+
+/* Runs compatible jobs as one batch of their rows plus `pad` copies of the
+ * last row (none with LoD inputs). Returns false (and leaves every job
+ * without outputs) when an output cannot be split back by job. */
+static bool run_merged(skiff__model *m, skiff__instance *in, skiff__job **jobs, int k, int64_t pad,
                        skiff_status_t **out_st)
 {
     skiff_tensor_t **merged = skiff__calloc((size_t)m->d.n_feed + 1, sizeof(*merged));
@@ -380,7 +408,10 @@ static bool run_merged(skiff__model *m, skiff__instance *in, skiff__job **jobs, 
         dims[0] = 0;
         for (int j = 0; j < k; j++)
             dims[0] += jobs[j]->inputs[i]->dims[0];
+        int64_t data_rows = dims[0];
+        dims[0] += pad;
         size_t es = skiff_dtype_size(t0->dtype);
+        size_t row_bytes = (size_t)(skiff_shape_numel(t0->ndim - 1, dims + 1)) * es;
         if (t0->dtype == SKIFF_DTYPE_STRING) {
             /* Strings stay borrowed: the merged tensor is an array of the
              * jobs' pointers, wrapped without ownership. */
@@ -398,6 +429,8 @@ static bool run_merged(skiff__model *m, skiff__instance *in, skiff__job **jobs, 
                     memcpy((char *)strarr[i] + off, t->data, t->nbytes);
                 off += t->nbytes;
             }
+            if (pad > 0)
+                pad_rows(strarr[i], row_bytes, data_rows, pad);
             st = skiff_tensor_wrap(t0->dtype, t0->ndim, dims, strarr[i], bytes, &merged[i]);
         } else {
             st = skiff_tensor_new(t0->dtype, t0->ndim, dims, &merged[i]);
@@ -408,6 +441,8 @@ static bool run_merged(skiff__model *m, skiff__instance *in, skiff__job **jobs, 
                     memcpy((char *)merged[i]->data + off, t->data, t->nbytes);
                 off += t->nbytes;
             }
+            if (!st && pad > 0)
+                pad_rows(merged[i]->data, row_bytes, data_rows, pad);
         }
         if (!st)
             in->in_ptrs[v->engine_index] = merged[i];
@@ -424,7 +459,7 @@ static bool run_merged(skiff__model *m, skiff__instance *in, skiff__job **jobs, 
         int by = 0; /* 1: job rows, 2: LoD rows */
         if (v->is_lod && has_lod && d0 == total_lod)
             by = 2;
-        else if (d0 == total_rows)
+        else if (d0 == total_rows + pad)
             by = 1;
         else if (has_lod && d0 == total_lod)
             by = 2;
@@ -486,24 +521,27 @@ static void run_batch(skiff__model *m, skiff__instance *in, skiff__job **jobs, i
         jobs[j]->t_start = t0;
         rows += jobs[j]->rows;
     }
+    int64_t pad = padded_rows(m, jobs[0], rows) - rows;
     int runs = 1;
-    if (k == 1) {
+    if (k == 1 && pad == 0) {
         skiff__sched_run_one(m, in, jobs[0]);
     } else {
         skiff_status_t *st = NULL;
-        if (run_merged(m, in, jobs, k, &st)) {
+        if (run_merged(m, in, jobs, k, pad, &st)) {
             for (int j = 0; j < k; j++)
                 jobs[j]->status = j == 0 ? st
                                          : (st ? skiff_status_new(skiff_status_code(st), "%s",
                                                                   skiff_status_message(st))
                                                : NULL);
-            if (!st)
+            if (!st && k > 1)
                 ADD(m->stats.merged_jobs, (uint64_t)k);
+            if (!st)
+                ADD(m->stats.padded_rows, (uint64_t)pad);
         } else {
             skiff_log(SKIFF_LOG_DEBUG,
-                      "model %s: outputs of a merged batch do not split by rows; "
-                      "running its %d jobs one by one",
-                      m->d.name, k);
+                      "model %s: outputs of a batch of %lld rows (%lld of them padding) do not "
+                      "split by rows; running its %d job(s) one by one, unpadded",
+                      m->d.name, (long long)(rows + pad), (long long)pad, k);
             runs = k;
             for (int j = 0; j < k; j++)
                 skiff__sched_run_one(m, in, jobs[j]);

@@ -50,6 +50,10 @@ static const flag flags[] = {
      "HTTP I/O threads (parse, encode, and run tiny models inline); 0 = auto"},
     {"batch_infer_size", F_INT, OFF(batch_infer_size), SKIFF_DEFAULT_BATCH_INFER_SIZE, NULL, 1,
      1 << 20, NULL, "N", "most rows merged into one run when requests queue up"},
+    {"batch_sizes", F_STR, OFF(batch_sizes), 0, "auto", 0, 0, NULL, "LIST",
+     "batch sizes a run is padded up to with copies of its last row, so the engine compiles "
+     "few shapes: auto = powers of two up to --batch_infer_size, any = no padding, or e.g. "
+     "1,4,16,32"},
     {"max_queue_delay_us", F_INT, OFF(max_queue_delay_us), SKIFF_DEFAULT_MAX_QUEUE_DELAY_US, NULL,
      0, 10000000, NULL, "US",
      "longest a backlog waits for a batch to fill (an idle model never waits)"},
@@ -297,5 +301,6 @@ skiff_status_t *skiff__serve_config_parse(int argc, char **argv, skiff__serve_co
         return skiff_status_new(SKIFF_CODE_INVALID_ARG,
                                 "--name names a single model; with several --model dirs each is "
                                 "served under its directory's name");
-    return NULL;
+    int sizes[SKIFF__BATCH_SIZES_MAX], n;
+    return skiff__parse_batch_sizes(cfg->batch_sizes, cfg->batch_infer_size, sizes, &n);
 }

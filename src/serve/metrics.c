@@ -75,6 +75,7 @@ static uint64_t f_execs(skiff__model_stats *st, skiff__served *sm)
 }
 static uint64_t f_inline(skiff__model_stats *st, skiff__served *sm) { return LD(st->inline_count); }
 static uint64_t f_merged(skiff__model_stats *st, skiff__served *sm) { return LD(st->merged_jobs); }
+static uint64_t f_padded(skiff__model_stats *st, skiff__served *sm) { return LD(st->padded_rows); }
 static uint64_t f_e2e_us(skiff__model_stats *st, skiff__served *sm) { return LD(st->e2e_us.sum); }
 static uint64_t f_compute_us(skiff__model_stats *st, skiff__served *sm)
 {
@@ -102,6 +103,8 @@ static const struct {
      "Requests run on the I/O thread because an instance was idle."},
     {"skiff_merged_requests_total", "counter", f_merged,
      "Requests that ran merged with others in one batch."},
+    {"skiff_batch_padding_rows_total", "counter", f_padded,
+     "Rows added to runs to reach an allowed batch size (--batch_sizes)."},
     {"skiff_queue_depth", "gauge", f_queue_depth, "Requests waiting in the model's queue."},
     {"skiff_model_inflight_requests", "gauge", f_inflight,
      "Requests for the model being handled now."},

@@ -324,9 +324,17 @@ static void summary(skiff__server *s)
         skiff_log(SKIFF_LOG_INFO, "    %d instance%s x %d thread%s, queue %d, %s%s", d->instances,
                   d->instances == 1 ? "" : "s", d->threads, d->threads == 1 ? "" : "s",
                   d->queue_size, inl, d->mergeable ? "" : ", no batch merging");
-        if (d->mergeable)
-            skiff_log(SKIFF_LOG_INFO, "    dynamic batching up to %d rows, %d us max queue delay",
-                      d->max_batch, d->max_queue_delay_us);
+        if (d->mergeable) {
+            char sizes[160] = "any";
+            size_t off = 0;
+            for (int k = 0; k < d->n_batch_sizes && off < sizeof(sizes); k++)
+                off += (size_t)snprintf(sizes + off, sizeof(sizes) - off, "%s%d", k ? "," : "",
+                                        d->batch_sizes[k]);
+            skiff_log(SKIFF_LOG_INFO,
+                      "    dynamic batching up to %d rows, %d us max queue delay, padded to %s "
+                      "rows",
+                      d->max_batch, d->max_queue_delay_us, sizes);
+        }
         for (int k = 0; k < d->n_feed; k++)
             var_line(&d->feed[k], true);
         for (int k = 0; k < d->n_fetch; k++)
@@ -433,6 +441,7 @@ skiff_status_t *skiff__server_open(const skiff__serve_config *cfg, bool do_liste
         mo.threads = s->threads;
         mo.max_batch = cfg->batch_infer_size;
         mo.max_queue_delay_us = cfg->max_queue_delay_us;
+        mo.batch_sizes = cfg->batch_sizes;
         mo.queue_size = cfg->queue_size;
         mo.inline_mode = !strcmp(cfg->inline_mode, "on")    ? SKIFF__INLINE_ON
                          : !strcmp(cfg->inline_mode, "off") ? SKIFF__INLINE_OFF

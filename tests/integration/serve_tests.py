@@ -365,6 +365,9 @@ def test_multi():
     check('alias_name: "a1"' in conf and 'alias_name: "p1"' in conf and "shape: 3" in conf, "client conf", conf)
     bad = subprocess.run([SKIFF, "convert", "--dirname", "/nonexistent"], capture_output=True, text=True)
     check(bad.returncode != 0 and "nonexistent" in bad.stderr, "convert error", bad.stderr)
+    bad = subprocess.run([SKIFF, "serve", "--model", UCI, "--batch_sizes", "8,4"], capture_output=True, text=True)
+    check(bad.returncode != 0 and "--batch_sizes '8,4'" in bad.stderr and "ascending" in bad.stderr,
+          "serve refuses a bad --batch_sizes", bad.stderr)
     # A model whose weights live in an external data file: the file comes along.
     ext_server = os.path.join(tmp, "extconv")
     out = subprocess.run([SKIFF, "convert", "--dirname", os.path.join(ROOT, "tests", "data", "external.onnx"),
@@ -534,6 +537,15 @@ def test_concurrency():
             if mode == "off":
                 check(merged > 0, "with one instance and 64 clients, requests must have been merged")
                 check(inline == 0, "--inline off")
+                # An idle instance runs a lone 3-row request padded to 4 rows
+                # (--batch_sizes auto); the answer has the request's 3 rows.
+                pad0 = metric(mt, "skiff_batch_padding_rows_total", model="uci")
+                rows = [[0.1 * (i + j) for j in range(13)] for i in range(3)]
+                r = paddle(u, "uci", rows)
+                check(r.status_code == 200 and close(r.json()["result"]["price"], uci_expect(rows)),
+                      "padded run answers its own rows", r.text[:200])
+                pad1 = metric(requests.get(u + "/metrics").text, "skiff_batch_padding_rows_total", model="uci")
+                check(pad1 == pad0 + 1, "one padding row for a lone 3-row request", (pad0, pad1))
             check(srv.stop() == 0, "exit code")
 
 

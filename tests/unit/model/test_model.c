@@ -718,6 +718,112 @@ static void test_lod_merge(void **state)
     skiff__model_close(m);
 }
 
+static void sizes_ok(const char *spec, int max_batch, const char *want)
+{
+    int sizes[SKIFF__BATCH_SIZES_MAX], n = -1;
+    skiff_status_t *st = skiff__parse_batch_sizes(spec, max_batch, sizes, &n);
+    if (st)
+        fail_msg("'%s': %s", spec ? spec : "(null)", skiff_status_message(st));
+    char got[256] = "";
+    size_t off = 0;
+    for (int i = 0; i < n; i++)
+        off += (size_t)snprintf(got + off, sizeof(got) - off, "%s%d", i ? "," : "", sizes[i]);
+    assert_string_equal(got, want);
+}
+
+static void sizes_err(const char *spec, int max_batch, const char *want)
+{
+    int sizes[SKIFF__BATCH_SIZES_MAX], n;
+    skiff_status_t *st = skiff__parse_batch_sizes(spec, max_batch, sizes, &n);
+    if (!st)
+        fail_msg("'%s' parsed", spec);
+    if (!strstr(skiff_status_message(st), want))
+        fail_msg("'%s': \"%s\" lacks \"%s\"", spec, skiff_status_message(st), want);
+    skiff_status_free(st);
+}
+
+/* Runs one uci job of `rows` rows through the queue; returns its outputs'
+ * first column in out and the rows the scheduler padded for it. */
+static uint64_t uci_queued(skiff__model *m, int rows, float *out)
+{
+    waiter wt = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    float x[16 * 13];
+    for (int i = 0; i < rows * 13; i++)
+        x[i] = (float)((i * 5) % 17) / 8.0f - 1.0f;
+    int64_t dims[2] = {rows, 13};
+    skiff_tensor_t *t;
+    assert_null(
+        skiff_tensor_wrap(SKIFF_DTYPE_FLOAT32, 2, dims, x, sizeof(float) * 13 * (size_t)rows, &t));
+    skiff__job *job;
+    assert_null(skiff__job_new(m, &job));
+    job->inputs[0] = t;
+    job->done = on_done;
+    job->user = &wt;
+    uint64_t before = atomic_load(&skiff__model_get_stats(m)->padded_rows);
+    assert_null(skiff__model_submit(m, job));
+    wait_for(&wt, 1);
+    assert_null(job->status);
+    assert_int_equal(job->outputs[0]->dims[0], rows);
+    assert_int_equal(job->batch_rows, rows);
+    memcpy(out, job->outputs[0]->data, sizeof(float) * (size_t)rows);
+    skiff__job_free(job);
+    skiff_tensor_free(t);
+    return atomic_load(&skiff__model_get_stats(m)->padded_rows) - before;
+}
+
+static void test_batch_sizes(void **state)
+{
+    sizes_ok(NULL, 32, "1,2,4,8,16,32");
+    sizes_ok("auto", 12, "1,2,4,8,12");
+    sizes_ok("auto", 1, "1");
+    sizes_ok("any", 32, "");
+    sizes_ok("3,5,32", 32, "3,5,32");
+    sizes_err("4,2", 32, "ascending");
+    sizes_err("2,2", 32, "ascending");
+    sizes_err("0", 32, "from 1 to --batch_infer_size (32)");
+    sizes_err("64", 32, "from 1 to");
+    sizes_err("1,,2", 32, "from 1 to");
+    sizes_err("", 32, "from 1 to");
+    sizes_err("8,", 32, "from 1 to");
+    sizes_err("two", 32, "from 1 to");
+
+    /* Padded and unpadded runs give the same rows; only the padded model
+     * counts padding, and nothing past the largest size is padded. */
+    char path[2048];
+    skiff__model_options o;
+    skiff__model_options_default(&o);
+    o.inline_mode = SKIFF__INLINE_OFF;
+    o.batch_sizes = "4,8";
+    skiff__model *pad = NULL, *plain = NULL;
+    assert_null(skiff__model_open(
+        repo_path("examples/uci_housing/uci_housing_model", path, sizeof(path)), &o, &pad));
+    assert_int_equal(skiff__model_describe(pad)->n_batch_sizes, 2);
+    o.batch_sizes = "any";
+    assert_null(skiff__model_open(
+        repo_path("examples/uci_housing/uci_housing_model", path, sizeof(path)), &o, &plain));
+    static const int rows[] = {1, 3, 4, 5, 8, 11};
+    static const int padded[] = {3, 1, 0, 3, 0, 0};
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        float a[16], b[16];
+        assert_int_equal(uci_queued(pad, rows[i], a), padded[i]);
+        assert_int_equal(uci_queued(plain, rows[i], b), 0);
+        for (int r = 0; r < rows[i]; r++)
+            assert_float_equal(a[r], b[r], 1e-5);
+    }
+    skiff__model_close(pad);
+    skiff__model_close(plain);
+
+    /* A bad spec fails the open, naming the flag. */
+    o.batch_sizes = "8,4";
+    skiff__model *m = NULL;
+    skiff_status_t *st = skiff__model_open(
+        repo_path("examples/uci_housing/uci_housing_model", path, sizeof(path)), &o, &m);
+    assert_non_null(st);
+    assert_non_null(strstr(skiff_status_message(st), "--batch_sizes '8,4'"));
+    assert_null(m);
+    skiff_status_free(st);
+}
+
 int main(int argc, char **argv)
 {
     /* This file sits at <root>/tests/unit/model/test_model.c. */
@@ -748,6 +854,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_inline_and_queue),
         cmocka_unit_test(test_lod_merge),
         cmocka_unit_test(test_deadline_and_full_queue),
+        cmocka_unit_test(test_batch_sizes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -45,10 +45,12 @@ typedef enum {
     CAND_MATMUL,   /* a channels-last 1x1 as one matmul [N*spatial, C] x [C, M] */
 } conv_cand;
 
-/* Shapes whose timed choice a node keeps: enough for every batch size the
- * dynamic batcher forms at one image size. Past it, new shapes get the
- * direct kernel without a trial, so a stream of new shapes never pays the
- * trials again and again. */
+/* Shapes whose timed choice a node keeps. A choice holds for every batch
+ * size above 1 (the candidates' relative cost hardly moves once the threads
+ * can split images; at batch 1 they split one image), so a shape here is an
+ * image size plus "batch 1" or "more". Past the limit, new shapes get the
+ * direct kernel without a trial, so a stream of new image sizes never pays
+ * the trials again and again. */
 #define CONV_PICKS_MAX 32
 
 typedef struct conv_prep {
@@ -526,8 +528,20 @@ static dnnl_status_t adopt_weights(conv_entry *e, skiff__wpack *wp)
     return dnnl_memory_set_data_handle(e->m_wei, use);
 }
 
-static bool find_pick(conv_prep *p, const skiff__shape_key *key, conv_cand *out)
+/* The pick memo's key: the shape key (X's dtype, rank and dims first) with
+ * the batch dim reduced to 1 or 2 (see CONV_PICKS_MAX). */
+static skiff__shape_key pick_key(const skiff__shape_key *shape)
 {
+    skiff__shape_key k = *shape;
+    if (k.n > 2 && k.v[2] > 2)
+        k.v[2] = 2;
+    return k;
+}
+
+static bool find_pick(conv_prep *p, const skiff__shape_key *shape, conv_cand *out)
+{
+    skiff__shape_key k = pick_key(shape);
+    const skiff__shape_key *key = &k;
     bool found = false;
     pthread_mutex_lock(&p->mu);
     for (int i = 0; i < p->n_picks && !found; i++) {
@@ -549,14 +563,14 @@ static bool picks_full(conv_prep *p)
     return full;
 }
 
-static void record_pick(conv_prep *p, const skiff__shape_key *key, conv_cand cand)
+static void record_pick(conv_prep *p, const skiff__shape_key *shape, conv_cand cand)
 {
     conv_cand have;
-    if (find_pick(p, key, &have))
+    if (find_pick(p, shape, &have))
         return;
     pthread_mutex_lock(&p->mu);
     if (p->n_picks < CONV_PICKS_MAX) {
-        p->pick_key[p->n_picks] = *key;
+        p->pick_key[p->n_picks] = pick_key(shape);
         p->pick[p->n_picks++] = cand;
     }
     pthread_mutex_unlock(&p->mu);
