@@ -4,7 +4,7 @@
 # float32 tensor sent as JSON and as the KServe binary extension.
 #
 #   bench/http/run.sh [--skiff build/skiff] [--duration 10] [--conns "1 16 64"]
-#                     [--reps 3] [--skiff-args "..."] [--no-image] [--pin] [--write-doc]
+#                     [--reps 3] [--skiff-args "..."] [--no-image] [--shared] [--write-doc]
 #
 # Needs wrk and nginx (scripts/install-deps.sh --bench) and /usr/bin/python3
 # with numpy (request bodies). For each connection count it runs wrk against
@@ -15,9 +15,10 @@
 # the ratio skiff/nginx of the median requests/s with the per-run ratios.
 # The load average is printed per row: what else was going on.
 # Both servers get the same cores: nginx runs one worker per skiff I/O thread.
-# By default wrk shares all cores with the server it measures; --pin puts the
-# servers on the first half of the cores and wrk on the other half (taskset),
-# as clients on other machines would be, and writes its own doc section.
+# By default the servers run on the first half of the cores and wrk on the
+# other half (taskset), as clients on other machines would be; --shared lets
+# wrk share all cores with the server it measures (one machine, one core:
+# the default falls back to shared) and writes its own doc section.
 # --write-doc also puts the output into the HTTP section of docs/performance.md
 # (between the http-bench markers; the section is appended when missing).
 set -euo pipefail
@@ -30,7 +31,7 @@ CONNS="1 16 64"
 REPS=3
 SKIFF_ARGS=""
 IMAGE=1
-PIN=0
+PIN=1
 WRITE_DOC=0
 while (($#)); do
   case "$1" in
@@ -41,8 +42,9 @@ while (($#)); do
     --skiff-args) SKIFF_ARGS=$2; shift 2 ;;
     --no-image) IMAGE=0; shift ;;
     --pin) PIN=1; shift ;;
+    --shared) PIN=0; shift ;;
     --write-doc) WRITE_DOC=1; shift ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -66,9 +68,11 @@ CORES=$(nproc)
 IO_THREADS=$(( CORES < 4 ? CORES : 4 ))
 WRK_THREADS=2
 SRV=() CLI=() PLACEMENT="wrk shares the cores with the server"
+if ((PIN)) && { ((CORES < 2)) || ! command -v taskset >/dev/null; }; then
+  echo "bench/http: one core or no taskset (util-linux): wrk shares the cores (--shared)" >&2
+  PIN=0
+fi
 if ((PIN)); then
-  command -v taskset >/dev/null || { echo "bench/http: --pin needs taskset (util-linux)" >&2; exit 1; }
-  ((CORES >= 2)) || { echo "bench/http: --pin needs at least 2 cores" >&2; exit 1; }
   HALF=$((CORES / 2))
   SRV=(taskset -c "0-$((HALF - 1))") CLI=(taskset -c "$HALF-$((CORES - 1))")
   IO_THREADS=$(( HALF < 4 ? HALF : 4 )) WRK_THREADS=$((CORES - HALF))
@@ -257,8 +261,8 @@ if ((WRITE_DOC)); then
 import datetime, re, sys
 report, commit, pin = open(sys.argv[1]).read().strip(), sys.argv[2], sys.argv[3] == "1"
 doc = "docs/performance.md"
-tag = "http-bench-pinned" if pin else "http-bench"
-title = ("## HTTP, load generator on its own cores" if pin else "## HTTP")
+tag = "http-bench" if pin else "http-bench-shared"
+title = ("## HTTP" if pin else "## HTTP, load generator sharing the server's cores")
 where = ("with the servers on half the cores and wrk on the other half"
          if pin else "measured by wrk on the same cores")
 body = ("<!-- %s:begin (written by bench/http/run.sh --write-doc) -->\n%s\n\n"
@@ -267,7 +271,7 @@ body = ("<!-- %s:begin (written by bench/http/run.sh --write-doc) -->\n%s\n\n"
         "the two servers alternating (%s, commit %s). Reproduce: `bench/http/run.sh --reps 5 "
         "%s--write-doc`.\n\n%s\n"
         "<!-- %s:end -->" % (tag, title, where, datetime.date.today(), commit,
-                              "--pin " if pin else "", report, tag))
+                              "" if pin else "--shared ", report, tag))
 try:
     text = open(doc).read()
 except FileNotFoundError:
