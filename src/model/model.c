@@ -41,14 +41,14 @@ skiff_status_t *skiff__parse_batch_sizes(const char *spec, int max_batch, int *s
     *n = 0;
     if (max_batch < 1)
         max_batch = 1;
-    if (!spec || !strcmp(spec, "auto")) {
+    if (!spec || !strcmp(spec, "any"))
+        return NULL;
+    if (!strcmp(spec, "auto")) {
         for (int b = 1; b < max_batch && *n < SKIFF__BATCH_SIZES_MAX - 1; b *= 2)
             sizes[(*n)++] = b;
         sizes[(*n)++] = max_batch;
         return NULL;
     }
-    if (!strcmp(spec, "any"))
-        return NULL;
     const char *p = spec;
     for (;;) {
         char item[24];

@@ -47,9 +47,9 @@ typedef struct skiff__model_options {
     int threads;            /* intra-op threads per instance; >= 1 */
     int max_batch;          /* most rows merged into one run (--batch_infer_size) */
     int max_queue_delay_us; /* longest a backlog waits to fill a batch */
-    /* Batch sizes a run is padded up to (--batch_sizes): "auto" (powers of
-     * two up to max_batch, and max_batch), "any" (no padding) or an
-     * ascending list "1,2,4,8". NULL = "auto". */
+    /* Batch sizes a run is padded up to (--batch_sizes): "any" (no
+     * padding), "auto" (powers of two up to max_batch, and max_batch) or an
+     * ascending list "1,2,4,8". NULL = "any". */
     const char *batch_sizes;
     int queue_size; /* jobs waiting at most; more get RESOURCE_EXHAUSTED */
     skiff__inline_mode inline_mode;

@@ -14,12 +14,11 @@
  * outputs). An output that cannot be sliced (its dim 0 matches neither) makes
  * the batch rerun job by job, so merging never changes an answer.
  *
- * A run's rows are padded up to the next allowed batch size (--batch_sizes;
- * powers of two by default) with copies of its last row, whose outputs are
- * dropped. The engine compiles work per input shape and keeps a few shapes
- * per node, so without this every batch size from 1 to max_batch would be a
- * shape of its own: compiled on first use (seconds for a ResNet) and evicted
- * again by the others.
+ * With --batch_sizes, a run's rows are padded up to the next allowed batch
+ * size with copies of its last row, whose outputs are dropped. The engine
+ * compiles work per input shape, so this bounds the shapes a model ever
+ * compiles (each costs a slow first run) at the price of the padding's
+ * compute. Off by default.
  *
  * An inline run (skiff__model_run_inline) borrows an idle instance's context
  * on the caller's thread: for tiny models the hand-off to another thread and

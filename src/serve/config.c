@@ -50,9 +50,9 @@ static const flag flags[] = {
      "HTTP I/O threads (parse, encode, and run tiny models inline); 0 = auto"},
     {"batch_infer_size", F_INT, OFF(batch_infer_size), SKIFF_DEFAULT_BATCH_INFER_SIZE, NULL, 1,
      1 << 20, NULL, "N", "most rows merged into one run when requests queue up"},
-    {"batch_sizes", F_STR, OFF(batch_sizes), 0, "auto", 0, 0, NULL, "LIST",
+    {"batch_sizes", F_STR, OFF(batch_sizes), 0, "any", 0, 0, NULL, "LIST",
      "batch sizes a run is padded up to with copies of its last row, so the engine compiles "
-     "few shapes: auto = powers of two up to --batch_infer_size, any = no padding, or e.g. "
+     "fewer shapes: any = no padding, auto = powers of two up to --batch_infer_size, or e.g. "
      "1,4,16,32"},
     {"max_queue_delay_us", F_INT, OFF(max_queue_delay_us), SKIFF_DEFAULT_MAX_QUEUE_DELAY_US, NULL,
      0, 10000000, NULL, "US",

@@ -504,7 +504,8 @@ def test_bad():
 
 def test_concurrency():
     for mode in ("auto", "off"):
-        flags = ["--inline", mode] + (["--instances", "1", "--max_queue_delay_us", "2000"] if mode == "off" else [])
+        flags = ["--inline", mode] + (["--instances", "1", "--max_queue_delay_us", "2000", "--batch_sizes", "auto"]
+                                      if mode == "off" else [])
         with Server([UCI], *flags, name="uci") as srv:
             u = srv.url
             errors = []
@@ -539,6 +540,7 @@ def test_concurrency():
                 check(inline == 0, "--inline off")
                 # An idle instance runs a lone 3-row request padded to 4 rows
                 # (--batch_sizes auto); the answer has the request's 3 rows.
+                # The 64 clients above ran their merged batches padded too.
                 pad0 = metric(mt, "skiff_batch_padding_rows_total", model="uci")
                 rows = [[0.1 * (i + j) for j in range(13)] for i in range(3)]
                 r = paddle(u, "uci", rows)

@@ -773,7 +773,8 @@ static uint64_t uci_queued(skiff__model *m, int rows, float *out)
 
 static void test_batch_sizes(void **state)
 {
-    sizes_ok(NULL, 32, "1,2,4,8,16,32");
+    sizes_ok(NULL, 32, "");
+    sizes_ok("auto", 32, "1,2,4,8,16,32");
     sizes_ok("auto", 12, "1,2,4,8,12");
     sizes_ok("auto", 1, "1");
     sizes_ok("any", 32, "");
