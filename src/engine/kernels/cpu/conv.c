@@ -147,8 +147,17 @@ typedef struct conv_entry {
     dnnl_primitive_t src_reorder, dst_reorder, sum_reorder, wei_reorder;
     dnnl_memory_t m_src_user, m_src, m_wei_user, m_wei, m_bias, m_dst, m_dst_user, m_sum_user;
     dnnl_memory_t m_scratch;
-    void *src_buf, *dst_buf, *wei_buf, *full_buf;
-    size_t scratch_size;
+    void *wei_buf; /* weights packed for this entry only (trials, full store) */
+    /* Per-run buffers live in the context's scratch (skiff__kctx_scratch),
+     * not in the entry, so cached shapes hold no activation-sized memory:
+     * oneDNN's scratchpad at 0, then the reordered src and dst and the
+     * ConvTranspose full result at these offsets; work_bytes in all. */
+    size_t scratch_size, src_off, dst_off, full_off, work_bytes;
+    /* Where m_src and m_dst point now. oneDNN zeroes a blocked layout's
+     * padding whenever a handle is set, a pass over the whole buffer, so
+     * they are set only when the scratch moved. Every primitive zeroes its
+     * output's padding anyway, so what other nodes leave there is harmless. */
+    void *src_at, *dst_at;
     size_t acc_bytes;     /* what the primitive writes: dst_buf, or Y in place */
     bool wei_user_direct; /* primitive reads the user layout: set the handle per run */
     bool wei_each_run;    /* weights are not constant: reorder every run */
@@ -171,10 +180,7 @@ static void entry_free(void *p)
     for (size_t i = 0; i < sizeof(mems) / sizeof(mems[0]); i++)
         if (mems[i])
             dnnl_memory_destroy(mems[i]);
-    skiff__free(e->src_buf);
-    skiff__free(e->dst_buf);
     skiff__free(e->wei_buf);
-    skiff__free(e->full_buf);
     skiff__free(e);
 }
 
@@ -187,6 +193,9 @@ static dnnl_status_t mem_with_buf(const dnnl_memory_desc_t *md, dnnl_memory_t *m
         return dnnl_out_of_memory;
     return dnnl_memory_create(m, md, skiff__dnnl_engine(), *buf);
 }
+
+/* n rounded up to whole pages: each part of the work area starts aligned. */
+static size_t page_up(size_t n) { return (n + 4095) & ~(size_t)4095; }
 
 static dnnl_status_t reorder_prim(const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to,
                                   dnnl_primitive_t *out)
@@ -337,15 +346,18 @@ built:;
     const dnnl_memory_desc_t *wei_md = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     const dnnl_memory_desc_t *dst_md = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
 
+    size_t src_bytes = 0, dst_bytes = 0;
     TRY(dnnl_memory_create(&e->m_src_user, &cs->src_user, eng, DNNL_MEMORY_NONE));
     if (!dnnl_memory_desc_equal(src_md, &cs->src_user)) {
         TRY(reorder_prim(&cs->src_user, src_md, &e->src_reorder));
-        TRY(mem_with_buf(src_md, &e->m_src, &e->src_buf));
+        TRY(dnnl_memory_create(&e->m_src, src_md, eng, DNNL_MEMORY_NONE));
+        src_bytes = dnnl_memory_desc_get_size(src_md);
     }
     TRY(dnnl_memory_create(&e->m_dst_user, &cs->dst_user, eng, DNNL_MEMORY_NONE));
     if (!dnnl_memory_desc_equal(dst_md, &cs->dst_user)) {
         TRY(reorder_prim(dst_md, &cs->dst_user, &e->dst_reorder));
-        TRY(mem_with_buf(dst_md, &e->m_dst, &e->dst_buf));
+        TRY(dnnl_memory_create(&e->m_dst, dst_md, eng, DNNL_MEMORY_NONE));
+        dst_bytes = dnnl_memory_desc_get_size(dst_md);
     }
     /* the sum post-op accumulates into what the primitive writes, so that
      * starts as the addend: copied when the layouts agree, else reordered */
@@ -377,6 +389,10 @@ built:;
     e->has_bias = cs->has_bias;
     e->has_sum = cs->with_sum;
     TRY(skiff__dnnl_prim_create(pd, &e->prim, &e->m_scratch, &e->scratch_size));
+    e->src_off = page_up(e->m_scratch ? e->scratch_size : 0);
+    e->dst_off = e->src_off + page_up(src_bytes);
+    e->full_off = e->dst_off + page_up(dst_bytes);
+    e->work_bytes = e->full_off + (e->crop ? page_up(dnnl_memory_desc_get_size(&cs->dst_user)) : 0);
 done:
     if (pd)
         dnnl_primitive_desc_destroy(pd);
@@ -392,17 +408,22 @@ static dnnl_status_t exec_reorder(dnnl_primitive_t r, dnnl_stream_t stream, dnnl
 
 typedef struct conv_io {
     const void *x, *w, *b, *sum;
-    void *y; /* Y, or the full buffer on the crop path */
+    void *y;
     size_t y_bytes;
-    void *scratch; /* the context's scratch, at least every entry's scratch_size */
+    char *work; /* the context's scratch, at least the entry's work_bytes */
 } conv_io;
 
 static dnnl_status_t exec_entry(conv_entry *e, dnnl_stream_t stream, const conv_io *io)
 {
     dnnl_status_t s;
     dnnl_memory_t src = e->m_src_user, dst = e->m_dst_user;
+    void *y = e->crop ? io->work + e->full_off : io->y;
     TRY(dnnl_memory_set_data_handle(e->m_src_user, (void *)io->x));
     if (e->src_reorder) {
+        if (e->src_at != io->work + e->src_off) {
+            TRY(dnnl_memory_set_data_handle(e->m_src, io->work + e->src_off));
+            e->src_at = io->work + e->src_off;
+        }
         TRY(exec_reorder(e->src_reorder, stream, e->m_src_user, e->m_src));
         src = e->m_src;
     }
@@ -415,13 +436,18 @@ static dnnl_status_t exec_entry(conv_entry *e, dnnl_stream_t stream, const conv_
     if (e->has_bias)
         TRY(dnnl_memory_set_data_handle(e->m_bias, (void *)io->b));
     if (e->m_scratch)
-        TRY(dnnl_memory_set_data_handle(e->m_scratch, io->scratch));
-    TRY(dnnl_memory_set_data_handle(e->m_dst_user, io->y));
-    if (e->dst_reorder)
+        TRY(dnnl_memory_set_data_handle(e->m_scratch, io->work));
+    TRY(dnnl_memory_set_data_handle(e->m_dst_user, y));
+    if (e->dst_reorder) {
+        if (e->dst_at != io->work + e->dst_off) {
+            TRY(dnnl_memory_set_data_handle(e->m_dst, io->work + e->dst_off));
+            e->dst_at = io->work + e->dst_off;
+        }
         dst = e->m_dst;
+    }
     if (e->has_sum) {
         /* the sum post-op accumulates into dst, so dst starts as the addend */
-        void *acc = e->dst_reorder ? e->dst_buf : io->y;
+        void *acc = e->dst_reorder ? io->work + e->dst_off : y;
         if (e->sum_reorder) {
             TRY(dnnl_memory_set_data_handle(e->m_sum_user, (void *)io->sum));
             TRY(exec_reorder(e->sum_reorder, stream, e->m_sum_user, dst));
@@ -456,12 +482,6 @@ static conv_entry *new_entry(const conv_setup *cs, const_dnnl_primitive_attr_t a
     }
     e->crop = crop;
     *s = build_entry(cs, attr, cand, private_pack, e, st);
-    if (*s == dnnl_success && crop) {
-        size_t fb = dnnl_memory_desc_get_size(&cs->dst_user);
-        e->full_buf = skiff__aligned_alloc(fb ? fb : 64);
-        if (!e->full_buf)
-            *s = dnnl_out_of_memory;
-    }
     if (*s != dnnl_success) {
         entry_free(e);
         return NULL;
@@ -647,14 +667,14 @@ static conv_entry *compile_entry(const conv_setup *cs, const_dnnl_primitive_attr
     if (n > 1) {
         size_t need = 0;
         for (int j = 0; j < n; j++)
-            need = c[j]->scratch_size > need ? c[j]->scratch_size : need;
+            need = c[j]->work_bytes > need ? c[j]->work_bytes : need;
         conv_io trial = *io;
-        trial.scratch = skiff__kctx_scratch(ctx, need);
+        trial.work = skiff__kctx_scratch(ctx, need);
         /* Y is the sum's buffer (skiff__kctx_output_over): the trials add
          * into a copy of the sum, and the sum is put back for the real run */
         bool alias = io->sum && io->sum == io->y;
         void *copy = alias ? skiff__aligned_alloc(io->y_bytes ? io->y_bytes : 64) : NULL;
-        if (!trial.scratch || (alias && !copy)) {
+        if (!trial.work || (alias && !copy)) {
             for (int j = 0; j < n; j++)
                 entry_free(c[j]);
             *s = dnnl_out_of_memory;
@@ -994,13 +1014,13 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose)
                   W->data,
                   B ? B->data : NULL,
                   S && fuse ? S->data : NULL,
-                  e->crop ? e->full_buf : Y->data,
+                  Y->data,
                   Y->nbytes,
-                  e->m_scratch ? skiff__kctx_scratch(ctx, e->scratch_size) : NULL};
-    if (e->m_scratch && !io.scratch) {
+                  skiff__kctx_scratch(ctx, e->work_bytes)};
+    if (!io.work) {
         skiff__pcache_release(cache);
         return skiff__kerr(ctx, SKIFF_CODE_RESOURCE_EXHAUSTED,
-                           "out of memory for %zu bytes of scratch", e->scratch_size);
+                           "out of memory for %zu bytes of scratch", e->work_bytes);
     }
     dnnl_status_t s = exec_entry(e, cache->stream, &io);
     if (s != dnnl_success) {
@@ -1015,7 +1035,8 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose)
             pb[3 - nsp + i] = a.pb[i];
         }
         /* full already holds the bias; positions outside it get only the bias */
-        crop_copy(Y->data, e->full_buf, B ? B->data : NULL, N * M, M, od, fd, pb, ctx->threads);
+        crop_copy(Y->data, (const float *)(io.work + e->full_off), B ? B->data : NULL, N * M, M, od,
+                  fd, pb, ctx->threads);
     }
     skiff__pcache_release(cache);
     if (!fuse || e->crop)
