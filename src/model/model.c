@@ -36,7 +36,8 @@ static skiff_status_t *oom(void)
     return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
 }
 
-skiff_status_t *skiff__parse_batch_sizes(const char *spec, int max_batch, int *sizes, int *n)
+skiff_status_t *skiff__parse_batch_sizes(const char *flag, const char *spec, int max_batch,
+                                         int *sizes, int *n)
 {
     *n = 0;
     if (max_batch < 1)
@@ -64,12 +65,12 @@ skiff_status_t *skiff__parse_batch_sizes(const char *spec, int max_batch, int *s
         }
         if (v < 1 || v > max_batch)
             return skiff_status_new(SKIFF_CODE_INVALID_ARG,
-                                    "--batch_sizes '%s': each size must be a whole number from 1 "
-                                    "to --batch_infer_size (%d); or use auto or any",
-                                    spec, max_batch);
+                                    "%s '%s': each size must be a whole number from 1 to "
+                                    "--batch_infer_size (%d); or use auto or any",
+                                    flag, spec, max_batch);
         if (*n > 0 && v <= sizes[*n - 1])
             return skiff_status_new(SKIFF_CODE_INVALID_ARG,
-                                    "--batch_sizes '%s': sizes must be in ascending order", spec);
+                                    "%s '%s': sizes must be in ascending order", flag, spec);
         if (*n == SKIFF__BATCH_SIZES_MAX)
             return skiff_status_new(SKIFF_CODE_INVALID_ARG, "--batch_sizes '%s': at most %d sizes",
                                     spec, SKIFF__BATCH_SIZES_MAX);
@@ -459,8 +460,64 @@ static void model_free(skiff__model *m)
     skiff__free(m);
 }
 
-/* Runs one row of zeros through instance 0 to time the model (deciding
- * whether inline runs pay off) and to warm every context's per-shape state. */
+/* Zero inputs of `rows` rows for a warm-up job (into t[], owned by the
+ * caller); false when an input's shape is not fully known. */
+static bool warm_inputs(skiff__model *m, skiff__job *job, skiff_tensor_t **t, int64_t rows,
+                        int64_t lod[2])
+{
+    for (int i = 0; i < m->d.n_feed; i++) {
+        const skiff__model_var *v = &m->d.feed[i];
+        int64_t dims[SKIFF_MAX_DIMS];
+        int nd = 0;
+        if (v->ndim < 0 || v->dtype == SKIFF_DTYPE_STRING)
+            return false;
+        if (v->batched)
+            dims[nd++] = v->fixed_batch > 0 ? v->fixed_batch : rows;
+        for (int k = 0; k < v->ndim; k++) {
+            if (v->dims[k] < 0)
+                return false;
+            dims[nd++] = v->dims[k];
+        }
+        skiff_tensor_free(t[i]);
+        t[i] = NULL;
+        skiff_status_t *st = skiff_tensor_new(v->dtype, nd, dims, &t[i]);
+        if (st) {
+            skiff_status_free(st);
+            return false;
+        }
+        job->inputs[i] = t[i];
+        if (v->is_lod) {
+            lod[0] = 0;
+            lod[1] = nd ? dims[0] : 1;
+            job->lod[i] = lod;
+            job->n_lod[i] = 2;
+        }
+    }
+    return true;
+}
+
+/* One run of a warm-up job on an instance; false (logged) on failure. */
+static bool warm_run(skiff__model *m, skiff__instance *in, skiff__job *job, double *us)
+{
+    skiff__job_reset(job);
+    skiff_status_t *st = skiff__model_check_job(m, job);
+    uint64_t t0 = skiff__now_ns();
+    if (!st)
+        st = skiff__sched_run_one(m, in, job);
+    job->status = NULL; /* owned by st from here */
+    *us = (double)(skiff__now_ns() - t0) / 1e3;
+    if (!st)
+        return true;
+    skiff_log(SKIFF_LOG_DEBUG, "model %s: warm-up run failed: %s", m->d.name,
+              skiff_status_message(st));
+    skiff_status_free(st);
+    return false;
+}
+
+/* Runs one row of zeros through every instance to time the model (deciding
+ * whether inline runs pay off) and to warm every context's per-shape state;
+ * then each extra batch size asked for (opts->warmup_batches) once per
+ * instance, so no request pays that size's first run. */
 static void warm_up(skiff__model *m, const skiff__model_options *opts)
 {
     skiff__job *job = NULL;
@@ -476,53 +533,12 @@ static void warm_up(skiff__model *m, const skiff__model_options *opts)
             ok = false;
         }
     }
-    for (int i = 0; ok && i < m->d.n_feed; i++) {
-        const skiff__model_var *v = &m->d.feed[i];
-        int64_t dims[SKIFF_MAX_DIMS];
-        int nd = 0;
-        if (v->ndim < 0 || v->dtype == SKIFF_DTYPE_STRING) {
-            ok = false;
-            break;
-        }
-        if (v->batched)
-            dims[nd++] = v->fixed_batch > 0 ? v->fixed_batch : 1;
-        for (int k = 0; k < v->ndim; k++) {
-            if (v->dims[k] < 0)
-                ok = false;
-            dims[nd++] = v->dims[k];
-        }
-        skiff_status_t *st = ok ? skiff_tensor_new(v->dtype, nd, dims, &t[i]) : NULL;
-        if (st) {
-            skiff_status_free(st);
-            ok = false;
-        }
-        if (ok) {
-            job->inputs[i] = t[i];
-            if (v->is_lod) {
-                job->lod[i] = lod;
-                job->n_lod[i] = 2;
-                lod[1] = nd ? dims[0] : 1;
-            }
-        }
-    }
+    ok = ok && warm_inputs(m, job, t, 1, lod);
     double best = 0;
     for (int k = 0; ok && k < m->n_inst + 2; k++) {
-        skiff__job_reset(job);
-        skiff_status_t *st = skiff__model_check_job(m, job);
-        int which = k < m->n_inst ? k : 0;
-        uint64_t t0 = skiff__now_ns();
-        if (!st)
-            st = skiff__sched_run_one(m, &m->inst[which], job);
-        job->status = NULL; /* owned by st from here */
-        double us = (double)(skiff__now_ns() - t0) / 1e3;
-        if (st) {
-            skiff_log(SKIFF_LOG_DEBUG, "model %s: warm-up run failed: %s", m->d.name,
-                      skiff_status_message(st));
-            skiff_status_free(st);
-            ok = false;
-            break;
-        }
-        if (k >= m->n_inst - 1 && (best == 0 || us < best))
+        double us;
+        ok = warm_run(m, &m->inst[k < m->n_inst ? k : 0], job, &us);
+        if (ok && k >= m->n_inst - 1 && (best == 0 || us < best))
             best = us;
     }
     if (ok)
@@ -531,6 +547,26 @@ static void warm_up(skiff__model *m, const skiff__model_options *opts)
         m->d.inline_ok = true;
     else if (opts->inline_mode == SKIFF__INLINE_AUTO)
         m->d.inline_ok = ok && best < (double)opts->inline_max_us;
+
+    /* Extra batch sizes: only where the batch dim is free. */
+    uint64_t t0 = skiff__now_ns();
+    int warmed = 0;
+    for (int b = 0; ok && m->d.mergeable && b < m->d.n_warmup_batches; b++) {
+        int rows = m->d.warmup_batches[b];
+        if (rows == 1)
+            continue;
+        ok = warm_inputs(m, job, t, rows, lod);
+        for (int k = 0; ok && k < m->n_inst; k++) {
+            double us;
+            ok = warm_run(m, &m->inst[k], job, &us);
+        }
+        warmed += ok;
+    }
+    if (warmed)
+        skiff_log(SKIFF_LOG_INFO,
+                  "model %s: warmed %d more batch size%s on %d instance%s in %.1f s", m->d.name,
+                  warmed, warmed == 1 ? "" : "s", m->n_inst, m->n_inst == 1 ? "" : "s",
+                  (double)(skiff__now_ns() - t0) / 1e9);
     for (int i = 0; t && i < m->d.n_feed; i++)
         skiff_tensor_free(t[i]);
     skiff__free(t);
@@ -631,8 +667,11 @@ skiff_status_t *skiff__model_open(const char *path, const skiff__model_options *
     m->d.threads = opts->threads > 0 ? opts->threads : 1;
     m->d.max_batch = opts->max_batch > 0 ? opts->max_batch : 1;
     m->d.max_queue_delay_us = opts->max_queue_delay_us > 0 ? opts->max_queue_delay_us : 0;
-    if ((st = skiff__parse_batch_sizes(opts->batch_sizes, m->d.max_batch, m->d.batch_sizes,
-                                       &m->d.n_batch_sizes)))
+    if ((st = skiff__parse_batch_sizes("--batch_sizes", opts->batch_sizes, m->d.max_batch,
+                                       m->d.batch_sizes, &m->d.n_batch_sizes)) ||
+        (st = skiff__parse_batch_sizes(
+             "--warmup_batches", opts->warmup_batches ? opts->warmup_batches : "1", m->d.max_batch,
+             m->d.warmup_batches, &m->d.n_warmup_batches)))
         goto fail;
     m->d.queue_size = opts->queue_size > 0 ? opts->queue_size : 1;
     if ((st = build_vars(m, conf, conf ? conf_path : m->d.onnx_path)))

@@ -51,6 +51,9 @@ typedef struct skiff__model_options {
      * padding), "auto" (powers of two up to max_batch, and max_batch) or an
      * ascending list "1,2,4,8". NULL = "any". */
     const char *batch_sizes;
+    /* Batch sizes each instance runs once at startup (--warmup_batches),
+     * in the same forms; NULL = "1". */
+    const char *warmup_batches;
     int queue_size; /* jobs waiting at most; more get RESOURCE_EXHAUSTED */
     skiff__inline_mode inline_mode;
     int inline_max_us; /* AUTO threshold */
@@ -64,9 +67,12 @@ typedef struct skiff__model_options {
 /* Fills options with the SKIFF_DEFAULT_* values (1 instance, 1 thread). */
 void skiff__model_options_default(skiff__model_options *opts);
 
-/* Resolves a --batch_sizes spec (see skiff__model_options) against max_batch
- * into at most SKIFF__BATCH_SIZES_MAX ascending sizes; *n = 0 for "any". */
-skiff_status_t *skiff__parse_batch_sizes(const char *spec, int max_batch, int *sizes, int *n);
+/* Resolves a --batch_sizes or --warmup_batches spec (see
+ * skiff__model_options) against max_batch into at most
+ * SKIFF__BATCH_SIZES_MAX ascending sizes; *n = 0 for "any". `flag` names
+ * the option in errors. */
+skiff_status_t *skiff__parse_batch_sizes(const char *flag, const char *spec, int max_batch,
+                                         int *sizes, int *n);
 
 /* One feed or fetch variable. */
 typedef struct skiff__model_var {
@@ -128,6 +134,8 @@ typedef struct skiff__model_desc {
      * mergeable models and jobs without LoD inputs. */
     int batch_sizes[SKIFF__BATCH_SIZES_MAX];
     int n_batch_sizes;
+    int warmup_batches[SKIFF__BATCH_SIZES_MAX]; /* run once per instance at startup */
+    int n_warmup_batches;
     int queue_size;
     bool inline_ok;   /* resolved inline mode */
     double warmup_us; /* one-row warm-up run time, 0 if not measured */

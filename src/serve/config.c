@@ -54,6 +54,10 @@ static const flag flags[] = {
      "batch sizes a run is padded up to with copies of its last row, so the engine compiles "
      "fewer shapes: any = no padding, auto = powers of two up to --batch_infer_size, or e.g. "
      "1,4,16,32"},
+    {"warmup_batches", F_STR, OFF(warmup_batches), 0, "1", 0, 0, NULL, "LIST",
+     "batch sizes each instance runs once at startup, so no request pays their first run "
+     "(kernels are compiled per shape): e.g. 1,2,4,8, or auto (powers of two up to "
+     "--batch_infer_size)"},
     {"max_queue_delay_us", F_INT, OFF(max_queue_delay_us), SKIFF_DEFAULT_MAX_QUEUE_DELAY_US, NULL,
      0, 10000000, NULL, "US",
      "longest a backlog waits for a batch to fill (an idle model never waits)"},
@@ -302,5 +306,10 @@ skiff_status_t *skiff__serve_config_parse(int argc, char **argv, skiff__serve_co
                                 "--name names a single model; with several --model dirs each is "
                                 "served under its directory's name");
     int sizes[SKIFF__BATCH_SIZES_MAX], n;
-    return skiff__parse_batch_sizes(cfg->batch_sizes, cfg->batch_infer_size, sizes, &n);
+    skiff_status_t *st = skiff__parse_batch_sizes("--batch_sizes", cfg->batch_sizes,
+                                                  cfg->batch_infer_size, sizes, &n);
+    if (!st)
+        st = skiff__parse_batch_sizes("--warmup_batches", cfg->warmup_batches,
+                                      cfg->batch_infer_size, sizes, &n);
+    return st;
 }

@@ -34,7 +34,8 @@ typedef struct skiff__serve_config {
     int instances;  /* instances per model; 0 = auto */
     int io_threads; /* HTTP I/O threads; 0 = auto */
     int batch_infer_size;
-    const char *batch_sizes; /* auto | any | ascending list */
+    const char *batch_sizes;    /* auto | any | ascending list */
+    const char *warmup_batches; /* the same forms */
     int max_queue_delay_us;
     int queue_size;
     int64_t max_body_size;

@@ -368,6 +368,11 @@ def test_multi():
     bad = subprocess.run([SKIFF, "serve", "--model", UCI, "--batch_sizes", "8,4"], capture_output=True, text=True)
     check(bad.returncode != 0 and "--batch_sizes '8,4'" in bad.stderr and "ascending" in bad.stderr,
           "serve refuses a bad --batch_sizes", bad.stderr)
+    # Warm-up batch sizes run at startup, are logged, and change no answer.
+    with Server([UCI], "--warmup_batches", "1,2,4", "--instances", "2", name="uci") as srv:
+        good_uci(srv)
+        check("warmed 2 more batch sizes on 2 instances" in srv.logs(), "warm-up logged", srv.logs())
+        check(srv.stop() == 0, "exit code")
     # A model whose weights live in an external data file: the file comes along.
     ext_server = os.path.join(tmp, "extconv")
     out = subprocess.run([SKIFF, "convert", "--dirname", os.path.join(ROOT, "tests", "data", "external.onnx"),

@@ -721,7 +721,7 @@ static void test_lod_merge(void **state)
 static void sizes_ok(const char *spec, int max_batch, const char *want)
 {
     int sizes[SKIFF__BATCH_SIZES_MAX], n = -1;
-    skiff_status_t *st = skiff__parse_batch_sizes(spec, max_batch, sizes, &n);
+    skiff_status_t *st = skiff__parse_batch_sizes("--batch_sizes", spec, max_batch, sizes, &n);
     if (st)
         fail_msg("'%s': %s", spec ? spec : "(null)", skiff_status_message(st));
     char got[256] = "";
@@ -734,7 +734,7 @@ static void sizes_ok(const char *spec, int max_batch, const char *want)
 static void sizes_err(const char *spec, int max_batch, const char *want)
 {
     int sizes[SKIFF__BATCH_SIZES_MAX], n;
-    skiff_status_t *st = skiff__parse_batch_sizes(spec, max_batch, sizes, &n);
+    skiff_status_t *st = skiff__parse_batch_sizes("--batch_sizes", spec, max_batch, sizes, &n);
     if (!st)
         fail_msg("'%s' parsed", spec);
     if (!strstr(skiff_status_message(st), want))
@@ -814,15 +814,50 @@ static void test_batch_sizes(void **state)
     skiff__model_close(pad);
     skiff__model_close(plain);
 
-    /* A bad spec fails the open, naming the flag. */
-    o.batch_sizes = "8,4";
+    /* Warm-up batch sizes: each instance runs them at open; the model then
+     * answers as before. */
+    o.batch_sizes = NULL;
+    o.warmup_batches = "1,3,8";
+    o.instances = 2;
     skiff__model *m = NULL;
-    skiff_status_t *st = skiff__model_open(
-        repo_path("examples/uci_housing/uci_housing_model", path, sizeof(path)), &o, &m);
-    assert_non_null(st);
-    assert_non_null(strstr(skiff_status_message(st), "--batch_sizes '8,4'"));
-    assert_null(m);
-    skiff_status_free(st);
+    assert_null(skiff__model_open(
+        repo_path("examples/uci_housing/uci_housing_model", path, sizeof(path)), &o, &m));
+    assert_int_equal(skiff__model_describe(m)->n_warmup_batches, 3);
+    assert_int_equal(skiff__model_describe(m)->warmup_batches[2], 8);
+    {
+        float a[16];
+        assert_int_equal(uci_queued(m, 3, a), 0);
+        skiff__model *ref = NULL;
+        o.warmup_batches = NULL;
+        assert_null(skiff__model_open(
+            repo_path("examples/uci_housing/uci_housing_model", path, sizeof(path)), &o, &ref));
+        assert_int_equal(skiff__model_describe(ref)->n_warmup_batches, 1);
+        float b[16];
+        uci_queued(ref, 3, b);
+        for (int r = 0; r < 3; r++)
+            assert_float_equal(a[r], b[r], 1e-6);
+        skiff__model_close(ref);
+    }
+    skiff__model_close(m);
+
+    /* A bad spec fails the open, naming the flag. */
+    static const struct {
+        const char *sizes, *warm, *want;
+    } bad[] = {{"8,4", NULL, "--batch_sizes '8,4'"},
+               {NULL, "4,2", "--warmup_batches '4,2'"},
+               {NULL, "64", "--warmup_batches '64'"}};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        o.batch_sizes = bad[i].sizes;
+        o.warmup_batches = bad[i].warm;
+        m = NULL;
+        skiff_status_t *st = skiff__model_open(
+            repo_path("examples/uci_housing/uci_housing_model", path, sizeof(path)), &o, &m);
+        assert_non_null(st);
+        if (!strstr(skiff_status_message(st), bad[i].want))
+            fail_msg("\"%s\" lacks \"%s\"", skiff_status_message(st), bad[i].want);
+        assert_null(m);
+        skiff_status_free(st);
+    }
 }
 
 int main(int argc, char **argv)
