@@ -366,18 +366,16 @@ static skiff_status_t *pool_plain_cl(skiff__kctx *ctx, const pool_cfg *pc, const
 {
     int64_t xin = skiff_tensor_numel(X) / (pc->n * pc->c);
     int64_t yin = skiff_tensor_numel(Y) / (pc->n * pc->c);
-    float *xr = skiff__aligned_alloc(X->nbytes ? X->nbytes : 64);
-    float *yr = skiff__aligned_alloc(Y->nbytes ? Y->nbytes : 64);
-    if (!xr || !yr) {
-        skiff__free(xr);
-        skiff__free(yr);
-        return skiff__kerr(ctx, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
-    }
+    /* both copies in the context's scratch, Y's after X's */
+    size_t x_room = (X->nbytes + 4095) & ~(size_t)4095;
+    char *work = skiff__kctx_scratch(ctx, x_room + Y->nbytes);
+    if (!work)
+        return skiff__kerr(ctx, SKIFF_CODE_RESOURCE_EXHAUSTED,
+                           "out of memory for %zu bytes of scratch", x_room + Y->nbytes);
+    float *xr = (float *)work, *yr = (float *)(work + x_room);
     skiff__transpose_batched(xr, X->data, pc->n, xin, pc->c, ctx->threads);
     pool_plain_f32(pc, xr, yr, NULL, ctx->threads);
     skiff__transpose_batched(Y->data, yr, pc->n, pc->c, yin, ctx->threads);
-    skiff__free(xr);
-    skiff__free(yr);
     return NULL;
 }
 
