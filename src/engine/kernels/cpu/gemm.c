@@ -5,14 +5,32 @@
  * per call. MatMul folds the batch into M when B is shared by every batch
  * (the common "activations x weights" case), so one big GEMM replaces many
  * small ones; otherwise small per-batch GEMMs run in parallel over the
- * batch. Other numeric types use plain loops in i-k-j order, which the
+ * batch. Other numeric types, and float32 products of at most
+ * SMALL_GEMM_MACS multiply-adds, use plain loops in i-k-j order, which the
  * compiler vectorises along the output row. A constant float32 B takes the
  * packed-weights path first (matmul_packed.c). */
 #include <string.h>
 
 #include "dnnl_util.h"
 
-/* ---- plain C reference for non-float32 types ---- */
+/* ---- plain C loops: other types, and tiny float32 products ---- */
+
+#define SMALL_GEMM_MACS 1024
+
+/* The same loops without OpenMP: even a parallel region whose `if` is
+ * false costs about a microsecond to enter, several times the product. */
+static void gemm_small_f32(int64_t M, int64_t N, int64_t K, bool ta, bool tb, float alpha,
+                           const float *a, const float *b, float *y)
+{
+    for (int64_t i = 0; i < M; i++) {
+        float *row = y + i * N;
+        for (int64_t k = 0; k < K; k++) {
+            float av = alpha * (ta ? a[k * M + i] : a[i * K + k]);
+            for (int64_t j = 0; j < N; j++)
+                row[j] += av * (tb ? b[j * K + k] : b[k * N + j]);
+        }
+    }
+}
 
 #define GEMM_PLAIN(T, ACC)                                                                         \
     static void gemm_plain_##T(int64_t M, int64_t N, int64_t K, bool ta, bool tb, ACC alpha,       \
@@ -53,6 +71,12 @@ static skiff_status_t *gemm_any(const skiff__kctx *ctx, skiff_dtype_t dt, int64_
         return NULL;
     switch (dt) {
     case SKIFF_DTYPE_FLOAT32: {
+        /* A tiny product (a linear regression's 13 x 1) costs less in plain
+         * loops than dnnl_sgemm's dispatch, about 2,000 instructions. */
+        if (M * N * K <= SMALL_GEMM_MACS) {
+            gemm_small_f32(M, N, K, ta, tb, alpha, a, b, y);
+            return NULL;
+        }
         dnnl_status_t s = dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, alpha, a, ta ? M : K,
                                      b, tb ? K : N, 1.f, y, N);
         return s == dnnl_success ? NULL : skiff__dnnl_err(ctx, s, "sgemm");
