@@ -320,3 +320,55 @@ np.save(os.path.join(OUT, "gemm_packed_x.npy"), x)
 for k, v in dict(y1=y1, y2=y2, y3=y3, y4=y4).items():
     np.save(os.path.join(OUT, "gemm_packed_%s.npy" % k), v.astype(np.float32))
 print("wrote gemm_packed")
+
+# Mul, Add and Sub by constant scalars fused into the producer as linear
+# steps (either operand order; adjacent ones merged), around a HardSwish,
+# where a second linear step after the HardSwish must stay a node of its own
+# (oneDNN 2.6 runs two linear post-ops with the first one's parameters); a
+# Gemm with a scalar Sub and Mul; a vector . vector MatMul, whose scalar
+# result a [1] constant would broadcast to [1], so it is not fused.
+Wc = wt(8, 4, 3, 3)
+Wg = wt(24, 120)
+vm = wt(16)
+k = {n: np.array([v], np.float32) for n, v in
+     dict(k0=0.7, k1=-0.3, k3=1.5, k4=0.25, k5=-2.0, k6=3.0).items()}
+k["k2"] = np.array(1.25, np.float32)
+g = helper.make_graph(
+    [
+        helper.make_node("Conv", ["x", "Wc"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("Mul", ["k0", "c"], ["c1"]),
+        helper.make_node("Add", ["c1", "k1"], ["c2"]),
+        helper.make_node("HardSwish", ["c2"], ["c3"]),
+        helper.make_node("Mul", ["c3", "k2"], ["c4"]),
+        helper.make_node("Sub", ["k3", "c4"], ["c5"]),
+        helper.make_node("Relu", ["c5"], ["y1"]),
+        helper.make_node("Flatten", ["x"], ["f"], axis=2),
+        helper.make_node("Gemm", ["f", "Wg"], ["g"], transB=1),
+        helper.make_node("Sub", ["g", "k4"], ["g1"]),
+        helper.make_node("Mul", ["g1", "k5"], ["y2"]),
+        helper.make_node("MatMul", ["v", "vm"], ["d"]),
+        helper.make_node("Mul", ["d", "k6"], ["y3"]),
+    ],
+    "conv_affine",
+    [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4, 10, 12]),
+     helper.make_tensor_value_info("v", TensorProto.FLOAT, [16])],
+    [helper.make_tensor_value_info("y1", TensorProto.FLOAT, ["N", 8, 10, 12]),
+     helper.make_tensor_value_info("y2", TensorProto.FLOAT, ["M", 24]),
+     helper.make_tensor_value_info("y3", TensorProto.FLOAT, [1])],
+    [numpy_helper.from_array(v, n) for n, v in dict(Wc=Wc, Wg=Wg, vm=vm, **k).items()],
+)
+save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)]), "conv_affine.onnx")
+x = rng.standard_normal((2, 4, 10, 12)).astype(np.float32)
+v = rng.standard_normal(16).astype(np.float32)
+c = F.conv2d(torch.from_numpy(x).double(), torch.from_numpy(Wc).double(), padding=1).numpy()
+c2 = 0.7 * c - 0.3
+c3 = c2 * np.clip(c2 + 3, 0, 6) / 6
+y1 = np.maximum(1.5 - np.float32(1.25) * c3, 0)
+f = x.reshape(8, 120).astype(np.float64)
+y2 = ((f @ Wg.T.astype(np.float64)) - 0.25) * -2.0
+y3 = np.array([float(v.astype(np.float64) @ vm.astype(np.float64)) * 3.0])
+np.save(os.path.join(OUT, "conv_affine_x.npy"), x)
+np.save(os.path.join(OUT, "conv_affine_v.npy"), v)
+for n_, val in dict(y1=y1, y2=y2, y3=y3).items():
+    np.save(os.path.join(OUT, "conv_affine_%s.npy" % n_), val.astype(np.float32))
+print("wrote conv_affine")

@@ -59,7 +59,11 @@ typedef enum skiff__act {
     SKIFF_ACT_HARDSWISH,
     SKIFF_ACT_LEAKYRELU, /* alpha */
     SKIFF_ACT_TANH,
+    SKIFF_ACT_LINEAR, /* alpha * x + beta: a Mul, Add or Sub by a constant scalar */
 } skiff__act;
+
+/* Activations a node carries at most. */
+#define SKIFF_MAX_ACTS 4
 
 typedef struct skiff__fused_act {
     skiff__act kind;
@@ -81,7 +85,7 @@ typedef struct skiff__node {
     const struct skiff__op *op;
     void *prep; /* op->prepare's immutable state */
     /* Set by fusion passes: */
-    skiff__fused_act act[2]; /* applied in order after the op */
+    skiff__fused_act act[SKIFF_MAX_ACTS]; /* applied in order after the op */
     int n_act;
     int sum_input; /* value index added to the output after the op (sum post-op), or -1 */
     /* Set by skiff__plan_layouts: in[0], the sum input and out[0] are held

@@ -216,6 +216,44 @@ static skiff_status_t *fold_batchnorm(skiff__graph *g, int *count)
     return NULL;
 }
 
+/* Scalar float constant value of v (any float tensor with one element). */
+static bool const_scalar(const skiff__graph *g, int v, float *out)
+{
+    if (v < 0 || !g->values[v].constant)
+        return false;
+    const skiff_tensor_t *t = g->values[v].constant;
+    if (skiff_tensor_numel(t) != 1 ||
+        (t->dtype != SKIFF_DTYPE_FLOAT32 && t->dtype != SKIFF_DTYPE_FLOAT64))
+        return false;
+    *out = (float)skiff__tensor_get_f64(t, 0);
+    return true;
+}
+
+/* Mul, Add or Sub of value v by a constant scalar, as alpha * v + beta. A
+ * rank-1 scalar broadcasts to v's shape only where v has rank 1 or more,
+ * which Conv and Gemm outputs always have. */
+static bool linear_of(const skiff__graph *g, const skiff__node *n, int v, bool v_ranked,
+                      skiff__fused_act *out)
+{
+    bool mul = is_op(n, "Mul"), add = is_op(n, "Add"), sub = is_op(n, "Sub");
+    if ((!mul && !add && !sub) || n->n_in != 2 || (n->in[0] == v) == (n->in[1] == v))
+        return false;
+    int k = n->in[0] == v ? 1 : 0;
+    const skiff_tensor_t *t = n->in[k] >= 0 ? g->values[n->in[k]].constant : NULL;
+    float c;
+    if (!t || t->dtype != SKIFF_DTYPE_FLOAT32 || t->ndim > (v_ranked ? 1 : 0) ||
+        !const_scalar(g, n->in[k], &c))
+        return false;
+    if (mul)
+        *out = (skiff__fused_act){SKIFF_ACT_LINEAR, c, 0};
+    else if (add)
+        *out = (skiff__fused_act){SKIFF_ACT_LINEAR, 1, c};
+    else /* v - c, or c - v */
+        *out = (skiff__fused_act){SKIFF_ACT_LINEAR, k == 1 ? 1.f : -1.f, k == 1 ? -c : c};
+    return true;
+}
+
+/* Node n as an activation of its first input. */
 static bool act_of(const skiff__graph *g, const skiff__node *n, skiff__fused_act *out)
 {
     if (n->domain[0])
@@ -320,6 +358,26 @@ static int fuse_sums(skiff__graph *g)
     return fused;
 }
 
+/* The oneDNN eltwise kinds an activation becomes (one bit each). oneDNN 2.6
+ * gives a post-op chain holding one kind twice the first one's parameters
+ * for both (linear 0.7, relu, linear 0.9 computes 0.7 twice), so a node
+ * takes each kind once; adjacent linear steps merge into one instead. */
+static unsigned act_algs(skiff__act k)
+{
+    switch (k) {
+    case SKIFF_ACT_RELU:
+    case SKIFF_ACT_LEAKYRELU: return 1u;
+    case SKIFF_ACT_CLIP: return 2u;
+    case SKIFF_ACT_HARDSIGMOID: return 2u | 4u;
+    case SKIFF_ACT_LINEAR: return 4u;
+    case SKIFF_ACT_SIGMOID: return 8u;
+    case SKIFF_ACT_TANH: return 16u;
+    case SKIFF_ACT_HARDSWISH: return 32u;
+    case SKIFF_ACT_NONE: break;
+    }
+    return 0;
+}
+
 static int fuse_activations(skiff__graph *g)
 {
     int fused = 0;
@@ -327,19 +385,36 @@ static int fuse_activations(skiff__graph *g)
         skiff__node *n = &g->nodes[i];
         if (n->dead || !n->op || !(n->op->flags & SKIFF_OP_FUSES_ACT) || n->n_out < 1)
             continue;
-        while (n->n_act < 2) {
+        /* Conv and Gemm outputs have rank 2 or more; MatMul's may be a
+         * scalar (vector x vector). */
+        bool ranked = !is_op(n, "MatMul");
+        for (;;) {
             int ci = sole_consumer(g, n->out[0]);
             if (ci < 0)
                 break;
             skiff__node *a = &g->nodes[ci];
             skiff__fused_act act;
-            if (a->dead || a->in[0] != n->out[0] || a->n_out != 1 || !act_of(g, a, &act))
+            if (a->dead || a->n_out != 1 ||
+                !((a->in[0] == n->out[0] && act_of(g, a, &act)) ||
+                  linear_of(g, a, n->out[0], ranked, &act)))
                 break;
             /* Only float activations: the producer must yield float32. */
             if (g->values[n->out[0]].dtype != SKIFF_DTYPE_FLOAT32 &&
                 g->values[n->out[0]].dtype != SKIFF_DTYPE_UNDEFINED)
                 break;
-            n->act[n->n_act++] = act;
+            skiff__fused_act *last = n->n_act ? &n->act[n->n_act - 1] : NULL;
+            unsigned have = 0;
+            for (int k = 0; k < n->n_act; k++)
+                have |= act_algs(n->act[k].kind);
+            if (last && last->kind == SKIFF_ACT_LINEAR && act.kind == SKIFF_ACT_LINEAR) {
+                /* a2 (a1 x + b1) + b2 as one step */
+                last->beta = act.alpha * last->beta + act.beta;
+                last->alpha *= act.alpha;
+            } else if (n->n_act < SKIFF_MAX_ACTS && !(have & act_algs(act.kind))) {
+                n->act[n->n_act++] = act;
+            } else {
+                break;
+            }
             int old = n->out[0];
             n->out[0] = a->out[0];
             g->values[old].n_consumers = 0;
@@ -359,19 +434,6 @@ static skiff__node *producer_of(skiff__graph *g, int v, const char *type)
         return NULL;
     skiff__node *n = &g->nodes[g->values[v].producer];
     return is_op(n, type) ? n : NULL;
-}
-
-/* Scalar float constant value of v (any float tensor with one element). */
-static bool const_scalar(const skiff__graph *g, int v, float *out)
-{
-    if (v < 0 || !g->values[v].constant)
-        return false;
-    const skiff_tensor_t *t = g->values[v].constant;
-    if (skiff_tensor_numel(t) != 1 ||
-        (t->dtype != SKIFF_DTYPE_FLOAT32 && t->dtype != SKIFF_DTYPE_FLOAT64))
-        return false;
-    *out = (float)skiff__tensor_get_f64(t, 0);
-    return true;
 }
 
 /* For a binary node, returns the input that is not the scalar constant `c`

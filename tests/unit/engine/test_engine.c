@@ -514,6 +514,56 @@ static void test_gemm_packed(void **state)
     skiff_model_free(m);
 }
 
+/* Mul/Add/Sub by constant scalars fuse into Conv and Gemm as linear steps
+ * (adjacent ones merged): 3 nodes into the Conv (Mul, Add, HardSwish; the
+ * second linear step after the HardSwish stays a node, see act_algs) and 2
+ * into the Gemm; the vector . vector MatMul keeps its Mul, whose [1]
+ * constant makes the scalar a [1]. Checked for each convolution kernel. */
+static void test_linear_fusion(void **state)
+{
+    static const char *const algos[] = {NULL, "blocked", "plain", "winograd"};
+    static const char *const names[] = {"y1", "y2", "y3"};
+    for (size_t a = 0; a < sizeof(algos) / sizeof(algos[0]); a++) {
+        if (algos[a])
+            setenv("SKIFF_CONV_ALGO", algos[a], 1);
+        else
+            unsetenv("SKIFF_CONV_ALGO");
+        pass_line[0] = '\0';
+        skiff_log_set_sink(capture, NULL);
+        skiff_log_set_level(SKIFF_LOG_INFO);
+        skiff_model_options_t verbose = {.optimize = 1, .verbose = 1};
+        skiff_model_t *m = NULL;
+        skiff_status_t *st = skiff_model_load(DATA("conv_affine.onnx"), &verbose, &m);
+        skiff_log_set_sink(NULL, NULL);
+        skiff_log_set_level(SKIFF_LOG_ERROR);
+        if (st)
+            fail_msg("%s", skiff_status_message(st));
+        if (!strstr(pass_line, " 5 activations fused"))
+            fail_msg("'%s' lacks '5 activations fused'", pass_line);
+        skiff_context_t *c;
+        assert_null(skiff_context_new(m, NULL, &c));
+        const skiff_tensor_t *in[2] = {npy(DATA("conv_affine_x.npy")),
+                                       npy(DATA("conv_affine_v.npy"))};
+        for (int r = 0; r < 2; r++) {
+            const skiff_tensor_t *out[3];
+            if ((st = skiff_context_run(c, in, 2, out)))
+                fail_msg("%s", skiff_status_message(st));
+            for (int k = 0; k < 3; k++) {
+                char path[512];
+                snprintf(path, sizeof(path), "%s/conv_affine_%s.npy", SKIFF_TEST_DATA, names[k]);
+                skiff_tensor_t *want = npy(path);
+                assert_close(out[k], want);
+                skiff_tensor_free(want);
+            }
+        }
+        skiff_tensor_free((skiff_tensor_t *)in[0]);
+        skiff_tensor_free((skiff_tensor_t *)in[1]);
+        skiff_context_free(c);
+        skiff_model_free(m);
+    }
+    unsetenv("SKIFF_CONV_ALGO");
+}
+
 static void cl_chain_ok(const skiff_tensor_t *out)
 {
     skiff_tensor_t *want = npy(DATA("cl_chain_y.npy"));
@@ -548,6 +598,7 @@ int main(void)
         cmocka_unit_test(test_alloc_failure_cl_chain),
         cmocka_unit_test(test_sum_in_place),
         cmocka_unit_test(test_gemm_packed),
+        cmocka_unit_test(test_linear_fusion),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -50,6 +50,8 @@ static dnnl_status_t append_act(dnnl_post_ops_t po, const skiff__fused_act *a)
     case SKIFF_ACT_SIGMOID:
         return dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_logistic, 0.f, 0.f);
     case SKIFF_ACT_TANH: return dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_tanh, 0.f, 0.f);
+    case SKIFF_ACT_LINEAR:
+        return dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_linear, a->alpha, a->beta);
     case SKIFF_ACT_HARDSWISH:
         return dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_hardswish, 0.f, 0.f);
     case SKIFF_ACT_HARDSIGMOID:
@@ -142,7 +144,7 @@ dnnl_status_t skiff__dnnl_md_cl(dnnl_memory_desc_t *md, int ndim, const int64_t 
 
 void skiff__nn_apply_act(const skiff__node *node, float *y, int64_t n, int threads)
 {
-    for (int k = 0; k < node->n_act && k < 2; k++) {
+    for (int k = 0; k < node->n_act && k < SKIFF_MAX_ACTS; k++) {
         const float a = node->act[k].alpha, b = node->act[k].beta;
         switch (node->act[k].kind) {
         case SKIFF_ACT_NONE: break;
@@ -151,6 +153,7 @@ void skiff__nn_apply_act(const skiff__node *node, float *y, int64_t n, int threa
         case SKIFF_ACT_CLIP: ACT_LOOP(float, x < a ? a : (x > b ? b : x)) break;
         case SKIFF_ACT_SIGMOID: ACT_LOOP(float, 1.f / (1.f + expf(-x))) break;
         case SKIFF_ACT_TANH: ACT_LOOP(float, tanhf(x)) break;
+        case SKIFF_ACT_LINEAR: ACT_LOOP(float, a *x + b) break;
         case SKIFF_ACT_HARDSIGMOID: ACT_LOOP(float, fmaxf(0.f, fminf(1.f, a * x + b))) break;
         case SKIFF_ACT_HARDSWISH:
             ACT_LOOP(float, x *fmaxf(0.f, fminf(1.f, x * (1.f / 6.f) + 0.5f))) break;
@@ -160,7 +163,7 @@ void skiff__nn_apply_act(const skiff__node *node, float *y, int64_t n, int threa
 
 void skiff__nn_apply_act_f64(const skiff__node *node, double *y, int64_t n, int threads)
 {
-    for (int k = 0; k < node->n_act && k < 2; k++) {
+    for (int k = 0; k < node->n_act && k < SKIFF_MAX_ACTS; k++) {
         const double a = node->act[k].alpha, b = node->act[k].beta;
         switch (node->act[k].kind) {
         case SKIFF_ACT_NONE: break;
@@ -169,6 +172,7 @@ void skiff__nn_apply_act_f64(const skiff__node *node, double *y, int64_t n, int 
         case SKIFF_ACT_CLIP: ACT_LOOP(double, x < a ? a : (x > b ? b : x)) break;
         case SKIFF_ACT_SIGMOID: ACT_LOOP(double, 1. / (1. + exp(-x))) break;
         case SKIFF_ACT_TANH: ACT_LOOP(double, tanh(x)) break;
+        case SKIFF_ACT_LINEAR: ACT_LOOP(double, a *x + b) break;
         case SKIFF_ACT_HARDSIGMOID: ACT_LOOP(double, fmax(0., fmin(1., a * x + b))) break;
         case SKIFF_ACT_HARDSWISH: ACT_LOOP(double, x *fmax(0., fmin(1., x / 6. + 0.5))) break;
         }

@@ -102,7 +102,7 @@ static dnnl_status_t mm_build(const mm_shape *sh, const skiff__node *node, gemm_
     TRY(dnnl_memory_desc_init_by_tag(&wei_any, 2, wd, dnnl_f32, dnnl_format_tag_any));
     TRY(dnnl_memory_desc_init_by_strides(&bias, 2, bd, dnnl_f32, bs));
     TRY(dnnl_memory_desc_init_by_strides(&dst, 2, dd, dnnl_f32, ds));
-    int n_act = fuse_acts ? (node->n_act < 2 ? node->n_act : 2) : 0;
+    int n_act = fuse_acts ? node->n_act : 0;
     TRY(skiff__dnnl_attr(node->act, n_act, sh->with_sum, &attr));
     dnnl_matmul_desc_t md;
     TRY(dnnl_matmul_desc_init(&md, &src, &wei_any, sh->has_bias ? &bias : NULL, &dst));
