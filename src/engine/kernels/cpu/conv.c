@@ -990,9 +990,7 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose)
         }
         dnnl_primitive_attr_t attr = NULL;
         if (s == dnnl_success)
-            s = skiff__dnnl_attr(node->act,
-                                 fuse ? node->n_act : 0,
-                                 cs.with_sum, &attr);
+            s = skiff__dnnl_attr(node->act, fuse ? node->n_act : 0, cs.with_sum, &attr);
         if (s != dnnl_success) {
             skiff__pcache_release(cache);
             return skiff__dnnl_err(ctx, s, "descriptor setup");
