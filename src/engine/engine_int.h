@@ -187,6 +187,10 @@ skiff_status_t *skiff__kctx_alias(skiff__kctx *ctx, int idx, int in_idx, int ndi
  * the node returns. NULL when out of memory. */
 void *skiff__kctx_scratch(skiff__kctx *ctx, size_t size);
 
+/* n rounded up to whole pages: a kernel that carves several buffers out of
+ * its scratch starts each part page-aligned. */
+static inline size_t skiff__page_up(size_t n) { return (n + 4095) & ~(size_t)4095; }
+
 /* The compute guard: an error when a node's work (about `macs` multiply-adds)
  * is over the context's max_node_macs. Heavy kernels call it once their
  * shapes are known, before they compute. */

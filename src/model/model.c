@@ -72,8 +72,8 @@ skiff_status_t *skiff__parse_batch_sizes(const char *flag, const char *spec, int
             return skiff_status_new(SKIFF_CODE_INVALID_ARG,
                                     "%s '%s': sizes must be in ascending order", flag, spec);
         if (*n == SKIFF__BATCH_SIZES_MAX)
-            return skiff_status_new(SKIFF_CODE_INVALID_ARG, "--batch_sizes '%s': at most %d sizes",
-                                    spec, SKIFF__BATCH_SIZES_MAX);
+            return skiff_status_new(SKIFF_CODE_INVALID_ARG, "%s '%s': at most %d sizes", flag, spec,
+                                    SKIFF__BATCH_SIZES_MAX);
         sizes[(*n)++] = (int)v;
         if (p[len] == '\0')
             return NULL;

@@ -373,7 +373,8 @@ static int64_t padded_rows(const skiff__model *m, const skiff__job *first, int64
     return rows;
 }
 
-/* Copies the last row of t's first rows rows into the pad rows after them. */
+/* Fills the `pad` rows after data's first `rows` rows with copies of the
+ * last of those. */
 static void pad_rows(void *data, size_t row_bytes, int64_t rows, int64_t pad)
 {
     const char *last = (const char *)data + (size_t)(rows - 1) * row_bytes;

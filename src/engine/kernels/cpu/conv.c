@@ -159,7 +159,7 @@ typedef struct conv_entry {
      * they are set only when the scratch moved. Every primitive zeroes its
      * output's padding anyway, so what other nodes leave there is harmless. */
     void *src_at, *dst_at;
-    size_t acc_bytes;     /* what the primitive writes: dst_buf, or Y in place */
+    size_t acc_bytes;     /* what the primitive writes: the dst region, or Y in place */
     bool wei_user_direct; /* primitive reads the user layout: set the handle per run */
     bool wei_each_run;    /* weights are not constant: reorder every run */
     bool has_bias, has_sum;
@@ -194,9 +194,6 @@ static dnnl_status_t mem_with_buf(const dnnl_memory_desc_t *md, dnnl_memory_t *m
         return dnnl_out_of_memory;
     return dnnl_memory_create(m, md, skiff__dnnl_engine(), *buf);
 }
-
-/* n rounded up to whole pages: each part of the work area starts aligned. */
-static size_t page_up(size_t n) { return (n + 4095) & ~(size_t)4095; }
 
 static dnnl_status_t reorder_prim(const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to,
                                   dnnl_primitive_t *out)
@@ -390,10 +387,11 @@ built:;
     e->has_bias = cs->has_bias;
     e->has_sum = cs->with_sum;
     TRY(skiff__dnnl_prim_create(pd, &e->prim, &e->m_scratch, &e->scratch_size));
-    e->dst_off = page_up(e->m_scratch ? e->scratch_size : 0);
-    e->src_off = e->dst_off + page_up(dst_bytes);
-    e->full_off = e->src_off + page_up(src_bytes);
-    e->work_bytes = e->full_off + (e->crop ? page_up(dnnl_memory_desc_get_size(&cs->dst_user)) : 0);
+    e->dst_off = skiff__page_up(e->m_scratch ? e->scratch_size : 0);
+    e->src_off = e->dst_off + skiff__page_up(dst_bytes);
+    e->full_off = e->src_off + skiff__page_up(src_bytes);
+    e->work_bytes =
+        e->full_off + (e->crop ? skiff__page_up(dnnl_memory_desc_get_size(&cs->dst_user)) : 0);
 done:
     if (pd)
         dnnl_primitive_desc_destroy(pd);

@@ -367,7 +367,7 @@ static skiff_status_t *pool_plain_cl(skiff__kctx *ctx, const pool_cfg *pc, const
     int64_t xin = skiff_tensor_numel(X) / (pc->n * pc->c);
     int64_t yin = skiff_tensor_numel(Y) / (pc->n * pc->c);
     /* both copies in the context's scratch, Y's after X's */
-    size_t x_room = (X->nbytes + 4095) & ~(size_t)4095;
+    size_t x_room = skiff__page_up(X->nbytes);
     char *work = skiff__kctx_scratch(ctx, x_room + Y->nbytes);
     if (!work)
         return skiff__kerr(ctx, SKIFF_CODE_RESOURCE_EXHAUSTED,
