@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 PKGS=(
   build-essential cmake pkg-config git ca-certificates curl
   libdnnl-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev
-  libmicrohttpd-dev libjansson-dev zlib1g-dev libyaml-dev libjpeg-dev libpng-dev
+  libhttp-parser-dev libjansson-dev zlib1g-dev libyaml-dev libjpeg-dev libpng-dev
   libcmocka-dev clang libclang-rt-14-dev libomp-dev cppcheck clang-format
   python3 python3-numpy python3-onnx python3-requests python3-torch
 )

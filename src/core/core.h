@@ -54,6 +54,12 @@ void skiff_log_set_sink(skiff_log_cb cb, void *user);
 void skiff_log(skiff_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define SKIFF_LOG_ON(lvl) ((lvl) >= skiff_log_get_level())
 
+/* ---- protocol codes --------------------------------------------------------
+ * The rest of the code table in status.c (HTTP and gRPC are public:
+ * skiff_code_http_status, skiff_code_grpc_status). */
+int skiff__code_paddle_errno(skiff_code_t code);   /* Paddle Serving err_no: -5000, -5001, -5100 */
+int skiff__code_pipeline_errno(skiff_code_t code); /* Paddle pipeline err_no: 5000, 6000, ... */
+
 /* ---- strings --------------------------------------------------------------- */
 /* Parses a whole decimal integer; false on junk, empty or overflow. */
 bool skiff__parse_i64(const char *s, int64_t *out);

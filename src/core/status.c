@@ -14,21 +14,28 @@ struct skiff_status {
 /* Returned when the error itself cannot be allocated. */
 static struct skiff_status oom_status = {SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory"};
 
+/* The one table from skiff's codes to every protocol's: HTTP status, gRPC
+ * status (google.rpc.Code), Paddle Serving's err_no in RPC and web answers
+ * (-5000 framework, -5001 memory, -5100 op inference error) and the Paddle
+ * pipeline's error codes (0.8+: INPUT_PARAMS_ERROR 5000, NO_SERVICE 3002,
+ * TIMEOUT 6000, ...). Front ends never map codes by hand. */
 static const struct {
     const char *name;
     int http;
     int grpc;
+    int paddle;
+    int pipeline;
 } code_table[] = {
-    [SKIFF_CODE_OK] = {"OK", 200, 0},
-    [SKIFF_CODE_INVALID_ARG] = {"INVALID_ARG", 400, 3},
-    [SKIFF_CODE_NOT_FOUND] = {"NOT_FOUND", 404, 5},
-    [SKIFF_CODE_ALREADY_EXISTS] = {"ALREADY_EXISTS", 409, 6},
-    [SKIFF_CODE_UNAVAILABLE] = {"UNAVAILABLE", 503, 14},
-    [SKIFF_CODE_UNSUPPORTED] = {"UNSUPPORTED", 501, 12},
-    [SKIFF_CODE_RESOURCE_EXHAUSTED] = {"RESOURCE_EXHAUSTED", 503, 8},
-    [SKIFF_CODE_DEADLINE_EXCEEDED] = {"DEADLINE_EXCEEDED", 504, 4},
-    [SKIFF_CODE_CANCELLED] = {"CANCELLED", 499, 1},
-    [SKIFF_CODE_INTERNAL] = {"INTERNAL", 500, 13},
+    [SKIFF_CODE_OK] = {"OK", 200, 0, 0, 0},
+    [SKIFF_CODE_INVALID_ARG] = {"INVALID_ARG", 400, 3, -5100, 5000},
+    [SKIFF_CODE_NOT_FOUND] = {"NOT_FOUND", 404, 5, -5100, 3002},
+    [SKIFF_CODE_ALREADY_EXISTS] = {"ALREADY_EXISTS", 409, 6, -5000, 10000},
+    [SKIFF_CODE_UNAVAILABLE] = {"UNAVAILABLE", 503, 14, -5000, 3001},
+    [SKIFF_CODE_UNSUPPORTED] = {"UNSUPPORTED", 501, 12, -5000, 3000},
+    [SKIFF_CODE_RESOURCE_EXHAUSTED] = {"RESOURCE_EXHAUSTED", 503, 8, -5001, 10000},
+    [SKIFF_CODE_DEADLINE_EXCEEDED] = {"DEADLINE_EXCEEDED", 504, 4, -5000, 6000},
+    [SKIFF_CODE_CANCELLED] = {"CANCELLED", 499, 1, -5000, 10000},
+    [SKIFF_CODE_INTERNAL] = {"INTERNAL", 500, 13, -5000, 10000},
 };
 
 #define N_CODES (sizeof(code_table) / sizeof(code_table[0]))
@@ -102,4 +109,14 @@ int skiff_code_http_status(skiff_code_t code)
 int skiff_code_grpc_status(skiff_code_t code)
 {
     return (unsigned)code < N_CODES ? code_table[code].grpc : 2;
+}
+
+int skiff__code_paddle_errno(skiff_code_t code)
+{
+    return (unsigned)code < N_CODES ? code_table[code].paddle : -5000;
+}
+
+int skiff__code_pipeline_errno(skiff_code_t code)
+{
+    return (unsigned)code < N_CODES ? code_table[code].pipeline : 10000;
 }

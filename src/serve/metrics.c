@@ -129,7 +129,7 @@ bool skiff__metrics_render(skiff__server *s, skiff__buf *b)
          putf(b, "skiff_start_time_seconds %lld\n", (long long)s->start_wall_s);
     ok = ok && help(b, "skiff_inflight_requests", "gauge", "HTTP requests being handled now.") &&
          putf(b, "skiff_inflight_requests %lld\n", (long long)LD(s->in_flight));
-    ok = ok && help(b, "skiff_open_connections", "gauge", "Open HTTP connections.") &&
+    ok = ok && help(b, "skiff_open_connections", "gauge", "Open client connections.") &&
          putf(b, "skiff_open_connections %lld\n", (long long)LD(s->connections));
     ok = ok &&
          help(b, "skiff_connections_accepted_total", "counter", "TCP connections accepted.") &&
@@ -141,12 +141,17 @@ bool skiff__metrics_render(skiff__server *s, skiff__buf *b)
          putf(b, "skiff_connections_refused_total{reason=\"protocol\"} %llu\n",
               (unsigned long long)LD(s->conn_refused_proto)) &&
          putf(b, "skiff_connections_refused_total{reason=\"timeout\"} %llu\n",
-              (unsigned long long)LD(s->conn_sniff_timeout));
+              (unsigned long long)LD(s->conn_sniff_timeout)) &&
+         putf(b, "skiff_connections_refused_total{reason=\"limit\"} %llu\n",
+              (unsigned long long)LD(s->conn_refused_limit));
     ok = ok &&
          help(b, "skiff_connections_cut_total", "counter",
-              "Connections closed because a request head took longer than --request_timeout_s.") &&
+              "Connections answered 408 and closed because a request head or body took "
+              "longer than --request_timeout_s.") &&
          putf(b, "skiff_connections_cut_total{reason=\"slow_head\"} %llu\n",
-              (unsigned long long)LD(s->conn_head_timeout));
+              (unsigned long long)LD(s->conn_cut_head)) &&
+         putf(b, "skiff_connections_cut_total{reason=\"slow_body\"} %llu\n",
+              (unsigned long long)LD(s->conn_cut_body));
     ok = ok && help(b, "skiff_http_responses_total", "counter", "HTTP responses by status class.");
     for (int c = 1; ok && c <= 5; c++)
         ok = putf(b, "skiff_http_responses_total{code=\"%dxx\"} %llu\n", c,
@@ -158,19 +163,20 @@ bool skiff__metrics_render(skiff__server *s, skiff__buf *b)
 
     ok = ok && help(b, "skiff_requests_total", "counter",
                     "Finished requests per model by outcome (status code name).");
-    for (int i = 0; ok && i < s->n_models; i++) {
-        skiff__model_stats *st = skiff__model_get_stats(s->models[i].model);
+    for (int i = 0; ok && i < s->repo.n; i++) {
+        skiff__model_stats *st = skiff__model_get_stats(s->repo.models[i].model);
         for (int c = 0; ok && c < 10; c++)
             ok = putf(b, "skiff_requests_total{model=\"%s\",outcome=\"%s\"} %llu\n",
-                      s->models[i].d->name, c == 0 ? "success" : skiff_code_name((skiff_code_t)c),
+                      s->repo.models[i].d->name,
+                      c == 0 ? "success" : skiff_code_name((skiff_code_t)c),
                       (unsigned long long)LD(st->req_by_code[c]));
     }
     for (size_t k = 0; ok && k < sizeof(per_model) / sizeof(per_model[0]); k++) {
         ok = help(b, per_model[k].name, per_model[k].type, per_model[k].help);
-        for (int i = 0; ok && i < s->n_models; i++) {
-            skiff__model_stats *st = skiff__model_get_stats(s->models[i].model);
-            ok = putf(b, "%s{model=\"%s\"} %llu\n", per_model[k].name, s->models[i].d->name,
-                      (unsigned long long)per_model[k].fn(st, &s->models[i]));
+        for (int i = 0; ok && i < s->repo.n; i++) {
+            skiff__model_stats *st = skiff__model_get_stats(s->repo.models[i].model);
+            ok = putf(b, "%s{model=\"%s\"} %llu\n", per_model[k].name, s->repo.models[i].d->name,
+                      (unsigned long long)per_model[k].fn(st, &s->repo.models[i]));
         }
     }
     static const struct {
@@ -190,11 +196,11 @@ bool skiff__metrics_render(skiff__server *s, skiff__buf *b)
     };
     for (size_t k = 0; ok && k < sizeof(hists) / sizeof(hists[0]); k++) {
         ok = help(b, hists[k].name, "histogram", hists[k].help);
-        for (int i = 0; ok && i < s->n_models; i++) {
-            skiff__model_stats *st = skiff__model_get_stats(s->models[i].model);
+        for (int i = 0; ok && i < s->repo.n; i++) {
+            skiff__model_stats *st = skiff__model_get_stats(s->repo.models[i].model);
             const skiff__hist *h =
                 (const skiff__hist *)(const void *)((const char *)st + hists[k].off);
-            ok = hist(b, hists[k].name, s->models[i].d->name, h,
+            ok = hist(b, hists[k].name, s->repo.models[i].d->name, h,
                       hists[k].batch ? skiff__batch_bounds : skiff__latency_bounds_us,
                       hists[k].batch ? 1.0 : 1e6);
         }

@@ -64,8 +64,13 @@ void skiff__serve_config_free(skiff__serve_config *cfg);
 /* Prints every flag with its default and help. */
 void skiff__serve_config_help(FILE *f);
 
+/* Exit status of `skiff serve` when SIGTERM's grace period ran out and
+ * requests in flight were cut (0 after a clean drain, 1 on a start error). */
+#define SKIFF__EXIT_CUT 3
+
 /* Loads the models, listens, serves until SIGTERM/SIGINT, drains and
- * returns the process exit status (0 after a clean drain). */
+ * returns the process exit status (0 after a clean drain, SKIFF__EXIT_CUT
+ * when requests were cut). */
 int skiff__serve_run(const skiff__serve_config *cfg);
 
 #endif

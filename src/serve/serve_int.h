@@ -1,5 +1,5 @@
 /* serve_int.h - what the serve layer's files share: the server object, the
- * served models as frontends see them, and the HTTP frontend's entry points.
+ * served models as front ends see them (the repository).
  * Not for other layers (they use serve.h). */
 #ifndef SKIFF_SERVE_INT_H
 #define SKIFF_SERVE_INT_H
@@ -12,6 +12,7 @@
 
 #include "model/model.h"
 #include "serve/codec.h"
+#include "serve/frontend.h"
 #include "serve/serve.h"
 
 /* One model as the frontends see it. */
@@ -23,12 +24,18 @@ typedef struct skiff__served {
     skiff__model_io io;
 } skiff__served;
 
-struct MHD_Daemon;
+/* The served models, as every front end sees them. Read-only after start. */
+typedef struct skiff__repo {
+    skiff__served *models;
+    int n;
+} skiff__repo;
+
+/* Looks a served model up by name (len bytes). NULL when none. */
+skiff__served *skiff__repo_find(const skiff__repo *r, const char *name, size_t len);
 
 typedef struct skiff__server {
     const skiff__serve_config *cfg;
-    skiff__served *models;
-    int n_models;
+    skiff__repo repo;
     skiff__codec_limits limits;
     int threads; /* resolved per-instance threads (for the summary) */
     int instances;
@@ -40,25 +47,12 @@ typedef struct skiff__server {
     pthread_t acceptor;
     bool acceptor_started;
 
-    struct MHD_Daemon **mhd; /* one per I/O thread */
-    int n_mhd;
-    _Atomic unsigned rr;
-
-    /* The head watchdog (http.c): cuts connections whose request line and
-     * headers take longer than --request_timeout_s to arrive. */
-    pthread_t watchdog;
-    bool watchdog_started;
-    pthread_mutex_t conns_mu; /* guards the connection list and stop flag */
-    bool conns_mu_init;
-    pthread_cond_t watchdog_cv;
-    bool watchdog_stop;
-    struct hconn *conns;                /* every open HTTP connection with a context */
-    _Atomic uint64_t conn_head_timeout; /* connections cut by the watchdog */
+    void *fe[SKIFF__PROTO_COUNT]; /* each front end's own state */
 
     _Atomic bool ready;
     _Atomic bool draining;
-    _Atomic int64_t in_flight;   /* HTTP requests being handled */
-    _Atomic int64_t connections; /* open HTTP connections */
+    _Atomic int64_t in_flight;   /* requests being handled, every front end */
+    _Atomic int64_t connections; /* open connections, every front end */
     _Atomic uint64_t log_seq;    /* log ids for requests that bring none */
 
     /* Server-wide counters for /metrics. */
@@ -66,12 +60,15 @@ typedef struct skiff__server {
     _Atomic uint64_t unrouted;       /* requests that reached no model */
     _Atomic uint64_t conn_accepted;
     _Atomic uint64_t conn_refused_proto; /* first bytes of an unsupported protocol */
+    _Atomic uint64_t conn_refused_limit; /* over --max_connections */
     _Atomic uint64_t conn_sniff_timeout;
+    _Atomic uint64_t conn_cut_head; /* request head not in within --request_timeout_s */
+    _Atomic uint64_t conn_cut_body; /* request body not in within --request_timeout_s */
     uint64_t start_ns;
     int64_t start_wall_s;
 } skiff__server;
 
-/* server.c: loads the models and starts the I/O threads; with do_listen also
+/* server.c: loads the models and starts the front ends; with do_listen also
  * the listening socket and the acceptor (without, connections come in
  * through skiff__http_adopt only: tests and fuzzers). Caller owns *out_server. */
 skiff_status_t *skiff__server_open(const skiff__serve_config *cfg, bool do_listen,
@@ -79,15 +76,9 @@ skiff_status_t *skiff__server_open(const skiff__serve_config *cfg, bool do_liste
 /* Stops everything and frees the server. No request may be in flight. */
 void skiff__server_close(skiff__server *s);
 
-/* Looks a served model up by name (len bytes). NULL when none. */
-skiff__served *skiff__server_find(skiff__server *s, const char *name, size_t len);
-
-/* http.c: starts the I/O threads (libmicrohttpd daemons without a listening
- * socket of their own). */
-skiff_status_t *skiff__http_start(skiff__server *s);
-/* Hands an accepted socket to an I/O thread; it owns (and closes) fd after. */
+/* Hands a socket to the HTTP/1.1 front end, as the acceptor does; it owns
+ * (and closes) fd after. For tests and fuzzers that serve without listening. */
 void skiff__http_adopt(skiff__server *s, int fd, const struct sockaddr *addr, socklen_t len);
-void skiff__http_stop(skiff__server *s);
 
 /* content_encoding.c: replaces *body by its decoded bytes when `encoding`
  * (the Content-Encoding header, may be NULL) is gzip or deflate, leaves it

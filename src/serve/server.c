@@ -12,7 +12,8 @@
  * Shutdown: SIGTERM/SIGINT (taken with sigwait on the main thread, blocked in
  * every other) turns readiness off, closes the listening socket so new
  * connections are refused, waits for in-flight requests up to --grace_s,
- * then stops the I/O threads and the models and returns 0.
+ * then stops the I/O threads and the models and returns 0; when the grace
+ * period ran out with requests still in flight it returns SKIFF__EXIT_CUT.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -31,14 +32,37 @@
 #include "serve/serve_int.h"
 #include "skiff/skiff.h"
 
-skiff__served *skiff__server_find(skiff__server *s, const char *name, size_t len)
+skiff__served *skiff__repo_find(const skiff__repo *r, const char *name, size_t len)
 {
-    for (int i = 0; i < s->n_models; i++) {
-        const char *n = s->models[i].d->name;
+    for (int i = 0; i < r->n; i++) {
+        const char *n = r->models[i].d->name;
         if (strlen(n) == len && memcmp(n, name, len) == 0)
-            return &s->models[i];
+            return &r->models[i];
     }
     return NULL;
+}
+
+/* ---- the front-end table -------------------------------------------------------- */
+
+static const skiff__frontend *const frontends[SKIFF__PROTO_COUNT] = {
+    [SKIFF__PROTO_HTTP1] = &skiff__http1_frontend,
+};
+
+static const char *const proto_names[SKIFF__PROTO_COUNT] = {
+    [SKIFF__PROTO_HTTP1] = "HTTP/1.1",
+    [SKIFF__PROTO_HTTP2] = "HTTP/2 (gRPC)",
+    [SKIFF__PROTO_BRPC] = "brpc (PRPC)",
+    [SKIFF__PROTO_TLS] = "TLS",
+};
+
+const skiff__frontend *skiff__frontend_of(skiff__proto p)
+{
+    return (unsigned)p < SKIFF__PROTO_COUNT ? frontends[p] : NULL;
+}
+
+void skiff__http_adopt(skiff__server *s, int fd, const struct sockaddr *addr, socklen_t len)
+{
+    skiff__http1_frontend.adopt(s, fd, addr, len);
 }
 
 /* ---- acceptor ----------------------------------------------------------------- */
@@ -51,9 +75,10 @@ typedef struct pending {
     struct pending *prev, *next;
 } pending;
 
-typedef enum proto { P_WAIT, P_HTTP, P_GRPC, P_BRPC, P_TLS, P_CLOSED } proto;
+/* What sniff() saw: a protocol (skiff__proto), or one of these. */
+enum { P_WAIT = -1, P_CLOSED = -2 };
 
-static proto sniff(int fd)
+static int sniff(int fd)
 {
     char buf[8];
     ssize_t n = recv(fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
@@ -62,39 +87,36 @@ static proto sniff(int fd)
     if (n < 0)
         return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? P_WAIT : P_CLOSED;
     if ((unsigned char)buf[0] == 0x16)
-        return P_TLS;
+        return SKIFF__PROTO_TLS;
     /* A prefix of a binary protocol's preface: wait for more bytes. */
     static const char *const prefaces[] = {"PRI ", "PRPC"};
     for (int k = 0; k < 2; k++) {
         size_t m = (size_t)n < 4 ? (size_t)n : 4;
         if (memcmp(buf, prefaces[k], m) == 0)
-            return m < 4 ? P_WAIT : (k == 0 ? P_GRPC : P_BRPC);
+            return m < 4 ? P_WAIT : (k == 0 ? SKIFF__PROTO_HTTP2 : SKIFF__PROTO_BRPC);
     }
-    return P_HTTP;
+    return SKIFF__PROTO_HTTP1;
 }
 
-static void dispatch(skiff__server *s, int fd, const struct sockaddr *addr, socklen_t len, proto p)
+static void dispatch(skiff__server *s, int fd, const struct sockaddr *addr, socklen_t len, int p)
 {
-    switch (p) {
-    case P_HTTP: skiff__http_adopt(s, fd, addr, len); return;
-    case P_GRPC:
-    case P_BRPC:
-    case P_TLS: {
-        static _Atomic int told;
-        if (!atomic_exchange(&told, 1))
-            skiff_log(SKIFF_LOG_WARN,
-                      "a client spoke %s on port %d: not served yet (only HTTP/1.1); closing such "
-                      "connections (logged once)",
-                      p == P_GRPC   ? "HTTP/2 (gRPC)"
-                      : p == P_BRPC ? "brpc (PRPC)"
-                                    : "TLS",
-                      s->port);
-        atomic_fetch_add(&s->conn_refused_proto, 1);
+    if (p < 0) {
         close(fd);
         return;
     }
-    default: close(fd); return;
+    const skiff__frontend *fe = skiff__frontend_of((skiff__proto)p);
+    if (fe) {
+        fe->adopt(s, fd, addr, len);
+        return;
     }
+    static _Atomic int told;
+    if (!atomic_exchange(&told, 1))
+        skiff_log(SKIFF_LOG_WARN,
+                  "a client spoke %s on port %d: not served yet (only HTTP/1.1); closing such "
+                  "connections (logged once)",
+                  proto_names[p], s->port);
+    atomic_fetch_add(&s->conn_refused_proto, 1);
+    close(fd);
 }
 
 static void unlink_pending(pending **head, pending *p)
@@ -150,7 +172,7 @@ static void *acceptor_main(void *arg)
                     atomic_fetch_add(&s->conn_accepted, 1);
                     int one = 1;
                     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-                    proto p = sniff(fd);
+                    int p = sniff(fd);
                     if (p != P_WAIT) {
                         dispatch(s, fd, (struct sockaddr *)&sa, sl, p);
                         continue;
@@ -178,7 +200,7 @@ static void *acceptor_main(void *arg)
                 continue;
             }
             pending *pd = tag;
-            proto p = sniff(pd->fd);
+            int p = sniff(pd->fd);
             if (p == P_WAIT && !(evs[i].events & (EPOLLHUP | EPOLLERR)))
                 continue;
             epoll_ctl(ep, EPOLL_CTL_DEL, pd->fd, NULL);
@@ -308,11 +330,10 @@ static void summary(skiff__server *s)
     skiff_log(SKIFF_LOG_INFO,
               "skiff %s serving %d model%s on http://%s:%d (%d I/O thread%s, %d "
               "core%s available)",
-              SKIFF_VERSION, s->n_models, s->n_models == 1 ? "" : "s", c->host, s->port,
-              s->io_threads, s->io_threads == 1 ? "" : "s", skiff_cpu_count(),
-              skiff_cpu_count() == 1 ? "" : "s");
-    for (int i = 0; i < s->n_models; i++) {
-        const skiff__model_desc *d = s->models[i].d;
+              SKIFF_VERSION, s->repo.n, s->repo.n == 1 ? "" : "s", c->host, s->port, s->io_threads,
+              s->io_threads == 1 ? "" : "s", skiff_cpu_count(), skiff_cpu_count() == 1 ? "" : "s");
+    for (int i = 0; i < s->repo.n; i++) {
+        const skiff__model_desc *d = s->repo.models[i].d;
         char inl[64];
         if (d->inline_ok)
             snprintf(inl, sizeof(inl), "inline when idle (warm-up %.1f us)", d->warmup_us);
@@ -353,7 +374,7 @@ static void summary(skiff__server *s)
 static void budget(skiff__server *s)
 {
     const skiff__serve_config *c = s->cfg;
-    int cores = skiff_cpu_count(), m = s->n_models;
+    int cores = skiff_cpu_count(), m = s->repo.n;
     int th = c->threads, inst = c->instances;
     if (th <= 0 && inst <= 0) {
         th = 1;
@@ -397,13 +418,15 @@ void skiff__server_close(skiff__server *s)
         pthread_join(s->acceptor, NULL);
         s->acceptor_started = false;
     }
-    skiff__http_stop(s);
-    for (int i = 0; s->models && i < s->n_models; i++) {
-        skiff__model_close(s->models[i].model);
-        skiff__free(s->models[i].in_specs);
-        skiff__free(s->models[i].out_specs);
+    for (int p = 0; p < SKIFF__PROTO_COUNT; p++)
+        if (frontends[p])
+            frontends[p]->stop(s);
+    for (int i = 0; s->repo.models && i < s->repo.n; i++) {
+        skiff__model_close(s->repo.models[i].model);
+        skiff__free(s->repo.models[i].in_specs);
+        skiff__free(s->repo.models[i].out_specs);
     }
-    skiff__free(s->models);
+    skiff__free(s->repo.models);
     if (s->listen_fd >= 0)
         close(s->listen_fd);
     if (s->wake_fd >= 0)
@@ -424,16 +447,16 @@ skiff_status_t *skiff__server_open(const skiff__serve_config *cfg, bool do_liste
     s->wake_fd = -1;
     s->start_ns = skiff__now_ns();
     s->start_wall_s = (int64_t)time(NULL);
-    s->n_models = cfg->n_models;
+    s->repo.n = cfg->n_models;
     s->limits = (skiff__codec_limits){.max_elements = cfg->max_elements};
     skiff_status_t *st = NULL;
-    s->models = skiff__calloc((size_t)s->n_models, sizeof(*s->models));
-    if (!s->models) {
+    s->repo.models = skiff__calloc((size_t)s->repo.n, sizeof(*s->repo.models));
+    if (!s->repo.models) {
         st = skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
         goto fail;
     }
     budget(s);
-    for (int i = 0; i < s->n_models; i++) {
+    for (int i = 0; i < s->repo.n; i++) {
         skiff__model_options mo;
         skiff__model_options_default(&mo);
         mo.name = cfg->name;
@@ -451,20 +474,20 @@ skiff_status_t *skiff__server_open(const skiff__serve_config *cfg, bool do_liste
         mo.inline_slots = s->io_threads;
         mo.optimize = cfg->ir_optim;
         uint64_t t0 = skiff__now_ns();
-        if ((st = skiff__model_open(cfg->models[i], &mo, &s->models[i].model)))
+        if ((st = skiff__model_open(cfg->models[i], &mo, &s->repo.models[i].model)))
             goto fail;
-        s->models[i].d = skiff__model_describe(s->models[i].model);
+        s->repo.models[i].d = skiff__model_describe(s->repo.models[i].model);
         skiff_log(SKIFF_LOG_DEBUG, "loaded %s in %.1f ms", cfg->models[i],
                   (double)(skiff__now_ns() - t0) / 1e6);
         for (int j = 0; j < i; j++) {
-            if (!strcmp(s->models[j].d->name, s->models[i].d->name)) {
+            if (!strcmp(s->repo.models[j].d->name, s->repo.models[i].d->name)) {
                 st = skiff_status_new(SKIFF_CODE_ALREADY_EXISTS,
                                       "two models are named '%s' (%s and %s): rename a directory",
-                                      s->models[i].d->name, cfg->models[j], cfg->models[i]);
+                                      s->repo.models[i].d->name, cfg->models[j], cfg->models[i]);
                 goto fail;
             }
         }
-        if ((st = make_specs(&s->models[i])))
+        if ((st = make_specs(&s->repo.models[i])))
             goto fail;
     }
     if (do_listen && (st = listen_on(s, cfg->host, cfg->port)))
@@ -474,8 +497,9 @@ skiff_status_t *skiff__server_open(const skiff__serve_config *cfg, bool do_liste
         st = skiff_status_new(SKIFF_CODE_INTERNAL, "eventfd: %s", strerror(errno));
         goto fail;
     }
-    if ((st = skiff__http_start(s)))
-        goto fail;
+    for (int p = 0; p < SKIFF__PROTO_COUNT; p++)
+        if (frontends[p] && (st = frontends[p]->start(s)))
+            goto fail;
     if (do_listen) {
         if (pthread_create(&s->acceptor, NULL, acceptor_main, s) != 0) {
             st = skiff_status_new(SKIFF_CODE_INTERNAL, "cannot start the acceptor thread");
@@ -537,6 +561,9 @@ int skiff__serve_run(const skiff__serve_config *cfg)
     s->acceptor_started = false;
     close(s->listen_fd);
     s->listen_fd = -1;
+    for (int p = 0; p < SKIFF__PROTO_COUNT; p++)
+        if (frontends[p])
+            frontends[p]->drain(s);
     uint64_t until = skiff__now_ns() + (uint64_t)cfg->grace_s * 1000000000ull;
     while (atomic_load(&s->in_flight) > 0 && skiff__now_ns() < until) {
         struct timespec ts = {0, 5 * 1000 * 1000};
@@ -544,11 +571,14 @@ int skiff__serve_run(const skiff__serve_config *cfg)
     }
     int64_t left = atomic_load(&s->in_flight);
     if (left > 0) {
-        /* Stopping libmicrohttpd with suspended connections is not allowed;
-         * the process is about to exit, so leave the rest to the kernel. */
-        skiff_log(SKIFF_LOG_WARN, "grace period over with %lld requests still in flight; exiting",
-                  (long long)left);
-        return 0;
+        /* Queued jobs still point at their connections: the process is about
+         * to exit, so leave the rest to the kernel. The exit status tells an
+         * orchestrator that this stop was forced. */
+        skiff_log(SKIFF_LOG_ERROR,
+                  "grace period of %d s over with %lld request%s still in flight: cut; exiting "
+                  "with status %d",
+                  cfg->grace_s, (long long)left, left == 1 ? "" : "s", SKIFF__EXIT_CUT);
+        return SKIFF__EXIT_CUT;
     }
     skiff__server_close(s);
     skiff_log(SKIFF_LOG_INFO, "drained; bye");

@@ -1,0 +1,101 @@
+/* http_int.h - what the HTTP/1.1 front end's two files share: a request as
+ * the transport (conn.c: sockets, framing, limits, timers) hands it to the
+ * routes (routes.c: the route table, the GET answers, inference through
+ * infer.c), and the one call that answers it. */
+#ifndef SKIFF_SERVE_HTTP_INT_H
+#define SKIFF_SERVE_HTTP_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "serve/infer.h"
+#include "serve/serve_int.h"
+
+#define HTTP_MAX_HEADERS 64
+
+struct hconn;
+
+typedef struct hheader {
+    uint32_t name, name_len; /* offsets into hreq.head */
+    uint32_t value, value_len;
+} hheader;
+
+typedef enum hreq_state {
+    HR_IDLE = 0, /* between requests */
+    HR_HEAD,     /* the request line or headers are arriving */
+    HR_BODY,     /* the head is in, the body is arriving */
+    HR_HANDLING, /* complete, being answered */
+    HR_QUEUED,   /* its job waits for an instance */
+} hreq_state;
+
+/* One request; lives in its connection and is reused by the next one. */
+typedef struct hreq {
+    skiff__server *s;
+    struct hconn *c;
+    hreq_state state;
+    /* The head, copied out of the read buffer as it is parsed: each token
+     * NUL-terminated. Offsets stay valid while it grows. */
+    skiff__buf head;
+    uint32_t url_off, url_len;
+    hheader hdr[HTTP_MAX_HEADERS];
+    int n_hdr;
+    int last_cb; /* 0 none, 1 url, 2 field, 3 value */
+    bool head_done;
+    bool too_many_headers;
+    /* Set when the head is complete. */
+    const char *method;
+    char *path;        /* percent-decoded (%00 kept as is) */
+    const char *query; /* after '?', or "" */
+    bool is_head;      /* HEAD: answer without the body */
+    uint64_t t0;
+    uint64_t log_id;
+    int64_t content_length; /* -1 none */
+    bool expect_continue;
+    skiff__buf body;
+
+    /* Routing (routes.c). */
+    int rid;   /* route id, 0 = no such path */
+    int route; /* index into the route table when the method matches, else -1 */
+    skiff__api api;
+    skiff__served *sm;
+    char model_name[160];
+    bool bad_version;
+
+    skiff__infer_call call;
+    skiff__infer_result res; /* answers that are not inference */
+    bool in_flight;          /* counted in s->in_flight */
+    int status;              /* answered status, 0 until then */
+    size_t resp_bytes;
+} hreq;
+
+/* conn.c: a request header's value (case-insensitive name), or NULL. */
+const char *skiff__http_header(const hreq *h, const char *name);
+
+/* conn.c: answers the request: status line, Date, Content-Type,
+ * Content-Length, the extra header lines (each ending in CRLF; may be NULL),
+ * and `len` bytes of body (copied or sent before this returns). Keeps the
+ * books: status counters, error and access log lines. res->msg, when not
+ * empty on an error status, goes to the error log. */
+void skiff__http_answer(hreq *h, const skiff__infer_result *res, const char *extra,
+                        const char *data, size_t len);
+
+/* conn.c: the connection's buffer for an answer's body (reset); it stays
+ * untouched until the next request on the connection. */
+skiff__buf *skiff__http_out(hreq *h);
+
+/* conn.c: called on an instance thread when h's queued job is done. */
+void skiff__http_job_done(void *user);
+
+/* routes.c: the head is in (h->method, h->path, h->query, headers): finds
+ * the route. */
+void skiff__http_route(hreq *h);
+/* routes.c: the whole request is in: answers it (skiff__http_answer) or
+ * queues its job (h->state = HR_QUEUED). */
+void skiff__http_handle(hreq *h);
+/* routes.c: a queued job is done: answers it. */
+void skiff__http_resumed(hreq *h);
+/* routes.c: an error answer in the format of h's API (from its route). */
+void skiff__http_error(hreq *h, skiff_code_t code, int status, const char *extra, const char *fmt,
+                       ...) __attribute__((format(printf, 5, 6)));
+
+#endif
