@@ -5,7 +5,7 @@ clients (python3-requests, curl, raw sockets).
 
     serve_tests.py --skiff build/skiff GROUP [GROUP ...]     (no GROUP: all)
 
-Groups: endpoints multi bad concurrency overload drain limits. CTest runs each
+Groups: endpoints multi bad concurrency overload drain limits http11. CTest runs each
 group as its own test (label "integration"); tests/integration/CMakeLists.txt
 lists them. Expected values are computed here from the ONNX weights with
 numpy, never by skiff.
@@ -723,6 +723,168 @@ def test_limits():
         check(srv.stop() == 0, "exit code")
 
 
+def exchange_one(port, data, wait=3.0, pace=None, pace_from=0):
+    """Sends data (with pace, from byte pace_from on one byte every `pace`
+    seconds, until an answer comes), then
+    reads until the server closes or `wait` passes. Returns (responses,
+    closed): each response (status, headers, body) parsed by Content-Length,
+    so a second status line in one answer shows up as a second response."""
+    s = socket.create_connection(("127.0.0.1", port))
+    s.settimeout(0.2)
+    out = b""
+    closed = False
+    t0 = time.time()
+    try:
+        if pace:
+            s.sendall(data[:pace_from])
+            for i in range(pace_from, len(data)):
+                s.sendall(data[i:i + 1])
+                try:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        closed = True
+                        break
+                    out += chunk
+                    break
+                except socket.timeout:
+                    pass
+                time.sleep(pace)
+        else:
+            s.sendall(data)
+        while not closed and time.time() - t0 < wait + (len(data) * pace if pace else 0):
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                continue
+            if not chunk:
+                closed = True
+                break
+            out += chunk
+    except (ConnectionResetError, BrokenPipeError):
+        closed = True
+    s.close()
+    responses = []
+    while out:
+        head, sep, rest = out.partition(b"\r\n\r\n")
+        check(sep and head.startswith(b"HTTP/1.1 "), "a well-formed status line and head", out[:200])
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        headers = {}
+        for ln in lines[1:]:
+            k, _, v = ln.partition(":")
+            headers.setdefault(k.strip().lower(), []).append(v.strip())
+        n = int(headers.get("content-length", ["0"])[0])
+        responses.append((status, headers, rest[:n]))
+        out = rest[n:]
+    return responses, closed
+
+
+def check_json_error(resp, status, key, *needles):
+    st, headers, body = resp
+    check(st == status, "expected %d, got %d" % (status, st), body[:200])
+    check(headers.get("content-type") == ["application/json"], "JSON content type", headers)
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        raise AssertionError("error body is not JSON: %r" % body[:200])
+    msg = doc.get(key)
+    check(isinstance(msg, str) and msg, "error body has %r" % key, body[:200])
+    for n in needles:
+        check(n.lower() in msg.lower(), "message names %r" % n, msg)
+
+
+def test_http11():
+    """RFC 9110/9112 points: framing errors (one of them request smuggling),
+    Allow on 405, OPTIONS, 408 for stalled bodies, JSON bodies everywhere."""
+    with Server([UCI], "--request_timeout_s", "2", name="uci") as srv:
+        body = json.dumps({"feed": [{"x": DEMO_X}], "fetch": ["price"]}).encode()
+        kbody = json.dumps({"inputs": [{"name": "x", "shape": [1, 13], "datatype": "FP32",
+                                        "data": DEMO_X}]}).encode()
+        n = len(body)
+
+        def post(path, headers, payload):
+            return (b"POST %s HTTP/1.1\r\nHost: t\r\n" % path.encode() +
+                    b"".join(h.encode() + b"\r\n" for h in headers) + b"\r\n" + payload)
+
+        # RFC 9112 6.3: differing Content-Lengths are invalid framing: one 400,
+        # then the connection closes (whichever value comes first).
+        for a, b in ((n, n + 60), (n + 60, n)):
+            rs, closed = exchange_one(srv.port, post("/uci/prediction", ["Content-Length: %d" % a,
+                                                                         "Content-Length: %d" % b], body))
+            check(len(rs) == 1 and closed, "two Content-Lengths: one answer, then close", rs, closed)
+            check_json_error(rs[0], 400, "result", "Content-Length")
+        rs, closed = exchange_one(srv.port, post("/v2/models/uci/infer",
+                                                 ["Content-Length: %d, %d" % (len(kbody), len(kbody) + 1)],
+                                                 kbody))
+        check(len(rs) == 1 and closed, "a Content-Length list: one answer, then close", rs, closed)
+        check_json_error(rs[0], 400, "error", "Content-Length")
+        # Invalid values: one well-formed 400 with the route API's JSON error.
+        for bad in ("12abc", "-5"):
+            rs, closed = exchange_one(srv.port, post("/v2/models/uci/infer", ["Content-Length: " + bad], kbody))
+            check(len(rs) == 1 and closed, "invalid Content-Length %s: one answer" % bad, rs)
+            check_json_error(rs[0], 400, "error", "Content-Length")
+            rs, closed = exchange_one(srv.port, post("/uci/prediction", ["Content-Length: " + bad], body))
+            check(len(rs) == 1 and closed, "invalid Content-Length %s: one answer" % bad, rs)
+            check_json_error(rs[0], 400, "result", "Content-Length")
+        rs, closed = exchange_one(srv.port, post("/GeneralModelService/inference", ["Content-Length: 1x"], b"{}"))
+        check(len(rs) == 1 and closed and rs[0][0] == 400, "Paddle 0.9 route", rs)
+        doc = json.loads(rs[0][2])
+        check(doc.get("err_no") not in (None, 0) and "Content-Length" in doc.get("err_msg", ""),
+              "Paddle 0.9 error shape", doc)
+        # RFC 9112 6.1: Transfer-Encoding with Content-Length: refused, then close.
+        chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (n, body)
+        rs, closed = exchange_one(srv.port, post("/uci/prediction", ["Transfer-Encoding: chunked",
+                                                                     "Content-Length: 5"], chunked))
+        check(len(rs) == 1 and closed, "TE + CL: one answer, then close", rs, closed)
+        check_json_error(rs[0], 400, "result", "Transfer-Encoding")
+        # Malformed request line and headers: JSON, never an HTML page.
+        for raw in (b"HELLO\r\n\r\n", b"GET / HTTP/1.1\r\nHost: t\r\nno colon here\r\n\r\n",
+                    b"GET /v2 HTTP/1.1\r\nHost: t\r\nX: a\x00b\r\n\r\n"):
+            rs, closed = exchange_one(srv.port, raw)
+            check(len(rs) == 1 and closed, "malformed: one answer, then close", raw, rs)
+            check_json_error(rs[0], 400, "error", "malformed")
+        # Pipelined good requests on one connection are all answered in order.
+        good = post("/uci/prediction", ["Content-Length: %d" % n], body)
+        rs, closed = exchange_one(srv.port, good * 3 + b"GET /v2/health/live HTTP/1.1\r\nHost: t\r\n\r\n", wait=1.5)
+        check([r[0] for r in rs] == [200, 200, 200, 200] and not closed, "pipelined", [r[0] for r in rs])
+        # 405 carries Allow (RFC 9110 15.5.6); OPTIONS gets 204 + Allow.
+        for method, path, allow in (("GET", "/uci/prediction", "POST"), ("HEAD", "/v2/models/uci/infer", "POST"),
+                                    ("GET", "/GeneralModelService/inference", "POST"),
+                                    ("POST", "/v2/health/ready", "GET"), ("DELETE", "/metrics", "GET")):
+            r = requests.request(method, srv.url + path, data=b"{}" if method == "POST" else None)
+            check(r.status_code == 405, "%s %s: 405" % (method, path), r.status_code)
+            got = [m.strip() for m in r.headers.get("Allow", "").split(",")]
+            check(allow in got and "OPTIONS" in got, "%s %s: Allow" % (method, path), r.headers)
+        for path, allow in (("/metrics", "GET"), ("/uci/prediction", "POST"), ("/v2/models/uci/infer", "POST")):
+            r = requests.options(srv.url + path)
+            check(r.status_code == 204 and allow in r.headers.get("Allow", "") and r.content == b"",
+                  "OPTIONS %s" % path, r.status_code, r.headers)
+        # Health answers: JSON content type with a JSON body.
+        for path, key in (("/v2/health/live", "live"), ("/v2/health/ready", "ready"),
+                          ("/v2/models/uci/ready", "ready")):
+            r = requests.get(srv.url + path)
+            check(r.status_code == 200 and r.headers["Content-Type"] == "application/json" and
+                  r.json()[key] is True, "health body " + path, r.text)
+        # A stalled body gets 408 (JSON) at --request_timeout_s, even when the
+        # client stays silent, and so does one trickling a byte every 0.5 s.
+        t0 = time.time()
+        rs, closed = exchange_one(srv.port, good[:len(good) - n + 20], wait=5)
+        took = time.time() - t0
+        check(len(rs) == 1 and closed and 1.5 < took < 4.5, "silent stall: 408 in time", rs, took)
+        check_json_error(rs[0], 408, "result", "request_timeout_s")
+        rs, closed = exchange_one(srv.port, good, wait=2, pace=0.5, pace_from=len(good) - n)
+        check(len(rs) == 1 and closed, "trickle: one answer", rs)
+        check_json_error(rs[0], 408, "result", "request_timeout_s")
+        mt = requests.get(srv.url + "/metrics").text
+        check(metric(mt, "skiff_connections_cut_total", reason="slow_body") == 2, "slow bodies counted")
+        # A slow head (slowloris) gets 408 too.
+        rs, closed = exchange_one(srv.port, b"GET /v2/health/live HTTP/1.1\r\nHost: t\r\nX-A: aaaaaaaaaa", wait=4)
+        check(len(rs) == 1 and closed, "slow head: one answer", rs)
+        check_json_error(rs[0], 408, "error", "head")
+        good_uci(srv)
+        check(srv.stop() == 0, "exit code")
+
+
 GROUPS = {
     "endpoints": test_endpoints,
     "multi": test_multi,
@@ -731,6 +893,7 @@ GROUPS = {
     "overload": test_overload,
     "drain": test_drain,
     "limits": test_limits,
+    "http11": test_http11,
 }
 
 
