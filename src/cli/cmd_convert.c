@@ -7,6 +7,7 @@
  * Paddle's confs do. Both confs are written in text and binary
  * (*.stream.prototxt) form, so Paddle's own clients read them too.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -194,6 +195,29 @@ static int write_conf(const char *dir, const char *stem, const skiff__model_conf
     return rc;
 }
 
+/* A served name for the hint: the model directory's (or .onnx file's) base
+ * name, with characters a served name may not hold replaced by '_'. */
+static void suggest_name(const char *dirname, char *out, size_t cap)
+{
+    size_t n = strlen(dirname);
+    while (n > 1 && dirname[n - 1] == '/')
+        n--;
+    size_t b = n;
+    while (b > 0 && dirname[b - 1] != '/')
+        b--;
+    size_t len = n - b;
+    if (len > 5 && !strncmp(dirname + n - 5, ".onnx", 5))
+        len -= 5;
+    size_t k = 0;
+    for (; k < len && k + 1 < cap; k++) {
+        char ch = dirname[b + k];
+        out[k] = isalnum((unsigned char)ch) || ch == '-' || ch == '.' ? ch : '_';
+    }
+    out[k] = '\0';
+    if (k == 0 || !strcmp(out, ".") || !strcmp(out, ".."))
+        snprintf(out, cap, "model");
+}
+
 int skiff__cmd_convert(int argc, char **argv)
 {
     convert_opts o = {0};
@@ -295,7 +319,11 @@ int skiff__cmd_convert(int argc, char **argv)
                    v->alias_name, skiff__paddle_type_name(v->type), shape);
         }
     }
-    printf("serve it: skiff serve --model %s --port 9393\n", o.serving_server);
+    char served[128];
+    suggest_name(o.dirname, served, sizeof(served));
+    printf("serve it: skiff serve --model %s:%s --port 9393\n"
+           "          (then POST /%s/prediction or /v2/models/%s/infer)\n",
+           o.serving_server, served, served, served);
     rc = 0;
 done:
     skiff__model_conf_free(conf);

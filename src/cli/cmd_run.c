@@ -1,5 +1,7 @@
-/* cmd_run.c - `skiff run`: load an ONNX model, feed .npy inputs, write .npy
- * outputs, and time repeated runs. */
+/* cmd_run.c - `skiff run`: load a model (an ONNX file or a serving
+ * directory), feed .npy inputs, write .npy outputs, and time repeated runs.
+ * With a serving directory, inputs and output files use the conf's aliases,
+ * as every client does; tensor names are accepted for inputs too. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,20 +10,24 @@
 
 #include "cli.h"
 #include "core/core.h"
+#include "model/model.h"
 #include "skiff/skiff.h"
 
 static void run_usage(FILE *f)
 {
-    fprintf(f, "usage: skiff run MODEL.onnx [--input NAME=FILE.npy ...] [options]\n\n"
-               "Runs an ONNX model once per repeat on .npy inputs, writes each output as\n"
-               "<name>.npy and prints shapes and timing.\n\n"
+    fprintf(f, "usage: skiff run MODEL [--input NAME=FILE.npy ...] [options]\n\n"
+               "Runs a model once per repeat on .npy inputs, writes each output as\n"
+               "<name>.npy and prints shapes and timing. MODEL is an .onnx file or a serving\n"
+               "directory (model.onnx + serving_server_conf.prototxt); with a directory, NAME\n"
+               "and the output files use the conf's alias names (tensor names work too).\n\n"
                "options:\n"
                "  --input NAME=FILE.npy   input tensor (repeat for each input; a single-input\n"
                "                          model also takes just FILE.npy)\n"
                "  --output-dir DIR        write outputs here (default: none written)\n"
-               "  --threads N             intra-op threads (default: all usable cores)\n"
-               "  --repeat N              timed runs (default 1)\n"
-               "  --warmup N              untimed runs first (default 0)\n"
+               "  --threads N             intra-op threads, 0 to 1000000; 0 = all usable cores\n"
+               "                          (default 0)\n"
+               "  --repeat N              timed runs, 1 to 1000000 (default 1)\n"
+               "  --warmup N              untimed runs first, 0 to 1000000 (default 0)\n"
                "  --no-optimize           skip graph passes (folding, fusion)\n"
                "  --profile               print time per operator type over the timed runs\n"
                "  --quiet                 only errors\n"
@@ -47,6 +53,30 @@ static void safe_name(const char *in, char *out, size_t cap)
     out[i] = '\0';
     if (i == 0 || strcmp(out, ".") == 0 || strcmp(out, "..") == 0)
         snprintf(out, cap, "output");
+}
+
+/* The client-facing name of a model tensor (the conf's alias), or the name. */
+static const char *alias_of(const skiff__model_conf *conf, const char *name, bool fetch)
+{
+    int n = conf ? (fetch ? conf->n_fetch : conf->n_feed) : 0;
+    for (int i = 0; i < n; i++) {
+        const skiff__conf_var *v = fetch ? &conf->fetch[i] : &conf->feed[i];
+        if (!strcmp(v->name, name))
+            return v->alias_name;
+    }
+    return name;
+}
+
+/* The model tensor an input name means: an alias of the conf, or the name. */
+static const char *tensor_of(const skiff__model_conf *conf, const char *name, bool fetch)
+{
+    int n = conf ? (fetch ? conf->n_fetch : conf->n_feed) : 0;
+    for (int i = 0; i < n; i++) {
+        const skiff__conf_var *v = fetch ? &conf->fetch[i] : &conf->feed[i];
+        if (!strcmp(v->alias_name, name))
+            return v->name;
+    }
+    return name;
 }
 
 static void print_tensor_line(const char *kind, const char *name, const skiff_tensor_t *t)
@@ -86,12 +116,13 @@ int skiff__cmd_run(int argc, char **argv)
         case 'r':
         case 'w': {
             int64_t v;
-            if (!skiff__parse_i64(optarg, &v) || v < 0 || v > 1000000) {
-                fprintf(stderr, "skiff run: --%s expects a non-negative integer, got '%s'\n",
+            int64_t lo = c == 'r' ? 1 : 0;
+            if (!skiff__parse_i64(optarg, &v) || v < lo || v > 1000000) {
+                fprintf(stderr, "skiff run: --%s expects an integer from %lld to 1000000, got '%s'\n",
                         c == 't'   ? "threads"
                         : c == 'r' ? "repeat"
                                    : "warmup",
-                        optarg);
+                        (long long)lo, optarg);
                 return 2;
             }
             *(c == 't' ? &threads : c == 'r' ? &repeat : &warmup) = v;
@@ -105,7 +136,8 @@ int skiff__cmd_run(int argc, char **argv)
         }
     }
     if (optind != argc - 1) {
-        fprintf(stderr, "skiff run: expected one MODEL.onnx argument\n\n");
+        fprintf(stderr, "skiff run: expected one MODEL argument (an .onnx file or a serving "
+                        "directory)\n\n");
         run_usage(stderr);
         return 2;
     }
@@ -121,9 +153,13 @@ int skiff__cmd_run(int argc, char **argv)
     skiff_tensor_t *tensors[64] = {0};
     const skiff_tensor_t *outputs[256];
     double *times = NULL;
+    char *onnx_path = NULL;
+    skiff__model_conf *conf = NULL;
     skiff_model_options_t mo = {.optimize = optimize, .verbose = !quiet};
     uint64_t t0 = skiff__now_ns();
-    skiff_status_t *st = skiff_model_load(model_path, &mo, &model);
+    skiff_status_t *st = skiff__model_dir_resolve(model_path, &onnx_path, &conf);
+    if (!st)
+        st = skiff_model_load(onnx_path, &mo, &model);
     if (st)
         goto fail;
     double load_ms = (double)(skiff__now_ns() - t0) / 1e6;
@@ -147,14 +183,15 @@ int skiff__cmd_run(int argc, char **argv)
         } else {
             char name[256];
             snprintf(name, sizeof(name), "%.*s", (int)(eq - inputs[i]), inputs[i]);
-            idx = skiff_model_input_index(model, name);
+            idx = skiff_model_input_index(model, tensor_of(conf, name, false));
             file = eq + 1;
             if (idx < 0) {
                 char list[1024] = "";
                 size_t off = 0;
                 for (int k = 0; k < n_in && off < sizeof(list); k++)
-                    off += (size_t)snprintf(list + off, sizeof(list) - off, "%s'%s'", k ? ", " : "",
-                                            skiff_model_input(model, k)->name);
+                    off += (size_t)snprintf(
+                        list + off, sizeof(list) - off, "%s'%s'", k ? ", " : "",
+                        alias_of(conf, skiff_model_input(model, k)->name, false));
                 st = skiff_status_new(SKIFF_CODE_NOT_FOUND,
                                       "--input: the model has no input '%s' (inputs: %s)", name,
                                       list);
@@ -163,7 +200,7 @@ int skiff__cmd_run(int argc, char **argv)
         }
         if (tensors[idx]) {
             st = skiff_status_new(SKIFF_CODE_INVALID_ARG, "input '%s' given twice",
-                                  skiff_model_input(model, idx)->name);
+                                  alias_of(conf, skiff_model_input(model, idx)->name, false));
             goto fail;
         }
         st = skiff__npy_read_file(file, &tensors[idx]);
@@ -172,9 +209,10 @@ int skiff__cmd_run(int argc, char **argv)
     }
     for (int i = 0; i < n_in; i++)
         if (!tensors[i]) {
-            st = skiff_status_new(
-                SKIFF_CODE_INVALID_ARG, "input '%s' is missing: pass --input %s=FILE.npy",
-                skiff_model_input(model, i)->name, skiff_model_input(model, i)->name);
+            const char *in_name = alias_of(conf, skiff_model_input(model, i)->name, false);
+            st = skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                  "input '%s' is missing: pass --input %s=FILE.npy", in_name,
+                                  in_name);
             goto fail;
         }
     skiff_context_options_t co = {.threads = (int)threads};
@@ -199,9 +237,11 @@ int skiff__cmd_run(int argc, char **argv)
     if (!quiet) {
         printf("model %s (loaded in %.1f ms)\n", model_path, load_ms);
         for (int i = 0; i < n_in; i++)
-            print_tensor_line("input", skiff_model_input(model, i)->name, tensors[i]);
+            print_tensor_line("input", alias_of(conf, skiff_model_input(model, i)->name, false),
+                              tensors[i]);
         for (int i = 0; i < n_out; i++)
-            print_tensor_line("output", skiff_model_output(model, i)->name, outputs[i]);
+            print_tensor_line("output", alias_of(conf, skiff_model_output(model, i)->name, true),
+                              outputs[i]);
         qsort(times, (size_t)repeat, sizeof(double), cmp_double);
         size_t peak, naive;
         skiff_context_memory_stats(ctx, &peak, &naive);
@@ -218,7 +258,8 @@ int skiff__cmd_run(int argc, char **argv)
         mkdir(out_dir, 0755);
         for (int i = 0; i < n_out; i++) {
             char fname[300], path[4096];
-            safe_name(skiff_model_output(model, i)->name, fname, sizeof(fname));
+            safe_name(alias_of(conf, skiff_model_output(model, i)->name, true), fname,
+                      sizeof(fname));
             snprintf(path, sizeof(path), "%s/%s.npy", out_dir, fname);
             st = skiff__npy_write_file(outputs[i], path);
             if (st)
@@ -236,5 +277,7 @@ fail:
         skiff_tensor_free(tensors[i]);
     skiff_context_free(ctx);
     skiff_model_free(model);
+    skiff__model_conf_free(conf);
+    skiff__free(onnx_path);
     return rc;
 }

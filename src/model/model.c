@@ -172,6 +172,32 @@ static skiff_status_t *find_onnx(const char *dir, char **out_path)
     return *out_path ? NULL : oom();
 }
 
+skiff_status_t *skiff__model_dir_resolve(const char *path, char **out_onnx,
+                                         skiff__model_conf **out_conf)
+{
+    *out_onnx = NULL;
+    *out_conf = NULL;
+    struct stat sb;
+    if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        *out_onnx = skiff__strdup(path);
+        return *out_onnx ? NULL : oom();
+    }
+    skiff_status_t *st = find_onnx(path, out_onnx);
+    if (st)
+        return st;
+    char *conf_path = join_path(path, "serving_server_conf.prototxt");
+    if (!conf_path)
+        st = oom();
+    else if (is_file(conf_path))
+        st = skiff__model_conf_read_file(conf_path, out_conf);
+    skiff__free(conf_path);
+    if (st) {
+        skiff__free(*out_onnx);
+        *out_onnx = NULL;
+    }
+    return st;
+}
+
 /* ---- conf <-> graph ----------------------------------------------------------- */
 
 static void shape_text(int ndim, const int64_t *dims, char *buf, size_t cap)

@@ -143,6 +143,14 @@ typedef struct skiff__model_desc {
 
 typedef struct skiff__model skiff__model;
 
+/* What a model path names, without loading it: the ONNX file (a directory's
+ * model.onnx or only *.onnx; a file path as it is) and the directory's
+ * serving_server_conf.prototxt when it has one (*out_conf NULL otherwise).
+ * Caller frees *out_onnx with skiff__free and *out_conf with
+ * skiff__model_conf_free. */
+skiff_status_t *skiff__model_dir_resolve(const char *path, char **out_onnx,
+                                         skiff__model_conf **out_conf);
+
 /* Opens a serving model directory (model.onnx + serving_server_conf.prototxt;
  * without a conf the feed/fetch vars come from the graph) or an .onnx file,
  * compiles it, checks the conf against the graph, and starts the instances.

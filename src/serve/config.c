@@ -4,6 +4,7 @@
  * it has one; its flags that mean nothing here are accepted with a note, so
  * existing scripts keep working.
  */
+#include <ctype.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -30,12 +31,12 @@ typedef struct flag {
 #define OFF(f) offsetof(skiff__serve_config, f)
 
 static const flag flags[] = {
-    {"model", F_LIST, OFF(models), 0, NULL, 0, 0, NULL, "DIR [DIR ...]",
+    {"model", F_LIST, OFF(models), 0, NULL, 0, 0, NULL, "DIR[:NAME] ...",
      "serving model directories (model.onnx + serving_server_conf.prototxt) or .onnx files; "
-     "each is served under its directory's name"},
+     "each is served as NAME, or under its directory's name without :NAME"},
     {"name", F_STR, OFF(name), 0, NULL, 0, 0, NULL, "NAME",
      "served name of a single model (default: the directory's name); Paddle web URL "
-     "/NAME/prediction"},
+     "/NAME/prediction. With several models use --model DIR:NAME"},
     {"port", F_INT, OFF(port), SKIFF_DEFAULT_PORT, NULL, 0, 65535, NULL, "N",
      "TCP port for every protocol; 0 picks a free one"},
     {"host", F_STR, OFF(host), 0, SKIFF_DEFAULT_HOST, 0, 0, NULL, "ADDR",
@@ -170,9 +171,49 @@ static void set_defaults(skiff__serve_config *cfg)
 
 void skiff__serve_config_free(skiff__serve_config *cfg)
 {
+    for (int i = 0; cfg->model_names && i < cfg->n_models; i++)
+        if (cfg->model_names[i])
+            skiff__free((void *)cfg->models[i]); /* the DIR part of DIR:NAME */
     skiff__free((void *)cfg->models);
+    skiff__free((void *)cfg->model_names);
     cfg->models = NULL;
+    cfg->model_names = NULL;
     cfg->n_models = 0;
+}
+
+static bool served_name_ok(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (!(isalnum((unsigned char)*s) || *s == '_' || *s == '-' || *s == '.'))
+            return false;
+    return true;
+}
+
+/* --model DIR:NAME: the part after the last ':' names the model when it is a
+ * valid served name (letters, digits, '_', '-', '.') and DIR is not empty. */
+static skiff_status_t *split_model_names(skiff__serve_config *cfg)
+{
+    cfg->model_names = skiff__calloc((size_t)cfg->n_models + 1, sizeof(char *));
+    if (!cfg->model_names)
+        return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+    for (int i = 0; i < cfg->n_models; i++) {
+        const char *m = cfg->models[i], *colon = strrchr(m, ':');
+        if (!colon || colon == m || !served_name_ok(colon + 1))
+            continue;
+        char *dir = skiff__strndup(m, (size_t)(colon - m));
+        if (!dir)
+            return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+        cfg->models[i] = dir;
+        cfg->model_names[i] = colon + 1;
+    }
+    for (int i = 0; i < cfg->n_models; i++)
+        if (cfg->model_names[i] && cfg->name)
+            return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                    "--model %s:%s names the model already: leave out --name",
+                                    cfg->models[i], cfg->model_names[i]);
+    return NULL;
 }
 
 static bool parse_bool(const char *s, bool *out)
@@ -303,8 +344,11 @@ skiff_status_t *skiff__serve_config_parse(int argc, char **argv, skiff__serve_co
                                 "--model DIR is required (see skiff serve --help)");
     if (cfg->name && cfg->n_models > 1)
         return skiff_status_new(SKIFF_CODE_INVALID_ARG,
-                                "--name names a single model; with several --model dirs each is "
-                                "served under its directory's name");
+                                "--name names a single model; with several, name each as --model "
+                                "DIR:NAME (or each is served under its directory's name)");
+    skiff_status_t *nst = split_model_names(cfg);
+    if (nst)
+        return nst;
     int sizes[SKIFF__BATCH_SIZES_MAX], n;
     skiff_status_t *st = skiff__parse_batch_sizes("--batch_sizes", cfg->batch_sizes,
                                                   cfg->batch_infer_size, sizes, &n);

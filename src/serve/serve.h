@@ -24,7 +24,9 @@
 #define SKIFF_DEFAULT_MAX_CONNECTIONS 4096
 
 typedef struct skiff__serve_config {
-    const char **models; /* borrowed from argv; n_models >= 1 */
+    const char **models;      /* directories; borrowed from argv, except the DIR part of
+                                 DIR:NAME (owned); n_models >= 1 */
+    const char **model_names; /* [n_models]: NAME of DIR:NAME, or NULL */
     int n_models;
     const char *name; /* served name of a single model */
     const char *host;

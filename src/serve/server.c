@@ -459,7 +459,7 @@ skiff_status_t *skiff__server_open(const skiff__serve_config *cfg, bool do_liste
     for (int i = 0; i < s->repo.n; i++) {
         skiff__model_options mo;
         skiff__model_options_default(&mo);
-        mo.name = cfg->name;
+        mo.name = cfg->model_names && cfg->model_names[i] ? cfg->model_names[i] : cfg->name;
         mo.instances = s->instances;
         mo.threads = s->threads;
         mo.max_batch = cfg->batch_infer_size;
@@ -482,7 +482,7 @@ skiff_status_t *skiff__server_open(const skiff__serve_config *cfg, bool do_liste
         for (int j = 0; j < i; j++) {
             if (!strcmp(s->repo.models[j].d->name, s->repo.models[i].d->name)) {
                 st = skiff_status_new(SKIFF_CODE_ALREADY_EXISTS,
-                                      "two models are named '%s' (%s and %s): rename a directory",
+                                      "two models are named '%s' (%s and %s): name them with --model DIR:NAME",
                                       s->repo.models[i].d->name, cfg->models[j], cfg->models[i]);
                 goto fail;
             }

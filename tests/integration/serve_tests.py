@@ -5,7 +5,7 @@ clients (python3-requests, curl, raw sockets).
 
     serve_tests.py --skiff build/skiff GROUP [GROUP ...]     (no GROUP: all)
 
-Groups: endpoints multi bad concurrency overload drain limits http11. CTest runs each
+Groups: endpoints multi bad concurrency overload drain limits http11 quickstart. CTest runs each
 group as its own test (label "integration"); tests/integration/CMakeLists.txt
 lists them. Expected values are computed here from the ONNX weights with
 numpy, never by skiff.
@@ -885,6 +885,70 @@ def test_http11():
         check(srv.stop() == 0, "exit code")
 
 
+def readme_quickstart():
+    """The shell blocks of README.md's Quick start, in order, and the answer it
+    promises."""
+    with open(os.path.join(ROOT, "README.md")) as f:
+        text = f.read()
+    qs = text.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    blocks = [b.split("```", 1)[0] for b in qs.split("```sh")[1:]]
+    blocks = [" ".join(ln.strip().rstrip("\\") for ln in b.strip().splitlines()) for b in blocks]
+    promised = re.search(r"answers `([^`]+)`", qs).group(1)
+    return blocks, promised
+
+
+def test_quickstart():
+    """README's quick start, copy-pasted: convert, serve, curl, run."""
+    blocks, promised = readme_quickstart()
+    check(len(blocks) == 4, "quick start has convert, serve, call and run blocks", blocks)
+    convert, serve, call, run = blocks
+    work = tempfile.mkdtemp(prefix="skiff-qs-")
+    os.makedirs(os.path.join(work, "build"))
+    os.symlink(SKIFF, os.path.join(work, "build", "skiff"))
+    os.symlink(os.path.join(ROOT, "examples"), os.path.join(work, "examples"))
+    r = subprocess.run(convert, shell=True, cwd=work, capture_output=True, text=True)
+    check(r.returncode == 0, "convert as written", r.stdout, r.stderr)
+    hint = re.search(r"serve it: (skiff serve .*)", r.stdout)
+    check(hint is not None and ":" in hint.group(1).split("--model ", 1)[1], "convert's hint names the model", r.stdout)
+    # Serve as written, on a free port instead of 9393.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    check("--port 9393" in serve, "serve block", serve)
+    proc = subprocess.Popen(serve.replace("--port 9393", "--port %d" % port), shell=True, cwd=work,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        url = "http://127.0.0.1:%d" % port
+        t0 = time.time()
+        while time.time() - t0 < 30:
+            try:
+                if requests.get(url + "/v2/health/ready", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        r = subprocess.run(call.replace(":9393", ":%d" % port), shell=True, cwd=work, capture_output=True, text=True)
+        check(r.returncode == 0 and r.stdout.strip() == promised, "curl as written", r.stdout, r.stderr)
+        r = requests.post(url + "/v2/models/uci/infer", json={"inputs": [{"name": "x", "shape": [1, 13],
+                                                                          "datatype": "FP32", "data": DEMO_X}]})
+        check(r.status_code == 200 and r.json()["outputs"][0]["name"] == "price", "KServe as promised", r.text[:200])
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+    # skiff run on the serving directory: aliases for inputs and output files.
+    np.save(os.path.join(work, "x.npy"), np.array([DEMO_X], dtype=np.float32))
+    r = subprocess.run(run, shell=True, cwd=work, capture_output=True, text=True)
+    check(r.returncode == 0, "run as written", r.stdout, r.stderr)
+    out = np.load(os.path.join(work, "out", "price.npy"))
+    check(abs(float(out.ravel()[0]) - 22.989538) < 1e-4, "run's price.npy", out)
+    # Several models, each named with DIR:NAME.
+    with Server([UCI + ":a", os.path.join(work, "serving_server") + ":b"]) as srv:
+        for name in ("a", "b"):
+            r = requests.post(srv.url + "/%s/prediction" % name, json={"feed": [{"x": DEMO_X}], "fetch": ["price"]})
+            check(r.status_code == 200 and close(r.json()["result"]["price"], [[22.989538]], 1e-4),
+                  "model named " + name, r.text[:200])
+        check(srv.stop() == 0, "exit code")
+
+
 GROUPS = {
     "endpoints": test_endpoints,
     "multi": test_multi,
@@ -894,6 +958,7 @@ GROUPS = {
     "drain": test_drain,
     "limits": test_limits,
     "http11": test_http11,
+    "quickstart": test_quickstart,
 }
 
 
