@@ -71,9 +71,11 @@ static const flag flags[] = {
     {"max_elements", F_I64, OFF(max_elements), SKIFF_CODEC_DEFAULT_MAX_ELEMENTS, NULL, 1,
      (int64_t)1 << 40, NULL, "N", "most tensor elements in one request"},
     {"idle_timeout_s", F_INT, OFF(idle_timeout_s), SKIFF_DEFAULT_IDLE_TIMEOUT_S, NULL, 1, 86400,
-     NULL, "S", "close a connection silent for this long"},
+     NULL, "S", "close a keep-alive connection idle (no request) for this long"},
     {"request_timeout_s", F_INT, OFF(request_timeout_s), SKIFF_DEFAULT_REQUEST_TIMEOUT_S, NULL, 1,
-     86400, NULL, "S", "a client must send a whole request within this (408 beyond)"},
+     86400, NULL, "S",
+     "a request's head and body must be complete this long after its first byte (408 "
+     "beyond); a connection that sends nothing is closed after it"},
     {"timeout_ms", F_I64, OFF(timeout_ms), 0, NULL, 0, (int64_t)1 << 40, NULL, "MS",
      "default deadline of a request in the queue (0 = none); requests may set their own with "
      "X-Request-Timeout-Ms or KServe parameters.timeout"},
@@ -113,7 +115,7 @@ static bool ignored_is_bool(const flag *f) { return f->metavar == NULL; }
 
 void skiff__serve_config_help(FILE *f)
 {
-    fprintf(f, "usage: skiff serve --model DIR [DIR ...] [options]\n\n"
+    fprintf(f, "usage: skiff serve --model DIR[:NAME] [DIR[:NAME] ...] [options]\n\n"
                "Serves model directories over HTTP on one port: Paddle Serving's web API\n"
                "(POST /{name}/prediction), its 0.9 API (POST /GeneralModelService/inference),\n"
                "KServe v2 (/v2/...) and Prometheus metrics (GET /metrics).\n\n"
@@ -127,12 +129,13 @@ void skiff__serve_config_help(FILE *f)
         switch (fl->type) {
         case F_INT:
         case F_I64:
-            snprintf(def, sizeof(def), " [default: %lld%s]", (long long)fl->def_int,
+            snprintf(def, sizeof(def), " [default: %lld%s; %lld to %lld]", (long long)fl->def_int,
                      fl->def_int == 0 &&
                              (!strcmp(fl->name, "thread") || !strcmp(fl->name, "instances") ||
                               !strcmp(fl->name, "io_threads"))
                          ? " = auto"
-                         : "");
+                         : "",
+                     (long long)fl->min, (long long)fl->max);
             break;
         case F_STR:
         case F_CHOICE:
@@ -150,6 +153,10 @@ void skiff__serve_config_help(FILE *f)
             fprintf(f, "  %-30s %s%s\n", left, fl->help, def);
     }
     fprintf(f, "  %-30s %s\n", "-h, --help", "show this help");
+    fprintf(f, "\nUnits are in the flag's name (_s seconds, _ms milliseconds, _us microseconds),\n"
+               "sizes in bytes. Exit status: 0 after a clean drain, 1 when the server cannot\n"
+               "start, %d when --grace_s ran out and requests in flight were cut.\n",
+            SKIFF__EXIT_CUT);
 }
 
 static void set_defaults(skiff__serve_config *cfg)
