@@ -665,6 +665,28 @@ def test_drain():
         check(took < 30, "exit within the grace period", took)
         logs = srv.logs()
         check("SIGTERM: draining" in logs and "drained" in logs, "drain logged", logs[-400:])
+    # A drain whose grace period runs out cuts what is in flight and says so:
+    # exit status 3 and an ERROR line with the count.
+    with Server([slow], "--instances", "1", "--batch_infer_size", "1", "--grace_s", "0") as srv:
+        def slow_call():
+            try:
+                requests.post(srv.url + "/slow/prediction", json={"feed": [{"x": [0.001]}] * rows}, timeout=60)
+            except requests.RequestException:
+                pass
+        threads = [threading.Thread(target=slow_call) for _ in range(3)]
+        for t in threads:
+            t.start()
+        t0 = time.time()
+        while time.time() - t0 < 10 and metric(requests.get(srv.url + "/metrics").text, "skiff_inflight_requests") < 3:
+            time.sleep(0.02)
+        srv.proc.send_signal(signal.SIGTERM)
+        code = srv.proc.wait(30)
+        check(code == 3, "exit status after a cut drain", code)
+        logs = srv.logs()
+        check(re.search(r"ERROR .*grace period of 0 s over with \d+ requests? still in flight: cut", logs),
+              "cut requests logged", logs[-600:])
+        for t in threads:
+            t.join(60)
 
 
 def test_limits():
