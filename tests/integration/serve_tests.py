@@ -5,7 +5,7 @@ clients (python3-requests, curl, raw sockets).
 
     serve_tests.py --skiff build/skiff GROUP [GROUP ...]     (no GROUP: all)
 
-Groups: endpoints multi bad concurrency overload drain limits http11 quickstart. CTest runs each
+Groups: endpoints multi bad concurrency overload drain limits http11 quickstart docs. CTest runs each
 group as its own test (label "integration"); tests/integration/CMakeLists.txt
 lists them. Expected values are computed here from the ONNX weights with
 numpy, never by skiff.
@@ -971,6 +971,85 @@ def test_quickstart():
         check(srv.stop() == 0, "exit code")
 
 
+def doc_examples(path):
+    """Every curl command in a doc's indented code blocks with the answer
+    printed under it: (argv, documented answer text or None)."""
+    import shlex
+    with open(path) as f:
+        lines = f.read().split("\n")
+    out = []
+    i = 0
+    while i < len(lines):
+        ln = lines[i]
+        body = ln[4:] if ln.startswith("    ") else None
+        if body is None or not body.lstrip("$ ").startswith("curl "):
+            i += 1
+            continue
+        cmd = body.lstrip("$ ")
+        i += 1
+        while True:  # continued: an open quote or a trailing backslash
+            try:
+                argv = shlex.split(cmd)
+                if not cmd.rstrip().endswith("\\"):
+                    break
+            except ValueError:
+                pass
+            cmd = cmd.rstrip().rstrip("\\") + "\n" + lines[i][4:]
+            i += 1
+        answer = []
+        while i < len(lines) and lines[i].startswith("    ") and not lines[i][4:].lstrip("$ ").startswith(("curl ", "python3", "gzip")):
+            answer.append(lines[i][4:])
+            i += 1
+        out.append((argv, "\n".join(answer).strip() or None))
+    return out
+
+
+VOLATILE = {"ns", "count", "last_inference", "inference_count", "execution_count", "string_value"}
+
+
+def same_shape(doc, got, where="$"):
+    """doc and got agree: same keys and list lengths, equal values (floats
+    within 1e-5), except values of keys that change from run to run."""
+    if isinstance(doc, dict):
+        check(isinstance(got, dict) and set(doc) == set(got), "keys at " + where, sorted(doc), got)
+        for k in doc:
+            if k not in VOLATILE:
+                same_shape(doc[k], got[k], where + "." + k)
+    elif isinstance(doc, list):
+        check(isinstance(got, list) and len(doc) == len(got), "list at " + where, doc, got)
+        for k, (a, b) in enumerate(zip(doc, got)):
+            same_shape(a, b, "%s[%d]" % (where, k))
+    elif isinstance(doc, float) or isinstance(got, float):
+        check(abs(doc - got) <= 1e-5 * max(1.0, abs(doc)), "value at " + where, doc, got)
+    else:
+        check(doc == got, "value at " + where, doc, got)
+
+
+def test_docs():
+    """docs/http-api.md's examples: each curl is sent as written (to this
+    server's port) and its documented answer must be valid JSON that matches."""
+    examples = doc_examples(os.path.join(ROOT, "docs", "http-api.md"))
+    check(len(examples) >= 8, "examples found", len(examples))
+    with Server([UCI], name="uci") as srv:
+        sent = 0
+        for argv, answer in examples:
+            if any(a.startswith("@") for a in argv):
+                continue  # a body from a file: the binary example, run below
+            cmd = [a.replace("127.0.0.1:9393", "127.0.0.1:%d" % srv.port).replace("localhost:9393", "127.0.0.1:%d" % srv.port) for a in argv]
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+            check(r.returncode == 0, "curl as documented", " ".join(argv)[:200], r.stderr)
+            sent += 1
+            if answer is None or not answer.startswith("{"):
+                continue
+            try:
+                doc = json.loads(answer)
+            except ValueError as e:
+                raise AssertionError("documented answer is not JSON (%s): %s" % (e, answer[:200]))
+            same_shape(doc, json.loads(r.stdout))
+        check(sent >= 8, "examples sent", sent)
+        check(srv.stop() == 0, "exit code")
+
+
 GROUPS = {
     "endpoints": test_endpoints,
     "multi": test_multi,
@@ -981,6 +1060,7 @@ GROUPS = {
     "limits": test_limits,
     "http11": test_http11,
     "quickstart": test_quickstart,
+    "docs": test_docs,
 }
 
 
