@@ -118,7 +118,8 @@ int skiff__cmd_run(int argc, char **argv)
             int64_t v;
             int64_t lo = c == 'r' ? 1 : 0;
             if (!skiff__parse_i64(optarg, &v) || v < lo || v > 1000000) {
-                fprintf(stderr, "skiff run: --%s expects an integer from %lld to 1000000, got '%s'\n",
+                fprintf(stderr,
+                        "skiff run: --%s expects an integer from %lld to 1000000, got '%s'\n",
                         c == 't'   ? "threads"
                         : c == 'r' ? "repeat"
                                    : "warmup",
@@ -189,9 +190,9 @@ int skiff__cmd_run(int argc, char **argv)
                 char list[1024] = "";
                 size_t off = 0;
                 for (int k = 0; k < n_in && off < sizeof(list); k++)
-                    off += (size_t)snprintf(
-                        list + off, sizeof(list) - off, "%s'%s'", k ? ", " : "",
-                        alias_of(conf, skiff_model_input(model, k)->name, false));
+                    off +=
+                        (size_t)snprintf(list + off, sizeof(list) - off, "%s'%s'", k ? ", " : "",
+                                         alias_of(conf, skiff_model_input(model, k)->name, false));
                 st = skiff_status_new(SKIFF_CODE_NOT_FOUND,
                                       "--input: the model has no input '%s' (inputs: %s)", name,
                                       list);

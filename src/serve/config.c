@@ -153,9 +153,10 @@ void skiff__serve_config_help(FILE *f)
             fprintf(f, "  %-30s %s%s\n", left, fl->help, def);
     }
     fprintf(f, "  %-30s %s\n", "-h, --help", "show this help");
-    fprintf(f, "\nUnits are in the flag's name (_s seconds, _ms milliseconds, _us microseconds),\n"
-               "sizes in bytes. Exit status: 0 after a clean drain, 1 when the server cannot\n"
-               "start, %d when --grace_s ran out and requests in flight were cut.\n",
+    fprintf(f,
+            "\nUnits are in the flag's name (_s seconds, _ms milliseconds, _us microseconds),\n"
+            "sizes in bytes. Exit status: 0 after a clean drain, 1 when the server cannot\n"
+            "start, %d when --grace_s ran out and requests in flight were cut.\n",
             SKIFF__EXIT_CUT);
 }
 

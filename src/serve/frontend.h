@@ -42,6 +42,8 @@ typedef struct skiff__frontend {
      * flight. Safe after a failed or partial start. */
     void (*stop)(struct skiff__server *s);
     int64_t (*open_connections)(const struct skiff__server *s);
+    /* Logs what it serves (the startup summary's endpoint lines). */
+    void (*log_summary)(const struct skiff__server *s);
 } skiff__frontend;
 
 /* The front end for a protocol; NULL when skiff does not serve it. */

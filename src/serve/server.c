@@ -360,14 +360,11 @@ static void summary(skiff__server *s)
             var_line(&d->feed[k], true);
         for (int k = 0; k < d->n_fetch; k++)
             var_line(&d->fetch[k], false);
-        skiff_log(SKIFF_LOG_INFO, "    POST /%s/prediction | POST /v2/models/%s/infer", d->name,
-                  d->name);
     }
-    skiff_log(SKIFF_LOG_INFO,
-              "  also: POST /GeneralModelService/inference, GET /v2, "
-              "/v2/health/{live,ready}, /metrics; ready (SIGTERM drains, grace "
-              "%d s)",
-              c->grace_s);
+    for (int p = 0; p < SKIFF__PROTO_COUNT; p++)
+        if (frontends[p] && frontends[p]->log_summary)
+            frontends[p]->log_summary(s);
+    skiff_log(SKIFF_LOG_INFO, "ready (SIGTERM drains, grace %d s)", c->grace_s);
 }
 
 /* Instances x threads per model within the cores, unless the user chose both. */
@@ -481,9 +478,10 @@ skiff_status_t *skiff__server_open(const skiff__serve_config *cfg, bool do_liste
                   (double)(skiff__now_ns() - t0) / 1e6);
         for (int j = 0; j < i; j++) {
             if (!strcmp(s->repo.models[j].d->name, s->repo.models[i].d->name)) {
-                st = skiff_status_new(SKIFF_CODE_ALREADY_EXISTS,
-                                      "two models are named '%s' (%s and %s): name them with --model DIR:NAME",
-                                      s->repo.models[i].d->name, cfg->models[j], cfg->models[i]);
+                st = skiff_status_new(
+                    SKIFF_CODE_ALREADY_EXISTS,
+                    "two models are named '%s' (%s and %s): name them with --model DIR:NAME",
+                    s->repo.models[i].d->name, cfg->models[j], cfg->models[i]);
                 goto fail;
             }
         }

@@ -1094,4 +1094,5 @@ const skiff__frontend skiff__http1_frontend = {
     .drain = h1_drain,
     .stop = h1_stop,
     .open_connections = h1_open_connections,
+    .log_summary = skiff__http_log_routes,
 };

@@ -92,6 +92,8 @@ void skiff__http_route(hreq *h);
 /* routes.c: the whole request is in: answers it (skiff__http_answer) or
  * queues its job (h->state = HR_QUEUED). */
 void skiff__http_handle(hreq *h);
+/* routes.c: logs the endpoints, from the route table (the startup summary). */
+void skiff__http_log_routes(const skiff__server *s);
 /* routes.c: a queued job is done: answers it. */
 void skiff__http_resumed(hreq *h);
 /* routes.c: an error answer in the format of h's API (from its route). */

@@ -91,6 +91,51 @@ void skiff__http_error(hreq *h, skiff_code_t code, int status, const char *extra
     skiff__http_answer(h, &h->res, extra, b->data, b->len);
 }
 
+/* A route's pattern for one model: {model} replaced, [optional] parts left out. */
+static size_t expand_pattern(const char *p, const char *model, char *out, size_t cap)
+{
+    size_t n = 0;
+    while (*p && n + 1 < cap) {
+        if (*p == '[') {
+            const char *close = strchr(p, ']');
+            p = close ? close + 1 : p + strlen(p);
+        } else if (!strncmp(p, "{model}", 7)) {
+            n += (size_t)snprintf(out + n, cap - n, "%s", model);
+            p += 7;
+        } else {
+            out[n++] = *p++;
+        }
+    }
+    out[n < cap ? n : cap - 1] = '\0';
+    return n;
+}
+
+void skiff__http_log_routes(const skiff__server *s)
+{
+    char line[512], path[256];
+    for (int m = 0; m < s->repo.n; m++) {
+        const char *name = s->repo.models[m].d->name;
+        size_t off = 0;
+        line[0] = '\0';
+        for (size_t i = 0; i < N_ROUTES && off < sizeof(line); i++) {
+            if (!routes[i].per_model || strcmp(routes[i].method, "POST") != 0)
+                continue;
+            expand_pattern(routes[i].pattern, name, path, sizeof(path));
+            off += (size_t)snprintf(line + off, sizeof(line) - off, "%sPOST %s", off ? " | " : "",
+                                    path);
+        }
+        skiff_log(SKIFF_LOG_INFO, "  model '%s': %s", name, line);
+    }
+    size_t off = 0;
+    line[0] = '\0';
+    for (size_t i = 0; i < N_ROUTES && off < sizeof(line); i++)
+        if (!routes[i].per_model)
+            off += (size_t)snprintf(line + off, sizeof(line) - off, "%s%s %s", off ? ", " : "",
+                                    routes[i].method, routes[i].pattern);
+    skiff_log(SKIFF_LOG_INFO, "  also: %s; per model GET /v2/models/{model}[/ready|/config|/stats]",
+              line);
+}
+
 /* ---- routing ------------------------------------------------------------------ */
 
 /* Copies a path segment into a NUL-terminated name, cut to fit. */

@@ -33,6 +33,40 @@ static void test_status(void **state)
     skiff_status_free(NULL);
 }
 
+/* The one code table: every code maps to each protocol's code. */
+static void test_status_table(void **state)
+{
+    static const struct {
+        skiff_code_t code;
+        int http, grpc, paddle, pipeline;
+    } want[] = {
+        {SKIFF_CODE_OK, 200, 0, 0, 0},
+        {SKIFF_CODE_INVALID_ARG, 400, 3, -5100, 5000},
+        {SKIFF_CODE_NOT_FOUND, 404, 5, -5100, 3002},
+        {SKIFF_CODE_ALREADY_EXISTS, 409, 6, -5000, 10000},
+        {SKIFF_CODE_UNAVAILABLE, 503, 14, -5000, 3001},
+        {SKIFF_CODE_UNSUPPORTED, 501, 12, -5000, 3000},
+        {SKIFF_CODE_RESOURCE_EXHAUSTED, 503, 8, -5001, 10000},
+        {SKIFF_CODE_DEADLINE_EXCEEDED, 504, 4, -5000, 6000},
+        {SKIFF_CODE_CANCELLED, 499, 1, -5000, 10000},
+        {SKIFF_CODE_INTERNAL, 500, 13, -5000, 10000},
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        skiff_code_t c = want[i].code;
+        assert_int_equal(skiff_code_http_status(c), want[i].http);
+        assert_int_equal(skiff_code_grpc_status(c), want[i].grpc);
+        assert_int_equal(skiff__code_paddle_errno(c), want[i].paddle);
+        assert_int_equal(skiff__code_pipeline_errno(c), want[i].pipeline);
+        assert_string_not_equal(skiff_code_name(c), "UNKNOWN");
+    }
+    /* Out of the table: the protocols' "internal / unknown". */
+    assert_int_equal(skiff_code_http_status((skiff_code_t)99), 500);
+    assert_int_equal(skiff_code_grpc_status((skiff_code_t)99), 2);
+    assert_int_equal(skiff__code_paddle_errno((skiff_code_t)99), -5000);
+    assert_int_equal(skiff__code_pipeline_errno((skiff_code_t)99), 10000);
+    assert_string_equal(skiff_code_name((skiff_code_t)99), "UNKNOWN");
+}
+
 static void test_tensor(void **state)
 {
     int64_t dims[] = {2, 3};
@@ -201,10 +235,10 @@ static void test_parse(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_status),        cmocka_unit_test(test_tensor),
-        cmocka_unit_test(test_npy_roundtrip), cmocka_unit_test(test_npy_errors),
-        cmocka_unit_test(test_f16),           cmocka_unit_test(test_alloc_failure),
-        cmocka_unit_test(test_parse),
+        cmocka_unit_test(test_status),        cmocka_unit_test(test_status_table),
+        cmocka_unit_test(test_tensor),        cmocka_unit_test(test_npy_roundtrip),
+        cmocka_unit_test(test_npy_errors),    cmocka_unit_test(test_f16),
+        cmocka_unit_test(test_alloc_failure), cmocka_unit_test(test_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

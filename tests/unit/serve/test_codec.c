@@ -1715,6 +1715,10 @@ static int setup(void **state)
     return 0;
 }
 
+void test_infer_inline(void **state);
+void test_infer_queued(void **state);
+void test_infer_errors(void **state);
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1742,6 +1746,9 @@ int main(void)
         cmocka_unit_test(test_p09_model),
         cmocka_unit_test(test_content_encoding),
         cmocka_unit_test(test_content_encoding_bad),
+        cmocka_unit_test(test_infer_inline),
+        cmocka_unit_test(test_infer_queued),
+        cmocka_unit_test(test_infer_errors),
     };
     return cmocka_run_group_tests_name("serve_codec", tests, setup, NULL);
 }
