@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "core.h"
 
 #define PT_MAX_DEPTH 64
@@ -169,31 +170,6 @@ static skiff__pt_field *add_child(parser *p, skiff__pt_field *msg, int *cap)
     return f;
 }
 
-typedef struct strbuf {
-    char *buf;
-    size_t len, cap;
-} strbuf;
-
-static bool sb_putn(strbuf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t ncap = b->cap ? b->cap : 64;
-        while (ncap < b->len + n + 1)
-            ncap *= 2;
-        char *nb = skiff__realloc(b->buf, ncap);
-        if (!nb)
-            return false;
-        b->buf = nb;
-        b->cap = ncap;
-    }
-    memcpy(b->buf + b->len, s, n);
-    b->len += n;
-    b->buf[b->len] = '\0';
-    return true;
-}
-
-static bool sb_putc(strbuf *b, char c) { return sb_putn(b, &c, 1); }
-
 static int hexval(int c)
 {
     if (c >= '0' && c <= '9')
@@ -205,7 +181,7 @@ static int hexval(int c)
     return -1;
 }
 
-static bool put_utf8(strbuf *b, uint32_t cp)
+static bool put_utf8(skiff__buf *b, uint32_t cp)
 {
     char u[4];
     size_t n;
@@ -228,11 +204,11 @@ static bool put_utf8(strbuf *b, uint32_t cp)
         u[3] = (char)(0x80 | (cp & 0x3f));
         n = 4;
     }
-    return sb_putn(b, u, n);
+    return skiff__buf_append(b, u, n);
 }
 
 /* Reads one quoted string (cursor on the quote) and appends its bytes. */
-static bool lex_string(parser *p, strbuf *b)
+static bool lex_string(parser *p, skiff__buf *b)
 {
     int q = peekc(p);
     int sline = p->line, scol = p->col;
@@ -249,7 +225,7 @@ static bool lex_string(parser *p, strbuf *b)
             return true;
         }
         if (c != '\\') {
-            if (!sb_putc(b, (char)c)) {
+            if (!skiff__buf_char(b, (char)c)) {
                 set_oom(p);
                 return false;
             }
@@ -284,7 +260,7 @@ static bool lex_string(parser *p, strbuf *b)
                 set_err(p, "'\\x' escape needs a hex digit");
                 return false;
             }
-            if (!sb_putc(b, (char)v)) {
+            if (!skiff__buf_char(b, (char)v)) {
                 set_oom(p);
                 return false;
             }
@@ -326,7 +302,7 @@ static bool lex_string(parser *p, strbuf *b)
                     set_err(p, "octal escape is larger than a byte");
                     return false;
                 }
-                if (!sb_putc(b, (char)v)) {
+                if (!skiff__buf_char(b, (char)v)) {
                     set_oom(p);
                     return false;
                 }
@@ -342,7 +318,7 @@ static bool lex_string(parser *p, strbuf *b)
             return false;
         }
         advance(p);
-        if (!sb_putc(b, out)) {
+        if (!skiff__buf_char(b, out)) {
             set_oom(p);
             return false;
         }
@@ -376,21 +352,21 @@ static bool parse_value(parser *p, skiff__pt_field *f, bool had_colon, int depth
         return false;
     }
     if (c == '"' || c == '\'') {
-        strbuf b = {0};
-        if (!sb_putn(&b, "", 0)) {
+        skiff__buf b = {0};
+        if (!skiff__buf_append(&b, "", 0)) {
             set_oom(p);
             return false;
         }
         /* Adjacent literals concatenate, as in C and protobuf. */
         do {
             if (!lex_string(p, &b)) {
-                skiff__free(b.buf);
+                skiff__free(b.data);
                 return false;
             }
             skip_space(p);
         } while (peekc(p) == '"' || peekc(p) == '\'');
         f->kind = SKIFF__PT_STRING;
-        f->value = b.buf;
+        f->value = b.data;
         f->value_len = b.len;
         return true;
     }
@@ -856,68 +832,46 @@ skiff_status_t *skiff__model_conf_read_file(const char *path, skiff__model_conf 
     return st;
 }
 
-static bool sb_printf(strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static bool sb_printf(strbuf *b, const char *fmt, ...)
-{
-    char tmp[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return false;
-    if ((size_t)n < sizeof(tmp))
-        return sb_putn(b, tmp, (size_t)n);
-    char *big = skiff__malloc((size_t)n + 1);
-    if (!big)
-        return false;
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    bool ok = sb_putn(b, big, (size_t)n);
-    skiff__free(big);
-    return ok;
-}
-
-static bool sb_quoted(strbuf *b, const char *s)
+static bool sb_quoted(skiff__buf *b, const char *s)
 {
     size_t need = skiff__pt_quote(s, strlen(s), NULL, 0);
     char *q = skiff__malloc(need + 1);
     if (!q)
         return false;
     skiff__pt_quote(s, strlen(s), q, need + 1);
-    bool ok = sb_putn(b, q, need);
+    bool ok = skiff__buf_append(b, q, need);
     skiff__free(q);
     return ok;
 }
 
-static bool format_var(strbuf *b, const skiff__conf_var *v, bool feed)
+static bool format_var(skiff__buf *b, const skiff__conf_var *v, bool feed)
 {
-    bool ok = sb_printf(b, "%s {\n  name: ", feed ? "feed_var" : "fetch_var") &&
-              sb_quoted(b, v->name ? v->name : "") && sb_putn(b, "\n  alias_name: ", 15) &&
+    bool ok = skiff__buf_printf(b, "%s {\n  name: ", feed ? "feed_var" : "fetch_var") &&
+              sb_quoted(b, v->name ? v->name : "") &&
+              skiff__buf_append(b, "\n  alias_name: ", 15) &&
               sb_quoted(b, v->alias_name ? v->alias_name : (v->name ? v->name : "")) &&
-              sb_printf(b, "\n  is_lod_tensor: %s\n  %s: %d\n", v->is_lod_tensor ? "true" : "false",
-                        feed ? "feed_type" : "fetch_type", v->type);
+              skiff__buf_printf(b, "\n  is_lod_tensor: %s\n  %s: %d\n",
+                                v->is_lod_tensor ? "true" : "false",
+                                feed ? "feed_type" : "fetch_type", v->type);
     for (int i = 0; ok && i < v->n_shape; i++)
-        ok = sb_printf(b, "  shape: %lld\n", (long long)v->shape[i]);
-    return ok && sb_putn(b, "}\n", 2);
+        ok = skiff__buf_printf(b, "  shape: %lld\n", (long long)v->shape[i]);
+    return ok && skiff__buf_append(b, "}\n", 2);
 }
 
 skiff_status_t *skiff__model_conf_format(const skiff__model_conf *conf, char **out_text,
                                          size_t *out_len)
 {
-    strbuf b = {0};
-    bool ok = sb_putn(&b, "", 0);
+    skiff__buf b = {0};
+    bool ok = skiff__buf_append(&b, "", 0);
     for (int i = 0; ok && i < conf->n_feed; i++)
         ok = format_var(&b, &conf->feed[i], true);
     for (int i = 0; ok && i < conf->n_fetch; i++)
         ok = format_var(&b, &conf->fetch[i], false);
     if (!ok) {
-        skiff__free(b.buf);
+        skiff__free(b.data);
         return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory formatting conf");
     }
-    *out_text = b.buf;
+    *out_text = b.data;
     if (out_len)
         *out_len = b.len;
     return NULL;
@@ -925,7 +879,7 @@ skiff_status_t *skiff__model_conf_format(const skiff__model_conf *conf, char **o
 
 /* ---- binary form (*.stream.prototxt) ------------------------------------------ */
 
-static bool sb_varint(strbuf *b, uint64_t v)
+static bool sb_varint(skiff__buf *b, uint64_t v)
 {
     char tmp[10];
     size_t n = 0;
@@ -934,50 +888,51 @@ static bool sb_varint(strbuf *b, uint64_t v)
         v >>= 7;
         tmp[n++] = (char)(byte | (v ? 0x80 : 0));
     } while (v);
-    return sb_putn(b, tmp, n);
+    return skiff__buf_append(b, tmp, n);
 }
 
-static bool sb_bytes_field(strbuf *b, int field, const char *s, size_t n)
+static bool sb_bytes_field(skiff__buf *b, int field, const char *s, size_t n)
 {
-    return sb_varint(b, ((uint64_t)field << 3) | 2) && sb_varint(b, n) && sb_putn(b, s, n);
+    return sb_varint(b, ((uint64_t)field << 3) | 2) && sb_varint(b, n) &&
+           skiff__buf_append(b, s, n);
 }
 
 /* int32 fields encode negatives as 10-byte varints (sign-extended). */
-static bool sb_int_field(strbuf *b, int field, int64_t v)
+static bool sb_int_field(skiff__buf *b, int field, int64_t v)
 {
     return sb_varint(b, (uint64_t)field << 3) && sb_varint(b, (uint64_t)v);
 }
 
 /* Appends field `field` holding the FeedVar/FetchVar message of v. */
-static bool encode_var(strbuf *out, int field, const skiff__conf_var *v)
+static bool encode_var(skiff__buf *out, int field, const skiff__conf_var *v)
 {
-    strbuf b = {0};
+    skiff__buf b = {0};
     const char *name = v->name ? v->name : "";
     const char *alias = v->alias_name ? v->alias_name : name;
-    bool ok = sb_putn(&b, "", 0) && sb_bytes_field(&b, 1, name, strlen(name)) &&
+    bool ok = skiff__buf_append(&b, "", 0) && sb_bytes_field(&b, 1, name, strlen(name)) &&
               sb_bytes_field(&b, 2, alias, strlen(alias)) &&
               sb_int_field(&b, 3, v->is_lod_tensor ? 1 : 0) && sb_int_field(&b, 4, v->type);
     for (int i = 0; ok && i < v->n_shape; i++)
         ok = sb_int_field(&b, 5, (int32_t)v->shape[i]);
-    ok = ok && sb_bytes_field(out, field, b.buf, b.len);
-    skiff__free(b.buf);
+    ok = ok && sb_bytes_field(out, field, b.data, b.len);
+    skiff__free(b.data);
     return ok;
 }
 
 skiff_status_t *skiff__model_conf_encode(const skiff__model_conf *conf, uint8_t **out_data,
                                          size_t *out_len)
 {
-    strbuf b = {0};
-    bool ok = sb_putn(&b, "", 0);
+    skiff__buf b = {0};
+    bool ok = skiff__buf_append(&b, "", 0);
     for (int i = 0; ok && i < conf->n_feed; i++)
         ok = encode_var(&b, 1, &conf->feed[i]);
     for (int i = 0; ok && i < conf->n_fetch; i++)
         ok = encode_var(&b, 2, &conf->fetch[i]);
     if (!ok) {
-        skiff__free(b.buf);
+        skiff__free(b.data);
         return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory encoding conf");
     }
-    *out_data = (uint8_t *)b.buf;
+    *out_data = (uint8_t *)b.data;
     *out_len = b.len;
     return NULL;
 }

@@ -43,6 +43,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/buf.h"
 #include "skiff/status.h"
 #include "skiff/tensor.h"
 
@@ -191,20 +192,6 @@ skiff_status_t *skiff__decode_kserve(const char *body, size_t len, int64_t heade
 
 /* ---- encoders ------------------------------------------------------------- */
 
-/* Growing byte buffer. Zero-initialise it ({0}); encoders append. data is
- * NUL-terminated past len whenever len > 0 (not counted in len). Free with
- * skiff__buf_free, or take data (then free it with skiff__free). */
-typedef struct skiff__buf {
-    char *data;
-    size_t len;
-    size_t cap;
-} skiff__buf;
-
-void skiff__buf_reset(skiff__buf *b); /* len = 0, keeps the memory for reuse */
-void skiff__buf_free(skiff__buf *b);  /* frees data and zeroes the struct */
-/* Ensures room for `extra` more bytes (+1 for the NUL); false on OOM/overflow. */
-bool skiff__buf_reserve(skiff__buf *b, size_t extra);
-
 /* One output to encode; everything borrowed for the duration of the call. */
 typedef struct skiff__infer_output {
     const char *name;             /* model tensor name */
@@ -246,11 +233,5 @@ skiff_status_t *skiff__encode_error_json(const char *msg, skiff__buf *out);
 
 /* {"result":"msg"} - how the Paddle web service reported errors. */
 skiff_status_t *skiff__encode_paddle_web_error(const char *msg, skiff__buf *out);
-
-/* Appends raw bytes; false on OOM. */
-bool skiff__buf_append(skiff__buf *b, const void *p, size_t n);
-/* Appends a JSON string literal (quotes included) with escaping; invalid UTF-8
- * bytes become U+FFFD so the output is always valid JSON. false on OOM. */
-bool skiff__buf_json_string(skiff__buf *b, const char *s, size_t n);
 
 #endif

@@ -80,25 +80,10 @@ char *skiff__codec_packed_str(skiff__packed *pk, const char *s, size_t n);
 
 /* ---- output helpers --------------------------------------------------------- */
 
-bool skiff__buf_lit(skiff__buf *b, const char *s); /* NUL-terminated literal */
-bool skiff__buf_char(skiff__buf *b, char c);
-bool skiff__buf_i64(skiff__buf *b, int64_t v);
-bool skiff__buf_u64(skiff__buf *b, uint64_t v);
-bool skiff__buf_f32(skiff__buf *b, float v);        /* shortest round-trip; null for NaN/Inf */
-bool skiff__buf_f64(skiff__buf *b, double v);       /* shortest round-trip; null for NaN/Inf */
-bool skiff__buf_cstr(skiff__buf *b, const char *s); /* JSON string of a C string */
-bool skiff__buf_base64(skiff__buf *b, const void *p, size_t n);      /* standard, padded */
-bool skiff__buf_shape(skiff__buf *b, int ndim, const int64_t *dims); /* [1,2] */
-bool skiff__buf_lod(skiff__buf *b, const int64_t *lod, int n);
-
 /* Writes the tensor's elements as JSON: nested lists by shape when nested
  * (a rank-0 tensor as a bare value), a flat list otherwise. Numbers per dtype,
  * BOOL as true/false, STRING as strings, FP16/BF16 as floats. */
 bool skiff__buf_tensor_json(skiff__buf *b, const skiff_tensor_t *t, bool nested);
-
-/* Decodes standard or URL-safe base64, padding optional. dst needs
- * n / 4 * 3 + 3 bytes. false on bad characters or length. */
-bool skiff__base64_decode(const char *s, size_t n, uint8_t *dst, size_t *out_len);
 
 /* ---- streaming JSON scanner (codec_json.c) --------------------------------------
  *

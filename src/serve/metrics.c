@@ -14,23 +14,11 @@
 #include "core/core.h"
 #include "serve/serve_int.h"
 
-static bool putf(skiff__buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static bool putf(skiff__buf *b, const char *fmt, ...)
-{
-    char tmp[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-    return n >= 0 && (size_t)n < sizeof(tmp) && skiff__buf_append(b, tmp, (size_t)n);
-}
-
 #define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
 
 static bool help(skiff__buf *b, const char *name, const char *type, const char *text)
 {
-    return putf(b, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, type);
+    return skiff__buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, type);
 }
 
 /* One histogram series; `scale` divides bucket bounds and the sum (us -> s). */
@@ -41,15 +29,17 @@ static bool hist(skiff__buf *b, const char *name, const char *model, const skiff
     bool ok = true;
     for (int i = 0; ok && i < SKIFF__HIST_N; i++) {
         cum += LD(h->bucket[i]);
-        ok = putf(b, "%s_bucket{model=\"%s\",le=\"%g\"} %llu\n", name, model, bounds[i] / scale,
-                  (unsigned long long)cum);
+        ok = skiff__buf_printf(b, "%s_bucket{model=\"%s\",le=\"%g\"} %llu\n", name, model,
+                               bounds[i] / scale, (unsigned long long)cum);
     }
     cum += LD(h->bucket[SKIFF__HIST_N]);
     return ok &&
-           putf(b, "%s_bucket{model=\"%s\",le=\"+Inf\"} %llu\n", name, model,
-                (unsigned long long)cum) &&
-           putf(b, "%s_sum{model=\"%s\"} %.6f\n", name, model, (double)LD(h->sum) / scale) &&
-           putf(b, "%s_count{model=\"%s\"} %llu\n", name, model, (unsigned long long)LD(h->count));
+           skiff__buf_printf(b, "%s_bucket{model=\"%s\",le=\"+Inf\"} %llu\n", name, model,
+                             (unsigned long long)cum) &&
+           skiff__buf_printf(b, "%s_sum{model=\"%s\"} %.6f\n", name, model,
+                             (double)LD(h->sum) / scale) &&
+           skiff__buf_printf(b, "%s_count{model=\"%s\"} %llu\n", name, model,
+                             (unsigned long long)LD(h->count));
 }
 
 typedef uint64_t (*stat_fn)(skiff__model_stats *st, skiff__served *sm);
@@ -121,62 +111,65 @@ static const struct {
 bool skiff__metrics_render(skiff__server *s, skiff__buf *b)
 {
     bool ok = true;
-    ok = ok && help(b, "skiff_up", "gauge", "1 while the server runs.") && putf(b, "skiff_up 1\n");
+    ok = ok && help(b, "skiff_up", "gauge", "1 while the server runs.") &&
+         skiff__buf_printf(b, "skiff_up 1\n");
     ok = ok &&
          help(b, "skiff_ready", "gauge", "1 when the server takes requests (0 while draining).") &&
-         putf(b, "skiff_ready %d\n", LD(s->ready) && !LD(s->draining) ? 1 : 0);
+         skiff__buf_printf(b, "skiff_ready %d\n", LD(s->ready) && !LD(s->draining) ? 1 : 0);
     ok = ok && help(b, "skiff_start_time_seconds", "gauge", "Unix time the server started.") &&
-         putf(b, "skiff_start_time_seconds %lld\n", (long long)s->start_wall_s);
+         skiff__buf_printf(b, "skiff_start_time_seconds %lld\n", (long long)s->start_wall_s);
     ok = ok && help(b, "skiff_inflight_requests", "gauge", "HTTP requests being handled now.") &&
-         putf(b, "skiff_inflight_requests %lld\n", (long long)LD(s->in_flight));
+         skiff__buf_printf(b, "skiff_inflight_requests %lld\n", (long long)LD(s->in_flight));
     ok = ok && help(b, "skiff_open_connections", "gauge", "Open client connections.") &&
-         putf(b, "skiff_open_connections %lld\n", (long long)LD(s->connections));
+         skiff__buf_printf(b, "skiff_open_connections %lld\n", (long long)LD(s->connections));
     ok = ok &&
          help(b, "skiff_connections_accepted_total", "counter", "TCP connections accepted.") &&
-         putf(b, "skiff_connections_accepted_total %llu\n",
-              (unsigned long long)LD(s->conn_accepted));
+         skiff__buf_printf(b, "skiff_connections_accepted_total %llu\n",
+                           (unsigned long long)LD(s->conn_accepted));
     ok = ok &&
          help(b, "skiff_connections_refused_total", "counter",
               "Connections closed before a request: unsupported protocol or no bytes in time.") &&
-         putf(b, "skiff_connections_refused_total{reason=\"protocol\"} %llu\n",
-              (unsigned long long)LD(s->conn_refused_proto)) &&
-         putf(b, "skiff_connections_refused_total{reason=\"timeout\"} %llu\n",
-              (unsigned long long)LD(s->conn_sniff_timeout)) &&
-         putf(b, "skiff_connections_refused_total{reason=\"limit\"} %llu\n",
-              (unsigned long long)LD(s->conn_refused_limit));
+         skiff__buf_printf(b, "skiff_connections_refused_total{reason=\"protocol\"} %llu\n",
+                           (unsigned long long)LD(s->conn_refused_proto)) &&
+         skiff__buf_printf(b, "skiff_connections_refused_total{reason=\"timeout\"} %llu\n",
+                           (unsigned long long)LD(s->conn_sniff_timeout)) &&
+         skiff__buf_printf(b, "skiff_connections_refused_total{reason=\"limit\"} %llu\n",
+                           (unsigned long long)LD(s->conn_refused_limit));
     ok = ok &&
          help(b, "skiff_connections_cut_total", "counter",
               "Connections answered 408 and closed because a request head or body took "
               "longer than --request_timeout_s.") &&
-         putf(b, "skiff_connections_cut_total{reason=\"slow_head\"} %llu\n",
-              (unsigned long long)LD(s->conn_cut_head)) &&
-         putf(b, "skiff_connections_cut_total{reason=\"slow_body\"} %llu\n",
-              (unsigned long long)LD(s->conn_cut_body));
+         skiff__buf_printf(b, "skiff_connections_cut_total{reason=\"slow_head\"} %llu\n",
+                           (unsigned long long)LD(s->conn_cut_head)) &&
+         skiff__buf_printf(b, "skiff_connections_cut_total{reason=\"slow_body\"} %llu\n",
+                           (unsigned long long)LD(s->conn_cut_body));
     ok = ok && help(b, "skiff_http_responses_total", "counter", "HTTP responses by status class.");
     for (int c = 1; ok && c <= 5; c++)
-        ok = putf(b, "skiff_http_responses_total{code=\"%dxx\"} %llu\n", c,
-                  (unsigned long long)LD(s->http_status[c]));
+        ok = skiff__buf_printf(b, "skiff_http_responses_total{code=\"%dxx\"} %llu\n", c,
+                               (unsigned long long)LD(s->http_status[c]));
     ok = ok &&
          help(b, "skiff_unrouted_requests_total", "counter",
               "Requests that named no served model (unknown path or model).") &&
-         putf(b, "skiff_unrouted_requests_total %llu\n", (unsigned long long)LD(s->unrouted));
+         skiff__buf_printf(b, "skiff_unrouted_requests_total %llu\n",
+                           (unsigned long long)LD(s->unrouted));
 
     ok = ok && help(b, "skiff_requests_total", "counter",
                     "Finished requests per model by outcome (status code name).");
     for (int i = 0; ok && i < s->repo.n; i++) {
         skiff__model_stats *st = skiff__model_get_stats(s->repo.models[i].model);
         for (int c = 0; ok && c < 10; c++)
-            ok = putf(b, "skiff_requests_total{model=\"%s\",outcome=\"%s\"} %llu\n",
-                      s->repo.models[i].d->name,
-                      c == 0 ? "success" : skiff_code_name((skiff_code_t)c),
-                      (unsigned long long)LD(st->req_by_code[c]));
+            ok = skiff__buf_printf(b, "skiff_requests_total{model=\"%s\",outcome=\"%s\"} %llu\n",
+                                   s->repo.models[i].d->name,
+                                   c == 0 ? "success" : skiff_code_name((skiff_code_t)c),
+                                   (unsigned long long)LD(st->req_by_code[c]));
     }
     for (size_t k = 0; ok && k < sizeof(per_model) / sizeof(per_model[0]); k++) {
         ok = help(b, per_model[k].name, per_model[k].type, per_model[k].help);
         for (int i = 0; ok && i < s->repo.n; i++) {
             skiff__model_stats *st = skiff__model_get_stats(s->repo.models[i].model);
-            ok = putf(b, "%s{model=\"%s\"} %llu\n", per_model[k].name, s->repo.models[i].d->name,
-                      (unsigned long long)per_model[k].fn(st, &s->repo.models[i]));
+            ok = skiff__buf_printf(b, "%s{model=\"%s\"} %llu\n", per_model[k].name,
+                                   s->repo.models[i].d->name,
+                                   (unsigned long long)per_model[k].fn(st, &s->repo.models[i]));
         }
     }
     static const struct {

@@ -256,18 +256,6 @@ void skiff__http_route(hreq *h)
 
 static bool put(skiff__buf *b, const char *s) { return skiff__buf_append(b, s, strlen(s)); }
 
-static bool putf(skiff__buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static bool putf(skiff__buf *b, const char *fmt, ...)
-{
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-    return n >= 0 && (size_t)n < sizeof(tmp) && skiff__buf_append(b, tmp, (size_t)n);
-}
-
 static bool put_str(skiff__buf *b, const char *s)
 {
     return skiff__buf_json_string(b, s, strlen(s));
@@ -300,11 +288,11 @@ static bool put_var_shape(skiff__buf *b, const skiff__model_var *v, bool with_ba
     bool ok = put(b, "[");
     bool first = true;
     if (with_batch && v->batched) {
-        ok = ok && putf(b, "%lld", (long long)v->fixed_batch);
+        ok = ok && skiff__buf_printf(b, "%lld", (long long)v->fixed_batch);
         first = false;
     }
     for (int i = 0; ok && i < v->ndim; i++) {
-        ok = putf(b, "%s%lld", first ? "" : ",", (long long)v->dims[i]);
+        ok = skiff__buf_printf(b, "%s%lld", first ? "" : ",", (long long)v->dims[i]);
         first = false;
     }
     if (v->ndim < 0 && !with_batch)
@@ -339,7 +327,7 @@ static bool put_config_io(skiff__buf *b, const skiff__model_var *vars, int n, bo
     for (int i = 0; ok && i < n; i++) {
         const skiff__model_var *v = &vars[i];
         ok = put(b, i ? ",{\"name\":" : "{\"name\":") && put_str(b, v->alias) &&
-             putf(b, ",\"data_type\":\"%s\",\"dims\":", triton_type(v->dtype)) &&
+             skiff__buf_printf(b, ",\"data_type\":\"%s\",\"dims\":", triton_type(v->dtype)) &&
              put_var_shape(b, v, !batched_model) &&
              (!v->is_lod || put(b, ",\"allow_ragged_batch\":true")) && put(b, "}");
     }
@@ -351,25 +339,28 @@ static bool build_model_config(skiff__buf *b, const skiff__served *sm)
     const skiff__model_desc *d = sm->d;
     /* Triton's convention: max_batch_size > 0 means dims leave out the batch. */
     bool batched = d->mergeable;
-    bool ok = put(b, "{\"name\":") && put_str(b, d->name) &&
-              put(b, ",\"platform\":\"skiff_onnx\",\"backend\":\"skiff\"") &&
-              putf(b, ",\"max_batch_size\":%d,\"input\":", batched ? d->max_batch : 0) &&
-              put_config_io(b, d->feed, d->n_feed, batched) && put(b, ",\"output\":") &&
-              put_config_io(b, d->fetch, d->n_fetch, batched) &&
-              putf(b, ",\"instance_group\":[{\"count\":%d,\"kind\":\"KIND_CPU\"}]", d->instances);
+    bool ok =
+        put(b, "{\"name\":") && put_str(b, d->name) &&
+        put(b, ",\"platform\":\"skiff_onnx\",\"backend\":\"skiff\"") &&
+        skiff__buf_printf(b, ",\"max_batch_size\":%d,\"input\":", batched ? d->max_batch : 0) &&
+        put_config_io(b, d->feed, d->n_feed, batched) && put(b, ",\"output\":") &&
+        put_config_io(b, d->fetch, d->n_fetch, batched) &&
+        skiff__buf_printf(b, ",\"instance_group\":[{\"count\":%d,\"kind\":\"KIND_CPU\"}]",
+                          d->instances);
     if (ok && batched)
-        ok = putf(b, ",\"dynamic_batching\":{\"max_queue_delay_microseconds\":%d}",
-                  d->max_queue_delay_us);
-    return ok && putf(b,
-                      ",\"parameters\":{\"intra_op_threads\":{\"string_value\":\"%d\"},"
-                      "\"inline\":{\"string_value\":\"%s\"}}}",
-                      d->threads, d->inline_ok ? "true" : "false");
+        ok = skiff__buf_printf(b, ",\"dynamic_batching\":{\"max_queue_delay_microseconds\":%d}",
+                               d->max_queue_delay_us);
+    return ok &&
+           skiff__buf_printf(b,
+                             ",\"parameters\":{\"intra_op_threads\":{\"string_value\":\"%d\"},"
+                             "\"inline\":{\"string_value\":\"%s\"}}}",
+                             d->threads, d->inline_ok ? "true" : "false");
 }
 
 static bool put_stat(skiff__buf *b, const char *name, uint64_t count, uint64_t ns, bool comma)
 {
-    return putf(b, "%s\"%s\":{\"count\":%llu,\"ns\":%llu}", comma ? "," : "", name,
-                (unsigned long long)count, (unsigned long long)ns);
+    return skiff__buf_printf(b, "%s\"%s\":{\"count\":%llu,\"ns\":%llu}", comma ? "," : "", name,
+                             (unsigned long long)count, (unsigned long long)ns);
 }
 
 static bool build_model_stats(skiff__buf *b, skiff__served *sm)
@@ -379,19 +370,20 @@ static bool build_model_stats(skiff__buf *b, skiff__served *sm)
     uint64_t ok_n = L(req_by_code[SKIFF_CODE_OK]), fail_n = 0;
     for (int i = 1; i < 10; i++)
         fail_n += L(req_by_code[i]);
-    bool ok = put(b, "{\"name\":") && put_str(b, sm->d->name) &&
-              putf(b,
-                   ",\"version\":\"1\",\"last_inference\":%llu,\"inference_count\":%llu,"
-                   "\"execution_count\":%llu,\"inference_stats\":{",
-                   (unsigned long long)L(last_inference_ms), (unsigned long long)L(inference_count),
-                   (unsigned long long)L(execution_count)) &&
-              put_stat(b, "success", ok_n, L(success_ns), false) &&
-              put_stat(b, "fail", fail_n, L(fail_ns), true) &&
-              put_stat(b, "queue", L(queue_count), L(queue_ns), true) &&
-              put_stat(b, "compute_input", L(compute_count), 0, true) &&
-              put_stat(b, "compute_infer", L(compute_count), L(compute_ns), true) &&
-              put_stat(b, "compute_output", L(compute_count), 0, true) &&
-              put(b, "},\"batch_stats\":[]}");
+    bool ok =
+        put(b, "{\"name\":") && put_str(b, sm->d->name) &&
+        skiff__buf_printf(b,
+                          ",\"version\":\"1\",\"last_inference\":%llu,\"inference_count\":%llu,"
+                          "\"execution_count\":%llu,\"inference_stats\":{",
+                          (unsigned long long)L(last_inference_ms),
+                          (unsigned long long)L(inference_count),
+                          (unsigned long long)L(execution_count)) &&
+        put_stat(b, "success", ok_n, L(success_ns), false) &&
+        put_stat(b, "fail", fail_n, L(fail_ns), true) &&
+        put_stat(b, "queue", L(queue_count), L(queue_ns), true) &&
+        put_stat(b, "compute_input", L(compute_count), 0, true) &&
+        put_stat(b, "compute_infer", L(compute_count), L(compute_ns), true) &&
+        put_stat(b, "compute_output", L(compute_count), 0, true) && put(b, "},\"batch_stats\":[]}");
 #undef L
     return ok;
 }
@@ -411,12 +403,13 @@ static void answer_buf(hreq *h, skiff__buf *b, bool ok, const char *ctype)
 static bool build_root(hreq *h, skiff__buf *b)
 {
     skiff__server *s = h->s;
-    bool ok = putf(b, "{\"name\":\"skiff\",\"version\":\"%s\",\"models\":[", SKIFF_VERSION);
+    bool ok =
+        skiff__buf_printf(b, "{\"name\":\"skiff\",\"version\":\"%s\",\"models\":[", SKIFF_VERSION);
     for (int i = 0; ok && i < s->repo.n; i++)
         ok = (i == 0 || put(b, ",")) && put_str(b, s->repo.models[i].d->name);
     ok = ok && put(b, "],\"endpoints\":[");
     for (size_t i = 0; ok && i < N_ROUTES; i++)
-        ok = putf(b, "%s\"%s %s\"", i ? "," : "", routes[i].method, routes[i].pattern);
+        ok = skiff__buf_printf(b, "%s\"%s %s\"", i ? "," : "", routes[i].method, routes[i].pattern);
     return ok && put(b, "]}");
 }
 
@@ -434,12 +427,13 @@ static void handle_get(hreq *h)
         answer_buf(h, b, skiff__metrics_render(s, b), "text/plain; version=0.0.4; charset=utf-8");
         return;
     case R_V2:
-        answer_buf(h, b,
-                   putf(b,
-                        "{\"name\":\"skiff\",\"version\":\"%s\",\"extensions\":["
-                        "\"binary_tensor_data\",\"model_configuration\",\"statistics\"]}",
-                        SKIFF_VERSION),
-                   json);
+        answer_buf(
+            h, b,
+            skiff__buf_printf(b,
+                              "{\"name\":\"skiff\",\"version\":\"%s\",\"extensions\":["
+                              "\"binary_tensor_data\",\"model_configuration\",\"statistics\"]}",
+                              SKIFF_VERSION),
+            json);
         return;
     case R_V2_LIVE: answer_buf(h, b, put(b, "{\"live\":true}"), json); return;
     case R_V2_READY:
