@@ -11,7 +11,7 @@
 
 #include "core/core.h"
 #include "model/model.h"
-#include "serve/codec.h"
+#include "proto/codec.h"
 #include "serve/serve.h"
 
 typedef enum flag_type { F_INT, F_I64, F_STR, F_BOOL, F_LIST, F_CHOICE, F_IGNORED } flag_type;

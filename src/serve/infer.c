@@ -30,13 +30,7 @@ void skiff__infer_error(skiff__api api, skiff_code_t code, int status, const cha
                         skiff__buf *out, skiff__infer_result *res)
 {
     skiff__buf_reset(out);
-    skiff_status_t *st;
-    if (api == SKIFF__API_PADDLE_WEB)
-        st = skiff__encode_paddle_web_error(msg, out);
-    else if (api == SKIFF__API_PADDLE09)
-        st = skiff__encode_paddle09_error(skiff__code_paddle_errno(code), msg, out);
-    else
-        st = skiff__encode_error_json(msg, out);
+    skiff_status_t *st = skiff__codec_of(api)->encode_error(code, msg, out);
     res->ctype = "application/json";
     res->json_len = 0;
     if (st) {
@@ -94,33 +88,28 @@ static const skiff__model_io *pick_model(void *user, const char *model, skiff_st
 
 static skiff_status_t *decode(skiff__infer_call *c, const skiff__infer_args *a, skiff__buf *body)
 {
-    const char *data = body->data ? body->data : "";
-    size_t len = body->len;
-    const skiff__codec_limits *lim = &c->s->limits;
-    switch (c->api) {
-    case SKIFF__API_PADDLE_WEB:
-        return skiff__decode_paddle_web(data, len, &c->sm->io, lim, &c->dec);
-    case SKIFF__API_PADDLE09:
-        if (a->content_type && strncmp(a->content_type, "application/proto", 17) == 0)
-            return skiff_status_new(SKIFF_CODE_UNSUPPORTED,
-                                    "Content-Type %s is not supported yet: send the Request as "
-                                    "JSON (application/json)",
-                                    a->content_type);
-        if (!c->sm) /* the body's "model" field picks one */
-            return skiff__decode_paddle09_pick(data, len, pick_model, c, lim, &c->dec);
-        return skiff__decode_paddle09(data, len, &c->sm->io, lim, &c->dec);
-    case SKIFF__API_KSERVE: {
-        int64_t hl = -1;
-        const char *v = a->header_length;
-        if (v && (!skiff__parse_i64(v, &hl) || hl < 0 || (uint64_t)hl > len))
-            return skiff_status_new(SKIFF_CODE_INVALID_ARG,
-                                    "Inference-Header-Content-Length '%s' is not a length within "
-                                    "the %zu-byte body",
-                                    v, len);
-        return skiff__decode_kserve(data, len, hl, &c->sm->io, lim, &c->dec);
-    }
-    default: return skiff_status_new(SKIFF_CODE_INTERNAL, "no decoder for this API");
-    }
+    skiff__decode_in in = {.body = body->data ? body->data : "",
+                           .len = body->len,
+                           .io = c->sm ? &c->sm->io : NULL,
+                           .pick = pick_model,
+                           .pick_user = c,
+                           .limits = &c->s->limits,
+                           .header_length = -1};
+    if (c->api == SKIFF__API_PADDLE09 && a->content_type &&
+        strncmp(a->content_type, "application/proto", 17) == 0)
+        return skiff_status_new(SKIFF_CODE_UNSUPPORTED,
+                                "Content-Type %s is not supported yet: send the Request as "
+                                "JSON (application/json)",
+                                a->content_type);
+    const char *v = a->header_length;
+    if (c->api == SKIFF__API_KSERVE && v &&
+        (!skiff__parse_i64(v, &in.header_length) || in.header_length < 0 ||
+         (uint64_t)in.header_length > in.len))
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                "Inference-Header-Content-Length '%s' is not a length within "
+                                "the %zu-byte body",
+                                v, in.len);
+    return skiff__codec_of(c->api)->decode_request(&in, &c->dec);
 }
 
 static void count_in_flight(skiff__infer_call *c)
@@ -178,27 +167,25 @@ static void encode_answer(skiff__infer_call *c, skiff__buf *out)
     int n = collect_outputs(c, outs, cap);
     skiff__buf_reset(out);
     size_t json_len = 0;
-    skiff_status_t *st;
-    switch (c->api) {
-    case SKIFF__API_PADDLE_WEB: st = skiff__encode_paddle_web(outs, n, out); break;
-    case SKIFF__API_PADDLE09: st = skiff__encode_paddle09(outs, n, c->log_id, out); break;
-    default:
-        st = skiff__encode_kserve(c->sm->d->name, "1", c->dec->id, outs, n, out, &json_len);
-        break;
-    }
+    skiff__encode_in in = {.outs = outs,
+                           .n_outs = n,
+                           .model_name = c->sm->d->name,
+                           .model_version = "1",
+                           .id = c->dec->id,
+                           .log_id = c->log_id};
+    skiff_status_t *st = skiff__codec_of(c->api)->encode_response(&in, out, &json_len);
     if (outs != outs_small)
         skiff__free(outs);
     if (st) {
         status_result(c, st, out);
         return;
     }
-    bool binary = c->api == SKIFF__API_KSERVE && json_len != out->len;
+    bool binary = json_len < out->len;
     count_request(c, SKIFF_CODE_OK);
-    c->res =
-        (skiff__infer_result){.status = 200,
-                              .code = SKIFF_CODE_OK,
-                              .ctype = binary ? "application/octet-stream" : "application/json",
-                              .json_len = binary ? json_len : 0};
+    c->res = (skiff__infer_result){.status = 200,
+                                   .code = SKIFF_CODE_OK,
+                                   .ctype = skiff__codec_content_type(json_len, out->len),
+                                   .json_len = binary ? json_len : 0};
 }
 
 typedef struct inline_ctx {

@@ -21,18 +21,10 @@
 #include <stdint.h>
 
 #include "model/model.h"
-#include "serve/codec.h"
+#include "proto/codec.h"
 
 struct skiff__server;
 struct skiff__served;
-
-/* The wire APIs that carry inference requests. */
-typedef enum skiff__api {
-    SKIFF__API_NONE = 0,   /* not an inference API (GET /, /metrics) */
-    SKIFF__API_PADDLE_WEB, /* POST /{name}/prediction */
-    SKIFF__API_PADDLE09,   /* POST /GeneralModelService/inference */
-    SKIFF__API_KSERVE,     /* KServe v2 */
-} skiff__api;
 
 /* What a transport knows about one request. Everything is borrowed for the
  * duration of skiff__infer_start only. */

@@ -11,7 +11,7 @@
 #include <sys/socket.h>
 
 #include "model/model.h"
-#include "serve/codec.h"
+#include "proto/codec.h"
 #include "serve/frontend.h"
 #include "serve/serve.h"
 

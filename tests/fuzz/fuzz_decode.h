@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "serve/codec.h"
+#include "proto/codec.h"
 
 /* The streaming decoder must read every body it accepts exactly as the
  * jansson decoder does (codec_json.c): same inputs in the same order, names,

@@ -17,8 +17,8 @@
 #include "core/core.h"
 #include "fuzz.h"
 #include "fuzz_decode.h"
-#include "serve/codec.h"
-#include "serve/codec_int.h"
+#include "proto/codec.h"
+#include "proto/codec_int.h"
 
 static const int64_t D3[] = {3}, DSEQ[] = {-1}, DDYN[] = {-1, 2}, D22[] = {2, 2}, D1[] = {1};
 static const skiff__io_spec dense_in[] = {{.name = "x",

@@ -15,7 +15,7 @@
 
 #include "core/core.h"
 #include "fuzz.h"
-#include "serve/codec.h"
+#include "proto/codec.h"
 
 static const int64_t D2[] = {2}, DSEQ[] = {-1}, D1[] = {1};
 static const skiff__io_spec dense_in[] = {{.name = "x",

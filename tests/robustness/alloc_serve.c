@@ -36,7 +36,7 @@
 
 #include "core/core.h"
 #include "model/model.h"
-#include "serve/codec.h"
+#include "proto/codec.h"
 
 /* The demo row of examples/uci_housing in each request format. */
 #define X13_A "0.0137,-0.1136,0.2553,-0.0692,0.0582,-0.0727,-0.1583,"

@@ -1,7 +1,7 @@
 /* Unit tests for Content-Encoding decoding (content_encoding.c): gzip, zlib
  * and raw deflate bodies come back byte for byte; unknown encodings, corrupt,
  * truncated and over-long streams get the status a client would see.
- * Registered in test_codec.c's main(). */
+ * Registered in test_serve.c's main(). */
 /* cmocka.h needs these first */
 #include <setjmp.h>
 #include <stdarg.h>

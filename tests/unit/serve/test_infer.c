@@ -3,7 +3,7 @@
  * requests go straight into skiff__infer_start the way a front end hands
  * them over - inline runs, queued runs resumed from the done callback, model
  * choice, errors in each API's format - with the model's counters checked
- * after each. Registered in test_codec.c's main(). */
+ * after each. Registered in test_serve.c's main(). */
 /* cmocka.h needs these first */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -6,7 +6,7 @@
 #include <jansson.h>
 
 #include "core/core.h"
-#include "serve/codec.h"
+#include "proto/codec.h"
 
 /* Longest client-supplied name quoted in an error message; longer names are
  * cut, so a hostile name cannot blow up the message. */

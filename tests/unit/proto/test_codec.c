@@ -21,8 +21,8 @@
 #include <string.h>
 
 #include "core/core.h"
-#include "serve/codec.h"
-#include "serve/codec_int.h"
+#include "proto/codec.h"
+#include "proto/codec_int.h"
 
 /* ---- models ------------------------------------------------------------------ */
 
@@ -1704,10 +1704,6 @@ static void test_json_position(void **state)
                "malformed JSON at byte 20 (line 1, column 20): unexpected token near ','", body);
 }
 
-/* test_encoding.c */
-void test_content_encoding(void **state);
-void test_content_encoding_bad(void **state);
-
 static int setup(void **state)
 {
     skiff__codec_init();
@@ -1715,9 +1711,8 @@ static int setup(void **state)
     return 0;
 }
 
-void test_infer_inline(void **state);
-void test_infer_queued(void **state);
-void test_infer_errors(void **state);
+void test_codec_table_roundtrip(void **state);
+void test_codec_table_errors(void **state);
 
 int main(void)
 {
@@ -1744,11 +1739,8 @@ int main(void)
         cmocka_unit_test(test_stream_bad),
         cmocka_unit_test(test_fast_alloc_failures),
         cmocka_unit_test(test_p09_model),
-        cmocka_unit_test(test_content_encoding),
-        cmocka_unit_test(test_content_encoding_bad),
-        cmocka_unit_test(test_infer_inline),
-        cmocka_unit_test(test_infer_queued),
-        cmocka_unit_test(test_infer_errors),
+        cmocka_unit_test(test_codec_table_roundtrip),
+        cmocka_unit_test(test_codec_table_errors),
     };
-    return cmocka_run_group_tests_name("serve_codec", tests, setup, NULL);
+    return cmocka_run_group_tests_name("proto_codec", tests, setup, NULL);
 }

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "serve/codec_int.h"
+#include "proto/codec_int.h"
 
 /* ---- init ------------------------------------------------------------------ */
 

@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "serve/codec_int.h"
+#include "proto/codec_int.h"
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
                "the binary extension is little-endian; skiff assumes a little-endian host");
@@ -840,6 +840,88 @@ static bool put_binary(skiff__buf *b, const skiff_tensor_t *t)
     return true;
 }
 
+/* The tensors of a request's "inputs" or a response's "outputs": JSON data,
+ * or binary_data_size with the bytes to follow (*any_binary). */
+static skiff_status_t *kserve_tensors(skiff__buf *out, const skiff__infer_output *outs, int n_outs,
+                                      const char *what, bool *any_binary)
+{
+    bool ok;
+    for (int i = 0; i < n_outs; i++) {
+        const skiff__infer_output *o = &outs[i];
+        const char *nm = o->alias ? o->alias : o->name;
+        const skiff_tensor_t *t = o->tensor;
+        if (!t || !nm)
+            return skiff_status_new(SKIFF_CODE_INTERNAL, "%s %d has no %s", what, i,
+                                    t ? "name" : "tensor");
+        const char *dn = skiff_dtype_kserve_name(t->dtype);
+        if (!dn || skiff_dtype_size(t->dtype) == 0)
+            return skiff_status_new(SKIFF_CODE_UNSUPPORTED, "%s '%s': %s has no KServe datatype",
+                                    what, nm, skiff_dtype_name(t->dtype));
+        if (t->ndim < 0 || t->ndim > SKIFF_MAX_DIMS || skiff_tensor_numel(t) < 0)
+            return skiff_status_new(SKIFF_CODE_INTERNAL, "%s '%s': invalid shape", what, nm);
+        ok = (!i || skiff__buf_char(out, ',')) && skiff__buf_lit(out, "{\"name\":") &&
+             skiff__buf_cstr(out, nm) && skiff__buf_lit(out, ",\"datatype\":\"") &&
+             skiff__buf_lit(out, dn) && skiff__buf_lit(out, "\",\"shape\":") &&
+             skiff__buf_shape(out, t->ndim, t->dims);
+        if (o->binary) {
+            size_t sz;
+            if (!binary_size(t, &sz))
+                return skiff_status_new(SKIFF_CODE_INTERNAL, "%s '%s' is too large", what, nm);
+            ok = ok && skiff__buf_lit(out, ",\"parameters\":{\"binary_data_size\":") &&
+                 skiff__buf_u64(out, sz) && skiff__buf_lit(out, "}}");
+            *any_binary = true;
+        } else {
+            ok = ok && skiff__buf_lit(out, ",\"data\":") && skiff__buf_tensor_json(out, t, false) &&
+                 skiff__buf_char(out, '}');
+        }
+        if (!ok)
+            return enc_oom();
+    }
+    return NULL;
+}
+
+static skiff_status_t *kserve_binary_tail(skiff__buf *out, const skiff__infer_output *outs,
+                                          int n_outs)
+{
+    for (int i = 0; i < n_outs; i++)
+        if (outs[i].binary && !put_binary(out, outs[i].tensor))
+            return enc_oom();
+    return NULL;
+}
+
+skiff_status_t *skiff__encode_kserve_request(const skiff__request_out *r, skiff__buf *out,
+                                             size_t *out_json_len)
+{
+    size_t start = out->len;
+    bool any_binary = false;
+    bool ok = skiff__buf_char(out, '{');
+    if (ok && r->id)
+        ok = skiff__buf_lit(out, "\"id\":") && skiff__buf_cstr(out, r->id) &&
+             skiff__buf_char(out, ',');
+    if (!ok || !skiff__buf_lit(out, "\"inputs\":["))
+        return enc_oom();
+    skiff_status_t *st = kserve_tensors(out, r->inputs, r->n_inputs, "input", &any_binary);
+    if (st)
+        return st;
+    ok = skiff__buf_char(out, ']');
+    if (ok && r->n_fetch > 0) {
+        ok = skiff__buf_lit(out, ",\"outputs\":[");
+        for (int i = 0; ok && i < r->n_fetch; i++)
+            ok = (!i || skiff__buf_char(out, ',')) && skiff__buf_lit(out, "{\"name\":") &&
+                 skiff__buf_cstr(out, r->fetch[i]) &&
+                 (!r->binary_outputs ||
+                  skiff__buf_lit(out, ",\"parameters\":{\"binary_data\":true}")) &&
+                 skiff__buf_char(out, '}');
+        ok = ok && skiff__buf_char(out, ']');
+    } else if (ok && r->binary_outputs) {
+        ok = skiff__buf_lit(out, ",\"parameters\":{\"binary_data_output\":true}");
+    }
+    if (!ok || !skiff__buf_char(out, '}'))
+        return enc_oom();
+    *out_json_len = out->len - start;
+    return any_binary ? kserve_binary_tail(out, r->inputs, r->n_inputs) : NULL;
+}
+
 skiff_status_t *skiff__encode_kserve(const char *model_name, const char *model_version,
                                      const char *id, const skiff__infer_output *outs, int n_outs,
                                      skiff__buf *out, size_t *out_json_len)
@@ -854,44 +936,11 @@ skiff_status_t *skiff__encode_kserve(const char *model_name, const char *model_v
     ok = ok && skiff__buf_lit(out, ",\"outputs\":[");
     if (!ok)
         return enc_oom();
-    for (int i = 0; i < n_outs; i++) {
-        const skiff__infer_output *o = &outs[i];
-        const char *nm = o->alias ? o->alias : o->name;
-        const skiff_tensor_t *t = o->tensor;
-        if (!t || !nm)
-            return skiff_status_new(SKIFF_CODE_INTERNAL, "output %d has no %s", i,
-                                    t ? "name" : "tensor");
-        const char *dn = skiff_dtype_kserve_name(t->dtype);
-        if (!dn || skiff_dtype_size(t->dtype) == 0)
-            return skiff_status_new(SKIFF_CODE_UNSUPPORTED,
-                                    "output '%s': %s has no KServe datatype", nm,
-                                    skiff_dtype_name(t->dtype));
-        if (t->ndim < 0 || t->ndim > SKIFF_MAX_DIMS || skiff_tensor_numel(t) < 0)
-            return skiff_status_new(SKIFF_CODE_INTERNAL, "output '%s': invalid shape", nm);
-        ok = (!i || skiff__buf_char(out, ',')) && skiff__buf_lit(out, "{\"name\":") &&
-             skiff__buf_cstr(out, nm) && skiff__buf_lit(out, ",\"datatype\":\"") &&
-             skiff__buf_lit(out, dn) && skiff__buf_lit(out, "\",\"shape\":") &&
-             skiff__buf_shape(out, t->ndim, t->dims);
-        if (o->binary) {
-            size_t sz;
-            if (!binary_size(t, &sz))
-                return skiff_status_new(SKIFF_CODE_INTERNAL, "output '%s' is too large", nm);
-            ok = ok && skiff__buf_lit(out, ",\"parameters\":{\"binary_data_size\":") &&
-                 skiff__buf_u64(out, sz) && skiff__buf_lit(out, "}}");
-            any_binary = true;
-        } else {
-            ok = ok && skiff__buf_lit(out, ",\"data\":") && skiff__buf_tensor_json(out, t, false) &&
-                 skiff__buf_char(out, '}');
-        }
-        if (!ok)
-            return enc_oom();
-    }
+    skiff_status_t *st = kserve_tensors(out, outs, n_outs, "output", &any_binary);
+    if (st)
+        return st;
     if (!skiff__buf_lit(out, "]}"))
         return enc_oom();
     *out_json_len = out->len - start;
-    if (any_binary)
-        for (int i = 0; i < n_outs; i++)
-            if (outs[i].binary && !put_binary(out, outs[i].tensor))
-                return enc_oom();
-    return NULL;
+    return any_binary ? kserve_binary_tail(out, outs, n_outs) : NULL;
 }

@@ -16,7 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "serve/codec_int.h"
+#include "proto/codec_int.h"
 
 /* ============================ Paddle web ===================================== */
 
@@ -926,12 +926,11 @@ static skiff_status_t *check_output(const skiff__infer_output *o)
     return NULL;
 }
 
-skiff_status_t *skiff__encode_paddle_web(const skiff__infer_output *outs, int n_outs,
-                                         skiff__buf *out)
+/* "alias":[[..]],"alias.lod":[..] for each tensor: a response's "result" and
+ * a request's feed object share the shape. */
+static skiff_status_t *web_fields(skiff__buf *out, const skiff__infer_output *outs, int n_outs)
 {
     skiff_status_t *st;
-    if (!skiff__buf_lit(out, "{\"result\":{"))
-        return enc_oom();
     for (int i = 0; i < n_outs; i++) {
         const skiff__infer_output *o = &outs[i];
         if ((st = check_output(o)))
@@ -949,8 +948,42 @@ skiff_status_t *skiff__encode_paddle_web(const skiff__infer_output *outs, int n_
                 return enc_oom();
         }
     }
-    if (!skiff__buf_lit(out, "}}"))
+    return NULL;
+}
+
+skiff_status_t *skiff__encode_paddle_web(const skiff__infer_output *outs, int n_outs,
+                                         skiff__buf *out)
+{
+    if (!skiff__buf_lit(out, "{\"result\":{"))
         return enc_oom();
+    skiff_status_t *st = web_fields(out, outs, n_outs);
+    if (st)
+        return st;
+    return skiff__buf_lit(out, "}}") ? NULL : enc_oom();
+}
+
+/* strings as a JSON list: ["a","b"] */
+static bool str_list(skiff__buf *out, const char *const *v, int n)
+{
+    bool ok = skiff__buf_char(out, '[');
+    for (int i = 0; ok && i < n; i++)
+        ok = (!i || skiff__buf_char(out, ',')) && skiff__buf_cstr(out, v[i]);
+    return ok && skiff__buf_char(out, ']');
+}
+
+skiff_status_t *skiff__encode_paddle_web_request(const skiff__request_out *r, skiff__buf *out,
+                                                 size_t *out_json_len)
+{
+    size_t start = out->len;
+    if (!skiff__buf_lit(out, "{\"feed\":[{"))
+        return enc_oom();
+    skiff_status_t *st = web_fields(out, r->inputs, r->n_inputs);
+    if (st)
+        return st;
+    if (!skiff__buf_lit(out, "}],\"fetch\":") || !str_list(out, r->fetch, r->n_fetch) ||
+        !skiff__buf_char(out, '}'))
+        return enc_oom();
+    *out_json_len = out->len - start;
     return NULL;
 }
 
@@ -1494,12 +1527,12 @@ static bool p09_values(skiff__buf *b, const skiff_tensor_t *t, pfield pf)
     return skiff__buf_char(b, ']');
 }
 
-skiff_status_t *skiff__encode_paddle09(const skiff__infer_output *outs, int n_outs, uint64_t log_id,
-                                       skiff__buf *out)
+/* Paddle 0.9 Tensor messages, comma-separated: a Response's ModelOutput and
+ * a Request carry the same ones. */
+static skiff_status_t *p09_tensors(skiff__buf *out, const skiff__infer_output *outs, int n_outs,
+                                   const char *what)
 {
     skiff_status_t *st;
-    if (!skiff__buf_lit(out, "{\"outputs\":[{\"tensor\":["))
-        return enc_oom();
     for (int i = 0; i < n_outs; i++) {
         const skiff__infer_output *o = &outs[i];
         if ((st = check_output(o)))
@@ -1507,9 +1540,8 @@ skiff_status_t *skiff__encode_paddle09(const skiff__infer_output *outs, int n_ou
         const char *nm = o->name ? o->name : o->alias;
         int pt = ptype_by_dtype(o->tensor->dtype);
         if (pt < 0)
-            return skiff_status_new(SKIFF_CODE_UNSUPPORTED,
-                                    "output '%s': %s has no Paddle elem_type", nm,
-                                    skiff_dtype_name(o->tensor->dtype));
+            return skiff_status_new(SKIFF_CODE_UNSUPPORTED, "%s '%s': %s has no Paddle elem_type",
+                                    what, nm, skiff_dtype_name(o->tensor->dtype));
         pfield pf = ptypes[pt].field;
         bool ok = (!i || skiff__buf_char(out, ',')) && skiff__buf_lit(out, "{\"") &&
                   skiff__buf_lit(out, pfield_name[pf][0]) && skiff__buf_lit(out, "\":") &&
@@ -1524,12 +1556,43 @@ skiff_status_t *skiff__encode_paddle09(const skiff__infer_output *outs, int n_ou
         if (!ok)
             return enc_oom();
     }
+    return NULL;
+}
+
+skiff_status_t *skiff__encode_paddle09(const skiff__infer_output *outs, int n_outs, uint64_t log_id,
+                                       skiff__buf *out)
+{
+    if (!skiff__buf_lit(out, "{\"outputs\":[{\"tensor\":["))
+        return enc_oom();
+    skiff_status_t *st = p09_tensors(out, outs, n_outs, "output");
+    if (st)
+        return st;
     if (!skiff__buf_lit(out, "],\"engine_name\":\"GeneralInferOp_0\"}]"))
         return enc_oom();
     if (log_id && (!skiff__buf_lit(out, ",\"log_id\":") || !skiff__buf_u64(out, log_id)))
         return enc_oom();
     if (!skiff__buf_char(out, '}'))
         return enc_oom();
+    return NULL;
+}
+
+skiff_status_t *skiff__encode_paddle09_request(const skiff__request_out *r, skiff__buf *out,
+                                               size_t *out_json_len)
+{
+    size_t start = out->len;
+    if (!skiff__buf_lit(out, "{\"tensor\":["))
+        return enc_oom();
+    skiff_status_t *st = p09_tensors(out, r->inputs, r->n_inputs, "input");
+    if (st)
+        return st;
+    bool ok = skiff__buf_lit(out, "],\"fetch_var_names\":") && str_list(out, r->fetch, r->n_fetch);
+    if (ok && r->log_id)
+        ok = skiff__buf_lit(out, ",\"log_id\":") && skiff__buf_u64(out, r->log_id);
+    if (ok && r->model)
+        ok = skiff__buf_lit(out, ",\"model\":") && skiff__buf_cstr(out, r->model);
+    if (!ok || !skiff__buf_char(out, '}'))
+        return enc_oom();
+    *out_json_len = out->len - start;
     return NULL;
 }
 

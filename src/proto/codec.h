@@ -192,7 +192,8 @@ skiff_status_t *skiff__decode_kserve(const char *body, size_t len, int64_t heade
 
 /* ---- encoders ------------------------------------------------------------- */
 
-/* One output to encode; everything borrowed for the duration of the call. */
+/* One named tensor on the wire, to encode: a response's output, or a
+ * request's input (client direction). Everything borrowed for the call. */
 typedef struct skiff__infer_output {
     const char *name;             /* model tensor name */
     const char *alias;            /* client-facing name; NULL = name */
@@ -233,5 +234,83 @@ skiff_status_t *skiff__encode_error_json(const char *msg, skiff__buf *out);
 
 /* {"result":"msg"} - how the Paddle web service reported errors. */
 skiff_status_t *skiff__encode_paddle_web_error(const char *msg, skiff__buf *out);
+
+/* ---- client direction: requests ---------------------------------------------- */
+
+/* A request to encode, as a client sends it. Borrowed for the call. */
+typedef struct skiff__request_out {
+    const skiff__infer_output *inputs; /* name = model tensor, alias = client name */
+    int n_inputs;
+    const char *const *fetch; /* outputs asked for (aliases); n_fetch 0 = all */
+    int n_fetch;
+    bool binary_outputs; /* KServe: ask for the outputs as binary data */
+    const char *id;      /* KServe request id, or NULL */
+    uint64_t log_id;     /* Paddle 0.9 log_id; 0 = none */
+    const char *model;   /* Paddle 0.9: the "model" field of a multi-model server */
+} skiff__request_out;
+
+/* Each writes the request body into *out (appending) and the length of its
+ * JSON part into *out_json_len (less than the body for KServe binary inputs:
+ * send it as Inference-Header-Content-Length). */
+skiff_status_t *skiff__encode_paddle_web_request(const skiff__request_out *r, skiff__buf *out,
+                                                 size_t *out_json_len);
+skiff_status_t *skiff__encode_paddle09_request(const skiff__request_out *r, skiff__buf *out,
+                                               size_t *out_json_len);
+skiff_status_t *skiff__encode_kserve_request(const skiff__request_out *r, skiff__buf *out,
+                                             size_t *out_json_len);
+
+/* ---- the codec table ---------------------------------------------------------- */
+
+/* The wire APIs that carry inference requests. */
+typedef enum skiff__api {
+    SKIFF__API_NONE = 0,   /* not an inference API (GET /, /metrics) */
+    SKIFF__API_PADDLE_WEB, /* Paddle web service JSON: /{name}/prediction */
+    SKIFF__API_PADDLE09,   /* Paddle Serving 0.9 Request/Response (JSON) */
+    SKIFF__API_KSERVE,     /* KServe v2 JSON + binary tensor extension */
+    SKIFF__API_COUNT
+} skiff__api;
+
+/* A request body to decode, and what the decoder needs to know of it. */
+typedef struct skiff__decode_in {
+    const char *body;
+    size_t len;
+    const skiff__model_io *io; /* the model; NULL: the request names it through pick */
+    skiff__io_pick_cb pick;    /* Paddle 0.9 without a model: its "model" field picks */
+    void *pick_user;
+    const skiff__codec_limits *limits;
+    int64_t header_length; /* KServe Inference-Header-Content-Length; -1 none */
+} skiff__decode_in;
+
+/* An answer to encode. */
+typedef struct skiff__encode_in {
+    const skiff__infer_output *outs;
+    int n_outs;
+    const char *model_name; /* KServe */
+    const char *model_version;
+    const char *id;
+    uint64_t log_id; /* Paddle 0.9 */
+} skiff__encode_in;
+
+/* One API's codec, both directions. Every member is set for every API. */
+typedef struct skiff__codec {
+    skiff__api api;
+    const char *name;
+    /* server: request bytes -> tensors; tensors -> answer; an error answer */
+    skiff_status_t *(*decode_request)(const skiff__decode_in *in, skiff__infer_request **out);
+    skiff_status_t *(*encode_response)(const skiff__encode_in *in, skiff__buf *out,
+                                       size_t *out_json_len);
+    skiff_status_t *(*encode_error)(skiff_code_t code, const char *msg, skiff__buf *out);
+    /* client: tensors -> request bytes */
+    skiff_status_t *(*encode_request)(const skiff__request_out *r, skiff__buf *out,
+                                      size_t *out_json_len);
+} skiff__codec;
+
+/* The codec of an inference API; for SKIFF__API_NONE (and out of range) a
+ * codec whose decoders refuse and whose errors are {"error": msg}. */
+const skiff__codec *skiff__codec_of(skiff__api api);
+
+/* The Content-Type of an encoded body: application/octet-stream when a
+ * KServe body carries binary data after its JSON (json_len < len). */
+const char *skiff__codec_content_type(size_t json_len, size_t len);
 
 #endif

@@ -1,0 +1,118 @@
+/* codec_table.c - one row per wire API, so the layers above pick a codec by
+ * API instead of switching on it: decode a request, encode an answer or an
+ * error (server side), encode a request (client side). */
+#include <string.h>
+
+#include "core/core.h"
+#include "proto/codec_int.h"
+
+static skiff_status_t *web_decode(const skiff__decode_in *in, skiff__infer_request **out)
+{
+    if (!in->io)
+        return skiff_status_new(SKIFF_CODE_INTERNAL, "Paddle web request without a model");
+    return skiff__decode_paddle_web(in->body, in->len, in->io, in->limits, out);
+}
+
+static skiff_status_t *p09_decode(const skiff__decode_in *in, skiff__infer_request **out)
+{
+    if (!in->io)
+        return skiff__decode_paddle09_pick(in->body, in->len, in->pick, in->pick_user, in->limits,
+                                           out);
+    return skiff__decode_paddle09(in->body, in->len, in->io, in->limits, out);
+}
+
+static skiff_status_t *kserve_decode(const skiff__decode_in *in, skiff__infer_request **out)
+{
+    if (!in->io)
+        return skiff_status_new(SKIFF_CODE_INTERNAL, "KServe request without a model");
+    return skiff__decode_kserve(in->body, in->len, in->header_length, in->io, in->limits, out);
+}
+
+static skiff_status_t *none_decode(const skiff__decode_in *in, skiff__infer_request **out)
+{
+    return skiff_status_new(SKIFF_CODE_INTERNAL, "no decoder for this API");
+}
+
+static skiff_status_t *web_encode(const skiff__encode_in *in, skiff__buf *out, size_t *json_len)
+{
+    size_t start = out->len;
+    skiff_status_t *st = skiff__encode_paddle_web(in->outs, in->n_outs, out);
+    *json_len = out->len - start;
+    return st;
+}
+
+static skiff_status_t *p09_encode(const skiff__encode_in *in, skiff__buf *out, size_t *json_len)
+{
+    size_t start = out->len;
+    skiff_status_t *st = skiff__encode_paddle09(in->outs, in->n_outs, in->log_id, out);
+    *json_len = out->len - start;
+    return st;
+}
+
+static skiff_status_t *kserve_encode(const skiff__encode_in *in, skiff__buf *out, size_t *json_len)
+{
+    return skiff__encode_kserve(in->model_name, in->model_version, in->id, in->outs, in->n_outs,
+                                out, json_len);
+}
+
+static skiff_status_t *none_encode(const skiff__encode_in *in, skiff__buf *out, size_t *json_len)
+{
+    return skiff_status_new(SKIFF_CODE_INTERNAL, "no encoder for this API");
+}
+
+static skiff_status_t *none_request(const skiff__request_out *r, skiff__buf *out, size_t *json_len)
+{
+    return skiff_status_new(SKIFF_CODE_INTERNAL, "no request encoder for this API");
+}
+
+static skiff_status_t *web_error(skiff_code_t code, const char *msg, skiff__buf *out)
+{
+    return skiff__encode_paddle_web_error(msg, out);
+}
+
+static skiff_status_t *p09_error(skiff_code_t code, const char *msg, skiff__buf *out)
+{
+    return skiff__encode_paddle09_error(skiff__code_paddle_errno(code), msg, out);
+}
+
+static skiff_status_t *json_error(skiff_code_t code, const char *msg, skiff__buf *out)
+{
+    return skiff__encode_error_json(msg, out);
+}
+
+static const skiff__codec codecs[SKIFF__API_COUNT] = {
+    [SKIFF__API_NONE] = {.api = SKIFF__API_NONE,
+                         .name = "none",
+                         .decode_request = none_decode,
+                         .encode_response = none_encode,
+                         .encode_error = json_error,
+                         .encode_request = none_request},
+    [SKIFF__API_PADDLE_WEB] = {.api = SKIFF__API_PADDLE_WEB,
+                               .name = "Paddle web",
+                               .decode_request = web_decode,
+                               .encode_response = web_encode,
+                               .encode_error = web_error,
+                               .encode_request = skiff__encode_paddle_web_request},
+    [SKIFF__API_PADDLE09] = {.api = SKIFF__API_PADDLE09,
+                             .name = "Paddle 0.9",
+                             .decode_request = p09_decode,
+                             .encode_response = p09_encode,
+                             .encode_error = p09_error,
+                             .encode_request = skiff__encode_paddle09_request},
+    [SKIFF__API_KSERVE] = {.api = SKIFF__API_KSERVE,
+                           .name = "KServe v2",
+                           .decode_request = kserve_decode,
+                           .encode_response = kserve_encode,
+                           .encode_error = json_error,
+                           .encode_request = skiff__encode_kserve_request},
+};
+
+const skiff__codec *skiff__codec_of(skiff__api api)
+{
+    return (unsigned)api < SKIFF__API_COUNT ? &codecs[api] : &codecs[SKIFF__API_NONE];
+}
+
+const char *skiff__codec_content_type(size_t json_len, size_t len)
+{
+    return json_len < len ? "application/octet-stream" : "application/json";
+}

@@ -1,0 +1,35 @@
+/* The serve layer's unit tests: Content-Encoding (test_encoding.c) and the
+ * shared inference path through a fake transport (test_infer.c). */
+/* cmocka.h needs these first */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "core/core.h"
+#include "proto/codec.h"
+
+void test_content_encoding(void **state);
+void test_content_encoding_bad(void **state);
+void test_infer_inline(void **state);
+void test_infer_queued(void **state);
+void test_infer_errors(void **state);
+
+static int setup(void **state)
+{
+    skiff__codec_init();
+    skiff_log_set_level(SKIFF_LOG_ERROR);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_content_encoding), cmocka_unit_test(test_content_encoding_bad),
+        cmocka_unit_test(test_infer_inline),     cmocka_unit_test(test_infer_queued),
+        cmocka_unit_test(test_infer_errors),
+    };
+    return cmocka_run_group_tests_name("serve", tests, setup, NULL);
+}
