@@ -54,6 +54,12 @@ void skiff_log_set_sink(skiff_log_cb cb, void *user);
 void skiff_log(skiff_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define SKIFF_LOG_ON(lvl) ((lvl) >= skiff_log_get_level())
 
+/* ---- dtype tables (tensor.c; skiff_dtype_name/kserve_name are public) ---- */
+const char *skiff__dtype_triton_name(skiff_dtype_t dtype); /* "TYPE_FP32"; TYPE_INVALID */
+int skiff__dtype_paddle_code(skiff_dtype_t dtype);         /* Paddle elem_type; -1 none */
+skiff_dtype_t skiff__dtype_from_paddle(int code);          /* UNDEFINED: none (or complex) */
+const char *skiff__paddle_type_name(int code);             /* "float32", "complex64", "unknown" */
+
 /* ---- protocol codes --------------------------------------------------------
  * The rest of the code table in status.c (HTTP and gRPC are public:
  * skiff_code_http_status, skiff_code_grpc_status). */

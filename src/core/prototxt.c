@@ -605,52 +605,9 @@ size_t skiff__pt_quote(const char *s, size_t len, char *buf, size_t cap)
 
 /* ---- GeneralModelConfig ------------------------------------------------------ */
 
-static const struct {
-    int code;
-    skiff_dtype_t dtype;
-    const char *name;
-} paddle_types[] = {
-    {0, SKIFF_DTYPE_INT64, "int64"},
-    {1, SKIFF_DTYPE_FLOAT32, "float32"},
-    {2, SKIFF_DTYPE_INT32, "int32"},
-    {3, SKIFF_DTYPE_FLOAT64, "float64"},
-    {4, SKIFF_DTYPE_INT16, "int16"},
-    {5, SKIFF_DTYPE_FLOAT16, "float16"},
-    {6, SKIFF_DTYPE_BFLOAT16, "bfloat16"},
-    {7, SKIFF_DTYPE_UINT8, "uint8"},
-    {8, SKIFF_DTYPE_INT8, "int8"},
-    {9, SKIFF_DTYPE_BOOL, "bool"},
-    {10, SKIFF_DTYPE_UNDEFINED, "complex64"},
-    {11, SKIFF_DTYPE_UNDEFINED, "complex128"},
-    {20, SKIFF_DTYPE_STRING, "string"},
-};
-#define N_PADDLE_TYPES (sizeof(paddle_types) / sizeof(paddle_types[0]))
+skiff_dtype_t skiff__paddle_type_dtype(int type) { return skiff__dtype_from_paddle(type); }
 
-skiff_dtype_t skiff__paddle_type_dtype(int type)
-{
-    for (size_t i = 0; i < N_PADDLE_TYPES; i++)
-        if (paddle_types[i].code == type)
-            return paddle_types[i].dtype;
-    return SKIFF_DTYPE_UNDEFINED;
-}
-
-int skiff__paddle_type_from_dtype(skiff_dtype_t dtype)
-{
-    if (dtype == SKIFF_DTYPE_UNDEFINED)
-        return -1;
-    for (size_t i = 0; i < N_PADDLE_TYPES; i++)
-        if (paddle_types[i].dtype == dtype)
-            return paddle_types[i].code;
-    return -1;
-}
-
-const char *skiff__paddle_type_name(int type)
-{
-    for (size_t i = 0; i < N_PADDLE_TYPES; i++)
-        if (paddle_types[i].code == type)
-            return paddle_types[i].name;
-    return "unknown";
-}
+int skiff__paddle_type_from_dtype(skiff_dtype_t dtype) { return skiff__dtype_paddle_code(dtype); }
 
 static void var_clear(skiff__conf_var *v)
 {

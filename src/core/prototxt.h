@@ -108,7 +108,5 @@ void skiff__model_conf_free(skiff__model_conf *conf);
 /* Paddle type code <-> skiff dtype. UNDEFINED / -1 when there is no mapping. */
 skiff_dtype_t skiff__paddle_type_dtype(int type);
 int skiff__paddle_type_from_dtype(skiff_dtype_t dtype);
-/* "float32", "int64", ... for a type code; "unknown" otherwise. */
-const char *skiff__paddle_type_name(int type);
 
 #endif

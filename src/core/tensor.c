@@ -4,28 +4,33 @@
 
 #include "core.h"
 
+/* Every dtype's facts, once: size, name, KServe datatype, Triton's config
+ * type, Paddle's elem_type / VarType code. skiff's dtype values are ONNX's
+ * TensorProto.DataType codes, so the index is the ONNX code. */
 static const struct {
     size_t size;
     const char *name;
     const char *kserve;
+    const char *triton;
+    int paddle; /* -1: none */
 } dtype_table[] = {
-    [SKIFF_DTYPE_UNDEFINED] = {0, "undefined", NULL},
-    [SKIFF_DTYPE_FLOAT32] = {4, "float32", "FP32"},
-    [SKIFF_DTYPE_UINT8] = {1, "uint8", "UINT8"},
-    [SKIFF_DTYPE_INT8] = {1, "int8", "INT8"},
-    [SKIFF_DTYPE_UINT16] = {2, "uint16", "UINT16"},
-    [SKIFF_DTYPE_INT16] = {2, "int16", "INT16"},
-    [SKIFF_DTYPE_INT32] = {4, "int32", "INT32"},
-    [SKIFF_DTYPE_INT64] = {8, "int64", "INT64"},
-    [SKIFF_DTYPE_STRING] = {sizeof(char *), "string", "BYTES"},
-    [SKIFF_DTYPE_BOOL] = {1, "bool", "BOOL"},
-    [SKIFF_DTYPE_FLOAT16] = {2, "float16", "FP16"},
-    [SKIFF_DTYPE_FLOAT64] = {8, "float64", "FP64"},
-    [SKIFF_DTYPE_UINT32] = {4, "uint32", "UINT32"},
-    [SKIFF_DTYPE_UINT64] = {8, "uint64", "UINT64"},
-    [14] = {0, "complex64", NULL},
-    [15] = {0, "complex128", NULL},
-    [SKIFF_DTYPE_BFLOAT16] = {2, "bfloat16", "BF16"},
+    [SKIFF_DTYPE_UNDEFINED] = {0, "undefined", NULL, "TYPE_INVALID", -1},
+    [SKIFF_DTYPE_FLOAT32] = {4, "float32", "FP32", "TYPE_FP32", 1},
+    [SKIFF_DTYPE_UINT8] = {1, "uint8", "UINT8", "TYPE_UINT8", 7},
+    [SKIFF_DTYPE_INT8] = {1, "int8", "INT8", "TYPE_INT8", 8},
+    [SKIFF_DTYPE_UINT16] = {2, "uint16", "UINT16", "TYPE_UINT16", -1},
+    [SKIFF_DTYPE_INT16] = {2, "int16", "INT16", "TYPE_INT16", 4},
+    [SKIFF_DTYPE_INT32] = {4, "int32", "INT32", "TYPE_INT32", 2},
+    [SKIFF_DTYPE_INT64] = {8, "int64", "INT64", "TYPE_INT64", 0},
+    [SKIFF_DTYPE_STRING] = {sizeof(char *), "string", "BYTES", "TYPE_STRING", 20},
+    [SKIFF_DTYPE_BOOL] = {1, "bool", "BOOL", "TYPE_BOOL", 9},
+    [SKIFF_DTYPE_FLOAT16] = {2, "float16", "FP16", "TYPE_FP16", 5},
+    [SKIFF_DTYPE_FLOAT64] = {8, "float64", "FP64", "TYPE_FP64", 3},
+    [SKIFF_DTYPE_UINT32] = {4, "uint32", "UINT32", "TYPE_UINT32", -1},
+    [SKIFF_DTYPE_UINT64] = {8, "uint64", "UINT64", "TYPE_UINT64", -1},
+    [14] = {0, "complex64", NULL, "TYPE_INVALID", 10},
+    [15] = {0, "complex128", NULL, "TYPE_INVALID", 11},
+    [SKIFF_DTYPE_BFLOAT16] = {2, "bfloat16", "BF16", "TYPE_BF16", 6},
 };
 
 #define N_DTYPES (sizeof(dtype_table) / sizeof(dtype_table[0]))
@@ -52,6 +57,41 @@ skiff_dtype_t skiff_dtype_from_kserve(const char *name)
         if (dtype_table[i].kserve && strcmp(dtype_table[i].kserve, name) == 0)
             return (skiff_dtype_t)i;
     return SKIFF_DTYPE_UNDEFINED;
+}
+
+const char *skiff__dtype_triton_name(skiff_dtype_t dtype)
+{
+    return (unsigned)dtype < N_DTYPES && dtype_table[dtype].triton ? dtype_table[dtype].triton
+                                                                   : "TYPE_INVALID";
+}
+
+int skiff__dtype_paddle_code(skiff_dtype_t dtype)
+{
+    return (unsigned)dtype < N_DTYPES && dtype_table[dtype].name ? dtype_table[dtype].paddle : -1;
+}
+
+/* The dtype of a Paddle code; *out_index is its row (complex types have one
+ * but no dtype). */
+static bool paddle_row(int code, unsigned *out_index)
+{
+    for (unsigned i = 0; i < N_DTYPES; i++)
+        if (dtype_table[i].name && dtype_table[i].paddle == code && code >= 0) {
+            *out_index = i;
+            return true;
+        }
+    return false;
+}
+
+skiff_dtype_t skiff__dtype_from_paddle(int code)
+{
+    unsigned i;
+    return paddle_row(code, &i) && dtype_table[i].size ? (skiff_dtype_t)i : SKIFF_DTYPE_UNDEFINED;
+}
+
+const char *skiff__paddle_type_name(int code)
+{
+    unsigned i;
+    return paddle_row(code, &i) ? dtype_table[i].name : "unknown";
 }
 
 int64_t skiff_shape_numel(int ndim, const int64_t *dims)

@@ -1016,27 +1016,29 @@ static const char *const pfield_name[P_N][2] = {
     [P_CONTENT] = {"tensor_content", "tensorContent"},
 };
 
-/* elem_type -> dtype and the repeated field that carries it. */
+/* dtype -> the repeated field that carries it (the elem_type codes are
+ * core's table: skiff__dtype_paddle_code). */
 static const struct {
-    int elem_type;
     skiff_dtype_t dtype;
     pfield field;
 } ptypes[] = {
-    {0, SKIFF_DTYPE_INT64, P_INT64},      {1, SKIFF_DTYPE_FLOAT32, P_FLOAT},
-    {2, SKIFF_DTYPE_INT32, P_INT},        {3, SKIFF_DTYPE_FLOAT64, P_FLOAT64},
-    {4, SKIFF_DTYPE_INT16, P_INT},        {5, SKIFF_DTYPE_FLOAT16, P_CONTENT},
-    {6, SKIFF_DTYPE_BFLOAT16, P_CONTENT}, {7, SKIFF_DTYPE_UINT8, P_CONTENT},
-    {8, SKIFF_DTYPE_INT8, P_CONTENT},     {9, SKIFF_DTYPE_BOOL, P_BOOL},
-    {20, SKIFF_DTYPE_STRING, P_DATA},
+    {SKIFF_DTYPE_INT64, P_INT64},      {SKIFF_DTYPE_FLOAT32, P_FLOAT},
+    {SKIFF_DTYPE_INT32, P_INT},        {SKIFF_DTYPE_FLOAT64, P_FLOAT64},
+    {SKIFF_DTYPE_INT16, P_INT},        {SKIFF_DTYPE_FLOAT16, P_CONTENT},
+    {SKIFF_DTYPE_BFLOAT16, P_CONTENT}, {SKIFF_DTYPE_UINT8, P_CONTENT},
+    {SKIFF_DTYPE_INT8, P_CONTENT},     {SKIFF_DTYPE_BOOL, P_BOOL},
+    {SKIFF_DTYPE_STRING, P_DATA},
 };
 #define N_PTYPES (int)(sizeof(ptypes) / sizeof(ptypes[0]))
 
+static int ptype_by_dtype(skiff_dtype_t d);
+
 static int ptype_by_elem(int64_t e)
 {
-    for (int i = 0; i < N_PTYPES; i++)
-        if (ptypes[i].elem_type == e)
-            return i;
-    return -1;
+    if (e < 0 || e > 1000)
+        return -1;
+    skiff_dtype_t d = skiff__dtype_from_paddle((int)e);
+    return d == SKIFF_DTYPE_UNDEFINED ? -1 : ptype_by_dtype(d);
 }
 
 static int ptype_by_dtype(skiff_dtype_t d)
@@ -1210,7 +1212,7 @@ static skiff_status_t *p09_tensor(p09_ctx *c, const json_t *tj, size_t ti)
         int mpt = ptype_by_dtype(s->dtype);
         return bad("%s: elem_type %lld (%s) does not match the model's %s (elem_type %d)", what,
                    (long long)et, skiff_dtype_name(dt), skiff_dtype_name(s->dtype),
-                   mpt >= 0 ? ptypes[mpt].elem_type : -1);
+                   mpt >= 0 ? skiff__dtype_paddle_code(ptypes[mpt].dtype) : -1);
     }
 
     /* payload: the field elem_type selects, or tensor_content for fixed-size
@@ -1546,7 +1548,8 @@ static skiff_status_t *p09_tensors(skiff__buf *out, const skiff__infer_output *o
         bool ok = (!i || skiff__buf_char(out, ',')) && skiff__buf_lit(out, "{\"") &&
                   skiff__buf_lit(out, pfield_name[pf][0]) && skiff__buf_lit(out, "\":") &&
                   p09_values(out, o->tensor, pf) && skiff__buf_lit(out, ",\"elem_type\":") &&
-                  skiff__buf_i64(out, ptypes[pt].elem_type) && skiff__buf_lit(out, ",\"shape\":") &&
+                  skiff__buf_i64(out, skiff__dtype_paddle_code(ptypes[pt].dtype)) &&
+                  skiff__buf_lit(out, ",\"shape\":") &&
                   skiff__buf_shape(out, o->tensor->ndim, o->tensor->dims);
         if (ok && o->lod && o->n_lod > 0)
             ok = skiff__buf_lit(out, ",\"lod\":") && skiff__buf_lod(out, o->lod, o->n_lod);

@@ -22,7 +22,7 @@ static void count_request(skiff__infer_call *c, skiff_code_t code)
 {
     if (c->sm && c->counted_in_flight && !c->counted_request) {
         c->counted_request = true;
-        skiff__model_count_request(c->sm->model, code, skiff__now_ns() - c->t0);
+        c->sm->sv->ops->count_request(c->sm->sv, code, skiff__now_ns() - c->t0);
     }
 }
 
@@ -116,7 +116,7 @@ static void count_in_flight(skiff__infer_call *c)
 {
     if (c->sm && !c->counted_in_flight) {
         c->counted_in_flight = true;
-        atomic_fetch_add_explicit(&skiff__model_get_stats(c->sm->model)->in_flight, 1,
+        atomic_fetch_add_explicit(&c->sm->sv->ops->stats(c->sm->sv)->in_flight, 1,
                                   memory_order_relaxed);
     }
 }
@@ -237,7 +237,7 @@ static bool fill_job(skiff__infer_call *c, skiff__buf *out)
     if (c->job_cache && *c->job_cache && *c->job_cache_model == sm) {
         c->job = *c->job_cache;
         *c->job_cache = NULL;
-    } else if ((st = skiff__job_new(sm->model, &c->job))) {
+    } else if ((st = sm->sv->ops->job_new(sm->sv, &c->job))) {
         status_result(c, st, out);
         return false;
     }
@@ -299,15 +299,15 @@ bool skiff__infer_start(skiff__server *s, skiff__infer_call *c, const skiff__inf
     job->log_id = c->log_id;
     job->done = job_done;
     job->user = c;
-    if ((st = skiff__model_check_job(c->sm->model, job))) {
+    if ((st = c->sm->sv->ops->check(c->sm->sv, job))) {
         status_result(c, st, out);
         return true;
     }
     inline_ctx ic = {c, out};
-    if (skiff__model_run_inline(c->sm->model, job, inline_answer, &ic))
+    if (c->sm->sv->ops->run_inline(c->sm->sv, job, inline_answer, &ic))
         return true;
     c->queued = true;
-    st = skiff__model_submit(c->sm->model, job);
+    st = c->sm->sv->ops->submit(c->sm->sv, job);
     if (st) {
         c->queued = false;
         status_result(c, st, out);
@@ -326,7 +326,7 @@ void skiff__infer_finish(skiff__infer_call *c)
 {
     if (c->sm && c->counted_in_flight) {
         count_request(c, SKIFF_CODE_CANCELLED);
-        atomic_fetch_sub_explicit(&skiff__model_get_stats(c->sm->model)->in_flight, 1,
+        atomic_fetch_sub_explicit(&c->sm->sv->ops->stats(c->sm->sv)->in_flight, 1,
                                   memory_order_relaxed);
     }
     if (c->job && c->job_cache && !*c->job_cache) {

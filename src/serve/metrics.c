@@ -73,7 +73,7 @@ static uint64_t f_compute_us(skiff__model_stats *st, skiff__served *sm)
 }
 static uint64_t f_queue_depth(skiff__model_stats *st, skiff__served *sm)
 {
-    return (uint64_t)skiff__model_queue_depth(sm->model);
+    return (uint64_t)sm->sv->ops->queue_depth(sm->sv);
 }
 static uint64_t f_inflight(skiff__model_stats *st, skiff__served *sm)
 {
@@ -156,7 +156,7 @@ bool skiff__metrics_render(skiff__server *s, skiff__buf *b)
     ok = ok && help(b, "skiff_requests_total", "counter",
                     "Finished requests per model by outcome (status code name).");
     for (int i = 0; ok && i < s->repo.n; i++) {
-        skiff__model_stats *st = skiff__model_get_stats(s->repo.models[i].model);
+        skiff__model_stats *st = s->repo.models[i].sv->ops->stats(s->repo.models[i].sv);
         for (int c = 0; ok && c < 10; c++)
             ok = skiff__buf_printf(b, "skiff_requests_total{model=\"%s\",outcome=\"%s\"} %llu\n",
                                    s->repo.models[i].d->name,
@@ -166,7 +166,7 @@ bool skiff__metrics_render(skiff__server *s, skiff__buf *b)
     for (size_t k = 0; ok && k < sizeof(per_model) / sizeof(per_model[0]); k++) {
         ok = help(b, per_model[k].name, per_model[k].type, per_model[k].help);
         for (int i = 0; ok && i < s->repo.n; i++) {
-            skiff__model_stats *st = skiff__model_get_stats(s->repo.models[i].model);
+            skiff__model_stats *st = s->repo.models[i].sv->ops->stats(s->repo.models[i].sv);
             ok = skiff__buf_printf(b, "%s{model=\"%s\"} %llu\n", per_model[k].name,
                                    s->repo.models[i].d->name,
                                    (unsigned long long)per_model[k].fn(st, &s->repo.models[i]));
@@ -190,7 +190,7 @@ bool skiff__metrics_render(skiff__server *s, skiff__buf *b)
     for (size_t k = 0; ok && k < sizeof(hists) / sizeof(hists[0]); k++) {
         ok = help(b, hists[k].name, "histogram", hists[k].help);
         for (int i = 0; ok && i < s->repo.n; i++) {
-            skiff__model_stats *st = skiff__model_get_stats(s->repo.models[i].model);
+            skiff__model_stats *st = s->repo.models[i].sv->ops->stats(s->repo.models[i].sv);
             const skiff__hist *h =
                 (const skiff__hist *)(const void *)((const char *)st + hists[k].off);
             ok = hist(b, hists[k].name, s->repo.models[i].d->name, h,

@@ -10,15 +10,15 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "model/model.h"
+#include "model/servable.h"
 #include "proto/codec.h"
 #include "serve/frontend.h"
 #include "serve/serve.h"
 
 /* One model as the frontends see it. */
 typedef struct skiff__served {
-    skiff__model *model;
-    const skiff__model_desc *d; /* borrowed from model */
+    skiff__servable *sv;
+    const skiff__model_desc *d; /* borrowed from sv */
     skiff__io_spec *in_specs;   /* codec view of d->feed / d->fetch */
     skiff__io_spec *out_specs;
     skiff__model_io io;

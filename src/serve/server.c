@@ -419,7 +419,8 @@ void skiff__server_close(skiff__server *s)
         if (frontends[p])
             frontends[p]->stop(s);
     for (int i = 0; s->repo.models && i < s->repo.n; i++) {
-        skiff__model_close(s->repo.models[i].model);
+        if (s->repo.models[i].sv)
+            s->repo.models[i].sv->ops->close(s->repo.models[i].sv);
         skiff__free(s->repo.models[i].in_specs);
         skiff__free(s->repo.models[i].out_specs);
     }
@@ -471,9 +472,9 @@ skiff_status_t *skiff__server_open(const skiff__serve_config *cfg, bool do_liste
         mo.inline_slots = s->io_threads;
         mo.optimize = cfg->ir_optim;
         uint64_t t0 = skiff__now_ns();
-        if ((st = skiff__model_open(cfg->models[i], &mo, &s->repo.models[i].model)))
+        if ((st = skiff__servable_open_model(cfg->models[i], &mo, &s->repo.models[i].sv)))
             goto fail;
-        s->repo.models[i].d = skiff__model_describe(s->repo.models[i].model);
+        s->repo.models[i].d = s->repo.models[i].sv->ops->describe(s->repo.models[i].sv);
         skiff_log(SKIFF_LOG_DEBUG, "loaded %s in %.1f ms", cfg->models[i],
                   (double)(skiff__now_ns() - t0) / 1e6);
         for (int j = 0; j < i; j++) {

@@ -261,27 +261,6 @@ static bool put_str(skiff__buf *b, const char *s)
     return skiff__buf_json_string(b, s, strlen(s));
 }
 
-static const char *triton_type(skiff_dtype_t t)
-{
-    switch (t) {
-    case SKIFF_DTYPE_BOOL: return "TYPE_BOOL";
-    case SKIFF_DTYPE_UINT8: return "TYPE_UINT8";
-    case SKIFF_DTYPE_UINT16: return "TYPE_UINT16";
-    case SKIFF_DTYPE_UINT32: return "TYPE_UINT32";
-    case SKIFF_DTYPE_UINT64: return "TYPE_UINT64";
-    case SKIFF_DTYPE_INT8: return "TYPE_INT8";
-    case SKIFF_DTYPE_INT16: return "TYPE_INT16";
-    case SKIFF_DTYPE_INT32: return "TYPE_INT32";
-    case SKIFF_DTYPE_INT64: return "TYPE_INT64";
-    case SKIFF_DTYPE_FLOAT16: return "TYPE_FP16";
-    case SKIFF_DTYPE_FLOAT32: return "TYPE_FP32";
-    case SKIFF_DTYPE_FLOAT64: return "TYPE_FP64";
-    case SKIFF_DTYPE_STRING: return "TYPE_STRING";
-    case SKIFF_DTYPE_BFLOAT16: return "TYPE_BF16";
-    default: return "TYPE_INVALID";
-    }
-}
-
 /* [-1,13]: the var's full shape, batch dim first when batched. */
 static bool put_var_shape(skiff__buf *b, const skiff__model_var *v, bool with_batch)
 {
@@ -327,7 +306,8 @@ static bool put_config_io(skiff__buf *b, const skiff__model_var *vars, int n, bo
     for (int i = 0; ok && i < n; i++) {
         const skiff__model_var *v = &vars[i];
         ok = put(b, i ? ",{\"name\":" : "{\"name\":") && put_str(b, v->alias) &&
-             skiff__buf_printf(b, ",\"data_type\":\"%s\",\"dims\":", triton_type(v->dtype)) &&
+             skiff__buf_printf(
+                 b, ",\"data_type\":\"%s\",\"dims\":", skiff__dtype_triton_name(v->dtype)) &&
              put_var_shape(b, v, !batched_model) &&
              (!v->is_lod || put(b, ",\"allow_ragged_batch\":true")) && put(b, "}");
     }
@@ -365,7 +345,7 @@ static bool put_stat(skiff__buf *b, const char *name, uint64_t count, uint64_t n
 
 static bool build_model_stats(skiff__buf *b, skiff__served *sm)
 {
-    skiff__model_stats *st = skiff__model_get_stats(sm->model);
+    skiff__model_stats *st = sm->sv->ops->stats(sm->sv);
 #define L(x) atomic_load_explicit(&st->x, memory_order_relaxed)
     uint64_t ok_n = L(req_by_code[SKIFF_CODE_OK]), fail_n = 0;
     for (int i = 1; i < 10; i++)

@@ -104,7 +104,8 @@ static void run(fake *f, skiff__infer_call *c, skiff__api api, skiff__served *mo
 
 static uint64_t count(fake *f, skiff_code_t code)
 {
-    return atomic_load(&skiff__model_get_stats(f->s->repo.models[0].model)->req_by_code[code]);
+    return atomic_load(
+        &f->s->repo.models[0].sv->ops->stats(f->s->repo.models[0].sv)->req_by_code[code]);
 }
 
 static void check_answers(fake *f)
@@ -142,7 +143,7 @@ static void check_answers(fake *f)
     skiff__infer_finish(&c);
 
     assert_int_equal(count(f, SKIFF_CODE_OK), ok0 + 3);
-    assert_int_equal(atomic_load(&skiff__model_get_stats(uci->model)->in_flight), 0);
+    assert_int_equal(atomic_load(&uci->sv->ops->stats(uci->sv)->in_flight), 0);
     skiff__buf_free(&out);
 }
 
@@ -233,7 +234,7 @@ void test_infer_errors(void **state)
     assert_memory_equal(out.data, "{\"err_no\":-5001,\"err_msg\":\"full\"}", out.len);
     skiff__infer_error(SKIFF__API_NONE, SKIFF_CODE_INVALID_ARG, 400, "bad \"x\"", &out, &r);
     assert_memory_equal(out.data, "{\"error\":\"bad \\\"x\\\"\"}", out.len);
-    assert_int_equal(atomic_load(&skiff__model_get_stats(uci->model)->in_flight), 0);
+    assert_int_equal(atomic_load(&uci->sv->ops->stats(uci->sv)->in_flight), 0);
     skiff__buf_free(&b);
     skiff__buf_free(&out);
     fake_close(f);
