@@ -137,9 +137,28 @@ typedef struct skiff__kctx {
     skiff__exec *exec;
 } skiff__kctx;
 
+/* Where a kernel runs. Only CPU kernels exist today; a CUDA backend adds its
+ * own tables (src/engine/kernels/cuda) with the same rows. */
+typedef enum skiff__backend {
+    SKIFF_BACKEND_CPU = 0,
+    SKIFF_BACKEND_CUDA,
+} skiff__backend;
+
+/* Operator domains. ONNX's default domain is written "" in models and
+ * "ai.onnx" in some; the registry treats both as one. skiff's own fused ops,
+ * if any, live in "skiff", so a custom domain's op can never resolve to an
+ * ONNX op of the same name. */
+#define SKIFF_DOMAIN_ONNX ""
+#define SKIFF_DOMAIN_SKIFF "skiff"
+
+/* One row of an op table: written with designated initializers, so members
+ * left out are NULL / 0 (.domain NULL = the ONNX default domain, .backend 0 =
+ * CPU). See docs/contributing-ops.md. */
 typedef struct skiff__op {
-    const char *type; /* ONNX op_type, default domain */
-    int min_opset;    /* oldest opset form implemented (1 when all) */
+    const char *type;       /* op_type as in the model */
+    const char *domain;     /* NULL or "" for ONNX's default domain */
+    int min_opset;          /* oldest opset form implemented (1 when all) */
+    skiff__backend backend; /* SKIFF_BACKEND_CPU unless said */
     /* Optional, at load time after constant folding: validate attributes and
      * constant inputs, pre-pack weights into node->prep. */
     skiff_status_t *(*prepare)(skiff__node *node, const skiff__graph *graph);
@@ -224,15 +243,29 @@ int64_t skiff__tensor_get_i64(const skiff_tensor_t *t, int64_t i);
 double skiff__tensor_get_f64(const skiff_tensor_t *t, int64_t i);
 
 /* ---- registry ---- */
-/* Op tables, one per kernel file, each ending with a {NULL} entry. */
+/* Op tables, one per kernel file (src/engine/kernels/cpu/<file>.c exports
+ * skiff__ops_<file>), each ending with a {.type = NULL} row; registry.c
+ * chains them. */
+extern const skiff__op skiff__ops_conv[];
 extern const skiff__op skiff__ops_elementwise[];
-extern const skiff__op skiff__ops_reduce[];
-extern const skiff__op skiff__ops_shape[];
-extern const skiff__op skiff__ops_nn[];
-extern const skiff__op skiff__ops_rnn[];
+extern const skiff__op skiff__ops_gather[];
+extern const skiff__op skiff__ops_gemm[];
+extern const skiff__op skiff__ops_layout[];
 extern const skiff__op skiff__ops_misc[];
+extern const skiff__op skiff__ops_nn[];
+extern const skiff__op skiff__ops_pool[];
+extern const skiff__op skiff__ops_reduce[];
+extern const skiff__op skiff__ops_rnn[];
+extern const skiff__op skiff__ops_shape[];
 
+/* The CPU kernel for op_type in `domain` ("" and "ai.onnx" are the same
+ * domain; any other must match exactly) whose min_opset <= opset, or NULL. */
 const skiff__op *skiff__op_find(const char *domain, const char *op_type, int opset);
+
+/* Every registered op, in table order, for tools and tests: calls fn once
+ * per row with the name of its table ("conv" for skiff__ops_conv, which is
+ * kernels/cpu/conv.c). */
+void skiff__op_foreach(void (*fn)(const skiff__op *op, const char *table, void *arg), void *arg);
 
 /* ---- graph ---- */
 skiff_status_t *skiff__onnx_parse(const void *data, size_t size, const char *base_dir,

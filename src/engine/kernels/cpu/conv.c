@@ -1041,11 +1041,11 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose)
     return NULL;
 }
 
-skiff_status_t *skiff__nn_conv_run(skiff__kctx *ctx) { return conv_common(ctx, false); }
+static skiff_status_t *conv_run(skiff__kctx *ctx) { return conv_common(ctx, false); }
 
-skiff_status_t *skiff__nn_convt_run(skiff__kctx *ctx) { return conv_common(ctx, true); }
+static skiff_status_t *convt_run(skiff__kctx *ctx) { return conv_common(ctx, true); }
 
-skiff_status_t *skiff__nn_conv_prepare(skiff__node *node, const skiff__graph *graph)
+static skiff_status_t *conv_prepare(skiff__node *node, const skiff__graph *graph)
 {
     conv_prep *p = skiff__calloc(1, sizeof(*p));
     if (!p)
@@ -1059,7 +1059,7 @@ skiff_status_t *skiff__nn_conv_prepare(skiff__node *node, const skiff__graph *gr
     return NULL;
 }
 
-void skiff__nn_conv_prep_free(void *prep)
+static void conv_prep_free(void *prep)
 {
     conv_prep *p = prep;
     if (!p)
@@ -1068,3 +1068,25 @@ void skiff__nn_conv_prep_free(void *prep)
     pthread_mutex_destroy(&p->mu);
     skiff__free(p);
 }
+
+/* ---- table ---- */
+
+#define FUSES (SKIFF_OP_FUSES_ACT | SKIFF_OP_FUSES_SUM)
+
+const skiff__op skiff__ops_conv[] = {
+    {.type = "Conv",
+     .min_opset = 1,
+     .prepare = conv_prepare,
+     .run = conv_run,
+     .prep_free = conv_prep_free,
+     .cache_free = skiff__pcache_free,
+     .flags = FUSES | SKIFF_OP_CL_X | SKIFF_OP_CL_Y},
+    {.type = "ConvTranspose",
+     .min_opset = 1,
+     .prepare = conv_prepare,
+     .run = convt_run,
+     .prep_free = conv_prep_free,
+     .cache_free = skiff__pcache_free,
+     .flags = FUSES},
+    {.type = NULL},
+};

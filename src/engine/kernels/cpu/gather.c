@@ -1,7 +1,6 @@
 /* gather.c - kernels driven by index or mask tensors: Gather, GatherElements,
  * GatherND, Scatter/ScatterElements, ScatterND, TopK, NonZero, OneHot,
- * Compress, ReverseSequence. Their run functions are listed in
- * skiff__ops_shape (shape.c).
+ * Compress, ReverseSequence.
  *
  * Indices from the model are outside input: every kernel validates all of
  * them (negative ones count from the end) before writing anything, so a bad
@@ -62,7 +61,7 @@ static char *sstr(const skiff_tensor_t *t, char *buf, size_t cap)
         }                                                                                          \
     } while (0)
 
-skiff_status_t *skiff__shape_run_gather(skiff__kctx *ctx)
+static skiff_status_t *run_gather(skiff__kctx *ctx)
 {
     skiff_status_t *st;
     if ((st = need_input(ctx, 0, "data")) || (st = need_input(ctx, 1, "indices")))
@@ -173,7 +172,7 @@ static int64_t row_base(const skiff_tensor_t *ind, const int64_t *xs, int axis, 
     return off;
 }
 
-skiff_status_t *skiff__shape_run_gather_elements(skiff__kctx *ctx)
+static skiff_status_t *run_gather_elements(skiff__kctx *ctx)
 {
     skiff_status_t *st;
     if ((st = need_input(ctx, 0, "data")) || (st = need_input(ctx, 1, "indices")))
@@ -279,7 +278,7 @@ static inline int64_t nd_offset(const skiff_tensor_t *x, const skiff_tensor_t *i
     return off;
 }
 
-skiff_status_t *skiff__shape_run_gather_nd(skiff__kctx *ctx)
+static skiff_status_t *run_gather_nd(skiff__kctx *ctx)
 {
     skiff_status_t *st;
     if ((st = need_input(ctx, 0, "data")) || (st = need_input(ctx, 1, "indices")))
@@ -426,7 +425,7 @@ static void apply_reduction(void *dst, const void *src, int64_t n, skiff_dtype_t
 
 /* ---- Scatter / ScatterElements ------------------------------------------- */
 
-skiff_status_t *skiff__shape_run_scatter_elements(skiff__kctx *ctx)
+static skiff_status_t *run_scatter_elements(skiff__kctx *ctx)
 {
     skiff_status_t *st;
     if ((st = need_input(ctx, 0, "data")) || (st = need_input(ctx, 1, "indices")) ||
@@ -476,7 +475,7 @@ skiff_status_t *skiff__shape_run_scatter_elements(skiff__kctx *ctx)
 
 /* ---- ScatterND ----------------------------------------------------------- */
 
-skiff_status_t *skiff__shape_run_scatter_nd(skiff__kctx *ctx)
+static skiff_status_t *run_scatter_nd(skiff__kctx *ctx)
 {
     skiff_status_t *st;
     if ((st = need_input(ctx, 0, "data")) || (st = need_input(ctx, 1, "indices")) ||
@@ -615,7 +614,7 @@ static void load_keys(void *key, const char *src, skiff_dtype_t dt, int64_t n, i
     }
 }
 
-skiff_status_t *skiff__shape_run_topk(skiff__kctx *ctx)
+static skiff_status_t *run_topk(skiff__kctx *ctx)
 {
     skiff_status_t *st = need_input(ctx, 0, "X");
     if (st)
@@ -733,7 +732,7 @@ static bool elem_nonzero(const char *p, skiff_dtype_t dt, size_t es)
     }
 }
 
-skiff_status_t *skiff__shape_run_nonzero(skiff__kctx *ctx)
+static skiff_status_t *run_nonzero(skiff__kctx *ctx)
 {
     skiff_status_t *st = need_input(ctx, 0, "X");
     if (st)
@@ -774,7 +773,7 @@ skiff_status_t *skiff__shape_run_nonzero(skiff__kctx *ctx)
 
 /* ---- OneHot -------------------------------------------------------------- */
 
-skiff_status_t *skiff__shape_run_onehot(skiff__kctx *ctx)
+static skiff_status_t *run_onehot(skiff__kctx *ctx)
 {
     skiff_status_t *st;
     if ((st = need_input(ctx, 0, "indices")) || (st = need_input(ctx, 1, "depth")) ||
@@ -837,7 +836,7 @@ skiff_status_t *skiff__shape_run_onehot(skiff__kctx *ctx)
 
 /* ---- Compress ------------------------------------------------------------ */
 
-skiff_status_t *skiff__shape_run_compress(skiff__kctx *ctx)
+static skiff_status_t *run_compress(skiff__kctx *ctx)
 {
     skiff_status_t *st;
     if ((st = need_input(ctx, 0, "input")) || (st = need_input(ctx, 1, "condition")))
@@ -895,7 +894,7 @@ skiff_status_t *skiff__shape_run_compress(skiff__kctx *ctx)
 
 /* ---- ReverseSequence ----------------------------------------------------- */
 
-skiff_status_t *skiff__shape_run_reverse_sequence(skiff__kctx *ctx)
+static skiff_status_t *run_reverse_sequence(skiff__kctx *ctx)
 {
     skiff_status_t *st;
     if ((st = need_input(ctx, 0, "input")) || (st = need_input(ctx, 1, "sequence_lens")))
@@ -947,3 +946,20 @@ skiff_status_t *skiff__shape_run_reverse_sequence(skiff__kctx *ctx)
     }
     return skiff__shape_own_strings(ctx, y);
 }
+
+/* ---- table ---- */
+
+const skiff__op skiff__ops_gather[] = {
+    {.type = "Gather", .min_opset = 1, .run = run_gather},
+    {.type = "GatherElements", .min_opset = 11, .run = run_gather_elements},
+    {.type = "GatherND", .min_opset = 11, .run = run_gather_nd},
+    {.type = "Scatter", .min_opset = 9, .run = run_scatter_elements},
+    {.type = "ScatterElements", .min_opset = 11, .run = run_scatter_elements},
+    {.type = "ScatterND", .min_opset = 11, .run = run_scatter_nd},
+    {.type = "TopK", .min_opset = 1, .run = run_topk},
+    {.type = "NonZero", .min_opset = 9, .run = run_nonzero},
+    {.type = "OneHot", .min_opset = 9, .run = run_onehot},
+    {.type = "Compress", .min_opset = 9, .run = run_compress},
+    {.type = "ReverseSequence", .min_opset = 10, .run = run_reverse_sequence},
+    {.type = NULL},
+};

@@ -1,7 +1,6 @@
 /* layout.c - kernels that rearrange elements without looking at them:
  * Transpose, Slice, Expand, Tile, DepthToSpace, SpaceToDepth (all as views
- * through one strided-copy engine) and Pad. Their run functions are listed in
- * skiff__ops_shape (shape.c).
+ * through one strided-copy engine) and Pad.
  *
  * Each view op describes its output as "element (c0..cr-1) comes from
  * src[sum ci * stride_i]" and hands that to skiff__shape_strided_copy. The
@@ -250,7 +249,7 @@ static const skiff_tensor_t *opt_input(const skiff__kctx *ctx, int i)
 
 /* ---- Transpose ----------------------------------------------------------- */
 
-skiff_status_t *skiff__shape_run_transpose(skiff__kctx *ctx)
+static skiff_status_t *run_transpose(skiff__kctx *ctx)
 {
     skiff_status_t *st = need_input(ctx, 0, "data");
     if (st)
@@ -289,7 +288,7 @@ skiff_status_t *skiff__shape_run_transpose(skiff__kctx *ctx)
 
 /* ---- Slice --------------------------------------------------------------- */
 
-skiff_status_t *skiff__shape_run_slice(skiff__kctx *ctx)
+static skiff_status_t *run_slice(skiff__kctx *ctx)
 {
     skiff_status_t *st = need_input(ctx, 0, "data");
     if (st)
@@ -390,7 +389,7 @@ skiff_status_t *skiff__shape_run_slice(skiff__kctx *ctx)
 
 /* ---- Expand -------------------------------------------------------------- */
 
-skiff_status_t *skiff__shape_run_expand(skiff__kctx *ctx)
+static skiff_status_t *run_expand(skiff__kctx *ctx)
 {
     skiff_status_t *st;
     if ((st = need_input(ctx, 0, "input")) || (st = need_input(ctx, 1, "shape")))
@@ -425,7 +424,7 @@ skiff_status_t *skiff__shape_run_expand(skiff__kctx *ctx)
 
 /* The output [r0*d0, r1*d1, ...] is, in row-major order, the view
  * [r0, d0, r1, d1, ...] with stride 0 on every repeat dim. */
-skiff_status_t *skiff__shape_run_tile(skiff__kctx *ctx)
+static skiff_status_t *run_tile(skiff__kctx *ctx)
 {
     skiff_status_t *st;
     if ((st = need_input(ctx, 0, "input")) || (st = need_input(ctx, 1, "repeats")))
@@ -473,7 +472,7 @@ static skiff_status_t *check_nchw_bs(skiff__kctx *ctx, const skiff_tensor_t *x, 
     return NULL;
 }
 
-skiff_status_t *skiff__shape_run_depth_to_space(skiff__kctx *ctx)
+static skiff_status_t *run_depth_to_space(skiff__kctx *ctx)
 {
     skiff_status_t *st = need_input(ctx, 0, "input");
     if (st)
@@ -508,7 +507,7 @@ skiff_status_t *skiff__shape_run_depth_to_space(skiff__kctx *ctx)
     return view_copy(ctx, x, 4, od, 6, vd, vs, 0);
 }
 
-skiff_status_t *skiff__shape_run_space_to_depth(skiff__kctx *ctx)
+static skiff_status_t *run_space_to_depth(skiff__kctx *ctx)
 {
     skiff_status_t *st = need_input(ctx, 0, "input");
     if (st)
@@ -556,7 +555,7 @@ static inline int64_t pad_map(int64_t o, int64_t pb, int64_t n, int mode)
     }
 }
 
-skiff_status_t *skiff__shape_run_pad(skiff__kctx *ctx)
+static skiff_status_t *run_pad(skiff__kctx *ctx)
 {
     skiff_status_t *st = need_input(ctx, 0, "data");
     if (st)
@@ -699,3 +698,16 @@ skiff_status_t *skiff__shape_run_pad(skiff__kctx *ctx)
     }
     return skiff__shape_own_strings(ctx, y);
 }
+
+/* ---- table ---- */
+
+const skiff__op skiff__ops_layout[] = {
+    {.type = "Transpose", .min_opset = 1, .run = run_transpose},
+    {.type = "Slice", .min_opset = 1, .run = run_slice},
+    {.type = "Expand", .min_opset = 8, .run = run_expand},
+    {.type = "Tile", .min_opset = 6, .run = run_tile},
+    {.type = "Pad", .min_opset = 2, .run = run_pad},
+    {.type = "DepthToSpace", .min_opset = 1, .run = run_depth_to_space},
+    {.type = "SpaceToDepth", .min_opset = 1, .run = run_space_to_depth},
+    {.type = NULL},
+};

@@ -1842,13 +1842,16 @@ static skiff_status_t *run_lpnorm(skiff__kctx *ctx)
 }
 
 const skiff__op skiff__ops_misc[] = {
-    {"Resize", 10, NULL, run_resize, NULL, scratch_free, 0},
-    {"Upsample", 7, NULL, run_upsample, NULL, scratch_free, 0},
-    {"Einsum", 12, NULL, run_einsum, NULL, scratch_free, 0},
-    {"Mish", 18, NULL, run_mish, NULL, NULL, 0},
-    {"Shrink", 9, NULL, run_shrink, NULL, NULL, 0},
-    {"Det", 11, NULL, run_det, NULL, scratch_free, 0},
-    {"MeanVarianceNormalization", 9, NULL, run_mvn, NULL, scratch_free, 0},
-    {"LpNormalization", 1, NULL, run_lpnorm, NULL, NULL, 0},
-    {NULL, 0, NULL, NULL, NULL, NULL, 0},
+    {.type = "Resize", .min_opset = 10, .run = run_resize, .cache_free = scratch_free},
+    {.type = "Upsample", .min_opset = 7, .run = run_upsample, .cache_free = scratch_free},
+    {.type = "Einsum", .min_opset = 12, .run = run_einsum, .cache_free = scratch_free},
+    {.type = "Mish", .min_opset = 18, .run = run_mish},
+    {.type = "Shrink", .min_opset = 9, .run = run_shrink},
+    {.type = "Det", .min_opset = 11, .run = run_det, .cache_free = scratch_free},
+    {.type = "MeanVarianceNormalization",
+     .min_opset = 9,
+     .run = run_mvn,
+     .cache_free = scratch_free},
+    {.type = "LpNormalization", .min_opset = 1, .run = run_lpnorm},
+    {.type = NULL},
 };

@@ -1,12 +1,7 @@
-/* nn.c - the neural-network op table and the normalisation kernels.
- *
- * Convolutions, GEMMs and pools live in conv.c, gemm.c and pool.c (see
- * dnnl_util.h); this file holds the table that reaches them plus
- * BatchNormalization, InstanceNormalization, LayerNormalization and LRN.
- * The normalisations are memory-bound per-channel or per-row affine maps,
- * so they are plain C loops the compiler vectorises, parallel over
- * channels or rows; statistics accumulate in double so long rows keep
- * float32 accuracy. */
+/* nn.c - the normalisation kernels: BatchNormalization, InstanceNormalization, LayerNormalization
+ * and LRN. The normalisations are memory-bound per-channel or per-row affine maps, so they are
+ * plain C loops the compiler vectorises, parallel over channels or rows; statistics accumulate in
+ * double so long rows keep float32 accuracy. */
 #include <math.h>
 #include <string.h>
 
@@ -441,28 +436,14 @@ static skiff_status_t *lrn_run(skiff__kctx *ctx)
 
 /* ---- table ---- */
 
-#define FUSES (SKIFF_OP_FUSES_ACT | SKIFF_OP_FUSES_SUM)
-#define POOL_CL (SKIFF_OP_CL_X | SKIFF_OP_CL_Y | SKIFF_OP_CL_SAME)
-
 const skiff__op skiff__ops_nn[] = {
-    {"Conv", 1, skiff__nn_conv_prepare, skiff__nn_conv_run, skiff__nn_conv_prep_free,
-     skiff__pcache_free, FUSES | SKIFF_OP_CL_X | SKIFF_OP_CL_Y},
-    {"ConvTranspose", 1, skiff__nn_conv_prepare, skiff__nn_convt_run, skiff__nn_conv_prep_free,
-     skiff__pcache_free, FUSES},
-    {"Gemm", 1, skiff__nn_gemm_prepare, skiff__nn_gemm_run, skiff__nn_gemm_prep_free,
-     skiff__pcache_free, FUSES},
-    {"MatMul", 1, skiff__nn_gemm_prepare, skiff__nn_matmul_run, skiff__nn_gemm_prep_free,
-     skiff__pcache_free, FUSES},
-    {"MaxPool", 1, NULL, skiff__nn_maxpool_run, NULL, skiff__pcache_free, POOL_CL},
-    {"AveragePool", 1, NULL, skiff__nn_avgpool_run, NULL, skiff__pcache_free, POOL_CL},
-    {"LpPool", 1, NULL, skiff__nn_lppool_run, NULL, NULL, 0},
-    {"GlobalAveragePool", 1, NULL, skiff__nn_global_avgpool_run, NULL, NULL, SKIFF_OP_CL_X},
-    {"GlobalMaxPool", 1, NULL, skiff__nn_global_maxpool_run, NULL, NULL, SKIFF_OP_CL_X},
-    {"GlobalLpPool", 1, NULL, skiff__nn_global_lppool_run, NULL, NULL, SKIFF_OP_CL_X},
-    {"BatchNormalization", 1, NULL, batchnorm_run, NULL, NULL, SKIFF_OP_FUSES_ACT},
-    {"InstanceNormalization", 1, NULL, instancenorm_run, NULL, NULL, 0},
+    {.type = "BatchNormalization",
+     .min_opset = 1,
+     .run = batchnorm_run,
+     .flags = SKIFF_OP_FUSES_ACT},
+    {.type = "InstanceNormalization", .min_opset = 1, .run = instancenorm_run},
     /* opset 17 in ONNX; from 1 so a fusion pass may form it in older models */
-    {"LayerNormalization", 1, NULL, layernorm_run, NULL, NULL, 0},
-    {"LRN", 1, NULL, lrn_run, NULL, NULL, 0},
-    {NULL, 0, NULL, NULL, NULL, NULL, 0},
+    {.type = "LayerNormalization", .min_opset = 1, .run = layernorm_run},
+    {.type = "LRN", .min_opset = 1, .run = lrn_run},
+    {.type = NULL},
 };

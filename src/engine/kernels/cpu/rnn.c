@@ -1251,8 +1251,23 @@ static skiff_status_t *run_gru(skiff__kctx *ctx) { return run_cell(ctx, CELL_GRU
 static skiff_status_t *run_rnn(skiff__kctx *ctx) { return run_cell(ctx, CELL_RNN); }
 
 const skiff__op skiff__ops_rnn[] = {
-    {"LSTM", 1, prepare_lstm, run_lstm, prep_free, cache_free, 0},
-    {"GRU", 1, prepare_gru, run_gru, prep_free, cache_free, 0},
-    {"RNN", 1, prepare_rnn, run_rnn, prep_free, cache_free, 0},
-    {NULL, 0, NULL, NULL, NULL, NULL, 0},
+    {.type = "LSTM",
+     .min_opset = 1,
+     .prepare = prepare_lstm,
+     .run = run_lstm,
+     .prep_free = prep_free,
+     .cache_free = cache_free},
+    {.type = "GRU",
+     .min_opset = 1,
+     .prepare = prepare_gru,
+     .run = run_gru,
+     .prep_free = prep_free,
+     .cache_free = cache_free},
+    {.type = "RNN",
+     .min_opset = 1,
+     .prepare = prepare_rnn,
+     .run = run_rnn,
+     .prep_free = prep_free,
+     .cache_free = cache_free},
+    {.type = NULL},
 };

@@ -67,25 +67,4 @@ void skiff__shape_fill(void *dst, const void *elem, size_t es, int64_t n);
 void skiff__shape_strided_copy(void *dst, const void *src, size_t es, int rank, const int64_t *dims,
                                const int64_t *istrides, int threads);
 
-/* Run functions defined in layout.c */
-skiff_status_t *skiff__shape_run_transpose(skiff__kctx *ctx);
-skiff_status_t *skiff__shape_run_slice(skiff__kctx *ctx);
-skiff_status_t *skiff__shape_run_expand(skiff__kctx *ctx);
-skiff_status_t *skiff__shape_run_tile(skiff__kctx *ctx);
-skiff_status_t *skiff__shape_run_pad(skiff__kctx *ctx);
-skiff_status_t *skiff__shape_run_depth_to_space(skiff__kctx *ctx);
-skiff_status_t *skiff__shape_run_space_to_depth(skiff__kctx *ctx);
-
-/* Run functions defined in gather.c */
-skiff_status_t *skiff__shape_run_gather(skiff__kctx *ctx);
-skiff_status_t *skiff__shape_run_gather_elements(skiff__kctx *ctx);
-skiff_status_t *skiff__shape_run_gather_nd(skiff__kctx *ctx);
-skiff_status_t *skiff__shape_run_scatter_elements(skiff__kctx *ctx);
-skiff_status_t *skiff__shape_run_scatter_nd(skiff__kctx *ctx);
-skiff_status_t *skiff__shape_run_topk(skiff__kctx *ctx);
-skiff_status_t *skiff__shape_run_nonzero(skiff__kctx *ctx);
-skiff_status_t *skiff__shape_run_onehot(skiff__kctx *ctx);
-skiff_status_t *skiff__shape_run_compress(skiff__kctx *ctx);
-skiff_status_t *skiff__shape_run_reverse_sequence(skiff__kctx *ctx);
-
 #endif
