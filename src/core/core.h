@@ -68,6 +68,41 @@ uint16_t skiff__f32_to_f16(float f);
 float skiff__bf16_to_f32(uint16_t h);
 uint16_t skiff__f32_to_bf16(float f);
 
+/* ---- dtype predicates ------------------------------------------------------ */
+/* float16 or bfloat16: storage types that kernels widen to float32. */
+static inline bool skiff__dtype_is_half(skiff_dtype_t dt)
+{
+    return dt == SKIFF_DTYPE_FLOAT16 || dt == SKIFF_DTYPE_BFLOAT16;
+}
+
+/* float32, float64, float16 or bfloat16. */
+static inline bool skiff__dtype_is_float(skiff_dtype_t dt)
+{
+    return dt == SKIFF_DTYPE_FLOAT32 || dt == SKIFF_DTYPE_FLOAT64 || skiff__dtype_is_half(dt);
+}
+
+/* A signed or unsigned integer type of 8 to 64 bits (not bool). */
+static inline bool skiff__dtype_is_int(skiff_dtype_t dt)
+{
+    switch (dt) {
+    case SKIFF_DTYPE_INT8:
+    case SKIFF_DTYPE_INT16:
+    case SKIFF_DTYPE_INT32:
+    case SKIFF_DTYPE_INT64:
+    case SKIFF_DTYPE_UINT8:
+    case SKIFF_DTYPE_UINT16:
+    case SKIFF_DTYPE_UINT32:
+    case SKIFF_DTYPE_UINT64: return true;
+    default: return false;
+    }
+}
+
+/* A float or integer type: what arithmetic kernels take. */
+static inline bool skiff__dtype_is_numeric(skiff_dtype_t dt)
+{
+    return skiff__dtype_is_float(dt) || skiff__dtype_is_int(dt);
+}
+
 /* ---- .npy files ------------------------------------------------------------
  * NumPy format 1.0-3.0, little-endian, C order; dtypes b1 i1 u1 i2 u2 i4 u4 i8
  * u8 f2 f4 f8. Big-endian and fortran_order arrays are refused by name. */

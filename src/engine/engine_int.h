@@ -230,6 +230,32 @@ const char *skiff__attr_str(const skiff__node *node, const char *name, const cha
 int skiff__attr_ints(const skiff__node *node, const char *name, const int64_t **out);
 int skiff__attr_floats(const skiff__node *node, const char *name, const float **out);
 
+/* ---- small helpers every kernel uses (kernel_util.c) ---- */
+
+/* Intra-op threads for the running node, at least 1. */
+static inline int skiff__kctx_threads(const skiff__kctx *ctx)
+{
+    return ctx->threads > 0 ? ctx->threads : 1;
+}
+
+/* Input i, or NULL when the node omits it (an optional input). */
+static inline const skiff_tensor_t *skiff__kctx_opt(const skiff__kctx *ctx, int i)
+{
+    return i < ctx->n_in ? ctx->in[i] : NULL;
+}
+
+/* An error naming input i ("missing required input 1 'indices'") when the
+ * node omits it; NULL when present. */
+skiff_status_t *skiff__kctx_need(const skiff__kctx *ctx, int i, const char *what);
+
+/* "input '<name>': dtype <dt> is not supported" (UNSUPPORTED). */
+skiff_status_t *skiff__kctx_bad_dtype(const skiff__kctx *ctx, const char *name, skiff_dtype_t dt);
+
+/* Input i in *out when it is present, has data and a valid shape; else an
+ * error naming it ("missing required input 'B'") and *out = NULL. */
+skiff_status_t *skiff__kctx_input(const skiff__kctx *ctx, int i, const char *name,
+                                  const skiff_tensor_t **out);
+
 /* Normalises an axis in [-rank, rank) to [0, rank); false when out of range. */
 bool skiff__norm_axis(int64_t axis, int rank, int *out);
 

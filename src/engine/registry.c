@@ -10,9 +10,9 @@
 
 #include "engine_int.h"
 
-#define TABLE(t)                                                                                \
+#define TABLE(t)                                                                                   \
     {                                                                                              \
-        .name = #t, .ops = skiff__ops_##t                                                    \
+        .name = #t, .ops = skiff__ops_##t                                                          \
     }
 
 static const struct {

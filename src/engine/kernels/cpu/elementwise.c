@@ -65,16 +65,6 @@ typedef struct uparam {
     const void *lo, *hi; /* Clip bounds in the compute dtype, NULL when absent */
 } uparam;
 
-static int nthreads(const skiff__kctx *ctx) { return ctx->threads > 0 ? ctx->threads : 1; }
-
-static bool is_wide(skiff_dtype_t dt) { return dt == F16 || dt == BF16; }
-
-static const char *dtname(skiff_dtype_t dt)
-{
-    const char *n = skiff_dtype_name(dt);
-    return n ? n : "unknown";
-}
-
 /* ---- fast float32 math ---------------------------------------------------- */
 
 static inline float bits_f32(uint32_t u)
@@ -232,22 +222,7 @@ static inline float fast_erff(float x)
 
 static bool cvt_ok(skiff_dtype_t dt)
 {
-    switch (dt) {
-    case SKIFF_DTYPE_FLOAT32:
-    case SKIFF_DTYPE_FLOAT64:
-    case SKIFF_DTYPE_FLOAT16:
-    case SKIFF_DTYPE_BFLOAT16:
-    case SKIFF_DTYPE_INT8:
-    case SKIFF_DTYPE_INT16:
-    case SKIFF_DTYPE_INT32:
-    case SKIFF_DTYPE_INT64:
-    case SKIFF_DTYPE_UINT8:
-    case SKIFF_DTYPE_UINT16:
-    case SKIFF_DTYPE_UINT32:
-    case SKIFF_DTYPE_UINT64:
-    case SKIFF_DTYPE_BOOL: return true;
-    default: return false;
-    }
+    return skiff__dtype_is_numeric(dt) || dt == SKIFF_DTYPE_BOOL;
 }
 
 /* Converts n elements; false when either dtype is not numeric. Float to
@@ -315,7 +290,7 @@ static skiff_status_t *as_dtype(skiff__kctx *ctx, const skiff_tensor_t *t, const
     }
     if (!cvt_ok(t->dtype))
         return skiff__kerr(ctx, SKIFF_CODE_UNSUPPORTED, "input '%s': dtype %s is not supported",
-                           name, dtname(t->dtype));
+                           name, skiff_dtype_name(t->dtype));
     int64_t n = skiff_tensor_numel(t);
     if (n < 0)
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "input '%s': invalid shape", name);
@@ -326,7 +301,7 @@ static skiff_status_t *as_dtype(skiff__kctx *ctx, const skiff_tensor_t *t, const
     if (!buf)
         return skiff__kerr(ctx, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory converting '%s'",
                            name);
-    cvt_par(nthreads(ctx), t->data, t->dtype, buf, to, n);
+    cvt_par(skiff__kctx_threads(ctx), t->data, t->dtype, buf, to, n);
     *owned = buf;
     *data = buf;
     return NULL;
@@ -877,38 +852,20 @@ static const un_fn divn_tab[NDT] = {TAB_ALL(divn)};
 
 /* ---- shared run helpers -------------------------------------------------- */
 
-static skiff_status_t *need_input(skiff__kctx *ctx, int i, const char *name,
-                                  const skiff_tensor_t **out)
-{
-    *out = NULL;
-    if (i >= ctx->n_in || !ctx->in[i] || (!ctx->in[i]->data && skiff_tensor_numel(ctx->in[i]) != 0))
-        return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "missing required input '%s'", name);
-    if (skiff_tensor_numel(ctx->in[i]) < 0)
-        return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "input '%s': invalid shape", name);
-    *out = ctx->in[i];
-    return NULL;
-}
-
-static skiff_status_t *unsupported(skiff__kctx *ctx, const char *name, skiff_dtype_t dt)
-{
-    return skiff__kerr(ctx, SKIFF_CODE_UNSUPPORTED, "input '%s': dtype %s is not supported", name,
-                       dtname(dt));
-}
-
 /* y = fn(x) elementwise; float16/bfloat16 go through float32 when the table
  * has a float32 loop. bool_out: the output is bool instead of x's dtype. */
 static skiff_status_t *run_unary(skiff__kctx *ctx, const un_fn *tab, const uparam *p, bool bool_out)
 {
     const skiff_tensor_t *x;
-    skiff_status_t *st = need_input(ctx, 0, "X", &x);
+    skiff_status_t *st = skiff__kctx_input(ctx, 0, "X", &x);
     if (st)
         return st;
     skiff_dtype_t dt = x->dtype;
-    bool wide = is_wide(dt) && tab[F32];
+    bool wide = skiff__dtype_is_half(dt) && tab[F32];
     skiff_dtype_t cdt = wide ? F32 : dt;
     un_fn fn = (unsigned)cdt < NDT ? tab[cdt] : NULL;
     if (!fn)
-        return unsupported(ctx, "X", dt);
+        return skiff__kctx_bad_dtype(ctx, "X", dt);
     skiff_dtype_t odt = bool_out ? BOOL_ : dt;
     skiff_tensor_t *y = skiff__kctx_output(ctx, 0, odt, x->ndim, x->dims, &st);
     if (!y)
@@ -917,8 +874,8 @@ static skiff_status_t *run_unary(skiff__kctx *ctx, const un_fn *tab, const upara
     if (n == 0)
         return NULL;
     if (!wide) {
-        unary_par(nthreads(ctx), x->data, skiff_dtype_size(dt), y->data, skiff_dtype_size(odt), n,
-                  fn, p);
+        unary_par(skiff__kctx_threads(ctx), x->data, skiff_dtype_size(dt), y->data,
+                  skiff_dtype_size(odt), n, fn, p);
         return NULL;
     }
     float *tx = tmp_alloc(n, sizeof(float));
@@ -928,11 +885,11 @@ static skiff_status_t *run_unary(skiff__kctx *ctx, const un_fn *tab, const upara
         skiff__free(ty);
         return skiff__kerr(ctx, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
     }
-    cvt_par(nthreads(ctx), x->data, dt, tx, F32, n);
-    unary_par(nthreads(ctx), tx, sizeof(float), bool_out ? y->data : (void *)ty,
+    cvt_par(skiff__kctx_threads(ctx), x->data, dt, tx, F32, n);
+    unary_par(skiff__kctx_threads(ctx), tx, sizeof(float), bool_out ? y->data : (void *)ty,
               bool_out ? 1 : sizeof(float), n, fn, p);
     if (!bool_out)
-        cvt_par(nthreads(ctx), ty, F32, y->data, dt, n);
+        cvt_par(skiff__kctx_threads(ctx), ty, F32, y->data, dt, n);
     skiff__free(tx);
     skiff__free(ty);
     return NULL;
@@ -976,14 +933,14 @@ static skiff_status_t *run_binary(skiff__kctx *ctx, const bc_fn *tab, bool bool_
                                   const char *nb)
 {
     const skiff_tensor_t *a, *b;
-    skiff_status_t *st = need_input(ctx, 0, na, &a);
-    if (st || (st = need_input(ctx, 1, nb, &b)))
+    skiff_status_t *st = skiff__kctx_input(ctx, 0, na, &a);
+    if (st || (st = skiff__kctx_input(ctx, 1, nb, &b)))
         return st;
     skiff_dtype_t dt = a->dtype;
     if (b->dtype != dt)
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
                            "input '%s': dtype %s differs from input '%s' (%s)", nb,
-                           dtname(b->dtype), na, dtname(dt));
+                           skiff_dtype_name(b->dtype), na, skiff_dtype_name(dt));
     int bnd = b->ndim;
     int64_t bdims[SKIFF_MAX_DIMS];
     memcpy(bdims, b->dims, sizeof(bdims));
@@ -992,11 +949,11 @@ static skiff_status_t *run_binary(skiff__kctx *ctx, const bc_fn *tab, bool bool_
     int64_t od[SKIFF_MAX_DIMS];
     if (!skiff__broadcast_shape(a->ndim, a->dims, bnd, bdims, &ond, od))
         return bcast_err(ctx, na, a, nb, b);
-    bool wide = is_wide(dt) && tab[F32];
+    bool wide = skiff__dtype_is_half(dt) && tab[F32];
     skiff_dtype_t cdt = wide ? F32 : dt;
     bc_fn fn = (unsigned)cdt < NDT ? tab[cdt] : NULL;
     if (!fn)
-        return unsupported(ctx, na, dt);
+        return skiff__kctx_bad_dtype(ctx, na, dt);
     skiff_dtype_t odt = bool_out ? BOOL_ : dt;
     skiff_tensor_t *y = skiff__kctx_output(ctx, 0, odt, ond, od, &st);
     if (!y)
@@ -1007,7 +964,8 @@ static skiff_status_t *run_binary(skiff__kctx *ctx, const bc_fn *tab, bool bool_
     if (!wide) {
         bc_arg args[2] = {{a->ndim, a->dims, a->data, skiff_dtype_size(dt)},
                           {bnd, bdims, b->data, skiff_dtype_size(dt)}};
-        bcast_run(nthreads(ctx), 2, args, y->data, skiff_dtype_size(odt), ond, od, fn, NULL);
+        bcast_run(skiff__kctx_threads(ctx), 2, args, y->data, skiff_dtype_size(odt), ond, od, fn,
+                  NULL);
         return NULL;
     }
     const void *da, *db;
@@ -1019,9 +977,10 @@ static skiff_status_t *run_binary(skiff__kctx *ctx, const bc_fn *tab, bool bool_
         goto out;
     }
     bc_arg args[2] = {{a->ndim, a->dims, da, 4}, {bnd, bdims, db, 4}};
-    bcast_run(nthreads(ctx), 2, args, bool_out ? y->data : ty, bool_out ? 1 : 4, ond, od, fn, NULL);
+    bcast_run(skiff__kctx_threads(ctx), 2, args, bool_out ? y->data : ty, bool_out ? 1 : 4, ond, od,
+              fn, NULL);
     if (!bool_out)
-        cvt_par(nthreads(ctx), ty, F32, y->data, dt, n);
+        cvt_par(skiff__kctx_threads(ctx), ty, F32, y->data, dt, n);
 out:
     skiff__free(oa);
     skiff__free(ob);
@@ -1037,7 +996,7 @@ static skiff_status_t *run_variadic(skiff__kctx *ctx, const bc_fn *tab, bool mea
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "expected at least one input");
     char name[32];
     const skiff_tensor_t *x0;
-    skiff_status_t *st = need_input(ctx, 0, "data_0", &x0);
+    skiff_status_t *st = skiff__kctx_input(ctx, 0, "data_0", &x0);
     if (st)
         return st;
     int ond = x0->ndim;
@@ -1046,12 +1005,12 @@ static skiff_status_t *run_variadic(skiff__kctx *ctx, const bc_fn *tab, bool mea
     for (int i = 1; i < k; i++) {
         const skiff_tensor_t *xi;
         snprintf(name, sizeof(name), "data_%d", i);
-        if ((st = need_input(ctx, i, name, &xi)))
+        if ((st = skiff__kctx_input(ctx, i, name, &xi)))
             return st;
         if (xi->dtype != x0->dtype)
             return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
                                "input '%s': dtype %s differs from input 'data_0' (%s)", name,
-                               dtname(xi->dtype), dtname(x0->dtype));
+                               skiff_dtype_name(xi->dtype), skiff_dtype_name(x0->dtype));
         int64_t nd[SKIFF_MAX_DIMS];
         int nn;
         if (!skiff__broadcast_shape(ond, od, xi->ndim, xi->dims, &nn, nd)) {
@@ -1063,11 +1022,11 @@ static skiff_status_t *run_variadic(skiff__kctx *ctx, const bc_fn *tab, bool mea
         memcpy(od, nd, sizeof(od));
     }
     skiff_dtype_t dt = x0->dtype;
-    bool wide = is_wide(dt) && tab[F32];
+    bool wide = skiff__dtype_is_half(dt) && tab[F32];
     skiff_dtype_t cdt = wide ? F32 : dt;
     bc_fn fn = (unsigned)cdt < NDT ? tab[cdt] : NULL;
     if (!fn || (mean && !divn_tab[cdt]))
-        return unsupported(ctx, "data_0", dt);
+        return skiff__kctx_bad_dtype(ctx, "data_0", dt);
     skiff_tensor_t *y = skiff__kctx_output(ctx, 0, dt, ond, od, &st);
     if (!y)
         return st;
@@ -1075,7 +1034,7 @@ static skiff_status_t *run_variadic(skiff__kctx *ctx, const bc_fn *tab, bool mea
     if (n == 0)
         return NULL;
     size_t esz = skiff_dtype_size(cdt);
-    int nt = nthreads(ctx);
+    int nt = skiff__kctx_threads(ctx);
     if (k == 1) {
         memcpy(y->data, x0->data, (size_t)n * skiff_dtype_size(dt));
         return NULL;
@@ -1146,8 +1105,6 @@ static skiff_status_t *run_Mod(skiff__kctx *ctx)
     return run_binary(ctx, f ? fmod_tab : mod_tab, false, "A", "B");
 }
 
-static bool is_float(skiff_dtype_t dt) { return dt == F32 || dt == F64 || is_wide(dt); }
-
 /* Pow: the result has the base's dtype. Float bases compute in their own
  * (or, for float16, float32) type; integer bases with integer exponents use
  * exact integer powers; integer bases with float exponents go through
@@ -1155,14 +1112,14 @@ static bool is_float(skiff_dtype_t dt) { return dt == F32 || dt == F64 || is_wid
 static skiff_status_t *run_Pow(skiff__kctx *ctx)
 {
     const skiff_tensor_t *a, *b;
-    skiff_status_t *st = need_input(ctx, 0, "X", &a);
-    if (st || (st = need_input(ctx, 1, "Y", &b)))
+    skiff_status_t *st = skiff__kctx_input(ctx, 0, "X", &a);
+    if (st || (st = skiff__kctx_input(ctx, 1, "Y", &b)))
         return st;
     skiff_dtype_t dt = a->dtype;
     if (!cvt_ok(dt) || dt == BOOL_)
-        return unsupported(ctx, "X", dt);
+        return skiff__kctx_bad_dtype(ctx, "X", dt);
     if (!cvt_ok(b->dtype) || b->dtype == BOOL_)
-        return unsupported(ctx, "Y", b->dtype);
+        return skiff__kctx_bad_dtype(ctx, "Y", b->dtype);
     int bnd = b->ndim;
     int64_t bdims[SKIFF_MAX_DIMS];
     memcpy(bdims, b->dims, sizeof(bdims));
@@ -1177,7 +1134,9 @@ static skiff_status_t *run_Pow(skiff__kctx *ctx)
     int64_t n = skiff_shape_numel(ond, od);
     if (n == 0)
         return NULL;
-    skiff_dtype_t cdt = is_wide(dt) ? F32 : (!is_float(dt) && is_float(b->dtype)) ? F64 : dt;
+    skiff_dtype_t cdt = skiff__dtype_is_half(dt)                                          ? F32
+                        : (!skiff__dtype_is_float(dt) && skiff__dtype_is_float(b->dtype)) ? F64
+                                                                                          : dt;
     const void *da, *db;
     void *oa = NULL, *ob = NULL, *ty = NULL;
     if ((st = as_dtype(ctx, a, "X", cdt, &da, &oa)) || (st = as_dtype(ctx, b, "Y", cdt, &db, &ob)))
@@ -1189,9 +1148,9 @@ static skiff_status_t *run_Pow(skiff__kctx *ctx)
     }
     size_t esz = skiff_dtype_size(cdt);
     bc_arg args[2] = {{a->ndim, a->dims, da, esz}, {bnd, bdims, db, esz}};
-    bcast_run(nthreads(ctx), 2, args, dst, esz, ond, od, pow_tab[cdt], NULL);
+    bcast_run(skiff__kctx_threads(ctx), 2, args, dst, esz, ond, od, pow_tab[cdt], NULL);
     if (cdt != dt)
-        cvt_par(nthreads(ctx), ty, cdt, y->data, dt, n);
+        cvt_par(skiff__kctx_threads(ctx), ty, cdt, y->data, dt, n);
 out:
     skiff__free(oa);
     skiff__free(ob);
@@ -1203,8 +1162,8 @@ out:
 static skiff_status_t *run_PRelu(skiff__kctx *ctx)
 {
     const skiff_tensor_t *x, *s;
-    skiff_status_t *st = need_input(ctx, 0, "X", &x);
-    if (st || (st = need_input(ctx, 1, "slope", &s)))
+    skiff_status_t *st = skiff__kctx_input(ctx, 0, "X", &x);
+    if (st || (st = skiff__kctx_input(ctx, 1, "slope", &s)))
         return st;
     int ond;
     int64_t od[SKIFF_MAX_DIMS];
@@ -1217,16 +1176,17 @@ static skiff_status_t *run_PRelu(skiff__kctx *ctx)
 static skiff_status_t *run_Where(skiff__kctx *ctx)
 {
     const skiff_tensor_t *c, *x, *yv;
-    skiff_status_t *st = need_input(ctx, 0, "condition", &c);
-    if (st || (st = need_input(ctx, 1, "X", &x)) || (st = need_input(ctx, 2, "Y", &yv)))
+    skiff_status_t *st = skiff__kctx_input(ctx, 0, "condition", &c);
+    if (st || (st = skiff__kctx_input(ctx, 1, "X", &x)) ||
+        (st = skiff__kctx_input(ctx, 2, "Y", &yv)))
         return st;
     if (c->dtype != BOOL_)
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "input 'condition': expected bool, got %s",
-                           dtname(c->dtype));
+                           skiff_dtype_name(c->dtype));
     if (x->dtype != yv->dtype)
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
-                           "input 'Y': dtype %s differs from input 'X' (%s)", dtname(yv->dtype),
-                           dtname(x->dtype));
+                           "input 'Y': dtype %s differs from input 'X' (%s)",
+                           skiff_dtype_name(yv->dtype), skiff_dtype_name(x->dtype));
     size_t esz = skiff_dtype_size(x->dtype);
     bc_fn fn = x->dtype == SKIFF_DTYPE_STRING ? NULL
                : esz == 1                     ? where_1
@@ -1235,7 +1195,7 @@ static skiff_status_t *run_Where(skiff__kctx *ctx)
                : esz == 8                     ? where_8
                                               : NULL;
     if (!fn)
-        return unsupported(ctx, "X", x->dtype);
+        return skiff__kctx_bad_dtype(ctx, "X", x->dtype);
     int n1, ond;
     int64_t d1[SKIFF_MAX_DIMS], od[SKIFF_MAX_DIMS];
     if (!skiff__broadcast_shape(c->ndim, c->dims, x->ndim, x->dims, &n1, d1))
@@ -1248,7 +1208,7 @@ static skiff_status_t *run_Where(skiff__kctx *ctx)
     bc_arg args[3] = {{c->ndim, c->dims, c->data, 1},
                       {x->ndim, x->dims, x->data, esz},
                       {yv->ndim, yv->dims, yv->data, esz}};
-    bcast_run(nthreads(ctx), 3, args, y->data, esz, ond, od, fn, NULL);
+    bcast_run(skiff__kctx_threads(ctx), 3, args, y->data, esz, ond, od, fn, NULL);
     return NULL;
 }
 
@@ -1374,7 +1334,7 @@ static skiff_status_t *clip_bound(skiff__kctx *ctx, int idx, const char *name, s
         if (hi > lo)
             v = v != v ? 0 : v < lo ? lo : v > hi ? hi : v;
         if (!cvt(&v, F64, store, cdt, 1))
-            return unsupported(ctx, "input", xdt);
+            return skiff__kctx_bad_dtype(ctx, "input", xdt);
         *set = true;
         return NULL;
     }
@@ -1388,9 +1348,9 @@ static skiff_status_t *clip_bound(skiff__kctx *ctx, int idx, const char *name, s
     if (t->dtype != xdt)
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
                            "input '%s': dtype %s differs from input 'input' (%s)", name,
-                           dtname(t->dtype), dtname(xdt));
+                           skiff_dtype_name(t->dtype), skiff_dtype_name(xdt));
     if (!cvt(t->data, t->dtype, store, cdt, 1))
-        return unsupported(ctx, name, t->dtype);
+        return skiff__kctx_bad_dtype(ctx, name, t->dtype);
     *set = true;
     return NULL;
 }
@@ -1398,10 +1358,10 @@ static skiff_status_t *clip_bound(skiff__kctx *ctx, int idx, const char *name, s
 static skiff_status_t *run_Clip(skiff__kctx *ctx)
 {
     const skiff_tensor_t *x;
-    skiff_status_t *st = need_input(ctx, 0, "input", &x);
+    skiff_status_t *st = skiff__kctx_input(ctx, 0, "input", &x);
     if (st)
         return st;
-    skiff_dtype_t cdt = is_wide(x->dtype) ? F32 : x->dtype;
+    skiff_dtype_t cdt = skiff__dtype_is_half(x->dtype) ? F32 : x->dtype;
     uint64_t lo = 0, hi = 0;
     bool has_lo, has_hi;
     if ((st = clip_bound(ctx, 1, "min", x->dtype, cdt, &lo, &has_lo)) ||
@@ -1532,7 +1492,7 @@ static skiff_status_t *cast_to_string(skiff__kctx *ctx, const skiff_tensor_t *x)
     skiff_dtype_t dt = x->dtype;
     if (!cvt_ok(dt) || dt == BOOL_)
         return skiff__kerr(ctx, SKIFF_CODE_UNSUPPORTED, "cast from %s to string is not supported",
-                           dtname(dt));
+                           skiff_dtype_name(dt));
     skiff_status_t *st;
     skiff_tensor_t *y = skiff__kctx_output(ctx, 0, SKIFF_DTYPE_STRING, x->ndim, x->dims, &st);
     if (!y)
@@ -1541,7 +1501,7 @@ static skiff_status_t *cast_to_string(skiff__kctx *ctx, const skiff_tensor_t *x)
     char **out = y->data;
     char buf[64];
     for (int64_t i = 0; i < n; i++) {
-        if (is_float(dt))
+        if (skiff__dtype_is_float(dt))
             format_float(skiff__tensor_get_f64(x, i), dt, buf, sizeof(buf));
         else if (dt == SKIFF_DTYPE_UINT64)
             snprintf(buf, sizeof(buf), "%llu", (unsigned long long)((const uint64_t *)x->data)[i]);
@@ -1556,7 +1516,7 @@ static skiff_status_t *cast_to_string(skiff__kctx *ctx, const skiff_tensor_t *x)
 static skiff_status_t *cast_to(skiff__kctx *ctx, skiff_dtype_t to)
 {
     const skiff_tensor_t *x;
-    skiff_status_t *st = need_input(ctx, 0, "input", &x);
+    skiff_status_t *st = skiff__kctx_input(ctx, 0, "input", &x);
     if (st)
         return st;
     if (x->dtype == to)
@@ -1565,23 +1525,23 @@ static skiff_status_t *cast_to(skiff__kctx *ctx, skiff_dtype_t to)
         return cast_to_string(ctx, x);
     if (!cvt_ok(to))
         return skiff__kerr(ctx, SKIFF_CODE_UNSUPPORTED, "cast from %s to %s is not supported",
-                           dtname(x->dtype), dtname(to));
+                           skiff_dtype_name(x->dtype), skiff_dtype_name(to));
     bool from_str = x->dtype == SKIFF_DTYPE_STRING;
     if (!from_str && !cvt_ok(x->dtype))
-        return unsupported(ctx, "input", x->dtype);
+        return skiff__kctx_bad_dtype(ctx, "input", x->dtype);
     skiff_tensor_t *y = skiff__kctx_output(ctx, 0, to, x->ndim, x->dims, &st);
     if (!y)
         return st;
     int64_t n = skiff_tensor_numel(x);
     if (!from_str) {
-        cvt_par(nthreads(ctx), x->data, x->dtype, y->data, to, n);
+        cvt_par(skiff__kctx_threads(ctx), x->data, x->dtype, y->data, to, n);
         return NULL;
     }
     /* Strings parse as numbers ("1.5", "-INF", "NaN"); integers parse
      * exactly when they can. */
     char *const *strs = x->data;
     size_t dsz = skiff_dtype_size(to);
-    bool to_int = !is_float(to) && to != BOOL_;
+    bool to_int = !skiff__dtype_is_float(to) && to != BOOL_;
     for (int64_t i = 0; i < n; i++) {
         const char *s = strs[i] ? strs[i] : "";
         void *d = (char *)y->data + (size_t)i * dsz;
@@ -1617,7 +1577,7 @@ static skiff_status_t *run_Cast(skiff__kctx *ctx)
 static skiff_status_t *run_CastLike(skiff__kctx *ctx)
 {
     const skiff_tensor_t *t;
-    skiff_status_t *st = need_input(ctx, 1, "target_type", &t);
+    skiff_status_t *st = skiff__kctx_input(ctx, 1, "target_type", &t);
     if (st)
         return st;
     return cast_to(ctx, t->dtype);
@@ -1743,12 +1703,12 @@ D_SOFTMAX(f64, double, exp, log)
 static skiff_status_t *run_softmax(skiff__kctx *ctx, int kind)
 {
     const skiff_tensor_t *x;
-    skiff_status_t *st = need_input(ctx, 0, "input", &x);
+    skiff_status_t *st = skiff__kctx_input(ctx, 0, "input", &x);
     if (st)
         return st;
     skiff_dtype_t dt = x->dtype;
-    if (dt != F32 && dt != F64 && !is_wide(dt))
-        return unsupported(ctx, "input", dt);
+    if (dt != F32 && dt != F64 && !skiff__dtype_is_half(dt))
+        return skiff__kctx_bad_dtype(ctx, "input", dt);
     int r = x->ndim;
     bool legacy = ctx->node->opset < 13;
     int64_t axis = skiff__attr_int(ctx->node, "axis", legacy ? 1 : -1);
@@ -1778,7 +1738,7 @@ static skiff_status_t *run_softmax(skiff__kctx *ctx, int kind)
     int64_t n = O * L * I;
     if (n == 0)
         return NULL;
-    int nt = nthreads(ctx);
+    int nt = skiff__kctx_threads(ctx);
     if (dt == F64) {
         softmax_f64(nt, x->data, y->data, O, L, I, kind);
         return NULL;

@@ -12,13 +12,6 @@
 
 #include "shape_int.h"
 
-static skiff_status_t *need_input(const skiff__kctx *ctx, int i, const char *what)
-{
-    if (i >= ctx->n_in || !ctx->in[i])
-        return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "missing required input %d '%s'", i, what);
-    return NULL;
-}
-
 static skiff_status_t *check_index_type(const skiff__kctx *ctx, const skiff_tensor_t *t,
                                         const char *what)
 {
@@ -64,7 +57,7 @@ static char *sstr(const skiff_tensor_t *t, char *buf, size_t cap)
 static skiff_status_t *run_gather(skiff__kctx *ctx)
 {
     skiff_status_t *st;
-    if ((st = need_input(ctx, 0, "data")) || (st = need_input(ctx, 1, "indices")))
+    if ((st = skiff__kctx_need(ctx, 0, "data")) || (st = skiff__kctx_need(ctx, 1, "indices")))
         return st;
     const skiff_tensor_t *x = ctx->in[0], *ind = ctx->in[1];
     if ((st = check_index_type(ctx, ind, "indices")))
@@ -109,7 +102,7 @@ static skiff_status_t *run_gather(skiff__kctx *ctx)
     size_t row = (size_t)inner * es;
     if (total == 0 || row == 0)
         return NULL;
-    int nt = (int64_t)row * total > 262144 ? skiff__shape_threads(ctx) : 1;
+    int nt = (int64_t)row * total > 262144 ? skiff__kctx_threads(ctx) : 1;
     const char *src = x->data;
     char *dst = y->data;
     switch (row) {
@@ -175,7 +168,7 @@ static int64_t row_base(const skiff_tensor_t *ind, const int64_t *xs, int axis, 
 static skiff_status_t *run_gather_elements(skiff__kctx *ctx)
 {
     skiff_status_t *st;
-    if ((st = need_input(ctx, 0, "data")) || (st = need_input(ctx, 1, "indices")))
+    if ((st = skiff__kctx_need(ctx, 0, "data")) || (st = skiff__kctx_need(ctx, 1, "indices")))
         return st;
     const skiff_tensor_t *x = ctx->in[0], *ind = ctx->in[1];
     int axis = 0;
@@ -195,7 +188,7 @@ static skiff_status_t *run_gather_elements(skiff__kctx *ctx)
     skiff__shape_strides(r, x->dims, xs);
     int64_t L = ind->dims[r - 1], rows = total / L, n = x->dims[axis];
     int64_t sa = xs[axis], sl = axis == r - 1 ? 0 : 1;
-    int nt = total > 32768 ? skiff__shape_threads(ctx) : 1;
+    int nt = total > 32768 ? skiff__kctx_threads(ctx) : 1;
     const char *src = x->data;
     char *dst = y->data;
 #pragma omp parallel for num_threads(nt) if (nt > 1)
@@ -281,7 +274,7 @@ static inline int64_t nd_offset(const skiff_tensor_t *x, const skiff_tensor_t *i
 static skiff_status_t *run_gather_nd(skiff__kctx *ctx)
 {
     skiff_status_t *st;
-    if ((st = need_input(ctx, 0, "data")) || (st = need_input(ctx, 1, "indices")))
+    if ((st = skiff__kctx_need(ctx, 0, "data")) || (st = skiff__kctx_need(ctx, 1, "indices")))
         return st;
     const skiff_tensor_t *x = ctx->in[0], *ind = ctx->in[1];
     size_t es = 0;
@@ -307,7 +300,7 @@ static skiff_status_t *run_gather_nd(skiff__kctx *ctx)
     size_t slice = (size_t)g.S * es;
     if (ntup == 0 || slice == 0)
         return NULL;
-    int nt = (int64_t)slice * ntup > 262144 ? skiff__shape_threads(ctx) : 1;
+    int nt = (int64_t)slice * ntup > 262144 ? skiff__kctx_threads(ctx) : 1;
     const char *src = x->data;
     char *dst = y->data;
 #pragma omp parallel for num_threads(nt) if (nt > 1)
@@ -337,23 +330,10 @@ static skiff_status_t *read_reduction(const skiff__kctx *ctx, const skiff_tensor
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "attribute 'reduction': unknown '%s'", s);
     if (*red == RED_NONE)
         return NULL;
-    switch (x->dtype) {
-    case SKIFF_DTYPE_FLOAT32:
-    case SKIFF_DTYPE_FLOAT64:
-    case SKIFF_DTYPE_FLOAT16:
-    case SKIFF_DTYPE_BFLOAT16:
-    case SKIFF_DTYPE_INT8:
-    case SKIFF_DTYPE_INT16:
-    case SKIFF_DTYPE_INT32:
-    case SKIFF_DTYPE_INT64:
-    case SKIFF_DTYPE_UINT8:
-    case SKIFF_DTYPE_UINT16:
-    case SKIFF_DTYPE_UINT32:
-    case SKIFF_DTYPE_UINT64: return NULL;
-    default:
-        return skiff__kerr(ctx, SKIFF_CODE_UNSUPPORTED, "reduction '%s' on %s", s,
-                           skiff_dtype_name(x->dtype));
-    }
+    if (skiff__dtype_is_numeric(x->dtype))
+        return NULL;
+    return skiff__kerr(ctx, SKIFF_CODE_UNSUPPORTED, "reduction '%s' on %s", s,
+                       skiff_dtype_name(x->dtype));
 }
 
 #define RED_LOOP(T, CT)                                                                            \
@@ -428,8 +408,8 @@ static void apply_reduction(void *dst, const void *src, int64_t n, skiff_dtype_t
 static skiff_status_t *run_scatter_elements(skiff__kctx *ctx)
 {
     skiff_status_t *st;
-    if ((st = need_input(ctx, 0, "data")) || (st = need_input(ctx, 1, "indices")) ||
-        (st = need_input(ctx, 2, "updates")))
+    if ((st = skiff__kctx_need(ctx, 0, "data")) || (st = skiff__kctx_need(ctx, 1, "indices")) ||
+        (st = skiff__kctx_need(ctx, 2, "updates")))
         return st;
     const skiff_tensor_t *x = ctx->in[0], *ind = ctx->in[1], *u = ctx->in[2];
     int axis = 0, red = RED_NONE;
@@ -478,8 +458,8 @@ static skiff_status_t *run_scatter_elements(skiff__kctx *ctx)
 static skiff_status_t *run_scatter_nd(skiff__kctx *ctx)
 {
     skiff_status_t *st;
-    if ((st = need_input(ctx, 0, "data")) || (st = need_input(ctx, 1, "indices")) ||
-        (st = need_input(ctx, 2, "updates")))
+    if ((st = skiff__kctx_need(ctx, 0, "data")) || (st = skiff__kctx_need(ctx, 1, "indices")) ||
+        (st = skiff__kctx_need(ctx, 2, "updates")))
         return st;
     const skiff_tensor_t *x = ctx->in[0], *ind = ctx->in[1], *u = ctx->in[2];
     int red = RED_NONE;
@@ -616,7 +596,7 @@ static void load_keys(void *key, const char *src, skiff_dtype_t dt, int64_t n, i
 
 static skiff_status_t *run_topk(skiff__kctx *ctx)
 {
-    skiff_status_t *st = need_input(ctx, 0, "X");
+    skiff_status_t *st = skiff__kctx_need(ctx, 0, "X");
     if (st)
         return st;
     const skiff_tensor_t *x = ctx->in[0];
@@ -652,7 +632,7 @@ static skiff_status_t *run_topk(skiff__kctx *ctx)
             return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "missing attribute 'k'");
         k = skiff__attr_int(node, "k", 0);
     } else {
-        if ((st = need_input(ctx, 1, "K")))
+        if ((st = skiff__kctx_need(ctx, 1, "K")))
             return st;
         const skiff_tensor_t *tk = ctx->in[1];
         if (skiff_tensor_numel(tk) != 1 || tk->ndim > 1 ||
@@ -683,7 +663,7 @@ static skiff_status_t *run_topk(skiff__kctx *ctx)
     if (rows == 0 || k == 0)
         return NULL;
     size_t es = skiff_dtype_size(x->dtype);
-    int nt = rows * n > 32768 ? skiff__shape_threads(ctx) : 1;
+    int nt = rows * n > 32768 ? skiff__kctx_threads(ctx) : 1;
     if (nt > rows)
         nt = (int)rows;
     /* per-thread scratch: n keys (8 bytes) and k heap slots */
@@ -734,7 +714,7 @@ static bool elem_nonzero(const char *p, skiff_dtype_t dt, size_t es)
 
 static skiff_status_t *run_nonzero(skiff__kctx *ctx)
 {
-    skiff_status_t *st = need_input(ctx, 0, "X");
+    skiff_status_t *st = skiff__kctx_need(ctx, 0, "X");
     if (st)
         return st;
     const skiff_tensor_t *x = ctx->in[0];
@@ -776,8 +756,8 @@ static skiff_status_t *run_nonzero(skiff__kctx *ctx)
 static skiff_status_t *run_onehot(skiff__kctx *ctx)
 {
     skiff_status_t *st;
-    if ((st = need_input(ctx, 0, "indices")) || (st = need_input(ctx, 1, "depth")) ||
-        (st = need_input(ctx, 2, "values")))
+    if ((st = skiff__kctx_need(ctx, 0, "indices")) || (st = skiff__kctx_need(ctx, 1, "depth")) ||
+        (st = skiff__kctx_need(ctx, 2, "values")))
         return st;
     const skiff_tensor_t *ind = ctx->in[0], *td = ctx->in[1], *tv = ctx->in[2];
     if (skiff_tensor_numel(td) != 1)
@@ -839,7 +819,7 @@ static skiff_status_t *run_onehot(skiff__kctx *ctx)
 static skiff_status_t *run_compress(skiff__kctx *ctx)
 {
     skiff_status_t *st;
-    if ((st = need_input(ctx, 0, "input")) || (st = need_input(ctx, 1, "condition")))
+    if ((st = skiff__kctx_need(ctx, 0, "input")) || (st = skiff__kctx_need(ctx, 1, "condition")))
         return st;
     const skiff_tensor_t *x = ctx->in[0], *cond = ctx->in[1];
     size_t es = 0;
@@ -897,7 +877,8 @@ static skiff_status_t *run_compress(skiff__kctx *ctx)
 static skiff_status_t *run_reverse_sequence(skiff__kctx *ctx)
 {
     skiff_status_t *st;
-    if ((st = need_input(ctx, 0, "input")) || (st = need_input(ctx, 1, "sequence_lens")))
+    if ((st = skiff__kctx_need(ctx, 0, "input")) ||
+        (st = skiff__kctx_need(ctx, 1, "sequence_lens")))
         return st;
     const skiff_tensor_t *x = ctx->in[0], *sl = ctx->in[1];
     size_t es = 0;

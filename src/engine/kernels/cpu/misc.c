@@ -111,33 +111,6 @@ static size_t carve_take(carve *c, size_t n, size_t esize)
     return at;
 }
 
-static int nthreads(const skiff__kctx *ctx) { return ctx->threads > 0 ? ctx->threads : 1; }
-
-static bool is_numeric(skiff_dtype_t t)
-{
-    switch (t) {
-    case SKIFF_DTYPE_FLOAT32:
-    case SKIFF_DTYPE_FLOAT64:
-    case SKIFF_DTYPE_FLOAT16:
-    case SKIFF_DTYPE_BFLOAT16:
-    case SKIFF_DTYPE_INT8:
-    case SKIFF_DTYPE_UINT8:
-    case SKIFF_DTYPE_INT16:
-    case SKIFF_DTYPE_UINT16:
-    case SKIFF_DTYPE_INT32:
-    case SKIFF_DTYPE_UINT32:
-    case SKIFF_DTYPE_INT64:
-    case SKIFF_DTYPE_UINT64: return true;
-    default: return false;
-    }
-}
-
-static bool is_float(skiff_dtype_t t)
-{
-    return t == SKIFF_DTYPE_FLOAT32 || t == SKIFF_DTYPE_FLOAT64 || t == SKIFF_DTYPE_FLOAT16 ||
-           t == SKIFF_DTYPE_BFLOAT16;
-}
-
 /* Stores v as element i of a numeric buffer; integers round to nearest and
  * saturate, as an image pipeline expects of a uint8 resize. */
 static void store_f64(void *data, skiff_dtype_t t, int64_t i, double v)
@@ -163,17 +136,6 @@ static void store_f64(void *data, skiff_dtype_t t, int64_t i, double v)
     default: break;
     }
 #undef SAT
-}
-
-static skiff_status_t *unsupported_dtype(const skiff__kctx *ctx, const char *name, skiff_dtype_t t)
-{
-    return skiff__kerr(ctx, SKIFF_CODE_UNSUPPORTED, "input '%s': dtype %s is not supported", name,
-                       skiff_dtype_name(t));
-}
-
-static const skiff_tensor_t *opt_in(const skiff__kctx *ctx, int i)
-{
-    return i < ctx->n_in ? ctx->in[i] : NULL;
 }
 
 /* ==== Resize / Upsample ====================================================== */
@@ -681,7 +643,7 @@ static double *rs_generic(const rs_params *p, const rs_axis *ax, double *a, doub
 static skiff_status_t *read_float_list(const skiff__kctx *ctx, const skiff_tensor_t *t,
                                        const char *name, double *out, int cap, int *n)
 {
-    if (!is_float(t->dtype))
+    if (!skiff__dtype_is_float(t->dtype))
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "input '%s': expected float, got %s", name,
                            skiff_dtype_name(t->dtype));
     int64_t cnt = skiff_tensor_numel(t);
@@ -697,14 +659,14 @@ static skiff_status_t *read_float_list(const skiff__kctx *ctx, const skiff_tenso
 static skiff_status_t *resize_run_common(skiff__kctx *ctx, bool upsample)
 {
     const skiff__node *node = ctx->node;
-    const skiff_tensor_t *X = opt_in(ctx, 0);
+    const skiff_tensor_t *X = skiff__kctx_opt(ctx, 0);
     if (!X)
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "input 'X' is required");
     const int rank = X->ndim;
     if (rank < 1)
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "input 'X': expected rank >= 1, got 0");
     if (X->dtype == SKIFF_DTYPE_STRING || skiff_dtype_size(X->dtype) == 0)
-        return unsupported_dtype(ctx, "X", X->dtype);
+        return skiff__kctx_bad_dtype(ctx, "X", X->dtype);
 
     rs_params p;
     memset(&p, 0, sizeof(p));
@@ -812,15 +774,15 @@ static skiff_status_t *resize_run_common(skiff__kctx *ctx, bool upsample)
             scales[i] = f[i];
         nscales = n;
     } else if (!v11) {
-        const skiff_tensor_t *s = opt_in(ctx, 1);
+        const skiff_tensor_t *s = skiff__kctx_opt(ctx, 1);
         if (!s)
             return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "input 'scales' is required");
         if ((st = read_float_list(ctx, s, "scales", scales, SKIFF_MAX_DIMS, &nscales)))
             return st;
     } else {
-        roi_t = opt_in(ctx, 1);
-        const skiff_tensor_t *s = opt_in(ctx, 2);
-        sizes_t = opt_in(ctx, 3);
+        roi_t = skiff__kctx_opt(ctx, 1);
+        const skiff_tensor_t *s = skiff__kctx_opt(ctx, 2);
+        sizes_t = skiff__kctx_opt(ctx, 3);
         if (s && skiff_tensor_numel(s) > 0) {
             if ((st = read_float_list(ctx, s, "scales", scales, SKIFF_MAX_DIMS, &nscales)))
                 return st;
@@ -935,8 +897,8 @@ static skiff_status_t *resize_run_common(skiff__kctx *ctx, bool upsample)
             return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
                                "input 'X': cannot resize an empty axis %d to %lld", d,
                                (long long)p.out[d]);
-    if (p.mode != RS_NEAREST && !is_numeric(X->dtype))
-        return unsupported_dtype(ctx, "X", X->dtype);
+    if (p.mode != RS_NEAREST && !skiff__dtype_is_numeric(X->dtype))
+        return skiff__kctx_bad_dtype(ctx, "X", X->dtype);
 
     /* scratch: tap tables, then path-specific buffers */
     const int ntap = p.mode == RS_NEAREST ? 1 : p.mode == RS_LINEAR ? 2 : 4;
@@ -961,12 +923,13 @@ static skiff_status_t *resize_run_common(skiff__kctx *ctx, bool upsample)
         ax[d].outside = (unsigned char *)(base + o_out[d]);
         rs_build_axis(&p, d, &ax[d]);
     }
-    const int threads = nthreads(ctx);
+    const int threads = skiff__kctx_threads(ctx);
 
     if (p.mode == RS_NEAREST) {
         size_t es = skiff_dtype_size(X->dtype);
         unsigned char ev[16] = {0};
-        store_f64(ev, is_numeric(X->dtype) ? X->dtype : SKIFF_DTYPE_UNDEFINED, 0, p.extrap);
+        store_f64(ev, skiff__dtype_is_numeric(X->dtype) ? X->dtype : SKIFF_DTYPE_UNDEFINED, 0,
+                  p.extrap);
         const int64_t IW = p.in[rank - 1], OW = p.out[rank - 1];
         const rs_axis *lx = &ax[rank - 1];
         int32_t *ix32 = NULL;
@@ -1569,8 +1532,8 @@ static skiff_status_t *run_einsum(skiff__kctx *ctx)
         return st;
     skiff_dtype_t dt = ctx->in[0]->dtype;
     for (int i = 0; i < pl.nops; i++) {
-        if (!is_numeric(ctx->in[i]->dtype))
-            return unsupported_dtype(ctx, "Inputs", ctx->in[i]->dtype);
+        if (!skiff__dtype_is_numeric(ctx->in[i]->dtype))
+            return skiff__kctx_bad_dtype(ctx, "Inputs", ctx->in[i]->dtype);
         if (ctx->in[i]->dtype != dt)
             return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
                                "input %d: dtype %s differs from input 0's %s", i,
@@ -1589,7 +1552,7 @@ static skiff_status_t *run_einsum(skiff__kctx *ctx)
     void *acc = scratch_get(ctx, (size_t)(n_out > 0 ? n_out : 1) * 8, &st);
     if (!acc)
         return st;
-    ein_general(&pl, ctx, Y, acc, !is_float(dt));
+    ein_general(&pl, ctx, Y, acc, !skiff__dtype_is_float(dt));
     return NULL;
 }
 
@@ -1597,11 +1560,11 @@ static skiff_status_t *run_einsum(skiff__kctx *ctx)
 
 static skiff_status_t *run_mish(skiff__kctx *ctx)
 {
-    const skiff_tensor_t *X = opt_in(ctx, 0);
+    const skiff_tensor_t *X = skiff__kctx_opt(ctx, 0);
     if (!X)
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "input 'X' is required");
-    if (!is_float(X->dtype))
-        return unsupported_dtype(ctx, "X", X->dtype);
+    if (!skiff__dtype_is_float(X->dtype))
+        return skiff__kctx_bad_dtype(ctx, "X", X->dtype);
     skiff_status_t *st;
     skiff_tensor_t *Y = skiff__kctx_output(ctx, 0, X->dtype, X->ndim, X->dims, &st);
     if (!Y)
@@ -1610,7 +1573,7 @@ static skiff_status_t *run_mish(skiff__kctx *ctx)
     if (X->dtype == SKIFF_DTYPE_FLOAT32) {
         const float *x = X->data;
         float *y = Y->data;
-        int threads = nthreads(ctx);
+        int threads = skiff__kctx_threads(ctx);
 #pragma omp parallel for num_threads(threads) if (threads > 1 && n > 32768)
         for (int64_t i = 0; i < n; i++) {
             float v = x[i];
@@ -1629,11 +1592,11 @@ static skiff_status_t *run_mish(skiff__kctx *ctx)
 
 static skiff_status_t *run_shrink(skiff__kctx *ctx)
 {
-    const skiff_tensor_t *X = opt_in(ctx, 0);
+    const skiff_tensor_t *X = skiff__kctx_opt(ctx, 0);
     if (!X)
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "input 'input' is required");
-    if (!is_numeric(X->dtype))
-        return unsupported_dtype(ctx, "input", X->dtype);
+    if (!skiff__dtype_is_numeric(X->dtype))
+        return skiff__kctx_bad_dtype(ctx, "input", X->dtype);
     const float bias = skiff__attr_float(ctx->node, "bias", 0.0f);
     const float lambd = skiff__attr_float(ctx->node, "lambd", 0.5f);
     skiff_status_t *st;
@@ -1662,11 +1625,11 @@ static skiff_status_t *run_shrink(skiff__kctx *ctx)
 
 static skiff_status_t *run_det(skiff__kctx *ctx)
 {
-    const skiff_tensor_t *X = opt_in(ctx, 0);
+    const skiff_tensor_t *X = skiff__kctx_opt(ctx, 0);
     if (!X)
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "input 'X' is required");
-    if (!is_float(X->dtype))
-        return unsupported_dtype(ctx, "X", X->dtype);
+    if (!skiff__dtype_is_float(X->dtype))
+        return skiff__kctx_bad_dtype(ctx, "X", X->dtype);
     if (X->ndim < 2 || X->dims[X->ndim - 1] != X->dims[X->ndim - 2])
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
                            "input 'X': expected [*, M, M], got rank %d", X->ndim);
@@ -1720,11 +1683,11 @@ static skiff_status_t *run_det(skiff__kctx *ctx)
 
 static skiff_status_t *run_mvn(skiff__kctx *ctx)
 {
-    const skiff_tensor_t *X = opt_in(ctx, 0);
+    const skiff_tensor_t *X = skiff__kctx_opt(ctx, 0);
     if (!X)
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "input 'X' is required");
-    if (!is_float(X->dtype))
-        return unsupported_dtype(ctx, "X", X->dtype);
+    if (!skiff__dtype_is_float(X->dtype))
+        return skiff__kctx_bad_dtype(ctx, "X", X->dtype);
     const int rank = X->ndim;
     bool red[SKIFF_MAX_DIMS] = {false};
     const int64_t *av = NULL;
@@ -1798,11 +1761,11 @@ static skiff_status_t *run_mvn(skiff__kctx *ctx)
 
 static skiff_status_t *run_lpnorm(skiff__kctx *ctx)
 {
-    const skiff_tensor_t *X = opt_in(ctx, 0);
+    const skiff_tensor_t *X = skiff__kctx_opt(ctx, 0);
     if (!X)
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "input 'input' is required");
-    if (!is_float(X->dtype))
-        return unsupported_dtype(ctx, "input", X->dtype);
+    if (!skiff__dtype_is_float(X->dtype))
+        return skiff__kctx_bad_dtype(ctx, "input", X->dtype);
     int64_t pv = skiff__attr_int(ctx->node, "p", 2);
     if (pv != 1 && pv != 2)
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "attribute 'p': expected 1 or 2, got %lld",

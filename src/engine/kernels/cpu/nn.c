@@ -7,7 +7,8 @@
 
 #include "dnnl_util.h"
 
-static bool is_float(skiff_dtype_t dt)
+/* The normalisations compute in float32 or float64 only. */
+static bool f32_or_f64(skiff_dtype_t dt)
 {
     return dt == SKIFF_DTYPE_FLOAT32 || dt == SKIFF_DTYPE_FLOAT64;
 }
@@ -82,13 +83,13 @@ static skiff_status_t *batchnorm_run(skiff__kctx *ctx)
                          *V = ctx->in[4];
     if (!X || !S || !Bt || !Mn || !V)
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "all 5 inputs are required");
-    if (!is_float(X->dtype))
+    if (!f32_or_f64(X->dtype))
         return skiff__kerr(ctx, SKIFF_CODE_UNSUPPORTED, "input 'X': dtype %s is not implemented",
                            skiff_dtype_name(X->dtype));
     const skiff_tensor_t *params[4] = {S, Bt, Mn, V};
     static const char *pnames[4] = {"scale", "B", "input_mean", "input_var"};
     for (int i = 0; i < 4; i++)
-        if (!is_float(params[i]->dtype))
+        if (!f32_or_f64(params[i]->dtype))
             return skiff__kerr(ctx, SKIFF_CODE_UNSUPPORTED,
                                "input '%s': dtype %s is not implemented", pnames[i],
                                skiff_dtype_name(params[i]->dtype));
@@ -205,14 +206,14 @@ static skiff_status_t *instancenorm_run(skiff__kctx *ctx)
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
                            "inputs 'input', 'scale' and 'B' are required");
     const skiff_tensor_t *X = ctx->in[0], *S = ctx->in[1], *B = ctx->in[2];
-    if (!is_float(X->dtype))
+    if (!f32_or_f64(X->dtype))
         return skiff__kerr(ctx, SKIFF_CODE_UNSUPPORTED,
                            "input 'input': dtype %s is not implemented",
                            skiff_dtype_name(X->dtype));
-    if (!is_float(S->dtype) || !is_float(B->dtype))
+    if (!f32_or_f64(S->dtype) || !f32_or_f64(B->dtype))
         return skiff__kerr(ctx, SKIFF_CODE_UNSUPPORTED,
                            "inputs 'scale'/'B': dtype %s is not implemented",
-                           skiff_dtype_name(is_float(S->dtype) ? B->dtype : S->dtype));
+                           skiff_dtype_name(f32_or_f64(S->dtype) ? B->dtype : S->dtype));
     if (X->ndim < 2)
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
                            "input 'input': expected rank >= 2 (N, C, ...), got %d", X->ndim);
@@ -300,13 +301,13 @@ static skiff_status_t *layernorm_run(skiff__kctx *ctx)
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "inputs 'X' and 'Scale' are required");
     const skiff_tensor_t *X = ctx->in[0], *S = ctx->in[1];
     const skiff_tensor_t *B = ctx->n_in > 2 ? ctx->in[2] : NULL;
-    if (!is_float(X->dtype))
+    if (!f32_or_f64(X->dtype))
         return skiff__kerr(ctx, SKIFF_CODE_UNSUPPORTED, "input 'X': dtype %s is not implemented",
                            skiff_dtype_name(X->dtype));
-    if (!is_float(S->dtype) || (B && !is_float(B->dtype)))
+    if (!f32_or_f64(S->dtype) || (B && !f32_or_f64(B->dtype)))
         return skiff__kerr(ctx, SKIFF_CODE_UNSUPPORTED,
                            "inputs 'Scale'/'B': dtype %s is not implemented",
-                           skiff_dtype_name(!is_float(S->dtype) ? S->dtype : B->dtype));
+                           skiff_dtype_name(!f32_or_f64(S->dtype) ? S->dtype : B->dtype));
     int axis;
     int64_t axis_attr = skiff__attr_int(node, "axis", -1);
     if (X->ndim < 1 || !skiff__norm_axis(axis_attr, X->ndim, &axis))
@@ -405,7 +406,7 @@ static skiff_status_t *lrn_run(skiff__kctx *ctx)
     const skiff_tensor_t *X = ctx->n_in > 0 ? ctx->in[0] : NULL;
     if (!X)
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "input 'X' is required");
-    if (!is_float(X->dtype))
+    if (!f32_or_f64(X->dtype))
         return skiff__kerr(ctx, SKIFF_CODE_UNSUPPORTED, "input 'X': dtype %s is not implemented",
                            skiff_dtype_name(X->dtype));
     if (X->ndim < 2)

@@ -844,11 +844,6 @@ static bool want_output(const skiff__kctx *ctx, int i)
     return i < ctx->n_out && i < ctx->node->n_out && ctx->node->out[i] >= 0;
 }
 
-static const skiff_tensor_t *opt_in(const skiff__kctx *ctx, int i)
-{
-    return i < ctx->n_in ? ctx->in[i] : NULL;
-}
-
 static skiff_status_t *check_shape(const skiff__kctx *ctx, const skiff_tensor_t *t,
                                    const char *name, int ndim, const int64_t *dims)
 {
@@ -1006,10 +1001,12 @@ static skiff_status_t *run_cell(skiff__kctx *ctx, cell_kind cell)
     skiff_status_t *st = cfg_parse(ctx->node, cell, &cfg);
     if (st)
         return st;
-    const skiff_tensor_t *X = opt_in(ctx, 0), *W = opt_in(ctx, 1), *R = opt_in(ctx, 2);
-    const skiff_tensor_t *B = opt_in(ctx, 3), *SL = opt_in(ctx, 4), *H0 = opt_in(ctx, 5);
-    const skiff_tensor_t *C0 = cell == CELL_LSTM ? opt_in(ctx, 6) : NULL;
-    const skiff_tensor_t *P = cell == CELL_LSTM ? opt_in(ctx, 7) : NULL;
+    const skiff_tensor_t *X = skiff__kctx_opt(ctx, 0), *W = skiff__kctx_opt(ctx, 1),
+                         *R = skiff__kctx_opt(ctx, 2);
+    const skiff_tensor_t *B = skiff__kctx_opt(ctx, 3), *SL = skiff__kctx_opt(ctx, 4),
+                         *H0 = skiff__kctx_opt(ctx, 5);
+    const skiff_tensor_t *C0 = cell == CELL_LSTM ? skiff__kctx_opt(ctx, 6) : NULL;
+    const skiff_tensor_t *P = cell == CELL_LSTM ? skiff__kctx_opt(ctx, 7) : NULL;
     if (!X || !W || !R)
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "inputs X, W and R are required");
     if (X->dtype != SKIFF_DTYPE_FLOAT32)

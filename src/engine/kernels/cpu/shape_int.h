@@ -19,9 +19,6 @@
  * r as 2r dimensions. */
 #define SKIFF_SHAPE_VIEW_DIMS (2 * SKIFF_MAX_DIMS)
 
-/* Intra-op thread count, at least 1. */
-int skiff__shape_threads(const skiff__kctx *ctx);
-
 /* Element size of `t`, or an UNSUPPORTED error naming the input and dtype. */
 skiff_status_t *skiff__shape_esize(const skiff__kctx *ctx, const skiff_tensor_t *t,
                                    const char *what, size_t *out_size);
