@@ -37,6 +37,24 @@ static inline bool skiff__mul_size(size_t a, size_t b, size_t *out)
     return !__builtin_mul_overflow(a, b, out);
 }
 
+/* Byte offsets for carving one buffer into 64-byte aligned pieces: each
+ * skiff__carve_take returns the next piece's offset; overflow is sticky. */
+typedef struct skiff__carve {
+    size_t off;
+    bool overflow;
+} skiff__carve;
+
+static inline size_t skiff__carve_take(skiff__carve *c, size_t n, size_t esize)
+{
+    size_t bytes, at = c->off;
+    if (!skiff__mul_size(n, esize, &bytes) || bytes > SIZE_MAX - 64 - at) {
+        c->overflow = true;
+        return 0;
+    }
+    c->off = at + ((bytes + 63) & ~(size_t)63);
+    return at;
+}
+
 /* ---- logging ------------------------------------------------------------- */
 typedef enum skiff_log_level {
     SKIFF_LOG_DEBUG = 0,

@@ -17,6 +17,7 @@
 #ifndef SKIFF_ENGINE_INT_H
 #define SKIFF_ENGINE_INT_H
 
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -256,6 +257,44 @@ skiff_status_t *skiff__kctx_bad_dtype(const skiff__kctx *ctx, const char *name, 
 skiff_status_t *skiff__kctx_input(const skiff__kctx *ctx, int i, const char *name,
                                   const skiff_tensor_t **out);
 
+/* A buffer of at least `bytes` (64-byte aligned) kept in the node's
+ * per-context cache slot (*ctx->cache) and grown, never shrunk, so repeated
+ * runs do not allocate; the first `keep` bytes survive a growth (tables
+ * built before the size of the rest was known). Ops using it set
+ * .cache_free = skiff__kcache_buf_free. NULL with *st on failure. */
+void *skiff__kcache_buf(skiff__kctx *ctx, size_t bytes, size_t keep, skiff_status_t **st);
+void skiff__kcache_buf_free(void *cache);
+
+/* Stores v as element i of a numeric buffer; integers round to nearest and
+ * saturate, as an image pipeline expects of a uint8 resize. Inline: kernels
+ * call it per element. */
+static inline void skiff__store_f64(void *data, skiff_dtype_t t, int64_t i, double v)
+{
+#define SKIFF__SAT(T, lo, hi)                                                                      \
+    do {                                                                                           \
+        double r = nearbyint(v);                                                                   \
+        ((T *)data)[i] = r != r ? (T)0 : r < (lo) ? (T)(lo) : r > (hi) ? (T)(hi) : (T)r;           \
+    } while (0)
+    switch (t) {
+    case SKIFF_DTYPE_FLOAT32: ((float *)data)[i] = (float)v; break;
+    case SKIFF_DTYPE_FLOAT64: ((double *)data)[i] = v; break;
+    case SKIFF_DTYPE_FLOAT16: ((uint16_t *)data)[i] = skiff__f32_to_f16((float)v); break;
+    case SKIFF_DTYPE_BFLOAT16: ((uint16_t *)data)[i] = skiff__f32_to_bf16((float)v); break;
+    case SKIFF_DTYPE_INT8: SKIFF__SAT(int8_t, -128.0, 127.0); break;
+    case SKIFF_DTYPE_UINT8: SKIFF__SAT(uint8_t, 0.0, 255.0); break;
+    case SKIFF_DTYPE_INT16: SKIFF__SAT(int16_t, -32768.0, 32767.0); break;
+    case SKIFF_DTYPE_UINT16: SKIFF__SAT(uint16_t, 0.0, 65535.0); break;
+    case SKIFF_DTYPE_INT32: SKIFF__SAT(int32_t, -2147483648.0, 2147483647.0); break;
+    case SKIFF_DTYPE_UINT32: SKIFF__SAT(uint32_t, 0.0, 4294967295.0); break;
+    case SKIFF_DTYPE_INT64:
+        SKIFF__SAT(int64_t, -9223372036854775808.0, 9223372036854774784.0);
+        break;
+    case SKIFF_DTYPE_UINT64: SKIFF__SAT(uint64_t, 0.0, 18446744073709549568.0); break;
+    default: break;
+    }
+#undef SKIFF__SAT
+}
+
 /* Normalises an axis in [-rank, rank) to [0, rank); false when out of range. */
 bool skiff__norm_axis(int64_t axis, int rank, int *out);
 
@@ -273,6 +312,7 @@ double skiff__tensor_get_f64(const skiff_tensor_t *t, int64_t i);
  * skiff__ops_<file>), each ending with a {.type = NULL} row; registry.c
  * chains them. */
 extern const skiff__op skiff__ops_conv[];
+extern const skiff__op skiff__ops_einsum[];
 extern const skiff__op skiff__ops_elementwise[];
 extern const skiff__op skiff__ops_gather[];
 extern const skiff__op skiff__ops_gemm[];
@@ -281,6 +321,7 @@ extern const skiff__op skiff__ops_misc[];
 extern const skiff__op skiff__ops_nn[];
 extern const skiff__op skiff__ops_pool[];
 extern const skiff__op skiff__ops_reduce[];
+extern const skiff__op skiff__ops_resize[];
 extern const skiff__op skiff__ops_rnn[];
 extern const skiff__op skiff__ops_shape[];
 

@@ -60,6 +60,53 @@ skiff_status_t *skiff__kctx_input(const skiff__kctx *ctx, int i, const char *nam
     return NULL;
 }
 
+/* The buffer skiff__kcache_buf keeps in a node's cache slot. */
+typedef struct kcache_buf {
+    void *buf;
+    size_t cap;
+} kcache_buf;
+
+void skiff__kcache_buf_free(void *cache)
+{
+    kcache_buf *s = cache;
+    if (!s)
+        return;
+    skiff__free(s->buf);
+    skiff__free(s);
+}
+
+void *skiff__kcache_buf(skiff__kctx *ctx, size_t bytes, size_t keep, skiff_status_t **st)
+{
+    kcache_buf *s = ctx->cache ? *ctx->cache : NULL;
+    if (!ctx->cache) {
+        *st = skiff__kerr(ctx, SKIFF_CODE_INTERNAL, "no kernel cache slot");
+        return NULL;
+    }
+    if (!s) {
+        if (!(s = skiff__calloc(1, sizeof(*s)))) {
+            *st = skiff__kerr(ctx, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+            return NULL;
+        }
+        *ctx->cache = s;
+    }
+    if (bytes == 0)
+        bytes = 64;
+    if (s->cap < bytes) {
+        void *nb = skiff__aligned_alloc(bytes);
+        if (!nb) {
+            *st = skiff__kerr(ctx, SKIFF_CODE_RESOURCE_EXHAUSTED,
+                              "out of memory for %zu bytes of scratch", bytes);
+            return NULL;
+        }
+        if (keep && s->buf)
+            memcpy(nb, s->buf, keep < s->cap ? keep : s->cap);
+        skiff__free(s->buf);
+        s->buf = nb;
+        s->cap = bytes;
+    }
+    return s->buf;
+}
+
 const skiff__attr *skiff__attr_find(const skiff__node *node, const char *name)
 {
     for (int i = 0; i < node->n_attrs; i++)
