@@ -365,9 +365,24 @@ skiff_status_t *skiff__graph_optimize(skiff__graph *g, skiff__pass_stats *stats)
  * Returns false when out of memory (every layout then stays row-major). */
 bool skiff__plan_layouts(skiff__graph *g);
 
+/* ---- compiled model (compile.c; run by exec.c) ---- */
+
+/* What a node is to the shape memo (see exec.c). */
+enum { SKIFF__SHAPE_NONE = 0, SKIFF__SHAPE_ROOT, SKIFF__SHAPE_DERIVED };
+
+struct skiff_model {
+    skiff__graph *g;
+    skiff_value_info_t *in_info;
+    skiff_value_info_t *out_info;
+    int *order; /* live nodes in execution order */
+    int n_order;
+    unsigned char *shape_kind; /* per node: SKIFF__SHAPE_*; NULL when the graph has no Shape/Size */
+    int n_derived;
+};
+
 /* exec.c: nodes answered from the shape memo so far (tests). */
 uint64_t skiff__context_memo_hits(const skiff_context_t *c);
-/* exec.c: values the layout plan holds channels-last (tests). */
+/* compile.c: values the layout plan holds channels-last (tests). */
 int skiff__model_cl_values(const skiff_model_t *m);
 /* Evaluates one node whose inputs are all constants, storing its outputs as
  * constants. Used by constant folding. */
