@@ -311,6 +311,7 @@ double skiff__tensor_get_f64(const skiff_tensor_t *t, int64_t i);
 /* Op tables, one per kernel file (src/engine/kernels/cpu/<file>.c exports
  * skiff__ops_<file>), each ending with a {.type = NULL} row; registry.c
  * chains them. */
+extern const skiff__op skiff__ops_cast[];
 extern const skiff__op skiff__ops_conv[];
 extern const skiff__op skiff__ops_einsum[];
 extern const skiff__op skiff__ops_elementwise[];
@@ -324,6 +325,7 @@ extern const skiff__op skiff__ops_reduce[];
 extern const skiff__op skiff__ops_resize[];
 extern const skiff__op skiff__ops_rnn[];
 extern const skiff__op skiff__ops_shape[];
+extern const skiff__op skiff__ops_softmax[];
 
 /* The CPU kernel for op_type in `domain` ("" and "ai.onnx" are the same
  * domain; any other must match exactly) whose min_opset <= opset, or NULL. */
