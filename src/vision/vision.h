@@ -11,6 +11,12 @@
 #include "../core/core.h"
 
 /* ---- resize (resize.c) ----------------------------------------------------- */
+/* Resampling of an N-d tensor by per-axis tap tables, with ONNX Resize's
+ * semantics. A caller fills a skiff__resize_params, builds each axis' table
+ * with skiff__vision_resize_axis into memory it owns, then runs one of the
+ * three resamplers. Nothing here allocates or keeps state: any thread, any
+ * number of calls at once. Antialiased downscaling is not implemented (ONNX
+ * Resize rejects it); it would come as a wider tap table. */
 
 typedef enum skiff__resize_mode {
     SKIFF_RESIZE_NEAREST,
@@ -38,15 +44,15 @@ typedef enum skiff__resize_nearest {
 
 typedef struct skiff__resize_params {
     skiff__resize_mode mode;
-    skiff__resize_coord ct;
-    skiff__resize_nearest nm;
-    double cubic_a;
-    bool exclude_outside;
-    double extrap;
+    skiff__resize_coord ct;   /* coordinate_transformation_mode */
+    skiff__resize_nearest nm; /* nearest_mode */
+    double cubic_a;           /* cubic_coeff_a (-0.75 in ONNX and OpenCV) */
+    bool exclude_outside;     /* renormalise the taps that fall inside */
+    double extrap;            /* extrapolation_value (tf_crop_and_resize) */
     int rank;
     int64_t in[SKIFF_MAX_DIMS], out[SKIFF_MAX_DIMS];
-    double scale[SKIFF_MAX_DIMS];
-    double roi_s[SKIFF_MAX_DIMS], roi_e[SKIFF_MAX_DIMS];
+    double scale[SKIFF_MAX_DIMS];                        /* out / in, or the given scales */
+    double roi_s[SKIFF_MAX_DIMS], roi_e[SKIFF_MAX_DIMS]; /* tf_crop_and_resize region; else 0, 1 */
 } skiff__resize_params;
 
 /* One axis' tap table: the caller provides idx, w ([out][ntap]) and outside
