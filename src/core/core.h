@@ -37,6 +37,24 @@ static inline bool skiff__mul_size(size_t a, size_t b, size_t *out)
     return !__builtin_mul_overflow(a, b, out);
 }
 
+/* Byte offsets for carving one buffer into 64-byte aligned pieces: each
+ * skiff__carve_take returns the next piece's offset; overflow is sticky. */
+typedef struct skiff__carve {
+    size_t off;
+    bool overflow;
+} skiff__carve;
+
+static inline size_t skiff__carve_take(skiff__carve *c, size_t n, size_t esize)
+{
+    size_t bytes, at = c->off;
+    if (!skiff__mul_size(n, esize, &bytes) || bytes > SIZE_MAX - 64 - at) {
+        c->overflow = true;
+        return 0;
+    }
+    c->off = at + ((bytes + 63) & ~(size_t)63);
+    return at;
+}
+
 /* ---- logging ------------------------------------------------------------- */
 typedef enum skiff_log_level {
     SKIFF_LOG_DEBUG = 0,
@@ -79,6 +97,41 @@ float skiff__f16_to_f32(uint16_t h);
 uint16_t skiff__f32_to_f16(float f);
 float skiff__bf16_to_f32(uint16_t h);
 uint16_t skiff__f32_to_bf16(float f);
+
+/* ---- dtype predicates ------------------------------------------------------ */
+/* float16 or bfloat16: storage types that kernels widen to float32. */
+static inline bool skiff__dtype_is_half(skiff_dtype_t dt)
+{
+    return dt == SKIFF_DTYPE_FLOAT16 || dt == SKIFF_DTYPE_BFLOAT16;
+}
+
+/* float32, float64, float16 or bfloat16. */
+static inline bool skiff__dtype_is_float(skiff_dtype_t dt)
+{
+    return dt == SKIFF_DTYPE_FLOAT32 || dt == SKIFF_DTYPE_FLOAT64 || skiff__dtype_is_half(dt);
+}
+
+/* A signed or unsigned integer type of 8 to 64 bits (not bool). */
+static inline bool skiff__dtype_is_int(skiff_dtype_t dt)
+{
+    switch (dt) {
+    case SKIFF_DTYPE_INT8:
+    case SKIFF_DTYPE_INT16:
+    case SKIFF_DTYPE_INT32:
+    case SKIFF_DTYPE_INT64:
+    case SKIFF_DTYPE_UINT8:
+    case SKIFF_DTYPE_UINT16:
+    case SKIFF_DTYPE_UINT32:
+    case SKIFF_DTYPE_UINT64: return true;
+    default: return false;
+    }
+}
+
+/* A float or integer type: what arithmetic kernels take. */
+static inline bool skiff__dtype_is_numeric(skiff_dtype_t dt)
+{
+    return skiff__dtype_is_float(dt) || skiff__dtype_is_int(dt);
+}
 
 /* ---- .npy files ------------------------------------------------------------
  * NumPy format 1.0-3.0, little-endian, C order; dtypes b1 i1 u1 i2 u2 i4 u4 i8

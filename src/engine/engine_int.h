@@ -17,6 +17,7 @@
 #ifndef SKIFF_ENGINE_INT_H
 #define SKIFF_ENGINE_INT_H
 
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -137,9 +138,28 @@ typedef struct skiff__kctx {
     skiff__exec *exec;
 } skiff__kctx;
 
+/* Where a kernel runs. Only CPU kernels exist today; a CUDA backend adds its
+ * own tables (src/engine/kernels/cuda) with the same rows. */
+typedef enum skiff__backend {
+    SKIFF_BACKEND_CPU = 0,
+    SKIFF_BACKEND_CUDA,
+} skiff__backend;
+
+/* Operator domains. ONNX's default domain is written "" in models and
+ * "ai.onnx" in some; the registry treats both as one. skiff's own fused ops,
+ * if any, live in "skiff", so a custom domain's op can never resolve to an
+ * ONNX op of the same name. */
+#define SKIFF_DOMAIN_ONNX ""
+#define SKIFF_DOMAIN_SKIFF "skiff"
+
+/* One row of an op table: written with designated initializers, so members
+ * left out are NULL / 0 (.domain NULL = the ONNX default domain, .backend 0 =
+ * CPU). See docs/contributing-ops.md. */
 typedef struct skiff__op {
-    const char *type; /* ONNX op_type, default domain */
-    int min_opset;    /* oldest opset form implemented (1 when all) */
+    const char *type;       /* op_type as in the model */
+    const char *domain;     /* NULL or "" for ONNX's default domain */
+    int min_opset;          /* oldest opset form implemented (1 when all) */
+    skiff__backend backend; /* SKIFF_BACKEND_CPU unless said */
     /* Optional, at load time after constant folding: validate attributes and
      * constant inputs, pre-pack weights into node->prep. */
     skiff_status_t *(*prepare)(skiff__node *node, const skiff__graph *graph);
@@ -211,6 +231,70 @@ const char *skiff__attr_str(const skiff__node *node, const char *name, const cha
 int skiff__attr_ints(const skiff__node *node, const char *name, const int64_t **out);
 int skiff__attr_floats(const skiff__node *node, const char *name, const float **out);
 
+/* ---- small helpers every kernel uses (kernel_util.c) ---- */
+
+/* Intra-op threads for the running node, at least 1. */
+static inline int skiff__kctx_threads(const skiff__kctx *ctx)
+{
+    return ctx->threads > 0 ? ctx->threads : 1;
+}
+
+/* Input i, or NULL when the node omits it (an optional input). */
+static inline const skiff_tensor_t *skiff__kctx_opt(const skiff__kctx *ctx, int i)
+{
+    return i < ctx->n_in ? ctx->in[i] : NULL;
+}
+
+/* An error naming input i ("missing required input 1 'indices'") when the
+ * node omits it; NULL when present. */
+skiff_status_t *skiff__kctx_need(const skiff__kctx *ctx, int i, const char *what);
+
+/* "input '<name>': dtype <dt> is not supported" (UNSUPPORTED). */
+skiff_status_t *skiff__kctx_bad_dtype(const skiff__kctx *ctx, const char *name, skiff_dtype_t dt);
+
+/* Input i in *out when it is present, has data and a valid shape; else an
+ * error naming it ("missing required input 'B'") and *out = NULL. */
+skiff_status_t *skiff__kctx_input(const skiff__kctx *ctx, int i, const char *name,
+                                  const skiff_tensor_t **out);
+
+/* A buffer of at least `bytes` (64-byte aligned) kept in the node's
+ * per-context cache slot (*ctx->cache) and grown, never shrunk, so repeated
+ * runs do not allocate; the first `keep` bytes survive a growth (tables
+ * built before the size of the rest was known). Ops using it set
+ * .cache_free = skiff__kcache_buf_free. NULL with *st on failure. */
+void *skiff__kcache_buf(skiff__kctx *ctx, size_t bytes, size_t keep, skiff_status_t **st);
+void skiff__kcache_buf_free(void *cache);
+
+/* Stores v as element i of a numeric buffer; integers round to nearest and
+ * saturate, as an image pipeline expects of a uint8 resize. Inline: kernels
+ * call it per element. */
+static inline void skiff__store_f64(void *data, skiff_dtype_t t, int64_t i, double v)
+{
+#define SKIFF__SAT(T, lo, hi)                                                                      \
+    do {                                                                                           \
+        double r = nearbyint(v);                                                                   \
+        ((T *)data)[i] = r != r ? (T)0 : r < (lo) ? (T)(lo) : r > (hi) ? (T)(hi) : (T)r;           \
+    } while (0)
+    switch (t) {
+    case SKIFF_DTYPE_FLOAT32: ((float *)data)[i] = (float)v; break;
+    case SKIFF_DTYPE_FLOAT64: ((double *)data)[i] = v; break;
+    case SKIFF_DTYPE_FLOAT16: ((uint16_t *)data)[i] = skiff__f32_to_f16((float)v); break;
+    case SKIFF_DTYPE_BFLOAT16: ((uint16_t *)data)[i] = skiff__f32_to_bf16((float)v); break;
+    case SKIFF_DTYPE_INT8: SKIFF__SAT(int8_t, -128.0, 127.0); break;
+    case SKIFF_DTYPE_UINT8: SKIFF__SAT(uint8_t, 0.0, 255.0); break;
+    case SKIFF_DTYPE_INT16: SKIFF__SAT(int16_t, -32768.0, 32767.0); break;
+    case SKIFF_DTYPE_UINT16: SKIFF__SAT(uint16_t, 0.0, 65535.0); break;
+    case SKIFF_DTYPE_INT32: SKIFF__SAT(int32_t, -2147483648.0, 2147483647.0); break;
+    case SKIFF_DTYPE_UINT32: SKIFF__SAT(uint32_t, 0.0, 4294967295.0); break;
+    case SKIFF_DTYPE_INT64:
+        SKIFF__SAT(int64_t, -9223372036854775808.0, 9223372036854774784.0);
+        break;
+    case SKIFF_DTYPE_UINT64: SKIFF__SAT(uint64_t, 0.0, 18446744073709549568.0); break;
+    default: break;
+    }
+#undef SKIFF__SAT
+}
+
 /* Normalises an axis in [-rank, rank) to [0, rank); false when out of range. */
 bool skiff__norm_axis(int64_t axis, int rank, int *out);
 
@@ -224,15 +308,33 @@ int64_t skiff__tensor_get_i64(const skiff_tensor_t *t, int64_t i);
 double skiff__tensor_get_f64(const skiff_tensor_t *t, int64_t i);
 
 /* ---- registry ---- */
-/* Op tables, one per kernel file, each ending with a {NULL} entry. */
+/* Op tables, one per kernel file (src/engine/kernels/cpu/<file>.c exports
+ * skiff__ops_<file>), each ending with a {.type = NULL} row; registry.c
+ * chains them. */
+extern const skiff__op skiff__ops_cast[];
+extern const skiff__op skiff__ops_conv[];
+extern const skiff__op skiff__ops_einsum[];
 extern const skiff__op skiff__ops_elementwise[];
-extern const skiff__op skiff__ops_reduce[];
-extern const skiff__op skiff__ops_shape[];
-extern const skiff__op skiff__ops_nn[];
-extern const skiff__op skiff__ops_rnn[];
+extern const skiff__op skiff__ops_gather[];
+extern const skiff__op skiff__ops_gemm[];
+extern const skiff__op skiff__ops_layout[];
 extern const skiff__op skiff__ops_misc[];
+extern const skiff__op skiff__ops_nn[];
+extern const skiff__op skiff__ops_pool[];
+extern const skiff__op skiff__ops_reduce[];
+extern const skiff__op skiff__ops_resize[];
+extern const skiff__op skiff__ops_rnn[];
+extern const skiff__op skiff__ops_shape[];
+extern const skiff__op skiff__ops_softmax[];
 
+/* The CPU kernel for op_type in `domain` ("" and "ai.onnx" are the same
+ * domain; any other must match exactly) whose min_opset <= opset, or NULL. */
 const skiff__op *skiff__op_find(const char *domain, const char *op_type, int opset);
+
+/* Every registered op, in table order, for tools and tests: calls fn once
+ * per row with the name of its table ("conv" for skiff__ops_conv, which is
+ * kernels/cpu/conv.c). */
+void skiff__op_foreach(void (*fn)(const skiff__op *op, const char *table, void *arg), void *arg);
 
 /* ---- graph ---- */
 skiff_status_t *skiff__onnx_parse(const void *data, size_t size, const char *base_dir,
@@ -265,9 +367,24 @@ skiff_status_t *skiff__graph_optimize(skiff__graph *g, skiff__pass_stats *stats)
  * Returns false when out of memory (every layout then stays row-major). */
 bool skiff__plan_layouts(skiff__graph *g);
 
+/* ---- compiled model (compile.c; run by exec.c) ---- */
+
+/* What a node is to the shape memo (see exec.c). */
+enum { SKIFF__SHAPE_NONE = 0, SKIFF__SHAPE_ROOT, SKIFF__SHAPE_DERIVED };
+
+struct skiff_model {
+    skiff__graph *g;
+    skiff_value_info_t *in_info;
+    skiff_value_info_t *out_info;
+    int *order; /* live nodes in execution order */
+    int n_order;
+    unsigned char *shape_kind; /* per node: SKIFF__SHAPE_*; NULL when the graph has no Shape/Size */
+    int n_derived;
+};
+
 /* exec.c: nodes answered from the shape memo so far (tests). */
 uint64_t skiff__context_memo_hits(const skiff_context_t *c);
-/* exec.c: values the layout plan holds channels-last (tests). */
+/* compile.c: values the layout plan holds channels-last (tests). */
 int skiff__model_cl_values(const skiff_model_t *m);
 /* Evaluates one node whose inputs are all constants, storing its outputs as
  * constants. Used by constant folding. */

@@ -1,8 +1,8 @@
-/* exec.c - compiled models and execution contexts.
+/* exec.c - execution contexts: running a compiled model (compile.c).
  *
- * A skiff_model_t owns the optimised graph and is never written after
- * loading. A skiff_context_t owns everything a run mutates: one runtime
- * tensor per value, the buffer pool, and per-node kernel caches.
+ * A skiff_context_t owns everything a run mutates: one runtime tensor per
+ * value, the buffer pool, and per-node kernel caches. The skiff_model_t it
+ * runs is never written after compilation.
  *
  * Memory: intermediate buffers come from a per-context pool of blocks. A
  * value's block goes back to the pool as soon as its last consumer has run
@@ -24,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "engine_int.h"
 
@@ -52,21 +51,8 @@ struct skiff__exec {
     size_t scratch_cap;
 };
 
-/* What a node is to the shape memo. */
-enum { SHAPE_NONE = 0, SHAPE_ROOT, SHAPE_DERIVED };
-
 /* Outputs of a shape-derived node larger than this are recomputed each run. */
 #define MEMO_MAX_BYTES ((size_t)64 << 10)
-
-struct skiff_model {
-    skiff__graph *g;
-    skiff_value_info_t *in_info;
-    skiff_value_info_t *out_info;
-    int *order; /* live nodes in execution order */
-    int n_order;
-    unsigned char *shape_kind; /* per node: SHAPE_* */
-    int n_derived;
-};
 
 /* A node's memo: a Shape/Size node's input shape, or a derived node's outputs
  * (owned copies) from the run that recorded them. */
@@ -330,235 +316,6 @@ skiff_status_t *skiff__kctx_alias(skiff__kctx *k, int idx, int in_idx, int ndim,
     return NULL;
 }
 
-/* ---- model ---- */
-
-static void fill_info(const skiff__value *v, skiff_value_info_t *info)
-{
-    info->name = v->name;
-    info->dtype = v->dtype;
-    info->ndim = v->ndim;
-    for (int i = 0; i < SKIFF_MAX_DIMS; i++)
-        info->dims[i] = i < v->ndim ? v->dims[i] : 0;
-}
-
-static skiff_status_t *prepare_nodes(skiff__graph *g)
-{
-    for (int i = 0; i < g->n_nodes; i++) {
-        skiff__node *n = &g->nodes[i];
-        if (n->dead || !n->op || !n->op->prepare)
-            continue;
-        skiff_status_t *st = n->op->prepare(n, g);
-        if (st)
-            return st;
-    }
-    return NULL;
-}
-
-/* Ops whose result is not a function of their inputs. */
-static bool nondeterministic(const skiff__node *n)
-{
-    return n->domain[0] != '\0' || strncmp(n->op_type, "Random", 6) == 0 ||
-           strcmp(n->op_type, "Multinomial") == 0 || strcmp(n->op_type, "Bernoulli") == 0;
-}
-
-/* Marks Shape/Size nodes as roots and the nodes computed only from roots and
- * constants as derived (execution order is topological, so one pass does).
- * A graph without Shape or Size nodes gets no table. */
-static skiff_status_t *mark_shape_nodes(skiff_model_t *m)
-{
-    const skiff__graph *g = m->g;
-    bool roots = false;
-    for (int oi = 0; oi < m->n_order && !roots; oi++) {
-        const skiff__node *n = &g->nodes[m->order[oi]];
-        roots = n->domain[0] == '\0' &&
-                (strcmp(n->op_type, "Shape") == 0 || strcmp(n->op_type, "Size") == 0);
-    }
-    if (!roots)
-        return NULL;
-    unsigned char *val = skiff__calloc((size_t)g->n_values + 1, 1); /* derived values */
-    m->shape_kind = skiff__calloc((size_t)g->n_nodes + 1, 1);
-    if (!val || !m->shape_kind) {
-        skiff__free(val);
-        return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
-    }
-    for (int oi = 0; oi < m->n_order; oi++) {
-        int ni = m->order[oi];
-        const skiff__node *n = &g->nodes[ni];
-        unsigned char kind = SHAPE_NONE;
-        if (n->domain[0] == '\0' &&
-            (strcmp(n->op_type, "Shape") == 0 || strcmp(n->op_type, "Size") == 0) && n->n_in >= 1 &&
-            n->in[0] >= 0) {
-            kind = SHAPE_ROOT;
-        } else if (!nondeterministic(n) && n->n_out <= 16 && n->sum_input < 0) {
-            bool any = false, all = true;
-            for (int k = 0; k < n->n_in && all; k++) {
-                int v = n->in[k];
-                if (v < 0)
-                    continue;
-                if (val[v])
-                    any = true;
-                else if (!g->values[v].constant)
-                    all = false;
-            }
-            if (any && all)
-                kind = SHAPE_DERIVED;
-        }
-        m->shape_kind[ni] = kind;
-        if (kind != SHAPE_NONE)
-            for (int o = 0; o < n->n_out; o++)
-                if (n->out[o] >= 0)
-                    val[n->out[o]] = 1;
-        m->n_derived += kind == SHAPE_DERIVED;
-    }
-    skiff__free(val);
-    return NULL;
-}
-
-static skiff_status_t *model_from_graph(skiff__graph *g, const skiff_model_options_t *opts,
-                                        skiff_model_t **out_model)
-{
-    skiff_model_t *m = skiff__calloc(1, sizeof(*m));
-    if (!m) {
-        skiff__graph_free(g);
-        return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
-    }
-    m->g = g;
-    skiff_status_t *st = NULL;
-    int optimize = opts ? opts->optimize : 1;
-    int verbose = opts ? opts->verbose : 1;
-    int before = 0;
-    for (int i = 0; i < g->n_nodes; i++)
-        before += !g->nodes[i].dead;
-    if (optimize) {
-        skiff__pass_stats ps = {0};
-        st = skiff__graph_optimize(g, &ps);
-        if (!st && verbose)
-            skiff_log(SKIFF_LOG_INFO,
-                      "graph passes: %d identity removed, %d folded, %d dead, %d batchnorm folded, "
-                      "%d activations fused, %d sums fused, %d gelu, %d layernorm, %d hardswish",
-                      ps.removed_identity, ps.folded, ps.dead, ps.bn_folded, ps.act_fused,
-                      ps.sum_fused, ps.gelu_fused, ps.ln_fused, ps.hardswish_fused);
-    }
-    if (!st && !skiff__plan_layouts(g))
-        st = skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory planning layouts");
-    if (!st)
-        st = prepare_nodes(g);
-    if (!st) {
-        m->order = skiff__malloc(sizeof(int) * (size_t)(g->n_nodes + 1));
-        m->in_info = skiff__calloc((size_t)g->n_inputs + 1, sizeof(*m->in_info));
-        m->out_info = skiff__calloc((size_t)g->n_outputs + 1, sizeof(*m->out_info));
-        if (!m->order || !m->in_info || !m->out_info)
-            st = skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
-    }
-    if (st) {
-        skiff_model_free(m);
-        return st;
-    }
-    for (int i = 0; i < g->n_nodes; i++)
-        if (!g->nodes[i].dead)
-            m->order[m->n_order++] = i;
-    if ((st = mark_shape_nodes(m))) {
-        skiff_model_free(m);
-        return st;
-    }
-    for (int i = 0; i < g->n_inputs; i++)
-        fill_info(&g->values[g->inputs[i]], &m->in_info[i]);
-    for (int i = 0; i < g->n_outputs; i++)
-        fill_info(&g->values[g->outputs[i]], &m->out_info[i]);
-    if (verbose)
-        skiff_log(SKIFF_LOG_INFO,
-                  "model '%s': opset %d, %d nodes (%d before passes), %d inputs, "
-                  "%d outputs",
-                  g->name, g->opset, m->n_order, before, g->n_inputs, g->n_outputs);
-    *out_model = m;
-    return NULL;
-}
-
-skiff_status_t *skiff_model_load_buffer(const void *data, size_t size, const char *base_dir,
-                                        const skiff_model_options_t *opts,
-                                        skiff_model_t **out_model)
-{
-    skiff__graph *g;
-    skiff_status_t *st = skiff__onnx_parse(data, size, base_dir, &g);
-    if (st)
-        return st;
-    return model_from_graph(g, opts, out_model);
-}
-
-skiff_status_t *skiff_model_load(const char *path, const skiff_model_options_t *opts,
-                                 skiff_model_t **out_model)
-{
-    struct stat sb;
-    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
-        return skiff_status_new(SKIFF_CODE_INVALID_ARG,
-                                "'%s' is a directory, expected an .onnx file", path);
-    const void *buf;
-    size_t size;
-    skiff_status_t *st = skiff__map_file(path, &buf, &size);
-    if (st)
-        return st;
-    char *dir = skiff__strdup(path);
-    if (!dir) {
-        skiff__unmap_file(buf, size);
-        return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
-    }
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        *slash = '\0';
-    st = skiff_model_load_buffer(buf, size, slash ? dir : ".", opts, out_model);
-    skiff__unmap_file(buf, size);
-    skiff__free(dir);
-    return skiff_status_wrap(st, "loading '%s'", path);
-}
-
-void skiff_model_free(skiff_model_t *m)
-{
-    if (!m)
-        return;
-    skiff__graph_free(m->g);
-    skiff__free(m->order);
-    skiff__free(m->shape_kind);
-    skiff__free(m->in_info);
-    skiff__free(m->out_info);
-    skiff__free(m);
-}
-
-int skiff_model_external_file_count(const skiff_model_t *m) { return m->g->n_ext_files; }
-
-const char *skiff_model_external_file(const skiff_model_t *m, int i)
-{
-    return i >= 0 && i < m->g->n_ext_files ? m->g->ext_files[i] : NULL;
-}
-
-int skiff_model_input_count(const skiff_model_t *m) { return m->g->n_inputs; }
-int skiff_model_output_count(const skiff_model_t *m) { return m->g->n_outputs; }
-
-const skiff_value_info_t *skiff_model_input(const skiff_model_t *m, int i)
-{
-    return i >= 0 && i < m->g->n_inputs ? &m->in_info[i] : NULL;
-}
-
-const skiff_value_info_t *skiff_model_output(const skiff_model_t *m, int i)
-{
-    return i >= 0 && i < m->g->n_outputs ? &m->out_info[i] : NULL;
-}
-
-int skiff_model_input_index(const skiff_model_t *m, const char *name)
-{
-    for (int i = 0; i < m->g->n_inputs; i++)
-        if (strcmp(m->in_info[i].name, name) == 0)
-            return i;
-    return -1;
-}
-
-int skiff_model_output_index(const skiff_model_t *m, const char *name)
-{
-    for (int i = 0; i < m->g->n_outputs; i++)
-        if (strcmp(m->out_info[i].name, name) == 0)
-            return i;
-    return -1;
-}
-
 /* ---- context ---- */
 
 skiff_status_t *skiff_context_new(const skiff_model_t *m, const skiff_context_options_t *opts,
@@ -692,7 +449,7 @@ static memo_entry *memo_get(skiff_context_t *c, int ni)
 static void memo_invalidate(skiff_context_t *c)
 {
     for (int i = 0; c->memo && i < c->m->g->n_nodes; i++)
-        if (c->memo[i] && c->m->shape_kind[i] == SHAPE_DERIVED)
+        if (c->memo[i] && c->m->shape_kind[i] == SKIFF__SHAPE_DERIVED)
             c->memo[i]->valid = false;
 }
 
@@ -776,14 +533,6 @@ static bool memo_restore(skiff_context_t *c, int ni, const skiff__node *n)
 
 uint64_t skiff__context_memo_hits(const skiff_context_t *c) { return c->memo_hits; }
 
-int skiff__model_cl_values(const skiff_model_t *m)
-{
-    int n = 0;
-    for (int i = 0; i < m->g->n_nodes; i++)
-        n += !m->g->nodes[i].dead && m->g->nodes[i].y_cl;
-    return n;
-}
-
 skiff_status_t *skiff_context_run(skiff_context_t *c, const skiff_tensor_t *const *inputs,
                                   int n_inputs, const skiff_tensor_t **outputs)
 {
@@ -829,7 +578,7 @@ skiff_status_t *skiff_context_run(skiff_context_t *c, const skiff_tensor_t *cons
         for (int k = 0; k < n->n_out; k++)
             out_buf[k] = NULL;
         bool from_memo = false;
-        if (kind && kind[ni] == SHAPE_ROOT) {
+        if (kind && kind[ni] == SKIFF__SHAPE_ROOT) {
             bool oom;
             if (!memo_root_same(c, ni, in_buf[0], &oom) && memo_ok) {
                 memo_ok = false; /* the memo is stale from here: drop it */
@@ -839,7 +588,7 @@ skiff_status_t *skiff_context_run(skiff_context_t *c, const skiff_tensor_t *cons
                 st = skiff__node_err(n, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
                 break;
             }
-        } else if (kind && kind[ni] == SHAPE_DERIVED && memo_ok) {
+        } else if (kind && kind[ni] == SKIFF__SHAPE_DERIVED && memo_ok) {
             from_memo = memo_restore(c, ni, n);
         }
         if (!from_memo) {
@@ -862,7 +611,7 @@ skiff_status_t *skiff_context_run(skiff_context_t *c, const skiff_tensor_t *cons
                 rt_release(c, &c->scratch[o]);
             if (st)
                 break;
-            if (kind && kind[ni] == SHAPE_DERIVED && !memo_store(c, ni, n)) {
+            if (kind && kind[ni] == SKIFF__SHAPE_DERIVED && !memo_store(c, ni, n)) {
                 st = skiff__node_err(n, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
                 break;
             }

@@ -1,5 +1,7 @@
-/* kernel_util.c - helpers shared by all kernels: attributes, errors, axes,
- * broadcasting, typed element access. */
+/* kernel_util.c - helpers shared by all kernels: attributes, errors, inputs,
+ * axes, broadcasting, typed element access. A helper that two kernel files
+ * need goes here (or, when it sits in a per-element loop, into engine_int.h
+ * as static inline), never into a second copy. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -31,6 +33,78 @@ skiff_status_t *skiff__node_err(const skiff__node *node, skiff_code_t code, cons
     skiff_status_t *st = node_verr(node, code, fmt, ap);
     va_end(ap);
     return st;
+}
+
+skiff_status_t *skiff__kctx_need(const skiff__kctx *ctx, int i, const char *what)
+{
+    if (i >= ctx->n_in || !ctx->in[i])
+        return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "missing required input %d '%s'", i, what);
+    return NULL;
+}
+
+skiff_status_t *skiff__kctx_bad_dtype(const skiff__kctx *ctx, const char *name, skiff_dtype_t dt)
+{
+    return skiff__kerr(ctx, SKIFF_CODE_UNSUPPORTED, "input '%s': dtype %s is not supported", name,
+                       skiff_dtype_name(dt));
+}
+
+skiff_status_t *skiff__kctx_input(const skiff__kctx *ctx, int i, const char *name,
+                                  const skiff_tensor_t **out)
+{
+    *out = NULL;
+    if (i >= ctx->n_in || !ctx->in[i] || (!ctx->in[i]->data && skiff_tensor_numel(ctx->in[i]) != 0))
+        return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "missing required input '%s'", name);
+    if (skiff_tensor_numel(ctx->in[i]) < 0)
+        return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "input '%s': invalid shape", name);
+    *out = ctx->in[i];
+    return NULL;
+}
+
+/* The buffer skiff__kcache_buf keeps in a node's cache slot. */
+typedef struct kcache_buf {
+    void *buf;
+    size_t cap;
+} kcache_buf;
+
+void skiff__kcache_buf_free(void *cache)
+{
+    kcache_buf *s = cache;
+    if (!s)
+        return;
+    skiff__free(s->buf);
+    skiff__free(s);
+}
+
+void *skiff__kcache_buf(skiff__kctx *ctx, size_t bytes, size_t keep, skiff_status_t **st)
+{
+    kcache_buf *s = ctx->cache ? *ctx->cache : NULL;
+    if (!ctx->cache) {
+        *st = skiff__kerr(ctx, SKIFF_CODE_INTERNAL, "no kernel cache slot");
+        return NULL;
+    }
+    if (!s) {
+        if (!(s = skiff__calloc(1, sizeof(*s)))) {
+            *st = skiff__kerr(ctx, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+            return NULL;
+        }
+        *ctx->cache = s;
+    }
+    if (bytes == 0)
+        bytes = 64;
+    if (s->cap < bytes) {
+        void *nb = skiff__aligned_alloc(bytes);
+        if (!nb) {
+            *st = skiff__kerr(ctx, SKIFF_CODE_RESOURCE_EXHAUSTED,
+                              "out of memory for %zu bytes of scratch", bytes);
+            return NULL;
+        }
+        if (keep && s->buf)
+            memcpy(nb, s->buf, keep < s->cap ? keep : s->cap);
+        skiff__free(s->buf);
+        s->buf = nb;
+        s->cap = bytes;
+    }
+    return s->buf;
 }
 
 const skiff__attr *skiff__attr_find(const skiff__node *node, const char *name)

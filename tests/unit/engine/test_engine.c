@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "engine/engine_int.h"
+#include "onnx.pb-c.h"
 #include "skiff/engine.h"
 
 #ifndef SKIFF_TEST_DATA
@@ -579,6 +581,131 @@ static void test_alloc_failure_cl_chain(void **state)
     skiff_tensor_free(x);
 }
 
+/* A one-node model y = <op_type>(x) of `domain`, serialized. Caller frees
+ * *out with free(). */
+static size_t one_node_model(const char *domain, const char *op_type, uint8_t **out)
+{
+    char *in[] = {"x"}, *outn[] = {"y"};
+    Onnx__NodeProto node = ONNX__NODE_PROTO__INIT;
+    node.n_input = 1;
+    node.input = in;
+    node.n_output = 1;
+    node.output = outn;
+    node.name = "r1";
+    node.op_type = (char *)op_type;
+    node.domain = (char *)domain;
+    Onnx__NodeProto *nodes[] = {&node};
+    Onnx__ValueInfoProto vx = ONNX__VALUE_INFO_PROTO__INIT, vy = ONNX__VALUE_INFO_PROTO__INIT;
+    vx.name = "x";
+    vy.name = "y";
+    Onnx__ValueInfoProto *ins[] = {&vx}, *outs[] = {&vy};
+    Onnx__GraphProto graph = ONNX__GRAPH_PROTO__INIT;
+    graph.n_node = 1;
+    graph.node = nodes;
+    graph.name = "domains";
+    graph.n_input = 1;
+    graph.input = ins;
+    graph.n_output = 1;
+    graph.output = outs;
+    Onnx__OperatorSetIdProto onnx = ONNX__OPERATOR_SET_ID_PROTO__INIT;
+    onnx.domain = "";
+    onnx.has_version = 1;
+    onnx.version = 13;
+    Onnx__OperatorSetIdProto custom = ONNX__OPERATOR_SET_ID_PROTO__INIT;
+    custom.domain = "com.example";
+    custom.has_version = 1;
+    custom.version = 1;
+    Onnx__OperatorSetIdProto *opsets[] = {&onnx, &custom};
+    Onnx__ModelProto model = ONNX__MODEL_PROTO__INIT;
+    model.has_ir_version = 1;
+    model.ir_version = 8;
+    model.n_opset_import = 2;
+    model.opset_import = opsets;
+    model.graph = &graph;
+    size_t n = onnx__model_proto__get_packed_size(&model);
+    *out = malloc(n);
+    assert_non_null(*out);
+    onnx__model_proto__pack(&model, *out);
+    return n;
+}
+
+/* The registry matches domains exactly: a custom domain's "Relu" is not
+ * ONNX's Relu, and the loader lists it as unsupported. */
+static void test_op_domains(void **state)
+{
+    (void)state;
+    const skiff__op *relu = skiff__op_find("", "Relu", 13);
+    assert_non_null(relu);
+    assert_ptr_equal(skiff__op_find("ai.onnx", "Relu", 13), relu);
+    assert_ptr_equal(skiff__op_find(NULL, "Relu", 13), relu);
+    assert_null(skiff__op_find("com.example", "Relu", 13));
+    assert_null(skiff__op_find("skiff", "Relu", 13));
+    assert_null(skiff__op_find("", "Resize", 9)); /* below its min_opset */
+
+    static const char *const ok_domains[] = {"", "ai.onnx"};
+    for (size_t i = 0; i < 2; i++) {
+        uint8_t *buf;
+        size_t n = one_node_model(ok_domains[i], "Relu", &buf);
+        skiff_model_t *m = NULL;
+        skiff_status_t *st = skiff_model_load_buffer(buf, n, ".", &quiet, &m);
+        if (st)
+            fail_msg("domain '%s': %s", ok_domains[i], skiff_status_message(st));
+        skiff_model_free(m);
+        free(buf);
+    }
+    uint8_t *buf;
+    size_t n = one_node_model("com.example", "Relu", &buf);
+    skiff_model_t *m = NULL;
+    expect_error(skiff_model_load_buffer(buf, n, ".", &quiet, &m), SKIFF_CODE_UNSUPPORTED,
+                 "unsupported operator: com.example.Relu (node 'r1', opset 13)");
+    assert_null(m);
+    free(buf);
+}
+
+/* Every registered op appears in docs/operators.md's list of kernels, with
+ * its table and opset, and the list names nothing else. */
+typedef struct doc_check {
+    const char *doc;
+    int n_ops;
+    int missing;
+} doc_check;
+
+static void doc_row(const skiff__op *op, const char *table, void *arg)
+{
+    doc_check *dc = arg;
+    char row[256];
+    snprintf(row, sizeof(row), "| %s | %s | %d | %s.c |", op->type,
+             op->domain && op->domain[0] ? op->domain : "ai.onnx", op->min_opset, table);
+    dc->n_ops++;
+    if (!strstr(dc->doc, row)) {
+        print_error("docs/operators.md lacks the row: %s\n", row);
+        dc->missing++;
+    }
+}
+
+static void test_operators_doc(void **state)
+{
+    (void)state;
+    FILE *f = fopen(SKIFF_TEST_DATA "/../../docs/operators.md", "rb");
+    assert_non_null(f);
+    static char doc[1 << 17];
+    size_t n = fread(doc, 1, sizeof(doc) - 1, f);
+    fclose(f);
+    doc[n] = '\0';
+    doc_check dc = {.doc = doc};
+    skiff__op_foreach(doc_row, &dc);
+    assert_int_equal(dc.missing, 0);
+    const char *b = strstr(doc, "<!-- kernels:begin -->"), *e = strstr(doc, "<!-- kernels:end -->");
+    assert_non_null(b);
+    assert_non_null(e);
+    int rows = 0;
+    for (const char *p = b; p < e && (p = strstr(p, "\n| ")) && p < e; p++)
+        rows++;
+    /* the header row, then one row per op */
+    if (rows != dc.n_ops + 1)
+        fail_msg("docs/operators.md lists %d kernels, the registry has %d", rows - 1, dc.n_ops);
+}
+
 int main(void)
 {
     skiff_log_set_level(SKIFF_LOG_ERROR);
@@ -599,6 +726,8 @@ int main(void)
         cmocka_unit_test(test_sum_in_place),
         cmocka_unit_test(test_gemm_packed),
         cmocka_unit_test(test_linear_fusion),
+        cmocka_unit_test(test_op_domains),
+        cmocka_unit_test(test_operators_doc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -774,6 +774,104 @@ static void crop_copy(float *y, const float *full, const float *b, int64_t nm, i
     }
 }
 
+/* The output's spatial dims (yd[2..]) and the effective pads in a->pb/pe;
+ * for ConvTranspose also the uncropped size in full[] and *crop when the
+ * pads cut into it. *degenerate when a dim is empty. */
+static skiff_status_t *out_shape(const skiff__kctx *ctx, const skiff_tensor_t *X, bool transpose,
+                                 conv_attrs *a, int64_t *yd, int64_t *full, bool *degenerate,
+                                 bool *crop)
+{
+    const int nsp = X->ndim - 2;
+    for (int i = 0; i < nsp; i++) {
+        int64_t in = X->dims[2 + i], s = a->s[i], dk = (a->k[i] - 1) * a->d[i] + 1;
+        if (in == 0 || a->k[i] == 0)
+            *degenerate = true;
+        if (!transpose) {
+            if (a->auto_pad == PAD_SAME_UPPER || a->auto_pad == PAD_SAME_LOWER) {
+                int64_t o = (in + s - 1) / s;
+                int64_t total = (o - 1) * s + dk - in;
+                if (total < 0)
+                    total = 0;
+                a->pb[i] = a->auto_pad == PAD_SAME_UPPER ? total / 2 : total - total / 2;
+                a->pe[i] = total - a->pb[i];
+                yd[2 + i] = o;
+            } else {
+                int64_t span = in + a->pb[i] + a->pe[i] - dk;
+                if (span < 0)
+                    return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
+                                       "input 'X': spatial dim %d (%lld, padded %lld) is smaller "
+                                       "than the dilated kernel (%lld)",
+                                       i, (long long)in, (long long)(in + a->pb[i] + a->pe[i]),
+                                       (long long)dk);
+                yd[2 + i] = span / s + 1;
+            }
+        } else {
+            int64_t f = in > 0 ? s * (in - 1) + dk : 0;
+            full[i] = f;
+            if (a->has_out_shape || a->auto_pad == PAD_SAME_UPPER ||
+                a->auto_pad == PAD_SAME_LOWER) {
+                int64_t o = a->has_out_shape ? a->out_shape[i] : in * s;
+                int64_t total = f + a->out_pad[i] - o;
+                if (total < 0)
+                    total = 0;
+                /* ONNX: SAME_UPPER puts the odd padding at the end */
+                a->pb[i] = a->auto_pad == PAD_SAME_UPPER ? total / 2 : total - total / 2;
+                a->pe[i] = total - a->pb[i];
+                yd[2 + i] = o;
+            } else {
+                int64_t o = f + a->out_pad[i] - a->pb[i] - a->pe[i];
+                if (o < 0)
+                    return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
+                                       "pads exceed the output of spatial dim %d", i);
+                yd[2 + i] = o;
+            }
+            if (f - yd[2 + i] - a->pb[i] < 0)
+                *crop = true;
+        }
+    }
+    return NULL;
+}
+
+/* W's ONNX layout as a oneDNN descriptor by strides, with a group dim when
+ * g > 1 ([C, M/g, k...] for ConvTranspose, [M, C/g, k...] otherwise). */
+static dnnl_status_t wei_desc(dnnl_memory_desc_t *md, const conv_attrs *a, int nsp, int64_t M,
+                              int64_t C, int64_t g, bool transpose)
+{
+    dnnl_dims_t wd, ws;
+    int wn = 0;
+    int64_t K = 1;
+    for (int i = 0; i < nsp; i++)
+        K *= a->k[i];
+    int64_t oc = M / g, ic = C / g;
+    if (g > 1) {
+        wd[wn] = g;
+        ws[wn++] = oc * ic * K;
+    }
+    wd[wn] = oc;
+    ws[wn++] = transpose ? K : ic * K;
+    wd[wn] = ic;
+    ws[wn++] = transpose ? oc * K : K;
+    int64_t st_k = 1;
+    for (int i = nsp - 1; i >= 0; i--) {
+        wd[wn + i] = a->k[i];
+        ws[wn + i] = st_k;
+        st_k *= a->k[i];
+    }
+    wn += nsp;
+    return dnnl_memory_desc_init_by_strides(md, wn, wd, dnnl_f32, ws);
+}
+
+/* Multiply-adds of the node, for the compute guard: per output (per input
+ * for ConvTranspose) one per kernel tap and channel of its group. */
+static double conv_macs(const conv_attrs *a, int nsp, bool transpose, int64_t x_n, int64_t y_n,
+                        int64_t ic, int64_t oc)
+{
+    double kprod = 1;
+    for (int i = 0; i < nsp; i++)
+        kprod *= (double)a->k[i];
+    return transpose ? (double)x_n * (double)oc * kprod : (double)y_n * (double)ic * kprod;
+}
+
 static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose)
 {
     const skiff__node *node = ctx->node;
@@ -836,52 +934,8 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose)
     int64_t full[CONV_MAX_SP] = {0};
     bool degenerate = N == 0 || C == 0 || M == 0;
     bool crop = false;
-    for (int i = 0; i < nsp; i++) {
-        int64_t in = X->dims[2 + i], s = a.s[i], dk = (a.k[i] - 1) * a.d[i] + 1;
-        if (in == 0 || a.k[i] == 0)
-            degenerate = true;
-        if (!transpose) {
-            if (a.auto_pad == PAD_SAME_UPPER || a.auto_pad == PAD_SAME_LOWER) {
-                int64_t o = (in + s - 1) / s;
-                int64_t total = (o - 1) * s + dk - in;
-                if (total < 0)
-                    total = 0;
-                a.pb[i] = a.auto_pad == PAD_SAME_UPPER ? total / 2 : total - total / 2;
-                a.pe[i] = total - a.pb[i];
-                yd[2 + i] = o;
-            } else {
-                int64_t span = in + a.pb[i] + a.pe[i] - dk;
-                if (span < 0)
-                    return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
-                                       "input 'X': spatial dim %d (%lld, padded %lld) is smaller "
-                                       "than the dilated kernel (%lld)",
-                                       i, (long long)in, (long long)(in + a.pb[i] + a.pe[i]),
-                                       (long long)dk);
-                yd[2 + i] = span / s + 1;
-            }
-        } else {
-            int64_t f = in > 0 ? s * (in - 1) + dk : 0;
-            full[i] = f;
-            if (a.has_out_shape || a.auto_pad == PAD_SAME_UPPER || a.auto_pad == PAD_SAME_LOWER) {
-                int64_t o = a.has_out_shape ? a.out_shape[i] : in * s;
-                int64_t total = f + a.out_pad[i] - o;
-                if (total < 0)
-                    total = 0;
-                /* ONNX: SAME_UPPER puts the odd padding at the end */
-                a.pb[i] = a.auto_pad == PAD_SAME_UPPER ? total / 2 : total - total / 2;
-                a.pe[i] = total - a.pb[i];
-                yd[2 + i] = o;
-            } else {
-                int64_t o = f + a.out_pad[i] - a.pb[i] - a.pe[i];
-                if (o < 0)
-                    return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
-                                       "pads exceed the output of spatial dim %d", i);
-                yd[2 + i] = o;
-            }
-            if (f - yd[2 + i] - a.pb[i] < 0)
-                crop = true;
-        }
-    }
+    if ((st = out_shape(ctx, X, transpose, &a, yd, full, &degenerate, &crop)))
+        return st;
     /* Y over the fused sum's buffer where the sum dies here, in the same
      * layout: the sum post-op then accumulates into it, no copy first */
     bool over =
@@ -894,15 +948,9 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose)
     int64_t y_n = skiff_tensor_numel(Y);
     if (y_n == 0)
         return NULL;
-    {
-        double kprod = 1;
-        for (int i = 0; i < nsp; i++)
-            kprod *= (double)a.k[i];
-        double macs = transpose ? (double)skiff_tensor_numel(X) * (double)(M / g) * kprod
-                                : (double)y_n * (double)(C / g) * kprod;
-        if ((st = skiff__kctx_cost(ctx, macs)))
-            return st;
-    }
+    if ((st = skiff__kctx_cost(
+             ctx, conv_macs(&a, nsp, transpose, skiff_tensor_numel(X), y_n, C / g, M / g))))
+        return st;
     int64_t inner = y_n / (N * M);
     bool src_cl = !transpose && node->x_cl;
     bool dst_cl = !transpose && node->y_cl;
@@ -957,29 +1005,8 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose)
             s = sum_cl ? skiff__dnnl_md_cl(&cs.sum_user, S->ndim, S->dims)
                        : skiff__dnnl_md_plain(&cs.sum_user, S->ndim, S->dims);
         /* weights: ONNX layout described by strides, with a group dim when g > 1 */
-        dnnl_dims_t wd, ws;
-        int wn = 0;
-        int64_t K = 1;
-        for (int i = 0; i < nsp; i++)
-            K *= a.k[i];
-        int64_t oc = M / g, ic = C / g;
-        if (g > 1) {
-            wd[wn] = g;
-            ws[wn++] = oc * ic * K;
-        }
-        wd[wn] = oc;
-        ws[wn++] = transpose ? K : ic * K;
-        wd[wn] = ic;
-        ws[wn++] = transpose ? oc * K : K;
-        int64_t st_k = 1;
-        for (int i = nsp - 1; i >= 0; i--) {
-            wd[wn + i] = a.k[i];
-            ws[wn + i] = st_k;
-            st_k *= a.k[i];
-        }
-        wn += nsp;
         if (s == dnnl_success)
-            s = dnnl_memory_desc_init_by_strides(&cs.wei_user, wn, wd, dnnl_f32, ws);
+            s = wei_desc(&cs.wei_user, &a, nsp, M, C, g, transpose);
         for (int i = 0; i < nsp; i++) {
             cs.strides[i] = a.s[i];
             cs.dil[i] = a.d[i] - 1;
@@ -1041,11 +1068,11 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose)
     return NULL;
 }
 
-skiff_status_t *skiff__nn_conv_run(skiff__kctx *ctx) { return conv_common(ctx, false); }
+static skiff_status_t *conv_run(skiff__kctx *ctx) { return conv_common(ctx, false); }
 
-skiff_status_t *skiff__nn_convt_run(skiff__kctx *ctx) { return conv_common(ctx, true); }
+static skiff_status_t *convt_run(skiff__kctx *ctx) { return conv_common(ctx, true); }
 
-skiff_status_t *skiff__nn_conv_prepare(skiff__node *node, const skiff__graph *graph)
+static skiff_status_t *conv_prepare(skiff__node *node, const skiff__graph *graph)
 {
     conv_prep *p = skiff__calloc(1, sizeof(*p));
     if (!p)
@@ -1059,7 +1086,7 @@ skiff_status_t *skiff__nn_conv_prepare(skiff__node *node, const skiff__graph *gr
     return NULL;
 }
 
-void skiff__nn_conv_prep_free(void *prep)
+static void conv_prep_free(void *prep)
 {
     conv_prep *p = prep;
     if (!p)
@@ -1068,3 +1095,25 @@ void skiff__nn_conv_prep_free(void *prep)
     pthread_mutex_destroy(&p->mu);
     skiff__free(p);
 }
+
+/* ---- table ---- */
+
+#define FUSES (SKIFF_OP_FUSES_ACT | SKIFF_OP_FUSES_SUM)
+
+const skiff__op skiff__ops_conv[] = {
+    {.type = "Conv",
+     .min_opset = 1,
+     .prepare = conv_prepare,
+     .run = conv_run,
+     .prep_free = conv_prep_free,
+     .cache_free = skiff__pcache_free,
+     .flags = FUSES | SKIFF_OP_CL_X | SKIFF_OP_CL_Y},
+    {.type = "ConvTranspose",
+     .min_opset = 1,
+     .prepare = conv_prepare,
+     .run = convt_run,
+     .prep_free = conv_prep_free,
+     .cache_free = skiff__pcache_free,
+     .flags = FUSES},
+    {.type = NULL},
+};

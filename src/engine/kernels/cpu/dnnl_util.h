@@ -150,13 +150,7 @@ dnnl_status_t skiff__dnnl_md_cl(dnnl_memory_desc_t *md, int ndim, const int64_t 
 void skiff__transpose_batched(float *dst, const float *src, int64_t n, int64_t rows, int64_t cols,
                               int threads);
 
-/* ---- kernels (defined in conv.c, gemm.c, pool.c, nn.c) ---- */
-skiff_status_t *skiff__nn_conv_prepare(skiff__node *node, const skiff__graph *graph);
-skiff_status_t *skiff__nn_conv_run(skiff__kctx *ctx);
-skiff_status_t *skiff__nn_convt_run(skiff__kctx *ctx);
-void skiff__nn_conv_prep_free(void *prep);
-
-skiff_status_t *skiff__nn_gemm_run(skiff__kctx *ctx);
+/* ---- Gemm/MatMul helpers shared by gemm.c and matmul_packed.c ---- */
 /* matmul_packed.c: Gemm/MatMul whose B is a constant float32 matrix. */
 skiff_status_t *skiff__nn_gemm_prepare(skiff__node *node, const skiff__graph *graph);
 void skiff__nn_gemm_prep_free(void *prep);
@@ -167,13 +161,5 @@ skiff_status_t *skiff__nn_gemm_packed(skiff__kctx *ctx, const skiff_tensor_t *A,
                                       const skiff_tensor_t *B, const skiff_tensor_t *C, int64_t M,
                                       int64_t N, int64_t K, bool tb, int yn, const int64_t *yd,
                                       bool *done);
-skiff_status_t *skiff__nn_matmul_run(skiff__kctx *ctx);
-
-skiff_status_t *skiff__nn_maxpool_run(skiff__kctx *ctx);
-skiff_status_t *skiff__nn_avgpool_run(skiff__kctx *ctx);
-skiff_status_t *skiff__nn_lppool_run(skiff__kctx *ctx);
-skiff_status_t *skiff__nn_global_avgpool_run(skiff__kctx *ctx);
-skiff_status_t *skiff__nn_global_maxpool_run(skiff__kctx *ctx);
-skiff_status_t *skiff__nn_global_lppool_run(skiff__kctx *ctx);
 
 #endif

@@ -1,6 +1,7 @@
 /* elementwise.c - element-wise kernels: arithmetic and comparisons with numpy
- * broadcasting, logic, unary math and activations, Clip/Where/Cast, and the
- * Softmax family.
+ * broadcasting, logic, unary math and activations, Clip and Where (Cast is
+ * in cast.c, the Softmax family in softmax.c; elementwise.h has what they
+ * share).
  *
  * Every binary and ternary op goes through one broadcast driver,
  * bcast_run(): it pads the operand shapes to the output rank, drops size-1
@@ -18,37 +19,12 @@
  * Eigen coefficients, a few ulp) so Softmax, Sigmoid, Tanh and Gelu loops
  * vectorise; float64 uses libm.
  */
-/* These loops never read errno or FP exception flags; without the first two
- * options GCC keeps sqrt as a libm call (errno) and will not if-convert the
- * float selects in the polynomial forms, so neither would vectorise. ISO C
- * mode also turns off FMA contraction, which the polynomials want. */
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-math-errno", "no-trapping-math", "fp-contract=fast")
-#endif
-#if defined(__clang__)
-/* clang reports "omp simd" loops it leaves scalar (float min/max
- * reductions without fast-math) as warnings; they are still correct. */
-#pragma clang diagnostic ignored "-Wpass-failed"
-#endif
+#include "elementwise.h"
 
 #include <float.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <strings.h>
-
-#include "../../engine_int.h"
-
-#define NDT 17        /* dtype tables are indexed by the ONNX dtype number, 0..16 */
-#define PAR_MIN 32768 /* loops with fewer elements stay on one thread */
-#define BLK 16384     /* elements per parallel work item */
-
-#define F32 SKIFF_DTYPE_FLOAT32
-#define F64 SKIFF_DTYPE_FLOAT64
-#define F16 SKIFF_DTYPE_FLOAT16
-#define BF16 SKIFF_DTYPE_BFLOAT16
-#define BOOL_ SKIFF_DTYPE_BOOL
 
 #define CAT_(a, b) a##b
 #define CAT(a, b) CAT_(a, b)
@@ -65,244 +41,6 @@ typedef struct uparam {
     const void *lo, *hi; /* Clip bounds in the compute dtype, NULL when absent */
 } uparam;
 
-static int nthreads(const skiff__kctx *ctx) { return ctx->threads > 0 ? ctx->threads : 1; }
-
-static bool is_wide(skiff_dtype_t dt) { return dt == F16 || dt == BF16; }
-
-static const char *dtname(skiff_dtype_t dt)
-{
-    const char *n = skiff_dtype_name(dt);
-    return n ? n : "unknown";
-}
-
-/* ---- fast float32 math ---------------------------------------------------- */
-
-static inline float bits_f32(uint32_t u)
-{
-    float f;
-    memcpy(&f, &u, sizeof(f));
-    return f;
-}
-
-/* e^x = 2^n * e^r, |r| <= ln2/2, degree-5 polynomial for e^r (Cephes expf).
- * Written without branches or libm calls so loops calling it vectorise:
- * adding 1.5 * 2^23 rounds to an integer and leaves n in the low mantissa
- * bits, which replaces floorf and a float-to-int conversion. */
-static inline float fast_expf(float x)
-{
-    const float hi = 88.72283905206835f, lo = -87.3365447504019f;
-    const float magic = 12582912.0f;
-    float xc = x < hi ? x : hi; /* NaN becomes hi here and is restored below */
-    xc = xc > lo ? xc : lo;
-    float t = xc * 1.44269504088896341f + magic;
-    float fx = t - magic;
-    uint32_t tb;
-    memcpy(&tb, &t, sizeof(tb));
-    uint32_t e = tb - 0x4B400000u; /* n, two's complement */
-    float r = xc - fx * 0.693359375f + fx * 2.12194440e-4f;
-    float z = r * r;
-    float y = 1.9875691500e-4f;
-    y = y * r + 1.3981999507e-3f;
-    y = y * r + 8.3334519073e-3f;
-    y = y * r + 4.1665795894e-2f;
-    y = y * r + 1.6666665459e-1f;
-    y = y * r + 5.0000001201e-1f;
-    y = y * z + r + 1.0f;
-    /* n reaches 128 near the top of the range, where 2^n alone would
-     * overflow: scale by 2^(n-1) and then by 2. */
-    uint32_t k = (int32_t)e > 0 ? 1u : 0u;
-    float res = y * bits_f32((e - k + 127u) << 23) * bits_f32((k + 127u) << 23);
-    res = x > hi ? INFINITY : res;
-    res = x < lo ? 0.0f : res;
-    return x != x ? x : res;
-}
-
-/* Cephes tanhf: odd polynomial near 0 (where 1 - 2/(e^2x + 1) would lose
- * relative precision), the exp form elsewhere. */
-static inline float fast_tanhf(float x)
-{
-    float ax = fabsf(x);
-    float z = x * x;
-    float p = -5.70498872745e-3f;
-    p = p * z + 2.06390887954e-2f;
-    p = p * z - 5.37397155531e-2f;
-    p = p * z + 1.33314422036e-1f;
-    p = p * z - 3.33332819422e-1f;
-    p = p * z * x + x;
-    float t = 1.0f - 2.0f / (fast_expf(2.0f * ax) + 1.0f);
-    t = copysignf(t, x);
-    return ax < 0.625f ? p : t;
-}
-
-/* Rational approximation of erf on [-4, 4] (Eigen's generic_fast_erf_float);
- * erf is +-1 in float32 beyond. */
-static inline float fast_erff(float x)
-{
-    float xc = x > 4.0f ? 4.0f : x;
-    xc = xc < -4.0f ? -4.0f : xc;
-    float x2 = xc * xc;
-    float p = -2.72614225801306e-10f;
-    p = p * x2 + 2.77068142495902e-08f;
-    p = p * x2 - 2.10102402082508e-06f;
-    p = p * x2 - 5.69250639462346e-05f;
-    p = p * x2 - 7.34990630326855e-04f;
-    p = p * x2 - 2.95459980854025e-03f;
-    p = p * x2 - 1.60960333262415e-02f;
-    p = p * xc;
-    float q = -1.45660718464996e-05f;
-    q = q * x2 - 2.13374055278905e-04f;
-    q = q * x2 - 1.68282697438203e-03f;
-    q = q * x2 - 7.37332916720468e-03f;
-    q = q * x2 - 1.42647390514189e-02f;
-    return p / q;
-}
-
-/* ---- dtype conversion (Cast, widening of float16) -------------------------- */
-
-#define CVT_LOOP(TS, TD)                                                                           \
-    do {                                                                                           \
-        const TS *s_ = src;                                                                        \
-        TD *d_ = dst;                                                                              \
-        for (int64_t i = 0; i < n; i++)                                                            \
-            d_[i] = (TD)s_[i];                                                                     \
-    } while (0)
-
-/* Float to integer: C leaves NaN and out-of-range values undefined; here NaN
- * becomes 0 and the rest saturate at the type's bounds. LO and HI are the
- * bounds as doubles (HI exclusive: 2^63 for int64). */
-#define CVT_LOOP_F2I(TS, TD, LO, HI, MINV, MAXV)                                                   \
-    do {                                                                                           \
-        const TS *s_ = src;                                                                        \
-        TD *d_ = dst;                                                                              \
-        for (int64_t i = 0; i < n; i++) {                                                          \
-            double v_ = (double)s_[i];                                                             \
-            d_[i] = v_ != v_ ? (TD)0 : v_ <= (LO) ? (MINV) : v_ >= (HI) ? (MAXV) : (TD)v_;         \
-        }                                                                                          \
-    } while (0)
-
-/* Integer sources convert with C's rules (defined for every value). */
-#define CVT_LOOP_I2I(TS, TD, LO, HI, MINV, MAXV) CVT_LOOP(TS, TD)
-
-#define CVT_FROM(TS) CVT_FROM_WITH(TS, CVT_LOOP_I2I)
-#define CVT_FROM_FLOAT(TS) CVT_FROM_WITH(TS, CVT_LOOP_F2I)
-
-#define CVT_FROM_WITH(TS, TOINT)                                                                   \
-    switch (ddt) {                                                                                 \
-    case SKIFF_DTYPE_FLOAT32: CVT_LOOP(TS, float); return true;                                    \
-    case SKIFF_DTYPE_FLOAT64: CVT_LOOP(TS, double); return true;                                   \
-    case SKIFF_DTYPE_INT8: TOINT(TS, int8_t, -128.0, 127.0, INT8_MIN, INT8_MAX); return true;      \
-    case SKIFF_DTYPE_INT16:                                                                        \
-        TOINT(TS, int16_t, -32768.0, 32767.0, INT16_MIN, INT16_MAX);                               \
-        return true;                                                                               \
-    case SKIFF_DTYPE_INT32:                                                                        \
-        TOINT(TS, int32_t, -2147483648.0, 2147483647.0, INT32_MIN, INT32_MAX);                     \
-        return true;                                                                               \
-    case SKIFF_DTYPE_INT64:                                                                        \
-        TOINT(TS, int64_t, -9223372036854775808.0, 9223372036854775808.0, INT64_MIN, INT64_MAX);   \
-        return true;                                                                               \
-    case SKIFF_DTYPE_UINT8: TOINT(TS, uint8_t, 0.0, 255.0, 0, UINT8_MAX); return true;             \
-    case SKIFF_DTYPE_UINT16: TOINT(TS, uint16_t, 0.0, 65535.0, 0, UINT16_MAX); return true;        \
-    case SKIFF_DTYPE_UINT32: TOINT(TS, uint32_t, 0.0, 4294967295.0, 0, UINT32_MAX); return true;   \
-    case SKIFF_DTYPE_UINT64:                                                                       \
-        TOINT(TS, uint64_t, 0.0, 18446744073709551616.0, 0, UINT64_MAX);                           \
-        return true;                                                                               \
-    case SKIFF_DTYPE_BOOL: {                                                                       \
-        const TS *s_ = src;                                                                        \
-        uint8_t *d_ = dst;                                                                         \
-        for (int64_t i = 0; i < n; i++)                                                            \
-            d_[i] = s_[i] != 0;                                                                    \
-        return true;                                                                               \
-    }                                                                                              \
-    case SKIFF_DTYPE_FLOAT16: {                                                                    \
-        const TS *s_ = src;                                                                        \
-        uint16_t *d_ = dst;                                                                        \
-        for (int64_t i = 0; i < n; i++)                                                            \
-            d_[i] = skiff__f32_to_f16((float)s_[i]);                                               \
-        return true;                                                                               \
-    }                                                                                              \
-    case SKIFF_DTYPE_BFLOAT16: {                                                                   \
-        const TS *s_ = src;                                                                        \
-        uint16_t *d_ = dst;                                                                        \
-        for (int64_t i = 0; i < n; i++)                                                            \
-            d_[i] = skiff__f32_to_bf16((float)s_[i]);                                              \
-        return true;                                                                               \
-    }                                                                                              \
-    default: return false;                                                                         \
-    }
-
-static bool cvt_ok(skiff_dtype_t dt)
-{
-    switch (dt) {
-    case SKIFF_DTYPE_FLOAT32:
-    case SKIFF_DTYPE_FLOAT64:
-    case SKIFF_DTYPE_FLOAT16:
-    case SKIFF_DTYPE_BFLOAT16:
-    case SKIFF_DTYPE_INT8:
-    case SKIFF_DTYPE_INT16:
-    case SKIFF_DTYPE_INT32:
-    case SKIFF_DTYPE_INT64:
-    case SKIFF_DTYPE_UINT8:
-    case SKIFF_DTYPE_UINT16:
-    case SKIFF_DTYPE_UINT32:
-    case SKIFF_DTYPE_UINT64:
-    case SKIFF_DTYPE_BOOL: return true;
-    default: return false;
-    }
-}
-
-/* Converts n elements; false when either dtype is not numeric. Float to
- * integer conversions truncate toward zero (C semantics, as ONNX Cast). */
-static bool cvt(const void *src, skiff_dtype_t sdt, void *dst, skiff_dtype_t ddt, int64_t n)
-{
-    switch (sdt) {
-    case SKIFF_DTYPE_FLOAT32: CVT_FROM_FLOAT(float)
-    case SKIFF_DTYPE_FLOAT64: CVT_FROM_FLOAT(double)
-    case SKIFF_DTYPE_INT8: CVT_FROM(int8_t)
-    case SKIFF_DTYPE_INT16: CVT_FROM(int16_t)
-    case SKIFF_DTYPE_INT32: CVT_FROM(int32_t)
-    case SKIFF_DTYPE_INT64: CVT_FROM(int64_t)
-    case SKIFF_DTYPE_UINT8: CVT_FROM(uint8_t)
-    case SKIFF_DTYPE_UINT16: CVT_FROM(uint16_t)
-    case SKIFF_DTYPE_UINT32: CVT_FROM(uint32_t)
-    case SKIFF_DTYPE_UINT64: CVT_FROM(uint64_t)
-    case SKIFF_DTYPE_BOOL: CVT_FROM(uint8_t)
-    case SKIFF_DTYPE_FLOAT16:
-    case SKIFF_DTYPE_BFLOAT16: {
-        if (!cvt_ok(ddt))
-            return false;
-        /* Through float32 in stack-sized pieces. */
-        const uint16_t *s = src;
-        size_t dsz = skiff_dtype_size(ddt);
-        float buf[256];
-        for (int64_t lo = 0; lo < n; lo += 256) {
-            int64_t len = n - lo < 256 ? n - lo : 256;
-            if (sdt == SKIFF_DTYPE_FLOAT16)
-                for (int64_t i = 0; i < len; i++)
-                    buf[i] = skiff__f16_to_f32(s[lo + i]);
-            else
-                for (int64_t i = 0; i < len; i++)
-                    buf[i] = skiff__bf16_to_f32(s[lo + i]);
-            if (!cvt(buf, F32, (char *)dst + (size_t)lo * dsz, ddt, len))
-                return false;
-        }
-        return true;
-    }
-    default: return false;
-    }
-}
-
-static void cvt_par(int threads, const void *src, skiff_dtype_t sdt, void *dst, skiff_dtype_t ddt,
-                    int64_t n)
-{
-    size_t ss = skiff_dtype_size(sdt), ds = skiff_dtype_size(ddt);
-    int64_t nc = (n + BLK - 1) / BLK;
-#pragma omp parallel for num_threads(threads) schedule(static) if (n >= PAR_MIN && threads > 1)
-    for (int64_t c = 0; c < nc; c++) {
-        int64_t lo = c * BLK, len = n - lo < BLK ? n - lo : BLK;
-        cvt((const char *)src + (size_t)lo * ss, sdt, (char *)dst + (size_t)lo * ds, ddt, len);
-    }
-}
-
 /* Points *data at t's elements as dtype `to`: t's own buffer when it already
  * is, else a converted copy in *owned (caller frees with skiff__free). */
 static skiff_status_t *as_dtype(skiff__kctx *ctx, const skiff_tensor_t *t, const char *name,
@@ -313,9 +51,9 @@ static skiff_status_t *as_dtype(skiff__kctx *ctx, const skiff_tensor_t *t, const
         *data = t->data;
         return NULL;
     }
-    if (!cvt_ok(t->dtype))
+    if (!skiff__ew_cvt_ok(t->dtype))
         return skiff__kerr(ctx, SKIFF_CODE_UNSUPPORTED, "input '%s': dtype %s is not supported",
-                           name, dtname(t->dtype));
+                           name, skiff_dtype_name(t->dtype));
     int64_t n = skiff_tensor_numel(t);
     if (n < 0)
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "input '%s': invalid shape", name);
@@ -326,18 +64,10 @@ static skiff_status_t *as_dtype(skiff__kctx *ctx, const skiff_tensor_t *t, const
     if (!buf)
         return skiff__kerr(ctx, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory converting '%s'",
                            name);
-    cvt_par(nthreads(ctx), t->data, t->dtype, buf, to, n);
+    skiff__ew_cvt_par(skiff__kctx_threads(ctx), t->data, t->dtype, buf, to, n);
     *owned = buf;
     *data = buf;
     return NULL;
-}
-
-static void *tmp_alloc(int64_t n, size_t esz)
-{
-    size_t bytes;
-    if (n < 0 || !skiff__mul_size((size_t)(n ? n : 1), esz, &bytes))
-        return NULL;
-    return skiff__malloc(bytes);
 }
 
 /* ---- broadcast driver ----------------------------------------------------- */
@@ -877,38 +607,20 @@ static const un_fn divn_tab[NDT] = {TAB_ALL(divn)};
 
 /* ---- shared run helpers -------------------------------------------------- */
 
-static skiff_status_t *need_input(skiff__kctx *ctx, int i, const char *name,
-                                  const skiff_tensor_t **out)
-{
-    *out = NULL;
-    if (i >= ctx->n_in || !ctx->in[i] || (!ctx->in[i]->data && skiff_tensor_numel(ctx->in[i]) != 0))
-        return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "missing required input '%s'", name);
-    if (skiff_tensor_numel(ctx->in[i]) < 0)
-        return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "input '%s': invalid shape", name);
-    *out = ctx->in[i];
-    return NULL;
-}
-
-static skiff_status_t *unsupported(skiff__kctx *ctx, const char *name, skiff_dtype_t dt)
-{
-    return skiff__kerr(ctx, SKIFF_CODE_UNSUPPORTED, "input '%s': dtype %s is not supported", name,
-                       dtname(dt));
-}
-
 /* y = fn(x) elementwise; float16/bfloat16 go through float32 when the table
  * has a float32 loop. bool_out: the output is bool instead of x's dtype. */
 static skiff_status_t *run_unary(skiff__kctx *ctx, const un_fn *tab, const uparam *p, bool bool_out)
 {
     const skiff_tensor_t *x;
-    skiff_status_t *st = need_input(ctx, 0, "X", &x);
+    skiff_status_t *st = skiff__kctx_input(ctx, 0, "X", &x);
     if (st)
         return st;
     skiff_dtype_t dt = x->dtype;
-    bool wide = is_wide(dt) && tab[F32];
+    bool wide = skiff__dtype_is_half(dt) && tab[F32];
     skiff_dtype_t cdt = wide ? F32 : dt;
     un_fn fn = (unsigned)cdt < NDT ? tab[cdt] : NULL;
     if (!fn)
-        return unsupported(ctx, "X", dt);
+        return skiff__kctx_bad_dtype(ctx, "X", dt);
     skiff_dtype_t odt = bool_out ? BOOL_ : dt;
     skiff_tensor_t *y = skiff__kctx_output(ctx, 0, odt, x->ndim, x->dims, &st);
     if (!y)
@@ -917,22 +629,22 @@ static skiff_status_t *run_unary(skiff__kctx *ctx, const un_fn *tab, const upara
     if (n == 0)
         return NULL;
     if (!wide) {
-        unary_par(nthreads(ctx), x->data, skiff_dtype_size(dt), y->data, skiff_dtype_size(odt), n,
-                  fn, p);
+        unary_par(skiff__kctx_threads(ctx), x->data, skiff_dtype_size(dt), y->data,
+                  skiff_dtype_size(odt), n, fn, p);
         return NULL;
     }
-    float *tx = tmp_alloc(n, sizeof(float));
-    float *ty = bool_out ? NULL : tmp_alloc(n, sizeof(float));
+    float *tx = skiff__ew_tmp_alloc(n, sizeof(float));
+    float *ty = bool_out ? NULL : skiff__ew_tmp_alloc(n, sizeof(float));
     if (!tx || (!bool_out && !ty)) {
         skiff__free(tx);
         skiff__free(ty);
         return skiff__kerr(ctx, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
     }
-    cvt_par(nthreads(ctx), x->data, dt, tx, F32, n);
-    unary_par(nthreads(ctx), tx, sizeof(float), bool_out ? y->data : (void *)ty,
+    skiff__ew_cvt_par(skiff__kctx_threads(ctx), x->data, dt, tx, F32, n);
+    unary_par(skiff__kctx_threads(ctx), tx, sizeof(float), bool_out ? y->data : (void *)ty,
               bool_out ? 1 : sizeof(float), n, fn, p);
     if (!bool_out)
-        cvt_par(nthreads(ctx), ty, F32, y->data, dt, n);
+        skiff__ew_cvt_par(skiff__kctx_threads(ctx), ty, F32, y->data, dt, n);
     skiff__free(tx);
     skiff__free(ty);
     return NULL;
@@ -976,14 +688,14 @@ static skiff_status_t *run_binary(skiff__kctx *ctx, const bc_fn *tab, bool bool_
                                   const char *nb)
 {
     const skiff_tensor_t *a, *b;
-    skiff_status_t *st = need_input(ctx, 0, na, &a);
-    if (st || (st = need_input(ctx, 1, nb, &b)))
+    skiff_status_t *st = skiff__kctx_input(ctx, 0, na, &a);
+    if (st || (st = skiff__kctx_input(ctx, 1, nb, &b)))
         return st;
     skiff_dtype_t dt = a->dtype;
     if (b->dtype != dt)
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
                            "input '%s': dtype %s differs from input '%s' (%s)", nb,
-                           dtname(b->dtype), na, dtname(dt));
+                           skiff_dtype_name(b->dtype), na, skiff_dtype_name(dt));
     int bnd = b->ndim;
     int64_t bdims[SKIFF_MAX_DIMS];
     memcpy(bdims, b->dims, sizeof(bdims));
@@ -992,11 +704,11 @@ static skiff_status_t *run_binary(skiff__kctx *ctx, const bc_fn *tab, bool bool_
     int64_t od[SKIFF_MAX_DIMS];
     if (!skiff__broadcast_shape(a->ndim, a->dims, bnd, bdims, &ond, od))
         return bcast_err(ctx, na, a, nb, b);
-    bool wide = is_wide(dt) && tab[F32];
+    bool wide = skiff__dtype_is_half(dt) && tab[F32];
     skiff_dtype_t cdt = wide ? F32 : dt;
     bc_fn fn = (unsigned)cdt < NDT ? tab[cdt] : NULL;
     if (!fn)
-        return unsupported(ctx, na, dt);
+        return skiff__kctx_bad_dtype(ctx, na, dt);
     skiff_dtype_t odt = bool_out ? BOOL_ : dt;
     skiff_tensor_t *y = skiff__kctx_output(ctx, 0, odt, ond, od, &st);
     if (!y)
@@ -1007,21 +719,23 @@ static skiff_status_t *run_binary(skiff__kctx *ctx, const bc_fn *tab, bool bool_
     if (!wide) {
         bc_arg args[2] = {{a->ndim, a->dims, a->data, skiff_dtype_size(dt)},
                           {bnd, bdims, b->data, skiff_dtype_size(dt)}};
-        bcast_run(nthreads(ctx), 2, args, y->data, skiff_dtype_size(odt), ond, od, fn, NULL);
+        bcast_run(skiff__kctx_threads(ctx), 2, args, y->data, skiff_dtype_size(odt), ond, od, fn,
+                  NULL);
         return NULL;
     }
     const void *da, *db;
     void *oa = NULL, *ob = NULL, *ty = NULL;
     if ((st = as_dtype(ctx, a, na, F32, &da, &oa)) || (st = as_dtype(ctx, b, nb, F32, &db, &ob)))
         goto out;
-    if (!bool_out && !(ty = tmp_alloc(n, sizeof(float)))) {
+    if (!bool_out && !(ty = skiff__ew_tmp_alloc(n, sizeof(float)))) {
         st = skiff__kerr(ctx, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
         goto out;
     }
     bc_arg args[2] = {{a->ndim, a->dims, da, 4}, {bnd, bdims, db, 4}};
-    bcast_run(nthreads(ctx), 2, args, bool_out ? y->data : ty, bool_out ? 1 : 4, ond, od, fn, NULL);
+    bcast_run(skiff__kctx_threads(ctx), 2, args, bool_out ? y->data : ty, bool_out ? 1 : 4, ond, od,
+              fn, NULL);
     if (!bool_out)
-        cvt_par(nthreads(ctx), ty, F32, y->data, dt, n);
+        skiff__ew_cvt_par(skiff__kctx_threads(ctx), ty, F32, y->data, dt, n);
 out:
     skiff__free(oa);
     skiff__free(ob);
@@ -1037,7 +751,7 @@ static skiff_status_t *run_variadic(skiff__kctx *ctx, const bc_fn *tab, bool mea
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "expected at least one input");
     char name[32];
     const skiff_tensor_t *x0;
-    skiff_status_t *st = need_input(ctx, 0, "data_0", &x0);
+    skiff_status_t *st = skiff__kctx_input(ctx, 0, "data_0", &x0);
     if (st)
         return st;
     int ond = x0->ndim;
@@ -1046,12 +760,12 @@ static skiff_status_t *run_variadic(skiff__kctx *ctx, const bc_fn *tab, bool mea
     for (int i = 1; i < k; i++) {
         const skiff_tensor_t *xi;
         snprintf(name, sizeof(name), "data_%d", i);
-        if ((st = need_input(ctx, i, name, &xi)))
+        if ((st = skiff__kctx_input(ctx, i, name, &xi)))
             return st;
         if (xi->dtype != x0->dtype)
             return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
                                "input '%s': dtype %s differs from input 'data_0' (%s)", name,
-                               dtname(xi->dtype), dtname(x0->dtype));
+                               skiff_dtype_name(xi->dtype), skiff_dtype_name(x0->dtype));
         int64_t nd[SKIFF_MAX_DIMS];
         int nn;
         if (!skiff__broadcast_shape(ond, od, xi->ndim, xi->dims, &nn, nd)) {
@@ -1063,11 +777,11 @@ static skiff_status_t *run_variadic(skiff__kctx *ctx, const bc_fn *tab, bool mea
         memcpy(od, nd, sizeof(od));
     }
     skiff_dtype_t dt = x0->dtype;
-    bool wide = is_wide(dt) && tab[F32];
+    bool wide = skiff__dtype_is_half(dt) && tab[F32];
     skiff_dtype_t cdt = wide ? F32 : dt;
     bc_fn fn = (unsigned)cdt < NDT ? tab[cdt] : NULL;
     if (!fn || (mean && !divn_tab[cdt]))
-        return unsupported(ctx, "data_0", dt);
+        return skiff__kctx_bad_dtype(ctx, "data_0", dt);
     skiff_tensor_t *y = skiff__kctx_output(ctx, 0, dt, ond, od, &st);
     if (!y)
         return st;
@@ -1075,13 +789,13 @@ static skiff_status_t *run_variadic(skiff__kctx *ctx, const bc_fn *tab, bool mea
     if (n == 0)
         return NULL;
     size_t esz = skiff_dtype_size(cdt);
-    int nt = nthreads(ctx);
+    int nt = skiff__kctx_threads(ctx);
     if (k == 1) {
         memcpy(y->data, x0->data, (size_t)n * skiff_dtype_size(dt));
         return NULL;
     }
     void *acc = y->data;
-    if (wide && !(acc = tmp_alloc(n, sizeof(float))))
+    if (wide && !(acc = skiff__ew_tmp_alloc(n, sizeof(float))))
         return skiff__kerr(ctx, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
     for (int i = 1; i < k && !st; i++) {
         const void *d0 = acc, *di;
@@ -1108,7 +822,7 @@ static skiff_status_t *run_variadic(skiff__kctx *ctx, const bc_fn *tab, bool mea
         unary_par(nt, acc, esz, acc, esz, n, divn_tab[cdt], &p);
     }
     if (!st && wide)
-        cvt_par(nt, acc, F32, y->data, dt, n);
+        skiff__ew_cvt_par(nt, acc, F32, y->data, dt, n);
     if (wide)
         skiff__free(acc);
     return st;
@@ -1146,8 +860,6 @@ static skiff_status_t *run_Mod(skiff__kctx *ctx)
     return run_binary(ctx, f ? fmod_tab : mod_tab, false, "A", "B");
 }
 
-static bool is_float(skiff_dtype_t dt) { return dt == F32 || dt == F64 || is_wide(dt); }
-
 /* Pow: the result has the base's dtype. Float bases compute in their own
  * (or, for float16, float32) type; integer bases with integer exponents use
  * exact integer powers; integer bases with float exponents go through
@@ -1155,14 +867,14 @@ static bool is_float(skiff_dtype_t dt) { return dt == F32 || dt == F64 || is_wid
 static skiff_status_t *run_Pow(skiff__kctx *ctx)
 {
     const skiff_tensor_t *a, *b;
-    skiff_status_t *st = need_input(ctx, 0, "X", &a);
-    if (st || (st = need_input(ctx, 1, "Y", &b)))
+    skiff_status_t *st = skiff__kctx_input(ctx, 0, "X", &a);
+    if (st || (st = skiff__kctx_input(ctx, 1, "Y", &b)))
         return st;
     skiff_dtype_t dt = a->dtype;
-    if (!cvt_ok(dt) || dt == BOOL_)
-        return unsupported(ctx, "X", dt);
-    if (!cvt_ok(b->dtype) || b->dtype == BOOL_)
-        return unsupported(ctx, "Y", b->dtype);
+    if (!skiff__ew_cvt_ok(dt) || dt == BOOL_)
+        return skiff__kctx_bad_dtype(ctx, "X", dt);
+    if (!skiff__ew_cvt_ok(b->dtype) || b->dtype == BOOL_)
+        return skiff__kctx_bad_dtype(ctx, "Y", b->dtype);
     int bnd = b->ndim;
     int64_t bdims[SKIFF_MAX_DIMS];
     memcpy(bdims, b->dims, sizeof(bdims));
@@ -1177,21 +889,23 @@ static skiff_status_t *run_Pow(skiff__kctx *ctx)
     int64_t n = skiff_shape_numel(ond, od);
     if (n == 0)
         return NULL;
-    skiff_dtype_t cdt = is_wide(dt) ? F32 : (!is_float(dt) && is_float(b->dtype)) ? F64 : dt;
+    skiff_dtype_t cdt = skiff__dtype_is_half(dt)                                          ? F32
+                        : (!skiff__dtype_is_float(dt) && skiff__dtype_is_float(b->dtype)) ? F64
+                                                                                          : dt;
     const void *da, *db;
     void *oa = NULL, *ob = NULL, *ty = NULL;
     if ((st = as_dtype(ctx, a, "X", cdt, &da, &oa)) || (st = as_dtype(ctx, b, "Y", cdt, &db, &ob)))
         goto out;
     void *dst = y->data;
-    if (cdt != dt && !(dst = ty = tmp_alloc(n, skiff_dtype_size(cdt)))) {
+    if (cdt != dt && !(dst = ty = skiff__ew_tmp_alloc(n, skiff_dtype_size(cdt)))) {
         st = skiff__kerr(ctx, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
         goto out;
     }
     size_t esz = skiff_dtype_size(cdt);
     bc_arg args[2] = {{a->ndim, a->dims, da, esz}, {bnd, bdims, db, esz}};
-    bcast_run(nthreads(ctx), 2, args, dst, esz, ond, od, pow_tab[cdt], NULL);
+    bcast_run(skiff__kctx_threads(ctx), 2, args, dst, esz, ond, od, pow_tab[cdt], NULL);
     if (cdt != dt)
-        cvt_par(nthreads(ctx), ty, cdt, y->data, dt, n);
+        skiff__ew_cvt_par(skiff__kctx_threads(ctx), ty, cdt, y->data, dt, n);
 out:
     skiff__free(oa);
     skiff__free(ob);
@@ -1203,8 +917,8 @@ out:
 static skiff_status_t *run_PRelu(skiff__kctx *ctx)
 {
     const skiff_tensor_t *x, *s;
-    skiff_status_t *st = need_input(ctx, 0, "X", &x);
-    if (st || (st = need_input(ctx, 1, "slope", &s)))
+    skiff_status_t *st = skiff__kctx_input(ctx, 0, "X", &x);
+    if (st || (st = skiff__kctx_input(ctx, 1, "slope", &s)))
         return st;
     int ond;
     int64_t od[SKIFF_MAX_DIMS];
@@ -1217,16 +931,17 @@ static skiff_status_t *run_PRelu(skiff__kctx *ctx)
 static skiff_status_t *run_Where(skiff__kctx *ctx)
 {
     const skiff_tensor_t *c, *x, *yv;
-    skiff_status_t *st = need_input(ctx, 0, "condition", &c);
-    if (st || (st = need_input(ctx, 1, "X", &x)) || (st = need_input(ctx, 2, "Y", &yv)))
+    skiff_status_t *st = skiff__kctx_input(ctx, 0, "condition", &c);
+    if (st || (st = skiff__kctx_input(ctx, 1, "X", &x)) ||
+        (st = skiff__kctx_input(ctx, 2, "Y", &yv)))
         return st;
     if (c->dtype != BOOL_)
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "input 'condition': expected bool, got %s",
-                           dtname(c->dtype));
+                           skiff_dtype_name(c->dtype));
     if (x->dtype != yv->dtype)
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
-                           "input 'Y': dtype %s differs from input 'X' (%s)", dtname(yv->dtype),
-                           dtname(x->dtype));
+                           "input 'Y': dtype %s differs from input 'X' (%s)",
+                           skiff_dtype_name(yv->dtype), skiff_dtype_name(x->dtype));
     size_t esz = skiff_dtype_size(x->dtype);
     bc_fn fn = x->dtype == SKIFF_DTYPE_STRING ? NULL
                : esz == 1                     ? where_1
@@ -1235,7 +950,7 @@ static skiff_status_t *run_Where(skiff__kctx *ctx)
                : esz == 8                     ? where_8
                                               : NULL;
     if (!fn)
-        return unsupported(ctx, "X", x->dtype);
+        return skiff__kctx_bad_dtype(ctx, "X", x->dtype);
     int n1, ond;
     int64_t d1[SKIFF_MAX_DIMS], od[SKIFF_MAX_DIMS];
     if (!skiff__broadcast_shape(c->ndim, c->dims, x->ndim, x->dims, &n1, d1))
@@ -1248,7 +963,7 @@ static skiff_status_t *run_Where(skiff__kctx *ctx)
     bc_arg args[3] = {{c->ndim, c->dims, c->data, 1},
                       {x->ndim, x->dims, x->data, esz},
                       {yv->ndim, yv->dims, yv->data, esz}};
-    bcast_run(nthreads(ctx), 3, args, y->data, esz, ond, od, fn, NULL);
+    bcast_run(skiff__kctx_threads(ctx), 3, args, y->data, esz, ond, od, fn, NULL);
     return NULL;
 }
 
@@ -1373,8 +1088,8 @@ static skiff_status_t *clip_bound(skiff__kctx *ctx, int idx, const char *name, s
         }
         if (hi > lo)
             v = v != v ? 0 : v < lo ? lo : v > hi ? hi : v;
-        if (!cvt(&v, F64, store, cdt, 1))
-            return unsupported(ctx, "input", xdt);
+        if (!skiff__ew_cvt(&v, F64, store, cdt, 1))
+            return skiff__kctx_bad_dtype(ctx, "input", xdt);
         *set = true;
         return NULL;
     }
@@ -1388,9 +1103,9 @@ static skiff_status_t *clip_bound(skiff__kctx *ctx, int idx, const char *name, s
     if (t->dtype != xdt)
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
                            "input '%s': dtype %s differs from input 'input' (%s)", name,
-                           dtname(t->dtype), dtname(xdt));
-    if (!cvt(t->data, t->dtype, store, cdt, 1))
-        return unsupported(ctx, name, t->dtype);
+                           skiff_dtype_name(t->dtype), skiff_dtype_name(xdt));
+    if (!skiff__ew_cvt(t->data, t->dtype, store, cdt, 1))
+        return skiff__kctx_bad_dtype(ctx, name, t->dtype);
     *set = true;
     return NULL;
 }
@@ -1398,10 +1113,10 @@ static skiff_status_t *clip_bound(skiff__kctx *ctx, int idx, const char *name, s
 static skiff_status_t *run_Clip(skiff__kctx *ctx)
 {
     const skiff_tensor_t *x;
-    skiff_status_t *st = need_input(ctx, 0, "input", &x);
+    skiff_status_t *st = skiff__kctx_input(ctx, 0, "input", &x);
     if (st)
         return st;
-    skiff_dtype_t cdt = is_wide(x->dtype) ? F32 : x->dtype;
+    skiff_dtype_t cdt = skiff__dtype_is_half(x->dtype) ? F32 : x->dtype;
     uint64_t lo = 0, hi = 0;
     bool has_lo, has_hi;
     if ((st = clip_bound(ctx, 1, "min", x->dtype, cdt, &lo, &has_lo)) ||
@@ -1410,396 +1125,6 @@ static skiff_status_t *run_Clip(skiff__kctx *ctx)
     uparam p = {.lo = has_lo ? (const void *)&lo : NULL, .hi = has_hi ? (const void *)&hi : NULL};
     return run_unary(ctx, clip_tab, &p, false);
 }
-
-/* ---- Cast --------------------------------------------------------------------- */
-
-static skiff_dtype_t dtype_from_name(const char *s)
-{
-    static const struct {
-        const char *name;
-        skiff_dtype_t dt;
-    } names[] = {
-        {"FLOAT", F32},
-        {"DOUBLE", F64},
-        {"FLOAT16", F16},
-        {"BFLOAT16", BF16},
-        {"INT8", SKIFF_DTYPE_INT8},
-        {"INT16", SKIFF_DTYPE_INT16},
-        {"INT32", SKIFF_DTYPE_INT32},
-        {"INT64", SKIFF_DTYPE_INT64},
-        {"UINT8", SKIFF_DTYPE_UINT8},
-        {"UINT16", SKIFF_DTYPE_UINT16},
-        {"UINT32", SKIFF_DTYPE_UINT32},
-        {"UINT64", SKIFF_DTYPE_UINT64},
-        {"BOOL", BOOL_},
-        {"STRING", SKIFF_DTYPE_STRING},
-    };
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (strcasecmp(s, names[i].name) == 0)
-            return names[i].dt;
-    return SKIFF_DTYPE_UNDEFINED;
-}
-
-/* True when the decimal text `back` reads back to v in dtype dt. */
-static bool same_in(double back, double v, skiff_dtype_t dt)
-{
-    switch (dt) {
-    case SKIFF_DTYPE_FLOAT64: return back == v;
-    case SKIFF_DTYPE_FLOAT16: return skiff__f32_to_f16((float)back) == skiff__f32_to_f16((float)v);
-    case SKIFF_DTYPE_BFLOAT16:
-        return skiff__f32_to_bf16((float)back) == skiff__f32_to_bf16((float)v);
-    default: return (float)back == (float)v;
-    }
-}
-
-/* Formats a float the way numpy's str() does, which is what the ONNX
- * reference Cast produces: the fewest digits that read back to the same
- * value in its own type, positional for 1e-4 <= |v| < 1e16 ("0.1", "1.0",
- * "123456790.0"), scientific otherwise ("1e-05", "1.5e+20"). */
-static void format_float(double v, skiff_dtype_t dt, char *out, size_t cap)
-{
-    if (isnan(v)) {
-        snprintf(out, cap, "nan");
-        return;
-    }
-    if (isinf(v) || v == 0) {
-        snprintf(out, cap, "%s%s", signbit(v) ? "-" : "", v == 0 ? "0.0" : "inf");
-        return;
-    }
-    int maxp = dt == F64 ? 17 : dt == F32 ? 9 : 5;
-    char e[64];
-    for (int p = 1; p <= maxp; p++) {
-        snprintf(e, sizeof(e), "%.*e", p - 1, v);
-        if (same_in(strtod(e, NULL), v, dt))
-            break;
-    }
-    /* e is [-]d[.ddd]e(+|-)XX: split into digits and exponent. */
-    const char *s = e[0] == '-' ? e + 1 : e;
-    char dig[32];
-    int nd = 0, ex = 0, esign = 1;
-    for (; *s && *s != 'e'; s++)
-        if (*s != '.' && nd < (int)sizeof(dig))
-            dig[nd++] = *s;
-    if (*s == 'e')
-        s++;
-    if (*s == '-' || *s == '+')
-        esign = *s++ == '-' ? -1 : 1;
-    for (; *s >= '0' && *s <= '9'; s++)
-        ex = ex * 10 + (*s - '0');
-    ex *= esign;
-    while (nd > 1 && dig[nd - 1] == '0')
-        nd--;
-    size_t o = 0;
-#define PUT(c) (o + 1 < cap ? (void)(out[o++] = (char)(c)) : (void)0)
-    if (v < 0)
-        PUT('-');
-    double a = fabs(v);
-    if (a >= 1e-4 && a < 1e16) {
-        if (ex >= 0) {
-            for (int i = 0; i <= ex; i++)
-                PUT(i < nd ? dig[i] : '0');
-            PUT('.');
-            if (nd > ex + 1)
-                for (int i = ex + 1; i < nd; i++)
-                    PUT(dig[i]);
-            else
-                PUT('0');
-        } else {
-            PUT('0');
-            PUT('.');
-            for (int i = 0; i < -ex - 1; i++)
-                PUT('0');
-            for (int i = 0; i < nd; i++)
-                PUT(dig[i]);
-        }
-        out[o] = '\0';
-    } else {
-        PUT(dig[0]);
-        if (nd > 1) {
-            PUT('.');
-            for (int i = 1; i < nd; i++)
-                PUT(dig[i]);
-        }
-        out[o] = '\0';
-        snprintf(out + o, cap - o, "e%c%02d", ex < 0 ? '-' : '+', ex < 0 ? -ex : ex);
-    }
-#undef PUT
-}
-
-/* Numbers to strings; bool has no agreed spelling and is refused. */
-static skiff_status_t *cast_to_string(skiff__kctx *ctx, const skiff_tensor_t *x)
-{
-    skiff_dtype_t dt = x->dtype;
-    if (!cvt_ok(dt) || dt == BOOL_)
-        return skiff__kerr(ctx, SKIFF_CODE_UNSUPPORTED, "cast from %s to string is not supported",
-                           dtname(dt));
-    skiff_status_t *st;
-    skiff_tensor_t *y = skiff__kctx_output(ctx, 0, SKIFF_DTYPE_STRING, x->ndim, x->dims, &st);
-    if (!y)
-        return st;
-    int64_t n = skiff_tensor_numel(x);
-    char **out = y->data;
-    char buf[64];
-    for (int64_t i = 0; i < n; i++) {
-        if (is_float(dt))
-            format_float(skiff__tensor_get_f64(x, i), dt, buf, sizeof(buf));
-        else if (dt == SKIFF_DTYPE_UINT64)
-            snprintf(buf, sizeof(buf), "%llu", (unsigned long long)((const uint64_t *)x->data)[i]);
-        else
-            snprintf(buf, sizeof(buf), "%lld", (long long)skiff__tensor_get_i64(x, i));
-        if (!(out[i] = skiff__strdup(buf)))
-            return skiff__kerr(ctx, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
-    }
-    return NULL;
-}
-
-static skiff_status_t *cast_to(skiff__kctx *ctx, skiff_dtype_t to)
-{
-    const skiff_tensor_t *x;
-    skiff_status_t *st = need_input(ctx, 0, "input", &x);
-    if (st)
-        return st;
-    if (x->dtype == to)
-        return skiff__kctx_alias(ctx, 0, 0, x->ndim, x->dims);
-    if (to == SKIFF_DTYPE_STRING)
-        return cast_to_string(ctx, x);
-    if (!cvt_ok(to))
-        return skiff__kerr(ctx, SKIFF_CODE_UNSUPPORTED, "cast from %s to %s is not supported",
-                           dtname(x->dtype), dtname(to));
-    bool from_str = x->dtype == SKIFF_DTYPE_STRING;
-    if (!from_str && !cvt_ok(x->dtype))
-        return unsupported(ctx, "input", x->dtype);
-    skiff_tensor_t *y = skiff__kctx_output(ctx, 0, to, x->ndim, x->dims, &st);
-    if (!y)
-        return st;
-    int64_t n = skiff_tensor_numel(x);
-    if (!from_str) {
-        cvt_par(nthreads(ctx), x->data, x->dtype, y->data, to, n);
-        return NULL;
-    }
-    /* Strings parse as numbers ("1.5", "-INF", "NaN"); integers parse
-     * exactly when they can. */
-    char *const *strs = x->data;
-    size_t dsz = skiff_dtype_size(to);
-    bool to_int = !is_float(to) && to != BOOL_;
-    for (int64_t i = 0; i < n; i++) {
-        const char *s = strs[i] ? strs[i] : "";
-        void *d = (char *)y->data + (size_t)i * dsz;
-        int64_t iv;
-        if (to_int && skiff__parse_i64(s, &iv)) {
-            cvt(&iv, SKIFF_DTYPE_INT64, d, to, 1);
-            continue;
-        }
-        char *end;
-        double v = strtod(s, &end);
-        if (end == s || *end != '\0')
-            return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
-                               "input 'input': element %lld (\"%.64s\") is not a number",
-                               (long long)i, s);
-        cvt(&v, F64, d, to, 1);
-    }
-    return NULL;
-}
-
-static skiff_status_t *run_Cast(skiff__kctx *ctx)
-{
-    const skiff__attr *a = skiff__attr_find(ctx->node, "to");
-    if (!a)
-        return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "missing attribute 'to'");
-    skiff_dtype_t to = a->type == SKIFF_ATTR_STRING ? dtype_from_name(a->s)
-                                                    : (skiff_dtype_t)a->i; /* opset < 6: names */
-    if (to == SKIFF_DTYPE_UNDEFINED || skiff_dtype_size(to) == 0)
-        return skiff__kerr(ctx, SKIFF_CODE_UNSUPPORTED, "attribute 'to': unknown dtype %lld",
-                           (long long)a->i);
-    return cast_to(ctx, to);
-}
-
-static skiff_status_t *run_CastLike(skiff__kctx *ctx)
-{
-    const skiff_tensor_t *t;
-    skiff_status_t *st = need_input(ctx, 1, "target_type", &t);
-    if (st)
-        return st;
-    return cast_to(ctx, t->dtype);
-}
-
-/* ---- Softmax, LogSoftmax, Hardmax --------------------------------------------- */
-
-enum { SM_SOFT, SM_LOG, SM_HARD };
-#define SM_LANES 64
-
-/* One row x[0..L) (I == 1) and a block of w <= SM_LANES interleaved lanes
- * (stride I), per element type. Max-subtracted for stability; every pass is
- * a simple loop the compiler vectorises. */
-#define D_SOFTMAX(s, T, EXPF, LOGF)                                                                \
-    static void smrow_##s(const T *x, T *y, int64_t L, int kind)                                   \
-    {                                                                                              \
-        T m = -(T)INFINITY;                                                                        \
-        if (kind == SM_HARD) {                                                                     \
-            int64_t best = 0;                                                                      \
-            for (int64_t i = 0; i < L; i++)                                                        \
-                if (x[i] > x[best])                                                                \
-                    best = i;                                                                      \
-            for (int64_t i = 0; i < L; i++)                                                        \
-                y[i] = i == best ? (T)1 : (T)0;                                                    \
-            return;                                                                                \
-        }                                                                                          \
-        _Pragma("omp simd reduction(max : m)") for (int64_t i = 0; i < L; i++) m =                 \
-            x[i] > m ? x[i] : m;                                                                   \
-        T sum = 0;                                                                                 \
-        if (kind == SM_SOFT) {                                                                     \
-            _Pragma("omp simd reduction(+ : sum)") for (int64_t i = 0; i < L; i++)                 \
-            {                                                                                      \
-                T e = EXPF(x[i] - m);                                                              \
-                y[i] = e;                                                                          \
-                sum += e;                                                                          \
-            }                                                                                      \
-            const T r = (T)1 / sum;                                                                \
-            for (int64_t i = 0; i < L; i++)                                                        \
-                y[i] *= r;                                                                         \
-        } else {                                                                                   \
-            _Pragma("omp simd reduction(+ : sum)") for (int64_t i = 0; i < L; i++) sum +=          \
-                EXPF(x[i] - m);                                                                    \
-            const T sh = m + LOGF(sum > (T)0 ? sum : (T)1);                                        \
-            for (int64_t i = 0; i < L; i++)                                                        \
-                y[i] = x[i] - sh;                                                                  \
-        }                                                                                          \
-    }                                                                                              \
-    static void smlanes_##s(const T *x, T *y, int64_t L, int64_t I, int64_t w, int kind)           \
-    {                                                                                              \
-        T m[SM_LANES], sum[SM_LANES];                                                              \
-        int64_t best[SM_LANES];                                                                    \
-        for (int64_t j = 0; j < w; j++) {                                                          \
-            m[j] = x[j];                                                                           \
-            sum[j] = 0;                                                                            \
-            best[j] = 0;                                                                           \
-        }                                                                                          \
-        for (int64_t l = 1; l < L; l++) {                                                          \
-            const T *xr = x + l * I;                                                               \
-            if (kind == SM_HARD) {                                                                 \
-                for (int64_t j = 0; j < w; j++)                                                    \
-                    if (xr[j] > m[j]) {                                                            \
-                        m[j] = xr[j];                                                              \
-                        best[j] = l;                                                               \
-                    }                                                                              \
-            } else {                                                                               \
-                for (int64_t j = 0; j < w; j++)                                                    \
-                    m[j] = xr[j] > m[j] ? xr[j] : m[j];                                            \
-            }                                                                                      \
-        }                                                                                          \
-        if (kind == SM_HARD) {                                                                     \
-            for (int64_t l = 0; l < L; l++)                                                        \
-                for (int64_t j = 0; j < w; j++)                                                    \
-                    y[l * I + j] = best[j] == l ? (T)1 : (T)0;                                     \
-            return;                                                                                \
-        }                                                                                          \
-        for (int64_t l = 0; l < L; l++) {                                                          \
-            const T *xr = x + l * I;                                                               \
-            T *yr = y + l * I;                                                                     \
-            for (int64_t j = 0; j < w; j++) {                                                      \
-                T e = EXPF(xr[j] - m[j]);                                                          \
-                if (kind == SM_SOFT)                                                               \
-                    yr[j] = e;                                                                     \
-                sum[j] += e;                                                                       \
-            }                                                                                      \
-        }                                                                                          \
-        for (int64_t j = 0; j < w; j++)                                                            \
-            sum[j] = kind == SM_SOFT ? (T)1 / sum[j] : m[j] + LOGF(sum[j]);                        \
-        for (int64_t l = 0; l < L; l++) {                                                          \
-            const T *xr = x + l * I;                                                               \
-            T *yr = y + l * I;                                                                     \
-            if (kind == SM_SOFT)                                                                   \
-                for (int64_t j = 0; j < w; j++)                                                    \
-                    yr[j] *= sum[j];                                                               \
-            else                                                                                   \
-                for (int64_t j = 0; j < w; j++)                                                    \
-                    yr[j] = xr[j] - sum[j];                                                        \
-        }                                                                                          \
-    }                                                                                              \
-    static void softmax_##s(int threads, const T *x, T *y, int64_t O, int64_t L, int64_t I,        \
-                            int kind)                                                              \
-    {                                                                                              \
-        const int64_t nblk = (I + SM_LANES - 1) / SM_LANES;                                        \
-        const int64_t items = O * nblk;                                                            \
-        const bool par = O * L * I >= PAR_MIN / 4 && items > 1 && threads > 1;                     \
-        _Pragma(                                                                                   \
-            "omp parallel for num_threads(threads) schedule(static) if (par)") for (int64_t it =   \
-                                                                                        0;         \
-                                                                                    it < items;    \
-                                                                                    it++)          \
-        {                                                                                          \
-            const int64_t o = it / nblk, j0 = it % nblk * SM_LANES;                                \
-            const T *xo = x + o * L * I + j0;                                                      \
-            T *yo = y + o * L * I + j0;                                                            \
-            if (I == 1)                                                                            \
-                smrow_##s(xo, yo, L, kind);                                                        \
-            else                                                                                   \
-                smlanes_##s(xo, yo, L, I, I - j0 < SM_LANES ? I - j0 : SM_LANES, kind);            \
-        }                                                                                          \
-    }
-D_SOFTMAX(f32, float, fast_expf, logf)
-D_SOFTMAX(f64, double, exp, log)
-
-static skiff_status_t *run_softmax(skiff__kctx *ctx, int kind)
-{
-    const skiff_tensor_t *x;
-    skiff_status_t *st = need_input(ctx, 0, "input", &x);
-    if (st)
-        return st;
-    skiff_dtype_t dt = x->dtype;
-    if (dt != F32 && dt != F64 && !is_wide(dt))
-        return unsupported(ctx, "input", dt);
-    int r = x->ndim;
-    bool legacy = ctx->node->opset < 13;
-    int64_t axis = skiff__attr_int(ctx->node, "axis", legacy ? 1 : -1);
-    int64_t O = 1, L = 1, I = 1;
-    if (r > 0) {
-        /* Before opset 13 the input is coerced to 2D at `axis` and the
-         * whole trailing block is normalised; axis may equal the rank. */
-        if (axis < -(int64_t)r || axis > r || (!legacy && axis == r))
-            return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
-                               "attribute 'axis' %lld is out of range for rank %d", (long long)axis,
-                               r);
-        int ax = (int)(axis < 0 ? axis + r : axis);
-        for (int i = 0; i < ax; i++)
-            O *= x->dims[i];
-        if (legacy) {
-            for (int i = ax; i < r; i++)
-                L *= x->dims[i];
-        } else {
-            L = x->dims[ax];
-            for (int i = ax + 1; i < r; i++)
-                I *= x->dims[i];
-        }
-    }
-    skiff_tensor_t *y = skiff__kctx_output(ctx, 0, dt, x->ndim, x->dims, &st);
-    if (!y)
-        return st;
-    int64_t n = O * L * I;
-    if (n == 0)
-        return NULL;
-    int nt = nthreads(ctx);
-    if (dt == F64) {
-        softmax_f64(nt, x->data, y->data, O, L, I, kind);
-        return NULL;
-    }
-    if (dt == F32) {
-        softmax_f32(nt, x->data, y->data, O, L, I, kind);
-        return NULL;
-    }
-    float *t = tmp_alloc(n, sizeof(float));
-    if (!t)
-        return skiff__kerr(ctx, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
-    cvt_par(nt, x->data, dt, t, F32, n);
-    softmax_f32(nt, t, t, O, L, I, kind);
-    cvt_par(nt, t, F32, y->data, dt, n);
-    skiff__free(t);
-    return NULL;
-}
-
-static skiff_status_t *run_Softmax(skiff__kctx *ctx) { return run_softmax(ctx, SM_SOFT); }
-static skiff_status_t *run_LogSoftmax(skiff__kctx *ctx) { return run_softmax(ctx, SM_LOG); }
-static skiff_status_t *run_Hardmax(skiff__kctx *ctx) { return run_softmax(ctx, SM_HARD); }
 
 /* ---- table ------------------------------------------------------------------ */
 
@@ -1868,10 +1193,5 @@ const skiff__op skiff__ops_elementwise[] = {
     OP(Gelu),
     OP(IsNaN),
     OP(IsInf),
-    OP(Cast),
-    OP(CastLike),
-    OP(Softmax),
-    OP(LogSoftmax),
-    OP(Hardmax),
     {.type = NULL},
 };

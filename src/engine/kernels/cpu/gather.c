@@ -1,7 +1,6 @@
 /* gather.c - kernels driven by index or mask tensors: Gather, GatherElements,
  * GatherND, Scatter/ScatterElements, ScatterND, TopK, NonZero, OneHot,
- * Compress, ReverseSequence. Their run functions are listed in
- * skiff__ops_shape (shape.c).
+ * Compress, ReverseSequence.
  *
  * Indices from the model are outside input: every kernel validates all of
  * them (negative ones count from the end) before writing anything, so a bad
@@ -12,13 +11,6 @@
 #include <string.h>
 
 #include "shape_int.h"
-
-static skiff_status_t *need_input(const skiff__kctx *ctx, int i, const char *what)
-{
-    if (i >= ctx->n_in || !ctx->in[i])
-        return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "missing required input %d '%s'", i, what);
-    return NULL;
-}
 
 static skiff_status_t *check_index_type(const skiff__kctx *ctx, const skiff_tensor_t *t,
                                         const char *what)
@@ -62,10 +54,10 @@ static char *sstr(const skiff_tensor_t *t, char *buf, size_t cap)
         }                                                                                          \
     } while (0)
 
-skiff_status_t *skiff__shape_run_gather(skiff__kctx *ctx)
+static skiff_status_t *run_gather(skiff__kctx *ctx)
 {
     skiff_status_t *st;
-    if ((st = need_input(ctx, 0, "data")) || (st = need_input(ctx, 1, "indices")))
+    if ((st = skiff__kctx_need(ctx, 0, "data")) || (st = skiff__kctx_need(ctx, 1, "indices")))
         return st;
     const skiff_tensor_t *x = ctx->in[0], *ind = ctx->in[1];
     if ((st = check_index_type(ctx, ind, "indices")))
@@ -110,7 +102,7 @@ skiff_status_t *skiff__shape_run_gather(skiff__kctx *ctx)
     size_t row = (size_t)inner * es;
     if (total == 0 || row == 0)
         return NULL;
-    int nt = (int64_t)row * total > 262144 ? skiff__shape_threads(ctx) : 1;
+    int nt = (int64_t)row * total > 262144 ? skiff__kctx_threads(ctx) : 1;
     const char *src = x->data;
     char *dst = y->data;
     switch (row) {
@@ -173,10 +165,10 @@ static int64_t row_base(const skiff_tensor_t *ind, const int64_t *xs, int axis, 
     return off;
 }
 
-skiff_status_t *skiff__shape_run_gather_elements(skiff__kctx *ctx)
+static skiff_status_t *run_gather_elements(skiff__kctx *ctx)
 {
     skiff_status_t *st;
-    if ((st = need_input(ctx, 0, "data")) || (st = need_input(ctx, 1, "indices")))
+    if ((st = skiff__kctx_need(ctx, 0, "data")) || (st = skiff__kctx_need(ctx, 1, "indices")))
         return st;
     const skiff_tensor_t *x = ctx->in[0], *ind = ctx->in[1];
     int axis = 0;
@@ -196,7 +188,7 @@ skiff_status_t *skiff__shape_run_gather_elements(skiff__kctx *ctx)
     skiff__shape_strides(r, x->dims, xs);
     int64_t L = ind->dims[r - 1], rows = total / L, n = x->dims[axis];
     int64_t sa = xs[axis], sl = axis == r - 1 ? 0 : 1;
-    int nt = total > 32768 ? skiff__shape_threads(ctx) : 1;
+    int nt = total > 32768 ? skiff__kctx_threads(ctx) : 1;
     const char *src = x->data;
     char *dst = y->data;
 #pragma omp parallel for num_threads(nt) if (nt > 1)
@@ -279,10 +271,10 @@ static inline int64_t nd_offset(const skiff_tensor_t *x, const skiff_tensor_t *i
     return off;
 }
 
-skiff_status_t *skiff__shape_run_gather_nd(skiff__kctx *ctx)
+static skiff_status_t *run_gather_nd(skiff__kctx *ctx)
 {
     skiff_status_t *st;
-    if ((st = need_input(ctx, 0, "data")) || (st = need_input(ctx, 1, "indices")))
+    if ((st = skiff__kctx_need(ctx, 0, "data")) || (st = skiff__kctx_need(ctx, 1, "indices")))
         return st;
     const skiff_tensor_t *x = ctx->in[0], *ind = ctx->in[1];
     size_t es = 0;
@@ -308,7 +300,7 @@ skiff_status_t *skiff__shape_run_gather_nd(skiff__kctx *ctx)
     size_t slice = (size_t)g.S * es;
     if (ntup == 0 || slice == 0)
         return NULL;
-    int nt = (int64_t)slice * ntup > 262144 ? skiff__shape_threads(ctx) : 1;
+    int nt = (int64_t)slice * ntup > 262144 ? skiff__kctx_threads(ctx) : 1;
     const char *src = x->data;
     char *dst = y->data;
 #pragma omp parallel for num_threads(nt) if (nt > 1)
@@ -338,23 +330,10 @@ static skiff_status_t *read_reduction(const skiff__kctx *ctx, const skiff_tensor
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "attribute 'reduction': unknown '%s'", s);
     if (*red == RED_NONE)
         return NULL;
-    switch (x->dtype) {
-    case SKIFF_DTYPE_FLOAT32:
-    case SKIFF_DTYPE_FLOAT64:
-    case SKIFF_DTYPE_FLOAT16:
-    case SKIFF_DTYPE_BFLOAT16:
-    case SKIFF_DTYPE_INT8:
-    case SKIFF_DTYPE_INT16:
-    case SKIFF_DTYPE_INT32:
-    case SKIFF_DTYPE_INT64:
-    case SKIFF_DTYPE_UINT8:
-    case SKIFF_DTYPE_UINT16:
-    case SKIFF_DTYPE_UINT32:
-    case SKIFF_DTYPE_UINT64: return NULL;
-    default:
-        return skiff__kerr(ctx, SKIFF_CODE_UNSUPPORTED, "reduction '%s' on %s", s,
-                           skiff_dtype_name(x->dtype));
-    }
+    if (skiff__dtype_is_numeric(x->dtype))
+        return NULL;
+    return skiff__kerr(ctx, SKIFF_CODE_UNSUPPORTED, "reduction '%s' on %s", s,
+                       skiff_dtype_name(x->dtype));
 }
 
 #define RED_LOOP(T, CT)                                                                            \
@@ -426,11 +405,11 @@ static void apply_reduction(void *dst, const void *src, int64_t n, skiff_dtype_t
 
 /* ---- Scatter / ScatterElements ------------------------------------------- */
 
-skiff_status_t *skiff__shape_run_scatter_elements(skiff__kctx *ctx)
+static skiff_status_t *run_scatter_elements(skiff__kctx *ctx)
 {
     skiff_status_t *st;
-    if ((st = need_input(ctx, 0, "data")) || (st = need_input(ctx, 1, "indices")) ||
-        (st = need_input(ctx, 2, "updates")))
+    if ((st = skiff__kctx_need(ctx, 0, "data")) || (st = skiff__kctx_need(ctx, 1, "indices")) ||
+        (st = skiff__kctx_need(ctx, 2, "updates")))
         return st;
     const skiff_tensor_t *x = ctx->in[0], *ind = ctx->in[1], *u = ctx->in[2];
     int axis = 0, red = RED_NONE;
@@ -476,11 +455,11 @@ skiff_status_t *skiff__shape_run_scatter_elements(skiff__kctx *ctx)
 
 /* ---- ScatterND ----------------------------------------------------------- */
 
-skiff_status_t *skiff__shape_run_scatter_nd(skiff__kctx *ctx)
+static skiff_status_t *run_scatter_nd(skiff__kctx *ctx)
 {
     skiff_status_t *st;
-    if ((st = need_input(ctx, 0, "data")) || (st = need_input(ctx, 1, "indices")) ||
-        (st = need_input(ctx, 2, "updates")))
+    if ((st = skiff__kctx_need(ctx, 0, "data")) || (st = skiff__kctx_need(ctx, 1, "indices")) ||
+        (st = skiff__kctx_need(ctx, 2, "updates")))
         return st;
     const skiff_tensor_t *x = ctx->in[0], *ind = ctx->in[1], *u = ctx->in[2];
     int red = RED_NONE;
@@ -615,9 +594,9 @@ static void load_keys(void *key, const char *src, skiff_dtype_t dt, int64_t n, i
     }
 }
 
-skiff_status_t *skiff__shape_run_topk(skiff__kctx *ctx)
+static skiff_status_t *run_topk(skiff__kctx *ctx)
 {
-    skiff_status_t *st = need_input(ctx, 0, "X");
+    skiff_status_t *st = skiff__kctx_need(ctx, 0, "X");
     if (st)
         return st;
     const skiff_tensor_t *x = ctx->in[0];
@@ -653,7 +632,7 @@ skiff_status_t *skiff__shape_run_topk(skiff__kctx *ctx)
             return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "missing attribute 'k'");
         k = skiff__attr_int(node, "k", 0);
     } else {
-        if ((st = need_input(ctx, 1, "K")))
+        if ((st = skiff__kctx_need(ctx, 1, "K")))
             return st;
         const skiff_tensor_t *tk = ctx->in[1];
         if (skiff_tensor_numel(tk) != 1 || tk->ndim > 1 ||
@@ -684,7 +663,7 @@ skiff_status_t *skiff__shape_run_topk(skiff__kctx *ctx)
     if (rows == 0 || k == 0)
         return NULL;
     size_t es = skiff_dtype_size(x->dtype);
-    int nt = rows * n > 32768 ? skiff__shape_threads(ctx) : 1;
+    int nt = rows * n > 32768 ? skiff__kctx_threads(ctx) : 1;
     if (nt > rows)
         nt = (int)rows;
     /* per-thread scratch: n keys (8 bytes) and k heap slots */
@@ -733,9 +712,9 @@ static bool elem_nonzero(const char *p, skiff_dtype_t dt, size_t es)
     }
 }
 
-skiff_status_t *skiff__shape_run_nonzero(skiff__kctx *ctx)
+static skiff_status_t *run_nonzero(skiff__kctx *ctx)
 {
-    skiff_status_t *st = need_input(ctx, 0, "X");
+    skiff_status_t *st = skiff__kctx_need(ctx, 0, "X");
     if (st)
         return st;
     const skiff_tensor_t *x = ctx->in[0];
@@ -774,11 +753,11 @@ skiff_status_t *skiff__shape_run_nonzero(skiff__kctx *ctx)
 
 /* ---- OneHot -------------------------------------------------------------- */
 
-skiff_status_t *skiff__shape_run_onehot(skiff__kctx *ctx)
+static skiff_status_t *run_onehot(skiff__kctx *ctx)
 {
     skiff_status_t *st;
-    if ((st = need_input(ctx, 0, "indices")) || (st = need_input(ctx, 1, "depth")) ||
-        (st = need_input(ctx, 2, "values")))
+    if ((st = skiff__kctx_need(ctx, 0, "indices")) || (st = skiff__kctx_need(ctx, 1, "depth")) ||
+        (st = skiff__kctx_need(ctx, 2, "values")))
         return st;
     const skiff_tensor_t *ind = ctx->in[0], *td = ctx->in[1], *tv = ctx->in[2];
     if (skiff_tensor_numel(td) != 1)
@@ -837,10 +816,10 @@ skiff_status_t *skiff__shape_run_onehot(skiff__kctx *ctx)
 
 /* ---- Compress ------------------------------------------------------------ */
 
-skiff_status_t *skiff__shape_run_compress(skiff__kctx *ctx)
+static skiff_status_t *run_compress(skiff__kctx *ctx)
 {
     skiff_status_t *st;
-    if ((st = need_input(ctx, 0, "input")) || (st = need_input(ctx, 1, "condition")))
+    if ((st = skiff__kctx_need(ctx, 0, "input")) || (st = skiff__kctx_need(ctx, 1, "condition")))
         return st;
     const skiff_tensor_t *x = ctx->in[0], *cond = ctx->in[1];
     size_t es = 0;
@@ -895,10 +874,11 @@ skiff_status_t *skiff__shape_run_compress(skiff__kctx *ctx)
 
 /* ---- ReverseSequence ----------------------------------------------------- */
 
-skiff_status_t *skiff__shape_run_reverse_sequence(skiff__kctx *ctx)
+static skiff_status_t *run_reverse_sequence(skiff__kctx *ctx)
 {
     skiff_status_t *st;
-    if ((st = need_input(ctx, 0, "input")) || (st = need_input(ctx, 1, "sequence_lens")))
+    if ((st = skiff__kctx_need(ctx, 0, "input")) ||
+        (st = skiff__kctx_need(ctx, 1, "sequence_lens")))
         return st;
     const skiff_tensor_t *x = ctx->in[0], *sl = ctx->in[1];
     size_t es = 0;
@@ -947,3 +927,20 @@ skiff_status_t *skiff__shape_run_reverse_sequence(skiff__kctx *ctx)
     }
     return skiff__shape_own_strings(ctx, y);
 }
+
+/* ---- table ---- */
+
+const skiff__op skiff__ops_gather[] = {
+    {.type = "Gather", .min_opset = 1, .run = run_gather},
+    {.type = "GatherElements", .min_opset = 11, .run = run_gather_elements},
+    {.type = "GatherND", .min_opset = 11, .run = run_gather_nd},
+    {.type = "Scatter", .min_opset = 9, .run = run_scatter_elements},
+    {.type = "ScatterElements", .min_opset = 11, .run = run_scatter_elements},
+    {.type = "ScatterND", .min_opset = 11, .run = run_scatter_nd},
+    {.type = "TopK", .min_opset = 1, .run = run_topk},
+    {.type = "NonZero", .min_opset = 9, .run = run_nonzero},
+    {.type = "OneHot", .min_opset = 9, .run = run_onehot},
+    {.type = "Compress", .min_opset = 9, .run = run_compress},
+    {.type = "ReverseSequence", .min_opset = 10, .run = run_reverse_sequence},
+    {.type = NULL},
+};

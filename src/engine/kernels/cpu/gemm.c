@@ -119,7 +119,7 @@ static bool gemm_dtype_ok(skiff_dtype_t dt)
                 yy[i * N + j] = bt * cc[(cm == 1 ? 0 : i) * cn + (cn == 1 ? 0 : j)];               \
     } while (0)
 
-skiff_status_t *skiff__nn_gemm_run(skiff__kctx *ctx)
+static skiff_status_t *gemm_run(skiff__kctx *ctx)
 {
     const skiff__node *node = ctx->node;
     const skiff_tensor_t *A = ctx->n_in > 0 ? ctx->in[0] : NULL;
@@ -197,7 +197,7 @@ skiff_status_t *skiff__nn_gemm_run(skiff__kctx *ctx)
 
 /* ---- MatMul ---- */
 
-skiff_status_t *skiff__nn_matmul_run(skiff__kctx *ctx)
+static skiff_status_t *matmul_run(skiff__kctx *ctx)
 {
     const skiff_tensor_t *A = ctx->n_in > 0 ? ctx->in[0] : NULL;
     const skiff_tensor_t *Bm = ctx->n_in > 1 ? ctx->in[1] : NULL;
@@ -315,3 +315,26 @@ skiff_status_t *skiff__nn_matmul_run(skiff__kctx *ctx)
         return st;
     return skiff__nn_epilogue(ctx, Y);
 }
+
+/* ---- table ---- */
+
+/* prepare and prep_free are the packed-weights path's (matmul_packed.c). */
+#define FUSES (SKIFF_OP_FUSES_ACT | SKIFF_OP_FUSES_SUM)
+
+const skiff__op skiff__ops_gemm[] = {
+    {.type = "Gemm",
+     .min_opset = 1,
+     .prepare = skiff__nn_gemm_prepare,
+     .run = gemm_run,
+     .prep_free = skiff__nn_gemm_prep_free,
+     .cache_free = skiff__pcache_free,
+     .flags = FUSES},
+    {.type = "MatMul",
+     .min_opset = 1,
+     .prepare = skiff__nn_gemm_prepare,
+     .run = matmul_run,
+     .prep_free = skiff__nn_gemm_prep_free,
+     .cache_free = skiff__pcache_free,
+     .flags = FUSES},
+    {.type = NULL},
+};

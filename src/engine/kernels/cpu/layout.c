@@ -1,7 +1,6 @@
 /* layout.c - kernels that rearrange elements without looking at them:
  * Transpose, Slice, Expand, Tile, DepthToSpace, SpaceToDepth (all as views
- * through one strided-copy engine) and Pad. Their run functions are listed in
- * skiff__ops_shape (shape.c).
+ * through one strided-copy engine) and Pad.
  *
  * Each view op describes its output as "element (c0..cr-1) comes from
  * src[sum ci * stride_i]" and hands that to skiff__shape_strided_copy. The
@@ -232,27 +231,15 @@ static skiff_status_t *view_copy(skiff__kctx *ctx, const skiff_tensor_t *x, int 
     if (skiff_tensor_numel(y) == 0)
         return NULL;
     skiff__shape_strided_copy(y->data, (const char *)x->data + src_off * (int64_t)es, es, view_rank,
-                              view_dims, view_strides, skiff__shape_threads(ctx));
+                              view_dims, view_strides, skiff__kctx_threads(ctx));
     return skiff__shape_own_strings(ctx, y);
-}
-
-static skiff_status_t *need_input(const skiff__kctx *ctx, int i, const char *what)
-{
-    if (i >= ctx->n_in || !ctx->in[i])
-        return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "missing required input %d '%s'", i, what);
-    return NULL;
-}
-
-static const skiff_tensor_t *opt_input(const skiff__kctx *ctx, int i)
-{
-    return i < ctx->n_in ? ctx->in[i] : NULL;
 }
 
 /* ---- Transpose ----------------------------------------------------------- */
 
-skiff_status_t *skiff__shape_run_transpose(skiff__kctx *ctx)
+static skiff_status_t *run_transpose(skiff__kctx *ctx)
 {
-    skiff_status_t *st = need_input(ctx, 0, "data");
+    skiff_status_t *st = skiff__kctx_need(ctx, 0, "data");
     if (st)
         return st;
     const skiff_tensor_t *x = ctx->in[0];
@@ -289,9 +276,9 @@ skiff_status_t *skiff__shape_run_transpose(skiff__kctx *ctx)
 
 /* ---- Slice --------------------------------------------------------------- */
 
-skiff_status_t *skiff__shape_run_slice(skiff__kctx *ctx)
+static skiff_status_t *run_slice(skiff__kctx *ctx)
 {
-    skiff_status_t *st = need_input(ctx, 0, "data");
+    skiff_status_t *st = skiff__kctx_need(ctx, 0, "data");
     if (st)
         return st;
     const skiff_tensor_t *x = ctx->in[0];
@@ -316,12 +303,12 @@ skiff_status_t *skiff__shape_run_slice(skiff__kctx *ctx)
         if (na > 0)
             memcpy(axes, a, sizeof(int64_t) * (size_t)na);
     } else {
-        if ((st = need_input(ctx, 1, "starts")) || (st = need_input(ctx, 2, "ends")))
+        if ((st = skiff__kctx_need(ctx, 1, "starts")) || (st = skiff__kctx_need(ctx, 2, "ends")))
             return st;
         if ((st = skiff__shape_read_ints(ctx, ctx->in[1], "starts", starts, SKIFF_MAX_DIMS, &ns)) ||
             (st = skiff__shape_read_ints(ctx, ctx->in[2], "ends", ends, SKIFF_MAX_DIMS, &ne)))
             return st;
-        const skiff_tensor_t *ta = opt_input(ctx, 3), *ts = opt_input(ctx, 4);
+        const skiff_tensor_t *ta = skiff__kctx_opt(ctx, 3), *ts = skiff__kctx_opt(ctx, 4);
         if (ta && (st = skiff__shape_read_ints(ctx, ta, "axes", axes, SKIFF_MAX_DIMS, &na)))
             return st;
         if (ts && (st = skiff__shape_read_ints(ctx, ts, "steps", steps, SKIFF_MAX_DIMS, &nst)))
@@ -390,10 +377,10 @@ skiff_status_t *skiff__shape_run_slice(skiff__kctx *ctx)
 
 /* ---- Expand -------------------------------------------------------------- */
 
-skiff_status_t *skiff__shape_run_expand(skiff__kctx *ctx)
+static skiff_status_t *run_expand(skiff__kctx *ctx)
 {
     skiff_status_t *st;
-    if ((st = need_input(ctx, 0, "input")) || (st = need_input(ctx, 1, "shape")))
+    if ((st = skiff__kctx_need(ctx, 0, "input")) || (st = skiff__kctx_need(ctx, 1, "shape")))
         return st;
     const skiff_tensor_t *x = ctx->in[0];
     int64_t shape[SKIFF_MAX_DIMS];
@@ -425,10 +412,10 @@ skiff_status_t *skiff__shape_run_expand(skiff__kctx *ctx)
 
 /* The output [r0*d0, r1*d1, ...] is, in row-major order, the view
  * [r0, d0, r1, d1, ...] with stride 0 on every repeat dim. */
-skiff_status_t *skiff__shape_run_tile(skiff__kctx *ctx)
+static skiff_status_t *run_tile(skiff__kctx *ctx)
 {
     skiff_status_t *st;
-    if ((st = need_input(ctx, 0, "input")) || (st = need_input(ctx, 1, "repeats")))
+    if ((st = skiff__kctx_need(ctx, 0, "input")) || (st = skiff__kctx_need(ctx, 1, "repeats")))
         return st;
     const skiff_tensor_t *x = ctx->in[0];
     int r = x->ndim;
@@ -473,9 +460,9 @@ static skiff_status_t *check_nchw_bs(skiff__kctx *ctx, const skiff_tensor_t *x, 
     return NULL;
 }
 
-skiff_status_t *skiff__shape_run_depth_to_space(skiff__kctx *ctx)
+static skiff_status_t *run_depth_to_space(skiff__kctx *ctx)
 {
-    skiff_status_t *st = need_input(ctx, 0, "input");
+    skiff_status_t *st = skiff__kctx_need(ctx, 0, "input");
     if (st)
         return st;
     const skiff_tensor_t *x = ctx->in[0];
@@ -508,9 +495,9 @@ skiff_status_t *skiff__shape_run_depth_to_space(skiff__kctx *ctx)
     return view_copy(ctx, x, 4, od, 6, vd, vs, 0);
 }
 
-skiff_status_t *skiff__shape_run_space_to_depth(skiff__kctx *ctx)
+static skiff_status_t *run_space_to_depth(skiff__kctx *ctx)
 {
-    skiff_status_t *st = need_input(ctx, 0, "input");
+    skiff_status_t *st = skiff__kctx_need(ctx, 0, "input");
     if (st)
         return st;
     const skiff_tensor_t *x = ctx->in[0];
@@ -556,9 +543,9 @@ static inline int64_t pad_map(int64_t o, int64_t pb, int64_t n, int mode)
     }
 }
 
-skiff_status_t *skiff__shape_run_pad(skiff__kctx *ctx)
+static skiff_status_t *run_pad(skiff__kctx *ctx)
 {
-    skiff_status_t *st = need_input(ctx, 0, "data");
+    skiff_status_t *st = skiff__kctx_need(ctx, 0, "data");
     if (st)
         return st;
     const skiff_tensor_t *x = ctx->in[0];
@@ -593,11 +580,11 @@ skiff_status_t *skiff__shape_run_pad(skiff__kctx *ctx)
         if (x->dtype != SKIFF_DTYPE_STRING && es <= sizeof(cval))
             skiff__shape_set_f64(cval, x->dtype, skiff__attr_float(node, "value", 0.0f));
     } else {
-        if ((st = need_input(ctx, 1, "pads")))
+        if ((st = skiff__kctx_need(ctx, 1, "pads")))
             return st;
         if ((st = skiff__shape_read_ints(ctx, ctx->in[1], "pads", raw, 2 * SKIFF_MAX_DIMS, &np)))
             return st;
-        const skiff_tensor_t *cv = opt_input(ctx, 2);
+        const skiff_tensor_t *cv = skiff__kctx_opt(ctx, 2);
         if (cv && skiff_tensor_numel(cv) > 0) {
             if (cv->dtype != x->dtype)
                 return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
@@ -606,7 +593,7 @@ skiff_status_t *skiff__shape_run_pad(skiff__kctx *ctx)
             celem = cv->data;
         }
     }
-    const skiff_tensor_t *ta = node->opset >= 18 ? opt_input(ctx, 3) : NULL;
+    const skiff_tensor_t *ta = node->opset >= 18 ? skiff__kctx_opt(ctx, 3) : NULL;
     if (ta) {
         int64_t axes[SKIFF_MAX_DIMS];
         int na;
@@ -661,7 +648,7 @@ skiff_status_t *skiff__shape_run_pad(skiff__kctx *ctx)
     int64_t mlo = b > 0 ? b : 0, mhi = b + n < L ? b + n : L;
     if (mhi < mlo)
         mhi = mlo;
-    int nt = total * (int64_t)es > 262144 ? skiff__shape_threads(ctx) : 1;
+    int nt = total * (int64_t)es > 262144 ? skiff__kctx_threads(ctx) : 1;
     const char *src = x->data;
     char *dst = y->data;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
@@ -699,3 +686,16 @@ skiff_status_t *skiff__shape_run_pad(skiff__kctx *ctx)
     }
     return skiff__shape_own_strings(ctx, y);
 }
+
+/* ---- table ---- */
+
+const skiff__op skiff__ops_layout[] = {
+    {.type = "Transpose", .min_opset = 1, .run = run_transpose},
+    {.type = "Slice", .min_opset = 1, .run = run_slice},
+    {.type = "Expand", .min_opset = 8, .run = run_expand},
+    {.type = "Tile", .min_opset = 6, .run = run_tile},
+    {.type = "Pad", .min_opset = 2, .run = run_pad},
+    {.type = "DepthToSpace", .min_opset = 1, .run = run_depth_to_space},
+    {.type = "SpaceToDepth", .min_opset = 1, .run = run_space_to_depth},
+    {.type = NULL},
+};

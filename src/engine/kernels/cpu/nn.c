@@ -1,18 +1,14 @@
-/* nn.c - the neural-network op table and the normalisation kernels.
- *
- * Convolutions, GEMMs and pools live in conv.c, gemm.c and pool.c (see
- * dnnl_util.h); this file holds the table that reaches them plus
- * BatchNormalization, InstanceNormalization, LayerNormalization and LRN.
- * The normalisations are memory-bound per-channel or per-row affine maps,
- * so they are plain C loops the compiler vectorises, parallel over
- * channels or rows; statistics accumulate in double so long rows keep
- * float32 accuracy. */
+/* nn.c - the normalisation kernels: BatchNormalization, InstanceNormalization, LayerNormalization
+ * and LRN. The normalisations are memory-bound per-channel or per-row affine maps, so they are
+ * plain C loops the compiler vectorises, parallel over channels or rows; statistics accumulate in
+ * double so long rows keep float32 accuracy. */
 #include <math.h>
 #include <string.h>
 
 #include "dnnl_util.h"
 
-static bool is_float(skiff_dtype_t dt)
+/* The normalisations compute in float32 or float64 only. */
+static bool f32_or_f64(skiff_dtype_t dt)
 {
     return dt == SKIFF_DTYPE_FLOAT32 || dt == SKIFF_DTYPE_FLOAT64;
 }
@@ -87,13 +83,13 @@ static skiff_status_t *batchnorm_run(skiff__kctx *ctx)
                          *V = ctx->in[4];
     if (!X || !S || !Bt || !Mn || !V)
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "all 5 inputs are required");
-    if (!is_float(X->dtype))
+    if (!f32_or_f64(X->dtype))
         return skiff__kerr(ctx, SKIFF_CODE_UNSUPPORTED, "input 'X': dtype %s is not implemented",
                            skiff_dtype_name(X->dtype));
     const skiff_tensor_t *params[4] = {S, Bt, Mn, V};
     static const char *pnames[4] = {"scale", "B", "input_mean", "input_var"};
     for (int i = 0; i < 4; i++)
-        if (!is_float(params[i]->dtype))
+        if (!f32_or_f64(params[i]->dtype))
             return skiff__kerr(ctx, SKIFF_CODE_UNSUPPORTED,
                                "input '%s': dtype %s is not implemented", pnames[i],
                                skiff_dtype_name(params[i]->dtype));
@@ -210,14 +206,14 @@ static skiff_status_t *instancenorm_run(skiff__kctx *ctx)
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
                            "inputs 'input', 'scale' and 'B' are required");
     const skiff_tensor_t *X = ctx->in[0], *S = ctx->in[1], *B = ctx->in[2];
-    if (!is_float(X->dtype))
+    if (!f32_or_f64(X->dtype))
         return skiff__kerr(ctx, SKIFF_CODE_UNSUPPORTED,
                            "input 'input': dtype %s is not implemented",
                            skiff_dtype_name(X->dtype));
-    if (!is_float(S->dtype) || !is_float(B->dtype))
+    if (!f32_or_f64(S->dtype) || !f32_or_f64(B->dtype))
         return skiff__kerr(ctx, SKIFF_CODE_UNSUPPORTED,
                            "inputs 'scale'/'B': dtype %s is not implemented",
-                           skiff_dtype_name(is_float(S->dtype) ? B->dtype : S->dtype));
+                           skiff_dtype_name(f32_or_f64(S->dtype) ? B->dtype : S->dtype));
     if (X->ndim < 2)
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
                            "input 'input': expected rank >= 2 (N, C, ...), got %d", X->ndim);
@@ -305,13 +301,13 @@ static skiff_status_t *layernorm_run(skiff__kctx *ctx)
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "inputs 'X' and 'Scale' are required");
     const skiff_tensor_t *X = ctx->in[0], *S = ctx->in[1];
     const skiff_tensor_t *B = ctx->n_in > 2 ? ctx->in[2] : NULL;
-    if (!is_float(X->dtype))
+    if (!f32_or_f64(X->dtype))
         return skiff__kerr(ctx, SKIFF_CODE_UNSUPPORTED, "input 'X': dtype %s is not implemented",
                            skiff_dtype_name(X->dtype));
-    if (!is_float(S->dtype) || (B && !is_float(B->dtype)))
+    if (!f32_or_f64(S->dtype) || (B && !f32_or_f64(B->dtype)))
         return skiff__kerr(ctx, SKIFF_CODE_UNSUPPORTED,
                            "inputs 'Scale'/'B': dtype %s is not implemented",
-                           skiff_dtype_name(!is_float(S->dtype) ? S->dtype : B->dtype));
+                           skiff_dtype_name(!f32_or_f64(S->dtype) ? S->dtype : B->dtype));
     int axis;
     int64_t axis_attr = skiff__attr_int(node, "axis", -1);
     if (X->ndim < 1 || !skiff__norm_axis(axis_attr, X->ndim, &axis))
@@ -410,7 +406,7 @@ static skiff_status_t *lrn_run(skiff__kctx *ctx)
     const skiff_tensor_t *X = ctx->n_in > 0 ? ctx->in[0] : NULL;
     if (!X)
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "input 'X' is required");
-    if (!is_float(X->dtype))
+    if (!f32_or_f64(X->dtype))
         return skiff__kerr(ctx, SKIFF_CODE_UNSUPPORTED, "input 'X': dtype %s is not implemented",
                            skiff_dtype_name(X->dtype));
     if (X->ndim < 2)
@@ -441,28 +437,14 @@ static skiff_status_t *lrn_run(skiff__kctx *ctx)
 
 /* ---- table ---- */
 
-#define FUSES (SKIFF_OP_FUSES_ACT | SKIFF_OP_FUSES_SUM)
-#define POOL_CL (SKIFF_OP_CL_X | SKIFF_OP_CL_Y | SKIFF_OP_CL_SAME)
-
 const skiff__op skiff__ops_nn[] = {
-    {"Conv", 1, skiff__nn_conv_prepare, skiff__nn_conv_run, skiff__nn_conv_prep_free,
-     skiff__pcache_free, FUSES | SKIFF_OP_CL_X | SKIFF_OP_CL_Y},
-    {"ConvTranspose", 1, skiff__nn_conv_prepare, skiff__nn_convt_run, skiff__nn_conv_prep_free,
-     skiff__pcache_free, FUSES},
-    {"Gemm", 1, skiff__nn_gemm_prepare, skiff__nn_gemm_run, skiff__nn_gemm_prep_free,
-     skiff__pcache_free, FUSES},
-    {"MatMul", 1, skiff__nn_gemm_prepare, skiff__nn_matmul_run, skiff__nn_gemm_prep_free,
-     skiff__pcache_free, FUSES},
-    {"MaxPool", 1, NULL, skiff__nn_maxpool_run, NULL, skiff__pcache_free, POOL_CL},
-    {"AveragePool", 1, NULL, skiff__nn_avgpool_run, NULL, skiff__pcache_free, POOL_CL},
-    {"LpPool", 1, NULL, skiff__nn_lppool_run, NULL, NULL, 0},
-    {"GlobalAveragePool", 1, NULL, skiff__nn_global_avgpool_run, NULL, NULL, SKIFF_OP_CL_X},
-    {"GlobalMaxPool", 1, NULL, skiff__nn_global_maxpool_run, NULL, NULL, SKIFF_OP_CL_X},
-    {"GlobalLpPool", 1, NULL, skiff__nn_global_lppool_run, NULL, NULL, SKIFF_OP_CL_X},
-    {"BatchNormalization", 1, NULL, batchnorm_run, NULL, NULL, SKIFF_OP_FUSES_ACT},
-    {"InstanceNormalization", 1, NULL, instancenorm_run, NULL, NULL, 0},
+    {.type = "BatchNormalization",
+     .min_opset = 1,
+     .run = batchnorm_run,
+     .flags = SKIFF_OP_FUSES_ACT},
+    {.type = "InstanceNormalization", .min_opset = 1, .run = instancenorm_run},
     /* opset 17 in ONNX; from 1 so a fusion pass may form it in older models */
-    {"LayerNormalization", 1, NULL, layernorm_run, NULL, NULL, 0},
-    {"LRN", 1, NULL, lrn_run, NULL, NULL, 0},
-    {NULL, 0, NULL, NULL, NULL, NULL, 0},
+    {.type = "LayerNormalization", .min_opset = 1, .run = layernorm_run},
+    {.type = "LRN", .min_opset = 1, .run = lrn_run},
+    {.type = NULL},
 };

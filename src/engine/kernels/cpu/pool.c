@@ -446,11 +446,11 @@ static skiff_status_t *pool_run(skiff__kctx *ctx, pool_kind kind)
     return skiff__nn_epilogue(ctx, Y);
 }
 
-skiff_status_t *skiff__nn_maxpool_run(skiff__kctx *ctx) { return pool_run(ctx, POOL_MAX); }
+static skiff_status_t *maxpool_run(skiff__kctx *ctx) { return pool_run(ctx, POOL_MAX); }
 
-skiff_status_t *skiff__nn_avgpool_run(skiff__kctx *ctx) { return pool_run(ctx, POOL_AVG); }
+static skiff_status_t *avgpool_run(skiff__kctx *ctx) { return pool_run(ctx, POOL_AVG); }
 
-skiff_status_t *skiff__nn_lppool_run(skiff__kctx *ctx) { return pool_run(ctx, POOL_LP); }
+static skiff_status_t *lppool_run(skiff__kctx *ctx) { return pool_run(ctx, POOL_LP); }
 
 /* ---- global pools ---- */
 
@@ -562,8 +562,33 @@ static skiff_status_t *global_run(skiff__kctx *ctx, pool_kind kind)
     return skiff__nn_epilogue(ctx, Y);
 }
 
-skiff_status_t *skiff__nn_global_avgpool_run(skiff__kctx *ctx) { return global_run(ctx, POOL_AVG); }
+static skiff_status_t *global_avgpool_run(skiff__kctx *ctx) { return global_run(ctx, POOL_AVG); }
 
-skiff_status_t *skiff__nn_global_maxpool_run(skiff__kctx *ctx) { return global_run(ctx, POOL_MAX); }
+static skiff_status_t *global_maxpool_run(skiff__kctx *ctx) { return global_run(ctx, POOL_MAX); }
 
-skiff_status_t *skiff__nn_global_lppool_run(skiff__kctx *ctx) { return global_run(ctx, POOL_LP); }
+static skiff_status_t *global_lppool_run(skiff__kctx *ctx) { return global_run(ctx, POOL_LP); }
+
+/* ---- table ---- */
+
+#define POOL_CL (SKIFF_OP_CL_X | SKIFF_OP_CL_Y | SKIFF_OP_CL_SAME)
+
+const skiff__op skiff__ops_pool[] = {
+    {.type = "MaxPool",
+     .min_opset = 1,
+     .run = maxpool_run,
+     .cache_free = skiff__pcache_free,
+     .flags = POOL_CL},
+    {.type = "AveragePool",
+     .min_opset = 1,
+     .run = avgpool_run,
+     .cache_free = skiff__pcache_free,
+     .flags = POOL_CL},
+    {.type = "LpPool", .min_opset = 1, .run = lppool_run},
+    {.type = "GlobalAveragePool",
+     .min_opset = 1,
+     .run = global_avgpool_run,
+     .flags = SKIFF_OP_CL_X},
+    {.type = "GlobalMaxPool", .min_opset = 1, .run = global_maxpool_run, .flags = SKIFF_OP_CL_X},
+    {.type = "GlobalLpPool", .min_opset = 1, .run = global_lppool_run, .flags = SKIFF_OP_CL_X},
+    {.type = NULL},
+};

@@ -51,19 +51,6 @@ typedef enum {
     K_SUMSQ,
 } rkind;
 
-static int nthreads(const skiff__kctx *ctx) { return ctx->threads > 0 ? ctx->threads : 1; }
-
-static bool is_wide(skiff_dtype_t dt)
-{
-    return dt == SKIFF_DTYPE_FLOAT16 || dt == SKIFF_DTYPE_BFLOAT16;
-}
-
-static const char *dtname(skiff_dtype_t dt)
-{
-    const char *n = skiff_dtype_name(dt);
-    return n ? n : "unknown";
-}
-
 /* ---- widening of float16 / bfloat16 ---------------------------------------- */
 
 static float *widen(const skiff_tensor_t *t, int64_t n)
@@ -455,18 +442,6 @@ static void make_view(const skiff_tensor_t *x, const bool *red, rview *v)
 
 /* ---- Reduce* ---------------------------------------------------------------- */
 
-static skiff_status_t *need_input(skiff__kctx *ctx, int i, const char *name,
-                                  const skiff_tensor_t **out)
-{
-    *out = NULL;
-    if (i >= ctx->n_in || !ctx->in[i] || (!ctx->in[i]->data && skiff_tensor_numel(ctx->in[i]) != 0))
-        return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "missing required input '%s'", name);
-    if (skiff_tensor_numel(ctx->in[i]) < 0)
-        return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "input '%s': invalid shape", name);
-    *out = ctx->in[i];
-    return NULL;
-}
-
 /* Marks the reduced axes in red[]; *noop when the node asks to pass its
  * input through (empty axes with noop_with_empty_axes). */
 static skiff_status_t *read_axes(skiff__kctx *ctx, int rank, bool from_input, bool *red, bool *noop)
@@ -480,7 +455,8 @@ static skiff_status_t *read_axes(skiff__kctx *ctx, int rank, bool from_input, bo
         if (t) {
             if (t->dtype != SKIFF_DTYPE_INT64 && t->dtype != SKIFF_DTYPE_INT32)
                 return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
-                                   "input 'axes': expected int64, got %s", dtname(t->dtype));
+                                   "input 'axes': expected int64, got %s",
+                                   skiff_dtype_name(t->dtype));
             n = skiff_tensor_numel(t);
             if (n > (int64_t)(sizeof(buf) / sizeof(buf[0])))
                 return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
@@ -510,7 +486,7 @@ static skiff_status_t *read_axes(skiff__kctx *ctx, int rank, bool from_input, bo
 static skiff_status_t *run_reduce(skiff__kctx *ctx, rkind kind)
 {
     const skiff_tensor_t *x;
-    skiff_status_t *st = need_input(ctx, 0, "data", &x);
+    skiff_status_t *st = skiff__kctx_input(ctx, 0, "data", &x);
     if (st)
         return st;
     const skiff__node *node = ctx->node;
@@ -522,12 +498,12 @@ static skiff_status_t *run_reduce(skiff__kctx *ctx, rkind kind)
     if (noop)
         return skiff__kctx_alias(ctx, 0, 0, x->ndim, x->dims);
     skiff_dtype_t dt = x->dtype;
-    bool wide = is_wide(dt);
+    bool wide = skiff__dtype_is_half(dt);
     skiff_dtype_t cdt = wide ? F32 : dt;
     reduce_fn fn = (unsigned)cdt < NDT ? reduce_tab[cdt] : NULL;
     if (!fn)
         return skiff__kerr(ctx, SKIFF_CODE_UNSUPPORTED, "input 'data': dtype %s is not supported",
-                           dtname(dt));
+                           skiff_dtype_name(dt));
     bool keep = skiff__attr_int(node, "keepdims", 1) != 0;
     int ond = 0;
     int64_t od[SKIFF_MAX_DIMS];
@@ -545,7 +521,7 @@ static skiff_status_t *run_reduce(skiff__kctx *ctx, rkind kind)
         return NULL;
     rview v;
     make_view(x, red, &v);
-    int nt = nthreads(ctx);
+    int nt = skiff__kctx_threads(ctx);
     size_t esz = skiff_dtype_size(cdt);
     const void *src = x->data;
     void *wbuf = NULL, *tbuf = NULL, *ybuf = NULL;
@@ -670,7 +646,7 @@ static const arg_fn arg_tab[NDT] = {
 static skiff_status_t *run_arg(skiff__kctx *ctx, bool is_min)
 {
     const skiff_tensor_t *x;
-    skiff_status_t *st = need_input(ctx, 0, "data", &x);
+    skiff_status_t *st = skiff__kctx_input(ctx, 0, "data", &x);
     if (st)
         return st;
     const skiff__node *node = ctx->node;
@@ -683,11 +659,11 @@ static skiff_status_t *run_arg(skiff__kctx *ctx, bool is_min)
                            "attribute 'axis' %lld is out of range for rank %d", (long long)axis,
                            x->ndim);
     skiff_dtype_t dt = x->dtype;
-    bool wide = is_wide(dt);
+    bool wide = skiff__dtype_is_half(dt);
     arg_fn fn = wide ? arg_f32 : (unsigned)dt < NDT ? arg_tab[dt] : NULL;
     if (!fn)
         return skiff__kerr(ctx, SKIFF_CODE_UNSUPPORTED, "input 'data': dtype %s is not supported",
-                           dtname(dt));
+                           skiff_dtype_name(dt));
     int64_t O = 1, R = x->dims[ax], I = 1;
     for (int i = 0; i < ax; i++)
         O *= x->dims[i];
@@ -711,13 +687,13 @@ static skiff_status_t *run_arg(skiff__kctx *ctx, bool is_min)
     if (O * I == 0)
         return NULL;
     if (!wide) {
-        fn(nthreads(ctx), x->data, y->data, O, R, I, is_min, last);
+        fn(skiff__kctx_threads(ctx), x->data, y->data, O, R, I, is_min, last);
         return NULL;
     }
     float *w = widen(x, skiff_tensor_numel(x));
     if (!w)
         return skiff__kerr(ctx, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
-    fn(nthreads(ctx), w, y->data, O, R, I, is_min, last);
+    fn(skiff__kctx_threads(ctx), w, y->data, O, R, I, is_min, last);
     skiff__free(w);
     return NULL;
 }
@@ -782,15 +758,15 @@ static const cumsum_fn cumsum_tab[NDT] = {
 static skiff_status_t *run_CumSum(skiff__kctx *ctx)
 {
     const skiff_tensor_t *x, *a;
-    skiff_status_t *st = need_input(ctx, 0, "x", &x);
-    if (st || (st = need_input(ctx, 1, "axis", &a)))
+    skiff_status_t *st = skiff__kctx_input(ctx, 0, "x", &x);
+    if (st || (st = skiff__kctx_input(ctx, 1, "axis", &a)))
         return st;
     if ((a->dtype != SKIFF_DTYPE_INT64 && a->dtype != SKIFF_DTYPE_INT32) ||
         skiff_tensor_numel(a) != 1)
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
                            "input 'axis': expected an int32/int64 scalar, got %s with %lld "
                            "elements",
-                           dtname(a->dtype), (long long)skiff_tensor_numel(a));
+                           skiff_dtype_name(a->dtype), (long long)skiff_tensor_numel(a));
     int64_t axis = skiff__tensor_get_i64(a, 0);
     int ax;
     if (!skiff__norm_axis(axis, x->ndim, &ax))
@@ -799,11 +775,11 @@ static skiff_status_t *run_CumSum(skiff__kctx *ctx)
                            "for rank %d",
                            (long long)axis, x->ndim);
     skiff_dtype_t dt = x->dtype;
-    bool wide = is_wide(dt);
+    bool wide = skiff__dtype_is_half(dt);
     cumsum_fn fn = wide ? cumsum_f32 : (unsigned)dt < NDT ? cumsum_tab[dt] : NULL;
     if (!fn)
         return skiff__kerr(ctx, SKIFF_CODE_UNSUPPORTED, "input 'x': dtype %s is not supported",
-                           dtname(dt));
+                           skiff_dtype_name(dt));
     bool excl = skiff__attr_int(ctx->node, "exclusive", 0) != 0;
     bool rev = skiff__attr_int(ctx->node, "reverse", 0) != 0;
     int64_t O = 1, L = x->dims[ax], I = 1;
@@ -818,7 +794,7 @@ static skiff_status_t *run_CumSum(skiff__kctx *ctx)
     if (n == 0)
         return NULL;
     if (!wide) {
-        fn(nthreads(ctx), x->data, y->data, O, L, I, excl, rev);
+        fn(skiff__kctx_threads(ctx), x->data, y->data, O, L, I, excl, rev);
         return NULL;
     }
     float *w = widen(x, n), *wy = skiff__malloc((size_t)n * sizeof(float));
@@ -827,7 +803,7 @@ static skiff_status_t *run_CumSum(skiff__kctx *ctx)
         skiff__free(wy);
         return skiff__kerr(ctx, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
     }
-    fn(nthreads(ctx), w, wy, O, L, I, excl, rev);
+    fn(skiff__kctx_threads(ctx), w, wy, O, L, I, excl, rev);
     narrow(wy, dt, y->data, n);
     skiff__free(w);
     skiff__free(wy);

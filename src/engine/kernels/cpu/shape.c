@@ -16,8 +16,6 @@
 
 /* ---- shared helpers ------------------------------------------------------ */
 
-int skiff__shape_threads(const skiff__kctx *ctx) { return ctx->threads > 0 ? ctx->threads : 1; }
-
 skiff_status_t *skiff__shape_esize(const skiff__kctx *ctx, const skiff_tensor_t *t,
                                    const char *what, size_t *out_size)
 {
@@ -48,25 +46,10 @@ skiff_status_t *skiff__shape_own_strings(const skiff__kctx *ctx, skiff_tensor_t 
     return NULL;
 }
 
-static bool is_int_dtype(skiff_dtype_t dt)
-{
-    switch (dt) {
-    case SKIFF_DTYPE_INT8:
-    case SKIFF_DTYPE_INT16:
-    case SKIFF_DTYPE_INT32:
-    case SKIFF_DTYPE_INT64:
-    case SKIFF_DTYPE_UINT8:
-    case SKIFF_DTYPE_UINT16:
-    case SKIFF_DTYPE_UINT32:
-    case SKIFF_DTYPE_UINT64: return true;
-    default: return false;
-    }
-}
-
 skiff_status_t *skiff__shape_read_ints(const skiff__kctx *ctx, const skiff_tensor_t *t,
                                        const char *what, int64_t *out, int cap, int *out_n)
 {
-    if (!is_int_dtype(t->dtype))
+    if (!skiff__dtype_is_int(t->dtype))
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
                            "input '%s': expected an integer tensor, got %s", what,
                            skiff_dtype_name(t->dtype));
@@ -155,18 +138,6 @@ void skiff__shape_fill(void *dst, const void *elem, size_t es, int64_t n)
     }
 }
 
-static skiff_status_t *need_input(const skiff__kctx *ctx, int i, const char *what)
-{
-    if (i >= ctx->n_in || !ctx->in[i])
-        return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "missing required input %d '%s'", i, what);
-    return NULL;
-}
-
-static const skiff_tensor_t *opt_input(const skiff__kctx *ctx, int i)
-{
-    return i < ctx->n_in ? ctx->in[i] : NULL;
-}
-
 static bool has_output(const skiff__kctx *ctx, int i)
 {
     return i < ctx->n_out && (i >= ctx->node->n_out || ctx->node->out[i] >= 0);
@@ -181,7 +152,7 @@ static char *shape_str(int ndim, const int64_t *dims, char *buf, size_t cap)
 
 static skiff_status_t *run_identity(skiff__kctx *ctx)
 {
-    skiff_status_t *st = need_input(ctx, 0, "input");
+    skiff_status_t *st = skiff__kctx_need(ctx, 0, "input");
     if (st)
         return st;
     return skiff__kctx_alias(ctx, 0, 0, ctx->in[0]->ndim, ctx->in[0]->dims);
@@ -232,7 +203,7 @@ static double mt_uniform(mt19937 *m)
  * zero really drops, reproducibly when the node has a seed attribute. */
 static skiff_status_t *run_dropout(skiff__kctx *ctx)
 {
-    skiff_status_t *st = need_input(ctx, 0, "data");
+    skiff_status_t *st = skiff__kctx_need(ctx, 0, "data");
     if (st)
         return st;
     const skiff_tensor_t *x = ctx->in[0];
@@ -240,7 +211,7 @@ static skiff_status_t *run_dropout(skiff__kctx *ctx)
     double ratio = skiff__attr_float(node, "ratio", 0.5f);
     bool training = false;
     if (node->opset >= 12) {
-        const skiff_tensor_t *r = opt_input(ctx, 1), *t = opt_input(ctx, 2);
+        const skiff_tensor_t *r = skiff__kctx_opt(ctx, 1), *t = skiff__kctx_opt(ctx, 2);
         if (r) {
             if (skiff_tensor_numel(r) != 1)
                 return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
@@ -324,7 +295,7 @@ static skiff_status_t *run_dropout(skiff__kctx *ctx)
 
 static skiff_status_t *run_reshape(skiff__kctx *ctx)
 {
-    skiff_status_t *st = need_input(ctx, 0, "data");
+    skiff_status_t *st = skiff__kctx_need(ctx, 0, "data");
     if (st)
         return st;
     const skiff_tensor_t *x = ctx->in[0];
@@ -341,7 +312,7 @@ static skiff_status_t *run_reshape(skiff__kctx *ctx)
                                n, SKIFF_MAX_DIMS);
         memcpy(shape, a, sizeof(int64_t) * (size_t)n);
     } else {
-        if ((st = need_input(ctx, 1, "shape")))
+        if ((st = skiff__kctx_need(ctx, 1, "shape")))
             return st;
         if ((st = skiff__shape_read_ints(ctx, ctx->in[1], "shape", shape, SKIFF_MAX_DIMS, &n)))
             return st;
@@ -392,7 +363,7 @@ static skiff_status_t *run_reshape(skiff__kctx *ctx)
 
 static skiff_status_t *run_flatten(skiff__kctx *ctx)
 {
-    skiff_status_t *st = need_input(ctx, 0, "input");
+    skiff_status_t *st = skiff__kctx_need(ctx, 0, "input");
     if (st)
         return st;
     const skiff_tensor_t *x = ctx->in[0];
@@ -428,7 +399,7 @@ static skiff_status_t *read_axes(skiff__kctx *ctx, int64_t *axes, int cap, int *
         *given = true;
         return NULL;
     }
-    const skiff_tensor_t *t = opt_input(ctx, 1);
+    const skiff_tensor_t *t = skiff__kctx_opt(ctx, 1);
     if (!t)
         return NULL;
     *given = true;
@@ -437,7 +408,7 @@ static skiff_status_t *read_axes(skiff__kctx *ctx, int64_t *axes, int cap, int *
 
 static skiff_status_t *run_squeeze(skiff__kctx *ctx)
 {
-    skiff_status_t *st = need_input(ctx, 0, "data");
+    skiff_status_t *st = skiff__kctx_need(ctx, 0, "data");
     if (st)
         return st;
     const skiff_tensor_t *x = ctx->in[0];
@@ -473,7 +444,7 @@ static skiff_status_t *run_squeeze(skiff__kctx *ctx)
 
 static skiff_status_t *run_unsqueeze(skiff__kctx *ctx)
 {
-    skiff_status_t *st = need_input(ctx, 0, "data");
+    skiff_status_t *st = skiff__kctx_need(ctx, 0, "data");
     if (st)
         return st;
     const skiff_tensor_t *x = ctx->in[0];
@@ -512,7 +483,7 @@ static skiff_status_t *run_concat(skiff__kctx *ctx)
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "expected at least one input");
     skiff_status_t *st;
     for (int k = 0; k < ctx->n_in; k++)
-        if ((st = need_input(ctx, k, "inputs")))
+        if ((st = skiff__kctx_need(ctx, k, "inputs")))
             return st;
     const skiff_tensor_t *x0 = ctx->in[0];
     const skiff__attr *aa = skiff__attr_find(ctx->node, "axis");
@@ -556,7 +527,7 @@ static skiff_status_t *run_concat(skiff__kctx *ctx)
     size_t row = (size_t)(od[axis] * inner) * es;
     if (row == 0 || outer == 0)
         return NULL;
-    int nt = skiff__shape_threads(ctx);
+    int nt = skiff__kctx_threads(ctx);
     int nin = ctx->n_in;
     const skiff_tensor_t *const *in = ctx->in;
     char *out = y->data;
@@ -578,7 +549,7 @@ static skiff_status_t *run_concat(skiff__kctx *ctx)
 
 static skiff_status_t *run_split(skiff__kctx *ctx)
 {
-    skiff_status_t *st = need_input(ctx, 0, "input");
+    skiff_status_t *st = skiff__kctx_need(ctx, 0, "input");
     if (st)
         return st;
     const skiff_tensor_t *x = ctx->in[0];
@@ -598,7 +569,7 @@ static skiff_status_t *run_split(skiff__kctx *ctx)
     if (!split)
         return skiff__kerr(ctx, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
     int n = -1;
-    const skiff_tensor_t *ts = node->opset >= 13 || ctx->n_in > 1 ? opt_input(ctx, 1) : NULL;
+    const skiff_tensor_t *ts = node->opset >= 13 || ctx->n_in > 1 ? skiff__kctx_opt(ctx, 1) : NULL;
     if (ts) {
         st = skiff__shape_read_ints(ctx, ts, "split", split, nout, &n);
         if (st)
@@ -661,7 +632,7 @@ static skiff_status_t *run_split(skiff__kctx *ctx)
     for (int i = axis + 1; i < x->ndim; i++)
         inner *= x->dims[i];
     size_t in_row = (size_t)(dim * inner) * es;
-    int nt = skiff__shape_threads(ctx);
+    int nt = skiff__kctx_threads(ctx);
     int64_t off = 0;
     for (int k = 0; k < nout; k++) {
         int64_t d[SKIFF_MAX_DIMS];
@@ -695,7 +666,7 @@ done:
 
 static skiff_status_t *run_shape(skiff__kctx *ctx)
 {
-    skiff_status_t *st = need_input(ctx, 0, "data");
+    skiff_status_t *st = skiff__kctx_need(ctx, 0, "data");
     if (st)
         return st;
     const skiff_tensor_t *x = ctx->in[0];
@@ -719,7 +690,7 @@ static skiff_status_t *run_shape(skiff__kctx *ctx)
 
 static skiff_status_t *run_size(skiff__kctx *ctx)
 {
-    skiff_status_t *st = need_input(ctx, 0, "data");
+    skiff_status_t *st = skiff__kctx_need(ctx, 0, "data");
     if (st)
         return st;
     skiff_tensor_t *y = skiff__kctx_output(ctx, 0, SKIFF_DTYPE_INT64, 0, NULL, &st);
@@ -797,7 +768,7 @@ static skiff_status_t *run_constant(skiff__kctx *ctx)
 
 static skiff_status_t *run_constant_of_shape(skiff__kctx *ctx)
 {
-    skiff_status_t *st = need_input(ctx, 0, "input");
+    skiff_status_t *st = skiff__kctx_need(ctx, 0, "input");
     if (st)
         return st;
     int64_t d[SKIFF_MAX_DIMS];
@@ -838,7 +809,7 @@ static skiff_status_t *run_range(skiff__kctx *ctx)
     static const char *names[3] = {"start", "limit", "delta"};
     skiff_status_t *st;
     for (int i = 0; i < 3; i++) {
-        if ((st = need_input(ctx, i, names[i])))
+        if ((st = skiff__kctx_need(ctx, i, names[i])))
             return st;
         if (skiff_tensor_numel(ctx->in[i]) != 1)
             return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
@@ -877,7 +848,7 @@ static skiff_status_t *run_range(skiff__kctx *ctx)
         }
         return NULL;
     }
-    if (!is_int_dtype(dt) || dt == SKIFF_DTYPE_UINT64)
+    if (!skiff__dtype_is_int(dt) || dt == SKIFF_DTYPE_UINT64)
         return skiff__kerr(ctx, SKIFF_CODE_UNSUPPORTED, "type %s", skiff_dtype_name(dt));
     int64_t s = skiff__tensor_get_i64(ctx->in[0], 0), l = skiff__tensor_get_i64(ctx->in[1], 0),
             dl = skiff__tensor_get_i64(ctx->in[2], 0);
@@ -909,7 +880,7 @@ static skiff_status_t *run_range(skiff__kctx *ctx)
 
 static skiff_status_t *run_eye_like(skiff__kctx *ctx)
 {
-    skiff_status_t *st = need_input(ctx, 0, "input");
+    skiff_status_t *st = skiff__kctx_need(ctx, 0, "input");
     if (st)
         return st;
     const skiff_tensor_t *x = ctx->in[0];
@@ -942,7 +913,7 @@ static skiff_status_t *run_eye_like(skiff__kctx *ctx)
 
 static skiff_status_t *run_trilu(skiff__kctx *ctx)
 {
-    skiff_status_t *st = need_input(ctx, 0, "input");
+    skiff_status_t *st = skiff__kctx_need(ctx, 0, "input");
     if (st)
         return st;
     const skiff_tensor_t *x = ctx->in[0];
@@ -953,9 +924,9 @@ static skiff_status_t *run_trilu(skiff__kctx *ctx)
     if ((st = skiff__shape_esize(ctx, x, "input", &es)))
         return st;
     int64_t k = 0;
-    const skiff_tensor_t *tk = opt_input(ctx, 1);
+    const skiff_tensor_t *tk = skiff__kctx_opt(ctx, 1);
     if (tk) {
-        if (skiff_tensor_numel(tk) != 1 || !is_int_dtype(tk->dtype))
+        if (skiff_tensor_numel(tk) != 1 || !skiff__dtype_is_int(tk->dtype))
             return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
                                "input 'k': expected an integer scalar");
         k = skiff__tensor_get_i64(tk, 0);
@@ -966,7 +937,7 @@ static skiff_status_t *run_trilu(skiff__kctx *ctx)
         return st;
     int64_t rows = x->dims[x->ndim - 2], cols = x->dims[x->ndim - 1];
     int64_t nrows = rows && cols ? skiff_tensor_numel(x) / cols : 0;
-    int nt = skiff__shape_threads(ctx);
+    int nt = skiff__kctx_threads(ctx);
     const char *src = x->data;
     char *dst = y->data;
     /* Clamp k so i + k never overflows. */
@@ -996,38 +967,20 @@ static skiff_status_t *run_trilu(skiff__kctx *ctx)
 /* ---- the table ----------------------------------------------------------- */
 
 const skiff__op skiff__ops_shape[] = {
-    {"Identity", 1, NULL, run_identity, NULL, NULL, 0},
-    {"Dropout", 1, NULL, run_dropout, NULL, NULL, 0},
-    {"Reshape", 1, NULL, run_reshape, NULL, NULL, 0},
-    {"Flatten", 1, NULL, run_flatten, NULL, NULL, 0},
-    {"Squeeze", 1, NULL, run_squeeze, NULL, NULL, 0},
-    {"Unsqueeze", 1, NULL, run_unsqueeze, NULL, NULL, 0},
-    {"Concat", 1, NULL, run_concat, NULL, NULL, 0},
-    {"Split", 1, NULL, run_split, NULL, NULL, 0},
-    {"Shape", 1, NULL, run_shape, NULL, NULL, 0},
-    {"Size", 1, NULL, run_size, NULL, NULL, 0},
-    {"Constant", 1, NULL, run_constant, NULL, NULL, 0},
-    {"ConstantOfShape", 9, NULL, run_constant_of_shape, NULL, NULL, 0},
-    {"Range", 11, NULL, run_range, NULL, NULL, 0},
-    {"EyeLike", 9, NULL, run_eye_like, NULL, NULL, 0},
-    {"Trilu", 14, NULL, run_trilu, NULL, NULL, 0},
-    {"Transpose", 1, NULL, skiff__shape_run_transpose, NULL, NULL, 0},
-    {"Slice", 1, NULL, skiff__shape_run_slice, NULL, NULL, 0},
-    {"Expand", 8, NULL, skiff__shape_run_expand, NULL, NULL, 0},
-    {"Tile", 6, NULL, skiff__shape_run_tile, NULL, NULL, 0},
-    {"Pad", 2, NULL, skiff__shape_run_pad, NULL, NULL, 0},
-    {"DepthToSpace", 1, NULL, skiff__shape_run_depth_to_space, NULL, NULL, 0},
-    {"SpaceToDepth", 1, NULL, skiff__shape_run_space_to_depth, NULL, NULL, 0},
-    {"Gather", 1, NULL, skiff__shape_run_gather, NULL, NULL, 0},
-    {"GatherElements", 11, NULL, skiff__shape_run_gather_elements, NULL, NULL, 0},
-    {"GatherND", 11, NULL, skiff__shape_run_gather_nd, NULL, NULL, 0},
-    {"Scatter", 9, NULL, skiff__shape_run_scatter_elements, NULL, NULL, 0},
-    {"ScatterElements", 11, NULL, skiff__shape_run_scatter_elements, NULL, NULL, 0},
-    {"ScatterND", 11, NULL, skiff__shape_run_scatter_nd, NULL, NULL, 0},
-    {"TopK", 1, NULL, skiff__shape_run_topk, NULL, NULL, 0},
-    {"NonZero", 9, NULL, skiff__shape_run_nonzero, NULL, NULL, 0},
-    {"OneHot", 9, NULL, skiff__shape_run_onehot, NULL, NULL, 0},
-    {"Compress", 9, NULL, skiff__shape_run_compress, NULL, NULL, 0},
-    {"ReverseSequence", 10, NULL, skiff__shape_run_reverse_sequence, NULL, NULL, 0},
-    {NULL, 0, NULL, NULL, NULL, NULL, 0},
+    {.type = "Identity", .min_opset = 1, .run = run_identity},
+    {.type = "Dropout", .min_opset = 1, .run = run_dropout},
+    {.type = "Reshape", .min_opset = 1, .run = run_reshape},
+    {.type = "Flatten", .min_opset = 1, .run = run_flatten},
+    {.type = "Squeeze", .min_opset = 1, .run = run_squeeze},
+    {.type = "Unsqueeze", .min_opset = 1, .run = run_unsqueeze},
+    {.type = "Concat", .min_opset = 1, .run = run_concat},
+    {.type = "Split", .min_opset = 1, .run = run_split},
+    {.type = "Shape", .min_opset = 1, .run = run_shape},
+    {.type = "Size", .min_opset = 1, .run = run_size},
+    {.type = "Constant", .min_opset = 1, .run = run_constant},
+    {.type = "ConstantOfShape", .min_opset = 9, .run = run_constant_of_shape},
+    {.type = "Range", .min_opset = 11, .run = run_range},
+    {.type = "EyeLike", .min_opset = 9, .run = run_eye_like},
+    {.type = "Trilu", .min_opset = 14, .run = run_trilu},
+    {.type = NULL},
 };

@@ -19,9 +19,6 @@
  * r as 2r dimensions. */
 #define SKIFF_SHAPE_VIEW_DIMS (2 * SKIFF_MAX_DIMS)
 
-/* Intra-op thread count, at least 1. */
-int skiff__shape_threads(const skiff__kctx *ctx);
-
 /* Element size of `t`, or an UNSUPPORTED error naming the input and dtype. */
 skiff_status_t *skiff__shape_esize(const skiff__kctx *ctx, const skiff_tensor_t *t,
                                    const char *what, size_t *out_size);
@@ -66,26 +63,5 @@ void skiff__shape_fill(void *dst, const void *elem, size_t es, int64_t n);
  * broadcast fill, a cache-blocked transpose or a strided gather. */
 void skiff__shape_strided_copy(void *dst, const void *src, size_t es, int rank, const int64_t *dims,
                                const int64_t *istrides, int threads);
-
-/* Run functions defined in layout.c */
-skiff_status_t *skiff__shape_run_transpose(skiff__kctx *ctx);
-skiff_status_t *skiff__shape_run_slice(skiff__kctx *ctx);
-skiff_status_t *skiff__shape_run_expand(skiff__kctx *ctx);
-skiff_status_t *skiff__shape_run_tile(skiff__kctx *ctx);
-skiff_status_t *skiff__shape_run_pad(skiff__kctx *ctx);
-skiff_status_t *skiff__shape_run_depth_to_space(skiff__kctx *ctx);
-skiff_status_t *skiff__shape_run_space_to_depth(skiff__kctx *ctx);
-
-/* Run functions defined in gather.c */
-skiff_status_t *skiff__shape_run_gather(skiff__kctx *ctx);
-skiff_status_t *skiff__shape_run_gather_elements(skiff__kctx *ctx);
-skiff_status_t *skiff__shape_run_gather_nd(skiff__kctx *ctx);
-skiff_status_t *skiff__shape_run_scatter_elements(skiff__kctx *ctx);
-skiff_status_t *skiff__shape_run_scatter_nd(skiff__kctx *ctx);
-skiff_status_t *skiff__shape_run_topk(skiff__kctx *ctx);
-skiff_status_t *skiff__shape_run_nonzero(skiff__kctx *ctx);
-skiff_status_t *skiff__shape_run_onehot(skiff__kctx *ctx);
-skiff_status_t *skiff__shape_run_compress(skiff__kctx *ctx);
-skiff_status_t *skiff__shape_run_reverse_sequence(skiff__kctx *ctx);
 
 #endif

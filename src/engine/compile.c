@@ -1,0 +1,247 @@
+/* compile.c - compiled models: from a loaded graph to a skiff_model_t.
+ *
+ * skiff_model_load parses the ONNX file (onnx.c), runs the graph passes
+ * (passes.c, which fold constants by running kernels through exec.c), plans
+ * the channels-last edges, lets each kernel prepare its immutable state
+ * (packed weights), fixes the execution order and marks the shape-chain
+ * nodes the executor may answer from its memo (see exec.c). The result is
+ * never written again and is shared by every context and thread. */
+#include <string.h>
+#include <sys/stat.h>
+
+#include "engine_int.h"
+
+static void fill_info(const skiff__value *v, skiff_value_info_t *info)
+{
+    info->name = v->name;
+    info->dtype = v->dtype;
+    info->ndim = v->ndim;
+    for (int i = 0; i < SKIFF_MAX_DIMS; i++)
+        info->dims[i] = i < v->ndim ? v->dims[i] : 0;
+}
+
+static skiff_status_t *prepare_nodes(skiff__graph *g)
+{
+    for (int i = 0; i < g->n_nodes; i++) {
+        skiff__node *n = &g->nodes[i];
+        if (n->dead || !n->op || !n->op->prepare)
+            continue;
+        skiff_status_t *st = n->op->prepare(n, g);
+        if (st)
+            return st;
+    }
+    return NULL;
+}
+
+/* Ops whose result is not a function of their inputs. */
+static bool nondeterministic(const skiff__node *n)
+{
+    return n->domain[0] != '\0' || strncmp(n->op_type, "Random", 6) == 0 ||
+           strcmp(n->op_type, "Multinomial") == 0 || strcmp(n->op_type, "Bernoulli") == 0;
+}
+
+/* Marks Shape/Size nodes as roots and the nodes computed only from roots and
+ * constants as derived (execution order is topological, so one pass does).
+ * A graph without Shape or Size nodes gets no table. */
+static skiff_status_t *mark_shape_nodes(skiff_model_t *m)
+{
+    const skiff__graph *g = m->g;
+    bool roots = false;
+    for (int oi = 0; oi < m->n_order && !roots; oi++) {
+        const skiff__node *n = &g->nodes[m->order[oi]];
+        roots = n->domain[0] == '\0' &&
+                (strcmp(n->op_type, "Shape") == 0 || strcmp(n->op_type, "Size") == 0);
+    }
+    if (!roots)
+        return NULL;
+    unsigned char *val = skiff__calloc((size_t)g->n_values + 1, 1); /* derived values */
+    m->shape_kind = skiff__calloc((size_t)g->n_nodes + 1, 1);
+    if (!val || !m->shape_kind) {
+        skiff__free(val);
+        return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    for (int oi = 0; oi < m->n_order; oi++) {
+        int ni = m->order[oi];
+        const skiff__node *n = &g->nodes[ni];
+        unsigned char kind = SKIFF__SHAPE_NONE;
+        if (n->domain[0] == '\0' &&
+            (strcmp(n->op_type, "Shape") == 0 || strcmp(n->op_type, "Size") == 0) && n->n_in >= 1 &&
+            n->in[0] >= 0) {
+            kind = SKIFF__SHAPE_ROOT;
+        } else if (!nondeterministic(n) && n->n_out <= 16 && n->sum_input < 0) {
+            bool any = false, all = true;
+            for (int k = 0; k < n->n_in && all; k++) {
+                int v = n->in[k];
+                if (v < 0)
+                    continue;
+                if (val[v])
+                    any = true;
+                else if (!g->values[v].constant)
+                    all = false;
+            }
+            if (any && all)
+                kind = SKIFF__SHAPE_DERIVED;
+        }
+        m->shape_kind[ni] = kind;
+        if (kind != SKIFF__SHAPE_NONE)
+            for (int o = 0; o < n->n_out; o++)
+                if (n->out[o] >= 0)
+                    val[n->out[o]] = 1;
+        m->n_derived += kind == SKIFF__SHAPE_DERIVED;
+    }
+    skiff__free(val);
+    return NULL;
+}
+
+static skiff_status_t *model_from_graph(skiff__graph *g, const skiff_model_options_t *opts,
+                                        skiff_model_t **out_model)
+{
+    skiff_model_t *m = skiff__calloc(1, sizeof(*m));
+    if (!m) {
+        skiff__graph_free(g);
+        return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    m->g = g;
+    skiff_status_t *st = NULL;
+    int optimize = opts ? opts->optimize : 1;
+    int verbose = opts ? opts->verbose : 1;
+    int before = 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        before += !g->nodes[i].dead;
+    if (optimize) {
+        skiff__pass_stats ps = {0};
+        st = skiff__graph_optimize(g, &ps);
+        if (!st && verbose)
+            skiff_log(SKIFF_LOG_INFO,
+                      "graph passes: %d identity removed, %d folded, %d dead, %d batchnorm folded, "
+                      "%d activations fused, %d sums fused, %d gelu, %d layernorm, %d hardswish",
+                      ps.removed_identity, ps.folded, ps.dead, ps.bn_folded, ps.act_fused,
+                      ps.sum_fused, ps.gelu_fused, ps.ln_fused, ps.hardswish_fused);
+    }
+    if (!st && !skiff__plan_layouts(g))
+        st = skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory planning layouts");
+    if (!st)
+        st = prepare_nodes(g);
+    if (!st) {
+        m->order = skiff__malloc(sizeof(int) * (size_t)(g->n_nodes + 1));
+        m->in_info = skiff__calloc((size_t)g->n_inputs + 1, sizeof(*m->in_info));
+        m->out_info = skiff__calloc((size_t)g->n_outputs + 1, sizeof(*m->out_info));
+        if (!m->order || !m->in_info || !m->out_info)
+            st = skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    if (st) {
+        skiff_model_free(m);
+        return st;
+    }
+    for (int i = 0; i < g->n_nodes; i++)
+        if (!g->nodes[i].dead)
+            m->order[m->n_order++] = i;
+    if ((st = mark_shape_nodes(m))) {
+        skiff_model_free(m);
+        return st;
+    }
+    for (int i = 0; i < g->n_inputs; i++)
+        fill_info(&g->values[g->inputs[i]], &m->in_info[i]);
+    for (int i = 0; i < g->n_outputs; i++)
+        fill_info(&g->values[g->outputs[i]], &m->out_info[i]);
+    if (verbose)
+        skiff_log(SKIFF_LOG_INFO,
+                  "model '%s': opset %d, %d nodes (%d before passes), %d inputs, "
+                  "%d outputs",
+                  g->name, g->opset, m->n_order, before, g->n_inputs, g->n_outputs);
+    *out_model = m;
+    return NULL;
+}
+
+skiff_status_t *skiff_model_load_buffer(const void *data, size_t size, const char *base_dir,
+                                        const skiff_model_options_t *opts,
+                                        skiff_model_t **out_model)
+{
+    skiff__graph *g;
+    skiff_status_t *st = skiff__onnx_parse(data, size, base_dir, &g);
+    if (st)
+        return st;
+    return model_from_graph(g, opts, out_model);
+}
+
+skiff_status_t *skiff_model_load(const char *path, const skiff_model_options_t *opts,
+                                 skiff_model_t **out_model)
+{
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                "'%s' is a directory, expected an .onnx file", path);
+    const void *buf;
+    size_t size;
+    skiff_status_t *st = skiff__map_file(path, &buf, &size);
+    if (st)
+        return st;
+    char *dir = skiff__strdup(path);
+    if (!dir) {
+        skiff__unmap_file(buf, size);
+        return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    st = skiff_model_load_buffer(buf, size, slash ? dir : ".", opts, out_model);
+    skiff__unmap_file(buf, size);
+    skiff__free(dir);
+    return skiff_status_wrap(st, "loading '%s'", path);
+}
+
+void skiff_model_free(skiff_model_t *m)
+{
+    if (!m)
+        return;
+    skiff__graph_free(m->g);
+    skiff__free(m->order);
+    skiff__free(m->shape_kind);
+    skiff__free(m->in_info);
+    skiff__free(m->out_info);
+    skiff__free(m);
+}
+
+int skiff_model_external_file_count(const skiff_model_t *m) { return m->g->n_ext_files; }
+
+const char *skiff_model_external_file(const skiff_model_t *m, int i)
+{
+    return i >= 0 && i < m->g->n_ext_files ? m->g->ext_files[i] : NULL;
+}
+
+int skiff_model_input_count(const skiff_model_t *m) { return m->g->n_inputs; }
+int skiff_model_output_count(const skiff_model_t *m) { return m->g->n_outputs; }
+
+const skiff_value_info_t *skiff_model_input(const skiff_model_t *m, int i)
+{
+    return i >= 0 && i < m->g->n_inputs ? &m->in_info[i] : NULL;
+}
+
+const skiff_value_info_t *skiff_model_output(const skiff_model_t *m, int i)
+{
+    return i >= 0 && i < m->g->n_outputs ? &m->out_info[i] : NULL;
+}
+
+int skiff_model_input_index(const skiff_model_t *m, const char *name)
+{
+    for (int i = 0; i < m->g->n_inputs; i++)
+        if (strcmp(m->in_info[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+int skiff_model_output_index(const skiff_model_t *m, const char *name)
+{
+    for (int i = 0; i < m->g->n_outputs; i++)
+        if (strcmp(m->out_info[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+int skiff__model_cl_values(const skiff_model_t *m)
+{
+    int n = 0;
+    for (int i = 0; i < m->g->n_nodes; i++)
+        n += !m->g->nodes[i].dead && m->g->nodes[i].y_cl;
+    return n;
+}

@@ -1,0 +1,100 @@
+/* vision.h - the vision layer's internal API: image and tensor resampling
+ * shared by the engine (ONNX Resize) and the image steps. This layer calls
+ * only core. */
+#ifndef SKIFF_VISION_H
+#define SKIFF_VISION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../core/core.h"
+
+/* ---- resize (resize.c) ----------------------------------------------------- */
+/* Resampling of an N-d tensor by per-axis tap tables, with ONNX Resize's
+ * semantics. A caller fills a skiff__resize_params, builds each axis' table
+ * with skiff__vision_resize_axis into memory it owns, then runs one of the
+ * three resamplers. Nothing here allocates or keeps state: any thread, any
+ * number of calls at once. Antialiased downscaling is not implemented (ONNX
+ * Resize rejects it); it would come as a wider tap table. */
+
+typedef enum skiff__resize_mode {
+    SKIFF_RESIZE_NEAREST,
+    SKIFF_RESIZE_LINEAR,
+    SKIFF_RESIZE_CUBIC
+} skiff__resize_mode;
+
+typedef enum skiff__resize_coord {
+    SKIFF_RESIZE_CT_HALF_PIXEL,
+    SKIFF_RESIZE_CT_HALF_PIXEL_SYMMETRIC,
+    SKIFF_RESIZE_CT_PYTORCH_HALF_PIXEL,
+    SKIFF_RESIZE_CT_ALIGN_CORNERS,
+    SKIFF_RESIZE_CT_ASYMMETRIC,
+    SKIFF_RESIZE_CT_TF_HALF_PIXEL_FOR_NN,
+    SKIFF_RESIZE_CT_TF_CROP_AND_RESIZE,
+} skiff__resize_coord;
+
+typedef enum skiff__resize_nearest {
+    SKIFF_RESIZE_NM_ROUND_PREFER_FLOOR,
+    SKIFF_RESIZE_NM_ROUND_PREFER_CEIL,
+    SKIFF_RESIZE_NM_FLOOR,
+    SKIFF_RESIZE_NM_CEIL,
+    SKIFF_RESIZE_NM_SIMPLE, /* opset < 11 and Upsample: floor, or ceil when downsampling */
+} skiff__resize_nearest;
+
+typedef struct skiff__resize_params {
+    skiff__resize_mode mode;
+    skiff__resize_coord ct;   /* coordinate_transformation_mode */
+    skiff__resize_nearest nm; /* nearest_mode */
+    double cubic_a;           /* cubic_coeff_a (-0.75 in ONNX and OpenCV) */
+    bool exclude_outside;     /* renormalise the taps that fall inside */
+    double extrap;            /* extrapolation_value (tf_crop_and_resize) */
+    int rank;
+    int64_t in[SKIFF_MAX_DIMS], out[SKIFF_MAX_DIMS];
+    double scale[SKIFF_MAX_DIMS];                        /* out / in, or the given scales */
+    double roi_s[SKIFF_MAX_DIMS], roi_e[SKIFF_MAX_DIMS]; /* tf_crop_and_resize region; else 0, 1 */
+} skiff__resize_params;
+
+/* One axis' tap table: the caller provides idx, w ([out][ntap]) and outside
+ * ([out]) and sets ntap (1 nearest, 2 linear, 4 cubic);
+ * skiff__vision_resize_axis fills them and the flags. */
+typedef struct skiff__resize_axis {
+    int ntap;
+    int64_t *idx;           /* [out][ntap], clamped to [0, in) */
+    double *w;              /* [out][ntap] */
+    unsigned char *outside; /* [out]: tf_crop_and_resize extrapolates here */
+    bool identity;          /* output == input along this axis */
+    bool any_outside;
+} skiff__resize_axis;
+
+/* Fills axis d's tap table for p (coordinate transformation p->ct, nearest
+ * rounding p->nm, cubic coefficient p->cubic_a, exclude_outside). */
+void skiff__vision_resize_axis(const skiff__resize_params *p, int d, skiff__resize_axis *ax);
+
+/* Nearest resampling of any fixed-size element type (es bytes) from src
+ * (shape p->in) to dst (shape p->out); extrap_elem is the element written
+ * where tf_crop_and_resize falls outside. ix32, when not NULL, is work space
+ * for p->out[rank-1] int32 indices (es == 4 only). */
+void skiff__vision_resize_nearest(const skiff__resize_params *p, const skiff__resize_axis *ax,
+                                  const void *src, void *dst, size_t es, const void *extrap_elem,
+                                  int32_t *ix32, int threads);
+
+/* Bytes of work area skiff__vision_resize_plane needs with `threads`
+ * threads; 0 when the sizes overflow. */
+size_t skiff__vision_resize_plane_size(const skiff__resize_params *p, int threads);
+
+/* float32 linear/cubic resampling of planes: every axis but the last two
+ * (ay, ax) is unchanged. work: skiff__vision_resize_plane_size bytes,
+ * 64-byte aligned. */
+void skiff__vision_resize_plane(const skiff__resize_params *p, const skiff__resize_axis *ay,
+                                const skiff__resize_axis *ax, const float *src, float *dst,
+                                void *work, int threads);
+
+/* Separable interpolation in double, last axis first (any axes change). a
+ * holds the input (shape p->in); a and b are each large enough for the
+ * largest intermediate shape. Returns the one of the two that holds the
+ * result. */
+double *skiff__vision_resize_generic(const skiff__resize_params *p, const skiff__resize_axis *ax,
+                                     double *a, double *b);
+
+#endif
