@@ -85,6 +85,22 @@ char *skiff__codec_packed_str(skiff__packed *pk, const char *s, size_t n);
  * BOOL as true/false, STRING as strings, FP16/BF16 as floats. */
 bool skiff__buf_tensor_json(skiff__buf *b, const skiff_tensor_t *t, bool nested);
 
+/* ---- shared by the two Paddle formats (codec_paddle.c) ----------------------- */
+
+/* An INVALID_ARG status from a printf-style message. */
+skiff_status_t *skiff__codec_bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* RESOURCE_EXHAUSTED "out of memory encoding the response". */
+skiff_status_t *skiff__codec_enc_oom(void);
+/* An output can be encoded: a name, a tensor, a known dtype, a valid shape. */
+skiff_status_t *skiff__codec_check_output(const skiff__infer_output *o);
+/* strings as a JSON list: ["a","b"] */
+bool skiff__codec_str_list(skiff__buf *out, const char *const *v, int n);
+/* A request's fetch list ("fetch", "fetch_var_names"): names matched to the
+ * model's outputs into req->outputs. */
+skiff_status_t *skiff__codec_decode_fetch(const json_t *f, const char *field,
+                                          const skiff__model_io *io, const skiff__codec_limits *lim,
+                                          skiff__infer_request *r);
+
 /* ---- streaming JSON scanner (codec_json.c) --------------------------------------
  *
  * The fast decoders (skiff__decode_paddle_web_fast, skiff__decode_kserve_fast)
