@@ -1,8 +1,10 @@
 # skiff - the two commands a newcomer needs, and the gates CI runs (.ci/run -> make test).
 #
-#   make demo    install dependencies, build, serve the bundled UCI housing model on :9393
+#   make demo    install the build + run dependencies only (scripts/install-deps.sh --demo),
+#                build the skiff binary, serve the bundled UCI housing model on :9393
 #   make test    every gate, in order, each timed; fails on any failure:
-#                  deps     scripts/install-deps.sh (seconds when all is installed)
+#                  deps     scripts/install-deps.sh: build, run and test dependencies
+#                           (seconds when all is installed)
 #                  static   tools/check_sources.sh: banned calls, clang-format, cppcheck
 #                  release  Release build in build/ + the whole CTest suite
 #                  asan     clang ASan+UBSan build in build-asan/ + CTest (not label slow)
@@ -12,9 +14,10 @@
 #                The last line printed is CTest's summary of the Release suite.
 #                KEEP_GOING=1 runs every stage even after one fails (still exits 1).
 #
-# Other targets: deps, build, asan, fuzz (FUZZ_TARGETS=..., FUZZ_SECONDS=...), format,
-# check, clean. Each test stage also runs alone: make test-static, test-release, test-asan,
-# test-fuzz. docs/reliability.md explains the gates.
+# Other targets: deps, deps-demo, build, install (PREFIX=..., default /usr/local: the
+# skiff binary, libskiff.so, include/skiff/, skiff.pc; docs/library.md), asan, fuzz
+# (FUZZ_TARGETS=..., FUZZ_SECONDS=...), format, check, clean. Each test stage also runs
+# alone: make test-static, test-release, test-asan, test-fuzz. docs/reliability.md explains the gates.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -29,6 +32,7 @@ ASAN_CTEST_EXCLUDE ?= slow
 # Fuzz targets: every tests/fuzz/fuzz_<name>.c (override to pick some).
 FUZZ_TARGETS ?= $(sort $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.c))))
 DEMO_PORT ?= 9393
+PREFIX ?= /usr/local
 
 export ASAN_OPTIONS ?= detect_leaks=1:halt_on_error=1
 export UBSAN_OPTIONS ?= halt_on_error=1:print_stacktrace=1
@@ -39,7 +43,7 @@ RELEASE_LOG := build/ctest-release.log
 # Clang, -O1 and full debug info: fast enough to run the suite, exact stack traces.
 SAN_FLAGS := -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS_DEBUG="-O1 -g -Wno-pass-failed"
 
-.PHONY: all deps build demo test check format clean asan fuzz \
+.PHONY: all deps deps-demo configure build install demo test check format clean asan fuzz \
         $(addprefix test-,$(TEST_STAGES)) build-asan build-fuzz
 
 all: build
@@ -47,11 +51,22 @@ all: build
 deps:
 	scripts/install-deps.sh
 
-build:
+# What `make demo` needs: the compiler, cmake and the libraries the server links.
+deps-demo:
+	scripts/install-deps.sh --demo
+
+configure:
 	cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+
+build: configure
 	cmake --build build -j $(JOBS)
 
-demo: deps build
+install: build
+	cmake --install build --prefix $(PREFIX)
+
+# The demo builds the skiff binary alone: the tests and examples are for `make test`.
+demo: deps-demo configure
+	cmake --build build -j $(JOBS) --target skiff
 	./build/skiff serve --model examples/uci_housing/uci_housing_model --port $(DEMO_PORT) --name uci
 
 # Runs each stage through a sub-make, printing "== stage: NAME (Ns)" after each; stops

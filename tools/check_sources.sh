@@ -7,7 +7,7 @@
 #   tools/check_sources.sh cppcheck   cppcheck on src/ with tools/cppcheck.cfg
 #   tools/check_sources.sh fix-format reformat the failing files in place
 #
-# Files checked: the C sources and headers (*.c, *.h) under src/, include/ and tests/
+# Files checked: the C sources and headers (*.c, *.h) under src/, include/, tests/ and examples/
 # that git tracks or would track (untracked but not ignored), minus $EXCLUDE_RE
 # (third-party and generated code). Every check runs even after one fails, so a
 # single run lists every problem; the exit status is 1 when any failed.
@@ -31,9 +31,9 @@ ALLOC_OWNER='src/core/alloc.c'
 list_files() {
     local files
     if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-        files=$(git ls-files -co --exclude-standard -- 'src/*.[ch]' 'include/*.[ch]' 'tests/*.[ch]')
+        files=$(git ls-files -co --exclude-standard -- 'src/*.[ch]' 'include/*.[ch]' 'tests/*.[ch]' 'examples/*.[ch]')
     else
-        files=$(find src include tests -name '*.[ch]' 2>/dev/null | sort)
+        files=$(find src include tests examples -name '*.[ch]' 2>/dev/null | sort)
     fi
     local f
     for f in $files; do

@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "skiff/api.h"
 #include "skiff/status.h"
 #include "skiff/tensor.h"
 
@@ -57,62 +58,62 @@ typedef struct skiff_context_options {
 /* Loads and compiles an ONNX model file. External data files are resolved
  * relative to the model's directory. opts may be NULL for defaults.
  * Caller owns *out_model (free with skiff_model_free). */
-skiff_status_t *skiff_model_load(const char *path, const skiff_model_options_t *opts,
-                                 skiff_model_t **out_model);
+SKIFF_API skiff_status_t *skiff_model_load(const char *path, const skiff_model_options_t *opts,
+                                           skiff_model_t **out_model);
 
 /* Same from memory (borrowed for the call only). base_dir resolves external
  * data; NULL disallows it. */
-skiff_status_t *skiff_model_load_buffer(const void *data, size_t size, const char *base_dir,
-                                        const skiff_model_options_t *opts,
-                                        skiff_model_t **out_model);
+SKIFF_API skiff_status_t *skiff_model_load_buffer(const void *data, size_t size,
+                                                  const char *base_dir,
+                                                  const skiff_model_options_t *opts,
+                                                  skiff_model_t **out_model);
 
 /* Frees a model. All contexts made from it must be freed first. Accepts NULL. */
-void skiff_model_free(skiff_model_t *model);
+SKIFF_API void skiff_model_free(skiff_model_t *model);
 
 /* The external data files the model's initializers read, as the model names
  * them (relative to the model file's directory), each once. Borrowed. */
-int skiff_model_external_file_count(const skiff_model_t *model);
-const char *skiff_model_external_file(const skiff_model_t *model, int i);
+SKIFF_API int skiff_model_external_file_count(const skiff_model_t *model);
+SKIFF_API const char *skiff_model_external_file(const skiff_model_t *model, int i);
 
 /* Graph inputs (initializers excluded) and outputs. Borrowed from the model. */
-int skiff_model_input_count(const skiff_model_t *model);
-int skiff_model_output_count(const skiff_model_t *model);
-const skiff_value_info_t *skiff_model_input(const skiff_model_t *model, int index);
-const skiff_value_info_t *skiff_model_output(const skiff_model_t *model, int index);
+SKIFF_API int skiff_model_input_count(const skiff_model_t *model);
+SKIFF_API int skiff_model_output_count(const skiff_model_t *model);
+SKIFF_API const skiff_value_info_t *skiff_model_input(const skiff_model_t *model, int index);
+SKIFF_API const skiff_value_info_t *skiff_model_output(const skiff_model_t *model, int index);
 
 /* Index of an input/output by name, or -1. */
-int skiff_model_input_index(const skiff_model_t *model, const char *name);
-int skiff_model_output_index(const skiff_model_t *model, const char *name);
+SKIFF_API int skiff_model_input_index(const skiff_model_t *model, const char *name);
+SKIFF_API int skiff_model_output_index(const skiff_model_t *model, const char *name);
 
 /* Creates an execution context. opts may be NULL. Caller owns the result.
  * Threads: one thread at a time per context; contexts of one model may run
  * concurrently. */
-skiff_status_t *skiff_context_new(const skiff_model_t *model, const skiff_context_options_t *opts,
-                                  skiff_context_t **out_context);
+SKIFF_API skiff_status_t *skiff_context_new(const skiff_model_t *model,
+                                            const skiff_context_options_t *opts,
+                                            skiff_context_t **out_context);
 
-void skiff_context_free(skiff_context_t *context);
+SKIFF_API void skiff_context_free(skiff_context_t *context);
 
 /* Runs the model. inputs[i] is the tensor for model input i (in
  * skiff_model_input order), borrowed for the call. On success outputs[j]
  * points at output j, owned by the context and valid until the next run or
  * skiff_context_free. Errors name the input or node at fault. */
-skiff_status_t *skiff_context_run(skiff_context_t *context, const skiff_tensor_t *const *inputs,
-                                  int n_inputs, const skiff_tensor_t **outputs);
+SKIFF_API skiff_status_t *skiff_context_run(skiff_context_t *context,
+                                            const skiff_tensor_t *const *inputs, int n_inputs,
+                                            const skiff_tensor_t **outputs);
 
 /* Peak bytes of intermediate buffers the last run held at once, and the sum
  * of all intermediate buffers (what a plan without reuse would need). */
-void skiff_context_memory_stats(const skiff_context_t *context, size_t *out_peak,
-                                size_t *out_naive);
+SKIFF_API void skiff_context_memory_stats(const skiff_context_t *context, size_t *out_peak,
+                                          size_t *out_naive);
 
 /* Per-operator timing. When on, each run adds every node's wall time to a
  * per-op-type table; skiff_context_profile_write() prints the table, most
  * expensive first, and resets it. Off by default (costs two clock reads per
  * node). */
-void skiff_context_set_profiling(skiff_context_t *context, int on);
-void skiff_context_profile_write(skiff_context_t *context, FILE *out);
-
-/* Number of CPU cores this process may use (affinity mask and cgroup cpu.max). */
-int skiff_cpu_count(void);
+SKIFF_API void skiff_context_set_profiling(skiff_context_t *context, int on);
+SKIFF_API void skiff_context_profile_write(skiff_context_t *context, FILE *out);
 
 #ifdef __cplusplus
 }

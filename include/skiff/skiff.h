@@ -2,10 +2,11 @@
 #ifndef SKIFF_SKIFF_H
 #define SKIFF_SKIFF_H
 
+#include "skiff/api.h"
 #include "skiff/engine.h"
+#include "skiff/log.h"
 #include "skiff/status.h"
 #include "skiff/tensor.h"
-
-#define SKIFF_VERSION "0.1.0"
+#include "skiff/version.h"
 
 #endif

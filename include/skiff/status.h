@@ -11,6 +11,8 @@
 #ifndef SKIFF_STATUS_H
 #define SKIFF_STATUS_H
 
+#include "skiff/api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -33,31 +35,31 @@ typedef struct skiff_status skiff_status_t;
 /* Creates an error with a printf-style message. Never returns NULL: when memory
  * is exhausted it returns a shared static RESOURCE_EXHAUSTED object, which
  * skiff_status_free() recognises and leaves alone. */
-skiff_status_t *skiff_status_new(skiff_code_t code, const char *fmt, ...)
+SKIFF_API skiff_status_t *skiff_status_new(skiff_code_t code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* Returns a new status whose message is "<prefix>: <old message>", same code;
  * frees `st`. Returns NULL when st is NULL. */
-skiff_status_t *skiff_status_wrap(skiff_status_t *st, const char *fmt, ...)
+SKIFF_API skiff_status_t *skiff_status_wrap(skiff_status_t *st, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* Code of an error; SKIFF_CODE_OK for NULL. */
-skiff_code_t skiff_status_code(const skiff_status_t *st);
+SKIFF_API skiff_code_t skiff_status_code(const skiff_status_t *st);
 
 /* Message of an error (borrowed, valid until the status is freed); "" for NULL. */
-const char *skiff_status_message(const skiff_status_t *st);
+SKIFF_API const char *skiff_status_message(const skiff_status_t *st);
 
 /* Frees an error. Accepts NULL. */
-void skiff_status_free(skiff_status_t *st);
+SKIFF_API void skiff_status_free(skiff_status_t *st);
 
 /* Upper-case name of a code ("INVALID_ARG"). */
-const char *skiff_code_name(skiff_code_t code);
+SKIFF_API const char *skiff_code_name(skiff_code_t code);
 
 /* HTTP status a code maps to (Triton's choices: 400, 404, 503, 500, ...). */
-int skiff_code_http_status(skiff_code_t code);
+SKIFF_API int skiff_code_http_status(skiff_code_t code);
 
 /* gRPC status code a code maps to. */
-int skiff_code_grpc_status(skiff_code_t code);
+SKIFF_API int skiff_code_grpc_status(skiff_code_t code);
 
 #ifdef __cplusplus
 }

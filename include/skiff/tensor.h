@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "skiff/api.h"
 #include "skiff/status.h"
 
 #ifdef __cplusplus
@@ -54,41 +55,42 @@ typedef struct skiff_tensor {
 } skiff_tensor_t;
 
 /* Size in bytes of one element (sizeof(char *) for strings); 0 for unknown. */
-size_t skiff_dtype_size(skiff_dtype_t dtype);
+SKIFF_API size_t skiff_dtype_size(skiff_dtype_t dtype);
 
 /* Lower-case ONNX-style name ("float32", "int64") and KServe v2 name ("FP32",
  * "INT64"); "undefined" / NULL for types without one. */
-const char *skiff_dtype_name(skiff_dtype_t dtype);
-const char *skiff_dtype_kserve_name(skiff_dtype_t dtype);
+SKIFF_API const char *skiff_dtype_name(skiff_dtype_t dtype);
+SKIFF_API const char *skiff_dtype_kserve_name(skiff_dtype_t dtype);
 
 /* Parses a KServe v2 datatype name; SKIFF_DTYPE_UNDEFINED when unknown. */
-skiff_dtype_t skiff_dtype_from_kserve(const char *name);
+SKIFF_API skiff_dtype_t skiff_dtype_from_kserve(const char *name);
 
 /* Number of elements of a shape; -1 if a dim is negative or the count
  * overflows int64. 1 for ndim 0. */
-int64_t skiff_shape_numel(int ndim, const int64_t *dims);
+SKIFF_API int64_t skiff_shape_numel(int ndim, const int64_t *dims);
 
 /* Elements in a tensor. */
-int64_t skiff_tensor_numel(const skiff_tensor_t *t);
+SKIFF_API int64_t skiff_tensor_numel(const skiff_tensor_t *t);
 
 /* Allocates a tensor with zeroed data. Caller owns *out_tensor and frees it
  * with skiff_tensor_free(). */
-skiff_status_t *skiff_tensor_new(skiff_dtype_t dtype, int ndim, const int64_t *dims,
-                                 skiff_tensor_t **out_tensor);
+SKIFF_API skiff_status_t *skiff_tensor_new(skiff_dtype_t dtype, int ndim, const int64_t *dims,
+                                           skiff_tensor_t **out_tensor);
 
 /* Wraps caller memory without copying; the tensor borrows `data`, which must
  * outlive it. */
-skiff_status_t *skiff_tensor_wrap(skiff_dtype_t dtype, int ndim, const int64_t *dims, void *data,
-                                  size_t nbytes, skiff_tensor_t **out_tensor);
+SKIFF_API skiff_status_t *skiff_tensor_wrap(skiff_dtype_t dtype, int ndim, const int64_t *dims,
+                                            void *data, size_t nbytes, skiff_tensor_t **out_tensor);
 
 /* Deep copy. Caller owns the result. */
-skiff_status_t *skiff_tensor_clone(const skiff_tensor_t *src, skiff_tensor_t **out_tensor);
+SKIFF_API skiff_status_t *skiff_tensor_clone(const skiff_tensor_t *src,
+                                             skiff_tensor_t **out_tensor);
 
 /* Frees a tensor (and its data when owned). Accepts NULL. */
-void skiff_tensor_free(skiff_tensor_t *t);
+SKIFF_API void skiff_tensor_free(skiff_tensor_t *t);
 
 /* Writes "[1,3,224,224]" into buf (always NUL-terminated); returns buf. */
-char *skiff_shape_str(int ndim, const int64_t *dims, char *buf, size_t cap);
+SKIFF_API char *skiff_shape_str(int ndim, const int64_t *dims, char *buf, size_t cap);
 
 #ifdef __cplusplus
 }

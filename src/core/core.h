@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "skiff/log.h"
 #include "skiff/status.h"
 #include "skiff/tensor.h"
 
@@ -55,20 +56,8 @@ static inline size_t skiff__carve_take(skiff__carve *c, size_t n, size_t esize)
     return at;
 }
 
-/* ---- logging ------------------------------------------------------------- */
-typedef enum skiff_log_level {
-    SKIFF_LOG_DEBUG = 0,
-    SKIFF_LOG_INFO = 1,
-    SKIFF_LOG_WARN = 2,
-    SKIFF_LOG_ERROR = 3,
-    SKIFF_LOG_OFF = 4,
-} skiff_log_level_t;
-
-typedef void (*skiff_log_cb)(skiff_log_level_t level, const char *line, void *user);
-
-void skiff_log_set_level(skiff_log_level_t level);
-skiff_log_level_t skiff_log_get_level(void);
-void skiff_log_set_sink(skiff_log_cb cb, void *user);
+/* ---- logging -------------------------------------------------------------
+ * Levels, level setting and the sink are public (skiff/log.h). */
 void skiff_log(skiff_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define SKIFF_LOG_ON(lvl) ((lvl) >= skiff_log_get_level())
 
@@ -91,6 +80,11 @@ bool skiff__parse_double(const char *s, double *out);
 
 /* Monotonic clock in nanoseconds. */
 uint64_t skiff__now_ns(void);
+
+/* ---- CPU ----------------------------------------------------------------- */
+/* Number of CPU cores this process may use: its affinity mask, capped by the
+ * cgroup v2 cpu.max quota (rounded up); at least 1. */
+int skiff_cpu_count(void);
 
 /* ---- float16 / bfloat16 -------------------------------------------------- */
 float skiff__f16_to_f32(uint16_t h);

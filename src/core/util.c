@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "core.h"
-#include "skiff/engine.h"
 
 bool skiff__parse_i64(const char *s, int64_t *out)
 {
