@@ -553,7 +553,8 @@ def test_concurrency():
                       "padded run answers its own rows", r.text[:200])
                 pad1 = metric(requests.get(u + "/metrics").text, "skiff_batch_padding_rows_total", model="uci")
                 check(pad1 == pad0 + 1, "one padding row for a lone 3-row request", (pad0, pad1))
-            check(srv.stop() == 0, "exit code")
+            code = srv.stop()
+            check(code == 0, "exit code", code, srv.logs()[-800:])
 
 
 def test_overload():

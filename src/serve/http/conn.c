@@ -81,7 +81,7 @@ typedef struct hconn {
     bool want_read;   /* input may be waiting that was not read (ET) */
     bool read_eof;    /* the client sent FIN: answer what is in, then close */
     bool peer_gone;   /* reset or unusable: close as soon as no job points here */
-    bool in_resume;   /* on the thread's resume list */
+    bool closed;      /* closed; freed once the current event batch is done */
     uint64_t last_io; /* last byte read or written */
     uint64_t linger_since;
     struct sockaddr_storage addr;
@@ -109,6 +109,7 @@ typedef struct iothr {
     hconn *resume;
     bool stop;
     hconn *conns;
+    hconn *dead; /* closed in this event batch: freed after it */
     time_t date_sec;
     char date[40];
 } iothr;
@@ -761,18 +762,30 @@ static void conn_read(hconn *c)
 
 /* ---- connections --------------------------------------------------------------- */
 
+/* Closes the socket now; the memory is freed after the current event batch,
+ * which may still hold an event for this connection. */
 static void conn_close(hconn *c)
 {
     iothr *t = c->t;
+    if (c->closed)
+        return;
     req_end(c);
     epoll_ctl(t->ep, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
+    c->closed = true;
     if (c->prev)
         c->prev->next = c->next;
     else
         t->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
+    c->next = t->dead;
+    t->dead = c;
+    atomic_fetch_sub(&t->s->connections, 1);
+}
+
+static void conn_free(hconn *c)
+{
     skiff__job_free(c->job);
     skiff__buf_free(&c->in);
     skiff__buf_free(&c->wq);
@@ -780,15 +793,23 @@ static void conn_close(hconn *c)
     skiff__buf_free(&c->keep);
     skiff__buf_free(&c->req.head);
     skiff__buf_free(&c->req.body);
-    atomic_fetch_sub(&t->s->connections, 1);
     skiff__free(c);
+}
+
+static void bury_dead(iothr *t)
+{
+    while (t->dead) {
+        hconn *c = t->dead;
+        t->dead = c->next;
+        conn_free(c);
+    }
 }
 
 /* After any event: close what is finished. A connection whose request waits
  * for an instance stays until the instance hands it back. */
 static void conn_settle(hconn *c)
 {
-    if (c->req.state == HR_QUEUED)
+    if (c->closed || c->req.state == HR_QUEUED)
         return;
     if (c->read_eof && c->phase == CP_OPEN && c->req.state == HR_IDLE)
         c->phase = CP_CLOSING;
@@ -951,6 +972,8 @@ static void *io_main(void *arg)
             }
             hconn *c = evs[i].data.ptr;
             uint32_t e = evs[i].events;
+            if (c->closed)
+                continue; /* closed by an earlier event of this batch */
             if (e & EPOLLOUT) {
                 flush(c);
                 if (c->in.len > c->in_off && c->req.state == HR_IDLE)
@@ -965,9 +988,11 @@ static void *io_main(void *arg)
             timers(t, now);
             next_tick = now + period;
         }
+        bury_dead(t);
     }
     while (t->conns)
         conn_close(t->conns);
+    bury_dead(t);
     return NULL;
 }
 
