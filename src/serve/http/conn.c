@@ -697,9 +697,13 @@ static void parse_input(hconn *c)
 }
 
 /* Reads until the socket is empty (the loop is edge-triggered), parsing as
- * it goes. */
-static void conn_read(hconn *c)
+ * it goes. A read that did not fill the buffer emptied the socket: Linux
+ * signals every later arrival as a new edge, so the call that would only
+ * say EAGAIN is skipped (one system call less per request), unless the peer
+ * closed (all_in: read to the end to see the FIN). */
+static void conn_read(hconn *c, bool all_in)
 {
+    c->want_read = false;
     for (;;) {
         bool busy = c->req.state == HR_QUEUED || c->wq.len - c->wq_off > PIPELINE_MAX;
         if (c->phase == CP_OPEN && (busy || c->in.len > PIPELINE_MAX)) {
@@ -727,6 +731,8 @@ static void conn_read(hconn *c)
                 continue;
             c->in.len += (size_t)n;
             parse_input(c);
+            if ((size_t)n < cap && !all_in)
+                return;
             continue;
         }
         if (n < 0 && errno == EINTR)
@@ -851,7 +857,7 @@ static void conn_new(iothr *t, const pending_fd *pf)
         t->conns->prev = c;
     t->conns = c;
     c->want_read = true;
-    conn_read(c);
+    conn_read(c, false);
     conn_settle(c);
 }
 
@@ -867,7 +873,7 @@ static void conn_resume(hconn *c)
         req_end(c);
         parse_input(c);
         if (c->want_read)
-            conn_read(c);
+            conn_read(c, false);
     }
     conn_settle(c);
 }
@@ -980,7 +986,7 @@ static void *io_main(void *arg)
                     parse_input(c); /* pipelined requests waited for the answers */
             }
             if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR) || c->want_read)
-                conn_read(c);
+                conn_read(c, (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0);
             conn_settle(c);
         }
         now = skiff__now_ns();
