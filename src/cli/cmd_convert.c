@@ -15,7 +15,7 @@
 
 #include "cli/cli.h"
 #include "core/core.h"
-#include "core/prototxt.h"
+#include "model/conf.h"
 #include "model/model.h"
 #include "skiff/skiff.h"
 

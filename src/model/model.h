@@ -24,7 +24,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "core/prototxt.h"
+#include "model/conf.h"
 #include "skiff/engine.h"
 #include "skiff/status.h"
 #include "skiff/tensor.h"

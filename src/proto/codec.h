@@ -118,16 +118,17 @@ typedef struct skiff__infer_request {
     int n_inputs;
     skiff__infer_output_req *outputs; /* requested outputs; n_outputs 0 = all */
     int n_outputs;
-    bool binary_output_all; /* KServe parameters.binary_data_output */
-    char *id;               /* KServe "id", echoed in the response; NULL if absent */
-    uint64_t log_id;        /* Paddle 0.9 log_id (0 if absent) */
-    char *model;            /* Paddle 0.9 "model" (which served model), NULL if absent */
-    int64_t timeout_us;     /* KServe parameters.timeout (microseconds), 0 if absent */
-    int64_t batch;          /* rows in dim 0 of the batched inputs (LoD: sequences);
-                               1 when no input is batched */
-    bool packed;            /* the arrays, names, id and input tensor structs share
-                               this request's allocation (the streaming decoders
-                               build requests so); tensor data and LoD do not */
+    bool binary_output_all;     /* KServe parameters.binary_data_output */
+    char *id;                   /* KServe "id", echoed in the response; NULL if absent */
+    uint64_t log_id;            /* Paddle 0.9 log_id (0 if absent) */
+    char *model;                /* Paddle 0.9 "model" (which served model), NULL if absent */
+    int64_t timeout_us;         /* KServe parameters.timeout (microseconds), 0 if absent */
+    int64_t batch;              /* rows in dim 0 of the batched inputs (LoD: sequences);
+                                   1 when no input is batched */
+    bool packed;                /* the arrays, names, id and input tensor structs live in
+                                   this request's arena (the streaming decoders build
+                                   requests so); tensor data and LoD do not */
+    struct skiff__arena *arena; /* packed: holds the request itself */
 } skiff__infer_request;
 
 /* Frees a request and everything it owns. Accepts NULL. */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/arena.h"
 #include "proto/codec_int.h"
 
 /* ---- init ------------------------------------------------------------------ */
@@ -45,7 +46,7 @@ void skiff__infer_request_free(skiff__infer_request *r)
                 skiff__free(t->data);
             skiff__free(r->inputs[i].lod);
         }
-        skiff__free(r);
+        skiff__arena_free(r->arena); /* r lives in it */
         return;
     }
     for (int i = 0; i < r->n_inputs; i++) {
@@ -71,11 +72,16 @@ bool skiff__codec_packed_new(int n_inputs, int n_outputs, size_t strings, skiff_
     size_t ts = pack_round(sizeof(skiff_tensor_t) * (size_t)n_inputs);
     size_t os = pack_round(sizeof(skiff__infer_output_req) * (size_t)n_outputs);
     size_t head = pack_round(sizeof(skiff__infer_request));
-    char *p = skiff__calloc(1, head + in + ts + os + strings);
-    if (!p)
+    /* The request's arena: one chunk that fits all of it. */
+    skiff__arena *a = skiff__arena_new(head + in + ts + os + strings);
+    char *p = a ? skiff__arena_calloc(a, 1, head + in + ts + os + strings, 16) : NULL;
+    if (!p) {
+        skiff__arena_free(a);
         return false;
+    }
     skiff__infer_request *r = (skiff__infer_request *)(void *)p;
     r->packed = true;
+    r->arena = a;
     r->inputs = n_inputs ? (skiff__infer_input *)(void *)(p + head) : NULL;
     out->tensors = (skiff_tensor_t *)(void *)(p + head + in);
     r->outputs = n_outputs ? (skiff__infer_output_req *)(void *)(p + head + in + ts) : NULL;

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "core/core.h"
-#include "core/prototxt.h"
+#include "model/conf.h"
 #include "fuzz.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

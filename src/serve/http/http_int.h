@@ -20,6 +20,21 @@ typedef struct hheader {
     uint32_t value, value_len;
 } hheader;
 
+/* The request headers skiff reads, found in one pass over the head. */
+typedef enum hknown {
+    HK_HOST,
+    HK_CONTENT_LENGTH,
+    HK_TRANSFER_ENCODING,
+    HK_EXPECT,
+    HK_CONTENT_TYPE,
+    HK_CONTENT_ENCODING,
+    HK_INFERENCE_HEADER_CONTENT_LENGTH,
+    HK_X_REQUEST_TIMEOUT_MS,
+    HK_X_LOG_ID,
+    HK_LOG_ID, /* Paddle clients' log_id header */
+    HK_COUNT
+} hknown;
+
 typedef enum hreq_state {
     HR_IDLE = 0, /* between requests */
     HR_HEAD,     /* the request line or headers are arriving */
@@ -42,6 +57,7 @@ typedef struct hreq {
     int last_cb; /* 0 none, 1 url, 2 field, 3 value */
     bool head_done;
     bool too_many_headers;
+    const char *known[HK_COUNT]; /* first value of each, or NULL */
     /* Set when the head is complete. */
     const char *method;
     char *path;        /* percent-decoded (%00 kept as is) */
@@ -70,6 +86,8 @@ typedef struct hreq {
 
 /* conn.c: a request header's value (case-insensitive name), or NULL. */
 const char *skiff__http_header(const hreq *h, const char *name);
+/* One of the headers skiff reads (the first if sent twice), or NULL. */
+static inline const char *skiff__http_known(const hreq *h, hknown k) { return h->known[k]; }
 
 /* conn.c: answers the request: status line, Date, Content-Type,
  * Content-Length, the extra header lines (each ending in CRLF; may be NULL),

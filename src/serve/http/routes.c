@@ -472,9 +472,9 @@ static void start_infer(hreq *h)
         .api = h->api,
         .model = h->sm,
         .model_query = h->api == SKIFF__API_PADDLE09 ? query_model(h->query, qm, sizeof(qm)) : NULL,
-        .content_type = skiff__http_header(h, "Content-Type"),
-        .header_length = skiff__http_header(h, "Inference-Header-Content-Length"),
-        .timeout_ms = skiff__http_header(h, "X-Request-Timeout-Ms"),
+        .content_type = skiff__http_known(h, HK_CONTENT_TYPE),
+        .header_length = skiff__http_known(h, HK_INFERENCE_HEADER_CONTENT_LENGTH),
+        .timeout_ms = skiff__http_known(h, HK_X_REQUEST_TIMEOUT_MS),
         .t0 = h->t0,
         .log_id = h->log_id,
     };
@@ -550,7 +550,7 @@ void skiff__http_handle(hreq *h)
         return;
     }
     int status = 0;
-    skiff_status_t *st = skiff__decode_content(skiff__http_header(h, "Content-Encoding"), &h->body,
+    skiff_status_t *st = skiff__decode_content(skiff__http_known(h, HK_CONTENT_ENCODING), &h->body,
                                                s->cfg->max_body_size, &status);
     if (st) {
         skiff__http_error(h, skiff_status_code(st), status, NULL, "%s", skiff_status_message(st));

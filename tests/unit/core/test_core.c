@@ -232,6 +232,9 @@ static void test_parse(void **state)
     assert_true(skiff_cpu_count() >= 1);
 }
 
+void test_arena(void **state);
+void test_arena_alloc_failure(void **state);
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -239,6 +242,7 @@ int main(void)
         cmocka_unit_test(test_tensor),        cmocka_unit_test(test_npy_roundtrip),
         cmocka_unit_test(test_npy_errors),    cmocka_unit_test(test_f16),
         cmocka_unit_test(test_alloc_failure), cmocka_unit_test(test_parse),
+        cmocka_unit_test(test_arena),         cmocka_unit_test(test_arena_alloc_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,7 +19,7 @@
 #include <cmocka.h>
 
 #include "core/core.h"
-#include "core/prototxt.h"
+#include "model/conf.h"
 #include "model/model.h"
 
 static char repo_root[1024];
