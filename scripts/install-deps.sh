@@ -37,6 +37,7 @@ if [[ $set_name == test ]]; then
   PKGS+=(
     clang libclang-rt-14-dev libomp-dev cppcheck clang-format
     python3 python3-numpy python3-onnx python3-requests python3-torch
+    python3-protobuf python3-grpcio python3-grpc-tools
   )
   # The machine may carry its own Node.js (with npm inside); Debian's npm conflicts with it.
   command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)

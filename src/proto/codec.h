@@ -264,10 +264,11 @@ skiff_status_t *skiff__encode_kserve_request(const skiff__request_out *r, skiff_
 
 /* The wire APIs that carry inference requests. */
 typedef enum skiff__api {
-    SKIFF__API_NONE = 0,   /* not an inference API (GET /, /metrics) */
-    SKIFF__API_PADDLE_WEB, /* Paddle web service JSON: /{name}/prediction */
-    SKIFF__API_PADDLE09,   /* Paddle Serving 0.9 Request/Response (JSON) */
-    SKIFF__API_KSERVE,     /* KServe v2 JSON + binary tensor extension */
+    SKIFF__API_NONE = 0,    /* not an inference API (GET /, /metrics) */
+    SKIFF__API_PADDLE_WEB,  /* Paddle web service JSON: /{name}/prediction */
+    SKIFF__API_PADDLE09,    /* Paddle Serving 0.9 Request/Response (JSON) */
+    SKIFF__API_KSERVE,      /* KServe v2 JSON + binary tensor extension */
+    SKIFF__API_PADDLE09_PB, /* Paddle Serving 0.9 Request/Response (protobuf binary) */
     SKIFF__API_COUNT
 } skiff__api;
 
@@ -304,14 +305,27 @@ typedef struct skiff__codec {
     /* client: tensors -> request bytes */
     skiff_status_t *(*encode_request)(const skiff__request_out *r, skiff__buf *out,
                                       size_t *out_json_len);
+    const char *content_type; /* of its bodies (KServe's binary ones: octet-stream) */
 } skiff__codec;
 
 /* The codec of an inference API; for SKIFF__API_NONE (and out of range) a
  * codec whose decoders refuse and whose errors are {"error": msg}. */
 const skiff__codec *skiff__codec_of(skiff__api api);
 
-/* The Content-Type of an encoded body: application/octet-stream when a
- * KServe body carries binary data after its JSON (json_len < len). */
-const char *skiff__codec_content_type(size_t json_len, size_t len);
+/* The Content-Type of a body `api` encoded: the codec's, or
+ * application/octet-stream when a KServe body carries binary data after its
+ * JSON (json_len < len). */
+const char *skiff__codec_content_type(skiff__api api, size_t json_len, size_t len);
+
+/* The API a Paddle 0.9 request's Content-Type selects: protobuf binary for
+ * application/proto (also x-protobuf, protobuf), JSON otherwise. */
+skiff__api skiff__codec_paddle09_by_type(const char *content_type);
+
+/* Paddle 0.9 protobuf binary (codec_paddle09_pb.c). */
+skiff_status_t *skiff__encode_paddle09_pb(const skiff__infer_output *outs, int n_outs,
+                                          uint64_t log_id, skiff__buf *out, size_t *out_len);
+skiff_status_t *skiff__encode_paddle09_pb_error(int err_no, const char *msg, skiff__buf *out);
+skiff_status_t *skiff__encode_paddle09_pb_request(const skiff__request_out *r, skiff__buf *out,
+                                                  size_t *out_len);
 
 #endif

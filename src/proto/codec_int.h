@@ -101,6 +101,16 @@ skiff_status_t *skiff__codec_decode_fetch(const json_t *f, const char *field,
                                           const skiff__model_io *io, const skiff__codec_limits *lim,
                                           skiff__infer_request *r);
 
+/* Paddle 0.9: a Request given as its proto3 JSON tree (borrowed), with
+ * in->io or in->pick as skiff__decode_paddle09(_pick). The binary front
+ * (codec_paddle09_pb.c) builds that tree from the protobuf message, so both
+ * fronts share every check and message. */
+skiff_status_t *skiff__decode_paddle09_tree(const json_t *root, const skiff__decode_in *in,
+                                            skiff__infer_request **out_req);
+
+/* Paddle 0.9 protobuf binary Request (codec_paddle09_pb.c). */
+skiff_status_t *skiff__decode_paddle09_pb(const skiff__decode_in *in, skiff__infer_request **out);
+
 /* ---- streaming JSON scanner (codec_json.c) --------------------------------------
  *
  * The fast decoders (skiff__decode_paddle_web_fast, skiff__decode_kserve_fast)

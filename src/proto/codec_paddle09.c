@@ -537,6 +537,23 @@ static skiff_status_t *p09_decode(p09_ctx *c, const json_t *root)
     return NULL;
 }
 
+/* Decodes a Request given as its proto3 JSON tree (borrowed): the one
+ * decoder both fronts share, the JSON body and the binary message. */
+static skiff_status_t *p09_run_tree(const json_t *root, p09_ctx *c, skiff__infer_request **out_req)
+{
+    *out_req = NULL;
+    c->req = skiff__calloc(1, sizeof(*c->req));
+    skiff_status_t *st = c->req ? p09_decode(c, root) : skiff__codec_oom();
+    skiff__free(c->seen);
+    if (st) {
+        skiff__infer_request_free(c->req);
+        return st;
+    }
+    c->req->batch = c->batch < 0 ? 1 : c->batch;
+    *out_req = c->req;
+    return NULL;
+}
+
 static skiff_status_t *p09_run(const char *body, size_t len, p09_ctx *c,
                                skiff__infer_request **out_req)
 {
@@ -545,17 +562,9 @@ static skiff_status_t *p09_run(const char *body, size_t len, p09_ctx *c,
     json_t *root = skiff__codec_parse_object(body, len, &st);
     if (!root)
         return st;
-    c->req = skiff__calloc(1, sizeof(*c->req));
-    st = c->req ? p09_decode(c, root) : skiff__codec_oom();
-    skiff__free(c->seen);
+    st = p09_run_tree(root, c, out_req);
     json_decref(root);
-    if (st) {
-        skiff__infer_request_free(c->req);
-        return st;
-    }
-    c->req->batch = c->batch < 0 ? 1 : c->batch;
-    *out_req = c->req;
-    return NULL;
+    return st;
 }
 
 skiff_status_t *skiff__decode_paddle09(const char *body, size_t len, const skiff__model_io *io,
@@ -574,6 +583,14 @@ skiff_status_t *skiff__decode_paddle09_pick(const char *body, size_t len, skiff_
     p09_ctx c = {.pick = pick, .pick_user = user, .batch = -1};
     skiff__codec_limits_resolve(limits, &c.lim);
     return p09_run(body, len, &c, out_req);
+}
+
+skiff_status_t *skiff__decode_paddle09_tree(const json_t *root, const skiff__decode_in *in,
+                                            skiff__infer_request **out_req)
+{
+    p09_ctx c = {.io = in->io, .pick = in->pick, .pick_user = in->pick_user, .batch = -1};
+    skiff__codec_limits_resolve(in->limits, &c.lim);
+    return p09_run_tree(root, &c, out_req);
 }
 
 /* ---- Paddle 0.9 response ---------------------------------------------------- */

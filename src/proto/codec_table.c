@@ -2,6 +2,7 @@
  * API instead of switching on it: decode a request, encode an answer or an
  * error (server side), encode a request (client side). */
 #include <string.h>
+#include <strings.h>
 
 #include "core/core.h"
 #include "proto/codec_int.h"
@@ -65,6 +66,16 @@ static skiff_status_t *none_request(const skiff__request_out *r, skiff__buf *out
     return skiff_status_new(SKIFF_CODE_INTERNAL, "no request encoder for this API");
 }
 
+static skiff_status_t *p09pb_encode(const skiff__encode_in *in, skiff__buf *out, size_t *json_len)
+{
+    return skiff__encode_paddle09_pb(in->outs, in->n_outs, in->log_id, out, json_len);
+}
+
+static skiff_status_t *p09pb_error(skiff_code_t code, const char *msg, skiff__buf *out)
+{
+    return skiff__encode_paddle09_pb_error(skiff__code_paddle_errno(code), msg, out);
+}
+
 static skiff_status_t *web_error(skiff_code_t code, const char *msg, skiff__buf *out)
 {
     return skiff__encode_paddle_web_error(msg, out);
@@ -86,25 +97,36 @@ static const skiff__codec codecs[SKIFF__API_COUNT] = {
                          .decode_request = none_decode,
                          .encode_response = none_encode,
                          .encode_error = json_error,
-                         .encode_request = none_request},
+                         .encode_request = none_request,
+                         .content_type = "application/json"},
     [SKIFF__API_PADDLE_WEB] = {.api = SKIFF__API_PADDLE_WEB,
                                .name = "Paddle web",
                                .decode_request = web_decode,
                                .encode_response = web_encode,
                                .encode_error = web_error,
-                               .encode_request = skiff__encode_paddle_web_request},
+                               .encode_request = skiff__encode_paddle_web_request,
+                               .content_type = "application/json"},
     [SKIFF__API_PADDLE09] = {.api = SKIFF__API_PADDLE09,
                              .name = "Paddle 0.9",
                              .decode_request = p09_decode,
                              .encode_response = p09_encode,
                              .encode_error = p09_error,
-                             .encode_request = skiff__encode_paddle09_request},
+                             .encode_request = skiff__encode_paddle09_request,
+                             .content_type = "application/json"},
     [SKIFF__API_KSERVE] = {.api = SKIFF__API_KSERVE,
                            .name = "KServe v2",
                            .decode_request = kserve_decode,
                            .encode_response = kserve_encode,
                            .encode_error = json_error,
-                           .encode_request = skiff__encode_kserve_request},
+                           .encode_request = skiff__encode_kserve_request,
+                           .content_type = "application/json"},
+    [SKIFF__API_PADDLE09_PB] = {.api = SKIFF__API_PADDLE09_PB,
+                                .name = "Paddle 0.9 protobuf",
+                                .decode_request = skiff__decode_paddle09_pb,
+                                .encode_response = p09pb_encode,
+                                .encode_error = p09pb_error,
+                                .encode_request = skiff__encode_paddle09_pb_request,
+                                .content_type = "application/proto"},
 };
 
 const skiff__codec *skiff__codec_of(skiff__api api)
@@ -112,7 +134,21 @@ const skiff__codec *skiff__codec_of(skiff__api api)
     return (unsigned)api < SKIFF__API_COUNT ? &codecs[api] : &codecs[SKIFF__API_NONE];
 }
 
-const char *skiff__codec_content_type(size_t json_len, size_t len)
+const char *skiff__codec_content_type(skiff__api api, size_t json_len, size_t len)
 {
-    return json_len < len ? "application/octet-stream" : "application/json";
+    if (api == SKIFF__API_KSERVE && json_len < len)
+        return "application/octet-stream";
+    return skiff__codec_of(api)->content_type;
+}
+
+skiff__api skiff__codec_paddle09_by_type(const char *ct)
+{
+    static const char *const proto_types[] = {"application/proto", "application/x-protobuf",
+                                              "application/protobuf"};
+    for (size_t i = 0; ct && i < sizeof(proto_types) / sizeof(proto_types[0]); i++) {
+        size_t n = strlen(proto_types[i]);
+        if (!strncasecmp(ct, proto_types[i], n) && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' '))
+            return SKIFF__API_PADDLE09_PB;
+    }
+    return SKIFF__API_PADDLE09;
 }

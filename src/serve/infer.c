@@ -31,7 +31,7 @@ void skiff__infer_error(skiff__api api, skiff_code_t code, int status, const cha
 {
     skiff__buf_reset(out);
     skiff_status_t *st = skiff__codec_of(api)->encode_error(code, msg, out);
-    res->ctype = "application/json";
+    res->ctype = skiff__codec_of(api)->content_type;
     res->json_len = 0;
     if (st) {
         skiff_status_free(st);
@@ -42,6 +42,7 @@ void skiff__infer_error(skiff__api api, skiff_code_t code, int status, const cha
         code = SKIFF_CODE_RESOURCE_EXHAUSTED;
         status = 500;
         msg = "out of memory encoding an error";
+        res->ctype = "application/json";
     }
     res->status = status;
     res->code = code;
@@ -95,12 +96,6 @@ static skiff_status_t *decode(skiff__infer_call *c, const skiff__infer_args *a, 
                            .pick_user = c,
                            .limits = &c->s->limits,
                            .header_length = -1};
-    if (c->api == SKIFF__API_PADDLE09 && a->content_type &&
-        strncmp(a->content_type, "application/proto", 17) == 0)
-        return skiff_status_new(SKIFF_CODE_UNSUPPORTED,
-                                "Content-Type %s is not supported yet: send the Request as "
-                                "JSON (application/json)",
-                                a->content_type);
     const char *v = a->header_length;
     if (c->api == SKIFF__API_KSERVE && v &&
         (!skiff__parse_i64(v, &in.header_length) || in.header_length < 0 ||
@@ -180,11 +175,11 @@ static void encode_answer(skiff__infer_call *c, skiff__buf *out)
         status_result(c, st, out);
         return;
     }
-    bool binary = json_len < out->len;
+    bool binary = c->api == SKIFF__API_KSERVE && json_len < out->len;
     count_request(c, SKIFF_CODE_OK);
     c->res = (skiff__infer_result){.status = 200,
                                    .code = SKIFF_CODE_OK,
-                                   .ctype = skiff__codec_content_type(json_len, out->len),
+                                   .ctype = skiff__codec_content_type(c->api, json_len, out->len),
                                    .json_len = binary ? json_len : 0};
 }
 
@@ -270,13 +265,15 @@ bool skiff__infer_start(skiff__server *s, skiff__infer_call *c, const skiff__inf
                         skiff__buf *body, skiff__infer_done_cb done, void *user, skiff__buf *out)
 {
     c->s = s;
-    c->api = a->api;
+    c->api =
+        a->api == SKIFF__API_PADDLE09 ? skiff__codec_paddle09_by_type(a->content_type) : a->api;
     c->sm = a->model;
     c->t0 = a->t0;
     c->log_id = a->log_id;
     c->done = done;
     c->user = user;
-    if (c->api == SKIFF__API_PADDLE09 && !c->sm && a->model_query && a->model_query[0]) {
+    bool p09 = c->api == SKIFF__API_PADDLE09 || c->api == SKIFF__API_PADDLE09_PB;
+    if (p09 && !c->sm && a->model_query && a->model_query[0]) {
         c->sm = skiff__repo_find(&s->repo, a->model_query, strlen(a->model_query));
         if (!c->sm) {
             error_result(c, SKIFF_CODE_NOT_FOUND, 404, out, "unknown model '%.128s'",

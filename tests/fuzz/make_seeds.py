@@ -222,6 +222,41 @@ def npy_files():
     return fs
 
 
+def paddle09_pb():
+    """Paddle 0.9 binary Requests for fuzz_paddle09_pb: byte 0 picks the
+    model (0 dense float x[2], 1 LoD words, 2 every type, 3 none)."""
+    import subprocess
+    import tempfile
+    gen = tempfile.mkdtemp()
+    pbdir = os.path.join(HERE, "..", "..", "src", "proto", "pb")
+    subprocess.run([sys.executable, "-m", "grpc_tools.protoc", "-I", pbdir, "--python_out", gen,
+                    os.path.join(pbdir, "general_model_service.proto")], check=True)
+    sys.path.insert(0, gen)
+    import general_model_service_pb2 as pb
+    seeds = {}
+    r = pb.Request(fetch_var_names=["price"], log_id=3)
+    r.tensor.add(name="x", alias_name="x", elem_type=1, shape=[2, 2]).float_data.extend([1, 2, 3, 4])
+    seeds["dense"] = b"\x00" + r.SerializeToString()
+    r = pb.Request()
+    r.tensor.add(alias_name="words", elem_type=0, shape=[5, 1], lod=[0, 2, 5]).int64_data.extend(range(5))
+    seeds["lod"] = b"\x01" + r.SerializeToString()
+    r = pb.Request()
+    r.tensor.add(name="l", elem_type=0, shape=[1, 2]).int64_data.extend([-1, 2])
+    r.tensor.add(name="i", elem_type=2, shape=[1]).int_data.extend([7])
+    r.tensor.add(name="d", elem_type=3, shape=[1]).float64_data.extend([0.5])
+    r.tensor.add(name="s16", elem_type=4, shape=[1]).int_data.extend([-3])
+    r.tensor.add(name="h", elem_type=5, shape=[2], tensor_content=b"\x00\x3c\x00\xc0")
+    r.tensor.add(name="u", elem_type=7, shape=[3], tensor_content=b"abc")
+    r.tensor.add(name="b", elem_type=9, shape=[2]).bool_data.extend([True, False])
+    r.tensor.add(name="s", elem_type=20, shape=[1, 1]).data.extend(["hello"])
+    seeds["types"] = b"\x02" + r.SerializeToString()
+    r = pb.Request()
+    r.tensor.add(name="any", elem_type=1, shape=[3]).float_data.extend([1, float("nan"), float("inf")])
+    seeds["no_model"] = b"\x03" + r.SerializeToString()
+    seeds["garbage"] = b"\x00\x0a\xff\xff\xff\x0f"
+    return seeds
+
+
 def write(target, items, ext, to_bytes):
     d = out_dir(target)
     sizes = []
@@ -242,6 +277,7 @@ def main():
     write("fuzz_onnx", ms, ".onnx", lambda m: m.SerializeToString())
     write("fuzz_tensorproto", tensor_protos(), ".pb", lambda t: t.SerializeToString())
     write("fuzz_npy", npy_files(), ".npy", lambda b: b)
+    write("fuzz_paddle09_pb", paddle09_pb(), ".bin", lambda b: b)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ clients (python3-requests, curl, raw sockets).
 
     serve_tests.py --skiff build/skiff GROUP [GROUP ...]     (no GROUP: all)
 
-Groups: endpoints multi bad concurrency overload drain limits http11 quickstart docs. CTest runs each
+Groups: endpoints multi bad concurrency overload drain limits http11 quickstart docs paddle_proto. CTest runs each
 group as its own test (label "integration"); tests/integration/CMakeLists.txt
 lists them. Expected values are computed here from the ONNX weights with
 numpy, never by skiff.
@@ -1051,6 +1051,54 @@ def test_docs():
         check(srv.stop() == 0, "exit code")
 
 
+def test_paddle_proto():
+    """Paddle 0.9's HTTP client with set_http_proto(True): the Request as
+    protobuf binary (Content-Type application/proto), the Response likewise,
+    errors included. The message classes are generated from skiff's .proto by
+    grpc_tools, as a Paddle client's would be from Paddle's."""
+    gen = tempfile.mkdtemp(prefix="skiff-pb-")
+    pbdir = os.path.join(ROOT, "src", "proto", "pb")
+    r = subprocess.run([sys.executable, "-m", "grpc_tools.protoc", "-I", pbdir, "--python_out", gen,
+                        os.path.join(pbdir, "general_model_service.proto")], capture_output=True, text=True)
+    check(r.returncode == 0, "protoc", r.stderr)
+    sys.path.insert(0, gen)
+    import general_model_service_pb2 as pb
+    with Server([UCI], name="uci") as srv:
+        url = srv.url + "/GeneralModelService/inference"
+        hdr = {"Content-Type": "application/proto"}
+        req = pb.Request(fetch_var_names=["price"], log_id=7)
+        t = req.tensor.add(name="x", alias_name="x", elem_type=1, shape=[2, 13])
+        t.float_data.extend(DEMO_X + DEMO_X)
+        r = requests.post(url, data=req.SerializeToString(), headers=hdr)
+        check(r.status_code == 200 and r.headers["Content-Type"] == "application/proto", "proto answer",
+              r.status_code, r.headers)
+        resp = pb.Response.FromString(r.content)
+        out = resp.outputs[0].tensor[0]
+        check(out.alias_name == "price" and out.elem_type == 1 and list(out.shape) == [2, 1] and
+              close(list(out.float_data), [22.989538, 22.989538], 1e-4) and resp.log_id == 7,
+              "proto outputs", resp)
+        # The same request as tensor_content (raw float32 bytes).
+        req2 = pb.Request(fetch_var_names=["price"])
+        req2.tensor.add(name="x", elem_type=1, shape=[1, 13], tensor_content=struct.pack("<13f", *DEMO_X))
+        resp = pb.Response.FromString(requests.post(url, data=req2.SerializeToString(), headers=hdr).content)
+        check(close(list(resp.outputs[0].tensor[0].float_data), [22.989538], 1e-4), "tensor_content", resp)
+        # Errors: a binary Response with Paddle's err_no and a message naming the input.
+        bad = pb.Request()
+        bad.tensor.add(name="x", elem_type=1, shape=[1, 12]).float_data.extend(DEMO_X[:12])
+        r = requests.post(url, data=bad.SerializeToString(), headers=hdr)
+        resp = pb.Response.FromString(r.content)
+        check(r.status_code == 400 and resp.err_no == -5100 and "input 'x'" in resp.err_msg,
+              "proto error", r.status_code, resp)
+        r = requests.post(url, data=b"\xff\x01garbage", headers=hdr)
+        resp = pb.Response.FromString(r.content)
+        check(r.status_code == 400 and "not a Paddle 0.9 Request" in resp.err_msg, "garbage", r.status_code, resp)
+        # JSON still answers JSON on the same route.
+        r = requests.post(url, json={"tensor": [{"float_data": DEMO_X, "elem_type": 1, "name": "x",
+                                                 "shape": [1, 13]}], "fetch_var_names": ["price"]})
+        check(r.status_code == 200 and r.headers["Content-Type"] == "application/json", "json", r.text[:200])
+        check(srv.stop() == 0, "exit code")
+
+
 GROUPS = {
     "endpoints": test_endpoints,
     "multi": test_multi,
@@ -1062,6 +1110,7 @@ GROUPS = {
     "http11": test_http11,
     "quickstart": test_quickstart,
     "docs": test_docs,
+    "paddle_proto": test_paddle_proto,
 }
 
 

@@ -151,6 +151,7 @@ void test_codec_table_roundtrip(void **state)
         skiff__model_io m_web = {web_in, 3, rt_out, 1};
         roundtrip(SKIFF__API_PADDLE_WEB, &m_web, &web);
         roundtrip(SKIFF__API_PADDLE09, &M_RT, &r);
+        roundtrip(SKIFF__API_PADDLE09_PB, &M_RT, &r);
     }
     /* LoD: two sequences of 3 and 2 ids. */
     int64_t dims[2] = {5, 1};
@@ -162,6 +163,7 @@ void test_codec_table_roundtrip(void **state)
     skiff__infer_output seq[] = {{.name = "w", .alias = "w", .tensor = w, .lod = lod, .n_lod = 3}};
     skiff__request_out rs = {.inputs = seq, .n_inputs = 1, .fetch = fetch, .n_fetch = 1};
     roundtrip(SKIFF__API_PADDLE09, &M_SEQ, &rs);
+    roundtrip(SKIFF__API_PADDLE09_PB, &M_SEQ, &rs);
     skiff_tensor_free(w);
     skiff_tensor_free(x);
     skiff_tensor_free(ids);
@@ -195,6 +197,31 @@ void test_codec_table_errors(void **state)
     assert_int_equal(skiff_status_code(st), SKIFF_CODE_INTERNAL);
     skiff_status_free(st);
     assert_null(req);
-    assert_string_equal(skiff__codec_content_type(10, 10), "application/json");
-    assert_string_equal(skiff__codec_content_type(10, 14), "application/octet-stream");
+    assert_string_equal(skiff__codec_content_type(SKIFF__API_KSERVE, 10, 10), "application/json");
+    assert_string_equal(skiff__codec_content_type(SKIFF__API_KSERVE, 10, 14),
+                        "application/octet-stream");
+    assert_string_equal(skiff__codec_content_type(SKIFF__API_PADDLE09_PB, 10, 10),
+                        "application/proto");
+    assert_int_equal(skiff__codec_paddle09_by_type("application/proto"), SKIFF__API_PADDLE09_PB);
+    assert_int_equal(skiff__codec_paddle09_by_type("Application/X-Protobuf; charset=x"),
+                     SKIFF__API_PADDLE09_PB);
+    assert_int_equal(skiff__codec_paddle09_by_type("application/json"), SKIFF__API_PADDLE09);
+    assert_int_equal(skiff__codec_paddle09_by_type("application/protocol"), SKIFF__API_PADDLE09);
+    assert_int_equal(skiff__codec_paddle09_by_type(NULL), SKIFF__API_PADDLE09);
+    /* A binary error: Response.err_no (field 5, varint) then err_msg (6). */
+    skiff__buf e = {0};
+    assert_null(
+        skiff__codec_of(SKIFF__API_PADDLE09_PB)->encode_error(SKIFF_CODE_INVALID_ARG, "bad x", &e));
+    assert_int_equal((uint8_t)e.data[0], 0x28);
+    assert_int_equal((uint8_t)e.data[e.len - 7], 0x32);
+    assert_memory_equal(e.data + e.len - 5, "bad x", 5);
+    skiff__buf_free(&e);
+    /* Garbage is refused as a malformed Request, never a crash. */
+    skiff__codec_limits lim0 = {0}, lim;
+    skiff__codec_limits_resolve(&lim0, &lim);
+    skiff__decode_in bin = {.body = "\xff\xff\xff", .len = 3, .io = &M_RT, .limits = &lim};
+    st = skiff__codec_of(SKIFF__API_PADDLE09_PB)->decode_request(&bin, &req);
+    assert_int_equal(skiff_status_code(st), SKIFF_CODE_INVALID_ARG);
+    assert_non_null(strstr(skiff_status_message(st), "not a Paddle 0.9 Request"));
+    skiff_status_free(st);
 }
