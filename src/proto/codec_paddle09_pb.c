@@ -17,6 +17,7 @@
  */
 #include <jansson.h>
 #include <limits.h>
+#include <math.h>
 #include <string.h>
 
 #include "core/arena.h"
@@ -43,6 +44,17 @@ static bool set(json_t *o, const char *key, json_t *v)
     return v && json_object_set_new(o, key, v) == 0;
 }
 
+/* A float as proto3 JSON: non-finite values as the strings proto3 defines
+ * (JSON has no NaN or infinity; the 0.9 decoder reads these). */
+static json_t *real_json(double v)
+{
+    if (isnan(v))
+        return json_string("NaN");
+    if (isinf(v))
+        return json_string(v > 0 ? "Infinity" : "-Infinity");
+    return json_real(v);
+}
+
 #define LIST_OF(fn, ptr_type, make)                                                                \
     static json_t *fn(ptr_type v, size_t n)                                                        \
     {                                                                                              \
@@ -57,8 +69,8 @@ static bool set(json_t *o, const char *key, json_t *v)
 LIST_OF(list_i64, const int64_t *, json_integer(v[i]))
 LIST_OF(list_i32, const int32_t *, json_integer(v[i]))
 LIST_OF(list_u32, const uint32_t *, json_integer(v[i]))
-LIST_OF(list_f32, const float *, json_real(v[i]))
-LIST_OF(list_f64, const double *, json_real(v[i]))
+LIST_OF(list_f32, const float *, real_json(v[i]))
+LIST_OF(list_f64, const double *, real_json(v[i]))
 LIST_OF(list_bool, const protobuf_c_boolean *, json_boolean(v[i]))
 LIST_OF(list_str, char *const *, json_stringn_nocheck(v[i] ? v[i] : "", v[i] ? strlen(v[i]) : 0))
 #undef LIST_OF
@@ -109,8 +121,10 @@ static json_t *request_json(const pb_request *r)
         json_t *t = tensor_json(r->tensor[i]);
         ok = t && json_array_append_new(tensors, t) == 0;
     }
-    ok = ok && set(o, "tensor", tensors);
-    tensors = NULL;
+    if (ok) {
+        ok = set(o, "tensor", tensors); /* stolen either way */
+        tensors = NULL;
+    }
     if (ok && r->n_fetch_var_names)
         ok = set(o, "fetch_var_names", list_str(r->fetch_var_names, r->n_fetch_var_names));
     if (ok && r->log_id)
