@@ -41,11 +41,14 @@ static skiff_status_t *take_string(const char *origin, const skiff__pt_field *f,
                                    char **dst)
 {
     if (f->kind != SKIFF__PT_STRING)
-        return skiff__pt_error_at(origin, f->line, f->col, "%s.%s expects a quoted string", var, f->name);
+        return skiff__pt_error_at(origin, f->line, f->col, "%s.%s expects a quoted string", var,
+                                  f->name);
     if (*dst)
-        return skiff__pt_error_at(origin, f->line, f->col, "%s.%s is given more than once", var, f->name);
+        return skiff__pt_error_at(origin, f->line, f->col, "%s.%s is given more than once", var,
+                                  f->name);
     if (strlen(f->value) != f->value_len)
-        return skiff__pt_error_at(origin, f->line, f->col, "%s.%s contains a NUL byte", var, f->name);
+        return skiff__pt_error_at(origin, f->line, f->col, "%s.%s contains a NUL byte", var,
+                                  f->name);
     *dst = skiff__strdup(f->value);
     if (!*dst)
         return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
@@ -71,49 +74,52 @@ static skiff_status_t *map_var(const char *origin, const skiff__pt_field *m, boo
         } else if (!strcmp(f->name, "is_lod_tensor")) {
             if (seen_lod)
                 return skiff__pt_error_at(origin, f->line, f->col,
-                                   "%s.is_lod_tensor is given more than once", var);
+                                          "%s.is_lod_tensor is given more than once", var);
             if (!skiff__pt_get_bool(f, &v->is_lod_tensor))
                 return skiff__pt_error_at(origin, f->line, f->col,
-                                   "%s.is_lod_tensor expects true or false, got %s%s%s", var,
-                                   f->kind == SKIFF__PT_MESSAGE ? "a message" : "'",
-                                   f->kind == SKIFF__PT_MESSAGE ? "" : f->value,
-                                   f->kind == SKIFF__PT_MESSAGE ? "" : "'");
+                                          "%s.is_lod_tensor expects true or false, got %s%s%s", var,
+                                          f->kind == SKIFF__PT_MESSAGE ? "a message" : "'",
+                                          f->kind == SKIFF__PT_MESSAGE ? "" : f->value,
+                                          f->kind == SKIFF__PT_MESSAGE ? "" : "'");
             seen_lod = true;
         } else if (!strcmp(f->name, type_field)) {
             int64_t t;
             if (seen_type)
-                return skiff__pt_error_at(origin, f->line, f->col, "%s.%s is given more than once", var,
-                                   type_field);
+                return skiff__pt_error_at(origin, f->line, f->col, "%s.%s is given more than once",
+                                          var, type_field);
             if (!skiff__pt_get_i64(f, &t))
-                return skiff__pt_error_at(origin, f->line, f->col, "%s.%s expects an integer type code",
-                                   var, type_field);
-            if (t < 0 || t > 1000 || strcmp(skiff__paddle_type_name((int)t), "unknown") == 0)
                 return skiff__pt_error_at(origin, f->line, f->col,
-                                   "%s.%s %lld is not a Paddle type code (0 int64, 1 float32, "
-                                   "2 int32, 3 float64, 4 int16, 5 float16, 6 bfloat16, 7 uint8, "
-                                   "8 int8, 9 bool, 10 complex64, 11 complex128, 20 string)",
-                                   var, type_field, (long long)t);
+                                          "%s.%s expects an integer type code", var, type_field);
+            if (t < 0 || t > 1000 || strcmp(skiff__paddle_type_name((int)t), "unknown") == 0)
+                return skiff__pt_error_at(
+                    origin, f->line, f->col,
+                    "%s.%s %lld is not a Paddle type code (0 int64, 1 float32, "
+                    "2 int32, 3 float64, 4 int16, 5 float16, 6 bfloat16, 7 uint8, "
+                    "8 int8, 9 bool, 10 complex64, 11 complex128, 20 string)",
+                    var, type_field, (long long)t);
             v->type = (int)t;
             seen_type = true;
         } else if (!strcmp(f->name, "shape")) {
             int64_t d;
             if (!skiff__pt_get_i64(f, &d) || d < INT32_MIN || d > INT32_MAX)
-                return skiff__pt_error_at(origin, f->line, f->col, "%s.shape expects an int32", var);
+                return skiff__pt_error_at(origin, f->line, f->col, "%s.shape expects an int32",
+                                          var);
             if (v->n_shape >= SKIFF__CONF_MAX_SHAPE)
-                return skiff__pt_error_at(origin, f->line, f->col,
-                                   "%s.shape has more than %d dims (skiff supports %d with the "
-                                   "batch dim)",
-                                   var, SKIFF__CONF_MAX_SHAPE, SKIFF_MAX_DIMS);
+                return skiff__pt_error_at(
+                    origin, f->line, f->col,
+                    "%s.shape has more than %d dims (skiff supports %d with the "
+                    "batch dim)",
+                    var, SKIFF__CONF_MAX_SHAPE, SKIFF_MAX_DIMS);
             v->shape[v->n_shape++] = d;
         } else if (!strcmp(f->name, other_type)) {
             return skiff__pt_error_at(origin, f->line, f->col,
-                               "unknown field '%s' in %s (did you mean %s?)", f->name, var,
-                               type_field);
+                                      "unknown field '%s' in %s (did you mean %s?)", f->name, var,
+                                      type_field);
         } else {
             return skiff__pt_error_at(origin, f->line, f->col,
-                               "unknown field '%s' in %s (expected name, alias_name, "
-                               "is_lod_tensor, %s, shape)",
-                               f->name, var, type_field);
+                                      "unknown field '%s' in %s (expected name, alias_name, "
+                                      "is_lod_tensor, %s, shape)",
+                                      f->name, var, type_field);
         }
     }
     if (!v->name || !v->name[0])
@@ -151,14 +157,16 @@ skiff_status_t *skiff__model_conf_parse(const char *text, size_t len, const char
         const skiff__pt_field *f = &root->fields[i];
         bool feed = !strcmp(f->name, "feed_var");
         if (!feed && strcmp(f->name, "fetch_var") != 0) {
-            st = skiff__pt_error_at(origin, f->line, f->col,
-                             "unknown field '%s' in GeneralModelConfig (expected feed_var or "
-                             "fetch_var)",
-                             f->name);
+            st =
+                skiff__pt_error_at(origin, f->line, f->col,
+                                   "unknown field '%s' in GeneralModelConfig (expected feed_var or "
+                                   "fetch_var)",
+                                   f->name);
             goto fail;
         }
         if (f->kind != SKIFF__PT_MESSAGE) {
-            st = skiff__pt_error_at(origin, f->line, f->col, "%s expects a message '{ ... }'", f->name);
+            st = skiff__pt_error_at(origin, f->line, f->col, "%s expects a message '{ ... }'",
+                                    f->name);
             goto fail;
         }
         skiff__conf_var *v = feed ? &conf->feed[conf->n_feed++] : &conf->fetch[conf->n_fetch++];
@@ -171,7 +179,7 @@ skiff_status_t *skiff__model_conf_parse(const char *text, size_t len, const char
         for (int j = 0; j < n - 1; j++) {
             if (!strcmp(list[j].alias_name, v->alias_name)) {
                 st = skiff__pt_error_at(origin, f->line, f->col, "%s alias_name '%s' is used twice",
-                                 f->name, v->alias_name);
+                                        f->name, v->alias_name);
                 goto fail;
             }
         }

@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "core/core.h"
-#include "model/conf.h"
 #include "fuzz.h"
+#include "model/conf.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

@@ -139,31 +139,6 @@ static void peer_str(const hconn *c, char *buf, size_t cap)
                   (socklen_t)cap);
 }
 
-static const char *reason(int status)
-{
-    switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 411: return "Length Required";
-    case 413: return "Content Too Large";
-    case 415: return "Unsupported Media Type";
-    case 431: return "Request Header Fields Too Large";
-    case 499: return "Client Closed Request";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
-    }
-}
-
 /* The Date header's value (RFC 9110 6.6.1), formatted once a second. */
 static const char *date_now(iothr *t)
 {
@@ -218,28 +193,6 @@ static void index_headers(hreq *h)
             }
         }
     }
-}
-
-static int hex(int ch) { return isdigit(ch) ? ch - '0' : tolower(ch) - 'a' + 10; }
-
-/* Percent-decoding in place, except that %00 stays as it is: a NUL would cut
- * the path short of what the client asked for (/v2/models/m%00x would route
- * as /v2/models/m). */
-static void unescape(char *s)
-{
-    char *w = s;
-    for (const char *r = s; *r;) {
-        if (r[0] == '%' && isxdigit((unsigned char)r[1]) && isxdigit((unsigned char)r[2])) {
-            int v = hex((unsigned char)r[1]) * 16 + hex((unsigned char)r[2]);
-            if (v != 0) {
-                *w++ = (char)v;
-                r += 3;
-                continue;
-            }
-        }
-        *w++ = *r++;
-    }
-    *w = '\0';
 }
 
 static bool parse_u64(const char *s, uint64_t *out)
@@ -324,35 +277,6 @@ static void send_answer(hconn *c, const char *head, size_t hlen, const char *bod
         flush(c); /* nothing left to send: go on to the lingering close */
 }
 
-/* A bounded writer for the response head. */
-typedef struct head_w {
-    char *p, *end;
-} head_w;
-
-static void hw_put(head_w *w, const char *s, size_t n)
-{
-    if (n > (size_t)(w->end - w->p))
-        n = (size_t)(w->end - w->p);
-    memcpy(w->p, s, n);
-    w->p += n;
-}
-
-static void hw_lit(head_w *w, const char *s) { hw_put(w, s, strlen(s)); }
-
-/* Decimal digits of v into buf (no NUL); returns their count. */
-static size_t u64_dec(char *buf, uint64_t v)
-{
-    char tmp[24];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        buf[i] = tmp[n - 1 - i];
-    return n;
-}
-
 skiff__buf *skiff__http_out(hreq *h)
 {
     hconn *c = h->c;
@@ -376,39 +300,39 @@ void skiff__http_answer(hreq *h, const skiff__infer_result *res, const char *ext
     /* The head, written with copies (snprintf took a visible share of a
      * small request's CPU). Every piece is bounded: 640 bytes always fit. */
     char head[640];
-    head_w w = {head, head + sizeof(head) - 1};
+    skiff__head_w w = {head, head + sizeof(head) - 1};
     char num[24];
-    hw_lit(&w, "HTTP/1.1 ");
-    hw_put(&w, num, u64_dec(num, (uint64_t)status));
-    hw_lit(&w, " ");
-    hw_lit(&w, reason(status));
-    hw_lit(&w, "\r\nDate: ");
-    hw_lit(&w, date_now(c->t));
-    hw_lit(&w, "\r\n");
+    skiff__hw_lit(&w, "HTTP/1.1 ");
+    skiff__hw_put(&w, num, skiff__u64_dec(num, (uint64_t)status));
+    skiff__hw_lit(&w, " ");
+    skiff__hw_lit(&w, skiff__http_reason(status));
+    skiff__hw_lit(&w, "\r\nDate: ");
+    skiff__hw_lit(&w, date_now(c->t));
+    skiff__hw_lit(&w, "\r\n");
     if (status != 204 && res->ctype) {
-        hw_lit(&w, "Content-Type: ");
-        hw_lit(&w, res->ctype);
-        hw_lit(&w, "\r\n");
+        skiff__hw_lit(&w, "Content-Type: ");
+        skiff__hw_lit(&w, res->ctype);
+        skiff__hw_lit(&w, "\r\n");
     }
     if (status != 204) {
-        hw_lit(&w, "Content-Length: ");
-        hw_put(&w, num, u64_dec(num, len));
-        hw_lit(&w, "\r\n");
+        skiff__hw_lit(&w, "Content-Length: ");
+        skiff__hw_put(&w, num, skiff__u64_dec(num, len));
+        skiff__hw_lit(&w, "\r\n");
     }
     if (res->json_len) {
-        hw_lit(&w, "Inference-Header-Content-Length: ");
-        hw_put(&w, num, u64_dec(num, res->json_len));
-        hw_lit(&w, "\r\n");
+        skiff__hw_lit(&w, "Inference-Header-Content-Length: ");
+        skiff__hw_put(&w, num, skiff__u64_dec(num, res->json_len));
+        skiff__hw_lit(&w, "\r\n");
     }
     if (res->retry_after)
-        hw_lit(&w, "Retry-After: 1\r\n");
+        skiff__hw_lit(&w, "Retry-After: 1\r\n");
     if (extra)
-        hw_lit(&w, extra);
+        skiff__hw_lit(&w, extra);
     if (!keep)
-        hw_lit(&w, "Connection: close\r\n");
+        skiff__hw_lit(&w, "Connection: close\r\n");
     else if (c->parser.http_major == 1 && c->parser.http_minor == 0)
-        hw_lit(&w, "Connection: keep-alive\r\n");
-    hw_lit(&w, "\r\n");
+        skiff__hw_lit(&w, "Connection: keep-alive\r\n");
+    skiff__hw_lit(&w, "\r\n");
     size_t n = (size_t)(w.p - head);
     if (status == 204 || h->is_head)
         len = 0;
@@ -605,7 +529,7 @@ static int on_headers_complete(http_parser *p)
     } else {
         h->query = "";
     }
-    unescape(url);
+    skiff__http_unescape(url);
     h->path = url;
     uint64_t lid;
     const char *lh = skiff__http_known(h, HK_X_LOG_ID);

@@ -104,6 +104,20 @@ skiff__buf *skiff__http_out(hreq *h);
 /* conn.c: called on an instance thread when h's queued job is done. */
 void skiff__http_job_done(void *user);
 
+/* util.c: the reason phrase of a status ("Not Found"; "Unknown"). */
+const char *skiff__http_reason(int status);
+/* util.c: percent-decodes a path in place, except %00, which stays as it is:
+ * a NUL would cut the path short of what the client asked for. */
+void skiff__http_unescape(char *s);
+/* util.c: a bounded writer for a response head (end leaves room for a NUL). */
+typedef struct skiff__head_w {
+    char *p, *end;
+} skiff__head_w;
+void skiff__hw_put(skiff__head_w *w, const char *s, size_t n);
+void skiff__hw_lit(skiff__head_w *w, const char *s);
+/* util.c: decimal digits of v into buf (no NUL); returns their count (<= 20). */
+size_t skiff__u64_dec(char *buf, uint64_t v);
+
 /* routes.c: the head is in (h->method, h->path, h->query, headers): finds
  * the route. */
 void skiff__http_route(hreq *h);
