@@ -24,15 +24,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/defaults.h"
 #include "model/conf.h"
 #include "skiff/engine.h"
 #include "skiff/status.h"
 #include "skiff/tensor.h"
 
-#define SKIFF_DEFAULT_BATCH_INFER_SIZE 32
-#define SKIFF_DEFAULT_MAX_QUEUE_DELAY_US 100
-#define SKIFF_DEFAULT_QUEUE_SIZE 1024
-#define SKIFF_DEFAULT_INLINE_MAX_US 200
 #define SKIFF__BATCH_SIZES_MAX 32
 
 typedef enum skiff__inline_mode {

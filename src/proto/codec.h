@@ -44,6 +44,7 @@
 #include <stdint.h>
 
 #include "core/buf.h"
+#include "core/defaults.h"
 #include "skiff/status.h"
 #include "skiff/tensor.h"
 
@@ -88,10 +89,6 @@ typedef struct skiff__codec_limits {
     int max_inputs;       /* inputs (and feed dicts) per request (default 1024) */
     int max_outputs;      /* requested outputs (default 1024) */
 } skiff__codec_limits;
-
-#define SKIFF_CODEC_DEFAULT_MAX_ELEMENTS ((int64_t)64 << 20)
-#define SKIFF_CODEC_DEFAULT_MAX_INPUTS 1024
-#define SKIFF_CODEC_DEFAULT_MAX_OUTPUTS 1024
 
 /* ---- decoded request ------------------------------------------------------- */
 

@@ -12,20 +12,14 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "core/defaults.h"
 #include "skiff/status.h"
 
-#define SKIFF_DEFAULT_PORT 9393
-#define SKIFF_DEFAULT_HOST "127.0.0.1"
-#define SKIFF_DEFAULT_MAX_BODY_SIZE 536870912LL
-#define SKIFF_DEFAULT_MAX_HEADER_SIZE 8192
-#define SKIFF_DEFAULT_IDLE_TIMEOUT_S 60
-#define SKIFF_DEFAULT_REQUEST_TIMEOUT_S 60
-#define SKIFF_DEFAULT_GRACE_S 30
-#define SKIFF_DEFAULT_MAX_CONNECTIONS 4096
+struct skiff__arena;
 
 typedef struct skiff__serve_config {
-    const char **models;      /* directories; borrowed from argv, except the DIR part of
-                                 DIR:NAME (owned); n_models >= 1 */
+    const char *config;       /* --config FILE (YAML), or NULL */
+    const char **models;      /* directories (borrowed from argv or the arena); n_models >= 1 */
     const char **model_names; /* [n_models]: NAME of DIR:NAME, or NULL */
     int n_models;
     const char *name; /* served name of a single model */
@@ -53,12 +47,15 @@ typedef struct skiff__serve_config {
     bool access_log;
     const char *log_level;
     bool ir_optim;
+    struct skiff__arena *arena; /* lists and YAML values; freed by skiff__serve_config_free */
 } skiff__serve_config;
 
-/* Fills defaults, then parses argv (argv[0] is the subcommand name). Sets
- * *out_help and returns NULL for --help. Errors are INVALID_ARG naming the
- * flag. Strings are borrowed from argv. cfg->models is allocated: free it
- * with skiff__serve_config_free. */
+/* Fills defaults, reads --config FILE (YAML, the same keys) when given, then
+ * parses argv (argv[0] is the subcommand name; flags win over the file, and
+ * --model on the command line replaces the file's list). Sets *out_help and
+ * returns NULL for --help. Errors are INVALID_ARG naming the flag, or the
+ * file, line and key. Strings are borrowed from argv or held in cfg->arena:
+ * free with skiff__serve_config_free (also after an error). */
 skiff_status_t *skiff__serve_config_parse(int argc, char **argv, skiff__serve_config *cfg,
                                           bool *out_help);
 void skiff__serve_config_free(skiff__serve_config *cfg);

@@ -48,7 +48,7 @@ class Server:
         self.tmp = tempfile.mkdtemp(prefix="skiff-it-")
         self.port_file = os.path.join(self.tmp, "port")
         self.log_path = os.path.join(self.tmp, "serve.log")
-        cmd = [SKIFF, "serve", "--model", *models, "--port", "0", "--port_file", self.port_file]
+        cmd = [SKIFF, "serve"] + (["--model", *models] if models else []) + ["--port", "0", "--port_file", self.port_file]
         if name:
             cmd += ["--name", name]
         cmd += list(flags)
@@ -962,6 +962,21 @@ def test_quickstart():
     check(r.returncode == 0, "run as written", r.stdout, r.stderr)
     out = np.load(os.path.join(work, "out", "price.npy"))
     check(abs(float(out.ravel()[0]) - 22.989538) < 1e-4, "run's price.npy", out)
+    # The same settings from a YAML file (--config); flags on the command line win.
+    cfgfile = os.path.join(work, "serve.yml")
+    with open(cfgfile, "w") as f:
+        f.write("# skiff serve settings\nmodel:\n  - %s:fromyaml\nport: 0\nmax_body_size: 4096\n"
+                "inline: 'off'\n" % UCI)
+    with Server([], "--config", cfgfile, "--max_body_size", "8192") as srv:
+        r = requests.post(srv.url + "/fromyaml/prediction", json={"feed": [{"x": DEMO_X}], "fetch": ["price"]})
+        check(r.status_code == 200 and close(r.json()["result"]["price"], [[22.989538]], 1e-4), "--config model", r.text[:200])
+        r = requests.post(srv.url + "/fromyaml/prediction", data=b"{" + b" " * 6000 + b"}")
+        check(r.status_code == 400, "the flag's --max_body_size (8192) wins over the file's (4096)", r.status_code)
+        check(srv.stop() == 0, "exit code")
+    with open(cfgfile, "w") as f:
+        f.write("model: %s\nport: 70000\n" % UCI)
+    r = subprocess.run([SKIFF, "serve", "--config", cfgfile], capture_output=True, text=True, timeout=30)
+    check(r.returncode != 0 and "serve.yml:2: port 70000 is out of range" in r.stderr, "config error names file and line", r.stderr)
     # Several models, each named with DIR:NAME.
     with Server([UCI + ":a", os.path.join(work, "serving_server") + ":b"]) as srv:
         for name in ("a", "b"):

@@ -233,6 +233,8 @@ static void test_parse(void **state)
 }
 
 void test_arena(void **state);
+void test_config_flags(void **state);
+void test_config_yaml(void **state);
 void test_arena_alloc_failure(void **state);
 
 int main(void)
@@ -243,6 +245,7 @@ int main(void)
         cmocka_unit_test(test_npy_errors),    cmocka_unit_test(test_f16),
         cmocka_unit_test(test_alloc_failure), cmocka_unit_test(test_parse),
         cmocka_unit_test(test_arena),         cmocka_unit_test(test_arena_alloc_failure),
+        cmocka_unit_test(test_config_flags),  cmocka_unit_test(test_config_yaml),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
