@@ -72,6 +72,11 @@ const char *skiff__paddle_type_name(int code);             /* "float32", "comple
  * skiff_code_http_status, skiff_code_grpc_status). */
 int skiff__code_paddle_errno(skiff_code_t code);   /* Paddle Serving err_no: -5000, -5001, -5100 */
 int skiff__code_pipeline_errno(skiff_code_t code); /* Paddle pipeline err_no: 5000, 6000, ... */
+/* The other way, for clients reading an answer: an HTTP status (503 reads
+ * as UNAVAILABLE, 4xx not in the table as INVALID_ARG, the rest INTERNAL),
+ * a Paddle err_no. */
+skiff_code_t skiff__code_from_http(int http);
+skiff_code_t skiff__code_from_paddle_errno(int err_no);
 
 /* ---- strings --------------------------------------------------------------- */
 /* Parses a whole decimal integer; false on junk, empty or overflow. */

@@ -120,3 +120,24 @@ int skiff__code_pipeline_errno(skiff_code_t code)
 {
     return (unsigned)code < N_CODES ? code_table[code].pipeline : 10000;
 }
+
+skiff_code_t skiff__code_from_http(int http)
+{
+    if (http >= 200 && http < 300)
+        return SKIFF_CODE_OK;
+    for (unsigned c = 1; c < N_CODES; c++)
+        if (code_table[c].http == http && c != SKIFF_CODE_RESOURCE_EXHAUSTED)
+            return (skiff_code_t)c;
+    return http == 429                 ? SKIFF_CODE_RESOURCE_EXHAUSTED
+           : http >= 400 && http < 500 ? SKIFF_CODE_INVALID_ARG
+                                       : SKIFF_CODE_INTERNAL;
+}
+
+skiff_code_t skiff__code_from_paddle_errno(int err_no)
+{
+    if (err_no == 0)
+        return SKIFF_CODE_OK;
+    return err_no == -5100   ? SKIFF_CODE_INVALID_ARG
+           : err_no == -5001 ? SKIFF_CODE_RESOURCE_EXHAUSTED
+                             : SKIFF_CODE_INTERNAL;
+}

@@ -278,6 +278,7 @@ typedef struct skiff__decode_in {
     void *pick_user;
     const skiff__codec_limits *limits;
     int64_t header_length; /* KServe Inference-Header-Content-Length; -1 none */
+    int http_status;       /* decode_response: the answer's HTTP status; 0 unknown */
 } skiff__decode_in;
 
 /* An answer to encode. */
@@ -299,9 +300,13 @@ typedef struct skiff__codec {
     skiff_status_t *(*encode_response)(const skiff__encode_in *in, skiff__buf *out,
                                        size_t *out_json_len);
     skiff_status_t *(*encode_error)(skiff_code_t code, const char *msg, skiff__buf *out);
-    /* client: tensors -> request bytes */
+    /* client: tensors -> request bytes; answer bytes -> tensors (in the
+     * decoded message's inputs, named as the answer names them), or the
+     * status the server reported (its message, a code from the HTTP status
+     * or Paddle's err_no) */
     skiff_status_t *(*encode_request)(const skiff__request_out *r, skiff__buf *out,
                                       size_t *out_json_len);
+    skiff_status_t *(*decode_response)(const skiff__decode_in *in, skiff__infer_request **out);
     const char *content_type; /* of its bodies (KServe's binary ones: octet-stream) */
 } skiff__codec;
 

@@ -111,6 +111,20 @@ skiff_status_t *skiff__decode_paddle09_tree(const json_t *root, const skiff__dec
 /* Paddle 0.9 protobuf binary Request (codec_paddle09_pb.c). */
 skiff_status_t *skiff__decode_paddle09_pb(const skiff__decode_in *in, skiff__infer_request **out);
 
+/* Answers read back (codec_response.c; the binary one in codec_paddle09_pb.c):
+ * the codec table's decode_response entries. */
+skiff_status_t *skiff__decode_kserve_response(const skiff__decode_in *in,
+                                              skiff__infer_request **out);
+skiff_status_t *skiff__decode_paddle_web_response(const skiff__decode_in *in,
+                                                  skiff__infer_request **out);
+skiff_status_t *skiff__decode_paddle09_response(const skiff__decode_in *in,
+                                                skiff__infer_request **out);
+skiff_status_t *skiff__decode_paddle09_pb_response(const skiff__decode_in *in,
+                                                   skiff__infer_request **out);
+/* Paddle 0.9 Response in its proto3 JSON form (borrowed). */
+skiff_status_t *skiff__decode_paddle09_response_tree(const json_t *root, const skiff__decode_in *in,
+                                                     skiff__infer_request **out);
+
 /* ---- streaming JSON scanner (codec_json.c) --------------------------------------
  *
  * The fast decoders (skiff__decode_paddle_web_fast, skiff__decode_kserve_fast)

@@ -157,6 +157,50 @@ skiff_status_t *skiff__decode_paddle09_pb(const skiff__decode_in *in, skiff__inf
     return st;
 }
 
+skiff_status_t *skiff__decode_paddle09_pb_response(const skiff__decode_in *in,
+                                                   skiff__infer_request **out)
+{
+    *out = NULL;
+    pb_response *r = PB(response__unpack)(&pb_allocator, in->len, (const uint8_t *)in->body);
+    if (!r)
+        return skiff__alloc_failed() ? skiff__codec_oom()
+                                     : skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                                        "answer: the %zu-byte body is not a Paddle "
+                                                        "0.9 Response in protobuf binary",
+                                                        in->len);
+    json_t *root = json_object(), *outs = json_array(), *mo = json_object(),
+           *tensors = json_array();
+    bool ok = root && outs && mo && tensors;
+    const pb_output *first = r->n_outputs ? r->outputs[0] : NULL;
+    for (size_t i = 0; ok && first && i < first->n_tensor; i++) {
+        json_t *t = tensor_json(first->tensor[i]);
+        ok = t && json_array_append_new(tensors, t) == 0;
+    }
+    /* Each step steals its value, even when it fails (jansson's *_new). */
+    if (ok) {
+        ok = set(mo, "tensor", tensors);
+        tensors = NULL;
+    }
+    if (ok) {
+        ok = json_array_append_new(outs, mo) == 0;
+        mo = NULL;
+    }
+    if (ok) {
+        ok = set(root, "outputs", outs);
+        outs = NULL;
+    }
+    ok = ok && set(root, "err_no", json_integer(r->err_no)) &&
+         set(root, "err_msg", json_stringn_nocheck(r->err_msg, strlen(r->err_msg)));
+    PB(response__free_unpacked)(r, &pb_allocator);
+    skiff_status_t *st =
+        ok ? skiff__decode_paddle09_response_tree(root, in, out) : skiff__codec_oom();
+    json_decref(tensors);
+    json_decref(mo);
+    json_decref(outs);
+    json_decref(root);
+    return st;
+}
+
 /* ---- tensors -> Tensor messages ------------------------------------------------- */
 
 /* Fills m from a wire tensor; conversions live in a. false on OOM or a shape

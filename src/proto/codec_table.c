@@ -76,6 +76,11 @@ static skiff_status_t *p09pb_error(skiff_code_t code, const char *msg, skiff__bu
     return skiff__encode_paddle09_pb_error(skiff__code_paddle_errno(code), msg, out);
 }
 
+static skiff_status_t *none_response(const skiff__decode_in *in, skiff__infer_request **out)
+{
+    return skiff_status_new(SKIFF_CODE_INTERNAL, "no response decoder for this API");
+}
+
 static skiff_status_t *web_error(skiff_code_t code, const char *msg, skiff__buf *out)
 {
     return skiff__encode_paddle_web_error(msg, out);
@@ -98,6 +103,7 @@ static const skiff__codec codecs[SKIFF__API_COUNT] = {
                          .encode_response = none_encode,
                          .encode_error = json_error,
                          .encode_request = none_request,
+                         .decode_response = none_response,
                          .content_type = "application/json"},
     [SKIFF__API_PADDLE_WEB] = {.api = SKIFF__API_PADDLE_WEB,
                                .name = "Paddle web",
@@ -105,6 +111,7 @@ static const skiff__codec codecs[SKIFF__API_COUNT] = {
                                .encode_response = web_encode,
                                .encode_error = web_error,
                                .encode_request = skiff__encode_paddle_web_request,
+                               .decode_response = skiff__decode_paddle_web_response,
                                .content_type = "application/json"},
     [SKIFF__API_PADDLE09] = {.api = SKIFF__API_PADDLE09,
                              .name = "Paddle 0.9",
@@ -112,6 +119,7 @@ static const skiff__codec codecs[SKIFF__API_COUNT] = {
                              .encode_response = p09_encode,
                              .encode_error = p09_error,
                              .encode_request = skiff__encode_paddle09_request,
+                             .decode_response = skiff__decode_paddle09_response,
                              .content_type = "application/json"},
     [SKIFF__API_KSERVE] = {.api = SKIFF__API_KSERVE,
                            .name = "KServe v2",
@@ -119,6 +127,7 @@ static const skiff__codec codecs[SKIFF__API_COUNT] = {
                            .encode_response = kserve_encode,
                            .encode_error = json_error,
                            .encode_request = skiff__encode_kserve_request,
+                           .decode_response = skiff__decode_kserve_response,
                            .content_type = "application/json"},
     [SKIFF__API_PADDLE09_PB] = {.api = SKIFF__API_PADDLE09_PB,
                                 .name = "Paddle 0.9 protobuf",
@@ -126,6 +135,7 @@ static const skiff__codec codecs[SKIFF__API_COUNT] = {
                                 .encode_response = p09pb_encode,
                                 .encode_error = p09pb_error,
                                 .encode_request = skiff__encode_paddle09_pb_request,
+                                .decode_response = skiff__decode_paddle09_pb_response,
                                 .content_type = "application/proto"},
 };
 

@@ -1713,6 +1713,7 @@ static int setup(void **state)
 
 void test_codec_table_roundtrip(void **state);
 void test_codec_table_errors(void **state);
+void test_codec_table_responses(void **state);
 
 int main(void)
 {
@@ -1741,6 +1742,7 @@ int main(void)
         cmocka_unit_test(test_p09_model),
         cmocka_unit_test(test_codec_table_roundtrip),
         cmocka_unit_test(test_codec_table_errors),
+        cmocka_unit_test(test_codec_table_responses),
     };
     return cmocka_run_group_tests_name("proto_codec", tests, setup, NULL);
 }

@@ -18,6 +18,7 @@
 
 void test_codec_table_roundtrip(void **state);
 void test_codec_table_errors(void **state);
+void test_codec_table_responses(void **state);
 
 static const int64_t D3[] = {3}, DSEQ[] = {-1};
 
@@ -224,4 +225,80 @@ void test_codec_table_errors(void **state)
     assert_int_equal(skiff_status_code(st), SKIFF_CODE_INVALID_ARG);
     assert_non_null(strstr(skiff_status_message(st), "not a Paddle 0.9 Request"));
     skiff_status_free(st);
+}
+
+/* Server encodes an answer, client decodes it: the same tensors come back
+ * (named by alias); an error answer reads back as the server's status. */
+static void response_roundtrip(skiff__api api, const skiff__infer_output *outs, int n)
+{
+    const skiff__codec *c = skiff__codec_of(api);
+    skiff__buf body = {0};
+    size_t json_len = 0;
+    skiff__encode_in enc = {
+        .outs = outs, .n_outs = n, .model_name = "m", .model_version = "1", .id = "7", .log_id = 9};
+    skiff_status_t *st = c->encode_response(&enc, &body, &json_len);
+    if (st)
+        fail_msg("%s encode_response: %s", c->name, skiff_status_message(st));
+    skiff__decode_in in = {.body = body.data,
+                           .len = body.len,
+                           .header_length = json_len < body.len ? (int64_t)json_len : -1,
+                           .http_status = 200};
+    skiff__infer_request *got = NULL;
+    st = c->decode_response(&in, &got);
+    if (st)
+        fail_msg("%s decode_response: %s", c->name, skiff_status_message(st));
+    assert_int_equal(got->n_inputs, n);
+    for (int i = 0; i < n; i++) {
+        same_tensor(outs[i].tensor, got->inputs[i].tensor);
+        assert_string_equal(got->inputs[i].name,
+                            api == SKIFF__API_PADDLE09 || api == SKIFF__API_PADDLE09_PB
+                                ? outs[i].alias
+                                : outs[i].alias);
+        assert_int_equal(got->inputs[i].n_lod, outs[i].n_lod);
+    }
+    skiff__infer_request_free(got);
+    skiff__buf_reset(&body);
+    /* The error answer of the same API. */
+    assert_null(c->encode_error(SKIFF_CODE_INVALID_ARG, "input 'x': bad", &body));
+    in = (skiff__decode_in){
+        .body = body.data, .len = body.len, .header_length = -1, .http_status = 400};
+    st = c->decode_response(&in, &got);
+    assert_non_null(st);
+    assert_null(got);
+    assert_int_equal(skiff_status_code(st), SKIFF_CODE_INVALID_ARG);
+    assert_string_equal(skiff_status_message(st), "server: input 'x': bad");
+    skiff_status_free(st);
+    skiff__buf_free(&body);
+}
+
+void test_codec_table_responses(void **state)
+{
+    skiff_tensor_t *y = make(SKIFF_DTYPE_FLOAT32, 2, 3), *ids = make(SKIFF_DTYPE_INT64, 2, 3),
+                   *h = make(SKIFF_DTYPE_FLOAT16, 2, 1);
+    skiff__infer_output outs[] = {
+        {.name = "y", .alias = "score", .tensor = y},
+        {.name = "ids", .alias = "top", .tensor = ids},
+        {.name = "h", .alias = "half", .tensor = h},
+    };
+    response_roundtrip(SKIFF__API_KSERVE, outs, 3);
+    outs[0].binary = outs[2].binary = true;
+    response_roundtrip(SKIFF__API_KSERVE, outs, 3);
+    outs[0].binary = outs[2].binary = false;
+    response_roundtrip(SKIFF__API_PADDLE09, outs, 3);
+    response_roundtrip(SKIFF__API_PADDLE09_PB, outs, 3);
+    /* Paddle web JSON carries numbers only; read back as float32. */
+    response_roundtrip(SKIFF__API_PADDLE_WEB, outs, 1);
+    /* Garbage is an answer the client cannot read, never a crash. */
+    for (int api = SKIFF__API_PADDLE_WEB; api < SKIFF__API_COUNT; api++) {
+        skiff__decode_in in = {.body = "\x01{[", .len = 3, .header_length = -1, .http_status = 200};
+        skiff__infer_request *got = NULL;
+        skiff_status_t *st = skiff__codec_of((skiff__api)api)->decode_response(&in, &got);
+        assert_non_null(st);
+        assert_null(got);
+        assert_int_equal(skiff_status_code(st), SKIFF_CODE_INVALID_ARG);
+        skiff_status_free(st);
+    }
+    skiff_tensor_free(y);
+    skiff_tensor_free(ids);
+    skiff_tensor_free(h);
 }
