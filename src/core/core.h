@@ -62,10 +62,11 @@ void skiff_log(skiff_log_level_t level, const char *fmt, ...) __attribute__((for
 #define SKIFF_LOG_ON(lvl) ((lvl) >= skiff_log_get_level())
 
 /* ---- dtype tables (tensor.c; skiff_dtype_name/kserve_name are public) ---- */
-const char *skiff__dtype_triton_name(skiff_dtype_t dtype); /* "TYPE_FP32"; TYPE_INVALID */
-int skiff__dtype_paddle_code(skiff_dtype_t dtype);         /* Paddle elem_type; -1 none */
-skiff_dtype_t skiff__dtype_from_paddle(int code);          /* UNDEFINED: none (or complex) */
-const char *skiff__paddle_type_name(int code);             /* "float32", "complex64", "unknown" */
+const char *skiff__dtype_triton_name(skiff_dtype_t dtype);   /* "TYPE_FP32"; TYPE_INVALID */
+skiff_dtype_t skiff__dtype_from_onnx_name(const char *name); /* "FLOAT", "int64"; UNDEFINED */
+int skiff__dtype_paddle_code(skiff_dtype_t dtype);           /* Paddle elem_type; -1 none */
+skiff_dtype_t skiff__dtype_from_paddle(int code);            /* UNDEFINED: none (or complex) */
+const char *skiff__paddle_type_name(int code);               /* "float32", "complex64", "unknown" */
 
 /* ---- protocol codes --------------------------------------------------------
  * The rest of the code table in status.c (HTTP and gRPC are public:

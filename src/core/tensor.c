@@ -1,6 +1,7 @@
 /* tensor.c - tensor allocation, dtype tables, shape helpers. */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core.h"
 
@@ -12,25 +13,26 @@ static const struct {
     const char *name;
     const char *kserve;
     const char *triton;
-    int paddle; /* -1: none */
+    int paddle;       /* -1: none */
+    const char *onnx; /* TensorProto.DataType's name */
 } dtype_table[] = {
-    [SKIFF_DTYPE_UNDEFINED] = {0, "undefined", NULL, "TYPE_INVALID", -1},
-    [SKIFF_DTYPE_FLOAT32] = {4, "float32", "FP32", "TYPE_FP32", 1},
-    [SKIFF_DTYPE_UINT8] = {1, "uint8", "UINT8", "TYPE_UINT8", 7},
-    [SKIFF_DTYPE_INT8] = {1, "int8", "INT8", "TYPE_INT8", 8},
-    [SKIFF_DTYPE_UINT16] = {2, "uint16", "UINT16", "TYPE_UINT16", -1},
-    [SKIFF_DTYPE_INT16] = {2, "int16", "INT16", "TYPE_INT16", 4},
-    [SKIFF_DTYPE_INT32] = {4, "int32", "INT32", "TYPE_INT32", 2},
-    [SKIFF_DTYPE_INT64] = {8, "int64", "INT64", "TYPE_INT64", 0},
-    [SKIFF_DTYPE_STRING] = {sizeof(char *), "string", "BYTES", "TYPE_STRING", 20},
-    [SKIFF_DTYPE_BOOL] = {1, "bool", "BOOL", "TYPE_BOOL", 9},
-    [SKIFF_DTYPE_FLOAT16] = {2, "float16", "FP16", "TYPE_FP16", 5},
-    [SKIFF_DTYPE_FLOAT64] = {8, "float64", "FP64", "TYPE_FP64", 3},
-    [SKIFF_DTYPE_UINT32] = {4, "uint32", "UINT32", "TYPE_UINT32", -1},
-    [SKIFF_DTYPE_UINT64] = {8, "uint64", "UINT64", "TYPE_UINT64", -1},
-    [14] = {0, "complex64", NULL, "TYPE_INVALID", 10},
-    [15] = {0, "complex128", NULL, "TYPE_INVALID", 11},
-    [SKIFF_DTYPE_BFLOAT16] = {2, "bfloat16", "BF16", "TYPE_BF16", 6},
+    [SKIFF_DTYPE_UNDEFINED] = {0, "undefined", NULL, "TYPE_INVALID", -1, "UNDEFINED"},
+    [SKIFF_DTYPE_FLOAT32] = {4, "float32", "FP32", "TYPE_FP32", 1, "FLOAT"},
+    [SKIFF_DTYPE_UINT8] = {1, "uint8", "UINT8", "TYPE_UINT8", 7, "UINT8"},
+    [SKIFF_DTYPE_INT8] = {1, "int8", "INT8", "TYPE_INT8", 8, "INT8"},
+    [SKIFF_DTYPE_UINT16] = {2, "uint16", "UINT16", "TYPE_UINT16", -1, "UINT16"},
+    [SKIFF_DTYPE_INT16] = {2, "int16", "INT16", "TYPE_INT16", 4, "INT16"},
+    [SKIFF_DTYPE_INT32] = {4, "int32", "INT32", "TYPE_INT32", 2, "INT32"},
+    [SKIFF_DTYPE_INT64] = {8, "int64", "INT64", "TYPE_INT64", 0, "INT64"},
+    [SKIFF_DTYPE_STRING] = {sizeof(char *), "string", "BYTES", "TYPE_STRING", 20, "STRING"},
+    [SKIFF_DTYPE_BOOL] = {1, "bool", "BOOL", "TYPE_BOOL", 9, "BOOL"},
+    [SKIFF_DTYPE_FLOAT16] = {2, "float16", "FP16", "TYPE_FP16", 5, "FLOAT16"},
+    [SKIFF_DTYPE_FLOAT64] = {8, "float64", "FP64", "TYPE_FP64", 3, "DOUBLE"},
+    [SKIFF_DTYPE_UINT32] = {4, "uint32", "UINT32", "TYPE_UINT32", -1, "UINT32"},
+    [SKIFF_DTYPE_UINT64] = {8, "uint64", "UINT64", "TYPE_UINT64", -1, "UINT64"},
+    [14] = {0, "complex64", NULL, "TYPE_INVALID", 10, "COMPLEX64"},
+    [15] = {0, "complex128", NULL, "TYPE_INVALID", 11, "COMPLEX128"},
+    [SKIFF_DTYPE_BFLOAT16] = {2, "bfloat16", "BF16", "TYPE_BF16", 6, "BFLOAT16"},
 };
 
 #define N_DTYPES (sizeof(dtype_table) / sizeof(dtype_table[0]))
@@ -55,6 +57,14 @@ skiff_dtype_t skiff_dtype_from_kserve(const char *name)
 {
     for (unsigned i = 0; i < N_DTYPES; i++)
         if (dtype_table[i].kserve && strcmp(dtype_table[i].kserve, name) == 0)
+            return (skiff_dtype_t)i;
+    return SKIFF_DTYPE_UNDEFINED;
+}
+
+skiff_dtype_t skiff__dtype_from_onnx_name(const char *name)
+{
+    for (unsigned i = 1; i < N_DTYPES; i++)
+        if (dtype_table[i].onnx && dtype_table[i].size && !strcasecmp(dtype_table[i].onnx, name))
             return (skiff_dtype_t)i;
     return SKIFF_DTYPE_UNDEFINED;
 }

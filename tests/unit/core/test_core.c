@@ -67,6 +67,35 @@ static void test_status_table(void **state)
     assert_string_equal(skiff_code_name((skiff_code_t)99), "UNKNOWN");
 }
 
+/* The one dtype table: every protocol's name or code of a dtype. */
+static void test_dtype_table(void **state)
+{
+    assert_string_equal(skiff_dtype_kserve_name(SKIFF_DTYPE_FLOAT32), "FP32");
+    assert_string_equal(skiff__dtype_triton_name(SKIFF_DTYPE_BFLOAT16), "TYPE_BF16");
+    assert_string_equal(skiff__dtype_triton_name((skiff_dtype_t)99), "TYPE_INVALID");
+    assert_int_equal(skiff__dtype_paddle_code(SKIFF_DTYPE_INT64), 0);
+    assert_int_equal(skiff__dtype_paddle_code(SKIFF_DTYPE_STRING), 20);
+    assert_int_equal(skiff__dtype_paddle_code(SKIFF_DTYPE_UINT32), -1);
+    assert_int_equal(skiff__dtype_from_paddle(1), SKIFF_DTYPE_FLOAT32);
+    assert_int_equal(skiff__dtype_from_paddle(10), SKIFF_DTYPE_UNDEFINED); /* complex64 */
+    assert_int_equal(skiff__dtype_from_paddle(-1), SKIFF_DTYPE_UNDEFINED);
+    assert_string_equal(skiff__paddle_type_name(11), "complex128");
+    assert_string_equal(skiff__paddle_type_name(42), "unknown");
+    assert_int_equal(skiff__dtype_from_onnx_name("DOUBLE"), SKIFF_DTYPE_FLOAT64);
+    assert_int_equal(skiff__dtype_from_onnx_name("float"), SKIFF_DTYPE_FLOAT32);
+    assert_int_equal(skiff__dtype_from_onnx_name("COMPLEX64"), SKIFF_DTYPE_UNDEFINED);
+    assert_int_equal(skiff__dtype_from_onnx_name("nope"), SKIFF_DTYPE_UNDEFINED);
+    /* Every dtype a name in each table where it has one, and back. */
+    for (int d = 1; d <= SKIFF_DTYPE_BFLOAT16; d++) {
+        const char *k = skiff_dtype_kserve_name((skiff_dtype_t)d);
+        if (k)
+            assert_int_equal(skiff_dtype_from_kserve(k), d);
+        int code = skiff__dtype_paddle_code((skiff_dtype_t)d);
+        if (code >= 0 && skiff_dtype_size((skiff_dtype_t)d))
+            assert_int_equal(skiff__dtype_from_paddle(code), d);
+    }
+}
+
 static void test_tensor(void **state)
 {
     int64_t dims[] = {2, 3};
@@ -240,12 +269,19 @@ void test_arena_alloc_failure(void **state);
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_status),        cmocka_unit_test(test_status_table),
-        cmocka_unit_test(test_tensor),        cmocka_unit_test(test_npy_roundtrip),
-        cmocka_unit_test(test_npy_errors),    cmocka_unit_test(test_f16),
-        cmocka_unit_test(test_alloc_failure), cmocka_unit_test(test_parse),
-        cmocka_unit_test(test_arena),         cmocka_unit_test(test_arena_alloc_failure),
-        cmocka_unit_test(test_config_flags),  cmocka_unit_test(test_config_yaml),
+        cmocka_unit_test(test_status),
+        cmocka_unit_test(test_status_table),
+        cmocka_unit_test(test_dtype_table),
+        cmocka_unit_test(test_tensor),
+        cmocka_unit_test(test_npy_roundtrip),
+        cmocka_unit_test(test_npy_errors),
+        cmocka_unit_test(test_f16),
+        cmocka_unit_test(test_alloc_failure),
+        cmocka_unit_test(test_parse),
+        cmocka_unit_test(test_arena),
+        cmocka_unit_test(test_arena_alloc_failure),
+        cmocka_unit_test(test_config_flags),
+        cmocka_unit_test(test_config_yaml),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

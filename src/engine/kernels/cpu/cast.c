@@ -143,33 +143,6 @@ void skiff__ew_cvt_par(int threads, const void *src, skiff_dtype_t sdt, void *ds
 
 /* ---- Cast --------------------------------------------------------------------- */
 
-static skiff_dtype_t dtype_from_name(const char *s)
-{
-    static const struct {
-        const char *name;
-        skiff_dtype_t dt;
-    } names[] = {
-        {"FLOAT", F32},
-        {"DOUBLE", F64},
-        {"FLOAT16", F16},
-        {"BFLOAT16", BF16},
-        {"INT8", SKIFF_DTYPE_INT8},
-        {"INT16", SKIFF_DTYPE_INT16},
-        {"INT32", SKIFF_DTYPE_INT32},
-        {"INT64", SKIFF_DTYPE_INT64},
-        {"UINT8", SKIFF_DTYPE_UINT8},
-        {"UINT16", SKIFF_DTYPE_UINT16},
-        {"UINT32", SKIFF_DTYPE_UINT32},
-        {"UINT64", SKIFF_DTYPE_UINT64},
-        {"BOOL", BOOL_},
-        {"STRING", SKIFF_DTYPE_STRING},
-    };
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (strcasecmp(s, names[i].name) == 0)
-            return names[i].dt;
-    return SKIFF_DTYPE_UNDEFINED;
-}
-
 /* True when the decimal text `back` reads back to v in dtype dt. */
 static bool same_in(double back, double v, skiff_dtype_t dt)
 {
@@ -336,7 +309,7 @@ static skiff_status_t *run_Cast(skiff__kctx *ctx)
     const skiff__attr *a = skiff__attr_find(ctx->node, "to");
     if (!a)
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "missing attribute 'to'");
-    skiff_dtype_t to = a->type == SKIFF_ATTR_STRING ? dtype_from_name(a->s)
+    skiff_dtype_t to = a->type == SKIFF_ATTR_STRING ? skiff__dtype_from_onnx_name(a->s)
                                                     : (skiff_dtype_t)a->i; /* opset < 6: names */
     if (to == SKIFF_DTYPE_UNDEFINED || skiff_dtype_size(to) == 0)
         return skiff__kerr(ctx, SKIFF_CODE_UNSUPPORTED, "attribute 'to': unknown dtype %lld",
