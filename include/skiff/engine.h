@@ -14,6 +14,7 @@
 #ifndef SKIFF_ENGINE_H
 #define SKIFF_ENGINE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -55,8 +56,15 @@ typedef struct skiff_context_options {
     uint64_t max_node_macs;
 } skiff_context_options_t;
 
-/* Loads and compiles an ONNX model file. External data files are resolved
- * relative to the model's directory. opts may be NULL for defaults.
+/* True when path is a Paddle inference model skiff_model_load reads: a
+ * directory with `__model__` (parameters one file each, or `__params__` /
+ * `params`), `inference.pdmodel` + `.pdiparams` or `model.pdmodel` +
+ * `.pdiparams`, or such a program file itself. */
+SKIFF_API bool skiff_model_is_paddle(const char *path);
+
+/* Loads and compiles a model: an ONNX file (external data files resolved
+ * relative to its directory), or a Paddle inference model (a directory or
+ * program file; see skiff_model_is_paddle). opts may be NULL for defaults.
  * Caller owns *out_model (free with skiff_model_free). */
 SKIFF_API skiff_status_t *skiff_model_load(const char *path, const skiff_model_options_t *opts,
                                            skiff_model_t **out_model);

@@ -164,16 +164,73 @@ skiff_status_t *skiff_model_load_buffer(const void *data, size_t size, const cha
     return model_from_graph(g, opts, out_model);
 }
 
+/* A Paddle model at path (its directory, or its program file): *out true and
+ * the graph parsed, or *out false when path is no Paddle model. */
+static skiff_status_t *try_paddle(const char *path, bool *out, skiff__graph **g)
+{
+    char model[4096], params[4096], dir[4096];
+    struct stat sb;
+    *out = false;
+    if (stat(path, &sb) != 0)
+        return NULL;
+    if (S_ISDIR(sb.st_mode)) {
+        snprintf(dir, sizeof(dir), "%s", path);
+        if (!skiff__paddle_find(dir, model, sizeof(model), params, sizeof(params)))
+            return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                    "'%s' is a directory without a model: expected an .onnx file, "
+                                    "or a Paddle model (__model__, inference.pdmodel)",
+                                    path);
+    } else {
+        size_t n = strlen(path);
+        bool pd = (n >= 9 && !strcmp(path + n - 9, "__model__")) ||
+                  (n >= 8 && !strcmp(path + n - 8, ".pdmodel"));
+        if (!pd)
+            return NULL;
+        snprintf(dir, sizeof(dir), "%s", path);
+        char *slash = strrchr(dir, '/');
+        if (slash)
+            *slash = '\0';
+        else
+            snprintf(dir, sizeof(dir), ".");
+        snprintf(model, sizeof(model), "%s", path);
+        params[0] = '\0';
+        if (n >= 8 && !strcmp(path + n - 8, ".pdmodel"))
+            snprintf(params, sizeof(params), "%.*s.pdiparams", (int)(n - 8), path);
+        else {
+            char alt[4200];
+            snprintf(alt, sizeof(alt), "%s/__params__", dir);
+            if (stat(alt, &sb) == 0)
+                snprintf(params, sizeof(params), "%.4095s", alt);
+        }
+    }
+    *out = true;
+    return skiff__paddle_parse(dir, model, params, g);
+}
+
+bool skiff_model_is_paddle(const char *path)
+{
+    char model[4096], params[4096];
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return false;
+    if (S_ISDIR(sb.st_mode))
+        return skiff__paddle_find(path, model, sizeof(model), params, sizeof(params));
+    size_t n = strlen(path);
+    return (n >= 9 && !strcmp(path + n - 9, "__model__")) ||
+           (n >= 8 && !strcmp(path + n - 8, ".pdmodel"));
+}
+
 skiff_status_t *skiff_model_load(const char *path, const skiff_model_options_t *opts,
                                  skiff_model_t **out_model)
 {
-    struct stat sb;
-    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
-        return skiff_status_new(SKIFF_CODE_INVALID_ARG,
-                                "'%s' is a directory, expected an .onnx file", path);
+    bool paddle;
+    skiff__graph *g = NULL;
+    skiff_status_t *st = try_paddle(path, &paddle, &g);
+    if (paddle || st)
+        return st ? st : model_from_graph(g, opts, out_model);
     const void *buf;
     size_t size;
-    skiff_status_t *st = skiff__map_file(path, &buf, &size);
+    st = skiff__map_file(path, &buf, &size);
     if (st)
         return st;
     char *dir = skiff__strdup(path);

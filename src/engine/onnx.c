@@ -715,7 +715,7 @@ static skiff_status_t *build_graph(Onnx__ModelProto *mp, const char *base_dir, s
 }
 
 /* Bind each node to a kernel; report every unsupported op at once. */
-static skiff_status_t *bind_kernels(skiff__graph *g)
+skiff_status_t *skiff__graph_bind_kernels(skiff__graph *g)
 {
     char msg[2048];
     size_t off = 0;
@@ -764,7 +764,7 @@ skiff_status_t *skiff__onnx_parse(const void *data, size_t size, const char *bas
     skiff_status_t *st = g ? build_graph(mp, base_dir, g) : OOM();
     onnx__model_proto__free_unpacked(mp, &pb_allocator);
     if (!st)
-        st = bind_kernels(g);
+        st = skiff__graph_bind_kernels(g);
     if (st) {
         skiff__graph_free(g);
         return st;

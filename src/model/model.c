@@ -132,9 +132,20 @@ static bool valid_name(const char *s)
     return strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
 }
 
-/* Finds the ONNX file of a directory: model.onnx, or its only *.onnx. */
+/* Finds the model file of a directory: model.onnx, or its only *.onnx, or
+ * (a Paddle model: __model__, inference.pdmodel, ...) the directory itself,
+ * which the engine's Paddle loader reads. */
 static skiff_status_t *find_onnx(const char *dir, char **out_path)
 {
+    if (skiff_model_is_paddle(dir)) {
+        char *onnx = join_path(dir, "model.onnx");
+        bool has_onnx = onnx && is_file(onnx);
+        skiff__free(onnx);
+        if (!has_onnx) {
+            *out_path = skiff__strdup(dir);
+            return *out_path ? NULL : oom();
+        }
+    }
     char *p = join_path(dir, "model.onnx");
     if (!p)
         return oom();

@@ -5,7 +5,7 @@ clients (python3-requests, curl, raw sockets).
 
     serve_tests.py --skiff build/skiff GROUP [GROUP ...]     (no GROUP: all)
 
-Groups: endpoints multi bad concurrency overload drain limits http11 quickstart docs paddle_proto. CTest runs each
+Groups: endpoints multi bad concurrency overload drain limits http11 quickstart docs paddle_proto paddle_models. CTest runs each
 group as its own test (label "integration"); tests/integration/CMakeLists.txt
 lists them. Expected values are computed here from the ONNX weights with
 numpy, never by skiff.
@@ -1113,6 +1113,94 @@ def test_paddle_proto():
         check(srv.stop() == 0, "exit code")
 
 
+PADDLE_MODELS = os.path.join(os.path.dirname(ROOT), "shared", "paddle-models")
+
+
+def paddle_params(path):
+    """A Paddle tensor-stream file (one record) as a numpy array."""
+    with open(path, "rb") as f:
+        b = f.read()
+    at = 4
+    lod_level = struct.unpack_from("<Q", b, at)[0]
+    at += 8
+    for _ in range(lod_level):
+        at += 8 + struct.unpack_from("<Q", b, at)[0]
+    at += 4
+    dsize = struct.unpack_from("<i", b, at)[0]
+    at += 4
+    desc = b[at:at + dsize]
+    at += dsize
+    dims, i = [], 0  # TensorDesc: field 1 data_type (varint), field 2 dims (varints)
+    while i < len(desc):
+        tag = desc[i]
+        i += 1
+        v = shift = 0
+        while True:
+            c = desc[i]
+            i += 1
+            v |= (c & 0x7F) << shift
+            shift += 7
+            if c < 0x80:
+                break
+        if tag >> 3 == 2:
+            dims.append(v)
+    return np.frombuffer(b[at:], dtype=np.float32).reshape(dims)
+
+
+def test_paddle_models():
+    """Paddle's own model files, served and run as they are: the seed's
+    uci_housing_model answers the seed's curl with 18.901152; fit_a_line
+    models of other eras and an MNIST MLP match numpy on their parameters;
+    a model with operators skiff does not map names them all."""
+    uci = os.path.join(PADDLE_MODELS, "serving_uci_housing", "uci_housing_model")
+    if not os.path.isdir(uci):
+        print("  skipped: %s not found" % PADDLE_MODELS)
+        return
+    with Server([uci], name="uci") as srv:
+        seed = ('curl -s -H "Content-Type:application/json" -X POST -d \'{"feed":[{"x": [0.0137, -0.1136, '
+                '0.2553, -0.0692, 0.0582, -0.0727, -0.1583, -0.0584, 0.6283, 0.4919, 0.1856, 0.0795, '
+                '-0.0332]}], "fetch":["price"]}\' http://127.0.0.1:%d/uci/prediction' % srv.port)
+        r = subprocess.run(seed, shell=True, capture_output=True, text=True)
+        check(r.stdout.strip() == '{"result":{"price":[[18.901152]]}}', "the seed's curl on its Paddle model", r.stdout)
+        r = requests.get(srv.url + "/v2/models/uci")
+        check(r.json()["inputs"][0]["shape"] == [-1, 13], "metadata from the Paddle conf", r.text)
+        check(srv.stop() == 0, "exit code")
+    work = tempfile.mkdtemp(prefix="skiff-pd-")
+    x = np.array([DEMO_X], dtype=np.float32)
+    np.save(os.path.join(work, "x.npy"), x)
+
+    def run(model, inp, name):
+        out = tempfile.mkdtemp(dir=work)
+        r = subprocess.run([SKIFF, "run", model, "--input", "%s=%s" % (name, inp), "--output-dir", out,
+                            "--quiet"], capture_output=True, text=True)
+        check(r.returncode == 0, "skiff run " + model, r.stderr)
+        files = os.listdir(out)
+        check(len(files) == 1, "one output", files)
+        return np.load(os.path.join(out, files[0]))
+
+    for folder, want in (("book_fit_a_line", 17.641043), ("p2o_fit_a_line_2018", 15.577298)):
+        got = run(os.path.join(PADDLE_MODELS, folder, "fit_a_line.inference.model"),
+                  os.path.join(work, "x.npy"), "x")
+        check(abs(float(got.ravel()[0]) - want) < 1e-4, folder, got, want)
+    mnist = os.path.join(PADDLE_MODELS, "mnist_mlp_2018", "model")
+    img = np.random.default_rng(3).uniform(-1, 1, (2, 1, 28, 28)).astype(np.float32)
+    np.save(os.path.join(work, "img.npy"), img)
+    got = run(mnist, os.path.join(work, "img.npy"), "img")
+    w = {k: paddle_params(os.path.join(mnist, k)) for k in
+         ("fc_0.w_0", "fc_0.b_0", "fc_1.w_0", "fc_1.b_0", "fc_2.w_0", "fc_2.b_0")}
+    h = np.tanh(img.reshape(2, -1) @ w["fc_0.w_0"] + w["fc_0.b_0"])
+    h = np.tanh(h @ w["fc_1.w_0"] + w["fc_1.b_0"])
+    z = h @ w["fc_2.w_0"] + w["fc_2.b_0"]
+    want = np.exp(z - z.max(axis=1, keepdims=True))
+    want /= want.sum(axis=1, keepdims=True)
+    check(got.shape == (2, 10) and np.allclose(got, want, atol=1e-5), "MNIST MLP against numpy",
+          np.abs(got - want).max())
+    r = subprocess.run([SKIFF, "run", os.path.join(PADDLE_MODELS, "serving_ocr_det_v1", "ocr_det_model"),
+                        "--quiet"], capture_output=True, text=True)
+    check(r.returncode != 0 and re.search(r"unsupported Paddle operators: conv2d x\d+, batch_norm x\d+", r.stderr),
+          "every unmapped op named, with its count", r.stderr)
+
+
 GROUPS = {
     "endpoints": test_endpoints,
     "multi": test_multi,
@@ -1125,6 +1213,7 @@ GROUPS = {
     "quickstart": test_quickstart,
     "docs": test_docs,
     "paddle_proto": test_paddle_proto,
+    "paddle_models": test_paddle_models,
 }
 
 
