@@ -209,6 +209,15 @@ static int rank_of(ctx *c, const char *name)
 
 /* ---- op mappings -------------------------------------------------------------------- */
 
+/* The op's output variable name in slot Out; an op without one is refused. */
+static skiff_status_t *out_slot(const pd_op *op, const char **out)
+{
+    *out = slot(op->outputs, op->n_outputs, "Out");
+    if (!*out || !(*out)[0])
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG, "op %s has no output Out", op->type);
+    return NULL;
+}
+
 static skiff_status_t *need(ctx *c, const pd_op *op, const char *name, const char *slotname,
                             int *out)
 {
@@ -224,10 +233,11 @@ static skiff_status_t *need(ctx *c, const pd_op *op, const char *name, const cha
 static skiff_status_t *map_mul(ctx *c, const pd_op *op)
 {
     const char *xn = slot(op->inputs, op->n_inputs, "X"), *yn = slot(op->inputs, op->n_inputs, "Y");
-    const char *on = slot(op->outputs, op->n_outputs, "Out");
+    const char *on;
     int x, y;
     skiff_status_t *st;
-    if ((st = need(c, op, xn, "X", &x)) || (st = need(c, op, yn, "Y", &y)))
+    if ((st = out_slot(op, &on)) || (st = need(c, op, xn, "X", &x)) ||
+        (st = need(c, op, yn, "Y", &y)))
         return st;
     int64_t xk = attr_int(op, "x_num_col_dims", 1), yk = attr_int(op, "y_num_col_dims", 1);
     if (yk != 1 || rank_of(c, yn) != 2 || xk < 1)
@@ -259,10 +269,11 @@ static skiff_status_t *map_mul(ctx *c, const pd_op *op)
 static skiff_status_t *map_elementwise(ctx *c, const pd_op *op, const char *onnx_op)
 {
     const char *xn = slot(op->inputs, op->n_inputs, "X"), *yn = slot(op->inputs, op->n_inputs, "Y");
-    const char *on = slot(op->outputs, op->n_outputs, "Out");
+    const char *on;
     int x, y;
     skiff_status_t *st;
-    if ((st = need(c, op, xn, "X", &x)) || (st = need(c, op, yn, "Y", &y)))
+    if ((st = out_slot(op, &on)) || (st = need(c, op, xn, "X", &x)) ||
+        (st = need(c, op, yn, "Y", &y)))
         return st;
     int64_t axis = attr_int(op, "axis", -1);
     int rx = rank_of(c, xn), ry = rank_of(c, yn);
@@ -297,10 +308,10 @@ static skiff_status_t *map_elementwise(ctx *c, const pd_op *op, const char *onnx
 static skiff_status_t *map_scale(ctx *c, const pd_op *op)
 {
     const char *xn = slot(op->inputs, op->n_inputs, "X");
-    const char *on = slot(op->outputs, op->n_outputs, "Out");
+    const char *on;
     int x;
     skiff_status_t *st;
-    if ((st = need(c, op, xn, "X", &x)))
+    if ((st = out_slot(op, &on)) || (st = need(c, op, xn, "X", &x)))
         return st;
     if (slot(op->inputs, op->n_inputs, "ScaleTensor"))
         return skiff_status_new(SKIFF_CODE_UNSUPPORTED, "op scale: a ScaleTensor input");
@@ -329,10 +340,10 @@ static skiff_status_t *map_scale(ctx *c, const pd_op *op)
 static skiff_status_t *map_unary(ctx *c, const pd_op *op, const char *onnx_op)
 {
     const char *xn = slot(op->inputs, op->n_inputs, "X");
-    const char *on = slot(op->outputs, op->n_outputs, "Out");
+    const char *on;
     int x;
     skiff_status_t *st;
-    if ((st = need(c, op, xn, "X", &x)))
+    if ((st = out_slot(op, &on)) || (st = need(c, op, xn, "X", &x)))
         return st;
     const char *outs[1] = {on};
     skiff__node *n;
@@ -442,6 +453,12 @@ static skiff_status_t *read_record(rd *r, const char *name, const pd_var *var, s
     PD(stream_tensor_desc__free_unpacked)(d, &pb_allocator);
     if (st)
         return st;
+    int64_t numel = skiff_shape_numel(nd, dims);
+    if (numel < 0 || (uint64_t)numel > (r->n - r->at) / skiff_dtype_size(dt))
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                "%s: parameter '%s' of shape %lld elements needs more bytes than "
+                                "the %zu the file has left",
+                                r->what, name, (long long)numel, r->n - r->at);
     if ((st = skiff_tensor_new(dt, nd, dims, out)))
         return st;
     if (!take(r, (*out)->data, (*out)->nbytes)) {

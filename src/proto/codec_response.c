@@ -229,9 +229,13 @@ skiff_status_t *skiff__decode_paddle09_response_tree(const json_t *root, const s
     *out = NULL;
     const json_t *en = json_object_get(root, "err_no");
     const json_t *em = json_object_get(root, "err_msg");
-    if (en && json_integer_value(en) != 0)
-        return server_error(in, skiff__code_from_paddle_errno((int)json_integer_value(en)),
+    if (en && json_integer_value(en) != 0) {
+        /* Paddle's own codes say what went wrong; any other: the HTTP status. */
+        json_int_t e = json_integer_value(en);
+        bool known = e == -5000 || e == -5001 || e == -5100;
+        return server_error(in, known ? skiff__code_from_paddle_errno((int)e) : SKIFF_CODE_OK,
                             json_is_string(em) ? json_string_value(em) : NULL);
+    }
     if (in->http_status >= 300)
         return server_error(in, SKIFF_CODE_OK, json_is_string(em) ? json_string_value(em) : NULL);
     const json_t *outs = json_object_get(root, "outputs");
