@@ -143,7 +143,7 @@ static skiff_status_t *emit(ctx *c, const char *op_type, const int *ins, int n_i
     n->opset = g->opset;
     n->in = skiff__malloc(sizeof(int) * (size_t)(n_in + 1));
     n->out = skiff__malloc(sizeof(int) * (size_t)(n_out + 1));
-    n->attrs = skiff__calloc(4, sizeof(skiff__attr));
+    n->attrs = skiff__calloc(8, sizeof(skiff__attr));
     if (!n->name || !n->op_type || !n->domain || !n->in || !n->out || !n->attrs)
         return OOM();
     n->n_in = n_in;
@@ -174,6 +174,66 @@ static skiff_status_t *node_attr_int(skiff__node *n, const char *name, int64_t v
     a->i = v;
     n->n_attrs++;
     return NULL;
+}
+
+static skiff_status_t *node_attr_float(skiff__node *n, const char *name, float v)
+{
+    skiff__attr *a = &n->attrs[n->n_attrs];
+    a->name = skiff__strdup(name);
+    if (!a->name)
+        return OOM();
+    a->type = SKIFF_ATTR_FLOAT;
+    a->f = v;
+    n->n_attrs++;
+    return NULL;
+}
+
+static skiff_status_t *node_attr_str(skiff__node *n, const char *name, const char *v)
+{
+    skiff__attr *a = &n->attrs[n->n_attrs];
+    a->name = skiff__strdup(name);
+    a->s = skiff__strdup(v);
+    if (!a->name || !a->s)
+        return OOM();
+    a->type = SKIFF_ATTR_STRING;
+    a->s_len = strlen(v);
+    n->n_attrs++;
+    return NULL;
+}
+
+static skiff_status_t *node_attr_ints(skiff__node *n, const char *name, const int64_t *v, int count)
+{
+    skiff__attr *a = &n->attrs[n->n_attrs];
+    a->name = skiff__strdup(name);
+    a->ints = skiff__malloc(sizeof(int64_t) * (size_t)(count + 1));
+    if (!a->name || !a->ints)
+        return OOM();
+    a->type = SKIFF_ATTR_INTS;
+    memcpy(a->ints, v, sizeof(int64_t) * (size_t)count);
+    a->n = count;
+    n->n_attrs++;
+    return NULL;
+}
+
+/* A Paddle int list attribute (ints or longs) into v (at most cap); its count,
+ * or -1 when absent. */
+static int attr_ints(const pd_op *op, const char *name, int64_t *v, int cap)
+{
+    const pd_attr *a = attr(op, name);
+    if (!a)
+        return -1;
+    int n = 0;
+    for (size_t i = 0; i < a->n_ints && n < cap; i++)
+        v[n++] = a->ints[i];
+    for (size_t i = 0; i < a->n_longs && n < cap; i++)
+        v[n++] = a->longs[i];
+    return n;
+}
+
+static const char *attr_str(const pd_op *op, const char *name, const char *def)
+{
+    const pd_attr *a = attr(op, name);
+    return a && a->s ? a->s : def;
 }
 
 /* A new constant value (a scalar or a small vector) named after `base`. */
@@ -354,19 +414,297 @@ static skiff_status_t *map_unary(ctx *c, const pd_op *op, const char *onnx_op)
     return NULL;
 }
 
+/* Paddle's paddings ([h, w] or [top, bottom, left, right]) as ONNX pads
+ * ([top, left, bottom, right]) on n, or auto_pad for SAME. */
+static skiff_status_t *conv_pads(skiff__node *n, const pd_op *op)
+{
+    const char *algo = attr_str(op, "padding_algorithm", "EXPLICIT");
+    if (!strcmp(algo, "SAME"))
+        return node_attr_str(n, "auto_pad", "SAME_UPPER");
+    int64_t p[4] = {0, 0, 0, 0}, pads[4] = {0, 0, 0, 0};
+    int np = strcmp(algo, "VALID") ? attr_ints(op, "paddings", p, 4) : 0;
+    if (np == 2) {
+        pads[0] = pads[2] = p[0];
+        pads[1] = pads[3] = p[1];
+    } else if (np == 4) {
+        pads[0] = p[0], pads[2] = p[1], pads[1] = p[2], pads[3] = p[3];
+    } else if (np > 0) {
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG, "op %s: %d paddings (2 or 4 expected)",
+                                op->type, np);
+    }
+    return node_attr_ints(n, "pads", pads, 4);
+}
+
+static skiff_status_t *nchw_only(const pd_op *op, const char *attr_name)
+{
+    const char *f = attr_str(op, attr_name, "NCHW");
+    if (strcmp(f, "NCHW") && strcmp(f, "AnyLayout"))
+        return skiff_status_new(SKIFF_CODE_UNSUPPORTED, "op %s: %s %s (only NCHW for now)",
+                                op->type, attr_name, f);
+    return NULL;
+}
+
+/* conv2d, depthwise_conv2d, conv2d_transpose: Input, Filter -> Output. */
+static skiff_status_t *map_conv(ctx *c, const pd_op *op, bool transpose)
+{
+    const char *xn = slot(op->inputs, op->n_inputs, "Input");
+    const char *wn = slot(op->inputs, op->n_inputs, "Filter");
+    const char *on = slot(op->outputs, op->n_outputs, "Output");
+    int in[2];
+    skiff_status_t *st;
+    if (!on)
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG, "op %s has no output Output", op->type);
+    if ((st = need(c, op, xn, "Input", &in[0])) || (st = need(c, op, wn, "Filter", &in[1])) ||
+        (st = nchw_only(op, "data_format")))
+        return st;
+    int64_t strides[2] = {1, 1}, dil[2] = {1, 1}, outpad[2] = {0, 0}, outsize[2];
+    attr_ints(op, "strides", strides, 2);
+    attr_ints(op, "dilations", dil, 2);
+    if (transpose && attr_ints(op, "output_size", outsize, 2) > 0)
+        return skiff_status_new(SKIFF_CODE_UNSUPPORTED, "op %s: output_size", op->type);
+    const char *outs[1] = {on};
+    skiff__node *n;
+    if ((st = emit(c, transpose ? "ConvTranspose" : "Conv", in, 2, outs, 1, &n)) ||
+        (st = node_attr_ints(n, "strides", strides, 2)) ||
+        (st = node_attr_ints(n, "dilations", dil, 2)) ||
+        (st = node_attr_int(n, "group", attr_int(op, "groups", 1))) || (st = conv_pads(n, op)))
+        return st;
+    if (transpose && attr_ints(op, "output_padding", outpad, 2) > 0 && (outpad[0] || outpad[1]))
+        return node_attr_ints(n, "output_padding", outpad, 2);
+    return NULL;
+}
+
+/* batch_norm (inference): X, Scale, Bias, Mean, Variance -> Y. */
+static skiff_status_t *map_batch_norm(ctx *c, const pd_op *op)
+{
+    static const char *const slots[5] = {"X", "Scale", "Bias", "Mean", "Variance"};
+    int in[5];
+    skiff_status_t *st;
+    for (int i = 0; i < 5; i++)
+        if ((st = need(c, op, slot(op->inputs, op->n_inputs, slots[i]), slots[i], &in[i])))
+            return st;
+    const char *on = slot(op->outputs, op->n_outputs, "Y");
+    if (!on)
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG, "op batch_norm has no output Y");
+    if ((st = nchw_only(op, "data_layout")))
+        return st;
+    const char *outs[1] = {on};
+    skiff__node *n;
+    if ((st = emit(c, "BatchNormalization", in, 5, outs, 1, &n)))
+        return st;
+    return node_attr_float(n, "epsilon", (float)attr_float(op, "epsilon", 1e-5));
+}
+
+/* pool2d: max or avg, global, adaptive to 1x1, or windowed. */
+static skiff_status_t *map_pool(ctx *c, const pd_op *op)
+{
+    const char *xn = slot(op->inputs, op->n_inputs, "X"), *on;
+    int x;
+    skiff_status_t *st;
+    if ((st = out_slot(op, &on)) || (st = need(c, op, xn, "X", &x)) ||
+        (st = nchw_only(op, "data_format")))
+        return st;
+    bool avg = !strcmp(attr_str(op, "pooling_type", "max"), "avg");
+    int64_t k[2] = {1, 1}, strides[2] = {1, 1};
+    int nk = attr_ints(op, "ksize", k, 2);
+    attr_ints(op, "strides", strides, 2);
+    bool global = attr_bool(op, "global_pooling", false) ||
+                  (attr_bool(op, "adaptive", false) && nk == 2 && k[0] == 1 && k[1] == 1);
+    const char *outs[1] = {on};
+    skiff__node *n;
+    if (global)
+        return emit(c, avg ? "GlobalAveragePool" : "GlobalMaxPool", &x, 1, outs, 1, &n);
+    if (attr_bool(op, "adaptive", false))
+        return skiff_status_new(SKIFF_CODE_UNSUPPORTED, "op pool2d: adaptive to %lldx%lld",
+                                (long long)k[0], (long long)k[1]);
+    if ((st = emit(c, avg ? "AveragePool" : "MaxPool", &x, 1, outs, 1, &n)) ||
+        (st = node_attr_ints(n, "kernel_shape", k, 2)) ||
+        (st = node_attr_ints(n, "strides", strides, 2)) || (st = conv_pads(n, op)) ||
+        (st = node_attr_int(n, "ceil_mode", attr_bool(op, "ceil_mode", false))))
+        return st;
+    if (avg)
+        return node_attr_int(n, "count_include_pad", !attr_bool(op, "exclusive", true));
+    return NULL;
+}
+
+/* hard_swish, hard_sigmoid, relu6, swish: activations with parameters. */
+static skiff_status_t *map_act(ctx *c, const pd_op *op)
+{
+    const char *xn = slot(op->inputs, op->n_inputs, "X"), *on;
+    int x;
+    skiff_status_t *st;
+    if ((st = out_slot(op, &on)) || (st = need(c, op, xn, "X", &x)))
+        return st;
+    const char *outs[1] = {on};
+    skiff__node *n;
+    if (!strcmp(op->type, "hard_swish")) {
+        if (attr_float(op, "threshold", 6) != 6 || attr_float(op, "scale", 6) != 6 ||
+            attr_float(op, "offset", 3) != 3)
+            return skiff_status_new(SKIFF_CODE_UNSUPPORTED,
+                                    "op hard_swish: threshold/scale/offset other than 6/6/3");
+        return emit(c, "HardSwish", &x, 1, outs, 1, &n);
+    }
+    if (!strcmp(op->type, "hard_sigmoid")) {
+        if ((st = emit(c, "HardSigmoid", &x, 1, outs, 1, &n)) ||
+            (st = node_attr_float(n, "alpha", (float)attr_float(op, "slope", 0.2))))
+            return st;
+        return node_attr_float(n, "beta", (float)attr_float(op, "offset", 0.5));
+    }
+    if (!strcmp(op->type, "relu6")) {
+        float lo = 0, hi = (float)attr_float(op, "threshold", 6);
+        int64_t one = 1;
+        int in[3] = {x, add_const(c, on, SKIFF_DTYPE_FLOAT32, 0, &one, &lo),
+                     add_const(c, on, SKIFF_DTYPE_FLOAT32, 0, &one, &hi)};
+        if (in[1] < 0 || in[2] < 0)
+            return OOM();
+        return emit(c, "Clip", in, 3, outs, 1, &n);
+    }
+    /* swish: x * sigmoid(beta * x) */
+    float beta = (float)attr_float(op, "beta", 1.0);
+    if (beta != 1.0f)
+        return skiff_status_new(SKIFF_CODE_UNSUPPORTED, "op swish: beta %g", beta);
+    char mid[300];
+    snprintf(mid, sizeof(mid), "%s@sig%d", on, c->tmp++);
+    const char *m[1] = {mid};
+    if ((st = emit(c, "Sigmoid", &x, 1, m, 1, &n)))
+        return st;
+    int in[2] = {x, n->out[0]};
+    return emit(c, "Mul", in, 2, outs, 1, &n);
+}
+
+/* concat: every X along axis. */
+static skiff_status_t *map_concat(ctx *c, const pd_op *op)
+{
+    const char *on;
+    skiff_status_t *st;
+    if ((st = out_slot(op, &on)))
+        return st;
+    if (slot(op->inputs, op->n_inputs, "AxisTensor"))
+        return skiff_status_new(SKIFF_CODE_UNSUPPORTED, "op concat: an AxisTensor input");
+    const Paddle__Framework__Proto__OpDesc__Var *xs = NULL;
+    for (size_t i = 0; i < op->n_inputs; i++)
+        if (!strcmp(op->inputs[i]->parameter, "X"))
+            xs = op->inputs[i];
+    if (!xs || xs->n_arguments == 0 || xs->n_arguments > 256)
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG, "op concat: no inputs X");
+    int in[256];
+    for (size_t i = 0; i < xs->n_arguments; i++)
+        if ((st = need(c, op, xs->arguments[i], "X", &in[i])))
+            return st;
+    const char *outs[1] = {on};
+    skiff__node *n;
+    if ((st = emit(c, "Concat", in, (int)xs->n_arguments, outs, 1, &n)))
+        return st;
+    return node_attr_int(n, "axis", attr_int(op, "axis", 0));
+}
+
+/* nearest_interp(_v2), bilinear_interp(_v2) by scale or to out_h x out_w. */
+static skiff_status_t *map_interp(ctx *c, const pd_op *op)
+{
+    const char *xn = slot(op->inputs, op->n_inputs, "X"), *on;
+    int x;
+    skiff_status_t *st;
+    if ((st = out_slot(op, &on)) || (st = need(c, op, xn, "X", &x)) ||
+        (st = nchw_only(op, "data_layout")))
+        return st;
+    if (slot(op->inputs, op->n_inputs, "OutSize") || slot(op->inputs, op->n_inputs, "SizeTensor") ||
+        slot(op->inputs, op->n_inputs, "Scale"))
+        return skiff_status_new(SKIFF_CODE_UNSUPPORTED, "op %s: size or scale given as a tensor",
+                                op->type);
+    bool nearest = !strncmp(op->type, "nearest", 7);
+    bool corners = attr_bool(op, "align_corners", false);
+    float sc[2] = {0, 0};
+    const pd_attr *sa = attr(op, "scale");
+    if (sa && sa->n_floats >= 2)
+        sc[0] = sa->floats[0], sc[1] = sa->floats[1];
+    else if (sa && sa->n_floats == 1)
+        sc[0] = sc[1] = sa->floats[0];
+    else if (sa && sa->has_f)
+        sc[0] = sc[1] = sa->f;
+    int64_t oh = attr_int(op, "out_h", -1), ow = attr_int(op, "out_w", -1);
+    int in[4] = {x, -1, -1, -1};
+    int64_t four = 4, two = 2;
+    if (sc[0] > 0 && sc[1] > 0) {
+        float scales[4] = {1, 1, sc[0], sc[1]};
+        in[2] = add_const(c, on, SKIFF_DTYPE_FLOAT32, 1, &four, scales);
+        if (in[2] < 0)
+            return OOM();
+    } else if (oh > 0 && ow > 0) {
+        /* sizes = concat(shape(x)[0:2], [oh, ow]) */
+        char a[300], b[300], d[300];
+        snprintf(a, sizeof(a), "%s@shape%d", on, c->tmp++);
+        snprintf(b, sizeof(b), "%s@nc%d", on, c->tmp++);
+        snprintf(d, sizeof(d), "%s@sizes%d", on, c->tmp++);
+        const char *oa[1] = {a}, *ob[1] = {b}, *od[1] = {d};
+        skiff__node *n;
+        int64_t zero = 0, hw[2] = {oh, ow};
+        int start = add_const(c, on, SKIFF_DTYPE_INT64, 1, &(int64_t){1}, &zero);
+        int end = add_const(c, on, SKIFF_DTYPE_INT64, 1, &(int64_t){1}, &two);
+        int hwv = add_const(c, on, SKIFF_DTYPE_INT64, 1, &two, hw);
+        if (start < 0 || end < 0 || hwv < 0)
+            return OOM();
+        if ((st = emit(c, "Shape", &x, 1, oa, 1, &n)))
+            return st;
+        int sl[3] = {n->out[0], start, end};
+        if ((st = emit(c, "Slice", sl, 3, ob, 1, &n)))
+            return st;
+        int cc[2] = {n->out[0], hwv};
+        if ((st = emit(c, "Concat", cc, 2, od, 1, &n)) || (st = node_attr_int(n, "axis", 0)))
+            return st;
+        in[3] = n->out[0];
+    } else {
+        return skiff_status_new(SKIFF_CODE_UNSUPPORTED, "op %s: neither scale nor out_h/out_w",
+                                op->type);
+    }
+    const char *outs[1] = {on};
+    skiff__node *n;
+    if ((st = emit(c, "Resize", in, 4, outs, 1, &n)) ||
+        (st = node_attr_str(n, "mode", nearest ? "nearest" : "linear")))
+        return st;
+    const char *ctm = corners                                         ? "align_corners"
+                      : nearest || attr_int(op, "align_mode", 1) == 1 ? "asymmetric"
+                                                                      : "half_pixel";
+    if ((st = node_attr_str(n, "coordinate_transformation_mode", ctm)))
+        return st;
+    if (nearest)
+        return node_attr_str(n, "nearest_mode", corners ? "round_prefer_ceil" : "floor");
+    return NULL;
+}
+
 /* The ops skiff maps, and how. */
 static skiff_status_t *map_op(ctx *c, const pd_op *op, bool *known)
 {
     static const struct {
         const char *paddle, *onnx;
-    } unary[] = {{"relu", "Relu"}, {"tanh", "Tanh"}, {"sigmoid", "Sigmoid"}, {"softmax", "Softmax"},
-                 {"exp", "Exp"},   {"sqrt", "Sqrt"}, {"abs", "Abs"}},
+    } unary[] = {{"relu", "Relu"},       {"tanh", "Tanh"},
+                 {"sigmoid", "Sigmoid"}, {"softmax", "Softmax"},
+                 {"exp", "Exp"},         {"sqrt", "Sqrt"},
+                 {"abs", "Abs"},         {"reciprocal", "Reciprocal"}},
       binary[] = {{"elementwise_add", "Add"}, {"elementwise_sub", "Sub"},
                   {"elementwise_mul", "Mul"}, {"elementwise_div", "Div"},
                   {"elementwise_max", "Max"}, {"elementwise_min", "Min"}};
+    static const char *const acts[] = {"hard_swish", "hard_sigmoid", "relu6", "swish"},
+                             *const interps[] = {"nearest_interp", "nearest_interp_v2",
+                                                 "bilinear_interp", "bilinear_interp_v2"};
     *known = true;
     if (!strcmp(op->type, "mul"))
         return map_mul(c, op);
+    if (!strcmp(op->type, "conv2d") || !strcmp(op->type, "depthwise_conv2d"))
+        return map_conv(c, op, false);
+    if (!strcmp(op->type, "conv2d_transpose"))
+        return map_conv(c, op, true);
+    if (!strcmp(op->type, "batch_norm"))
+        return map_batch_norm(c, op);
+    if (!strcmp(op->type, "pool2d"))
+        return map_pool(c, op);
+    if (!strcmp(op->type, "concat"))
+        return map_concat(c, op);
+    for (size_t i = 0; i < sizeof(acts) / sizeof(acts[0]); i++)
+        if (!strcmp(op->type, acts[i]))
+            return map_act(c, op);
+    for (size_t i = 0; i < sizeof(interps) / sizeof(interps[0]); i++)
+        if (!strcmp(op->type, interps[i]))
+            return map_interp(c, op);
     if (!strcmp(op->type, "scale"))
         return map_scale(c, op);
     for (size_t i = 0; i < sizeof(unary) / sizeof(unary[0]); i++)
