@@ -1214,9 +1214,24 @@ def test_paddle_models():
         check(a.shape == b.shape == (1, 1, 320, 480), v + " shape", a.shape, b.shape)
         check(np.abs(a - b).max() <= 1e-4 and a.max() > 0.5 and 0 <= a.min(),
               v + ": Paddle files against the ONNX twin", np.abs(a - b).max(), a.max())
-    r = subprocess.run([SKIFF, "run", os.path.join(PADDLE_MODELS, "ppocr_ch_ppocr_mobile_v2.0_cls_infer"),
-                        "--quiet"], capture_output=True, text=True)
-    check(r.returncode != 0 and re.search(r"unsupported Paddle operators: shape x1, slice x1, fill_constant x1", r.stderr),
+    # The classifiers: PaddleOCR's angle classifier (shape/slice/fill_constant/
+    # reshape2/matmul_v2 around its head) and a PaddleClas MobileNetV3.
+    rng = np.random.default_rng(5)
+    for folder, model_dir, onnx_rel, shape in (
+            ("ppocr_ch_ppocr_mobile_v2.0_cls_infer", "", None, (2, 3, 48, 192)),
+            ("paddleclas_mnv3_3class", "inference", "model.onnx", (2, 3, 224, 224))):
+        base = os.path.join(PADDLE_MODELS, folder)
+        onnx_dir = os.path.join(base, "onnx")
+        onnx_file = os.path.join(onnx_dir, onnx_rel or sorted(os.listdir(onnx_dir))[0])
+        xin = os.path.join(work, folder + ".npy")
+        np.save(xin, rng.uniform(-1, 1, shape).astype(np.float32))
+        a = run(os.path.join(base, model_dir), xin, "x")
+        b = run(onnx_file, xin, "x")
+        check(a.shape == b.shape and np.abs(a - b).max() <= 1e-4 and np.allclose(a.sum(axis=1), 1, atol=1e-5),
+              folder + ": Paddle files against the ONNX twin", np.abs(a - b).max())
+    r = subprocess.run([SKIFF, "run", os.path.join(PADDLE_MODELS, "ppdet_ppyolo_tiny"), "--quiet"],
+                       capture_output=True, text=True)
+    check(r.returncode != 0 and re.search(r"unsupported Paddle operators: yolo_box x3, multiclass_nms3 x1", r.stderr),
           "every unmapped op named, with its count", r.stderr)
     # PP-OCR v1's detector as Paddle Serving shipped it (1.8, separate files): loads and runs.
     # (its conf fixes the image at 640x640)
