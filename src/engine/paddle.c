@@ -329,8 +329,15 @@ static skiff_status_t *add_fetches(skiff__pd_ctx *c)
                                     i, name ? name : "", (long long)col);
         const Paddle__Framework__Proto__VarType__TensorDesc *td =
             skiff__pd_tensor_desc(skiff__pd_find_var(b, name));
-        if (td && g->values[v].dtype == SKIFF_DTYPE_UNDEFINED)
-            g->values[v].dtype = skiff__pd_dtype(td->data_type);
+        skiff__value *val = &g->values[v];
+        if (td && val->dtype == SKIFF_DTYPE_UNDEFINED)
+            val->dtype = skiff__pd_dtype(td->data_type);
+        if (td && val->ndim < 0 && td->n_dims <= SKIFF_MAX_DIMS) {
+            /* The program's declared shape, -1 where dynamic. */
+            val->ndim = (int)td->n_dims;
+            for (int d = 0; d < val->ndim; d++)
+                val->dims[d] = td->dims[d];
+        }
         g->values[v].is_output = true;
         g->outputs[col] = v;
     }
