@@ -55,28 +55,24 @@ static void safe_name(const char *in, char *out, size_t cap)
         snprintf(out, cap, "output");
 }
 
-/* The client-facing name of a model tensor (the conf's alias), or the name. */
-static const char *alias_of(const skiff__model_conf *conf, const char *name, bool fetch)
+/* A feed (or fetch) var's other name in the conf: the alias of a tensor name
+ * (to_alias), or the tensor name of an alias; the name itself when the conf
+ * has no such var. */
+static const char *conf_name(const skiff__model_conf *conf, const char *name, bool fetch,
+                             bool to_alias)
 {
     int n = conf ? (fetch ? conf->n_fetch : conf->n_feed) : 0;
     for (int i = 0; i < n; i++) {
         const skiff__conf_var *v = fetch ? &conf->fetch[i] : &conf->feed[i];
-        if (!strcmp(v->name, name))
-            return v->alias_name;
+        if (!strcmp(to_alias ? v->name : v->alias_name, name))
+            return to_alias ? v->alias_name : v->name;
     }
     return name;
 }
 
-/* The model tensor an input name means: an alias of the conf, or the name. */
-static const char *tensor_of(const skiff__model_conf *conf, const char *name, bool fetch)
+static const char *alias_of(const skiff__model_conf *conf, const char *name, bool fetch)
 {
-    int n = conf ? (fetch ? conf->n_fetch : conf->n_feed) : 0;
-    for (int i = 0; i < n; i++) {
-        const skiff__conf_var *v = fetch ? &conf->fetch[i] : &conf->feed[i];
-        if (!strcmp(v->alias_name, name))
-            return v->name;
-    }
-    return name;
+    return conf_name(conf, name, fetch, true);
 }
 
 static void print_tensor_line(const char *kind, const char *name, const skiff_tensor_t *t)
@@ -184,7 +180,7 @@ int skiff__cmd_run(int argc, char **argv)
         } else {
             char name[256];
             snprintf(name, sizeof(name), "%.*s", (int)(eq - inputs[i]), inputs[i]);
-            idx = skiff_model_input_index(model, tensor_of(conf, name, false));
+            idx = skiff_model_input_index(model, conf_name(conf, name, false, false));
             file = eq + 1;
             if (idx < 0) {
                 char list[1024] = "";

@@ -164,6 +164,14 @@ skiff_status_t *skiff_model_load_buffer(const void *data, size_t size, const cha
     return model_from_graph(g, opts, out_model);
 }
 
+/* A path naming a Paddle program file: __model__ or *.pdmodel. */
+static bool paddle_program_file(const char *path)
+{
+    size_t n = strlen(path);
+    return (n >= 9 && !strcmp(path + n - 9, "__model__")) ||
+           (n >= 8 && !strcmp(path + n - 8, ".pdmodel"));
+}
+
 /* A Paddle model at path (its directory, or its program file): *out true and
  * the graph parsed, or *out false when path is no Paddle model. */
 static skiff_status_t *try_paddle(const char *path, bool *out, skiff__graph **g)
@@ -182,9 +190,7 @@ static skiff_status_t *try_paddle(const char *path, bool *out, skiff__graph **g)
                                     path);
     } else {
         size_t n = strlen(path);
-        bool pd = (n >= 9 && !strcmp(path + n - 9, "__model__")) ||
-                  (n >= 8 && !strcmp(path + n - 8, ".pdmodel"));
-        if (!pd)
+        if (!paddle_program_file(path))
             return NULL;
         snprintf(dir, sizeof(dir), "%s", path);
         char *slash = strrchr(dir, '/');
@@ -215,9 +221,7 @@ bool skiff_model_is_paddle(const char *path)
         return false;
     if (S_ISDIR(sb.st_mode))
         return skiff__paddle_find(path, model, sizeof(model), params, sizeof(params));
-    size_t n = strlen(path);
-    return (n >= 9 && !strcmp(path + n - 9, "__model__")) ||
-           (n >= 8 && !strcmp(path + n - 8, ".pdmodel"));
+    return paddle_program_file(path);
 }
 
 skiff_status_t *skiff_model_load(const char *path, const skiff_model_options_t *opts,

@@ -11,6 +11,10 @@
 
 #define OOM() skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory")
 
+/* Attributes a mapped node holds at most (Conv: strides, dilations, group,
+ * pads, output_padding). */
+#define NODE_ATTRS 8
+
 static double attr_float(const pd_op *op, const char *name, double def)
 {
     const pd_attr *a = skiff__pd_attr(op, name);
@@ -47,7 +51,7 @@ static skiff_status_t *emit(skiff__pd_ctx *c, const char *op_type, const int *in
     n->opset = g->opset;
     n->in = skiff__malloc(sizeof(int) * (size_t)(n_in + 1));
     n->out = skiff__malloc(sizeof(int) * (size_t)(n_out + 1));
-    n->attrs = skiff__calloc(8, sizeof(skiff__attr));
+    n->attrs = skiff__calloc(NODE_ATTRS, sizeof(skiff__attr));
     if (!n->name || !n->op_type || !n->domain || !n->in || !n->out || !n->attrs)
         return OOM();
     n->n_in = n_in;
@@ -68,54 +72,52 @@ static skiff_status_t *emit(skiff__pd_ctx *c, const char *op_type, const int *in
     return NULL;
 }
 
+/* Claims the node's next attribute, named; counted at once, so whatever it
+ * holds is freed with the graph even when a later allocation fails. */
+static skiff__attr *new_attr(skiff__node *n, const char *name, skiff__attr_type type)
+{
+    if (n->n_attrs == NODE_ATTRS)
+        return NULL;
+    skiff__attr *a = &n->attrs[n->n_attrs++];
+    a->type = type;
+    a->name = skiff__strdup(name);
+    return a->name ? a : NULL;
+}
+
 static skiff_status_t *node_attr_int(skiff__node *n, const char *name, int64_t v)
 {
-    skiff__attr *a = &n->attrs[n->n_attrs];
-    a->name = skiff__strdup(name);
-    if (!a->name)
+    skiff__attr *a = new_attr(n, name, SKIFF_ATTR_INT);
+    if (!a)
         return OOM();
-    a->type = SKIFF_ATTR_INT;
     a->i = v;
-    n->n_attrs++;
     return NULL;
 }
 
 static skiff_status_t *node_attr_float(skiff__node *n, const char *name, float v)
 {
-    skiff__attr *a = &n->attrs[n->n_attrs];
-    a->name = skiff__strdup(name);
-    if (!a->name)
+    skiff__attr *a = new_attr(n, name, SKIFF_ATTR_FLOAT);
+    if (!a)
         return OOM();
-    a->type = SKIFF_ATTR_FLOAT;
     a->f = v;
-    n->n_attrs++;
     return NULL;
 }
 
 static skiff_status_t *node_attr_str(skiff__node *n, const char *name, const char *v)
 {
-    skiff__attr *a = &n->attrs[n->n_attrs];
-    a->name = skiff__strdup(name);
-    a->s = skiff__strdup(v);
-    if (!a->name || !a->s)
+    skiff__attr *a = new_attr(n, name, SKIFF_ATTR_STRING);
+    if (!a || !(a->s = skiff__strdup(v)))
         return OOM();
-    a->type = SKIFF_ATTR_STRING;
     a->s_len = strlen(v);
-    n->n_attrs++;
     return NULL;
 }
 
 static skiff_status_t *node_attr_ints(skiff__node *n, const char *name, const int64_t *v, int count)
 {
-    skiff__attr *a = &n->attrs[n->n_attrs];
-    a->name = skiff__strdup(name);
-    a->ints = skiff__malloc(sizeof(int64_t) * (size_t)(count + 1));
-    if (!a->name || !a->ints)
+    skiff__attr *a = new_attr(n, name, SKIFF_ATTR_INTS);
+    if (!a || !(a->ints = skiff__malloc(sizeof(int64_t) * (size_t)(count + 1))))
         return OOM();
-    a->type = SKIFF_ATTR_INTS;
     memcpy(a->ints, v, sizeof(int64_t) * (size_t)count);
     a->n = count;
-    n->n_attrs++;
     return NULL;
 }
 

@@ -335,7 +335,6 @@ void skiff__infer_finish(skiff__infer_call *c)
     }
     skiff__job_free(c->job);
     skiff__infer_request_free(c->dec);
-    skiff_status_free(c->submit_err);
     skiff__job **cache = c->job_cache;
     skiff__served **cache_model = c->job_cache_model;
     memset(c, 0, sizeof(*c));

@@ -60,7 +60,6 @@ typedef struct skiff__infer_call {
     struct skiff__served *sm; /* the model, once known */
     skiff__infer_request *dec;
     skiff__job *job;
-    skiff_status_t *submit_err;
     skiff__infer_done_cb done;
     void *user;
     /* A job kept by the transport between requests (one per connection),

@@ -118,7 +118,6 @@ typedef struct http1 {
     iothr *t;
     int n;
     _Atomic unsigned rr;
-    bool mu_ok;
 } http1;
 
 static http_parser_settings settings;
@@ -150,16 +149,6 @@ static const char *date_now(iothr *t)
         t->date_sec = now;
     }
     return t->date;
-}
-
-const char *skiff__http_header(const hreq *h, const char *name)
-{
-    if (!h->head_done)
-        return NULL;
-    for (int i = 0; i < h->n_hdr; i++)
-        if (!strcasecmp(h->head.data + h->hdr[i].name, name))
-            return h->head.data + h->hdr[i].value;
-    return NULL;
 }
 
 static const struct {
@@ -482,7 +471,6 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
         return 0; /* a chunked body's trailer: not used */
     if (h->last_cb != 2) {
         if (h->n_hdr == HTTP_MAX_HEADERS) {
-            h->too_many_headers = true;
             return head_error(p, -2);
         }
         h->n_hdr++;
@@ -1033,7 +1021,7 @@ static void h1_stop(skiff__server *s)
             close(t->ep);
         if (t->evfd >= 0)
             close(t->evfd);
-        if (fe->mu_ok)
+        if (t->s) /* its mutex was made */
             pthread_mutex_destroy(&t->mu);
     }
     skiff__free(fe->t);
@@ -1064,7 +1052,6 @@ static skiff_status_t *h1_start(skiff__server *s)
         fe->t[i].ep = -1;
         fe->t[i].evfd = -1;
     }
-    fe->mu_ok = true;
     for (int i = 0; i < fe->n; i++) {
         iothr *t = &fe->t[i];
         t->s = s;

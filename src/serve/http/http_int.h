@@ -56,7 +56,6 @@ typedef struct hreq {
     int n_hdr;
     int last_cb; /* 0 none, 1 url, 2 field, 3 value */
     bool head_done;
-    bool too_many_headers;
     const char *known[HK_COUNT]; /* first value of each, or NULL */
     /* Set when the head is complete. */
     const char *method;
@@ -84,8 +83,6 @@ typedef struct hreq {
     size_t resp_bytes;
 } hreq;
 
-/* conn.c: a request header's value (case-insensitive name), or NULL. */
-const char *skiff__http_header(const hreq *h, const char *name);
 /* One of the headers skiff reads (the first if sent twice), or NULL. */
 static inline const char *skiff__http_known(const hreq *h, hknown k) { return h->known[k]; }
 

@@ -254,17 +254,10 @@ void skiff__http_route(hreq *h)
 
 /* ---- JSON building for the small GET answers --------------------------------- */
 
-static bool put(skiff__buf *b, const char *s) { return skiff__buf_append(b, s, strlen(s)); }
-
-static bool put_str(skiff__buf *b, const char *s)
-{
-    return skiff__buf_json_string(b, s, strlen(s));
-}
-
 /* [-1,13]: the var's full shape, batch dim first when batched. */
 static bool put_var_shape(skiff__buf *b, const skiff__model_var *v, bool with_batch)
 {
-    bool ok = put(b, "[");
+    bool ok = skiff__buf_lit(b, "[");
     bool first = true;
     if (with_batch && v->batched) {
         ok = ok && skiff__buf_printf(b, "%lld", (long long)v->fixed_batch);
@@ -275,43 +268,45 @@ static bool put_var_shape(skiff__buf *b, const skiff__model_var *v, bool with_ba
         first = false;
     }
     if (v->ndim < 0 && !with_batch)
-        ok = ok && put(b, "-1");
-    return ok && put(b, "]");
+        ok = ok && skiff__buf_lit(b, "-1");
+    return ok && skiff__buf_lit(b, "]");
 }
 
 static bool put_tensor_list(skiff__buf *b, const skiff__model_var *vars, int n)
 {
-    bool ok = put(b, "[");
+    bool ok = skiff__buf_lit(b, "[");
     for (int i = 0; ok && i < n; i++) {
         const char *dt = skiff_dtype_kserve_name(vars[i].dtype);
-        ok = put(b, i ? ",{\"name\":" : "{\"name\":") && put_str(b, vars[i].alias) &&
-             put(b, ",\"datatype\":") && put_str(b, dt ? dt : "UNKNOWN") && put(b, ",\"shape\":") &&
-             put_var_shape(b, &vars[i], true) && put(b, "}");
+        ok = skiff__buf_lit(b, i ? ",{\"name\":" : "{\"name\":") &&
+             skiff__buf_cstr(b, vars[i].alias) && skiff__buf_lit(b, ",\"datatype\":") &&
+             skiff__buf_cstr(b, dt ? dt : "UNKNOWN") && skiff__buf_lit(b, ",\"shape\":") &&
+             put_var_shape(b, &vars[i], true) && skiff__buf_lit(b, "}");
     }
-    return ok && put(b, "]");
+    return ok && skiff__buf_lit(b, "]");
 }
 
 static bool build_model_meta(skiff__buf *b, const skiff__served *sm)
 {
     const skiff__model_desc *d = sm->d;
-    return put(b, "{\"name\":") && put_str(b, d->name) &&
-           put(b, ",\"versions\":[\"1\"],\"platform\":\"skiff_onnx\",\"inputs\":") &&
-           put_tensor_list(b, d->feed, d->n_feed) && put(b, ",\"outputs\":") &&
-           put_tensor_list(b, d->fetch, d->n_fetch) && put(b, "}");
+    return skiff__buf_lit(b, "{\"name\":") && skiff__buf_cstr(b, d->name) &&
+           skiff__buf_lit(b, ",\"versions\":[\"1\"],\"platform\":\"skiff_onnx\",\"inputs\":") &&
+           put_tensor_list(b, d->feed, d->n_feed) && skiff__buf_lit(b, ",\"outputs\":") &&
+           put_tensor_list(b, d->fetch, d->n_fetch) && skiff__buf_lit(b, "}");
 }
 
 static bool put_config_io(skiff__buf *b, const skiff__model_var *vars, int n, bool batched_model)
 {
-    bool ok = put(b, "[");
+    bool ok = skiff__buf_lit(b, "[");
     for (int i = 0; ok && i < n; i++) {
         const skiff__model_var *v = &vars[i];
-        ok = put(b, i ? ",{\"name\":" : "{\"name\":") && put_str(b, v->alias) &&
+        ok = skiff__buf_lit(b, i ? ",{\"name\":" : "{\"name\":") && skiff__buf_cstr(b, v->alias) &&
              skiff__buf_printf(
                  b, ",\"data_type\":\"%s\",\"dims\":", skiff__dtype_triton_name(v->dtype)) &&
              put_var_shape(b, v, !batched_model) &&
-             (!v->is_lod || put(b, ",\"allow_ragged_batch\":true")) && put(b, "}");
+             (!v->is_lod || skiff__buf_lit(b, ",\"allow_ragged_batch\":true")) &&
+             skiff__buf_lit(b, "}");
     }
-    return ok && put(b, "]");
+    return ok && skiff__buf_lit(b, "]");
 }
 
 static bool build_model_config(skiff__buf *b, const skiff__served *sm)
@@ -320,10 +315,10 @@ static bool build_model_config(skiff__buf *b, const skiff__served *sm)
     /* Triton's convention: max_batch_size > 0 means dims leave out the batch. */
     bool batched = d->mergeable;
     bool ok =
-        put(b, "{\"name\":") && put_str(b, d->name) &&
-        put(b, ",\"platform\":\"skiff_onnx\",\"backend\":\"skiff\"") &&
+        skiff__buf_lit(b, "{\"name\":") && skiff__buf_cstr(b, d->name) &&
+        skiff__buf_lit(b, ",\"platform\":\"skiff_onnx\",\"backend\":\"skiff\"") &&
         skiff__buf_printf(b, ",\"max_batch_size\":%d,\"input\":", batched ? d->max_batch : 0) &&
-        put_config_io(b, d->feed, d->n_feed, batched) && put(b, ",\"output\":") &&
+        put_config_io(b, d->feed, d->n_feed, batched) && skiff__buf_lit(b, ",\"output\":") &&
         put_config_io(b, d->fetch, d->n_fetch, batched) &&
         skiff__buf_printf(b, ",\"instance_group\":[{\"count\":%d,\"kind\":\"KIND_CPU\"}]",
                           d->instances);
@@ -350,20 +345,20 @@ static bool build_model_stats(skiff__buf *b, skiff__served *sm)
     uint64_t ok_n = L(req_by_code[SKIFF_CODE_OK]), fail_n = 0;
     for (int i = 1; i < 10; i++)
         fail_n += L(req_by_code[i]);
-    bool ok =
-        put(b, "{\"name\":") && put_str(b, sm->d->name) &&
-        skiff__buf_printf(b,
-                          ",\"version\":\"1\",\"last_inference\":%llu,\"inference_count\":%llu,"
-                          "\"execution_count\":%llu,\"inference_stats\":{",
-                          (unsigned long long)L(last_inference_ms),
-                          (unsigned long long)L(inference_count),
-                          (unsigned long long)L(execution_count)) &&
-        put_stat(b, "success", ok_n, L(success_ns), false) &&
-        put_stat(b, "fail", fail_n, L(fail_ns), true) &&
-        put_stat(b, "queue", L(queue_count), L(queue_ns), true) &&
-        put_stat(b, "compute_input", L(compute_count), 0, true) &&
-        put_stat(b, "compute_infer", L(compute_count), L(compute_ns), true) &&
-        put_stat(b, "compute_output", L(compute_count), 0, true) && put(b, "},\"batch_stats\":[]}");
+    bool ok = skiff__buf_lit(b, "{\"name\":") && skiff__buf_cstr(b, sm->d->name) &&
+              skiff__buf_printf(
+                  b,
+                  ",\"version\":\"1\",\"last_inference\":%llu,\"inference_count\":%llu,"
+                  "\"execution_count\":%llu,\"inference_stats\":{",
+                  (unsigned long long)L(last_inference_ms), (unsigned long long)L(inference_count),
+                  (unsigned long long)L(execution_count)) &&
+              put_stat(b, "success", ok_n, L(success_ns), false) &&
+              put_stat(b, "fail", fail_n, L(fail_ns), true) &&
+              put_stat(b, "queue", L(queue_count), L(queue_ns), true) &&
+              put_stat(b, "compute_input", L(compute_count), 0, true) &&
+              put_stat(b, "compute_infer", L(compute_count), L(compute_ns), true) &&
+              put_stat(b, "compute_output", L(compute_count), 0, true) &&
+              skiff__buf_lit(b, "},\"batch_stats\":[]}");
 #undef L
     return ok;
 }
@@ -386,11 +381,11 @@ static bool build_root(hreq *h, skiff__buf *b)
     bool ok =
         skiff__buf_printf(b, "{\"name\":\"skiff\",\"version\":\"%s\",\"models\":[", SKIFF_VERSION);
     for (int i = 0; ok && i < s->repo.n; i++)
-        ok = (i == 0 || put(b, ",")) && put_str(b, s->repo.models[i].d->name);
-    ok = ok && put(b, "],\"endpoints\":[");
+        ok = (i == 0 || skiff__buf_lit(b, ",")) && skiff__buf_cstr(b, s->repo.models[i].d->name);
+    ok = ok && skiff__buf_lit(b, "],\"endpoints\":[");
     for (size_t i = 0; ok && i < N_ROUTES; i++)
         ok = skiff__buf_printf(b, "%s\"%s %s\"", i ? "," : "", routes[i].method, routes[i].pattern);
-    return ok && put(b, "]}");
+    return ok && skiff__buf_lit(b, "]}");
 }
 
 static void handle_get(hreq *h)
@@ -415,18 +410,18 @@ static void handle_get(hreq *h)
                               SKIFF_VERSION),
             json);
         return;
-    case R_V2_LIVE: answer_buf(h, b, put(b, "{\"live\":true}"), json); return;
+    case R_V2_LIVE: answer_buf(h, b, skiff__buf_lit(b, "{\"live\":true}"), json); return;
     case R_V2_READY:
         if (!ready)
             skiff__http_error(h, SKIFF_CODE_UNAVAILABLE, 503, NULL, "server is %s", why);
         else
-            answer_buf(h, b, put(b, "{\"ready\":true}"), json);
+            answer_buf(h, b, skiff__buf_lit(b, "{\"ready\":true}"), json);
         return;
     case R_V2_ALL_STATS: {
-        bool ok = put(b, "{\"model_stats\":[");
+        bool ok = skiff__buf_lit(b, "{\"model_stats\":[");
         for (int i = 0; ok && i < s->repo.n; i++)
-            ok = (i == 0 || put(b, ",")) && build_model_stats(b, &s->repo.models[i]);
-        answer_buf(h, b, ok && put(b, "]}"), json);
+            ok = (i == 0 || skiff__buf_lit(b, ",")) && build_model_stats(b, &s->repo.models[i]);
+        answer_buf(h, b, ok && skiff__buf_lit(b, "]}"), json);
         return;
     }
     case R_V2_MODEL: answer_buf(h, b, build_model_meta(b, sm), json); return;
@@ -435,13 +430,16 @@ static void handle_get(hreq *h)
             skiff__http_error(h, SKIFF_CODE_UNAVAILABLE, 503, NULL,
                               "model '%s' is not ready: server is %s", sm->d->name, why);
         else
-            answer_buf(
-                h, b, put(b, "{\"name\":") && put_str(b, sm->d->name) && put(b, ",\"ready\":true}"),
-                json);
+            answer_buf(h, b,
+                       skiff__buf_lit(b, "{\"name\":") && skiff__buf_cstr(b, sm->d->name) &&
+                           skiff__buf_lit(b, ",\"ready\":true}"),
+                       json);
         return;
     case R_V2_MODEL_CONFIG: answer_buf(h, b, build_model_config(b, sm), json); return;
     case R_V2_MODEL_STATS:
-        answer_buf(h, b, put(b, "{\"model_stats\":[") && build_model_stats(b, sm) && put(b, "]}"),
+        answer_buf(h, b,
+                   skiff__buf_lit(b, "{\"model_stats\":[") && build_model_stats(b, sm) &&
+                       skiff__buf_lit(b, "]}"),
                    json);
         return;
     default: skiff__http_error(h, SKIFF_CODE_INTERNAL, 500, NULL, "unhandled route"); return;
