@@ -10,7 +10,7 @@
  * Phase "serve": opens the model twice (inline runs on, and off so requests
  * go through the queue and an instance thread), then for each request format
  * (Paddle web, Paddle 0.9 JSON, KServe v2 JSON) and each model, for N = 1, 2, ...
- * runs one request the way the HTTP frontend does (src/serve/http/http.c:
+ * runs one request the way the shared inference path does (src/serve/infer.c:
  * decode the body with the codec, fill a job, check it, run it inline or
  * submit it and wait, encode the reply) with allocation N failing. Each run
  * must end in an error status or in the same reply bytes as an undisturbed
