@@ -151,6 +151,10 @@ typedef enum skiff__backend {
  * ONNX op of the same name. */
 #define SKIFF_DOMAIN_ONNX ""
 #define SKIFF_DOMAIN_SKIFF "skiff"
+/* Kernels of Paddle ops that no ONNX op computes the same way (Paddle's
+ * detection, sequence and fake-quantization ops); only the Paddle loader
+ * emits nodes of this domain. */
+#define SKIFF_DOMAIN_PADDLE "paddle"
 
 /* One row of an op table: written with designated initializers, so members
  * left out are NULL / 0 (.domain NULL = the ONNX default domain, .backend 0 =

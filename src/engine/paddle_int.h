@@ -34,8 +34,65 @@ const char *skiff__pd_slot(Paddle__Framework__Proto__OpDesc__Var **vars, size_t 
 /* The graph value of a variable name, or -1. */
 int skiff__pd_value_of(skiff__pd_ctx *c, const char *name);
 
-/* paddle_ops.c: maps one op into graph nodes; *known false (and NULL) for an
- * op with no mapping. */
+/* ---- paddle_map.c: what the op mappings share ---- */
+
+/* Appends a node op_type(ins) -> outs (of ONNX's default domain, or of
+ * `domain`: SKIFF_DOMAIN_PADDLE for kernels of Paddle's own semantics); the
+ * outputs are created as values and must not exist yet. */
+skiff_status_t *skiff__pd_emit(skiff__pd_ctx *c, const char *op_type, const int *ins, int n_in,
+                               const char *const *outs, int n_out, skiff__node **out_node);
+skiff_status_t *skiff__pd_emit_in(skiff__pd_ctx *c, const char *domain, const char *op_type,
+                                  const int *ins, int n_in, const char *const *outs, int n_out,
+                                  skiff__node **out_node);
+/* Node attributes (at most 8 per node). */
+skiff_status_t *skiff__pd_node_attr_int(skiff__node *n, const char *name, int64_t v);
+skiff_status_t *skiff__pd_node_attr_float(skiff__node *n, const char *name, float v);
+skiff_status_t *skiff__pd_node_attr_str(skiff__node *n, const char *name, const char *v);
+skiff_status_t *skiff__pd_node_attr_ints(skiff__node *n, const char *name, const int64_t *v,
+                                         int count);
+skiff_status_t *skiff__pd_node_attr_floats(skiff__node *n, const char *name, const float *v,
+                                           int count);
+/* An op's attributes, or def when absent. */
+double skiff__pd_attr_float(const pd_op *op, const char *name, double def);
+bool skiff__pd_attr_bool(const pd_op *op, const char *name, bool def);
+const char *skiff__pd_attr_str(const pd_op *op, const char *name, const char *def);
+/* An int list attribute (ints or longs) into v (at most cap); its count, or
+ * -1 when absent. */
+int skiff__pd_attr_ints(const pd_op *op, const char *name, int64_t *v, int cap);
+/* A new constant value named after `base` (the value index, -1 when out of
+ * memory); const_i64: an int64 vector. */
+int skiff__pd_add_const(skiff__pd_ctx *c, const char *base, skiff_dtype_t dt, int ndim,
+                        const int64_t *dims, const void *data);
+int skiff__pd_const_i64(skiff__pd_ctx *c, const char *base, const int64_t *v, int n);
+/* Rank of a variable from its value or VarDesc, -1 unknown. */
+int skiff__pd_rank_of(skiff__pd_ctx *c, const char *name);
+/* The op's output variable in slot Out (an op without one is refused). */
+skiff_status_t *skiff__pd_out_slot(const pd_op *op, const char **out);
+/* The value of input `name` (slot `slotname`), refused when not defined yet. */
+skiff_status_t *skiff__pd_need(skiff__pd_ctx *c, const pd_op *op, const char *name,
+                               const char *slotname, int *out);
+/* A fresh name for a value a mapping adds: base@whatN. */
+void skiff__pd_tmp_name(skiff__pd_ctx *c, char *buf, size_t cap, const char *base,
+                        const char *what);
+
+/* ---- the op registry ---- */
+
+/* One Paddle op type and the function that maps it; `arg` is passed through
+ * (an ONNX op name where one mapping serves several types). Tables end with
+ * a row whose type is NULL. */
+typedef struct skiff__pd_map {
+    const char *type;
+    skiff_status_t *(*map)(skiff__pd_ctx *c, const pd_op *op, const char *arg);
+    const char *arg;
+} skiff__pd_map;
+
+/* The tables, one per file of mappings (paddle_ops*.c). */
+extern const skiff__pd_map skiff__pd_ops_basic[];
+
+/* Maps one op into graph nodes; *known false (and NULL) for an op with no
+ * mapping. */
 skiff_status_t *skiff__pd_map_op(skiff__pd_ctx *c, const pd_op *op, bool *known);
+/* Calls fn for every Paddle op type mapped, in table order. */
+void skiff__pd_foreach(void (*fn)(const char *type, const char *table, void *arg), void *arg);
 
 #endif
