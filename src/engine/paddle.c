@@ -92,7 +92,12 @@ const char *skiff__pd_slot(Paddle__Framework__Proto__OpDesc__Var **vars, size_t 
 
 int skiff__pd_value_of(skiff__pd_ctx *c, const char *name)
 {
-    return name ? skiff__graph_find_value(c->g, name) : -1;
+    if (!name)
+        return -1;
+    for (int i = c->n_ren - 1; i >= 0; i--)
+        if (!strcmp(c->ren[i].name, name))
+            return c->ren[i].value;
+    return skiff__graph_find_value(c->g, name);
 }
 
 /* ---- parameters (the tensor stream) --------------------------------------------------- */
@@ -289,10 +294,15 @@ static skiff_status_t *add_feeds(skiff__pd_ctx *c)
         skiff__value *val = &g->values[v];
         val->is_input = true;
         if (td) {
+            /* Paddle checks a feed's declared sizes only when its variable
+             * asks (need_check_feed); otherwise they are what the model was
+             * exported with (a detector's 640x640), and any size runs. */
+            const pd_var *var = skiff__pd_find_var(b, name);
+            bool check = var->has_need_check_feed && var->need_check_feed;
             val->dtype = skiff__pd_dtype(td->data_type);
             val->ndim = td->n_dims <= SKIFF_MAX_DIMS ? (int)td->n_dims : -1;
             for (int d = 0; d < val->ndim; d++)
-                val->dims[d] = td->dims[d];
+                val->dims[d] = check ? td->dims[d] : -1;
         }
         g->inputs[col] = v + 1; /* +1: 0 marks a free slot until all are in */
     }
@@ -454,6 +464,7 @@ skiff_status_t *skiff__paddle_parse(const char *dir, const char *model_path,
     if (!st)
         st = add_fetches(&c);
     PD(program_desc__free_unpacked)(p, &pb_allocator);
+    skiff__pd_ctx_free(&c);
     if (!st)
         st = skiff__graph_bind_kernels(g);
     if (st) {

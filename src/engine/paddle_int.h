@@ -14,12 +14,23 @@ typedef Paddle__Framework__Proto__OpDesc pd_op;
 typedef Paddle__Framework__Proto__OpDesc__Attr pd_attr;
 typedef Paddle__Framework__Proto__VarType__TensorDesc pd_tensor_desc;
 
+/* A variable the program writes again, and its latest value. */
+typedef struct skiff__pd_rename {
+    char *name;
+    int value;
+} skiff__pd_rename;
+
 /* A program being mapped into a graph. */
 typedef struct skiff__pd_ctx {
     const pd_block *b;
     skiff__graph *g;
-    int tmp; /* names of values skiff adds */
+    int tmp;               /* names of values skiff adds */
+    skiff__pd_rename *ren; /* variables written again (latest last) */
+    int n_ren, cap_ren;
 } skiff__pd_ctx;
+
+/* Frees what mapping a program left in the context (not the graph). */
+void skiff__pd_ctx_free(skiff__pd_ctx *c);
 
 /* VarType.Type (data) -> dtype; UNDEFINED for the others. */
 skiff_dtype_t skiff__pd_dtype(int t);
@@ -88,6 +99,7 @@ typedef struct skiff__pd_map {
 
 /* The tables, one per file of mappings (paddle_ops*.c). */
 extern const skiff__pd_map skiff__pd_ops_basic[];
+extern const skiff__pd_map skiff__pd_ops_quant[];
 
 /* Maps one op into graph nodes; *known false (and NULL) for an op with no
  * mapping. */

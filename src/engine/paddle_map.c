@@ -27,6 +27,39 @@ bool skiff__pd_attr_bool(const pd_op *op, const char *name, bool def)
     return a && a->has_b ? a->b : def;
 }
 
+/* A new value for a variable written again, named name@wN; the name now
+ * resolves to it. -1 when out of memory. */
+static int new_version(skiff__pd_ctx *c, const char *name)
+{
+    if (c->n_ren == c->cap_ren) {
+        int cap = c->cap_ren ? c->cap_ren * 2 : 8;
+        skiff__pd_rename *r = skiff__realloc(c->ren, sizeof(*r) * (size_t)cap);
+        if (!r)
+            return -1;
+        c->ren = r;
+        c->cap_ren = cap;
+    }
+    char vname[300];
+    skiff__pd_tmp_name(c, vname, sizeof(vname), name, "w");
+    char *copy = skiff__strdup(name);
+    int v = copy ? skiff__graph_add_value(c->g, vname) : -1;
+    if (v < 0) {
+        skiff__free(copy);
+        return -1;
+    }
+    c->ren[c->n_ren++] = (skiff__pd_rename){.name = copy, .value = v};
+    return v;
+}
+
+void skiff__pd_ctx_free(skiff__pd_ctx *c)
+{
+    for (int i = 0; i < c->n_ren; i++)
+        skiff__free(c->ren[i].name);
+    skiff__free(c->ren);
+    c->ren = NULL;
+    c->n_ren = c->cap_ren = 0;
+}
+
 /* Appends a node op_type(ins) -> outs, outputs created. */
 skiff_status_t *skiff__pd_emit_in(skiff__pd_ctx *c, const char *domain, const char *op_type,
                                   const int *ins, int n_in, const char *const *outs, int n_out,
@@ -56,11 +89,15 @@ skiff_status_t *skiff__pd_emit_in(skiff__pd_ctx *c, const char *domain, const ch
     n->n_in = n_in;
     memcpy(n->in, ins, sizeof(int) * (size_t)n_in);
     for (int i = 0; i < n_out; i++) {
-        int v = skiff__graph_find_value(g, outs[i]);
+        int v = skiff__pd_value_of(c, outs[i]);
         if (v >= 0 &&
-            (g->values[v].producer >= 0 || g->values[v].constant || g->values[v].is_input))
-            return skiff_status_new(SKIFF_CODE_INVALID_ARG, "variable '%s' is written twice",
-                                    outs[i]);
+            (g->values[v].producer >= 0 || g->values[v].constant || g->values[v].is_input)) {
+            /* Paddle programs may write a variable again (a second
+             * quantization of one activation, in-place ops): the new write
+             * is a new value, and later readers of the name get it. */
+            if ((v = new_version(c, outs[i])) < 0)
+                return OOM();
+        }
         if (v < 0 && (v = skiff__graph_add_value(g, outs[i])) < 0)
             return OOM();
         g->values[v].producer = g->n_nodes - 1;

@@ -37,6 +37,20 @@ class Case:
         self.combined, self.check, self.args = combined, check, list(args)
 
 
+class ModelDir:
+    """A model directory on disk used as it is (in place of a Prog)."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def write(self, d, combined=False):
+        return self.path
+
+
+SHARED_MODELS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))), "shared", "paddle-models")
+
+
 def rng(seed=0):
     return np.random.default_rng(seed)
 
@@ -44,6 +58,7 @@ def rng(seed=0):
 def run_case(skiff, name, case, work):
     d = os.path.join(work, name)
     shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
     model = case.prog.write(os.path.join(d, "model"), combined=case.combined)
     cmd = [skiff, "run", model, "--quiet", "--output-dir", os.path.join(d, "out")] + case.args
     for k, v in case.inputs.items():
