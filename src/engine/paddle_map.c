@@ -208,12 +208,14 @@ int skiff__pd_add_const(skiff__pd_ctx *c, const char *base, skiff_dtype_t dt, in
     skiff_tensor_t *t;
     if (skiff_tensor_new(dt, ndim, dims, &t))
         return -1;
-    memcpy(t->data, data, t->nbytes);
+    if (t->nbytes)
+        memcpy(t->data, data, t->nbytes);
     skiff__value *val = &c->g->values[v];
     val->constant = t;
     val->dtype = dt;
     val->ndim = ndim;
-    memcpy(val->dims, dims, sizeof(int64_t) * (size_t)ndim);
+    if (ndim > 0)
+        memcpy(val->dims, dims, sizeof(int64_t) * (size_t)ndim);
     return v;
 }
 
