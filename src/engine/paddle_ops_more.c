@@ -369,7 +369,7 @@ static skiff_status_t *map_tile(skiff__pd_ctx *c, const pd_op *op, const char *a
             return st;
         x = n->out[0];
     } else if (r >= 0 && nt < r) {
-        int64_t full[SKIFF_MAX_DIMS];
+        int64_t full[SKIFF_MAX_DIMS] = {0};
         for (int i = 0; i < r; i++)
             full[i] = i < r - nt ? 1 : times[i - (r - nt)];
         memcpy(times, full, sizeof(int64_t) * (size_t)r);
@@ -501,7 +501,6 @@ static skiff_status_t *map_top_k(skiff__pd_ctx *c, const pd_op *op, const char *
     skiff__node *n;
     if (in_arg(op, "K")) {
         char mid[300];
-        int64_t one1 = 1;
         if ((st = skiff__pd_need(c, op, in_arg(op, "K"), "K", &k)))
             return st;
         /* K arrives as int32 [1]; TopK reads int64 [1] */
@@ -509,7 +508,6 @@ static skiff_status_t *map_top_k(skiff__pd_ctx *c, const pd_op *op, const char *
             (st = skiff__pd_node_attr_int(n, "to", SKIFF_DTYPE_INT64)))
             return st;
         k = n->out[0];
-        (void)one1;
     } else {
         int64_t kv = skiff__pd_attr_int(op, "k", 1);
         if ((k = skiff__pd_const_i64(c, on, &kv, 1)) < 0)
