@@ -164,6 +164,90 @@ static skiff_status_t *conv_pads(skiff__node *n, const pd_op *op)
     return skiff__pd_node_attr_ints(n, "pads", pads, 4);
 }
 
+typedef skiff_status_t *(*map_fn)(skiff__pd_ctx *c, const pd_op *op, const char *arg);
+
+static bool is_nhwc(const pd_op *op, const char *attr_name)
+{
+    return !strcmp(skiff__pd_attr_str(op, attr_name, "NCHW"), "NHWC");
+}
+
+/* A channels-last op (data_format/data_layout NHWC): its input transposed
+ * to NCHW, the op mapped as an NCHW one (a copy of its OpDesc with the
+ * input and output renamed and the layout attribute left out), and the
+ * result transposed back. */
+static skiff_status_t *via_nchw(skiff__pd_ctx *c, const pd_op *op, const char *attr_name,
+                                const char *in_slot, const char *out_slot, map_fn fn,
+                                const char *arg)
+{
+    const char *xn = skiff__pd_slot(op->inputs, op->n_inputs, in_slot),
+               *on = skiff__pd_slot(op->outputs, op->n_outputs, out_slot);
+    int x;
+    skiff_status_t *st;
+    if (!on)
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG, "op %s has no output %s", op->type,
+                                out_slot);
+    if ((st = skiff__pd_need(c, op, xn, in_slot, &x)))
+        return st;
+    if (skiff__pd_rank_of(c, xn) != 4)
+        return skiff_status_new(SKIFF_CODE_UNSUPPORTED, "op %s: NHWC input '%s' of rank %d",
+                                op->type, xn, skiff__pd_rank_of(c, xn));
+    char tin[300], tout[300];
+    skiff__pd_tmp_name(c, tin, sizeof(tin), on, "nchw_in");
+    skiff__pd_tmp_name(c, tout, sizeof(tout), on, "nchw_out");
+    static const int64_t to_nchw[4] = {0, 3, 1, 2}, to_nhwc[4] = {0, 2, 3, 1};
+    const char *o1[1] = {tin};
+    skiff__node *n;
+    if ((st = skiff__pd_emit(c, "Transpose", &x, 1, o1, 1, &n)) ||
+        (st = skiff__pd_node_attr_ints(n, "perm", to_nchw, 4)))
+        return st;
+    /* the copy: same slots, X and Out renamed, the layout attribute out */
+    size_t ni = op->n_inputs, no = op->n_outputs, na = op->n_attrs;
+    Paddle__Framework__Proto__OpDesc__Var **ins = skiff__calloc(ni + 1, sizeof(*ins)),
+                                          **outs = skiff__calloc(no + 1, sizeof(*outs)), vin, vout;
+    pd_attr **attrs = skiff__calloc(na + 1, sizeof(*attrs));
+    if (!ins || !outs || !attrs) {
+        skiff__free(ins), skiff__free(outs), skiff__free(attrs);
+        return OOM();
+    }
+    char *tin_p = tin, *tout_p = tout;
+    for (size_t i = 0; i < ni; i++) {
+        ins[i] = op->inputs[i];
+        if (!strcmp(op->inputs[i]->parameter, in_slot)) {
+            vin = *op->inputs[i];
+            vin.n_arguments = 1;
+            vin.arguments = &tin_p;
+            ins[i] = &vin;
+        }
+    }
+    for (size_t i = 0; i < no; i++) {
+        outs[i] = op->outputs[i];
+        if (!strcmp(op->outputs[i]->parameter, out_slot)) {
+            vout = *op->outputs[i];
+            vout.n_arguments = 1;
+            vout.arguments = &tout_p;
+            outs[i] = &vout;
+        }
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < na; i++)
+        if (strcmp(op->attrs[i]->name, attr_name))
+            attrs[k++] = op->attrs[i];
+    pd_op copy = *op;
+    copy.inputs = ins;
+    copy.outputs = outs;
+    copy.attrs = attrs;
+    copy.n_attrs = k;
+    st = fn(c, &copy, arg);
+    skiff__free(ins), skiff__free(outs), skiff__free(attrs);
+    if (st)
+        return st;
+    int y = skiff__pd_value_of(c, tout);
+    const char *o2[1] = {on};
+    if ((st = skiff__pd_emit(c, "Transpose", &y, 1, o2, 1, &n)))
+        return st;
+    return skiff__pd_node_attr_ints(n, "perm", to_nhwc, 4);
+}
+
 static skiff_status_t *nchw_only(const pd_op *op, const char *attr_name)
 {
     const char *f = skiff__pd_attr_str(op, attr_name, "NCHW");
@@ -176,6 +260,8 @@ static skiff_status_t *nchw_only(const pd_op *op, const char *attr_name)
 /* conv2d, depthwise_conv2d, conv2d_transpose: Input, Filter -> Output. */
 static skiff_status_t *map_conv(skiff__pd_ctx *c, const pd_op *op, const char *arg)
 {
+    if (is_nhwc(op, "data_format"))
+        return via_nchw(c, op, "data_format", "Input", "Output", map_conv, arg);
     bool transpose = arg != NULL;
     const char *xn = skiff__pd_slot(op->inputs, op->n_inputs, "Input");
     const char *wn = skiff__pd_slot(op->inputs, op->n_inputs, "Filter");
@@ -209,6 +295,8 @@ static skiff_status_t *map_conv(skiff__pd_ctx *c, const pd_op *op, const char *a
 /* batch_norm (inference): X, Scale, Bias, Mean, Variance -> Y. */
 static skiff_status_t *map_batch_norm(skiff__pd_ctx *c, const pd_op *op, const char *arg)
 {
+    if (is_nhwc(op, "data_layout"))
+        return via_nchw(c, op, "data_layout", "X", "Y", map_batch_norm, arg);
     (void)arg;
     static const char *const slots[5] = {"X", "Scale", "Bias", "Mean", "Variance"};
     int in[5];
@@ -233,6 +321,8 @@ static skiff_status_t *map_batch_norm(skiff__pd_ctx *c, const pd_op *op, const c
 /* pool2d: max or avg, global, adaptive to 1x1, or windowed. */
 static skiff_status_t *map_pool(skiff__pd_ctx *c, const pd_op *op, const char *arg)
 {
+    if (is_nhwc(op, "data_format"))
+        return via_nchw(c, op, "data_format", "X", "Out", map_pool, arg);
     (void)arg;
     const char *xn = skiff__pd_slot(op->inputs, op->n_inputs, "X"), *on;
     int x;
@@ -341,6 +431,8 @@ static skiff_status_t *map_concat(skiff__pd_ctx *c, const pd_op *op, const char 
 /* nearest_interp(_v2), bilinear_interp(_v2) by scale or to out_h x out_w. */
 static skiff_status_t *map_interp(skiff__pd_ctx *c, const pd_op *op, const char *arg)
 {
+    if (is_nhwc(op, "data_layout"))
+        return via_nchw(c, op, "data_layout", "X", "Out", map_interp, arg);
     (void)arg;
     const char *xn = skiff__pd_slot(op->inputs, op->n_inputs, "X"), *on;
     int x;
