@@ -232,12 +232,19 @@ static skiff_status_t *via_nchw(skiff__pd_ctx *c, const pd_op *op, const char *a
     for (size_t i = 0; i < na; i++)
         if (strcmp(op->attrs[i]->name, attr_name))
             attrs[k++] = op->attrs[i];
-    pd_op copy = *op;
-    copy.inputs = ins;
-    copy.outputs = outs;
-    copy.attrs = attrs;
-    copy.n_attrs = k;
-    st = fn(c, &copy, arg);
+    /* on the heap, with the argument arrays: freed before returning */
+    pd_op *copy = skiff__malloc(sizeof(*copy));
+    if (!copy) {
+        skiff__free(ins), skiff__free(outs), skiff__free(attrs);
+        return OOM();
+    }
+    *copy = *op;
+    copy->inputs = ins;
+    copy->outputs = outs;
+    copy->attrs = attrs;
+    copy->n_attrs = k;
+    st = fn(c, copy, arg);
+    skiff__free(copy);
     skiff__free(ins), skiff__free(outs), skiff__free(attrs);
     if (st)
         return st;
