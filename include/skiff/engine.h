@@ -42,6 +42,13 @@ typedef struct skiff_value_info {
 typedef struct skiff_model_options {
     int optimize; /* graph passes (fold, fuse); default 1 */
     int verbose;  /* log pass statistics at INFO; default 1 */
+    /* A model directory whose files have other names (Paddle's
+     * --model_filename / --params_filename): the model file inside the
+     * directory (an ONNX file when it ends in .onnx, else a Paddle
+     * program) and, for a Paddle program, its combined parameter file
+     * (NULL: one file per parameter). NULL: recognised by their names. */
+    const char *model_filename;
+    const char *params_filename;
 } skiff_model_options_t;
 
 typedef struct skiff_context_options {
@@ -80,9 +87,16 @@ SKIFF_API skiff_status_t *skiff_model_load_buffer(const void *data, size_t size,
 SKIFF_API void skiff_model_free(skiff_model_t *model);
 
 /* The external data files the model's initializers read, as the model names
- * them (relative to the model file's directory), each once. Borrowed. */
+ * them (relative to the model file's directory), each once; for a Paddle
+ * model, its parameter files (the combined file, or one per parameter).
+ * Borrowed. */
 SKIFF_API int skiff_model_external_file_count(const skiff_model_t *model);
 SKIFF_API const char *skiff_model_external_file(const skiff_model_t *model, int i);
+
+/* For a Paddle model, the name of its program file in its directory
+ * (`__model__`, `inference.pdmodel`, ...); NULL for an ONNX model.
+ * Borrowed. */
+SKIFF_API const char *skiff_model_paddle_program(const skiff_model_t *model);
 
 /* Graph inputs (initializers excluded) and outputs. Borrowed from the model. */
 SKIFF_API int skiff_model_input_count(const skiff_model_t *model);

@@ -1,6 +1,9 @@
-/* cmd_convert.c - `skiff convert`: an ONNX model becomes a serving model
- * directory and a client directory, as Paddle Serving's
- * `python -m paddle_serving_client.convert` makes them from a Paddle model.
+/* cmd_convert.c - `skiff convert`: an ONNX model or a Paddle inference
+ * model becomes a serving model directory and a client directory, as Paddle
+ * Serving's `python -m paddle_serving_client.convert` makes them. A Paddle
+ * model's files are copied under their own names (the program, and the
+ * combined parameter file or one file per parameter); an ONNX model becomes
+ * model.onnx (with its external data files).
  *
  * The feed/fetch variables come from the graph's inputs and outputs; the
  * leading dim of each is taken as the batch dim and left out of `shape`, as
@@ -37,13 +40,17 @@ static const struct {
     const char *help;
 } flags[] = {
     {"dirname", offsetof(convert_opts, dirname), NULL,
-     "directory holding the ONNX model (or the .onnx file itself); required"},
-    {"model_filename", offsetof(convert_opts, model_filename), "model.onnx",
-     "model file name inside --dirname (Paddle: __model__; here an ONNX file)"},
+     "directory holding the model (ONNX, or a Paddle inference model), or its model file; "
+     "required"},
+    {"model_filename", offsetof(convert_opts, model_filename), NULL,
+     "model file name inside --dirname when it is not a recognised one (model.onnx, "
+     "__model__, inference.pdmodel, model.pdmodel): a Paddle program, or ONNX when it ends "
+     "in .onnx"},
     {"params_filename", offsetof(convert_opts, params_filename), NULL,
-     "accepted for Paddle compatibility; ONNX keeps weights in the model file"},
+     "the Paddle program's combined parameter file (absent with --model_filename: one file "
+     "per parameter)"},
     {"serving_server", offsetof(convert_opts, serving_server), "serving_server",
-     "output serving model directory (model.onnx + serving_server_conf.prototxt)"},
+     "output serving model directory (the model's files + serving_server_conf.prototxt)"},
     {"serving_client", offsetof(convert_opts, serving_client), "serving_client",
      "output client directory (serving_client_conf.prototxt)"},
     {"feed_alias_names", offsetof(convert_opts, feed_alias_names), NULL,
@@ -56,7 +63,8 @@ static const struct {
 static void usage(FILE *f)
 {
     fprintf(f, "usage: skiff convert --dirname DIR [options]\n\n"
-               "Writes a serving model directory and a client directory from an ONNX model.\n\n"
+               "Writes a serving model directory and a client directory from an ONNX model\n"
+               "or a Paddle inference model.\n\n"
                "options:\n");
     for (size_t i = 0; i < N_FLAGS; i++) {
         char left[64];
@@ -143,7 +151,8 @@ static int copy_file(const char *src, const char *dst)
 
 /* Copies the model's external data files next to the new model.onnx, under
  * the same relative names (the loader has checked that they stay inside). */
-static int copy_external(const skiff_model_t *model, const char *src_dir, const char *dst_dir)
+static int copy_external(const skiff_model_t *model, const char *src_dir, const char *dst_dir,
+                         bool verbose)
 {
     for (int i = 0; i < skiff_model_external_file_count(model); i++) {
         const char *loc = skiff_model_external_file(model, i);
@@ -164,7 +173,8 @@ static int copy_external(const skiff_model_t *model, const char *src_dir, const 
         }
         if (copy_file(from, to) != 0)
             return -1;
-        printf("copied external data %s\n", loc);
+        if (verbose)
+            printf("copied external data %s\n", loc);
     }
     return 0;
 }
@@ -257,13 +267,10 @@ int skiff__cmd_convert(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (o.params_filename)
-        fprintf(stderr, "skiff convert: note: --params_filename is ignored (ONNX models carry "
-                        "their weights)\n");
-
     char src[4096], src_dir[4096];
     struct stat sb;
-    if (stat(o.dirname, &sb) == 0 && S_ISREG(sb.st_mode)) {
+    bool is_file = stat(o.dirname, &sb) == 0 && S_ISREG(sb.st_mode);
+    if (is_file) {
         snprintf(src, sizeof(src), "%s", o.dirname);
         snprintf(src_dir, sizeof(src_dir), "%s", o.dirname);
         char *slash = strrchr(src_dir, '/');
@@ -272,23 +279,39 @@ int skiff__cmd_convert(int argc, char **argv)
         else
             snprintf(src_dir, sizeof(src_dir), ".");
     } else {
-        snprintf(src, sizeof(src), "%s/%s", o.dirname, o.model_filename);
+        snprintf(src, sizeof(src), "%s/%s", o.dirname,
+                 o.model_filename ? o.model_filename : "model.onnx");
         snprintf(src_dir, sizeof(src_dir), "%s", o.dirname);
     }
+    /* Paddle: a named program (not .onnx), a program file, or a directory
+     * that holds one and no model.onnx. */
+    size_t mlen = o.model_filename ? strlen(o.model_filename) : 0;
+    bool paddle = o.model_filename ? !(mlen >= 5 && !strcmp(o.model_filename + mlen - 5, ".onnx"))
+                                   : skiff_model_is_paddle(o.dirname) &&
+                                         (is_file || stat(src, &sb) != 0 || !S_ISREG(sb.st_mode));
+    if (o.params_filename && !paddle)
+        fprintf(stderr, "skiff convert: note: --params_filename is ignored (ONNX models carry "
+                        "their weights)\n");
 
-    skiff_model_options_t mo = {.optimize = 0, .verbose = 0};
+    skiff_model_options_t mo = {.optimize = 0,
+                                .verbose = 0,
+                                .model_filename = paddle && !is_file ? o.model_filename : NULL,
+                                .params_filename = paddle && !is_file ? o.params_filename : NULL};
     skiff_model_t *model = NULL;
     skiff__model_conf *conf = NULL;
     void *bytes = NULL;
     size_t nbytes = 0;
     int rc = 1;
-    skiff_status_t *st = skiff__read_file(src, &bytes, &nbytes);
-    if (!st)
+    skiff_status_t *st = NULL;
+    if (paddle)
+        st = skiff_model_load(o.dirname, &mo, &model);
+    else if (!(st = skiff__read_file(src, &bytes, &nbytes)))
         st = skiff_model_load_buffer(bytes, nbytes, src_dir, &mo, &model);
     if (!st)
         st = skiff__model_conf_from_graph(model, o.feed_alias_names, o.fetch_alias_names, &conf);
     if (st) {
-        fprintf(stderr, "skiff convert: %s: %s\n", src, skiff_status_message(st));
+        fprintf(stderr, "skiff convert: %s: %s\n", paddle ? o.dirname : src,
+                skiff_status_message(st));
         skiff_status_free(st);
         goto done;
     }
@@ -297,15 +320,30 @@ int skiff__cmd_convert(int argc, char **argv)
                 o.serving_client, strerror(errno));
         goto done;
     }
-    if (write_file(o.serving_server, "model.onnx", bytes, nbytes) != 0 ||
-        copy_external(model, src_dir, o.serving_server) != 0 ||
-        write_conf(o.serving_server, "serving_server_conf", conf) != 0 ||
+    const char *program = skiff_model_paddle_program(model);
+    if (program) {
+        char from[4200], to[4200];
+        snprintf(from, sizeof(from), "%s/%s", src_dir, program);
+        snprintf(to, sizeof(to), "%s/%s", o.serving_server, program);
+        if (copy_file(from, to) != 0 || copy_external(model, src_dir, o.serving_server, false) != 0)
+            goto done;
+    } else if (write_file(o.serving_server, "model.onnx", bytes, nbytes) != 0 ||
+               copy_external(model, src_dir, o.serving_server, true) != 0) {
+        goto done;
+    }
+    if (write_conf(o.serving_server, "serving_server_conf", conf) != 0 ||
         write_conf(o.serving_client, "serving_client_conf", conf) != 0)
         goto done;
 
-    printf("wrote %s/ (model.onnx, serving_server_conf.prototxt) and %s/ "
-           "(serving_client_conf.prototxt)\n",
-           o.serving_server, o.serving_client);
+    if (program)
+        printf("wrote %s/ (%s + %d parameter file%s, serving_server_conf.prototxt) and %s/ "
+               "(serving_client_conf.prototxt)\n",
+               o.serving_server, program, skiff_model_external_file_count(model),
+               skiff_model_external_file_count(model) == 1 ? "" : "s", o.serving_client);
+    else
+        printf("wrote %s/ (model.onnx, serving_server_conf.prototxt) and %s/ "
+               "(serving_client_conf.prototxt)\n",
+               o.serving_server, o.serving_client);
     for (int pass = 0; pass < 2; pass++) {
         int n = pass ? conf->n_fetch : conf->n_feed;
         for (int i = 0; i < n; i++) {
@@ -321,9 +359,15 @@ int skiff__cmd_convert(int argc, char **argv)
     }
     char served[128];
     suggest_name(o.dirname, served, sizeof(served));
-    printf("serve it: skiff serve --model %s:%s --port 9393\n"
+    /* files under names skiff does not recognise need the flags again */
+    char names[600] = "";
+    if (program && !skiff_model_is_paddle(o.serving_server))
+        snprintf(names, sizeof(names), " --model_filename %s%s%s", program,
+                 o.params_filename ? " --params_filename " : "",
+                 o.params_filename ? o.params_filename : "");
+    printf("serve it: skiff serve --model %s:%s%s --port 9393\n"
            "          (then POST /%s/prediction or /v2/models/%s/infer)\n",
-           o.serving_server, served, served, served);
+           o.serving_server, served, names, served, served);
     rc = 0;
 done:
     skiff__model_conf_free(conf);

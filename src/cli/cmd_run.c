@@ -29,6 +29,11 @@ static void run_usage(FILE *f)
                "  --repeat N              timed runs, 1 to 1000000 (default 1)\n"
                "  --warmup N              untimed runs first, 0 to 1000000 (default 0)\n"
                "  --no-optimize           skip graph passes (folding, fusion)\n"
+               "  --model_filename NAME   the model file inside a MODEL directory with other\n"
+               "                          names (Paddle's flag): a Paddle program, or ONNX\n"
+               "                          when it ends in .onnx\n"
+               "  --params_filename NAME  its combined Paddle parameter file (absent: one file\n"
+               "                          per parameter)\n"
                "  --profile               print time per operator type over the timed runs\n"
                "  --quiet                 only errors\n"
                "  --help                  this text\n");
@@ -85,15 +90,22 @@ static void print_tensor_line(const char *kind, const char *name, const skiff_te
 int skiff__cmd_run(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"input", required_argument, NULL, 'i'},   {"output-dir", required_argument, NULL, 'o'},
-        {"threads", required_argument, NULL, 't'}, {"repeat", required_argument, NULL, 'r'},
-        {"warmup", required_argument, NULL, 'w'},  {"no-optimize", no_argument, NULL, 'n'},
-        {"quiet", no_argument, NULL, 'q'},         {"help", no_argument, NULL, 'h'},
-        {"profile", no_argument, NULL, 'p'},       {NULL, 0, NULL, 0},
+        {"input", required_argument, NULL, 'i'},
+        {"output-dir", required_argument, NULL, 'o'},
+        {"threads", required_argument, NULL, 't'},
+        {"repeat", required_argument, NULL, 'r'},
+        {"warmup", required_argument, NULL, 'w'},
+        {"no-optimize", no_argument, NULL, 'n'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {"profile", no_argument, NULL, 'p'},
+        {"model_filename", required_argument, NULL, 'M'},
+        {"params_filename", required_argument, NULL, 'P'},
+        {NULL, 0, NULL, 0},
     };
     const char *inputs[64];
     int n_inputs = 0;
-    const char *out_dir = NULL;
+    const char *out_dir = NULL, *model_filename = NULL, *params_filename = NULL;
     int64_t threads = 0, repeat = 1, warmup = 0;
     int optimize = 1, quiet = 0, profile = 0;
     int c;
@@ -108,6 +120,8 @@ int skiff__cmd_run(int argc, char **argv)
             inputs[n_inputs++] = optarg;
             break;
         case 'o': out_dir = optarg; break;
+        case 'M': model_filename = optarg; break;
+        case 'P': params_filename = optarg; break;
         case 't':
         case 'r':
         case 'w': {
@@ -152,9 +166,12 @@ int skiff__cmd_run(int argc, char **argv)
     double *times = NULL;
     char *onnx_path = NULL;
     skiff__model_conf *conf = NULL;
-    skiff_model_options_t mo = {.optimize = optimize, .verbose = !quiet};
+    skiff_model_options_t mo = {.optimize = optimize,
+                                .verbose = !quiet,
+                                .model_filename = model_filename,
+                                .params_filename = params_filename};
     uint64_t t0 = skiff__now_ns();
-    skiff_status_t *st = skiff__model_dir_resolve(model_path, &onnx_path, &conf);
+    skiff_status_t *st = skiff__model_dir_resolve(model_path, model_filename, &onnx_path, &conf);
     if (!st)
         st = skiff_model_load(onnx_path, &mo, &model);
     if (st)

@@ -125,8 +125,9 @@ static skiff_status_t *model_from_graph(skiff__graph *g, const skiff_model_optio
     if (!st) {
         m->order = skiff__malloc(sizeof(int) * (size_t)(g->n_nodes + 1));
         m->in_info = skiff__calloc((size_t)g->n_inputs + 1, sizeof(*m->in_info));
+        m->in_check = skiff__calloc((size_t)g->n_inputs + 1, sizeof(*m->in_check));
         m->out_info = skiff__calloc((size_t)g->n_outputs + 1, sizeof(*m->out_info));
-        if (!m->order || !m->in_info || !m->out_info)
+        if (!m->order || !m->in_info || !m->in_check || !m->out_info)
             st = skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
     }
     if (st) {
@@ -140,8 +141,13 @@ static skiff_status_t *model_from_graph(skiff__graph *g, const skiff_model_optio
         skiff_model_free(m);
         return st;
     }
-    for (int i = 0; i < g->n_inputs; i++)
-        fill_info(&g->values[g->inputs[i]], &m->in_info[i]);
+    for (int i = 0; i < g->n_inputs; i++) {
+        const skiff__value *v = &g->values[g->inputs[i]];
+        fill_info(v, &m->in_check[i]);
+        m->in_info[i] = m->in_check[i];
+        for (int d = 0; v->hinted && d < v->ndim; d++)
+            m->in_info[i].dims[d] = v->hint[d];
+    }
     for (int i = 0; i < g->n_outputs; i++)
         fill_info(&g->values[g->outputs[i]], &m->out_info[i]);
     if (verbose)
@@ -224,11 +230,48 @@ bool skiff_model_is_paddle(const char *path)
     return paddle_program_file(path);
 }
 
+/* A directory's model under the names the options give: an ONNX file
+ * (.onnx), else a Paddle program with its combined parameters (or one file
+ * per parameter). */
+static skiff_status_t *load_named(const char *dir, const skiff_model_options_t *opts,
+                                  skiff_model_t **out_model)
+{
+    char model[4096], params[4096];
+    struct stat sb;
+    size_t n = strlen(opts->model_filename);
+    if (snprintf(model, sizeof(model), "%s/%s", dir, opts->model_filename) >= (int)sizeof(model))
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG, "model path too long");
+    if (stat(model, &sb) != 0 || !S_ISREG(sb.st_mode))
+        return skiff_status_new(SKIFF_CODE_NOT_FOUND,
+                                "model directory '%s' has no file '%s' (--model_filename)", dir,
+                                opts->model_filename);
+    if (n >= 5 && !strcmp(opts->model_filename + n - 5, ".onnx")) {
+        skiff_model_options_t o = *opts;
+        o.model_filename = o.params_filename = NULL;
+        return skiff_model_load(model, &o, out_model);
+    }
+    params[0] = '\0';
+    if (opts->params_filename && opts->params_filename[0]) {
+        snprintf(params, sizeof(params), "%s/%s", dir, opts->params_filename);
+        if (stat(params, &sb) != 0 || !S_ISREG(sb.st_mode))
+            return skiff_status_new(SKIFF_CODE_NOT_FOUND,
+                                    "model directory '%s' has no file '%s' (--params_filename)",
+                                    dir, opts->params_filename);
+    }
+    skiff__graph *g = NULL;
+    skiff_status_t *st = skiff__paddle_parse(dir, model, params, &g);
+    return st ? st : model_from_graph(g, opts, out_model);
+}
+
 skiff_status_t *skiff_model_load(const char *path, const skiff_model_options_t *opts,
                                  skiff_model_t **out_model)
 {
     bool paddle;
     skiff__graph *g = NULL;
+    struct stat sb;
+    if (opts && opts->model_filename && opts->model_filename[0] && stat(path, &sb) == 0 &&
+        S_ISDIR(sb.st_mode))
+        return load_named(path, opts, out_model);
     skiff_status_t *st = try_paddle(path, &paddle, &g);
     if (paddle || st)
         return st ? st : model_from_graph(g, opts, out_model);
@@ -259,11 +302,14 @@ void skiff_model_free(skiff_model_t *m)
     skiff__free(m->order);
     skiff__free(m->shape_kind);
     skiff__free(m->in_info);
+    skiff__free(m->in_check);
     skiff__free(m->out_info);
     skiff__free(m);
 }
 
 int skiff_model_external_file_count(const skiff_model_t *m) { return m->g->n_ext_files; }
+
+const char *skiff_model_paddle_program(const skiff_model_t *m) { return m->g->paddle_program; }
 
 const char *skiff_model_external_file(const skiff_model_t *m, int i)
 {

@@ -104,6 +104,12 @@ typedef struct skiff__value {
     int producer;             /* node index or -1 */
     int n_consumers;          /* live node inputs + graph outputs referencing it */
     bool is_input, is_output;
+    /* A graph input whose declared sizes (hint) are what the model was
+     * exported with, not a requirement: dims holds -1 there, so any size
+     * runs; the model's input info shows the hint (a Paddle feed without
+     * need_check_feed). */
+    bool hinted;
+    int64_t hint[SKIFF_MAX_DIMS];
 } skiff__value;
 
 typedef struct skiff__graph {
@@ -121,6 +127,7 @@ typedef struct skiff__graph {
     int hash_cap;     /* power of two, > 2 * n_values */
     char **ext_files; /* external data files of initializers, as the model names them */
     int n_ext_files;
+    char *paddle_program; /* a Paddle model's program file name; NULL for ONNX */
 } skiff__graph;
 
 /* ---- kernel interface ---- */
@@ -392,7 +399,8 @@ enum { SKIFF__SHAPE_NONE = 0, SKIFF__SHAPE_ROOT, SKIFF__SHAPE_DERIVED };
 
 struct skiff_model {
     skiff__graph *g;
-    skiff_value_info_t *in_info;
+    skiff_value_info_t *in_info;  /* what skiff_model_input_info shows */
+    skiff_value_info_t *in_check; /* what a run's inputs are checked against */
     skiff_value_info_t *out_info;
     int *order; /* live nodes in execution order */
     int n_order;

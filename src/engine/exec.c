@@ -541,7 +541,7 @@ skiff_status_t *skiff_context_run(skiff_context_t *c, const skiff_tensor_t *cons
         return skiff_status_new(SKIFF_CODE_INVALID_ARG, "expected %d inputs, got %d", g->n_inputs,
                                 n_inputs);
     for (int i = 0; i < n_inputs; i++) {
-        skiff_status_t *st = check_input(&c->m->in_info[i], inputs[i]);
+        skiff_status_t *st = check_input(&c->m->in_check[i], inputs[i]);
         if (st)
             return st;
     }

@@ -141,5 +141,6 @@ void skiff__graph_free(skiff__graph *g)
     for (int i = 0; i < g->n_ext_files; i++)
         skiff__free(g->ext_files[i]);
     skiff__free(g->ext_files);
+    skiff__free(g->paddle_program);
     skiff__free(g);
 }

@@ -205,6 +205,22 @@ static bool is_io_var(const pd_var *v)
 
 /* Every persistable variable, from its own file (dir/<name>) or from the
  * combined file. */
+/* Notes a parameter file (its name relative to the model's directory) in
+ * the graph's external files, which skiff convert copies. */
+static skiff_status_t *note_file(skiff__graph *g, const char *path)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    char **nf = skiff__realloc(g->ext_files, sizeof(char *) * (size_t)(g->n_ext_files + 1));
+    if (!nf)
+        return OOM();
+    g->ext_files = nf;
+    if (!(g->ext_files[g->n_ext_files] = skiff__strdup(base)))
+        return OOM();
+    g->n_ext_files++;
+    return NULL;
+}
+
 static skiff_status_t *load_params(skiff__pd_ctx *c, const char *dir, const char *combined)
 {
     const pd_block *b = c->b;
@@ -252,6 +268,8 @@ static skiff_status_t *load_params(skiff__pd_ctx *c, const char *dir, const char
         if (!combined && !st && r.at != r.n)
             st = skiff_status_new(SKIFF_CODE_INVALID_ARG, "%s: %zu bytes after parameter '%s'",
                                   path, r.n - r.at, names[i]);
+        if (!combined && !st)
+            st = note_file(c->g, path);
         if (one)
             skiff__unmap_file(one, one_size);
     }
@@ -259,6 +277,8 @@ static skiff_status_t *load_params(skiff__pd_ctx *c, const char *dir, const char
         st = skiff_status_new(SKIFF_CODE_INVALID_ARG,
                               "%s: %zu bytes left after the %zu parameters the program names",
                               combined, r.n - r.at, n);
+    if (combined && !st)
+        st = note_file(c->g, combined);
     if (buf)
         skiff__unmap_file(buf, size);
     skiff__free(names);
@@ -301,8 +321,11 @@ static skiff_status_t *add_feeds(skiff__pd_ctx *c)
             bool check = var->has_need_check_feed && var->need_check_feed;
             val->dtype = skiff__pd_dtype(td->data_type);
             val->ndim = td->n_dims <= SKIFF_MAX_DIMS ? (int)td->n_dims : -1;
-            for (int d = 0; d < val->ndim; d++)
+            val->hinted = !check;
+            for (int d = 0; d < val->ndim; d++) {
                 val->dims[d] = check ? td->dims[d] : -1;
+                val->hint[d] = td->dims[d];
+            }
         }
         g->inputs[col] = v + 1; /* +1: 0 marks a free slot until all are in */
     }
@@ -452,6 +475,9 @@ skiff_status_t *skiff__paddle_parse(const char *dir, const char *model_path,
     }
     g->opset = 13;
     g->name = skiff__strdup("paddle");
+    const char *base = strrchr(model_path, '/');
+    if (!(g->paddle_program = skiff__strdup(base ? base + 1 : model_path)))
+        st = OOM();
     skiff__pd_ctx c = {.b = p->blocks[0], .g = g};
     if (!g->name)
         st = OOM();

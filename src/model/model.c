@@ -183,8 +183,8 @@ static skiff_status_t *find_onnx(const char *dir, char **out_path)
     return *out_path ? NULL : oom();
 }
 
-skiff_status_t *skiff__model_dir_resolve(const char *path, char **out_onnx,
-                                         skiff__model_conf **out_conf)
+skiff_status_t *skiff__model_dir_resolve(const char *path, const char *model_filename,
+                                         char **out_onnx, skiff__model_conf **out_conf)
 {
     *out_onnx = NULL;
     *out_conf = NULL;
@@ -193,7 +193,11 @@ skiff_status_t *skiff__model_dir_resolve(const char *path, char **out_onnx,
         *out_onnx = skiff__strdup(path);
         return *out_onnx ? NULL : oom();
     }
-    skiff_status_t *st = find_onnx(path, out_onnx);
+    skiff_status_t *st = NULL;
+    if (model_filename && model_filename[0]) /* the engine opens the named files */
+        st = (*out_onnx = skiff__strdup(path)) ? NULL : oom();
+    else
+        st = find_onnx(path, out_onnx);
     if (st)
         return st;
     char *conf_path = join_path(path, "serving_server_conf.prototxt");
@@ -672,8 +676,15 @@ skiff_status_t *skiff__model_open(const char *path, const skiff__model_options *
             st = oom();
             goto fail;
         }
-        if ((st = find_onnx(path, (char **)&m->d.onnx_path)))
+        if (opts->model_filename && opts->model_filename[0]) {
+            /* the engine finds the files under the names given */
+            if (!(m->d.onnx_path = skiff__strdup(path))) {
+                st = oom();
+                goto fail;
+            }
+        } else if ((st = find_onnx(path, (char **)&m->d.onnx_path))) {
             goto fail;
+        }
         conf_path = join_path(path, "serving_server_conf.prototxt");
         if (!conf_path) {
             st = oom();
@@ -693,7 +704,10 @@ skiff_status_t *skiff__model_open(const char *path, const skiff__model_options *
         }
     }
 
-    skiff_model_options_t mo = {.optimize = opts->optimize ? 1 : 0, .verbose = 0};
+    skiff_model_options_t mo = {.optimize = opts->optimize ? 1 : 0,
+                                .verbose = 0,
+                                .model_filename = is_dir ? opts->model_filename : NULL,
+                                .params_filename = is_dir ? opts->params_filename : NULL};
     if ((st = skiff_model_load(m->d.onnx_path, &mo, &m->engine))) {
         st = skiff_status_wrap(st, "model '%s'", m->d.name);
         goto fail;

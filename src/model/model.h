@@ -59,6 +59,11 @@ typedef struct skiff__model_options {
      * I/O thread can then run a tiny model without waiting for an instance. */
     int inline_slots;
     bool optimize; /* engine graph passes */
+    /* A directory's model and parameter file names when they are not the
+     * recognised ones (--model_filename / --params_filename); NULL = by
+     * name. */
+    const char *model_filename;
+    const char *params_filename;
 } skiff__model_options;
 
 /* Fills options with the SKIFF_DEFAULT_* values (1 instance, 1 thread). */
@@ -141,12 +146,13 @@ typedef struct skiff__model_desc {
 typedef struct skiff__model skiff__model;
 
 /* What a model path names, without loading it: the ONNX file (a directory's
- * model.onnx or only *.onnx; a file path as it is) and the directory's
+ * model.onnx or only *.onnx; a file path as it is; the directory itself
+ * when it holds a Paddle model or model_filename names its file) and the directory's
  * serving_server_conf.prototxt when it has one (*out_conf NULL otherwise).
  * Caller frees *out_onnx with skiff__free and *out_conf with
  * skiff__model_conf_free. */
-skiff_status_t *skiff__model_dir_resolve(const char *path, char **out_onnx,
-                                         skiff__model_conf **out_conf);
+skiff_status_t *skiff__model_dir_resolve(const char *path, const char *model_filename,
+                                         char **out_onnx, skiff__model_conf **out_conf);
 
 /* Opens a serving model directory (model.onnx + serving_server_conf.prototxt;
  * without a conf the feed/fetch vars come from the graph) or an .onnx file,

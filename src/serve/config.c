@@ -86,6 +86,13 @@ static const skiff__cfg_key flags[] = {
      "LEVEL", "log verbosity"},
     {"ir_optim", SKIFF__CFG_BOOL, OFF(ir_optim), 1, NULL, 0, 0, NULL, NULL,
      "graph optimisation passes (fold, fuse); --ir_optim=false turns them off"},
+    {"model_filename", SKIFF__CFG_STR, OFF(model_filename), 0, NULL, 0, 0, NULL, "NAME",
+     "the model file in each --model directory when it has another name than the recognised "
+     "ones (model.onnx, __model__, inference.pdmodel, ...): a Paddle program, or ONNX when it "
+     "ends in .onnx (Paddle's flag)"},
+    {"params_filename", SKIFF__CFG_STR, OFF(params_filename), 0, NULL, 0, 0, NULL, "NAME",
+     "with --model_filename: the Paddle program's combined parameter file (absent: one file "
+     "per parameter)"},
     /* Paddle Serving flags without a meaning here. */
     {"gpu_ids", SKIFF__CFG_IGNORED, 0, 0, NULL, 0, 0, NULL, "IDS",
      "Paddle compatibility; CPU only, ignored"},

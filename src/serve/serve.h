@@ -47,6 +47,8 @@ typedef struct skiff__serve_config {
     bool access_log;
     const char *log_level;
     bool ir_optim;
+    const char *model_filename; /* Paddle's: other file names in every --model dir */
+    const char *params_filename;
     struct skiff__arena *arena; /* lists and YAML values; freed by skiff__serve_config_free */
 } skiff__serve_config;
 

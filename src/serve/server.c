@@ -471,6 +471,8 @@ skiff_status_t *skiff__server_open(const skiff__serve_config *cfg, bool do_liste
         mo.inline_max_us = cfg->inline_max_us;
         mo.inline_slots = s->io_threads;
         mo.optimize = cfg->ir_optim;
+        mo.model_filename = cfg->model_filename;
+        mo.params_filename = cfg->params_filename;
         uint64_t t0 = skiff__now_ns();
         if ((st = skiff__servable_open_model(cfg->models[i], &mo, &s->repo.models[i].sv)))
             goto fail;
