@@ -88,6 +88,7 @@ typedef struct skiff__pd_map {
 
 /* The tables, one per file of mappings (paddle_ops*.c). */
 extern const skiff__pd_map skiff__pd_ops_basic[];
+extern const skiff__pd_map skiff__pd_ops_detect[];
 
 /* Maps one op into graph nodes; *known false (and NULL) for an op with no
  * mapping. */

@@ -754,6 +754,7 @@ static const struct {
     const skiff__pd_map *ops;
 } pd_tables[] = {
     {"paddle_ops", skiff__pd_ops_basic},
+    {"paddle_ops_detect", skiff__pd_ops_detect},
 };
 
 skiff_status_t *skiff__pd_map_op(skiff__pd_ctx *c, const pd_op *op, bool *known)
