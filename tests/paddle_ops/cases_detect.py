@@ -505,6 +505,20 @@ def case_multiclass_nms_mismatched_m():
     return Case(g, i, error="disagree: expected BBoxes [N, M, 4] and Scores [N, C, M]")
 
 
+def case_multiclass_nms_2d_scores_without_rois_num():
+    boxes = rng(10).random((20, 3, 4)).astype(F32)
+    scores = rng(10).random((20, 3)).astype(F32)
+    g, i = nms_case("multiclass_nms", boxes, scores, nms_attrs())
+    return Case(g, i, error="Scores of rank 2 need the RoisNum input")
+
+
+def case_multiclass_nms3_rois_num_sum_error():
+    boxes = rng(11).random((20, 3, 4)).astype(F32)
+    scores = rng(11).random((20, 3)).astype(F32)
+    g, i = nms_case("multiclass_nms3", boxes, scores, nms_attrs(), [8, 8])
+    return Case(g, i, error="counts add up to 16, BBoxes has 20 boxes")
+
+
 def case_multiclass_nms_bbox_rank_error():
     boxes = rng(9).random((20, 4)).astype(F32)
     scores = rng(9).random((1, 3, 20)).astype(F32)

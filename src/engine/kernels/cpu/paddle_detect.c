@@ -807,6 +807,10 @@ static skiff_status_t *run_multiclass_nms(skiff__kctx *ctx)
         return skiff__kerr(ctx, SKIFF_CODE_RESOURCE_EXHAUSTED,
                            "%lld classes x %lld boxes x %lld images: too many detections to hold",
                            (long long)nc, (long long)w.k, (long long)n_img);
+    /* the greedy pass compares each candidate with the boxes its class kept */
+    if ((st = skiff__kctx_cost(ctx, (double)n_img * (double)nc *
+                                        ((double)m_max + (double)w.k * (double)w.k))))
+        return st;
     size_t b_cand = skiff__page_up(ncand * sizeof(nms_cand)),
            b_sel = skiff__page_up(per * sizeof(int32_t) + 1),
            b_pair = skiff__page_up(2 * per * sizeof(int32_t) + 1),
