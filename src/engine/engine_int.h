@@ -338,6 +338,7 @@ extern const skiff__op skiff__ops_resize[];
 extern const skiff__op skiff__ops_rnn[];
 extern const skiff__op skiff__ops_shape[];
 extern const skiff__op skiff__ops_softmax[];
+extern const skiff__op skiff__ops_paddle_detect[];
 
 /* The CPU kernel for op_type in `domain` ("" and "ai.onnx" are the same
  * domain; any other must match exactly) whose min_opset <= opset, or NULL. */

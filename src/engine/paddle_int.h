@@ -101,6 +101,7 @@ typedef struct skiff__pd_map {
 extern const skiff__pd_map skiff__pd_ops_basic[];
 extern const skiff__pd_map skiff__pd_ops_quant[];
 extern const skiff__pd_map skiff__pd_ops_more[];
+extern const skiff__pd_map skiff__pd_ops_detect[];
 
 /* Maps one op into graph nodes; *known false (and NULL) for an op with no
  * mapping. */

@@ -875,6 +875,7 @@ static const struct {
     {"paddle_ops", skiff__pd_ops_basic},
     {"paddle_ops_quant", skiff__pd_ops_quant},
     {"paddle_ops_more", skiff__pd_ops_more},
+    {"paddle_ops_detect", skiff__pd_ops_detect},
 };
 
 skiff_status_t *skiff__pd_map_op(skiff__pd_ctx *c, const pd_op *op, bool *known)
