@@ -14,11 +14,23 @@ typedef Paddle__Framework__Proto__OpDesc pd_op;
 typedef Paddle__Framework__Proto__OpDesc__Attr pd_attr;
 typedef Paddle__Framework__Proto__VarType__TensorDesc pd_tensor_desc;
 
+/* LoD entries a skiff__pd_ctx remembers (a feed's, then those found). */
+#define SKIFF__PD_LODS 64
+
 /* A program being mapped into a graph. */
 typedef struct skiff__pd_ctx {
     const pd_block *b;
     skiff__graph *g;
     int tmp; /* names of values skiff adds */
+    /* The LoD that travels with a variable: the graph value of its level-0
+     * offsets (int64 [n_seq + 1]). A feed with lod_level > 0 brings its own
+     * (the graph input <feed>.lod); every other variable's is found from the
+     * op that computes it (skiff__pd_lod_of). var borrows the program. */
+    struct {
+        const char *var;
+        int value;
+    } lod[SKIFF__PD_LODS];
+    int n_lod;
 } skiff__pd_ctx;
 
 /* VarType.Type (data) -> dtype; UNDEFINED for the others. */
@@ -88,6 +100,19 @@ typedef struct skiff__pd_map {
 
 /* The tables, one per file of mappings (paddle_ops*.c). */
 extern const skiff__pd_map skiff__pd_ops_basic[];
+extern const skiff__pd_map skiff__pd_ops_seq[];
+
+/* ---- paddle_ops_seq.c: LoD ---- */
+
+/* The graph value of the LoD offsets that travel with variable `name`, or -1
+ * when it has none: its own entry, else that of the input of the op that
+ * computes it when that op keeps its input's rows in order (elementwise ops,
+ * activations, mul, lookup_table, gru, ...); sequence_pool and ops that
+ * reorder or reduce rows drop it. */
+int skiff__pd_lod_of(skiff__pd_ctx *c, const char *name);
+/* Records that `name` carries the LoD in graph value `value`; false when the
+ * table is full. */
+bool skiff__pd_lod_set(skiff__pd_ctx *c, const char *name, int value);
 
 /* Maps one op into graph nodes; *known false (and NULL) for an op with no
  * mapping. */

@@ -22,6 +22,7 @@ static const struct {
     TABLE(elementwise), TABLE(cast),   TABLE(softmax), TABLE(reduce), TABLE(shape),
     TABLE(gather),      TABLE(layout), TABLE(conv),    TABLE(gemm),   TABLE(pool),
     TABLE(nn),          TABLE(rnn),    TABLE(resize),  TABLE(einsum), TABLE(misc),
+    TABLE(paddle_seq),
 };
 
 /* NULL, "" and "ai.onnx" all name ONNX's default domain. */
