@@ -19,10 +19,10 @@ static const struct {
     const char *name;
     const skiff__op *ops;
 } op_tables[] = {
-    TABLE(elementwise), TABLE(cast),   TABLE(softmax), TABLE(reduce), TABLE(shape),
-    TABLE(gather),      TABLE(layout), TABLE(conv),    TABLE(gemm),   TABLE(pool),
-    TABLE(nn),          TABLE(rnn),    TABLE(resize),  TABLE(einsum), TABLE(misc),
-    TABLE(paddle_seq),
+    TABLE(elementwise), TABLE(cast),   TABLE(softmax), TABLE(reduce),
+    TABLE(shape),       TABLE(gather), TABLE(layout),  TABLE(conv),
+    TABLE(gemm),        TABLE(pool),   TABLE(nn),      TABLE(rnn),
+    TABLE(resize),      TABLE(einsum), TABLE(misc),    TABLE(paddle_seq),
 };
 
 /* NULL, "" and "ai.onnx" all name ONNX's default domain. */
