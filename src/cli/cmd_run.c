@@ -62,22 +62,31 @@ static void safe_name(const char *in, char *out, size_t cap)
 
 /* A feed (or fetch) var's other name in the conf: the alias of a tensor name
  * (to_alias), or the tensor name of an alias; the name itself when the conf
- * has no such var. */
+ * has no such var. A LoD var's offsets, <name>.lod, go by <alias>.lod (in
+ * buf, NAME_CAP bytes). */
+#define NAME_CAP 300
 static const char *conf_name(const skiff__model_conf *conf, const char *name, bool fetch,
-                             bool to_alias)
+                             bool to_alias, char *buf)
 {
     int n = conf ? (fetch ? conf->n_fetch : conf->n_feed) : 0;
+    size_t len = strlen(name);
+    bool lod = len > 4 && !strcmp(name + len - 4, ".lod");
     for (int i = 0; i < n; i++) {
         const skiff__conf_var *v = fetch ? &conf->fetch[i] : &conf->feed[i];
-        if (!strcmp(to_alias ? v->name : v->alias_name, name))
+        const char *from = to_alias ? v->name : v->alias_name;
+        if (!strcmp(from, name))
             return to_alias ? v->alias_name : v->name;
+        if (lod && strlen(from) == len - 4 && !strncmp(from, name, len - 4)) {
+            snprintf(buf, NAME_CAP, "%s.lod", to_alias ? v->alias_name : v->name);
+            return buf;
+        }
     }
     return name;
 }
 
-static const char *alias_of(const skiff__model_conf *conf, const char *name, bool fetch)
+static const char *alias_of(const skiff__model_conf *conf, const char *name, bool fetch, char *buf)
 {
-    return conf_name(conf, name, fetch, true);
+    return conf_name(conf, name, fetch, true, buf);
 }
 
 static void print_tensor_line(const char *kind, const char *name, const skiff_tensor_t *t)
@@ -162,6 +171,7 @@ int skiff__cmd_run(int argc, char **argv)
     skiff_model_t *model = NULL;
     skiff_context_t *ctx = NULL;
     skiff_tensor_t *tensors[64] = {0};
+    char nb[NAME_CAP]; /* a name conf_name builds */
     const skiff_tensor_t *outputs[256];
     double *times = NULL;
     char *onnx_path = NULL;
@@ -197,15 +207,15 @@ int skiff__cmd_run(int argc, char **argv)
         } else {
             char name[256];
             snprintf(name, sizeof(name), "%.*s", (int)(eq - inputs[i]), inputs[i]);
-            idx = skiff_model_input_index(model, conf_name(conf, name, false, false));
+            idx = skiff_model_input_index(model, conf_name(conf, name, false, false, nb));
             file = eq + 1;
             if (idx < 0) {
                 char list[1024] = "";
                 size_t off = 0;
                 for (int k = 0; k < n_in && off < sizeof(list); k++)
-                    off +=
-                        (size_t)snprintf(list + off, sizeof(list) - off, "%s'%s'", k ? ", " : "",
-                                         alias_of(conf, skiff_model_input(model, k)->name, false));
+                    off += (size_t)snprintf(
+                        list + off, sizeof(list) - off, "%s'%s'", k ? ", " : "",
+                        alias_of(conf, skiff_model_input(model, k)->name, false, nb));
                 st = skiff_status_new(SKIFF_CODE_NOT_FOUND,
                                       "--input: the model has no input '%s' (inputs: %s)", name,
                                       list);
@@ -214,7 +224,7 @@ int skiff__cmd_run(int argc, char **argv)
         }
         if (tensors[idx]) {
             st = skiff_status_new(SKIFF_CODE_INVALID_ARG, "input '%s' given twice",
-                                  alias_of(conf, skiff_model_input(model, idx)->name, false));
+                                  alias_of(conf, skiff_model_input(model, idx)->name, false, nb));
             goto fail;
         }
         st = skiff__npy_read_file(file, &tensors[idx]);
@@ -223,7 +233,7 @@ int skiff__cmd_run(int argc, char **argv)
     }
     for (int i = 0; i < n_in; i++)
         if (!tensors[i]) {
-            const char *in_name = alias_of(conf, skiff_model_input(model, i)->name, false);
+            const char *in_name = alias_of(conf, skiff_model_input(model, i)->name, false, nb);
             st = skiff_status_new(SKIFF_CODE_INVALID_ARG,
                                   "input '%s' is missing: pass --input %s=FILE.npy", in_name,
                                   in_name);
@@ -251,11 +261,11 @@ int skiff__cmd_run(int argc, char **argv)
     if (!quiet) {
         printf("model %s (loaded in %.1f ms)\n", model_path, load_ms);
         for (int i = 0; i < n_in; i++)
-            print_tensor_line("input", alias_of(conf, skiff_model_input(model, i)->name, false),
+            print_tensor_line("input", alias_of(conf, skiff_model_input(model, i)->name, false, nb),
                               tensors[i]);
         for (int i = 0; i < n_out; i++)
-            print_tensor_line("output", alias_of(conf, skiff_model_output(model, i)->name, true),
-                              outputs[i]);
+            print_tensor_line(
+                "output", alias_of(conf, skiff_model_output(model, i)->name, true, nb), outputs[i]);
         qsort(times, (size_t)repeat, sizeof(double), cmp_double);
         size_t peak, naive;
         skiff_context_memory_stats(ctx, &peak, &naive);
@@ -272,7 +282,7 @@ int skiff__cmd_run(int argc, char **argv)
         mkdir(out_dir, 0755);
         for (int i = 0; i < n_out; i++) {
             char fname[300], path[4096];
-            safe_name(alias_of(conf, skiff_model_output(model, i)->name, true), fname,
+            safe_name(alias_of(conf, skiff_model_output(model, i)->name, true, nb), fname,
                       sizeof(fname));
             snprintf(path, sizeof(path), "%s/%s.npy", out_dir, fname);
             st = skiff__npy_write_file(outputs[i], path);

@@ -332,6 +332,7 @@ extern const skiff__op skiff__ops_layout[];
 extern const skiff__op skiff__ops_misc[];
 extern const skiff__op skiff__ops_paddle_quant[];
 extern const skiff__op skiff__ops_nn[];
+extern const skiff__op skiff__ops_paddle_seq[];
 extern const skiff__op skiff__ops_pool[];
 extern const skiff__op skiff__ops_reduce[];
 extern const skiff__op skiff__ops_resize[];

@@ -294,7 +294,8 @@ static skiff_status_t *add_feeds(skiff__pd_ctx *c)
     int n = 0;
     for (size_t i = 0; i < b->n_ops; i++)
         n += !strcmp(b->ops[i]->type, "feed");
-    g->inputs = skiff__calloc((size_t)n + 1, sizeof(int));
+    /* each feed, then the LoD offsets of each LoD feed */
+    g->inputs = skiff__calloc(2 * (size_t)n + 1, sizeof(int));
     if (!g->inputs)
         return OOM();
     for (size_t i = 0; i < b->n_ops; i++) {
@@ -332,7 +333,57 @@ static skiff_status_t *add_feeds(skiff__pd_ctx *c)
     for (int i = 0; i < n; i++)
         g->inputs[i]--;
     g->n_inputs = n;
+    /* A LoD feed's level-0 offsets: a graph input of its own, <feed>.lod. */
+    for (int i = 0; i < n; i++) {
+        const char *name = g->values[g->inputs[i]].name;
+        const pd_var *var = skiff__pd_find_var(b, name);
+        if (!var || !var->type || !var->type->dense_tensor ||
+            var->type->dense_tensor->lod_level <= 0)
+            continue;
+        char lname[300];
+        snprintf(lname, sizeof(lname), "%s.lod", name);
+        if (skiff__graph_find_value(g, lname) >= 0)
+            return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                    "feed '%s': the program already has a variable '%s'", name,
+                                    lname);
+        int v = skiff__graph_add_value(g, lname);
+        if (v < 0)
+            return OOM();
+        skiff__value *val = &g->values[v];
+        val->is_input = true;
+        val->dtype = SKIFF_DTYPE_INT64;
+        val->ndim = 1;
+        val->dims[0] = -1;
+        g->inputs[g->n_inputs++] = v;
+        if (!skiff__pd_lod_set(c, var->name, v))
+            return skiff_status_new(SKIFF_CODE_UNSUPPORTED, "more than %d LoD feeds",
+                                    SKIFF__PD_LODS);
+    }
     return NULL;
+}
+
+/* The variable a fetch serves: Paddle's save_inference_model puts an identity
+ * `scale` op (scale 1, bias 0), its output named save_infer_model/..., behind
+ * each target, and Paddle Serving's conf names the target itself; that is
+ * the graph output, so the served name is the conf's. */
+static const char *fetch_target(skiff__pd_ctx *c, const char *name)
+{
+    if (!name || strncmp(name, "save_infer_model/", 17) != 0)
+        return name;
+    for (size_t i = 0; i < c->b->n_ops; i++) {
+        const pd_op *op = c->b->ops[i];
+        const char *out = skiff__pd_slot(op->outputs, op->n_outputs, "Out");
+        if (strcmp(op->type, "scale") != 0 || !out || strcmp(out, name) != 0)
+            continue;
+        const char *x = skiff__pd_slot(op->inputs, op->n_inputs, "X");
+        int v = skiff__pd_value_of(c, x);
+        bool identity = skiff__pd_attr_float(op, "scale", 1.0) == 1.0 &&
+                        skiff__pd_attr_float(op, "bias", 0.0) == 0.0 &&
+                        !skiff__pd_slot(op->inputs, op->n_inputs, "ScaleTensor");
+        /* a computed value only: a feed or a parameter stays behind its scale */
+        return identity && v >= 0 && c->g->values[v].producer >= 0 ? x : name;
+    }
+    return name;
 }
 
 static skiff_status_t *add_fetches(skiff__pd_ctx *c)
@@ -342,7 +393,8 @@ static skiff_status_t *add_fetches(skiff__pd_ctx *c)
     int n = 0;
     for (size_t i = 0; i < b->n_ops; i++)
         n += !strcmp(b->ops[i]->type, "fetch");
-    g->outputs = skiff__calloc((size_t)n + 1, sizeof(int));
+    /* each fetch, then the LoD offsets of each fetch that carries them */
+    g->outputs = skiff__calloc(2 * (size_t)n + 1, sizeof(int));
     if (!g->outputs)
         return OOM();
     if (n == 0)
@@ -353,7 +405,7 @@ static skiff_status_t *add_fetches(skiff__pd_ctx *c)
         const pd_op *op = b->ops[i];
         if (strcmp(op->type, "fetch") != 0)
             continue;
-        const char *name = skiff__pd_slot(op->inputs, op->n_inputs, "X");
+        const char *name = fetch_target(c, skiff__pd_slot(op->inputs, op->n_inputs, "X"));
         int64_t col = skiff__pd_attr_int(op, "col", 0);
         int v = skiff__pd_value_of(c, name);
         if (v < 0 || col < 0 || col >= n || g->outputs[col] >= 0)
@@ -375,6 +427,31 @@ static skiff_status_t *add_fetches(skiff__pd_ctx *c)
         g->outputs[col] = v;
     }
     g->n_outputs = n;
+    /* A fetch that carries a LoD: its offsets as a second output,
+     * <fetch>.lod, as Paddle Serving answers <name>.lod beside the data. */
+    for (int i = 0; i < n; i++) {
+        const char *name = g->values[g->outputs[i]].name;
+        int lod = skiff__pd_lod_of(c, name);
+        if (lod < 0)
+            continue;
+        char lname[300];
+        snprintf(lname, sizeof(lname), "%s.lod", name);
+        if (skiff__graph_find_value(g, lname) >= 0)
+            return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                    "fetch '%s': the program already has a variable '%s'", name,
+                                    lname);
+        const char *outs[1] = {lname};
+        skiff__node *node;
+        skiff_status_t *st = skiff__pd_emit(c, "Identity", &lod, 1, outs, 1, &node);
+        if (st)
+            return st;
+        int v = node->out[0];
+        g->values[v].is_output = true;
+        g->values[v].dtype = SKIFF_DTYPE_INT64;
+        g->values[v].ndim = 1;
+        g->values[v].dims[0] = -1;
+        g->outputs[g->n_outputs++] = v;
+    }
     return NULL;
 }
 

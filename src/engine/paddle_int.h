@@ -19,6 +19,8 @@ typedef struct skiff__pd_rename {
     char *name;
     int value;
 } skiff__pd_rename;
+/* LoD entries a skiff__pd_ctx remembers (a feed's, then those found). */
+#define SKIFF__PD_LODS 64
 
 /* A program being mapped into a graph. */
 typedef struct skiff__pd_ctx {
@@ -27,6 +29,15 @@ typedef struct skiff__pd_ctx {
     int tmp;               /* names of values skiff adds */
     skiff__pd_rename *ren; /* variables written again (latest last) */
     int n_ren, cap_ren;
+    /* The LoD that travels with a variable: the graph value of its level-0
+     * offsets (int64 [n_seq + 1]). A feed with lod_level > 0 brings its own
+     * (the graph input <feed>.lod); every other variable's is found from the
+     * op that computes it (skiff__pd_lod_of). var borrows the program. */
+    struct {
+        const char *var;
+        int value;
+    } lod[SKIFF__PD_LODS];
+    int n_lod;
 } skiff__pd_ctx;
 
 /* Frees what mapping a program left in the context (not the graph). */
@@ -102,6 +113,19 @@ extern const skiff__pd_map skiff__pd_ops_basic[];
 extern const skiff__pd_map skiff__pd_ops_quant[];
 extern const skiff__pd_map skiff__pd_ops_more[];
 extern const skiff__pd_map skiff__pd_ops_detect[];
+extern const skiff__pd_map skiff__pd_ops_seq[];
+
+/* ---- paddle_ops_seq.c: LoD ---- */
+
+/* The graph value of the LoD offsets that travel with variable `name`, or -1
+ * when it has none: its own entry, else that of the input of the op that
+ * computes it when that op keeps its input's rows in order (elementwise ops,
+ * activations, mul, lookup_table, gru, ...); sequence_pool and ops that
+ * reorder or reduce rows drop it. */
+int skiff__pd_lod_of(skiff__pd_ctx *c, const char *name);
+/* Records that `name` carries the LoD in graph value `value`; false when the
+ * table is full. */
+bool skiff__pd_lod_set(skiff__pd_ctx *c, const char *name, int value);
 
 /* Maps one op into graph nodes; *known false (and NULL) for an op with no
  * mapping. */

@@ -107,6 +107,11 @@ static skiff_status_t *map_scale(skiff__pd_ctx *c, const pd_op *op, const char *
           bias = (float)skiff__pd_attr_float(op, "bias", 0.0);
     bool after = skiff__pd_attr_bool(op, "bias_after_scale", true);
     skiff_dtype_t dt = c->g->values[x].dtype;
+    skiff__node *n;
+    if (scale == 1.0f && bias == 0.0f) { /* of any dtype (save_inference_model adds these) */
+        const char *outs[1] = {on};
+        return skiff__pd_emit(c, "Identity", &x, 1, outs, 1, &n);
+    }
     if (dt != SKIFF_DTYPE_FLOAT32 && dt != SKIFF_DTYPE_UNDEFINED)
         return skiff_status_new(SKIFF_CODE_UNSUPPORTED, "op scale on %s", skiff_dtype_name(dt));
     int64_t one = 1;
@@ -117,7 +122,6 @@ static skiff_status_t *map_scale(skiff__pd_ctx *c, const pd_op *op, const char *
     char mid[300];
     snprintf(mid, sizeof(mid), "%s@mid%d", on, c->tmp++);
     const char *m1[1] = {mid}, *m2[1] = {on};
-    skiff__node *n;
     int in1[2] = {x, after ? s : b};
     if ((st = skiff__pd_emit(c, after ? "Mul" : "Add", in1, 2, m1, 1, &n)))
         return st;
@@ -872,10 +876,9 @@ static const struct {
     const char *name;
     const skiff__pd_map *ops;
 } pd_tables[] = {
-    {"paddle_ops", skiff__pd_ops_basic},
-    {"paddle_ops_quant", skiff__pd_ops_quant},
-    {"paddle_ops_more", skiff__pd_ops_more},
-    {"paddle_ops_detect", skiff__pd_ops_detect},
+    {"paddle_ops", skiff__pd_ops_basic},     {"paddle_ops_quant", skiff__pd_ops_quant},
+    {"paddle_ops_more", skiff__pd_ops_more}, {"paddle_ops_detect", skiff__pd_ops_detect},
+    {"paddle_ops_seq", skiff__pd_ops_seq},
 };
 
 skiff_status_t *skiff__pd_map_op(skiff__pd_ctx *c, const pd_op *op, bool *known)

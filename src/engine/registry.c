@@ -19,10 +19,15 @@ static const struct {
     const char *name;
     const skiff__op *ops;
 } op_tables[] = {
-    TABLE(elementwise),  TABLE(cast),          TABLE(softmax), TABLE(reduce), TABLE(shape),
-    TABLE(gather),       TABLE(layout),        TABLE(conv),    TABLE(gemm),   TABLE(pool),
-    TABLE(nn),           TABLE(rnn),           TABLE(resize),  TABLE(einsum), TABLE(misc),
-    TABLE(paddle_quant), TABLE(paddle_detect),
+    /* clang-format off */
+    TABLE(elementwise), TABLE(cast), TABLE(softmax), TABLE(reduce), TABLE(shape),
+    TABLE(gather), TABLE(layout), TABLE(conv), TABLE(gemm), TABLE(pool),
+    TABLE(nn), TABLE(rnn), TABLE(resize), TABLE(einsum), TABLE(misc),
+    /* Paddle's own semantics (domain "paddle"), one table per line */
+    TABLE(paddle_quant),
+    TABLE(paddle_detect),
+    TABLE(paddle_seq),
+    /* clang-format on */
 };
 
 /* NULL, "" and "ai.onnx" all name ONNX's default domain. */

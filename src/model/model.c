@@ -284,11 +284,36 @@ static skiff_status_t *fit_shape(skiff__model_var *v, const skiff_value_info_t *
     return NULL;
 }
 
+/* The engine index of the input (or output) named <name>.lod, or -1. */
+static int lod_companion(const skiff_model_t *e, const char *name, bool inputs)
+{
+    char buf[300];
+    if (snprintf(buf, sizeof(buf), "%s.lod", name) >= (int)sizeof(buf))
+        return -1;
+    return inputs ? skiff_model_input_index(e, buf) : skiff_model_output_index(e, buf);
+}
+
+/* Whether input (or output) k is the LoD offsets of another one, <x>.lod
+ * beside <x>: such a value is filled (or answered) with its var's LoD and is
+ * no var of its own. */
+static bool is_lod_companion(const skiff_model_t *e, int k, bool inputs)
+{
+    const char *name = inputs ? skiff_model_input(e, k)->name : skiff_model_output(e, k)->name;
+    size_t n = strlen(name);
+    if (n <= 4 || strcmp(name + n - 4, ".lod") != 0 || n - 4 >= 300)
+        return false;
+    char base[300];
+    memcpy(base, name, n - 4);
+    base[n - 4] = '\0';
+    return (inputs ? skiff_model_input_index(e, base) : skiff_model_output_index(e, base)) >= 0;
+}
+
 static skiff_status_t *make_var(skiff__model_var *v, const skiff_value_info_t *info, int index,
                                 const skiff__conf_var *cv, const char *origin, bool feed)
 {
     const char *kind = feed ? "feed_var" : "fetch_var";
     v->engine_index = index;
+    v->lod_index = -1;
     v->name = skiff__strdup(info->name);
     v->alias = skiff__strdup(cv ? cv->alias_name : info->name);
     if (!v->name || !v->alias)
@@ -336,8 +361,14 @@ static skiff_status_t *build_vars(skiff__model *m, const skiff__model_conf *conf
 {
     const skiff_model_t *e = m->engine;
     int n_in = skiff_model_input_count(e), n_out = skiff_model_output_count(e);
-    int n_feed = conf ? conf->n_feed : n_in;
-    int n_fetch = conf ? conf->n_fetch : n_out;
+    /* without a conf, every input and output but the LoD companions is a var */
+    int vars_in = 0, vars_out = 0;
+    for (int k = 0; k < n_in; k++)
+        vars_in += !is_lod_companion(e, k, true);
+    for (int k = 0; k < n_out; k++)
+        vars_out += !is_lod_companion(e, k, false);
+    int n_feed = conf ? conf->n_feed : vars_in;
+    int n_fetch = conf ? conf->n_fetch : vars_out;
     char names[512];
     if (n_feed == 0 && n_in > 0)
         return skiff_status_new(SKIFF_CODE_INVALID_ARG, "%s: no feed_var (model inputs: %s)",
@@ -350,9 +381,11 @@ static skiff_status_t *build_vars(skiff__model *m, const skiff__model_conf *conf
     if (!m->d.feed || !m->d.fetch)
         return oom();
     skiff_status_t *st;
-    for (int i = 0; i < n_feed; i++) {
+    for (int i = 0, next = 0; i < n_feed; i++) {
         const skiff__conf_var *cv = conf ? &conf->feed[i] : NULL;
-        int idx = cv ? skiff_model_input_index(e, cv->name) : i;
+        while (!cv && is_lod_companion(e, next, true))
+            next++;
+        int idx = cv ? skiff_model_input_index(e, cv->name) : next++;
         if (idx < 0)
             return skiff_status_new(SKIFF_CODE_INVALID_ARG,
                                     "%s: feed_var '%s' is not an input of the model (inputs: %s)",
@@ -365,20 +398,28 @@ static skiff_status_t *build_vars(skiff__model *m, const skiff__model_conf *conf
         m->d.n_feed = i + 1;
         if ((st = make_var(&m->d.feed[i], skiff_model_input(e, idx), idx, cv, origin, true)))
             return st;
+        int lod = lod_companion(e, skiff_model_input(e, idx)->name, true);
+        if (lod >= 0) {
+            m->d.feed[i].lod_index = lod;
+            m->d.feed[i].is_lod = true;
+        }
     }
-    /* Every graph input needs a feed var: the engine has no defaults. */
+    /* Every graph input needs a feed var (or is one's LoD): the engine has
+     * no defaults. */
     for (int k = 0; k < n_in; k++) {
         bool covered = false;
         for (int i = 0; i < n_feed; i++)
-            covered |= m->d.feed[i].engine_index == k;
+            covered |= m->d.feed[i].engine_index == k || m->d.feed[i].lod_index == k;
         if (!covered)
             return skiff_status_new(SKIFF_CODE_INVALID_ARG,
                                     "%s: the model's input '%s' has no feed_var", origin,
                                     skiff_model_input(e, k)->name);
     }
-    for (int i = 0; i < n_fetch; i++) {
+    for (int i = 0, next = 0; i < n_fetch; i++) {
         const skiff__conf_var *cv = conf ? &conf->fetch[i] : NULL;
-        int idx = cv ? skiff_model_output_index(e, cv->name) : i;
+        while (!cv && is_lod_companion(e, next, false))
+            next++;
+        int idx = cv ? skiff_model_output_index(e, cv->name) : next++;
         if (idx < 0)
             return skiff_status_new(SKIFF_CODE_INVALID_ARG,
                                     "%s: fetch_var '%s' is not an output of the model (outputs: "
@@ -387,6 +428,11 @@ static skiff_status_t *build_vars(skiff__model *m, const skiff__model_conf *conf
         m->d.n_fetch = i + 1;
         if ((st = make_var(&m->d.fetch[i], skiff_model_output(e, idx), idx, cv, origin, false)))
             return st;
+        int lod = lod_companion(e, skiff_model_output(e, idx)->name, false);
+        if (lod >= 0) {
+            m->d.fetch[i].lod_index = lod;
+            m->d.fetch[i].is_lod = true;
+        }
     }
     /* Merging jobs concatenates inputs and slices outputs along dim 0, which
      * needs a free leading dim on both sides. */
@@ -394,6 +440,7 @@ static skiff_status_t *build_vars(skiff__model *m, const skiff__model_conf *conf
     for (int i = 0; i < m->d.n_feed; i++) {
         any_batched |= m->d.feed[i].batched;
         ok &= !m->d.feed[i].batched || m->d.feed[i].fixed_batch < 0;
+        ok &= m->d.feed[i].lod_index < 0; /* offsets as an input: one job per run */
     }
     for (int i = 0; i < m->d.n_fetch; i++)
         ok &= m->d.fetch[i].batched && m->d.fetch[i].fixed_batch < 0;

@@ -88,6 +88,10 @@ typedef struct skiff__model_var {
     bool batched;        /* the model tensor has a leading batch dim */
     int64_t fixed_batch; /* that dim's size when the graph fixes it, else -1 */
     int engine_index;    /* index in skiff_model_input/output order */
+    /* The engine index of the var's LoD offsets (a Paddle LoD feed's
+     * <name>.lod input, filled from the job's LoD; a fetch's <name>.lod
+     * output, answered as its LoD), or -1. */
+    int lod_index;
 } skiff__model_var;
 
 /* Fixed log-scale histogram buckets (upper bounds, microseconds / rows). */

@@ -295,11 +295,49 @@ static skiff_status_t *slice_rows(const skiff_tensor_t *src, int64_t r0, int64_t
 
 /* One run of one job. With `borrow` the outputs point into the context
  * (valid while the caller holds the instance) instead of being copied. */
+/* The LoD offsets of feed i as a tensor for its <name>.lod input: the
+ * job's, or one sequence of all its rows. Caller frees. */
+static skiff_status_t *lod_tensor(const skiff__job *job, int i, skiff_tensor_t **out)
+{
+    const skiff_tensor_t *t = job->inputs[i];
+    int64_t one[2] = {0, t->ndim >= 1 ? t->dims[0] : 1};
+    const int64_t *lod = job->lod[i] ? job->lod[i] : one;
+    int64_t n = job->lod[i] ? job->n_lod[i] : 2;
+    skiff_status_t *st = skiff_tensor_new(SKIFF_DTYPE_INT64, 1, &n, out);
+    if (!st)
+        memcpy((*out)->data, lod, sizeof(int64_t) * (size_t)n);
+    return st;
+}
+
+/* A fetch's LoD from its <name>.lod output: int64 offsets. */
+static skiff_status_t *lod_from_output(skiff__job *j, int k, const skiff__model_var *v,
+                                       const skiff_tensor_t *o, const skiff_tensor_t *lod)
+{
+    int64_t n = lod->ndim == 1 ? lod->dims[0] : 0;
+    const int64_t *p = lod->data;
+    if (lod->dtype != SKIFF_DTYPE_INT64 || n < 2 || n > INT32_MAX || p[0] != 0 ||
+        p[n - 1] != (o->ndim >= 1 ? o->dims[0] : 1))
+        return skiff_status_new(SKIFF_CODE_INTERNAL,
+                                "output '%s': its LoD output is not offsets of its rows", v->alias);
+    return set_out_lod(j, k, p, (int)n, 0);
+}
+
 static skiff_status_t *run_one(skiff__model *m, skiff__instance *in, skiff__job *job, bool borrow)
 {
-    for (int i = 0; i < m->d.n_feed; i++)
+    skiff_tensor_t *lods[8] = {0}; /* the LoD inputs built for this run */
+    int n_lods = 0;
+    skiff_status_t *st = NULL;
+    for (int i = 0; i < m->d.n_feed; i++) {
         in->in_ptrs[m->d.feed[i].engine_index] = job->inputs[i];
-    skiff_status_t *st = skiff_context_run(in->ctx, in->in_ptrs, m->n_engine_in, in->out_ptrs);
+        if (!st && m->d.feed[i].lod_index >= 0) {
+            if (n_lods == 8)
+                st = skiff_status_new(SKIFF_CODE_UNSUPPORTED, "more than 8 LoD inputs");
+            else if (!(st = lod_tensor(job, i, &lods[n_lods])))
+                in->in_ptrs[m->d.feed[i].lod_index] = lods[n_lods++];
+        }
+    }
+    if (!st)
+        st = skiff_context_run(in->ctx, in->in_ptrs, m->n_engine_in, in->out_ptrs);
     for (int k = 0; !st && k < m->d.n_fetch; k++) {
         if (!wanted(job, k))
             continue;
@@ -309,7 +347,10 @@ static skiff_status_t *run_one(skiff__model *m, skiff__instance *in, skiff__job 
             job->outputs[k] = (skiff_tensor_t *)o;
         else if ((st = skiff_tensor_clone(o, &job->outputs[k])))
             break;
-        if (v->is_lod && o->ndim >= 1) {
+        if (v->lod_index >= 0) {
+            /* copied before the LoD inputs it may alias are freed */
+            st = lod_from_output(job, k, v, o, in->out_ptrs[v->lod_index]);
+        } else if (v->is_lod && o->ndim >= 1) {
             int64_t tmp[2];
             int n;
             if (job->lod_input >= 0 && o->dims[0] == job->lod_rows) {
@@ -322,6 +363,8 @@ static skiff_status_t *run_one(skiff__model *m, skiff__instance *in, skiff__job 
             }
         }
     }
+    for (int i = 0; i < n_lods; i++)
+        skiff_tensor_free(lods[i]);
     if (st) {
         if (borrow)
             memset(job->outputs, 0, sizeof(*job->outputs) * (size_t)job->n_fetch);

@@ -737,7 +737,7 @@ def case_model_blazeface():
     x = ((im - np.array([123, 117, 104], F32)) / F32(127.502231)).transpose(2, 0, 1)[None]
     # the 128-pixel priors (0.4 of the image) of the border cells reach 0.175
     # beyond it, and box_coder does not clip
-    check = detections_check("scale_0.tmp_0", 1.0, 1.0, 2, margin=0.25)
+    check = detections_check("detection_output_0.tmp_0", 1.0, 1.0, 2, margin=0.25)
     r = min(h, w) // 4
     head = np.array([w // 2 - r, h // 2 - int(r * 1.3), w // 2 + r, h // 2 + int(r * 1.25)],
                     np.float64) / np.array([w, h, w, h])
@@ -746,7 +746,7 @@ def case_model_blazeface():
         err = check(outs)
         if err:
             return err
-        out = [v for k, v in outs.items() if k.endswith("scale_0.tmp_0")][0]
+        out = [v for k, v in outs.items() if k.endswith("detection_output_0.tmp_0")][0]
         best = out[np.argmax(out[:, 1])]
         iou = iou32(best[2:].astype(F32), head.astype(F32), True)
         if best[1] < 0.2 or iou < 0.5:
