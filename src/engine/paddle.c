@@ -528,6 +528,87 @@ bool skiff__paddle_find(const char *dir, char *model, size_t mcap, char *params,
     return false;
 }
 
+/* The newest version of each op whose meaning the mappings implement (an
+ * op's version grows when Paddle changes what its attributes or inputs
+ * mean); ops not listed are read at version 0. A program that records a
+ * newer version of an op it uses is refused rather than misread. */
+static const struct {
+    const char *op;
+    int version;
+} op_versions[] = {
+    {"arg_max", 1},
+    {"arg_min", 1},
+    {"clip", 1},
+    {"conv2d", 1},
+    {"conv2d_transpose", 2},
+    {"cumsum", 1},
+    {"depthwise_conv2d", 1},
+    {"elementwise_add", 1},
+    {"elementwise_div", 1},
+    {"elementwise_max", 1},
+    {"elementwise_min", 1},
+    {"elementwise_mul", 1},
+    {"elementwise_pow", 1},
+    {"elementwise_sub", 1},
+    {"equal", 1},
+    {"expand_as_v2", 1},
+    {"fake_channel_wise_dequantize_max_abs", 2},
+    {"fake_channel_wise_quantize_abs_max", 1},
+    {"fill_constant", 2},
+    {"gather", 1},
+    {"greater_equal", 1},
+    {"greater_than", 1},
+    {"leaky_relu", 1},
+    {"less_equal", 1},
+    {"less_than", 1},
+    {"lookup_table", 1},
+    {"lookup_table_v2", 1},
+    {"matmul", 1},
+    {"mish", 1},
+    {"not_equal", 1},
+    {"yolo_box", 1},
+};
+
+int skiff__pd_op_version_known(const char *op)
+{
+    for (size_t i = 0; i < sizeof(op_versions) / sizeof(op_versions[0]); i++)
+        if (!strcmp(op_versions[i].op, op))
+            return op_versions[i].version;
+    return 0;
+}
+
+/* Ops the program uses at a newer version than skiff reads: one error
+ * naming each. */
+static skiff_status_t *check_versions(const pd_program *p)
+{
+    if (!p->op_version_map || p->n_blocks == 0)
+        return NULL;
+    char msg[1024];
+    size_t off = 0;
+    int n = 0;
+    const pd_block *b = p->blocks[0];
+    for (size_t i = 0; i < p->op_version_map->n_pair; i++) {
+        const Paddle__Framework__Proto__OpVersionMap__OpVersionPair *pr =
+            p->op_version_map->pair[i];
+        if (!pr->op_name || !pr->op_version)
+            continue;
+        int have = skiff__pd_op_version_known(pr->op_name);
+        if (pr->op_version->version <= have)
+            continue;
+        bool used = false;
+        for (size_t k = 0; k < b->n_ops && !used; k++)
+            used = b->ops[k]->type && !strcmp(b->ops[k]->type, pr->op_name);
+        if (!used || off >= sizeof(msg))
+            continue;
+        off += (size_t)snprintf(msg + off, sizeof(msg) - off, "%s%s v%d (reads up to v%d)",
+                                n++ ? ", " : "", pr->op_name, pr->op_version->version, have);
+    }
+    return n ? skiff_status_new(SKIFF_CODE_UNSUPPORTED,
+                                "Paddle operator version%s newer than skiff reads: %s",
+                                n > 1 ? "s" : "", msg)
+             : NULL;
+}
+
 skiff_status_t *skiff__paddle_parse(const char *dir, const char *model_path,
                                     const char *params_path, skiff__graph **out_graph)
 {
@@ -553,11 +634,9 @@ skiff_status_t *skiff__paddle_parse(const char *dir, const char *model_path,
     g->opset = 13;
     g->name = skiff__strdup("paddle");
     const char *base = strrchr(model_path, '/');
-    if (!(g->paddle_program = skiff__strdup(base ? base + 1 : model_path)))
-        st = OOM();
+    g->paddle_program = skiff__strdup(base ? base + 1 : model_path);
     skiff__pd_ctx c = {.b = p->blocks[0], .g = g};
-    if (!g->name)
-        st = OOM();
+    st = !g->name || !g->paddle_program ? OOM() : check_versions(p);
     if (!st)
         st = load_params(&c, dir, params_path && params_path[0] ? params_path : NULL);
     if (!st)

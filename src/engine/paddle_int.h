@@ -127,6 +127,9 @@ int skiff__pd_lod_of(skiff__pd_ctx *c, const char *name);
  * table is full. */
 bool skiff__pd_lod_set(skiff__pd_ctx *c, const char *name, int value);
 
+/* paddle.c: the newest version of an op that skiff reads (0 for most). */
+int skiff__pd_op_version_known(const char *op);
+
 /* Maps one op into graph nodes; *known false (and NULL) for an op with no
  * mapping. */
 skiff_status_t *skiff__pd_map_op(skiff__pd_ctx *c, const pd_op *op, bool *known);

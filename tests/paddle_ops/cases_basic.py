@@ -100,3 +100,24 @@ def case_int64_feed_cast():
     g.op("cast", {"X": "x"}, {"Out": "y"}, in_dtype=3, out_dtype=5)
     g.fetch("y")
     return Case(g, {"x": x}, {"y": x.astype(np.float32)})
+
+
+def case_op_version_too_new():
+    # a program recording a newer version of an op it uses is refused by name
+    x = rng(9).standard_normal((2, 3)).astype(np.float32)
+    c = unary("relu", x, np.maximum(x, 0))
+    pr = c.prog.p.op_version_map.pair.add(op_name="relu")
+    pr.op_version.version = 3
+    pr = c.prog.p.op_version_map.pair.add(op_name="pool2d")  # unused: no matter
+    pr.op_version.version = 9
+    c.expect = {}
+    c.error = "Paddle operator version newer than skiff reads: relu v3 (reads up to v0)"
+    return c
+
+
+def case_op_version_known():
+    x = rng(10).standard_normal((2, 3)).astype(np.float32)
+    c = unary("leaky_relu", x, np.where(x > 0, x, 0.1 * x).astype(np.float32), alpha=0.1)
+    pr = c.prog.p.op_version_map.pair.add(op_name="leaky_relu")
+    pr.op_version.version = 1
+    return c
