@@ -1247,6 +1247,58 @@ def test_paddle_models():
     got = run(os.path.join(PADDLE_MODELS, "serving_ocr_det_v1", "ocr_det_model"), os.path.join(work, "det_640.npy"), "image")
     check(got.shape[-2:] == (640, 640) and 0 <= got.min() and got.max() <= 1 and got.max() > 0.5,
           "v1 detector output", got.shape, got.max())
+    # Files under other names (Paddle's --model_filename/--params_filename): run, converted
+    # with Paddle's convert flags, served from the converted directory.
+    import shutil
+    cls = os.path.join(PADDLE_MODELS, "ppocr_ch_ppocr_mobile_v2.0_cls_infer")
+    odd = tempfile.mkdtemp(dir=work)
+    shutil.copy(os.path.join(cls, "inference.pdmodel"), os.path.join(odd, "cls.prog"))
+    shutil.copy(os.path.join(cls, "inference.pdiparams"), os.path.join(odd, "cls.weights"))
+    xin = os.path.join(work, "cls_x.npy")
+    x = rng.uniform(-1, 1, (2, 3, 48, 192)).astype(np.float32)
+    np.save(xin, x)
+    ref = run(cls, xin, "x")
+    r = subprocess.run([SKIFF, "run", odd, "--quiet", "--input", "x=" + xin], capture_output=True, text=True)
+    check(r.returncode != 0 and "has no model.onnx" in r.stderr, "other names need the flags", r.stderr)
+    out = tempfile.mkdtemp(dir=work)
+    r = subprocess.run([SKIFF, "run", odd, "--model_filename", "cls.prog", "--params_filename", "cls.weights",
+                        "--quiet", "--input", "x=" + xin, "--output-dir", out], capture_output=True, text=True)
+    check(r.returncode == 0, "skiff run --model_filename/--params_filename", r.stderr)
+    got = np.load(os.path.join(out, os.listdir(out)[0]))
+    check(np.allclose(got, ref, atol=1e-6), "the same model under other names", np.abs(got - ref).max())
+    r = subprocess.run([SKIFF, "run", odd, "--model_filename", "cls.prog", "--params_filename", "nope",
+                        "--quiet", "--input", "x=" + xin], capture_output=True, text=True)
+    check(r.returncode != 0 and "no file 'nope' (--params_filename)" in r.stderr, "a missing params file named",
+          r.stderr)
+    conv = tempfile.mkdtemp(dir=work)
+    r = subprocess.run([SKIFF, "convert", "--dirname", odd, "--model_filename", "cls.prog", "--params_filename",
+                        "cls.weights"], capture_output=True, text=True, cwd=conv)
+    check(r.returncode == 0 and "--model_filename cls.prog --params_filename cls.weights" in r.stdout,
+          "skiff convert of a Paddle model", r.stdout, r.stderr)
+    server_dir, client_dir = os.path.join(conv, "serving_server"), os.path.join(conv, "serving_client")
+    check(sorted(os.listdir(server_dir)) == ["cls.prog", "cls.weights", "serving_server_conf.prototxt",
+                                            "serving_server_conf.stream.prototxt"]
+          and sorted(os.listdir(client_dir)) == ["serving_client_conf.prototxt", "serving_client_conf.stream.prototxt"],
+          "converted directories", os.listdir(server_dir), os.listdir(client_dir))
+    for f in ("cls.prog", "cls.weights"):
+        with open(os.path.join(odd, f), "rb") as a, open(os.path.join(server_dir, f), "rb") as b:
+            check(a.read() == b.read(), "the Paddle files copied as they are", f)
+    with Server([server_dir + ":cls"], "--model_filename", "cls.prog", "--params_filename", "cls.weights") as srv:
+        r = requests.post(srv.url + "/v2/models/cls/infer", json={"inputs": [
+            {"name": "x", "datatype": "FP32", "shape": list(x.shape), "data": x.ravel().tolist()}]})
+        check(r.status_code == 200, "the converted model served", r.text[:300])
+        out = r.json()["outputs"][0]
+        check(np.allclose(np.array(out["data"]).reshape(out["shape"]), ref, atol=1e-6), "served answer", out)
+    # separate parameter files are copied one by one, under their names
+    conv2 = tempfile.mkdtemp(dir=work)
+    r = subprocess.run([SKIFF, "convert", "--dirname", uci], capture_output=True, text=True, cwd=conv2)
+    check(r.returncode == 0 and sorted(os.listdir(os.path.join(conv2, "serving_server"))) ==
+          ["__model__", "fc_0.b_0", "fc_0.w_0", "serving_server_conf.prototxt", "serving_server_conf.stream.prototxt"],
+          "convert with one file per parameter", r.stdout, r.stderr)
+    with Server([os.path.join(conv2, "serving_server") + ":uci"]) as srv:
+        r = requests.post(srv.url + "/uci/prediction", json={"feed": [{"x": DEMO_X}], "fetch": ["fc_0.tmp_1"]})
+        check(r.status_code == 200 and abs(r.json()["result"]["fc_0.tmp_1"][0][0] - 18.901152) < 1e-4,
+              "the converted uci model", r.text)
 
 
 GROUPS = {
