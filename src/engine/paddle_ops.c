@@ -876,9 +876,13 @@ static const struct {
     const char *name;
     const skiff__pd_map *ops;
 } pd_tables[] = {
-    {"paddle_ops", skiff__pd_ops_basic},     {"paddle_ops_quant", skiff__pd_ops_quant},
-    {"paddle_ops_more", skiff__pd_ops_more}, {"paddle_ops_detect", skiff__pd_ops_detect},
+    /* clang-format off */
+    {"paddle_ops", skiff__pd_ops_basic},
+    {"paddle_ops_quant", skiff__pd_ops_quant},
+    {"paddle_ops_more", skiff__pd_ops_more},
+    {"paddle_ops_detect", skiff__pd_ops_detect},
     {"paddle_ops_seq", skiff__pd_ops_seq},
+    /* clang-format on */
 };
 
 skiff_status_t *skiff__pd_map_op(skiff__pd_ctx *c, const pd_op *op, bool *known)

@@ -706,11 +706,72 @@ static void test_operators_doc(void **state)
         fail_msg("docs/operators.md lists %d kernels, the registry has %d", rows - 1, dc.n_ops);
 }
 
+/* The Paddle operator list in docs/paddle-models.md is the registry's, table
+ * by table in registry order (tools/paddle_ops_doc.py writes it). */
+void skiff__pd_foreach(void (*fn)(const char *type, const char *table, void *arg), void *arg);
+
+typedef struct pd_doc {
+    char *text;
+    size_t len, cap;
+    const char *table;
+} pd_doc;
+
+static void pd_put(pd_doc *d, const char *s)
+{
+    size_t n = strlen(s);
+    if (d->len + n + 1 > d->cap) {
+        d->cap = (d->len + n + 1) * 2;
+        d->text = realloc(d->text, d->cap);
+        assert_non_null(d->text);
+    }
+    memcpy(d->text + d->len, s, n + 1);
+    d->len += n;
+}
+
+static void pd_row(const char *type, const char *table, void *arg)
+{
+    pd_doc *d = arg;
+    if (!d->table || strcmp(d->table, table)) {
+        if (d->table)
+            pd_put(d, " |\n");
+        pd_put(d, "| ");
+        pd_put(d, table);
+        pd_put(d, ".c | ");
+        d->table = table;
+    } else {
+        pd_put(d, ", ");
+    }
+    pd_put(d, "`");
+    pd_put(d, type);
+    pd_put(d, "`");
+}
+
+static void test_paddle_ops_doc(void **state)
+{
+    (void)state;
+    FILE *f = fopen(SKIFF_TEST_DATA "/../../docs/paddle-models.md", "rb");
+    assert_non_null(f);
+    static char doc[1 << 17];
+    size_t n = fread(doc, 1, sizeof(doc) - 1, f);
+    fclose(f);
+    doc[n] = '\0';
+    pd_doc d = {0};
+    pd_put(&d, "<!-- paddle-ops:begin -->\n| file | Paddle operators |\n|---|---|\n");
+    skiff__pd_foreach(pd_row, &d);
+    pd_put(&d, " |\n<!-- paddle-ops:end -->");
+    if (!strstr(doc, d.text))
+        fail_msg("docs/paddle-models.md's operator list is not the registry's; run "
+                 "tools/paddle_ops_doc.py. The registry's:\n%s",
+                 d.text);
+    free(d.text);
+}
+
 int main(void)
 {
     skiff_log_set_level(SKIFF_LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mlp_runs),
+        cmocka_unit_test(test_paddle_ops_doc),
         cmocka_unit_test(test_input_validation),
         cmocka_unit_test(test_bad_models),
         cmocka_unit_test(test_external_data),
