@@ -1165,6 +1165,36 @@ def test_paddle_models():
         r = requests.get(srv.url + "/v2/models/uci")
         check(r.json()["inputs"][0]["shape"] == [-1, 13], "metadata from the Paddle conf", r.text)
         check(srv.stop() == 0, "exit code")
+    # README's "Paddle models, served as they are", as written (a free port for 9393).
+    with open(os.path.join(ROOT, "README.md")) as f:
+        sec = f.read().split("## Paddle models, served as they are", 1)[1].split("\n## ", 1)[0]
+    block = sec.split("```sh", 1)[1].split("```", 1)[0].strip().splitlines()
+    serve_cmd = block[0]
+    curl_cmd = " ".join(ln.strip().rstrip("\\") for ln in block[1:])
+    promised = re.search(r"answers `([^`]+)`", sec).group(1)
+    readme_dir = tempfile.mkdtemp(prefix="skiff-pd-readme-")
+    os.makedirs(os.path.join(readme_dir, "build"))
+    os.symlink(SKIFF, os.path.join(readme_dir, "build", "skiff"))
+    os.symlink(uci, os.path.join(readme_dir, "uci_housing_model"))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen(serve_cmd.replace("--port 9393", "--port %d" % port), shell=True, cwd=readme_dir,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        t0 = time.time()
+        while time.time() - t0 < 30:
+            try:
+                if requests.get("http://127.0.0.1:%d/v2/health/ready" % port, timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        r = subprocess.run(curl_cmd.replace(":9393", ":%d" % port), shell=True, capture_output=True, text=True)
+        check(r.stdout.strip() == promised == '{"result":{"price":[[18.901152]]}}', "README's Paddle block as written",
+              r.stdout, promised)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
     work = tempfile.mkdtemp(prefix="skiff-pd-")
     x = np.array([DEMO_X], dtype=np.float32)
     np.save(os.path.join(work, "x.npy"), x)
