@@ -382,7 +382,7 @@ skiff_status_t *skiff__onnx_read_tensor(const void *data, size_t size, skiff_ten
 /* ---- passes (passes.c) ---- */
 typedef struct skiff__pass_stats {
     int removed_identity, folded, dead, bn_folded, act_fused, sum_fused, gelu_fused, ln_fused,
-        hardswish_fused;
+        hardswish_fused, bias_folded;
 } skiff__pass_stats;
 skiff_status_t *skiff__graph_optimize(skiff__graph *g, skiff__pass_stats *stats);
 

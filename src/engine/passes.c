@@ -216,6 +216,71 @@ static skiff_status_t *fold_batchnorm(skiff__graph *g, int *count)
     return NULL;
 }
 
+/* Conv(x, W[, B]) followed by its sole consumer Add(conv, c), c a constant
+ * of one value per output channel shaped to broadcast along the channel
+ * axis ([C, 1, ..., 1] or [1, C, 1, ..., 1]): the Add becomes the Conv's
+ * bias (B + c), so activations and sums fuse on (a Paddle conv2d with a
+ * bias is conv2d + elementwise_add with axis 1). */
+static skiff_status_t *fold_conv_bias(skiff__graph *g, int *count)
+{
+    for (int i = 0; i < g->n_nodes; i++) {
+        skiff__node *conv = &g->nodes[i];
+        if (conv->dead || !is_op(conv, "Conv") || conv->n_out != 1 || conv->n_act ||
+            conv->sum_input >= 0)
+            continue;
+        const skiff_tensor_t *w = const_f32(g, conv, 1);
+        const skiff_tensor_t *b = const_f32(g, conv, 2);
+        if (!w || w->ndim < 3 || (conv->n_in > 2 && conv->in[2] >= 0 && !b))
+            continue;
+        int ci = sole_consumer(g, conv->out[0]);
+        if (ci < 0)
+            continue;
+        skiff__node *add = &g->nodes[ci];
+        if (!is_op(add, "Add") || add->n_in != 2 || add->n_out != 1 || add->in[0] == add->in[1])
+            continue;
+        int other = add->in[0] == conv->out[0] ? add->in[1] : add->in[0];
+        const skiff_tensor_t *c = other >= 0 ? g->values[other].constant : NULL;
+        int64_t oc = w->dims[0];
+        int R = w->ndim; /* the output's rank */
+        if (!c || c->dtype != SKIFF_DTYPE_FLOAT32 || skiff_tensor_numel(c) != oc)
+            continue;
+        /* the channel must sit at output axis 1 */
+        int lead = R - c->ndim; /* dims c lacks in front */
+        bool per_channel = c->ndim >= 1 && c->ndim <= R && lead <= 1;
+        for (int d = 0; per_channel && d < c->ndim; d++) {
+            int axis = lead + d;
+            per_channel = axis == 1 ? c->dims[d] == oc : c->dims[d] == 1;
+        }
+        if (!per_channel || (oc == 1 && c->ndim > R))
+            continue;
+        skiff_tensor_t *nb;
+        skiff_status_t *st = skiff_tensor_new(SKIFF_DTYPE_FLOAT32, 1, &oc, &nb);
+        if (st)
+            return st;
+        for (int64_t o = 0; o < oc; o++)
+            ((float *)nb->data)[o] =
+                (b ? ((const float *)b->data)[o] : 0.0f) + ((const float *)c->data)[o];
+        int bv = add_constant(g, g->values[conv->in[1]].name, "_bias", nb);
+        if (bv < 0)
+            return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+        if (conv->n_in < 3) {
+            int *nin = skiff__realloc(conv->in, sizeof(int) * 3);
+            if (!nin)
+                return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+            conv->in = nin;
+            conv->n_in = 3;
+        }
+        conv->in[2] = bv;
+        int old_out = conv->out[0];
+        conv->out[0] = add->out[0];
+        g->values[conv->out[0]].producer = i;
+        g->values[old_out].n_consumers = 0;
+        add->dead = true;
+        (*count)++;
+    }
+    return NULL;
+}
+
 /* Scalar float constant value of v (any float tensor with one element). */
 static bool const_scalar(const skiff__graph *g, int v, float *out)
 {
@@ -824,6 +889,10 @@ skiff_status_t *skiff__graph_optimize(skiff__graph *g, skiff__pass_stats *stats)
     skiff__graph_recount(g);
     stats->removed_identity = remove_identities(g);
     skiff_status_t *st = fold_constants(g, &stats->folded);
+    if (st)
+        return st;
+    skiff__graph_recount(g);
+    st = fold_conv_bias(g, &stats->bias_folded);
     if (st)
         return st;
     skiff__graph_recount(g);

@@ -240,3 +240,37 @@ def case_nearest_align_corners():
     want = x[:, :, ys][:, :, :, xs]
     return interp_case("nearest_interp", x, oh, ow, want, align_corners=True,
                        interp_method="nearest")
+
+
+def bias_case(axis, bshape, seed):
+    # conv2d + elementwise_add (+ relu): a per-channel bias folds into the
+    # convolution; an addend along another axis must not
+    x = rand((1, 3, 4, 4), seed)
+    w = rand((4, 3, 1, 1), seed + 1)
+    b = rand(bshape, seed + 2)
+    y = conv_nchw(x, w, (1, 1), ((0, 0), (0, 0)), (1, 1), 1)
+    if axis == 1:
+        y = y + b.reshape(1, 4, 1, 1)
+    else:
+        y = y + b
+    y = np.maximum(y, 0)
+    g = Prog()
+    g.feed("x", [1, 3, 4, 4])
+    g.param("w", w)
+    g.param("b", b)
+    for v in ("c", "a", "r"):
+        g.var(v, [1, 4, 4, 4])
+    g.op("conv2d", {"Input": "x", "Filter": "w"}, {"Output": "c"}, strides=[1, 1],
+         paddings=[0, 0], dilations=[1, 1], groups=1)
+    g.op("elementwise_add", {"X": "c", "Y": "b"}, {"Out": "a"}, axis=axis)
+    g.op("relu", {"X": "a"}, {"Out": "r"})
+    g.fetch("r")
+    return Case(g, {"x": x}, {"r": y.astype(F)}, rtol=1e-4, atol=1e-5)
+
+
+def case_conv_bias_per_channel():
+    return bias_case(1, (4,), 30)
+
+
+def case_conv_add_along_width_not_a_bias():
+    return bias_case(-1, (4,), 33)
