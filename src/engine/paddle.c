@@ -177,7 +177,7 @@ static skiff_status_t *read_record(rd *r, const char *name, const pd_var *var, s
     int64_t numel = skiff_shape_numel(nd, dims);
     if (numel < 0 || (uint64_t)numel > (r->n - r->at) / skiff_dtype_size(dt))
         return skiff_status_new(SKIFF_CODE_INVALID_ARG,
-                                "%s: parameter '%s' of shape %lld elements needs more bytes than "
+                                "%s: parameter '%s' (%lld elements) needs more bytes than "
                                 "the %zu the file has left",
                                 r->what, name, (long long)numel, r->n - r->at);
     if ((st = skiff_tensor_new(dt, nd, dims, out)))
