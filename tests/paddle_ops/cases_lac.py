@@ -180,6 +180,25 @@ def serve_and_check(model, skiff):
                          np.array(r["result"]["crf_decode.lod"], np.int64))
         if err:
             return "HTTP: " + err
+        # Paddle Serving 0.9's form: the LoD in the tensor's "lod", answered in the fetch's
+        body = {"tensor": [{"int64_data": IDS.ravel().tolist(), "elem_type": 0, "name": "word",
+                            "alias_name": "words", "shape": [len(IDS), 1],
+                            "lod": LOD.tolist()}], "fetch_var_names": ["crf_decode"], "log_id": 7}
+        req = urllib.request.Request("http://127.0.0.1:%d/GeneralModelService/inference" % port,
+                                     data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                code, r = resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as e:
+            code, r = e.code, json.loads(e.read())
+        if code != 200:
+            return "0.9 HTTP %d: %s" % (code, r)
+        t = r["outputs"][0]["tensor"][0]
+        err = check_tags(model, np.array(t["int64_data"], np.int64).reshape(-1, 1),
+                         np.array(t.get("lod", []), np.int64))
+        if err:
+            return "0.9 HTTP: %s (%s)" % (err, t)
         # no "words.lod": one sentence of every word
         code, r = post(port, {"feed": [{"words": [3, 17, 250]}], "fetch": ["crf_decode"]})
         want, _ = np_lac(model.dir, IDS[:3], np.array([0, 3]))
