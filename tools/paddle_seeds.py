@@ -57,6 +57,46 @@ def mlp():
     return seed(g)
 
 
+def quant():
+    g = Prog()
+    g.feed("x", [-1, 2])
+    g.param("s", np.array([1.5], np.float32))
+    g.param("w", np.array([[0.5, -1.0], [2.0, 0.25]], np.float32))
+    for v in ("xq", "wq", "y"):
+        g.var(v, [-1, 2])
+    g.op("fake_quantize_dequantize_moving_average_abs_max", {"X": "x", "InScale": "s"},
+         {"Out": "xq"}, bit_length=8, is_test=True)
+    g.op("fake_channel_wise_quantize_dequantize_abs_max", {"X": "w"}, {"Out": "wq"},
+         bit_length=8, quant_axis=1)
+    g.op("matmul_v2", {"X": "xq", "Y": "wq"}, {"Out": "y"}, trans_x=False, trans_y=False)
+    g.fetch("y")
+    return seed(g)
+
+
+def lod():
+    g = Prog()
+    g.feed("words", [-1, 1], dtype=3, lod_level=1)
+    g.param("emb", (0.1 * np.arange(12)).reshape(6, 2).astype(np.float32))
+    g.var("e", [-1, 2])
+    g.var("p", [-1, 2])
+    g.op("lookup_table", {"W": "emb", "Ids": "words"}, {"Out": "e"}, padding_idx=-1)
+    g.op("sequence_pool", {"X": "e"}, {"Out": "p"}, pooltype="SUM", pad_value=0.0)
+    g.fetch("p")
+    return seed(g)
+
+
+def nms():
+    g = Prog()
+    g.feed("boxes", [1, 3, 4])
+    g.feed("scores", [1, 2, 3])
+    g.var("out", [-1, 6])
+    g.op("multiclass_nms", {"BBoxes": "boxes", "Scores": "scores"}, {"Out": "out"},
+         background_label=0, score_threshold=0.1, nms_top_k=10, nms_threshold=0.5, nms_eta=1.0,
+         keep_top_k=5, normalized=True)
+    g.fetch("out")
+    return seed(g)
+
+
 def main():
     out = os.path.join(ROOT, "tests", "fuzz", "corpus", "fuzz_paddle")
     os.makedirs(out, exist_ok=True)
@@ -65,6 +105,9 @@ def main():
         "linear": lin,
         "linear_scale": linear(True),
         "mlp": mlp(),
+        "quant": quant(),
+        "lod": lod(),
+        "nms": nms(),
         "program_only": lin[:4 + struct.unpack("<I", lin[:4])[0]],
         "params_short": lin[:-3],
         "garbage": b"\x05\x00\x00\x00\x0a\x03\x08\x00\x10",
