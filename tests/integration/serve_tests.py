@@ -1147,6 +1147,29 @@ def paddle_params(path):
     return np.frombuffer(b[at:], dtype=np.float32).reshape(dims)
 
 
+def render_text(h, w, lines, size):
+    """Dark text on a light page (Pillow, DejaVu Sans), floats in [0, 1], HxWx3."""
+    from PIL import Image, ImageDraw, ImageFont
+    img = Image.new("RGB", (w, h), (250, 250, 246))
+    d = ImageDraw.Draw(img)
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", size)
+    for i, t in enumerate(lines):
+        d.text((8, 6 + int(size * 1.7) * i), t, fill=(20, 20, 30), font=font)
+    return np.asarray(img).astype(np.float32) / 255.0
+
+
+def render_scene(h, w, k):
+    """A sky, a sun and a house, shifted by k; floats in [0, 1], HxWx3."""
+    from PIL import Image, ImageDraw
+    img = Image.new("RGB", (w, h), (110 + 20 * k, 160, 210))
+    d = ImageDraw.Draw(img)
+    d.rectangle((0, h * 2 // 3, w, h), fill=(70, 130, 60))
+    d.ellipse((20 + 30 * k, 20, 80 + 30 * k, 80), fill=(250, 210, 60))
+    d.rectangle((110, 100, 190, 170), fill=(180, 60, 50))
+    d.polygon([(100, 100), (150, 60), (200, 100)], fill=(120, 40, 40))
+    return np.asarray(img).astype(np.float32) / 255.0
+
+
 def test_paddle_models():
     """Paddle's own model files, served and run as they are: the seed's
     uci_housing_model answers the seed's curl with 18.901152; fit_a_line
@@ -1226,13 +1249,9 @@ def test_paddle_models():
     check(got.shape == (2, 10) and np.allclose(got, want, atol=1e-5), "MNIST MLP against numpy",
           np.abs(got - want).max())
     # The official PP-OCR detectors: their Paddle files give their ONNX twins'
-    # outputs, on a white page with dark strokes (normalised as PaddleOCR does).
-    page = np.ones((320, 480, 3), dtype=np.float32)
-    for row in range(4):
-        for k in range(12):
-            y0, x0 = 30 + row * 70, 20 + k * 36
-            page[y0:y0 + 28, x0:x0 + 6] = 0.0
-            page[y0:y0 + 6, x0:x0 + 24] = 0.0
+    # outputs, on a page of rendered text (normalised as PaddleOCR does).
+    page = render_text(320, 480, ["Paddle models, served", "as they are: skiff", "PP-OCR 2026-12-07",
+                                  "0123456789 ABCDEF"], 30)
     mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
     det_x = ((page - mean) / std).transpose(2, 0, 1)[None].astype(np.float32)
     np.save(os.path.join(work, "det_x.npy"), det_x)
@@ -1245,16 +1264,20 @@ def test_paddle_models():
         check(np.abs(a - b).max() <= 1e-4 and a.max() > 0.5 and 0 <= a.min(),
               v + ": Paddle files against the ONNX twin", np.abs(a - b).max(), a.max())
     # The classifiers: PaddleOCR's angle classifier (shape/slice/fill_constant/
-    # reshape2/matmul_v2 around its head) and a PaddleClas MobileNetV3.
+    # reshape2/matmul_v2 around its head) on rendered text lines, one of them
+    # upside down, and a PaddleClas MobileNetV3 on a rendered scene.
     rng = np.random.default_rng(5)
-    for folder, model_dir, onnx_rel, shape in (
-            ("ppocr_ch_ppocr_mobile_v2.0_cls_infer", "", None, (2, 3, 48, 192)),
-            ("paddleclas_mnv3_3class", "inference", "model.onnx", (2, 3, 224, 224))):
+    lines = np.stack([render_text(48, 192, ["Hello skiff"], 28), render_text(48, 192, ["PADDLE OCR"], 28)[::-1, ::-1]])
+    scene = np.stack([render_scene(224, 224, k) for k in range(2)])
+    imnet = (np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225]))
+    for folder, model_dir, onnx_rel, data in (
+            ("ppocr_ch_ppocr_mobile_v2.0_cls_infer", "", None, (lines - 0.5) / 0.5),
+            ("paddleclas_mnv3_3class", "inference", "model.onnx", (scene - imnet[0]) / imnet[1])):
         base = os.path.join(PADDLE_MODELS, folder)
         onnx_dir = os.path.join(base, "onnx")
         onnx_file = os.path.join(onnx_dir, onnx_rel or sorted(os.listdir(onnx_dir))[0])
         xin = os.path.join(work, folder + ".npy")
-        np.save(xin, rng.uniform(-1, 1, shape).astype(np.float32))
+        np.save(xin, data.transpose(0, 3, 1, 2).astype(np.float32))
         a = run(os.path.join(base, model_dir), xin, "x")
         b = run(onnx_file, xin, "x")
         check(a.shape == b.shape and np.abs(a - b).max() <= 1e-4 and np.allclose(a.sum(axis=1), 1, atol=1e-5),
