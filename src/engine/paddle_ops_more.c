@@ -922,6 +922,214 @@ static skiff_status_t *map_full_like(skiff__pd_ctx *c, const pd_op *op, const ch
     return NULL;
 }
 
+/* Activations with Paddle's parameters: softplus (beta, threshold: x past
+ * threshold / beta is x itself, as ONNX's Softplus gives in float32),
+ * logsigmoid (-softplus(-x)), hard_shrink (Shrink), brelu (Clip),
+ * thresholded_relu, selu. */
+static skiff_status_t *map_act_params(skiff__pd_ctx *c, const pd_op *op, const char *arg)
+{
+    (void)arg;
+    int x;
+    const char *on;
+    skiff_status_t *st;
+    if ((st = x_and_out(c, op, "X", "Out", &x, &on)))
+        return st;
+    skiff__node *n;
+    char m1[300], m2[300];
+    if (!strcmp(op->type, "softplus")) {
+        float beta = (float)skiff__pd_attr_float(op, "beta", 1.0);
+        if (beta == 1.0f)
+            return one(c, "Softplus", &x, 1, on, &n);
+        if (!(beta > 0.0f))
+            return skiff_status_new(SKIFF_CODE_INVALID_ARG, "op softplus: beta %g", (double)beta);
+        int b = const_f32(c, on, beta), ib = const_f32(c, on, 1.0f / beta);
+        if (b < 0 || ib < 0)
+            return OOM();
+        int in1[2] = {x, b};
+        if ((st = one(c, "Mul", in1, 2, mid_name(c, m1, sizeof(m1), on, "bx"), &n)))
+            return st;
+        int bx = n->out[0];
+        if ((st = one(c, "Softplus", &bx, 1, mid_name(c, m2, sizeof(m2), on, "sp"), &n)))
+            return st;
+        int in2[2] = {n->out[0], ib};
+        return one(c, "Mul", in2, 2, on, &n);
+    }
+    if (!strcmp(op->type, "logsigmoid")) {
+        if ((st = one(c, "Neg", &x, 1, mid_name(c, m1, sizeof(m1), on, "neg"), &n)))
+            return st;
+        int v = n->out[0];
+        if ((st = one(c, "Softplus", &v, 1, mid_name(c, m2, sizeof(m2), on, "sp"), &n)))
+            return st;
+        v = n->out[0];
+        return one(c, "Neg", &v, 1, on, &n);
+    }
+    if (!strcmp(op->type, "hard_shrink")) {
+        if ((st = one(c, "Shrink", &x, 1, on, &n)))
+            return st;
+        return skiff__pd_node_attr_float(n, "lambd",
+                                         (float)skiff__pd_attr_float(op, "threshold", 0.5));
+    }
+    if (!strcmp(op->type, "brelu")) {
+        int ins[3] = {x, const_f32(c, on, (float)skiff__pd_attr_float(op, "t_min", 0.0)),
+                      const_f32(c, on, (float)skiff__pd_attr_float(op, "t_max", 24.0))};
+        if (ins[1] < 0 || ins[2] < 0)
+            return OOM();
+        return one(c, "Clip", ins, 3, on, &n);
+    }
+    if (!strcmp(op->type, "thresholded_relu")) {
+        if ((st = one(c, "ThresholdedRelu", &x, 1, on, &n)))
+            return st;
+        return skiff__pd_node_attr_float(n, "alpha",
+                                         (float)skiff__pd_attr_float(op, "threshold", 1.0));
+    }
+    /* selu */
+    if ((st = one(c, "Selu", &x, 1, on, &n)) ||
+        (st = skiff__pd_node_attr_float(
+             n, "alpha", (float)skiff__pd_attr_float(op, "alpha", 1.6732632423543772))))
+        return st;
+    return skiff__pd_node_attr_float(n, "gamma",
+                                     (float)skiff__pd_attr_float(op, "scale", 1.0507009873554805));
+}
+
+/* prelu: Alpha for all ([1]), per channel ([C]: axis 1 for NCHW, the last
+ * for NHWC) or per element (X's dims after the batch). */
+static skiff_status_t *map_prelu(skiff__pd_ctx *c, const pd_op *op, const char *arg)
+{
+    (void)arg;
+    int x, a;
+    const char *on;
+    skiff_status_t *st;
+    if ((st = x_and_out(c, op, "X", "Out", &x, &on)) ||
+        (st = skiff__pd_need(c, op, in_arg(op, "Alpha"), "Alpha", &a)))
+        return st;
+    const char *mode = skiff__pd_attr_str(op, "mode", "all");
+    int r = skiff__pd_rank_of(c, in_arg(op, "X"));
+    const skiff_tensor_t *t = c->g->values[a].constant;
+    skiff__node *n;
+    if (!strcmp(mode, "channel") && r > 2 &&
+        strcmp(skiff__pd_attr_str(op, "data_format", "NCHW"), "NHWC")) {
+        if (!t)
+            return skiff_status_new(SKIFF_CODE_UNSUPPORTED, "op prelu: a computed Alpha");
+        int64_t dims[SKIFF_MAX_DIMS];
+        dims[0] = skiff_tensor_numel(t);
+        for (int i = 1; i < r - 1; i++)
+            dims[i] = 1;
+        a = skiff__pd_add_const(c, on, t->dtype, r - 1, dims, t->data);
+        if (a < 0)
+            return OOM();
+    } else if (!strcmp(mode, "element") && t && t->ndim == r) {
+        /* [1, ...] with the batch dim: broadcasts as it is */
+    } else if (strcmp(mode, "all") && strcmp(mode, "channel") && strcmp(mode, "element")) {
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG, "op prelu: mode '%s'", mode);
+    }
+    int ins[2] = {x, a};
+    return one(c, "PRelu", ins, 2, on, &n);
+}
+
+/* instance_norm: X, Scale, Bias (ones / zeros when absent), epsilon. */
+static skiff_status_t *map_instance_norm(skiff__pd_ctx *c, const pd_op *op, const char *arg)
+{
+    (void)arg;
+    int x;
+    const char *on;
+    skiff_status_t *st;
+    if ((st = x_and_out(c, op, "X", "Y", &x, &on)))
+        return st;
+    int64_t dims[SKIFF_MAX_DIMS];
+    int r = dims_of(c, in_arg(op, "X"), dims);
+    int ins[3] = {x, -1, -1};
+    const char *slots[2] = {"Scale", "Bias"};
+    for (int i = 0; i < 2; i++) {
+        if (in_arg(op, slots[i])) {
+            if ((st = skiff__pd_need(c, op, in_arg(op, slots[i]), slots[i], &ins[1 + i])))
+                return st;
+            continue;
+        }
+        if (r < 2 || dims[1] <= 0)
+            return skiff_status_new(SKIFF_CODE_UNSUPPORTED,
+                                    "op instance_norm: no %s and an unknown channel count",
+                                    slots[i]);
+        float *buf = skiff__malloc(sizeof(float) * (size_t)dims[1]);
+        if (!buf)
+            return OOM();
+        for (int64_t k = 0; k < dims[1]; k++)
+            buf[k] = i == 0 ? 1.0f : 0.0f;
+        ins[1 + i] = skiff__pd_add_const(c, on, SKIFF_DTYPE_FLOAT32, 1, &dims[1], buf);
+        skiff__free(buf);
+        if (ins[1 + i] < 0)
+            return OOM();
+    }
+    skiff__node *n;
+    if ((st = one(c, "InstanceNormalization", ins, 3, on, &n)))
+        return st;
+    return skiff__pd_node_attr_float(n, "epsilon",
+                                     (float)skiff__pd_attr_float(op, "epsilon", 1e-5));
+}
+
+/* pad2d (paddings top, bottom, left, right) and pad3d (left, right, top,
+ * bottom, front, back) of NCHW / NCDHW data: constant, reflect, edge /
+ * replicate. */
+static skiff_status_t *map_pad(skiff__pd_ctx *c, const pd_op *op, const char *arg)
+{
+    (void)arg;
+    int x;
+    const char *on;
+    skiff_status_t *st;
+    if ((st = x_and_out(c, op, "X", "Out", &x, &on)))
+        return st;
+    bool three = !strcmp(op->type, "pad3d");
+    int64_t p[6] = {0};
+    int np = skiff__pd_attr_ints(op, "paddings", p, 6);
+    if (in_arg(op, "Paddings") &&
+        (np = const_ints(c, skiff__pd_value_of(c, in_arg(op, "Paddings")), p, 6)) < 0)
+        return skiff_status_new(SKIFF_CODE_UNSUPPORTED, "op %s: computed Paddings", op->type);
+    if (np != (three ? 6 : 4))
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG, "op %s: %d paddings, expected %d", op->type,
+                                np, three ? 6 : 4);
+    const char *fmt = skiff__pd_attr_str(op, "data_format", three ? "NCDHW" : "NCHW");
+    if (strcmp(fmt, three ? "NCDHW" : "NCHW"))
+        return skiff_status_new(SKIFF_CODE_UNSUPPORTED, "op %s: data_format %s", op->type, fmt);
+    const char *mode = skiff__pd_attr_str(op, "mode", "constant");
+    const char *onnx_mode = !strcmp(mode, "constant")                             ? "constant"
+                            : !strcmp(mode, "reflect")                            ? "reflect"
+                            : !strcmp(mode, "edge") || !strcmp(mode, "replicate") ? "edge"
+                                                                                  : NULL;
+    if (!onnx_mode)
+        return skiff_status_new(SKIFF_CODE_UNSUPPORTED, "op %s: mode '%s'", op->type, mode);
+    int64_t pads[10] = {0};
+    int rank = three ? 5 : 4;
+    if (three) { /* begins: N C D H W, then ends */
+        pads[2] = p[4], pads[3] = p[2], pads[4] = p[0];
+        pads[7] = p[5], pads[8] = p[3], pads[9] = p[1];
+    } else {
+        pads[2] = p[0], pads[3] = p[2];
+        pads[6] = p[1], pads[7] = p[3];
+    }
+    float value = (float)skiff__pd_attr_float(op, three ? "value" : "pad_value", 0.0);
+    int ins[3] = {x, skiff__pd_const_i64(c, on, pads, 2 * rank), const_f32(c, on, value)};
+    if (ins[1] < 0 || ins[2] < 0)
+        return OOM();
+    skiff__node *n;
+    if ((st = one(c, "Pad", ins, 3, on, &n)))
+        return st;
+    return skiff__pd_node_attr_str(n, "mode", onnx_mode);
+}
+
+/* bmm: batched matrix product. */
+static skiff_status_t *map_bmm(skiff__pd_ctx *c, const pd_op *op, const char *arg)
+{
+    (void)arg;
+    int x, y;
+    const char *on;
+    skiff_status_t *st;
+    if ((st = x_and_out(c, op, "X", "Out", &x, &on)) ||
+        (st = skiff__pd_need(c, op, in_arg(op, "Y"), "Y", &y)))
+        return st;
+    int ins[2] = {x, y};
+    skiff__node *n;
+    return one(c, "MatMul", ins, 2, on, &n);
+}
+
 const skiff__pd_map skiff__pd_ops_more[] = {
     {.type = "split", .map = map_split},
     {.type = "squeeze", .map = map_squeeze},
@@ -965,5 +1173,16 @@ const skiff__pd_map skiff__pd_ops_more[] = {
     {.type = "not_equal", .map = map_not_equal},
     {.type = "fill_any_like", .map = map_full_like},
     {.type = "full_like", .map = map_full_like},
+    {.type = "softplus", .map = map_act_params},
+    {.type = "logsigmoid", .map = map_act_params},
+    {.type = "hard_shrink", .map = map_act_params},
+    {.type = "brelu", .map = map_act_params},
+    {.type = "thresholded_relu", .map = map_act_params},
+    {.type = "selu", .map = map_act_params},
+    {.type = "prelu", .map = map_prelu},
+    {.type = "instance_norm", .map = map_instance_norm},
+    {.type = "pad2d", .map = map_pad},
+    {.type = "pad3d", .map = map_pad},
+    {.type = "bmm", .map = map_bmm},
     {.type = NULL},
 };

@@ -414,3 +414,69 @@ def case_layer_norm_scale_size_refused():
     return Case(single("layer_norm", x, {"Y": ("y", x)}, ins={"Scale": "s"},
                        params=[("s", np.ones(5, F))], begin_norm_axis=1).prog, {"x": x},
                 error="Scale 's' has 5 values, expected 6")
+
+
+def case_activation_params():
+    x = rand((3, 5), 60, 3.0)
+    g = Prog()
+    g.feed("x", [3, 5])
+    sp2 = np.where(2 * x > 20, x, np.log1p(np.exp(2 * x)) / 2)
+    want = {"softplus": (sp2, dict(beta=2.0, threshold=20.0)),
+            "logsigmoid": (-np.log1p(np.exp(-x)), {}),
+            "hard_shrink": (np.where(np.abs(x) > 0.7, x, 0), dict(threshold=0.7)),
+            "brelu": (np.clip(x, -1.0, 2.0), dict(t_min=-1.0, t_max=2.0)),
+            "thresholded_relu": (np.where(x > 0.5, x, 0), dict(threshold=0.5)),
+            "selu": (1.2 * np.where(x > 0, x, 1.5 * (np.exp(x) - 1)), dict(scale=1.2, alpha=1.5))}
+    for k, (v, attrs) in want.items():
+        g.var(k, [3, 5])
+        g.op(k, {"X": "x"}, {"Out": k}, **attrs)
+        g.fetch(k)
+    return Case(g, {"x": x}, {k: v[0].astype(F) for k, v in want.items()}, rtol=1e-5, atol=1e-6)
+
+
+def case_prelu_modes():
+    x = rand((2, 3, 2, 2), 61)
+    ac, aa, ae = rand((3,), 62), np.array([0.1], F), rand((1, 3, 2, 2), 63)
+    g = Prog()
+    g.feed("x", [2, 3, 2, 2])
+    for n, a in (("ac", ac), ("aa", aa), ("ae", ae)):
+        g.param(n, a)
+    for mode, alpha, out in (("channel", "ac", "c"), ("all", "aa", "a"), ("element", "ae", "e")):
+        g.var(out, [2, 3, 2, 2])
+        g.op("prelu", {"X": "x", "Alpha": alpha}, {"Out": out}, mode=mode, data_format="NCHW")
+        g.fetch(out)
+    pre = lambda a: np.where(x > 0, x, a * x).astype(F)  # noqa: E731
+    return Case(g, {"x": x}, {"c": pre(ac.reshape(1, 3, 1, 1)), "a": pre(aa[0]), "e": pre(ae)})
+
+
+def case_instance_norm():
+    x = rand((2, 3, 4, 5), 64)
+    s, b = rand((3,), 65), rand((3,), 66)
+    m = x.mean(axis=(2, 3), keepdims=True)
+    v = x.var(axis=(2, 3), keepdims=True)
+    y = (x - m) / np.sqrt(v + 1e-5) * s.reshape(1, 3, 1, 1) + b.reshape(1, 3, 1, 1)
+    return single("instance_norm", x, {"Y": ("y", y.astype(F))}, ins={"Scale": "s", "Bias": "b"},
+                  params=[("s", s), ("b", b)], epsilon=1e-5)
+
+
+def case_pad2d_reflect_and_pad3d_constant():
+    x = rand((1, 2, 3, 4), 67)
+    x5 = rand((1, 1, 2, 3, 2), 68)
+    g = Prog()
+    g.feed("x", [1, 2, 3, 4])
+    g.feed("z", [1, 1, 2, 3, 2])
+    g.var("p", [1, 2, 6, 5])
+    g.var("q", [1, 1, 3, 5, 5])
+    g.op("pad2d", {"X": "x"}, {"Out": "p"}, paddings=[1, 2, 0, 1], mode="reflect", pad_value=0.0)
+    g.op("pad3d", {"X": "z"}, {"Out": "q"}, paddings=[1, 2, 0, 2, 1, 0], mode="constant",
+         value=0.5, data_format="NCDHW")
+    g.fetch("p")
+    g.fetch("q")
+    p = np.pad(x, ((0, 0), (0, 0), (1, 2), (0, 1)), mode="reflect")
+    q = np.pad(x5, ((0, 0), (0, 0), (1, 0), (0, 2), (1, 2)), constant_values=0.5)
+    return Case(g, {"x": x, "z": x5}, {"p": p, "q": q.astype(F)})
+
+
+def case_bmm():
+    x, y = rand((2, 3, 4), 69), rand((2, 4, 5), 70)
+    return single("bmm", x, {"Out": ("z", x @ y)}, ins={"Y": "t"}, feeds=[("t", y)])
