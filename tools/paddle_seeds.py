@@ -5,6 +5,10 @@ real model goes into the repository). Each seed is a 4-byte little-endian
 program length, the ProgramDesc, then the combined parameters (the tensor
 records of the persistable variables in byte-wise sorted name order).
 
+And tests/fuzz/corpus/fuzz_paddle_pir/: the same layout with a Paddle 3 PIR
+program (JSON text) for the program: the small programs of
+tests/paddle_ops/cases_pir.py, built by its Pir builder, refusals included.
+
     tools/paddle_seeds.py
 """
 import os
@@ -97,7 +101,33 @@ def nms():
     return seed(g)
 
 
+def pir_seeds():
+    """fuzz_paddle_pir's seeds: every case of cases_pir.py with a program of
+    its own (the real model's cases are left out), broken files as the case
+    breaks them."""
+    import cases_pir
+    out = os.path.join(ROOT, "tests", "fuzz", "corpus", "fuzz_paddle_pir")
+    os.makedirs(out, exist_ok=True)
+    for name in sorted(n for n in dir(cases_pir) if n.startswith("case_")):
+        if name.startswith("case_lcnet"):
+            continue
+        case = getattr(cases_pir, name)()
+        g = case.prog if case else None
+        if not isinstance(g, cases_pir.Pir):
+            continue
+        text, params = g.text(), g.combined()
+        if g.edit_json:
+            text = g.edit_json(text)
+        if g.edit_params:
+            params = g.edit_params(params)
+        v = struct.pack("<I", len(text)) + text + params
+        with open(os.path.join(out, name[5:]), "wb") as f:
+            f.write(v)
+        print("fuzz_paddle_pir/%s: %d bytes" % (name[5:], len(v)))
+
+
 def main():
+    pir_seeds()
     out = os.path.join(ROOT, "tests", "fuzz", "corpus", "fuzz_paddle")
     os.makedirs(out, exist_ok=True)
     lin = linear()

@@ -66,7 +66,8 @@ typedef struct skiff_context_options {
 /* True when path is a Paddle inference model skiff_model_load reads: a
  * directory with `__model__` (parameters one file each, or `__params__` /
  * `params`), `inference.pdmodel` + `.pdiparams` or `model.pdmodel` +
- * `.pdiparams`, or such a program file itself. */
+ * `.pdiparams`, Paddle 3's `inference.json` (or `model.json`) + `.pdiparams`,
+ * or such a program file itself. */
 SKIFF_API bool skiff_model_is_paddle(const char *path);
 
 /* Loads and compiles a model: an ONNX file (external data files resolved

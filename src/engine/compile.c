@@ -171,12 +171,13 @@ skiff_status_t *skiff_model_load_buffer(const void *data, size_t size, const cha
     return model_from_graph(g, opts, out_model);
 }
 
-/* A path naming a Paddle program file: __model__ or *.pdmodel. */
+/* A path naming a Paddle program file: __model__, *.pdmodel or (PIR) *.json. */
 static bool paddle_program_file(const char *path)
 {
     size_t n = strlen(path);
     return (n >= 9 && !strcmp(path + n - 9, "__model__")) ||
-           (n >= 8 && !strcmp(path + n - 8, ".pdmodel"));
+           (n >= 8 && !strcmp(path + n - 8, ".pdmodel")) ||
+           (n >= 5 && !strcmp(path + n - 5, ".json"));
 }
 
 /* A Paddle model at path (its directory, or its program file): *out true and
@@ -191,10 +192,11 @@ static skiff_status_t *try_paddle(const char *path, bool *out, skiff__graph **g)
     if (S_ISDIR(sb.st_mode)) {
         snprintf(dir, sizeof(dir), "%s", path);
         if (!skiff__paddle_find(dir, model, sizeof(model), params, sizeof(params)))
-            return skiff_status_new(SKIFF_CODE_INVALID_ARG,
-                                    "'%s' is a directory without a model: expected an .onnx file, "
-                                    "or a Paddle model (__model__, inference.pdmodel)",
-                                    path);
+            return skiff_status_new(
+                SKIFF_CODE_INVALID_ARG,
+                "'%s' is a directory without a model: expected an .onnx file, "
+                "or a Paddle model (__model__, inference.pdmodel, inference.json)",
+                path);
     } else {
         size_t n = strlen(path);
         if (!paddle_program_file(path))
@@ -209,6 +211,8 @@ static skiff_status_t *try_paddle(const char *path, bool *out, skiff__graph **g)
         params[0] = '\0';
         if (n >= 8 && !strcmp(path + n - 8, ".pdmodel"))
             snprintf(params, sizeof(params), "%.*s.pdiparams", (int)(n - 8), path);
+        else if (n >= 5 && !strcmp(path + n - 5, ".json"))
+            snprintf(params, sizeof(params), "%.*s.pdiparams", (int)(n - 5), path);
         else {
             char alt[4200];
             snprintf(alt, sizeof(alt), "%s/__params__", dir);

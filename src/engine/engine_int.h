@@ -357,14 +357,16 @@ void skiff__graph_free(skiff__graph *g);
 /* Binds every live node to its kernel; one error lists every op without one. */
 skiff_status_t *skiff__graph_bind_kernels(skiff__graph *g);
 
-/* paddle.c: a Paddle inference model: the program at model_path, its
+/* paddle.c: a Paddle inference model: the program at model_path (a
+ * ProgramDesc, or a PIR program when it ends in .json: paddle_pir.c), its
  * parameters in params_path (combined) or, when that is NULL or "", one file
  * per parameter in dir. */
 skiff_status_t *skiff__paddle_parse(const char *dir, const char *model_path,
                                     const char *params_path, skiff__graph **out_graph);
 /* The program and combined-params files of a Paddle model directory
  * (__model__ [+ __params__ | params], inference.pdmodel + .pdiparams,
- * model.pdmodel + .pdiparams); params "" for separate parameter files.
+ * model.pdmodel + .pdiparams, inference.json / model.json + .pdiparams);
+ * params "" for separate parameter files.
  * false when dir holds no Paddle model. */
 bool skiff__paddle_find(const char *dir, char *model, size_t mcap, char *params, size_t pcap);
 int skiff__graph_find_value(const skiff__graph *g, const char *name);

@@ -512,6 +512,8 @@ bool skiff__paddle_find(const char *dir, char *model, size_t mcap, char *params,
                                            {"__model__", "params"},
                                            {"inference.pdmodel", "inference.pdiparams"},
                                            {"model.pdmodel", "model.pdiparams"},
+                                           {"inference.json", "inference.pdiparams"},
+                                           {"model.json", "model.pdiparams"},
                                            {"__model__", NULL}};
     for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
         snprintf(model, mcap, "%s/%s", dir, pairs[i][0]);
@@ -609,9 +611,44 @@ static skiff_status_t *check_versions(const pd_program *p)
              : NULL;
 }
 
+skiff_status_t *skiff__paddle_graph(const pd_block *b, const char *dir, const char *model_path,
+                                    const char *params_path, skiff__graph **out_graph)
+{
+    skiff__graph *g = skiff__calloc(1, sizeof(*g));
+    if (!g)
+        return OOM();
+    g->opset = 13;
+    g->name = skiff__strdup("paddle");
+    const char *base = strrchr(model_path, '/');
+    g->paddle_program = skiff__strdup(base ? base + 1 : model_path);
+    skiff__pd_ctx c = {.b = b, .g = g};
+    skiff_status_t *st = g->name && g->paddle_program ? NULL : OOM();
+    if (!st)
+        st = load_params(&c, dir, params_path && params_path[0] ? params_path : NULL);
+    if (!st)
+        st = add_feeds(&c);
+    if (!st)
+        st = add_ops(&c);
+    if (!st)
+        st = add_fetches(&c);
+    skiff__pd_ctx_free(&c);
+    if (!st)
+        st = skiff__graph_bind_kernels(g);
+    if (st) {
+        skiff__graph_free(g);
+        return st;
+    }
+    skiff__graph_recount(g);
+    *out_graph = g;
+    return NULL;
+}
+
 skiff_status_t *skiff__paddle_parse(const char *dir, const char *model_path,
                                     const char *params_path, skiff__graph **out_graph)
 {
+    size_t n = strlen(model_path);
+    if (n >= 5 && !strcmp(model_path + n - 5, ".json"))
+        return skiff__paddle_pir_parse(dir, model_path, params_path, out_graph);
     const void *buf;
     size_t size;
     skiff_status_t *st = skiff__map_file(model_path, &buf, &size);
@@ -625,35 +662,10 @@ skiff_status_t *skiff__paddle_parse(const char *dir, const char *model_path,
                                                         "%s is not a Paddle ProgramDesc "
                                                         "(protobuf decoding failed)",
                                                         model_path);
-    skiff__graph *g = skiff__calloc(1, sizeof(*g));
-    if (!g || p->n_blocks == 0) {
-        PD(program_desc__free_unpacked)(p, &pb_allocator);
-        skiff__free(g);
-        return g ? skiff_status_new(SKIFF_CODE_INVALID_ARG, "%s has no blocks", model_path) : OOM();
-    }
-    g->opset = 13;
-    g->name = skiff__strdup("paddle");
-    const char *base = strrchr(model_path, '/');
-    g->paddle_program = skiff__strdup(base ? base + 1 : model_path);
-    skiff__pd_ctx c = {.b = p->blocks[0], .g = g};
-    st = !g->name || !g->paddle_program ? OOM() : check_versions(p);
-    if (!st)
-        st = load_params(&c, dir, params_path && params_path[0] ? params_path : NULL);
-    if (!st)
-        st = add_feeds(&c);
-    if (!st)
-        st = add_ops(&c);
-    if (!st)
-        st = add_fetches(&c);
+    if (p->n_blocks == 0)
+        st = skiff_status_new(SKIFF_CODE_INVALID_ARG, "%s has no blocks", model_path);
+    else if (!(st = check_versions(p)))
+        st = skiff__paddle_graph(p->blocks[0], dir, model_path, params_path, out_graph);
     PD(program_desc__free_unpacked)(p, &pb_allocator);
-    skiff__pd_ctx_free(&c);
-    if (!st)
-        st = skiff__graph_bind_kernels(g);
-    if (st) {
-        skiff__graph_free(g);
-        return skiff_status_wrap(st, "Paddle model %s", model_path);
-    }
-    skiff__graph_recount(g);
-    *out_graph = g;
-    return NULL;
+    return skiff_status_wrap(st, "Paddle model %s", model_path);
 }

@@ -42,6 +42,17 @@ typedef struct skiff__pd_ctx {
 
 /* Frees what mapping a program left in the context (not the graph). */
 void skiff__pd_ctx_free(skiff__pd_ctx *c);
+/* The graph of a program's block (its feed, fetch and other ops, Paddle's
+ * legacy ones): the parameters (its persistable variables) from params_path
+ * (combined, sorted-name order) or, when that is NULL or "", one file each
+ * in dir; each checked against its variable. paddle.c; the ProgramDesc and
+ * the PIR front end (paddle_pir.c) share it. */
+skiff_status_t *skiff__paddle_graph(const pd_block *b, const char *dir, const char *model_path,
+                                    const char *params_path, skiff__graph **out_graph);
+/* paddle_pir.c: a PIR program (inference.json) translated into a block of
+ * legacy ops, then skiff__paddle_graph's. */
+skiff_status_t *skiff__paddle_pir_parse(const char *dir, const char *model_path,
+                                        const char *params_path, skiff__graph **out_graph);
 
 /* VarType.Type (data) -> dtype; UNDEFINED for the others. */
 skiff_dtype_t skiff__pd_dtype(int t);

@@ -206,8 +206,11 @@ int skiff__pd_add_const(skiff__pd_ctx *c, const char *base, skiff_dtype_t dt, in
     if (v < 0)
         return -1;
     skiff_tensor_t *t;
-    if (skiff_tensor_new(dt, ndim, dims, &t))
+    skiff_status_t *st = skiff_tensor_new(dt, ndim, dims, &t);
+    if (st) {
+        skiff_status_free(st); /* out of memory: the caller says so */
         return -1;
+    }
     if (t->nbytes)
         memcpy(t->data, data, t->nbytes);
     skiff__value *val = &c->g->values[v];
