@@ -706,3 +706,58 @@ def case_lcnet_textline_ori_vs_torch():
 def case_lcnet_textline_ori_flipped_vs_torch():
     """The same on the line turned by 180 degrees: read as 180_degree."""
     return lcnet_case(True)
+
+
+def case_more_ops_norm_reduce():
+    """gelu, layer_norm (scale and bias), mean with keepdim, pow (y), clip
+    (min and max from fulls)."""
+    import math
+    r = rng(21)
+    x = r.standard_normal((2, 6)).astype(np.float32)
+    s, b = r.standard_normal(6).astype(np.float32), r.standard_normal(6).astype(np.float32)
+    g = Pir()
+    xi = g.data("x", [2, 6])
+    si, bi = g.param("ln.w", s), g.param("ln.b", b)
+    ge = g.op("gelu", [xi], [("f32", [2, 6])], approximate=False)
+    ln = g.op("layer_norm", [ge, si, bi], [("f32", [2, 6]), ("f32", [2]), ("f32", [2])],
+              epsilon=1e-5, begin_norm_axis=1)
+    mn = g.op("mean", [ln[0], g.full_int_array([1])], [("f32", [2, 1])], keepdim=True)
+    pw = g.op("pow", [xi], [("f32", [2, 6])], y=2.0)
+    cl = g.op("clip", [xi, g.full([1], -0.5), g.full([1], 0.7)], [("f32", [2, 6])])
+    g.fetch(ln[0], "ln")
+    g.fetch(mn, "mn")
+    g.fetch(pw, "pw")
+    g.fetch(cl, "cl")
+    erf = np.vectorize(math.erf)
+    gv = 0.5 * x * (1 + erf(x / np.sqrt(2)))
+    lv = (gv - gv.mean(1, keepdims=True)) / np.sqrt(gv.var(1, keepdims=True) + 1e-5) * s + b
+    return Case(g, {"x": x}, {"ln": lv.astype(np.float32),
+                              "mn": lv.mean(1, keepdims=True).astype(np.float32),
+                              "pw": x * x, "cl": np.clip(x, -0.5, 0.7)}, rtol=1e-4, atol=1e-5)
+
+
+def case_more_ops_index_shape():
+    """squeeze, unsqueeze (axes from full_int_array), gather (axis from a
+    full), greater_than + where, stack over a combine, argmax."""
+    r = rng(22)
+    x = r.standard_normal((1, 4, 3)).astype(np.float32)
+    idx = np.array([2, 0], np.int64)
+    g = Pir()
+    xi = g.data("x", [1, 4, 3])
+    ii = g.data("i", [2], "i64")
+    sq = g.op("squeeze", [xi, g.full_int_array([0])], [("f32", [4, 3])])
+    us = g.op("unsqueeze", [sq, g.full_int_array([1])], [("f32", [4, 1, 3])])
+    ga = g.op("gather", [sq, ii, g.full([1], 1, "int64")], [("f32", [4, 2])])
+    gt = g.op("greater_than", [sq, g.full([1], 0.0)], [("bool", [4, 3])])
+    wh = g.op("where", [gt, sq, g.full([1], -1.0)], [("f32", [4, 3])])
+    st = g.op("stack", [g.combine([sq, wh])], [("f32", [2, 4, 3])], axis=0)
+    am = g.op("argmax", [sq, g.full([1], 1, "int64")], [("i64", [4])], keepdims=False,
+              flatten=False, dtype=("dtype", "int64"))
+    g.fetch(us, "us")
+    g.fetch(ga, "ga")
+    g.fetch(st, "st")
+    g.fetch(am, "am", "i64")
+    sv = x[0]
+    wv = np.where(sv > 0, sv, -1.0).astype(np.float32)
+    return Case(g, {"x": x, "i": idx}, {"us": sv[:, None, :], "ga": sv[:, idx],
+                                       "st": np.stack([sv, wv]), "am": sv.argmax(1)})
