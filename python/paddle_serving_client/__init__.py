@@ -430,9 +430,16 @@ class HttpClient(_Base):
         self.release()
 
     def release(self):
+        """Closes the connections."""
         for c in self._conns.values():
             c.close()
         self._conns = {}
+
+    def __del__(self):
+        try:
+            self.release()
+        except Exception:
+            pass
 
     def predict(self, feed=None, fetch=None, batch=False, need_variant_tag=False, log_id=0):
         """Same arguments and answer as Client.predict."""
