@@ -300,7 +300,7 @@ Serve it and classify the first ten test reviews:
     cd examples/imdb
     head test_data/part-0 | PYTHONPATH=../../python python3 client.py imdb_lstm_client_conf/serving_client_conf.prototxt imdb.vocab
 
-Or one review over HTTP (Paddle Serving 0.9's form):
+(`client.py` speaks Paddle Serving's RPC; add `--http` for HTTP.) Or one review over HTTP (Paddle Serving 0.9's form):
 
     curl -s -X POST http://127.0.0.1:9292/GeneralModelService/inference -d '{"tensor":[{"int64_data":[7,8,9],"elem_type":0,"name":"words","alias_name":"words","shape":[3,1],"lod":[0,3]}],"fetch_var_names":["prediction"]}'
 
