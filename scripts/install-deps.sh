@@ -39,6 +39,7 @@ if [[ $set_name == test ]]; then
     clang libclang-rt-14-dev libomp-dev cppcheck clang-format
     python3 python3-numpy python3-onnx python3-requests python3-torch
     python3-protobuf python3-grpcio python3-grpc-tools
+    python3-pip python3-setuptools python3-wheel python3-venv
     python3-pil fonts-dejavu-core
   )
   # The machine may carry its own Node.js (with npm inside); Debian's npm conflicts with it.

@@ -1,0 +1,2 @@
+"""Paddle Serving's application helpers; reader holds the preprocessing
+readers (IMDBDataset)."""
