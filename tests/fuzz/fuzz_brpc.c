@@ -37,8 +37,8 @@ static void refused(skiff_status_t *st)
 static void answer_roundtrip(int64_t corr, int32_t compress, const skiff__buf *payload)
 {
     skiff__buf f = {0};
-    skiff_status_t *st = skiff__brpc_encode_response(corr, 0, NULL, compress, payload->data,
-                                                     payload->len, &f);
+    skiff_status_t *st =
+        skiff__brpc_encode_response(corr, 0, NULL, compress, payload->data, payload->len, &f);
     FUZZ_CHECK(st == NULL);
     uint32_t body = 0, meta = 0;
     FUZZ_CHECK(skiff__brpc_head(f.data, f.len, &body, &meta) == SKIFF__BRPC_HEAD_OK);
