@@ -261,11 +261,14 @@ skiff_status_t *skiff__encode_kserve_request(const skiff__request_out *r, skiff_
 
 /* The wire APIs that carry inference requests. */
 typedef enum skiff__api {
-    SKIFF__API_NONE = 0,    /* not an inference API (GET /, /metrics) */
-    SKIFF__API_PADDLE_WEB,  /* Paddle web service JSON: /{name}/prediction */
-    SKIFF__API_PADDLE09,    /* Paddle Serving 0.9 Request/Response (JSON) */
-    SKIFF__API_KSERVE,      /* KServe v2 JSON + binary tensor extension */
-    SKIFF__API_PADDLE09_PB, /* Paddle Serving 0.9 Request/Response (protobuf binary) */
+    SKIFF__API_NONE = 0,     /* not an inference API (GET /, /metrics) */
+    SKIFF__API_PADDLE_WEB,   /* Paddle web service JSON: /{name}/prediction */
+    SKIFF__API_PADDLE09,     /* Paddle Serving 0.9 Request/Response (JSON) */
+    SKIFF__API_KSERVE,       /* KServe v2 JSON + binary tensor extension */
+    SKIFF__API_PADDLE09_PB,  /* Paddle Serving 0.9 Request/Response (protobuf binary) */
+    SKIFF__API_PADDLE09_RPC, /* the same messages as a brpc call's payload (engine_name =
+                                the model's name) */
+    SKIFF__API_PADDLE04_RPC, /* Paddle Serving 0.3-0.6 Request/Response (brpc payload) */
     SKIFF__API_COUNT
 } skiff__api;
 
@@ -329,5 +332,126 @@ skiff_status_t *skiff__encode_paddle09_pb(const skiff__infer_output *outs, int n
 skiff_status_t *skiff__encode_paddle09_pb_error(int err_no, const char *msg, skiff__buf *out);
 skiff_status_t *skiff__encode_paddle09_pb_request(const skiff__request_out *r, skiff__buf *out,
                                                   size_t *out_len);
+
+/* Paddle 0.9 protobuf Response whose one ModelOutput is named engine_name. */
+skiff_status_t *skiff__encode_paddle09_pb_named(const skiff__infer_output *outs, int n_outs,
+                                                uint64_t log_id, const char *engine_name,
+                                                skiff__buf *out, size_t *out_len);
+
+/* ---- Paddle Serving 0.3-0.6 (codec_paddle04_pb.c) ---------------------------------
+ *
+ * The generation before 0.9: Request{insts: [FeedInst{tensor_array}]}, each
+ * tensor_array[i] the model's feed var i in conf order (positional, no
+ * names), elem_type 0 int64 / 1 float32 / 2 int32 only. insts[0] alone
+ * carries the batch in shape[0] (0.4-0.6), or one FeedInst per row (0.3).
+ * The answer: Response{outputs: [ModelOutput{insts: [FetchInst{tensor_array
+ * in fetch order}], engine_name}]}. Both generations travel over brpc with
+ * the same service and method names. */
+
+/* Which generation a GeneralModelService Request's bytes are: 9 or 4. A 0.9
+ * Request's field-1 entries are Tensors, which always carry their shape
+ * (field 11); a 0.4 Request's field-1 entries are FeedInsts, made of field 1
+ * (Tensor) entries only. So: any field-1 entry with a field 11 -> 9; every
+ * field-1 entry made of length-delimited field-1 entries only (and at least
+ * one such entry in the request) -> 4; anything else -> 9 (whose decoder
+ * then says what is wrong). Reads the bytes only; never fails. */
+int skiff__paddle_rpc_generation(const void *body, size_t len);
+
+/* A 0.3-0.6 Request (against io, which is required) decoded to the shared
+ * form; inputs are named by the model's aliases. */
+skiff_status_t *skiff__decode_paddle04_pb(const skiff__decode_in *in, skiff__infer_request **out);
+/* A 0.3-0.6 Response whose one ModelOutput (engine_name) holds insts[0] with
+ * the outputs in order. Types other than int64, float32 and int32 are
+ * UNSUPPORTED (the generation has no field for them). */
+skiff_status_t *skiff__encode_paddle04_pb(const skiff__infer_output *outs, int n_outs,
+                                          const char *engine_name, skiff__buf *out,
+                                          size_t *out_len);
+/* Client side: a Request with the inputs in the given (feed) order in
+ * insts[0]; an answer's insts[0] read back, outputs named by the request's
+ * fetch order when in->io is set (as outputs), else "out<i>". */
+skiff_status_t *skiff__encode_paddle04_pb_request(const skiff__request_out *r, skiff__buf *out,
+                                                  size_t *out_len);
+skiff_status_t *skiff__decode_paddle04_pb_response(const skiff__decode_in *in,
+                                                   skiff__infer_request **out);
+
+/* ---- brpc baidu_std framing (codec_brpc.c) -------------------------------------------
+ *
+ * A frame: "PRPC", body_size, meta_size (big-endian uint32), then body_size
+ * bytes: RpcMeta (meta_size bytes), the payload, and attachment_size bytes
+ * of attachment at the end. The payload may be gzip-compressed
+ * (compress_type 2). See docs/rpc.md. */
+
+#define SKIFF__BRPC_HEAD 12
+#define SKIFF__BRPC_GZIP 2
+
+/* Results of skiff__brpc_head. */
+typedef enum skiff__brpc_head_result {
+    SKIFF__BRPC_HEAD_MORE = 0,   /* fewer than 12 bytes */
+    SKIFF__BRPC_HEAD_OK = 1,     /* *body_size and *meta_size hold the sizes */
+    SKIFF__BRPC_HEAD_MAGIC = -1, /* the bytes do not start with "PRPC" */
+    SKIFF__BRPC_HEAD_META = -2,  /* meta_size is larger than body_size */
+} skiff__brpc_head_result;
+
+/* Reads a frame header from the first len bytes of p. */
+skiff__brpc_head_result skiff__brpc_head(const void *p, size_t len, uint32_t *out_body_size,
+                                         uint32_t *out_meta_size);
+
+/* An RpcMeta, request or answer. Strings are "" when absent and live as long
+ * as the meta (free it with skiff__brpc_meta_free). */
+typedef struct skiff__brpc_meta {
+    bool has_request, has_response;
+    const char *service, *method;
+    const char *model; /* user_fields "model", or NULL */
+    int64_t correlation_id;
+    int64_t log_id;
+    int32_t timeout_ms;
+    int32_t compress_type;
+    int32_t attachment_size;
+    int32_t error_code; /* an answer's */
+    const char *error_text;
+    void *msg; /* the unpacked message that owns the strings */
+} skiff__brpc_meta;
+
+/* Decodes a frame's RpcMeta (meta_size bytes). On error *out is zeroed. */
+skiff_status_t *skiff__brpc_meta_decode(const void *p, size_t len, skiff__brpc_meta *out);
+/* Frees what a decoded meta owns; zeroes it. Accepts a zeroed one. */
+void skiff__brpc_meta_free(skiff__brpc_meta *m);
+
+/* A whole frame's body (body_size bytes after the header, meta_size of them
+ * the meta, already decoded into *m): the payload, uncompressed into *out
+ * (appended; reset it first) when compress_type is gzip, or copied. The
+ * payload (after inflating) may be at most max_payload bytes. Errors name
+ * the problem: an unknown compress_type, an attachment_size the body cannot
+ * hold, a gzip stream that is broken or inflates past the limit. */
+skiff_status_t *skiff__brpc_payload(const void *body, size_t body_size, size_t meta_size,
+                                    const skiff__brpc_meta *m, int64_t max_payload,
+                                    skiff__buf *out);
+
+/* gzip (compress) and gunzip (decompress, at most max_out bytes) onto the end
+ * of out. */
+skiff_status_t *skiff__brpc_gzip(const void *p, size_t len, skiff__buf *out);
+skiff_status_t *skiff__brpc_gunzip(const void *p, size_t len, int64_t max_out, skiff__buf *out);
+
+/* An answer frame appended to out: correlation_id echoed; error_code 0 with
+ * the payload (gzip-compressed when compress_type is SKIFF__BRPC_GZIP), or
+ * an error code and text and no payload. */
+skiff_status_t *skiff__brpc_encode_response(int64_t correlation_id, int32_t error_code,
+                                            const char *error_text, int32_t compress_type,
+                                            const void *payload, size_t len, skiff__buf *out);
+
+/* A request frame to send (client side). Borrowed for the call. */
+typedef struct skiff__brpc_call_out {
+    const char *service;
+    const char *method;
+    const char *model; /* user_fields "model", or NULL */
+    int64_t correlation_id;
+    int64_t log_id;
+    int32_t timeout_ms;    /* 0: none */
+    int32_t compress_type; /* 0 or SKIFF__BRPC_GZIP */
+} skiff__brpc_call_out;
+
+/* A request frame appended to out. */
+skiff_status_t *skiff__brpc_encode_request(const skiff__brpc_call_out *c, const void *payload,
+                                           size_t len, skiff__buf *out);
 
 #endif

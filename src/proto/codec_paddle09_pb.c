@@ -321,6 +321,13 @@ static skiff_status_t *pack(const ProtobufCMessage *msg, skiff__buf *out, size_t
 skiff_status_t *skiff__encode_paddle09_pb(const skiff__infer_output *outs, int n_outs,
                                           uint64_t log_id, skiff__buf *out, size_t *out_len)
 {
+    return skiff__encode_paddle09_pb_named(outs, n_outs, log_id, "GeneralInferOp_0", out, out_len);
+}
+
+skiff_status_t *skiff__encode_paddle09_pb_named(const skiff__infer_output *outs, int n_outs,
+                                                uint64_t log_id, const char *engine_name,
+                                                skiff__buf *out, size_t *out_len)
+{
     skiff__arena *a = skiff__arena_new(4096);
     if (!a)
         return skiff__codec_enc_oom();
@@ -331,7 +338,7 @@ skiff_status_t *skiff__encode_paddle09_pb(const skiff__infer_output *outs, int n
         PB(model_output__init)(&mo);
         mo.n_tensor = (size_t)n_outs;
         mo.tensor = ts;
-        mo.engine_name = "GeneralInferOp_0";
+        mo.engine_name = (char *)(engine_name ? engine_name : "");
         pb_output *mos[1] = {&mo};
         pb_response resp;
         PB(response__init)(&resp);

@@ -76,6 +76,42 @@ static skiff_status_t *p09pb_error(skiff_code_t code, const char *msg, skiff__bu
     return skiff__encode_paddle09_pb_error(skiff__code_paddle_errno(code), msg, out);
 }
 
+/* Over brpc the RpcMeta picks the model (docs/rpc.md): the payload decodes
+ * against it alone. */
+static skiff_status_t *p09rpc_decode(const skiff__decode_in *in, skiff__infer_request **out)
+{
+    if (!in->io)
+        return skiff_status_new(SKIFF_CODE_INTERNAL, "Paddle 0.9 brpc request without a model");
+    skiff__decode_in one = *in;
+    one.pick = NULL;
+    return skiff__decode_paddle09_pb(&one, out);
+}
+
+static skiff_status_t *p04rpc_decode(const skiff__decode_in *in, skiff__infer_request **out)
+{
+    skiff__decode_in one = *in;
+    one.pick = NULL;
+    return skiff__decode_paddle04_pb(&one, out);
+}
+
+static skiff_status_t *p09rpc_encode(const skiff__encode_in *in, skiff__buf *out, size_t *json_len)
+{
+    return skiff__encode_paddle09_pb_named(in->outs, in->n_outs, in->log_id, in->model_name, out,
+                                           json_len);
+}
+
+static skiff_status_t *p04rpc_encode(const skiff__encode_in *in, skiff__buf *out, size_t *json_len)
+{
+    return skiff__encode_paddle04_pb(in->outs, in->n_outs, in->model_name, out, json_len);
+}
+
+/* The 0.3-0.6 Response has no error fields: over brpc an error travels in
+ * the RpcMeta, and the payload is an empty Response. */
+static skiff_status_t *p04rpc_error(skiff_code_t code, const char *msg, skiff__buf *out)
+{
+    return NULL;
+}
+
 static skiff_status_t *none_response(const skiff__decode_in *in, skiff__infer_request **out)
 {
     return skiff_status_new(SKIFF_CODE_INTERNAL, "no response decoder for this API");
@@ -137,6 +173,22 @@ static const skiff__codec codecs[SKIFF__API_COUNT] = {
                                 .encode_request = skiff__encode_paddle09_pb_request,
                                 .decode_response = skiff__decode_paddle09_pb_response,
                                 .content_type = "application/proto"},
+    [SKIFF__API_PADDLE09_RPC] = {.api = SKIFF__API_PADDLE09_RPC,
+                                 .name = "Paddle 0.9 over brpc",
+                                 .decode_request = p09rpc_decode,
+                                 .encode_response = p09rpc_encode,
+                                 .encode_error = p09pb_error,
+                                 .encode_request = skiff__encode_paddle09_pb_request,
+                                 .decode_response = skiff__decode_paddle09_pb_response,
+                                 .content_type = "application/proto"},
+    [SKIFF__API_PADDLE04_RPC] = {.api = SKIFF__API_PADDLE04_RPC,
+                                 .name = "Paddle 0.3-0.6 over brpc",
+                                 .decode_request = p04rpc_decode,
+                                 .encode_response = p04rpc_encode,
+                                 .encode_error = p04rpc_error,
+                                 .encode_request = skiff__encode_paddle04_pb_request,
+                                 .decode_response = skiff__decode_paddle04_pb_response,
+                                 .content_type = "application/proto"},
 };
 
 const skiff__codec *skiff__codec_of(skiff__api api)

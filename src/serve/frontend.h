@@ -51,5 +51,6 @@ const skiff__frontend *skiff__frontend_of(skiff__proto p);
 
 /* The front ends (each in its own folder). */
 extern const skiff__frontend skiff__http1_frontend; /* http/ */
+extern const skiff__frontend skiff__brpc_frontend;  /* brpc/ */
 
 #endif

@@ -3,9 +3,9 @@
  *
  * The acceptor thread owns the listening socket. It accepts, then peeks at
  * the first bytes a client sends (MSG_PEEK leaves them in the socket) and
- * hands the socket to the frontend that speaks that protocol: HTTP/1.1 today;
- * "PRI * HTTP/2.0" (gRPC) and "PRPC" (brpc baidu_std) are recognised and
- * refused until their frontends land. Sockets whose first bytes have not
+ * hands the socket to the frontend that speaks that protocol: HTTP/1.1, and
+ * "PRPC" (brpc baidu_std, src/serve/brpc); "PRI * HTTP/2.0" (gRPC) is
+ * recognised and refused. Sockets whose first bytes have not
  * arrived wait in the acceptor's epoll set, so a silent client never blocks
  * anyone, and are closed when --request_timeout_s passes.
  *
@@ -46,6 +46,7 @@ skiff__served *skiff__repo_find(const skiff__repo *r, const char *name, size_t l
 
 static const skiff__frontend *const frontends[SKIFF__PROTO_COUNT] = {
     [SKIFF__PROTO_HTTP1] = &skiff__http1_frontend,
+    [SKIFF__PROTO_BRPC] = &skiff__brpc_frontend,
 };
 
 static const char *const proto_names[SKIFF__PROTO_COUNT] = {
@@ -112,7 +113,7 @@ static void dispatch(skiff__server *s, int fd, const struct sockaddr *addr, sock
     static _Atomic int told;
     if (!atomic_exchange(&told, 1))
         skiff_log(SKIFF_LOG_WARN,
-                  "a client spoke %s on port %d: not served yet (only HTTP/1.1); closing such "
+                  "a client spoke %s on port %d: not served (HTTP/1.1 and brpc are); closing such "
                   "connections (logged once)",
                   proto_names[p], s->port);
     atomic_fetch_add(&s->conn_refused_proto, 1);

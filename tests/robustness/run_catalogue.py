@@ -936,6 +936,196 @@ def sc_expect_continue(srv, case, args):
         c.close()
 
 
+# ---- brpc baidu_std (cases/70_brpc.cases) ---------------------------------------------------
+# Protobuf written by hand (a few field kinds suffice), so the driver shares nothing with
+# skiff's encoders. A brpc answer becomes a Response whose status is the RpcResponseMeta
+# error_code (0 for success) and whose body is the error_text.
+
+BRPC_SERVICE = b"baidu.paddle_serving.predictor.general_model.GeneralModelService"
+
+
+def pb_varint(v):
+    v &= (1 << 64) - 1
+    out = b""
+    while True:
+        b, v = v & 0x7F, v >> 7
+        if not v:
+            return out + bytes([b])
+        out += bytes([b | 0x80])
+
+
+def pb_int(num, v):
+    return pb_varint(num << 3) + pb_varint(v)
+
+
+def pb_len(num, b):
+    return pb_varint(num << 3 | 2) + pb_varint(len(b)) + b
+
+
+def pb_floats(num, vs):
+    return pb_len(num, b"".join(struct.pack("<f", v) for v in vs))
+
+
+def brpc_meta(corr, service=BRPC_SERVICE, method=b"inference", compress=0, attach=0, timeout=0):
+    req = pb_len(1, service) + pb_len(2, method) + (pb_int(8, timeout) if timeout else b"")
+    return (pb_len(1, req) + pb_int(4, corr) + (pb_int(3, compress) if compress else b"") +
+            (pb_int(5, attach) if attach else b""))
+
+
+def brpc_frame(payload, corr=1, attach=b"", meta=None, **kw):
+    m = meta if meta is not None else brpc_meta(corr, attach=len(attach), **kw)
+    body = m + payload + attach
+    return b"PRPC" + struct.pack(">II", len(body), len(m)) + body
+
+
+def p09_request(x=DEMO_X, elem=1, shape=(1, 13), name=b"x"):
+    t = pb_len(13, name) + pb_int(10, elem) + pb_len(11, b"".join(pb_varint(d) for d in shape))
+    t += pb_floats(2, x) if elem == 1 else pb_len(1, b"".join(pb_varint(int(v * 100)) for v in x))
+    return pb_len(1, t) + pb_len(2, b"price")
+
+
+def p04_request(x=DEMO_X, elem=1, shape=(1, 13), n_tensors=1):
+    t = pb_int(5, elem) + b"".join(pb_int(6, d) for d in shape) + pb_floats(4, x)
+    inst = b"".join(pb_len(1, t) for _ in range(n_tensors))
+    return pb_len(1, inst) + pb_len(2, b"price") + pb_int(4, 0)
+
+
+def brpc_read(c, timeout):
+    """(correlation_id, error_code, error_text, payload) of the next answer, None at close."""
+    def need(n):
+        deadline = time.time() + timeout
+        while len(c.buf) < n:
+            c.sock.settimeout(max(0.1, deadline - time.time()))
+            try:
+                chunk = c.sock.recv(65536)
+            except ConnectionResetError:
+                return False
+            if not chunk:
+                return False
+            c.buf += chunk
+        return True
+    if not need(12):
+        return None
+    if c.buf[:4] != b"PRPC":
+        raise CaseFail("answer without the PRPC magic: %r" % c.buf[:16])
+    body, msize = struct.unpack(">II", c.buf[4:12])
+    if not need(12 + body):
+        raise CaseFail("answer frame cut short")
+    meta, payload = c.buf[12:12 + msize], c.buf[12 + msize:12 + body]
+    c.buf = c.buf[12 + body:]
+    corr = code = 0
+    text = b""
+    i = 0
+
+    def rd_varint(b, i):
+        v = shift = 0
+        while True:
+            x = b[i]
+            i += 1
+            v |= (x & 0x7F) << shift
+            shift += 7
+            if not x & 0x80:
+                return v, i
+    while i < len(meta):
+        key, i = rd_varint(meta, i)
+        if key & 7 == 0:
+            v, i = rd_varint(meta, i)
+            if key >> 3 == 4:
+                corr = v
+        elif key & 7 == 2:
+            n, i = rd_varint(meta, i)
+            sub = meta[i:i + n]
+            i += n
+            if key >> 3 == 2:  # RpcResponseMeta
+                j = 0
+                while j < len(sub):
+                    k2, j = rd_varint(sub, j)
+                    if k2 & 7 == 0:
+                        v, j = rd_varint(sub, j)
+                        if k2 >> 3 == 1:
+                            code = v - (1 << 32) if v >= 1 << 31 and v < 1 << 32 else (
+                                v - (1 << 64) if v >= 1 << 63 else v)
+                    else:
+                        n2, j = rd_varint(sub, j)
+                        if k2 >> 3 == 2:
+                            text = sub[j:j + n2]
+                        j += n2
+        else:
+            raise CaseFail("answer meta has wire type %d" % (key & 7))
+    return corr, code, text, payload
+
+
+def brpc_good(c, corr=4242):
+    """A good 0.9 call on connection c: the uci price back."""
+    c.sock.sendall(brpc_frame(p09_request(), corr=corr))
+    got = brpc_read(c, 30)
+    if got is None:
+        raise CaseFail("the connection closed instead of answering a good brpc call")
+    rc, code, text, payload = got
+    if rc != corr or code != 0:
+        raise CaseFail("good brpc call: correlation_id %d error_code %d %r" % (rc, code, text[:200]))
+    # The one float in the answer's float_data (packed, field 2 of the Tensor).
+    at = payload.find(b"\x12\x04")
+    if at < 0 or not close_to(struct.unpack("<f", payload[at + 2:at + 6])[0], predict(DEMO_X)):
+        raise CaseFail("good brpc call: answer %r" % payload[:120])
+
+
+def sc_brpc(srv, case, args):
+    """One bad baidu_std input (args[0]); the answer's error_code is the status (close: the
+    connection closed). On the same connection when it stays open, and on a new one always,
+    a good call is answered after it."""
+    what = args[0]
+    frames = {
+        "unknown_service": lambda: brpc_frame(p09_request(), service=BRPC_SERVICE + b"X"),
+        "unknown_method": lambda: brpc_frame(p09_request(), method=b"predict"),
+        "unknown_model": lambda: brpc_frame(p09_request(), service=BRPC_SERVICE + b"/nope"),
+        "wrong_elem_type": lambda: brpc_frame(p09_request(elem=0)),
+        "wrong_elem_type_v04": lambda: brpc_frame(p04_request(elem=9)),
+        "shape_mismatch": lambda: brpc_frame(p09_request(x=DEMO_X[:12], shape=(1, 12))),
+        "shape_mismatch_v04": lambda: brpc_frame(p04_request(x=DEMO_X[:12], shape=(1, 12))),
+        "too_many_tensors_v04": lambda: brpc_frame(p04_request(n_tensors=3)),
+        "not_a_request": lambda: brpc_frame(b"\xff\xfe garbage \x00"),
+        "bad_compress_type": lambda: brpc_frame(p09_request(), compress=1),
+        "unknown_compress_type": lambda: brpc_frame(p09_request(), compress=77),
+        "broken_gzip": lambda: brpc_frame(b"\x1f\x8b\x08\x00not gzip", compress=2),
+        "gzip_bomb": lambda: brpc_frame(gzip.compress(bytes(MAX_BODY + (4 << 20))), compress=2),
+        "lying_attachment": lambda: brpc_frame(p09_request(), meta=brpc_meta(1, attach=1 << 20)),
+        "no_request_meta": lambda: brpc_frame(p09_request(), meta=pb_int(4, 1)),
+        "oversized": lambda: b"PRPC" + struct.pack(">II", MAX_BODY + 1, 20) + brpc_meta(1).ljust(20, b"\0"),
+        "meta_over_body": lambda: b"PRPC" + struct.pack(">II", 10, 20) + bytes(10),
+        "garbage_header": lambda: b"PRPCxxxxxxxxGARBAGE" * 3,
+        "garbage_meta": lambda: b"PRPC" + struct.pack(">II", 16, 16) + b"\xff" * 16,
+        "garbage_after_frame": lambda: brpc_frame(p09_request(), corr=5) + b"PRPZ not a frame",
+        "truncated": lambda: brpc_frame(p09_request())[:40],
+    }
+    data = frames[what]()
+    c = Conn(srv.port)
+    try:
+        c.sock.sendall(data)
+        got = brpc_read(c, REQUEST_TIMEOUT_S + IDLE_TIMEOUT_S + 3)
+        if what == "garbage_after_frame":
+            if got is None or got[1] != 0:
+                raise CaseFail("the good frame before the garbage was not answered: %r" % (got,))
+            got = brpc_read(c, REQUEST_TIMEOUT_S + 3)
+        if got is None:
+            resp = None
+        else:
+            resp = Response(got[1], {}, got[2])
+            if what in ("oversized", "garbage_header"):
+                if brpc_read(c, 5) is not None:
+                    raise CaseFail("the connection stayed open after the oversized body")
+            else:
+                brpc_good(c)
+        c2 = Conn(srv.port)
+        try:
+            brpc_good(c2)
+        finally:
+            c2.close()
+        return resp
+    finally:
+        c.close()
+
+
 SCENARIOS = {
     "lying_length_short": sc_lying_length_short,
     "lying_length_long": sc_lying_length_long,
@@ -947,6 +1137,7 @@ SCENARIOS = {
     "preface": sc_preface,
     "silent": sc_silent,
     "expect_continue": sc_expect_continue,
+    "brpc": sc_brpc,
 }
 
 
