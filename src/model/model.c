@@ -759,6 +759,7 @@ skiff_status_t *skiff__model_open(const char *path, const skiff__model_options *
         st = skiff_status_wrap(st, "model '%s'", m->d.name);
         goto fail;
     }
+    m->d.platform = skiff_model_paddle_program(m->engine) ? "skiff_paddle" : "skiff_onnx";
     m->n_engine_in = skiff_model_input_count(m->engine);
     m->n_engine_out = skiff_model_output_count(m->engine);
     m->d.instances = opts->instances > 0 ? opts->instances : 1;

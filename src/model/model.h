@@ -127,6 +127,9 @@ typedef struct skiff__model_desc {
     const char *name;
     const char *dir;
     const char *onnx_path;
+    /* KServe's platform: "skiff_onnx", or "skiff_paddle" for a Paddle
+     * program (static string). */
+    const char *platform;
     skiff__model_var *feed;
     int n_feed;
     skiff__model_var *fetch;

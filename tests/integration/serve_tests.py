@@ -1187,7 +1187,8 @@ def test_paddle_models():
         r = subprocess.run(seed, shell=True, capture_output=True, text=True)
         check(r.stdout.strip() == '{"result":{"price":[[18.901152]]}}', "the seed's curl on its Paddle model", r.stdout)
         r = requests.get(srv.url + "/v2/models/uci")
-        check(r.json()["inputs"][0]["shape"] == [-1, 13], "metadata from the Paddle conf", r.text)
+        check(r.json()["inputs"][0]["shape"] == [-1, 13] and r.json()["platform"] == "skiff_paddle",
+              "metadata from the Paddle conf", r.text)
         check(srv.stop() == 0, "exit code")
     # README's "Paddle models, served as they are", as written (a free port for 9393).
     with open(os.path.join(ROOT, "README.md")) as f:

@@ -289,9 +289,11 @@ static bool build_model_meta(skiff__buf *b, const skiff__served *sm)
 {
     const skiff__model_desc *d = sm->d;
     return skiff__buf_lit(b, "{\"name\":") && skiff__buf_cstr(b, d->name) &&
-           skiff__buf_lit(b, ",\"versions\":[\"1\"],\"platform\":\"skiff_onnx\",\"inputs\":") &&
-           put_tensor_list(b, d->feed, d->n_feed) && skiff__buf_lit(b, ",\"outputs\":") &&
-           put_tensor_list(b, d->fetch, d->n_fetch) && skiff__buf_lit(b, "}");
+           skiff__buf_lit(b, ",\"versions\":[\"1\"],\"platform\":") &&
+           skiff__buf_cstr(b, d->platform ? d->platform : "skiff_onnx") &&
+           skiff__buf_lit(b, ",\"inputs\":") && put_tensor_list(b, d->feed, d->n_feed) &&
+           skiff__buf_lit(b, ",\"outputs\":") && put_tensor_list(b, d->fetch, d->n_fetch) &&
+           skiff__buf_lit(b, "}");
 }
 
 static bool put_config_io(skiff__buf *b, const skiff__model_var *vars, int n, bool batched_model)
@@ -316,7 +318,9 @@ static bool build_model_config(skiff__buf *b, const skiff__served *sm)
     bool batched = d->mergeable;
     bool ok =
         skiff__buf_lit(b, "{\"name\":") && skiff__buf_cstr(b, d->name) &&
-        skiff__buf_lit(b, ",\"platform\":\"skiff_onnx\",\"backend\":\"skiff\"") &&
+        skiff__buf_lit(b, ",\"platform\":") &&
+        skiff__buf_cstr(b, d->platform ? d->platform : "skiff_onnx") &&
+        skiff__buf_lit(b, ",\"backend\":\"skiff\"") &&
         skiff__buf_printf(b, ",\"max_batch_size\":%d,\"input\":", batched ? d->max_batch : 0) &&
         put_config_io(b, d->feed, d->n_feed, batched) && skiff__buf_lit(b, ",\"output\":") &&
         put_config_io(b, d->fetch, d->n_fetch, batched) &&
