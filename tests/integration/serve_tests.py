@@ -1189,6 +1189,19 @@ def test_paddle_models():
         r = requests.get(srv.url + "/v2/models/uci")
         check(r.json()["inputs"][0]["shape"] == [-1, 13] and r.json()["platform"] == "skiff_paddle",
               "metadata from the Paddle conf", r.text)
+        # Paddle Serving's own client conf for this model (uci_housing_client), with
+        # the Python client package: the 0.9 HTTP form and baidu_std.
+        sys.path.insert(0, os.path.join(ROOT, "python"))
+        from paddle_serving_client import Client, HttpClient
+        client_conf = os.path.join(PADDLE_MODELS, "serving_uci_housing", "uci_housing_client",
+                                   "serving_client_conf.prototxt")
+        for cls_ in (HttpClient, Client):
+            c = cls_()
+            c.load_client_config(client_conf)
+            c.connect(["127.0.0.1:%d" % srv.port])
+            out = c.predict(feed={"x": np.array(DEMO_X, np.float32)}, fetch=["price"], batch=False)
+            check(abs(float(np.asarray(out["price"]).ravel()[0]) - 18.901152) < 1e-5,
+                  "uci_housing_client conf over " + cls_.__name__, out)
         check(srv.stop() == 0, "exit code")
     # README's "Paddle models, served as they are", as written (a free port for 9393).
     with open(os.path.join(ROOT, "README.md")) as f:
