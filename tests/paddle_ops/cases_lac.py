@@ -199,6 +199,19 @@ def serve_and_check(model, skiff):
                          np.array(t.get("lod", []), np.int64))
         if err:
             return "0.9 HTTP: %s (%s)" % (err, t)
+        # baidu_std with the Python client (Paddle's Client API): the LoD as "words.lod"
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+            os.path.abspath(__file__)))), "python"))
+        from paddle_serving_client import Client
+        cl = Client()
+        cl.load_client_config(os.path.join(model.dir, "serving_server_conf.prototxt"))
+        cl.connect(["127.0.0.1:%d" % port])
+        out = cl.predict(feed={"words": IDS.ravel(), "words.lod": LOD}, fetch=["crf_decode"],
+                         batch=True)
+        err = check_tags(model, np.asarray(out["crf_decode"], np.int64).reshape(-1, 1),
+                         np.asarray(out.get("crf_decode.lod", []), np.int64))
+        if err:
+            return "baidu_std: %s (%s)" % (err, out)
         # no "words.lod": one sentence of every word
         code, r = post(port, {"feed": [{"words": [3, 17, 250]}], "fetch": ["crf_decode"]})
         want, _ = np_lac(model.dir, IDS[:3], np.array([0, 3]))
