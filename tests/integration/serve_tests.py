@@ -22,6 +22,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import textwrap
 import threading
 import time
 
@@ -951,6 +952,14 @@ def test_quickstart():
                 time.sleep(0.1)
         r = subprocess.run(call.replace(":9393", ":%d" % port), shell=True, cwd=work, capture_output=True, text=True)
         check(r.returncode == 0 and r.stdout.strip() == promised, "curl as written", r.stdout, r.stderr)
+        # the Python RPC client block, as written (PYTHONPATH=python)
+        with open(os.path.join(ROOT, "README.md")) as f:
+            qs = f.read().split("## Quick start", 1)[1].split("\n## ", 1)[0]
+        py = textwrap.dedent(qs.split("```python", 1)[1].split("```", 1)[0])
+        printed = re.search(r"prints `([^`]+)`", qs).group(1)
+        r = subprocess.run([sys.executable, "-c", py.replace(":9393", ":%d" % port)], cwd=work, capture_output=True,
+                           text=True, env=dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python")))
+        check(r.returncode == 0 and r.stdout.strip() == printed, "README's Python client as written", r.stdout, r.stderr)
         r = requests.post(url + "/v2/models/uci/infer", json={"inputs": [{"name": "x", "shape": [1, 13],
                                                                           "datatype": "FP32", "data": DEMO_X}]})
         check(r.status_code == 200 and r.json()["outputs"][0]["name"] == "price", "KServe as promised", r.text[:200])
