@@ -10,7 +10,8 @@ Load, all at once for the whole run:
     truncated JSON, wrong types and shapes, unknown models, inputs and routes,
     wrong methods, truncated binary tensors, lying header lengths);
   - a checker thread sending good requests with random inputs on fresh
-    connections and comparing each answer with numpy (the model's weights);
+    connections (and over baidu_std with the Python Client, one pooled
+    connection) and comparing each answer with numpy (the model's weights);
   - an abuser thread: bursts of connections opened and dropped silently, after
     half a request, or with RST mid-body; clients that stop reading mid-answer.
 Pass: RSS grows by less than 2 % from the first minute (median of the three
@@ -186,13 +187,32 @@ class Stats:
 
 def checker(url, stop, st):
     rng = np.random.default_rng(1)
-    kinds = ["web", "p09", "kv", "kbin"]
+    kinds = ["web", "p09", "kv", "kbin", "brpc"]
+    # baidu_std through Paddle Serving's Python client (python/ of this checkout)
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))), "python"))
+    from paddle_serving_client import Client
+    rpc = Client()
+    rpc.load_client_config(os.path.join(UCI, "serving_server_conf.prototxt"))
+    rpc.connect([url.split("//", 1)[1]])
     i = 0
     while not stop.is_set():
         rows = rng.uniform(-2, 2, size=(3, 13)).astype(np.float32)
         want = predict(rows)
-        kind = kinds[i % 4]
+        kind = kinds[i % len(kinds)]
         i += 1
+        if kind == "brpc":
+            try:
+                got = rpc.predict(feed={"x": rows}, fetch=["price"], batch=True)["price"]
+                g = np.asarray(got, np.float64).reshape(-1)
+                if g.shape != want.shape or np.any(np.abs(g - want) > 1e-4 * (1 + np.abs(want))):
+                    st.fail("checker brpc: got %s want %s" % (g.tolist(), want.tolist()))
+            except Exception as e:  # the client's errors carry the server's text
+                st.fail("checker brpc: %s: %s" % (type(e).__name__, e))
+            with st.lock:
+                st.checked += 1
+            time.sleep(0.01)
+            continue
         try:
             if kind == "web":
                 r = requests.post(url + "/uci/prediction", timeout=30,
