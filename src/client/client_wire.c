@@ -60,12 +60,24 @@ skiff_status_t *skiff__client_encode(const skiff__client_wire *w, const skiff__r
         bool proto = w->transport == SKIFF_CLIENT_HTTP_PROTO;
         st = proto ? skiff__encode_paddle09_pb_request(r, &body, &len)
                    : skiff__encode_paddle09_request(r, &body, &len);
+        /* a multi-model server's model: ?model=NAME (percent-encoded) */
+        if (!st && !skiff__buf_lit(out, "POST " SKIFF__CLIENT_HTTP_PATH))
+            st = oom();
+        if (!st && w->model && w->model[0]) {
+            bool ok = skiff__buf_lit(out, "?model=");
+            for (const unsigned char *m = (const unsigned char *)w->model; ok && *m; m++)
+                ok = (*m >= '0' && *m <= '9') || ((*m | 32) >= 'a' && (*m | 32) <= 'z') ||
+                             *m == '_' || *m == '-' || *m == '.'
+                         ? skiff__buf_char(out, (char)*m)
+                         : skiff__buf_printf(out, "%%%02X", *m);
+            if (!ok)
+                st = oom();
+        }
         if (!st && !skiff__buf_printf(out,
-                                      "POST " SKIFF__CLIENT_HTTP_PATH " HTTP/1.1\r\n"
-                                      "Host: %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                                      "%s\r\n",
+                                      " HTTP/1.1\r\n"
+                                      "Host: %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n",
                                       host, proto ? "application/proto" : "application/json",
-                                      body.len, ""))
+                                      body.len))
             st = oom();
         if (!st && timeout_ms > 0 &&
             !skiff__buf_printf(out, "X-Request-Timeout-Ms: %d\r\n", (int)timeout_ms))
@@ -145,7 +157,6 @@ static int on_message_complete(http_parser *p)
     http_state *h = p->data;
     h->rd->done = true;
     h->rd->keep_alive = http_should_keep_alive(p) != 0;
-    http_parser_pause(p, 1); /* one answer per call */
     return 0;
 }
 
@@ -202,14 +213,11 @@ skiff_status_t *skiff__client_reader_feed(skiff__client_reader *rd, const void *
         if (h->too_big)
             return skiff_status_new(SKIFF_CODE_INTERNAL, "answer: the body is over %zu bytes",
                                     SKIFF__CLIENT_MAX_ANSWER);
-        if (e == HPE_PAUSED) {
-            if (used < n)
-                return broken("%s after the answer", "bytes");
-            return NULL;
-        }
         if (e != HPE_OK)
             return skiff_status_new(SKIFF_CODE_INTERNAL, "answer: not HTTP: %s",
                                     http_errno_description(e));
+        if (used < n)
+            return broken("%s after the answer", "bytes");
         return NULL;
     }
     if (n == 0)
