@@ -16,9 +16,8 @@
 
 #include "skiff/client.h"
 
-static const float house[13] = {0.0137f,  -0.1136f, 0.2553f, -0.0692f, 0.0582f,
-                                 -0.0727f, -0.1583f, -0.0584f, 0.6283f, 0.4919f,
-                                 0.1856f,  0.0795f,  -0.0332f};
+static const float house[13] = {0.0137f,  -0.1136f, 0.2553f, -0.0692f, 0.0582f, -0.0727f, -0.1583f,
+                                -0.0584f, 0.6283f,  0.4919f, 0.1856f,  0.0795f, -0.0332f};
 
 typedef struct job {
     skiff_client_t *client;
@@ -71,7 +70,8 @@ static void *worker(void *arg)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s CLIENT_CONF ENDPOINTS [brpc|http|http_proto] [THREADS] [CALLS]\n",
+        fprintf(stderr,
+                "usage: %s CLIENT_CONF ENDPOINTS [brpc|http|http_proto] [THREADS] [CALLS]\n",
                 argv[0]);
         return 2;
     }

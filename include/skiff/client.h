@@ -77,12 +77,12 @@ typedef enum skiff_client_transport {
 /* Options; a zeroed struct (or NULL) means every default. */
 typedef struct skiff_client_options {
     skiff_client_transport_t transport; /* default SKIFF_CLIENT_BRPC */
-    int timeout_ms;         /* per endpoint tried: connect + send + answer (default 20000) */
+    int timeout_ms;            /* per endpoint tried: connect + send + answer (default 20000) */
     int max_idle_per_endpoint; /* pooled idle connections kept per endpoint (default 64) */
-    const char *model;      /* a multi-model server's model (RpcMeta user_fields "model",
-                               HTTP: the Request's "model"); NULL = the server's default.
-                               Copied. */
-    bool gzip;              /* baidu_std: gzip the request payload (compress_type 2) */
+    const char *model;         /* a multi-model server's model (RpcMeta user_fields "model",
+                                  HTTP: the Request's "model"); NULL = the server's default.
+                                  Copied. */
+    bool gzip;                 /* baidu_std: gzip the request payload (compress_type 2) */
 } skiff_client_options_t;
 
 /* Creates a client. conf_path: serving_client_conf.prototxt, or a directory
@@ -150,8 +150,8 @@ SKIFF_API skiff_status_t *skiff_client_predict(skiff_client_t *client,
                                                skiff_client_result_t **out_result);
 
 /* The output named name (fetch alias), or NULL. Borrowed from the result. */
-SKIFF_API const skiff_client_output_t *
-skiff_client_result_find(const skiff_client_result_t *result, const char *name);
+SKIFF_API const skiff_client_output_t *skiff_client_result_find(const skiff_client_result_t *result,
+                                                                const char *name);
 
 /* Frees a result and every tensor, name and LoD it holds. Accepts NULL. */
 SKIFF_API void skiff_client_result_free(skiff_client_result_t *result);

@@ -17,25 +17,24 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: skiff predict --client_conf DIR --endpoint HOST:PORT[,HOST:PORT...]\n"
-            "                     --feed NAME=FILE.npy|JSON ... [options]\n\n"
-            "Calls a served model once, the way Paddle Serving's Client does, and prints\n"
-            "the outputs as JSON: {\"<fetch>\": {\"dtype\":..,\"shape\":[..],\"data\":[..]"
-            "[,\"lod\":[..]]}, ..}.\n\n"
-            "  --client_conf PATH      serving_client_conf.prototxt, or its directory\n"
-            "  --endpoint LIST         host:port, comma-separated: taken in turn, the next one\n"
-            "                          when one cannot be reached or times out\n"
-            "  --protocol P            brpc (baidu_std, default), http (Paddle 0.9 JSON) or\n"
-            "                          http_proto (Paddle 0.9 protobuf over HTTP)\n"
-            "  --feed NAME=VALUE       a feed var by alias: a .npy file, or JSON (a number or\n"
-            "                          nested lists); NAME.lod=[0,3,5] gives its LoD\n"
-            "  --fetch a,b             outputs wanted (names not in the conf are dropped)\n"
-            "  --batch                 the feeds carry their batch dim (Paddle's batch=True)\n"
-            "  --timeout_ms N          per endpoint tried (default 20000)\n"
-            "  --log_id N              sent with the request\n"
-            "  --model NAME            the model of a multi-model server\n"
-            "  --help                  this text\n");
+    fprintf(f, "usage: skiff predict --client_conf DIR --endpoint HOST:PORT[,HOST:PORT...]\n"
+               "                     --feed NAME=FILE.npy|JSON ... [options]\n\n"
+               "Calls a served model once, the way Paddle Serving's Client does, and prints\n"
+               "the outputs as JSON: {\"<fetch>\": {\"dtype\":..,\"shape\":[..],\"data\":[..]"
+               "[,\"lod\":[..]]}, ..}.\n\n"
+               "  --client_conf PATH      serving_client_conf.prototxt, or its directory\n"
+               "  --endpoint LIST         host:port, comma-separated: taken in turn, the next one\n"
+               "                          when one cannot be reached or times out\n"
+               "  --protocol P            brpc (baidu_std, default), http (Paddle 0.9 JSON) or\n"
+               "                          http_proto (Paddle 0.9 protobuf over HTTP)\n"
+               "  --feed NAME=VALUE       a feed var by alias: a .npy file, or JSON (a number or\n"
+               "                          nested lists); NAME.lod=[0,3,5] gives its LoD\n"
+               "  --fetch a,b             outputs wanted (names not in the conf are dropped)\n"
+               "  --batch                 the feeds carry their batch dim (Paddle's batch=True)\n"
+               "  --timeout_ms N          per endpoint tried (default 20000)\n"
+               "  --log_id N              sent with the request\n"
+               "  --model NAME            the model of a multi-model server\n"
+               "  --help                  this text\n");
 }
 
 static void fail(const char *what, skiff_status_t *st)
@@ -47,8 +46,7 @@ static void fail(const char *what, skiff_status_t *st)
 
 /* ---- JSON feeds -------------------------------------------------------------------- */
 
-static skiff_status_t *json_shape(const json_t *v, int *ndim, int64_t *dims, bool *real,
-                                  bool *str)
+static skiff_status_t *json_shape(const json_t *v, int *ndim, int64_t *dims, bool *real, bool *str)
 {
     *ndim = 0;
     while (json_is_array(v)) {
@@ -117,7 +115,9 @@ static skiff_status_t *json_tensor(const char *text, skiff_tensor_t **out)
     if (!str && strpbrk(text, ".eE"))
         real = true;
     if (!st)
-        st = skiff_tensor_new(str ? SKIFF_DTYPE_STRING : real ? SKIFF_DTYPE_FLOAT64 : SKIFF_DTYPE_INT64,
+        st = skiff_tensor_new(str    ? SKIFF_DTYPE_STRING
+                              : real ? SKIFF_DTYPE_FLOAT64
+                                     : SKIFF_DTYPE_INT64,
                               ndim, dims, out);
     int64_t at = 0;
     if (!st && (st = json_fill(root, 0, ndim, dims, *out, &at))) {
@@ -148,26 +148,17 @@ static skiff_status_t *json_lod(const char *text, int64_t **out, int *out_n)
 static bool put_value(skiff__buf *b, const skiff_tensor_t *t, int64_t i)
 {
     switch (t->dtype) {
-    case SKIFF_DTYPE_FLOAT32:
-        return skiff__buf_f32(b, ((const float *)t->data)[i]);
-    case SKIFF_DTYPE_FLOAT64:
-        return skiff__buf_f64(b, ((const double *)t->data)[i]);
-    case SKIFF_DTYPE_INT64:
-        return skiff__buf_i64(b, ((const int64_t *)t->data)[i]);
-    case SKIFF_DTYPE_INT32:
-        return skiff__buf_i64(b, ((const int32_t *)t->data)[i]);
-    case SKIFF_DTYPE_INT16:
-        return skiff__buf_i64(b, ((const int16_t *)t->data)[i]);
-    case SKIFF_DTYPE_INT8:
-        return skiff__buf_i64(b, ((const int8_t *)t->data)[i]);
-    case SKIFF_DTYPE_UINT8:
-        return skiff__buf_i64(b, ((const uint8_t *)t->data)[i]);
+    case SKIFF_DTYPE_FLOAT32: return skiff__buf_f32(b, ((const float *)t->data)[i]);
+    case SKIFF_DTYPE_FLOAT64: return skiff__buf_f64(b, ((const double *)t->data)[i]);
+    case SKIFF_DTYPE_INT64: return skiff__buf_i64(b, ((const int64_t *)t->data)[i]);
+    case SKIFF_DTYPE_INT32: return skiff__buf_i64(b, ((const int32_t *)t->data)[i]);
+    case SKIFF_DTYPE_INT16: return skiff__buf_i64(b, ((const int16_t *)t->data)[i]);
+    case SKIFF_DTYPE_INT8: return skiff__buf_i64(b, ((const int8_t *)t->data)[i]);
+    case SKIFF_DTYPE_UINT8: return skiff__buf_i64(b, ((const uint8_t *)t->data)[i]);
     case SKIFF_DTYPE_BOOL:
         return skiff__buf_lit(b, ((const uint8_t *)t->data)[i] ? "true" : "false");
-    case SKIFF_DTYPE_STRING:
-        return skiff__buf_cstr(b, ((char *const *)t->data)[i]);
-    default:
-        return skiff__buf_lit(b, "null");
+    case SKIFF_DTYPE_STRING: return skiff__buf_cstr(b, ((char *const *)t->data)[i]);
+    default: return skiff__buf_lit(b, "null");
     }
 }
 
@@ -179,9 +170,9 @@ static bool print_result(const skiff_client_result_t *r)
         const skiff_client_output_t *o = &r->outputs[i];
         const skiff_tensor_t *t = o->tensor;
         ok = (!i || skiff__buf_char(&b, ',')) && skiff__buf_cstr(&b, o->name) &&
-             skiff__buf_lit(&b, ":{\"dtype\":") && skiff__buf_cstr(&b, skiff_dtype_name(t->dtype)) &&
-             skiff__buf_lit(&b, ",\"shape\":") && skiff__buf_shape(&b, t->ndim, t->dims) &&
-             skiff__buf_lit(&b, ",\"data\":[");
+             skiff__buf_lit(&b, ":{\"dtype\":") &&
+             skiff__buf_cstr(&b, skiff_dtype_name(t->dtype)) && skiff__buf_lit(&b, ",\"shape\":") &&
+             skiff__buf_shape(&b, t->ndim, t->dims) && skiff__buf_lit(&b, ",\"data\":[");
         int64_t n = skiff_tensor_numel(t);
         for (int64_t k = 0; ok && k < n; k++)
             ok = (!k || skiff__buf_char(&b, ',')) && put_value(&b, t, k);
@@ -201,8 +192,7 @@ static bool print_result(const skiff_client_result_t *r)
 
 int skiff__cmd_predict(int argc, char **argv)
 {
-    const char *conf = NULL, *endpoint = NULL, *protocol = "brpc", *fetch_arg = NULL,
-               *model = NULL;
+    const char *conf = NULL, *endpoint = NULL, *protocol = "brpc", *fetch_arg = NULL, *model = NULL;
     const char *feed_args[MAX_FEEDS];
     int n_feed_args = 0;
     bool batch = false;
@@ -220,8 +210,9 @@ int skiff__cmd_predict(int argc, char **argv)
         const char *val = NULL;
         size_t al = strlen(a);
         const char *eq = strchr(a, '=');
-        static const char *const opts[] = {"--client_conf", "--endpoint", "--protocol", "--feed",
-                                           "--fetch",       "--timeout_ms", "--log_id", "--model"};
+        static const char *const opts[] = {"--client_conf", "--endpoint", "--protocol",
+                                           "--feed",        "--fetch",    "--timeout_ms",
+                                           "--log_id",      "--model"};
         int which = -1;
         for (int k = 0; k < (int)(sizeof(opts) / sizeof(opts[0])); k++) {
             size_t ol = strlen(opts[k]);
@@ -240,15 +231,9 @@ int skiff__cmd_predict(int argc, char **argv)
             return 2;
         }
         switch (which) {
-        case 0:
-            conf = val;
-            break;
-        case 1:
-            endpoint = val;
-            break;
-        case 2:
-            protocol = val;
-            break;
+        case 0: conf = val; break;
+        case 1: endpoint = val; break;
+        case 2: protocol = val; break;
         case 3:
             if (n_feed_args == MAX_FEEDS) {
                 fprintf(stderr, "skiff predict: more than %d --feed\n", MAX_FEEDS);
@@ -256,9 +241,7 @@ int skiff__cmd_predict(int argc, char **argv)
             }
             feed_args[n_feed_args++] = val;
             break;
-        case 4:
-            fetch_arg = val;
-            break;
+        case 4: fetch_arg = val; break;
         case 5:
         case 6:
             if (!skiff__parse_i64(val, which == 5 ? &timeout_ms : &log_id) ||
@@ -268,8 +251,7 @@ int skiff__cmd_predict(int argc, char **argv)
                 return 2;
             }
             break;
-        default:
-            model = val;
+        default: model = val;
         }
     }
     if (!conf || !endpoint || n_feed_args == 0) {

@@ -66,8 +66,7 @@ static skiff_status_t *read_conf(const char *path, skiff__model_conf **out)
 }
 
 skiff_status_t *skiff_client_new(const char *conf_path, const char *endpoints,
-                                 const skiff_client_options_t *options,
-                                 skiff_client_t **out_client)
+                                 const skiff_client_options_t *options, skiff_client_t **out_client)
 {
     if (!out_client)
         return skiff_status_new(SKIFF_CODE_INVALID_ARG, "skiff_client_new: out_client is NULL");
@@ -141,36 +140,28 @@ static bool is_int(skiff_dtype_t t)
     case SKIFF_DTYPE_INT64:
     case SKIFF_DTYPE_UINT32:
     case SKIFF_DTYPE_UINT64:
-    case SKIFF_DTYPE_BOOL:
-        return true;
-    default:
-        return false;
+    case SKIFF_DTYPE_BOOL: return true;
+    default: return false;
     }
 }
 
-static bool is_float(skiff_dtype_t t) { return t == SKIFF_DTYPE_FLOAT32 || t == SKIFF_DTYPE_FLOAT64; }
+static bool is_float(skiff_dtype_t t)
+{
+    return t == SKIFF_DTYPE_FLOAT32 || t == SKIFF_DTYPE_FLOAT64;
+}
 
 static int64_t get_i(const void *d, skiff_dtype_t t, int64_t i)
 {
     switch (t) {
-    case SKIFF_DTYPE_UINT8:
-        return ((const uint8_t *)d)[i];
-    case SKIFF_DTYPE_BOOL:
-        return ((const uint8_t *)d)[i] != 0;
-    case SKIFF_DTYPE_INT8:
-        return ((const int8_t *)d)[i];
-    case SKIFF_DTYPE_UINT16:
-        return ((const uint16_t *)d)[i];
-    case SKIFF_DTYPE_INT16:
-        return ((const int16_t *)d)[i];
-    case SKIFF_DTYPE_INT32:
-        return ((const int32_t *)d)[i];
-    case SKIFF_DTYPE_UINT32:
-        return ((const uint32_t *)d)[i];
-    case SKIFF_DTYPE_UINT64:
-        return (int64_t)((const uint64_t *)d)[i];
-    default:
-        return ((const int64_t *)d)[i];
+    case SKIFF_DTYPE_UINT8: return ((const uint8_t *)d)[i];
+    case SKIFF_DTYPE_BOOL: return ((const uint8_t *)d)[i] != 0;
+    case SKIFF_DTYPE_INT8: return ((const int8_t *)d)[i];
+    case SKIFF_DTYPE_UINT16: return ((const uint16_t *)d)[i];
+    case SKIFF_DTYPE_INT16: return ((const int16_t *)d)[i];
+    case SKIFF_DTYPE_INT32: return ((const int32_t *)d)[i];
+    case SKIFF_DTYPE_UINT32: return ((const uint32_t *)d)[i];
+    case SKIFF_DTYPE_UINT64: return (int64_t)((const uint64_t *)d)[i];
+    default: return ((const int64_t *)d)[i];
     }
 }
 
@@ -186,30 +177,14 @@ static double get_f(const void *d, skiff_dtype_t t, int64_t i)
 static void put(void *d, skiff_dtype_t t, int64_t i, int64_t iv, double fv, bool as_float)
 {
     switch (t) {
-    case SKIFF_DTYPE_FLOAT32:
-        ((float *)d)[i] = as_float ? (float)fv : (float)iv;
-        break;
-    case SKIFF_DTYPE_FLOAT64:
-        ((double *)d)[i] = as_float ? fv : (double)iv;
-        break;
-    case SKIFF_DTYPE_UINT8:
-        ((uint8_t *)d)[i] = (uint8_t)(as_float ? (int64_t)fv : iv);
-        break;
-    case SKIFF_DTYPE_BOOL:
-        ((uint8_t *)d)[i] = (as_float ? fv != 0 : iv != 0);
-        break;
-    case SKIFF_DTYPE_INT8:
-        ((int8_t *)d)[i] = (int8_t)(as_float ? (int64_t)fv : iv);
-        break;
-    case SKIFF_DTYPE_INT16:
-        ((int16_t *)d)[i] = (int16_t)(as_float ? (int64_t)fv : iv);
-        break;
-    case SKIFF_DTYPE_INT32:
-        ((int32_t *)d)[i] = (int32_t)(as_float ? (int64_t)fv : iv);
-        break;
-    default:
-        ((int64_t *)d)[i] = as_float ? (int64_t)fv : iv;
-        break;
+    case SKIFF_DTYPE_FLOAT32: ((float *)d)[i] = as_float ? (float)fv : (float)iv; break;
+    case SKIFF_DTYPE_FLOAT64: ((double *)d)[i] = as_float ? fv : (double)iv; break;
+    case SKIFF_DTYPE_UINT8: ((uint8_t *)d)[i] = (uint8_t)(as_float ? (int64_t)fv : iv); break;
+    case SKIFF_DTYPE_BOOL: ((uint8_t *)d)[i] = (as_float ? fv != 0 : iv != 0); break;
+    case SKIFF_DTYPE_INT8: ((int8_t *)d)[i] = (int8_t)(as_float ? (int64_t)fv : iv); break;
+    case SKIFF_DTYPE_INT16: ((int16_t *)d)[i] = (int16_t)(as_float ? (int64_t)fv : iv); break;
+    case SKIFF_DTYPE_INT32: ((int32_t *)d)[i] = (int32_t)(as_float ? (int64_t)fv : iv); break;
+    default: ((int64_t *)d)[i] = as_float ? (int64_t)fv : iv; break;
     }
 }
 
@@ -366,7 +341,8 @@ skiff_status_t *skiff__client_req_build(const skiff__model_conf *conf,
         return skiff_status_new(SKIFF_CODE_INVALID_ARG, "predict: feeds or fetch are NULL");
     for (int i = 0; i < n_feeds; i++) {
         int k = 0;
-        while (k < conf->n_feed && (!feeds[i].name || strcmp(conf->feed[k].alias_name, feeds[i].name)))
+        while (k < conf->n_feed &&
+               (!feeds[i].name || strcmp(conf->feed[k].alias_name, feeds[i].name)))
             k++;
         if (k == conf->n_feed)
             return skiff_status_new(SKIFF_CODE_INVALID_ARG,
@@ -447,9 +423,9 @@ const skiff_client_output_t *skiff_client_result_find(const skiff_client_result_
     return NULL;
 }
 
-skiff_status_t *skiff__client_result_build(const skiff__model_conf *conf,
-                                           skiff__infer_request *ans, const char *const *fetch,
-                                           int n_fetch, skiff_client_result_t **out)
+skiff_status_t *skiff__client_result_build(const skiff__model_conf *conf, skiff__infer_request *ans,
+                                           const char *const *fetch, int n_fetch,
+                                           skiff_client_result_t **out)
 {
     *out = NULL;
     skiff_client_result_t *r = skiff__calloc(1, sizeof(*r));

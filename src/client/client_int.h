@@ -131,8 +131,8 @@ void skiff__client_req_free(skiff__client_req *r);
 
 /* The fetch map of a decoded answer: outputs named by conf aliases, those not
  * asked for dropped. Takes the tensors out of ans. */
-skiff_status_t *skiff__client_result_build(const skiff__model_conf *conf,
-                                           skiff__infer_request *ans, const char *const *fetch,
-                                           int n_fetch, skiff_client_result_t **out);
+skiff_status_t *skiff__client_result_build(const skiff__model_conf *conf, skiff__infer_request *ans,
+                                           const char *const *fetch, int n_fetch,
+                                           skiff_client_result_t **out);
 
 #endif

@@ -47,8 +47,8 @@ static skiff_status_t *ep_parse(const char *s, size_t n, int max_idle, skiff__cl
     int64_t pv;
     if (!skiff__parse_i64(port, &pv) || pv <= 0 || pv > 65535)
         return skiff_status_new(SKIFF_CODE_INVALID_ARG,
-                                "endpoint '%.*s': port '%s' is not a number in 1..65535", (int)n,
-                                s, port);
+                                "endpoint '%.*s': port '%s' is not a number in 1..65535", (int)n, s,
+                                port);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai = NULL;
     int rc = getaddrinfo(hl ? host : "127.0.0.1", port, &hints, &ai);
     if (rc != 0 || !ai)

@@ -73,11 +73,11 @@ skiff_status_t *skiff__client_encode(const skiff__client_wire *w, const skiff__r
             if (!ok)
                 st = oom();
         }
-        if (!st && !skiff__buf_printf(out,
-                                      " HTTP/1.1\r\n"
-                                      "Host: %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n",
-                                      host, proto ? "application/proto" : "application/json",
-                                      body.len))
+        if (!st &&
+            !skiff__buf_printf(out,
+                               " HTTP/1.1\r\n"
+                               "Host: %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n",
+                               host, proto ? "application/proto" : "application/json", body.len))
             st = oom();
         if (!st && timeout_ms > 0 &&
             !skiff__buf_printf(out, "X-Request-Timeout-Ms: %d\r\n", (int)timeout_ms))
@@ -225,7 +225,8 @@ skiff_status_t *skiff__client_reader_feed(skiff__client_reader *rd, const void *
     if (!skiff__buf_append(&rd->raw, p, n))
         return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory reading the answer");
     uint32_t body_size, meta_size;
-    skiff__brpc_head_result hr = skiff__brpc_head(rd->raw.data, rd->raw.len, &body_size, &meta_size);
+    skiff__brpc_head_result hr =
+        skiff__brpc_head(rd->raw.data, rd->raw.len, &body_size, &meta_size);
     if (hr == SKIFF__BRPC_HEAD_MORE)
         return NULL;
     if (hr == SKIFF__BRPC_HEAD_MAGIC)
@@ -286,9 +287,8 @@ skiff_status_t *skiff__client_reader_decode(skiff__client_reader *rd, skiff__inf
             skiff_status_free(st);
             *out_answered = true;
             size_t n = rd->raw.len > 300 ? 300 : rd->raw.len;
-            return skiff_status_new(skiff__code_from_http(rd->http_status),
-                                    "server: HTTP %d: %.*s", rd->http_status, (int)n,
-                                    (const char *)rd->raw.data);
+            return skiff_status_new(skiff__code_from_http(rd->http_status), "server: HTTP %d: %.*s",
+                                    rd->http_status, (int)n, (const char *)rd->raw.data);
         }
         if (st && from_server(st))
             *out_answered = true;
