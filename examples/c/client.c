@@ -80,8 +80,9 @@ int main(int argc, char **argv)
         o.transport = SKIFF_CLIENT_HTTP_JSON;
     else if (argc > 3 && !strcmp(argv[3], "http_proto"))
         o.transport = SKIFF_CLIENT_HTTP_PROTO;
-    int threads = argc > 4 ? atoi(argv[4]) : 1, calls = argc > 5 ? atoi(argv[5]) : 1;
-    if (threads < 1 || threads > 256 || calls < 1) {
+    long threads = argc > 4 ? strtol(argv[4], NULL, 10) : 1;
+    long calls = argc > 5 ? strtol(argv[5], NULL, 10) : 1;
+    if (threads < 1 || threads > 256 || calls < 1 || calls > 100000000) {
         fprintf(stderr, "THREADS must be 1..256 and CALLS at least 1\n");
         return 2;
     }
@@ -105,8 +106,8 @@ int main(int argc, char **argv)
         threads = 0;
     }
     int started = 0;
-    for (int t = 0; t < threads; t++) {
-        jobs[t] = (job){.client = c, .calls = calls, .expect = first};
+    for (long t = 0; t < threads; t++) {
+        jobs[t] = (job){.client = c, .calls = (int)calls, .expect = first};
         if (pthread_create(&tids[t], NULL, worker, &jobs[t]) != 0) {
             failures++;
             break;
@@ -124,6 +125,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "example_client: %d failed calls\n", failures);
         return 1;
     }
-    printf("ok: %d calls\n", 1 + started * calls);
+    printf("ok: %ld calls\n", 1 + started * calls);
     return 0;
 }

@@ -2,11 +2,12 @@
  * servers (threads on 127.0.0.1 that answer one connection with fixed
  * bytes): conf loading, request encoding, answer decoding for both
  * transports, failover order, error mapping, broken answers. */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <cmocka.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
