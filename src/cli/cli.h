@@ -6,5 +6,6 @@
 int skiff__cmd_run(int argc, char **argv);
 int skiff__cmd_serve(int argc, char **argv);
 int skiff__cmd_convert(int argc, char **argv);
+int skiff__cmd_predict(int argc, char **argv);
 
 #endif
