@@ -28,20 +28,10 @@ static void pb_free(void *data, void *p) { skiff__free(p); }
 static ProtobufCAllocator pb_allocator = {pb_alloc, pb_free, NULL};
 
 /* The `contents` fields, for messages. */
-enum {
-    F_BOOL,
-    F_INT,
-    F_INT64,
-    F_UINT,
-    F_UINT64,
-    F_FP32,
-    F_FP64,
-    F_BYTES,
-    F_NONE
-};
-static const char *const field_names[] = {
-    "bool_contents", "int_contents",  "int64_contents", "uint_contents", "uint64_contents",
-    "fp32_contents", "fp64_contents", "bytes_contents", "(none)"};
+enum { F_BOOL, F_INT, F_INT64, F_UINT, F_UINT64, F_FP32, F_FP64, F_BYTES, F_NONE };
+static const char *const field_names[] = {"bool_contents", "int_contents",    "int64_contents",
+                                          "uint_contents", "uint64_contents", "fp32_contents",
+                                          "fp64_contents", "bytes_contents",  "(none)"};
 
 static size_t field_count(const pb_contents *c, int f)
 {
@@ -241,8 +231,8 @@ skiff_status_t *skiff__decode_kserve_grpc(const skiff__decode_in *in, skiff__inf
     *out = NULL;
     if (!in->io)
         return skiff_status_new(SKIFF_CODE_INTERNAL, "KServe gRPC request without a model");
-    pb_req *r = inference__model_infer_request__unpack(&pb_allocator, in->len,
-                                                       (const uint8_t *)in->body);
+    pb_req *r =
+        inference__model_infer_request__unpack(&pb_allocator, in->len, (const uint8_t *)in->body);
     if (!r)
         return skiff__codec_bad("the %zu-byte message is not a ModelInferRequest", in->len);
     skiff__codec_limits lim;
@@ -308,7 +298,9 @@ static bool typed_contents(const skiff_tensor_t *t, pb_contents *c, void **tmp)
         case SKIFF_DTYPE_INT16: ((int32_t *)p)[i] = ((const int16_t *)t->data)[i]; break;
         case SKIFF_DTYPE_UINT8: ((uint32_t *)p)[i] = ((const uint8_t *)t->data)[i]; break;
         case SKIFF_DTYPE_UINT16: ((uint32_t *)p)[i] = ((const uint16_t *)t->data)[i]; break;
-        case SKIFF_DTYPE_BOOL: ((protobuf_c_boolean *)p)[i] = ((const uint8_t *)t->data)[i] != 0; break;
+        case SKIFF_DTYPE_BOOL:
+            ((protobuf_c_boolean *)p)[i] = ((const uint8_t *)t->data)[i] != 0;
+            break;
         case SKIFF_DTYPE_STRING: {
             const char *s = ((char *const *)t->data)[i];
             ((ProtobufCBinaryData *)p)[i] =

@@ -113,10 +113,11 @@ static void dispatch(skiff__server *s, int fd, const struct sockaddr *addr, sock
     }
     static _Atomic int told;
     if (!atomic_exchange(&told, 1))
-        skiff_log(SKIFF_LOG_WARN,
-                  "a client spoke %s on port %d: not served (HTTP/1.1, brpc and gRPC are); closing such "
-                  "connections (logged once)",
-                  proto_names[p], s->port);
+        skiff_log(
+            SKIFF_LOG_WARN,
+            "a client spoke %s on port %d: not served (HTTP/1.1, brpc and gRPC are); closing such "
+            "connections (logged once)",
+            proto_names[p], s->port);
     atomic_fetch_add(&s->conn_refused_proto, 1);
     close(fd);
 }

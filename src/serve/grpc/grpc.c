@@ -287,8 +287,8 @@ static bool conn_flush(gconn *c)
     }
 }
 
-static ssize_t data_read(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t len,
-                         uint32_t *flags, nghttp2_data_source *src, void *user)
+static ssize_t data_read(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
+                         nghttp2_data_source *src, void *user)
 {
     gstream *st = src->ptr;
     size_t left = st->resp.len - st->resp_off;
@@ -306,7 +306,9 @@ static ssize_t data_read(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t l
 }
 
 #define NV(n, v)                                                                                   \
-    {(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE}
+    {                                                                                              \
+        (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE             \
+    }
 
 static void count_answer(gstream *st, skiff_code_t code, const char *msg)
 {
@@ -558,8 +560,10 @@ static void answer_model_meta(gstream *st, skiff__served *sm)
 {
     const skiff__model_desc *d = sm->d;
     int n = d->n_feed + d->n_fetch;
-    Inference__ModelMetadataResponse__TensorMetadata *tm = skiff__calloc((size_t)n + 1, sizeof(*tm));
-    Inference__ModelMetadataResponse__TensorMetadata **tp = skiff__calloc((size_t)n + 1, sizeof(*tp));
+    Inference__ModelMetadataResponse__TensorMetadata *tm =
+        skiff__calloc((size_t)n + 1, sizeof(*tm));
+    Inference__ModelMetadataResponse__TensorMetadata **tp =
+        skiff__calloc((size_t)n + 1, sizeof(*tp));
     int64_t *shapes = skiff__calloc(((size_t)n + 1) * (SKIFF_MAX_DIMS + 1), sizeof(int64_t));
     if (!tm || !tp || !shapes) {
         answer_error(st, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
@@ -808,9 +812,9 @@ static bool route(gstream *st)
         answer_error(st, SKIFF_CODE_UNSUPPORTED, "unknown method '%.64s' of service %.*s",
                      slash + 1, (int)sl, p + 1);
     else
-        answer_error(st, SKIFF_CODE_UNSUPPORTED,
-                     "unknown service '%.*s' (served: %s, %s, %s)", (int)(sl > 160 ? 160 : sl),
-                     p + 1, kserve_service, health_service, paddle_service);
+        answer_error(st, SKIFF_CODE_UNSUPPORTED, "unknown service '%.*s' (served: %s, %s, %s)",
+                     (int)(sl > 160 ? 160 : sl), p + 1, kserve_service, health_service,
+                     paddle_service);
     return false;
 }
 
@@ -834,8 +838,8 @@ static bool unframe(gstream *st)
     if ((size_t)mlen != n - 5) {
         if ((size_t)mlen > n - 5)
             answer_error(st, SKIFF_CODE_INVALID_ARG,
-                         "the message prefix says %" PRIu32 " bytes, the stream carried %zu",
-                         mlen, n - 5);
+                         "the message prefix says %" PRIu32 " bytes, the stream carried %zu", mlen,
+                         n - 5);
         else
             answer_error(st, SKIFF_CODE_INVALID_ARG,
                          "more than one request message (%zu bytes after the first): the "
@@ -936,8 +940,8 @@ static void handle_request(gstream *st)
         if (sm)
             run_infer(st, SKIFF__API_KSERVE_GRPC, sm);
     } else if (st->method == GM_PADDLE) {
-        skiff__served *sm = st->has_model ? model_named(st, st->model, strlen(st->model))
-                                          : &s->repo.models[0];
+        skiff__served *sm =
+            st->has_model ? model_named(st, st->model, strlen(st->model)) : &s->repo.models[0];
         if (sm)
             run_infer(st, SKIFF__API_PADDLE09_RPC, sm);
     } else {
@@ -968,8 +972,8 @@ static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *f, void *u
     return 0;
 }
 
-static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t *name,
-                     size_t nlen, const uint8_t *v, size_t vlen, uint8_t flags, void *user)
+static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t *name, size_t nlen,
+                     const uint8_t *v, size_t vlen, uint8_t flags, void *user)
 {
     if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0;
@@ -1149,8 +1153,8 @@ static void conn_read(gconn *c)
             if (r < 0) {
                 char peer[64];
                 peer_str(c, peer, sizeof(peer));
-                skiff_log(SKIFF_LOG_WARN, "gRPC %s: HTTP/2 error: %s; closing the connection",
-                          peer, nghttp2_strerror((int)r));
+                skiff_log(SKIFF_LOG_WARN, "gRPC %s: HTTP/2 error: %s; closing the connection", peer,
+                          nghttp2_strerror((int)r));
                 atomic_fetch_add(&c->t->s->grpc_broken, 1);
                 conn_flush(c);
                 c->peer_gone = true;
