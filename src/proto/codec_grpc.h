@@ -22,4 +22,9 @@ skiff_status_t *skiff__decode_kserve_grpc(const skiff__decode_in *in, skiff__inf
 skiff_status_t *skiff__encode_kserve_grpc(const skiff__encode_in *in, skiff__buf *out,
                                           size_t *json_len);
 
+/* Checks an answer is a ModelInferResponse (INVALID_ARG when not); reading
+ * it into tensors (the client direction) is not served yet (UNSUPPORTED). */
+skiff_status_t *skiff__decode_kserve_grpc_response(const skiff__decode_in *in,
+                                                   skiff__infer_request **out);
+
 #endif

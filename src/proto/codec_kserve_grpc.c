@@ -434,3 +434,16 @@ done:
     skiff__free(outs);
     return st;
 }
+
+skiff_status_t *skiff__decode_kserve_grpc_response(const skiff__decode_in *in,
+                                                   skiff__infer_request **out)
+{
+    *out = NULL;
+    pb_resp *r =
+        inference__model_infer_response__unpack(&pb_allocator, in->len, (const uint8_t *)in->body);
+    if (!r)
+        return skiff__codec_bad("the %zu-byte answer is not a ModelInferResponse", in->len);
+    inference__model_infer_response__free_unpacked(r, &pb_allocator);
+    return skiff_status_new(SKIFF_CODE_UNSUPPORTED,
+                            "reading a ModelInferResponse into tensors is not served yet");
+}

@@ -203,7 +203,7 @@ static const skiff__codec codecs[SKIFF__API_COUNT] = {
                                 .encode_response = skiff__encode_kserve_grpc,
                                 .encode_error = grpc_error,
                                 .encode_request = none_request,
-                                .decode_response = none_response,
+                                .decode_response = skiff__decode_kserve_grpc_response,
                                 .content_type = "application/grpc"},
 };
 
