@@ -28,7 +28,7 @@ done
 PKGS=(
   build-essential cmake pkg-config git ca-certificates curl
   libdnnl-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev
-  libhttp-parser-dev libjansson-dev zlib1g-dev libyaml-dev libjpeg-dev libpng-dev
+  libhttp-parser-dev libnghttp2-dev libjansson-dev zlib1g-dev libyaml-dev libjpeg-dev libpng-dev
   libcmocka-dev
 )
 if [[ $set_name == test ]]; then
@@ -37,7 +37,7 @@ if [[ $set_name == test ]]; then
   # a font render the text images the OCR model tests read.
   PKGS+=(
     clang libclang-rt-14-dev libomp-dev cppcheck clang-format
-    python3 python3-numpy python3-onnx python3-requests python3-torch
+    python3 python3-numpy python3-onnx python3-requests python3-torch nghttp2-client
     python3-protobuf python3-grpcio python3-grpc-tools
     python3-pip python3-setuptools python3-wheel python3-venv
     python3-pil fonts-dejavu-core

@@ -269,6 +269,7 @@ typedef enum skiff__api {
     SKIFF__API_PADDLE09_RPC, /* the same messages as a brpc call's payload (engine_name =
                                 the model's name) */
     SKIFF__API_PADDLE04_RPC, /* Paddle Serving 0.3-0.6 Request/Response (brpc payload) */
+    SKIFF__API_KSERVE_GRPC,  /* KServe v2 ModelInferRequest/Response (gRPC message) */
     SKIFF__API_COUNT
 } skiff__api;
 

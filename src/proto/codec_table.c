@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include "core/core.h"
+#include "proto/codec_grpc.h"
 #include "proto/codec_int.h"
 
 static skiff_status_t *web_decode(const skiff__decode_in *in, skiff__infer_request **out)
@@ -132,6 +133,13 @@ static skiff_status_t *json_error(skiff_code_t code, const char *msg, skiff__buf
     return skiff__encode_error_json(msg, out);
 }
 
+/* Over gRPC an error travels in the trailers (grpc-status, grpc-message):
+ * the message is empty. */
+static skiff_status_t *grpc_error(skiff_code_t code, const char *msg, skiff__buf *out)
+{
+    return NULL;
+}
+
 static const skiff__codec codecs[SKIFF__API_COUNT] = {
     [SKIFF__API_NONE] = {.api = SKIFF__API_NONE,
                          .name = "none",
@@ -189,6 +197,14 @@ static const skiff__codec codecs[SKIFF__API_COUNT] = {
                                  .encode_request = skiff__encode_paddle04_pb_request,
                                  .decode_response = skiff__decode_paddle04_pb_response,
                                  .content_type = "application/proto"},
+    [SKIFF__API_KSERVE_GRPC] = {.api = SKIFF__API_KSERVE_GRPC,
+                                .name = "KServe v2 gRPC",
+                                .decode_request = skiff__decode_kserve_grpc,
+                                .encode_response = skiff__encode_kserve_grpc,
+                                .encode_error = grpc_error,
+                                .encode_request = none_request,
+                                .decode_response = skiff__decode_kserve_grpc_response,
+                                .content_type = "application/grpc"},
 };
 
 const skiff__codec *skiff__codec_of(skiff__api api)

@@ -52,5 +52,6 @@ const skiff__frontend *skiff__frontend_of(skiff__proto p);
 /* The front ends (each in its own folder). */
 extern const skiff__frontend skiff__http1_frontend; /* http/ */
 extern const skiff__frontend skiff__brpc_frontend;  /* brpc/ */
+extern const skiff__frontend skiff__grpc_frontend;  /* grpc/ (HTTP/2) */
 
 #endif

@@ -147,19 +147,26 @@ bool skiff__metrics_render(skiff__server *s, skiff__buf *b)
     for (int c = 1; ok && c <= 5; c++)
         ok = skiff__buf_printf(b, "skiff_http_responses_total{code=\"%dxx\"} %llu\n", c,
                                (unsigned long long)LD(s->http_status[c]));
-    ok = ok &&
-         help(b, "skiff_rpc_responses_total", "counter",
-              "RPC answers by protocol and result (brpc baidu_std: error_code 0 or not).") &&
-         skiff__buf_printf(b,
-                           "skiff_rpc_responses_total{protocol=\"baidu_std\",result=\"ok\"} %llu\n",
-                           (unsigned long long)LD(s->rpc_answers[0])) &&
-         skiff__buf_printf(
-             b, "skiff_rpc_responses_total{protocol=\"baidu_std\",result=\"error\"} %llu\n",
-             (unsigned long long)LD(s->rpc_answers[1])) &&
-         help(b, "skiff_rpc_broken_connections_total", "counter",
-              "RPC connections closed for bytes that are not frames.") &&
-         skiff__buf_printf(b, "skiff_rpc_broken_connections_total{protocol=\"baidu_std\"} %llu\n",
-                           (unsigned long long)LD(s->rpc_broken));
+    ok =
+        ok &&
+        help(b, "skiff_rpc_responses_total", "counter",
+             "RPC answers by protocol and result (brpc baidu_std: error_code 0 or not).") &&
+        skiff__buf_printf(b,
+                          "skiff_rpc_responses_total{protocol=\"baidu_std\",result=\"ok\"} %llu\n",
+                          (unsigned long long)LD(s->rpc_answers[0])) &&
+        skiff__buf_printf(
+            b, "skiff_rpc_responses_total{protocol=\"baidu_std\",result=\"error\"} %llu\n",
+            (unsigned long long)LD(s->rpc_answers[1])) &&
+        skiff__buf_printf(b, "skiff_rpc_responses_total{protocol=\"grpc\",result=\"ok\"} %llu\n",
+                          (unsigned long long)LD(s->grpc_answers[0])) &&
+        skiff__buf_printf(b, "skiff_rpc_responses_total{protocol=\"grpc\",result=\"error\"} %llu\n",
+                          (unsigned long long)LD(s->grpc_answers[1])) &&
+        help(b, "skiff_rpc_broken_connections_total", "counter",
+             "RPC connections closed for bytes that are not frames.") &&
+        skiff__buf_printf(b, "skiff_rpc_broken_connections_total{protocol=\"baidu_std\"} %llu\n",
+                          (unsigned long long)LD(s->rpc_broken)) &&
+        skiff__buf_printf(b, "skiff_rpc_broken_connections_total{protocol=\"grpc\"} %llu\n",
+                          (unsigned long long)LD(s->grpc_broken));
     ok = ok &&
          help(b, "skiff_unrouted_requests_total", "counter",
               "Requests that named no served model (unknown path or model).") &&

@@ -62,10 +62,12 @@ typedef struct skiff__server {
     _Atomic uint64_t conn_refused_proto; /* first bytes of an unsupported protocol */
     _Atomic uint64_t conn_refused_limit; /* over --max_connections */
     _Atomic uint64_t conn_sniff_timeout;
-    _Atomic uint64_t conn_cut_head;  /* request head not in within --request_timeout_s */
-    _Atomic uint64_t conn_cut_body;  /* request body not in within --request_timeout_s */
-    _Atomic uint64_t rpc_answers[2]; /* brpc answers: [0] ok, [1] with an error */
-    _Atomic uint64_t rpc_broken;     /* brpc connections closed for bytes that are not frames */
+    _Atomic uint64_t conn_cut_head;   /* request head not in within --request_timeout_s */
+    _Atomic uint64_t conn_cut_body;   /* request body not in within --request_timeout_s */
+    _Atomic uint64_t rpc_answers[2];  /* brpc answers: [0] ok, [1] with an error */
+    _Atomic uint64_t rpc_broken;      /* brpc connections closed for bytes that are not frames */
+    _Atomic uint64_t grpc_answers[2]; /* gRPC answers: [0] grpc-status 0, [1] an error */
+    _Atomic uint64_t grpc_broken;     /* gRPC connections closed for HTTP/2 errors */
     uint64_t start_ns;
     int64_t start_wall_s;
 } skiff__server;

@@ -47,6 +47,7 @@ skiff__served *skiff__repo_find(const skiff__repo *r, const char *name, size_t l
 static const skiff__frontend *const frontends[SKIFF__PROTO_COUNT] = {
     [SKIFF__PROTO_HTTP1] = &skiff__http1_frontend,
     [SKIFF__PROTO_BRPC] = &skiff__brpc_frontend,
+    [SKIFF__PROTO_HTTP2] = &skiff__grpc_frontend,
 };
 
 static const char *const proto_names[SKIFF__PROTO_COUNT] = {
@@ -112,10 +113,11 @@ static void dispatch(skiff__server *s, int fd, const struct sockaddr *addr, sock
     }
     static _Atomic int told;
     if (!atomic_exchange(&told, 1))
-        skiff_log(SKIFF_LOG_WARN,
-                  "a client spoke %s on port %d: not served (HTTP/1.1 and brpc are); closing such "
-                  "connections (logged once)",
-                  proto_names[p], s->port);
+        skiff_log(
+            SKIFF_LOG_WARN,
+            "a client spoke %s on port %d: not served (HTTP/1.1, brpc and gRPC are); closing such "
+            "connections (logged once)",
+            proto_names[p], s->port);
     atomic_fetch_add(&s->conn_refused_proto, 1);
     close(fd);
 }

@@ -725,13 +725,15 @@ def test_limits():
             data += chunk
         check(data.startswith(b"HTTP/1.1 200") and 1.5 < time.time() - t0 < 6, "idle keep-alive closed", time.time() - t0)
         s.close()
-        # Other protocols on the same port: recognised and refused (brpc is
-        # served: tests/integration/rpc_tests.py).
-        for preface in (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", b"\x16\x03\x01\x00\xa5\x01\x00"):
-            out = raw_exchange(srv.port, preface, read_for=3, until_close=True)
-            check(out == b"", "non-HTTP preface closed", preface[:4], out[:80])
+        # Other protocols on the same port: TLS is refused; the HTTP/2 preface
+        # is gRPC's (tests/integration/grpc_tests.py), answered with SETTINGS;
+        # brpc is served (tests/integration/rpc_tests.py).
+        out = raw_exchange(srv.port, b"\x16\x03\x01\x00\xa5\x01\x00", read_for=3, until_close=True)
+        check(out == b"", "TLS preface closed", out[:80])
+        out = raw_exchange(srv.port, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", read_for=1)
+        check(len(out) >= 9 and out[3] == 4, "HTTP/2 preface answered with SETTINGS", out[:40])
         mt = requests.get(u + "/metrics").text
-        check(metric(mt, "skiff_connections_refused_total", reason="protocol") == 2, "refused connections counted")
+        check(metric(mt, "skiff_connections_refused_total", reason="protocol") == 1, "refused connections counted")
         check(metric(mt, "skiff_connections_refused_total", reason="timeout") >= 1, "silent connection counted")
         # Chunked upload works; a chunked body over the limit gets 413.
         chunked = b"POST /uci/prediction HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"

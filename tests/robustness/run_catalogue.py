@@ -891,7 +891,8 @@ def sc_pipeline(srv, case, args):
 
 
 def sc_preface(srv, case, args):
-    """First bytes of a protocol skiff does not serve yet: the connection is closed."""
+    """First bytes of another protocol: refused (closed), or for a bare HTTP/2
+    preface (gRPC) the server's SETTINGS and a close once the connection idles."""
     what = args[0]
     data = {"h2": b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
             "prpc": b"PRPC\x00\x00\x00\x10\x00\x00\x00\x08" + bytes(16),
@@ -900,6 +901,16 @@ def sc_preface(srv, case, args):
     c = Conn(srv.port)
     try:
         c.sock.sendall(data)
+        if what == "h2":
+            # gRPC is served: the server's SETTINGS, then a close once idle.
+            deadline = time.time() + REQUEST_TIMEOUT_S + IDLE_TIMEOUT_S + 3
+            while c._fill(deadline):
+                pass
+            if time.time() >= deadline:
+                raise CaseFail("connection left open")
+            if len(c.buf) < 9 or c.buf[3] != 4:
+                raise CaseFail("no HTTP/2 SETTINGS frame first: %r" % c.buf[:40])
+            return None
         try:
             return c.read_response(timeout=REQUEST_TIMEOUT_S + IDLE_TIMEOUT_S + 3)
         except (socket.timeout, TimeoutError):

@@ -179,10 +179,10 @@ void test_infer_queued(void **state)
 
 void test_infer_errors(void **state)
 {
-    /* The front-end table: HTTP/1.1 and brpc are served; the others are
-     * recognised but have no front end yet. */
+    /* The front-end table: HTTP/1.1, brpc and gRPC (HTTP/2) are served;
+     * TLS is recognised but has no front end. */
     assert_ptr_equal(skiff__frontend_of(SKIFF__PROTO_HTTP1), &skiff__http1_frontend);
-    assert_null(skiff__frontend_of(SKIFF__PROTO_HTTP2));
+    assert_ptr_equal(skiff__frontend_of(SKIFF__PROTO_HTTP2), &skiff__grpc_frontend);
     assert_ptr_equal(skiff__frontend_of(SKIFF__PROTO_BRPC), &skiff__brpc_frontend);
     assert_null(skiff__frontend_of(SKIFF__PROTO_TLS));
     assert_null(skiff__frontend_of(SKIFF__PROTO_COUNT));
