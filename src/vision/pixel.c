@@ -83,11 +83,14 @@ static void cubic_coeffs(float x, float c[4])
 
 static int clampi(int64_t v, int64_t n) { return (int)(v < 0 ? 0 : v >= n ? n - 1 : v); }
 
+/* Area resampling uses cells only when both axes shrink; otherwise cv2
+ * runs linear resampling with its area-specific weights on both axes. */
+
 /* Taps for one axis. Returns the tap count (area shrink: the most source
  * cells any output cell covers). */
 static int area_ntap(double scale) { return (int)ceil(scale) + 1; }
 
-static void build_axis(skiff__interp interp, int64_t in, int64_t out, axis_tab *t)
+static void build_axis(skiff__interp interp, bool area_shrink, int64_t in, int64_t out, axis_tab *t)
 {
     double inv_scale = (double)out / (double)in, scale = 1.0 / inv_scale;
     const int nt = t->ntap;
@@ -101,7 +104,7 @@ static void build_axis(skiff__interp interp, int64_t in, int64_t out, axis_tab *
         if (interp == SKIFF_INTERP_NEAREST) {
             idx[0] = clampi((int64_t)floor((double)o * (1.0 / inv_scale)), in);
             w[0] = 1.f;
-        } else if (interp == SKIFF_INTERP_AREA && scale >= 1.0) {
+        } else if (interp == SKIFF_INTERP_AREA && area_shrink) {
             double fs1 = (double)o * scale, fs2 = fs1 + scale;
             double cell = fmin(scale, (double)in - fs1);
             int64_t s1 = (int64_t)ceil(fs1), s2 = (int64_t)floor(fs2);
@@ -211,9 +214,6 @@ skiff_status_t *skiff__vision_resize_image(const skiff_tensor_t *src, int64_t ou
         break;
     default: ntx = nty = 2; break;
     }
-    skiff__interp tab_interp = interp;
-    if (interp == SKIFF_INTERP_AREA && !area_shrink)
-        tab_interp = SKIFF_INTERP_AREA; /* linear with cv2's area-upscale weights */
     const bool fixed = u8 && (interp == SKIFF_INTERP_LINEAR || interp == SKIFF_INTERP_CUBIC ||
                               (interp == SKIFF_INTERP_AREA && !area_shrink));
     int threads = 1;
@@ -244,8 +244,8 @@ skiff_status_t *skiff__vision_resize_image(const skiff_tensor_t *src, int64_t ou
     }
     axis_tab tx = {ntx, (int32_t *)(mem + o_xi), (float *)(mem + o_xw), (int16_t *)(mem + o_xiw)};
     axis_tab ty = {nty, (int32_t *)(mem + o_yi), (float *)(mem + o_yw), (int16_t *)(mem + o_yiw)};
-    build_axis(tab_interp, iw, out_w, &tx);
-    build_axis(tab_interp, ih, out_h, &ty);
+    build_axis(interp, area_shrink, iw, out_w, &tx);
+    build_axis(interp, area_shrink, ih, out_h, &ty);
 
     const uint8_t *s8 = src->data;
     const float *sf = src->data;
