@@ -287,7 +287,18 @@ skiff_status_t *skiff__vision_resize_image(const skiff_tensor_t *src, int64_t ou
                 if (tag[sl] == r)
                     continue;
                 tag[sl] = r;
-                if (fixed) {
+                if (fixed && ntx == 2) {
+                    /* The common case (linear): two taps, unrolled. */
+                    int32_t *dst = icache + rowlen * (size_t)sl;
+                    const uint8_t *row = s8 + (size_t)(r * iw * C);
+                    for (int64_t x = 0; x < out_w; x++) {
+                        const uint8_t *a = row + tx.idx[2 * x] * C,
+                                      *b = row + tx.idx[2 * x + 1] * C;
+                        int32_t w0 = tx.iw[2 * x], w1 = tx.iw[2 * x + 1];
+                        for (int64_t c = 0; c < C; c++)
+                            dst[x * C + c] = a[c] * w0 + b[c] * w1;
+                    }
+                } else if (fixed) {
                     int32_t *dst = icache + rowlen * (size_t)sl;
                     const uint8_t *row = s8 + (size_t)(r * iw * C);
                     for (int64_t x = 0; x < out_w; x++) {
@@ -321,7 +332,16 @@ skiff_status_t *skiff__vision_resize_image(const skiff_tensor_t *src, int64_t ou
                     }
                 }
             }
-            if (fixed) {
+            if (fixed && nty == 2) {
+                const int32_t *r0 = icache + rowlen * (size_t)slot[0];
+                const int32_t *r1 = icache + rowlen * (size_t)slot[1];
+                const int32_t w0 = ty.iw[2 * y], w1 = ty.iw[2 * y + 1];
+                uint8_t *drow = d8 + (size_t)(y * out_w * C);
+                for (size_t i = 0; i < rowlen; i++) {
+                    int64_t acc = (int64_t)r0[i] * w0 + (int64_t)r1[i] * w1;
+                    drow[i] = sat_u8i((int)((acc + (1 << (2 * COEF_BITS - 1))) >> (2 * COEF_BITS)));
+                }
+            } else if (fixed) {
                 const int16_t *yw = ty.iw + y * nty;
                 uint8_t *drow = d8 + (size_t)(y * out_w * C);
                 for (size_t i = 0; i < rowlen; i++) {
