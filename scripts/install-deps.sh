@@ -29,6 +29,7 @@ PKGS=(
   build-essential cmake pkg-config git ca-certificates curl
   libdnnl-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev
   libhttp-parser-dev libnghttp2-dev libjansson-dev zlib1g-dev libyaml-dev libjpeg-dev libpng-dev
+  libwebp-dev
   libcmocka-dev
 )
 if [[ $set_name == test ]]; then
@@ -40,7 +41,7 @@ if [[ $set_name == test ]]; then
     python3 python3-numpy python3-onnx python3-requests python3-torch nghttp2-client
     python3-protobuf python3-grpcio python3-grpc-tools
     python3-pip python3-setuptools python3-wheel python3-venv
-    python3-pil fonts-dejavu-core
+    python3-pil fonts-dejavu-core python3-opencv
   )
   # The machine may carry its own Node.js (with npm inside); Debian's npm conflicts with it.
   command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)

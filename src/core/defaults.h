@@ -26,4 +26,8 @@
 #define SKIFF_CODEC_DEFAULT_MAX_INPUTS 1024
 #define SKIFF_CODEC_DEFAULT_MAX_OUTPUTS 1024
 
+/* vision: the most pixels (width x height) a decoded image may have; a
+ * larger header is refused before anything is allocated. 8192 x 8192. */
+#define SKIFF_DEFAULT_IMAGE_MAX_PIXELS ((int64_t)64 << 20)
+
 #endif

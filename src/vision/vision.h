@@ -97,4 +97,66 @@ void skiff__vision_resize_plane(const skiff__resize_params *p, const skiff__resi
 double *skiff__vision_resize_generic(const skiff__resize_params *p, const skiff__resize_axis *ax,
                                      double *a, double *b);
 
+/* ---- images (image.c, pixel.c) ---------------------------------------------
+ * Images are skiff_tensor_t in HWC layout, uint8 or float32; every function
+ * returns a new tensor the caller owns (skiff_tensor_free) and leaves its
+ * input alone. Any thread; they keep no state. */
+
+typedef struct skiff__image_opts {
+    int64_t max_pixels; /* width x height limit; 0: SKIFF_DEFAULT_IMAGE_MAX_PIXELS */
+    bool rgb;           /* RGB channel order instead of OpenCV's BGR */
+} skiff__image_opts;
+
+/* cv2's interpolation numbering. */
+typedef enum skiff__interp {
+    SKIFF_INTERP_NEAREST = 0,
+    SKIFF_INTERP_LINEAR = 1,
+    SKIFF_INTERP_CUBIC = 2,
+    SKIFF_INTERP_AREA = 3,
+} skiff__interp;
+
+typedef enum skiff__limit_type {
+    SKIFF_LIMIT_MAX,
+    SKIFF_LIMIT_MIN,
+    SKIFF_LIMIT_RESIZE_LONG,
+} skiff__limit_type;
+
+/* Base64 (standard or URL-safe alphabet, padding optional, whitespace
+ * skipped). *out_data: new buffer, caller frees with skiff__free. Errors name
+ * the offset of the bad character. */
+skiff_status_t *skiff__vision_base64_decode(const char *s, size_t n, uint8_t **out_data,
+                                            size_t *out_len);
+/* JPEG, PNG or WebP bytes -> [H, W, 3] uint8, as cv2.imdecode(IMREAD_COLOR). */
+skiff_status_t *skiff__vision_image_decode(const void *data, size_t n, const skiff__image_opts *o,
+                                           skiff_tensor_t **out_image);
+/* A new zero-size-checked tensor with uninitialised data. */
+skiff_status_t *skiff__vision_tensor_alloc(skiff_dtype_t dt, int ndim, const int64_t *dims,
+                                           skiff_tensor_t **out);
+/* NULL when t is an [H, W, C] uint8/float32 image; else an error naming what. */
+skiff_status_t *skiff__vision_check_image(const skiff_tensor_t *t, const char *what);
+/* cv2.resize(src, (out_w, out_h), interpolation=interp); uint8 results are
+ * cv2's within 1 grey level. */
+skiff_status_t *skiff__vision_resize_image(const skiff_tensor_t *src, int64_t out_w, int64_t out_h,
+                                           skiff__interp interp, skiff_tensor_t **out);
+/* PaddleOCR's DetResizeForTest size rule: dims multiples of 32, at least 32. */
+skiff_status_t *skiff__vision_det_resize_dims(int64_t h, int64_t w, int64_t limit_side_len,
+                                              skiff__limit_type lt, int64_t *out_h, int64_t *out_w);
+/* (x * scale - mean[c]) / std[c] in float32; nch is 1 (all channels) or C. */
+skiff_status_t *skiff__vision_normalize(const skiff_tensor_t *src, float scale, const float *mean,
+                                        const float *stdv, int nch, skiff_tensor_t **out);
+skiff_status_t *skiff__vision_div(const skiff_tensor_t *src, float value, skiff_tensor_t **out);
+/* Swaps channels 0 and 2 (BGR <-> RGB). */
+skiff_status_t *skiff__vision_swap_channels(const skiff_tensor_t *src, skiff_tensor_t **out);
+skiff_status_t *skiff__vision_crop(const skiff_tensor_t *src, int64_t x0, int64_t y0, int64_t w,
+                                   int64_t h, skiff_tensor_t **out);
+skiff_status_t *skiff__vision_pad(const skiff_tensor_t *src, int64_t top, int64_t bottom,
+                                  int64_t left, int64_t right, float value, skiff_tensor_t **out);
+/* numpy.transpose(src, perm), any fixed-size dtype. */
+skiff_status_t *skiff__vision_permute(const skiff_tensor_t *src, const int *perm, int n,
+                                      skiff_tensor_t **out);
+/* n float32 CHW tensors -> [n, C, maxH, maxW], padded bottom/right. */
+skiff_status_t *skiff__vision_stack(const skiff_tensor_t *const *imgs, int n, float pad_value,
+                                    skiff_tensor_t **out);
+void skiff__vision_swap_rb(uint8_t *p, size_t npix);
+
 #endif

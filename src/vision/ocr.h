@@ -1,0 +1,60 @@
+/* ocr.h - the OCR and classification post-processing steps (ocr.c): label
+ * files, CTC greedy decoding, top-k, NMS, box ordering and filtering, the
+ * recogniser's resize, the classifier's rotation. Any thread; no state. */
+#ifndef SKIFF_VISION_OCR_H
+#define SKIFF_VISION_OCR_H
+
+#include "../core/core.h"
+
+/* Lines of a label or dictionary file. */
+typedef struct skiff__labels {
+    char **s;
+    int64_t n;
+    char *mem;
+} skiff__labels;
+
+/* Reads a file of one label per line (CR LF or LF; a last line without a
+ * newline counts). blank_first / space_last add "" at the front and " " at
+ * the end, as PaddleOCR's CTC decoder does. Caller frees with
+ * skiff__labels_free. */
+skiff_status_t *skiff__labels_read(const char *path, bool blank_first, bool space_last,
+                                   skiff__labels **out);
+void skiff__labels_free(skiff__labels *l);
+
+/* probs: [T, C] or [N, T, C] float32. Greedy CTC: argmax per step, repeats
+ * merged, index 0 (blank) dropped; score = mean of the kept maxima (0 when
+ * none). out_text: string [N]; out_score: float32 [N]. */
+skiff_status_t *skiff__ocr_ctc_decode(const skiff_tensor_t *probs, const skiff__labels *dict,
+                                      skiff_tensor_t **out_text, skiff_tensor_t **out_score);
+
+/* x: [C] or [N, C]; k best per row (ties: lower index first), after a
+ * softmax when softmax is set. out_idx int64 [N, k], out_score float32
+ * [N, k], out_label string [N, k] when labels is not NULL. */
+skiff_status_t *skiff__ocr_topk(const skiff_tensor_t *x, int64_t k, bool softmax,
+                                const skiff__labels *labels, skiff_tensor_t **out_idx,
+                                skiff_tensor_t **out_score, skiff_tensor_t **out_label);
+
+/* boxes [N, 4] (x1, y1, x2, y2), scores [N]: greedy NMS by descending score
+ * (stable), dropping scores < score_thr and IoU > iou_thr. out: int64 [K]. */
+skiff_status_t *skiff__ocr_nms(const skiff_tensor_t *boxes, const skiff_tensor_t *scores,
+                               double iou_thr, double score_thr, int64_t max_out,
+                               skiff_tensor_t **out);
+
+/* boxes [N, 4, 2] float32 -> reading order (PaddleOCR's sorted_boxes). */
+skiff_status_t *skiff__ocr_sort_boxes(const skiff_tensor_t *boxes, skiff_tensor_t **out);
+
+/* PaddleOCR's filter_tag_det_res: order each box's points clockwise from
+ * top-left, clip to the image (h, w), drop boxes with a side <= 3. */
+skiff_status_t *skiff__ocr_filter_boxes(const skiff_tensor_t *boxes, int64_t h, int64_t w,
+                                        skiff_tensor_t **out);
+
+/* The recogniser's resize_norm_img: height img_h, width img_h * max(ratio,
+ * w/h) capped at max_w, right padding with 0, values to [-1, 1]. HWC uint8
+ * in, CHW float32 out. */
+skiff_status_t *skiff__ocr_rec_resize(const skiff_tensor_t *img, int64_t img_h, int64_t img_w,
+                                      int64_t max_w, skiff_tensor_t **out);
+
+/* 180-degree rotation of an HWC image. */
+skiff_status_t *skiff__ocr_rotate180(const skiff_tensor_t *img, skiff_tensor_t **out);
+
+#endif

@@ -1,0 +1,478 @@
+#!/usr/bin/python3
+"""test_steps.py - every built-in step against cv2/numpy, through steps_cli.
+
+    test_steps.py PATH/TO/steps_cli
+
+Images are generated here (random, gradients, odd sizes, 1x1 to 4000x3000);
+oracles are cv2 (decode, resize) and numpy implementations of PaddleOCR's
+algorithms written below. Exit status 1 and a line per failure on any mismatch."""
+import base64
+import math
+import os
+import subprocess
+import sys
+import tempfile
+
+import cv2
+import numpy as np
+
+CLI = sys.argv[1]
+TMP = tempfile.mkdtemp(prefix="skiff_vision_")
+FAILS = []
+RNG = np.random.default_rng(1234)
+
+
+def run(step, params, inputs, expect_fail=False):
+    args = [CLI, step] + ["%s=%s" % kv for kv in params.items()] + ["--"] + inputs
+    args += ["-o", os.path.join(TMP, "o")]
+    for f in os.listdir(TMP):
+        if f.startswith("o") and (f.endswith(".npy") or f.endswith(".txt")):
+            os.unlink(os.path.join(TMP, f))
+    p = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    if expect_fail:
+        return p.returncode, p.stderr.strip()
+    if p.returncode != 0:
+        raise RuntimeError("%s %s failed: %s" % (step, params, p.stderr.strip()))
+    outs = []
+    for i in range(4):
+        npy = os.path.join(TMP, "o%d.npy" % i)
+        txt = os.path.join(TMP, "o%d.txt" % i)
+        if os.path.exists(npy):
+            outs.append(np.load(npy))
+        elif os.path.exists(txt):
+            with open(txt, encoding="utf-8") as f:
+                outs.append(f.read().split("\n")[:-1])
+    return outs
+
+
+def save(arr, name):
+    path = os.path.join(TMP, name)
+    np.save(path, arr)
+    return path
+
+
+def check(cond, what):
+    if not cond:
+        FAILS.append(what)
+        print("FAIL", what, flush=True)
+
+
+def image(h, w, c=3, kind="random"):
+    if kind == "random":
+        return RNG.integers(0, 256, (h, w, c), dtype=np.uint8)
+    y, x = np.mgrid[0:h, 0:w]
+    g = ((x * 255 // max(w - 1, 1) + y * 131 // max(h - 1, 1)) % 256).astype(np.uint8)
+    return np.stack([g, 255 - g, (g * 7) % 256][:c], axis=-1).astype(np.uint8)
+
+
+# ---- decode -----------------------------------------------------------------------------
+def test_decode():
+    cases = []
+    for (h, w) in [(1, 1), (3, 5), (17, 31), (480, 640), (1081, 1919)]:
+        cases.append((h, w))
+    for h, w in cases:
+        img = image(h, w, 3, "grad" if h > 100 else "random")
+        for ext, params in [(".png", []), (".jpg", [cv2.IMWRITE_JPEG_QUALITY, 95]),
+                            (".jpg", [cv2.IMWRITE_JPEG_QUALITY, 30]), (".webp", [cv2.IMWRITE_WEBP_QUALITY, 80]),
+                            (".webp", [cv2.IMWRITE_WEBP_QUALITY, 101])]:
+            ok, buf = cv2.imencode(ext, img, params)
+            if not ok:
+                continue
+            path = os.path.join(TMP, "img" + ext)
+            buf.tofile(path)
+            want = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+            got = run("ImageDecode", {}, [path])[0]
+            check(got.shape == want.shape and np.array_equal(got, want),
+                  "decode %s %dx%d %s: max diff %s" % (ext, w, h, params,
+                                                      np.abs(got.astype(int) - want).max() if got.shape == want.shape else got.shape))
+            rgb = run("ImageDecode", {"to_rgb": "true"}, [path])[0]
+            check(np.array_equal(rgb, want[:, :, ::-1]), "decode %s to_rgb" % ext)
+    # grey, RGBA, palette, 16-bit PNGs
+    g = image(37, 53, 1)[:, :, 0]
+    pngs = {"grey": g, "rgba": image(37, 53, 4), "grey16": (g.astype(np.uint16) * 257)}
+    for name, arr in pngs.items():
+        ok, buf = cv2.imencode(".png", arr)
+        path = os.path.join(TMP, name + ".png")
+        buf.tofile(path)
+        want = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+        got = run("ImageDecode", {}, [path])[0]
+        check(np.array_equal(got, want), "decode png %s" % name)
+    # palette PNG (written by PIL)
+    try:
+        from PIL import Image
+        pal = Image.fromarray(image(29, 41, 3)).convert("P", palette=Image.ADAPTIVE, colors=16)
+        path = os.path.join(TMP, "pal.png")
+        pal.save(path)
+        want = cv2.imread(path, cv2.IMREAD_COLOR)
+        got = run("ImageDecode", {}, [path])[0]
+        check(np.array_equal(got, want), "decode palette png")
+        Image.fromarray(image(29, 41, 1)[:, :, 0]).convert("1").save(path)
+        check(np.array_equal(run("ImageDecode", {}, [path])[0], cv2.imread(path)), "decode 1-bit png")
+        Image.fromarray(image(30, 40, 3)).save(os.path.join(TMP, "g.jpg"), quality=90)
+        Image.fromarray(image(30, 40, 1)[:, :, 0]).save(path.replace(".png", ".jpg"), quality=90)
+        p = path.replace(".png", ".jpg")
+        check(np.array_equal(run("ImageDecode", {}, [p])[0], cv2.imread(p)), "decode grey jpeg")
+    except ImportError:
+        print("PIL missing: palette PNG case skipped")
+    # large image
+    big = image(3000, 4000, 3, "grad")
+    ok, buf = cv2.imencode(".jpg", big, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    path = os.path.join(TMP, "big.jpg")
+    buf.tofile(path)
+    check(np.array_equal(run("ImageDecode", {}, [path])[0], cv2.imdecode(buf, cv2.IMREAD_COLOR)), "decode 4000x3000")
+    # bombs and truncations: clear errors
+    rc, err = run("ImageDecode", {"max_pixels": "1000000"}, [path], expect_fail=True)
+    check(rc == 1 and "exceeds the limit" in err, "bomb limit: %s" % err)
+    data = open(path, "rb").read()
+    for cut in [10, 100, len(data) // 2, len(data) - 10]:
+        tp = os.path.join(TMP, "trunc.jpg")
+        open(tp, "wb").write(data[:cut])
+        rc, err = run("ImageDecode", {}, [tp], expect_fail=True)
+        check(rc == 1 and err.startswith("step 'ImageDecode': jpeg:"), "truncated jpeg at %d: %s" % (cut, err))
+    ok, buf = cv2.imencode(".png", image(300, 200))
+    pdata = buf.tobytes()
+    for cut in [20, 60, len(pdata) // 2, len(pdata) - 16]:
+        tp = os.path.join(TMP, "trunc.png")
+        open(tp, "wb").write(pdata[:cut])
+        rc, err = run("ImageDecode", {}, [tp], expect_fail=True)
+        check(rc == 1 and "png:" in err, "truncated png at %d: %s" % (cut, err))
+    ok, buf = cv2.imencode(".webp", image(300, 200))
+    wdata = buf.tobytes()
+    tp = os.path.join(TMP, "trunc.webp")
+    open(tp, "wb").write(wdata[: len(wdata) // 2])
+    rc, err = run("ImageDecode", {}, [tp], expect_fail=True)
+    check(rc == 1 and "webp:" in err, "truncated webp: %s" % err)
+    # a PNG header claiming 65535 x 65535
+    import struct
+    import zlib
+    ihdr = struct.pack(">IIBBBBB", 65535, 65535, 8, 2, 0, 0, 0)
+    chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+    bomb = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b"")
+    tp = os.path.join(TMP, "bomb.png")
+    open(tp, "wb").write(bomb)
+    rc, err = run("ImageDecode", {}, [tp], expect_fail=True)
+    check(rc == 1 and "exceeds the limit" in err, "png bomb: %s" % err)
+    rc, err = run("ImageDecode", {}, ["str:hello"], expect_fail=True)
+    check(rc == 1 and "unknown format" in err, "unknown format: %s" % err)
+
+
+def test_base64():
+    for n in [0, 1, 2, 3, 4, 5, 100, 1001]:
+        raw = RNG.integers(0, 256, n, dtype=np.uint8).tobytes()
+        enc = base64.b64encode(raw).decode()
+        for variant in [enc, enc.rstrip("="), "\n".join(enc[i:i + 76] for i in range(0, len(enc), 76)) + "\r\n"]:
+            got = run("Base64Decode", {}, ["str:" + variant])[0] if variant else np.zeros(0, np.uint8)
+            check(got.tobytes() == raw, "base64 n=%d variant" % n)
+    rc, err = run("Base64Decode", {}, ["str:QUJD*RA=="], expect_fail=True)
+    check(rc == 1 and "offset 4" in err, "base64 bad char: %s" % err)
+    rc, err = run("Base64Decode", {}, ["str:QUJDR"], expect_fail=True)
+    check(rc == 1 and "bad length" in err, "base64 bad length: %s" % err)
+    # base64 of a JPEG, then decode: the PaddleOCR client's path
+    ok, buf = cv2.imencode(".jpg", image(40, 60))
+    b = run("Base64Decode", {}, ["str:" + base64.b64encode(buf.tobytes()).decode()])[0]
+    check(b.tobytes() == buf.tobytes(), "base64 jpeg")
+
+
+# ---- pixel steps ---------------------------------------------------------------------------
+INTERP = {"nearest": cv2.INTER_NEAREST, "linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC, "area": cv2.INTER_AREA}
+
+
+def test_resize():
+    shapes = [(1, 1), (1, 7), (5, 3), (17, 23), (64, 64), (101, 77), (480, 640)]
+    targets = lambda h, w: [(1, 1), (2, 3), (h * 2, w * 2), (max(1, h // 2), max(1, w // 2)),
+                            (h * 3 + 1, max(1, w // 3)), (37, 59), (max(1, h * 2 // 3), w * 5 // 3 + 1)]
+    for h, w in shapes:
+        for c in (1, 3, 4):
+            img = image(h, w, c)
+            path = save(img, "img.npy")
+            fimg = img.astype(np.float32) / 3.0
+            fpath = save(fimg, "fimg.npy")
+            for oh, ow in targets(h, w):
+                for name, flag in INTERP.items():
+                    want = cv2.resize(img, (ow, oh), interpolation=flag)
+                    if want.ndim == 2:
+                        want = want[:, :, None]
+                    got = run("Resize", {"width": ow, "height": oh, "interpolation": name}, [path])[0]
+                    d = np.abs(got.astype(int) - want.astype(int)).max() if got.shape == want.shape else 999
+                    check(d <= 1, "resize u8 %s %dx%dx%d -> %dx%d: max diff %s" % (name, w, h, c, ow, oh, d))
+                    if c == 3 and name != "area":
+                        wantf = cv2.resize(fimg, (ow, oh), interpolation=flag)
+                        gotf = run("Resize", {"width": ow, "height": oh, "interpolation": name}, [fpath])[0]
+                        check(gotf.shape == wantf.shape and np.allclose(gotf, wantf, atol=1e-3),
+                              "resize f32 %s %dx%d -> %dx%d" % (name, w, h, ow, oh))
+    img = image(3000, 4000, 3, "grad")
+    path = save(img, "big.npy")
+    for name in ("linear", "cubic", "area", "nearest"):
+        want = cv2.resize(img, (1333, 999), interpolation=INTERP[name])
+        got = run("Resize", {"width": 1333, "height": 999, "interpolation": name}, [path])[0]
+        check(np.abs(got.astype(int) - want).max() <= 1, "resize 4000x3000 %s" % name)
+
+
+def det_resize_oracle(img, limit, ltype):
+    h, w, _ = img.shape
+    if ltype == "max":
+        ratio = float(limit) / max(h, w) if max(h, w) > limit else 1.0
+    elif ltype == "min":
+        ratio = float(limit) / min(h, w) if min(h, w) < limit else 1.0
+    else:
+        ratio = float(limit) / max(h, w)
+    rh, rw = int(h * ratio), int(w * ratio)
+    rh = max(int(round(rh / 32) * 32), 32)
+    rw = max(int(round(rw / 32) * 32), 32)
+    return cv2.resize(img, (int(rw), int(rh))), [h, w, rh / float(h), rw / float(w)]
+
+
+def test_det_resize_normalize():
+    for h, w in [(1, 1), (31, 47), (480, 640), (1080, 1920), (1500, 700)]:
+        img = image(h, w, 3, "grad")
+        path = save(img, "img.npy")
+        for limit, lt in [(960, "max"), (736, "min"), (640, "resize_long")]:
+            want, shape = det_resize_oracle(img, limit, lt)
+            got, gshape = run("DetResizeForTest", {"limit_side_len": limit, "limit_type": lt}, [path])
+            check(got.shape == want.shape and np.abs(got.astype(int) - want).max() <= 1,
+                  "det_resize %dx%d %d %s" % (w, h, limit, lt))
+            check(np.allclose(gshape, shape, rtol=1e-6), "det_resize shape %s vs %s" % (gshape, shape))
+        mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+        want = (img.astype("float32") * np.float32(1 / 255.0) - np.array(mean, np.float32)) / np.array(std, np.float32)
+        got = run("NormalizeImage", {"mean": str(mean), "std": str(std), "scale": str(1 / 255.0)}, [path])[0]
+        check(np.allclose(got, want, atol=1e-5), "normalize")
+        got = run("Normalize", {"mean": "0.5,0.5,0.5", "std": "0.5,0.5,0.5", "is_scale": "false"}, [path])[0]
+        check(np.allclose(got, (img.astype("float32") - 0.5) / 0.5, atol=1e-5), "normalize is_scale=false")
+        got = run("Div", {"value": "255"}, [path])[0]
+        check(np.allclose(got, img / np.float32(255.0), atol=1e-6), "div")
+        got = run("BGR2RGB", {}, [path])[0]
+        check(np.array_equal(got, img[:, :, ::-1]), "bgr2rgb")
+        got = run("Transpose", {}, [save(want, "f.npy")])[0]
+        check(np.array_equal(got, want.transpose(2, 0, 1)), "transpose")
+        got = run("Permute", {"perm": "[1,0,2]"}, [path])[0]
+        check(np.array_equal(got, img.transpose(1, 0, 2)), "permute")
+        if h >= 16 and w >= 16:
+            got = run("CenterCrop", {"width": 15, "height": 9}, [path])[0]
+            y0, x0 = (h - 9) // 2, (w - 15) // 2
+            check(np.array_equal(got, img[y0:y0 + 9, x0:x0 + 15]), "center_crop")
+        got = run("Pad", {"top": 1, "bottom": 2, "left": 3, "right": 4, "value": 7}, [path])[0]
+        check(np.array_equal(got, cv2.copyMakeBorder(img, 1, 2, 3, 4, cv2.BORDER_CONSTANT, value=(7, 7, 7))), "pad")
+        got = run("PadStride", {"stride": 32}, [path])[0]
+        ph, pw = -(-h // 32) * 32, -(-w // 32) * 32
+        check(got.shape == (ph, pw, 3) and np.array_equal(got[:h, :w], img) and not got[h:].any(), "pad_stride")
+    a = RNG.random((3, 5, 7), dtype=np.float32)
+    b = RNG.random((3, 8, 4), dtype=np.float32)
+    got = run("Stack", {"pad_value": "0"}, [save(a, "a.npy"), save(b, "b.npy")])[0]
+    want = np.zeros((2, 3, 8, 7), np.float32)
+    want[0, :, :5, :7] = a
+    want[1, :, :8, :4] = b
+    check(np.array_equal(got, want), "stack")
+
+
+# ---- OCR ----------------------------------------------------------------------------------
+def sorted_boxes_oracle(dt_boxes):
+    num = dt_boxes.shape[0]
+    boxes = sorted(dt_boxes, key=lambda x: (x[0][1], x[0][0]))
+    _boxes = list(boxes)
+    for i in range(num - 1):
+        for j in range(i, -1, -1):
+            if abs(_boxes[j + 1][0][1] - _boxes[j][0][1]) < 10 and _boxes[j + 1][0][0] < _boxes[j][0][0]:
+                _boxes[j], _boxes[j + 1] = _boxes[j + 1], _boxes[j]
+            else:
+                break
+    return np.array(_boxes)
+
+
+def order_points_clockwise(pts):
+    rect = np.zeros((4, 2), dtype="float32")
+    s = pts.sum(axis=1)
+    rect[0] = pts[np.argmin(s)]
+    rect[2] = pts[np.argmax(s)]
+    tmp = np.delete(pts, (np.argmin(s), np.argmax(s)), axis=0)
+    diff = np.diff(np.array(tmp), axis=1)
+    rect[1] = tmp[np.argmin(diff)]
+    rect[3] = tmp[np.argmax(diff)]
+    return rect
+
+
+def filter_oracle(dt_boxes, h, w):
+    out = []
+    for box in dt_boxes:
+        box = order_points_clockwise(box)
+        box[:, 0] = np.clip(box[:, 0], 0, w - 1)
+        box[:, 1] = np.clip(box[:, 1], 0, h - 1)
+        rw = int(np.linalg.norm(box[0] - box[1]))
+        rh = int(np.linalg.norm(box[0] - box[3]))
+        if rw <= 3 or rh <= 3:
+            continue
+        out.append(box)
+    return np.array(out, np.float32).reshape(-1, 4, 2)
+
+
+def test_ocr():
+    for n in [0, 1, 5, 40]:
+        boxes = []
+        for _ in range(n):
+            x, y = RNG.integers(0, 600), RNG.integers(0, 400)
+            bw, bh = RNG.integers(2, 120), RNG.integers(2, 40)
+            boxes.append([[x, y], [x + bw, y + RNG.integers(-3, 4)], [x + bw, y + bh], [x, y + bh]])
+        boxes = np.array(boxes, np.float32).reshape(-1, 4, 2)
+        p = save(boxes, "boxes.npy")
+        got = run("SortedBoxes", {}, [p])[0]
+        want = sorted_boxes_oracle(boxes) if n else boxes
+        check(np.array_equal(got.reshape(-1, 4, 2), want.reshape(-1, 4, 2)), "sorted_boxes n=%d" % n)
+        shuffled = boxes[:, RNG.permutation(4)] if n else boxes
+        got = run("FilterBoxes", {}, [save(shuffled, "sb.npy"), save(image(380, 580, 3), "im.npy")])[0]
+        want = filter_oracle(shuffled, 380, 580)
+        check(got.shape == want.shape and np.allclose(got, want), "filter_boxes n=%d" % n)
+    # CTC with a 6623-line dictionary -> 6625 classes
+    chars = [chr(0x4E00 + i) for i in range(6600)] + [chr(ord("a") + i) for i in range(23)]
+    dpath = os.path.join(TMP, "dict.txt")
+    with open(dpath, "w", encoding="utf-8") as f:
+        f.write("\n".join(chars) + "\n")
+    classes = ["blank"] + chars + [" "]
+    check(len(classes) == 6625, "dict size")
+    for b, t in [(1, 40), (4, 80)]:
+        probs = RNG.random((b, t, 6625), dtype=np.float32) * 0.1
+        idx = RNG.integers(0, 6625, (b, t))
+        idx[:, ::3] = 0
+        idx[:, 1::7] = 6624
+        for i in range(b):
+            for j in range(t):
+                probs[i, j, idx[i, j]] = 0.5 + 0.4 * RNG.random()
+        texts, scores = run("CTCLabelDecode", {"character_dict_path": dpath}, [save(probs, "p.npy")])
+        for i in range(b):
+            pi = probs[i].argmax(1)
+            pm = probs[i].max(1)
+            sel = np.ones(t, bool)
+            sel[1:] = pi[1:] != pi[:-1]
+            sel &= pi != 0
+            want_t = "".join(classes[k] for k in pi[sel])
+            want_s = float(np.mean(pm[sel])) if sel.any() else 0.0
+            check(texts[i] == want_t, "ctc text %d: %r vs %r" % (i, texts[i], want_t))
+            check(abs(scores[i] - want_s) < 1e-5, "ctc score")
+    # top-k with labels and softmax
+    lpath = os.path.join(TMP, "labels.txt")
+    open(lpath, "w").write("\n".join("class_%d" % i for i in range(10)))
+    x = RNG.standard_normal((3, 10)).astype(np.float32)
+    idx, sc, lab = run("TopK", {"k": 3, "softmax": "true", "label_path": lpath}, [save(x, "x.npy")])
+    e = np.exp(x - x.max(1, keepdims=True))
+    sm = e / e.sum(1, keepdims=True)
+    want = np.argsort(-sm, 1, kind="stable")[:, :3]
+    check(np.array_equal(idx, want), "topk idx")
+    check(np.allclose(sc, np.take_along_axis(sm, want, 1), atol=1e-6), "topk scores")
+    check(lab == ["class_%d" % k for k in want.ravel()], "topk labels")
+    got = run("Softmax", {}, [save(x, "x.npy")])[0]
+    check(np.allclose(got, sm, atol=1e-6), "softmax")
+    # NMS against a numpy implementation
+    bx = RNG.random((60, 2), dtype=np.float32) * 200
+    wh = RNG.random((60, 2), dtype=np.float32) * 60 + 1
+    boxes = np.concatenate([bx, bx + wh], 1).astype(np.float32)
+    scores = RNG.random(60, dtype=np.float32)
+    got = run("NMS", {"iou_threshold": 0.3, "score_threshold": 0.2}, [save(boxes, "b.npy"), save(scores, "s.npy")])[0]
+    order = [i for i in np.argsort(-scores, kind="stable") if scores[i] >= 0.2]
+    keep = []
+    area = lambda b: (b[2] - b[0]) * (b[3] - b[1])
+    for i in order:
+        ok = True
+        for j in keep:
+            iw = min(boxes[i, 2], boxes[j, 2]) - max(boxes[i, 0], boxes[j, 0])
+            ih = min(boxes[i, 3], boxes[j, 3]) - max(boxes[i, 1], boxes[j, 1])
+            inter = iw * ih if iw > 0 and ih > 0 else 0
+            if inter / (area(boxes[i]) + area(boxes[j]) - inter) > 0.3:
+                ok = False
+                break
+        if ok:
+            keep.append(i)
+    check(list(got) == keep, "nms %s vs %s" % (list(got), keep))
+    # recogniser resize: height 48, width by aspect, right padding, [-1, 1]
+    for h, w in [(20, 100), (48, 48), (30, 900), (10, 2000)]:
+        img = image(h, w, 3)
+        got = run("RecResizeImg", {"rec_image_shape": "3,48,320"}, [save(img, "r.npy")])[0]
+        imgW = int(48 * max(320 / 48, w / h))
+        imgW = min(imgW, 3200)
+        rw = min(int(math.ceil(48 * w / h)), imgW)
+        r = cv2.resize(img, (rw, 48)).astype("float32").transpose((2, 0, 1)) / 255
+        r = (r - 0.5) / 0.5
+        want = np.zeros((3, 48, imgW), np.float32)
+        want[:, :, :rw] = r
+        check(got.shape == want.shape and np.abs(got - want).max() <= 2.0 / 255 + 1e-6, "rec_resize %dx%d" % (w, h))
+    img = image(7, 9, 3)
+    for p, rot in [([0.05, 0.95], True), ([0.95, 0.05], False), ([0.15, 0.85], False)]:
+        got = run("ClsRotate", {"cls_thresh": 0.9}, [save(img, "i.npy"), save(np.array(p, np.float32), "p.npy")])[0]
+        check(np.array_equal(got, cv2.rotate(img, cv2.ROTATE_180) if rot else img), "cls_rotate %s" % p)
+
+
+# ---- text ----------------------------------------------------------------------------------
+def wordpiece_oracle(vocab, text, lower=True, max_chars=100):
+    import unicodedata
+    def is_punct(ch):
+        cp = ord(ch)
+        if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
+            return True
+        return unicodedata.category(ch).startswith("P")
+    def is_cjk(cp):
+        return 0x4E00 <= cp <= 0x9FFF or 0x3400 <= cp <= 0x4DBF or 0xF900 <= cp <= 0xFAFF
+    out = []
+    if lower:
+        text = unicodedata.normalize("NFD", text.lower())
+        text = "".join(c for c in text if unicodedata.category(c) != "Mn")
+    words, cur = [], ""
+    for ch in text:
+        if ch.isspace():
+            if cur:
+                words.append(cur)
+            cur = ""
+        elif is_punct(ch) or is_cjk(ord(ch)):
+            if cur:
+                words.append(cur)
+            cur = ""
+            words.append(ch)
+        elif unicodedata.category(ch) in ("Cc", "Cf"):
+            continue
+        else:
+            cur += ch
+    if cur:
+        words.append(cur)
+    for w in words:
+        if len(w) > max_chars:
+            out.append(vocab["[UNK]"])
+            continue
+        start, pieces = 0, []
+        while start < len(w):
+            end, found = len(w), None
+            while start < end:
+                sub = ("##" if start else "") + w[start:end]
+                if sub in vocab:
+                    found = sub
+                    break
+                end -= 1
+            if found is None:
+                pieces = None
+                break
+            pieces.append(vocab[found])
+            start = end
+        out.extend(pieces if pieces is not None else [vocab["[UNK]"]])
+    return out
+
+
+def test_wordpiece():
+    toks = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "the", "un", "##aff", "##able", "run", "##ning", "hello",
+            ",", "!", ".", "world", "##s", "cafe", "中", "国", "a", "##b", "##c", "x"]
+    vpath = os.path.join(TMP, "vocab.txt")
+    open(vpath, "w", encoding="utf-8").write("\n".join(toks) + "\n")
+    vocab = {t: i for i, t in enumerate(toks)}
+    texts = ["unaffable running", "Hello, World!", "the worlds.", "Café 中国 abc xyz", "  ",
+             "unaffable" * 20, "a\tb\nab abc", "HELLO!!!"]
+    for t in texts:
+        got = list(run("WordPiece", {"vocab_path": vpath}, ["str:" + t])[0])
+        want = wordpiece_oracle(vocab, t)
+        check(got == want, "wordpiece %r: %s vs %s" % (t, got, want))
+    got = list(run("WordPiece", {"vocab_path": vpath, "max_chars_per_word": "5"}, ["str:unaffable the"])[0])
+    check(got == [1, 4], "wordpiece max chars %s" % got)
+
+
+for t in [test_base64, test_decode, test_resize, test_det_resize_normalize, test_ocr, test_wordpiece]:
+    try:
+        t()
+    except Exception as e:  # a crash of the CLI or a missing output
+        FAILS.append("%s: %s" % (t.__name__, e))
+        print("FAIL", t.__name__, e, flush=True)
+    print("done", t.__name__, flush=True)
+print("%d failures" % len(FAILS))
+sys.exit(1 if FAILS else 0)
