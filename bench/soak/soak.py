@@ -11,7 +11,8 @@ Load, all at once for the whole run:
     wrong methods, truncated binary tensors, lying header lengths);
   - a checker thread sending good requests with random inputs on fresh
     connections (and over baidu_std with the Python Client, one pooled
-    connection) and comparing each answer with numpy (the model's weights);
+    connection; over gRPC with grpcio, one channel) and comparing each answer
+    with numpy (the model's weights);
   - an abuser thread: bursts of connections opened and dropped silently, after
     half a request, or with RST mid-body; clients that stop reading mid-answer.
 Pass: RSS grows by less than 2 % from the first minute (median of the three
@@ -187,7 +188,7 @@ class Stats:
 
 def checker(url, stop, st):
     rng = np.random.default_rng(1)
-    kinds = ["web", "p09", "kv", "kbin", "brpc"]
+    kinds = ["web", "p09", "kv", "kbin", "brpc", "grpc"]
     # baidu_std through Paddle Serving's Python client (python/ of this checkout)
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
         os.path.abspath(__file__)))), "python"))
@@ -195,12 +196,39 @@ def checker(url, stop, st):
     rpc = Client()
     rpc.load_client_config(os.path.join(UCI, "serving_server_conf.prototxt"))
     rpc.connect([url.split("//", 1)[1]])
+    # KServe v2 gRPC with grpcio (messages from tests/integration/grpc_tests.py's .proto)
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))), "tests", "integration"))
+    import grpc
+    import grpc_tests
+    kpb, _ = grpc_tests.gen_protos()
+    gch = grpc.insecure_channel(url.split("//", 1)[1])
+    ginfer = gch.unary_unary("/inference.GRPCInferenceService/ModelInfer",
+                             request_serializer=lambda m: m.SerializeToString(),
+                             response_deserializer=kpb.ModelInferResponse.FromString)
     i = 0
     while not stop.is_set():
         rows = rng.uniform(-2, 2, size=(3, 13)).astype(np.float32)
         want = predict(rows)
         kind = kinds[i % len(kinds)]
         i += 1
+        if kind == "grpc":
+            try:
+                req = kpb.ModelInferRequest(model_name="uci")
+                t = req.inputs.add(name="x", datatype="FP32", shape=[3, 13])
+                t.contents.fp32_contents.extend(rows.reshape(-1).tolist())
+                resp = ginfer(req, timeout=30)
+                g = np.frombuffer(resp.raw_output_contents[0], "<f4").astype(np.float64) \
+                    if resp.raw_output_contents else np.asarray(
+                        resp.outputs[0].contents.fp32_contents, np.float64)
+                if g.shape != want.shape or np.any(np.abs(g - want) > 1e-4 * (1 + np.abs(want))):
+                    st.fail("checker grpc: got %s want %s" % (g.tolist(), want.tolist()))
+            except Exception as e:  # grpc.RpcError carries the status and message
+                st.fail("checker grpc: %s: %s" % (type(e).__name__, e))
+            with st.lock:
+                st.checked += 1
+            time.sleep(0.01)
+            continue
         if kind == "brpc":
             try:
                 got = rpc.predict(feed={"x": rows}, fetch=["price"], batch=True)["price"]
