@@ -57,4 +57,30 @@ skiff_status_t *skiff__ocr_rec_resize(const skiff_tensor_t *img, int64_t img_h, 
 /* 180-degree rotation of an HWC image. */
 skiff_status_t *skiff__ocr_rotate180(const skiff_tensor_t *img, skiff_tensor_t **out);
 
+/* PaddleOCR's DBPostProcess parameters (score_mode slow when slow). */
+typedef struct skiff__db_params {
+    double thresh, box_thresh, unclip_ratio;
+    int64_t max_candidates, min_size;
+    bool use_dilation, slow;
+} skiff__db_params;
+
+/* PaddleOCR's DBPostProcess (box_type quad) on prob, float32 [1,1,H,W] (or
+ * [1,H,W], [H,W]), with shape float32 [4] = [src_h, src_w, ratio_h,
+ * ratio_w]. out_boxes: float32 [N,4,2] in source pixels (top-left,
+ * top-right, bottom-right, bottom-left); out_scores: float32 [N]. NaN
+ * probabilities are INVALID_ARG. Caller owns both outputs. */
+skiff_status_t *skiff__ocr_db_postprocess(const skiff_tensor_t *prob, const skiff_tensor_t *shape,
+                                          const skiff__db_params *prm, skiff_tensor_t **out_boxes,
+                                          skiff_tensor_t **out_scores);
+
+/* PaddleOCR's get_rotate_crop_image for each of boxes, float32 [N,4,2], on
+ * img, uint8 HWC (1 to 4 channels): perspective warp (cubic, replicated
+ * border) to int(max side) x int(max side), rotated 90 degrees
+ * counter-clockwise when height/width >= 1.5. out_crops: uint8 [N, maxH,
+ * maxW, C], each crop at the top-left, zeros elsewhere; out_sizes: int64
+ * [N, 2] (height, width) of each crop. Points more than 1 pixel outside the
+ * image, non-finite points and boxes under 1 pixel are INVALID_ARG. */
+skiff_status_t *skiff__ocr_rotate_crop(const skiff_tensor_t *img, const skiff_tensor_t *boxes,
+                                       skiff_tensor_t **out_crops, skiff_tensor_t **out_sizes);
+
 #endif

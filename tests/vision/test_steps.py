@@ -466,8 +466,216 @@ def test_wordpiece():
     got = list(run("WordPiece", {"vocab_path": vpath, "max_chars_per_word": "5"}, ["str:unaffable the"])[0])
     check(got == [1, 4], "wordpiece max chars %s" % got)
 
+# ---- DBPostProcess and GetRotateCropImage -----------------------------------------------
+def mini_box_oracle(contour):
+    rect = cv2.minAreaRect(contour)
+    pts = sorted(list(cv2.boxPoints(rect)), key=lambda x: x[0])
+    i1, i4 = (0, 1) if pts[1][1] > pts[0][1] else (1, 0)
+    i2, i3 = (2, 3) if pts[3][1] > pts[2][1] else (3, 2)
+    return np.array([pts[i1], pts[i2], pts[i3], pts[i4]]), min(rect[1])
 
-for t in [test_base64, test_decode, test_resize, test_det_resize_normalize, test_ocr, test_wordpiece]:
+
+def box_score_oracle(bitmap, _box):
+    """PaddleOCR's box_score_fast, with the corners snapped to 1/1000 pixel
+    first: cv2's float32 corners of a corner on a pixel fall on either side of
+    it, and the int32 truncation below then moves a pixel row at random."""
+    h, w = bitmap.shape[:2]
+    box = np.round(_box.astype(np.float64), 3)
+    xmin = np.clip(np.floor(box[:, 0].min()).astype("int32"), 0, w - 1)
+    xmax = np.clip(np.ceil(box[:, 0].max()).astype("int32"), 0, w - 1)
+    ymin = np.clip(np.floor(box[:, 1].min()).astype("int32"), 0, h - 1)
+    ymax = np.clip(np.ceil(box[:, 1].max()).astype("int32"), 0, h - 1)
+    mask = np.zeros((ymax - ymin + 1, xmax - xmin + 1), dtype=np.uint8)
+    box[:, 0] = box[:, 0] - xmin
+    box[:, 1] = box[:, 1] - ymin
+    cv2.fillPoly(mask, box.reshape(1, -1, 2).astype("int32"), 1)
+    return cv2.mean(bitmap[ymin:ymax + 1, xmin:xmax + 1], mask)[0]
+
+
+def unclip_oracle(box, ratio):
+    """The rounded offset as the hull of circles around the (integer) corners:
+    the Minkowski sum of the box with a disc, which is what a round-join
+    offset approximates."""
+    area = 0.5 * abs(sum(box[i][0] * box[(i + 1) % 4][1] - box[(i + 1) % 4][0] * box[i][1] for i in range(4)))
+    length = sum(np.hypot(*(box[(i + 1) % 4] - box[i])) for i in range(4))
+    d = area * ratio / length
+    q = np.trunc(box.astype(np.float64))
+    t = np.linspace(0, 2 * np.pi, 256, endpoint=False)
+    pts = np.concatenate([np.stack([c[0] + d * np.cos(t), c[1] + d * np.sin(t)], 1) for c in q])
+    return np.round(pts).astype(np.int32).reshape(-1, 1, 2)
+
+
+def db_oracle(pred, shape, thresh=0.3, box_thresh=0.6, max_cand=1000, ratio=1.5, dil=False, mode="fast",
+              min_size=3):
+    h, w = pred.shape
+    seg = (pred > thresh).astype(np.uint8)
+    if dil:
+        seg = cv2.dilate(seg, np.array([[1, 1], [1, 1]], np.uint8))
+    contours, _ = cv2.findContours(seg * 255, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    dh, dw = shape[0], shape[1]
+    boxes, scores = [], []
+    for contour in contours[:max_cand]:
+        pts, sside = mini_box_oracle(contour)
+        if sside < min_size:
+            continue
+        score = box_score_oracle(pred, pts) if mode == "fast" else box_score_oracle(pred, contour.reshape(-1, 2).astype(np.float32))
+        if box_thresh > score:
+            continue
+        box, sside = mini_box_oracle(unclip_oracle(pts, ratio))
+        if sside < min_size + 2:
+            continue
+        box = np.array(box)
+        box[:, 0] = np.clip(np.round(box[:, 0] / w * dw), 0, dw - 1)
+        box[:, 1] = np.clip(np.round(box[:, 1] / h * dh), 0, dh - 1)
+        boxes.append(box)
+        scores.append(score)
+    return np.array(boxes, np.float32).reshape(-1, 4, 2), np.array(scores, np.float32)
+
+
+def text_map(h, w, rects, blur=True, noise=0):
+    m = np.zeros((h, w), np.float32)
+    for (cx, cy, bw, bh, ang) in rects:
+        pts = cv2.boxPoints(((cx, cy), (bw, bh), ang)).astype(np.int32)
+        cv2.fillPoly(m, [pts], 0.6 + 0.35 * RNG.random())
+    if blur:
+        m = cv2.GaussianBlur(m, (5, 5), 1.2)
+    for _ in range(noise):
+        m[RNG.integers(0, h), RNG.integers(0, w)] = 0.9
+    return np.clip(m, 0, 1).astype(np.float32)
+
+
+def text_lines(h, w, n):
+    rects = []
+    for i in range(n):
+        cy = 20 + i * (h - 40) / max(n, 1)
+        rects.append((RNG.uniform(w * 0.3, w * 0.7), cy, RNG.uniform(60, w * 0.5), RNG.uniform(12, 22),
+                      RNG.uniform(-8, 8)))
+    return rects
+
+
+def compare_db(name, pred, shape, params, **kw):
+    want_b, want_s = db_oracle(pred, shape, **kw)
+    got_b, got_s = run("DBPostProcess", params, [save(pred.reshape(1, 1, *pred.shape), "db.npy"),
+                                                  save(np.array(shape, np.float32), "shp.npy")])
+    ok = got_b.shape == want_b.shape
+    check(ok, "db %s: %d boxes vs %d" % (name, len(got_b), len(want_b)))
+    if ok and len(want_b):
+        d = np.abs(got_b - want_b).max()
+        check(d <= 2, "db %s: boxes differ by %.1f px" % (name, d))
+        ds = np.abs(got_s - want_s).max()
+        check(ds <= 1e-3, "db %s: scores differ by %.2g" % (name, ds))
+    return got_b, got_s
+
+
+def test_db():
+    cases = [
+        ("rotated", text_map(320, 480, [(240, 160, 200, 30, 12), (120, 60, 90, 20, -25), (350, 260, 150, 24, 40)]),
+         [640, 960, 0.5, 0.5]),
+        ("lines", text_map(640, 640, text_lines(640, 640, 14), noise=200), [1000, 1000, 0.64, 0.64]),
+        ("touching", text_map(200, 300, [(150, 50, 220, 20, 0), (150, 69, 200, 20, 0), (100, 150, 80, 30, 90)]),
+         [200, 300, 1, 1]),
+        ("blobs", np.clip(cv2.GaussianBlur((RNG.random((256, 256)) > 0.995).astype(np.float32), (0, 0), 4) * 60,
+                          0, 1).astype(np.float32), [512, 512, 0.5, 0.5]),
+        ("noise", (RNG.random((128, 160)) > 0.99).astype(np.float32) * 0.95, [128, 160, 1, 1]),
+        ("empty", np.zeros((96, 96), np.float32), [96, 96, 1, 1]),
+        ("full", np.full((64, 96), 0.9, np.float32), [128, 192, 0.5, 0.5]),
+    ]
+    for name, pred, shape in cases:
+        compare_db(name, pred, shape, {})
+    pred = cases[1][1]
+    compare_db("lines slow", pred, [1000, 1000, 0.64, 0.64], {"score_mode": "slow"}, mode="slow")
+    compare_db("lines dilation", pred, [1000, 1000, 0.64, 0.64], {"use_dilation": "true"}, dil=True)
+    compare_db("lines params", pred, [640, 640, 1, 1],
+               {"thresh": 0.5, "box_thresh": 0.7, "unclip_ratio": 2.0, "min_size": 5, "max_candidates": 6},
+               thresh=0.5, box_thresh=0.7, ratio=2.0, min_size=5, max_cand=6)
+    got_b, _ = compare_db("rotated", cases[0][1], cases[0][2], {})
+    check(len(got_b) == 3, "db rotated: three boxes")
+    # bad input
+    good = save(np.zeros((1, 1, 32, 32), np.float32), "g.npy")
+    shp = save(np.array([32, 32, 1, 1], np.float32), "shp.npy")
+    nanmap = np.zeros((1, 1, 32, 32), np.float32)
+    nanmap[0, 0, 5, 7] = np.nan
+    for what, inputs in [("uint8 map", [save(np.zeros((1, 1, 8, 8), np.uint8), "u.npy"), shp]),
+                         ("batch 2", [save(np.zeros((2, 1, 8, 8), np.float32), "b2.npy"), shp]),
+                         ("NaN", [save(nanmap, "nan.npy"), shp]),
+                         ("short shape", [good, save(np.array([32, 32], np.float32), "s2.npy")]),
+                         ("zero shape", [good, save(np.array([0, 32, 1, 1], np.float32), "s0.npy")]),
+                         ("one input", [good])]:
+        rc, err = run("DBPostProcess", {}, inputs, expect_fail=True)
+        check(rc == 1 and "step 'DBPostProcess'" in err and ("input" in err), "db bad %s: %d %r" % (what, rc, err))
+    rc, err = run("DBPostProcess", {"score_mode": "medium"}, [good, shp], expect_fail=True)
+    check(rc == 1 and "score_mode" in err, "db bad score_mode: %r" % err)
+
+
+def crop_oracle(img, points):
+    w = int(max(np.linalg.norm(points[0] - points[1]), np.linalg.norm(points[2] - points[3])))
+    h = int(max(np.linalg.norm(points[0] - points[3]), np.linalg.norm(points[1] - points[2])))
+    std = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    M = cv2.getPerspectiveTransform(points, std)
+    d = cv2.warpPerspective(img, M, (w, h), borderMode=cv2.BORDER_REPLICATE, flags=cv2.INTER_CUBIC)
+    if d.shape[0] * 1.0 / d.shape[1] >= 1.5:
+        d = np.rot90(d)
+    return d
+
+
+def test_rotate_crop():
+    from PIL import Image, ImageDraw, ImageFont
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 28)
+    page = Image.new("RGB", (640, 480), (235, 230, 220))
+    dr = ImageDraw.Draw(page)
+    lines = ["Skiff serves models", "over HTTP and gRPC", "0123456789 ABCDEF"]
+    for i, t in enumerate(lines):
+        dr.text((30, 30 + 50 * i), t, font=font, fill=(20, 20, 60))
+    tall = Image.new("RGB", (300, 40), (235, 230, 220))
+    ImageDraw.Draw(tall).text((5, 2), "VERTICAL", font=font, fill=(90, 10, 10))
+    page.paste(tall.rotate(90, expand=True), (560, 120))
+    img = np.ascontiguousarray(np.array(page)[:, :, ::-1])
+    boxes = np.array([
+        [[25, 25], [330, 25], [330, 65], [25, 65]],            # axis-aligned
+        [[24, 78], [300, 70], [302, 112], [26, 120]],          # rotated a little
+        [[30, 130], [310, 128], [330, 168], [20, 175]],        # perspective
+        [[558, 118], [602, 118], [602, 422], [558, 422]],      # tall: rotated 90
+        [[0, 0], [639, 0], [639, 479], [0, 479]],              # the whole page
+        [[600.5, 440.2], [639, 441], [639, 479], [601, 479]],  # at the corner, fractional
+    ], np.float32)
+    crops, sizes = run("GetRotateCropImage", {}, [save(img, "page.npy"), save(boxes, "cb.npy")])
+    check(crops.shape[0] == len(boxes) and sizes.shape == (len(boxes), 2), "crop shapes %s %s" % (crops.shape, sizes.shape))
+    for i, b in enumerate(boxes):
+        want = crop_oracle(img, b)
+        h, w = sizes[i]
+        got = crops[i, :h, :w]
+        ok = got.shape == want.shape
+        check(ok, "crop %d: %s vs %s" % (i, got.shape, want.shape))
+        if ok:
+            mad = np.abs(got.astype(np.float64) - want).mean()
+            check(mad <= 2, "crop %d: mean abs diff %.2f" % (i, mad))
+            check(np.all(crops[i, h:] == 0) and np.all(crops[i, :, w:] == 0), "crop %d: padding" % i)
+    check(sizes[3][0] < sizes[3][1], "tall crop rotated: %s" % sizes[3])
+    grey = np.ascontiguousarray(img[:, :, 1:2])
+    crops, sizes = run("GetRotateCropImage", {}, [save(grey, "grey.npy"), save(boxes[1:3], "cb.npy")])
+    for i, b in enumerate(boxes[1:3]):
+        want = crop_oracle(grey[:, :, 0], b)
+        h, w = sizes[i]
+        check(crops[i, :h, :w, 0].shape == want.shape and np.abs(crops[i, :h, :w, 0].astype(float) - want).mean() <= 2,
+              "grey crop %d" % i)
+    crops, sizes = run("GetRotateCropImage", {}, [save(img, "page.npy"), save(np.zeros((0, 4, 2), np.float32), "e.npy")])
+    check(crops.shape[0] == 0 and sizes.shape == (0, 2), "crop of no boxes")
+    page_p = save(img, "page.npy")
+    nanb = boxes[:1].copy()
+    nanb[0, 2, 0] = np.nan
+    for what, inputs in [("outside", [page_p, save(boxes[:1] + 700, "far.npy")]),
+                         ("zero size", [page_p, save(np.full((1, 4, 2), 10, np.float32), "z.npy")]),
+                         ("NaN box", [page_p, save(nanb, "n.npy")]),
+                         ("boxes shape", [page_p, save(np.zeros((2, 3, 2), np.float32), "s.npy")]),
+                         ("boxes int", [page_p, save(boxes.astype(np.int32), "i.npy")]),
+                         ("float image", [save(img.astype(np.float32), "f.npy"), save(boxes, "cb.npy")])]:
+        rc, err = run("GetRotateCropImage", {}, inputs, expect_fail=True)
+        check(rc == 1 and "step 'GetRotateCropImage'" in err and "input" in err, "crop bad %s: %d %r" % (what, rc, err))
+
+
+
+for t in [test_base64, test_decode, test_resize, test_det_resize_normalize, test_ocr, test_wordpiece,
+          test_db, test_rotate_crop]:
     try:
         t()
     except Exception as e:  # a crash of the CLI or a missing output
