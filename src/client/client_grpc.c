@@ -23,6 +23,7 @@
 #define STREAM_WINDOW (16 << 20)
 #define CONN_WINDOW (1 << 30)
 #define MAX_GRPC_MESSAGE 1024
+#define KEEP_BUF (256 << 10) /* larger buffers are not kept in the pool */
 
 struct skiff__client_h2 {
     nghttp2_session *s;
@@ -40,8 +41,9 @@ struct skiff__client_h2 {
     skiff__buf body;
     bool too_big;
     bool oom;
-    bool goaway; /* the server sent GOAWAY: no new stream on this session */
-    size_t seen; /* bytes received on the session, up to 5 */
+    bool goaway;   /* the server sent GOAWAY: no new stream on this session */
+    size_t seen;   /* bytes received on the session, up to 5 */
+    skiff__buf wq; /* bytes to send, kept across calls (no allocation per call) */
 };
 
 static skiff_status_t *oom(void)
@@ -241,6 +243,7 @@ void skiff__client_h2_free(skiff__client_h2 *h)
         return;
     nghttp2_session_del(h->s);
     skiff__buf_free(&h->body);
+    skiff__buf_free(&h->wq);
     skiff__free(h);
 }
 
@@ -437,17 +440,18 @@ skiff__client_fail skiff__client_grpc_exchange(skiff__client_ep *ep, const skiff
         *out_st = st;
         return refused && reused ? SKIFF__CLIENT_STALE : SKIFF__CLIENT_NET;
     }
-    skiff__buf wbuf = {0};
+    skiff__buf *wbuf = &conn.h2->wq;
     char rbuf[65536];
     bool got_any = false;
     for (;;) {
-        skiff__buf_reset(&wbuf);
-        if ((st = skiff__client_h2_output(conn.h2, &wbuf))) {
+        skiff__buf_reset(wbuf);
+        if ((st = skiff__client_h2_output(conn.h2, wbuf))) {
             fail = skiff_status_code(st) == SKIFF_CODE_RESOURCE_EXHAUSTED ? SKIFF__CLIENT_ANSWERED
                                                                           : SKIFF__CLIENT_BROKEN;
             break;
         }
-        if (wbuf.len && (st = skiff__client_send(conn.fd, wbuf.data, wbuf.len, deadline, &fail))) {
+        if (wbuf->len &&
+            (st = skiff__client_send(conn.fd, wbuf->data, wbuf->len, deadline, &fail))) {
             if (reused && !got_any && fail == SKIFF__CLIENT_NET)
                 fail = SKIFF__CLIENT_STALE;
             break;
@@ -474,10 +478,14 @@ skiff__client_fail skiff__client_grpc_exchange(skiff__client_ep *ep, const skiff
             break;
         }
     }
-    skiff__buf_free(&wbuf);
+    /* a pooled session keeps small buffers only */
+    if (conn.h2 && conn.h2->wq.cap > KEEP_BUF)
+        skiff__buf_free(&conn.h2->wq);
     if (!st) {
         bool answered = false;
         st = skiff__client_h2_decode(conn.h2, out_ans, &answered);
+        if (conn.h2->body.cap > KEEP_BUF)
+            skiff__buf_free(&conn.h2->body);
         fail = !st ? SKIFF__CLIENT_OK : answered ? SKIFF__CLIENT_ANSWERED : SKIFF__CLIENT_BROKEN;
         /* a stream the server refused before answering (REFUSED_STREAM, GOAWAY
            racing our HEADERS) never reached the model: send it once more */
