@@ -3,7 +3,7 @@
  * uci house as the feed. Prints one line:
  *   calls=N errors=E seconds=S rps=R p50_us=A p99_us=B
  *
- *   rpc_bench CLIENT_CONF ENDPOINT brpc|http|http_proto THREADS SECONDS [FLOATS]
+ *   rpc_bench CLIENT_CONF ENDPOINT brpc|http|http_proto|grpc THREADS SECONDS [FLOATS]
  *
  * FLOATS > 0 feeds a float32 tensor of that many elements to a model whose
  * conf takes one float feed (the 3x224x224 round trip). */
@@ -65,13 +65,14 @@ static int cmp_u(const void *a, const void *b)
 int main(int argc, char **argv)
 {
     if (argc < 6) {
-        fprintf(stderr, "usage: rpc_bench CLIENT_CONF ENDPOINT brpc|http|http_proto THREADS "
+        fprintf(stderr, "usage: rpc_bench CLIENT_CONF ENDPOINT brpc|http|http_proto|grpc THREADS "
                         "SECONDS [FLOATS]\n");
         return 2;
     }
     skiff_client_options_t o = {.timeout_ms = 30000};
     o.transport = !strcmp(argv[3], "http")         ? SKIFF_CLIENT_HTTP_JSON
                   : !strcmp(argv[3], "http_proto") ? SKIFF_CLIENT_HTTP_PROTO
+                  : !strcmp(argv[3], "grpc")       ? SKIFF_CLIENT_GRPC
                                                    : SKIFF_CLIENT_BRPC;
     long threads = strtol(argv[4], NULL, 10);
     double seconds = strtod(argv[5], NULL);

@@ -19,8 +19,16 @@
  *
  * Transports (skiff_client_transport_t): baidu_std (brpc's protocol, Paddle
  * Serving 0.9's Request/Response messages; the default), and HTTP/1.1 POSTs to
- * /GeneralModelService/inference with the same messages as protobuf or JSON.
- * gRPC is reserved in the enum and answered with SKIFF_CODE_UNSUPPORTED.
+ * /GeneralModelService/inference with the same messages as protobuf or JSON,
+ * and gRPC: HTTP/2 (libnghttp2) calls to
+ * /baidu.paddle_serving.predictor.general_model.GeneralModelService/inference
+ * with the same protobuf messages, length-prefixed (flag 0, 4-byte length),
+ * headers content-type application/grpc, te: trailers, grpc-timeout (the
+ * call's timeout) and model (options.model); the answer's trailers decide:
+ * grpc-status 0 and one message, or grpc-status N and grpc-message, which
+ * becomes the returned status (its code from N, the message kept). A gRPC
+ * connection in the pool keeps its HTTP/2 session: each call is one new
+ * stream on it.
  *
  * Endpoints: a comma-separated "host:port" list. Each call starts at the next
  * endpoint in turn (round robin) and, when it cannot connect, the connection
@@ -42,7 +50,9 @@
  *   DEADLINE_EXCEEDED  every endpoint tried timed out
  *   INTERNAL           a broken answer (not a frame, a message that does not
  *                      decode, a correlation id not ours), or the server's -5000
- *   UNSUPPORTED        the gRPC transport
+ *   (gRPC: the code of grpc-status: 3 INVALID_ARG, 4 DEADLINE_EXCEEDED,
+ *   5 NOT_FOUND, 8 RESOURCE_EXHAUSTED, 12 UNSUPPORTED, 14 UNAVAILABLE,
+ *   2/13/15 INTERNAL; a missing grpc-status is a broken answer)
  *   RESOURCE_EXHAUSTED out of memory
  * A server's own text is kept in the message.
  *
@@ -71,7 +81,7 @@ typedef enum skiff_client_transport {
     SKIFF_CLIENT_BRPC = 0,       /* baidu_std, Paddle 0.9 protobuf messages */
     SKIFF_CLIENT_HTTP_PROTO = 1, /* HTTP POST, Content-Type application/proto */
     SKIFF_CLIENT_HTTP_JSON = 2,  /* HTTP POST, Paddle 0.9 proto3 JSON */
-    SKIFF_CLIENT_GRPC = 3,       /* reserved: skiff_client_new answers UNSUPPORTED */
+    SKIFF_CLIENT_GRPC = 3,       /* gRPC (HTTP/2), GeneralModelService/inference */
 } skiff_client_transport_t;
 
 /* Options; a zeroed struct (or NULL) means every default. */
@@ -80,7 +90,8 @@ typedef struct skiff_client_options {
     int timeout_ms;            /* per endpoint tried: connect + send + answer (default 20000) */
     int max_idle_per_endpoint; /* pooled idle connections kept per endpoint (default 64) */
     const char *model;         /* a multi-model server's model (RpcMeta user_fields "model",
-                                  HTTP: the Request's "model"); NULL = the server's default.
+                                  HTTP: the Request's "model", gRPC: a "model" header);
+                                  NULL = the server's default.
                                   Copied. */
     bool gzip;                 /* baidu_std: gzip the request payload (compress_type 2) */
 } skiff_client_options_t;

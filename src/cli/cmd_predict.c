@@ -25,8 +25,9 @@ static void usage(FILE *f)
                "  --client_conf PATH      serving_client_conf.prototxt, or its directory\n"
                "  --endpoint LIST         host:port, comma-separated: taken in turn, the next one\n"
                "                          when one cannot be reached or times out\n"
-               "  --protocol P            brpc (baidu_std, default), http (Paddle 0.9 JSON) or\n"
-               "                          http_proto (Paddle 0.9 protobuf over HTTP)\n"
+               "  --protocol P            brpc (baidu_std, default), http (Paddle 0.9 JSON),\n"
+               "                          http_proto (Paddle 0.9 protobuf over HTTP) or grpc\n"
+               "                          (GeneralModelService/inference over gRPC)\n"
                "  --feed NAME=VALUE       a feed var by alias: a .npy file, or JSON (a number or\n"
                "                          nested lists); NAME.lod=[0,3,5] gives its LoD\n"
                "  --fetch a,b             outputs wanted (names not in the conf are dropped)\n"
@@ -269,7 +270,7 @@ int skiff__cmd_predict(int argc, char **argv)
     else if (!strcmp(protocol, "grpc"))
         o.transport = SKIFF_CLIENT_GRPC;
     else {
-        fprintf(stderr, "skiff predict: --protocol '%s': expected brpc, http or http_proto\n",
+        fprintf(stderr, "skiff predict: --protocol '%s': expected brpc, http, http_proto or grpc\n",
                 protocol);
         return 2;
     }

@@ -72,11 +72,8 @@ skiff_status_t *skiff_client_new(const char *conf_path, const char *endpoints,
         return skiff_status_new(SKIFF_CODE_INVALID_ARG, "skiff_client_new: out_client is NULL");
     *out_client = NULL;
     skiff_client_options_t o = options ? *options : (skiff_client_options_t){0};
-    if (o.transport == SKIFF_CLIENT_GRPC)
-        return skiff_status_new(SKIFF_CODE_UNSUPPORTED,
-                                "the gRPC transport is not supported yet; use brpc or HTTP");
     if (o.transport != SKIFF_CLIENT_BRPC && o.transport != SKIFF_CLIENT_HTTP_PROTO &&
-        o.transport != SKIFF_CLIENT_HTTP_JSON)
+        o.transport != SKIFF_CLIENT_HTTP_JSON && o.transport != SKIFF_CLIENT_GRPC)
         return skiff_status_new(SKIFF_CODE_INVALID_ARG, "unknown transport %d", (int)o.transport);
     if (o.timeout_ms < 0 || o.max_idle_per_endpoint < 0)
         return skiff_status_new(SKIFF_CODE_INVALID_ARG,
@@ -495,7 +492,8 @@ static skiff__client_fail exchange(skiff_client_t *c, skiff__client_ep *ep, cons
     skiff__client_fail fail = SKIFF__CLIENT_NET;
     bool reused = false;
     *out_ans = NULL;
-    int fd = skiff__client_conn_get(ep, deadline, &reused, out_st, &fail);
+    skiff__client_conn conn = skiff__client_conn_get(ep, deadline, &reused, out_st, &fail);
+    int fd = conn.fd;
     if (fd < 0)
         return fail;
     skiff_status_t *st = skiff__client_send(fd, req->data, req->len, deadline, &fail);
@@ -533,7 +531,7 @@ static skiff__client_fail exchange(skiff_client_t *c, skiff__client_ep *ep, cons
         st = skiff__client_reader_decode(&rd, out_ans, &answered);
         fail = !st ? SKIFF__CLIENT_OK : answered ? SKIFF__CLIENT_ANSWERED : SKIFF__CLIENT_BROKEN;
         if (fail != SKIFF__CLIENT_BROKEN && rd.keep_alive) {
-            skiff__client_conn_put(ep, fd);
+            skiff__client_conn_put(ep, conn);
             fd = -1;
         }
     }
@@ -585,7 +583,10 @@ skiff_status_t *skiff_client_predict(skiff_client_t *c, const skiff_client_feed_
                 break;
             }
             uint64_t deadline = skiff__now_ns() + (uint64_t)timeout_ms * 1000000u;
-            skiff__client_fail f = exchange(c, ep, &bytes, corr, deadline, &ans, &tst);
+            skiff__client_fail f = c->wire.transport == SKIFF_CLIENT_GRPC
+                                       ? skiff__client_grpc_exchange(
+                                             ep, &c->wire, &bytes, timeout_ms, deadline, &ans, &tst)
+                                       : exchange(c, ep, &bytes, corr, deadline, &ans, &tst);
             if (f == SKIFF__CLIENT_OK)
                 break;
             if (f == SKIFF__CLIENT_ANSWERED) {

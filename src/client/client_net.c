@@ -59,7 +59,7 @@ static skiff_status_t *ep_parse(const char *s, size_t n, int max_idle, skiff__cl
     freeaddrinfo(ai);
     ep->label = skiff__malloc(n + 1);
     ep->cap_idle = max_idle;
-    ep->idle = skiff__malloc(sizeof(int) * (size_t)(max_idle ? max_idle : 1));
+    ep->idle = skiff__malloc(sizeof(*ep->idle) * (size_t)(max_idle ? max_idle : 1));
     if (!ep->label || !ep->idle) {
         skiff__free(ep->label);
         skiff__free(ep->idle);
@@ -113,7 +113,7 @@ void skiff__client_eps_free(skiff__client_ep *eps, int n)
         return;
     for (int i = 0; i < n; i++) {
         for (int j = 0; j < eps[i].n_idle; j++)
-            close(eps[i].idle[j]);
+            skiff__client_conn_close(&eps[i].idle[j]);
         pthread_mutex_destroy(&eps[i].mu);
         skiff__free(eps[i].idle);
         skiff__free(eps[i].label);
@@ -151,37 +151,49 @@ static int wait_fd(int fd, short events, uint64_t deadline_ns)
 
 /* A pooled connection is usable when a peek finds nothing to read: data or
  * EOF there means the server closed it (or broke the protocol). */
-static bool still_open(int fd)
+static bool still_open(const skiff__client_conn *conn)
 {
     char c;
-    ssize_t r = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    ssize_t r = recv(conn->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (r > 0)
+        return conn->h2 != NULL;
     return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
-int skiff__client_conn_get(skiff__client_ep *ep, uint64_t deadline_ns, bool *out_reused,
-                           skiff_status_t **out_st, skiff__client_fail *out_fail)
+void skiff__client_conn_close(skiff__client_conn *conn)
+{
+    if (conn->fd >= 0)
+        close(conn->fd);
+    skiff__client_h2_free(conn->h2);
+    *conn = (skiff__client_conn){.fd = -1};
+}
+
+skiff__client_conn skiff__client_conn_get(skiff__client_ep *ep, uint64_t deadline_ns,
+                                          bool *out_reused, skiff_status_t **out_st,
+                                          skiff__client_fail *out_fail)
 {
     *out_st = NULL;
     *out_reused = false;
+    skiff__client_conn none = {.fd = -1};
     for (;;) {
-        int fd = -1;
+        skiff__client_conn conn = none;
         pthread_mutex_lock(&ep->mu);
         if (ep->n_idle > 0)
-            fd = ep->idle[--ep->n_idle];
+            conn = ep->idle[--ep->n_idle];
         pthread_mutex_unlock(&ep->mu);
-        if (fd < 0)
+        if (conn.fd < 0)
             break;
-        if (still_open(fd)) {
+        if (still_open(&conn)) {
             *out_reused = true;
-            return fd;
+            return conn;
         }
-        close(fd);
+        skiff__client_conn_close(&conn);
     }
     int fd = socket(ep->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         *out_fail = SKIFF__CLIENT_NET;
         *out_st = skiff_status_new(SKIFF_CODE_UNAVAILABLE, "socket: %s", strerror(errno));
-        return -1;
+        return none;
     }
     int one = 1;
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -191,7 +203,7 @@ int skiff__client_conn_get(skiff__client_ep *ep, uint64_t deadline_ns, bool *out
             close(fd);
             *out_fail = SKIFF__CLIENT_NET;
             *out_st = skiff_status_new(SKIFF_CODE_UNAVAILABLE, "connect: %s", strerror(e));
-            return -1;
+            return none;
         }
         int w = wait_fd(fd, POLLOUT, deadline_ns);
         int err = 0;
@@ -204,22 +216,22 @@ int skiff__client_conn_get(skiff__client_ep *ep, uint64_t deadline_ns, bool *out
             *out_fail = w == 0 ? SKIFF__CLIENT_TIMEOUT : SKIFF__CLIENT_NET;
             *out_st = w == 0 ? skiff_status_new(SKIFF_CODE_DEADLINE_EXCEEDED, "connect timed out")
                              : skiff_status_new(SKIFF_CODE_UNAVAILABLE, "connect: %s", strerror(e));
-            return -1;
+            return none;
         }
     }
-    return fd;
+    return (skiff__client_conn){.fd = fd};
 }
 
-void skiff__client_conn_put(skiff__client_ep *ep, int fd)
+void skiff__client_conn_put(skiff__client_ep *ep, skiff__client_conn conn)
 {
     pthread_mutex_lock(&ep->mu);
     if (ep->n_idle < ep->cap_idle) {
-        ep->idle[ep->n_idle++] = fd;
-        fd = -1;
+        ep->idle[ep->n_idle++] = conn;
+        conn.fd = -1;
+        conn.h2 = NULL;
     }
     pthread_mutex_unlock(&ep->mu);
-    if (fd >= 0)
-        close(fd);
+    skiff__client_conn_close(&conn);
 }
 
 skiff_status_t *skiff__client_send(int fd, const void *p, size_t n, uint64_t deadline_ns,

@@ -87,6 +87,20 @@ skiff_status_t *skiff__client_encode(const skiff__client_wire *w, const skiff__r
             st = oom();
         break;
     }
+    case SKIFF_CLIENT_GRPC: {
+        /* the length-prefixed message: flag 0 (not compressed), length big-endian */
+        st = skiff__encode_paddle09_pb_request(r, &body, &len);
+        if (!st && body.len > UINT32_MAX)
+            st = skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                  "the request is %zu bytes, over gRPC's 4 GiB message limit",
+                                  body.len);
+        uint8_t head[5] = {0, (uint8_t)(body.len >> 24), (uint8_t)(body.len >> 16),
+                           (uint8_t)(body.len >> 8), (uint8_t)body.len};
+        if (!st &&
+            (!skiff__buf_append(out, head, 5) || !skiff__buf_append(out, body.data, body.len)))
+            st = oom();
+        break;
+    }
     default:
         st = skiff_status_new(SKIFF_CODE_UNSUPPORTED, "transport %d is not supported",
                               (int)w->transport);

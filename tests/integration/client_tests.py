@@ -3,11 +3,14 @@
 against a real `skiff serve` on 127.0.0.1 and ephemeral ports.
 
 Groups (run one with `client_tests.py --skiff BIN [--example BIN] GROUP`):
-  answers   uci over brpc, HTTP JSON and HTTP protobuf gives 22.989538, the three
-            bit for bit equal; imdb (LoD feed) over brpc equals HTTP and a direct
-            HTTP JSON request made here; a server error is exit 1 with its text
-  failover  "dead,live" endpoints succeed; all dead: a clear error, exit 1
+  answers   uci over brpc, HTTP JSON, HTTP protobuf and gRPC gives 22.989538, the
+            four bit for bit equal; imdb (LoD feed) over brpc equals HTTP, gRPC and
+            a direct HTTP JSON request made here; a server error is exit 1 with its
+            text (over gRPC too: grpc-status and grpc-message)
+  failover  "dead,live" endpoints succeed (brpc, HTTP, gRPC); all dead: a clear
+            error, exit 1
   timeout   a socket that accepts and never answers: a timeout error in time
+            (brpc, HTTP, gRPC)
   threads   examples/c/client.c: 16 threads x 200 calls on one client, each checked
 """
 import argparse
@@ -33,7 +36,7 @@ IMDB_MODEL = os.path.join(ROOT, "examples/imdb/imdb_lstm_model")
 IMDB_CONF = os.path.join(ROOT, "examples/imdb/imdb_lstm_client_conf")
 PRICE = np.float32(22.989538)
 X = json.dumps(st.DEMO_X)
-PROTOCOLS = ["brpc", "http", "http_proto"]
+PROTOCOLS = ["brpc", "http", "http_proto", "grpc"]
 SKIFF = None
 EXAMPLE = None
 
@@ -89,16 +92,26 @@ def group_answers():
         rc, out, err = predict("--client_conf", UCI_CONF, "--endpoint", ep, "--feed", "x=[1,2]")
         check(rc == 1 and "expected shape [-1,13], got [1,2]" in err and err.count("\n") == 1,
               "server error", rc, err)
+        rc, out, err = predict("--client_conf", UCI_CONF, "--endpoint", ep, "--protocol", "grpc",
+                               "--feed", "x=[1,2]")
+        check(rc == 1 and "expected shape [-1,13], got [1,2]" in err and "grpc-status 3" in err and
+              err.count("\n") == 1, "server error over gRPC", rc, err)
+        # an unknown model over gRPC: the server's NOT_FOUND (grpc-status 5)
+        rc, out, err = predict("--client_conf", UCI_CONF, "--endpoint", ep, "--protocol", "grpc",
+                               "--model", "no_such_model", "--feed", "x=" + X)
+        check(rc == 1 and "no_such_model" in err and "grpc-status 5" in err,
+              "unknown model over gRPC", rc, err)
         # imdb: a LoD feed; brpc == HTTP == a direct HTTP JSON request
         words = [8, 233, 52, 60, 17, 4]
         imdb = {}
-        for proto in ["brpc", "http"]:
+        for proto in ["brpc", "http", "grpc"]:
             rc, out, err = predict("--client_conf", IMDB_CONF, "--endpoint", ep, "--protocol", proto,
                                    "--model", "imdb_lstm_model", "--feed",
                                    "words=" + json.dumps(words))
             check(rc == 0, "imdb over %s" % proto, err)
             imdb[proto] = json.loads(out)
         check(imdb["brpc"] == imdb["http"], "imdb brpc vs http", imdb)
+        check(imdb["brpc"] == imdb["grpc"], "imdb brpc vs grpc", imdb)
         body = {"tensor": [{"int64_data": words, "elem_type": 0, "name": "words",
                             "alias_name": "words", "shape": [len(words), 1],
                             "lod": [0, len(words)]}],
@@ -118,7 +131,7 @@ def group_answers():
 def group_failover():
     with st.Server([UCI_MODEL]) as srv:
         dead = dead_port()
-        for proto in ["brpc", "http"]:
+        for proto in ["brpc", "http", "grpc"]:
             for eps in ["127.0.0.1:%d,127.0.0.1:%d" % (dead, srv.port),
                         "127.0.0.1:%d,127.0.0.1:%d" % (srv.port, dead)]:
                 rc, out, err = predict("--client_conf", UCI_CONF, "--endpoint", eps, "--protocol",
@@ -156,7 +169,7 @@ def group_timeout():
     th = threading.Thread(target=accept, daemon=True)
     th.start()
     try:
-        for proto in ["brpc", "http"]:
+        for proto in ["brpc", "http", "grpc"]:
             t0 = time.time()
             rc, out, err = predict("--client_conf", UCI_CONF, "--endpoint", "127.0.0.1:%d" % port,
                                    "--protocol", proto, "--timeout_ms", "500", "--feed", "x=" + X)
@@ -166,11 +179,13 @@ def group_timeout():
             check(0.45 < took < 5, "timeout %s took %.2fs" % (proto, took))
         # a stalled endpoint then a live one: the call moves on after the timeout
         with st.Server([UCI_MODEL]) as srv:
-            rc, out, err = predict("--client_conf", UCI_CONF, "--endpoint",
-                                   "127.0.0.1:%d,127.0.0.1:%d" % (port, srv.port), "--timeout_ms",
-                                   "300", "--feed", "x=" + X)
-            check(rc == 0 and np.float32(json.loads(out)["price"]["data"][0]) == PRICE,
-                  "timeout then failover", out, err)
+            for proto in ["brpc", "grpc"]:
+                rc, out, err = predict("--client_conf", UCI_CONF, "--endpoint",
+                                       "127.0.0.1:%d,127.0.0.1:%d" % (port, srv.port),
+                                       "--protocol", proto, "--timeout_ms", "300", "--feed",
+                                       "x=" + X)
+                check(rc == 0 and np.float32(json.loads(out)["price"]["data"][0]) == PRICE,
+                      "timeout then failover %s" % proto, out, err)
     finally:
         stop.set()
         th.join()

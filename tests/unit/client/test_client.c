@@ -17,6 +17,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <nghttp2/nghttp2.h>
+
 #include "client/client_int.h"
 #include "core/core.h"
 
@@ -137,8 +139,11 @@ static void test_conf(void **state)
     assert_int_equal(skiff_status_code(st), SKIFF_CODE_INVALID_ARG);
     skiff_status_free(st);
     skiff_client_options_t o = {.transport = SKIFF_CLIENT_GRPC};
+    assert_null(skiff_client_new(UCI_CONF, "127.0.0.1:1", &o, &c));
+    skiff_client_free(c);
+    o.transport = (skiff_client_transport_t)9;
     st = skiff_client_new(UCI_CONF, "127.0.0.1:1", &o, &c);
-    assert_int_equal(skiff_status_code(st), SKIFF_CODE_UNSUPPORTED);
+    assert_int_equal(skiff_status_code(st), SKIFF_CODE_INVALID_ARG);
     skiff_status_free(st);
 }
 
@@ -431,14 +436,303 @@ static void test_failover(void **state)
     skiff__buf_free(&f);
 }
 
+/* ---- gRPC: the client's session against a server session made here ------------- */
+
+typedef struct h2srv {
+    nghttp2_session *s;
+    skiff__buf headers; /* "name: value\n" of the last request */
+    skiff__buf data;    /* its DATA */
+    int32_t stream;     /* its stream, once END_STREAM came */
+    skiff__buf resp;    /* the answer's DATA */
+    size_t resp_off;
+    const nghttp2_nv *trailer;
+    size_t n_trailer;
+} h2srv;
+
+static int srv_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name, size_t nlen,
+                      const uint8_t *v, size_t vlen, uint8_t flags, void *user)
+{
+    h2srv *h = user;
+    assert_true(skiff__buf_printf(&h->headers, "%.*s: %.*s\n", (int)nlen, (const char *)name,
+                                  (int)vlen, (const char *)v));
+    return 0;
+}
+
+static int srv_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *d, size_t n,
+                    void *user)
+{
+    h2srv *h = user;
+    assert_true(skiff__buf_append(&h->data, d, n));
+    return 0;
+}
+
+static int srv_frame(nghttp2_session *s, const nghttp2_frame *f, void *user)
+{
+    h2srv *h = user;
+    if ((f->hd.type == NGHTTP2_DATA || f->hd.type == NGHTTP2_HEADERS) &&
+        (f->hd.flags & NGHTTP2_FLAG_END_STREAM))
+        h->stream = f->hd.stream_id;
+    return 0;
+}
+
+static ssize_t srv_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
+                        nghttp2_data_source *src, void *user)
+{
+    h2srv *h = user;
+    size_t n = h->resp.len - h->resp_off < len ? h->resp.len - h->resp_off : len;
+    memcpy(buf, h->resp.data + h->resp_off, n);
+    h->resp_off += n;
+    if (h->resp_off == h->resp.len) {
+        *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
+        assert_int_equal(nghttp2_submit_trailer(s, id, h->trailer, h->n_trailer), 0);
+    }
+    return (ssize_t)n;
+}
+
+static void h2srv_new(h2srv *h)
+{
+    *h = (h2srv){0};
+    nghttp2_session_callbacks *cb;
+    assert_int_equal(nghttp2_session_callbacks_new(&cb), 0);
+    nghttp2_session_callbacks_set_on_header_callback(cb, srv_header);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, srv_data);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, srv_frame);
+    assert_int_equal(nghttp2_session_server_new(&h->s, cb, h), 0);
+    nghttp2_session_callbacks_del(cb);
+    assert_int_equal(nghttp2_submit_settings(h->s, NGHTTP2_FLAG_NONE, NULL, 0), 0);
+}
+
+static void h2srv_free(h2srv *h)
+{
+    nghttp2_session_del(h->s);
+    skiff__buf_free(&h->headers);
+    skiff__buf_free(&h->data);
+    skiff__buf_free(&h->resp);
+}
+
+/* Moves bytes both ways until neither side has any to send. */
+static void pump(skiff__client_h2 *c, h2srv *h)
+{
+    for (int round = 0; round < 16; round++) {
+        skiff__buf out = {0};
+        assert_null(skiff__client_h2_output(c, &out));
+        if (out.len)
+            assert_int_equal(nghttp2_session_mem_recv(h->s, (const uint8_t *)out.data, out.len),
+                             (ssize_t)out.len);
+        skiff__buf_free(&out);
+        const uint8_t *p;
+        ssize_t n, total = 0;
+        while ((n = nghttp2_session_mem_send(h->s, &p)) > 0) {
+            assert_null(skiff__client_h2_input(c, p, (size_t)n));
+            total += n;
+        }
+        if (total == 0 && skiff__client_h2_done(c))
+            return;
+    }
+}
+
+static void h2srv_reset_request(h2srv *h)
+{
+    skiff__buf_reset(&h->headers);
+    skiff__buf_reset(&h->data);
+    h->stream = 0;
+}
+
+#define SNV(n, v)                                                                                  \
+    {                                                                                              \
+        (uint8_t *)(n), (uint8_t *)(v), strlen(n), strlen(v), NGHTTP2_NV_FLAG_NONE                 \
+    }
+
+static void test_grpc(void **state)
+{
+    skiff__model_conf *conf = read_conf(UCI_CONF "/serving_client_conf.prototxt");
+    float xs[13] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13};
+    int64_t dims[1] = {13};
+    skiff_tensor_t *x = NULL;
+    assert_null(skiff_tensor_wrap(SKIFF_DTYPE_FLOAT32, 1, dims, xs, sizeof(xs), &x));
+    skiff_client_feed_t feed = {.name = "x", .tensor = x};
+    skiff__client_req r;
+    assert_null(skiff__client_req_build(conf, &feed, 1, NULL, 0, false, &r));
+    skiff__request_out ro = {
+        .inputs = r.inputs, .n_inputs = 1, .fetch = r.fetch, .n_fetch = r.n_fetch, .log_id = 3};
+
+    /* the message: flag 0, the length big-endian, then the 0.9 Request */
+    skiff__client_wire w = {.transport = SKIFF_CLIENT_GRPC, .model = "uci"};
+    skiff__buf msg = {0}, pb = {0};
+    size_t len = 0;
+    assert_null(skiff__client_encode(&w, &ro, 1, 1500, "h:1", &msg));
+    assert_null(skiff__encode_paddle09_pb_request(&ro, &pb, &len));
+    const uint8_t *m = (const uint8_t *)msg.data;
+    assert_int_equal(msg.len, pb.len + 5);
+    assert_int_equal(m[0], 0);
+    assert_int_equal((uint32_t)m[1] << 24 | (uint32_t)m[2] << 16 | (uint32_t)m[3] << 8 | m[4],
+                     pb.len);
+    assert_memory_equal(m + 5, pb.data, pb.len);
+
+    /* the headers and DATA as a server sees them */
+    skiff__client_h2 *c = NULL;
+    assert_null(skiff__client_h2_new(&c));
+    h2srv h;
+    h2srv_new(&h);
+    bool refused = true;
+    assert_null(skiff__client_h2_start(c, &w, &msg, 1500, "h:1", &refused));
+    assert_false(refused);
+    skiff__buf out = {0};
+    assert_null(skiff__client_h2_output(c, &out));
+    assert_true(out.len > 24 && !memcmp(out.data, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 24));
+    assert_int_equal(nghttp2_session_mem_recv(h.s, (const uint8_t *)out.data, out.len),
+                     (ssize_t)out.len);
+    skiff__buf_free(&out);
+    assert_true(skiff__buf_char(&h.headers, '\0'));
+    const char *hd = (const char *)h.headers.data;
+    assert_non_null(strstr(hd, ":method: POST\n"));
+    assert_non_null(strstr(hd, ":path: /baidu.paddle_serving.predictor.general_model."
+                               "GeneralModelService/inference\n"));
+    assert_non_null(strstr(hd, ":authority: h:1\n"));
+    assert_non_null(strstr(hd, "content-type: application/grpc\n"));
+    assert_non_null(strstr(hd, "te: trailers\n"));
+    assert_non_null(strstr(hd, "grpc-timeout: 1500m\n"));
+    assert_non_null(strstr(hd, "model: uci\n"));
+    assert_int_equal(h.stream, 1);
+    assert_int_equal(h.data.len, msg.len);
+    assert_memory_equal(h.data.data, msg.data, msg.len);
+
+    /* a canned answer: HEADERS, the Response behind its prefix, grpc-status 0 */
+    skiff__buf payload = {0};
+    p09_answer(&payload, 22.5f, NULL, 0);
+    uint8_t head[5] = {0, 0, 0, (uint8_t)(payload.len >> 8), (uint8_t)payload.len};
+    assert_true(skiff__buf_append(&h.resp, head, 5));
+    assert_true(skiff__buf_append(&h.resp, payload.data, payload.len));
+    nghttp2_nv ok_tr[] = {SNV("grpc-status", "0")};
+    h.trailer = ok_tr;
+    h.n_trailer = 1;
+    nghttp2_nv resp_h[] = {SNV(":status", "200"), SNV("content-type", "application/grpc")};
+    nghttp2_data_provider dp = {.read_callback = srv_read};
+    assert_int_equal(nghttp2_submit_response(h.s, 1, resp_h, 2, &dp), 0);
+    pump(c, &h);
+    assert_true(skiff__client_h2_done(c));
+    skiff__infer_request *ans = NULL;
+    bool answered = true;
+    assert_null(skiff__client_h2_decode(c, &ans, &answered));
+    assert_int_equal(ans->n_inputs, 1);
+    assert_true(((float *)ans->inputs[0].tensor->data)[0] == 22.5f);
+    skiff__infer_request_free(ans);
+    assert_true(skiff__client_h2_reusable(c));
+
+    /* the same session, a second stream: an error in trailers only */
+    h2srv_reset_request(&h);
+    assert_null(skiff__client_h2_start(c, &w, &msg, 0, "h:1", &refused));
+    pump(c, &h);
+    assert_int_equal(h.stream, 3);
+    assert_true(skiff__buf_char(&h.headers, '\0'));
+    assert_null(strstr((const char *)h.headers.data, "grpc-timeout"));
+    nghttp2_nv err_h[] = {SNV(":status", "200"), SNV("content-type", "application/grpc"),
+                          SNV("grpc-status", "3"),
+                          SNV("grpc-message", "input 'x': expected shape [-1,13]%2C got [1,2]")};
+    assert_int_equal(nghttp2_submit_response(h.s, 3, err_h, 4, NULL), 0);
+    pump(c, &h);
+    assert_true(skiff__client_h2_done(c));
+    skiff_status_t *st = skiff__client_h2_decode(c, &ans, &answered);
+    assert_true(answered);
+    assert_null(ans);
+    assert_int_equal(skiff_status_code(st), SKIFF_CODE_INVALID_ARG);
+    assert_string_equal(skiff_status_message(st),
+                        "server: input 'x': expected shape [-1,13], got [1,2] (grpc-status 3)");
+    skiff_status_free(st);
+
+    /* grpc-status 0 but the prefix lies about the length: broken, not answered */
+    h2srv_reset_request(&h);
+    assert_null(skiff__client_h2_start(c, &w, &msg, 0, "h:1", &refused));
+    pump(c, &h);
+    assert_int_equal(h.stream, 5);
+    skiff__buf_reset(&h.resp);
+    h.resp_off = 0;
+    head[4] = (uint8_t)(payload.len + 1);
+    assert_true(skiff__buf_append(&h.resp, head, 5));
+    assert_true(skiff__buf_append(&h.resp, payload.data, payload.len));
+    assert_int_equal(nghttp2_submit_response(h.s, 5, resp_h, 2, &dp), 0);
+    pump(c, &h);
+    st = skiff__client_h2_decode(c, &ans, &answered);
+    assert_false(answered);
+    assert_int_equal(skiff_status_code(st), SKIFF_CODE_INTERNAL);
+    assert_non_null(strstr(skiff_status_message(st), "prefix says"));
+    skiff_status_free(st);
+
+    /* no grpc-status at all: broken */
+    h2srv_reset_request(&h);
+    assert_null(skiff__client_h2_start(c, &w, &msg, 0, "h:1", &refused));
+    pump(c, &h);
+    nghttp2_nv bare_h[] = {SNV(":status", "200"), SNV("content-type", "application/grpc")};
+    assert_int_equal(nghttp2_submit_response(h.s, 7, bare_h, 2, NULL), 0);
+    pump(c, &h);
+    st = skiff__client_h2_decode(c, &ans, &answered);
+    assert_false(answered);
+    assert_non_null(strstr(skiff_status_message(st), "no grpc-status"));
+    skiff_status_free(st);
+
+    /* GOAWAY: the session takes no new stream, and says so */
+    assert_int_equal(nghttp2_submit_goaway(h.s, NGHTTP2_FLAG_NONE, 7, NGHTTP2_NO_ERROR, NULL, 0),
+                     0);
+    pump(c, &h);
+    assert_false(skiff__client_h2_reusable(c));
+    st = skiff__client_h2_start(c, &w, &msg, 0, "h:1", &refused);
+    assert_true(refused);
+    skiff_status_free(st);
+
+    assert_int_equal(skiff__client_grpc_code(5), SKIFF_CODE_NOT_FOUND);
+    assert_int_equal(skiff__client_grpc_code(14), SKIFF_CODE_UNAVAILABLE);
+    assert_int_equal(skiff__client_grpc_code(99), SKIFF_CODE_INTERNAL);
+
+    skiff__client_h2_free(c);
+    h2srv_free(&h);
+    skiff__buf_free(&payload);
+    skiff__buf_free(&msg);
+    skiff__buf_free(&pb);
+    skiff__client_req_free(&r);
+    skiff_tensor_free(x);
+    skiff__model_conf_free(conf);
+}
+
+/* A server that answers gRPC with bytes that are not HTTP/2, or stalls. */
+static void test_grpc_misbehaving(void **state)
+{
+    skiff_client_options_t o = {.transport = SKIFF_CLIENT_GRPC, .timeout_ms = 300};
+    skiff_client_t *c = NULL;
+    skiff_client_result_t *res = NULL;
+    char eps[64];
+    fake junk;
+    fake_start(&junk, "HTTP/1.1 400 Bad Request\r\n\r\n", 28);
+    snprintf(eps, sizeof(eps), "127.0.0.1:%d", junk.port);
+    assert_null(skiff_client_new(UCI_CONF, eps, &o, &c));
+    skiff_status_t *st = call_uci(c, &res);
+    assert_null(res);
+    assert_int_equal(skiff_status_code(st), SKIFF_CODE_INTERNAL);
+    assert_non_null(strstr(skiff_status_message(st), "not HTTP/2"));
+    skiff_status_free(st);
+    skiff_client_free(c);
+    fake_stop(&junk);
+
+    fake stall;
+    fake_start(&stall, (void *)1, 0);
+    snprintf(eps, sizeof(eps), "127.0.0.1:%d,127.0.0.1:%d", stall.port, dead_port());
+    o.timeout_ms = 150;
+    assert_null(skiff_client_new(UCI_CONF, eps, &o, &c));
+    st = call_uci(c, &res);
+    assert_int_equal(skiff_status_code(st), SKIFF_CODE_UNAVAILABLE);
+    assert_non_null(strstr(skiff_status_message(st), "no answer in time (timeout)"));
+    assert_non_null(strstr(skiff_status_message(st), "refused"));
+    skiff_status_free(st);
+    skiff_client_free(c);
+    fake_stop(&stall);
+}
+
 int main(void)
 {
     skiff__codec_init();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_conf),
-        cmocka_unit_test(test_request),
-        cmocka_unit_test(test_answers),
-        cmocka_unit_test(test_failover),
+        cmocka_unit_test(test_conf),    cmocka_unit_test(test_request),
+        cmocka_unit_test(test_answers), cmocka_unit_test(test_failover),
+        cmocka_unit_test(test_grpc),    cmocka_unit_test(test_grpc_misbehaving),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
