@@ -248,6 +248,9 @@ static bool parse_timeout(const char *v, int64_t *ms)
 
 /* ---- writing ---------------------------------------------------------------------- */
 
+/* Bytes of nghttp2's output gathered before a send. */
+#define FLUSH_BATCH ((size_t)256 << 10)
+
 /* Moves nghttp2's output into the socket. false when the connection is gone. */
 static bool conn_flush(gconn *c)
 {
@@ -272,18 +275,27 @@ static bool conn_flush(gconn *c)
             skiff__buf_free(&c->wq);
         if (!c->h2)
             return true;
-        const uint8_t *data;
-        ssize_t n = nghttp2_session_mem_send(c->h2, &data);
-        if (n < 0) {
-            c->peer_gone = true;
-            return false;
+        /* Everything nghttp2 has ready (an answer's HEADERS, DATA and
+         * trailers; several streams' answers) goes out in one send, up to
+         * FLUSH_BATCH bytes at a time. */
+        for (;;) {
+            const uint8_t *data;
+            ssize_t n = nghttp2_session_mem_send(c->h2, &data);
+            if (n < 0) {
+                c->peer_gone = true;
+                return false;
+            }
+            if (n == 0)
+                break;
+            if (!skiff__buf_append(&c->wq, data, (size_t)n)) {
+                c->peer_gone = true;
+                return false;
+            }
+            if (c->wq.len >= FLUSH_BATCH)
+                break;
         }
-        if (n == 0)
+        if (c->wq.len == 0)
             return true;
-        if (!skiff__buf_append(&c->wq, data, (size_t)n)) {
-            c->peer_gone = true;
-            return false;
-        }
     }
 }
 
@@ -578,7 +590,7 @@ static void answer_model_meta(gstream *st, skiff__served *sm)
         r.name = (char *)d->name;
         r.n_versions = 1;
         r.versions = versions;
-        r.platform = "skiff_onnx";
+        r.platform = (char *)(d->platform ? d->platform : "skiff_onnx");
         r.n_inputs = (size_t)d->n_feed;
         r.inputs = tp;
         r.n_outputs = (size_t)d->n_fetch;
@@ -660,7 +672,7 @@ static void answer_model_config(gstream *st, skiff__served *sm)
     db.max_queue_delay_microseconds = (uint64_t)d->max_queue_delay_us;
     Inference__ModelConfig cfg = INFERENCE__MODEL_CONFIG__INIT;
     cfg.name = (char *)d->name;
-    cfg.platform = "skiff_onnx";
+    cfg.platform = (char *)(d->platform ? d->platform : "skiff_onnx");
     cfg.backend = "skiff";
     cfg.max_batch_size = batched ? d->max_batch : 0;
     cfg.n_input = (size_t)d->n_feed;
