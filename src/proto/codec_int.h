@@ -93,6 +93,14 @@ skiff_status_t *skiff__codec_bad(const char *fmt, ...) __attribute__((format(pri
 skiff_status_t *skiff__codec_enc_oom(void);
 /* An output can be encoded: a name, a tensor, a known dtype, a valid shape. */
 skiff_status_t *skiff__codec_check_output(const skiff__infer_output *o);
+/* An output's shape and LoD offsets as the int32 arrays Paddle's Tensor
+ * messages carry, allocated in a (both generations of the protobuf
+ * encoders). false on OOM or a value int32 cannot hold (*st names the
+ * output: "<what> '<nm>': ..."). */
+bool skiff__codec_int32_shape_lod(const skiff__infer_output *o, struct skiff__arena *a,
+                                  const char *what, const char *nm, int32_t **shape,
+                                  size_t *n_shape, int32_t **lod, size_t *n_lod,
+                                  skiff_status_t **st);
 /* strings as a JSON list: ["a","b"] */
 bool skiff__codec_str_list(skiff__buf *out, const char *const *v, int n);
 /* A request's fetch list ("fetch", "fetch_var_names"): names matched to the

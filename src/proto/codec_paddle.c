@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/arena.h"
 #include "proto/codec_int.h"
 
 /* ============================ Paddle web ===================================== */
@@ -915,6 +916,42 @@ skiff_status_t *skiff__decode_paddle_web_tree(const char *body, size_t len,
 skiff_status_t *skiff__codec_enc_oom(void)
 {
     return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory encoding the response");
+}
+
+bool skiff__codec_int32_shape_lod(const skiff__infer_output *o, skiff__arena *a, const char *what,
+                                  const char *nm, int32_t **shape, size_t *n_shape, int32_t **lod,
+                                  size_t *n_lod, skiff_status_t **st)
+{
+    const skiff_tensor_t *t = o->tensor;
+    int32_t *sh = skiff__arena_alloc(a, sizeof(int32_t) * (size_t)(t->ndim + 1), 4);
+    int32_t *ld = o->n_lod ? skiff__arena_alloc(a, sizeof(int32_t) * (size_t)o->n_lod, 4) : NULL;
+    if (!sh || (o->n_lod && !ld)) {
+        *st = skiff__codec_enc_oom();
+        return false;
+    }
+    for (int i = 0; i < t->ndim; i++) {
+        if (t->dims[i] > INT32_MAX) {
+            *st = skiff_status_new(SKIFF_CODE_UNSUPPORTED,
+                                   "%s '%s': dim %lld does not fit Paddle's int32 shape", what, nm,
+                                   (long long)t->dims[i]);
+            return false;
+        }
+        sh[i] = (int32_t)t->dims[i];
+    }
+    for (int i = 0; i < o->n_lod; i++) {
+        if (o->lod[i] > INT32_MAX || o->lod[i] < 0) {
+            *st = skiff_status_new(SKIFF_CODE_UNSUPPORTED,
+                                   "%s '%s': lod offset %lld does not fit int32", what, nm,
+                                   (long long)o->lod[i]);
+            return false;
+        }
+        ld[i] = (int32_t)o->lod[i];
+    }
+    *shape = sh;
+    *n_shape = (size_t)t->ndim;
+    *lod = ld;
+    *n_lod = (size_t)o->n_lod;
+    return true;
 }
 
 skiff_status_t *skiff__codec_check_output(const skiff__infer_output *o)

@@ -220,34 +220,9 @@ static bool fill_tensor(pb_tensor *m, const skiff__infer_output *o, skiff__arena
     m->elem_type = code;
     m->name = (char *)nm;
     m->alias_name = (char *)(o->alias ? o->alias : nm);
-    int32_t *shape = skiff__arena_alloc(a, sizeof(int32_t) * (size_t)(t->ndim + 1), 4);
-    int32_t *lod = o->n_lod ? skiff__arena_alloc(a, sizeof(int32_t) * (size_t)o->n_lod, 4) : NULL;
-    if (!shape || (o->n_lod && !lod)) {
-        *st = skiff__codec_enc_oom();
+    if (!skiff__codec_int32_shape_lod(o, a, what, nm, &m->shape, &m->n_shape, &m->lod, &m->n_lod,
+                                      st))
         return false;
-    }
-    for (int i = 0; i < t->ndim; i++) {
-        if (t->dims[i] > INT32_MAX) {
-            *st = skiff_status_new(SKIFF_CODE_UNSUPPORTED,
-                                   "%s '%s': dim %lld does not fit Paddle's int32 shape", what, nm,
-                                   (long long)t->dims[i]);
-            return false;
-        }
-        shape[i] = (int32_t)t->dims[i];
-    }
-    m->n_shape = (size_t)t->ndim;
-    m->shape = shape;
-    for (int i = 0; i < o->n_lod; i++) {
-        if (o->lod[i] > INT32_MAX || o->lod[i] < 0) {
-            *st = skiff_status_new(SKIFF_CODE_UNSUPPORTED,
-                                   "%s '%s': lod offset %lld does not fit int32", what, nm,
-                                   (long long)o->lod[i]);
-            return false;
-        }
-        lod[i] = (int32_t)o->lod[i];
-    }
-    m->n_lod = (size_t)o->n_lod;
-    m->lod = lod;
     size_t n = (size_t)skiff_tensor_numel(t);
     switch (t->dtype) {
     case SKIFF_DTYPE_INT64: m->n_int64_data = n, m->int64_data = t->data; break;
