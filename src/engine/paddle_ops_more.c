@@ -93,6 +93,21 @@ static const char *mid_name(skiff__pd_ctx *c, char *buf, size_t cap, const char 
     return buf;
 }
 
+/* *v reshaped to one dimension ([-1]), as a value named after `on`. */
+static skiff_status_t *flatten_1d(skiff__pd_ctx *c, const char *on, const char *what, int *v)
+{
+    int64_t flat = -1;
+    char mid[300];
+    int r[2] = {*v, skiff__pd_const_i64(c, on, &flat, 1)};
+    if (r[1] < 0)
+        return OOM();
+    skiff__node *n;
+    skiff_status_t *st = one(c, "Reshape", r, 2, mid_name(c, mid, sizeof(mid), on, what), &n);
+    if (!st)
+        *v = n->out[0];
+    return st;
+}
+
 /* ---- shape ops ---------------------------------------------------------------- */
 
 /* split: equal parts (num) or sizes (sections, one of them -1 = the rest),
@@ -399,16 +414,8 @@ static skiff_status_t *map_gather(skiff__pd_ctx *c, const pd_op *op, const char 
         const_ints(c, skiff__pd_value_of(c, in_arg(op, "Axis")), &axis, 1) != 1)
         return skiff_status_new(SKIFF_CODE_UNSUPPORTED, "op gather: a computed Axis");
     skiff__node *n;
-    if (skiff__pd_rank_of(c, in_arg(op, "Index")) == 2) {
-        int64_t flat = -1;
-        char mid[300];
-        int r[2] = {idx, skiff__pd_const_i64(c, on, &flat, 1)};
-        if (r[1] < 0)
-            return OOM();
-        if ((st = one(c, "Reshape", r, 2, mid_name(c, mid, sizeof(mid), on, "idx"), &n)))
-            return st;
-        idx = n->out[0];
-    }
+    if (skiff__pd_rank_of(c, in_arg(op, "Index")) == 2 && (st = flatten_1d(c, on, "idx", &idx)))
+        return st;
     int ins[2] = {x, idx};
     if ((st = one(c, "Gather", ins, 2, on, &n)))
         return st;
@@ -549,14 +556,8 @@ static skiff_status_t *map_arg(skiff__pd_ctx *c, const pd_op *op, const char *on
     skiff__node *n;
     int64_t axis = skiff__pd_attr_int(op, "axis", 0);
     if (skiff__pd_attr_bool(op, "flatten", false)) {
-        int64_t flat = -1;
-        char mid[300];
-        int r[2] = {x, skiff__pd_const_i64(c, on, &flat, 1)};
-        if (r[1] < 0)
-            return OOM();
-        if ((st = one(c, "Reshape", r, 2, mid_name(c, mid, sizeof(mid), on, "flat"), &n)))
+        if ((st = flatten_1d(c, on, "flat", &x)))
             return st;
-        x = n->out[0];
         axis = 0;
     }
     int64_t dtype = skiff__pd_attr_int(op, "dtype", 3);
@@ -619,14 +620,8 @@ static skiff_status_t *map_cumsum(skiff__pd_ctx *c, const pd_op *op, const char 
     int64_t axis = skiff__pd_attr_int(op, "axis", -1);
     skiff__node *n;
     if (skiff__pd_attr_bool(op, "flatten", false)) {
-        int64_t flat = -1;
-        char mid[300];
-        int r[2] = {x, skiff__pd_const_i64(c, on, &flat, 1)};
-        if (r[1] < 0)
-            return OOM();
-        if ((st = one(c, "Reshape", r, 2, mid_name(c, mid, sizeof(mid), on, "flat"), &n)))
+        if ((st = flatten_1d(c, on, "flat", &x)))
             return st;
-        x = n->out[0];
         axis = 0;
     }
     int ins[2] = {x, skiff__pd_add_const(c, on, SKIFF_DTYPE_INT64, 0, NULL, &axis)};
