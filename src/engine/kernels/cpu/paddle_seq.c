@@ -372,6 +372,26 @@ static skiff_status_t *opt_mat(const skiff__kctx *ctx, int i, const char *slot, 
     return NULL;
 }
 
+/* What gru and lstm read first: Input [T, gates * D] (already projected),
+ * its lod and Weight [D, gates * D]. */
+static skiff_status_t *rnn_inputs(skiff__kctx *ctx, int gates, const skiff_tensor_t **X,
+                                  const skiff_tensor_t **W, const int64_t **lod, int64_t *n_seq)
+{
+    skiff_status_t *st;
+    if ((st = float_in(ctx, 0, "Input", 2, 2, X)) ||
+        (st = lod_in(ctx, 1, (*X)->dims[0], lod, n_seq)) ||
+        (st = float_in(ctx, 2, "Weight", 2, 2, W)))
+        return st;
+    int64_t D = (*W)->dims[0];
+    if ((*W)->dims[1] != gates * D || (*X)->dims[1] != gates * D)
+        return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
+                           "input Weight ('%s') is [%lld, %lld] and Input ('%s') has %lld "
+                           "columns: expected [D, %dD] and %dD",
+                           in_name(ctx, 2), (long long)(*W)->dims[0], (long long)(*W)->dims[1],
+                           in_name(ctx, 0), (long long)(*X)->dims[1], gates, gates);
+    return NULL;
+}
+
 /* Input [T, 3D] (already projected), lod, Weight [D, 3D] (the update and
  * reset weights as [D, 2D], then the candidate weight [D, D]), Bias [1, 3D],
  * H0 [n_seq, D] -> Hidden [T, D]. Gates in the order update, reset,
@@ -382,18 +402,10 @@ static skiff_status_t *run_gru(skiff__kctx *ctx)
     const skiff_tensor_t *X, *W;
     const int64_t *lod;
     int64_t n_seq;
-    skiff_status_t *st;
-    if ((st = float_in(ctx, 0, "Input", 2, 2, &X)) ||
-        (st = lod_in(ctx, 1, X->dims[0], &lod, &n_seq)) ||
-        (st = float_in(ctx, 2, "Weight", 2, 2, &W)))
+    skiff_status_t *st = rnn_inputs(ctx, 3, &X, &W, &lod, &n_seq);
+    if (st)
         return st;
     int64_t T = X->dims[0], D = W->dims[0];
-    if (W->dims[1] != 3 * D || X->dims[1] != 3 * D)
-        return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
-                           "input Weight ('%s') is [%lld, %lld] and Input ('%s') has %lld "
-                           "columns: expected [D, 3D] and 3D",
-                           in_name(ctx, 2), (long long)W->dims[0], (long long)W->dims[1],
-                           in_name(ctx, 0), (long long)X->dims[1]);
     const float *bias, *h0;
     seq_act ga, ca;
     if ((st = opt_mat(ctx, 3, "Bias", 1, 3 * D, &bias)) ||
@@ -450,18 +462,10 @@ static skiff_status_t *run_lstm(skiff__kctx *ctx)
     const skiff_tensor_t *X, *W;
     const int64_t *lod;
     int64_t n_seq;
-    skiff_status_t *st;
-    if ((st = float_in(ctx, 0, "Input", 2, 2, &X)) ||
-        (st = lod_in(ctx, 1, X->dims[0], &lod, &n_seq)) ||
-        (st = float_in(ctx, 2, "Weight", 2, 2, &W)))
+    skiff_status_t *st = rnn_inputs(ctx, 4, &X, &W, &lod, &n_seq);
+    if (st)
         return st;
     int64_t T = X->dims[0], D = W->dims[0];
-    if (W->dims[1] != 4 * D || X->dims[1] != 4 * D)
-        return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
-                           "input Weight ('%s') is [%lld, %lld] and Input ('%s') has %lld "
-                           "columns: expected [D, 4D] and 4D",
-                           in_name(ctx, 2), (long long)W->dims[0], (long long)W->dims[1],
-                           in_name(ctx, 0), (long long)X->dims[1]);
     bool peep = skiff__attr_int(ctx->node, "use_peepholes", 0) != 0;
     const float *bias, *h0, *c0;
     seq_act ga, cella, canda;
