@@ -135,8 +135,10 @@ static skiff_status_t *check_shape(skiff_dtype_t dtype, int ndim, const int64_t 
     return NULL;
 }
 
-skiff_status_t *skiff_tensor_new(skiff_dtype_t dtype, int ndim, const int64_t *dims,
-                                 skiff_tensor_t **out_tensor)
+/* A tensor of the shape; its bytes zeroed when zero (string tensors always:
+ * their pointers are freed with the tensor). */
+static skiff_status_t *tensor_alloc(skiff_dtype_t dtype, int ndim, const int64_t *dims, bool zero,
+                                    skiff_tensor_t **out_tensor)
 {
     size_t nbytes;
     skiff_status_t *st = check_shape(dtype, ndim, dims, &nbytes);
@@ -151,7 +153,8 @@ skiff_status_t *skiff_tensor_new(skiff_dtype_t dtype, int ndim, const int64_t *d
         return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED,
                                 "out of memory allocating a tensor of %zu bytes", nbytes);
     }
-    memset(t->data, 0, nbytes);
+    if (zero || dtype == SKIFF_DTYPE_STRING)
+        memset(t->data, 0, nbytes);
     t->dtype = dtype;
     t->ndim = ndim;
     if (ndim)
@@ -160,6 +163,12 @@ skiff_status_t *skiff_tensor_new(skiff_dtype_t dtype, int ndim, const int64_t *d
     t->flags = SKIFF_TENSOR_OWNS_DATA;
     *out_tensor = t;
     return NULL;
+}
+
+skiff_status_t *skiff_tensor_new(skiff_dtype_t dtype, int ndim, const int64_t *dims,
+                                 skiff_tensor_t **out_tensor)
+{
+    return tensor_alloc(dtype, ndim, dims, true, out_tensor);
 }
 
 skiff_status_t *skiff_tensor_wrap(skiff_dtype_t dtype, int ndim, const int64_t *dims, void *data,
@@ -187,8 +196,9 @@ skiff_status_t *skiff_tensor_wrap(skiff_dtype_t dtype, int ndim, const int64_t *
 
 skiff_status_t *skiff_tensor_clone(const skiff_tensor_t *src, skiff_tensor_t **out_tensor)
 {
-    skiff_tensor_t *t;
-    skiff_status_t *st = skiff_tensor_new(src->dtype, src->ndim, src->dims, &t);
+    skiff_tensor_t *t = NULL;
+    /* every byte is written below: no zeroing first */
+    skiff_status_t *st = tensor_alloc(src->dtype, src->ndim, src->dims, false, &t);
     if (st)
         return st;
     if (src->dtype == SKIFF_DTYPE_STRING) {

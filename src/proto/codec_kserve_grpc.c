@@ -183,15 +183,14 @@ static skiff_status_t *map_request(const pb_req *r, const skiff__codec_limits *l
     for (size_t i = 0; ok && i < r->n_inputs; i++) {
         const pb_in *t = r->inputs[i];
         skiff_dtype_t dt = skiff_dtype_from_kserve(t->datatype);
-        size_t before = bin->len;
+        size_t before = bin->len, size = 0;
         if (raw) {
             if (t->contents)
                 return skiff__codec_bad("input '%.*s' has contents while the request uses "
                                         "raw_input_contents: use one or the other",
                                         SKIFF__CODEC_Q(t->name));
-            if (!skiff__buf_append(bin, r->raw_input_contents[i].data,
-                                   r->raw_input_contents[i].len))
-                return skiff__codec_oom();
+            /* appended after the head by the caller, not copied here */
+            size = r->raw_input_contents[i].len;
         } else if (!t->contents) {
             return skiff__codec_bad("input '%.*s' has no contents (and the request no "
                                     "raw_input_contents)",
@@ -210,7 +209,7 @@ static skiff_status_t *map_request(const pb_req *r, const skiff__codec_limits *l
         for (size_t k = 0; ok && k < t->n_shape; k++)
             ok = (!k || skiff__buf_char(head, ',')) && skiff__buf_i64(head, t->shape[k]);
         ok = ok && skiff__buf_lit(head, "],\"parameters\":{\"binary_data_size\":") &&
-             skiff__buf_u64(head, bin->len - before) && skiff__buf_lit(head, "}}");
+             skiff__buf_u64(head, raw ? size : bin->len - before) && skiff__buf_lit(head, "}}");
     }
     ok = ok && skiff__buf_char(head, ']');
     if (ok && r->n_outputs > 0) {
@@ -239,15 +238,22 @@ skiff_status_t *skiff__decode_kserve_grpc(const skiff__decode_in *in, skiff__inf
     skiff__codec_limits_resolve(in->limits, &lim);
     skiff__buf head = {0}, bin = {0};
     skiff_status_t *st = map_request(r, &lim, &head, &bin);
-    inference__model_infer_request__free_unpacked(r, &pb_allocator);
     if (!st) {
         size_t json_len = head.len;
-        if (bin.len && !skiff__buf_append(&head, bin.data, bin.len))
+        size_t raw = 0;
+        for (size_t i = 0; i < r->n_raw_input_contents; i++)
+            raw += r->raw_input_contents[i].len;
+        if (!skiff__buf_reserve(&head, bin.len + raw))
             st = skiff__codec_oom();
+        for (size_t i = 0; !st && i < r->n_raw_input_contents; i++)
+            skiff__buf_append(&head, r->raw_input_contents[i].data, r->raw_input_contents[i].len);
+        if (st || (bin.len && !skiff__buf_append(&head, bin.data, bin.len)))
+            st = st ? st : skiff__codec_oom();
         else
             st = skiff__decode_kserve(head.data, head.len, (int64_t)json_len, in->io, in->limits,
                                       out);
     }
+    inference__model_infer_request__free_unpacked(r, &pb_allocator);
     skiff__buf_free(&head);
     skiff__buf_free(&bin);
     return st;

@@ -161,6 +161,16 @@ static void encode_answer(skiff__infer_call *c, skiff__buf *out)
     }
     int n = collect_outputs(c, outs, cap);
     skiff__buf_reset(out);
+    if (c->out_head) {
+        if (!skiff__buf_reserve(out, c->out_head)) {
+            if (outs != outs_small)
+                skiff__free(outs);
+            error_result(c, SKIFF_CODE_RESOURCE_EXHAUSTED, 500, out, "out of memory");
+            return;
+        }
+        memset(out->data, 0, c->out_head);
+        out->len = c->out_head;
+    }
     size_t json_len = 0;
     skiff__encode_in in = {.outs = outs,
                            .n_outs = n,
@@ -269,6 +279,7 @@ bool skiff__infer_start(skiff__server *s, skiff__infer_call *c, const skiff__inf
         a->api == SKIFF__API_PADDLE09 ? skiff__codec_paddle09_by_type(a->content_type) : a->api;
     c->sm = a->model;
     c->t0 = a->t0;
+    c->out_head = a->out_head;
     c->log_id = a->log_id;
     c->done = done;
     c->user = user;

@@ -37,6 +37,9 @@ typedef struct skiff__infer_args {
     const char *timeout_ms;      /* X-Request-Timeout-Ms, or NULL */
     uint64_t t0;                 /* when the request began (skiff__now_ns) */
     uint64_t log_id;
+    /* Bytes at the start of *out an answer leaves to the transport (gRPC's
+     * 5-byte message prefix, written in place afterwards); errors do not. */
+    size_t out_head;
 } skiff__infer_args;
 
 /* An answer: status, content type and the bytes in the caller's buffer. */
@@ -72,6 +75,7 @@ typedef struct skiff__infer_call {
     bool counted_in_flight;
     bool counted_request;
     bool queued;
+    size_t out_head; /* from skiff__infer_args */
     skiff__infer_result res;
 } skiff__infer_call;
 

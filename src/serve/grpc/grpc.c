@@ -34,6 +34,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "core/core.h"
@@ -43,7 +44,7 @@
 #include "serve/serve_int.h"
 #include "skiff/skiff.h"
 
-#define READ_STEP ((size_t)16 << 10)
+#define READ_STEP ((size_t)64 << 10)
 /* Answers the client has not read past this: stop reading its requests. */
 #define PENDING_MAX ((size_t)4 << 20)
 #define LINGER_NS 2000000000ull
@@ -99,29 +100,46 @@ typedef struct gstream {
     char model[160];
     bool post, has_path, has_ctype, te_ok, has_timeout, has_encoding, accept_gzip, has_model;
     bool path_long;
-    skiff__buf body; /* DATA as received: the length-prefixed message */
-    skiff__buf msg;  /* the message, unframed and inflated */
-    bool answered;   /* a response was submitted (or the stream ended) */
-    bool busy;       /* its job waits for an instance */
-    bool gone;       /* the stream closed while busy */
-    bool active;     /* counted in s->in_flight */
+    skiff__buf body;   /* DATA as received: the length-prefixed message */
+    skiff__buf msg;    /* the message inflated, when it came compressed */
+    const char *mdata; /* the message: in body (after its prefix) or msg */
+    size_t mlen;
+    bool answered; /* a response was submitted (or the stream ended) */
+    bool busy;     /* its job waits for an instance */
+    bool gone;     /* the stream closed while busy */
+    bool active;   /* counted in s->in_flight */
     bool gzip_out;
     gmethod method;
     const char *model_name;
     skiff__infer_call call;
-    skiff__buf out;  /* the answer message */
-    skiff__buf resp; /* the answer, length-prefixed */
-    size_t resp_off;
+    skiff__buf out;   /* the answer, after 5 bytes left for its prefix */
+    skiff__buf gz;    /* scratch for gzip-compressing the answer */
+    size_t resp_off;  /* bytes of out handed to DATA frames */
+    size_t resp_sent; /* of those, bytes queued for the socket */
+    bool pinned;      /* out is referenced by the connection's send queue */
     uint64_t t0, log_id;
     struct gstream *prev, *next, *resume_next;
 } gstream;
+
+typedef struct gseg {
+    const char *p; /* NULL: bytes of wq from off */
+    size_t off, len;
+} gseg;
 
 typedef struct gconn {
     struct giothr *t;
     int fd;
     nghttp2_session *h2;
-    skiff__buf wq; /* bytes the socket has not taken, from wq_off */
-    size_t wq_off;
+    /* The send queue: segments written in order, each either bytes of wq
+     * (nghttp2's frames, copied) or a span of a stream's answer (DATA
+     * payloads, referenced, not copied). */
+    skiff__buf wq;
+    struct gseg *segs;
+    int n_segs, cap_segs, seg_i; /* segments; the first not yet fully sent */
+    size_t seg_off;              /* bytes of segs[seg_i] sent */
+    size_t q_bytes;              /* bytes queued and not yet sent */
+    char **retired;              /* answers of freed streams still referenced */
+    int n_retired, cap_retired;
     gstream *streams;
     int busy; /* streams whose job waits for an instance */
     bool goaway, read_eof, peer_gone, closed, deleting;
@@ -152,6 +170,7 @@ typedef struct giothr {
     gconn *dead;
     nghttp2_session_callbacks *cbs;
     nghttp2_option *opt;
+    char rbuf[READ_STEP]; /* what recv reads, handed to nghttp2 */
 } giothr;
 
 typedef struct grpc_fe {
@@ -248,36 +267,115 @@ static bool parse_timeout(const char *v, int64_t *ms)
 
 /* ---- writing ---------------------------------------------------------------------- */
 
-/* Bytes of nghttp2's output gathered before a send. */
-#define FLUSH_BATCH ((size_t)256 << 10)
+/* Bytes queued before a send (several answers of one connection go out in
+ * one sendmsg). */
+#define FLUSH_BATCH ((size_t)1 << 20)
+#define IOV_BATCH 64
+
+/* Appends a segment; owned bytes are copied into wq. */
+static bool q_add(gconn *c, const char *p, const void *owned, size_t len)
+{
+    if (!len)
+        return true;
+    if (!p && c->n_segs > 0 && !c->segs[c->n_segs - 1].p &&
+        c->segs[c->n_segs - 1].off + c->segs[c->n_segs - 1].len == c->wq.len) {
+        if (!skiff__buf_append(&c->wq, owned, len))
+            return false;
+        c->segs[c->n_segs - 1].len += len;
+        c->q_bytes += len;
+        return true;
+    }
+    if (c->n_segs == c->cap_segs) {
+        int cap = c->cap_segs ? c->cap_segs * 2 : 16;
+        gseg *g = skiff__realloc(c->segs, sizeof(*g) * (size_t)cap);
+        if (!g)
+            return false;
+        c->segs = g;
+        c->cap_segs = cap;
+    }
+    gseg *g = &c->segs[c->n_segs];
+    if (p) {
+        *g = (gseg){.p = p, .len = len};
+    } else {
+        *g = (gseg){.off = c->wq.len, .len = len};
+        if (!skiff__buf_append(&c->wq, owned, len))
+            return false;
+    }
+    c->n_segs++;
+    c->q_bytes += len;
+    return true;
+}
+
+/* Everything queued is written: the queue and the answers it kept alive go. */
+static void q_clear(gconn *c)
+{
+    c->n_segs = c->seg_i = 0;
+    c->seg_off = c->q_bytes = 0;
+    c->wq.len = 0;
+    if (c->wq.cap > ((size_t)4 << 20))
+        skiff__buf_free(&c->wq);
+    for (int i = 0; i < c->n_retired; i++)
+        skiff__free(c->retired[i]);
+    c->n_retired = 0;
+    for (gstream *st = c->streams; st; st = st->next)
+        st->pinned = false;
+}
+
+/* Writes the queue into the socket. false when the peer is gone; true when
+ * all is written or the socket is full. */
+static bool q_write(gconn *c)
+{
+    if (c->n_segs == 0)
+        return true;
+    while (c->seg_i < c->n_segs) {
+        struct iovec iov[IOV_BATCH];
+        int k = 0;
+        for (int i = c->seg_i; i < c->n_segs && k < IOV_BATCH; i++, k++) {
+            const gseg *g = &c->segs[i];
+            const char *base = g->p ? g->p : c->wq.data + g->off;
+            size_t skip = i == c->seg_i ? c->seg_off : 0;
+            iov[k] = (struct iovec){.iov_base = (void *)(base + skip), .iov_len = g->len - skip};
+        }
+        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)k};
+        ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return true;
+            c->peer_gone = true;
+            return false;
+        }
+        c->last_io = skiff__now_ns();
+        size_t left = (size_t)n;
+        c->q_bytes -= left;
+        while (left > 0) {
+            size_t rest = c->segs[c->seg_i].len - c->seg_off;
+            if (left < rest) {
+                c->seg_off += left;
+                break;
+            }
+            left -= rest;
+            c->seg_i++;
+            c->seg_off = 0;
+        }
+    }
+    q_clear(c);
+    return true;
+}
 
 /* Moves nghttp2's output into the socket. false when the connection is gone. */
 static bool conn_flush(gconn *c)
 {
     for (;;) {
-        while (c->wq_off < c->wq.len) {
-            ssize_t n = send(c->fd, c->wq.data + c->wq_off, c->wq.len - c->wq_off, MSG_NOSIGNAL);
-            if (n > 0) {
-                c->wq_off += (size_t)n;
-                c->last_io = skiff__now_ns();
-                continue;
-            }
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-                return true;
-            c->peer_gone = true;
+        if (!q_write(c))
             return false;
-        }
-        c->wq_off = 0;
-        c->wq.len = 0;
-        if (c->wq.cap > ((size_t)4 << 20))
-            skiff__buf_free(&c->wq);
-        if (!c->h2)
-            return true;
+        if (c->seg_i < c->n_segs || !c->h2)
+            return true; /* the socket is full, or nothing more can come */
         /* Everything nghttp2 has ready (an answer's HEADERS, DATA and
-         * trailers; several streams' answers) goes out in one send, up to
-         * FLUSH_BATCH bytes at a time. */
+         * trailers; several streams' answers) goes out in one sendmsg, up to
+         * FLUSH_BATCH bytes at a time. DATA payloads are not copied: the
+         * send-data callback queues a reference to the answer. */
         for (;;) {
             const uint8_t *data;
             ssize_t n = nghttp2_session_mem_send(c->h2, &data);
@@ -287,14 +385,14 @@ static bool conn_flush(gconn *c)
             }
             if (n == 0)
                 break;
-            if (!skiff__buf_append(&c->wq, data, (size_t)n)) {
+            if (!q_add(c, NULL, data, (size_t)n)) {
                 c->peer_gone = true;
                 return false;
             }
-            if (c->wq.len >= FLUSH_BATCH)
+            if (c->q_bytes >= FLUSH_BATCH)
                 break;
         }
-        if (c->wq.len == 0)
+        if (c->n_segs == 0)
             return true;
     }
 }
@@ -303,18 +401,36 @@ static ssize_t data_read(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t l
                          nghttp2_data_source *src, void *user)
 {
     gstream *st = src->ptr;
-    size_t left = st->resp.len - st->resp_off;
+    size_t left = st->out.len - st->resp_off;
     size_t n = left < len ? left : len;
-    if (n)
-        memcpy(buf, st->resp.data + st->resp_off, n);
     st->resp_off += n;
-    if (st->resp_off == st->resp.len) {
+    *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+    if (st->resp_off == st->out.len) {
         *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
         nghttp2_nv tr[] = {{(uint8_t *)"grpc-status", (uint8_t *)"0", 11, 1, NGHTTP2_NV_FLAG_NONE}};
         if (nghttp2_submit_trailer(h2, id, tr, 1) != 0)
             return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     }
     return (ssize_t)n;
+}
+
+/* A DATA frame of an answer: its header copied, its payload referenced. */
+static int send_data(nghttp2_session *h2, nghttp2_frame *f, const uint8_t *framehd, size_t length,
+                     nghttp2_data_source *src, void *user)
+{
+    gconn *c = user;
+    gstream *st = src->ptr;
+    static const char zeros[256];
+    size_t pad = f->data.padlen;
+    uint8_t padlen = pad ? (uint8_t)(pad - 1) : 0;
+    if (length > st->out.len - st->resp_sent || !q_add(c, NULL, framehd, 9) ||
+        (pad && !q_add(c, NULL, &padlen, 1)) ||
+        !q_add(c, st->out.data + st->resp_sent, NULL, length) ||
+        (pad > 1 && !q_add(c, NULL, zeros, pad - 1)))
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    st->resp_sent += length;
+    st->pinned = true;
+    return 0;
 }
 
 #define NV(n, v)                                                                                   \
@@ -372,38 +488,38 @@ static void answer_error_http(gstream *st, skiff_code_t code, const char *http_s
 
 #define answer_error(st, code, ...) answer_error_http(st, code, "200", __VA_ARGS__)
 
-/* The message in st->out, length-prefixed (gzip-compressed when the call's
- * request was), then grpc-status 0. */
+/* The message in st->out after its 5 reserved bytes, length-prefixed there
+ * (gzip-compressed when the call's request was), then grpc-status 0. */
 static void answer_ok(gstream *st)
 {
     if (st->answered || st->gone)
         return;
-    skiff__buf_reset(&st->resp);
-    st->resp_off = 0;
-    bool ok;
-    uint8_t head[5] = {0};
-    if (st->gzip_out) {
-        ok = skiff__buf_append(&st->resp, head, 5);
-        skiff_status_t *gst = ok ? skiff__brpc_gzip(st->out.data, st->out.len, &st->resp) : NULL;
-        if (gst) {
-            skiff_status_free(gst);
-            ok = false;
-        }
-        head[0] = 1;
-    } else {
-        ok = skiff__buf_append(&st->resp, head, 5) &&
-             (!st->out.len || skiff__buf_append(&st->resp, st->out.data, st->out.len));
-    }
-    if (!ok) {
-        answer_error(st, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory writing the answer");
+    if (st->out.len < 5) {
+        answer_error(st, SKIFF_CODE_INTERNAL, "the answer lacks its message prefix");
         return;
     }
-    size_t mlen = st->resp.len - 5;
+    st->resp_off = st->resp_sent = 0;
+    uint8_t head[5] = {0};
+    if (st->gzip_out) {
+        skiff__buf_reset(&st->gz);
+        skiff_status_t *gst = NULL;
+        if (!skiff__buf_append(&st->gz, head, 5) ||
+            (gst = skiff__brpc_gzip(st->out.data + 5, st->out.len - 5, &st->gz))) {
+            skiff_status_free(gst);
+            answer_error(st, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory writing the answer");
+            return;
+        }
+        skiff__buf t = st->out;
+        st->out = st->gz;
+        st->gz = t;
+        head[0] = 1;
+    }
+    size_t mlen = st->out.len - 5;
     head[1] = (uint8_t)(mlen >> 24);
     head[2] = (uint8_t)(mlen >> 16);
     head[3] = (uint8_t)(mlen >> 8);
     head[4] = (uint8_t)mlen;
-    memcpy(st->resp.data, head, 5);
+    memcpy(st->out.data, head, 5);
     st->answered = true;
     count_answer(st, SKIFF_CODE_OK, "");
     nghttp2_nv gz[] = {NV(":status", "200"), NV("content-type", "application/grpc"),
@@ -418,11 +534,11 @@ static void answer_pb(gstream *st, const ProtobufCMessage *m)
 {
     skiff__buf_reset(&st->out);
     size_t n = protobuf_c_message_get_packed_size(m);
-    if (!skiff__buf_reserve(&st->out, n ? n : 1)) {
+    if (!skiff__buf_reserve(&st->out, n + 5)) {
         answer_error(st, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory writing the answer");
         return;
     }
-    st->out.len = protobuf_c_message_pack(m, (uint8_t *)st->out.data);
+    st->out.len = 5 + protobuf_c_message_pack(m, (uint8_t *)st->out.data + 5);
     answer_ok(st);
 }
 
@@ -439,8 +555,28 @@ static void stream_free(gstream *st)
         st->next->prev = st->prev;
     skiff__buf_free(&st->body);
     skiff__buf_free(&st->msg);
+    skiff__buf_free(&st->gz);
+    if (st->pinned && c->seg_i < c->n_segs) {
+        /* the send queue still points into the answer: freed once written */
+        if (c->n_retired == c->cap_retired) {
+            int cap = c->cap_retired ? c->cap_retired * 2 : 8;
+            char **r = skiff__realloc(c->retired, sizeof(*r) * (size_t)cap);
+            if (!r) {
+                /* cannot keep it: the queued bytes would dangle */
+                c->peer_gone = true;
+                c->n_segs = c->seg_i = 0;
+                c->q_bytes = 0;
+            } else {
+                c->retired = r;
+                c->cap_retired = cap;
+            }
+        }
+        if (c->n_retired < c->cap_retired) {
+            c->retired[c->n_retired++] = st->out.data;
+            st->out = (skiff__buf){0};
+        }
+    }
     skiff__buf_free(&st->out);
-    skiff__buf_free(&st->resp);
     skiff__free(st);
 }
 
@@ -533,11 +669,19 @@ static void run_infer(gstream *st, skiff__api api, skiff__served *sm)
                            .model = sm,
                            .timeout_ms = ms > 0 ? tmo : NULL,
                            .t0 = st->t0,
-                           .log_id = st->log_id};
+                           .log_id = st->log_id,
+                           .out_head = 5};
     skiff__buf_reset(&st->out);
     atomic_fetch_add(&s->in_flight, 1);
     st->active = true;
-    if (!skiff__infer_start(s, &st->call, &a, &st->msg, infer_done, st, &st->out)) {
+    skiff__buf view = {.data = (char *)st->mdata, .len = st->mlen};
+    bool answered = skiff__infer_start(s, &st->call, &a, &view, infer_done, st, &st->out);
+    /* decoded: the request's bytes are not needed any more */
+    skiff__buf_free(&st->body);
+    skiff__buf_free(&st->msg);
+    st->mdata = NULL;
+    st->mlen = 0;
+    if (!answered) {
         st->busy = true;
         st->c->busy++;
         return;
@@ -740,7 +884,7 @@ static void small_method(gstream *st)
     bool ready = atomic_load(&s->ready) && !atomic_load(&s->draining);
     const uint8_t *name = NULL;
     size_t name_len = 0;
-    bool has_name = pb_peek_bytes((const uint8_t *)st->msg.data, st->msg.len, 1, &name, &name_len);
+    bool has_name = pb_peek_bytes((const uint8_t *)st->mdata, st->mlen, 1, &name, &name_len);
     switch (st->method) {
     case GM_LIVE: {
         Inference__ServerLiveResponse r = INFERENCE__SERVER_LIVE_RESPONSE__INIT;
@@ -830,7 +974,8 @@ static bool route(gstream *st)
     return false;
 }
 
-/* Unframes the one request message into st->msg (inflated). */
+/* Finds the one request message: in the body after its prefix, or inflated
+ * into st->msg (st->mdata, st->mlen). */
 static bool unframe(gstream *st)
 {
     skiff__server *s = st->c->t->s;
@@ -882,11 +1027,13 @@ static bool unframe(gstream *st)
             return false;
         }
         st->gzip_out = st->accept_gzip;
-    } else if (mlen && !skiff__buf_append(&st->msg, b + 5, mlen)) {
-        answer_error(st, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory reading the request");
-        return false;
+        skiff__buf_free(&st->body);
+        st->mdata = st->msg.data ? st->msg.data : "";
+        st->mlen = st->msg.len;
+    } else {
+        st->mdata = (const char *)b + 5;
+        st->mlen = mlen;
     }
-    skiff__buf_free(&st->body);
     return true;
 }
 
@@ -944,7 +1091,7 @@ static void handle_request(gstream *st)
     if (st->method == GM_INFER) {
         const uint8_t *name = NULL;
         size_t len = 0;
-        if (!pb_peek_bytes((const uint8_t *)st->msg.data, st->msg.len, 1, &name, &len) || !len) {
+        if (!pb_peek_bytes((const uint8_t *)st->mdata, st->mlen, 1, &name, &len) || !len) {
             answer_error(st, SKIFF_CODE_INVALID_ARG, "the ModelInferRequest names no model_name");
             return;
         }
@@ -1046,6 +1193,11 @@ static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t id, const u
                          "the request message of %" PRIu32 " bytes is over --max_body_size %lld",
                          mlen, (long long)max);
             skiff__buf_free(&st->body);
+        } else if (st->body.len < (size_t)mlen + 5 &&
+                   !skiff__buf_reserve(&st->body, (size_t)mlen + 5 - st->body.len)) {
+            /* the whole message's room at once, not by doubling */
+            answer_error(st, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory reading the request");
+            skiff__buf_free(&st->body);
         }
     }
     return 0;
@@ -1109,6 +1261,10 @@ static void conn_close(gconn *c)
 
 static void conn_free(gconn *c)
 {
+    c->seg_i = c->n_segs; /* nothing more is sent: the answers kept go */
+    q_clear(c);
+    skiff__free(c->segs);
+    skiff__free(c->retired);
     skiff__buf_free(&c->wq);
     skiff__free(c);
 }
@@ -1146,19 +1302,19 @@ static void conn_settle(gconn *c)
         return;
     bool done = c->peer_gone || c->read_eof ||
                 (!nghttp2_session_want_read(c->h2) && !nghttp2_session_want_write(c->h2));
-    if (c->goaway && !c->streams && c->wq.len == c->wq_off)
+    if (c->goaway && !c->streams && c->q_bytes == 0)
         done = true;
-    if (done && (c->peer_gone || c->wq.len == c->wq_off))
+    if (done && (c->peer_gone || c->q_bytes == 0))
         conn_close(c);
 }
 
 static void conn_read(gconn *c)
 {
     for (;;) {
-        if (c->wq.len - c->wq_off > PENDING_MAX)
+        if (c->q_bytes > PENDING_MAX)
             return; /* the client is not reading its answers */
-        char buf[READ_STEP];
-        ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
+        char *buf = c->t->rbuf;
+        ssize_t n = recv(c->fd, buf, READ_STEP, 0);
         if (n > 0) {
             c->last_io = skiff__now_ns();
             ssize_t r = nghttp2_session_mem_recv(c->h2, (const uint8_t *)buf, (size_t)n);
@@ -1331,8 +1487,7 @@ static void *io_main(void *arg)
                 continue;
             if (e & EPOLLOUT)
                 conn_flush(c);
-            if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR) ||
-                c->wq.len - c->wq_off <= PENDING_MAX)
+            if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR) || c->q_bytes <= PENDING_MAX)
                 conn_read(c);
             conn_settle(c);
         }
@@ -1418,6 +1573,7 @@ static skiff_status_t *grpc_start(skiff__server *s)
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(t->cbs, on_data_chunk);
         nghttp2_session_callbacks_set_on_frame_recv_callback(t->cbs, on_frame_recv);
         nghttp2_session_callbacks_set_on_stream_close_callback(t->cbs, on_stream_close);
+        nghttp2_session_callbacks_set_send_data_callback(t->cbs, send_data);
         nghttp2_option_set_max_deflate_dynamic_table_size(t->opt, 4096);
         t->ep = epoll_create1(EPOLL_CLOEXEC);
         t->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
