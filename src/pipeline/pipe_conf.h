@@ -1,0 +1,122 @@
+/* pipe_conf.h - a pipeline's config.yml (Paddle Serving's keys plus skiff's
+ * own) read into plain structs. docs/pipeline.md lists every key.
+ *
+ * Paddle's keys: rpc_port, http_port, worker_num, build_dag_each_worker,
+ * dag{is_thread_op, retry, client_type, use_profile, channel_size,
+ * tracer{interval_s}}, op.NAME{concurrency, timeout, retry, batch_size,
+ * auto_batching_timeout, server_endpoints, fetch_list, client_config,
+ * local_service_conf{model_config, client_type, devices, thread_num,
+ * mem_optim, ir_optim, precision, use_calib, ...}}. Keys that mean nothing
+ * to skiff are accepted and listed in `notes` (one line each, with file and
+ * line), never refused. skiff's keys: top-level `name` (the service name in
+ * /{name}/{method}), and per op `input_ops`, `preprocess`, `postprocess`,
+ * `class` (a Python op), `plugin` (a C plugin .so), `plugin_params`.
+ *
+ * A step in preprocess/postprocess is a one-key mapping `StepName: {params}`
+ * or a bare `StepName`; params `in` and `out` (a name or a list of names)
+ * say which of the op's named values the step reads and writes, every other
+ * param goes to the step as a (key, value) string; a YAML list value becomes
+ * "[a, b, c]".
+ *
+ * Errors are INVALID_ARG and name the file, line and key:
+ * "config.yml:12: op.uci.concurrency: expected an integer 1..1024, got 'x'".
+ *
+ * Threads: any; a conf is immutable once read.
+ */
+#ifndef SKIFF_PIPELINE_PIPE_CONF_H
+#define SKIFF_PIPELINE_PIPE_CONF_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/arena.h"
+#include "skiff/status.h"
+
+typedef struct skiff__pipe_kv {
+    const char *key;
+    const char *value;
+} skiff__pipe_kv;
+
+typedef struct skiff__pipe_step {
+    const char *name;       /* the built-in step's name */
+    skiff__pipe_kv *params; /* without in/out */
+    int n_params;
+    const char **in; /* names read; NULL/0: the step's default (see docs) */
+    int n_in;
+    const char **out; /* names written; NULL/0: the same as in */
+    int n_out;
+    int line; /* 1-based line in the file, for messages */
+} skiff__pipe_step;
+
+typedef enum skiff__pipe_client_type {
+    SKIFF__PIPE_LOCAL = 0, /* local_predictor: in-process */
+    SKIFF__PIPE_BRPC,
+    SKIFF__PIPE_GRPC,
+    SKIFF__PIPE_HTTP,
+} skiff__pipe_client_type;
+
+typedef struct skiff__pipe_op_conf {
+    const char *name;
+    int line;
+    const char **input_ops; /* names; NULL/0: the request */
+    int n_input_ops;
+    int concurrency;               /* threads, >= 1 (default 1) */
+    int64_t timeout_ms;            /* -1: none */
+    int retry;                     /* tries, >= 1 (default 1) */
+    int batch_size;                /* >= 1 (default 1) */
+    int64_t auto_batching_timeout; /* ms; -1: none */
+    const char **server_endpoints; /* remote ops: "host:port" */
+    int n_server_endpoints;
+    const char **fetch_list;
+    int n_fetch_list;
+    const char *client_config; /* remote ops: client conf dir or file; NULL */
+    /* local_service_conf */
+    const char *model_config; /* model directory, relative paths resolved
+                                 against the config file's folder; NULL:
+                                 the op runs no model */
+    skiff__pipe_client_type client_type;
+    const char *devices;
+    int thread_num; /* 0: skiff's default */
+    bool ir_optim, mem_optim;
+    const char *precision; /* "fp32" default */
+    skiff__pipe_step *pre;
+    int n_pre;
+    skiff__pipe_step *post;
+    int n_post;
+    const char *py_class; /* `class: module.Name`, or NULL */
+    const char *plugin;   /* path of a .so, or NULL */
+    skiff__pipe_kv *plugin_params;
+    int n_plugin_params;
+} skiff__pipe_op_conf;
+
+typedef struct skiff__pipe_conf {
+    const char *path; /* the file read */
+    const char *dir;  /* its folder, for relative paths */
+    const char *name; /* `name`, default "default"... see docs */
+    int rpc_port;     /* 0: not given */
+    int http_port;
+    int worker_num;
+    bool build_dag_each_worker;
+    /* dag */
+    bool is_thread_op;
+    int dag_retry;
+    skiff__pipe_client_type dag_client_type;
+    bool use_profile;
+    int channel_size; /* 0: Paddle's unbounded; skiff bounds it (docs) */
+    int64_t tracer_interval_s; /* -1: off */
+    skiff__pipe_op_conf *ops; /* in file order */
+    int n_ops;
+    const char **notes; /* "config.yml:7: dag.is_thread_op: ... (no effect: ...)" */
+    int n_notes;
+    skiff__arena *arena; /* owns every string and array above */
+} skiff__pipe_conf;
+
+/* Reads the file at path. Caller frees *out with skiff__pipe_conf_free. */
+skiff_status_t *skiff__pipe_conf_load(const char *path, skiff__pipe_conf **out);
+/* The same from bytes (fuzzers, tests); `path` names them in messages and
+ * gives the folder relative paths are resolved against. */
+skiff_status_t *skiff__pipe_conf_parse(const char *text, size_t len, const char *path,
+                                       skiff__pipe_conf **out);
+void skiff__pipe_conf_free(skiff__pipe_conf *c);
+
+#endif
