@@ -261,15 +261,17 @@ skiff_status_t *skiff__encode_kserve_request(const skiff__request_out *r, skiff_
 
 /* The wire APIs that carry inference requests. */
 typedef enum skiff__api {
-    SKIFF__API_NONE = 0,     /* not an inference API (GET /, /metrics) */
-    SKIFF__API_PADDLE_WEB,   /* Paddle web service JSON: /{name}/prediction */
-    SKIFF__API_PADDLE09,     /* Paddle Serving 0.9 Request/Response (JSON) */
-    SKIFF__API_KSERVE,       /* KServe v2 JSON + binary tensor extension */
-    SKIFF__API_PADDLE09_PB,  /* Paddle Serving 0.9 Request/Response (protobuf binary) */
-    SKIFF__API_PADDLE09_RPC, /* the same messages as a brpc call's payload (engine_name =
-                                the model's name) */
-    SKIFF__API_PADDLE04_RPC, /* Paddle Serving 0.3-0.6 Request/Response (brpc payload) */
-    SKIFF__API_KSERVE_GRPC,  /* KServe v2 ModelInferRequest/Response (gRPC message) */
+    SKIFF__API_NONE = 0,      /* not an inference API (GET /, /metrics) */
+    SKIFF__API_PADDLE_WEB,    /* Paddle web service JSON: /{name}/prediction */
+    SKIFF__API_PADDLE09,      /* Paddle Serving 0.9 Request/Response (JSON) */
+    SKIFF__API_KSERVE,        /* KServe v2 JSON + binary tensor extension */
+    SKIFF__API_PADDLE09_PB,   /* Paddle Serving 0.9 Request/Response (protobuf binary) */
+    SKIFF__API_PADDLE09_RPC,  /* the same messages as a brpc call's payload (engine_name =
+                                 the model's name) */
+    SKIFF__API_PADDLE04_RPC,  /* Paddle Serving 0.3-0.6 Request/Response (brpc payload) */
+    SKIFF__API_KSERVE_GRPC,   /* KServe v2 ModelInferRequest/Response (gRPC message) */
+    SKIFF__API_PIPELINE,      /* Paddle pipeline Request/Response as JSON: /{name}/{method} */
+    SKIFF__API_PIPELINE_GRPC, /* the same as protobuf: PipelineService/inference */
     SKIFF__API_COUNT
 } skiff__api;
 

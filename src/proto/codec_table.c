@@ -7,6 +7,7 @@
 #include "core/core.h"
 #include "proto/codec_grpc.h"
 #include "proto/codec_int.h"
+#include "proto/codec_pipeline.h"
 
 static skiff_status_t *web_decode(const skiff__decode_in *in, skiff__infer_request **out)
 {
@@ -140,6 +141,19 @@ static skiff_status_t *grpc_error(skiff_code_t code, const char *msg, skiff__buf
     return NULL;
 }
 
+/* A pipeline error is a Response with Paddle's err_no and the message. */
+static skiff_status_t *pipe_error(skiff_code_t code, const char *msg, skiff__buf *out)
+{
+    skiff__pipe_msg m = {.err_no = skiff__pipe_errno_of(code), .err_msg = msg};
+    return skiff__pipe_encode_response_json(&m, out);
+}
+
+static skiff_status_t *pipe_error_pb(skiff_code_t code, const char *msg, skiff__buf *out)
+{
+    skiff__pipe_msg m = {.err_no = skiff__pipe_errno_of(code), .err_msg = msg};
+    return skiff__pipe_encode_response_pb(&m, out);
+}
+
 static const skiff__codec codecs[SKIFF__API_COUNT] = {
     [SKIFF__API_NONE] = {.api = SKIFF__API_NONE,
                          .name = "none",
@@ -205,6 +219,24 @@ static const skiff__codec codecs[SKIFF__API_COUNT] = {
                                 .encode_request = none_request,
                                 .decode_response = skiff__decode_kserve_grpc_response,
                                 .content_type = "application/grpc"},
+    /* pipelines have their own messages (codec_pipeline.h): these rows give
+     * their errors and content types to the shared paths */
+    [SKIFF__API_PIPELINE] = {.api = SKIFF__API_PIPELINE,
+                             .name = "Paddle pipeline",
+                             .decode_request = none_decode,
+                             .encode_response = none_encode,
+                             .encode_error = pipe_error,
+                             .encode_request = none_request,
+                             .decode_response = none_response,
+                             .content_type = "application/json"},
+    [SKIFF__API_PIPELINE_GRPC] = {.api = SKIFF__API_PIPELINE_GRPC,
+                                  .name = "Paddle pipeline gRPC",
+                                  .decode_request = none_decode,
+                                  .encode_response = none_encode,
+                                  .encode_error = pipe_error_pb,
+                                  .encode_request = none_request,
+                                  .decode_response = none_response,
+                                  .content_type = "application/grpc"},
 };
 
 const skiff__codec *skiff__codec_of(skiff__api api)

@@ -30,6 +30,10 @@ static const skiff__cfg_key flags[] = {
      "TCP port for every protocol; 0 picks a free one"},
     {"host", SKIFF__CFG_STR, OFF(host), 0, SKIFF_DEFAULT_HOST, 0, 0, NULL, "ADDR",
      "address to listen on (0.0.0.0 for every interface)"},
+    {"pipeline", SKIFF__CFG_STR, OFF(pipeline), 0, NULL, 0, 0, NULL, "CONFIG.YML",
+     "serve a pipeline: Paddle Serving's config.yml (ops, their models and steps; "
+     "docs/pipeline.md) on its http_port and rpc_port, unless --port is given; its models "
+     "are served by their op names too"},
     {"config", SKIFF__CFG_STR, OFF(config), 0, NULL, 0, 0, NULL, "FILE",
      "read these settings from a YAML file first (keys are the flag names, e.g. port: 9393, "
      "model: [a:uci, b]); flags given here win"},
@@ -190,9 +194,10 @@ static skiff_status_t *positional(const char *a, void *user)
                             "unexpected argument '%s' (model directories follow --model)", a);
 }
 
-/* --config FILE's value, and whether argv names models itself. */
-static const char *find_config(int argc, char **argv, bool *argv_models)
+/* --config FILE's value, and whether argv names models and a port itself. */
+static const char *find_config(int argc, char **argv, bool *argv_models, bool *port_flag)
 {
+    *port_flag = false;
     const char *file = NULL;
     *argv_models = false;
     for (int i = 1; i < argc; i++) {
@@ -202,6 +207,8 @@ static const char *find_config(int argc, char **argv, bool *argv_models)
             file = argv[i] + 9;
         else if (!strcmp(argv[i], "--model") || !strncmp(argv[i], "--model=", 8))
             *argv_models = true;
+        else if (!strcmp(argv[i], "--port") || !strncmp(argv[i], "--port=", 7))
+            *port_flag = true;
     }
     return file;
 }
@@ -215,12 +222,13 @@ skiff_status_t *skiff__serve_config_parse(int argc, char **argv, skiff__serve_co
     cfg->arena = skiff__arena_new(1024);
     if (!cfg->arena)
         return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
-    bool argv_models;
-    const char *file = find_config(argc, argv, &argv_models);
+    bool argv_models, port_flag;
+    const char *file = find_config(argc, argv, &argv_models, &port_flag);
     skiff_status_t *st;
     if (file) {
         if ((st = skiff__cfg_parse_yaml(&table, cfg, file, cfg->arena)))
             return st;
+        cfg->port_given = cfg->port != SKIFF_DEFAULT_PORT;
         if (argv_models) { /* the command line's models replace the file's */
             cfg->models = NULL;
             cfg->n_models = 0;
@@ -230,9 +238,11 @@ skiff_status_t *skiff__serve_config_parse(int argc, char **argv, skiff__serve_co
                                     out_help)) ||
         *out_help)
         return st;
-    if (cfg->n_models == 0)
+    cfg->port_given = cfg->port_given || port_flag;
+    if (cfg->n_models == 0 && !cfg->pipeline)
         return skiff_status_new(SKIFF_CODE_INVALID_ARG,
-                                "--model DIR is required (see skiff serve --help)");
+                                "--model DIR (or --pipeline config.yml) is required (see skiff "
+                                "serve --help)");
     if (cfg->name && cfg->n_models > 1)
         return skiff_status_new(SKIFF_CODE_INVALID_ARG,
                                 "--name names a single model; with several, name each as --model "

@@ -78,7 +78,11 @@ static const skiff__model_io *pick_model(void *user, const char *model, skiff_st
 {
     skiff__infer_call *c = user;
     skiff__repo *r = &c->s->repo;
-    if (!model) {
+    if (!model && r->n == 0) {
+        *out_st = skiff_status_new(SKIFF_CODE_NOT_FOUND, "no model is served here (only a "
+                                                         "pipeline: POST /{name}/{method})");
+        return NULL;
+    } else if (!model) {
         c->sm = &r->models[0];
     } else if (!(c->sm = skiff__repo_find(r, model, strlen(model)))) {
         *out_st = skiff_status_new(SKIFF_CODE_NOT_FOUND, "unknown model '%.*s'", 128, model);
@@ -283,6 +287,8 @@ bool skiff__infer_start(skiff__server *s, skiff__infer_call *c, const skiff__inf
     c->log_id = a->log_id;
     c->done = done;
     c->user = user;
+    if (c->api == SKIFF__API_PIPELINE || c->api == SKIFF__API_PIPELINE_GRPC)
+        return skiff__pipe_start(s, c, a, body, out);
     bool p09 = c->api == SKIFF__API_PADDLE09 || c->api == SKIFF__API_PADDLE09_PB;
     if (p09 && !c->sm && a->model_query && a->model_query[0]) {
         c->sm = skiff__repo_find(&s->repo, a->model_query, strlen(a->model_query));
@@ -327,11 +333,16 @@ bool skiff__infer_start(skiff__server *s, skiff__infer_call *c, const skiff__inf
 void skiff__infer_resume(skiff__infer_call *c, skiff__buf *out)
 {
     c->queued = false;
+    if (c->pc) {
+        skiff__pipe_resume(c, out);
+        return;
+    }
     encode_answer(c, out);
 }
 
 void skiff__infer_finish(skiff__infer_call *c)
 {
+    skiff__pipe_finish(c);
     if (c->sm && c->counted_in_flight) {
         count_request(c, SKIFF_CODE_CANCELLED);
         atomic_fetch_sub_explicit(&c->sm->sv->ops->stats(c->sm->sv)->in_flight, 1,

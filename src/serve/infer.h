@@ -75,7 +75,8 @@ typedef struct skiff__infer_call {
     bool counted_in_flight;
     bool counted_request;
     bool queued;
-    size_t out_head; /* from skiff__infer_args */
+    size_t out_head;             /* from skiff__infer_args */
+    struct skiff__pipe_call *pc; /* a pipeline call (pipe_call.c), or NULL */
     skiff__infer_result res;
 } skiff__infer_call;
 
@@ -86,6 +87,12 @@ typedef struct skiff__infer_call {
  * which the transport calls skiff__infer_resume on its own thread. */
 bool skiff__infer_start(struct skiff__server *s, skiff__infer_call *c, const skiff__infer_args *a,
                         skiff__buf *body, skiff__infer_done_cb done, void *user, skiff__buf *out);
+
+/* pipe_call.c: the pipeline APIs' side of start, resume and finish. */
+bool skiff__pipe_start(struct skiff__server *s, skiff__infer_call *c, const skiff__infer_args *a,
+                       skiff__buf *body, skiff__buf *out);
+void skiff__pipe_resume(skiff__infer_call *c, skiff__buf *out);
+void skiff__pipe_finish(skiff__infer_call *c);
 
 /* Encodes a queued job's answer into *out (c->res). */
 void skiff__infer_resume(skiff__infer_call *c, skiff__buf *out);

@@ -19,7 +19,10 @@ struct skiff__arena;
 
 typedef struct skiff__serve_config {
     const char *config;       /* --config FILE (YAML), or NULL */
-    const char **models;      /* directories (borrowed from argv or the arena); n_models >= 1 */
+    const char *pipeline;     /* --pipeline config.yml, or NULL */
+    bool port_given;          /* --port on the command line or in --config */
+    const char **models;      /* directories (borrowed from argv or the arena); n_models >= 1
+                                 unless pipeline is given */
     const char **model_names; /* [n_models]: NAME of DIR:NAME, or NULL */
     int n_models;
     const char *name; /* served name of a single model */

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include "model/servable.h"
+#include "pipeline/pipeline.h"
 #include "proto/codec.h"
 #include "serve/frontend.h"
 #include "serve/serve.h"
@@ -43,7 +44,14 @@ typedef struct skiff__server {
 
     int listen_fd;
     int port;
-    int wake_fd; /* eventfd: stops the acceptor */
+    int listen_fd2; /* a pipeline's second port (rpc_port beside http_port), or -1 */
+    int port2;
+
+    /* --pipeline: its config, the DAG, and the repo index of each op's model */
+    skiff__pipe_conf *pconf;
+    skiff__pipeline *pipe;
+    const char **model_paths; /* [repo.n] the directory each model came from */
+    int wake_fd;              /* eventfd: stops the acceptor */
     pthread_t acceptor;
     bool acceptor_started;
 

@@ -141,9 +141,13 @@ static void *acceptor_main(void *arg)
         skiff_log(SKIFF_LOG_ERROR, "acceptor: epoll_create1: %s", strerror(errno));
         return NULL;
     }
-    static char listen_tag, wake_tag;
+    static char listen_tag, listen_tag2, wake_tag;
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &listen_tag};
     epoll_ctl(ep, EPOLL_CTL_ADD, s->listen_fd, &ev);
+    if (s->listen_fd2 >= 0) {
+        ev.data.ptr = &listen_tag2;
+        epoll_ctl(ep, EPOLL_CTL_ADD, s->listen_fd2, &ev);
+    }
     ev.data.ptr = &wake_tag;
     epoll_ctl(ep, EPOLL_CTL_ADD, s->wake_fd, &ev);
     pending *head = NULL;
@@ -158,12 +162,13 @@ static void *acceptor_main(void *arg)
                 running = false;
                 break;
             }
-            if (tag == &listen_tag) {
+            if (tag == &listen_tag || tag == &listen_tag2) {
+                int lfd = tag == &listen_tag ? s->listen_fd : s->listen_fd2;
                 for (;;) {
                     struct sockaddr_storage sa;
                     socklen_t sl = sizeof(sa);
-                    int fd = accept4(s->listen_fd, (struct sockaddr *)&sa, &sl,
-                                     SOCK_NONBLOCK | SOCK_CLOEXEC);
+                    int fd =
+                        accept4(lfd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
                     if (fd < 0) {
                         if (errno == EINTR || errno == ECONNABORTED)
                             continue;
@@ -238,7 +243,9 @@ static void *acceptor_main(void *arg)
 
 /* ---- startup ------------------------------------------------------------------ */
 
-static skiff_status_t *listen_on(skiff__server *s, const char *host, int port)
+/* Listens on host:port into s->listen_fd (s->port), or with second into
+ * s->listen_fd2 (s->port2). */
+static skiff_status_t *listen_on(skiff__server *s, const char *host, int port, bool second)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
                              .ai_socktype = SOCK_STREAM,
@@ -267,9 +274,10 @@ static skiff_status_t *listen_on(skiff__server *s, const char *host, int port)
         struct sockaddr_storage sa;
         socklen_t sl = sizeof(sa);
         getsockname(fd, (struct sockaddr *)&sa, &sl);
-        s->port = sa.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&sa)->sin6_port)
+        int got = sa.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&sa)->sin6_port)
                                            : ntohs(((struct sockaddr_in *)&sa)->sin_port);
-        s->listen_fd = fd;
+        *(second ? &s->port2 : &s->port) = got;
+        *(second ? &s->listen_fd2 : &s->listen_fd) = fd;
         freeaddrinfo(res);
         return NULL;
     }
@@ -374,7 +382,7 @@ static void summary(skiff__server *s)
 static void budget(skiff__server *s)
 {
     const skiff__serve_config *c = s->cfg;
-    int cores = skiff_cpu_count(), m = s->repo.n;
+    int cores = skiff_cpu_count(), m = s->repo.n > 0 ? s->repo.n : 1;
     int th = c->threads, inst = c->instances;
     if (th <= 0 && inst <= 0) {
         th = 1;
@@ -421,6 +429,7 @@ void skiff__server_close(skiff__server *s)
     for (int p = 0; p < SKIFF__PROTO_COUNT; p++)
         if (frontends[p])
             frontends[p]->stop(s);
+    skiff__pipeline_free(s->pipe);
     for (int i = 0; s->repo.models && i < s->repo.n; i++) {
         if (s->repo.models[i].sv)
             s->repo.models[i].sv->ops->close(s->repo.models[i].sv);
@@ -428,11 +437,26 @@ void skiff__server_close(skiff__server *s)
         skiff__free(s->repo.models[i].out_specs);
     }
     skiff__free(s->repo.models);
+    skiff__free(s->model_paths);
+    if (s->pconf)
+        skiff__pipe_conf_free(s->pconf);
     if (s->listen_fd >= 0)
         close(s->listen_fd);
+    if (s->listen_fd2 >= 0)
+        close(s->listen_fd2);
     if (s->wake_fd >= 0)
         close(s->wake_fd);
     skiff__free(s);
+}
+
+/* The pipeline's find callback: an op's model in the repository. */
+static skiff__servable *pipe_model(void *user, const skiff__pipe_op_conf *op)
+{
+    skiff__server *s = user;
+    for (int i = 0; i < s->repo.n; i++)
+        if (s->model_paths[i] && !strcmp(s->model_paths[i], op->model_config))
+            return s->repo.models[i].sv;
+    return NULL;
 }
 
 skiff_status_t *skiff__server_open(const skiff__serve_config *cfg, bool do_listen,
@@ -445,22 +469,46 @@ skiff_status_t *skiff__server_open(const skiff__serve_config *cfg, bool do_liste
         return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
     s->cfg = cfg;
     s->listen_fd = -1;
+    s->listen_fd2 = -1;
     s->wake_fd = -1;
     s->start_ns = skiff__now_ns();
     s->start_wall_s = (int64_t)time(NULL);
-    s->repo.n = cfg->n_models;
     s->limits = (skiff__codec_limits){.max_elements = cfg->max_elements};
     skiff_status_t *st = NULL;
-    s->repo.models = skiff__calloc((size_t)s->repo.n, sizeof(*s->repo.models));
-    if (!s->repo.models) {
+    const char **names = NULL;
+    if (cfg->pipeline && (st = skiff__pipe_conf_load(cfg->pipeline, &s->pconf)))
+        goto fail;
+    /* --model's models, then each pipeline model once, named by its op */
+    int n_pipe = s->pconf ? s->pconf->n_ops : 0;
+    s->repo.models = skiff__calloc((size_t)(cfg->n_models + n_pipe) + 1, sizeof(*s->repo.models));
+    s->model_paths = skiff__calloc((size_t)(cfg->n_models + n_pipe) + 1, sizeof(char *));
+    names = skiff__calloc((size_t)(cfg->n_models + n_pipe) + 1, sizeof(char *));
+    if (!s->repo.models || !s->model_paths || !names) {
         st = skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
         goto fail;
+    }
+    for (int i = 0; i < cfg->n_models; i++) {
+        s->model_paths[i] = cfg->models[i];
+        names[i] = cfg->model_names && cfg->model_names[i] ? cfg->model_names[i] : cfg->name;
+    }
+    s->repo.n = cfg->n_models;
+    for (int k = 0; k < n_pipe; k++) {
+        const skiff__pipe_op_conf *oc = &s->pconf->ops[k];
+        if (!oc->model_config)
+            continue;
+        bool seen = false;
+        for (int i = cfg->n_models; i < s->repo.n; i++)
+            seen = seen || !strcmp(s->model_paths[i], oc->model_config);
+        if (!seen) {
+            s->model_paths[s->repo.n] = oc->model_config;
+            names[s->repo.n++] = oc->name;
+        }
     }
     budget(s);
     for (int i = 0; i < s->repo.n; i++) {
         skiff__model_options mo;
         skiff__model_options_default(&mo);
-        mo.name = cfg->model_names && cfg->model_names[i] ? cfg->model_names[i] : cfg->name;
+        mo.name = names[i];
         mo.instances = s->instances;
         mo.threads = s->threads;
         mo.max_batch = cfg->batch_infer_size;
@@ -477,25 +525,43 @@ skiff_status_t *skiff__server_open(const skiff__serve_config *cfg, bool do_liste
         mo.model_filename = cfg->model_filename;
         mo.params_filename = cfg->params_filename;
         uint64_t t0 = skiff__now_ns();
-        if ((st = skiff__servable_open_model(cfg->models[i], &mo, &s->repo.models[i].sv)))
+        if ((st = skiff__servable_open_model(s->model_paths[i], &mo, &s->repo.models[i].sv))) {
+            if (i >= cfg->n_models)
+                st = skiff_status_wrap(st, "%s: op %s", cfg->pipeline, names[i]);
             goto fail;
+        }
         s->repo.models[i].d = s->repo.models[i].sv->ops->describe(s->repo.models[i].sv);
-        skiff_log(SKIFF_LOG_DEBUG, "loaded %s in %.1f ms", cfg->models[i],
+        skiff_log(SKIFF_LOG_DEBUG, "loaded %s in %.1f ms", s->model_paths[i],
                   (double)(skiff__now_ns() - t0) / 1e6);
         for (int j = 0; j < i; j++) {
             if (!strcmp(s->repo.models[j].d->name, s->repo.models[i].d->name)) {
                 st = skiff_status_new(
                     SKIFF_CODE_ALREADY_EXISTS,
                     "two models are named '%s' (%s and %s): name them with --model DIR:NAME",
-                    s->repo.models[i].d->name, cfg->models[j], cfg->models[i]);
+                    s->repo.models[i].d->name, s->model_paths[j], s->model_paths[i]);
                 goto fail;
             }
         }
         if ((st = make_specs(&s->repo.models[i])))
             goto fail;
     }
-    if (do_listen && (st = listen_on(s, cfg->host, cfg->port)))
-        goto fail;
+    if (s->pconf) {
+        for (int i = 0; s->pconf->notes && i < s->pconf->n_notes; i++)
+            skiff_log(SKIFF_LOG_INFO, "%s", s->pconf->notes[i]);
+        if ((st = skiff__pipeline_new(s->pconf, pipe_model, s, &s->pipe)))
+            goto fail;
+    }
+    if (do_listen) {
+        /* a pipeline listens on its http_port and rpc_port unless --port is given */
+        int p1 = cfg->port, p2 = 0;
+        if (s->pconf && !cfg->port_given && (s->pconf->http_port || s->pconf->rpc_port)) {
+            p1 = s->pconf->http_port ? s->pconf->http_port : s->pconf->rpc_port;
+            p2 = s->pconf->http_port && s->pconf->rpc_port != p1 ? s->pconf->rpc_port : 0;
+        }
+        if ((st = listen_on(s, cfg->host, p1, false)) ||
+            (p2 && (st = listen_on(s, cfg->host, p2, true))))
+            goto fail;
+    }
     s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (s->wake_fd < 0) {
         st = skiff_status_new(SKIFF_CODE_INTERNAL, "eventfd: %s", strerror(errno));
@@ -512,9 +578,11 @@ skiff_status_t *skiff__server_open(const skiff__serve_config *cfg, bool do_liste
         s->acceptor_started = true;
     }
     atomic_store(&s->ready, true);
+    skiff__free(names);
     *out_server = s;
     return NULL;
 fail:
+    skiff__free(names);
     skiff__server_close(s);
     return st;
 }
@@ -565,6 +633,9 @@ int skiff__serve_run(const skiff__serve_config *cfg)
     s->acceptor_started = false;
     close(s->listen_fd);
     s->listen_fd = -1;
+    if (s->listen_fd2 >= 0)
+        close(s->listen_fd2);
+    s->listen_fd2 = -1;
     for (int p = 0; p < SKIFF__PROTO_COUNT; p++)
         if (frontends[p])
             frontends[p]->drain(s);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../core/buf.h"
 #include "../core/defaults.h"
 #include "../text/text.h"
 #include "ocr.h"
@@ -522,6 +523,7 @@ static skiff_status_t *run_stack(const skiff__step *s, const skiff_tensor_t *con
 }
 
 #include "steps_ocr.inc"
+#include "steps_text.inc"
 
 static const step_def step_defs[] = {{"Base64Decode", NULL, run_base64, 1},
                                      {"ImageDecode", create_decode, run_decode, 1},
@@ -540,7 +542,8 @@ static const step_def step_defs[] = {{"Base64Decode", NULL, run_base64, 1},
                                      {"Permute", create_permute, run_permute, 1},
                                      {"ToCHWImage", create_permute, run_permute, 1},
                                      {"Stack", create_stack, run_stack, -1},
-                                     OCR_STEP_DEFS};
+                                     OCR_STEP_DEFS,
+                                     TEXT_STEP_DEFS};
 
 #define NSTEPS (sizeof step_defs / sizeof step_defs[0])
 

@@ -283,6 +283,10 @@ static skiff__served *route(bconn *c, const skiff__brpc_meta *m, char *why, size
                  m->method, service_name);
         return NULL;
     }
+    if ((!model || !model_len) && r->n == 0) {
+        snprintf(why, cap, "no model is served here (only a pipeline)");
+        return NULL;
+    }
     if (!model || !model_len)
         return &r->models[0];
     skiff__served *sm = skiff__repo_find(r, model, model_len);

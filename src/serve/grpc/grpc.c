@@ -54,6 +54,7 @@ static const char kserve_service[] = "inference.GRPCInferenceService";
 static const char health_service[] = "grpc.health.v1.Health";
 static const char paddle_service[] =
     "baidu.paddle_serving.predictor.general_model.GeneralModelService";
+static const char pipeline_service[] = "baidu.paddle_serving.pipeline_serving.PipelineService";
 
 typedef enum gmethod {
     GM_NONE = 0,
@@ -67,6 +68,7 @@ typedef enum gmethod {
     GM_STATS,
     GM_HEALTH,
     GM_PADDLE,
+    GM_PIPELINE,
 } gmethod;
 
 static const struct {
@@ -85,6 +87,7 @@ static const struct {
     {health_service, "Check", GM_HEALTH},
     {paddle_service, "inference", GM_PADDLE},
     {paddle_service, "debug", GM_PADDLE},
+    {pipeline_service, "inference", GM_PIPELINE},
 };
 
 struct giothr;
@@ -658,7 +661,7 @@ static bool pb_peek_bytes(const uint8_t *p, size_t n, uint32_t field, const uint
 static void run_infer(gstream *st, skiff__api api, skiff__served *sm)
 {
     skiff__server *s = st->c->t->s;
-    st->model_name = sm->d->name;
+    st->model_name = sm ? sm->d->name : s->pipe ? skiff__pipeline_name(s->pipe) : "-";
     char tmo[24];
     int64_t ms = 0;
     if (st->has_timeout)
@@ -968,9 +971,9 @@ static bool route(gstream *st)
         answer_error(st, SKIFF_CODE_UNSUPPORTED, "unknown method '%.64s' of service %.*s",
                      slash + 1, (int)sl, p + 1);
     else
-        answer_error(st, SKIFF_CODE_UNSUPPORTED, "unknown service '%.*s' (served: %s, %s, %s)",
+        answer_error(st, SKIFF_CODE_UNSUPPORTED, "unknown service '%.*s' (served: %s, %s, %s, %s)",
                      (int)(sl > 160 ? 160 : sl), p + 1, kserve_service, health_service,
-                     paddle_service);
+                     paddle_service, pipeline_service);
     return false;
 }
 
@@ -1099,10 +1102,13 @@ static void handle_request(gstream *st)
         if (sm)
             run_infer(st, SKIFF__API_KSERVE_GRPC, sm);
     } else if (st->method == GM_PADDLE) {
-        skiff__served *sm =
-            st->has_model ? model_named(st, st->model, strlen(st->model)) : &s->repo.models[0];
+        skiff__served *sm = st->has_model   ? model_named(st, st->model, strlen(st->model))
+                            : s->repo.n > 0 ? &s->repo.models[0]
+                                            : model_named(st, "", 0);
         if (sm)
             run_infer(st, SKIFF__API_PADDLE09_RPC, sm);
+    } else if (st->method == GM_PIPELINE) {
+        run_infer(st, SKIFF__API_PIPELINE_GRPC, NULL);
     } else {
         small_method(st);
     }

@@ -30,6 +30,7 @@ typedef enum route_id {
     R_V2_MODEL_STATS,
     R_PADDLE_WEB,
     R_PADDLE09,
+    R_PIPELINE,
     R_STAR, /* OPTIONS * */
 } route_id;
 
@@ -44,6 +45,7 @@ static const struct route {
 } routes[] = {
     {R_PADDLE_WEB, "POST", SKIFF__API_PADDLE_WEB, true, "/{model}/prediction"},
     {R_PADDLE09, "POST", SKIFF__API_PADDLE09, false, "/GeneralModelService/inference"},
+    {R_PIPELINE, "POST", SKIFF__API_PIPELINE, false, "/{pipeline}/{method}"},
     {R_V2, "GET", SKIFF__API_KSERVE, false, "/v2"},
     {R_V2_LIVE, "GET", SKIFF__API_KSERVE, false, "/v2/health/live"},
     {R_V2_READY, "GET", SKIFF__API_KSERVE, false, "/v2/health/ready"},
@@ -231,6 +233,9 @@ static route_id match(hreq *h, const char *url)
     if (n == 2 && seg_eq(seg[0], len[0], "GeneralModelService") &&
         seg_eq(seg[1], len[1], "inference"))
         return R_PADDLE09;
+    /* a pipeline's /{name}/{method} before a model's /{model}/prediction */
+    if (n == 2 && h->s->pipe && seg_eq(seg[0], len[0], skiff__pipeline_name(h->s->pipe)))
+        return R_PIPELINE;
     if (n == 2 && seg_eq(seg[1], len[1], "prediction")) {
         seg_copy(h->model_name, sizeof(h->model_name), seg[0], len[0]);
         h->sm = skiff__repo_find(&h->s->repo, seg[0], len[0]);

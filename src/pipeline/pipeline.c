@@ -1,0 +1,967 @@
+/* pipeline.c - the DAG runtime behind pipeline.h.
+ *
+ * Each op has a bounded queue and `concurrency` threads. A request (preq)
+ * keeps, per op, the count of input ops not yet done and, once the op ran,
+ * its output values. An op's thread takes a request from its queue, runs
+ * the op, and counts it done in each op that reads it, queueing those whose
+ * count reaches zero. Every op of the DAG is counted once per request, run
+ * or skipped (after an error upstream), so the request finishes exactly once:
+ * when the last op is counted, the answer is built and done() called.
+ *
+ * Queues are bounded (channel_size, or DEFAULT_QUEUE): a submit that finds a
+ * first op's queue full is refused at once (overload), while an op thread
+ * handing on to a full queue waits for room; the graph has no cycles, so the
+ * last ops always drain.
+ *
+ * A local op runs its model through the servable's interface: inline on the
+ * op thread when an instance is idle, else queued to the model's scheduler
+ * with the op thread waiting for it, so the model's batching and instance
+ * limits hold across the pipeline and its direct clients alike.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/core.h"
+#include "pipeline/pipeline.h"
+#include "vision/steps.h"
+
+#define DEFAULT_QUEUE 1024
+#define MAX_STEP_IO 8
+
+const double skiff__pipe_bounds_s[12] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                         0.01,   0.025,   0.05,   0.1,   1.0,    10.0};
+
+/* ---- values ------------------------------------------------------------------------------ */
+
+static void val_unref(skiff__pipe_val *v)
+{
+    if (v && atomic_fetch_sub(&v->refs, 1) == 1) {
+        skiff_tensor_free(v->t);
+        skiff__free(v->lod);
+        skiff__free(v);
+    }
+}
+
+static skiff__pipe_val *val_ref(skiff__pipe_val *v)
+{
+    atomic_fetch_add(&v->refs, 1);
+    return v;
+}
+
+static skiff_status_t *oom(void)
+{
+    return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+}
+
+/* Sets name to v (a reference handed over, also on error). */
+static skiff_status_t *dict_set(skiff__pipe_dict *d, const char *name, size_t len,
+                                skiff__pipe_val *v, bool produced)
+{
+    for (int i = 0; i < d->n; i++)
+        if (strlen(d->vars[i].name) == len && !memcmp(d->vars[i].name, name, len)) {
+            val_unref(d->vars[i].v);
+            d->vars[i].v = v;
+            d->vars[i].produced = produced;
+            return NULL;
+        }
+    if (d->n == d->cap) {
+        int cap = d->cap ? d->cap * 2 : 8;
+        skiff__pipe_var *nv = skiff__realloc(d->vars, sizeof(*nv) * (size_t)cap);
+        if (!nv) {
+            val_unref(v);
+            return oom();
+        }
+        d->vars = nv;
+        d->cap = cap;
+    }
+    char *n = skiff__malloc(len + 1);
+    if (!n) {
+        val_unref(v);
+        return oom();
+    }
+    memcpy(n, name, len);
+    n[len] = '\0';
+    d->vars[d->n++] = (skiff__pipe_var){.name = n, .v = v, .produced = produced};
+    return NULL;
+}
+
+static skiff_status_t *new_val(skiff_tensor_t *t, const int64_t *lod, int n_lod,
+                               skiff__pipe_val **out)
+{
+    *out = NULL;
+    skiff__pipe_val *v = skiff__calloc(1, sizeof(*v));
+    if (!v) {
+        skiff_tensor_free(t);
+        return oom();
+    }
+    if (lod && n_lod > 0) {
+        v->lod = skiff__malloc(sizeof(int64_t) * (size_t)n_lod);
+        if (!v->lod) {
+            skiff__free(v);
+            skiff_tensor_free(t);
+            return oom();
+        }
+        memcpy(v->lod, lod, sizeof(int64_t) * (size_t)n_lod);
+        v->n_lod = n_lod;
+    }
+    atomic_init(&v->refs, 1);
+    v->t = t;
+    *out = v;
+    return NULL;
+}
+
+skiff_status_t *skiff__pipe_dict_put(skiff__pipe_dict *d, const char *name, size_t name_len,
+                                     skiff_tensor_t *t, const int64_t *lod, int n_lod)
+{
+    skiff__pipe_val *v;
+    skiff_status_t *st = new_val(t, lod, n_lod, &v);
+    return st ? st : dict_set(d, name, name_len, v, true);
+}
+
+skiff_status_t *skiff__pipe_dict_put_str(skiff__pipe_dict *d, const char *name, size_t name_len,
+                                         const char *s, size_t n)
+{
+    skiff_tensor_t *t;
+    skiff_status_t *st = skiff_tensor_new(SKIFF_DTYPE_STRING, 0, NULL, &t);
+    if (st)
+        return st;
+    char *copy = skiff__malloc(n + 1);
+    if (!copy) {
+        skiff_tensor_free(t);
+        return oom();
+    }
+    memcpy(copy, s, n);
+    copy[n] = '\0';
+    ((char **)t->data)[0] = copy;
+    return skiff__pipe_dict_put(d, name, name_len, t, NULL, 0);
+}
+
+const skiff__pipe_var *skiff__pipe_dict_get(const skiff__pipe_dict *d, const char *name)
+{
+    for (int i = 0; i < d->n; i++)
+        if (!strcmp(d->vars[i].name, name))
+            return &d->vars[i];
+    return NULL;
+}
+
+void skiff__pipe_dict_clear(skiff__pipe_dict *d)
+{
+    for (int i = 0; i < d->n; i++) {
+        skiff__free(d->vars[i].name);
+        val_unref(d->vars[i].v);
+    }
+    d->n = 0;
+}
+
+void skiff__pipe_dict_free(skiff__pipe_dict *d)
+{
+    skiff__pipe_dict_clear(d);
+    skiff__free(d->vars);
+    *d = (skiff__pipe_dict){0};
+}
+
+/* ---- the pipeline ------------------------------------------------------------------------ */
+
+typedef struct preq preq;
+
+typedef struct pstep {
+    skiff__step *s;
+    const skiff__pipe_step *conf;
+} pstep;
+
+typedef struct pop {
+    struct skiff__pipeline *p;
+    const skiff__pipe_op_conf *conf;
+    int index;
+    int *succ; /* ops that read this one */
+    int n_succ;
+    int *inputs; /* op indices, input_ops order */
+    int n_inputs;
+    pstep *pre, *post;
+    skiff__servable *sv;
+    const skiff__model_desc *d;
+    bool *want; /* [n_fetch] from fetch_list; NULL: every output */
+
+    pthread_t *th;
+    int n_th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv_work, cv_room;
+    preq **q; /* ring of cap */
+    int qcap, qhead, qlen;
+    bool stop;
+
+    _Atomic uint64_t ok, failed, sum_ns;
+    _Atomic uint64_t le[12];
+} pop;
+
+struct skiff__pipeline {
+    const skiff__pipe_conf *conf;
+    pop *ops;
+    int n_ops;
+    int *roots; /* ops without input ops */
+    int n_roots;
+    bool *leaf; /* [n_ops] no op reads it */
+};
+
+struct preq {
+    skiff__pipeline *p;
+    skiff__pipe_call *call;
+    skiff__pipe_dict *outs; /* [n_ops] */
+    _Atomic int *pending;   /* [n_ops] input ops not yet counted */
+    _Atomic int remaining;  /* ops not yet counted */
+    pthread_mutex_t mu;     /* guards the first error */
+    bool failed;
+    uint64_t t0;
+    uint64_t *t_run; /* [2 * n_ops] start, end (profile) */
+};
+
+static void preq_free(preq *r)
+{
+    for (int i = 0; i < r->p->n_ops; i++)
+        skiff__pipe_dict_free(&r->outs[i]);
+    skiff__free(r->outs);
+    skiff__free((void *)r->pending);
+    skiff__free(r->t_run);
+    pthread_mutex_destroy(&r->mu);
+    skiff__free(r);
+}
+
+/* Records the request's first error (the op's name leads the message). */
+static void fail(preq *r, skiff_code_t code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void fail(preq *r, skiff_code_t code, const char *fmt, ...)
+{
+    pthread_mutex_lock(&r->mu);
+    if (!r->failed) {
+        r->failed = true;
+        r->call->code = code;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(r->call->msg, sizeof(r->call->msg), fmt, ap);
+        va_end(ap);
+    }
+    pthread_mutex_unlock(&r->mu);
+}
+
+static bool has_failed(preq *r)
+{
+    pthread_mutex_lock(&r->mu);
+    bool f = r->failed;
+    pthread_mutex_unlock(&r->mu);
+    return f;
+}
+
+/* Queues r for op o; waits for room unless from_submit (then false when full). */
+static bool enqueue(pop *o, preq *r, bool wait)
+{
+    pthread_mutex_lock(&o->mu);
+    while (o->qlen == o->qcap && !o->stop) {
+        if (!wait) {
+            pthread_mutex_unlock(&o->mu);
+            return false;
+        }
+        pthread_cond_wait(&o->cv_room, &o->mu);
+    }
+    o->q[(o->qhead + o->qlen) % o->qcap] = r;
+    o->qlen++;
+    pthread_cond_signal(&o->cv_work);
+    pthread_mutex_unlock(&o->mu);
+    return true;
+}
+
+static void profile_text(preq *r, skiff__buf *b)
+{
+    skiff__pipeline *p = r->p;
+    for (int i = 0; i < p->n_ops; i++) {
+        uint64_t a = r->t_run[2 * i], e = r->t_run[2 * i + 1];
+        if (!a)
+            continue;
+        skiff__buf_printf(b, "%s%s: start %.3f ms, end %.3f ms, %.3f ms", b->len ? "; " : "",
+                          p->ops[i].conf->name, (double)(a - r->t0) / 1e6,
+                          (double)(e - r->t0) / 1e6, (double)(e - a) / 1e6);
+    }
+}
+
+/* The request is over: the answer from the last ops, then done(). */
+static void finish(preq *r)
+{
+    skiff__pipeline *p = r->p;
+    skiff__pipe_call *c = r->call;
+    skiff_status_t *st = NULL;
+    if (!r->failed) {
+        c->code = SKIFF_CODE_OK;
+        for (int i = 0; !st && i < p->n_ops; i++) {
+            if (!p->leaf[i])
+                continue;
+            skiff__pipe_dict *d = &r->outs[i];
+            for (int k = 0; !st && k < d->n; k++)
+                if (d->vars[k].produced)
+                    st = dict_set(&c->out, d->vars[k].name, strlen(d->vars[k].name),
+                                  val_ref(d->vars[k].v), true);
+        }
+        if (!st && c->profile) {
+            skiff__buf b = {0};
+            profile_text(r, &b);
+            st = skiff__pipe_dict_put_str(&c->out, "pipeline.profile", 16, b.data ? b.data : "",
+                                          b.len);
+            skiff__buf_free(&b);
+        }
+        if (st) {
+            skiff__pipe_dict_clear(&c->out);
+            c->code = skiff_status_code(st);
+            snprintf(c->msg, sizeof(c->msg), "answer: %s", skiff_status_message(st));
+            skiff_status_free(st);
+        }
+    }
+    preq_free(r);
+    c->priv = NULL;
+    c->done(c->user);
+}
+
+/* Op o is counted for r (ran or skipped): hand on, maybe finish. */
+static void count_done(preq *r, pop *o)
+{
+    skiff__pipeline *p = r->p;
+    for (int i = 0; i < o->n_succ; i++) {
+        int s = o->succ[i];
+        if (atomic_fetch_sub(&r->pending[s], 1) == 1)
+            enqueue(&p->ops[s], r, true);
+    }
+    if (atomic_fetch_sub(&r->remaining, 1) == 1)
+        finish(r);
+}
+
+/* ---- running an op ---------------------------------------------------------------------- */
+
+/* Runs one step on the op's working values. */
+static skiff_status_t *run_step(const pstep *ps, skiff__pipe_dict *d, const char **prev,
+                                int *n_prev)
+{
+    const skiff__pipe_step *sc = ps->conf;
+    const char *in_names[MAX_STEP_IO];
+    int nin = 0;
+    if (sc->n_in > 0) {
+        for (int i = 0; i < sc->n_in && nin < MAX_STEP_IO; i++)
+            in_names[nin++] = sc->in[i];
+    } else if (*n_prev > 0) {
+        for (int i = 0; i < *n_prev && nin < MAX_STEP_IO; i++)
+            in_names[nin++] = prev[i];
+    } else if (d->n == 1) {
+        in_names[nin++] = d->vars[0].name;
+    } else {
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                "step %s (line %d) names no `in` and the op holds %d values: "
+                                "name the one it reads",
+                                sc->name, sc->line, d->n);
+    }
+    const skiff_tensor_t *in[MAX_STEP_IO];
+    for (int i = 0; i < nin; i++) {
+        const skiff__pipe_var *v = skiff__pipe_dict_get(d, in_names[i]);
+        if (!v) {
+            skiff__buf have = {0};
+            for (int k = 0; k < d->n; k++)
+                skiff__buf_printf(&have, "%s%s", k ? ", " : "", d->vars[k].name);
+            skiff_status_t *st = skiff_status_new(
+                SKIFF_CODE_INVALID_ARG, "step %s (line %d): no value '%s' (the op holds: %s)",
+                sc->name, sc->line, in_names[i], have.data ? have.data : "nothing");
+            skiff__buf_free(&have);
+            return st;
+        }
+        in[i] = v->v->t;
+    }
+    skiff_tensor_t *out[SKIFF_STEP_MAX_OUT] = {0};
+    int nout = 0;
+    skiff_status_t *st = skiff__vision_step_run(ps->s, in, nin, out, SKIFF_STEP_MAX_OUT, &nout);
+    if (st)
+        return skiff_status_wrap(st, "step %s (line %d)", sc->name, sc->line);
+    const char *const *out_names = sc->n_out > 0 ? sc->out : in_names;
+    int n_names = sc->n_out > 0 ? sc->n_out : nin;
+    if (nout > n_names) {
+        for (int i = 0; i < nout; i++)
+            skiff_tensor_free(out[i]);
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                "step %s (line %d) gives %d values and `out` names %d: name "
+                                "each in `out`",
+                                sc->name, sc->line, nout, n_names);
+    }
+    for (int i = 0; i < nout; i++) {
+        skiff_status_t *e =
+            skiff__pipe_dict_put(d, out_names[i], strlen(out_names[i]), out[i], NULL, 0);
+        out[i] = NULL;
+        if (e) {
+            for (int k = i + 1; k < nout; k++)
+                skiff_tensor_free(out[k]);
+            return e;
+        }
+        prev[i] = out_names[i];
+    }
+    *n_prev = nout;
+    return NULL;
+}
+
+static skiff_status_t *run_steps(const pstep *steps, int n, skiff__pipe_dict *d)
+{
+    const char *prev[MAX_STEP_IO];
+    int n_prev = 0;
+    for (int i = 0; i < n; i++) {
+        skiff_status_t *st = run_step(&steps[i], d, prev, &n_prev);
+        if (st)
+            return st;
+    }
+    return NULL;
+}
+
+typedef struct wait_ctx {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done;
+} wait_ctx;
+
+static void job_done(skiff__job *job, void *user)
+{
+    wait_ctx *w = user;
+    pthread_mutex_lock(&w->mu);
+    w->done = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+typedef struct inline_ctx {
+    pop *o;
+    skiff__pipe_dict *d;
+    skiff_status_t *st;
+} inline_ctx;
+
+/* The job's outputs into the values (cloned when borrowed). */
+static skiff_status_t *take_outputs(pop *o, skiff__job *job, skiff__pipe_dict *d, bool borrowed)
+{
+    for (int k = 0; k < o->d->n_fetch; k++) {
+        skiff_tensor_t *t = job->outputs[k];
+        if (!t)
+            continue;
+        skiff_status_t *st;
+        if (borrowed) {
+            skiff_tensor_t *c;
+            if ((st = skiff_tensor_clone(t, &c)))
+                return st;
+            t = c;
+        } else {
+            job->outputs[k] = NULL;
+        }
+        const char *name = o->d->fetch[k].alias;
+        if ((st = skiff__pipe_dict_put(d, name, strlen(name), t, job->out_lod[k],
+                                       job->n_out_lod[k])))
+            return st;
+    }
+    return NULL;
+}
+
+static void inline_outputs(skiff__job *job, void *user)
+{
+    inline_ctx *ic = user;
+    ic->st = job->status ? NULL : take_outputs(ic->o, job, ic->d, true);
+}
+
+/* One try of the op's model on the values. */
+static skiff_status_t *run_model(pop *o, skiff__pipe_dict *d, uint64_t deadline, uint64_t log_id)
+{
+    skiff__job *job;
+    skiff_status_t *st = o->sv->ops->job_new(o->sv, &job);
+    if (st)
+        return st;
+    const skiff__model_desc *md = o->d;
+    for (int k = 0; k < md->n_feed; k++) {
+        const skiff__pipe_var *v = skiff__pipe_dict_get(d, md->feed[k].alias);
+        if (!v && strcmp(md->feed[k].alias, md->feed[k].name) != 0)
+            v = skiff__pipe_dict_get(d, md->feed[k].name);
+        if (!v) {
+            st = skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                  "model '%s' needs input '%s', which no step or input op gave",
+                                  md->name, md->feed[k].alias);
+            break;
+        }
+        job->inputs[k] = v->v->t;
+        job->lod[k] = v->v->lod;
+        job->n_lod[k] = v->v->n_lod;
+    }
+    for (int k = 0; !st && o->want && k < md->n_fetch; k++)
+        job->want[k] = o->want[k];
+    job->deadline_ns = deadline;
+    job->log_id = log_id;
+    if (!st)
+        st = o->sv->ops->check(o->sv, job);
+    if (st) {
+        skiff__job_free(job);
+        return st;
+    }
+    inline_ctx ic = {o, d, NULL};
+    if (o->sv->ops->run_inline(o->sv, job, inline_outputs, &ic)) {
+        st = job->status ? skiff_status_wrap(job->status, "model '%s'", md->name) : ic.st;
+        job->status = NULL;
+        skiff__job_free(job);
+        return st;
+    }
+    wait_ctx w = {.done = false};
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    job->done = job_done;
+    job->user = &w;
+    st = o->sv->ops->submit(o->sv, job);
+    if (!st) {
+        pthread_mutex_lock(&w.mu);
+        while (!w.done)
+            pthread_cond_wait(&w.cv, &w.mu);
+        pthread_mutex_unlock(&w.mu);
+        if (job->status) {
+            st = skiff_status_wrap(job->status, "model '%s'", md->name);
+            job->status = NULL;
+        } else {
+            st = take_outputs(o, job, d, false);
+        }
+    }
+    pthread_cond_destroy(&w.cv);
+    pthread_mutex_destroy(&w.mu);
+    skiff__job_free(job);
+    return st;
+}
+
+static bool retryable(skiff_code_t code)
+{
+    return code == SKIFF_CODE_INTERNAL || code == SKIFF_CODE_UNAVAILABLE ||
+           code == SKIFF_CODE_DEADLINE_EXCEEDED || code == SKIFF_CODE_RESOURCE_EXHAUSTED;
+}
+
+/* Runs op o for r: inputs, steps, model; the result in r->outs[o]. */
+static void run_op(pop *o, preq *r)
+{
+    skiff__pipeline *p = o->p;
+    skiff__pipe_dict *d = &r->outs[o->index];
+    skiff__pipe_call *c = r->call;
+    uint64_t t0 = skiff__now_ns();
+    r->t_run[2 * o->index] = t0;
+    if (c->deadline_ns && t0 > c->deadline_ns) {
+        fail(r, SKIFF_CODE_DEADLINE_EXCEEDED, "op %s: the request's time ran out before it began",
+             o->conf->name);
+        return;
+    }
+    /* inputs: the request, or the input ops' values in input_ops order */
+    skiff_status_t *st = NULL;
+    if (o->n_inputs == 0) {
+        for (int k = 0; !st && k < c->in.n; k++)
+            st = dict_set(d, c->in.vars[k].name, strlen(c->in.vars[k].name),
+                          val_ref(c->in.vars[k].v), false);
+    }
+    for (int i = 0; !st && i < o->n_inputs; i++) {
+        const skiff__pipe_dict *src = &r->outs[o->inputs[i]];
+        for (int k = 0; !st && k < src->n; k++)
+            st = dict_set(d, src->vars[k].name, strlen(src->vars[k].name), val_ref(src->vars[k].v),
+                          false);
+    }
+    if (!st)
+        st = run_steps(o->pre, o->conf->n_pre, d);
+    if (!st && o->sv) {
+        int tries = o->conf->retry > 0 ? o->conf->retry : 1;
+        for (int t = 0; t < tries; t++) {
+            uint64_t now = skiff__now_ns();
+            uint64_t dl = c->deadline_ns;
+            if (o->conf->timeout_ms > 0) {
+                uint64_t op_dl = now + (uint64_t)o->conf->timeout_ms * 1000000ull;
+                if (!dl || op_dl < dl)
+                    dl = op_dl;
+            }
+            skiff_status_free(st);
+            st = run_model(o, d, dl, c->log_id);
+            if (!st || !retryable(skiff_status_code(st)))
+                break;
+            if (c->deadline_ns && skiff__now_ns() >= c->deadline_ns)
+                break;
+        }
+    }
+    if (!st)
+        st = run_steps(o->post, o->conf->n_post, d);
+    uint64_t t1 = skiff__now_ns();
+    r->t_run[2 * o->index + 1] = t1;
+    if (!st && o->conf->timeout_ms > 0 && t1 - t0 > (uint64_t)o->conf->timeout_ms * 1000000ull)
+        st = skiff_status_new(SKIFF_CODE_DEADLINE_EXCEEDED,
+                              "took %.1f ms, over its timeout %" PRId64 " ms",
+                              (double)(t1 - t0) / 1e6, o->conf->timeout_ms);
+    uint64_t us = (t1 - t0) / 1000;
+    atomic_fetch_add_explicit(&o->sum_ns, t1 - t0, memory_order_relaxed);
+    for (int b = 0; b < 12; b++)
+        if ((double)us <= skiff__pipe_bounds_s[b] * 1e6)
+            atomic_fetch_add_explicit(&o->le[b], 1, memory_order_relaxed);
+    if (st) {
+        atomic_fetch_add_explicit(&o->failed, 1, memory_order_relaxed);
+        fail(r, skiff_status_code(st), "op %s: %s", o->conf->name, skiff_status_message(st));
+        skiff_status_free(st);
+        skiff__pipe_dict_clear(d);
+        return;
+    }
+    atomic_fetch_add_explicit(&o->ok, 1, memory_order_relaxed);
+    (void)p;
+}
+
+static void *op_main(void *arg)
+{
+    pop *o = arg;
+    char name[16];
+    snprintf(name, sizeof(name), "sk-op-%.9s", o->conf->name);
+    pthread_setname_np(pthread_self(), name);
+    for (;;) {
+        pthread_mutex_lock(&o->mu);
+        while (o->qlen == 0 && !o->stop)
+            pthread_cond_wait(&o->cv_work, &o->mu);
+        if (o->qlen == 0 && o->stop) {
+            pthread_mutex_unlock(&o->mu);
+            break;
+        }
+        preq *r = o->q[o->qhead];
+        o->qhead = (o->qhead + 1) % o->qcap;
+        o->qlen--;
+        pthread_cond_signal(&o->cv_room);
+        pthread_mutex_unlock(&o->mu);
+        if (!has_failed(r))
+            run_op(o, r);
+        /* the inputs' values are not needed once every reader ran: the
+         * answer takes references to what it keeps */
+        count_done(r, o);
+    }
+    return NULL;
+}
+
+/* ---- building ----------------------------------------------------------------------------- */
+
+static int op_index(const skiff__pipe_conf *c, const char *name)
+{
+    for (int i = 0; i < c->n_ops; i++)
+        if (!strcmp(c->ops[i].name, name))
+            return i;
+    return -1;
+}
+
+static skiff_status_t *make_steps(const skiff__pipe_op_conf *oc, const skiff__pipe_step *sc, int n,
+                                  pstep **out)
+{
+    *out = NULL;
+    if (n == 0)
+        return NULL;
+    pstep *ps = skiff__calloc((size_t)n, sizeof(*ps));
+    if (!ps)
+        return oom();
+    *out = ps;
+    for (int i = 0; i < n; i++) {
+        ps[i].conf = &sc[i];
+        if (sc[i].n_in > MAX_STEP_IO || sc[i].n_out > MAX_STEP_IO)
+            return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                    "op %s: step %s (line %d): at most %d names in `in` and `out`",
+                                    oc->name, sc[i].name, sc[i].line, MAX_STEP_IO);
+        skiff_status_t *st = skiff__vision_step_new(
+            sc[i].name, (const skiff__step_param *)sc[i].params, (size_t)sc[i].n_params, &ps[i].s);
+        if (st)
+            return skiff_status_wrap(st, "op %s: line %d", oc->name, sc[i].line);
+    }
+    return NULL;
+}
+
+static skiff_status_t *op_init(skiff__pipeline *p, int i, skiff__pipe_find_cb find, void *user)
+{
+    const skiff__pipe_conf *c = p->conf;
+    const skiff__pipe_op_conf *oc = &c->ops[i];
+    pop *o = &p->ops[i];
+    o->p = p;
+    o->conf = oc;
+    o->index = i;
+    if (oc->py_class)
+        return skiff_status_new(SKIFF_CODE_UNSUPPORTED,
+                                "op %s (line %d): `class: %s`: Python ops are not served by this "
+                                "build; use preprocess/postprocess steps",
+                                oc->name, oc->line, oc->py_class);
+    if (oc->plugin)
+        return skiff_status_new(SKIFF_CODE_UNSUPPORTED,
+                                "op %s (line %d): `plugin: %s`: C plugins are not served by this "
+                                "build; use preprocess/postprocess steps",
+                                oc->name, oc->line, oc->plugin);
+    if (oc->n_server_endpoints > 0)
+        return skiff_status_new(SKIFF_CODE_UNSUPPORTED,
+                                "op %s (line %d): server_endpoints: remote ops are not served by "
+                                "this build; give local_service_conf.model_config",
+                                oc->name, oc->line);
+    skiff_status_t *st = make_steps(oc, oc->pre, oc->n_pre, &o->pre);
+    if (!st)
+        st = make_steps(oc, oc->post, oc->n_post, &o->post);
+    if (st)
+        return st;
+    if (oc->model_config) {
+        o->sv = find(user, oc);
+        if (!o->sv)
+            return skiff_status_new(SKIFF_CODE_NOT_FOUND, "op %s (line %d): model '%s' not loaded",
+                                    oc->name, oc->line, oc->model_config);
+        o->d = o->sv->ops->describe(o->sv);
+        if (oc->n_fetch_list > 0) {
+            o->want = skiff__calloc((size_t)o->d->n_fetch + 1, sizeof(bool));
+            if (!o->want)
+                return oom();
+            for (int f = 0; f < oc->n_fetch_list; f++) {
+                int k = -1;
+                for (int j = 0; j < o->d->n_fetch; j++)
+                    if (!strcmp(o->d->fetch[j].alias, oc->fetch_list[f]) ||
+                        !strcmp(o->d->fetch[j].name, oc->fetch_list[f]))
+                        k = j;
+                if (k < 0) {
+                    skiff__buf have = {0};
+                    for (int j = 0; j < o->d->n_fetch; j++)
+                        skiff__buf_printf(&have, "%s%s", j ? ", " : "", o->d->fetch[j].alias);
+                    st = skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                          "op %s (line %d): fetch_list names '%s', which model "
+                                          "'%s' does not give (it gives: %s)",
+                                          oc->name, oc->line, oc->fetch_list[f], o->d->name,
+                                          have.data ? have.data : "nothing");
+                    skiff__buf_free(&have);
+                    return st;
+                }
+                o->want[k] = true;
+            }
+        }
+    }
+    o->n_inputs = oc->n_input_ops;
+    if (o->n_inputs > 0) {
+        o->inputs = skiff__calloc((size_t)o->n_inputs, sizeof(int));
+        if (!o->inputs)
+            return oom();
+        for (int k = 0; k < o->n_inputs; k++) {
+            o->inputs[k] = op_index(c, oc->input_ops[k]);
+            if (o->inputs[k] < 0 || o->inputs[k] == i)
+                return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                        "op %s (line %d): input_ops names '%s', which is not "
+                                        "another op",
+                                        oc->name, oc->line, oc->input_ops[k]);
+        }
+    }
+    o->qcap = c->channel_size > 0 ? c->channel_size : DEFAULT_QUEUE;
+    o->q = skiff__calloc((size_t)o->qcap, sizeof(*o->q));
+    if (!o->q)
+        return oom();
+    pthread_mutex_init(&o->mu, NULL);
+    pthread_cond_init(&o->cv_work, NULL);
+    pthread_cond_init(&o->cv_room, NULL);
+    return NULL;
+}
+
+static skiff_status_t *link_ops(skiff__pipeline *p)
+{
+    int n = p->n_ops;
+    p->leaf = skiff__calloc((size_t)n, sizeof(bool));
+    p->roots = skiff__calloc((size_t)n, sizeof(int));
+    if (!p->leaf || !p->roots)
+        return oom();
+    for (int i = 0; i < n; i++) {
+        p->leaf[i] = true;
+        if (p->ops[i].n_inputs == 0)
+            p->roots[p->n_roots++] = i;
+    }
+    for (int i = 0; i < n; i++) {
+        pop *o = &p->ops[i];
+        for (int k = 0; k < o->n_inputs; k++) {
+            pop *src = &p->ops[o->inputs[k]];
+            int *s = skiff__realloc(src->succ, sizeof(int) * (size_t)(src->n_succ + 1));
+            if (!s)
+                return oom();
+            src->succ = s;
+            src->succ[src->n_succ++] = i;
+            p->leaf[o->inputs[k]] = false;
+        }
+    }
+    /* every op reachable from a root, with no cycle: Kahn's order */
+    int *indeg = skiff__calloc((size_t)n, sizeof(int)),
+        *stack = skiff__calloc((size_t)n, sizeof(int));
+    if (!indeg || !stack) {
+        skiff__free(indeg);
+        skiff__free(stack);
+        return oom();
+    }
+    int top = 0, seen = 0;
+    for (int i = 0; i < n; i++) {
+        indeg[i] = p->ops[i].n_inputs;
+        if (!indeg[i])
+            stack[top++] = i;
+    }
+    while (top > 0) {
+        int i = stack[--top];
+        seen++;
+        for (int k = 0; k < p->ops[i].n_succ; k++)
+            if (--indeg[p->ops[i].succ[k]] == 0)
+                stack[top++] = p->ops[i].succ[k];
+    }
+    skiff_status_t *st = NULL;
+    if (seen != n) {
+        for (int i = 0; i < n; i++)
+            if (indeg[i] > 0) {
+                st = skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                      "op %s (line %d) is on a cycle of input_ops",
+                                      p->ops[i].conf->name, p->ops[i].conf->line);
+                break;
+            }
+    } else if (p->n_roots == 0) {
+        st = skiff_status_new(SKIFF_CODE_INVALID_ARG, "no op reads the request");
+    }
+    skiff__free(indeg);
+    skiff__free(stack);
+    return st;
+}
+
+skiff_status_t *skiff__pipeline_new(const skiff__pipe_conf *conf, skiff__pipe_find_cb find,
+                                    void *user, skiff__pipeline **out)
+{
+    *out = NULL;
+    if (conf->n_ops <= 0)
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG, "%s: no ops", conf->path);
+    skiff__pipeline *p = skiff__calloc(1, sizeof(*p));
+    if (!p)
+        return oom();
+    p->conf = conf;
+    p->ops = skiff__calloc((size_t)conf->n_ops, sizeof(*p->ops));
+    skiff_status_t *st = p->ops ? NULL : oom();
+    for (int i = 0; !st && i < conf->n_ops; i++) {
+        p->n_ops = i + 1;
+        st = op_init(p, i, find, user);
+    }
+    if (!st)
+        st = link_ops(p);
+    for (int i = 0; !st && i < p->n_ops; i++) {
+        pop *o = &p->ops[i];
+        int n = o->conf->concurrency > 0 ? o->conf->concurrency : 1;
+        o->th = skiff__calloc((size_t)n, sizeof(pthread_t));
+        if (!o->th) {
+            st = oom();
+            break;
+        }
+        for (int k = 0; k < n; k++) {
+            if (pthread_create(&o->th[k], NULL, op_main, o) != 0) {
+                st = skiff_status_new(SKIFF_CODE_INTERNAL, "op %s: cannot start thread %d",
+                                      o->conf->name, k);
+                break;
+            }
+            o->n_th++;
+        }
+    }
+    if (st) {
+        skiff__pipeline_free(p);
+        return skiff_status_wrap(st, "%s", conf->path);
+    }
+    *out = p;
+    return NULL;
+}
+
+const char *skiff__pipeline_name(const skiff__pipeline *p) { return p->conf->name; }
+
+void skiff__pipeline_free(skiff__pipeline *p)
+{
+    if (!p)
+        return;
+    for (int i = 0; p->ops && i < p->n_ops; i++) {
+        pop *o = &p->ops[i];
+        if (o->q) {
+            pthread_mutex_lock(&o->mu);
+            o->stop = true;
+            pthread_cond_broadcast(&o->cv_work);
+            pthread_cond_broadcast(&o->cv_room);
+            pthread_mutex_unlock(&o->mu);
+        }
+        for (int k = 0; k < o->n_th; k++)
+            pthread_join(o->th[k], NULL);
+    }
+    for (int i = 0; p->ops && i < p->n_ops; i++) {
+        pop *o = &p->ops[i];
+        for (int k = 0; o->pre && k < o->conf->n_pre; k++)
+            skiff__vision_step_free(o->pre[k].s);
+        for (int k = 0; o->post && k < o->conf->n_post; k++)
+            skiff__vision_step_free(o->post[k].s);
+        if (o->q) {
+            pthread_mutex_destroy(&o->mu);
+            pthread_cond_destroy(&o->cv_work);
+            pthread_cond_destroy(&o->cv_room);
+        }
+        skiff__free(o->pre);
+        skiff__free(o->post);
+        skiff__free(o->want);
+        skiff__free(o->inputs);
+        skiff__free(o->succ);
+        skiff__free(o->q);
+        skiff__free(o->th);
+    }
+    skiff__free(p->ops);
+    skiff__free(p->roots);
+    skiff__free(p->leaf);
+    skiff__free(p);
+}
+
+skiff_status_t *skiff__pipeline_submit(skiff__pipeline *p, skiff__pipe_call *c)
+{
+    preq *r = skiff__calloc(1, sizeof(*r));
+    if (!r)
+        return oom();
+    r->p = p;
+    r->call = c;
+    r->t0 = skiff__now_ns();
+    pthread_mutex_init(&r->mu, NULL);
+    r->outs = skiff__calloc((size_t)p->n_ops, sizeof(*r->outs));
+    r->pending = skiff__calloc((size_t)p->n_ops, sizeof(*r->pending));
+    r->t_run = skiff__calloc((size_t)p->n_ops * 2, sizeof(uint64_t));
+    if (!r->outs || !r->pending || !r->t_run) {
+        preq_free(r);
+        return oom();
+    }
+    for (int i = 0; i < p->n_ops; i++)
+        atomic_init(&r->pending[i], p->ops[i].n_inputs);
+    /* the roots, plus one for this submit, so nothing finishes before every
+     * root is queued */
+    atomic_init(&r->remaining, p->n_ops + 1);
+    c->priv = r;
+    c->code = SKIFF_CODE_OK;
+    c->msg[0] = '\0';
+    int queued = 0;
+    for (int k = 0; k < p->n_roots; k++) {
+        if (!enqueue(&p->ops[p->roots[k]], r, false)) {
+            if (queued == 0) {
+                c->priv = NULL;
+                preq_free(r);
+                return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED,
+                                        "op %s: its queue of %d requests is full",
+                                        p->ops[p->roots[k]].conf->name, p->ops[p->roots[k]].qcap);
+            }
+            /* some roots run already: this one waits for room */
+            enqueue(&p->ops[p->roots[k]], r, true);
+        }
+        queued++;
+    }
+    if (atomic_fetch_sub(&r->remaining, 1) == 1)
+        finish(r);
+    return NULL;
+}
+
+void skiff__pipe_call_clear(skiff__pipe_call *c)
+{
+    skiff__pipe_dict_free(&c->in);
+    skiff__pipe_dict_free(&c->out);
+    c->code = SKIFF_CODE_OK;
+    c->msg[0] = '\0';
+}
+
+int skiff__pipeline_n_ops(const skiff__pipeline *p) { return p->n_ops; }
+
+void skiff__pipeline_op_stats(const skiff__pipeline *p, int i, skiff__pipe_op_stats *out)
+{
+    pop *o = &p->ops[i];
+    out->name = o->conf->name;
+    out->ok = atomic_load(&o->ok);
+    out->failed = atomic_load(&o->failed);
+    out->sum_ns = atomic_load(&o->sum_ns);
+    for (int b = 0; b < 12; b++)
+        out->le_us[b] = atomic_load(&o->le[b]);
+}
