@@ -18,8 +18,24 @@
  * param goes to the step as a (key, value) string; a YAML list value becomes
  * "[a, b, c]".
  *
- * Errors are INVALID_ARG and name the file, line and key:
- * "config.yml:12: op.uci.concurrency: expected an integer 1..1024, got 'x'".
+ * `name` defaults to the op's own name when the file has exactly one op, else
+ * to "default_service"; it must be non-empty and hold no '/'.
+ *
+ * Errors are INVALID_ARG and name the file, line and key path:
+ * "config.yml:12: op.uci.concurrency: expected an integer 1..1024, got 'x'";
+ * YAML syntax errors "config.yml:3:7: YAML: <libyaml's problem>". Refused:
+ * wrong types, values out of range, op names empty or holding '/', a key
+ * given twice in one mapping (libyaml keeps both), op names included, input_ops
+ * naming an unknown op, the op itself, or making a cycle, steps without a
+ * name or with more than one key, a file without ops, and, so that a hostile
+ * file stays cheap, YAML anchors and aliases and anything past the limits
+ * below. A null value (`key:` alone) reads as the key not given.
+ *
+ * Paddle's quirks kept: retry 0 reads as 1 (with a note); timeout,
+ * auto_batching_timeout and tracer.interval_s of 0 read as -1 (none);
+ * `concurrency` and `fetch_list` may also sit in local_service_conf (the
+ * op's own key wins when both are given). rpc_port and http_port may both be
+ * absent: the caller decides whether a port comes from elsewhere.
  *
  * Threads: any; a conf is immutable once read.
  */
@@ -31,6 +47,16 @@
 
 #include "core/arena.h"
 #include "skiff/status.h"
+
+/* Limits a file must keep (beyond them it is refused, by name). */
+#define SKIFF__PIPE_MAX_FILE ((size_t)1 << 20) /* bytes of config.yml */
+#define SKIFF__PIPE_MAX_OPS 256
+#define SKIFF__PIPE_MAX_STEPS 64  /* per preprocess/postprocess list */
+#define SKIFF__PIPE_MAX_PARAMS 64 /* per step, in/out included; plugin_params */
+#define SKIFF__PIPE_MAX_DEPTH 32  /* nested lists and mappings */
+#define SKIFF__PIPE_MAX_KEYS 256  /* keys of any one mapping skiff reads */
+#define SKIFF__PIPE_MAX_LIST 256  /* names in input_ops, fetch_list, ... */
+#define SKIFF__PIPE_MAX_NOTES 256 /* listed; one more line counts the rest */
 
 typedef struct skiff__pipe_kv {
     const char *key;
@@ -75,10 +101,10 @@ typedef struct skiff__pipe_op_conf {
                                  against the config file's folder; NULL:
                                  the op runs no model */
     skiff__pipe_client_type client_type;
-    const char *devices;
-    int thread_num; /* 0: skiff's default */
-    bool ir_optim, mem_optim;
-    const char *precision; /* "fp32" default */
+    const char *devices;      /* as written; NULL or "": the CPU */
+    int thread_num;           /* 0: skiff's default */
+    bool ir_optim, mem_optim; /* Paddle's defaults false, true; no effect */
+    const char *precision;    /* fp32 (default), fp16, bf16 or int8, lower case */
     skiff__pipe_step *pre;
     int n_pre;
     skiff__pipe_step *post;
@@ -92,7 +118,7 @@ typedef struct skiff__pipe_op_conf {
 typedef struct skiff__pipe_conf {
     const char *path; /* the file read */
     const char *dir;  /* its folder, for relative paths */
-    const char *name; /* `name`, default "default"... see docs */
+    const char *name; /* `name`; default: the only op's name, or "default_service" */
     int rpc_port;     /* 0: not given */
     int http_port;
     int worker_num;
@@ -102,9 +128,9 @@ typedef struct skiff__pipe_conf {
     int dag_retry;
     skiff__pipe_client_type dag_client_type;
     bool use_profile;
-    int channel_size; /* 0: Paddle's unbounded; skiff bounds it (docs) */
+    int channel_size;          /* 0: Paddle's unbounded; skiff bounds it (docs) */
     int64_t tracer_interval_s; /* -1: off */
-    skiff__pipe_op_conf *ops; /* in file order */
+    skiff__pipe_op_conf *ops;  /* in file order */
     int n_ops;
     const char **notes; /* "config.yml:7: dag.is_thread_op: ... (no effect: ...)" */
     int n_notes;
