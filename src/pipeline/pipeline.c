@@ -566,6 +566,9 @@ static void run_op(pop *o, preq *r)
     if (!st)
         st = run_steps(o->pre, o->conf->n_pre, d);
     if (!st && o->sv) {
+        /* an op with a model answers what it gives from the model on */
+        for (int k = 0; k < d->n; k++)
+            d->vars[k].produced = false;
         int tries = o->conf->retry > 0 ? o->conf->retry : 1;
         for (int t = 0; t < tries; t++) {
             uint64_t now = skiff__now_ns();

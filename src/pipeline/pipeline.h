@@ -8,7 +8,9 @@
  * wins), runs its preprocess steps, its model (feeds by alias from the
  * values, fetches written back by alias), its postprocess steps, and hands
  * every value on. The answer holds the values the last ops (those no op
- * reads) produced themselves, not those they were handed.
+ * reads) produced themselves, not those they were handed: for an op with a
+ * model, its fetches and what its postprocess steps wrote; for an op
+ * without one, what its steps wrote.
  *
  * Values are shared between ops by reference count, never copied; a step or
  * a model writes new tensors.
@@ -79,7 +81,7 @@ void skiff__pipeline_free(skiff__pipeline *p);
 /* One request. The caller zeroes it, fills `in`, and keeps it alive until
  * done runs (or submit fails). */
 typedef struct skiff__pipe_call {
-    skiff__pipe_dict in;  /* the request's values (emptied by submit) */
+    skiff__pipe_dict in;  /* the request's values (kept until skiff__pipe_call_clear) */
     skiff__pipe_dict out; /* the answer's values, once done */
     uint64_t deadline_ns; /* skiff__now_ns clock; 0 = none */
     uint64_t log_id;

@@ -49,6 +49,8 @@ typedef struct skiff__infer_result {
     const char *ctype;
     size_t json_len;  /* KServe binary: bytes of the JSON head; 0 otherwise */
     bool retry_after; /* overloaded: the client may retry in a second */
+    bool in_body;     /* an error the answer's body carries with a success status
+                         (pipelines: err_no), not the transport's status */
     char msg[1024];   /* an error's message ("" on success), for logs */
 } skiff__infer_result;
 

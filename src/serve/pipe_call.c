@@ -35,12 +35,15 @@ static void pipe_error(skiff__infer_call *c, skiff_code_t code, const char *msg,
         skiff_status_free(st);
         out->len = 0;
     }
-    c->res = (skiff__infer_result){
-        .status = 200, .code = code, .ctype = skiff__codec_of(c->api)->content_type};
+    c->res = (skiff__infer_result){.status = 200,
+                                   .code = code,
+                                   .ctype = skiff__codec_of(c->api)->content_type,
+                                   .in_body = true};
     snprintf(c->res.msg, sizeof(c->res.msg), "%s", msg);
     if (st || out->len == 0) {
         c->res.status = 500;
         c->res.code = SKIFF_CODE_RESOURCE_EXHAUSTED;
+        c->res.in_body = false;
     }
 }
 

@@ -33,7 +33,7 @@ import serve_tests as st  # noqa: E402
 ROOT = st.ROOT
 EXAMPLE = os.path.join(ROOT, "examples", "pipeline_uci", "config.yml")
 SHARED = os.path.join(os.path.dirname(ROOT), "shared")
-PADDLE_UCI = os.path.join(SHARED, "paddle-models", "serving_uci_housing")
+PADDLE_UCI = os.path.join(SHARED, "paddle-models", "serving_uci_housing", "uci_housing_model")
 SEED_VALUE = ("0.0137, -0.1136, 0.2553, -0.0692, 0.0582, -0.0727, -0.1583, -0.0584, 0.6283, "
               "0.4919, 0.1856, 0.0795, -0.0332")
 SEED_BODY = '{"key": ["x"], "value": ["%s"]}' % SEED_VALUE

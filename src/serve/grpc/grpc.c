@@ -690,7 +690,7 @@ static void run_infer(gstream *st, skiff__api api, skiff__served *sm)
         return;
     }
     st->log_id = st->call.log_id;
-    if (st->call.res.code == SKIFF_CODE_OK)
+    if (st->call.res.code == SKIFF_CODE_OK || st->call.res.in_body)
         answer_ok(st);
     else
         answer_error(st, st->call.res.code, "%s", st->call.res.msg);
@@ -1393,7 +1393,7 @@ static void stream_resume(gstream *st)
     if (!st->gone && !c->peer_gone) {
         skiff__infer_resume(&st->call, &st->out);
         st->log_id = st->call.log_id;
-        if (st->call.res.code == SKIFF_CODE_OK)
+        if (st->call.res.code == SKIFF_CODE_OK || st->call.res.in_body)
             answer_ok(st);
         else
             answer_error(st, st->call.res.code, "%s", st->call.res.msg);
