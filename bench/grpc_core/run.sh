@@ -17,10 +17,11 @@
 # (default 5 rounds). Per point: median and minimum calls/s, p50/p99 latency
 # from h2load's --log-file (median over rounds), server CPU per call
 # (utime+stime of /proc/PID/stat over the run), and for Identity MB/s of
-# tensor bytes each way. Before measuring, one call to each server is made
-# with Python's grpcio and the answers must be byte-identical; after, each
-# server's count of error answers must be 0 (h2load counts a grpc-status
-# other than 0 as a success, since it comes with HTTP 200).
+# tensor bytes each way; figures are truncated, never rounded up. Before
+# measuring, one call to each server is made with Python's grpcio and the
+# answers must be byte-identical; after, each server's count of error answers
+# must be 0 (h2load counts a grpc-status other than 0 as a success, since it
+# comes with HTTP 200).
 #
 # Needs build/skiff and build/core_server:
 #   scripts/install-deps.sh --bench     (libgrpc-dev, nghttp2-client)
@@ -37,7 +38,7 @@ while (($#)); do
     --calls) calls=$2; shift 2 ;;
     --large-calls) large_calls=$2; shift 2 ;;
     --no-large) large=0; shift ;;
-    -h | --help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -125,7 +126,7 @@ one() {
     read -r p50 p99 < <(cut -f3 "$tmp/lat" | sort -n |
         awk '{ a[NR] = $1 } END { i = int(NR * 0.5); j = int(NR * 0.99); print a[i ? i : 1], a[j ? j : 1] }')
     lat50[$s/$key]+="$p50 " lat99[$s/$key]+="$p99 "
-    cpuc[$s/$key]+="$(awk -v d=$((c1 - c0)) -v t="$ticks" -v n="$n" 'BEGIN { printf "%.1f", d / t / n * 1e6 }') "
+    cpuc[$s/$key]+="$(awk -v d=$((c1 - c0)) -v t="$ticks" -v n="$n" 'BEGIN { printf "%.1f", int(d / t / n * 1e7) / 10 }') "
 }
 med() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 mn() { tr ' ' '\n' | grep -v '^$' | sort -g | head -1; }
@@ -161,14 +162,15 @@ for k in "${keys[@]}"; do
     for s in "${servers[@]}"; do
         r=$(med <<<"${rps[$s/$k]}")
         mb=-
-        [[ $k == big/* ]] && mb=$(awk -v r="$r" -v b=$big_bytes 'BEGIN { printf "%.1f", r * b / 1e6 }')
+        [[ $k == big/* ]] && mb=$(awk -v r="$r" -v b=$big_bytes 'BEGIN { printf "%.1f", int(r * b / 1e5) / 10 }')
         printf "%-6s %-6s %-9s %10s %10s %8s %8s %11s %10s\n" "$s" "${k%%/*}" "${k#*/}" "$r" \
             "$(mn <<<"${rps[$s/$k]}")" "$(med <<<"${lat50[$s/$k]}")" "$(med <<<"${lat99[$s/$k]}")" \
             "$(med <<<"${cpuc[$s/$k]}")" "$mb"
     done
     awk -v a="$(med <<<"${rps[core/$k]}")" -v a1="$(med <<<"${rps[core1/$k]}")" \
         -v b="$(med <<<"${rps[skiff/$k]}")" -v k="$k" \
-        'BEGIN { printf "  %s median calls/s, core/skiff %.2fx, core1/skiff %.2fx\n", k, a / b, a1 / b }'
+        'BEGIN { printf "  %s median calls/s, core/skiff %.2fx, core1/skiff %.2fx\n", k,
+                int(a / b * 100) / 100, int(a1 / b * 100) / 100 }'
 done
 
 # Error answers: skiff's /metrics; core_server prints its count on SIGTERM.
