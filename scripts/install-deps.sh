@@ -7,7 +7,8 @@
 #   scripts/install-deps.sh          everything `make test` needs as well (same as --test):
 #                                    clang + sanitizer runtimes, cppcheck, clang-format,
 #                                    Python with torch and onnx, and the npm oracles
-#   scripts/install-deps.sh --bench  --test plus the peers used by bench/ (nginx, wrk)
+#   scripts/install-deps.sh --bench  --test plus the peers used by bench/ (nginx, wrk,
+#                                    hyperfine; libgrpc-dev for bench/grpc_core)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,7 +48,7 @@ if [[ $set_name == test ]]; then
   command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
 fi
 if ((bench)); then
-  PKGS+=(nginx wrk hyperfine)
+  PKGS+=(nginx wrk hyperfine libgrpc-dev)
 fi
 
 missing=()
