@@ -5,6 +5,7 @@
 
 int skiff__cmd_run(int argc, char **argv);
 int skiff__cmd_serve(int argc, char **argv);
+int skiff__cmd_pipeline(int argc, char **argv);
 int skiff__cmd_convert(int argc, char **argv);
 int skiff__cmd_predict(int argc, char **argv);
 

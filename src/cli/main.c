@@ -13,6 +13,8 @@ static const struct {
     const char *help;
 } commands[] = {
     {"serve", skiff__cmd_serve, "serve model directories over HTTP (Paddle Serving + KServe v2)"},
+    {"pipeline", skiff__cmd_pipeline,
+     "serve a Paddle pipeline config.yml (the same as serve --pipeline)"},
     {"convert", skiff__cmd_convert, "write serving model/client directories from an ONNX model"},
     {"run", skiff__cmd_run, "run an ONNX model on .npy inputs and time it"},
     {"predict", skiff__cmd_predict, "call a served model (brpc or HTTP) and print its outputs"},

@@ -379,7 +379,7 @@ static skiff_status_t *run_step(const pstep *ps, skiff__pipe_dict *d, const char
     int nout = 0;
     skiff_status_t *st = skiff__vision_step_run(ps->s, in, nin, out, SKIFF_STEP_MAX_OUT, &nout);
     if (st)
-        return skiff_status_wrap(st, "step %s (line %d)", sc->name, sc->line);
+        return skiff_status_wrap(st, "line %d", sc->line); /* the step names itself */
     const char *const *out_names = sc->n_out > 0 ? sc->out : in_names;
     int n_names = sc->n_out > 0 ? sc->n_out : nin;
     if (nout > n_names) {

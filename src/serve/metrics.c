@@ -218,5 +218,42 @@ bool skiff__metrics_render(skiff__server *s, skiff__buf *b)
                       hists[k].batch ? 1.0 : 1e6);
         }
     }
+    if (ok && s->pipe) {
+        const char *pn = skiff__pipeline_name(s->pipe);
+        int n = skiff__pipeline_n_ops(s->pipe);
+        ok = help(b, "skiff_pipeline_op_duration_seconds", "histogram",
+                  "Time a pipeline op took for one request (steps and model, retries included).");
+        for (int i = 0; ok && i < n; i++) {
+            skiff__pipe_op_stats os;
+            skiff__pipeline_op_stats(s->pipe, i, &os);
+            for (int k = 0; ok && k < 12; k++)
+                ok = skiff__buf_printf(b,
+                                       "skiff_pipeline_op_duration_seconds_bucket{pipeline=\"%s\","
+                                       "op=\"%s\",le=\"%g\"} %llu\n",
+                                       pn, os.name, skiff__pipe_bounds_s[k],
+                                       (unsigned long long)os.le_us[k]);
+            ok = ok &&
+                 skiff__buf_printf(
+                     b,
+                     "skiff_pipeline_op_duration_seconds_bucket{pipeline=\"%s\",op=\"%s\",le=\"+"
+                     "Inf\"} %llu\n"
+                     "skiff_pipeline_op_duration_seconds_sum{pipeline=\"%s\",op=\"%s\"} %.9f\n"
+                     "skiff_pipeline_op_duration_seconds_count{pipeline=\"%s\",op=\"%s\"} %llu\n",
+                     pn, os.name, (unsigned long long)(os.ok + os.failed), pn, os.name,
+                     (double)os.sum_ns / 1e9, pn, os.name, (unsigned long long)(os.ok + os.failed));
+        }
+        ok = ok && help(b, "skiff_pipeline_op_requests_total", "counter",
+                        "Requests each pipeline op ran, by outcome.");
+        for (int i = 0; ok && i < n; i++) {
+            skiff__pipe_op_stats os;
+            skiff__pipeline_op_stats(s->pipe, i, &os);
+            ok = skiff__buf_printf(
+                b,
+                "skiff_pipeline_op_requests_total{pipeline=\"%s\",op=\"%s\",result=\"ok\"} %llu\n"
+                "skiff_pipeline_op_requests_total{pipeline=\"%s\",op=\"%s\",result=\"error\"} "
+                "%llu\n",
+                pn, os.name, (unsigned long long)os.ok, pn, os.name, (unsigned long long)os.failed);
+        }
+    }
     return ok;
 }

@@ -117,6 +117,13 @@ def test_uci():
         # logid and method names are accepted as Paddle clients send them
         ans = post(srv, {"key": ["x"], "value": [SEED_VALUE], "logid": 7}, method="anything")
         price_ok(ans, 22.989538)
+        m = requests.get(srv.url + "/metrics", timeout=10).text
+        ok = st.metric(m, "skiff_pipeline_op_requests_total", pipeline="uci", op="uci", result="ok")
+        check(ok == 2, "per-op request count", ok)
+        cnt = st.metric(m, "skiff_pipeline_op_duration_seconds_count", pipeline="uci", op="uci")
+        inf = st.metric(m, "skiff_pipeline_op_duration_seconds_bucket", pipeline="uci", op="uci",
+                        le="+Inf")
+        check(cnt == 2 and inf == 2, "per-op histogram", cnt, inf)
     if os.path.isdir(PADDLE_UCI):
         d = tempfile.mkdtemp(prefix="skiff-pipe-")
         conf = open(EXAMPLE).read().replace("../uci_housing/uci_housing_model", PADDLE_UCI)
