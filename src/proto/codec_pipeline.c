@@ -455,7 +455,8 @@ static skiff_status_t *j_list(const json_t *v, const char *what, const char *fna
 }
 
 /* Strings of a list field: pointers into the tree (and lengths when lens),
- * the arrays in the arena. no_nul: refuse strings with a NUL inside. */
+ * the arrays in the arena. no_nul: refuse strings with a NUL inside (jansson
+ * refuses \u0000 while parsing today; this keeps names C strings if not). */
 static skiff_status_t *j_strings(jread *r, const json_t *v, const char *what, const char *fname,
                                  bool no_nul, char ***out, size_t **lens, size_t *n)
 {
@@ -713,6 +714,9 @@ static skiff_status_t *j_common(jread *r, const json_t *root, view *v)
         return skiff__codec_bad(
             "key and value must have the same length: key has %zu entries, value has %zu", v->n_key,
             v->n_value);
+    if (v->n_key > (size_t)r->lim.max_inputs)
+        return skiff__codec_bad("key: %zu entries, more than the limit of %d", v->n_key,
+                                r->lim.max_inputs);
     const json_t *ts = jget(root, "tensors", NULL);
     size_t n = 0;
     if ((st = j_list(ts, NULL, "tensors", &n)))
