@@ -199,6 +199,8 @@ typedef struct view {
 static skiff_status_t *fill(skiff_tensor_t *t, const pb_tensor *pt, int e, size_t count,
                             const char *what)
 {
+    if (count == 0) /* the fields may be NULL */
+        return NULL;
     switch (e) {
     case 0: memcpy(t->data, pt->int64_data, count * sizeof(int64_t)); break;
     case 1: memcpy(t->data, pt->float_data, count * sizeof(float)); break;
@@ -230,10 +232,7 @@ static skiff_status_t *fill(skiff_tensor_t *t, const pb_tensor *pt, int e, size_
             ((char **)t->data)[i] = s;
         }
         break;
-    default: /* BYTES */
-        if (count)
-            memcpy(t->data, pt->byte_data.data, count);
-        break;
+    default: /* BYTES */ memcpy(t->data, pt->byte_data.data, count); break;
     }
     return NULL;
 }
