@@ -199,6 +199,8 @@ typedef struct view {
 static skiff_status_t *fill(skiff_tensor_t *t, const pb_tensor *pt, int e, size_t count,
                             const char *what)
 {
+    if (count == 0) /* the fields may be NULL */
+        return NULL;
     switch (e) {
     case 0: memcpy(t->data, pt->int64_data, count * sizeof(int64_t)); break;
     case 1: memcpy(t->data, pt->float_data, count * sizeof(float)); break;
@@ -230,10 +232,7 @@ static skiff_status_t *fill(skiff_tensor_t *t, const pb_tensor *pt, int e, size_
             ((char **)t->data)[i] = s;
         }
         break;
-    default: /* BYTES */
-        if (count)
-            memcpy(t->data, pt->byte_data.data, count);
-        break;
+    default: /* BYTES */ memcpy(t->data, pt->byte_data.data, count); break;
     }
     return NULL;
 }
@@ -455,7 +454,8 @@ static skiff_status_t *j_list(const json_t *v, const char *what, const char *fna
 }
 
 /* Strings of a list field: pointers into the tree (and lengths when lens),
- * the arrays in the arena. no_nul: refuse strings with a NUL inside. */
+ * the arrays in the arena. no_nul: refuse strings with a NUL inside (jansson
+ * refuses \u0000 while parsing today; this keeps names C strings if not). */
 static skiff_status_t *j_strings(jread *r, const json_t *v, const char *what, const char *fname,
                                  bool no_nul, char ***out, size_t **lens, size_t *n)
 {
@@ -713,6 +713,9 @@ static skiff_status_t *j_common(jread *r, const json_t *root, view *v)
         return skiff__codec_bad(
             "key and value must have the same length: key has %zu entries, value has %zu", v->n_key,
             v->n_value);
+    if (v->n_key > (size_t)r->lim.max_inputs)
+        return skiff__codec_bad("key: %zu entries, more than the limit of %d", v->n_key,
+                                r->lim.max_inputs);
     const json_t *ts = jget(root, "tensors", NULL);
     size_t n = 0;
     if ((st = j_list(ts, NULL, "tensors", &n)))

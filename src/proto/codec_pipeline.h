@@ -105,8 +105,8 @@ skiff_code_t skiff__pipe_code_of(int err_no);
 typedef struct skiff__pipe_item {
     const char *key;        /* the pair's key, or the tensor's name ("" when unnamed);
                                NUL-terminated, no NUL inside */
-    const char *str;        /* the pair's value: str_len bytes (JSON may put NULs inside)
-                               and a NUL after them */
+    const char *str;        /* the pair's value: str_len bytes and a NUL after them
+                               (decoded values hold no NUL: jansson refuses \u0000) */
     size_t str_len;         /* its length */
     skiff_tensor_t *tensor; /* the tensor's value */
     const int64_t *lod;     /* its LoD offsets, or NULL */

@@ -1714,6 +1714,16 @@ static int setup(void **state)
 void test_codec_table_roundtrip(void **state);
 void test_codec_table_errors(void **state);
 void test_codec_table_responses(void **state);
+void test_pipe_seed_answer(void **state);
+void test_pipe_request_json(void **state);
+void test_pipe_roundtrip(void **state);
+void test_pipe_tensor_json(void **state);
+void test_pipe_bad_json(void **state);
+void test_pipe_bad_pb(void **state);
+void test_pipe_limits(void **state);
+void test_pipe_encode_errors(void **state);
+void test_pipe_errno(void **state);
+void test_pipe_alloc_failures(void **state);
 
 int main(void)
 {
@@ -1743,6 +1753,16 @@ int main(void)
         cmocka_unit_test(test_codec_table_roundtrip),
         cmocka_unit_test(test_codec_table_errors),
         cmocka_unit_test(test_codec_table_responses),
+        cmocka_unit_test(test_pipe_seed_answer),
+        cmocka_unit_test(test_pipe_request_json),
+        cmocka_unit_test(test_pipe_roundtrip),
+        cmocka_unit_test(test_pipe_tensor_json),
+        cmocka_unit_test(test_pipe_bad_json),
+        cmocka_unit_test(test_pipe_bad_pb),
+        cmocka_unit_test(test_pipe_limits),
+        cmocka_unit_test(test_pipe_encode_errors),
+        cmocka_unit_test(test_pipe_errno),
+        cmocka_unit_test(test_pipe_alloc_failures),
     };
     return cmocka_run_group_tests_name("proto_codec", tests, setup, NULL);
 }

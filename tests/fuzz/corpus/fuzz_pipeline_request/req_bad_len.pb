@@ -1,0 +1,3 @@
+
+a"uci*
+prediction:	127.0.0.1
