@@ -148,6 +148,17 @@ static skiff_status_t *pipe_error(skiff_code_t code, const char *msg, skiff__buf
     return skiff__pipe_encode_response_json(&m, out);
 }
 
+/* Pipeline answers are key/value pairs and tensors, read with
+ * codec_pipeline.h: not model outputs. */
+static skiff_status_t *pipe_response(const skiff__decode_in *in, skiff__infer_request **out)
+{
+    *out = NULL;
+    return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                            "a %zu-byte pipeline answer is not read as "
+                            "model outputs (read it as a pipeline Response)",
+                            in->len);
+}
+
 static skiff_status_t *pipe_error_pb(skiff_code_t code, const char *msg, skiff__buf *out)
 {
     skiff__pipe_msg m = {.err_no = skiff__pipe_errno_of(code), .err_msg = msg};
@@ -227,7 +238,7 @@ static const skiff__codec codecs[SKIFF__API_COUNT] = {
                              .encode_response = none_encode,
                              .encode_error = pipe_error,
                              .encode_request = none_request,
-                             .decode_response = none_response,
+                             .decode_response = pipe_response,
                              .content_type = "application/json"},
     [SKIFF__API_PIPELINE_GRPC] = {.api = SKIFF__API_PIPELINE_GRPC,
                                   .name = "Paddle pipeline gRPC",
@@ -235,7 +246,7 @@ static const skiff__codec codecs[SKIFF__API_COUNT] = {
                                   .encode_response = none_encode,
                                   .encode_error = pipe_error_pb,
                                   .encode_request = none_request,
-                                  .decode_response = none_response,
+                                  .decode_response = pipe_response,
                                   .content_type = "application/grpc"},
 };
 
