@@ -321,11 +321,11 @@ static skiff_status_t *get_names(const rd *r, const yaml_node_t *n, const char *
         return oom(r);
     for (int i = 0; it < end; it++, i++) {
         const yaml_node_t *e = node(r, *it);
-        skiff_status_t *st = want_text(r, e, "a name");
-        if (st)
-            return skiff_status_wrap(st, "item %d", i);
-        if (!e->data.scalar.length)
-            return bad(r, e, "item %d: expected a name, got ''", i);
+        if (!is_scalar(e) || is_null(e) || !e->data.scalar.length)
+            return bad(r, e, "item %d: expected a name, got %s", i,
+                       is_scalar(e) && !is_null(e) ? "''" : got(e, g, sizeof(g)));
+        if (memchr(sval(e), '\0', e->data.scalar.length))
+            return bad(r, e, "item %d: expected a name, got a string holding a NUL byte", i);
         if (!(v[i] = skiff__arena_strndup(r->a, sval(e), e->data.scalar.length)))
             return oom(r);
     }
