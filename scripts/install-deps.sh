@@ -25,13 +25,15 @@ for arg in "$@"; do
 done
 
 # Build and run. libcmocka-dev is tiny and the default configure (tests on) looks
-# for it, so a demo build configures the same way `make test` does.
+# for it, so a demo build configures the same way `make test` does. libpython3-dev
+# and numpy: pipelines' Python ops (an embedded CPython passing numpy arrays).
 PKGS=(
   build-essential cmake pkg-config git ca-certificates curl
   libdnnl-dev libprotobuf-c-dev protobuf-c-compiler libonnx-dev
   libhttp-parser-dev libnghttp2-dev libjansson-dev zlib1g-dev libyaml-dev libjpeg-dev libpng-dev
   libwebp-dev
   libcmocka-dev
+  libpython3-dev python3-numpy
 )
 if [[ $set_name == test ]]; then
   # Test toolchain and oracles: sanitizer and fuzz builds (clang), static checks,

@@ -110,6 +110,8 @@ typedef struct skiff__pipe_op_conf {
     skiff__pipe_step *post;
     int n_post;
     const char *py_class; /* `class: module.Name`, or NULL */
+    void *py_obj;         /* the Python op object (pyop.h), set by the caller: from
+                             py_class, or registered by a --py_main script */
     const char *plugin;   /* path of a .so, or NULL */
     skiff__pipe_kv *plugin_params;
     int n_plugin_params;

@@ -28,6 +28,7 @@
 #include "core/buf.h"
 #include "core/core.h"
 #include "pipeline/pipeline.h"
+#include "pipeline/pyop.h"
 #include "vision/steps.h"
 
 #define DEFAULT_QUEUE 1024
@@ -115,6 +116,15 @@ static skiff_status_t *new_val(skiff_tensor_t *t, const int64_t *lod, int n_lod,
     return NULL;
 }
 
+skiff_status_t *skiff__pipe_dict_set(skiff__pipe_dict *d, const char *name, skiff__pipe_val *v)
+{
+    return dict_set(d, name, strlen(name), v, true);
+}
+
+void skiff__pipe_val_ref(skiff__pipe_val *v) { val_ref(v); }
+
+void skiff__pipe_val_unref(skiff__pipe_val *v) { val_unref(v); }
+
 skiff_status_t *skiff__pipe_dict_put(skiff__pipe_dict *d, const char *name, size_t name_len,
                                      skiff_tensor_t *t, const int64_t *lod, int n_lod)
 {
@@ -186,6 +196,7 @@ typedef struct pop {
     skiff__servable *sv;
     const skiff__model_desc *d;
     bool *want; /* [n_fetch] from fetch_list; NULL: every output */
+    void *py;   /* a Python op (pyop.h), or NULL */
 
     pthread_t *th;
     int n_th;
@@ -231,16 +242,18 @@ static void preq_free(preq *r)
     skiff__free(r);
 }
 
-/* Records the request's first error (the op's name leads the message). */
-static void fail(preq *r, skiff_code_t code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* Records the request's first error (the op's name leads the message);
+ * err_no: an op's own error code, or 0. */
+static void fail(preq *r, skiff_code_t code, int err_no, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
-static void fail(preq *r, skiff_code_t code, const char *fmt, ...)
+static void fail(preq *r, skiff_code_t code, int err_no, const char *fmt, ...)
 {
     pthread_mutex_lock(&r->mu);
     if (!r->failed) {
         r->failed = true;
         r->call->code = code;
+        r->call->err_no = err_no;
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(r->call->msg, sizeof(r->call->msg), fmt, ap);
@@ -537,6 +550,47 @@ static bool retryable(skiff_code_t code)
            code == SKIFF_CODE_DEADLINE_EXCEEDED || code == SKIFF_CODE_RESOURCE_EXHAUSTED;
 }
 
+static const char *p_name(const skiff__pipeline *p, int i) { return p->ops[i].conf->name; }
+
+typedef struct py_model_ctx {
+    pop *o;
+    uint64_t deadline;
+    uint64_t log_id;
+} py_model_ctx;
+
+/* A Python op's run_model: the op's model on the feed values. */
+static skiff_status_t *py_model(void *ctx, skiff__pipe_dict *feed)
+{
+    py_model_ctx *m = ctx;
+    return run_model(m->o, feed, m->deadline, m->log_id);
+}
+
+/* A Python op: its inputs by op name, its answer into d. */
+static skiff_status_t *run_py(pop *o, preq *r, skiff__pipe_dict *d, int *err_no)
+{
+    skiff__pipe_call *c = r->call;
+    const skiff__pipe_dict *ins[64];
+    const char *names[64];
+    int n = 0;
+    if (o->n_inputs == 0) {
+        ins[n] = &c->in;
+        names[n++] = "@DAGExecutor";
+    }
+    for (int i = 0; i < o->n_inputs && n < 64; i++) {
+        ins[n] = &r->outs[o->inputs[i]];
+        names[n++] = p_name(o->p, o->inputs[i]);
+    }
+    uint64_t dl = c->deadline_ns;
+    if (o->conf->timeout_ms > 0) {
+        uint64_t op_dl = skiff__now_ns() + (uint64_t)o->conf->timeout_ms * 1000000ull;
+        if (!dl || op_dl < dl)
+            dl = op_dl;
+    }
+    py_model_ctx m = {o, dl, c->log_id};
+    return skiff__py_op_run(o->py, o->conf->name, ins, names, n, c->log_id, c->log_id,
+                            o->sv ? py_model : NULL, &m, o->sv ? o->d : NULL, d, err_no);
+}
+
 /* Runs op o for r: inputs, steps, model; the result in r->outs[o]. */
 static void run_op(pop *o, preq *r)
 {
@@ -546,12 +600,17 @@ static void run_op(pop *o, preq *r)
     uint64_t t0 = skiff__now_ns();
     r->t_run[2 * o->index] = t0;
     if (c->deadline_ns && t0 > c->deadline_ns) {
-        fail(r, SKIFF_CODE_DEADLINE_EXCEEDED, "op %s: the request's time ran out before it began",
-             o->conf->name);
+        fail(r, SKIFF_CODE_DEADLINE_EXCEEDED, 0,
+             "op %s: the request's time ran out before it began", o->conf->name);
         return;
     }
-    /* inputs: the request, or the input ops' values in input_ops order */
     skiff_status_t *st = NULL;
+    int err_no = 0;
+    if (o->py) {
+        st = run_py(o, r, d, &err_no);
+        goto done;
+    }
+    /* inputs: the request, or the input ops' values in input_ops order */
     if (o->n_inputs == 0) {
         for (int k = 0; !st && k < c->in.n; k++)
             st = dict_set(d, c->in.vars[k].name, strlen(c->in.vars[k].name),
@@ -588,6 +647,7 @@ static void run_op(pop *o, preq *r)
     }
     if (!st)
         st = run_steps(o->post, o->conf->n_post, d);
+done:;
     uint64_t t1 = skiff__now_ns();
     r->t_run[2 * o->index + 1] = t1;
     if (!st && o->conf->timeout_ms > 0 && t1 - t0 > (uint64_t)o->conf->timeout_ms * 1000000ull)
@@ -601,7 +661,8 @@ static void run_op(pop *o, preq *r)
             atomic_fetch_add_explicit(&o->le[b], 1, memory_order_relaxed);
     if (st) {
         atomic_fetch_add_explicit(&o->failed, 1, memory_order_relaxed);
-        fail(r, skiff_status_code(st), "op %s: %s", o->conf->name, skiff_status_message(st));
+        fail(r, skiff_status_code(st), err_no, "op %s: %s", o->conf->name,
+             skiff_status_message(st));
         skiff_status_free(st);
         skiff__pipe_dict_clear(d);
         return;
@@ -680,11 +741,15 @@ static skiff_status_t *op_init(skiff__pipeline *p, int i, skiff__pipe_find_cb fi
     o->p = p;
     o->conf = oc;
     o->index = i;
-    if (oc->py_class)
-        return skiff_status_new(SKIFF_CODE_UNSUPPORTED,
-                                "op %s (line %d): `class: %s`: Python ops are not served by this "
-                                "build; use preprocess/postprocess steps",
+    if (oc->py_class && !oc->py_obj)
+        return skiff_status_new(SKIFF_CODE_INTERNAL, "op %s (line %d): `class: %s` was not loaded",
                                 oc->name, oc->line, oc->py_class);
+    o->py = oc->py_obj;
+    if (o->py && (oc->n_pre > 0 || oc->n_post > 0))
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                "op %s (line %d) is a Python op: its preprocess and postprocess "
+                                "are its methods, not config steps",
+                                oc->name, oc->line);
     if (oc->plugin)
         return skiff_status_new(SKIFF_CODE_UNSUPPORTED,
                                 "op %s (line %d): `plugin: %s`: C plugins are not served by this "

@@ -56,6 +56,10 @@ skiff_status_t *skiff__pipe_dict_put(skiff__pipe_dict *d, const char *name, size
 /* A 0-d STRING tensor holding bytes s (n bytes) under name. */
 skiff_status_t *skiff__pipe_dict_put_str(skiff__pipe_dict *d, const char *name, size_t name_len,
                                          const char *s, size_t n);
+/* Sets name to v (a reference handed over, also on error), as produced. */
+skiff_status_t *skiff__pipe_dict_set(skiff__pipe_dict *d, const char *name, skiff__pipe_val *v);
+void skiff__pipe_val_ref(skiff__pipe_val *v);
+void skiff__pipe_val_unref(skiff__pipe_val *v);
 /* The variable called name, or NULL. */
 const skiff__pipe_var *skiff__pipe_dict_get(const skiff__pipe_dict *d, const char *name);
 /* Drops every value (the dict stays usable). */
@@ -87,6 +91,7 @@ typedef struct skiff__pipe_call {
     uint64_t log_id;
     bool profile;      /* answer with "pipeline.profile" too */
     skiff_code_t code; /* SKIFF_CODE_OK, or why it failed */
+    int err_no;        /* an op's own error code (a Python op's prod_errcode), or 0 */
     char msg[1024];    /* the error, naming the op */
     void (*done)(void *user);
     void *user;

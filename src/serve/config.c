@@ -34,6 +34,10 @@ static const skiff__cfg_key flags[] = {
      "serve a pipeline: Paddle Serving's config.yml (ops, their models and steps; "
      "docs/pipeline.md) on its http_port and rpc_port, unless --port is given; its models "
      "are served by their op names too"},
+    {"py_main", SKIFF__CFG_STR, OFF(py_main), 0, NULL, 0, 0, NULL, "SCRIPT.PY",
+     "with --pipeline: run a Paddle web_service.py in skiff's embedded Python; the ops its "
+     "WebService.get_pipeline_response returns are the pipeline, configured by the config.yml "
+     "op sections of the same names (python3 web_service.py does this itself)"},
     {"config", SKIFF__CFG_STR, OFF(config), 0, NULL, 0, 0, NULL, "FILE",
      "read these settings from a YAML file first (keys are the flag names, e.g. port: 9393, "
      "model: [a:uci, b]); flags given here win"},
@@ -239,6 +243,10 @@ skiff_status_t *skiff__serve_config_parse(int argc, char **argv, skiff__serve_co
         *out_help)
         return st;
     cfg->port_given = cfg->port_given || port_flag;
+    if (cfg->py_main && !cfg->pipeline)
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                "--py_main %s needs --pipeline config.yml (its ops' settings)",
+                                cfg->py_main);
     if (cfg->n_models == 0 && !cfg->pipeline)
         return skiff_status_new(SKIFF_CODE_INVALID_ARG,
                                 "--model DIR (or --pipeline config.yml) is required (see skiff "

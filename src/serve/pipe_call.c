@@ -21,9 +21,10 @@
 static bool is_pb(const skiff__infer_call *c) { return c->api == SKIFF__API_PIPELINE_GRPC; }
 
 /* The answer to a failed call: err_no and the message, no values. */
-static void pipe_error(skiff__infer_call *c, skiff_code_t code, const char *msg, skiff__buf *out)
+static void pipe_error(skiff__infer_call *c, skiff_code_t code, int err_no, const char *msg,
+                       skiff__buf *out)
 {
-    skiff__pipe_msg m = {.err_no = skiff__pipe_errno_of(code), .err_msg = msg};
+    skiff__pipe_msg m = {.err_no = err_no ? err_no : skiff__pipe_errno_of(code), .err_msg = msg};
     skiff__buf_reset(out);
     if (c->out_head && skiff__buf_reserve(out, c->out_head)) {
         memset(out->data, 0, c->out_head);
@@ -84,7 +85,7 @@ bool skiff__pipe_start(skiff__server *s, skiff__infer_call *c, const skiff__infe
 {
     char msg[1024];
     if (!s->pipe) {
-        pipe_error(c, SKIFF_CODE_NOT_FOUND, "no pipeline is served here", out);
+        pipe_error(c, SKIFF_CODE_NOT_FOUND, 0, "no pipeline is served here", out);
         return true;
     }
     skiff__pipe_msg *m = NULL;
@@ -122,7 +123,7 @@ bool skiff__pipe_start(skiff__server *s, skiff__infer_call *c, const skiff__infe
         c->pc = NULL;
     }
     snprintf(msg, sizeof(msg), "%s", skiff_status_message(st));
-    pipe_error(c, skiff_status_code(st), msg, out);
+    pipe_error(c, skiff_status_code(st), 0, msg, out);
     skiff_status_free(st);
     if (pc) {
         skiff__pipe_call_clear(pc);
@@ -135,14 +136,14 @@ void skiff__pipe_resume(skiff__infer_call *c, skiff__buf *out)
 {
     skiff__pipe_call *pc = c->pc;
     if (pc->code != SKIFF_CODE_OK) {
-        pipe_error(c, pc->code, pc->msg, out);
+        pipe_error(c, pc->code, pc->err_no, pc->msg, out);
         return;
     }
     skiff__pipe_dict *d = &pc->out;
     skiff__pipe_item small[16];
     skiff__pipe_item *items = d->n <= 16 ? small : skiff__calloc((size_t)d->n, sizeof(*items));
     if (!items) {
-        pipe_error(c, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory", out);
+        pipe_error(c, SKIFF_CODE_RESOURCE_EXHAUSTED, 0, "out of memory", out);
         return;
     }
     for (int i = 0; i < d->n; i++) {
@@ -177,7 +178,7 @@ void skiff__pipe_resume(skiff__infer_call *c, skiff__buf *out)
     if (st) {
         char msg[1024];
         snprintf(msg, sizeof(msg), "writing the answer: %s", skiff_status_message(st));
-        pipe_error(c, skiff_status_code(st), msg, out);
+        pipe_error(c, skiff_status_code(st), 0, msg, out);
         skiff_status_free(st);
         return;
     }

@@ -20,6 +20,7 @@ struct skiff__arena;
 typedef struct skiff__serve_config {
     const char *config;       /* --config FILE (YAML), or NULL */
     const char *pipeline;     /* --pipeline config.yml, or NULL */
+    const char *py_main;      /* --py_main web_service.py: its WebService's ops, or NULL */
     bool port_given;          /* --port on the command line or in --config */
     const char **models;      /* directories (borrowed from argv or the arena); n_models >= 1
                                  unless pipeline is given */

@@ -50,8 +50,9 @@ typedef struct skiff__server {
     /* --pipeline: its config, the DAG, and the repo index of each op's model */
     skiff__pipe_conf *pconf;
     skiff__pipeline *pipe;
-    const char **model_paths; /* [repo.n] the directory each model came from */
-    int wake_fd;              /* eventfd: stops the acceptor */
+    struct skiff__py_graph *pygraph; /* --py_main's registered ops */
+    const char **model_paths;        /* [repo.n] the directory each model came from */
+    int wake_fd;                     /* eventfd: stops the acceptor */
     pthread_t acceptor;
     bool acceptor_started;
 

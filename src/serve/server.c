@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "core/core.h"
+#include "pipeline/pyop.h"
 #include "serve/serve_int.h"
 #include "skiff/skiff.h"
 
@@ -375,6 +376,31 @@ static void summary(skiff__server *s)
     for (int p = 0; p < SKIFF__PROTO_COUNT; p++)
         if (frontends[p] && frontends[p]->log_summary)
             frontends[p]->log_summary(s);
+    if (s->pipe) {
+        const skiff__pipe_conf *pc = s->pconf;
+        const char *name = skiff__pipeline_name(s->pipe);
+        skiff_log(SKIFF_LOG_INFO,
+                  "  pipeline '%s' from %s: POST /%s/{method} (key/value JSON) and gRPC "
+                  "baidu.paddle_serving.pipeline_serving.PipelineService/inference",
+                  name, pc->path, name);
+        if (s->listen_fd2 >= 0)
+            skiff_log(SKIFF_LOG_INFO, "    also listening on port %d (rpc_port)", s->port2);
+        for (int i = 0; i < pc->n_ops; i++) {
+            const skiff__pipe_op_conf *oc = &pc->ops[i];
+            char ins[256] = "the request";
+            size_t off = 0;
+            for (int k = 0; k < oc->n_input_ops && off < sizeof(ins); k++)
+                off += (size_t)snprintf(ins + off, sizeof(ins) - off, "%s%s", k ? ", " : "",
+                                        oc->input_ops[k]);
+            skiff_log(SKIFF_LOG_INFO,
+                      "    op %-12s %d thread%s, reads %s; %s%s%d preprocess step%s, %d "
+                      "postprocess step%s%s",
+                      oc->name, oc->concurrency, oc->concurrency == 1 ? "" : "s", ins,
+                      oc->py_obj ? "Python op, " : "", oc->model_config ? "model, " : "no model, ",
+                      oc->n_pre, oc->n_pre == 1 ? "" : "s", oc->n_post, oc->n_post == 1 ? "" : "s",
+                      oc->timeout_ms > 0 ? ", with a timeout" : "");
+        }
+    }
     skiff_log(SKIFF_LOG_INFO, "ready (SIGTERM drains, grace %d s)", c->grace_s);
 }
 
@@ -430,6 +456,9 @@ void skiff__server_close(skiff__server *s)
         if (frontends[p])
             frontends[p]->stop(s);
     skiff__pipeline_free(s->pipe);
+    for (int i = 0; s->pconf && i < s->pconf->n_ops; i++)
+        skiff__py_obj_free(s->pconf->ops[i].py_obj);
+    skiff__py_graph_free(s->pygraph);
     for (int i = 0; s->repo.models && i < s->repo.n; i++) {
         if (s->repo.models[i].sv)
             s->repo.models[i].sv->ops->close(s->repo.models[i].sv);
@@ -447,6 +476,83 @@ void skiff__server_close(skiff__server *s)
     if (s->wake_fd >= 0)
         close(s->wake_fd);
     skiff__free(s);
+}
+
+static char *conf_str(skiff__pipe_conf *c, const char *s)
+{
+    return skiff__arena_strndup(c->arena, s, strlen(s));
+}
+
+/* --py_main: the script's WebService names the pipeline and its ops (in its
+ * graph's order, with its input ops); config.yml's op sections of the same
+ * names give their settings, sections the graph does not use are left out.
+ * Then every `class:` op of the file is made. */
+static skiff_status_t *python_ops(skiff__server *s)
+{
+    skiff__pipe_conf *c = s->pconf;
+    skiff_status_t *st;
+    if (s->cfg->py_main) {
+        if ((st = skiff__py_load_script(s->cfg->py_main, &s->pygraph)))
+            return st;
+        skiff__py_graph *g = s->pygraph;
+        skiff__pipe_op_conf *ops = skiff__arena_calloc(c->arena, (size_t)g->n_ops + 1, sizeof(*ops),
+                                                       _Alignof(skiff__pipe_op_conf));
+        char *name = conf_str(c, g->name);
+        if (!ops || !name)
+            return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+        for (int i = 0; i < g->n_ops; i++) {
+            skiff__py_op_decl *d = &g->ops[i];
+            skiff__pipe_op_conf *oc = &ops[i];
+            const skiff__pipe_op_conf *from = NULL;
+            for (int k = 0; k < c->n_ops; k++)
+                if (!strcmp(c->ops[k].name, d->name))
+                    from = &c->ops[k];
+            if (from) {
+                *oc = *from;
+            } else {
+                *oc = (skiff__pipe_op_conf){.concurrency = 1,
+                                            .timeout_ms = -1,
+                                            .retry = 1,
+                                            .batch_size = 1,
+                                            .auto_batching_timeout = -1,
+                                            .client_type = SKIFF__PIPE_LOCAL,
+                                            .precision = "fp32",
+                                            .mem_optim = true};
+                if (!(oc->name = conf_str(c, d->name)))
+                    return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+            }
+            oc->input_ops = skiff__arena_calloc(c->arena, (size_t)d->n_inputs + 1, sizeof(char *),
+                                                _Alignof(char *));
+            if (!oc->input_ops)
+                return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+            for (int k = 0; k < d->n_inputs; k++)
+                if (!(oc->input_ops[k] = conf_str(c, d->inputs[k])))
+                    return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+            oc->n_input_ops = d->n_inputs;
+            oc->py_class = NULL;
+            oc->py_obj = d->obj; /* the conf owns the reference now */
+            d->obj = NULL;
+        }
+        for (int k = 0; k < c->n_ops; k++) {
+            bool used = false;
+            for (int i = 0; i < g->n_ops; i++)
+                used = used || !strcmp(c->ops[k].name, g->ops[i].name);
+            if (!used)
+                skiff_log(SKIFF_LOG_INFO,
+                          "%s:%d: op.%s: not an op of %s's pipeline (left out, as Paddle does)",
+                          c->path, c->ops[k].line, c->ops[k].name, s->cfg->py_main);
+        }
+        c->ops = ops;
+        c->n_ops = g->n_ops;
+        c->name = name;
+    }
+    for (int i = 0; i < c->n_ops; i++) {
+        skiff__pipe_op_conf *oc = &c->ops[i];
+        if (oc->py_class && !oc->py_obj &&
+            (st = skiff__py_new_op(oc->py_class, oc->name, c->dir, &oc->py_obj)))
+            return skiff_status_wrap(st, "%s:%d", c->path, oc->line);
+    }
+    return NULL;
 }
 
 /* The pipeline's find callback: an op's model in the repository. */
@@ -477,6 +583,8 @@ skiff_status_t *skiff__server_open(const skiff__serve_config *cfg, bool do_liste
     skiff_status_t *st = NULL;
     const char **names = NULL;
     if (cfg->pipeline && (st = skiff__pipe_conf_load(cfg->pipeline, &s->pconf)))
+        goto fail;
+    if (s->pconf && (st = python_ops(s)))
         goto fail;
     /* --model's models, then each pipeline model once, named by its op */
     int n_pipe = s->pconf ? s->pconf->n_ops : 0;

@@ -14,6 +14,10 @@ Groups (run one with `pipeline_tests.py --skiff BIN GROUP`):
   errors    bad values, missing keys, unknown names: Paddle's err_no, next call served
   config    config errors named with file, line and key; refused at start
   load      64 concurrent clients over HTTP and gRPC, every answer checked
+  seed      the tutorial's uci_pipeline web_service.py and config.yml, unchanged
+            (python3 web_service.py), answering 18.901152; examples/pipeline_uci/web_service.py
+  pyops     Python ops: fan-out/fan-in by op name, numpy in and out, an op that raises,
+            an op's own error code, config.yml's `class:`, the GIL under 32 clients
 """
 import argparse
 import concurrent.futures as cf
@@ -23,6 +27,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+import shutil
 
 import requests
 
@@ -251,7 +257,7 @@ def test_config():
               "/nonexistent/m")
     bad_start("op:\n  a:\n    local_service_conf:\n      model_config: %s\n      fetch_list: [cost]\n"
               % uci, "cost", "price")
-    bad_start("op:\n  a:\n    class: mymod.MyOp\n", "class", "mymod.MyOp")
+    bad_start("op:\n  a:\n    class: NoDot\n", "NoDot", "module.ClassName")
 
 
 def test_load():
@@ -277,8 +283,152 @@ def test_load():
         ch.close()
 
 
+SEED_DIR = os.path.join(SHARED, "seed", "scripts", "uci_pipeline")
+PYTHON_PKG = os.path.join(ROOT, "python")
+
+
+class PyService:
+    """`python3 SCRIPT` in folder d (it execs skiff serve), on an ephemeral port."""
+
+    def __init__(self, d, script):
+        self.port_file = os.path.join(d, "port")
+        self.log_path = os.path.join(d, "serve.log")
+        env = dict(os.environ)
+        env["SKIFF"] = st.SKIFF
+        env["PYTHONPATH"] = PYTHON_PKG
+        env["SKIFF_SERVE_ARGS"] = "--port 0 --port_file %s" % self.port_file
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([sys.executable, script], cwd=d, env=env, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        t0 = time.time()
+        while time.time() - t0 < 60:
+            if self.proc.poll() is not None:
+                raise AssertionError("%s exited with %s:\n%s" % (script, self.proc.returncode,
+                                                                  self.logs()))
+            if os.path.exists(self.port_file) and open(self.port_file).read().strip():
+                self.port = int(open(self.port_file).read())
+                self.url = "http://127.0.0.1:%d" % self.port
+                return
+            time.sleep(0.05)
+        raise AssertionError("%s did not become ready:\n%s" % (script, self.logs()))
+
+    def logs(self):
+        self.log.flush()
+        return open(self.log_path).read()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def test_seed():
+    d = tempfile.mkdtemp(prefix="skiff-seed-")
+    if os.path.isdir(SEED_DIR) and os.path.isdir(PADDLE_UCI):
+        # the tutorial's files as a user has them: the scripts beside the model
+        for f in ("web_service.py", "config.yml"):
+            shutil.copy(os.path.join(SEED_DIR, f), d)
+        os.symlink(PADDLE_UCI, os.path.join(d, "uci_housing_model"))
+        with PyService(d, "web_service.py") as srv:
+            r = subprocess.run(["curl", "-sS", "-X", "POST", srv.url + "/uci/prediction", "-d",
+                                SEED_BODY], capture_output=True, text=True, timeout=30)
+            check(r.stdout == '{"err_no":0,"err_msg":"","key":["price"],"value":["18.901152"],'
+                  '"tensors":[]}', "the tutorial's answer", r.stdout, srv.logs())
+            check("UciOp::preprocess >>> log_id:" in srv.logs(), "the op's own log line",
+                  srv.logs())
+    else:
+        print("  (no %s or %s: the tutorial's script skipped)" % (SEED_DIR, PADDLE_UCI))
+    # the example's own web_service.py
+    ex = os.path.join(ROOT, "examples", "pipeline_uci")
+    d2 = tempfile.mkdtemp(prefix="skiff-ex-")
+    for f in ("web_service.py", "web_service.yml"):
+        shutil.copy(os.path.join(ex, f), d2)
+    conf = open(os.path.join(d2, "web_service.yml")).read()
+    with open(os.path.join(d2, "web_service.yml"), "w") as f:
+        f.write(conf.replace("../uci_housing/uci_housing_model", st.UCI))
+    with PyService(d2, "web_service.py") as srv:
+        check(post(srv, SEED_BODY) == {"err_no": 0, "err_msg": "", "key": ["price"],
+                                       "value": ["22.989538"], "tensors": []},
+              "the example's answer", srv.logs())
+
+
+PYOPS_CONF = """
+http_port: 18099
+op:
+    model:
+        local_service_conf:
+            model_config: %s
+            fetch_list: [price]
+    total:
+        concurrency: 2
+    unused:
+        concurrency: 1
+"""
+
+
+def test_pyops():
+    d = tempfile.mkdtemp(prefix="skiff-pyops-")
+    shutil.copy(os.path.join(HERE, "pyops", "dag_service.py"), d)
+    with open(os.path.join(d, "config.yml"), "w") as f:
+        f.write(PYOPS_CONF % st.UCI)
+    with PyService(d, "dag_service.py") as srv:
+        check("op.unused: not an op of" in srv.logs(), "unused section noted", srv.logs())
+        row = [0.01 * k for k in range(13)]
+        want_price = st.uci_expect([row])[0]
+        ans = post(srv, {"key": ["x", "tag"], "value": [",".join(map(str, row)), "t1"]},
+                   name="dag")
+        check(ans["err_no"] == 0, "ok", ans, srv.logs())
+        got = dict(zip(ans["key"], ans["value"]))
+        check(abs(float(got["price"]) - want_price) < 1e-3, "price through the model op", got)
+        check(abs(float(got["total"]) - sum(row)) < 1e-3, "total through the Python op", got)
+        check(got["tag"] == "t1" and got["inputs"] == "model,total", "inputs by op name", got)
+        ans = post(srv, {"key": ["x"], "value": ["boom"]}, name="dag")
+        check(ans["err_no"] == 10000 and "op parse" in ans["err_msg"] and
+              "ValueError" in ans["err_msg"] and "boom asked for" in ans["err_msg"],
+              "an exception names the op and the error", ans)
+        ans = post(srv, {"key": ["x"], "value": ["reject"]}, name="dag")
+        check(ans["err_no"] == 57 and "rejected by parse" in ans["err_msg"],
+              "the op's own error code", ans)
+
+        def one(i):
+            r = [0.01 * ((k + i) % 13) for k in range(13)]
+            a = post(srv, {"key": ["x", "tag"], "value": [",".join(map(str, r)), "c%d" % i]},
+                     name="dag")
+            g = dict(zip(a["key"], a["value"]))
+            return i, a["err_no"], g, r
+
+        with cf.ThreadPoolExecutor(32) as ex:
+            for i, err, g, r in ex.map(one, range(64)):
+                check(err == 0 and g["tag"] == "c%d" % i, "call %d" % i, g)
+                check(abs(float(g["price"]) - st.uci_expect([r])[0]) < 1e-3, "price %d" % i, g)
+    # config.yml's class:
+    d = tempfile.mkdtemp(prefix="skiff-pyclass-")
+    shutil.copy(os.path.join(HERE, "pyops", "upper.py"), d)
+    conf = write_conf("name: up\nop:\n  upper:\n    class: upper.Upper\n", d)
+    env_path = os.environ.get("PYTHONPATH", "")
+    os.environ["PYTHONPATH"] = PYTHON_PKG + (os.pathsep + env_path if env_path else "")
+    try:
+        with Pipe(conf) as srv:
+            for n in (1, 2):
+                ans = post(srv, {"key": ["text"], "value": ["hello"]}, name="up")
+                got = dict(zip(ans["key"], ans["value"]))
+                check(got == {"text": "HELLO", "calls": str(n)}, "class op answer", ans)
+        bad_start("op:\n  a:\n    class: no_such_module.Op\n", "no_such_module",
+                  "ModuleNotFoundError")
+    finally:
+        os.environ["PYTHONPATH"] = env_path
+
+
 GROUPS = {"uci": test_uci, "grpc": test_grpc, "dag": test_dag, "errors": test_errors,
-          "config": test_config, "load": test_load}
+          "config": test_config, "load": test_load, "seed": test_seed, "pyops": test_pyops}
 
 
 def main():
