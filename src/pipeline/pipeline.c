@@ -28,6 +28,7 @@
 #include "core/buf.h"
 #include "core/core.h"
 #include "pipeline/pipeline.h"
+#include "pipeline/plugin.h"
 #include "pipeline/pyop.h"
 #include "vision/steps.h"
 
@@ -195,8 +196,9 @@ typedef struct pop {
     pstep *pre, *post;
     skiff__servable *sv;
     const skiff__model_desc *d;
-    bool *want; /* [n_fetch] from fetch_list; NULL: every output */
-    void *py;   /* a Python op (pyop.h), or NULL */
+    bool *want;          /* [n_fetch] from fetch_list; NULL: every output */
+    void *py;            /* a Python op (pyop.h), or NULL */
+    skiff__plugin *plug; /* a C plugin op (plugin.h), or NULL */
 
     pthread_t *th;
     int n_th;
@@ -645,6 +647,12 @@ static void run_op(pop *o, preq *r)
                 break;
         }
     }
+    if (!st && o->plug) {
+        /* like a model: the op answers what it gives from the plugin on */
+        for (int k = 0; k < d->n; k++)
+            d->vars[k].produced = false;
+        st = skiff__plugin_run(o->plug, d);
+    }
     if (!st)
         st = run_steps(o->post, o->conf->n_post, d);
 done:;
@@ -750,11 +758,17 @@ static skiff_status_t *op_init(skiff__pipeline *p, int i, skiff__pipe_find_cb fi
                                 "op %s (line %d) is a Python op: its preprocess and postprocess "
                                 "are its methods, not config steps",
                                 oc->name, oc->line);
-    if (oc->plugin)
-        return skiff_status_new(SKIFF_CODE_UNSUPPORTED,
-                                "op %s (line %d): `plugin: %s`: C plugins are not served by this "
-                                "build; use preprocess/postprocess steps",
-                                oc->name, oc->line, oc->plugin);
+    if (oc->plugin && (oc->model_config || o->py))
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                "op %s (line %d): a plugin op has no model and no Python class "
+                                "(give each its own op)",
+                                oc->name, oc->line);
+    if (oc->plugin) {
+        skiff_status_t *pst = skiff__plugin_load(oc->plugin, oc->plugin_params, oc->n_plugin_params,
+                                                 oc->name, &o->plug);
+        if (pst)
+            return skiff_status_wrap(pst, "line %d", oc->line);
+    }
     if (oc->n_server_endpoints > 0)
         return skiff_status_new(SKIFF_CODE_UNSUPPORTED,
                                 "op %s (line %d): server_endpoints: remote ops are not served by "
@@ -955,6 +969,7 @@ void skiff__pipeline_free(skiff__pipeline *p)
             pthread_cond_destroy(&o->cv_work);
             pthread_cond_destroy(&o->cv_room);
         }
+        skiff__plugin_free(o->plug);
         skiff__free(o->pre);
         skiff__free(o->post);
         skiff__free(o->want);

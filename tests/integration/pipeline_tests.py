@@ -16,6 +16,7 @@ Groups (run one with `pipeline_tests.py --skiff BIN GROUP`):
   load      64 concurrent clients over HTTP and gRPC, every answer checked
   seed      the tutorial's uci_pipeline web_service.py and config.yml, unchanged
             (python3 web_service.py), answering 18.901152; examples/pipeline_uci/web_service.py
+  plugin    C plugin ops (examples/plugin): answers, bad parameters, ABI mismatch, not a plugin
   pyops     Python ops: fan-out/fan-in by op name, numpy in and out, an op that raises,
             an op's own error code, config.yml's `class:`, the GIL under 32 clients
 """
@@ -427,8 +428,43 @@ def test_pyops():
         os.environ["PYTHONPATH"] = env_path
 
 
+PLUGIN_CONF = """
+name: scale
+op:
+    scale:
+        preprocess:
+            - ParseNumbers: {in: x, dtype: %s}
+        plugin: %s
+        plugin_params: {in: x, out: y, factor: %s, offset: 0.5}
+        postprocess:
+            - ToString: {in: y}
+"""
+
+
+def test_plugin():
+    d = os.path.join(os.path.dirname(st.SKIFF), "examples", "plugin")
+    good = os.path.join(d, "libskiff_scale_op.so")
+    with Pipe(write_conf(PLUGIN_CONF % ("float32", good, "2.0"))) as srv:
+        ans = post(srv, {"key": ["x"], "value": ["1, 2, 3"]}, name="scale")
+        check(ans == {"err_no": 0, "err_msg": "", "key": ["y"], "value": ["2.5, 4.5, 6.5"],
+                      "tensors": []}, "the plugin's answer", ans)
+    with Pipe(write_conf(PLUGIN_CONF % ("int32", good, "2.0"))) as srv:
+        ans = post(srv, {"key": ["x"], "value": ["1, 2"]}, name="scale")
+        check(ans["err_no"] == 5000 and "not float32" in ans["err_msg"] and
+              "scale" in ans["err_msg"], "the plugin's own error, named", ans)
+    bad_start(PLUGIN_CONF % ("float32", good, "lots"), "factor", "lots")
+    bad_start(PLUGIN_CONF % ("float32", os.path.join(d, "libskiff_scale_op_abi99.so"), "2"),
+              "op ABI 99", "speaks 1")
+    bad_start(PLUGIN_CONF % ("float32", os.path.join(d, "no_such.so"), "2"), "does not load",
+              "no_such.so")
+    lib = os.path.join(os.path.dirname(st.SKIFF), "libskiff.so")
+    if os.path.exists(lib):
+        bad_start(PLUGIN_CONF % ("float32", lib, "2"), "exports no skiff_op_plugin")
+
+
 GROUPS = {"uci": test_uci, "grpc": test_grpc, "dag": test_dag, "errors": test_errors,
-          "config": test_config, "load": test_load, "seed": test_seed, "pyops": test_pyops}
+          "config": test_config, "load": test_load, "seed": test_seed, "pyops": test_pyops,
+          "plugin": test_plugin}
 
 
 def main():
