@@ -30,6 +30,7 @@
 #include "pipeline/pipeline.h"
 #include "pipeline/plugin.h"
 #include "pipeline/pyop.h"
+#include "skiff/client.h"
 #include "vision/steps.h"
 
 #define DEFAULT_QUEUE 1024
@@ -196,9 +197,10 @@ typedef struct pop {
     pstep *pre, *post;
     skiff__servable *sv;
     const skiff__model_desc *d;
-    bool *want;          /* [n_fetch] from fetch_list; NULL: every output */
-    void *py;            /* a Python op (pyop.h), or NULL */
-    skiff__plugin *plug; /* a C plugin op (plugin.h), or NULL */
+    bool *want;             /* [n_fetch] from fetch_list; NULL: every output */
+    void *py;               /* a Python op (pyop.h), or NULL */
+    skiff__plugin *plug;    /* a C plugin op (plugin.h), or NULL */
+    skiff_client_t *client; /* a remote op's client (server_endpoints), or NULL */
 
     pthread_t *th;
     int n_th;
@@ -483,9 +485,53 @@ static void inline_outputs(skiff__job *job, void *user)
     ic->st = job->status ? NULL : take_outputs(ic->o, job, ic->d, true);
 }
 
+/* One try of a remote op: the client conf's feeds from the values, over
+ * the op's transport with failover across server_endpoints. */
+static skiff_status_t *run_remote(pop *o, skiff__pipe_dict *d, uint64_t deadline, uint64_t log_id)
+{
+    int nf = skiff_client_feed_count(o->client);
+    skiff_client_feed_t feeds[64];
+    if (nf > 64)
+        return skiff_status_new(SKIFF_CODE_UNSUPPORTED, "client conf with %d feeds (at most 64)",
+                                nf);
+    for (int k = 0; k < nf; k++) {
+        const char *name = skiff_client_feed_name(o->client, k);
+        const skiff__pipe_var *v = skiff__pipe_dict_get(d, name);
+        if (!v)
+            return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                    "the remote model needs input '%s', which no step or input "
+                                    "op gave",
+                                    name);
+        feeds[k] = (skiff_client_feed_t){name, v->v->t, v->v->lod, v->v->n_lod};
+    }
+    skiff_client_call_t call = {.batch = true, .log_id = log_id};
+    if (deadline) {
+        uint64_t now = skiff__now_ns();
+        if (now >= deadline)
+            return skiff_status_new(SKIFF_CODE_DEADLINE_EXCEEDED, "no time left for the call");
+        int64_t ms = (int64_t)((deadline - now) / 1000000ull);
+        call.timeout_ms = ms > 0 ? (int)(ms < INT32_MAX ? ms : INT32_MAX) : 1;
+    }
+    skiff_client_result_t *res = NULL;
+    skiff_status_t *st = skiff_client_predict(o->client, feeds, nf, o->conf->fetch_list,
+                                              o->conf->n_fetch_list, &call, &res);
+    if (st)
+        return skiff_status_wrap(st, "remote %s", o->conf->server_endpoints[0]);
+    for (int i = 0; !st && i < res->n_outputs; i++) {
+        skiff_client_output_t *out = &res->outputs[i];
+        skiff_tensor_t *t = out->tensor;
+        out->tensor = NULL;
+        st = skiff__pipe_dict_put(d, out->name, strlen(out->name), t, out->lod, out->n_lod);
+    }
+    skiff_client_result_free(res);
+    return st;
+}
+
 /* One try of the op's model on the values. */
 static skiff_status_t *run_model(pop *o, skiff__pipe_dict *d, uint64_t deadline, uint64_t log_id)
 {
+    if (o->client)
+        return run_remote(o, d, deadline, log_id);
     skiff__job *job;
     skiff_status_t *st = o->sv->ops->job_new(o->sv, &job);
     if (st)
@@ -590,7 +636,8 @@ static skiff_status_t *run_py(pop *o, preq *r, skiff__pipe_dict *d, int *err_no)
     }
     py_model_ctx m = {o, dl, c->log_id};
     return skiff__py_op_run(o->py, o->conf->name, ins, names, n, c->log_id, c->log_id,
-                            o->sv ? py_model : NULL, &m, o->sv ? o->d : NULL, d, err_no);
+                            o->sv || o->client ? py_model : NULL, &m, o->sv ? o->d : NULL, d,
+                            err_no);
 }
 
 /* Runs op o for r: inputs, steps, model; the result in r->outs[o]. */
@@ -626,7 +673,7 @@ static void run_op(pop *o, preq *r)
     }
     if (!st)
         st = run_steps(o->pre, o->conf->n_pre, d);
-    if (!st && o->sv) {
+    if (!st && (o->sv || o->client)) {
         /* an op with a model answers what it gives from the model on */
         for (int k = 0; k < d->n; k++)
             d->vars[k].produced = false;
@@ -741,6 +788,12 @@ static skiff_status_t *make_steps(const skiff__pipe_op_conf *oc, const skiff__pi
     return NULL;
 }
 
+/* A remote op's transport when its local_service_conf gives none: dag's. */
+static skiff__pipe_client_type conf_client_type(const skiff__pipe_conf *c)
+{
+    return c->dag_client_type == SKIFF__PIPE_LOCAL ? SKIFF__PIPE_BRPC : c->dag_client_type;
+}
+
 static skiff_status_t *op_init(skiff__pipeline *p, int i, skiff__pipe_find_cb find, void *user)
 {
     const skiff__pipe_conf *c = p->conf;
@@ -769,11 +822,33 @@ static skiff_status_t *op_init(skiff__pipeline *p, int i, skiff__pipe_find_cb fi
         if (pst)
             return skiff_status_wrap(pst, "line %d", oc->line);
     }
-    if (oc->n_server_endpoints > 0)
-        return skiff_status_new(SKIFF_CODE_UNSUPPORTED,
-                                "op %s (line %d): server_endpoints: remote ops are not served by "
-                                "this build; give local_service_conf.model_config",
-                                oc->name, oc->line);
+    if (oc->n_server_endpoints > 0) {
+        if (oc->model_config || oc->plugin)
+            return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                    "op %s (line %d): server_endpoints makes a remote op: give it "
+                                    "client_config, not a local model or a plugin",
+                                    oc->name, oc->line);
+        if (!oc->client_config)
+            return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                    "op %s (line %d): server_endpoints needs client_config (the "
+                                    "remote model's serving_client_conf.prototxt or its folder)",
+                                    oc->name, oc->line);
+        skiff__buf eps = {0};
+        for (int k = 0; k < oc->n_server_endpoints; k++)
+            skiff__buf_printf(&eps, "%s%s", k ? "," : "", oc->server_endpoints[k]);
+        skiff__pipe_client_type ct =
+            oc->client_type == SKIFF__PIPE_LOCAL ? conf_client_type(c) : oc->client_type;
+        skiff_client_options_t co = {.transport = ct == SKIFF__PIPE_GRPC   ? SKIFF_CLIENT_GRPC
+                                                  : ct == SKIFF__PIPE_HTTP ? SKIFF_CLIENT_HTTP_JSON
+                                                                           : SKIFF_CLIENT_BRPC,
+                                     .timeout_ms = oc->timeout_ms > 0 ? (int)oc->timeout_ms : 0};
+        skiff_status_t *cst =
+            eps.data ? skiff_client_new(oc->client_config, eps.data, &co, &o->client)
+                     : skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+        skiff__buf_free(&eps);
+        if (cst)
+            return skiff_status_wrap(cst, "op %s (line %d): server_endpoints", oc->name, oc->line);
+    }
     skiff_status_t *st = make_steps(oc, oc->pre, oc->n_pre, &o->pre);
     if (!st)
         st = make_steps(oc, oc->post, oc->n_post, &o->post);
@@ -970,6 +1045,7 @@ void skiff__pipeline_free(skiff__pipeline *p)
             pthread_cond_destroy(&o->cv_room);
         }
         skiff__plugin_free(o->plug);
+        skiff_client_free(o->client);
         skiff__free(o->pre);
         skiff__free(o->post);
         skiff__free(o->want);

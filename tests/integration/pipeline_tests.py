@@ -16,6 +16,7 @@ Groups (run one with `pipeline_tests.py --skiff BIN GROUP`):
   load      64 concurrent clients over HTTP and gRPC, every answer checked
   seed      the tutorial's uci_pipeline web_service.py and config.yml, unchanged
             (python3 web_service.py), answering 18.901152; examples/pipeline_uci/web_service.py
+  remote    remote ops (server_endpoints) over brpc, gRPC and HTTP, failover past a dead endpoint
   plugin    C plugin ops (examples/plugin): answers, bad parameters, ABI mismatch, not a plugin
   pyops     Python ops: fan-out/fan-in by op name, numpy in and out, an op that raises,
             an op's own error code, config.yml's `class:`, the GIL under 32 clients
@@ -462,9 +463,61 @@ def test_plugin():
         bad_start(PLUGIN_CONF % ("float32", lib, "2"), "exports no skiff_op_plugin")
 
 
+REMOTE_CONF = """
+name: uci
+dag:
+    client_type: %s
+op:
+    uci:
+        server_endpoints: ["127.0.0.1:%d", "127.0.0.1:%d"]
+        client_config: %s
+        fetch_list: [price]
+        timeout: 5000
+        retry: 2
+        preprocess:
+            - ParseNumbers: {in: x, shape: [1, 13]}
+        postprocess:
+            - ToString: {in: price}
+"""
+
+
+def dead_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def test_remote():
+    client_conf = os.path.join(ROOT, "examples", "uci_housing", "uci_housing_client")
+    with st.Server([st.UCI]) as model_srv:
+        for ct in ("brpc", "grpc", "http"):
+            conf = write_conf(REMOTE_CONF % (ct, dead_port(), model_srv.port, client_conf))
+            with Pipe(conf) as srv:
+                for _ in range(3):
+                    ans = post(srv, SEED_BODY)
+                    price_ok(ans, 22.989538)
+        # the model server saw the calls over each transport
+        r = requests.get(model_srv.url + "/metrics", timeout=10).text
+        check(st.metric(r, "skiff_rpc_responses_total", protocol="baidu_std", result="ok") == 3,
+              "three brpc calls", r)
+        check(st.metric(r, "skiff_rpc_responses_total", protocol="grpc", result="ok") == 3,
+              "three gRPC calls", r)
+        check(st.metric(r, "skiff_requests_total", model="uci_housing_model", outcome="success") == 9,
+              "nine model requests", r)
+        # every endpoint dead: a clear error, not a hang
+        conf = write_conf(REMOTE_CONF % ("brpc", dead_port(), dead_port(), client_conf))
+        with Pipe(conf) as srv:
+            ans = post(srv, SEED_BODY)
+            check(ans["err_no"] != 0 and "op uci" in ans["err_msg"], "all endpoints dead", ans)
+    bad_start("op:\n  a:\n    server_endpoints: [\"127.0.0.1:1\"]\n", "client_config")
+
+
 GROUPS = {"uci": test_uci, "grpc": test_grpc, "dag": test_dag, "errors": test_errors,
           "config": test_config, "load": test_load, "seed": test_seed, "pyops": test_pyops,
-          "plugin": test_plugin}
+          "plugin": test_plugin, "remote": test_remote}
 
 
 def main():
