@@ -35,6 +35,13 @@
 
 #define DEFAULT_QUEUE 1024
 #define MAX_STEP_IO 8
+/* An op whose runs average under INLINE_MAX_NS (measured over its first
+ * INLINE_AFTER runs and on) runs on the thread that has the request in hand
+ * (a front end's I/O thread, or the thread of the op before it) when it has
+ * a free slot and nothing queued: two thread hand-offs cost more than such an
+ * op. Python and remote ops always run on their own threads. */
+#define INLINE_MAX_NS 250000ull
+#define INLINE_AFTER 8
 
 const double skiff__pipe_bounds_s[12] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
                                          0.01,   0.025,   0.05,   0.1,   1.0,    10.0};
@@ -212,6 +219,12 @@ typedef struct pop {
 
     _Atomic uint64_t ok, failed, sum_ns;
     _Atomic uint64_t le[12];
+    pthread_mutex_t jmu; /* guards jobs: the model's jobs kept for reuse */
+    skiff__job *jobs[8];
+    int n_jobs;
+    _Atomic int busy;        /* threads running the op now (its own or inline) */
+    _Atomic uint64_t runs;   /* runs measured */
+    _Atomic uint64_t avg_ns; /* moving average of a run */
 } pop;
 
 struct skiff__pipeline {
@@ -305,8 +318,9 @@ static void profile_text(preq *r, skiff__buf *b)
     }
 }
 
-/* The request is over: the answer from the last ops, then done(). */
-static void finish(preq *r)
+/* The request is over: the answer from the last ops, then done() (or, when
+ * submit itself finishes it, the call's sync_done). */
+static void finish(preq *r, bool sync)
 {
     skiff__pipeline *p = r->p;
     skiff__pipe_call *c = r->call;
@@ -338,20 +352,58 @@ static void finish(preq *r)
     }
     preq_free(r);
     c->priv = NULL;
-    c->done(c->user);
+    if (sync)
+        c->sync_done = true;
+    else
+        c->done(c->user);
 }
 
-/* Op o is counted for r (ran or skipped): hand on, maybe finish. */
-static void count_done(preq *r, pop *o)
+/* A slot to run o on the caller's thread, when o is quick and idle. */
+static bool inline_claim(pop *o)
+{
+    if (o->py || o->client || atomic_load_explicit(&o->runs, memory_order_relaxed) < INLINE_AFTER ||
+        atomic_load_explicit(&o->avg_ns, memory_order_relaxed) > INLINE_MAX_NS)
+        return false;
+    pthread_mutex_lock(&o->mu);
+    bool queued = o->qlen > 0;
+    pthread_mutex_unlock(&o->mu);
+    if (queued)
+        return false;
+    int b = atomic_load(&o->busy);
+    while (b < o->n_th)
+        if (atomic_compare_exchange_weak(&o->busy, &b, b + 1))
+            return true;
+    return false;
+}
+
+static void run_op(pop *o, preq *r);
+static void count_done(preq *r, pop *o, bool in_line);
+
+/* Runs o for r on this thread (a slot claimed), then hands on. */
+static void run_here(pop *o, preq *r)
+{
+    if (!has_failed(r))
+        run_op(o, r);
+    atomic_fetch_sub(&o->busy, 1);
+    count_done(r, o, true);
+}
+
+/* Op o is counted for r (ran or skipped): hand on, maybe finish. in_line:
+ * the caller may run a quick next op itself. */
+static void count_done(preq *r, pop *o, bool in_line)
 {
     skiff__pipeline *p = r->p;
     for (int i = 0; i < o->n_succ; i++) {
         int s = o->succ[i];
-        if (atomic_fetch_sub(&r->pending[s], 1) == 1)
+        if (atomic_fetch_sub(&r->pending[s], 1) != 1)
+            continue;
+        if (in_line && inline_claim(&p->ops[s]))
+            run_here(&p->ops[s], r);
+        else
             enqueue(&p->ops[s], r, true);
     }
     if (atomic_fetch_sub(&r->remaining, 1) == 1)
-        finish(r);
+        finish(r, false);
 }
 
 /* ---- running an op ---------------------------------------------------------------------- */
@@ -527,14 +579,31 @@ static skiff_status_t *run_remote(pop *o, skiff__pipe_dict *d, uint64_t deadline
     return st;
 }
 
+/* A finished job back to the op's pool (or freed). */
+static void job_put(pop *o, skiff__job *job)
+{
+    skiff__job_clear(job);
+    pthread_mutex_lock(&o->jmu);
+    if (o->n_jobs < 8) {
+        o->jobs[o->n_jobs++] = job;
+        job = NULL;
+    }
+    pthread_mutex_unlock(&o->jmu);
+    skiff__job_free(job);
+}
+
 /* One try of the op's model on the values. */
 static skiff_status_t *run_model(pop *o, skiff__pipe_dict *d, uint64_t deadline, uint64_t log_id)
 {
     if (o->client)
         return run_remote(o, d, deadline, log_id);
-    skiff__job *job;
-    skiff_status_t *st = o->sv->ops->job_new(o->sv, &job);
-    if (st)
+    skiff__job *job = NULL;
+    skiff_status_t *st = NULL;
+    pthread_mutex_lock(&o->jmu);
+    if (o->n_jobs > 0)
+        job = o->jobs[--o->n_jobs];
+    pthread_mutex_unlock(&o->jmu);
+    if (!job && (st = o->sv->ops->job_new(o->sv, &job)))
         return st;
     const skiff__model_desc *md = o->d;
     for (int k = 0; k < md->n_feed; k++) {
@@ -558,14 +627,14 @@ static skiff_status_t *run_model(pop *o, skiff__pipe_dict *d, uint64_t deadline,
     if (!st)
         st = o->sv->ops->check(o->sv, job);
     if (st) {
-        skiff__job_free(job);
+        job_put(o, job);
         return st;
     }
     inline_ctx ic = {o, d, NULL};
     if (o->sv->ops->run_inline(o->sv, job, inline_outputs, &ic)) {
         st = job->status ? skiff_status_wrap(job->status, "model '%s'", md->name) : ic.st;
         job->status = NULL;
-        skiff__job_free(job);
+        job_put(o, job);
         return st;
     }
     wait_ctx w = {.done = false};
@@ -588,7 +657,7 @@ static skiff_status_t *run_model(pop *o, skiff__pipe_dict *d, uint64_t deadline,
     }
     pthread_cond_destroy(&w.cv);
     pthread_mutex_destroy(&w.mu);
-    skiff__job_free(job);
+    job_put(o, job);
     return st;
 }
 
@@ -711,6 +780,10 @@ done:;
                               (double)(t1 - t0) / 1e6, o->conf->timeout_ms);
     uint64_t us = (t1 - t0) / 1000;
     atomic_fetch_add_explicit(&o->sum_ns, t1 - t0, memory_order_relaxed);
+    uint64_t avg = atomic_load_explicit(&o->avg_ns, memory_order_relaxed);
+    uint64_t n_runs = atomic_fetch_add_explicit(&o->runs, 1, memory_order_relaxed);
+    atomic_store_explicit(&o->avg_ns, n_runs == 0 ? t1 - t0 : avg - avg / 8 + (t1 - t0) / 8,
+                          memory_order_relaxed);
     for (int b = 0; b < 12; b++)
         if ((double)us <= skiff__pipe_bounds_s[b] * 1e6)
             atomic_fetch_add_explicit(&o->le[b], 1, memory_order_relaxed);
@@ -745,11 +818,11 @@ static void *op_main(void *arg)
         o->qlen--;
         pthread_cond_signal(&o->cv_room);
         pthread_mutex_unlock(&o->mu);
+        atomic_fetch_add(&o->busy, 1);
         if (!has_failed(r))
             run_op(o, r);
-        /* the inputs' values are not needed once every reader ran: the
-         * answer takes references to what it keeps */
-        count_done(r, o);
+        atomic_fetch_sub(&o->busy, 1);
+        count_done(r, o, true);
     }
     return NULL;
 }
@@ -905,6 +978,7 @@ static skiff_status_t *op_init(skiff__pipeline *p, int i, skiff__pipe_find_cb fi
     if (!o->q)
         return oom();
     pthread_mutex_init(&o->mu, NULL);
+    pthread_mutex_init(&o->jmu, NULL);
     pthread_cond_init(&o->cv_work, NULL);
     pthread_cond_init(&o->cv_room, NULL);
     return NULL;
@@ -1039,7 +1113,10 @@ void skiff__pipeline_free(skiff__pipeline *p)
             skiff__vision_step_free(o->pre[k].s);
         for (int k = 0; o->post && k < o->conf->n_post; k++)
             skiff__vision_step_free(o->post[k].s);
+        for (int k = 0; k < o->n_jobs; k++)
+            skiff__job_free(o->jobs[k]);
         if (o->q) {
+            pthread_mutex_destroy(&o->jmu);
             pthread_mutex_destroy(&o->mu);
             pthread_cond_destroy(&o->cv_work);
             pthread_cond_destroy(&o->cv_room);
@@ -1084,8 +1161,14 @@ skiff_status_t *skiff__pipeline_submit(skiff__pipeline *p, skiff__pipe_call *c)
     c->priv = r;
     c->code = SKIFF_CODE_OK;
     c->msg[0] = '\0';
+    c->sync_done = false;
     int queued = 0;
     for (int k = 0; k < p->n_roots; k++) {
+        if (inline_claim(&p->ops[p->roots[k]])) {
+            run_here(&p->ops[p->roots[k]], r);
+            queued++;
+            continue;
+        }
         if (!enqueue(&p->ops[p->roots[k]], r, false)) {
             if (queued == 0) {
                 c->priv = NULL;
@@ -1100,7 +1183,7 @@ skiff_status_t *skiff__pipeline_submit(skiff__pipeline *p, skiff__pipe_call *c)
         queued++;
     }
     if (atomic_fetch_sub(&r->remaining, 1) == 1)
-        finish(r);
+        finish(r, true);
     return NULL;
 }
 

@@ -95,11 +95,14 @@ typedef struct skiff__pipe_call {
     char msg[1024];    /* the error, naming the op */
     void (*done)(void *user);
     void *user;
-    void *priv; /* the pipeline's */
+    bool sync_done; /* submit finished the call itself (quick ops ran on the
+                       caller's thread): done is not called, the answer is ready */
+    void *priv;     /* the pipeline's */
 } skiff__pipe_call;
 
 /* Starts a call. On error (the pipeline's first queue is full: overload)
- * nothing runs and done is never called. */
+ * nothing runs and done is never called. When it returns with
+ * c->sync_done set, the call is over and done is not called either. */
 skiff_status_t *skiff__pipeline_submit(skiff__pipeline *p, skiff__pipe_call *c);
 /* Frees a finished call's values (the call can be reused after). */
 void skiff__pipe_call_clear(skiff__pipe_call *c);

@@ -817,10 +817,116 @@ static skiff_status_t *decode_json(const char *body, size_t len, const skiff__co
     return st;
 }
 
+/* The common request, {"key":[..],"value":[..]} with strings without
+ * escapes and optionally name, method, clientip (strings) and logid (an
+ * integer), read without a JSON tree. Anything else - tensors, escapes,
+ * other forms, duplicates, mismatched lengths, any error - declines (false)
+ * to the jansson decoder, which also words every error. */
+static bool fast_request(const char *body, size_t len, const skiff__codec_limits *limits,
+                         skiff__pipe_msg **out)
+{
+    enum { F_KEY = 1, F_VALUE = 2, F_NAME = 4, F_METHOD = 8, F_CLIENTIP = 16, F_LOGID = 32 };
+    skiff__codec_limits lim;
+    skiff__codec_limits_resolve(limits, &lim);
+    skiff__jscan sc = {body, body + len};
+    const char *ks[16], *vs[16], *str[3] = {"", "", ""};
+    size_t kl[16], vl[16], sl[3] = {0, 0, 0};
+    size_t nk = 0, nv = 0;
+    int64_t logid = 0;
+    unsigned seen = 0;
+    if (!skiff__jscan_eat(&sc, '{'))
+        return false;
+    if (skiff__jscan_peek(&sc) == '}')
+        return false;
+    for (;;) {
+        const char *k;
+        size_t n;
+        if (skiff__jscan_peek(&sc) != '"' || !skiff__jscan_string(&sc, &k, &n) ||
+            !skiff__jscan_eat(&sc, ':'))
+            return false;
+        unsigned f = n == 3 && !memcmp(k, "key", 3)        ? F_KEY
+                     : n == 5 && !memcmp(k, "value", 5)    ? F_VALUE
+                     : n == 4 && !memcmp(k, "name", 4)     ? F_NAME
+                     : n == 6 && !memcmp(k, "method", 6)   ? F_METHOD
+                     : n == 8 && !memcmp(k, "clientip", 8) ? F_CLIENTIP
+                     : n == 5 && !memcmp(k, "logid", 5)    ? F_LOGID
+                                                           : 0;
+        if (!f || (seen & f))
+            return false;
+        seen |= f;
+        if (f == F_KEY || f == F_VALUE) {
+            const char **arr = f == F_KEY ? ks : vs;
+            size_t *lens = f == F_KEY ? kl : vl, *cnt = f == F_KEY ? &nk : &nv;
+            if (!skiff__jscan_eat(&sc, '['))
+                return false;
+            if (skiff__jscan_peek(&sc) != ']') {
+                for (;;) {
+                    if (*cnt == 16 || skiff__jscan_peek(&sc) != '"' ||
+                        !skiff__jscan_string(&sc, &arr[*cnt], &lens[*cnt]))
+                        return false;
+                    (*cnt)++;
+                    if (skiff__jscan_eat(&sc, ','))
+                        continue;
+                    break;
+                }
+            }
+            if (!skiff__jscan_eat(&sc, ']'))
+                return false;
+        } else if (f == F_LOGID) {
+            skiff__jnum num;
+            if (skiff__jscan_peek(&sc) == '"' || !skiff__jscan_number(&sc, &num) || !num.is_int)
+                return false;
+            logid = num.i;
+        } else {
+            int i = f == F_NAME ? 0 : f == F_METHOD ? 1 : 2;
+            if (skiff__jscan_peek(&sc) != '"' || !skiff__jscan_string(&sc, &str[i], &sl[i]))
+                return false;
+        }
+        if (skiff__jscan_eat(&sc, ','))
+            continue;
+        if (!skiff__jscan_eat(&sc, '}') || skiff__jscan_peek(&sc) != -1)
+            return false;
+        break;
+    }
+    if (nk != nv || nk > (size_t)lim.max_inputs)
+        return false;
+    for (size_t i = 0; i < nk; i++)
+        if (memchr(ks[i], 0, kl[i]))
+            return false;
+    skiff__pipe_msg *m = msg_new();
+    if (!m || !(m->items = skiff__arena_calloc(m->arena, nk + 1, sizeof(skiff__pipe_item), 16))) {
+        skiff__pipe_msg_free(m);
+        return false;
+    }
+    for (size_t i = 0; i < nk; i++) {
+        skiff__pipe_item *it = &m->items[i];
+        it->key = skiff__arena_strndup(m->arena, ks[i], kl[i]);
+        it->str = skiff__arena_strndup(m->arena, vs[i], vl[i]);
+        it->str_len = vl[i];
+        if (!it->key || !it->str) {
+            skiff__pipe_msg_free(m);
+            return false;
+        }
+    }
+    m->n_items = m->n_pairs = (int)nk;
+    m->logid = logid;
+    const char **dst[3] = {&m->name, &m->method, &m->clientip};
+    for (int i = 0; i < 3; i++)
+        if (sl[i] && !(*dst[i] = skiff__arena_strndup(m->arena, str[i], sl[i]))) {
+            skiff__pipe_msg_free(m);
+            return false;
+        }
+    *out = m;
+    return true;
+}
+
 skiff_status_t *skiff__pipe_decode_request_json(const char *body, size_t len,
                                                 const skiff__codec_limits *limits,
                                                 skiff__pipe_msg **out_msg)
 {
+    *out_msg = NULL;
+    if (fast_request(body, len, limits, out_msg))
+        return NULL;
     return decode_json(body, len, limits, true, out_msg);
 }
 

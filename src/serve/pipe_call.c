@@ -118,6 +118,10 @@ bool skiff__pipe_start(skiff__server *s, skiff__infer_call *c, const skiff__infe
         pc->user = c;
         c->pc = pc;
         st = skiff__pipeline_submit(s->pipe, pc);
+        if (!st && pc->sync_done) {
+            skiff__pipe_resume(c, out); /* quick ops ran on this thread */
+            return true;
+        }
         if (!st)
             return false;
         c->pc = NULL;
