@@ -4,7 +4,14 @@
  * chosen by elem_type, explicit shapes with the batch dim, optional lod. Both
  * proto field names and proto3's lowerCamelCase JSON names are accepted, and
  * proto3's string forms of int64 and NaN/Infinity. (The 0.4 web format is in
- * codec_paddle.c.) */
+ * codec_paddle.c.)
+ *
+ * The same decoder reads the protobuf binary Request (codec_paddle09_pb.c):
+ * each tensor's checks (p09_tensor) read a skiff__p09_tensor view, which the
+ * JSON front points at the tensor's object and the binary front at
+ * protobuf-c's typed arrays, so both fronts check the same things in the
+ * same order and word errors alike, and binary values are copied a tensor
+ * at a time. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
