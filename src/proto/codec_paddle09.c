@@ -516,7 +516,8 @@ static skiff_status_t *p09_tensor(p09_ctx *c, const skiff__p09_tensor *v)
         return st;
     }
 
-    bool batched = s ? (s->batched || s->is_lod) : nd > 0;
+    /* a scalar (an input of any rank may be one) has no batch dim to agree on */
+    bool batched = nd > 0 && (!s || s->batched || s->is_lod);
     if (batched) {
         int64_t bsz = is_lod ? n_lod - 1 : dims[0];
         if (c->batch < 0) {

@@ -347,6 +347,12 @@ void test_p09pb_requests(void **state)
     ty3[1].tensor_content.data = bytes2, ty3[1].tensor_content.len = 2;
     ty3[2].float64_data = dnan, ty3[2].n_float64_data = 1;
     req_case("bool and int8 bytes, NaN float64", &M_TYPES, ty3, 3, NULL);
+    int32_t s21[] = {2, 1};
+    pb_tensor scalar[] = {tensor("d", "", 3, NULL, 0), tensor("l", "", 0, s21, 2)};
+    scalar[0].float64_data = d2, scalar[0].n_float64_data = 1;
+    scalar[1].int64_data = l2, scalar[1].n_int64_data = 2;
+    req_case("a scalar beside a batch of 2", &M_TYPES, scalar, 2, NULL);
+    req_case("a scalar alone", &M_TYPES, scalar, 1, NULL);
     t = tensor("q", "", 2, s3, 1); /* no model */
     t.int_data = i16bad, t.n_int_data = 2;
     t.n_shape = 0;
