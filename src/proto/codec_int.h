@@ -109,12 +109,79 @@ skiff_status_t *skiff__codec_decode_fetch(const json_t *f, const char *field,
                                           const skiff__model_io *io, const skiff__codec_limits *lim,
                                           skiff__infer_request *r);
 
+/* The same for a list of names already read off the wire (the binary
+ * fronts); a NULL name is "". */
+skiff_status_t *skiff__codec_decode_fetch_names(char *const *names, size_t n, const char *field,
+                                                const skiff__model_io *io,
+                                                const skiff__codec_limits *lim,
+                                                skiff__infer_request *r);
+/* "<what>: element N (V) is out of range for <dtype>" (skiff__codec_leaf's
+ * message), for decoders that convert typed values themselves. */
+skiff_status_t *skiff__codec_range_err(const char *what, int64_t index, double v,
+                                       skiff_dtype_t dtype);
+
+/* ---- Paddle 0.9 Tensor messages (codec_paddle09.c) ------------------------------
+ *
+ * One Tensor message as the shared 0.9 checks read it, whichever front it
+ * came through. The JSON front sets `json` to the tensor's object (and name
+ * and alias, whose types it has checked) and leaves the rest zero; the
+ * binary front (codec_paddle09_pb.c) leaves `json` NULL and points the typed
+ * members into protobuf-c's unpacked message. Every check and message then
+ * happens once, in one order, for both; the binary values are copied (or
+ * converted) a tensor at a time instead of an element at a time. Everything
+ * is borrowed for the call. */
+typedef enum skiff__p09_field {
+    SKIFF__P09_INT64,   /* int64_data: int64_t */
+    SKIFF__P09_FLOAT,   /* float_data: float */
+    SKIFF__P09_INT,     /* int_data: int32_t */
+    SKIFF__P09_FLOAT64, /* float64_data: double */
+    SKIFF__P09_UINT32,  /* uint32_data: uint32_t */
+    SKIFF__P09_BOOL,    /* bool_data: int (protobuf-c's protobuf_c_boolean) */
+    SKIFF__P09_C64,     /* complex64_data: float */
+    SKIFF__P09_C128,    /* complex128_data: double */
+    SKIFF__P09_DATA,    /* data: char * (NULL is "") */
+    SKIFF__P09_CONTENT, /* tensor_content: bytes */
+    SKIFF__P09_N
+} skiff__p09_field;
+
+typedef struct skiff__p09_tensor {
+    const json_t *json; /* the JSON front's object; NULL: the typed members below */
+    const char *name;   /* "" when absent */
+    const char *alias;  /* "" when absent */
+    int64_t elem_type;
+    const int32_t *shape;
+    size_t n_shape;
+    const int32_t *lod;
+    size_t n_lod;
+    const void *values[SKIFF__P09_N];
+    size_t n_values[SKIFF__P09_N]; /* elements; tensor_content: bytes */
+} skiff__p09_tensor;
+
+/* A binary Request (or the tensors of a binary Response's first
+ * ModelOutput, decoded as a Request without a model). */
+typedef struct skiff__p09_request {
+    const void *msg; /* the unpacked message */
+    size_t n_tensors;
+    /* fills *out with tensor i's view (pointers into msg) */
+    void (*tensor_at)(const void *msg, size_t i, skiff__p09_tensor *out);
+    char *const *fetch; /* fetch_var_names */
+    size_t n_fetch;
+    uint64_t log_id;
+} skiff__p09_request;
+
 /* Paddle 0.9: a Request given as its proto3 JSON tree (borrowed), with
- * in->io or in->pick as skiff__decode_paddle09(_pick). The binary front
- * (codec_paddle09_pb.c) builds that tree from the protobuf message, so both
- * fronts share every check and message. */
+ * in->io or in->pick as skiff__decode_paddle09(_pick). The Paddle 0.3-0.6
+ * front (codec_paddle04_pb.c) maps its messages onto this form. */
 skiff_status_t *skiff__decode_paddle09_tree(const json_t *root, const skiff__decode_in *in,
                                             skiff__infer_request **out_req);
+
+/* Paddle 0.9: a Request already unpacked from protobuf binary, with the same
+ * checks and messages as skiff__decode_paddle09_tree gives its proto3 JSON
+ * form (in->io or in->pick picks the model; a binary Request has no
+ * "model", so pick is asked with NULL). */
+skiff_status_t *skiff__decode_paddle09_typed(const skiff__p09_request *r,
+                                             const skiff__decode_in *in,
+                                             skiff__infer_request **out_req);
 
 /* Paddle 0.9 protobuf binary Request (codec_paddle09_pb.c). */
 skiff_status_t *skiff__decode_paddle09_pb(const skiff__decode_in *in, skiff__infer_request **out);
@@ -132,6 +199,11 @@ skiff_status_t *skiff__decode_paddle09_pb_response(const skiff__decode_in *in,
 /* Paddle 0.9 Response in its proto3 JSON form (borrowed). */
 skiff_status_t *skiff__decode_paddle09_response_tree(const json_t *root, const skiff__decode_in *in,
                                                      skiff__infer_request **out);
+/* The error a Paddle 0.9 answer reports: a non-zero err_no (Paddle's own
+ * codes mapped, any other by the HTTP status), or an HTTP status of 300 and
+ * up; NULL when it reports none. err_msg may be NULL. */
+skiff_status_t *skiff__paddle09_answer_error(const skiff__decode_in *in, int64_t err_no,
+                                             const char *err_msg);
 
 /* ---- streaming JSON scanner (codec_json.c) --------------------------------------
  *

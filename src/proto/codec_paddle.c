@@ -346,6 +346,45 @@ static skiff_status_t *web_input(web_ctx *c, int spec_idx, const char *const *ke
     return skiff__codec_add_input(c->req, skiff__strdup(key), spec_idx, t, lodv, n_lod);
 }
 
+/* Room for a fetch list of n names in r->outputs. */
+static skiff_status_t *fetch_alloc(size_t n, const char *field, const skiff__codec_limits *lim,
+                                   skiff__infer_request *r)
+{
+    if (n > (size_t)lim->max_outputs)
+        return skiff__codec_bad("\"%s\" lists %zu outputs, more than the limit of %d", field, n,
+                                lim->max_outputs);
+    if (n && !(r->outputs = skiff__calloc(n, sizeof(*r->outputs))))
+        return skiff__codec_oom();
+    return NULL;
+}
+
+/* One fetched name, matched to the model's outputs, appended to r->outputs. */
+static skiff_status_t *fetch_one(const char *name, const char *field, const skiff__model_io *io,
+                                 skiff__infer_request *r)
+{
+    int spec = -1;
+    if (io) {
+        spec = skiff__codec_find_spec(io->outputs, io->n_outputs, name, true);
+        if (spec < 0) {
+            char list[256];
+            return skiff_status_new(
+                SKIFF_CODE_INVALID_ARG, "unknown output '%.*s' in \"%s\"; model outputs: %s",
+                SKIFF__CODEC_Q(name), field,
+                skiff__codec_list_specs(io->outputs, io->n_outputs, list, sizeof(list)));
+        }
+    }
+    for (int k = 0; k < r->n_outputs; k++)
+        if ((spec >= 0 && r->outputs[k].spec == spec) ||
+            (spec < 0 && strcmp(r->outputs[k].name, name) == 0))
+            return skiff__codec_bad("output '%.*s' listed twice in \"%s\"", SKIFF__CODEC_Q(name),
+                                    field);
+    r->outputs[r->n_outputs].name = skiff__strdup(name);
+    if (!r->outputs[r->n_outputs].name)
+        return skiff__codec_oom();
+    r->outputs[r->n_outputs++].spec = spec;
+    return NULL;
+}
+
 /* Shared by both Paddle formats: a list of output names (or one string). */
 skiff_status_t *skiff__codec_decode_fetch(const json_t *f, const char *field,
                                           const skiff__model_io *io, const skiff__codec_limits *lim,
@@ -353,46 +392,30 @@ skiff_status_t *skiff__codec_decode_fetch(const json_t *f, const char *field,
 {
     if (!f || json_is_null(f))
         return NULL;
-    size_t n = json_is_string(f) ? 1 : json_is_array(f) ? json_array_size(f) : 0;
     if (!json_is_string(f) && !json_is_array(f))
         return skiff__codec_bad("\"%s\" is %s, expected a list of output names", field,
                                 skiff__codec_json_kind(f));
-    if (n > (size_t)lim->max_outputs)
-        return skiff__codec_bad("\"%s\" lists %zu outputs, more than the limit of %d", field, n,
-                                lim->max_outputs);
-    if (n == 0)
-        return NULL;
-    r->outputs = skiff__calloc(n, sizeof(*r->outputs));
-    if (!r->outputs)
-        return skiff__codec_oom();
-    for (size_t i = 0; i < n; i++) {
+    size_t n = json_is_string(f) ? 1 : json_array_size(f);
+    skiff_status_t *st = fetch_alloc(n, field, lim, r);
+    for (size_t i = 0; !st && i < n; i++) {
         const json_t *e = json_is_string(f) ? f : json_array_get(f, i);
         if (!json_is_string(e))
             return skiff__codec_bad("\"%s\"[%zu] is %s, expected an output name", field, i,
                                     skiff__codec_json_kind(e));
-        const char *name = json_string_value(e);
-        int spec = -1;
-        if (io) {
-            spec = skiff__codec_find_spec(io->outputs, io->n_outputs, name, true);
-            if (spec < 0) {
-                char list[256];
-                return skiff_status_new(
-                    SKIFF_CODE_INVALID_ARG, "unknown output '%.*s' in \"%s\"; model outputs: %s",
-                    SKIFF__CODEC_Q(name), field,
-                    skiff__codec_list_specs(io->outputs, io->n_outputs, list, sizeof(list)));
-            }
-        }
-        for (int k = 0; k < r->n_outputs; k++)
-            if ((spec >= 0 && r->outputs[k].spec == spec) ||
-                (spec < 0 && strcmp(r->outputs[k].name, name) == 0))
-                return skiff__codec_bad("output '%.*s' listed twice in \"%s\"",
-                                        SKIFF__CODEC_Q(name), field);
-        r->outputs[r->n_outputs].name = skiff__strdup(name);
-        if (!r->outputs[r->n_outputs].name)
-            return skiff__codec_oom();
-        r->outputs[r->n_outputs++].spec = spec;
+        st = fetch_one(json_string_value(e), field, io, r);
     }
-    return NULL;
+    return st;
+}
+
+skiff_status_t *skiff__codec_decode_fetch_names(char *const *names, size_t n, const char *field,
+                                                const skiff__model_io *io,
+                                                const skiff__codec_limits *lim,
+                                                skiff__infer_request *r)
+{
+    skiff_status_t *st = fetch_alloc(n, field, lim, r);
+    for (size_t i = 0; !st && i < n; i++)
+        st = fetch_one(names[i] ? names[i] : "", field, io, r);
+    return st;
 }
 
 static bool ends_with_lod(const char *k, size_t *base_len)

@@ -4,7 +4,14 @@
  * chosen by elem_type, explicit shapes with the batch dim, optional lod. Both
  * proto field names and proto3's lowerCamelCase JSON names are accepted, and
  * proto3's string forms of int64 and NaN/Infinity. (The 0.4 web format is in
- * codec_paddle.c.) */
+ * codec_paddle.c.)
+ *
+ * The same decoder reads the protobuf binary Request (codec_paddle09_pb.c):
+ * each tensor's checks (p09_tensor) read a skiff__p09_tensor view, which the
+ * JSON front points at the tensor's object and the binary front at
+ * protobuf-c's typed arrays, so both fronts check the same things in the
+ * same order and word errors alike, and binary values are copied a tensor
+ * at a time. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,19 +20,19 @@
 
 /* ============================ Paddle 0.9 ===================================== */
 
-typedef enum {
-    P_INT64,
-    P_FLOAT,
-    P_INT,
-    P_FLOAT64,
-    P_UINT32,
-    P_BOOL,
-    P_C64,
-    P_C128,
-    P_DATA,
-    P_CONTENT,
-    P_N
-} pfield;
+/* The payload fields, in their order in the message (codec_int.h). */
+typedef skiff__p09_field pfield;
+#define P_INT64 SKIFF__P09_INT64
+#define P_FLOAT SKIFF__P09_FLOAT
+#define P_INT SKIFF__P09_INT
+#define P_FLOAT64 SKIFF__P09_FLOAT64
+#define P_UINT32 SKIFF__P09_UINT32
+#define P_BOOL SKIFF__P09_BOOL
+#define P_C64 SKIFF__P09_C64
+#define P_C128 SKIFF__P09_C128
+#define P_DATA SKIFF__P09_DATA
+#define P_CONTENT SKIFF__P09_CONTENT
+#define P_N SKIFF__P09_N
 
 static const char *const pfield_name[P_N][2] = {
     [P_INT64] = {"int64_data", "int64Data"},
@@ -167,32 +174,47 @@ static const char *const tensor_fields[] = {"int64_data",     "int64Data",     "
                                             "name",           "alias_name",    "aliasName",
                                             "tensor_content", "tensorContent", NULL};
 
+/* Element i of a tensor's shape or lod: from the JSON list l, or from the
+ * binary front's int32 array v. false (with the JSON value's kind in *kind)
+ * when the JSON element is not an integer. */
+static bool p09_int_at(const json_t *l, const int32_t *v, size_t i, int64_t *out, const char **kind)
+{
+    if (!l) {
+        *out = v[i];
+        return true;
+    }
+    const json_t *e = json_array_get(l, i);
+    if (p09_int_bad(e, out)) {
+        *kind = skiff__codec_json_kind(e);
+        return false;
+    }
+    return true;
+}
+
 /* A Paddle 0.9 tensor's shape (batch dim included; a client that left it
  * out sent one instance), checked against the input and the element limit. */
-static skiff_status_t *p09_shape(p09_ctx *c, const json_t *tj, const char *what,
+static skiff_status_t *p09_shape(p09_ctx *c, const skiff__p09_tensor *v, const char *what,
                                  const skiff__io_spec *s, int *out_nd, int64_t *dims,
                                  int64_t *out_numel)
 {
     char a[160];
     int nd = 0;
-    const json_t *js = json_object_get(tj, "shape");
+    const json_t *js = v->json ? json_object_get(v->json, "shape") : NULL;
     if (js && !json_is_array(js))
         return skiff__codec_bad("%s: shape is %s, expected a list of dims", what,
                                 skiff__codec_json_kind(js));
-    if (js) {
-        if (json_array_size(js) > SKIFF_MAX_DIMS)
-            return skiff__codec_bad("%s: shape has %zu dims, more than %d", what,
-                                    json_array_size(js), SKIFF_MAX_DIMS);
-        for (size_t i = 0; i < json_array_size(js); i++) {
-            int64_t d;
-            if (p09_int_bad(json_array_get(js, i), &d))
-                return skiff__codec_bad("%s: shape[%zu] is %s, expected an integer", what, i,
-                                        skiff__codec_json_kind(json_array_get(js, i)));
-            if (d < 0 || d > INT32_MAX)
-                return skiff__codec_bad("%s: shape[%zu] is %lld, expected a dim in 0..%d", what, i,
-                                        (long long)d, INT32_MAX);
-            dims[nd++] = d;
-        }
+    size_t n = v->json ? (js ? json_array_size(js) : 0) : v->n_shape;
+    if (n > SKIFF_MAX_DIMS)
+        return skiff__codec_bad("%s: shape has %zu dims, more than %d", what, n, SKIFF_MAX_DIMS);
+    for (size_t i = 0; i < n; i++) {
+        int64_t d;
+        const char *kind = NULL;
+        if (!p09_int_at(js, v->shape, i, &d, &kind))
+            return skiff__codec_bad("%s: shape[%zu] is %s, expected an integer", what, i, kind);
+        if (d < 0 || d > INT32_MAX)
+            return skiff__codec_bad("%s: shape[%zu] is %lld, expected a dim in 0..%d", what, i,
+                                    (long long)d, INT32_MAX);
+        dims[nd++] = d;
     }
     skiff_status_t *shape_err = s ? skiff__codec_check_shape(what, s, nd, dims) : NULL;
     if (shape_err && s->batched && nd < SKIFF_MAX_DIMS) {
@@ -224,25 +246,25 @@ static skiff_status_t *p09_shape(p09_ctx *c, const json_t *tj, const char *what,
 }
 
 /* A Paddle 0.9 tensor's LoD offsets (a LoD input without them is one
- * sequence per row... of rows dims[0]). */
-static skiff_status_t *p09_lod(p09_ctx *c, const json_t *tj, const char *what,
+ * sequence of dims[0] rows). */
+static skiff_status_t *p09_lod(p09_ctx *c, const skiff__p09_tensor *v, const char *what,
                                const skiff__io_spec *s, int nd, const int64_t *dims,
                                int64_t **out_lod, int *out_n_lod, bool *out_is_lod)
 {
     skiff_status_t *st;
     int64_t *lod = NULL;
     int n_lod = 0;
-    const json_t *jl = json_object_get(tj, "lod");
+    const json_t *jl = v->json ? json_object_get(v->json, "lod") : NULL;
     if (jl && !json_is_array(jl))
         return skiff__codec_bad("%s: lod is %s, expected a list of offsets", what,
                                 skiff__codec_json_kind(jl));
-    bool is_lod = s ? s->is_lod : (jl && json_array_size(jl) > 0);
-    if (jl && json_array_size(jl) > 0 && !is_lod)
+    size_t ln = v->json ? (jl ? json_array_size(jl) : 0) : v->n_lod;
+    bool is_lod = s ? s->is_lod : ln > 0;
+    if (ln > 0 && !is_lod)
         return skiff__codec_bad("%s: lod given but the input is not a LoD input", what);
     if (is_lod) {
         if (nd < 1)
             return skiff__codec_bad("%s: a LoD input needs a shape with a row dim", what);
-        size_t ln = jl ? json_array_size(jl) : 0;
         if (ln > (size_t)c->lim.max_elements)
             return skiff__codec_bad("%s: lod is too long", what);
         lod = skiff__malloc(sizeof(int64_t) * (ln ? ln : 2));
@@ -253,10 +275,10 @@ static skiff_status_t *p09_lod(p09_ctx *c, const json_t *tj, const char *what,
             n_lod = 2;
         }
         for (size_t i = 0; i < ln; i++) {
-            if (p09_int_bad(json_array_get(jl, i), &lod[i])) {
+            const char *kind = NULL;
+            if (!p09_int_at(jl, v->lod, i, &lod[i], &kind)) {
                 skiff__free(lod);
-                return skiff__codec_bad("%s: lod[%zu] is %s, expected an integer", what, i,
-                                        skiff__codec_json_kind(json_array_get(jl, i)));
+                return skiff__codec_bad("%s: lod[%zu] is %s, expected an integer", what, i, kind);
             }
             n_lod++;
         }
@@ -272,73 +294,130 @@ static skiff_status_t *p09_lod(p09_ctx *c, const json_t *tj, const char *what,
     return NULL;
 }
 
-/* Fills t from the payload: base64 tensor_content, or the typed list. */
-static skiff_status_t *p09_fill(const char *what, skiff_tensor_t *t, const json_t *payload,
-                                pfield pf, int64_t numel)
+/* "shape [..] needs N elements, <field> has M" */
+static skiff_status_t *p09_count_err(const char *what, const skiff_tensor_t *t, int64_t numel,
+                                     pfield pf, size_t n)
 {
     char a[160];
+    return skiff__codec_bad("%s: shape %s needs %lld elements, %s has %zu", what,
+                            skiff_shape_str(t->ndim, t->dims, a, sizeof(a)), (long long)numel,
+                            pfield_name[pf][0], n);
+}
+
+/* tensor_content's got bytes into t (bool bytes normalised to 0/1). */
+static skiff_status_t *p09_content(const char *what, skiff_tensor_t *t, const void *raw, size_t got)
+{
+    char a[160];
+    if (got != t->nbytes)
+        return skiff__codec_bad("%s: shape %s needs %zu bytes of tensor_content, got %zu", what,
+                                skiff_shape_str(t->ndim, t->dims, a, sizeof(a)), t->nbytes, got);
+    if (got)
+        memcpy(t->data, raw, got);
+    if (t->dtype == SKIFF_DTYPE_BOOL) /* any non-zero byte is true; store 1 */
+        for (size_t i = 0; i < t->nbytes; i++)
+            ((uint8_t *)t->data)[i] = ((uint8_t *)t->data)[i] != 0;
+    return NULL;
+}
+
+/* Fills t from the JSON payload: base64 tensor_content, or the typed list. */
+static skiff_status_t *p09_fill_json(const char *what, skiff_tensor_t *t, const json_t *payload,
+                                     pfield pf, int64_t numel)
+{
     skiff_status_t *st = NULL;
-    skiff_dtype_t dt = t->dtype;
-    int nd = t->ndim;
-    const int64_t *dims = t->dims;
     if (payload && pf == P_CONTENT) {
-        if (!json_is_string(payload)) {
-            st = skiff__codec_bad("%s: tensor_content is %s, expected a base64 string", what,
-                                  skiff__codec_json_kind(payload));
-        } else {
-            size_t sl = json_string_length(payload), got = 0;
-            uint8_t *raw = skiff__malloc(sl / 4 * 3 + 3);
-            if (!raw)
-                st = skiff__codec_oom();
-            else if (!skiff__base64_decode(json_string_value(payload), sl, raw, &got))
-                st = skiff__codec_bad("%s: tensor_content is not valid base64", what);
-            else if (got != t->nbytes)
-                st =
-                    skiff__codec_bad("%s: shape %s needs %zu bytes of tensor_content, got %zu",
-                                     what, skiff_shape_str(nd, dims, a, sizeof(a)), t->nbytes, got);
-            else if (got)
-                memcpy(t->data, raw, got);
-            if (!st && dt == SKIFF_DTYPE_BOOL) /* any non-zero byte is true; store 1 */
-                for (size_t i = 0; i < t->nbytes; i++)
-                    ((uint8_t *)t->data)[i] = ((uint8_t *)t->data)[i] != 0;
-            skiff__free(raw);
-        }
-    } else {
-        size_t n = payload ? json_array_size(payload) : 0;
-        if (payload && !json_is_array(payload))
-            st = skiff__codec_bad("%s: %s is %s, expected a list", what, pfield_name[pf][0],
-                                  skiff__codec_json_kind(payload));
-        else if ((int64_t)n != numel)
-            st = skiff__codec_bad("%s: shape %s needs %lld elements, %s has %zu", what,
-                                  skiff_shape_str(nd, dims, a, sizeof(a)), (long long)numel,
-                                  pfield_name[pf][0], n);
-        for (size_t i = 0; !st && i < n; i++)
-            st = p09_leaf(what, json_array_get(payload, i), (int64_t)i, dt, t->data);
+        if (!json_is_string(payload))
+            return skiff__codec_bad("%s: tensor_content is %s, expected a base64 string", what,
+                                    skiff__codec_json_kind(payload));
+        size_t sl = json_string_length(payload), got = 0;
+        uint8_t *raw = skiff__malloc(sl / 4 * 3 + 3);
+        if (!raw)
+            st = skiff__codec_oom();
+        else if (!skiff__base64_decode(json_string_value(payload), sl, raw, &got))
+            st = skiff__codec_bad("%s: tensor_content is not valid base64", what);
+        else
+            st = p09_content(what, t, raw, got);
+        skiff__free(raw);
+        return st;
     }
+    size_t n = payload ? json_array_size(payload) : 0;
+    if (payload && !json_is_array(payload))
+        return skiff__codec_bad("%s: %s is %s, expected a list", what, pfield_name[pf][0],
+                                skiff__codec_json_kind(payload));
+    if ((int64_t)n != numel)
+        return p09_count_err(what, t, numel, pf, n);
+    for (size_t i = 0; !st && i < n; i++)
+        st = p09_leaf(what, json_array_get(payload, i), (int64_t)i, t->dtype, t->data);
     return st;
 }
 
-static skiff_status_t *p09_tensor(p09_ctx *c, const json_t *tj, size_t ti)
+/* Fills t from a binary payload (field pf of v; has: the field is not
+ * empty). The field matches t's type (p09_tensor chose it by elem_type), so
+ * each type is one copy or one loop. Floats are copied bit for bit (a NaN
+ * keeps its payload; the JSON form has one NaN); int_data for int16 is
+ * range-checked as skiff__codec_leaf checks it. */
+static skiff_status_t *p09_fill_typed(const char *what, skiff_tensor_t *t,
+                                      const skiff__p09_tensor *v, bool has, pfield pf,
+                                      int64_t numel)
 {
-    char where[64], what[256];
-    skiff_status_t *st;
-    snprintf(where, sizeof(where), "tensor[%zu]", ti);
-    if (!json_is_object(tj))
-        return skiff__codec_bad("%s is %s, expected an object", where, skiff__codec_json_kind(tj));
-    if ((st = check_fields(tj, where, tensor_fields)))
-        return st;
+    if (has && pf == P_CONTENT)
+        return p09_content(what, t, v->values[pf], v->n_values[pf]);
+    size_t n = has ? v->n_values[pf] : 0;
+    if ((int64_t)n != numel)
+        return p09_count_err(what, t, numel, pf, n);
+    if (n == 0)
+        return NULL;
+    const void *src = v->values[pf];
+    switch (t->dtype) {
+    case SKIFF_DTYPE_INT16:
+        for (size_t i = 0; i < n; i++) {
+            int32_t x = ((const int32_t *)src)[i];
+            if (x < INT16_MIN || x > INT16_MAX)
+                return skiff__codec_range_err(what, (int64_t)i, (double)x, t->dtype);
+            ((int16_t *)t->data)[i] = (int16_t)x;
+        }
+        return NULL;
+    case SKIFF_DTYPE_BOOL:
+        for (size_t i = 0; i < n; i++)
+            ((uint8_t *)t->data)[i] = ((const int *)src)[i] != 0;
+        return NULL;
+    case SKIFF_DTYPE_STRING:
+        for (size_t i = 0; i < n; i++) {
+            const char *s = ((char *const *)src)[i];
+            if (!(((char **)t->data)[i] = skiff__strdup(s ? s : "")))
+                return skiff__codec_oom();
+        }
+        return NULL;
+    default: /* int64, float32, int32, float64: the wire's own layout */
+        memcpy(t->data, src, t->nbytes);
+        return NULL;
+    }
+}
 
-    const json_t *jn = json_object_get(tj, "name");
-    const json_t *ja = pget(tj, "alias_name", "aliasName");
-    if ((jn && !json_is_string(jn)) || (ja && !json_is_string(ja)))
-        return skiff__codec_bad("%s: %s is %s, expected a string", where,
-                                jn && !json_is_string(jn) ? "name" : "alias_name",
-                                skiff__codec_json_kind(jn && !json_is_string(jn) ? jn : ja));
-    const char *name = jn ? json_string_value(jn) : "";
-    const char *alias = ja ? json_string_value(ja) : "";
+/* Whether field f of v carries values (an empty list or string does not),
+ * and its JSON value. */
+static bool p09_has(const skiff__p09_tensor *v, int f, const json_t **out_json)
+{
+    *out_json = NULL;
+    if (!v->json)
+        return v->n_values[f] > 0;
+    const json_t *j = pget(v->json, pfield_name[f][0], pfield_name[f][1]);
+    if (!j)
+        return false;
+    bool empty = f == P_CONTENT ? (json_is_string(j) && json_string_length(j) == 0)
+                                : (json_is_array(j) && json_array_size(j) == 0);
+    *out_json = j;
+    return !empty;
+}
+
+/* One Tensor message, from either front: matched to the model's input,
+ * type, payload field, shape, lod and batch checked, decoded into a tensor
+ * added to c->req. */
+static skiff_status_t *p09_tensor(p09_ctx *c, const skiff__p09_tensor *v)
+{
+    char what[256];
+    skiff_status_t *st;
+    const char *name = v->name, *alias = v->alias;
     const char *key = alias[0] ? alias : name;
-    if (!key[0])
-        return skiff__codec_bad("%s has neither name nor alias_name", where);
     snprintf(what, sizeof(what), "input '%.*s'", SKIFF__CODEC_Q(key));
 
     int spec = -1;
@@ -369,8 +448,8 @@ static skiff_status_t *p09_tensor(p09_ctx *c, const json_t *tj, size_t ti)
     }
 
     /* type */
-    int64_t et = 0;
-    const json_t *je = pget(tj, "elem_type", "elemType");
+    int64_t et = v->elem_type;
+    const json_t *je = v->json ? pget(v->json, "elem_type", "elemType") : NULL;
     if (je && p09_int_bad(je, &et))
         return skiff__codec_bad("%s: elem_type is %s, expected an integer", what,
                                 skiff__codec_json_kind(je));
@@ -395,35 +474,33 @@ static skiff_status_t *p09_tensor(p09_ctx *c, const json_t *tj, size_t ti)
     /* payload: the field elem_type selects, or tensor_content for fixed-size
      * types; any other non-empty payload field is a client mistake */
     const json_t *payload = NULL;
+    bool has = false;
     pfield pf = ptypes[pt].field;
     for (int f = 0; f < P_N; f++) {
-        const json_t *v = pget(tj, pfield_name[f][0], pfield_name[f][1]);
-        if (!v)
-            continue;
-        bool empty = f == P_CONTENT ? (json_is_string(v) && json_string_length(v) == 0)
-                                    : (json_is_array(v) && json_array_size(v) == 0);
-        if (empty)
+        const json_t *j;
+        if (!p09_has(v, f, &j))
             continue;
         bool fits = f == (int)pf || (f == P_CONTENT && dt != SKIFF_DTYPE_STRING);
         if (!fits)
             return skiff__codec_bad("%s: elem_type %lld (%s) carries values in %s, got %s", what,
                                     (long long)et, skiff_dtype_name(dt), pfield_name[pf][0],
                                     pfield_name[f][0]);
-        if (payload)
+        if (has)
             return skiff__codec_bad("%s: values given in both %s and tensor_content", what,
                                     pfield_name[pf][0]);
-        payload = v;
+        has = true;
+        payload = j;
         pf = (pfield)f;
     }
 
     int nd = 0;
     int64_t dims[SKIFF_MAX_DIMS + 1], numel = 0;
-    if ((st = p09_shape(c, tj, what, s, &nd, dims, &numel)))
+    if ((st = p09_shape(c, v, what, s, &nd, dims, &numel)))
         return st;
     int64_t *lod = NULL;
     int n_lod = 0;
     bool is_lod = false;
-    if ((st = p09_lod(c, tj, what, s, nd, dims, &lod, &n_lod, &is_lod)))
+    if ((st = p09_lod(c, v, what, s, nd, dims, &lod, &n_lod, &is_lod)))
         return st;
 
     skiff_tensor_t *t = NULL;
@@ -431,14 +508,16 @@ static skiff_status_t *p09_tensor(p09_ctx *c, const json_t *tj, size_t ti)
         skiff__free(lod);
         return skiff_status_wrap(st, "%s", what);
     }
-    st = p09_fill(what, t, payload, pf, numel);
+    st = v->json ? p09_fill_json(what, t, payload, pf, numel)
+                 : p09_fill_typed(what, t, v, has, pf, numel);
     if (st) {
         skiff_tensor_free(t);
         skiff__free(lod);
         return st;
     }
 
-    bool batched = s ? (s->batched || s->is_lod) : nd > 0;
+    /* a scalar (an input of any rank may be one) has no batch dim to agree on */
+    bool batched = nd > 0 && (!s || s->batched || s->is_lod);
     if (batched) {
         int64_t bsz = is_lod ? n_lod - 1 : dims[0];
         if (c->batch < 0) {
@@ -455,11 +534,78 @@ static skiff_status_t *p09_tensor(p09_ctx *c, const json_t *tj, size_t ti)
     return skiff__codec_add_input(c->req, skiff__strdup(key), spec, t, lod, n_lod);
 }
 
+/* The JSON front's Tensor object: its fields and the types of its names,
+ * then the shared checks. */
+static skiff_status_t *p09_tensor_json(p09_ctx *c, const json_t *tj, size_t ti)
+{
+    char where[64];
+    skiff_status_t *st;
+    snprintf(where, sizeof(where), "tensor[%zu]", ti);
+    if (!json_is_object(tj))
+        return skiff__codec_bad("%s is %s, expected an object", where, skiff__codec_json_kind(tj));
+    if ((st = check_fields(tj, where, tensor_fields)))
+        return st;
+    const json_t *jn = json_object_get(tj, "name");
+    const json_t *ja = pget(tj, "alias_name", "aliasName");
+    if ((jn && !json_is_string(jn)) || (ja && !json_is_string(ja)))
+        return skiff__codec_bad("%s: %s is %s, expected a string", where,
+                                jn && !json_is_string(jn) ? "name" : "alias_name",
+                                skiff__codec_json_kind(jn && !json_is_string(jn) ? jn : ja));
+    skiff__p09_tensor v = {.json = tj,
+                           .name = jn ? json_string_value(jn) : "",
+                           .alias = ja ? json_string_value(ja) : ""};
+    if (!v.name[0] && !v.alias[0])
+        return skiff__codec_bad("%s has neither name nor alias_name", where);
+    return p09_tensor(c, &v);
+}
+
+/* The model the tensors are checked against (c->pick asked with the
+ * request's model, NULL when it names none), and its inputs' seen flags. */
+static skiff_status_t *p09_begin(p09_ctx *c)
+{
+    skiff_status_t *st = NULL;
+    if (c->pick) {
+        c->io = c->pick(c->pick_user, c->req->model, &st);
+        if (!c->io)
+            return st ? st : skiff_status_new(SKIFF_CODE_INTERNAL, "no model to decode against");
+    }
+    if (c->io) {
+        c->seen = skiff__calloc(c->io->n_inputs > 0 ? (size_t)c->io->n_inputs : 1, sizeof(bool));
+        if (!c->seen)
+            return skiff__codec_oom();
+    }
+    return NULL;
+}
+
+static skiff_status_t *p09_count(const p09_ctx *c, size_t n)
+{
+    if (n > (size_t)c->lim.max_inputs)
+        return skiff__codec_bad("\"tensor\" holds %zu tensors, more than the limit of %d", n,
+                                c->lim.max_inputs);
+    return NULL;
+}
+
+/* After the n tensors: every input the model needs was given. */
+static skiff_status_t *p09_end(const p09_ctx *c, size_t n)
+{
+    if (c->io) {
+        for (int j = 0; j < c->io->n_inputs; j++) {
+            const skiff__io_spec *s = &c->io->inputs[j];
+            if (!c->seen[j] && !s->optional)
+                return skiff__codec_bad("missing input '%.*s'",
+                                        SKIFF__CODEC_Q(s->alias ? s->alias : s->name));
+        }
+    } else if (n == 0) {
+        return skiff__codec_bad("\"tensor\" is an empty list, expected at least one input");
+    }
+    return NULL;
+}
+
 static const char *const request_fields[] = {"tensor",         "fetch_var_names", "fetchVarNames",
                                              "profile_server", "profileServer",   "log_id",
                                              "logId",          "model",           NULL};
 
-static skiff_status_t *p09_decode(p09_ctx *c, const json_t *root)
+static skiff_status_t *p09_decode_json(p09_ctx *c, const json_t *root)
 {
     skiff_status_t *st;
     if ((st = check_fields(root, "Request", request_fields)))
@@ -472,17 +618,8 @@ static skiff_status_t *p09_decode(p09_ctx *c, const json_t *root)
         return skiff__codec_bad("model is %s, expected a model name", skiff__codec_json_kind(jm));
     if (jm && !(c->req->model = skiff__strdup(json_string_value(jm))))
         return skiff__codec_oom();
-    if (c->pick) {
-        st = NULL;
-        c->io = c->pick(c->pick_user, c->req->model, &st);
-        if (!c->io)
-            return st ? st : skiff_status_new(SKIFF_CODE_INTERNAL, "no model to decode against");
-    }
-    if (c->io) {
-        c->seen = skiff__calloc(c->io->n_inputs > 0 ? (size_t)c->io->n_inputs : 1, sizeof(bool));
-        if (!c->seen)
-            return skiff__codec_oom();
-    }
+    if ((st = p09_begin(c)))
+        return st;
     const json_t *tl = json_object_get(root, "tensor");
     if (!tl)
         return skiff__codec_bad(
@@ -492,9 +629,8 @@ static skiff_status_t *p09_decode(p09_ctx *c, const json_t *root)
         return skiff__codec_bad("\"tensor\" is %s, expected a list of tensors",
                                 skiff__codec_json_kind(tl));
     size_t n = json_array_size(tl);
-    if (n > (size_t)c->lim.max_inputs)
-        return skiff__codec_bad("\"tensor\" holds %zu tensors, more than the limit of %d", n,
-                                c->lim.max_inputs);
+    if ((st = p09_count(c, n)))
+        return st;
     const json_t *lj = pget(root, "log_id", "logId");
     if (lj) {
         if (json_is_integer(lj) && json_integer_value(lj) >= 0) {
@@ -522,28 +658,44 @@ static skiff_status_t *p09_decode(p09_ctx *c, const json_t *root)
                                         "fetch_var_names", c->io, &c->lim, c->req)))
         return st;
     for (size_t i = 0; i < n; i++)
-        if ((st = p09_tensor(c, json_array_get(tl, i), i)))
+        if ((st = p09_tensor_json(c, json_array_get(tl, i), i)))
             return st;
-    if (c->io) {
-        for (int j = 0; j < c->io->n_inputs; j++) {
-            const skiff__io_spec *s = &c->io->inputs[j];
-            if (!c->seen[j] && !s->optional)
-                return skiff__codec_bad("missing input '%.*s'",
-                                        SKIFF__CODEC_Q(s->alias ? s->alias : s->name));
-        }
-    } else if (n == 0) {
-        return skiff__codec_bad("\"tensor\" is an empty list, expected at least one input");
-    }
-    return NULL;
+    return p09_end(c, n);
 }
 
-/* Decodes a Request given as its proto3 JSON tree (borrowed): the one
- * decoder both fronts share, the JSON body and the binary message. */
-static skiff_status_t *p09_run_tree(const json_t *root, p09_ctx *c, skiff__infer_request **out_req)
+/* The binary front: the same steps in the same order, without what its
+ * message cannot get wrong (field names and types). */
+static skiff_status_t *p09_decode_typed(p09_ctx *c, const skiff__p09_request *r)
+{
+    skiff_status_t *st;
+    if ((st = p09_begin(c)) || (st = p09_count(c, r->n_tensors)))
+        return st;
+    c->req->log_id = r->log_id;
+    if ((st = skiff__codec_decode_fetch_names(r->fetch, r->n_fetch, "fetch_var_names", c->io,
+                                              &c->lim, c->req)))
+        return st;
+    for (size_t i = 0; i < r->n_tensors; i++) {
+        skiff__p09_tensor v;
+        r->tensor_at(r->msg, i, &v);
+        if (!v.name[0] && !v.alias[0])
+            return skiff__codec_bad("tensor[%zu] has neither name nor alias_name", i);
+        if ((st = p09_tensor(c, &v)))
+            return st;
+    }
+    return p09_end(c, r->n_tensors);
+}
+
+/* A fresh request for a front's decoder to fill. */
+static skiff_status_t *p09_start(p09_ctx *c, skiff__infer_request **out_req)
 {
     *out_req = NULL;
     c->req = skiff__calloc(1, sizeof(*c->req));
-    skiff_status_t *st = c->req ? p09_decode(c, root) : skiff__codec_oom();
+    return c->req ? NULL : skiff__codec_oom();
+}
+
+/* Hands over the request when the front's decoder (st) succeeded. */
+static skiff_status_t *p09_finish(p09_ctx *c, skiff_status_t *st, skiff__infer_request **out_req)
+{
     skiff__free(c->seen);
     if (st) {
         skiff__infer_request_free(c->req);
@@ -554,6 +706,12 @@ static skiff_status_t *p09_run_tree(const json_t *root, p09_ctx *c, skiff__infer
     return NULL;
 }
 
+static skiff_status_t *p09_run_json(p09_ctx *c, const json_t *root, skiff__infer_request **out_req)
+{
+    skiff_status_t *st = p09_start(c, out_req);
+    return p09_finish(c, st ? st : p09_decode_json(c, root), out_req);
+}
+
 static skiff_status_t *p09_run(const char *body, size_t len, p09_ctx *c,
                                skiff__infer_request **out_req)
 {
@@ -562,7 +720,7 @@ static skiff_status_t *p09_run(const char *body, size_t len, p09_ctx *c,
     json_t *root = skiff__codec_parse_object(body, len, &st);
     if (!root)
         return st;
-    st = p09_run_tree(root, c, out_req);
+    st = p09_run_json(c, root, out_req);
     json_decref(root);
     return st;
 }
@@ -590,7 +748,17 @@ skiff_status_t *skiff__decode_paddle09_tree(const json_t *root, const skiff__dec
 {
     p09_ctx c = {.io = in->io, .pick = in->pick, .pick_user = in->pick_user, .batch = -1};
     skiff__codec_limits_resolve(in->limits, &c.lim);
-    return p09_run_tree(root, &c, out_req);
+    return p09_run_json(&c, root, out_req);
+}
+
+skiff_status_t *skiff__decode_paddle09_typed(const skiff__p09_request *r,
+                                             const skiff__decode_in *in,
+                                             skiff__infer_request **out_req)
+{
+    p09_ctx c = {.io = in->io, .pick = in->pick, .pick_user = in->pick_user, .batch = -1};
+    skiff__codec_limits_resolve(in->limits, &c.lim);
+    skiff_status_t *st = p09_start(&c, out_req);
+    return p09_finish(&c, st ? st : p09_decode_typed(&c, r), out_req);
 }
 
 /* ---- Paddle 0.9 response ---------------------------------------------------- */

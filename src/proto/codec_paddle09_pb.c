@@ -3,21 +3,20 @@
  * are a brpc call's payload), on protobuf-c code generated at build time from
  * pb/general_model_service.proto.
  *
- * Decoding: the binary Request is unpacked, then mapped onto its proto3 JSON
- * form (the mapping proto3 defines: typed repeated fields as lists, bytes as
- * base64) and handed to the one Paddle 0.9 decoder (codec_paddle09.c), so a
- * binary request is checked exactly like a JSON one and gets the same
- * messages. The cost is a tree node per element, which a large typed payload
- * pays; tensor_content (the raw-bytes field) stays one string.
+ * Decoding: the binary Request is unpacked, and each Tensor message is handed
+ * to the one Paddle 0.9 decoder (codec_paddle09.c) as a typed view of its
+ * fields (skiff__p09_tensor: names, elem_type, shape, lod and a pointer and
+ * count per payload field), so a binary request goes through the checks a
+ * JSON one does, in the same order, with the same messages; its values then
+ * reach the tensor in one copy (or one conversion loop: int16, bool,
+ * strings) per tensor. The binary Response the client reads back goes the
+ * same way, its tensors checked as a Request's without a model.
  *
  * Encoding: outputs become Tensor messages that borrow the output tensors'
  * memory where the wire type matches (int64, float, int32, double, strings,
  * raw bytes), with the few conversions (int16 and bool widen, shapes narrow
  * to int32) in a per-call arena.
  */
-#include <jansson.h>
-#include <limits.h>
-#include <math.h>
 #include <string.h>
 
 #include "core/arena.h"
@@ -36,105 +35,34 @@ static void *pb_alloc(void *data, size_t n) { return skiff__malloc(n ? n : 1); }
 static void pb_free(void *data, void *p) { skiff__free(p); }
 static ProtobufCAllocator pb_allocator = {pb_alloc, pb_free, NULL};
 
-/* ---- binary Request -> proto3 JSON tree ---------------------------------------- */
+/* ---- binary Request -> the shared 0.9 checks ------------------------------------ */
 
-/* Sets key to v (stolen); false on OOM (v freed). */
-static bool set(json_t *o, const char *key, json_t *v)
+/* Tensor i of a Tensor* array as the shared checks' view: protobuf-c's
+ * arrays, borrowed. */
+static void tensor_at(const void *msg, size_t i, skiff__p09_tensor *v)
 {
-    return v && json_object_set_new(o, key, v) == 0;
-}
-
-/* A float as proto3 JSON: non-finite values as the strings proto3 defines
- * (JSON has no NaN or infinity; the 0.9 decoder reads these). */
-static json_t *real_json(double v)
-{
-    if (isnan(v))
-        return json_string("NaN");
-    if (isinf(v))
-        return json_string(v > 0 ? "Infinity" : "-Infinity");
-    return json_real(v);
-}
-
-#define LIST_OF(fn, ptr_type, make)                                                                \
-    static json_t *fn(ptr_type v, size_t n)                                                        \
-    {                                                                                              \
-        json_t *a = json_array();                                                                  \
-        for (size_t i = 0; a && i < n; i++)                                                        \
-            if (json_array_append_new(a, make) != 0) {                                             \
-                json_decref(a);                                                                    \
-                return NULL;                                                                       \
-            }                                                                                      \
-        return a;                                                                                  \
-    }
-LIST_OF(list_i64, const int64_t *, json_integer(v[i]))
-LIST_OF(list_i32, const int32_t *, json_integer(v[i]))
-LIST_OF(list_u32, const uint32_t *, json_integer(v[i]))
-LIST_OF(list_f32, const float *, real_json(v[i]))
-LIST_OF(list_f64, const double *, real_json(v[i]))
-LIST_OF(list_bool, const protobuf_c_boolean *, json_boolean(v[i]))
-LIST_OF(list_str, char *const *, json_stringn_nocheck(v[i] ? v[i] : "", v[i] ? strlen(v[i]) : 0))
-#undef LIST_OF
-
-static json_t *tensor_json(const pb_tensor *t)
-{
-    json_t *o = json_object();
-    bool ok = o != NULL;
-#define ARR(field, fn)                                                                             \
-    if (ok && t->n_##field)                                                                        \
-    ok = set(o, #field, fn(t->field, t->n_##field))
-    ARR(int64_data, list_i64);
-    ARR(float_data, list_f32);
-    ARR(int_data, list_i32);
-    ARR(float64_data, list_f64);
-    ARR(uint32_data, list_u32);
-    ARR(bool_data, list_bool);
-    ARR(complex64_data, list_f32);
-    ARR(complex128_data, list_f64);
-    ARR(data, list_str);
-    ARR(shape, list_i32);
-    ARR(lod, list_i32);
-#undef ARR
-    if (ok && t->elem_type)
-        ok = set(o, "elem_type", json_integer(t->elem_type));
-    if (ok && t->name && t->name[0])
-        ok = set(o, "name", json_stringn_nocheck(t->name, strlen(t->name)));
-    if (ok && t->alias_name && t->alias_name[0])
-        ok = set(o, "alias_name", json_stringn_nocheck(t->alias_name, strlen(t->alias_name)));
-    if (ok && t->tensor_content.len) {
-        skiff__buf b = {0};
-        ok = skiff__buf_base64(&b, t->tensor_content.data, t->tensor_content.len) &&
-             set(o, "tensor_content", json_stringn(b.data, b.len));
-        skiff__buf_free(&b);
-    }
-    if (!ok) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
-}
-
-static json_t *request_json(const pb_request *r)
-{
-    json_t *o = json_object(), *tensors = json_array();
-    bool ok = o && tensors;
-    for (size_t i = 0; ok && i < r->n_tensor; i++) {
-        json_t *t = tensor_json(r->tensor[i]);
-        ok = t && json_array_append_new(tensors, t) == 0;
-    }
-    if (ok) {
-        ok = set(o, "tensor", tensors); /* stolen either way */
-        tensors = NULL;
-    }
-    if (ok && r->n_fetch_var_names)
-        ok = set(o, "fetch_var_names", list_str(r->fetch_var_names, r->n_fetch_var_names));
-    if (ok && r->log_id)
-        ok = set(o, "log_id", json_integer((json_int_t)(r->log_id & INT64_MAX)));
-    if (!ok) {
-        json_decref(tensors);
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+    const pb_tensor *t = ((pb_tensor *const *)msg)[i];
+    *v = (skiff__p09_tensor){.name = t->name ? t->name : "",
+                             .alias = t->alias_name ? t->alias_name : "",
+                             .elem_type = t->elem_type,
+                             .shape = t->shape,
+                             .n_shape = t->n_shape,
+                             .lod = t->lod,
+                             .n_lod = t->n_lod};
+#define F(k, field)                                                                                \
+    (v->values[SKIFF__P09_##k] = t->field, v->n_values[SKIFF__P09_##k] = t->n_##field)
+    F(INT64, int64_data);
+    F(FLOAT, float_data);
+    F(INT, int_data);
+    F(FLOAT64, float64_data);
+    F(UINT32, uint32_data);
+    F(BOOL, bool_data);
+    F(C64, complex64_data);
+    F(C128, complex128_data);
+    F(DATA, data);
+#undef F
+    v->values[SKIFF__P09_CONTENT] = t->tensor_content.data;
+    v->n_values[SKIFF__P09_CONTENT] = t->tensor_content.len;
 }
 
 skiff_status_t *skiff__decode_paddle09_pb(const skiff__decode_in *in, skiff__infer_request **out)
@@ -148,12 +76,14 @@ skiff_status_t *skiff__decode_paddle09_pb(const skiff__decode_in *in, skiff__inf
                                       "the %zu-byte body is not a Paddle 0.9 Request in protobuf "
                                       "binary (Content-Type application/proto)",
                                       in->len);
-    json_t *root = request_json(r);
+    skiff__p09_request req = {.msg = r->tensor,
+                              .n_tensors = r->n_tensor,
+                              .tensor_at = tensor_at,
+                              .fetch = r->fetch_var_names,
+                              .n_fetch = r->n_fetch_var_names,
+                              .log_id = r->log_id};
+    skiff_status_t *st = skiff__decode_paddle09_typed(&req, in, out);
     PB(request__free_unpacked)(r, &pb_allocator);
-    if (!root)
-        return skiff__codec_oom();
-    skiff_status_t *st = skiff__decode_paddle09_tree(root, in, out);
-    json_decref(root);
     return st;
 }
 
@@ -168,36 +98,19 @@ skiff_status_t *skiff__decode_paddle09_pb_response(const skiff__decode_in *in,
                                                         "answer: the %zu-byte body is not a Paddle "
                                                         "0.9 Response in protobuf binary",
                                                         in->len);
-    json_t *root = json_object(), *outs = json_array(), *mo = json_object(),
-           *tensors = json_array();
-    bool ok = root && outs && mo && tensors;
-    const pb_output *first = r->n_outputs ? r->outputs[0] : NULL;
-    for (size_t i = 0; ok && first && i < first->n_tensor; i++) {
-        json_t *t = tensor_json(first->tensor[i]);
-        ok = t && json_array_append_new(tensors, t) == 0;
+    skiff_status_t *st = skiff__paddle09_answer_error(in, r->err_no, r->err_msg);
+    if (!st) {
+        /* the first ModelOutput's tensors, checked as a Request's without a model */
+        const pb_output *first = r->n_outputs ? r->outputs[0] : NULL;
+        skiff__p09_request req = {.msg = first ? first->tensor : NULL,
+                                  .n_tensors = first ? first->n_tensor : 0,
+                                  .tensor_at = tensor_at};
+        skiff__decode_in again = {.limits = in->limits, .header_length = -1};
+        st = skiff__decode_paddle09_typed(&req, &again, out);
+        if (st)
+            st = skiff_status_wrap(st, "answer");
     }
-    /* Each step steals its value, even when it fails (jansson's *_new). */
-    if (ok) {
-        ok = set(mo, "tensor", tensors);
-        tensors = NULL;
-    }
-    if (ok) {
-        ok = json_array_append_new(outs, mo) == 0;
-        mo = NULL;
-    }
-    if (ok) {
-        ok = set(root, "outputs", outs);
-        outs = NULL;
-    }
-    ok = ok && set(root, "err_no", json_integer(r->err_no)) &&
-         set(root, "err_msg", json_stringn_nocheck(r->err_msg, strlen(r->err_msg)));
     PB(response__free_unpacked)(r, &pb_allocator);
-    skiff_status_t *st =
-        ok ? skiff__decode_paddle09_response_tree(root, in, out) : skiff__codec_oom();
-    json_decref(tensors);
-    json_decref(mo);
-    json_decref(outs);
-    json_decref(root);
     return st;
 }
 

@@ -221,23 +221,32 @@ skiff_status_t *skiff__decode_paddle_web_response(const skiff__decode_in *in,
     return NULL;
 }
 
-/* Paddle 0.9: {"outputs":[{"tensor":[..]}],"err_no":N,"err_msg":".."}; the
- * binary Response arrives here already mapped onto that form. */
+skiff_status_t *skiff__paddle09_answer_error(const skiff__decode_in *in, int64_t err_no,
+                                             const char *err_msg)
+{
+    if (err_no != 0) {
+        /* Paddle's own codes say what went wrong; any other: the HTTP status. */
+        bool known = err_no == -5000 || err_no == -5001 || err_no == -5100;
+        return server_error(in, known ? skiff__code_from_paddle_errno((int)err_no) : SKIFF_CODE_OK,
+                            err_msg);
+    }
+    if (in->http_status >= 300)
+        return server_error(in, SKIFF_CODE_OK, err_msg);
+    return NULL;
+}
+
+/* Paddle 0.9: {"outputs":[{"tensor":[..]}],"err_no":N,"err_msg":".."} (the
+ * binary Response: codec_paddle09_pb.c, through the same checks). */
 skiff_status_t *skiff__decode_paddle09_response_tree(const json_t *root, const skiff__decode_in *in,
                                                      skiff__infer_request **out)
 {
     *out = NULL;
     const json_t *en = json_object_get(root, "err_no");
     const json_t *em = json_object_get(root, "err_msg");
-    if (en && json_integer_value(en) != 0) {
-        /* Paddle's own codes say what went wrong; any other: the HTTP status. */
-        json_int_t e = json_integer_value(en);
-        bool known = e == -5000 || e == -5001 || e == -5100;
-        return server_error(in, known ? skiff__code_from_paddle_errno((int)e) : SKIFF_CODE_OK,
-                            json_is_string(em) ? json_string_value(em) : NULL);
-    }
-    if (in->http_status >= 300)
-        return server_error(in, SKIFF_CODE_OK, json_is_string(em) ? json_string_value(em) : NULL);
+    skiff_status_t *err = skiff__paddle09_answer_error(
+        in, en ? json_integer_value(en) : 0, json_is_string(em) ? json_string_value(em) : NULL);
+    if (err)
+        return err;
     const json_t *outs = json_object_get(root, "outputs");
     const json_t *first = json_is_array(outs) ? json_array_get(outs, 0) : NULL;
     const json_t *tensors = json_is_object(first) ? json_object_get(first, "tensor") : NULL;

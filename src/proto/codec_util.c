@@ -238,6 +238,12 @@ static skiff_status_t *range_err(const char *what, int64_t index, double d, skif
                             skiff_dtype_name(dt));
 }
 
+skiff_status_t *skiff__codec_range_err(const char *what, int64_t index, double v,
+                                       skiff_dtype_t dtype)
+{
+    return range_err(what, index, v, dtype);
+}
+
 /* An integer-typed element from a JSON number: integers as they are, reals only
  * when integral (clients that go through float64, like JavaScript, send 3.0). */
 static skiff_status_t *leaf_int(const char *what, const json_t *leaf, int64_t index,

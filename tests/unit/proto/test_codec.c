@@ -1713,6 +1713,9 @@ static int setup(void **state)
 
 void test_codec_table_roundtrip(void **state);
 void test_codec_table_errors(void **state);
+void test_p09pb_requests(void **state);
+void test_p09pb_responses(void **state);
+void test_p09pb_alloc_failures(void **state);
 void test_codec_table_responses(void **state);
 void test_pipe_seed_answer(void **state);
 void test_pipe_request_json(void **state);
@@ -1763,6 +1766,9 @@ int main(void)
         cmocka_unit_test(test_pipe_encode_errors),
         cmocka_unit_test(test_pipe_errno),
         cmocka_unit_test(test_pipe_alloc_failures),
+        cmocka_unit_test(test_p09pb_requests),
+        cmocka_unit_test(test_p09pb_responses),
+        cmocka_unit_test(test_p09pb_alloc_failures),
     };
     return cmocka_run_group_tests_name("proto_codec", tests, setup, NULL);
 }
