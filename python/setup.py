@@ -1,5 +1,7 @@
 """pip install ./python: the paddle_serving_client, paddle_serving_app and
-paddle_serving_server modules (pure Python; numpy at run time)."""
+paddle_serving_server modules (pure Python; numpy at run time). The image
+readers of paddle_serving_app.reader also load libskiff.so (ctypes; see
+paddle_serving_app/reader/_native.py) and RCNNPostprocess draws with Pillow."""
 from setuptools import find_packages, setup
 
 setup(

@@ -6,6 +6,7 @@
 #include "skiff/engine.h"
 #include "skiff/log.h"
 #include "skiff/status.h"
+#include "skiff/steps.h"
 #include "skiff/tensor.h"
 #include "skiff/version.h"
 

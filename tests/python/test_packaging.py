@@ -29,11 +29,13 @@ def main():
         return 1
     probe = ("import paddle_serving_client as c, paddle_serving_app.reader as r, "
              "paddle_serving_server.serve as s; print(c.__file__); print(r.IMDBDataset); "
-             "print(s.find_skiff())")
+             "print(s.find_skiff()); print(len(r.step_names()), 'steps')")
+    # the image readers find libskiff.so through SKIFF_LIB once installed
+    lib = os.path.join(os.path.dirname(SKIFF), "libskiff.so")
     r = subprocess.run([py, "-c", probe], cwd=tmp, capture_output=True, text=True,
-                       env=dict(os.environ, SKIFF=SKIFF, PYTHONPATH=""))
+                       env=dict(os.environ, SKIFF=SKIFF, SKIFF_LIB=lib, PYTHONPATH=""))
     if r.returncode != 0 or not r.stdout.startswith(os.path.join(venv, "lib")) \
-            or SKIFF not in r.stdout:
+            or SKIFF not in r.stdout or " steps" not in r.stdout:
         print("FAIL: the installed modules:\n" + r.stdout + r.stderr)
         return 1
     print(r.stdout, end="")

@@ -7,6 +7,7 @@
 
 #include <cmocka.h>
 
+#include "skiff/steps.h"
 #include "vision/steps.h"
 
 static void expect_error(const char *name, const skiff__step_param *p, size_t n, const char *want1,
@@ -123,12 +124,89 @@ static void test_names(void **state)
     }
 }
 
+/* include/skiff/steps.h: the same registry behind the public handle. */
+static void test_public_api(void **state)
+{
+    skiff_step_t *s = NULL;
+    skiff_status_t *st = skiff_step_new("Resize", NULL, 1, &s);
+    assert_non_null(st);
+    assert_int_equal(skiff_status_code(st), SKIFF_CODE_INVALID_ARG);
+    assert_null(s);
+    skiff_status_free(st);
+    st = skiff_step_new("Resize", NULL, 0, NULL);
+    assert_non_null(st);
+    skiff_status_free(st);
+    const skiff_step_param_t typo[] = {{"vlaue", "4"}};
+    st = skiff_step_new("Div", typo, 1, &s);
+    assert_non_null(st);
+    assert_non_null(strstr(skiff_status_message(st), "'vlaue'"));
+    assert_null(s);
+    skiff_status_free(st);
+
+    /* parameters are borrowed for the call only */
+    char w[8] = "4", h[8] = "3";
+    const skiff_step_param_t p[] = {{"width", w}, {"height", h}};
+    assert_null(skiff_step_new("Resize", p, 2, &s));
+    w[0] = 'x'; /* the step kept its own copy */
+    assert_string_equal(skiff_step_name(s), "Resize");
+    assert_string_equal(skiff_step_name(NULL), "");
+    int64_t d3[3] = {5, 7, 3};
+    skiff_tensor_t *img = NULL;
+    assert_null(skiff_tensor_new(SKIFF_DTYPE_UINT8, 3, d3, &img));
+    const skiff_tensor_t *in[1] = {img};
+    skiff_tensor_t *out[SKIFF_STEP_MAX_OUTPUTS];
+    int n = -1;
+    st = skiff_step_run(NULL, in, 1, out, SKIFF_STEP_MAX_OUTPUTS, &n);
+    assert_non_null(st);
+    assert_non_null(strstr(skiff_status_message(st), "step"));
+    assert_int_equal(n, 0);
+    skiff_status_free(st);
+    st = skiff_step_run(s, NULL, 1, out, SKIFF_STEP_MAX_OUTPUTS, &n);
+    assert_non_null(strstr(skiff_status_message(st), "inputs"));
+    skiff_status_free(st);
+    st = skiff_step_run(s, in, 1, out, 0, &n);
+    assert_non_null(st); /* one output, room for none */
+    assert_int_equal(n, 0);
+    skiff_status_free(st);
+    assert_null(skiff_step_run(s, in, 1, out, SKIFF_STEP_MAX_OUTPUTS, &n));
+    assert_int_equal(n, 1);
+    assert_int_equal(out[0]->dims[0], 3);
+    assert_int_equal(out[0]->dims[1], 4);
+    skiff_tensor_free(out[0]);
+    skiff_step_free(s);
+    skiff_step_free(NULL);
+
+    /* every allocation of skiff_step_new failing in turn */
+    w[0] = '4';
+    for (long k = 1; k < 20; k++) {
+        s = NULL;
+        skiff__alloc_fail_at(k);
+        st = skiff_step_new("Resize", p, 2, &s);
+        bool failed = skiff__alloc_failed();
+        skiff__alloc_fail_at(0);
+        if (!failed) {
+            assert_null(st);
+            skiff_step_free(s);
+            break;
+        }
+        assert_non_null(st);
+        assert_null(s);
+        skiff_status_free(st);
+    }
+    skiff_tensor_free(img);
+
+    int names = 0;
+    for (; skiff_step_name_at(names); names++)
+        assert_string_equal(skiff_step_name_at(names), skiff__vision_step_name_at(names));
+    assert_true(names >= 20);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unknown_step), cmocka_unit_test(test_unknown_key),
         cmocka_unit_test(test_bad_values),   cmocka_unit_test(test_run_errors),
-        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_names),        cmocka_unit_test(test_public_api),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
