@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/core.h"
 #include "serve/serve.h"
 
 int skiff__cmd_serve(int argc, char **argv)
@@ -42,7 +43,7 @@ int skiff__cmd_pipeline(int argc, char **argv)
         fprintf(stderr, "skiff pipeline: usage: skiff pipeline CONFIG.YML [serve flags]\n");
         return 2;
     }
-    char **av = calloc((size_t)argc + 2, sizeof(char *));
+    char **av = skiff__calloc((size_t)argc + 2, sizeof(char *));
     if (!av) {
         fprintf(stderr, "skiff pipeline: out of memory\n");
         return 1;
@@ -52,6 +53,6 @@ int skiff__cmd_pipeline(int argc, char **argv)
     for (int i = 1; i < argc; i++)
         av[i + 1] = argv[i];
     int rc = skiff__cmd_serve(argc + 1, av);
-    free(av);
+    skiff__free(av);
     return rc;
 }

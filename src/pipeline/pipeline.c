@@ -468,7 +468,8 @@ static skiff_status_t *run_step(const pstep *ps, skiff__pipe_dict *d, const char
                 skiff_tensor_free(out[k]);
             return e;
         }
-        prev[i] = out_names[i];
+        /* the dict's own copy of the name: it lives as long as the values */
+        prev[i] = skiff__pipe_dict_get(d, out_names[i])->name;
     }
     *n_prev = nout;
     return NULL;

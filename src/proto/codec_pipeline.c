@@ -829,8 +829,8 @@ static bool fast_request(const char *body, size_t len, const skiff__codec_limits
     skiff__codec_limits lim;
     skiff__codec_limits_resolve(limits, &lim);
     skiff__jscan sc = {body, body + len};
-    const char *ks[16], *vs[16], *str[3] = {"", "", ""};
-    size_t kl[16], vl[16], sl[3] = {0, 0, 0};
+    const char *ks[16] = {0}, *vs[16] = {0}, *str[3] = {"", "", ""};
+    size_t kl[16] = {0}, vl[16] = {0}, sl[3] = {0, 0, 0};
     size_t nk = 0, nv = 0;
     int64_t logid = 0;
     unsigned seen = 0;
