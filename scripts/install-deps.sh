@@ -38,13 +38,14 @@ PKGS=(
 if [[ $set_name == test ]]; then
   # Test toolchain and oracles: sanitizer and fuzz builds (clang), static checks,
   # reference runs (Python, torch, onnx; ONNX Runtime from npm, below); Pillow and
-  # a font render the text images the OCR model tests read.
+  # fonts (DejaVu for Latin, WenQuanYi Micro Hei for Chinese) render the text
+  # images the OCR model tests and tests/integration/ocr_tests.py read.
   PKGS+=(
     clang libclang-rt-14-dev libomp-dev cppcheck clang-format
     python3 python3-numpy python3-onnx python3-requests python3-torch nghttp2-client
     python3-protobuf python3-grpcio python3-grpc-tools
     python3-pip python3-setuptools python3-wheel python3-venv
-    python3-pil fonts-dejavu-core python3-opencv
+    python3-pil fonts-dejavu-core fonts-wqy-microhei python3-opencv
   )
   # The machine may carry its own Node.js (with npm inside); Debian's npm conflicts with it.
   command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)

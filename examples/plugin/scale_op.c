@@ -30,8 +30,8 @@ static skiff_status_t *scale_create(const skiff_op_param *params, int n, void **
     scale_state *s = calloc(1, sizeof(*s));
     if (!s)
         return host->status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
-    strcpy(s->in, "x");
-    strcpy(s->out, "y");
+    memcpy(s->in, "x", 2);
+    memcpy(s->out, "y", 2);
     s->factor = 1.0f;
     for (int i = 0; i < n; i++) {
         const char *k = params[i].key, *v = params[i].value ? params[i].value : "";
@@ -42,7 +42,7 @@ static skiff_status_t *scale_create(const skiff_op_param *params, int n, void **
                 return host->status_new(SKIFF_CODE_INVALID_ARG,
                                         "parameter '%s': expected a name of 1 to 127 bytes", k);
             }
-            strcpy(!strcmp(k, "in") ? s->in : s->out, v);
+            memcpy(!strcmp(k, "in") ? s->in : s->out, v, strlen(v) + 1);
         } else if (!strcmp(k, "factor") || !strcmp(k, "offset")) {
             float f = strtof(v, &end);
             if (end == v || *end) {

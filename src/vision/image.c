@@ -391,7 +391,8 @@ skiff_status_t *skiff__vision_image_decode(const void *data, size_t n, const ski
         return decode_png(p, n, o, out_image);
     if (n >= 12 && memcmp(p, "RIFF", 4) == 0 && memcmp(p + 8, "WEBP", 4) == 0)
         return decode_webp(p, n, o, out_image);
-    return skiff_status_new(SKIFF_CODE_UNSUPPORTED,
+    /* bytes that are no image are bad input, not a missing feature */
+    return skiff_status_new(SKIFF_CODE_INVALID_ARG,
                             "image: unknown format (%zu bytes; expected JPEG, PNG or WebP)", n);
 }
 

@@ -382,37 +382,34 @@ skiff_status_t *skiff__ocr_filter_boxes(const skiff_tensor_t *boxes, int64_t h, 
     return NULL;
 }
 
-skiff_status_t *skiff__ocr_rec_resize(const skiff_tensor_t *img, int64_t img_h, int64_t img_w,
-                                      int64_t max_w, skiff_tensor_t **out)
+/* The padded width of resize_norm_img for a batch whose widest aspect ratio
+ * is ratio: img_h * max(img_w / img_h, ratio), capped at max_w. */
+static int64_t rec_width(double ratio, int64_t img_h, int64_t img_w, int64_t max_w)
 {
-    *out = NULL;
-    skiff_status_t *st = skiff__vision_check_image(img, "rec_resize");
-    if (st)
-        return st;
-    int64_t h = img->dims[0], w = img->dims[1], C = img->dims[2];
-    double ratio = (double)w / (double)h, max_ratio = (double)img_w / (double)img_h;
+    double max_ratio = (double)img_w / (double)img_h;
     if (ratio > max_ratio)
         max_ratio = ratio;
     int64_t W = (int64_t)((double)img_h * max_ratio);
     if (max_w > 0 && W > max_w)
         W = max_w;
-    int64_t rw = (int64_t)ceil((double)img_h * ratio);
+    return W < 1 ? 1 : W;
+}
+
+/* resize_norm_img of one HWC image into d, float32 [C, img_h, W] zeroed by
+ * the caller. */
+static skiff_status_t *rec_resize_into(const skiff_tensor_t *img, int64_t img_h, int64_t W,
+                                       float *d)
+{
+    int64_t h = img->dims[0], w = img->dims[1], C = img->dims[2];
+    int64_t rw = (int64_t)ceil((double)img_h * ((double)w / (double)h));
     if (rw > W)
         rw = W;
     if (rw < 1)
         rw = 1;
     skiff_tensor_t *r = NULL;
-    st = skiff__vision_resize_image(img, rw, img_h, SKIFF_INTERP_LINEAR, &r);
+    skiff_status_t *st = skiff__vision_resize_image(img, rw, img_h, SKIFF_INTERP_LINEAR, &r);
     if (st)
         return st;
-    int64_t dims[3] = {C, img_h, W};
-    st = skiff__vision_tensor_alloc(SKIFF_DTYPE_FLOAT32, 3, dims, out);
-    if (st) {
-        skiff_tensor_free(r);
-        return st;
-    }
-    float *d = (*out)->data;
-    memset(d, 0, (*out)->nbytes);
     for (int64_t y = 0; y < img_h; y++)
         for (int64_t x = 0; x < rw; x++)
             for (int64_t c = 0; c < C; c++) {
@@ -423,6 +420,102 @@ skiff_status_t *skiff__ocr_rec_resize(const skiff_tensor_t *img, int64_t img_h, 
             }
     skiff_tensor_free(r);
     return NULL;
+}
+
+skiff_status_t *skiff__ocr_rec_resize(const skiff_tensor_t *img, int64_t img_h, int64_t img_w,
+                                      int64_t max_w, skiff_tensor_t **out)
+{
+    *out = NULL;
+    skiff_status_t *st = skiff__vision_check_image(img, "rec_resize");
+    if (st)
+        return st;
+    int64_t W = rec_width((double)img->dims[1] / (double)img->dims[0], img_h, img_w, max_w);
+    int64_t dims[3] = {img->dims[2], img_h, W};
+    st = skiff__vision_tensor_alloc(SKIFF_DTYPE_FLOAT32, 3, dims, out);
+    if (st)
+        return st;
+    memset((*out)->data, 0, (*out)->nbytes);
+    st = rec_resize_into(img, img_h, W, (*out)->data);
+    if (st) {
+        skiff_tensor_free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
+/* Checks a batch of crops, [N, H, W, C] uint8 or float32, against its sizes,
+ * int64 [N, 2] (height, width), each within the slot and at least 1x1. */
+static skiff_status_t *check_crops(const skiff_tensor_t *crops, const skiff_tensor_t *sizes)
+{
+    if (crops->ndim != 4 ||
+        (crops->dtype != SKIFF_DTYPE_UINT8 && crops->dtype != SKIFF_DTYPE_FLOAT32) ||
+        crops->dims[3] < 1 || crops->dims[3] > 4)
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                "input 0: expected crops [N,H,W,C] uint8 or float32 with 1-4 "
+                                "channels, got %s of %d dims",
+                                skiff_dtype_name(crops->dtype), crops->ndim);
+    if (sizes->dtype != SKIFF_DTYPE_INT64 || sizes->ndim != 2 || sizes->dims[1] != 2 ||
+        sizes->dims[0] != crops->dims[0])
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                "sizes: expected int64 [%lld,2] (height, width of each crop), got "
+                                "%s of %d dims",
+                                (long long)crops->dims[0], skiff_dtype_name(sizes->dtype),
+                                sizes->ndim);
+    const int64_t *sz = sizes->data;
+    for (int64_t i = 0; i < crops->dims[0]; i++)
+        if (sz[2 * i] < 1 || sz[2 * i] > crops->dims[1] || sz[2 * i + 1] < 1 ||
+            sz[2 * i + 1] > crops->dims[2])
+            return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                    "sizes: crop %lld is %lldx%lld, outside its %lldx%lld slot",
+                                    (long long)i, (long long)sz[2 * i + 1], (long long)sz[2 * i],
+                                    (long long)crops->dims[2], (long long)crops->dims[1]);
+    return NULL;
+}
+
+/* Crop i of a checked batch as an HWC tensor view (borrowed from crops). */
+static skiff_tensor_t crop_view(const skiff_tensor_t *crops, int64_t i)
+{
+    size_t slot = crops->nbytes / (size_t)crops->dims[0];
+    skiff_tensor_t v = {.dtype = crops->dtype,
+                        .ndim = 3,
+                        .dims = {crops->dims[1], crops->dims[2], crops->dims[3]},
+                        .data = (uint8_t *)crops->data + (size_t)i * slot,
+                        .nbytes = slot};
+    return v;
+}
+
+skiff_status_t *skiff__ocr_rec_resize_batch(const skiff_tensor_t *crops,
+                                            const skiff_tensor_t *sizes, int64_t img_h,
+                                            int64_t img_w, int64_t max_w, skiff_tensor_t **out)
+{
+    *out = NULL;
+    skiff_status_t *st = check_crops(crops, sizes);
+    if (st)
+        return st;
+    int64_t n = crops->dims[0], C = crops->dims[3];
+    const int64_t *sz = sizes->data;
+    double ratio = 0;
+    for (int64_t i = 0; i < n; i++)
+        if ((double)sz[2 * i + 1] / (double)sz[2 * i] > ratio)
+            ratio = (double)sz[2 * i + 1] / (double)sz[2 * i];
+    int64_t W = rec_width(ratio, img_h, img_w, max_w);
+    int64_t dims[4] = {n, C, img_h, W};
+    st = skiff__vision_tensor_alloc(SKIFF_DTYPE_FLOAT32, 4, dims, out);
+    if (st)
+        return st;
+    memset((*out)->data, 0, (*out)->nbytes);
+    for (int64_t i = 0; !st && i < n; i++) {
+        skiff_tensor_t view = crop_view(crops, i), *c = NULL;
+        st = skiff__vision_crop(&view, 0, 0, sz[2 * i + 1], sz[2 * i], &c);
+        if (!st)
+            st = rec_resize_into(c, img_h, W, (float *)(*out)->data + (size_t)(i * C * img_h * W));
+        skiff_tensor_free(c);
+    }
+    if (st) {
+        skiff_tensor_free(*out);
+        *out = NULL;
+    }
+    return st;
 }
 
 skiff_status_t *skiff__ocr_rotate180(const skiff_tensor_t *img, skiff_tensor_t **out)
@@ -439,5 +532,41 @@ skiff_status_t *skiff__ocr_rotate180(const skiff_tensor_t *img, skiff_tensor_t *
     for (size_t i = 0; i < npx; i++)
         memcpy((uint8_t *)(*out)->data + i * px, (const uint8_t *)img->data + (npx - 1 - i) * px,
                px);
+    return NULL;
+}
+
+skiff_status_t *skiff__ocr_rotate180_batch(const skiff_tensor_t *crops, const skiff_tensor_t *sizes,
+                                           const skiff_tensor_t *probs, double thresh,
+                                           skiff_tensor_t **out)
+{
+    *out = NULL;
+    skiff_status_t *st = check_crops(crops, sizes);
+    if (st)
+        return st;
+    int64_t n = crops->dims[0];
+    if (probs->dtype != SKIFF_DTYPE_FLOAT32 || probs->ndim != 2 || probs->dims[0] != n ||
+        probs->dims[1] != 2)
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                "probabilities: expected float32 [%lld,2] (\"0\", \"180\"), got "
+                                "%s of %d dims",
+                                (long long)n, skiff_dtype_name(probs->dtype), probs->ndim);
+    st = skiff_tensor_clone(crops, out);
+    if (st)
+        return st;
+    const float *p = probs->data;
+    const int64_t *sz = sizes->data;
+    size_t px = (size_t)crops->dims[3] * skiff_dtype_size(crops->dtype);
+    for (int64_t i = 0; i < n; i++) {
+        if (!(p[2 * i + 1] > p[2 * i] && p[2 * i + 1] > thresh))
+            continue;
+        skiff_tensor_t src = crop_view(crops, i), dst = crop_view(*out, i);
+        int64_t h = sz[2 * i], w = sz[2 * i + 1], stride = crops->dims[2];
+        for (int64_t y = 0; y < h; y++)
+            for (int64_t x = 0; x < w; x++)
+                memcpy((uint8_t *)dst.data + (size_t)(y * stride + x) * px,
+                       (const uint8_t *)src.data +
+                           (size_t)((h - 1 - y) * stride + (w - 1 - x)) * px,
+                       px);
+    }
     return NULL;
 }

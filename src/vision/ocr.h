@@ -54,8 +54,26 @@ skiff_status_t *skiff__ocr_filter_boxes(const skiff_tensor_t *boxes, int64_t h, 
 skiff_status_t *skiff__ocr_rec_resize(const skiff_tensor_t *img, int64_t img_h, int64_t img_w,
                                       int64_t max_w, skiff_tensor_t **out);
 
+/* The same for a batch of crops as GetRotateCropImage gives them: crops
+ * [N, H, W, C] uint8 or float32, crop i in crops[i, :sizes[i][0],
+ * :sizes[i][1]] (sizes int64 [N, 2]). All crops are padded to one width:
+ * img_h * max(img_w / img_h, the widest crop's w / h), capped at max_w, as
+ * PaddleOCR pads the crops of one recogniser batch. out: float32 [N, C,
+ * img_h, W]. */
+skiff_status_t *skiff__ocr_rec_resize_batch(const skiff_tensor_t *crops,
+                                            const skiff_tensor_t *sizes, int64_t img_h,
+                                            int64_t img_w, int64_t max_w, skiff_tensor_t **out);
+
 /* 180-degree rotation of an HWC image. */
 skiff_status_t *skiff__ocr_rotate180(const skiff_tensor_t *img, skiff_tensor_t **out);
+
+/* The classifier's rotation for a batch of crops (as
+ * skiff__ocr_rec_resize_batch takes them) with probs float32 [N, 2] ("0",
+ * "180"): crop i is turned 180 degrees within its size when probs[i][1] >
+ * probs[i][0] and > thresh. out: a new batch of the same shape. */
+skiff_status_t *skiff__ocr_rotate180_batch(const skiff_tensor_t *crops, const skiff_tensor_t *sizes,
+                                           const skiff_tensor_t *probs, double thresh,
+                                           skiff_tensor_t **out);
 
 /* PaddleOCR's DBPostProcess parameters (score_mode slow when slow). */
 typedef struct skiff__db_params {

@@ -673,9 +673,96 @@ def test_rotate_crop():
         check(rc == 1 and "step 'GetRotateCropImage'" in err and "input" in err, "crop bad %s: %d %r" % (what, rc, err))
 
 
+def rec_resize_oracle(img, img_h, max_wh_ratio, max_w=3200):
+    h, w = img.shape[:2]
+    imgW = min(int(img_h * max_wh_ratio), max_w)
+    rw = min(int(math.ceil(img_h * w / h)), imgW)
+    r = cv2.resize(img, (rw, img_h)).astype("float32").transpose((2, 0, 1)) / 255
+    want = np.zeros((img.shape[2], img_h, imgW), np.float32)
+    want[:, :, :rw] = (r - 0.5) / 0.5
+    return want
+
+
+def test_batches():
+    # crops of several sizes in one zero-padded batch, as GetRotateCropImage gives them
+    sizes = np.array([[20, 100], [48, 48], [30, 420], [12, 7]], np.int64)
+    crops = np.zeros((4, 48, 420, 3), np.uint8)
+    parts = []
+    for i, (h, w) in enumerate(sizes):
+        parts.append(image(h, w, 3, "gradient" if i % 2 else "random"))
+        crops[i, :h, :w] = parts[-1]
+    cp, sp = save(crops, "crops.npy"), save(sizes, "sizes.npy")
+    # the recogniser: one width for all, 48 * max(320/48, widest ratio), as PaddleOCR pads a batch
+    got = run("RecResizeImg", {"rec_image_shape": "3,48,320"}, [cp, sp])[0]
+    ratio = max(320 / 48, max(w / h for h, w in sizes))
+    for i in range(4):
+        want = rec_resize_oracle(parts[i], 48, ratio)
+        check(got.shape == (4,) + want.shape and np.abs(got[i] - want).max() <= 2.0 / 255 + 1e-6,
+              "rec_resize batch %d: %s" % (i, got.shape))
+    # the classifier: fixed 3x48x192
+    got = run("RecResizeImg", {"rec_image_shape": "3,48,192", "max_width": 192}, [cp, sp])[0]
+    for i in range(4):
+        want = rec_resize_oracle(parts[i], 48, 192 / 48, 192)
+        check(got.shape == (4, 3, 48, 192) and np.abs(got[i] - want).max() <= 2.0 / 255 + 1e-6,
+              "cls resize batch %d: %s" % (i, got.shape))
+    empty = run("RecResizeImg", {}, [save(crops[:0], "c0.npy"), save(sizes[:0], "s0.npy")])[0]
+    check(empty.shape == (0, 3, 48, 320), "rec_resize of no crops: %s" % (empty.shape,))
+    # the classifier's rotation, each crop within its own size
+    probs = np.array([[0.05, 0.95], [0.95, 0.05], [0.15, 0.85], [0.02, 0.98]], np.float32)
+    got = run("ClsRotate", {"cls_thresh": 0.9}, [cp, save(probs, "probs.npy"), sp])[0]
+    for i, (h, w) in enumerate(sizes):
+        rot = probs[i, 1] > probs[i, 0] and probs[i, 1] > 0.9
+        want = cv2.rotate(parts[i], cv2.ROTATE_180) if rot else parts[i]
+        check(np.array_equal(got[i, :h, :w], want) and not got[i, h:].any() and not got[i, :, w:].any(),
+              "cls_rotate batch %d" % i)
+    for what, params, inputs in [
+            ("sizes too big", {}, [cp, save(sizes + 1000, "sb.npy")]),
+            ("sizes rows", {}, [cp, save(sizes[:2], "sr.npy")]),
+            ("sizes dtype", {}, [cp, save(sizes.astype(np.float32), "sf.npy")]),
+            ("crops 3-d", {}, [save(crops[0], "c3.npy"), sp])]:
+        rc, err = run("RecResizeImg", params, inputs, expect_fail=True)
+        check(rc == 1 and "step 'RecResizeImg'" in err, "rec_resize bad %s: %r" % (what, err))
+    rc, err = run("ClsRotate", {}, [cp, save(probs[:2], "p2.npy"), sp], expect_fail=True)
+    check(rc == 1 and "step 'ClsRotate'" in err and "probabilities" in err, "cls_rotate bad probs: %r" % err)
+    # PadBatch / TrimBatch around a model that cannot run an empty batch
+    x = RNG.random((0, 3, 48, 320), dtype=np.float32)
+    got = run("PadBatch", {"min_rows": 1}, [save(x, "x0.npy")])[0]
+    check(got.shape == (1, 3, 48, 320) and not got.any(), "pad_batch empty: %s" % (got.shape,))
+    x = RNG.random((2, 5), dtype=np.float32)
+    got = run("PadBatch", {"min_rows": 4}, [save(x, "x2.npy")])[0]
+    check(got.shape == (4, 5) and np.array_equal(got[:2], x) and not got[2:].any(), "pad_batch 2 -> 4")
+    got = run("PadBatch", {}, [save(x, "x2.npy")])[0]
+    check(np.array_equal(got, x), "pad_batch unchanged")
+    probs = RNG.random((3, 6, 6625), dtype=np.float32)
+    y = RNG.random(3, dtype=np.float32)
+    a, b = run("TrimBatch", {}, [save(probs, "tp.npy"), save(y, "ty.npy"), save(sizes[:1], "tr.npy")])
+    check(np.array_equal(a, probs[:1]) and np.array_equal(b, y[:1]), "trim_batch to 1")
+    a = run("TrimBatch", {}, [save(y, "ty.npy"), save(sizes[:0], "t0.npy")])[0]
+    check(a.shape == (0,), "trim_batch to 0: %s" % (a.shape,))
+    rc, err = run("TrimBatch", {}, [save(y, "ty.npy"), sp], expect_fail=True)
+    check(rc == 1 and "step 'TrimBatch'" in err and "input 0" in err, "trim_batch short: %r" % err)
+    rc, err = run("PadBatch", {"min_rows": 0}, [save(y, "ty.npy")], expect_fail=True)
+    check(rc == 1 and "min_rows" in err, "pad_batch min_rows 0: %r" % err)
+
+
+def test_to_string_json():
+    import json
+    boxes = np.array([[[33, 34], [511.5, 33], [511, 65], [33, 66]]], np.float32)
+    got = run("ToString", {"json": "true"}, [save(boxes, "b.npy")])[0]
+    check(json.loads(got[0]) == boxes.tolist(), "to_string json boxes: %r" % got)
+    got = run("ToString", {"json": "true"}, [save(np.zeros((0, 4, 2), np.float32), "e.npy")])[0]
+    check(got == ["[]"], "to_string json empty: %r" % got)
+    got = run("ToString", {"json": "true"}, [save(np.array([1, -2], np.int64), "i.npy")])[0]
+    check(got == ["[1,-2]"], "to_string json int64: %r" % got)
+    got = run("ToString", {"json": "true"}, [save(np.array([np.nan, 0.25], np.float32), "n.npy")])[0]
+    check(got == ["[null,0.25]"], "to_string json nan: %r" % got)
+    got = run("ToString", {"json": "true"}, ['str:say "hi", \\ then 文字'])[0]
+    check(json.loads(got[0]) == ['say "hi", \\ then 文字'], "to_string json string: %r" % got)
+
+
 
 for t in [test_base64, test_decode, test_resize, test_det_resize_normalize, test_ocr, test_wordpiece,
-          test_db, test_rotate_crop]:
+          test_db, test_rotate_crop, test_batches, test_to_string_json]:
     try:
         t()
     except Exception as e:  # a crash of the CLI or a missing output
