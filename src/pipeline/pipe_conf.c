@@ -521,6 +521,28 @@ static skiff_status_t *read_step(rd *r, const yaml_node_t *item, skiff__pipe_ste
         }
         if (!st)
             st = get_params(r, m, true, &s->params, &s->n_params);
+        /* file parameters (character_dict_path, label_path, vocab_path,
+         * label_file, ...) are relative to the config's folder, as
+         * model_config is */
+        for (int i = 0; !st && i < s->n_params; i++) {
+            const char *k = s->params[i].key, *v = s->params[i].value;
+            size_t kl = strlen(k);
+            bool file = (kl > 5 && !strcmp(k + kl - 5, "_path")) ||
+                        (kl > 5 && !strcmp(k + kl - 5, "_file"));
+            if (!file || !v || !v[0] || v[0] == '/' || !strcmp(r->c->dir, "."))
+                continue;
+            size_t nd = strlen(r->c->dir), nv = strlen(v);
+            char *pth = skiff__arena_alloc(r->a, nd + nv + 2, 1);
+            if (!pth) {
+                st = oom(r);
+                break;
+            }
+            memcpy(pth, r->c->dir, nd);
+            if (pth[nd - 1] != '/')
+                pth[nd++] = '/';
+            memcpy(pth + nd, v, nv + 1);
+            s->params[i].value = pth;
+        }
     }
     kp_pop(r, old);
     return st;
