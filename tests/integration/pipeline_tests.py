@@ -425,6 +425,17 @@ def test_pyops():
                 check(got == {"text": "HELLO", "calls": str(n)}, "class op answer", ans)
         bad_start("op:\n  a:\n    class: no_such_module.Op\n", "no_such_module",
                   "ModuleNotFoundError")
+        # an op over its timeout fails the request with TIMEOUT (6000)
+        shutil.copy(os.path.join(HERE, "pyops", "slow.py"), d)
+        conf = write_conf("name: slow\nop:\n  nap:\n    class: slow.Sleep\n    timeout: 200\n", d)
+        with Pipe(conf) as srv:
+            ans = post(srv, {"key": ["seconds"], "value": ["0"]}, name="slow")
+            check(ans["err_no"] == 0 and ans["value"] == ["0"], "quick call", ans)
+            ans = post(srv, {"key": ["seconds"], "value": ["0.6"]}, name="slow")
+            check(ans["err_no"] == 6000 and "op nap" in ans["err_msg"] and "timeout" in ans["err_msg"],
+                  "TIMEOUT names the op", ans)
+            ans = post(srv, {"key": ["seconds"], "value": ["0"]}, name="slow")
+            check(ans["err_no"] == 0, "served after a timeout", ans)
     finally:
         os.environ["PYTHONPATH"] = env_path
 
