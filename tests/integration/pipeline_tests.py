@@ -132,6 +132,16 @@ def test_uci():
         inf = st.metric(m, "skiff_pipeline_op_duration_seconds_bucket", pipeline="uci", op="uci",
                         le="+Inf")
         check(cnt == 2 and inf == 2, "per-op histogram", cnt, inf)
+    # an op's batch_size and auto_batching_timeout are its model's batching
+    conf = open(EXAMPLE).read().replace("../uci_housing/uci_housing_model", st.UCI).replace(
+        "        concurrency: 2\n", "        concurrency: 2\n        batch_size: 16\n"
+        "        auto_batching_timeout: 3\n")
+    with Pipe(write_conf(conf)) as srv:
+        c = requests.get(srv.url + "/v2/models/uci/config", timeout=10).json()
+        check(c["max_batch_size"] == 16, "the op's batch_size", c)
+        delay = c.get("dynamic_batching", {}).get("max_queue_delay_microseconds")
+        check(delay == 3000, "the op's auto_batching_timeout", c)
+        price_ok(post(srv, SEED_BODY), 22.989538)
     if os.path.isdir(PADDLE_UCI):
         d = tempfile.mkdtemp(prefix="skiff-pipe-")
         conf = open(EXAMPLE).read().replace("../uci_housing/uci_housing_model", PADDLE_UCI)
