@@ -948,6 +948,20 @@ static skiff_status_t *not_pb(size_t len, const char *what)
                                   len, what);
 }
 
+/* build() over a decoded message's repeated fields. */
+static skiff_status_t *build_lists(char *const *key, size_t n_key, char *const *value,
+                                   size_t n_value, pb_tensor *const *tensors, size_t n_tensors,
+                                   const skiff__codec_limits *limits, skiff__pipe_msg **out)
+{
+    view v = {.key = key,
+              .n_key = n_key,
+              .value = value,
+              .n_value = n_value,
+              .tensors = tensors,
+              .n_tensors = n_tensors};
+    return build(&v, limits, out);
+}
+
 skiff_status_t *skiff__pipe_decode_request_pb(const void *body, size_t len,
                                               const skiff__codec_limits *limits,
                                               skiff__pipe_msg **out_msg)
@@ -956,14 +970,9 @@ skiff_status_t *skiff__pipe_decode_request_pb(const void *body, size_t len,
     pb_request *q = PB(request__unpack)(&pb_allocator, len, body);
     if (!q)
         return not_pb(len, "Request");
-    view v = {.key = q->key,
-              .n_key = q->n_key,
-              .value = q->value,
-              .n_value = q->n_value,
-              .tensors = q->tensors,
-              .n_tensors = q->n_tensors};
     skiff__pipe_msg *m = NULL;
-    skiff_status_t *st = build(&v, limits, &m);
+    skiff_status_t *st =
+        build_lists(q->key, q->n_key, q->value, q->n_value, q->tensors, q->n_tensors, limits, &m);
     if (!st) {
         m->logid = q->logid;
         if (!(m->name = msg_str(m, q->name)) || !(m->method = msg_str(m, q->method)) ||
@@ -986,14 +995,9 @@ skiff_status_t *skiff__pipe_decode_response_pb(const void *body, size_t len,
     pb_response *q = PB(response__unpack)(&pb_allocator, len, body);
     if (!q)
         return not_pb(len, "Response");
-    view v = {.key = q->key,
-              .n_key = q->n_key,
-              .value = q->value,
-              .n_value = q->n_value,
-              .tensors = q->tensors,
-              .n_tensors = q->n_tensors};
     skiff__pipe_msg *m = NULL;
-    skiff_status_t *st = build(&v, limits, &m);
+    skiff_status_t *st =
+        build_lists(q->key, q->n_key, q->value, q->n_value, q->tensors, q->n_tensors, limits, &m);
     if (!st) {
         m->err_no = q->err_no;
         if (!(m->err_msg = msg_str(m, q->err_msg))) {
