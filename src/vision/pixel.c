@@ -90,9 +90,10 @@ static int clampi(int64_t v, int64_t n) { return (int)(v < 0 ? 0 : v >= n ? n - 
  * cells any output cell covers). */
 static int area_ntap(double scale) { return (int)ceil(scale) + 1; }
 
-static void build_axis(skiff__interp interp, bool area_shrink, int64_t in, int64_t out, axis_tab *t)
+static void build_axis(skiff__interp interp, bool area_shrink, int64_t in, int64_t out,
+                       double inv_scale, axis_tab *t)
 {
-    double inv_scale = (double)out / (double)in, scale = 1.0 / inv_scale;
+    double scale = 1.0 / inv_scale;
     const int nt = t->ntap;
     for (int64_t o = 0; o < out; o++) {
         int32_t *idx = t->idx + o * nt;
@@ -185,6 +186,13 @@ static inline uint8_t sat_u8f(float v)
 skiff_status_t *skiff__vision_resize_image(const skiff_tensor_t *src, int64_t out_w, int64_t out_h,
                                            skiff__interp interp, skiff_tensor_t **out)
 {
+    return skiff__vision_resize_image_scaled(src, out_w, out_h, 0.0, 0.0, interp, out);
+}
+
+skiff_status_t *skiff__vision_resize_image_scaled(const skiff_tensor_t *src, int64_t out_w,
+                                                  int64_t out_h, double fx, double fy,
+                                                  skiff__interp interp, skiff_tensor_t **out)
+{
     *out = NULL;
     skiff_status_t *st = skiff__vision_check_image(src, "resize");
     if (st)
@@ -198,7 +206,13 @@ skiff_status_t *skiff__vision_resize_image(const skiff_tensor_t *src, int64_t ou
     if (st)
         return st;
     const bool u8 = src->dtype == SKIFF_DTYPE_UINT8;
-    double sx = (double)iw / (double)out_w, sy = (double)ih / (double)out_h;
+    /* cv2 maps output to source by the factors it was given (fx, fy), or by
+     * the ratio of the sizes when it was given a size. */
+    if (!(fx > 0.0) || !isfinite(fx))
+        fx = (double)out_w / (double)iw;
+    if (!(fy > 0.0) || !isfinite(fy))
+        fy = (double)out_h / (double)ih;
+    double sx = 1.0 / fx, sy = 1.0 / fy;
     /* cv2: linear at exactly 2x down in both axes is an area average. */
     if (interp == SKIFF_INTERP_LINEAR && fabs(sx - 2.0) < DBL_EPSILON &&
         fabs(sy - 2.0) < DBL_EPSILON)
@@ -244,8 +258,8 @@ skiff_status_t *skiff__vision_resize_image(const skiff_tensor_t *src, int64_t ou
     }
     axis_tab tx = {ntx, (int32_t *)(mem + o_xi), (float *)(mem + o_xw), (int16_t *)(mem + o_xiw)};
     axis_tab ty = {nty, (int32_t *)(mem + o_yi), (float *)(mem + o_yw), (int16_t *)(mem + o_yiw)};
-    build_axis(interp, area_shrink, iw, out_w, &tx);
-    build_axis(interp, area_shrink, ih, out_h, &ty);
+    build_axis(interp, area_shrink, iw, out_w, fx, &tx);
+    build_axis(interp, area_shrink, ih, out_h, fy, &ty);
 
     const uint8_t *s8 = src->data;
     const float *sf = src->data;

@@ -374,6 +374,8 @@ static bool create_resize(skiff__step *s, preader *r)
     if (!p_int(r, "width", 0, 1, 1 << 20, &s->i[0]) ||
         !p_int(r, "height", 0, 1, 1 << 20, &s->i[1]) ||
         !p_int(r, "size", 0, 1, 1 << 20, &s->i[2]) ||
+        !p_double(r, "fx", 0.0, 1e-6, 1e6, &s->f[0]) ||
+        !p_double(r, "fy", 0.0, 1e-6, 1e6, &s->f[1]) ||
         !p_enum(r, "interpolation", interp_names, SKIFF_INTERP_LINEAR, &interp))
         return false;
     s->i[3] = interp;
@@ -383,16 +385,41 @@ static bool create_resize(skiff__step *s, preader *r)
         if (!s->i[1])
             s->i[1] = s->i[2];
     }
-    if (!s->i[0] || !s->i[1])
-        return p_fail(r, "width", "(missing)", "width and height, or size");
+    bool by_factor = s->f[0] > 0.0 || s->f[1] > 0.0;
+    if (by_factor && (s->i[0] || s->i[1]))
+        return p_fail(r, "fx", "(given with a size)", "either fx and fy, or width and height");
+    if (by_factor && !(s->f[0] > 0.0 && s->f[1] > 0.0))
+        return p_fail(r, s->f[0] > 0.0 ? "fy" : "fx", "(missing)", "both fx and fy");
+    if (!by_factor && (!s->i[0] || !s->i[1]))
+        return p_fail(r, "width", "(missing)", "width and height, or size, or fx and fy");
     return true;
 }
+
+/* cv2's size for a factor: saturate_cast<int>(len * f), which rounds to
+ * nearest, ties to even. */
+static int64_t factor_len(int64_t len, double f) { return (int64_t)nearbyint((double)len * f); }
 
 static skiff_status_t *run_resize(const skiff__step *s, const skiff_tensor_t *const *in, int nin,
                                   skiff_tensor_t **out, int *out_n)
 {
-    skiff_status_t *st =
-        skiff__vision_resize_image(in[0], s->i[0], s->i[1], (skiff__interp)s->i[3], &out[0]);
+    skiff_status_t *st;
+    if (s->f[0] > 0.0) {
+        st = skiff__vision_check_image(in[0], "input 0");
+        if (!st) {
+            int64_t w = factor_len(in[0]->dims[1], s->f[0]), h = factor_len(in[0]->dims[0], s->f[1]);
+            if (w < 1 || h < 1)
+                st = skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                      "input 0: a %lldx%lld image scaled by fx %g, fy %g is "
+                                      "%lldx%lld pixels (expected at least 1x1)",
+                                      (long long)in[0]->dims[1], (long long)in[0]->dims[0],
+                                      s->f[0], s->f[1], (long long)w, (long long)h);
+            else
+                st = skiff__vision_resize_image_scaled(in[0], w, h, s->f[0], s->f[1],
+                                                       (skiff__interp)s->i[3], &out[0]);
+        }
+    } else {
+        st = skiff__vision_resize_image(in[0], s->i[0], s->i[1], (skiff__interp)s->i[3], &out[0]);
+    }
     *out_n = st ? 0 : 1;
     return wrap(s, st);
 }

@@ -138,6 +138,12 @@ skiff_status_t *skiff__vision_check_image(const skiff_tensor_t *t, const char *w
  * cv2's within 1 grey level. */
 skiff_status_t *skiff__vision_resize_image(const skiff_tensor_t *src, int64_t out_w, int64_t out_h,
                                            skiff__interp interp, skiff_tensor_t **out);
+/* cv2.resize(src, None, fx=fx, fy=fy) when out_w and out_h are cv2's rounding
+ * of the source size times the factors: the source coordinates come from the
+ * factors themselves, not from the size ratio (fx or fy <= 0: the ratio). */
+skiff_status_t *skiff__vision_resize_image_scaled(const skiff_tensor_t *src, int64_t out_w,
+                                                  int64_t out_h, double fx, double fy,
+                                                  skiff__interp interp, skiff_tensor_t **out);
 /* PaddleOCR's DetResizeForTest size rule: dims multiples of 32, at least 32. */
 skiff_status_t *skiff__vision_det_resize_dims(int64_t h, int64_t w, int64_t limit_side_len,
                                               skiff__limit_type lt, int64_t *out_h, int64_t *out_w);

@@ -36,6 +36,9 @@ STEPS_CLI = os.path.join(BUILD, "tests", "vision", "steps_cli")
 os.environ["SKIFF_LIB"] = LIB
 
 from paddle_serving_app.reader import (  # noqa: E402  (after SKIFF_LIB is set)
+    DBPostProcess, DetectionFile2Image, DetectionNormalize, DetectionPadStride, DetectionResize,
+    DetectionSequential, DetectionTranspose, FilterBoxes, GetRotateCropImage, Lambda, PadStride,
+    ResizeByFactor, SortedBoxes,
     Base64ToImage, BGR2RGB, CenterCrop, Div, File2Image, ImageReader, Normalize, OCRReader,
     RCNNPostprocess, Resize, RGB2BGR, Sequential, Step, StepError, String2Image, Transpose,
     URL2Image, step_names)
@@ -303,6 +306,127 @@ def test_image_reader():
     check(r.crop_image(img, 50, False).shape == (50, 50, 3), "ImageReader random crop")
 
 
+def test_detection_chain():
+    """The Detection* readers of Paddle's newer detection clients, against
+    their arithmetic written out with cv2 and numpy."""
+    for h, w, ext, target, keep, interp in [(427, 640, ".jpg", (800, 1333), True, cv2.INTER_LINEAR),
+                                            (640, 480, ".png", (608, 608), False, 2),
+                                            (333, 500, ".png", 640, True, cv2.INTER_LINEAR),
+                                            (97, 1201, ".jpg", (320, 320), True, 0)]:
+        path = write(image(h, w, "grad"), "det%dx%d%s" % (w, h, ext))
+        seq = DetectionSequential([
+            DetectionFile2Image(), DetectionResize(target, keep, interpolation=interp),
+            DetectionNormalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225], True),
+            DetectionTranspose((2, 0, 1)), DetectionPadStride(32)])
+        im, info = seq(path)
+        # the oracle
+        ref = cv2.cvtColor(cv2.imread(path, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        ts = [target, target] if isinstance(target, int) else list(target)
+        if keep:
+            sc = float(min(ts)) / float(min(h, w))
+            if np.round(sc * max(h, w)) > max(ts):
+                sc = float(max(ts)) / float(max(h, w))
+            sy = sx = sc
+        else:
+            sy, sx = ts[0] / float(h), ts[1] / float(w)
+        ref = cv2.resize(ref, None, None, fx=sx, fy=sy, interpolation=interp)
+        rshape = ref.shape[:2]
+        ref = ref.astype(np.float32) / 255.0
+        ref -= np.array([0.485, 0.456, 0.406])[np.newaxis, np.newaxis, :]
+        ref /= np.array([0.229, 0.224, 0.225])[np.newaxis, np.newaxis, :]
+        ref = ref.transpose((2, 0, 1))
+        ph, pw = int(np.ceil(rshape[0] / 32.0) * 32), int(np.ceil(rshape[1] / 32.0) * 32)
+        pad = np.zeros((3, ph, pw), dtype=np.float32)
+        pad[:, :rshape[0], :rshape[1]] = ref
+        tag = "Detection chain %dx%d %s keep %s interp %s" % (w, h, target, keep, interp)
+        # uint8 resize within one grey level: 1/255/0.224 after normalising
+        check(im.shape == pad.shape and im.dtype == np.float32 and maxdiff(im, pad) <= 0.0176,
+              "%s: %s" % (tag, maxdiff(im, pad)))
+        check(np.array_equal(info["im_shape"], np.array(rshape, dtype=np.float32))
+              and np.allclose(info["scale_factor"], [sy, sx]) and info["scale_factor"].dtype
+              == np.float32, "%s: im_info %s, want %s %s" % (tag, info, rshape, (sy, sx)))
+        # the server's Resize by factors is the same computation
+        dec = server_step("ImageDecode", {"to_rgb": True}, [path])[0]
+        srv = server_step("Resize", {"fx": sx, "fy": sy, "interpolation":
+                                     {0: "nearest", 1: "linear", 2: "cubic"}[interp]}, [dec])[0]
+        check(same(srv, DetectionResize(target, keep, interp)(dec, None)[0]),
+              "%s: differs from the server's Resize fx/fy" % tag)
+    check("DetectionResize(target_size=" in repr(seq), "DetectionSequential repr: %r" % (seq,))
+    x = RNG.random((3, 33, 64), dtype=np.float32)
+    p = PadStride(32)(x)
+    check(p.shape == (3, 64, 64) and np.array_equal(p[:, :33], x) and not p[:, 33:].any(),
+          "PadStride(32) %s" % (p.shape,))
+    check(PadStride(0)(x) is x, "PadStride(0) changes the image")
+    check(Lambda(lambda a: a * 2)(3) == 6, "Lambda")
+    for params, want in [({"fx": 0.5}, "'fy': expected both fx and fy"),
+                         ({"fx": 0.5, "fy": 0.5, "width": 10}, "either fx and fy, or width"),
+                         ({"fx": -1, "fy": 1}, "'fx': expected a number")]:
+        try:
+            Step("Resize", **params)
+            check(False, "Resize %s: no error" % (params,))
+        except StepError as e:
+            check(want in str(e), "Resize %s: message %r" % (params, str(e)))
+    try:
+        Step("Resize", fx=0.001, fy=0.001)(image(10, 10))
+        check(False, "Resize to 0x0: no error")
+    except StepError as e:
+        check("expected at least 1x1" in str(e), "Resize to 0x0: message %r" % str(e))
+
+
+def test_ocr_helpers():
+    # ResizeByFactor: Paddle's size rule, then cv2's linear resize
+    for h, w, f, m in [(720, 1280, 32, 2400), (50, 31, 32, 2400), (3000, 2000, 32, 960),
+                       (641, 479, 16, 2400), (64, 96, 32, 2400)]:
+        img = image(h, w, "grad")
+        ratio = float(m) / (h if h > w else w) if max(h, w) > m else 1.0
+        rh, rw = int(h * ratio), int(w * ratio)
+        rh = rh if rh % f == 0 else (f if rh // f <= 1 else (rh // 32 - 1) * 32)
+        rw = rw if rw % f == 0 else (f if rw // f <= 1 else (rw // f - 1) * f)
+        got = ResizeByFactor(f, m)(img)
+        want = cv2.resize(img, (rw, rh))
+        check(got.shape == want.shape and maxdiff(got, want) <= 1,
+              "ResizeByFactor(%d, %d) %dx%d: %s" % (f, m, w, h, maxdiff(got, want)))
+    # FilterBoxes: clockwise order, clipping, the size filter
+    boxes = np.array([[[50, 10], [10, 10], [10, 30], [50, 30]],     # 40x20: kept, reordered
+                      [[0, 0], [8, 0], [8, 30], [0, 30]],           # 8 wide: dropped
+                      [[-5, -5], [200, -5], [200, 40], [-5, 40]]],  # clipped to 99x59
+                     dtype=np.float32)
+    got = FilterBoxes(10, 10)(boxes, (60, 100, 3))
+    want = np.array([[[10, 10], [50, 10], [50, 30], [10, 30]],
+                     [[0, 0], [99, 0], [99, 40], [0, 40]]], dtype=np.float32)
+    check(same(got, want), "FilterBoxes: %s" % (got.tolist(),))
+    # SortedBoxes: reading order, as the server's step
+    b = np.array([[[100, 52], [150, 52], [150, 70], [100, 70]],
+                  [[10, 50], [60, 50], [60, 70], [10, 70]],
+                  [[10, 5], [60, 5], [60, 20], [10, 20]]], dtype=np.float32)
+    got = SortedBoxes()(b)
+    check(isinstance(got, list) and [int(x[0][0]) for x in got] == [10, 10, 100]
+          and [int(x[0][1]) for x in got] == [5, 50, 52], "SortedBoxes: %s" % (got,))
+    check(SortedBoxes()(np.zeros((0, 4, 2), np.float32)) == [], "SortedBoxes of no boxes")
+    # GetRotateCropImage: an axis-aligned box is a plain slice; a tall one is turned
+    img = image(80, 120)
+    crop = GetRotateCropImage()(img, np.array([[10, 20], [70, 20], [70, 50], [10, 50]],
+                                              dtype=np.float32))
+    check(same(crop, img[20:50, 10:70]), "GetRotateCropImage slice: %s" % (crop.shape,))
+    tall = GetRotateCropImage()(img, np.array([[10, 5], [30, 5], [30, 75], [10, 75]],
+                                              dtype=np.float32))
+    check(tall.shape == (20, 70, 3) and same(tall, np.ascontiguousarray(np.rot90(img[5:75, 10:30]))),
+          "GetRotateCropImage tall: %s" % (tall.shape,))
+    # DBPostProcess: one bright rectangle in the map, ratio 0.5 -> source pixels
+    pred = np.zeros((1, 1, 64, 96), dtype=np.float32)
+    pred[0, 0, 20:40, 10:80] = 0.9
+    got = DBPostProcess({"thresh": 0.3, "box_thresh": 0.6, "max_candidates": 1000,
+                         "unclip_ratio": 1.5})(pred, [[0.5, 0.5]])
+    check(len(got) == 1 and got[0].shape == (1, 4, 2), "DBPostProcess: %s" % (got,))
+    if len(got) == 1 and got[0].shape == (1, 4, 2):
+        x0, y0 = got[0][0].min(axis=0)
+        x1, y1 = got[0][0].max(axis=0)
+        # the map's 70x20 rectangle grows by area * 1.5 / perimeter (about 11 px) on each
+        # side, clipped at 0, then doubles into source pixels
+        check(0 <= x0 <= 2 and 14 <= y0 <= 22 and 176 <= x1 <= 184 and 96 <= y1 <= 104,
+              "DBPostProcess box %s" % (got[0][0].tolist(),))
+
+
 def ctc_oracle(preds, chars, use_space):
     """Paddle's CTCLabelDecode: argmax, merge repeats, drop blanks (class 0)."""
     table = ["blank"] + chars + ([" "] if use_space else [])
@@ -457,7 +581,8 @@ def main():
         print("FAIL: build first: %s and %s are needed" % (LIB, STEPS_CLI))
         return 1
     for t in (test_decoders, test_pixels, test_resize, test_crop_transpose, test_faster_rcnn_chain,
-              test_image_reader, test_ocr, test_rcnn_postprocess, test_errors_and_library):
+              test_image_reader, test_detection_chain, test_ocr_helpers, test_ocr,
+              test_rcnn_postprocess, test_errors_and_library):
         n = len(FAILS)
         t()
         print("%s %s" % ("ok  " if len(FAILS) == n else "FAIL", t.__name__), flush=True)

@@ -405,6 +405,353 @@ class RCNNPostprocess(object):
                                                                         self.output_dir)
 
 
+class Lambda(object):
+    """Any callable as a transform: Lambda(f)(img) is f(img)."""
+
+    def __init__(self, lambd):
+        if not callable(lambd):
+            raise TypeError("Lambda: expected a callable, got %s" % type(lambd).__name__)
+        self.lambd = lambd
+
+    def __call__(self, img):
+        return self.lambd(img)
+
+    def __repr__(self):
+        return self.__class__.__name__ + "()"
+
+
+def _pad_stride(im, stride):
+    a = np.asarray(im)
+    if a.ndim != 3:
+        raise ValueError("PadStride: expected a CHW image, got shape %s" % (a.shape,))
+    c, h, w = a.shape
+    ph, pw = -(-h // stride) * stride, -(-w // stride) * stride
+    out = np.zeros((c, ph, pw), dtype=np.float32)
+    out[:, :h, :w] = a
+    return out
+
+
+class PadStride(object):
+    """A CHW image padded with zeros at the bottom and right to multiples of
+    stride, float32 (stride 0: unchanged), for detectors with an FPN."""
+
+    def __init__(self, stride):
+        self.coarsest_stride = int(stride)
+
+    def __call__(self, img):
+        if self.coarsest_stride <= 0:
+            return img
+        return _pad_stride(img, self.coarsest_stride)
+
+    def __repr__(self):
+        return "PadStride({})".format(self.coarsest_stride)
+
+
+def factor_shape(h, w, factor=32, max_side_len=2400):
+    """(height, width) that Paddle's ResizeByFactor gives an image of h x w:
+    the longer side capped at max_side_len, then each side brought to a
+    multiple of factor (a side that is not one drops to one factor below its
+    floor multiple, and never under factor). As in Paddle, the height uses a
+    factor of 32 for that step whatever factor is."""
+    ratio = 1.0
+    if max(h, w) > max_side_len:
+        ratio = float(max_side_len) / (h if h > w else w)
+    rh, rw = int(h * ratio), int(w * ratio)
+
+    def fit(v, f):
+        if v % factor == 0:
+            return v
+        if v // factor <= 1:
+            return factor
+        return (v // f - 1) * f
+
+    return fit(rh, 32), fit(rw, factor)
+
+
+class ResizeByFactor(object):
+    """Resizes an HWC image (linear) to factor_shape(): the OCR detector's
+    input, sides multiples of factor."""
+
+    def __init__(self, factor=32, max_side_len=2400):
+        self.factor = int(factor)
+        self.max_side_len = int(max_side_len)
+
+    def __call__(self, img):
+        a = _pixels(img, "ResizeByFactor")
+        if a.ndim != 3:
+            raise ValueError("ResizeByFactor: expected an HWC image, got shape %s" % (a.shape,))
+        h, w = factor_shape(a.shape[0], a.shape[1], self.factor, self.max_side_len)
+        if h <= 0 or w <= 0:
+            raise ValueError("ResizeByFactor: a %dx%d image resizes to %dx%d"
+                             % (a.shape[1], a.shape[0], w, h))
+        return Step("Resize", width=w, height=h)(a)[0]
+
+    def __repr__(self):
+        return "ResizeByFactor(factor={0}, max_side_len={1})".format(self.factor,
+                                                                     self.max_side_len)
+
+
+def _boxes(dt_boxes, who):
+    b = np.asarray(dt_boxes, dtype=np.float32)
+    if b.size == 0:
+        return b.reshape(0, 4, 2)
+    if b.ndim != 3 or b.shape[1:] != (4, 2):
+        raise ValueError("%s: expected boxes of shape [N, 4, 2], got %s" % (who, b.shape))
+    return np.ascontiguousarray(b)
+
+
+class SortedBoxes(object):
+    """Text boxes [N, 4, 2] in reading order: by the first point's y, then x,
+    neighbours less than 10 px apart in y ordered left to right. Returns a
+    list of [4, 2] arrays."""
+
+    def __init__(self):
+        self._sort = Step("SortedBoxes")
+
+    def __call__(self, dt_boxes):
+        b = _boxes(dt_boxes, "SortedBoxes")
+        if len(b) == 0:
+            return []
+        return list(self._sort(b)[0])
+
+    def __repr__(self):
+        return self.__class__.__name__ + "()"
+
+
+class GetRotateCropImage(object):
+    """The quadrilateral `points` [4, 2] of img cut out and straightened by a
+    perspective warp (edge pixels replicated), turned 90 degrees when it is
+    at least 1.5 times taller than wide: the recogniser's input."""
+
+    def __init__(self):
+        self._crop = Step("GetRotateCropImage")
+
+    def __call__(self, img, points):
+        a = np.asarray(img)
+        if a.dtype != np.uint8:
+            raise TypeError("GetRotateCropImage: expected a uint8 image, got %s" % a.dtype)
+        crops, sizes = self._crop(np.ascontiguousarray(a), _boxes([points], "GetRotateCropImage"))
+        h, w = int(sizes[0][0]), int(sizes[0][1])
+        return np.ascontiguousarray(crops[0, :h, :w])
+
+    def __repr__(self):
+        return self.__class__.__name__ + "()"
+
+
+class DBPostProcess(object):
+    """The text detector's probability map -> boxes (DB: binarise at thresh,
+    contours, minimum-area boxes scored on the map, box_thresh, unclip by
+    unclip_ratio), as the server's DBPostProcess step. params: a dict with
+    thresh, box_thresh, max_candidates and unclip_ratio. The call takes the
+    map [N, 1, H, W] and ratio_list [[ratio_h, ratio_w], ...] (the resized
+    size over the picture's) and returns, per image, float32 boxes [K, 4, 2]
+    in the picture's pixels."""
+
+    def __init__(self, params):
+        self.thresh = params["thresh"]
+        self.box_thresh = params["box_thresh"]
+        self.max_candidates = params["max_candidates"]
+        self.unclip_ratio = params["unclip_ratio"]
+        self.min_size = 3
+        self._db = Step("DBPostProcess", thresh=float(self.thresh),
+                        box_thresh=float(self.box_thresh),
+                        max_candidates=int(self.max_candidates),
+                        unclip_ratio=float(self.unclip_ratio))
+
+    def __call__(self, pred, ratio_list):
+        p = np.asarray(pred, dtype=np.float32)
+        if p.ndim != 4 or p.shape[1] != 1:
+            raise ValueError("DBPostProcess: expected a map [N, 1, H, W], got %s" % (p.shape,))
+        out = []
+        for n in range(p.shape[0]):
+            rh, rw = (float(v) for v in ratio_list[n][:2])
+            h, w = p.shape[2], p.shape[3]
+            shape = np.array([round(h / rh), round(w / rw), rh, rw], dtype=np.float32)
+            boxes, _ = self._db(np.ascontiguousarray(p[n:n + 1]), shape)
+            out.append(boxes)
+        return out
+
+    def __repr__(self):
+        return ("DBPostProcess thresh: {0}, box_thresh: {1}, max_candidates: {2}, "
+                "unclip_ratio: {3}, min_size: {4}").format(self.thresh, self.box_thresh,
+                                                           self.max_candidates,
+                                                           self.unclip_ratio, self.min_size)
+
+
+class FilterBoxes(object):
+    """Boxes with their points ordered clockwise from the top-left, clipped
+    to the image, and those whose sides are not longer than width and height
+    dropped. Returns float32 [K, 4, 2]."""
+
+    def __init__(self, width, height):
+        self.filter_width = width
+        self.filter_height = height
+
+    @staticmethod
+    def order_points_clockwise(pts):
+        xs = pts[np.argsort(pts[:, 0], kind="stable")]
+        left = xs[:2][np.argsort(xs[:2, 1], kind="stable")]
+        right = xs[2:][np.argsort(xs[2:, 1], kind="stable")]
+        return np.array([left[0], right[0], right[1], left[1]], dtype=np.float32)
+
+    def __call__(self, dt_boxes, image_shape):
+        ih, iw = int(image_shape[0]), int(image_shape[1])
+        kept = []
+        for box in _boxes(dt_boxes, "FilterBoxes"):
+            b = self.order_points_clockwise(box)
+            b[:, 0] = np.trunc(np.clip(b[:, 0], 0, iw - 1))
+            b[:, 1] = np.trunc(np.clip(b[:, 1], 0, ih - 1))
+            if (int(np.linalg.norm(b[0] - b[1])) <= self.filter_width
+                    or int(np.linalg.norm(b[0] - b[3])) <= self.filter_height):
+                continue
+            kept.append(b)
+        return np.array(kept, dtype=np.float32).reshape(-1, 4, 2)
+
+    def __repr__(self):
+        return "FilterBoxes filter_width: {0}, filter_height: {1}".format(self.filter_width,
+                                                                          self.filter_height)
+
+
+# ---- detection readers: each takes (im, im_info) and returns both ----------------------------
+class DetectionSequential(object):
+    """Calls each detection transform with (im, im_info), starting from
+    im_info = {"scale_factor": [1, 1], "im_shape": None}; returns both."""
+
+    def __init__(self, transforms):
+        self.transforms = transforms
+
+    def __call__(self, im):
+        im_info = {"scale_factor": np.array([1.0, 1.0], dtype=np.float32), "im_shape": None}
+        for t in self.transforms:
+            im, im_info = t(im, im_info)
+        return im, im_info
+
+    def __repr__(self):
+        return ("DetectionSequential(" + "".join("\n    %r" % (t,) for t in self.transforms)
+                + "\n)")
+
+
+class DetectionFile2Image(object):
+    """An image file's path -> uint8 HWC RGB (decoded, then BGR -> RGB, as
+    Paddle's detection reader does), with im_info's im_shape [h, w] and
+    scale_factor [1, 1]."""
+
+    def __init__(self):
+        self._decode = Step("ImageDecode", to_rgb=True)
+
+    def __call__(self, img_path, im_info=None):
+        with open(img_path, "rb") as f:
+            data = f.read()
+        try:
+            img = self._decode(data)[0]
+        except StepError as e:
+            raise StepError(e.code, "%s: %s" % (img_path, e)) from None
+        if im_info is not None:
+            im_info["im_shape"] = np.array(img.shape[:2], dtype=np.float32)
+            im_info["scale_factor"] = np.array([1.0, 1.0], dtype=np.float32)
+        return img, im_info
+
+    def __repr__(self):
+        return self.__class__.__name__ + "()"
+
+
+class DetectionBGR2RGB(BGR2RGB):
+    def __call__(self, img, im_info=None):
+        return BGR2RGB.__call__(self, img), im_info
+
+
+class DetectionDiv(Div):
+    def __call__(self, img, im_info=None):
+        return Div.__call__(self, img), im_info
+
+
+class DetectionNormalize(object):
+    """float32 (im / 255 if is_scale, then - mean[c]) / std[c], HWC."""
+
+    def __init__(self, mean, std, is_scale=True):
+        self.mean = mean
+        self.std = std
+        self.is_scale = is_scale
+        self._norm = Step("Normalize", mean=[float(v) for v in mean],
+                          std=[float(v) for v in std], is_scale=bool(is_scale))
+
+    def __call__(self, im, im_info=None):
+        return self._norm(_pixels(im, "DetectionNormalize"))[0], im_info
+
+    def __repr__(self):
+        return "DetectionNormalize(mean={0}, std={1})".format(self.mean, self.std)
+
+
+class DetectionResize(object):
+    """Resizes by factors as cv2.resize(im, None, fx=, fy=) does. With
+    keep_ratio, one factor: the shorter side to min(target_size), unless the
+    longer side would then pass max(target_size); else target_size is
+    (height, width). im_info gets the new im_shape and scale_factor [y, x]."""
+
+    def __init__(self, target_size, keep_ratio=True, interpolation=1):
+        if isinstance(target_size, int):
+            target_size = [target_size, target_size]
+        self.target_size = target_size
+        self.keep_ratio = keep_ratio
+        self.interpolation = interpolation
+        if interpolation not in _INTERP or interpolation is None:
+            raise ValueError("interpolation: expected a cv2.INTER_* constant from 0 to 3 "
+                             "(nearest, linear, cubic, area), got %r" % (interpolation,))
+        self._interp = _INTERP[interpolation]
+
+    def generate_scale(self, im):
+        h, w = im.shape[0], im.shape[1]
+        if self.keep_ratio:
+            tmin, tmax = min(self.target_size), max(self.target_size)
+            scale = float(tmin) / float(min(h, w))
+            if np.round(scale * max(h, w)) > tmax:
+                scale = float(tmax) / float(max(h, w))
+            return scale, scale
+        th, tw = self.target_size
+        return th / float(h), tw / float(w)
+
+    def __call__(self, im, im_info=None):
+        if len(self.target_size) != 2 or min(self.target_size) <= 0:
+            raise ValueError("DetectionResize: target_size: expected two sizes > 0, got %r"
+                             % (self.target_size,))
+        a = _pixels(im, "DetectionResize")
+        if a.ndim != 3:
+            raise ValueError("DetectionResize: expected an HWC image, got shape %s" % (a.shape,))
+        sy, sx = self.generate_scale(a)
+        out = Step("Resize", fx=sx, fy=sy, interpolation=self._interp)(a)[0]
+        if im_info is not None:
+            im_info["im_shape"] = np.array(out.shape[:2], dtype=np.float32)
+            im_info["scale_factor"] = np.array([sy, sx], dtype=np.float32)
+        return out, im_info
+
+    def __repr__(self):
+        return "DetectionResize(target_size={0}, keep_ratio={1}, interpolation={2})".format(
+            self.target_size, self.keep_ratio, self.interpolation)
+
+
+class DetectionTranspose(Transpose):
+    def __call__(self, im, im_info=None):
+        return Transpose.__call__(self, im), im_info
+
+
+class DetectionPadStride(object):
+    """PadStride for the detection chain: (im, im_info) in and out."""
+
+    def __init__(self, stride=0):
+        self.coarsest_stride = int(stride)
+
+    def __call__(self, im, im_info=None):
+        if self.coarsest_stride <= 0:
+            return im, im_info
+        return _pad_stride(im, self.coarsest_stride), im_info
+
+    def __repr__(self):
+        return "DetectionPadStride({})".format(self.coarsest_stride)
+
+
 __all__ = ["Sequential", "String2Image", "File2Image", "URL2Image", "Base64ToImage", "BGR2RGB",
            "RGB2BGR", "Div", "Normalize", "Resize", "CenterCrop", "Transpose", "ImageReader",
-           "RCNNPostprocess", "resized_shape"]
+           "RCNNPostprocess", "resized_shape", "Lambda", "PadStride", "ResizeByFactor",
+           "factor_shape", "SortedBoxes", "GetRotateCropImage", "DBPostProcess", "FilterBoxes",
+           "DetectionSequential", "DetectionFile2Image", "DetectionBGR2RGB", "DetectionDiv",
+           "DetectionNormalize", "DetectionResize", "DetectionTranspose", "DetectionPadStride"]
