@@ -750,7 +750,8 @@ static uint64_t conv_run(skiff_context_t *ctx, int64_t ks, int64_t n, int64_t c,
 }
 
 /* A convolution times its kernels once per shape class (batch 1 or more,
- * image sizes within a factor of 4 in pixels), shared by every context:
+ * image sizes within a factor of 2 in pixels of a timed one, either way),
+ * shared by every context:
  * new image sizes in a class it has timed run the kernel it chose without
  * a trial, and SKIFF_CONV_ALGO skips the trials. The model is a 1x1 with
  * row-major ends, where oneDNN's blocked kernel (which reorders) is timed
@@ -770,17 +771,18 @@ static void test_conv_shape_classes(void **state)
     skiff_context_t *c1, *c2;
     assert_null(skiff_context_new(m, NULL, &c1));
     assert_null(skiff_context_new(m, NULL, &c2));
-    assert_int_equal(conv_run(c1, 1, 1, 16, 20, 20), 1); /* 400 pixels: band 256-1023 */
+    assert_int_equal(conv_run(c1, 1, 1, 16, 20, 20), 1); /* 400 pixels: timed */
     assert_int_equal(conv_run(c1, 1, 1, 16, 20, 20), 0); /* the cached primitive */
-    assert_int_equal(conv_run(c1, 1, 1, 16, 23, 31), 0); /* 713: same band */
-    assert_int_equal(conv_run(c2, 1, 1, 16, 31, 17), 0); /* other context, same band */
+    assert_int_equal(conv_run(c1, 1, 1, 16, 23, 31), 0); /* 713: within 2x of 400 */
+    assert_int_equal(conv_run(c2, 1, 1, 16, 31, 17), 0); /* other context, same class */
     assert_int_equal(conv_run(c1, 1, 3, 16, 20, 20), 1); /* batch above 1 */
     assert_int_equal(conv_run(c2, 1, 2, 16, 22, 22), 0);
-    assert_int_equal(conv_run(c1, 1, 1, 16, 10, 10), 1); /* 100: band 64-255 */
-    assert_int_equal(conv_run(c2, 1, 1, 16, 9, 13), 0);
+    assert_int_equal(conv_run(c1, 1, 1, 16, 15, 15), 0); /* 225: within 2x of 400 */
+    assert_int_equal(conv_run(c1, 1, 1, 16, 10, 10), 1); /* 100: 4x from 400, the one timed */
+    assert_int_equal(conv_run(c2, 1, 1, 16, 9, 13), 0);  /* 117: near 100 */
     assert_int_equal(conv_run(c1, 1, 1, 16, 40, 40), 0); /* 1600: GEMM-based not timed */
     setenv("SKIFF_CONV_ALGO", "blocked", 1);
-    assert_int_equal(conv_run(c1, 1, 1, 16, 5, 5), 0); /* 25: new band, pinned */
+    assert_int_equal(conv_run(c1, 1, 1, 16, 5, 5), 0); /* 25: new class, pinned */
     unsetenv("SKIFF_CONV_ALGO");
     skiff_context_free(c1);
     skiff_context_free(c2);

@@ -51,15 +51,18 @@ typedef enum {
  * batch and the image size. A choice holds for every batch size above 1
  * (the candidates' relative cost hardly moves once the threads can split
  * images; at batch 1 they split one image) and for every image size within
- * a factor of 4 in pixels (CONV_CLASS_LOG2), so a class is "batch 1" or
- * "more" plus a band of image sizes. The winner changes slowly with the
- * size, and where it changes the candidates cost about the same, so a
- * choice timed anywhere in the band costs little elsewhere in it; timing
- * every new size instead cost the PP-OCRv4 recognizer several times its
- * run for each new width (docs/performance.md, "New input shapes"). Past
- * the limit, new classes get the direct kernel without a trial. */
+ * a factor of CONV_CLASS_SPAN in pixels of the size it was timed on, so a
+ * class is "batch 1" or "more" plus the image sizes near a timed one. The
+ * winner changes slowly with the size, and where it changes the candidates
+ * cost about the same, so a choice timed nearby costs little; timing every
+ * new size instead cost the PP-OCRv4 recognizer several times its run for
+ * each new width (docs/performance.md, "New input shapes"). The span is
+ * centred on the timed size rather than cut into fixed bands, so two sizes
+ * a few pixels apart never straddle a band's edge and both pay a trial
+ * (ResNet-50 at 224x224 then 256x320 did, at every layer). Past the limit,
+ * new classes get the direct kernel without a trial. */
 #define CONV_PICKS_MAX 32
-#define CONV_CLASS_LOG2 2
+#define CONV_CLASS_SPAN 2
 
 /* oneDNN's GEMM-based 1x1 (CAND_PLAIN) is timed only on images of at most
  * this many pixels. It won only on small images (the PP-OCRv4 recognizer's
@@ -575,29 +578,26 @@ static dnnl_status_t adopt_weights(conv_entry *e, skiff__wpack *wp)
     return dnnl_memory_set_data_handle(e->m_wei, use);
 }
 
-/* The pick memo's key, the shape class (see CONV_PICKS_MAX): the shape key
- * (X's dtype, rank, N, C and spatial dims first) with N reduced to 1 or 2
- * and the spatial dims to the band of their product, floor(log2(pixels) /
- * CONV_CLASS_LOG2), in the first one's place and 0 in the others'. */
-static skiff__shape_key pick_key(const skiff__shape_key *shape)
+/* The pick memo's key (see CONV_PICKS_MAX): the shape key (X's dtype,
+ * rank, N, C and spatial dims first) with N reduced to 1 or 2 and the
+ * spatial dims to their product, in the first one's place and 0 in the
+ * others'. *px_at is that place, or -1 when X has no spatial dims. */
+static skiff__shape_key pick_key(const skiff__shape_key *shape, int *px_at)
 {
     skiff__shape_key k = *shape;
+    *px_at = -1;
     if (k.n > 2 && k.v[2] > 2)
         k.v[2] = 2;
     int64_t rank = k.n > 1 ? k.v[1] : 0;
     if (rank < 3 || k.n < 2 + rank)
         return k;
-    uint64_t px = 1;
+    int64_t px = 1;
     for (int64_t i = 4; i < 2 + rank; i++) {
-        px *= (uint64_t)k.v[i];
+        px *= k.v[i];
         k.v[i] = 0;
     }
-    int64_t band = 0;
-    while (px >> 1) {
-        px >>= 1;
-        band++;
-    }
-    k.v[4] = band / CONV_CLASS_LOG2;
+    k.v[4] = px;
+    *px_at = 4;
     return k;
 }
 
@@ -606,16 +606,36 @@ uint64_t skiff__conv_trials(void)
     return atomic_load_explicit(&conv_trials, memory_order_relaxed);
 }
 
+/* The choice for the class of `shape`: a pick whose key agrees but for
+ * the pixels, and whose pixels are within CONV_CLASS_SPAN of these; the
+ * nearest such one where several are. */
 static bool find_pick(conv_prep *p, const skiff__shape_key *shape, conv_cand *out)
 {
-    skiff__shape_key k = pick_key(shape);
-    const skiff__shape_key *key = &k;
+    int at;
+    skiff__shape_key k = pick_key(shape, &at);
+    int64_t px = at >= 0 ? k.v[at] : 0;
+    double best = 0;
     bool found = false;
     pthread_mutex_lock(&p->mu);
-    for (int i = 0; i < p->n_picks && !found; i++) {
-        if (p->pick_key[i].n == key->n &&
-            memcmp(p->pick_key[i].v, key->v, sizeof(key->v[0]) * (size_t)key->n) == 0) {
+    for (int i = 0; i < p->n_picks; i++) {
+        const skiff__shape_key *pk = &p->pick_key[i];
+        if (pk->n != k.n)
+            continue;
+        bool same = true;
+        for (int j = 0; j < k.n && same; j++)
+            same = j == at || pk->v[j] == k.v[j];
+        if (!same)
+            continue;
+        double ratio = 1;
+        if (at >= 0) {
+            int64_t lo = px < pk->v[at] ? px : pk->v[at], hi = px < pk->v[at] ? pk->v[at] : px;
+            if (hi > lo * CONV_CLASS_SPAN)
+                continue;
+            ratio = lo > 0 ? (double)hi / (double)lo : 1;
+        }
+        if (!found || ratio < best) {
             *out = p->pick[i];
+            best = ratio;
             found = true;
         }
     }
@@ -638,7 +658,8 @@ static void record_pick(conv_prep *p, const skiff__shape_key *shape, conv_cand c
         return;
     pthread_mutex_lock(&p->mu);
     if (p->n_picks < CONV_PICKS_MAX) {
-        p->pick_key[p->n_picks] = pick_key(shape);
+        int at;
+        p->pick_key[p->n_picks] = pick_key(shape, &at);
         p->pick[p->n_picks++] = cand;
     }
     pthread_mutex_unlock(&p->mu);
