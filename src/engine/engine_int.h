@@ -416,6 +416,9 @@ struct skiff_model {
 uint64_t skiff__context_memo_hits(const skiff_context_t *c);
 /* compile.c: values the layout plan holds channels-last (tests). */
 int skiff__model_cl_values(const skiff_model_t *m);
+/* kernels/cpu/conv.c: times the convolution kernels were timed against
+ * each other in this process, one per node and shape class (tests). */
+uint64_t skiff__conv_trials(void);
 /* Evaluates one node whose inputs are all constants, storing its outputs as
  * constants. Used by constant folding. */
 skiff_status_t *skiff__fold_node(skiff__graph *g, int node_index, bool *too_big);

@@ -629,6 +629,181 @@ static size_t one_node_model(const char *domain, const char *op_type, uint8_t **
     return n;
 }
 
+/* A one-node model y = Conv(x, w) with a ks x ks kernel (1 or 3), stride 1
+ * and pads (ks - 1) / 2, c channels in and out, and an input of any shape.
+ * w[m][k][i][j] = (m + 2k + i - j) / 64. Caller frees *out. */
+static size_t conv_model(int64_t c, int64_t ks, uint8_t **out)
+{
+    int64_t p = (ks - 1) / 2;
+    int64_t wd[] = {c, c, ks, ks}, pads[] = {p, p, p, p};
+    size_t nw = (size_t)(c * c * ks * ks);
+    float *w = malloc(sizeof(float) * nw);
+    assert_non_null(w);
+    for (int64_t m = 0, i = 0; m < c; m++)
+        for (int64_t k = 0; k < c; k++)
+            for (int64_t r = 0; r < ks; r++)
+                for (int64_t q = 0; q < ks; q++)
+                    w[i++] = (float)(m + 2 * k + r - q) / 64.0f;
+    Onnx__TensorProto wt = ONNX__TENSOR_PROTO__INIT;
+    wt.name = "w";
+    wt.n_dims = 4;
+    wt.dims = wd;
+    wt.has_data_type = 1;
+    wt.data_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+    wt.n_float_data = nw;
+    wt.float_data = w;
+    Onnx__TensorProto *inits[] = {&wt};
+    Onnx__AttributeProto pa = ONNX__ATTRIBUTE_PROTO__INIT;
+    pa.name = "pads";
+    pa.has_type = 1;
+    pa.type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
+    pa.n_ints = 4;
+    pa.ints = pads;
+    Onnx__AttributeProto *attrs[] = {&pa};
+    char *in[] = {"x", "w"}, *outn[] = {"y"};
+    Onnx__NodeProto node = ONNX__NODE_PROTO__INIT;
+    node.n_input = 2;
+    node.input = in;
+    node.n_output = 1;
+    node.output = outn;
+    node.name = "conv";
+    node.op_type = "Conv";
+    node.n_attribute = 1;
+    node.attribute = attrs;
+    Onnx__NodeProto *nodes[] = {&node};
+    Onnx__ValueInfoProto vx = ONNX__VALUE_INFO_PROTO__INIT, vy = ONNX__VALUE_INFO_PROTO__INIT;
+    vx.name = "x";
+    vy.name = "y";
+    Onnx__ValueInfoProto *ins[] = {&vx}, *outs[] = {&vy};
+    Onnx__GraphProto graph = ONNX__GRAPH_PROTO__INIT;
+    graph.n_node = 1;
+    graph.node = nodes;
+    graph.name = "conv";
+    graph.n_input = 1;
+    graph.input = ins;
+    graph.n_output = 1;
+    graph.output = outs;
+    graph.n_initializer = 1;
+    graph.initializer = inits;
+    Onnx__OperatorSetIdProto onnx = ONNX__OPERATOR_SET_ID_PROTO__INIT;
+    onnx.domain = "";
+    onnx.has_version = 1;
+    onnx.version = 13;
+    Onnx__OperatorSetIdProto *opsets[] = {&onnx};
+    Onnx__ModelProto model = ONNX__MODEL_PROTO__INIT;
+    model.has_ir_version = 1;
+    model.ir_version = 8;
+    model.n_opset_import = 1;
+    model.opset_import = opsets;
+    model.graph = &graph;
+    size_t n = onnx__model_proto__get_packed_size(&model);
+    *out = malloc(n);
+    assert_non_null(*out);
+    onnx__model_proto__pack(&model, *out);
+    free(w);
+    return n;
+}
+
+/* Runs conv_model(c, ks) on an input of shape [n, c, h, w] filled with
+ * (i % 7 - 3) / 4 and checks y against the direct sum; returns the trials
+ * run (skiff__conv_trials) during the run. */
+static uint64_t conv_run(skiff_context_t *ctx, int64_t ks, int64_t n, int64_t c, int64_t h,
+                         int64_t w)
+{
+    int64_t d[] = {n, c, h, w};
+    skiff_tensor_t *x;
+    assert_null(skiff_tensor_new(SKIFF_DTYPE_FLOAT32, 4, d, &x));
+    float *xv = x->data;
+    for (int64_t i = 0; i < skiff_tensor_numel(x); i++)
+        xv[i] = (float)(i % 7 - 3) / 4.0f;
+    uint64_t before = skiff__conv_trials();
+    const skiff_tensor_t *y;
+    skiff_status_t *st = skiff_context_run(ctx, (const skiff_tensor_t *const *)&x, 1, &y);
+    if (st)
+        fail_msg("%s", skiff_status_message(st));
+    uint64_t trials = skiff__conv_trials() - before;
+    assert_int_equal(y->ndim, 4);
+    assert_int_equal(y->dims[2], h);
+    assert_int_equal(y->dims[3], w);
+    const float *yv = y->data;
+    for (int64_t b = 0; b < n; b++)
+        for (int64_t m = 0; m < c; m++)
+            for (int64_t r = 0; r < h; r += 5)
+                for (int64_t q = 0; q < w; q += 3) {
+                    double want = 0;
+                    for (int64_t k = 0; k < c; k++)
+                        for (int64_t i = 0; i < ks; i++)
+                            for (int64_t j = 0; j < ks; j++) {
+                                int64_t rr = r + i - (ks - 1) / 2, qq = q + j - (ks - 1) / 2;
+                                if (rr < 0 || rr >= h || qq < 0 || qq >= w)
+                                    continue;
+                                want += (double)(m + 2 * k + i - j) / 64.0 *
+                                        xv[((b * c + k) * h + rr) * w + qq];
+                            }
+                    float got = yv[((b * c + m) * h + r) * w + q];
+                    if (fabs(got - want) > 1e-4 + 1e-4 * fabs(want))
+                        fail_msg("[%lld,%lld,%lld,%lld]: got %g, want %g", (long long)b,
+                                 (long long)m, (long long)r, (long long)q, got, want);
+                }
+    skiff_tensor_free(x);
+    return trials;
+}
+
+/* A convolution times its kernels once per shape class (batch 1 or more,
+ * image sizes within a factor of 2 in pixels of a timed one, either way),
+ * shared by every context:
+ * new image sizes in a class it has timed run the kernel it chose without
+ * a trial, and SKIFF_CONV_ALGO skips the trials. The model is a 1x1 with
+ * row-major ends, where oneDNN's blocked kernel (which reorders) is timed
+ * against its GEMM-based one (which does not) on images of up to 1024
+ * pixels. */
+static void test_conv_shape_classes(void **state)
+{
+    (void)state;
+    unsetenv("SKIFF_CONV_ALGO");
+    uint8_t *buf;
+    size_t n = conv_model(16, 1, &buf);
+    skiff_model_t *m = NULL;
+    skiff_status_t *st = skiff_model_load_buffer(buf, n, ".", &quiet, &m);
+    free(buf);
+    if (st)
+        fail_msg("%s", skiff_status_message(st));
+    skiff_context_t *c1, *c2;
+    assert_null(skiff_context_new(m, NULL, &c1));
+    assert_null(skiff_context_new(m, NULL, &c2));
+    assert_int_equal(conv_run(c1, 1, 1, 16, 20, 20), 1); /* 400 pixels: timed */
+    assert_int_equal(conv_run(c1, 1, 1, 16, 20, 20), 0); /* the cached primitive */
+    assert_int_equal(conv_run(c1, 1, 1, 16, 23, 31), 0); /* 713: within 2x of 400 */
+    assert_int_equal(conv_run(c2, 1, 1, 16, 31, 17), 0); /* other context, same class */
+    assert_int_equal(conv_run(c1, 1, 3, 16, 20, 20), 1); /* batch above 1 */
+    assert_int_equal(conv_run(c2, 1, 2, 16, 22, 22), 0);
+    assert_int_equal(conv_run(c1, 1, 1, 16, 15, 15), 0); /* 225: within 2x of 400 */
+    assert_int_equal(conv_run(c1, 1, 1, 16, 10, 10), 1); /* 100: 4x from 400, the one timed */
+    assert_int_equal(conv_run(c2, 1, 1, 16, 9, 13), 0);  /* 117: near 100 */
+    assert_int_equal(conv_run(c1, 1, 1, 16, 40, 40), 0); /* 1600: GEMM-based not timed */
+    setenv("SKIFF_CONV_ALGO", "blocked", 1);
+    assert_int_equal(conv_run(c1, 1, 1, 16, 5, 5), 0); /* 25: new class, pinned */
+    unsetenv("SKIFF_CONV_ALGO");
+    skiff_context_free(c1);
+    skiff_context_free(c2);
+    skiff_model_free(m);
+
+    /* a 3x3 (Winograd may be timed where oneDNN has it) gets the right
+     * results at sizes in and out of a timed class */
+    n = conv_model(16, 3, &buf);
+    st = skiff_model_load_buffer(buf, n, ".", &quiet, &m);
+    free(buf);
+    if (st)
+        fail_msg("%s", skiff_status_message(st));
+    assert_null(skiff_context_new(m, NULL, &c1));
+    assert_true(conv_run(c1, 3, 1, 16, 20, 20) <= 1);
+    assert_int_equal(conv_run(c1, 3, 1, 16, 23, 31), 0);
+    assert_true(conv_run(c1, 3, 2, 16, 12, 9) <= 1);
+    assert_int_equal(conv_run(c1, 3, 4, 16, 13, 9), 0);
+    skiff_context_free(c1);
+    skiff_model_free(m);
+}
+
 /* The registry matches domains exactly: a custom domain's "Relu" is not
  * ONNX's Relu, and the loader lists it as unsupported. */
 static void test_op_domains(void **state)
@@ -787,6 +962,7 @@ int main(void)
         cmocka_unit_test(test_sum_in_place),
         cmocka_unit_test(test_gemm_packed),
         cmocka_unit_test(test_linear_fusion),
+        cmocka_unit_test(test_conv_shape_classes),
         cmocka_unit_test(test_op_domains),
         cmocka_unit_test(test_operators_doc),
     };

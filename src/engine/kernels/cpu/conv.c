@@ -17,6 +17,7 @@
  * (output_padding, or output_shape larger than the full result) computes
  * the full unpadded result and copies the requested window, filling
  * positions no input reaches with the bias. */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,7 +38,7 @@ typedef struct conv_attrs {
 } conv_attrs;
 
 /* The ways one convolution can run; where several apply, the first input
- * of each shape times them and the node keeps the fastest. */
+ * of each shape class times them and the node keeps the fastest. */
 typedef enum {
     CAND_BLOCKED,  /* oneDNN's direct kernel in its chosen ("any") layouts */
     CAND_PLAIN,    /* plain NCHW in place (oneDNN's GEMM-based convolution) */
@@ -45,19 +46,38 @@ typedef enum {
     CAND_MATMUL,   /* a channels-last 1x1 as one matmul [N*spatial, C] x [C, M] */
 } conv_cand;
 
-/* Shapes whose timed choice a node keeps. A choice holds for every batch
- * size above 1 (the candidates' relative cost hardly moves once the threads
- * can split images; at batch 1 they split one image), so a shape here is an
- * image size plus "batch 1" or "more". Past the limit, new shapes get the
- * direct kernel without a trial, so a stream of new image sizes never pays
- * the trials again and again. */
+/* Shape classes whose timed choice a node keeps. The channels, kernel,
+ * strides and layouts are the node's own; what varies between runs is the
+ * batch and the image size. A choice holds for every batch size above 1
+ * (the candidates' relative cost hardly moves once the threads can split
+ * images; at batch 1 they split one image) and for every image size within
+ * a factor of CONV_CLASS_SPAN in pixels of the size it was timed on, so a
+ * class is "batch 1" or "more" plus the image sizes near a timed one. The
+ * winner changes slowly with the size, and where it changes the candidates
+ * cost about the same, so a choice timed nearby costs little; timing every
+ * new size instead cost the PP-OCRv4 recognizer several times its run for
+ * each new width (docs/performance.md, "New input shapes"). The span is
+ * centred on the timed size rather than cut into fixed bands, so two sizes
+ * a few pixels apart never straddle a band's edge and both pay a trial
+ * (ResNet-50 at 224x224 then 256x320 did, at every layer). Past the limit,
+ * new classes get the direct kernel without a trial. */
 #define CONV_PICKS_MAX 32
+#define CONV_CLASS_SPAN 2
+
+/* oneDNN's GEMM-based 1x1 (CAND_PLAIN) is timed only on images of at most
+ * this many pixels. It won only on small images (the PP-OCRv4 recognizer's
+ * last 1x1s, 20-200 pixels) and lost by 3x to 60x from 480 pixels up, where
+ * timing it cost most of a trial (docs/performance.md, "New input shapes"). */
+#define CONV_PLAIN_TRIAL_PX 1024
+
+/* Trials run so far in this process (skiff__conv_trials). */
+static _Atomic uint64_t conv_trials;
 
 typedef struct conv_prep {
     skiff__wpack wp;
     bool has_wp; /* W is a constant: pack it once into wp */
-    /* The timed choice per input shape, shared by every context, so each
-     * shape is timed once per model and all contexts run the same kernel. */
+    /* The timed choice per shape class, shared by every context, so each
+     * class is timed once per model and all contexts run the same kernel. */
     pthread_mutex_t mu;
     int n_picks;
     skiff__shape_key pick_key[CONV_PICKS_MAX];
@@ -499,15 +519,22 @@ static conv_entry *new_entry(const conv_setup *cs, const_dnnl_primitive_attr_t a
  *     a transform each way and reorders to nChw16c (it wins at batch 1 on
  *     ResNet's 3x3s on AVX-512).
  * So the candidates are timed on the real input, interleaved, reorders
- * included, and the fastest is kept. Returns its index; frees the others.
- * Every candidate computes the same function, so the result is the
- * winner's whichever it is. */
+ * included, and the fastest is kept. A candidate that has taken more than
+ * twice the leader's best stops running: the losers are often ten times
+ * slower (oneDNN's GEMM-based 1x1 against the blocked kernel at large
+ * images), and their runs were most of a trial's cost. Returns the
+ * winner's index; frees the others. Every candidate computes the same
+ * function, so the result is the winner's whichever it is. */
 static int pick_fastest(conv_entry **c, int n, dnnl_stream_t stream, const conv_io *io)
 {
     uint64_t best[4] = {UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX};
+    bool out_of_race[4] = {false, false, false, false};
     int win = 0;
+    atomic_fetch_add_explicit(&conv_trials, 1, memory_order_relaxed);
     for (int rep = 0; rep < 4; rep++) {
         for (int k = 0; k < n; k++) {
+            if (out_of_race[k])
+                continue;
             uint64_t t0 = skiff__now_ns();
             if (exec_entry(c[k], stream, io) != dnnl_success) {
                 win = k; /* the run that follows reports the error */
@@ -517,10 +544,14 @@ static int pick_fastest(conv_entry **c, int n, dnnl_stream_t stream, const conv_
             if (rep > 0 && dt < best[k]) /* rep 0 warms caches and pages */
                 best[k] = dt;
         }
+        win = 0;
+        for (int k = 1; k < n; k++)
+            if (best[k] < best[win])
+                win = k;
+        for (int k = 0; k < n && rep > 0; k++)
+            if (best[k] / 2 > best[win])
+                out_of_race[k] = true;
     }
-    for (int k = 1; k < n; k++)
-        if (best[k] < best[win])
-            win = k;
 out:
     for (int k = 0; k < n; k++)
         if (k != win)
@@ -547,26 +578,64 @@ static dnnl_status_t adopt_weights(conv_entry *e, skiff__wpack *wp)
     return dnnl_memory_set_data_handle(e->m_wei, use);
 }
 
-/* The pick memo's key: the shape key (X's dtype, rank and dims first) with
- * the batch dim reduced to 1 or 2 (see CONV_PICKS_MAX). */
-static skiff__shape_key pick_key(const skiff__shape_key *shape)
+/* The pick memo's key (see CONV_PICKS_MAX): the shape key (X's dtype,
+ * rank, N, C and spatial dims first) with N reduced to 1 or 2 and the
+ * spatial dims to their product, in the first one's place and 0 in the
+ * others'. *px_at is that place, or -1 when X has no spatial dims. */
+static skiff__shape_key pick_key(const skiff__shape_key *shape, int *px_at)
 {
     skiff__shape_key k = *shape;
+    *px_at = -1;
     if (k.n > 2 && k.v[2] > 2)
         k.v[2] = 2;
+    int64_t rank = k.n > 1 ? k.v[1] : 0;
+    if (rank < 3 || k.n < 2 + rank)
+        return k;
+    int64_t px = 1;
+    for (int64_t i = 4; i < 2 + rank; i++) {
+        px *= k.v[i];
+        k.v[i] = 0;
+    }
+    k.v[4] = px;
+    *px_at = 4;
     return k;
 }
 
+uint64_t skiff__conv_trials(void)
+{
+    return atomic_load_explicit(&conv_trials, memory_order_relaxed);
+}
+
+/* The choice for the class of `shape`: a pick whose key agrees but for
+ * the pixels, and whose pixels are within CONV_CLASS_SPAN of these; the
+ * nearest such one where several are. */
 static bool find_pick(conv_prep *p, const skiff__shape_key *shape, conv_cand *out)
 {
-    skiff__shape_key k = pick_key(shape);
-    const skiff__shape_key *key = &k;
+    int at;
+    skiff__shape_key k = pick_key(shape, &at);
+    int64_t px = at >= 0 ? k.v[at] : 0;
+    double best = 0;
     bool found = false;
     pthread_mutex_lock(&p->mu);
-    for (int i = 0; i < p->n_picks && !found; i++) {
-        if (p->pick_key[i].n == key->n &&
-            memcmp(p->pick_key[i].v, key->v, sizeof(key->v[0]) * (size_t)key->n) == 0) {
+    for (int i = 0; i < p->n_picks; i++) {
+        const skiff__shape_key *pk = &p->pick_key[i];
+        if (pk->n != k.n)
+            continue;
+        bool same = true;
+        for (int j = 0; j < k.n && same; j++)
+            same = j == at || pk->v[j] == k.v[j];
+        if (!same)
+            continue;
+        double ratio = 1;
+        if (at >= 0) {
+            int64_t lo = px < pk->v[at] ? px : pk->v[at], hi = px < pk->v[at] ? pk->v[at] : px;
+            if (hi > lo * CONV_CLASS_SPAN)
+                continue;
+            ratio = lo > 0 ? (double)hi / (double)lo : 1;
+        }
+        if (!found || ratio < best) {
             *out = p->pick[i];
+            best = ratio;
             found = true;
         }
     }
@@ -589,14 +658,15 @@ static void record_pick(conv_prep *p, const skiff__shape_key *shape, conv_cand c
         return;
     pthread_mutex_lock(&p->mu);
     if (p->n_picks < CONV_PICKS_MAX) {
-        p->pick_key[p->n_picks] = pick_key(shape);
+        int at;
+        p->pick_key[p->n_picks] = pick_key(shape, &at);
         p->pick[p->n_picks++] = cand;
     }
     pthread_mutex_unlock(&p->mu);
 }
 
 /* Builds the entry for a new input shape: the kernel already picked for
- * this shape, the one SKIFF_CONV_ALGO pins, or the fastest of the
+ * its shape class, the one SKIFF_CONV_ALGO pins, or the fastest of the
  * candidates that apply (see pick_fastest). */
 static conv_entry *compile_entry(const conv_setup *cs, const_dnnl_primitive_attr_t attr,
                                  conv_prep *prep, const skiff__shape_key *key, const conv_attrs *a,
@@ -628,7 +698,10 @@ static conv_entry *compile_entry(const conv_setup *cs, const_dnnl_primitive_attr
         if (e || *st)
             return e;
     }
-    bool try_plain = pinned < 0 && one_by_one && !src_cl && !dst_cl;
+    int64_t px = 1;
+    for (int i = 2; i < cs->ndim; i++)
+        px *= cs->src_user.dims[i];
+    bool try_plain = pinned < 0 && one_by_one && !src_cl && !dst_cl && px <= CONV_PLAIN_TRIAL_PX;
     bool try_wino = pinned < 0 && wino_shape;
     bool try_mm = pinned < 0 && mm_shape;
     if (!prep || (!try_plain && !try_wino && !try_mm) || have || picks_full(prep))

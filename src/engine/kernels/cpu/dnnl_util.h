@@ -83,11 +83,12 @@ void *skiff__wpack_get(skiff__wpack *wp, const dnnl_memory_desc_t *want,
  * returned. */
 void *skiff__wpack_adopt(skiff__wpack *wp, const dnnl_memory_desc_t *md, void **buf);
 
-/* The constant weights laid out as `want`: the store's copy, or, when
- * private_pack is set or the store is full, a copy packed once into a new
- * buffer *own that the caller keeps and frees (skiff__wpack_adopt can hand
- * it to the store later). NULL on failure, with *s set (and *st too when
- * the store failed). */
+/* The constant weights laid out as `want`: the store's copy, or, when the
+ * store is full, or has no such layout and private_pack is set, a copy
+ * packed once into a new buffer *own that the caller keeps and frees
+ * (skiff__wpack_adopt can hand it to the store later). With private_pack
+ * the store is only read, never grown. NULL on failure, with *s set (and
+ * *st too when the store failed). */
 void *skiff__wpack_or_private(skiff__wpack *wp, bool private_pack, const dnnl_memory_desc_t *want,
                               const dnnl_memory_desc_t *user_md, const void *user_data, void **own,
                               dnnl_status_t *s, skiff_status_t **st);
