@@ -8,7 +8,8 @@
 #                                    clang + sanitizer runtimes, cppcheck, clang-format,
 #                                    Python with torch and onnx, and the npm oracles
 #   scripts/install-deps.sh --bench  --test plus the peers used by bench/ (nginx, wrk,
-#                                    hyperfine; libgrpc-dev for bench/grpc_core)
+#                                    hyperfine; libgrpc-dev for bench/grpc_core; GNU time
+#                                    for peak RSS in bench/engine)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,7 +20,7 @@ for arg in "$@"; do
   --demo) set_name=demo ;;
   --test) set_name=test ;;
   --bench) bench=1 ;;
-  -h | --help) sed -n '2,11p' "$0"; exit 0 ;;
+  -h | --help) sed -n '2,12p' "$0"; exit 0 ;;
   *) echo "install-deps: unknown option $arg (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -51,7 +52,7 @@ if [[ $set_name == test ]]; then
   command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
 fi
 if ((bench)); then
-  PKGS+=(nginx wrk hyperfine libgrpc-dev)
+  PKGS+=(nginx wrk hyperfine libgrpc-dev time)
 fi
 
 missing=()
