@@ -26,8 +26,6 @@ the test asks for at least 85% of lines exact (3 misses of 24) and similarity
 """
 import argparse
 import base64
-import difflib
-import io
 import json
 import os
 import subprocess
@@ -39,19 +37,13 @@ import requests
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import serve_tests as st  # noqa: E402
+from ocr_pages import FONTS, encode, match_lines, norm, render  # noqa: E402
 
 ROOT = st.ROOT
 CONFIG = os.path.join(ROOT, "examples", "ocr", "config.yml")
 ASSETS = os.path.join(ROOT, "third_party", "npm", "node_modules", "@gutenye", "ocr-models",
                       "assets")
 MODELS = os.path.join(ROOT, "examples", "ocr", "models")
-FONTS = {
-    "sans": "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    "sans-bold": "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
-    "serif": "/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf",
-    "mono": "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf",
-    "cjk": "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
-}
 MIN_EXACT = 0.85  # share of lines read exactly (whitespace aside)
 MIN_SIMILAR = 0.90  # similarity of every line not read exactly
 SKIP = 77
@@ -80,31 +72,6 @@ PAGES = [
 ]
 
 
-def render(font, size, lines, colours, rotate):
-    from PIL import Image, ImageDraw, ImageFont
-    f = ImageFont.truetype(FONTS[font], size)
-    pad, gap = size, size
-    widths = [f.getbbox(t)[2] for t in lines]
-    w = max(widths) + 2 * pad
-    h = 2 * pad + len(lines) * size + (len(lines) - 1) * gap + size // 2
-    img = Image.new("RGB", (w, h), colours[0])
-    d = ImageDraw.Draw(img)
-    for i, t in enumerate(lines):
-        d.text((pad, pad + i * (size + gap)), t, font=f, fill=colours[1])
-    if rotate:
-        img = img.rotate(180)
-    return img
-
-
-def encode(img, fmt):
-    b = io.BytesIO()
-    if fmt == "jpeg":
-        img.save(b, "JPEG", quality=90)
-    else:
-        img.save(b, "PNG")
-    return base64.b64encode(b.getvalue()).decode()
-
-
 def post(srv, value, key="image"):
     r = requests.post(srv.url + "/ocr/prediction", timeout=120,
                       data=json.dumps({"key": [key], "value": [value]}))
@@ -126,10 +93,6 @@ def answer_lines(ans, size):
               "a box is 4 points inside the image", b, size)
     check(all(0 <= s <= 1 for s in scores), "scores in [0, 1]", scores)
     return text, boxes, scores
-
-
-def norm(s):
-    return "".join(s.split())
 
 
 def ensure_models():
@@ -157,10 +120,7 @@ def test_read():
             text, boxes, scores = answer_lines(ans, img.size)
             got = [norm(t) for t in text]
             pairs = []
-            for want in lines:
-                best = max(got, key=lambda g: difflib.SequenceMatcher(None, norm(want), g).ratio(),
-                           default="")
-                sim = difflib.SequenceMatcher(None, norm(want), best).ratio()
+            for want, best, sim in match_lines(lines, text):
                 pairs.append(best)
                 total += 1
                 exact += best == norm(want)
