@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/ocr/run.sh [--rounds R] [--images N] [--peers LIST] [--concurrency LIST]
-#                  [--no-stages] [--json FILE] - skiff's OCR service
+#                  [--skiff-variant FLAGS]... [--no-stages] [--json FILE] - skiff's OCR service
 # (`skiff serve --pipeline examples/ocr/config.yml`, POST /ocr/prediction over
 # HTTP/1.1 from Python clients, SKIFF_CONV_ALGO=blocked) against three npm OCR
 # libraries run in-process in Node on ONNX Runtime (@gutenye/ocr-node,
@@ -13,17 +13,19 @@
 # and minimum per image, skiff's ratio to each library, line accuracy (the
 # scorer of tests/integration/ocr_tests.py) and, unless --no-stages, the time of
 # each stage of skiff's pipeline (bench/ocr/stages.yml) on new and on repeated
-# image sizes. The libraries are installed with npm --ignore-scripts into
-# .cache/bench-ocr (git-ignored; BENCH_OCR_NPM=DIR picks another folder).
+# image sizes. --skiff-variant adds a second skiff serve with extra flags (e.g.
+# "--thread 2") as a system of its own. The libraries are installed with npm
+# --ignore-scripts into .cache/bench-ocr (git-ignored; BENCH_OCR_NPM=DIR picks
+# another folder). SKIFF=BIN picks the skiff binary (default build/skiff).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 args=()
 while (($#)); do
   case $1 in
-  --rounds | --images | --peers | --concurrency | --json) args+=("$1" "$2"); shift 2 ;;
+  --rounds | --images | --peers | --concurrency | --json | --skiff-variant) args+=("$1" "$2"); shift 2 ;;
   --no-stages) args+=("$1"); shift ;;
-  -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-  *) echo "usage: $0 [--rounds R] [--images N] [--peers LIST] [--concurrency LIST] [--no-stages] [--json FILE]" >&2; exit 2 ;;
+  -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  *) echo "usage: $0 [--rounds R] [--images N] [--peers LIST] [--concurrency LIST] [--skiff-variant FLAGS]... [--no-stages] [--json FILE]" >&2; exit 2 ;;
   esac
 done
 skiff=${SKIFF:-build/skiff}
