@@ -14,13 +14,20 @@ Load, all at once for the whole run:
     connection; over gRPC with grpcio, one channel) and comparing each answer
     with numpy (the model's weights);
   - an abuser thread: bursts of connections opened and dropped silently, after
-    half a request, or with RST mid-body; clients that stop reading mid-answer.
+    half a request, or with RST mid-body; clients that stop reading mid-answer;
+  - with SOAK_OCR (default: when examples/ocr's models and Pillow are there) the
+    same server also serves examples/ocr/config.yml, and an OCR thread sends it
+    pages of text drawn with Pillow (PNG, JPEG, WebP, one upside down; each answer's
+    text checked) and bad images (not base64, truncated, 0x0, a 30000x30000 bomb;
+    each must get its err_no).
 Pass: RSS grows by less than 2 % from the first minute (median of the three
 samples from 60 s on) to the end (median of the last three samples under load); descriptors return to their idle baseline once the load
 stops; no good request failed (wrk: every good answer 2xx and no socket error;
 checker: every answer right); bad requests got only 4xx (a 5xx is reported);
 SIGTERM gives exit 0.
 """
+import base64
+import io
 import json
 import os
 import re
@@ -33,6 +40,7 @@ import sys
 import tempfile
 import threading
 import time
+import zlib
 
 import numpy as np
 import onnx
@@ -48,6 +56,11 @@ SAMPLE = int(os.environ.get("SAMPLE_SECONDS", "10"))
 GOOD_CONNS = int(os.environ.get("GOOD_CONNS", "32"))
 BAD_CONNS = int(os.environ.get("BAD_CONNS", "16"))
 WARMUP = min(60, max(SECONDS // 5, SAMPLE))
+OCR_CONFIG = os.path.join(ROOT, "examples", "ocr", "config.yml")
+OCR_MODELS = os.path.join(ROOT, "examples", "ocr", "models")
+OCR_ASSETS = os.path.join(ROOT, "third_party", "npm", "node_modules", "@gutenye", "ocr-models",
+                          "assets")
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 X = [0.0137, -0.1136, 0.2553, -0.0692, 0.0582, -0.0727, -0.1583, -0.0584, 0.6283, 0.4919, 0.1856,
      0.0795, -0.0332]
 
@@ -179,6 +192,9 @@ class Stats:
         self.checked = 0
         self.failures = []
         self.abuse = 0
+        self.ocr_good = 0
+        self.ocr_bad = 0
+        self.ocr_seconds = 0.0
 
     def fail(self, what):
         with self.lock:
@@ -318,6 +334,94 @@ def abuser(port, stop, st):
         stop.wait(1.0)
 
 
+def ocr_wanted():
+    """Whether the soak mixes in OCR pipeline requests (SOAK_OCR=0/1; default: when it can)."""
+    want = os.environ.get("SOAK_OCR", "auto")
+    if want == "0":
+        return False
+    why = None
+    try:
+        import PIL  # noqa: F401
+    except ImportError:
+        why = "Pillow is missing"
+    if not why and not os.path.exists(FONT):
+        why = FONT + " is missing"
+    if not why and not all(os.path.exists(os.path.join(OCR_MODELS, m, "model.onnx"))
+                           for m in ("det", "cls", "rec")):
+        if os.path.exists(os.path.join(OCR_ASSETS, "ch_PP-OCRv4_det_infer.onnx")):
+            subprocess.run([os.path.join(ROOT, "examples", "ocr", "prepare.sh"), SKIFF], check=True)
+        else:
+            why = "the PP-OCR models are missing (examples/ocr/prepare.sh)"
+    if why and want == "1":
+        sys.exit("soak: SOAK_OCR=1 but " + why)
+    if why:
+        print("soak: no OCR requests: " + why, flush=True)
+    return not why
+
+
+def ocr_pages():
+    """(base64, text) pages of one line each, and (base64, err_no) bad images."""
+    from PIL import Image, ImageDraw, ImageFont
+    good = []
+    for i, (text, fmt, size, turn) in enumerate([
+            ("Soak test page", "PNG", 28, False), ("Invoice 20240517", "JPEG", 32, False),
+            ("Pipelines stay flat", "WEBP", 24, False), ("Upside down line", "PNG", 30, True)]):
+        font = ImageFont.truetype(FONT, size)
+        img = Image.new("RGB", (font.getbbox(text)[2] + 2 * size, 3 * size), "white")
+        ImageDraw.Draw(img).text((size, size), text, font=font, fill="black")
+        if turn:
+            img = img.rotate(180)
+        b = io.BytesIO()
+        img.save(b, fmt)
+        good.append((base64.b64encode(b.getvalue()).decode(), text))
+    png = base64.b64decode(good[0][0])
+
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data +
+                struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff))
+
+    def png_header(w, h):  # a PNG claiming w x h, with 64 kB of zeros as its data
+        return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) +
+                chunk(b"IDAT", zlib.compress(bytes(1 << 16))) + chunk(b"IEND", b""))
+    bad = [("not base64 at all !", 5000), (base64.b64encode(png[:200]).decode(), 5000),
+           (base64.b64encode(b"just some text").decode(), 5000),
+           (base64.b64encode(png_header(0, 0)).decode(), 5000),
+           (base64.b64encode(png_header(30000, 30000)).decode(), 10000)]
+    return good, bad
+
+
+def ocr_checker(url, stop, st):
+    good, bad = ocr_pages()
+    i = 0
+    while not stop.is_set():
+        i += 1
+        if i % 3 == 0:
+            value, want_no = bad[(i // 3) % len(bad)]
+        else:
+            value, text = good[i % len(good)]
+            want_no = 0
+        t0 = time.time()
+        try:
+            r = requests.post(url + "/ocr/prediction", timeout=120,
+                              data=json.dumps({"key": ["image"], "value": [value]}))
+            a = r.json()
+            if r.status_code != 200 or a.get("err_no") != want_no:
+                st.fail("ocr: HTTP %d err_no %s (want %d): %s" % (
+                    r.status_code, a.get("err_no"), want_no, a.get("err_msg", "")[:200]))
+            elif want_no == 0:
+                got = json.loads(dict(zip(a["key"], a["value"]))["text"])
+                if ["".join(t.split()) for t in got] != ["".join(text.split())]:
+                    st.fail("ocr: read %r, want [%r]" % (got, text))
+        except (requests.RequestException, ValueError, KeyError) as e:
+            st.fail("ocr: %s: %s" % (type(e).__name__, e))
+        with st.lock:
+            st.ocr_seconds += time.time() - t0
+            if want_no == 0:
+                st.ocr_good += 1
+            else:
+                st.ocr_bad += 1
+
+
 # ---- main ----------------------------------------------------------------------------------
 
 def run_wrk(reqs_path, conns, seconds, url, out_path):
@@ -348,8 +452,13 @@ def main():
     port_file = os.path.join(tmp, "port")
     log_path = os.path.join(tmp, "serve.log")
     log = open(log_path, "w")
-    srv = subprocess.Popen([SKIFF, "serve", "--model", UCI, "--name", "uci", "--port", "0",
-                            "--port_file", port_file], stdout=log, stderr=subprocess.STDOUT)
+    ocr = ocr_wanted()
+    cmd = [SKIFF, "serve", "--model", UCI, "--name", "uci", "--port", "0", "--port_file", port_file]
+    env = dict(os.environ)
+    if ocr:  # the OCR models see new input shapes all the time (examples/ocr/README.md)
+        cmd += ["--pipeline", OCR_CONFIG]
+        env["SKIFF_CONV_ALGO"] = "blocked"
+    srv = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
     t0 = time.time()
     while not (os.path.exists(port_file) and open(port_file).read().strip()):
         if srv.poll() is not None or time.time() - t0 > 60:
@@ -364,9 +473,9 @@ def main():
     base_fds = proc_fds(pid)
     base_rss = proc_rss_kb(pid)
     print("soak: skiff %s pid %d port %d; %d s of load (wrk %d good + %d bad connections, checker, "
-          "abuser); samples every %d s; idle: RSS %.1f MB, %d fds" % (
-              SKIFF, pid, port, SECONDS, GOOD_CONNS, BAD_CONNS, SAMPLE, base_rss / 1024, base_fds),
-          flush=True)
+          "abuser%s); samples every %d s; idle: RSS %.1f MB, %d fds" % (
+              SKIFF, pid, port, SECONDS, GOOD_CONNS, BAD_CONNS, ", OCR pipeline" if ocr else "",
+              SAMPLE, base_rss / 1024, base_fds), flush=True)
 
     good_path, bad_path = os.path.join(tmp, "good.reqs"), os.path.join(tmp, "bad.reqs")
     write_reqs(good_path, good_requests())
@@ -377,6 +486,8 @@ def main():
     st = Stats()
     threads = [threading.Thread(target=checker, args=(url, stop, st), daemon=True),
                threading.Thread(target=abuser, args=(port, stop, st), daemon=True)]
+    if ocr:
+        threads.append(threading.Thread(target=ocr_checker, args=(url, stop, st), daemon=True))
     for t in threads:
         t.start()
 
@@ -438,6 +549,11 @@ def main():
     print("  checker:  %d good requests with random inputs checked against numpy, %d wrong or failed"
           % (st.checked, len(st.failures)))
     print("  abuser:   %d connections dropped (silent, half-request FIN/RST, RST mid-answer)" % st.abuse)
+    if ocr:
+        n = st.ocr_good + st.ocr_bad
+        print("  ocr:      %d pages read and checked, %d bad images answered their err_no; "
+              "%.0f ms per request on average" % (st.ocr_good, st.ocr_bad,
+                                                  1000 * st.ocr_seconds / max(1, n)))
     print("  RSS: idle %.1f MB; first minute (median of the 3 samples from %.0f s) %.1f MB; "
           "end (median of the last 3) %.1f MB; growth %+.2f %%; max after %.0f s %.1f MB "
           "(%+.2f %%); after the load %.1f MB" % (

@@ -24,6 +24,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/buf.h"
 #include "core/core.h"
@@ -234,7 +235,60 @@ struct skiff__pipeline {
     int *roots; /* ops without input ops */
     int n_roots;
     bool *leaf; /* [n_ops] no op reads it */
+    /* dag.tracer.interval_s: a thread logging each op's figures */
+    pthread_t tracer;
+    bool tracer_started, tracer_stop;
+    pthread_mutex_t tmu;
+    pthread_cond_t tcv;
 };
+
+/* The tracer: every interval, per op, what happened since the last line
+ * (Paddle's tracer reports the same: query count, QPS, success, latency,
+ * and each op's queue). */
+static void *tracer_main(void *arg)
+{
+    skiff__pipeline *p = arg;
+    pthread_setname_np(pthread_self(), "sk-tracer");
+    int64_t every = p->conf->tracer_interval_s;
+    uint64_t *last = skiff__calloc((size_t)p->n_ops * 3, sizeof(uint64_t));
+    if (!last)
+        return NULL;
+    pthread_mutex_lock(&p->tmu);
+    while (!p->tracer_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += every;
+        while (!p->tracer_stop && pthread_cond_timedwait(&p->tcv, &p->tmu, &ts) != ETIMEDOUT)
+            ;
+        if (p->tracer_stop)
+            break;
+        pthread_mutex_unlock(&p->tmu);
+        for (int i = 0; i < p->n_ops; i++) {
+            pop *o = &p->ops[i];
+            uint64_t ok = atomic_load(&o->ok), bad = atomic_load(&o->failed),
+                     ns = atomic_load(&o->sum_ns);
+            uint64_t dok = ok - last[3 * i], dbad = bad - last[3 * i + 1],
+                     dns = ns - last[3 * i + 2];
+            last[3 * i] = ok;
+            last[3 * i + 1] = bad;
+            last[3 * i + 2] = ns;
+            pthread_mutex_lock(&o->mu);
+            int qlen = o->qlen;
+            pthread_mutex_unlock(&o->mu);
+            uint64_t n = dok + dbad;
+            skiff_log(SKIFF_LOG_INFO,
+                      "tracer: op %s: query count %llu, QPS %.2f q/s, succ %.3f, latency ave "
+                      "%.3f ms, queue %d/%d, threads busy %d/%d",
+                      o->conf->name, (unsigned long long)n, (double)n / (double)every,
+                      n ? (double)dok / (double)n : 1.0, n ? (double)dns / (double)n / 1e6 : 0.0,
+                      qlen, o->qcap, atomic_load(&o->busy), o->n_th);
+        }
+        pthread_mutex_lock(&p->tmu);
+    }
+    pthread_mutex_unlock(&p->tmu);
+    skiff__free(last);
+    return NULL;
+}
 
 struct preq {
     skiff__pipeline *p;
@@ -1057,6 +1111,8 @@ skiff_status_t *skiff__pipeline_new(const skiff__pipe_conf *conf, skiff__pipe_fi
     if (!p)
         return oom();
     p->conf = conf;
+    pthread_mutex_init(&p->tmu, NULL);
+    pthread_cond_init(&p->tcv, NULL);
     p->ops = skiff__calloc((size_t)conf->n_ops, sizeof(*p->ops));
     skiff_status_t *st = p->ops ? NULL : oom();
     for (int i = 0; !st && i < conf->n_ops; i++) {
@@ -1082,6 +1138,12 @@ skiff_status_t *skiff__pipeline_new(const skiff__pipe_conf *conf, skiff__pipe_fi
             o->n_th++;
         }
     }
+    if (!st && conf->tracer_interval_s > 0) {
+        if (pthread_create(&p->tracer, NULL, tracer_main, p) != 0)
+            st = skiff_status_new(SKIFF_CODE_INTERNAL, "cannot start the tracer thread");
+        else
+            p->tracer_started = true;
+    }
     if (st) {
         skiff__pipeline_free(p);
         return skiff_status_wrap(st, "%s", conf->path);
@@ -1096,6 +1158,13 @@ void skiff__pipeline_free(skiff__pipeline *p)
 {
     if (!p)
         return;
+    if (p->tracer_started) {
+        pthread_mutex_lock(&p->tmu);
+        p->tracer_stop = true;
+        pthread_cond_signal(&p->tcv);
+        pthread_mutex_unlock(&p->tmu);
+        pthread_join(p->tracer, NULL);
+    }
     for (int i = 0; p->ops && i < p->n_ops; i++) {
         pop *o = &p->ops[i];
         if (o->q) {
@@ -1135,6 +1204,8 @@ void skiff__pipeline_free(skiff__pipeline *p)
     skiff__free(p->ops);
     skiff__free(p->roots);
     skiff__free(p->leaf);
+    pthread_cond_destroy(&p->tcv);
+    pthread_mutex_destroy(&p->tmu);
     skiff__free(p);
 }
 

@@ -254,6 +254,17 @@ static skiff_dtype_t dtype_of_np(const char *kind_code, int itemsize)
     return SKIFF_DTYPE_UNDEFINED;
 }
 
+/* String tensors hold C strings: a NUL inside would cut the value short unseen. */
+static skiff_status_t *no_nul(const char *name, const char *s, Py_ssize_t n)
+{
+    const char *z = memchr(s, 0, (size_t)n);
+    return z ? skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                "%s: a NUL byte at offset %zd of %zd (string values cannot "
+                                "hold NUL)",
+                                name, (Py_ssize_t)(z - s), n)
+             : NULL;
+}
+
 /* A Python value as a new tensor (cast to want when want is numeric). */
 static skiff_status_t *py_to_tensor(PyObject *o, const char *name, skiff_dtype_t want,
                                     skiff_tensor_t **out)
@@ -271,6 +282,8 @@ static skiff_status_t *py_to_tensor(PyObject *o, const char *name, skiff_dtype_t
             s = PyBytes_AS_STRING(o);
             n = PyBytes_GET_SIZE(o);
         }
+        if ((st = no_nul(name, s, n)))
+            return st;
         if ((st = skiff_tensor_new(SKIFF_DTYPE_STRING, 0, NULL, out)))
             return st;
         char *c = skiff__malloc((size_t)n + 1);
@@ -325,12 +338,17 @@ static skiff_status_t *py_to_tensor(PyObject *o, const char *name, skiff_dtype_t
                 } else if (s) {
                     c = PyUnicode_AsUTF8AndSize(s, &len);
                 }
-                char *copy = c ? skiff__malloc((size_t)len + 1) : NULL;
-                if (!c)
+                if (!c) {
                     st = py_error(SKIFF_CODE_INVALID_ARG, name);
-                else if (!copy)
+                    Py_XDECREF(s);
+                    break;
+                }
+                char *copy = (st = no_nul(name, c, len)) ? NULL : skiff__malloc((size_t)len + 1);
+                if (st) {
+                    /* named above */
+                } else if (!copy) {
                     st = oom();
-                else {
+                } else {
                     memcpy(copy, c, (size_t)len);
                     copy[len] = '\0';
                     ((char **)(*out)->data)[i] = copy;
@@ -744,9 +762,13 @@ skiff_status_t *skiff__py_op_run(void *obj, const char *op_name,
         } else if (code != 0) {
             *err_no = code;
             st = skiff_status_new(SKIFF_CODE_INTERNAL, "%s", msg && msg[0] ? msg : "(no message)");
-        } else {
-            snprintf(what, sizeof(what), "op %s: postprocess's dict", op_name);
-            st = py_to_dict(o, what, NULL, out);
+        } else if ((st = py_to_dict(o, "postprocess's dict", NULL, out)) &&
+                   skiff_status_code(st) == SKIFF_CODE_INVALID_ARG) {
+            /* the op's own output, not the request, is wrong: not the client's
+             * INPUT_PARAMS_ERROR (the caller names the op) */
+            skiff_status_t *why = st;
+            st = skiff_status_new(SKIFF_CODE_INTERNAL, "%s", skiff_status_message(why));
+            skiff_status_free(why);
         }
     }
     Py_XDECREF(res);

@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <limits.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -948,6 +949,98 @@ static skiff_status_t *not_pb(size_t len, const char *what)
                                   len, what);
 }
 
+/* The offset of the first byte that breaks UTF-8 (RFC 3629: no overlong
+ * forms, no surrogates, nothing past U+10FFFF), or n when s is valid. */
+static size_t utf8_bad(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        size_t len;
+        unsigned min;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf) {
+            len = 2;
+            min = 0x80;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            len = 3;
+            min = 0x800;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            len = 4;
+            min = 0x10000;
+        } else {
+            return i;
+        }
+        if (n - i < len)
+            return i;
+        unsigned cp = c & (0x7fu >> len);
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return i;
+            cp = cp << 6 | (s[i + k] & 0x3fu);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return i;
+        i += len;
+    }
+    return n;
+}
+
+/* proto3 strings are UTF-8: a decoded Request's must be. index SIZE_MAX:
+ * a single field. */
+static skiff_status_t *check_utf8(const char *s, const char *what, size_t index)
+{
+    size_t n = s ? strlen(s) : 0, at = s ? utf8_bad((const unsigned char *)s, n) : 0;
+    if (at == n)
+        return NULL;
+    if (index == SIZE_MAX)
+        return skiff__codec_bad("%s is not valid UTF-8 (byte %zu): protobuf strings must be", what,
+                                at);
+    return skiff__codec_bad("%s[%zu] is not valid UTF-8 (byte %zu): protobuf strings must be", what,
+                            index, at);
+}
+
+static skiff_status_t *request_utf8(const pb_request *q)
+{
+    skiff_status_t *st = NULL;
+    for (size_t i = 0; !st && i < q->n_key; i++)
+        st = check_utf8(q->key[i], "key", i);
+    for (size_t i = 0; !st && i < q->n_value; i++)
+        st = check_utf8(q->value[i], "value", i);
+    for (size_t t = 0; !st && t < q->n_tensors; t++) {
+        char what[64];
+        snprintf(what, sizeof(what), "tensors[%zu].str_data", t);
+        for (size_t i = 0; !st && i < q->tensors[t]->n_str_data; i++)
+            st = check_utf8(q->tensors[t]->str_data[i], what, i);
+        if (!st)
+            st = check_utf8(q->tensors[t]->name, "a tensor's name", SIZE_MAX);
+    }
+    if (!st)
+        st = check_utf8(q->name, "name", SIZE_MAX);
+    if (!st)
+        st = check_utf8(q->method, "method", SIZE_MAX);
+    if (!st)
+        st = check_utf8(q->clientip, "clientip", SIZE_MAX);
+    return st;
+}
+
+/* build() over a decoded message's repeated fields. */
+static skiff_status_t *build_lists(char *const *key, size_t n_key, char *const *value,
+                                   size_t n_value, pb_tensor *const *tensors, size_t n_tensors,
+                                   const skiff__codec_limits *limits, skiff__pipe_msg **out)
+{
+    view v = {.key = key,
+              .n_key = n_key,
+              .value = value,
+              .n_value = n_value,
+              .tensors = tensors,
+              .n_tensors = n_tensors};
+    return build(&v, limits, out);
+}
+
 skiff_status_t *skiff__pipe_decode_request_pb(const void *body, size_t len,
                                               const skiff__codec_limits *limits,
                                               skiff__pipe_msg **out_msg)
@@ -956,14 +1049,11 @@ skiff_status_t *skiff__pipe_decode_request_pb(const void *body, size_t len,
     pb_request *q = PB(request__unpack)(&pb_allocator, len, body);
     if (!q)
         return not_pb(len, "Request");
-    view v = {.key = q->key,
-              .n_key = q->n_key,
-              .value = q->value,
-              .n_value = q->n_value,
-              .tensors = q->tensors,
-              .n_tensors = q->n_tensors};
     skiff__pipe_msg *m = NULL;
-    skiff_status_t *st = build(&v, limits, &m);
+    skiff_status_t *st = request_utf8(q);
+    if (!st)
+        st = build_lists(q->key, q->n_key, q->value, q->n_value, q->tensors, q->n_tensors, limits,
+                         &m);
     if (!st) {
         m->logid = q->logid;
         if (!(m->name = msg_str(m, q->name)) || !(m->method = msg_str(m, q->method)) ||
@@ -986,14 +1076,9 @@ skiff_status_t *skiff__pipe_decode_response_pb(const void *body, size_t len,
     pb_response *q = PB(response__unpack)(&pb_allocator, len, body);
     if (!q)
         return not_pb(len, "Response");
-    view v = {.key = q->key,
-              .n_key = q->n_key,
-              .value = q->value,
-              .n_value = q->n_value,
-              .tensors = q->tensors,
-              .n_tensors = q->n_tensors};
     skiff__pipe_msg *m = NULL;
-    skiff_status_t *st = build(&v, limits, &m);
+    skiff_status_t *st =
+        build_lists(q->key, q->n_key, q->value, q->n_value, q->tensors, q->n_tensors, limits, &m);
     if (!st) {
         m->err_no = q->err_no;
         if (!(m->err_msg = msg_str(m, q->err_msg))) {

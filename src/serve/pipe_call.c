@@ -62,7 +62,7 @@ static skiff_status_t *fill(skiff__pipe_call *pc, skiff__pipe_msg *m)
         skiff_status_t *st;
         if (it->str) {
             if (!strcmp(it->key, "pipeline.profile")) {
-                pc->profile = true;
+                pc->profile = it->str_len == 1 && it->str[0] == '1'; /* Paddle's client sends "1" */
                 continue;
             }
             st = skiff__pipe_dict_put_str(&pc->in, it->key, strlen(it->key), it->str, it->str_len);

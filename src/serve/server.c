@@ -632,6 +632,22 @@ skiff_status_t *skiff__server_open(const skiff__serve_config *cfg, bool do_liste
         mo.optimize = cfg->ir_optim;
         mo.model_filename = cfg->model_filename;
         mo.params_filename = cfg->params_filename;
+        /* a pipeline op's auto-batching is its model's: batch_size rows at
+         * most per run, auto_batching_timeout the longest a backlog waits */
+        for (int k = 0; i >= cfg->n_models && s->pconf && k < s->pconf->n_ops; k++) {
+            const skiff__pipe_op_conf *oc = &s->pconf->ops[k];
+            if (!oc->model_config || strcmp(oc->model_config, s->model_paths[i]) != 0)
+                continue;
+            if (oc->batch_size > 1)
+                mo.max_batch = oc->batch_size;
+            if (oc->auto_batching_timeout > 0)
+                mo.max_queue_delay_us =
+                    (int)(oc->auto_batching_timeout > 10000 ? 10000000
+                                                            : oc->auto_batching_timeout * 1000);
+            if (oc->thread_num > 0)
+                mo.threads = oc->thread_num;
+            break;
+        }
         uint64_t t0 = skiff__now_ns();
         if ((st = skiff__servable_open_model(s->model_paths[i], &mo, &s->repo.models[i].sv))) {
             if (i >= cfg->n_models)

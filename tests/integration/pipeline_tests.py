@@ -132,6 +132,16 @@ def test_uci():
         inf = st.metric(m, "skiff_pipeline_op_duration_seconds_bucket", pipeline="uci", op="uci",
                         le="+Inf")
         check(cnt == 2 and inf == 2, "per-op histogram", cnt, inf)
+    # an op's batch_size and auto_batching_timeout are its model's batching
+    conf = open(EXAMPLE).read().replace("../uci_housing/uci_housing_model", st.UCI).replace(
+        "        concurrency: 2\n", "        concurrency: 2\n        batch_size: 16\n"
+        "        auto_batching_timeout: 3\n")
+    with Pipe(write_conf(conf)) as srv:
+        c = requests.get(srv.url + "/v2/models/uci/config", timeout=10).json()
+        check(c["max_batch_size"] == 16, "the op's batch_size", c)
+        delay = c.get("dynamic_batching", {}).get("max_queue_delay_microseconds")
+        check(delay == 3000, "the op's auto_batching_timeout", c)
+        price_ok(post(srv, SEED_BODY), 22.989538)
     if os.path.isdir(PADDLE_UCI):
         d = tempfile.mkdtemp(prefix="skiff-pipe-")
         conf = open(EXAMPLE).read().replace("../uci_housing/uci_housing_model", PADDLE_UCI)
@@ -425,6 +435,17 @@ def test_pyops():
                 check(got == {"text": "HELLO", "calls": str(n)}, "class op answer", ans)
         bad_start("op:\n  a:\n    class: no_such_module.Op\n", "no_such_module",
                   "ModuleNotFoundError")
+        # an op over its timeout fails the request with TIMEOUT (6000)
+        shutil.copy(os.path.join(HERE, "pyops", "slow.py"), d)
+        conf = write_conf("name: slow\nop:\n  nap:\n    class: slow.Sleep\n    timeout: 200\n", d)
+        with Pipe(conf) as srv:
+            ans = post(srv, {"key": ["seconds"], "value": ["0"]}, name="slow")
+            check(ans["err_no"] == 0 and ans["value"] == ["0"], "quick call", ans)
+            ans = post(srv, {"key": ["seconds"], "value": ["0.6"]}, name="slow")
+            check(ans["err_no"] == 6000 and "op nap" in ans["err_msg"] and "timeout" in ans["err_msg"],
+                  "TIMEOUT names the op", ans)
+            ans = post(srv, {"key": ["seconds"], "value": ["0"]}, name="slow")
+            check(ans["err_no"] == 0, "served after a timeout", ans)
     finally:
         os.environ["PYTHONPATH"] = env_path
 
@@ -528,18 +549,7 @@ def main():
     args = ap.parse_args()
     st.SKIFF = os.path.abspath(args.skiff)
     P = gen_proto()
-    failed = 0
-    for g in args.groups or list(GROUPS):
-        t0 = time.time()
-        try:
-            GROUPS[g]()
-            print("PASS %s (%.1fs)" % (g, time.time() - t0))
-        except Exception as e:  # report every group, then fail
-            failed += 1
-            print("FAIL %s: %s" % (g, e))
-            import traceback
-            traceback.print_exc()
-    return 1 if failed else 0
+    return st.run_groups(GROUPS, args.groups)
 
 
 if __name__ == "__main__":

@@ -1396,18 +1396,13 @@ GROUPS = {
 }
 
 
-def main():
-    global SKIFF
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--skiff", required=True)
-    ap.add_argument("groups", nargs="*")
-    args = ap.parse_args()
-    SKIFF = os.path.abspath(args.skiff)
+def run_groups(groups, names):
+    """Runs the named groups (all when none), reporting each; 1 if any failed."""
     failed = 0
-    for g in args.groups or list(GROUPS):
+    for g in names or list(groups):
         t0 = time.time()
         try:
-            GROUPS[g]()
+            groups[g]()
             print("PASS %s (%.1fs)" % (g, time.time() - t0))
         except Exception as e:  # report every group, then fail
             failed += 1
@@ -1415,6 +1410,16 @@ def main():
             import traceback
             traceback.print_exc()
     return 1 if failed else 0
+
+
+def main():
+    global SKIFF
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--skiff", required=True)
+    ap.add_argument("groups", nargs="*")
+    args = ap.parse_args()
+    SKIFF = os.path.abspath(args.skiff)
+    return run_groups(GROUPS, args.groups)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ class Server:
         self.log = open(self.log_path, "w")
         cmd = list(cmd) + ["--port", str(port), "--port_file", self.port_file]
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, cwd=cwd,
-                                     env=env)
+                                     env=native_env(env))
         self.port = None
         t0 = time.time()
         while time.time() - t0 < 60:
@@ -112,6 +112,15 @@ def printed_accuracy():
     raise AssertionError("examples/imdb/README.md has no accuracy line")
 
 
+def native_env(env=None):
+    """The environment for a program the test starts: without the ASan
+    runtime a sanitizer build preloads into this Python (the program carries
+    its own)."""
+    e = dict(os.environ if env is None else env)
+    e.pop("LD_PRELOAD", None)
+    return e
+
+
 def skiff_run(skiff, model, inputs):
     """Runs `skiff run MODEL --input NAME=FILE.npy ...`; returns {output: array}."""
     d = tempfile.mkdtemp(prefix="skiff-py-run-")
@@ -120,7 +129,7 @@ def skiff_run(skiff, model, inputs):
         path = os.path.join(d, "in_" + name + ".npy")
         np.save(path, arr)
         args += ["--input", "%s=%s" % (name, path)]
-    r = subprocess.run(args, capture_output=True, text=True)
+    r = subprocess.run(args, capture_output=True, text=True, env=native_env())
     if r.returncode != 0:
         raise AssertionError("skiff run failed:\n" + r.stdout + r.stderr)
     return {f[:-4]: np.load(os.path.join(d, f)) for f in os.listdir(d)

@@ -82,7 +82,8 @@ def server_step(step, params, inputs):
         for ext in (".npy", ".txt"):
             if os.path.exists("%s%d%s" % (prefix, i, ext)):
                 os.unlink("%s%d%s" % (prefix, i, ext))
-    p = subprocess.run(args + ["-o", prefix], capture_output=True, text=True, timeout=120)
+    p = subprocess.run(args + ["-o", prefix], capture_output=True, text=True, timeout=120,
+                       env=helpers.native_env())
     if p.returncode != 0:
         raise RuntimeError("steps_cli %s: %s" % (step, p.stderr.strip()))
     outs = []

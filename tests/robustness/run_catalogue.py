@@ -46,9 +46,11 @@ zlib-compressed; $(gzbomb N) N spaces gzip-compressed. N may be written 1e7. Gen
 not nest.
 """
 import argparse
+import base64
 import codecs
 import glob
 import gzip
+import io
 import zlib
 import json
 import math
@@ -89,6 +91,10 @@ VERBOSE = False
 
 class CaseFail(Exception):
     pass
+
+
+class CaseSkip(Exception):
+    """The case needs what this host lacks (models, Pillow, grpcio, Python ops)."""
 
 
 def log(*a):
@@ -158,6 +164,12 @@ def expand(data):
             return z[:len(z) // 2]
         if name == "deflate":
             return zlib.compress(arg.encode("latin-1"))
+        if name == "image":  # base64 of an image from IMAGES
+            return gen_image(arg).encode()
+        if name == "b64":  # TEXT in base64
+            return base64.b64encode(arg.encode("latin-1"))
+        if name == "b64rand":  # N random bytes in base64
+            return base64.b64encode(np.random.default_rng(7).bytes(num(arg)))
         if name == "gzbomb":  # N spaces, gzip-compressed to about N/1000 bytes
             return gzip.compress(b" " * num(arg), 9)
         raise ValueError("unknown generator $(%s)" % name)
@@ -186,10 +198,15 @@ class Case:
         self.checks = []
         self.good = None
         self.known = None
+        self.server = "uci"
+        self.errno = None
+        self.skip = None
 
     def family(self):
         if self.good:
             return self.good
+        if self.server != "uci":
+            return self.server
         p = self.path or ""
         if p.startswith("/v2/models/" + MODEL) and self.tail is not None:
             return "kserve_bin"
@@ -259,7 +276,10 @@ def load_cases(paths):
             elif key == "header":
                 cur.headers.append(expand(unescape(val)).decode("latin-1"))
             elif key == "body":
-                cur.body = expand(val.encode("utf-8"))
+                try:
+                    cur.body = expand(val.encode("utf-8"))
+                except CaseSkip as e:  # an image Pillow would have written
+                    cur.body, cur.skip = b"", str(e)
             elif key == "body-esc":
                 cur.body = expand(unescape(val))
             elif key == "tail":
@@ -282,6 +302,12 @@ def load_cases(paths):
                 cur.good = val
             elif key == "known":
                 cur.known = val
+            elif key == "server":
+                if val not in SERVER_KINDS:
+                    raise SystemExit("%s: unknown server '%s'" % (where, val))
+                cur.server = val
+            elif key == "errno":
+                cur.errno = int(val)
             else:
                 raise SystemExit("%s: unknown key '%s'" % (where, key))
     for c in cases:
@@ -449,8 +475,13 @@ def settled_fds(srv):
     return n
 
 
+class ServerUnavailable(Exception):
+    """A server kind this host cannot run (its cases are skipped)."""
+
+
 class Server:
-    def __init__(self, skiff):
+    def __init__(self, skiff, kind="uci"):
+        self.kind = kind
         self.tmp = tempfile.mkdtemp(prefix="skiff-robust-")
         self.port_file = os.path.join(self.tmp, "port")
         self.err_path = os.path.join(self.tmp, "stderr.log")
@@ -468,13 +499,21 @@ class Server:
                 ROOT, "tools", "lsan.supp")
         env.setdefault("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
         self.err = open(self.err_path, "w")
-        cmd = [skiff, "serve", "--model", UCI, "--name", MODEL, "--port", "0", "--port_file",
-               self.port_file] + SERVER_FLAGS
+        if kind == "uci":
+            cmd = [skiff, "serve", "--model", UCI, "--name", MODEL]
+        else:
+            cmd = [skiff, "serve", "--pipeline", SERVER_KINDS[kind]["config"]]
+            env.update(SERVER_KINDS[kind].get("env", {}))
+        cmd += ["--port", "0", "--port_file", self.port_file] + SERVER_FLAGS
         self.proc = subprocess.Popen(cmd, stdout=self.err, stderr=subprocess.STDOUT, env=env)
         t0 = time.time()
         self.port = None
         while time.time() - t0 < 120:
             if self.proc.poll() is not None:
+                why = next((w for w in SERVER_KINDS.get(kind, {}).get("unavailable", [])
+                            if w in self.logs()), None)
+                if why:
+                    raise ServerUnavailable("skiff serve --pipeline says: %s" % why)
                 raise SystemExit("skiff serve exited at start (%s):\n%s" % (self.proc.returncode,
                                                                               self.logs()))
             try:
@@ -579,9 +618,310 @@ def good_request(srv, family, timeout=60):
 
 
 def good_after(srv, fam):
+    if fam.startswith("pipe_"):
+        good_pipe(srv, fam)
+        return
     fams = ["paddle_web", "paddle09", "kserve", "kserve_bin"] if fam == "all" else [fam]
     for f in fams:
         good_request(srv, f)
+
+
+# ---- pipelines (cases/80_pipeline.cases) ----------------------------------------------------
+# Three more servers, started when a case first needs one (`server KIND`): skiff serve
+# --pipeline with examples/pipeline_uci/config.yml, examples/ocr/config.yml (PP-OCR: skipped
+# when the npm models, Pillow or the font are missing) and pipelines/config.yml (a Python op
+# that misbehaves on request: skipped when skiff has no embedded Python). A pipeline answers
+# errors with HTTP 200 and Paddle's err_no; `errno N` checks it.
+
+PIPE_DIR = os.path.join(HERE, "pipelines")
+OCR_ASSETS = os.path.join(ROOT, "third_party", "npm", "node_modules", "@gutenye", "ocr-models",
+                          "assets")
+OCR_MODELS = os.path.join(ROOT, "examples", "ocr", "models")
+OCR_FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+NO_PYTHON = "Python ops need skiff built with Python"
+SERVER_KINDS = {
+    "uci": {},
+    "pipe_uci": {"config": os.path.join(ROOT, "examples", "pipeline_uci", "config.yml")},
+    # blocked convolutions: the OCR models see a new input shape with nearly every image
+    # (examples/ocr/README.md)
+    "pipe_ocr": {"config": os.path.join(ROOT, "examples", "ocr", "config.yml"),
+                 "env": {"SKIFF_CONV_ALGO": "blocked"}},
+    "pipe_py": {"config": os.path.join(PIPE_DIR, "config.yml"),
+                "env": {"PYTHONPATH": os.path.join(ROOT, "python")},
+                "unavailable": [NO_PYTHON, "import numpy"]},
+}
+
+
+def ocr_ready(skiff):
+    """None when the OCR pipeline can run here (its models written by
+    examples/ocr/prepare.sh when missing), else the reason it cannot."""
+    try:
+        import PIL  # noqa: F401
+    except ImportError:
+        return "Pillow is missing (it draws the good requests' text)"
+    if not os.path.exists(OCR_FONT):
+        return "%s is missing" % OCR_FONT
+    if all(os.path.exists(os.path.join(OCR_MODELS, m, "model.onnx")) for m in ("det", "cls", "rec")):
+        return None
+    if not os.path.exists(os.path.join(OCR_ASSETS, "ch_PP-OCRv4_det_infer.onnx")):
+        return "the PP-OCR models are missing (scripts/install-deps.sh puts them in third_party)"
+    r = subprocess.run([os.path.join(ROOT, "examples", "ocr", "prepare.sh"), skiff],
+                       capture_output=True, text=True, timeout=300)
+    if r.returncode != 0:
+        raise SystemExit("examples/ocr/prepare.sh failed:\n%s%s" % (r.stdout, r.stderr))
+    return None
+
+
+def pipe_post(srv, name, keys, values, timeout=120):
+    r = requests.post("%s/%s/prediction" % (srv.url, name), timeout=timeout,
+                      data=json.dumps({"key": keys, "value": values}))
+    if r.status_code != 200:
+        raise CaseFail("good %s request after it got HTTP %d: %s" % (name, r.status_code,
+                                                                     r.text[:300]))
+    ans = r.json()
+    if ans.get("err_no") != 0:
+        raise CaseFail("good %s request after it got err_no %s: %s" % (
+            name, ans.get("err_no"), ans.get("err_msg", "")[:300]))
+    return dict(zip(ans["key"], ans["value"]))
+
+
+_text_pages = {}
+
+
+def text_page(text, fmt="PNG", size=32, rotate=False):
+    """An image of one line of text drawn with Pillow, as encoded bytes."""
+    key = (text, fmt, size, rotate)
+    if key not in _text_pages:
+        from PIL import Image, ImageDraw, ImageFont
+        font = ImageFont.truetype(OCR_FONT, size)
+        w = font.getbbox(text)[2] + 2 * size
+        img = Image.new("RGB", (w, 3 * size), "white")
+        ImageDraw.Draw(img).text((size, size), text, font=font, fill="black")
+        if rotate:
+            img = img.rotate(180)
+        b = io.BytesIO()
+        img.save(b, fmt, **({"quality": 90} if fmt == "JPEG" else {}))
+        _text_pages[key] = b.getvalue()
+    return _text_pages[key]
+
+
+GOOD_OCR_LINES = ["Skiff 2024", "Robust pipelines", "OCR under load"]
+
+
+def good_pipe(srv, kind):
+    seq = _good_seq[0] = _good_seq[0] + 1
+    if kind == "pipe_uci":
+        rows = good_rows()[:1]
+        got = pipe_post(srv, "uci", ["x"], [", ".join(repr(float(v)) for v in rows[0])])
+        if list(got) != ["price"] or not close_to([float(got["price"])], predict(rows)):
+            raise CaseFail("good pipe_uci request after it got %r, want %r" % (
+                got, predict(rows).tolist()))
+    elif kind == "pipe_ocr":
+        line = GOOD_OCR_LINES[seq % len(GOOD_OCR_LINES)]
+        page = base64.b64encode(text_page(line, "JPEG" if seq % 2 else "PNG")).decode()
+        got = pipe_post(srv, "ocr", ["image"], [page])
+        text = json.loads(got.get("text", "null"))
+        if not text or "".join(text[0].split()) != "".join(line.split()):
+            raise CaseFail("good pipe_ocr request after it read %r, want [%r]" % (text, line))
+    elif kind == "pipe_py":
+        word = "word%d" % seq
+        got = pipe_post(srv, "py", ["mode", "text"], ["ok", word])
+        if got != {"text": word.upper()}:
+            raise CaseFail("good pipe_py request after it got %r" % got)
+    else:
+        raise ValueError(kind)
+
+
+# Images for $(image NAME): base64 text of damaged, tiny and huge images.
+
+def png_chunk(kind, data):
+    return (struct.pack(">I", len(data)) + kind + data +
+            struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff))
+
+
+def png(w, h, rows=None, colour=2, depth=8, idat=None):
+    """A PNG written here (no Pillow): colour type 2 (RGB) by default; rows: the raw
+    scanlines (filter byte first) or, when None, all zero of the size the header says."""
+    ihdr = struct.pack(">IIBBBBB", w, h, depth, colour, 0, 0, 0)
+    if idat is None:
+        if rows is None:
+            per = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}[colour]
+            line = bytes(1 + (w * per * depth + 7) // 8)
+            co = zlib.compressobj(9)
+            parts = [co.compress(line) for _ in range(h)]
+            idat = b"".join(parts) + co.flush()
+        else:
+            idat = zlib.compress(rows, 9)
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", idat) + \
+        png_chunk(b"IEND", b"")
+
+
+def pil_image(w, h, fmt, colour=(255, 255, 255)):
+    from PIL import Image
+    b = io.BytesIO()
+    Image.new("RGB", (w, h), colour).save(b, fmt)
+    return b.getvalue()
+
+
+def jpeg_claiming(w, h):
+    """A small JPEG whose SOF0 header says w x h."""
+    data = bytearray(pil_image(16, 16, "JPEG"))
+    at = data.find(b"\xff\xc0")
+    struct.pack_into(">HH", data, at + 5, h, w)
+    return bytes(data)
+
+
+def flip_middle(data, n=64):
+    mid = len(data) // 2
+    return data[:mid] + bytes(b ^ 0x5a for b in data[mid:mid + n]) + data[mid + n:]
+
+
+def spoil_after(data, marker, at, n=8):
+    """data with n bytes, at bytes after the first marker, turned to 0xff: a damaged
+    table or frame header (damage in entropy-coded data is often decoded anyway)."""
+    i = data.find(marker)
+    if i < 0:
+        raise ValueError("no %r in the image" % marker)
+    i += at
+    return data[:i] + b"\xff" * n + data[i + n:]
+
+
+IMAGES = {
+    "text_png": lambda: text_page(GOOD_OCR_LINES[0]),
+    "text_webp": lambda: text_page(GOOD_OCR_LINES[1], "WEBP"),
+    "text_upside_down": lambda: text_page(GOOD_OCR_LINES[2], "JPEG", rotate=True),
+    "jpeg_truncated": lambda: text_page(GOOD_OCR_LINES[0], "JPEG")[:400],
+    "png_truncated": lambda: text_page(GOOD_OCR_LINES[0])[:300],
+    "webp_truncated": lambda: text_page(GOOD_OCR_LINES[1], "WEBP")[:200],
+    # a Huffman table with impossible code counts; a VP8 frame without its start code
+    "jpeg_bad_huffman": lambda: spoil_after(text_page(GOOD_OCR_LINES[0], "JPEG"), b"\xff\xc4", 5),
+    "png_corrupt": lambda: flip_middle(text_page(GOOD_OCR_LINES[0])),
+    "webp_bad_frame": lambda: spoil_after(text_page(GOOD_OCR_LINES[1], "WEBP"), b"VP8 ", 11, 3),
+    "png_signature_only": lambda: b"\x89PNG\r\n\x1a\n",
+    "jpeg_soi_only": lambda: b"\xff\xd8\xff",
+    "webp_riff_only": lambda: b"RIFF\x10\x00\x00\x00WEBPVP8 ",
+    "png_0x0": lambda: png(0, 0, rows=b""),
+    "png_0x10": lambda: png(0, 10, rows=b"\x00" * 10),
+    "jpeg_0x0": lambda: jpeg_claiming(0, 0),
+    "png_1x1": lambda: png(1, 1, rows=b"\x00\xff\xff\xff"),
+    "jpeg_1x1": lambda: pil_image(1, 1, "JPEG"),
+    "webp_1x1": lambda: pil_image(1, 1, "WEBP"),
+    "png_1x4000": lambda: png(1, 4000),
+    "png_4000x1": lambda: png(4000, 1),
+    # 30000 x 30000 claimed by a few hundred bytes: past max_pixels, refused before
+    # anything is allocated
+    "png_bomb": lambda: png(30000, 30000, idat=zlib.compress(bytes(1 << 16), 9)),
+    "jpeg_bomb": lambda: jpeg_claiming(30000, 30000),
+    # a real one under the limit: 4000 x 4000 black pixels (48 MB decoded) from 47 kB
+    "png_zeros_4000": lambda: png(4000, 4000),
+    "png_16bit_grey": lambda: png(2, 2, rows=b"\x00" + b"\xff\xff" * 2 + b"\x00" + b"\x00" * 4,
+                                  colour=0, depth=16),
+    "png_bad_crc": lambda: (lambda d: d[:29] + bytes([d[29] ^ 1]) + d[30:])(png(8, 8)),
+    "png_palette_no_plte": lambda: png(4, 4, colour=3),
+    "gif": lambda: b"GIF89a\x01\x00\x01\x00\x00\x00\x00;",
+    "bmp": lambda: b"BM" + bytes(60),
+}
+
+
+def gen_image(name):
+    fn = IMAGES.get(name)
+    if fn is None:
+        raise ValueError("unknown image '%s'" % name)
+    try:
+        return base64.b64encode(fn()).decode()
+    except ImportError:
+        raise CaseSkip("Pillow is missing")
+
+
+# gRPC PipelineService/inference, protobuf by hand (the pb_* helpers above), through
+# grpcio's generic unary call; the answer becomes a Response of status 200 and Paddle's
+# JSON shape so that `errno` and the message fragment are checked as for HTTP.
+
+PIPE_METHOD = "/baidu.paddle_serving.pipeline_serving.PipelineService/inference"
+
+
+def pipe_pb_request(keys, values, name=None, tensors=b""):
+    out = b"".join(pb_len(1, k) for k in keys) + b"".join(pb_len(2, v) for v in values)
+    out += tensors
+    if name is not None:
+        out += pb_len(4, name)
+    return out
+
+
+def pipe_pb_answer(data):
+    err_no, msg, keys, values, i = 0, b"", [], [], 0
+
+    def varint(i):
+        v = shift = 0
+        while True:
+            x = data[i]
+            i += 1
+            v |= (x & 0x7F) << shift
+            shift += 7
+            if not x & 0x80:
+                return v, i
+    while i < len(data):
+        key, i = varint(i)
+        if key & 7 == 0:
+            v, i = varint(i)
+            if key >> 3 == 1:
+                err_no = v - (1 << 64) if v >= 1 << 63 else v
+        elif key & 7 == 2:
+            n, i = varint(i)
+            f, i = data[i:i + n], i + n
+            {2: lambda: None, 3: lambda: keys.append(f.decode()),
+             4: lambda: values.append(f.decode())}.get(key >> 3, lambda: None)()
+            if key >> 3 == 2:
+                msg = f
+        else:
+            raise CaseFail("answer has wire type %d" % (key & 7))
+    return {"err_no": err_no, "err_msg": msg.decode("utf-8", "replace"), "key": keys,
+            "value": values}
+
+
+def sc_grpc_pipe(srv, case, args):
+    """One PipelineService call over gRPC (args[0] names it)."""
+    try:
+        import grpc
+    except ImportError:
+        raise CaseSkip("grpcio is missing")
+    x = ", ".join(repr(v) for v in DEMO_X).encode()
+    t_bad = pb_len(3, pb_int(20, 99) + pb_len(23, b"t") + pb_int(21, 1) +
+                   pb_floats(2, [1.0]))
+    t_short = pb_len(3, pb_int(20, 1) + pb_len(23, b"t") + pb_len(21, pb_varint(2) + pb_varint(3))
+                     + pb_floats(2, [1.0, 2.0]))
+    reqs = {
+        "wrong_name": lambda: pipe_pb_request([b"x"], [x], name=b"not_uci"),
+        "kv_mismatch": lambda: pipe_pb_request([b"x", b"y"], [x]),
+        "unknown_elem_type": lambda: pipe_pb_request([b"x"], [x], tensors=t_bad),
+        "shape_count": lambda: pipe_pb_request([b"x"], [x], tensors=t_short),
+        "garbage": lambda: b"\xff\xfe\xfd not protobuf",
+        "invalid_utf8": lambda: pipe_pb_request([b"x"], [b"\xff\xfe"]),
+    }
+    with grpc.insecure_channel("127.0.0.1:%d" % srv.port) as ch:
+        call = ch.unary_unary(PIPE_METHOD)
+        try:
+            data = call(reqs[args[0]](), timeout=30)
+        except grpc.RpcError as e:
+            return Response(400, {}, json.dumps({"err_no": -1, "err_msg": "gRPC %s: %s" % (
+                e.code(), e.details())}).encode())
+    return Response(200, {}, json.dumps(pipe_pb_answer(data)).encode())
+
+
+def check_pipe_body(case, resp):
+    """`check` lines of a pipeline answer: key=NAME, nokey=NAME, has=TEXT (in the body)."""
+    j = resp.json()
+    keys = j.get("key", [])
+    for chk in case.checks:
+        what, _, arg = chk.partition("=")
+        if what == "key" and arg not in keys:
+            raise CaseFail("answer lacks key %r: %r" % (arg, resp.body[:300]))
+        elif what == "nokey" and arg in keys:
+            raise CaseFail("answer has key %r: %r" % (arg, resp.body[:300]))
+        elif what == "has" and arg.encode() not in resp.body:
+            raise CaseFail("answer lacks %r: %r" % (arg, resp.body[:300]))
+        elif what not in ("key", "nokey", "has"):
+            raise CaseFail("unknown check %r" % chk)
 
 
 # ---- checks of a case's outcome ------------------------------------------------------------
@@ -597,7 +937,17 @@ def check_outcome(case, resp):
     msg = resp.message()
     if case.expect_msg and case.expect_msg.lower() not in msg.lower():
         raise CaseFail("status %d but message %r lacks %r" % (resp.status, msg[:300], case.expect_msg))
-    if resp.status == 200 and case.checks:
+    if case.errno is not None:
+        try:
+            got_no = resp.json().get("err_no")
+        except (ValueError, UnicodeDecodeError, AttributeError):
+            got_no = None
+        if got_no != case.errno:
+            raise CaseFail("expected err_no %d, got %s: %s" % (
+                case.errno, got_no, resp.body[:300].decode("utf-8", "replace")))
+    if case.server != "uci" and case.checks:
+        check_pipe_body(case, resp)
+    elif resp.status == 200 and case.checks:
         check_ok_body(case, resp)
 
 
@@ -1149,6 +1499,7 @@ SCENARIOS = {
     "silent": sc_silent,
     "expect_continue": sc_expect_continue,
     "brpc": sc_brpc,
+    "grpc_pipe": sc_grpc_pipe,
 }
 
 
@@ -1188,14 +1539,41 @@ def main():
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
     t_start = time.time()
-    srv = Server(args.skiff)
-    servers = [srv]
-    good_after(srv, "all")
-    base_fds = settled_fds(srv)
-    log("robustness: %d cases against %s (pid %d, port %d, %d fds)" % (
-        len(cases), args.skiff, srv.proc.pid, srv.port, base_fds))
-    passed, failed, xfail, xpass, crashes = [], [], [], [], []
+    live = {}        # kind -> its running Server
+    base_fds = {}    # kind -> its descriptors once idle
+    unavailable = {}  # kind -> why this host cannot run it
+    servers = []     # every server started, for the sanitizer check
+
+    def start(kind):
+        if kind == "pipe_ocr" and kind not in unavailable:
+            why = ocr_ready(args.skiff)
+            if why:
+                unavailable[kind] = why
+        if kind in unavailable:
+            return None
+        try:
+            s = Server(args.skiff, kind)
+        except ServerUnavailable as e:
+            unavailable[kind] = str(e)
+            return None
+        servers.append(s)
+        live[kind] = s
+        good_after(s, "all" if kind == "uci" else kind)
+        base_fds[kind] = settled_fds(s)
+        log("robustness: server %s: pid %d, port %d, %d fds" % (kind, s.proc.pid, s.port,
+                                                                  base_fds[kind]))
+        return s
+
+    start("uci")
+    log("robustness: %d cases against %s" % (len(cases), args.skiff))
+    passed, failed, xfail, xpass, crashes, skipped = [], [], [], [], [], []
     for c in cases:
+        srv = live.get(c.server) or start(c.server)
+        why_skip = c.skip or (unavailable.get(c.server) if srv is None else None)
+        if why_skip:
+            skipped.append(c)
+            log("skip  %-44s %s" % (c.name, why_skip))
+            continue
         t0 = time.time()
         err = None
         try:
@@ -1203,6 +1581,10 @@ def main():
                 run_scenario(srv, c)
             else:
                 run_request_case(srv, c)
+        except CaseSkip as e:
+            skipped.append(c)
+            log("skip  %-44s %s" % (c.name, e))
+            continue
         except CaseFail as e:
             err = str(e)
         except (OSError, requests.RequestException, ValueError, KeyError) as e:
@@ -1221,9 +1603,8 @@ def main():
             tail = srv.logs()[-3000:]
             log(tail)
             srv.kill()
-            srv = Server(args.skiff)
-            servers.append(srv)
-            base_fds = settled_fds(srv)
+            del live[c.server]
+            start(c.server)
         dt = time.time() - t0
         if err is None:
             if c.known:
@@ -1239,32 +1620,42 @@ def main():
             failed.append((c, err))
             log("FAIL  %-44s %.2fs %s [%s]" % (c.name, dt, err, c.src))
 
-    # Descriptors back to the baseline once the clients are gone.
-    t0 = time.time()
-    while srv.fds() > base_fds and time.time() - t0 < IDLE_TIMEOUT_S + 3:
-        time.sleep(0.2)
-    end_fds = srv.fds()
-    if end_fds > base_fds:
-        failed.append((Case("<descriptors>", "-"), "server holds %d descriptors at the end, %d at "
-                       "the start" % (end_fds, base_fds)))
+    # Descriptors back to each server's baseline once the clients are gone.
+    fd_report = []
+    for kind, srv in live.items():
+        t0 = time.time()
+        while srv.fds() > base_fds[kind] and time.time() - t0 < IDLE_TIMEOUT_S + 3:
+            time.sleep(0.2)
+        end_fds = srv.fds()
+        fd_report.append("%s %d -> %d" % (kind, base_fds[kind], end_fds))
+        if end_fds > base_fds[kind]:
+            failed.append((Case("<descriptors>", "-"), "server %s holds %d descriptors at the "
+                           "end, %d at the start" % (kind, end_fds, base_fds[kind])))
     # Clean exit on SIGTERM, no sanitizer report in any server's output.
+    exits = []
     for s in servers:
-        why = s.stop() if s is srv else None
+        running = live.get(s.kind) is s
+        why = s.stop() if running else None
         logs = s.logs()
         if why:
-            failed.append((Case("<shutdown>", "-"), why))
-        elif s is srv and s.proc.returncode != 0:
-            failed.append((Case("<shutdown>", "-"), "exit status %s after SIGTERM" % s.proc.returncode))
+            failed.append((Case("<shutdown>", "-"), "%s: %s" % (s.kind, why)))
+        elif running and s.proc.returncode != 0:
+            failed.append((Case("<shutdown>", "-"), "%s: exit status %s after SIGTERM" % (
+                s.kind, s.proc.returncode)))
+        if running:
+            exits.append("%s %s" % (s.kind, s.proc.returncode))
         san = [ln for ln in logs.splitlines() if SAN_RE.search(ln)]
         if san:
             log(logs[-8000:])
-            failed.append((Case("<sanitizer>", "-"), "sanitizer report in the server's output: %s"
-                           % san[0]))
+            failed.append((Case("<sanitizer>", "-"), "sanitizer report in the %s server's output: "
+                           "%s" % (s.kind, san[0])))
     log("")
-    log("robustness: %d cases: %d passed, %d failed, %d known defects (XFAIL), %d XPASS; "
-        "%d server crashes; fds %d -> %d; exit %s; %.1f s" % (
-            len(cases), len(passed), len(failed), len(xfail), len(xpass), len(crashes), base_fds,
-            end_fds, srv.proc.returncode, time.time() - t_start))
+    log("robustness: %d cases: %d passed, %d failed, %d known defects (XFAIL), %d XPASS, "
+        "%d skipped; %d server crashes; fds %s; exit %s; %.1f s" % (
+            len(cases), len(passed), len(failed), len(xfail), len(xpass), len(skipped),
+            len(crashes), ", ".join(fd_report), ", ".join(exits), time.time() - t_start))
+    for kind, why in sorted(unavailable.items()):
+        log("  skipped the %s cases: %s" % (kind, why))
     for c, e in failed:
         log("  FAIL  %s: %s" % (c.name, e))
     for c, e in xfail:
