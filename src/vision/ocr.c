@@ -3,6 +3,7 @@
  * tolerance, the blank and space classes) so results match its Python code
  * string for string. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ocr.h"
@@ -569,4 +570,195 @@ skiff_status_t *skiff__ocr_rotate180_batch(const skiff_tensor_t *crops, const sk
                        px);
     }
     return NULL;
+}
+
+/* ---- text lines ---------------------------------------------------------------------- */
+
+typedef struct line_item {
+    double top, bottom, left, right, score;
+    int64_t idx;
+    bool turned;
+} line_item;
+
+typedef struct text_line {
+    double top, bottom, left, right, score;
+    int64_t first, n, turned; /* members: items[first..] linked through next */
+} text_line;
+
+static double vertical_overlap(double t0, double b0, double t1, double b1)
+{
+    double h = fmin(b0 - t0, b1 - t1), ov = fmin(b0, b1) - fmax(t0, t1);
+    return h > 0 ? ov / h : (ov >= 0 ? 1 : 0);
+}
+
+static int item_by_centre(const void *a, const void *b)
+{
+    const line_item *p = a, *q = b;
+    double cp = p->top + p->bottom, cq = q->top + q->bottom;
+    if (cp != cq)
+        return cp < cq ? -1 : 1;
+    if (p->left != q->left)
+        return p->left < q->left ? -1 : 1;
+    return (p->idx > q->idx) - (p->idx < q->idx);
+}
+
+/* Only blanks (ASCII whitespace): a box the recogniser read nothing in. */
+static bool blank(const char *s)
+{
+    for (; s && *s; s++)
+        if (*s != ' ' && *s != '\t' && *s != '\n' && *s != '\r')
+            return false;
+    return true;
+}
+
+skiff_status_t *skiff__ocr_merge_lines(const skiff_tensor_t *boxes, const skiff_tensor_t *texts,
+                                       const skiff_tensor_t *scores, const skiff_tensor_t *cls,
+                                       const skiff__line_params *prm, skiff_tensor_t **out_text,
+                                       skiff_tensor_t **out_boxes, skiff_tensor_t **out_scores)
+{
+    *out_text = *out_boxes = *out_scores = NULL;
+    skiff_status_t *st = check_quads(boxes, "input 0");
+    if (st)
+        return st;
+    int64_t n = boxes->dims[0];
+    if (texts->dtype != SKIFF_DTYPE_STRING || skiff_tensor_numel(texts) != n)
+        return skiff_status_new(
+            SKIFF_CODE_INVALID_ARG, "input 1: expected %lld strings (one per box), got %s of %lld",
+            (long long)n, skiff_dtype_name(texts->dtype), (long long)skiff_tensor_numel(texts));
+    if (scores->dtype != SKIFF_DTYPE_FLOAT32 || skiff_tensor_numel(scores) != n)
+        return skiff_status_new(
+            SKIFF_CODE_INVALID_ARG, "input 2: expected float32 [%lld] scores, got %s of %lld",
+            (long long)n, skiff_dtype_name(scores->dtype), (long long)skiff_tensor_numel(scores));
+    if (cls && (cls->dtype != SKIFF_DTYPE_FLOAT32 || cls->ndim != 2 || cls->dims[0] < n ||
+                cls->dims[1] != 2))
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                "input 3: expected float32 [%lld, 2] classifier probabilities "
+                                "(\"0\", \"180\")",
+                                (long long)n);
+    const float(*b)[8] = boxes->data;
+    const float *sc = scores->data, *pr = cls ? cls->data : NULL;
+    char *const *tx = texts->data;
+    line_item *it = skiff__malloc(sizeof *it * (size_t)(n ? n : 1));
+    text_line *ln = skiff__malloc(sizeof *ln * (size_t)(n ? n : 1));
+    int64_t *next = skiff__malloc(sizeof *next * (size_t)(n ? n : 1));
+    if (!it || !ln || !next) {
+        st = skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "text lines: out of memory");
+        goto out;
+    }
+    int64_t m = 0, turned = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (!(sc[i] >= prm->drop_score) || blank(tx[i]))
+            continue;
+        line_item *q = &it[m++];
+        q->top = q->left = HUGE_VAL;
+        q->bottom = q->right = -HUGE_VAL;
+        for (int k = 0; k < 4; k++) {
+            q->left = fmin(q->left, b[i][2 * k]);
+            q->right = fmax(q->right, b[i][2 * k]);
+            q->top = fmin(q->top, b[i][2 * k + 1]);
+            q->bottom = fmax(q->bottom, b[i][2 * k + 1]);
+        }
+        q->score = sc[i];
+        q->idx = i;
+        q->turned = pr && pr[2 * i + 1] > pr[2 * i] && pr[2 * i + 1] > prm->cls_thresh;
+        turned += q->turned;
+    }
+    /* top to bottom by centre; a box joins the line it overlaps most
+     * (vertically, as a share of the lower of the two heights) when that
+     * share reaches prm->overlap, else starts a line */
+    qsort(it, (size_t)m, sizeof *it, item_by_centre);
+    int64_t nl = 0;
+    for (int64_t i = 0; i < m; i++) {
+        int64_t best = -1;
+        double bo = prm->overlap;
+        for (int64_t l = 0; l < nl; l++) {
+            double o = vertical_overlap(it[i].top, it[i].bottom, ln[l].top, ln[l].bottom);
+            if (o >= bo && (best < 0 || o > bo)) {
+                best = l;
+                bo = o;
+            }
+        }
+        next[i] = -1;
+        if (best < 0) {
+            ln[nl++] = (text_line){it[i].top, it[i].bottom, it[i].left, it[i].right, it[i].score, i,
+                                   1,         it[i].turned};
+            continue;
+        }
+        text_line *L = &ln[best];
+        /* members kept in order along the line: by left edge */
+        int64_t *at = &L->first;
+        while (*at >= 0 && it[*at].left <= it[i].left)
+            at = &next[*at];
+        next[i] = *at;
+        *at = i;
+        L->top = fmin(L->top, it[i].top);
+        L->bottom = fmax(L->bottom, it[i].bottom);
+        L->left = fmin(L->left, it[i].left);
+        L->right = fmax(L->right, it[i].right);
+        L->score += it[i].score;
+        L->n++;
+        L->turned += it[i].turned;
+    }
+    /* a page the classifier found upside down reads bottom to top, and each
+     * line it found upside down right to left */
+    bool page_turned = 2 * turned > m;
+    int64_t dims[1] = {nl}, bd[3] = {nl, 4, 2};
+    st = strings_new(1, dims, out_text);
+    if (!st)
+        st = skiff__vision_tensor_alloc(SKIFF_DTYPE_FLOAT32, 3, bd, out_boxes);
+    if (!st)
+        st = skiff__vision_tensor_alloc(SKIFF_DTYPE_FLOAT32, 1, dims, out_scores);
+    size_t sep = strlen(prm->sep);
+    for (int64_t k = 0; !st && k < nl; k++) {
+        const text_line *L = &ln[page_turned ? nl - 1 - k : k];
+        bool rtl = 2 * L->turned > L->n;
+        size_t len = 0;
+        int64_t order[64], *mem = order, cnt = 0;
+        if (L->n > 64 && !(mem = skiff__malloc(sizeof *mem * (size_t)L->n))) {
+            st = skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "text lines: out of memory");
+            break;
+        }
+        for (int64_t j = L->first; j >= 0; j = next[j]) {
+            mem[cnt++] = j;
+            len += strlen(tx[it[j].idx]) + sep;
+        }
+        char *s = skiff__malloc(len + 1);
+        if (!s) {
+            if (mem != order)
+                skiff__free(mem);
+            st = skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "text lines: out of memory");
+            break;
+        }
+        size_t at = 0;
+        for (int64_t c = 0; c < cnt; c++) {
+            const char *t = tx[it[mem[rtl ? cnt - 1 - c : c]].idx];
+            size_t l = strlen(t);
+            if (c) {
+                memcpy(s + at, prm->sep, sep);
+                at += sep;
+            }
+            memcpy(s + at, t, l);
+            at += l;
+        }
+        s[at] = '\0';
+        if (mem != order)
+            skiff__free(mem);
+        ((char **)(*out_text)->data)[k] = s;
+        float *q = (float *)(*out_boxes)->data + k * 8;
+        const float xy[8] = {(float)L->left,  (float)L->top,    (float)L->right, (float)L->top,
+                             (float)L->right, (float)L->bottom, (float)L->left,  (float)L->bottom};
+        memcpy(q, xy, sizeof xy);
+        ((float *)(*out_scores)->data)[k] = (float)(L->score / (double)L->n);
+    }
+out:
+    if (st) {
+        skiff_tensor_free(*out_text);
+        skiff_tensor_free(*out_boxes);
+        skiff_tensor_free(*out_scores);
+        *out_text = *out_boxes = *out_scores = NULL;
+    }
+    skiff__free(it);
+    skiff__free(ln);
+    skiff__free(next);
+    return st;
 }

@@ -101,4 +101,28 @@ skiff_status_t *skiff__ocr_db_postprocess(const skiff_tensor_t *prob, const skif
 skiff_status_t *skiff__ocr_rotate_crop(const skiff_tensor_t *img, const skiff_tensor_t *boxes,
                                        skiff_tensor_t **out_crops, skiff_tensor_t **out_sizes);
 
+/* MergeLines' parameters: boxes scoring under drop_score (or read as blank)
+ * are left out; a box joins a line when their vertical extents overlap by at
+ * least overlap of the lower height; sep goes between joined texts (borrowed
+ * for the call); cls_thresh decides, with classifier probabilities, which
+ * boxes were turned 180 degrees. */
+typedef struct skiff__line_params {
+    double drop_score, overlap, cls_thresh;
+    const char *sep;
+} skiff__line_params;
+
+/* The boxes of one text line joined in reading order. boxes float32
+ * [N,4,2] (any order), texts string [N], scores float32 [N], cls NULL or
+ * float32 [N,2] ("0", "180": lines most of whose boxes were turned read
+ * right to left, and a page most of whose boxes were turned, bottom to top).
+ * Lines go top to bottom by their boxes' vertical centres; within a line,
+ * left to right. out_text: string [M]; out_boxes: float32 [M,4,2], the
+ * axis-aligned hull of each line's boxes (top-left, top-right, bottom-right,
+ * bottom-left); out_scores: float32 [M], the mean of the boxes' scores.
+ * Caller owns the outputs. */
+skiff_status_t *skiff__ocr_merge_lines(const skiff_tensor_t *boxes, const skiff_tensor_t *texts,
+                                       const skiff_tensor_t *scores, const skiff_tensor_t *cls,
+                                       const skiff__line_params *prm, skiff_tensor_t **out_text,
+                                       skiff_tensor_t **out_boxes, skiff_tensor_t **out_scores);
+
 #endif

@@ -10,9 +10,11 @@ so and exits 77 (CTest: skipped).
 
     ocr_tests.py --skiff BIN [read|errors]
 
-  read    every page read: text, boxes and scores as examples/ocr/README.md
-          describes them; line accuracy over all pages above the thresholds
-          below; per-request time printed
+  read    every page read: text, boxes and scores per box and lines,
+          line_boxes, line_scores per text line (MergeLines) as
+          examples/ocr/README.md describes them; line accuracy over all pages
+          above the thresholds below, per box and per line (no worse than per
+          box); per-request time printed
   errors  a value that is not base64 and one that is no image: err_no 5000
           naming the step; the next request is read
 
@@ -26,8 +28,6 @@ the test asks for at least 85% of lines exact (3 misses of 24) and similarity
 """
 import argparse
 import base64
-import difflib
-import io
 import json
 import os
 import subprocess
@@ -39,19 +39,13 @@ import requests
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import serve_tests as st  # noqa: E402
+from ocr_pages import FONTS, encode, match_lines, norm, render  # noqa: E402
 
 ROOT = st.ROOT
 CONFIG = os.path.join(ROOT, "examples", "ocr", "config.yml")
 ASSETS = os.path.join(ROOT, "third_party", "npm", "node_modules", "@gutenye", "ocr-models",
                       "assets")
 MODELS = os.path.join(ROOT, "examples", "ocr", "models")
-FONTS = {
-    "sans": "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    "sans-bold": "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
-    "serif": "/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf",
-    "mono": "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf",
-    "cjk": "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
-}
 MIN_EXACT = 0.85  # share of lines read exactly (whitespace aside)
 MIN_SIMILAR = 0.90  # similarity of every line not read exactly
 SKIP = 77
@@ -80,31 +74,6 @@ PAGES = [
 ]
 
 
-def render(font, size, lines, colours, rotate):
-    from PIL import Image, ImageDraw, ImageFont
-    f = ImageFont.truetype(FONTS[font], size)
-    pad, gap = size, size
-    widths = [f.getbbox(t)[2] for t in lines]
-    w = max(widths) + 2 * pad
-    h = 2 * pad + len(lines) * size + (len(lines) - 1) * gap + size // 2
-    img = Image.new("RGB", (w, h), colours[0])
-    d = ImageDraw.Draw(img)
-    for i, t in enumerate(lines):
-        d.text((pad, pad + i * (size + gap)), t, font=f, fill=colours[1])
-    if rotate:
-        img = img.rotate(180)
-    return img
-
-
-def encode(img, fmt):
-    b = io.BytesIO()
-    if fmt == "jpeg":
-        img.save(b, "JPEG", quality=90)
-    else:
-        img.save(b, "PNG")
-    return base64.b64encode(b.getvalue()).decode()
-
-
 def post(srv, value, key="image"):
     r = requests.post(srv.url + "/ocr/prediction", timeout=120,
                       data=json.dumps({"key": [key], "value": [value]}))
@@ -112,24 +81,27 @@ def post(srv, value, key="image"):
     return r.json()
 
 
-def answer_lines(ans, size):
-    """text, boxes, scores of an answer, with the shape README.md gives."""
+KEYS = ["boxes", "line_boxes", "line_scores", "lines", "scores", "text"]
+
+
+def answer_lines(ans, size, with_lines=False):
+    """text, boxes, scores of an answer (and lines, line_boxes with
+    with_lines), with the shape README.md gives."""
     check(ans["err_no"] == 0 and ans["err_msg"] == "", "no error", ans)
     kv = dict(zip(ans["key"], ans["value"]))
-    check(sorted(kv) == ["boxes", "scores", "text"], "keys text, boxes, scores", ans["key"])
+    check(sorted(kv) == KEYS, "keys " + ", ".join(KEYS), ans["key"])
     check(ans["tensors"] == [], "no tensors", ans["tensors"])
-    text, boxes, scores = (json.loads(kv[k]) for k in ("text", "boxes", "scores"))
-    check(len(text) == len(boxes) == len(scores), "one box and score per line", kv)
+    text, boxes, scores, lines, lboxes, lscores = (json.loads(kv[k]) for k in (
+        "text", "boxes", "scores", "lines", "line_boxes", "line_scores"))
+    check(len(text) == len(boxes) == len(scores), "one box and score per box", kv)
+    check(len(lines) == len(lboxes) == len(lscores) <= len(text), "one box and score per line", kv)
     w, h = size
-    for b in boxes:
+    for b in boxes + lboxes:
         check(len(b) == 4 and all(len(p) == 2 and 0 <= p[0] < w and 0 <= p[1] < h for p in b),
               "a box is 4 points inside the image", b, size)
+    check(all(0.5 <= s <= 1 for s in lscores), "line scores in [0.5, 1] (drop_score 0.5)", lscores)
     check(all(0 <= s <= 1 for s in scores), "scores in [0, 1]", scores)
-    return text, boxes, scores
-
-
-def norm(s):
-    return "".join(s.split())
+    return (text, boxes, scores, lines, lboxes) if with_lines else (text, boxes, scores)
 
 
 def ensure_models():
@@ -143,7 +115,7 @@ def ensure_models():
 
 
 def test_read():
-    exact = total = in_order = 0
+    exact = total = in_order = line_exact = 0
     worst = []
     times = []
     with st.Server(None, "--pipeline", CONFIG) as srv:
@@ -154,13 +126,11 @@ def test_read():
             t0 = time.perf_counter()
             ans = post(srv, value)
             times.append(time.perf_counter() - t0)
-            text, boxes, scores = answer_lines(ans, img.size)
+            text, boxes, scores, tlines, _ = answer_lines(ans, img.size, True)
+            line_exact += sum(best == norm(want) for want, best, _ in match_lines(lines, tlines))
             got = [norm(t) for t in text]
             pairs = []
-            for want in lines:
-                best = max(got, key=lambda g: difflib.SequenceMatcher(None, norm(want), g).ratio(),
-                           default="")
-                sim = difflib.SequenceMatcher(None, norm(want), best).ratio()
+            for want, best, sim in match_lines(lines, text):
                 pairs.append(best)
                 total += 1
                 exact += best == norm(want)
@@ -175,10 +145,13 @@ def test_read():
     share = exact / total
     print("lines exact: %d of %d (%.1f%%); worst: %s" % (exact, total, 100 * share,
                                                           sorted(worst)[:3] or "none"))
+    print("text lines (MergeLines) exact: %d of %d (%.1f%%)" % (line_exact, total,
+                                                               100 * line_exact / total))
     print("per request: mean %.0f ms, max %.0f ms" % (1000 * sum(times) / len(times),
                                                        1000 * max(times)))
     check(share >= MIN_EXACT, "at least %.0f%% of lines exact" % (100 * MIN_EXACT), exact, total)
     check(all(s >= MIN_SIMILAR for s, *_ in worst), "every other line similar", worst)
+    check(line_exact >= exact, "text lines read no worse than boxes", line_exact, exact)
     upright = sum(1 for p in PAGES if not p[4])
     check(in_order == upright, "upright pages in reading order", in_order, upright)
 
@@ -196,8 +169,10 @@ def test_errors():
         check(ans["err_no"] == 5000 and "'image'" in ans["err_msg"], "missing key named", ans)
         # an image without text: no lines, no error
         blank = render("sans", 24, [""], ("white", "black"), False)
-        text, boxes, scores = answer_lines(post(srv, encode(blank, "png")), blank.size)
-        check(text == [] and boxes == [] and scores == [], "a blank page has no lines", text)
+        text, boxes, scores, tlines, lboxes = answer_lines(post(srv, encode(blank, "png")),
+                                                           blank.size, True)
+        check(text == [] and boxes == [] and scores == [] and tlines == [] and lboxes == [],
+              "a blank page has no lines", text, tlines)
         img = render("sans", 30, ["Still serving"], ("white", "black"), False)
         text, _, _ = answer_lines(post(srv, encode(img, "jpeg")), img.size)
         check([norm(t) for t in text] == ["Stillserving"], "the next request is read", text)

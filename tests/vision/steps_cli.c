@@ -3,9 +3,10 @@
  *
  *   steps_cli STEP [key=value ...] -- INPUT... -o OUT_PREFIX
  *
- * An INPUT is a .npy file, "str:TEXT" (a one-element string tensor) or any
- * other file (its bytes as uint8). Output i goes to OUT_PREFIX<i>.npy, or to
- * OUT_PREFIX<i>.txt (one string a line) for string tensors. Errors go to
+ * An INPUT is a .npy file, "str:TEXT" (a one-element string tensor),
+ * "lines:FILE" (a string tensor [n] of FILE's n lines, each ended by '\n';
+ * an empty file gives [0]) or any other file (its bytes as uint8). Output i goes to
+ * OUT_PREFIX<i>.npy, or to OUT_PREFIX<i>.txt (one string a line) for string tensors. Errors go to
  * stderr with exit status 1.
  *
  *   steps_cli --bench IMAGE N
@@ -34,6 +35,33 @@ static skiff_status_t *load_input(const char *arg, skiff_tensor_t **out)
             return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
         ((char **)(*out)->data)[0] = s;
         return NULL;
+    }
+    if (!strncmp(arg, "lines:", 6)) {
+        void *data;
+        size_t n;
+        skiff_status_t *st = skiff__read_file(arg + 6, &data, &n);
+        if (st)
+            return st;
+        const char *p = data;
+        int64_t d[1] = {0};
+        for (size_t i = 0; i < n; i++)
+            d[0] += p[i] == '\n';
+        st = skiff_tensor_new(SKIFF_DTYPE_STRING, 1, d, out);
+        for (size_t i = 0, at = 0, k = 0; !st && i < n; i++) {
+            if (p[i] != '\n')
+                continue;
+            char *s = skiff__malloc(i - at + 1);
+            if (!s) {
+                st = skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+                break;
+            }
+            memcpy(s, p + at, i - at);
+            s[i - at] = '\0';
+            ((char **)(*out)->data)[k++] = s;
+            at = i + 1;
+        }
+        skiff__free(data);
+        return st;
     }
     size_t l = strlen(arg);
     if (l > 4 && !strcmp(arg + l - 4, ".npy"))

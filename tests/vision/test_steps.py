@@ -760,9 +760,116 @@ def test_to_string_json():
     check(json.loads(got[0]) == ['say "hi", \\ then 文字'], "to_string json string: %r" % got)
 
 
+def merge_lines_oracle(boxes, texts, scores, probs=None, drop=0.5, overlap=0.5, sep=" ", cls_thresh=0.9):
+    """MergeLines: boxes of one text line joined in reading order."""
+    items = []
+    for i, (b, t, sc) in enumerate(zip(boxes, texts, scores)):
+        if not sc >= drop or not t.strip(" \t\r\n"):
+            continue
+        turned = probs is not None and probs[i][1] > probs[i][0] and probs[i][1] > cls_thresh
+        items.append(dict(top=float(b[:, 1].min()), bottom=float(b[:, 1].max()), left=float(b[:, 0].min()),
+                          right=float(b[:, 0].max()), t=t, s=float(sc), turned=turned, i=i))
+    items.sort(key=lambda q: (q["top"] + q["bottom"], q["left"], q["i"]))
+    lines = []
+    for q in items:
+        best, bo = None, overlap
+        for L in lines:
+            h = min(q["bottom"] - q["top"], L["bottom"] - L["top"])
+            ov = min(q["bottom"], L["bottom"]) - max(q["top"], L["top"])
+            o = ov / h if h > 0 else (1 if ov >= 0 else 0)
+            if o >= bo and (best is None or o > bo):
+                best, bo = L, o
+        if best is None:
+            lines.append(dict(top=q["top"], bottom=q["bottom"], left=q["left"], right=q["right"], m=[q]))
+        else:
+            best["m"].append(q)
+            for k, f in (("top", min), ("bottom", max), ("left", min), ("right", max)):
+                best[k] = f(best[k], q[k])
+    if 2 * sum(q["turned"] for q in items) > len(items):
+        lines.reverse()
+    out_t, out_b, out_s = [], [], []
+    for L in lines:
+        m = sorted(L["m"], key=lambda q: q["left"])  # stable: equal left edges keep their order
+        if 2 * sum(q["turned"] for q in m) > len(m):
+            m.reverse()
+        out_t.append(sep.join(q["t"] for q in m))
+        out_b.append([[L["left"], L["top"]], [L["right"], L["top"]], [L["right"], L["bottom"]],
+                      [L["left"], L["bottom"]]])
+        out_s.append(np.mean([q["s"] for q in m]))
+    return out_t, np.array(out_b, np.float32).reshape(-1, 4, 2), np.array(out_s, np.float32)
+
+
+def test_merge_lines():
+    def lines_file(texts):
+        path = os.path.join(TMP, "texts.txt")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("".join(t + "\n" for t in texts))
+        return "lines:" + path
+
+    def case(name, boxes, texts, scores, probs=None, params=None, **kw):
+        boxes = np.asarray(boxes, np.float32).reshape(-1, 4, 2)
+        scores = np.asarray(scores, np.float32)
+        inputs = [save(boxes, "mb.npy"), lines_file(texts), save(scores, "ms.npy")]
+        if probs is not None:
+            probs = np.asarray(probs, np.float32)
+            inputs.append(save(probs, "mp.npy"))
+        got_t, got_b, got_s = run("MergeLines", params or {}, inputs)
+        want_t, want_b, want_s = merge_lines_oracle(boxes, texts, scores, probs, **kw)
+        check(got_t == want_t, "merge_lines %s: %s vs %s" % (name, got_t, want_t))
+        check(got_b.shape == want_b.shape and np.array_equal(got_b, want_b),
+              "merge_lines %s boxes: %s vs %s" % (name, got_b.tolist(), want_b.tolist()))
+        check(np.allclose(got_s, want_s, atol=1e-6), "merge_lines %s scores: %s vs %s" % (name, got_s, want_s))
+        return got_t
+
+    def rect(x0, y0, x1, y1):
+        return [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
+
+    # a line split in three boxes (out of order), a blank and a low-score box, a slanted box
+    boxes = [rect(180, 183, 398, 210), rect(34, 182, 187, 212), rect(37, 111, 517, 140),
+             [[408, 180], [538, 185], [537, 215], [407, 210]], rect(393, 191, 418, 202),
+             rect(36, 250, 519, 286), rect(600, 250, 640, 286)]
+    texts = ["text from", "Reading", "Invoice number 20240517", "images", "", "jumps over", "·"]
+    got = case("split line", boxes, texts, [0.96, 1.0, 0.99, 1.0, 0.0, 0.97, 0.3])
+    check(got == ["Invoice number 20240517", "Reading text from images", "jumps over"],
+          "merge_lines split line: %s" % got)
+    # a page turned 180 degrees: lines bottom to top, words right to left
+    probs = [[0.02, 0.98]] * 3 + [[0.5, 0.5]]
+    got = case("turned", [rect(46, 61, 428, 101), rect(407, 59, 611, 103), rect(133, 149, 611, 191),
+                          rect(10, 300, 50, 320)],
+               ["text from images", "Reading", "Open source software", "x"], [0.99, 1.0, 1.0, 0.9],
+               probs)
+    check(got == ["x", "Open source software", "Reading text from images"], "merge_lines turned: %s" % got)
+    # parameters: everything kept, a stricter overlap, another separator
+    case("params", boxes, texts, [0.96, 1.0, 0.99, 1.0, 0.0, 0.97, 0.3],
+         params={"drop_score": "-1", "overlap": "0.9", "sep": "|"}, drop=-1, overlap=0.9, sep="|")
+    # random pages: rows of boxes with jitter, CJK text, random scores
+    for k in range(20):
+        n = int(RNG.integers(0, 12))
+        bs, ts = [], []
+        for i in range(n):
+            row = int(RNG.integers(0, 4))
+            y = 40 * row + RNG.uniform(-8, 8)
+            x = RNG.uniform(0, 400)
+            bs.append(rect(x, y, x + RNG.uniform(5, 120), y + RNG.uniform(12, 30)))
+            ts.append(("文字%d" % i) if i % 3 == 0 else "w%d" % i)
+        sc = RNG.uniform(0.3, 1.0, n)
+        pr = RNG.dirichlet([1, 1], n) if k % 2 else None
+        case("random %d" % k, bs, ts, sc, pr)
+    # bad input
+    good_b = save(np.zeros((2, 4, 2), np.float32), "mb2.npy")
+    good_s = save(np.ones(2, np.float32), "ms2.npy")
+    for what, inputs in [("texts count", [good_b, "str:one", good_s]),
+                         ("scores count", [good_b, lines_file(["a", "b"]), save(np.ones(3, np.float32), "ms3.npy")]),
+                         ("boxes shape", [save(np.zeros((2, 3, 2), np.float32), "mb3.npy"), lines_file(["a", "b"]), good_s]),
+                         ("probs shape", [good_b, lines_file(["a", "b"]), good_s, save(np.ones((2, 3), np.float32), "mp3.npy")])]:
+        rc, err = run("MergeLines", {}, inputs, expect_fail=True)
+        check(rc == 1 and "step 'MergeLines'" in err and "input" in err, "merge_lines bad %s: %d %r" % (what, rc, err))
+    rc, err = run("MergeLines", {"overlap": "2"}, [good_b, lines_file(["a", "b"]), good_s], expect_fail=True)
+    check(rc == 1 and "overlap" in err, "merge_lines bad overlap: %r" % err)
+
 
 for t in [test_base64, test_decode, test_resize, test_det_resize_normalize, test_ocr, test_wordpiece,
-          test_db, test_rotate_crop, test_batches, test_to_string_json]:
+          test_db, test_rotate_crop, test_batches, test_to_string_json, test_merge_lines]:
     try:
         t()
     except Exception as e:  # a crash of the CLI or a missing output
