@@ -131,6 +131,15 @@ SKIFF_API skiff_status_t *skiff_context_run(skiff_context_t *context,
 SKIFF_API void skiff_context_memory_stats(const skiff_context_t *context, size_t *out_peak,
                                           size_t *out_naive);
 
+/* Threads under shared cores: a context with more than one thread runs on
+ * half of them while that is measured to be faster (a neighbour holding one
+ * of the cores; docs/configuration.md, "Shared cores"). The thread count the
+ * last run used, the runs made on the reduced count so far and the times the
+ * context changed between the two. SKIFF_THREADS_ADAPT=0 in the environment
+ * when the context is created keeps the full count. */
+SKIFF_API void skiff_context_thread_stats(const skiff_context_t *context, int *out_threads,
+                                          uint64_t *out_reduced_runs, uint64_t *out_switches);
+
 /* Per-operator timing. When on, each run adds every node's wall time to a
  * per-op-type table; skiff_context_profile_write() prints the table, most
  * expensive first, and resets it. Off by default (costs two clock reads per

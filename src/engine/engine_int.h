@@ -412,6 +412,49 @@ struct skiff_model {
     int n_derived;
 };
 
+/* Thread count that follows the cores the context actually gets. With every
+ * core to itself a context runs its full thread count; when a neighbour takes
+ * one of the cores, a thread that lost its core holds every other thread at
+ * the end of each parallel node (oneDNN splits work statically), and runs
+ * get several times slower than on fewer threads. The context then measures
+ * a few runs on `reduced` threads and keeps whichever mode is faster for the
+ * input shape it is being fed, probing the other mode again now and then
+ * (more rarely while the choice holds, and never more than about 1% of the
+ * time; sooner when the current mode's runs drift above 1.5x the fastest run
+ * seen for the shape, the sign of a lost core). The figures are per input
+ * shape, so a shape is judged once it has been run a few times; the mode
+ * carries over to new shapes. Primitive
+ * caches are kept per thread count (dnnl_util.c), so switching back and forth
+ * compiles nothing twice. SKIFF_THREADS_ADAPT=0 pins the thread count. */
+
+#define SKIFF__ADAPT_RUNS_MIN 4
+#define SKIFF__ADAPT_RUNS_MAX 64
+#define SKIFF__ADAPT_NS_MIN 10000000ull    /* 10 ms */
+#define SKIFF__ADAPT_NS_MAX 2000000000ull  /* 2 s */
+#define SKIFF__ADAPT_SLOW 1.5              /* a run this much over the shape's fastest: contention */
+#define SKIFF__ADAPT_WIN 0.85              /* the other mode must be this much faster to switch */
+typedef struct skiff__thr_adapt {
+    bool on;
+    int threads[2];    /* [0] full, [1] reduced */
+    int cur;           /* the mode runs use */
+    uint64_t sig;      /* the input shapes the figures below are for */
+    int seen[2];       /* runs per mode for sig; the first compiles, so it is not timed */
+    double ewma[2];    /* recent run time per mode (ns); 0: none yet */
+    double best[2];    /* fastest run per mode for sig (ns) */
+    bool suspect;      /* the current mode looks starved: probe the other */
+    uint64_t since;    /* runs since the last probe */
+    uint64_t last_ns;  /* when the last probe ran */
+    uint64_t last_extra; /* what it cost over a run of the current mode */
+    uint64_t period_runs, period_ns;
+    uint64_t switches, reduced_runs;
+} skiff__thr_adapt;
+
+void skiff__adapt_init(skiff__thr_adapt *a, int threads);
+/* The mode (0 full, 1 reduced) a run with input shapes `sig` starting at
+ * `now` (ns) uses; then skiff__adapt_note with what it took. */
+int skiff__adapt_pick(skiff__thr_adapt *a, uint64_t sig, uint64_t now);
+void skiff__adapt_note(skiff__thr_adapt *a, int mode, uint64_t dt, uint64_t now);
+
 /* exec.c: nodes answered from the shape memo so far (tests). */
 uint64_t skiff__context_memo_hits(const skiff_context_t *c);
 /* compile.c: values the layout plan holds channels-last (tests). */

@@ -67,6 +67,7 @@ typedef struct memo_entry {
 struct skiff_context {
     const skiff_model_t *m;
     int threads;
+    skiff__thr_adapt adapt;
     rt_value *rt;
     void **cache; /* per node */
     block **blocks;
@@ -326,6 +327,9 @@ skiff_status_t *skiff_context_new(const skiff_model_t *m, const skiff_context_op
         return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
     c->m = m;
     c->threads = opts && opts->threads > 0 ? opts->threads : skiff_cpu_count();
+    const char *ad = getenv("SKIFF_THREADS_ADAPT");
+    skiff__adapt_init(&c->adapt, c->threads);
+    c->adapt.on = c->adapt.on && !(ad && ad[0] == '0');
     c->exec.max_bytes = opts ? opts->max_tensor_bytes : 0;
     c->exec.max_macs = opts ? opts->max_node_macs : 0;
     c->rt = skiff__calloc((size_t)m->g->n_values + 1, sizeof(rt_value));
@@ -533,8 +537,116 @@ static bool memo_restore(skiff_context_t *c, int ni, const skiff__node *n)
 
 uint64_t skiff__context_memo_hits(const skiff_context_t *c) { return c->memo_hits; }
 
+void skiff__adapt_init(skiff__thr_adapt *a, int threads)
+{
+    memset(a, 0, sizeof(*a));
+    a->on = threads > 1;
+    a->threads[0] = threads;
+    a->threads[1] = threads / 2;
+    a->period_runs = SKIFF__ADAPT_RUNS_MIN;
+    a->period_ns = SKIFF__ADAPT_NS_MIN;
+}
+
+static uint64_t shape_sig(const skiff_tensor_t *const *inputs, int n)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a over dtype, rank and dims */
+    for (int i = 0; i < n; i++) {
+        const skiff_tensor_t *t = inputs[i];
+        h = (h ^ (uint64_t)t->dtype) * 1099511628211ull;
+        h = (h ^ (uint64_t)t->ndim) * 1099511628211ull;
+        for (int d = 0; d < t->ndim; d++)
+            h = (h ^ (uint64_t)t->dims[d]) * 1099511628211ull;
+    }
+    return h;
+}
+
+/* The mode this run uses. */
+int skiff__adapt_pick(skiff__thr_adapt *a, uint64_t sig, uint64_t now)
+{
+    if (sig != a->sig) { /* a new shape: its own figures; the mode carries over */
+        a->sig = sig;
+        a->seen[0] = a->seen[1] = 0;
+        a->ewma[0] = a->ewma[1] = a->best[0] = a->best[1] = 0;
+        a->suspect = false;
+    }
+    int other = !a->cur;
+    if (a->seen[a->cur] < 2)
+        return a->cur; /* time the current mode first */
+    /* Probe the other mode on a schedule that stretches while the choice
+     * holds; a current mode that slows down (suspect) is probed sooner. The
+     * probe's cost over a normal run bounds how often: at most 1%. */
+    uint64_t period_runs = a->suspect ? SKIFF__ADAPT_RUNS_MIN : a->period_runs;
+    uint64_t period_ns = a->suspect ? SKIFF__ADAPT_NS_MIN : a->period_ns;
+    if (a->since < period_runs || now - a->last_ns < period_ns ||
+        now - a->last_ns < 100 * a->last_extra)
+        return a->cur;
+    return other;
+}
+
+void skiff__adapt_note(skiff__thr_adapt *a, int mode, uint64_t dt, uint64_t now)
+{
+    double t = (double)dt;
+    a->reduced_runs += mode == 1;
+    if (a->seen[mode]++ == 0) { /* compiled this run: not a timing */
+        if (mode == a->cur)
+            a->since++;
+        return;
+    }
+    a->ewma[mode] = a->ewma[mode] > 0 ? 0.75 * a->ewma[mode] + 0.25 * t : t;
+    if (a->best[mode] == 0 || t < a->best[mode])
+        a->best[mode] = t;
+    if (mode == a->cur) {
+        a->since++;
+        if (a->seen[mode] >= 3)
+            a->suspect = a->ewma[mode] > SKIFF__ADAPT_SLOW * a->best[mode];
+        return;
+    }
+    /* a probe of the other mode, timed */
+    a->last_ns = now;
+    a->since = 0;
+    a->last_extra = t > a->ewma[a->cur] ? (uint64_t)(t - a->ewma[a->cur]) : 0;
+    if (t < SKIFF__ADAPT_WIN * a->ewma[a->cur]) {
+        a->cur = mode;
+        a->switches++;
+        a->suspect = false;
+        a->period_runs = SKIFF__ADAPT_RUNS_MIN;
+        a->period_ns = SKIFF__ADAPT_NS_MIN;
+        a->ewma[mode] = t;
+    } else {
+        a->period_runs = a->period_runs * 2 < SKIFF__ADAPT_RUNS_MAX ? a->period_runs * 2 : SKIFF__ADAPT_RUNS_MAX;
+        a->period_ns = a->period_ns * 2 < SKIFF__ADAPT_NS_MAX ? a->period_ns * 2 : SKIFF__ADAPT_NS_MAX;
+    }
+}
+
+void skiff_context_thread_stats(const skiff_context_t *c, int *out_threads,
+                                uint64_t *out_reduced_runs, uint64_t *out_switches)
+{
+    *out_threads = c->threads;
+    *out_reduced_runs = c->adapt.reduced_runs;
+    *out_switches = c->adapt.switches;
+}
+
+static skiff_status_t *context_run(skiff_context_t *c, const skiff_tensor_t *const *inputs,
+                                   int n_inputs, const skiff_tensor_t **outputs);
+
 skiff_status_t *skiff_context_run(skiff_context_t *c, const skiff_tensor_t *const *inputs,
                                   int n_inputs, const skiff_tensor_t **outputs)
+{
+    skiff__thr_adapt *a = &c->adapt;
+    if (!a->on || n_inputs != c->m->g->n_inputs)
+        return context_run(c, inputs, n_inputs, outputs);
+    uint64_t t0 = skiff__now_ns();
+    int mode = skiff__adapt_pick(a, shape_sig(inputs, n_inputs), t0);
+    c->threads = a->threads[mode];
+    skiff_status_t *st = context_run(c, inputs, n_inputs, outputs);
+    uint64_t t1 = skiff__now_ns();
+    if (!st)
+        skiff__adapt_note(a, mode, t1 - t0, t1);
+    return st;
+}
+
+static skiff_status_t *context_run(skiff_context_t *c, const skiff_tensor_t *const *inputs,
+                                   int n_inputs, const skiff_tensor_t **outputs)
 {
     const skiff__graph *g = c->m->g;
     if (n_inputs != g->n_inputs)

@@ -757,6 +757,61 @@ static uint64_t conv_run(skiff_context_t *ctx, int64_t ks, int64_t n, int64_t c,
  * row-major ends, where oneDNN's blocked kernel (which reorders) is timed
  * against its GEMM-based one (which does not) on images of up to 1024
  * pixels. */
+/* Runs n runs through the thread-count policy on a synthetic clock: a run in
+ * mode m takes ms[m] milliseconds. Returns the runs made in the reduced mode;
+ * *now advances. */
+static int adapt_runs(skiff__thr_adapt *a, uint64_t sig, int n, const double ms[2], uint64_t *now)
+{
+    int reduced = 0;
+    for (int i = 0; i < n; i++) {
+        int m = skiff__adapt_pick(a, sig, *now);
+        reduced += m == 1;
+        uint64_t dt = (uint64_t)(ms[m] * 1e6);
+        *now += dt;
+        skiff__adapt_note(a, m, dt, *now);
+    }
+    return reduced;
+}
+
+static void test_thread_adapt(void **state)
+{
+    (void)state;
+    skiff__thr_adapt a;
+    uint64_t now = 1000000000ull;
+    skiff__adapt_init(&a, 2);
+    assert_true(a.on);
+    assert_int_equal(a.threads[0], 2);
+    assert_int_equal(a.threads[1], 1);
+    /* Quiet: one thread is 1.6x slower. The full count stays, and the probes
+     * of the other mode stay rare (the first one compiles, then they
+     * stretch out): under 2% of 2000 runs. */
+    const double quiet[2] = {10.0, 16.0};
+    int red = adapt_runs(&a, 7, 2000, quiet, &now);
+    assert_int_equal(a.cur, 0);
+    assert_true(red >= 2 && red <= 40);
+    /* A neighbour takes a core: two threads are now 5x slower than one. The
+     * context moves to one thread within a few dozen runs. */
+    const double busy[2] = {50.0, 16.0};
+    int before = (int)a.switches;
+    adapt_runs(&a, 7, 100, busy, &now);
+    assert_int_equal(a.cur, 1);
+    assert_int_equal((int)a.switches, before + 1);
+    /* ... and stays there: of the next 1000 runs almost all on one thread. */
+    red = adapt_runs(&a, 7, 1000, busy, &now);
+    assert_true(red >= 980);
+    /* The core comes back: the full count returns within the longest probe
+     * period (64 runs or 2 s of runs). */
+    adapt_runs(&a, 7, 300, quiet, &now);
+    assert_int_equal(a.cur, 0);
+    /* A new input shape keeps the mode and times it afresh. */
+    adapt_runs(&a, 8, 1, quiet, &now);
+    assert_int_equal(a.cur, 0);
+    assert_int_equal(a.seen[0], 1);
+    /* One thread: nothing to adapt. */
+    skiff__adapt_init(&a, 1);
+    assert_false(a.on);
+}
+
 static void test_conv_shape_classes(void **state)
 {
     (void)state;
@@ -963,6 +1018,7 @@ int main(void)
         cmocka_unit_test(test_gemm_packed),
         cmocka_unit_test(test_linear_fusion),
         cmocka_unit_test(test_conv_shape_classes),
+        cmocka_unit_test(test_thread_adapt),
         cmocka_unit_test(test_op_domains),
         cmocka_unit_test(test_operators_doc),
     };

@@ -399,8 +399,10 @@ skiff__pcache *skiff__pcache_get(skiff__kctx *ctx, void (*entry_free)(void *), s
 {
     *st = NULL;
     skiff__pcache *have = ctx->cache ? *ctx->cache : NULL;
-    if (have)
+    if (have) {
+        have->threads = ctx->threads;
         return have;
+    }
     dnnl_engine_t eng = skiff__dnnl_engine();
     if (!eng) {
         *st = skiff__kerr(ctx, SKIFF_CODE_INTERNAL, "oneDNN CPU engine unavailable");
@@ -418,6 +420,7 @@ skiff__pcache *skiff__pcache_get(skiff__kctx *ctx, void (*entry_free)(void *), s
         return NULL;
     }
     c->entry_free = entry_free;
+    c->threads = ctx->threads;
     if (ctx->cache)
         *ctx->cache = c;
     else
@@ -428,7 +431,8 @@ skiff__pcache *skiff__pcache_get(skiff__kctx *ctx, void (*entry_free)(void *), s
 void *skiff__pcache_find(skiff__pcache *c, const skiff__shape_key *k)
 {
     for (int i = 0; i < c->n; i++)
-        if (c->keys[i].n == k->n && memcmp(c->keys[i].v, k->v, sizeof(int64_t) * k->n) == 0)
+        if (c->ent_threads[i] == c->threads && c->keys[i].n == k->n &&
+            memcmp(c->keys[i].v, k->v, sizeof(int64_t) * k->n) == 0)
             return c->entries[i];
     return NULL;
 }
@@ -444,6 +448,7 @@ void skiff__pcache_put(skiff__pcache *c, const skiff__shape_key *k, void *entry)
         c->entry_free(c->entries[slot]);
     }
     c->keys[slot] = *k;
+    c->ent_threads[slot] = c->threads;
     c->entries[slot] = entry;
 }
 

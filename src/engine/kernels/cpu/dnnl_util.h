@@ -118,6 +118,11 @@ typedef struct skiff__pcache {
     void (*entry_free)(void *entry);
     int n, next;
     bool temp; /* made for a run without a context cache slot; freed after it */
+    /* Entries are also keyed by the run's thread count (oneDNN sizes a
+     * primitive's work split for the threads it was created under); threads
+     * is the current run's, set by skiff__pcache_get. */
+    int threads;
+    int ent_threads[SKIFF__PCACHE_MAX];
     skiff__shape_key keys[SKIFF__PCACHE_MAX];
     void *entries[SKIFF__PCACHE_MAX];
 } skiff__pcache;
