@@ -427,7 +427,7 @@ struct skiff_model {
  * caches are kept per thread count (dnnl_util.c), so switching back and forth
  * compiles nothing twice. SKIFF_THREADS_ADAPT=0 pins the thread count. */
 
-#define SKIFF__ADAPT_RUNS_MIN 4
+#define SKIFF__ADAPT_RUNS_MIN 2
 #define SKIFF__ADAPT_RUNS_MAX 64
 #define SKIFF__ADAPT_NS_MIN 10000000ull    /* 10 ms */
 #define SKIFF__ADAPT_NS_MAX 2000000000ull  /* 2 s */
