@@ -629,8 +629,12 @@ static void warm_up(skiff__model *m, const skiff__model_options *opts)
         if (ok && k >= m->n_inst - 1 && (best == 0 || us < best))
             best = us;
     }
-    if (ok)
+    if (ok) {
         m->d.warmup_us = best;
+        size_t peak, naive;
+        skiff_context_memory_stats(m->inst[0].ctx, &peak, &naive);
+        m->d.inst_bytes = peak;
+    }
     if (opts->inline_mode == SKIFF__INLINE_ON)
         m->d.inline_ok = true;
     else if (opts->inline_mode == SKIFF__INLINE_AUTO)

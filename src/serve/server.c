@@ -346,17 +346,27 @@ static void summary(skiff__server *s)
               s->io_threads == 1 ? "" : "s", skiff_cpu_count(), skiff_cpu_count() == 1 ? "" : "s");
     for (int i = 0; i < s->repo.n; i++) {
         const skiff__model_desc *d = s->repo.models[i].d;
-        char inl[64];
+        char inl[64], wu[32], mem[64] = "";
+        if (d->warmup_us >= 1000.0)
+            snprintf(wu, sizeof(wu), "%.1f ms", d->warmup_us / 1000.0);
+        else
+            snprintf(wu, sizeof(wu), "%.1f us", d->warmup_us);
         if (d->inline_ok)
-            snprintf(inl, sizeof(inl), "inline when idle (warm-up %.1f us)", d->warmup_us);
+            snprintf(inl, sizeof(inl), "inline when idle (warm-up %s)", wu);
         else if (d->warmup_us > 0)
-            snprintf(inl, sizeof(inl), "queued (warm-up %.1f us)", d->warmup_us);
+            snprintf(inl, sizeof(inl), "queued (warm-up %s)", wu);
         else
             snprintf(inl, sizeof(inl), "queued");
+        if (d->inst_bytes >= ((size_t)1 << 20))
+            snprintf(mem, sizeof(mem), ", %.1f MiB of activations per instance at 1 row",
+                     (double)d->inst_bytes / 1048576.0);
+        else if (d->inst_bytes)
+            snprintf(mem, sizeof(mem), ", %.1f KiB of activations per instance at 1 row",
+                     (double)d->inst_bytes / 1024.0);
         skiff_log(SKIFF_LOG_INFO, "  model '%s' from %s", d->name, d->onnx_path);
-        skiff_log(SKIFF_LOG_INFO, "    %d instance%s x %d thread%s, queue %d, %s%s", d->instances,
+        skiff_log(SKIFF_LOG_INFO, "    %d instance%s x %d thread%s, queue %d, %s%s%s", d->instances,
                   d->instances == 1 ? "" : "s", d->threads, d->threads == 1 ? "" : "s",
-                  d->queue_size, inl, d->mergeable ? "" : ", no batch merging");
+                  d->queue_size, inl, mem, d->mergeable ? "" : ", no batch merging");
         if (d->mergeable) {
             char sizes[160] = "any";
             size_t off = 0;
