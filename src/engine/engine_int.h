@@ -429,21 +429,21 @@ struct skiff_model {
 
 #define SKIFF__ADAPT_RUNS_MIN 2
 #define SKIFF__ADAPT_RUNS_MAX 64
-#define SKIFF__ADAPT_NS_MIN 10000000ull    /* 10 ms */
-#define SKIFF__ADAPT_NS_MAX 2000000000ull  /* 2 s */
-#define SKIFF__ADAPT_SLOW 1.5              /* a run this much over the shape's fastest: contention */
-#define SKIFF__ADAPT_WIN 0.85              /* the other mode must be this much faster to switch */
+#define SKIFF__ADAPT_NS_MIN 10000000ull   /* 10 ms */
+#define SKIFF__ADAPT_NS_MAX 2000000000ull /* 2 s */
+#define SKIFF__ADAPT_SLOW 1.5             /* a run this much over the shape's fastest: contention */
+#define SKIFF__ADAPT_WIN 0.85             /* the other mode must be this much faster to switch */
 typedef struct skiff__thr_adapt {
     bool on;
-    int threads[2];    /* [0] full, [1] reduced */
-    int cur;           /* the mode runs use */
-    uint64_t sig;      /* the input shapes the figures below are for */
-    int seen[2];       /* runs per mode for sig; the first compiles, so it is not timed */
-    double ewma[2];    /* recent run time per mode (ns); 0: none yet */
-    double best[2];    /* fastest run per mode for sig (ns) */
-    bool suspect;      /* the current mode looks starved: probe the other */
-    uint64_t since;    /* runs since the last probe */
-    uint64_t last_ns;  /* when the last probe ran */
+    int threads[2];      /* [0] full, [1] reduced */
+    int cur;             /* the mode runs use */
+    uint64_t sig;        /* the input shapes the figures below are for */
+    int seen[2];         /* runs per mode for sig; the first compiles, so it is not timed */
+    double ewma[2];      /* recent run time per mode (ns); 0: none yet */
+    double best[2];      /* fastest run per mode for sig (ns) */
+    bool suspect;        /* the current mode looks starved: probe the other */
+    uint64_t since;      /* runs since the last probe */
+    uint64_t last_ns;    /* when the last probe ran */
     uint64_t last_extra; /* what it cost over a run of the current mode */
     uint64_t period_runs, period_ns;
     uint64_t switches, reduced_runs;

@@ -613,8 +613,10 @@ void skiff__adapt_note(skiff__thr_adapt *a, int mode, uint64_t dt, uint64_t now)
         a->period_ns = SKIFF__ADAPT_NS_MIN;
         a->ewma[mode] = t;
     } else {
-        a->period_runs = a->period_runs * 2 < SKIFF__ADAPT_RUNS_MAX ? a->period_runs * 2 : SKIFF__ADAPT_RUNS_MAX;
-        a->period_ns = a->period_ns * 2 < SKIFF__ADAPT_NS_MAX ? a->period_ns * 2 : SKIFF__ADAPT_NS_MAX;
+        a->period_runs =
+            a->period_runs * 2 < SKIFF__ADAPT_RUNS_MAX ? a->period_runs * 2 : SKIFF__ADAPT_RUNS_MAX;
+        a->period_ns =
+            a->period_ns * 2 < SKIFF__ADAPT_NS_MAX ? a->period_ns * 2 : SKIFF__ADAPT_NS_MAX;
     }
 }
 

@@ -406,13 +406,14 @@ static skiff_status_t *run_resize(const skiff__step *s, const skiff_tensor_t *co
     if (s->f[0] > 0.0) {
         st = skiff__vision_check_image(in[0], "input 0");
         if (!st) {
-            int64_t w = factor_len(in[0]->dims[1], s->f[0]), h = factor_len(in[0]->dims[0], s->f[1]);
+            int64_t w = factor_len(in[0]->dims[1], s->f[0]),
+                    h = factor_len(in[0]->dims[0], s->f[1]);
             if (w < 1 || h < 1)
                 st = skiff_status_new(SKIFF_CODE_INVALID_ARG,
                                       "input 0: a %lldx%lld image scaled by fx %g, fy %g is "
                                       "%lldx%lld pixels (expected at least 1x1)",
-                                      (long long)in[0]->dims[1], (long long)in[0]->dims[0],
-                                      s->f[0], s->f[1], (long long)w, (long long)h);
+                                      (long long)in[0]->dims[1], (long long)in[0]->dims[0], s->f[0],
+                                      s->f[1], (long long)w, (long long)h);
             else
                 st = skiff__vision_resize_image_scaled(in[0], w, h, s->f[0], s->f[1],
                                                        (skiff__interp)s->i[3], &out[0]);
