@@ -1207,6 +1207,29 @@ static void test_matmul_integer(void **state)
     q_done(NULL, NULL, ts, 4);
 }
 
+/* ConvInteger with a zero point per output channel: x - 1 = [0, 1, 2],
+ * w - w_zp = [[1, 2], [2, 3]] -> [[2, 5], [3, 8]]. */
+static void test_conv_integer(void **state)
+{
+    (void)state;
+    static const uint8_t x[] = {1, 2, 3}, zx = 1;
+    static const int8_t w[] = {1, 2, 3, 4}, zw[] = {0, 1};
+    static const int32_t want[] = {2, 5, 3, 8};
+    const int64_t xd[] = {1, 1, 3}, wd[] = {2, 1, 2}, yd[] = {1, 2, 2}, n2 = 2;
+    skiff_tensor_t *ts[] = {q_wrap(SKIFF_DTYPE_UINT8, 3, xd, x), q_wrap(SKIFF_DTYPE_INT8, 3, wd, w),
+                            q_wrap(SKIFF_DTYPE_UINT8, 0, NULL, &zx),
+                            q_wrap(SKIFF_DTYPE_INT8, 1, &n2, zw)};
+    skiff_model_t *m;
+    skiff_context_t *c;
+    const skiff_tensor_t *y[1];
+    skiff_status_t *st =
+        q_run("ConvInteger", 10, 4, (const skiff_tensor_t *const *)ts, 1, Q_NO_AXIS, &m, &c, y);
+    if (st)
+        fail_msg("%s", skiff_status_message(st));
+    q_expect(y[0], SKIFF_DTYPE_INT32, 3, yd, want);
+    q_done(m, c, ts, 4);
+}
+
 /* The registry matches domains exactly: a custom domain's "Relu" is not
  * ONNX's Relu, and the loader lists it as unsupported. */
 static void test_op_domains(void **state)
@@ -1373,6 +1396,7 @@ int main(void)
         cmocka_unit_test(test_dequantize),
         cmocka_unit_test(test_dynamic_quantize_zeros),
         cmocka_unit_test(test_matmul_integer),
+        cmocka_unit_test(test_conv_integer),
         cmocka_unit_test(test_operators_doc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
