@@ -334,6 +334,8 @@ extern const skiff__op skiff__ops_paddle_quant[];
 extern const skiff__op skiff__ops_nn[];
 extern const skiff__op skiff__ops_paddle_seq[];
 extern const skiff__op skiff__ops_pool[];
+extern const skiff__op skiff__ops_quant[];
+extern const skiff__op skiff__ops_quant_conv[];
 extern const skiff__op skiff__ops_reduce[];
 extern const skiff__op skiff__ops_resize[];
 extern const skiff__op skiff__ops_rnn[];

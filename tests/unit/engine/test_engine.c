@@ -859,6 +859,377 @@ static void test_conv_shape_classes(void **state)
     skiff_model_free(m);
 }
 
+/* ---- quantization kernels (quant.c): cases the conformance data does not
+ * reach, expected values worked out by hand ---- */
+
+#define Q_NO_AXIS INT64_MIN
+
+/* A one-node model o0..o<n_out-1> = <op_type>(i0..i<n_in-1>) of ONNX opset
+ * `opset`, with attribute axis unless Q_NO_AXIS; a NULL name leaves that
+ * input out (an omitted optional input). Caller frees *out with free(). */
+static size_t q_model(const char *op_type, int opset, int n_in, char **in, int n_out, int64_t axis,
+                      uint8_t **out)
+{
+    char *outn[] = {"o0", "o1", "o2"};
+    Onnx__NodeProto node = ONNX__NODE_PROTO__INIT;
+    char *node_in[8];
+    for (int i = 0; i < n_in; i++)
+        node_in[i] = in[i] ? in[i] : "";
+    node.n_input = (size_t)n_in;
+    node.input = node_in;
+    node.n_output = (size_t)n_out;
+    node.output = outn;
+    node.name = "q1";
+    node.op_type = (char *)op_type;
+    Onnx__AttributeProto ax = ONNX__ATTRIBUTE_PROTO__INIT;
+    Onnx__AttributeProto *attrs[] = {&ax};
+    if (axis != Q_NO_AXIS) {
+        ax.name = "axis";
+        ax.has_type = 1;
+        ax.type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
+        ax.has_i = 1;
+        ax.i = axis;
+        node.n_attribute = 1;
+        node.attribute = attrs;
+    }
+    Onnx__NodeProto *nodes[] = {&node};
+    Onnx__ValueInfoProto vi[8], vo[3];
+    Onnx__ValueInfoProto *ins[8], *outs[3];
+    int n_graph_in = 0;
+    for (int i = 0; i < n_in; i++) {
+        if (!in[i])
+            continue;
+        onnx__value_info_proto__init(&vi[n_graph_in]);
+        vi[n_graph_in].name = in[i];
+        ins[n_graph_in] = &vi[n_graph_in];
+        n_graph_in++;
+    }
+    for (int i = 0; i < n_out; i++) {
+        onnx__value_info_proto__init(&vo[i]);
+        vo[i].name = outn[i];
+        outs[i] = &vo[i];
+    }
+    Onnx__GraphProto graph = ONNX__GRAPH_PROTO__INIT;
+    graph.n_node = 1;
+    graph.node = nodes;
+    graph.name = "quant";
+    graph.n_input = (size_t)n_graph_in;
+    graph.input = ins;
+    graph.n_output = (size_t)n_out;
+    graph.output = outs;
+    Onnx__OperatorSetIdProto onnx = ONNX__OPERATOR_SET_ID_PROTO__INIT;
+    onnx.domain = "";
+    onnx.has_version = 1;
+    onnx.version = opset;
+    Onnx__OperatorSetIdProto *opsets[] = {&onnx};
+    Onnx__ModelProto model = ONNX__MODEL_PROTO__INIT;
+    model.has_ir_version = 1;
+    model.ir_version = 8;
+    model.n_opset_import = 1;
+    model.opset_import = opsets;
+    model.graph = &graph;
+    size_t n = onnx__model_proto__get_packed_size(&model);
+    *out = malloc(n);
+    assert_non_null(*out);
+    onnx__model_proto__pack(&model, *out);
+    return n;
+}
+
+/* Runs the one-node model on the given inputs (NULL = omitted) and returns
+ * the run's status; on success outputs[] are the context's, valid until
+ * *out_ctx is freed. */
+static skiff_status_t *q_run(const char *op_type, int opset, int n_in,
+                             const skiff_tensor_t *const *inputs, int n_out, int64_t axis,
+                             skiff_model_t **out_m, skiff_context_t **out_ctx,
+                             const skiff_tensor_t **outputs)
+{
+    char *names[8] = {"i0", "i1", "i2", "i3", "i4", "i5", "i6", "i7"};
+    const skiff_tensor_t *fed[8];
+    int n_fed = 0;
+    for (int i = 0; i < n_in; i++) {
+        if (!inputs[i])
+            names[i] = NULL;
+        else
+            fed[n_fed++] = inputs[i];
+    }
+    uint8_t *buf;
+    size_t n = q_model(op_type, opset, n_in, names, n_out, axis, &buf);
+    *out_m = NULL;
+    *out_ctx = NULL;
+    skiff_status_t *st = skiff_model_load_buffer(buf, n, ".", &quiet, out_m);
+    free(buf);
+    if (!st)
+        st = skiff_context_new(*out_m, NULL, out_ctx);
+    if (!st)
+        st = skiff_context_run(*out_ctx, fed, n_fed, outputs);
+    return st;
+}
+
+static void q_done(skiff_model_t *m, skiff_context_t *c, skiff_tensor_t **ts, int n)
+{
+    skiff_context_free(c);
+    skiff_model_free(m);
+    for (int i = 0; i < n; i++)
+        skiff_tensor_free(ts[i]);
+}
+
+static skiff_tensor_t *q_wrap(skiff_dtype_t dt, int ndim, const int64_t *dims, const void *data)
+{
+    skiff_tensor_t *t = NULL;
+    size_t nb = (size_t)skiff_shape_numel(ndim, dims) * skiff_dtype_size(dt);
+    skiff_status_t *st = skiff_tensor_wrap(dt, ndim, dims, (void *)data, nb, &t);
+    if (st)
+        fail_msg("%s", skiff_status_message(st));
+    return t;
+}
+
+/* got's dtype, shape and bytes equal want's; integer elements print on a
+ * mismatch. */
+static void q_expect(const skiff_tensor_t *got, skiff_dtype_t dt, int ndim, const int64_t *dims,
+                     const void *want)
+{
+    assert_int_equal(got->dtype, dt);
+    assert_int_equal(got->ndim, ndim);
+    for (int i = 0; i < ndim; i++)
+        assert_int_equal(got->dims[i], dims[i]);
+    for (int64_t i = 0; i < skiff_shape_numel(ndim, dims); i++) {
+        double g = skiff__tensor_get_f64(got, i);
+        double w;
+        switch (dt) {
+        case SKIFF_DTYPE_UINT8: w = ((const uint8_t *)want)[i]; break;
+        case SKIFF_DTYPE_INT8: w = ((const int8_t *)want)[i]; break;
+        case SKIFF_DTYPE_INT32: w = ((const int32_t *)want)[i]; break;
+        default: w = ((const float *)want)[i]; break;
+        }
+        if (g != w)
+            fail_msg("element %lld: got %g, want %g", (long long)i, g, w);
+    }
+}
+
+/* Round half to even before the zero point is added, saturation at both
+ * ends, NaN to the zero point, for uint8 and int8. */
+static void test_quantize_rounding(void **state)
+{
+    (void)state;
+    static const float x[] = {0.5f, 1.5f, 2.5f, -0.5f, -1.5f, -2.5f, 300.f, -300.f, NAN, 1e9f};
+    static const float one = 1.0f;
+    static const uint8_t zu = 10;
+    static const int8_t zi = -3;
+    /* uint8, zero point 10: rint(x) + 10, clamped to [0, 255] */
+    static const uint8_t want_u[] = {10, 12, 12, 10, 8, 8, 255, 0, 10, 255};
+    /* int8, zero point -3: rint(x) - 3, clamped to [-128, 127] */
+    static const int8_t want_i[] = {-3, -1, -1, -3, -5, -5, 127, -128, -3, 127};
+    const int64_t n10 = 10;
+    for (int k = 0; k < 2; k++) {
+        skiff_tensor_t *ts[] = {q_wrap(SKIFF_DTYPE_FLOAT32, 1, &n10, x),
+                                q_wrap(SKIFF_DTYPE_FLOAT32, 0, NULL, &one),
+                                k == 0 ? q_wrap(SKIFF_DTYPE_UINT8, 0, NULL, &zu)
+                                       : q_wrap(SKIFF_DTYPE_INT8, 0, NULL, &zi)};
+        skiff_model_t *m;
+        skiff_context_t *c;
+        const skiff_tensor_t *y[1];
+        skiff_status_t *st = q_run("QuantizeLinear", 10, 3, (const skiff_tensor_t *const *)ts, 1,
+                                   Q_NO_AXIS, &m, &c, y);
+        if (st)
+            fail_msg("%s", skiff_status_message(st));
+        if (k == 0)
+            q_expect(y[0], SKIFF_DTYPE_UINT8, 1, &n10, want_u);
+        else
+            q_expect(y[0], SKIFF_DTYPE_INT8, 1, &n10, want_i);
+        q_done(m, c, ts, 3);
+    }
+    /* No zero point: uint8 with zero point 0. */
+    skiff_tensor_t *ts[] = {q_wrap(SKIFF_DTYPE_FLOAT32, 1, &n10, x),
+                            q_wrap(SKIFF_DTYPE_FLOAT32, 0, NULL, &one), NULL};
+    static const uint8_t want0[] = {0, 2, 2, 0, 0, 0, 255, 0, 0, 255};
+    skiff_model_t *m;
+    skiff_context_t *c;
+    const skiff_tensor_t *y[1];
+    skiff_status_t *st =
+        q_run("QuantizeLinear", 13, 3, (const skiff_tensor_t *const *)ts, 1, Q_NO_AXIS, &m, &c, y);
+    if (st)
+        fail_msg("%s", skiff_status_message(st));
+    q_expect(y[0], SKIFF_DTYPE_UINT8, 1, &n10, want0);
+    q_done(m, c, ts, 2);
+}
+
+/* Per-axis scales and zero points, ties inside; and a scale of the wrong
+ * length named in the error. */
+static void test_quantize_per_axis(void **state)
+{
+    (void)state;
+    static const float x[] = {1, 2, 3, 4, 5, 6};
+    static const float s[] = {1, 2, 4};
+    static const uint8_t z[] = {0, 10, 100};
+    /* [1/1, 2/2, 3/4=0.75] -> [1, 1, 1] + z; [4, 2.5, 1.5] -> [4, 2, 2] + z */
+    static const uint8_t want[] = {1, 11, 101, 4, 12, 102};
+    const int64_t xd[] = {2, 3}, n3 = 3;
+    skiff_tensor_t *ts[] = {q_wrap(SKIFF_DTYPE_FLOAT32, 2, xd, x),
+                            q_wrap(SKIFF_DTYPE_FLOAT32, 1, &n3, s),
+                            q_wrap(SKIFF_DTYPE_UINT8, 1, &n3, z)};
+    skiff_model_t *m;
+    skiff_context_t *c;
+    const skiff_tensor_t *y[1];
+    skiff_status_t *st =
+        q_run("QuantizeLinear", 13, 3, (const skiff_tensor_t *const *)ts, 1, -1, &m, &c, y);
+    if (st)
+        fail_msg("%s", skiff_status_message(st));
+    q_expect(y[0], SKIFF_DTYPE_UINT8, 2, xd, want);
+    q_done(m, c, ts, 0);
+    /* axis 0 has 2 entries, the scale 3 */
+    expect_error(q_run("QuantizeLinear", 13, 3, (const skiff_tensor_t *const *)ts, 1, 0, &m, &c, y),
+                 SKIFF_CODE_INVALID_ARG,
+                 "node 'q1' (QuantizeLinear): input 'y_scale': expected 2 values (dim 0 of 'x' "
+                 "[2,3]), got 3");
+    q_done(m, c, ts, 0);
+    /* per axis before opset 13 */
+    expect_error(
+        q_run("QuantizeLinear", 10, 3, (const skiff_tensor_t *const *)ts, 1, Q_NO_AXIS, &m, &c, y),
+        SKIFF_CODE_INVALID_ARG, "input 'y_scale': expected a scalar before opset 13");
+    q_done(m, c, ts, 3);
+}
+
+/* DequantizeLinear per axis 0 with int8 zero points, and int32 without one. */
+static void test_dequantize(void **state)
+{
+    (void)state;
+    static const int8_t x[] = {-128, 127, 0, 5};
+    static const float s[] = {0.5f, 2.0f};
+    static const int8_t z[] = {1, -3};
+    static const float want[] = {-64.5f, 63.0f, 6.0f, 16.0f};
+    const int64_t xd[] = {2, 2}, n2 = 2;
+    skiff_tensor_t *ts[] = {q_wrap(SKIFF_DTYPE_INT8, 2, xd, x),
+                            q_wrap(SKIFF_DTYPE_FLOAT32, 1, &n2, s),
+                            q_wrap(SKIFF_DTYPE_INT8, 1, &n2, z)};
+    skiff_model_t *m;
+    skiff_context_t *c;
+    const skiff_tensor_t *y[1];
+    skiff_status_t *st =
+        q_run("DequantizeLinear", 13, 3, (const skiff_tensor_t *const *)ts, 1, 0, &m, &c, y);
+    if (st)
+        fail_msg("%s", skiff_status_message(st));
+    q_expect(y[0], SKIFF_DTYPE_FLOAT32, 2, xd, want);
+    q_done(m, c, ts, 3);
+
+    static const int32_t xi[] = {-2147483647 - 1, 2147483647, 3};
+    static const float sc = 0.25f;
+    static const float want_i[] = {-536870912.0f, 536870912.0f, 0.75f};
+    const int64_t n3 = 3;
+    skiff_tensor_t *ti[] = {q_wrap(SKIFF_DTYPE_INT32, 1, &n3, xi),
+                            q_wrap(SKIFF_DTYPE_FLOAT32, 0, NULL, &sc)};
+    st = q_run("DequantizeLinear", 10, 2, (const skiff_tensor_t *const *)ti, 1, Q_NO_AXIS, &m, &c,
+               y);
+    if (st)
+        fail_msg("%s", skiff_status_message(st));
+    q_expect(y[0], SKIFF_DTYPE_FLOAT32, 1, &n3, want_i);
+    q_done(m, c, ti, 2);
+}
+
+/* An all-zero input: scale 1 (not 0 / 0), zero point 0, y 0. */
+static void test_dynamic_quantize_zeros(void **state)
+{
+    (void)state;
+    static const float x[4] = {0};
+    static const uint8_t want[4] = {0};
+    static const float want_s = 1.0f;
+    static const uint8_t want_z = 0;
+    const int64_t n4 = 4;
+    skiff_tensor_t *ts[] = {q_wrap(SKIFF_DTYPE_FLOAT32, 1, &n4, x)};
+    skiff_model_t *m;
+    skiff_context_t *c;
+    const skiff_tensor_t *y[3];
+    skiff_status_t *st = q_run("DynamicQuantizeLinear", 11, 1, (const skiff_tensor_t *const *)ts, 3,
+                               Q_NO_AXIS, &m, &c, y);
+    if (st)
+        fail_msg("%s", skiff_status_message(st));
+    q_expect(y[0], SKIFF_DTYPE_UINT8, 1, &n4, want);
+    q_expect(y[1], SKIFF_DTYPE_FLOAT32, 0, NULL, &want_s);
+    q_expect(y[2], SKIFF_DTYPE_UINT8, 0, NULL, &want_z);
+    q_done(m, c, ts, 1);
+}
+
+/* MatMulInteger: uint8 A with per-row zero points, int8 B with per-column
+ * ones, and a batch of 2 sharing B. QLinearMatMul on the same sums,
+ * requantized with a tie and saturation. */
+static void test_matmul_integer(void **state)
+{
+    (void)state;
+    /* A - a_zp per row: [[0,1,2],[1,2,3]], twice; B - b_zp per column:
+     * [[-1,3],[3,-3],[5,7]]: row 0 -> [13, 11], row 1 -> [20, 18] */
+    static const uint8_t a[] = {1, 2, 3, 4, 5, 6, 1, 2, 3, 4, 5, 6};
+    static const uint8_t za[] = {1, 3};
+    static const int8_t b[] = {-1, 2, 3, -4, 5, 6};
+    static const int8_t zb[] = {0, -1};
+    static const int32_t want[] = {13, 11, 20, 18, 13, 11, 20, 18};
+    const int64_t ad[] = {2, 2, 3}, bd[] = {3, 2}, yd[] = {2, 2, 2}, n2 = 2;
+    skiff_tensor_t *ts[] = {q_wrap(SKIFF_DTYPE_UINT8, 3, ad, a), q_wrap(SKIFF_DTYPE_INT8, 2, bd, b),
+                            q_wrap(SKIFF_DTYPE_UINT8, 1, &n2, za),
+                            q_wrap(SKIFF_DTYPE_INT8, 1, &n2, zb)};
+    skiff_model_t *m;
+    skiff_context_t *c;
+    const skiff_tensor_t *y[1];
+    skiff_status_t *st =
+        q_run("MatMulInteger", 10, 4, (const skiff_tensor_t *const *)ts, 1, Q_NO_AXIS, &m, &c, y);
+    if (st)
+        fail_msg("%s", skiff_status_message(st));
+    q_expect(y[0], SKIFF_DTYPE_INT32, 3, yd, want);
+    q_done(m, c, ts, 0);
+
+    /* a zero point per column of A is not per row */
+    const int64_t n3 = 3;
+    static const uint8_t za3[] = {1, 2, 3};
+    skiff_tensor_t *bad = q_wrap(SKIFF_DTYPE_UINT8, 1, &n3, za3);
+    const skiff_tensor_t *tb[] = {ts[0], ts[1], bad, ts[3]};
+    expect_error(q_run("MatMulInteger", 10, 4, tb, 1, Q_NO_AXIS, &m, &c, y), SKIFF_CODE_INVALID_ARG,
+                 "input 'a_zero_point': shape [3] is neither a scalar nor per row of 'A' [2,2,3]");
+    q_done(m, c, &bad, 1);
+
+    /* scales per row / column, like the zero points:
+     * sums * (0.5 * 0.25 / 1) = [1.625, 1.375, 2.5, 2.25] -> rint [2, 1, 2, 2],
+     * + y_zp 126 -> [128 -> 127 saturated, 127, 128 -> 127, 127] for int8;
+     * with y_zp -128: [-126, -127, -126, -126] */
+    static const float sa[] = {0.5f, 0.5f}, sb[] = {0.25f, 0.25f}, sy = 1.0f;
+    static const int8_t zy_hi = 126, zy_lo = -128;
+    static const int8_t want_hi[] = {127, 127, 127, 127, 127, 127, 127, 127};
+    static const int8_t want_lo[] = {-126, -127, -126, -126, -126, -127, -126, -126};
+    for (int k = 0; k < 2; k++) {
+        skiff_tensor_t *q[] = {q_wrap(SKIFF_DTYPE_FLOAT32, 1, &n2, sa),
+                               q_wrap(SKIFF_DTYPE_FLOAT32, 1, &n2, sb),
+                               q_wrap(SKIFF_DTYPE_FLOAT32, 0, NULL, &sy),
+                               q_wrap(SKIFF_DTYPE_INT8, 0, NULL, k == 0 ? &zy_hi : &zy_lo)};
+        const skiff_tensor_t *tq[] = {ts[0], q[0], ts[2], ts[1], q[1], ts[3], q[2], q[3]};
+        st = q_run("QLinearMatMul", 10, 8, tq, 1, Q_NO_AXIS, &m, &c, y);
+        if (st)
+            fail_msg("%s", skiff_status_message(st));
+        q_expect(y[0], SKIFF_DTYPE_INT8, 3, yd, k == 0 ? want_hi : want_lo);
+        q_done(m, c, q, 4);
+    }
+    q_done(NULL, NULL, ts, 4);
+}
+
+/* ConvInteger with a zero point per output channel: x - 1 = [0, 1, 2],
+ * w - w_zp = [[1, 2], [2, 3]] -> [[2, 5], [3, 8]]. */
+static void test_conv_integer(void **state)
+{
+    (void)state;
+    static const uint8_t x[] = {1, 2, 3}, zx = 1;
+    static const int8_t w[] = {1, 2, 3, 4}, zw[] = {0, 1};
+    static const int32_t want[] = {2, 5, 3, 8};
+    const int64_t xd[] = {1, 1, 3}, wd[] = {2, 1, 2}, yd[] = {1, 2, 2}, n2 = 2;
+    skiff_tensor_t *ts[] = {q_wrap(SKIFF_DTYPE_UINT8, 3, xd, x), q_wrap(SKIFF_DTYPE_INT8, 3, wd, w),
+                            q_wrap(SKIFF_DTYPE_UINT8, 0, NULL, &zx),
+                            q_wrap(SKIFF_DTYPE_INT8, 1, &n2, zw)};
+    skiff_model_t *m;
+    skiff_context_t *c;
+    const skiff_tensor_t *y[1];
+    skiff_status_t *st =
+        q_run("ConvInteger", 10, 4, (const skiff_tensor_t *const *)ts, 1, Q_NO_AXIS, &m, &c, y);
+    if (st)
+        fail_msg("%s", skiff_status_message(st));
+    q_expect(y[0], SKIFF_DTYPE_INT32, 3, yd, want);
+    q_done(m, c, ts, 4);
+}
+
 /* The registry matches domains exactly: a custom domain's "Relu" is not
  * ONNX's Relu, and the loader lists it as unsupported. */
 static void test_op_domains(void **state)
@@ -1020,6 +1391,12 @@ int main(void)
         cmocka_unit_test(test_conv_shape_classes),
         cmocka_unit_test(test_thread_adapt),
         cmocka_unit_test(test_op_domains),
+        cmocka_unit_test(test_quantize_rounding),
+        cmocka_unit_test(test_quantize_per_axis),
+        cmocka_unit_test(test_dequantize),
+        cmocka_unit_test(test_dynamic_quantize_zeros),
+        cmocka_unit_test(test_matmul_integer),
+        cmocka_unit_test(test_conv_integer),
         cmocka_unit_test(test_operators_doc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -21,21 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conv_int.h"
 #include "dnnl_util.h"
-
-#define CONV_MAX_SP 3 /* oneDNN: 1D, 2D and 3D convolutions */
-
-typedef enum { PAD_NOTSET, PAD_SAME_UPPER, PAD_SAME_LOWER, PAD_VALID } auto_pad_t;
-
-typedef struct conv_attrs {
-    int nsp;
-    int64_t group;
-    int64_t k[CONV_MAX_SP], s[CONV_MAX_SP], d[CONV_MAX_SP];
-    int64_t pb[CONV_MAX_SP], pe[CONV_MAX_SP];
-    int64_t out_pad[CONV_MAX_SP], out_shape[CONV_MAX_SP];
-    bool has_k, has_out_shape;
-    auto_pad_t auto_pad;
-} conv_attrs;
 
 /* The ways one convolution can run; where several apply, the first input
  * of each shape class times them and the node keeps the fastest. */
@@ -113,7 +100,8 @@ static skiff_status_t *read_list(const skiff__node *node, const char *name, int 
     return NULL;
 }
 
-static skiff_status_t *parse_attrs(const skiff__node *node, int nsp, bool transpose, conv_attrs *a)
+skiff_status_t *skiff__conv_parse_attrs(const skiff__node *node, int nsp, bool transpose,
+                                        conv_attrs *a)
 {
     memset(a, 0, sizeof(*a));
     a->nsp = nsp;
@@ -847,12 +835,9 @@ static void crop_copy(float *y, const float *full, const float *b, int64_t nm, i
     }
 }
 
-/* The output's spatial dims (yd[2..]) and the effective pads in a->pb/pe;
- * for ConvTranspose also the uncropped size in full[] and *crop when the
- * pads cut into it. *degenerate when a dim is empty. */
-static skiff_status_t *out_shape(const skiff__kctx *ctx, const skiff_tensor_t *X, bool transpose,
-                                 conv_attrs *a, int64_t *yd, int64_t *full, bool *degenerate,
-                                 bool *crop)
+skiff_status_t *skiff__conv_out_shape(const skiff__kctx *ctx, const skiff_tensor_t *X,
+                                      bool transpose, conv_attrs *a, int64_t *yd, int64_t *full,
+                                      bool *degenerate, bool *crop)
 {
     const int nsp = X->ndim - 2;
     for (int i = 0; i < nsp; i++) {
@@ -971,7 +956,7 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose)
                            W->ndim);
     int nsp = r - 2;
     conv_attrs a;
-    skiff_status_t *st = parse_attrs(node, nsp, transpose, &a);
+    skiff_status_t *st = skiff__conv_parse_attrs(node, nsp, transpose, &a);
     if (st)
         return st;
     int64_t N = X->dims[0], C = X->dims[1], g = a.group, M;
@@ -1007,7 +992,7 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose)
     int64_t full[CONV_MAX_SP] = {0};
     bool degenerate = N == 0 || C == 0 || M == 0;
     bool crop = false;
-    if ((st = out_shape(ctx, X, transpose, &a, yd, full, &degenerate, &crop)))
+    if ((st = skiff__conv_out_shape(ctx, X, transpose, &a, yd, full, &degenerate, &crop)))
         return st;
     /* Y over the fused sum's buffer where the sum dies here, in the same
      * layout: the sum post-op then accumulates into it, no copy first */
