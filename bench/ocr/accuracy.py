@@ -11,7 +11,8 @@ bench/ocr/bench.py's make_set (tests/integration/ocr_pages.py: Latin in DejaVu S
 Mono and Sans Bold, Chinese and mixed lines in WenQuanYi Micro Hei, 20-44 px, 1-5 lines,
 some pages turned 180 degrees, JPEG and PNG); --images 400 is 20 seeds.
 
-A variant is skiff's config with step parameters changed, e.g.
+A variant is skiff's config with step parameters changed (STEP#N: only the N-th step of
+that name, e.g. RecResizeImg#2 is the recogniser's, #1 the classifier's), e.g.
 `--variant "unclip_ratio 1.8:DBPostProcess.unclip_ratio=1.8"` or
 `--variant "m1:GetRotateCropImage.margin=1,DBPostProcess.unclip_points=float"`.
 --own-width also reads every crop of the default config at its own width (one crop per
@@ -83,15 +84,19 @@ def variant_config(base, changes):
     line (a key set anew or added) and the model paths made absolute."""
     text = base
     for ch in changes:
-        m = re.fullmatch(r"(\w+)\.(\w+)=(.+)", ch)
+        m = re.fullmatch(r"(\w+)(?:#(\d+))?\.(\w+)=(.+)", ch)
         if not m:
-            raise SystemExit("variant: expected STEP.KEY=VALUE, got %r" % ch)
-        step, key, value = m.groups()
+            raise SystemExit("variant: expected STEP[#N].KEY=VALUE, got %r" % ch)
+        step, nth, key, value = m.groups()
         pat = re.compile(r"^(\s*- %s: \{)(.*)\}\s*$" % step, re.M)
         if not pat.search(text):
             raise SystemExit("variant: no step %s in the config" % step)
+        seen = [0]
 
         def edit(mm):
+            seen[0] += 1
+            if nth and seen[0] != int(nth):  # STEP#N: only the N-th such step
+                return mm.group(0)
             body = mm.group(2)
             kv = re.compile(r"\b%s: (\[[^\]]*\]|[^,}]+)" % key)
             if kv.search(body):
