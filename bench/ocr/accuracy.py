@@ -28,7 +28,6 @@ import base64
 import io
 import json
 import os
-import random
 import re
 import sys
 import tempfile
