@@ -75,11 +75,13 @@ skiff_status_t *skiff__ocr_rotate180_batch(const skiff_tensor_t *crops, const sk
                                            const skiff_tensor_t *probs, double thresh,
                                            skiff_tensor_t **out);
 
-/* PaddleOCR's DBPostProcess parameters (score_mode slow when slow). */
+/* PaddleOCR's DBPostProcess parameters (score_mode slow when slow;
+ * unclip_integer: the unclip on corners truncated to integers, as
+ * PaddleOCR's pyclipper call). */
 typedef struct skiff__db_params {
     double thresh, box_thresh, unclip_ratio;
     int64_t max_candidates, min_size;
-    bool use_dilation, slow;
+    bool use_dilation, slow, unclip_integer;
 } skiff__db_params;
 
 /* PaddleOCR's DBPostProcess (box_type quad) on prob, float32 [1,1,H,W] (or
@@ -97,9 +99,12 @@ skiff_status_t *skiff__ocr_db_postprocess(const skiff_tensor_t *prob, const skif
  * counter-clockwise when height/width >= 1.5. out_crops: uint8 [N, maxH,
  * maxW, C], each crop at the top-left, zeros elsewhere; out_sizes: int64
  * [N, 2] (height, width) of each crop. Points more than 1 pixel outside the
- * image, non-finite points and boxes under 1 pixel are INVALID_ARG. */
+ * image, non-finite points and boxes under 1 pixel are INVALID_ARG. margin
+ * (pixels, >= 0) widens each box on all four sides along its own edges
+ * before the crop, the points then clipped to the image. */
 skiff_status_t *skiff__ocr_rotate_crop(const skiff_tensor_t *img, const skiff_tensor_t *boxes,
-                                       skiff_tensor_t **out_crops, skiff_tensor_t **out_sizes);
+                                       double margin, skiff_tensor_t **out_crops,
+                                       skiff_tensor_t **out_sizes);
 
 /* MergeLines' parameters: boxes scoring under drop_score (or read as blank)
  * are left out; a box joins a line when their vertical extents overlap by at

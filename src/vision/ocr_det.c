@@ -407,13 +407,14 @@ static skiff_status_t *poly_score(const float *prob, int64_t w, int64_t h, const
 /* ---- unclip --------------------------------------------------------------------------- */
 
 /* The box offset outward by dist with rounded corners, as pyclipper's
- * JT_ROUND offset (arc tolerance 0.25) of the box truncated to integers;
- * vertices rounded to integers. Result into o. */
-static bool unclip(const pt box[4], double dist, ptbuf *o)
+ * JT_ROUND offset (arc tolerance 0.25). With integer, as PaddleOCR hands
+ * pyclipper its float corners: truncated to integers, vertices rounded to
+ * integers; without, the corners and vertices as computed. Result into o. */
+static bool unclip(const pt box[4], double dist, bool integer, ptbuf *o)
 {
     pt q[4];
     for (int i = 0; i < 4; i++)
-        q[i] = (pt){trunc(box[i].x), trunc(box[i].y)};
+        q[i] = integer ? (pt){trunc(box[i].x), trunc(box[i].y)} : box[i];
     double area = 0;
     for (int i = 0; i < 4; i++)
         area += q[i].x * q[(i + 1) % 4].y - q[(i + 1) % 4].x * q[i].y;
@@ -442,7 +443,8 @@ static bool unclip(const pt box[4], double dist, ptbuf *o)
         int steps = (int)ceil(fabs(sweep) / step);
         for (int k = 0; k <= steps; k++) {
             double t = a1 + sweep * (steps ? (double)k / steps : 0);
-            if (!ptbuf_push(o, round(c.x + dist * cos(t)), round(c.y + dist * sin(t))))
+            double x = c.x + dist * cos(t), y = c.y + dist * sin(t);
+            if (!ptbuf_push(o, integer ? round(x) : x, integer ? round(y) : y))
                 return false;
         }
     }
@@ -591,7 +593,7 @@ skiff_status_t *skiff__ocr_db_postprocess(const skiff_tensor_t *prob, const skif
             len += hypot(b.x - a.x, b.y - a.y);
         }
         double dist = len > 0 ? fabs(area) / 2 * prm->unclip_ratio / len : 0;
-        if (!unclip(box, dist, &off)) {
+        if (!unclip(box, dist, prm->unclip_integer, &off)) {
             st = OOM("DBPostProcess");
             goto out;
         }
@@ -718,8 +720,30 @@ typedef struct crop_plan {
 
 static int64_t clampi(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : v > hi ? hi : v; }
 
+/* Moves the corners of box p (top-left, top-right, bottom-right, bottom-left)
+ * outward by m along the box's own edge directions, then clips them to
+ * [0, xmax] x [0, ymax]. */
+static void widen(double p[4][2], double m, double xmax, double ymax)
+{
+    double ux = p[1][0] - p[0][0], uy = p[1][1] - p[0][1];
+    double vx = p[3][0] - p[0][0], vy = p[3][1] - p[0][1];
+    double lu = hypot(ux, uy), lv = hypot(vx, vy);
+    if (lu == 0 || lv == 0)
+        return;
+    ux *= m / lu;
+    uy *= m / lu;
+    vx *= m / lv;
+    vy *= m / lv;
+    static const int su[4] = {-1, 1, 1, -1}, sv[4] = {-1, -1, 1, 1};
+    for (int k = 0; k < 4; k++) {
+        p[k][0] = fmin(fmax(p[k][0] + su[k] * ux + sv[k] * vx, 0), xmax);
+        p[k][1] = fmin(fmax(p[k][1] + su[k] * uy + sv[k] * vy, 0), ymax);
+    }
+}
+
 skiff_status_t *skiff__ocr_rotate_crop(const skiff_tensor_t *img, const skiff_tensor_t *boxes,
-                                       skiff_tensor_t **out_crops, skiff_tensor_t **out_sizes)
+                                       double margin, skiff_tensor_t **out_crops,
+                                       skiff_tensor_t **out_sizes)
 {
     *out_crops = *out_sizes = NULL;
     if (img->dtype != SKIFF_DTYPE_UINT8 || img->ndim != 3 || img->dims[0] < 1 || img->dims[1] < 1 ||
@@ -754,6 +778,8 @@ skiff_status_t *skiff__ocr_rotate_crop(const skiff_tensor_t *img, const skiff_te
         }
         if (st)
             break;
+        if (margin > 0)
+            widen(p, margin, (double)W - 1, (double)H - 1);
         double cw = fmax(hypot(p[0][0] - p[1][0], p[0][1] - p[1][1]),
                          hypot(p[2][0] - p[3][0], p[2][1] - p[3][1]));
         double ch = fmax(hypot(p[0][0] - p[3][0], p[0][1] - p[3][1]),

@@ -492,21 +492,26 @@ def box_score_oracle(bitmap, _box):
     return cv2.mean(bitmap[ymin:ymax + 1, xmin:xmax + 1], mask)[0]
 
 
-def unclip_oracle(box, ratio):
-    """The rounded offset as the hull of circles around the (integer) corners:
-    the Minkowski sum of the box with a disc, which is what a round-join
-    offset approximates."""
+def unclip_oracle(box, ratio, points="int"):
+    """The rounded offset as the hull of circles around the corners (truncated
+    to integers with points "int", as PaddleOCR hands them to pyclipper): the
+    Minkowski sum of the box with a disc, which is what a round-join offset
+    approximates."""
     area = 0.5 * abs(sum(box[i][0] * box[(i + 1) % 4][1] - box[(i + 1) % 4][0] * box[i][1] for i in range(4)))
     length = sum(np.hypot(*(box[(i + 1) % 4] - box[i])) for i in range(4))
     d = area * ratio / length
-    q = np.trunc(box.astype(np.float64))
+    q = box.astype(np.float64)
+    if points == "int":
+        q = np.trunc(q)
     t = np.linspace(0, 2 * np.pi, 256, endpoint=False)
     pts = np.concatenate([np.stack([c[0] + d * np.cos(t), c[1] + d * np.sin(t)], 1) for c in q])
-    return np.round(pts).astype(np.int32).reshape(-1, 1, 2)
+    if points == "int":
+        return np.round(pts).astype(np.int32).reshape(-1, 1, 2)
+    return pts.astype(np.float32).reshape(-1, 1, 2)
 
 
 def db_oracle(pred, shape, thresh=0.3, box_thresh=0.6, max_cand=1000, ratio=1.5, dil=False, mode="fast",
-              min_size=3):
+              min_size=3, points="int"):
     h, w = pred.shape
     seg = (pred > thresh).astype(np.uint8)
     if dil:
@@ -521,7 +526,7 @@ def db_oracle(pred, shape, thresh=0.3, box_thresh=0.6, max_cand=1000, ratio=1.5,
         score = box_score_oracle(pred, pts) if mode == "fast" else box_score_oracle(pred, contour.reshape(-1, 2).astype(np.float32))
         if box_thresh > score:
             continue
-        box, sside = mini_box_oracle(unclip_oracle(pts, ratio))
+        box, sside = mini_box_oracle(unclip_oracle(pts, ratio, points))
         if sside < min_size + 2:
             continue
         box = np.array(box)
@@ -588,6 +593,8 @@ def test_db():
     compare_db("lines params", pred, [640, 640, 1, 1],
                {"thresh": 0.5, "box_thresh": 0.7, "unclip_ratio": 2.0, "min_size": 5, "max_candidates": 6},
                thresh=0.5, box_thresh=0.7, ratio=2.0, min_size=5, max_cand=6)
+    for name, pred, shape in cases[:3]:
+        compare_db(name + " float points", pred, shape, {"unclip_points": "float"}, points="float")
     got_b, _ = compare_db("rotated", cases[0][1], cases[0][2], {})
     check(len(got_b) == 3, "db rotated: three boxes")
     # bad input
@@ -605,6 +612,8 @@ def test_db():
         check(rc == 1 and "step 'DBPostProcess'" in err and ("input" in err), "db bad %s: %d %r" % (what, rc, err))
     rc, err = run("DBPostProcess", {"score_mode": "medium"}, [good, shp], expect_fail=True)
     check(rc == 1 and "score_mode" in err, "db bad score_mode: %r" % err)
+    rc, err = run("DBPostProcess", {"unclip_points": "double"}, [good, shp], expect_fail=True)
+    check(rc == 1 and "unclip_points" in err, "db bad unclip_points: %r" % err)
 
 
 def crop_oracle(img, points):
@@ -616,6 +625,17 @@ def crop_oracle(img, points):
     if d.shape[0] * 1.0 / d.shape[1] >= 1.5:
         d = np.rot90(d)
     return d
+
+
+def widen_oracle(points, m, w, h):
+    """The box moved outward by m along its own edges, clipped to the image."""
+    p = points.astype(np.float64)
+    u = (p[1] - p[0]) / np.linalg.norm(p[1] - p[0]) * m
+    v = (p[3] - p[0]) / np.linalg.norm(p[3] - p[0]) * m
+    q = p + np.array([-u - v, u - v, u + v, -u + v])
+    q[:, 0] = np.clip(q[:, 0], 0, w - 1)
+    q[:, 1] = np.clip(q[:, 1], 0, h - 1)
+    return q.astype(np.float32)
 
 
 def test_rotate_crop():
@@ -651,6 +671,17 @@ def test_rotate_crop():
             check(mad <= 2, "crop %d: mean abs diff %.2f" % (i, mad))
             check(np.all(crops[i, h:] == 0) and np.all(crops[i, :, w:] == 0), "crop %d: padding" % i)
     check(sizes[3][0] < sizes[3][1], "tall crop rotated: %s" % sizes[3])
+    for m in (1, 2.5):  # margin: each box widened along its edges, then clipped
+        crops, sizes = run("GetRotateCropImage", {"margin": m}, [save(img, "page.npy"), save(boxes, "cb.npy")])
+        for i, b in enumerate(boxes):
+            want = crop_oracle(img, widen_oracle(b, m, img.shape[1], img.shape[0]))
+            h, w = sizes[i]
+            got = crops[i, :h, :w]
+            ok = got.shape == want.shape and np.abs(got.astype(np.float64) - want).mean() <= 2
+            check(ok, "crop margin %g box %d: %s vs %s" % (m, i, got.shape, want.shape))
+    rc, err = run("GetRotateCropImage", {"margin": -1}, [save(img, "page.npy"), save(boxes, "cb.npy")],
+                  expect_fail=True)
+    check(rc == 1 and "margin" in err, "crop bad margin: %r" % err)
     grey = np.ascontiguousarray(img[:, :, 1:2])
     crops, sizes = run("GetRotateCropImage", {}, [save(grey, "grey.npy"), save(boxes[1:3], "cb.npy")])
     for i, b in enumerate(boxes[1:3]):
