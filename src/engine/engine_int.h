@@ -434,7 +434,7 @@ struct skiff_model {
 #define SKIFF__ADAPT_NS_MIN 10000000ull   /* 10 ms */
 #define SKIFF__ADAPT_NS_MAX 2000000000ull /* 2 s */
 #define SKIFF__ADAPT_SLOW 1.5             /* a run this much over the shape's fastest: contention */
-#define SKIFF__ADAPT_WIN 0.85             /* the other mode must be this much faster to switch */
+#define SKIFF__ADAPT_WIN 0.9              /* the other mode must be this much faster to switch */
 typedef struct skiff__thr_adapt {
     bool on;
     int threads[2];      /* [0] full, [1] reduced */
@@ -449,6 +449,8 @@ typedef struct skiff__thr_adapt {
     uint64_t last_extra; /* what it cost over a run of the current mode */
     uint64_t period_runs, period_ns;
     uint64_t switches, reduced_runs;
+    int probe_n;      /* timed runs of the try in progress */
+    double probe_sum; /* and their sum (ns) */
 } skiff__thr_adapt;
 
 void skiff__adapt_init(skiff__thr_adapt *a, int threads);

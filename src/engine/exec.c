@@ -568,8 +568,12 @@ int skiff__adapt_pick(skiff__thr_adapt *a, uint64_t sig, uint64_t now)
         a->seen[0] = a->seen[1] = 0;
         a->ewma[0] = a->ewma[1] = a->best[0] = a->best[1] = 0;
         a->suspect = false;
+        a->probe_n = 0;
+        a->probe_sum = 0;
     }
     int other = !a->cur;
+    if (a->probe_n > 0)
+        return other; /* a try is two timed runs */
     if (a->seen[a->cur] < 2)
         return a->cur; /* time the current mode first */
     /* Probe the other mode on a schedule that stretches while the choice
@@ -601,17 +605,23 @@ void skiff__adapt_note(skiff__thr_adapt *a, int mode, uint64_t dt, uint64_t now)
             a->suspect = a->ewma[mode] > SKIFF__ADAPT_SLOW * a->best[mode];
         return;
     }
-    /* a probe of the other mode, timed */
+    /* a try of the other mode: two timed runs, judged on their mean */
+    a->probe_sum += t;
+    if (++a->probe_n < 2)
+        return;
+    double mean = a->probe_sum / a->probe_n;
+    a->probe_n = 0;
+    a->probe_sum = 0;
     a->last_ns = now;
     a->since = 0;
-    a->last_extra = t > a->ewma[a->cur] ? (uint64_t)(t - a->ewma[a->cur]) : 0;
-    if (t < SKIFF__ADAPT_WIN * a->ewma[a->cur]) {
+    a->last_extra = mean > a->ewma[a->cur] ? (uint64_t)(2.0 * (mean - a->ewma[a->cur])) : 0;
+    if (mean < SKIFF__ADAPT_WIN * a->ewma[a->cur]) {
         a->cur = mode;
         a->switches++;
         a->suspect = false;
         a->period_runs = SKIFF__ADAPT_RUNS_MIN;
         a->period_ns = SKIFF__ADAPT_NS_MIN;
-        a->ewma[mode] = t;
+        a->ewma[mode] = mean;
     } else {
         a->period_runs =
             a->period_runs * 2 < SKIFF__ADAPT_RUNS_MAX ? a->period_runs * 2 : SKIFF__ADAPT_RUNS_MAX;
