@@ -581,6 +581,24 @@ static void test_alloc_failure_cl_chain(void **state)
     skiff_tensor_free(x);
 }
 
+/* graph with the given opsets as an IR 8 model, serialized into *out
+ * (caller frees with free()); returns its size. */
+static size_t pack_model(Onnx__GraphProto *graph, Onnx__OperatorSetIdProto **opsets,
+                         size_t n_opsets, uint8_t **out)
+{
+    Onnx__ModelProto model = ONNX__MODEL_PROTO__INIT;
+    model.has_ir_version = 1;
+    model.ir_version = 8;
+    model.n_opset_import = n_opsets;
+    model.opset_import = opsets;
+    model.graph = graph;
+    size_t n = onnx__model_proto__get_packed_size(&model);
+    *out = malloc(n);
+    assert_non_null(*out);
+    onnx__model_proto__pack(&model, *out);
+    return n;
+}
+
 /* A one-node model y = <op_type>(x) of `domain`, serialized. Caller frees
  * *out with free(). */
 static size_t one_node_model(const char *domain, const char *op_type, uint8_t **out)
@@ -616,17 +634,7 @@ static size_t one_node_model(const char *domain, const char *op_type, uint8_t **
     custom.has_version = 1;
     custom.version = 1;
     Onnx__OperatorSetIdProto *opsets[] = {&onnx, &custom};
-    Onnx__ModelProto model = ONNX__MODEL_PROTO__INIT;
-    model.has_ir_version = 1;
-    model.ir_version = 8;
-    model.n_opset_import = 2;
-    model.opset_import = opsets;
-    model.graph = &graph;
-    size_t n = onnx__model_proto__get_packed_size(&model);
-    *out = malloc(n);
-    assert_non_null(*out);
-    onnx__model_proto__pack(&model, *out);
-    return n;
+    return pack_model(&graph, opsets, 2, out);
 }
 
 /* A one-node model y = Conv(x, w) with a ks x ks kernel (1 or 3), stride 1
@@ -690,16 +698,7 @@ static size_t conv_model(int64_t c, int64_t ks, uint8_t **out)
     onnx.has_version = 1;
     onnx.version = 13;
     Onnx__OperatorSetIdProto *opsets[] = {&onnx};
-    Onnx__ModelProto model = ONNX__MODEL_PROTO__INIT;
-    model.has_ir_version = 1;
-    model.ir_version = 8;
-    model.n_opset_import = 1;
-    model.opset_import = opsets;
-    model.graph = &graph;
-    size_t n = onnx__model_proto__get_packed_size(&model);
-    *out = malloc(n);
-    assert_non_null(*out);
-    onnx__model_proto__pack(&model, *out);
+    size_t n = pack_model(&graph, opsets, 1, out);
     free(w);
     return n;
 }
@@ -922,17 +921,7 @@ static size_t q_model(const char *op_type, int opset, int n_in, char **in, int n
     onnx.has_version = 1;
     onnx.version = opset;
     Onnx__OperatorSetIdProto *opsets[] = {&onnx};
-    Onnx__ModelProto model = ONNX__MODEL_PROTO__INIT;
-    model.has_ir_version = 1;
-    model.ir_version = 8;
-    model.n_opset_import = 1;
-    model.opset_import = opsets;
-    model.graph = &graph;
-    size_t n = onnx__model_proto__get_packed_size(&model);
-    *out = malloc(n);
-    assert_non_null(*out);
-    onnx__model_proto__pack(&model, *out);
-    return n;
+    return pack_model(&graph, opsets, 1, out);
 }
 
 /* Runs the one-node model on the given inputs (NULL = omitted) and returns

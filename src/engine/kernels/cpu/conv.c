@@ -930,6 +930,37 @@ static double conv_macs(const conv_attrs *a, int nsp, bool transpose, int64_t x_
     return transpose ? (double)x_n * (double)oc * kprod : (double)y_n * (double)ic * kprod;
 }
 
+skiff_status_t *skiff__conv_weight_shape(const skiff__kctx *ctx, const char *wname,
+                                         const skiff_tensor_t *W, int64_t C, bool transpose,
+                                         conv_attrs *a, int64_t *M)
+{
+    const int64_t g = a->group;
+    if (transpose) {
+        if (W->dims[0] != C || C % g != 0)
+            return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
+                               "input '%s': expected dim 0 = %lld input channels divisible by "
+                               "group %lld, got %lld",
+                               wname, (long long)C, (long long)g, (long long)W->dims[0]);
+        *M = W->dims[1] * g;
+    } else {
+        *M = W->dims[0];
+        if (W->dims[1] * g != C || *M % g != 0)
+            return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
+                               "input '%s': shape [%lld,%lld,...] does not fit %lld input "
+                               "channels in %lld groups",
+                               wname, (long long)W->dims[0], (long long)W->dims[1], (long long)C,
+                               (long long)g);
+    }
+    for (int i = 0; i < a->nsp; i++) {
+        if (a->has_k && a->k[i] != W->dims[2 + i])
+            return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
+                               "attribute 'kernel_shape' [%d] = %lld but '%s' has %lld", i,
+                               (long long)a->k[i], wname, (long long)W->dims[2 + i]);
+        a->k[i] = W->dims[2 + i];
+    }
+    return NULL;
+}
+
 static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose)
 {
     const skiff__node *node = ctx->node;
@@ -960,29 +991,8 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose)
     if (st)
         return st;
     int64_t N = X->dims[0], C = X->dims[1], g = a.group, M;
-    if (transpose) {
-        if (W->dims[0] != C || C % g != 0)
-            return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
-                               "input 'W': expected dim 0 = %lld input channels divisible by "
-                               "group %lld, got %lld",
-                               (long long)C, (long long)g, (long long)W->dims[0]);
-        M = W->dims[1] * g;
-    } else {
-        M = W->dims[0];
-        if (W->dims[1] * g != C || M % g != 0)
-            return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
-                               "input 'W': shape [%lld,%lld,...] does not fit %lld input channels "
-                               "in %lld groups",
-                               (long long)W->dims[0], (long long)W->dims[1], (long long)C,
-                               (long long)g);
-    }
-    for (int i = 0; i < nsp; i++) {
-        if (a.has_k && a.k[i] != W->dims[2 + i])
-            return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
-                               "attribute 'kernel_shape' [%d] = %lld but 'W' has %lld", i,
-                               (long long)a.k[i], (long long)W->dims[2 + i]);
-        a.k[i] = W->dims[2 + i];
-    }
+    if ((st = skiff__conv_weight_shape(ctx, "W", W, C, transpose, &a, &M)))
+        return st;
     if (B && (B->ndim != 1 || B->dims[0] != M))
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "input 'B': expected shape [%lld]",
                            (long long)M);

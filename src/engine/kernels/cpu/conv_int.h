@@ -26,6 +26,13 @@ typedef struct conv_attrs {
 skiff_status_t *skiff__conv_parse_attrs(const skiff__node *node, int nsp, bool transpose,
                                         conv_attrs *a);
 
+/* Checks the weight W (named wname in messages) against C input channels
+ * and the group, sets *M, the output channels, and fills a->k from W's
+ * spatial dims (an error when kernel_shape says otherwise). */
+skiff_status_t *skiff__conv_weight_shape(const skiff__kctx *ctx, const char *wname,
+                                         const skiff_tensor_t *W, int64_t C, bool transpose,
+                                         conv_attrs *a, int64_t *M);
+
 /* The output's spatial dims (yd[2..]) and the effective pads in a->pb/pe;
  * for ConvTranspose also the uncropped size in full[] and *crop when the
  * pads cut into it. *degenerate when a dim is empty. a->k must hold the

@@ -200,20 +200,10 @@ static skiff_status_t *qconv_common(skiff__kctx *ctx, bool qlinear)
     conv_attrs a;
     if ((st = skiff__conv_parse_attrs(ctx->node, nsp, false, &a)))
         return st;
-    const int64_t N = X->dims[0], C = X->dims[1], M = W->dims[0], g = a.group;
-    if (W->dims[1] * g != C || M % g != 0)
-        return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
-                           "input 'w': shape [%lld,%lld,...] does not fit %lld input channels "
-                           "in %lld groups",
-                           (long long)W->dims[0], (long long)W->dims[1], (long long)C,
-                           (long long)g);
-    for (int i = 0; i < nsp; i++) {
-        if (a.has_k && a.k[i] != W->dims[2 + i])
-            return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
-                               "attribute 'kernel_shape' [%d] = %lld but 'w' has %lld", i,
-                               (long long)a.k[i], (long long)W->dims[2 + i]);
-        a.k[i] = W->dims[2 + i];
-    }
+    const int64_t N = X->dims[0], C = X->dims[1], g = a.group;
+    int64_t M;
+    if ((st = skiff__conv_weight_shape(ctx, "w", W, C, false, &a, &M)))
+        return st;
     if ((XZ && (st = check_param(ctx, XZ, "x_zero_point", M, false))) ||
         (WZ && (st = check_param(ctx, WZ, "w_zero_point", M, true))))
         return st;
