@@ -119,43 +119,6 @@ def score(images, answers):
     return exact, total, misses
 
 
-def merge_lines(boxes, texts, scores, probs, drop=0.5, overlap=0.5, cls_thresh=0.9):
-    """MergeLines (src/vision/ocr.c) in Python, as tests/vision/test_steps.py checks it."""
-    items = []
-    for i, (b, t, sc) in enumerate(zip(boxes, texts, scores)):
-        if not sc >= drop or not t.strip(" \t\r\n"):
-            continue
-        b = np.asarray(b, np.float32)
-        turned = probs[i][1] > probs[i][0] and probs[i][1] > cls_thresh
-        items.append(dict(top=float(b[:, 1].min()), bottom=float(b[:, 1].max()),
-                          left=float(b[:, 0].min()), t=t, turned=turned, i=i))
-    items.sort(key=lambda q: (q["top"] + q["bottom"], q["left"], q["i"]))
-    lines = []
-    for q in items:
-        best, bo = None, overlap
-        for L in lines:
-            h = min(q["bottom"] - q["top"], L["bottom"] - L["top"])
-            ov = min(q["bottom"], L["bottom"]) - max(q["top"], L["top"])
-            o = ov / h if h > 0 else (1 if ov >= 0 else 0)
-            if o >= bo and (best is None or o > bo):
-                best, bo = L, o
-        if best is None:
-            lines.append(dict(top=q["top"], bottom=q["bottom"], m=[q]))
-        else:
-            best["m"].append(q)
-            best["top"], best["bottom"] = min(best["top"], q["top"]), max(best["bottom"],
-                                                                          q["bottom"])
-    if 2 * sum(q["turned"] for q in items) > len(items):
-        lines.reverse()
-    out = []
-    for L in lines:
-        m = sorted(L["m"], key=lambda q: q["left"])
-        if 2 * sum(q["turned"] for q in m) > len(m):
-            m.reverse()
-        out.append(" ".join(q["t"] for q in m))
-    return out
-
-
 def crop_png(crops, sizes, i):
     """Crop i of the answer's padded batch as PNG bytes (BGR pixels stored as RGB, so
     that ImageDecode gives back the same BGR)."""
@@ -220,8 +183,8 @@ def run_skiff(binary, config_text, images, tmp, name, conc, own_width=False):
                     r = rec.call(session, body)
                     texts.append(json.loads(r["text"])[0])
                     scores.append(json.loads(r["scores"])[0])
-                ans["own_lines"] = merge_lines(json.loads(kv["boxes"]), texts, scores,
-                                               json.loads(kv["cls_probs"]))
+                ans["own_lines"] = bench.pages.merge_lines(json.loads(kv["boxes"]), texts, scores,
+                                                           json.loads(kv["cls_probs"]))[0]
                 ans["own_box_texts"] = texts
             return ans
         return run_parallel(one, images, conc)

@@ -16,6 +16,10 @@ import tempfile
 import cv2
 import numpy as np
 
+# MergeLines' Python version lives beside the page renderer it serves (bench/ocr uses it too)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+import ocr_pages  # noqa: E402
+
 CLI = sys.argv[1]
 TMP = tempfile.mkdtemp(prefix="skiff_vision_")
 FAILS = []
@@ -791,45 +795,6 @@ def test_to_string_json():
     check(json.loads(got[0]) == ['say "hi", \\ then 文字'], "to_string json string: %r" % got)
 
 
-def merge_lines_oracle(boxes, texts, scores, probs=None, drop=0.5, overlap=0.5, sep=" ", cls_thresh=0.9):
-    """MergeLines: boxes of one text line joined in reading order."""
-    items = []
-    for i, (b, t, sc) in enumerate(zip(boxes, texts, scores)):
-        if not sc >= drop or not t.strip(" \t\r\n"):
-            continue
-        turned = probs is not None and probs[i][1] > probs[i][0] and probs[i][1] > cls_thresh
-        items.append(dict(top=float(b[:, 1].min()), bottom=float(b[:, 1].max()), left=float(b[:, 0].min()),
-                          right=float(b[:, 0].max()), t=t, s=float(sc), turned=turned, i=i))
-    items.sort(key=lambda q: (q["top"] + q["bottom"], q["left"], q["i"]))
-    lines = []
-    for q in items:
-        best, bo = None, overlap
-        for L in lines:
-            h = min(q["bottom"] - q["top"], L["bottom"] - L["top"])
-            ov = min(q["bottom"], L["bottom"]) - max(q["top"], L["top"])
-            o = ov / h if h > 0 else (1 if ov >= 0 else 0)
-            if o >= bo and (best is None or o > bo):
-                best, bo = L, o
-        if best is None:
-            lines.append(dict(top=q["top"], bottom=q["bottom"], left=q["left"], right=q["right"], m=[q]))
-        else:
-            best["m"].append(q)
-            for k, f in (("top", min), ("bottom", max), ("left", min), ("right", max)):
-                best[k] = f(best[k], q[k])
-    if 2 * sum(q["turned"] for q in items) > len(items):
-        lines.reverse()
-    out_t, out_b, out_s = [], [], []
-    for L in lines:
-        m = sorted(L["m"], key=lambda q: q["left"])  # stable: equal left edges keep their order
-        if 2 * sum(q["turned"] for q in m) > len(m):
-            m.reverse()
-        out_t.append(sep.join(q["t"] for q in m))
-        out_b.append([[L["left"], L["top"]], [L["right"], L["top"]], [L["right"], L["bottom"]],
-                      [L["left"], L["bottom"]]])
-        out_s.append(np.mean([q["s"] for q in m]))
-    return out_t, np.array(out_b, np.float32).reshape(-1, 4, 2), np.array(out_s, np.float32)
-
-
 def test_merge_lines():
     def lines_file(texts):
         path = os.path.join(TMP, "texts.txt")
@@ -845,7 +810,7 @@ def test_merge_lines():
             probs = np.asarray(probs, np.float32)
             inputs.append(save(probs, "mp.npy"))
         got_t, got_b, got_s = run("MergeLines", params or {}, inputs)
-        want_t, want_b, want_s = merge_lines_oracle(boxes, texts, scores, probs, **kw)
+        want_t, want_b, want_s = ocr_pages.merge_lines(boxes, texts, scores, probs, **kw)
         check(got_t == want_t, "merge_lines %s: %s vs %s" % (name, got_t, want_t))
         check(got_b.shape == want_b.shape and np.array_equal(got_b, want_b),
               "merge_lines %s boxes: %s vs %s" % (name, got_b.tolist(), want_b.tolist()))
