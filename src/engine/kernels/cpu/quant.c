@@ -21,27 +21,9 @@
  * the operand, so the inner loops index plain arrays. */
 #include <string.h>
 
-#include "../../engine_int.h"
+#include "quant_int.h"
 
 /* ---- shared: ranges, per-axis parameters ---- */
-
-static void qrange(skiff_dtype_t dt, int32_t *lo, int32_t *hi)
-{
-    if (dt == SKIFF_DTYPE_INT8) {
-        *lo = -128;
-        *hi = 127;
-    } else {
-        *lo = 0;
-        *hi = 255;
-    }
-}
-
-static bool is_q8(skiff_dtype_t dt) { return dt == SKIFF_DTYPE_UINT8 || dt == SKIFF_DTYPE_INT8; }
-
-static bool is_scale_type(skiff_dtype_t dt)
-{
-    return dt == SKIFF_DTYPE_FLOAT32 || skiff__dtype_is_half(dt);
-}
 
 /* Saturates an integral float (or NaN) to [lo, hi]; NaN gives `nan_to`. */
 static inline int32_t sat_f(float v, int32_t lo, int32_t hi, int32_t nan_to)
@@ -49,21 +31,6 @@ static inline int32_t sat_f(float v, int32_t lo, int32_t hi, int32_t nan_to)
     if (v != v)
         return nan_to;
     return v <= (float)lo ? lo : v >= (float)hi ? hi : (int32_t)v;
-}
-
-static inline int32_t sat_d(double v, int32_t lo, int32_t hi, int32_t nan_to)
-{
-    if (v != v)
-        return nan_to;
-    return v <= (double)lo ? lo : v >= (double)hi ? hi : (int32_t)v;
-}
-
-static inline void store_q(void *y, skiff_dtype_t dt, int64_t i, int32_t v)
-{
-    if (dt == SKIFF_DTYPE_INT8)
-        ((int8_t *)y)[i] = (int8_t)v;
-    else
-        ((uint8_t *)y)[i] = (uint8_t)v;
 }
 
 /* The axis layout of a (De)QuantizeLinear: x viewed as [outer, ch, inner]
@@ -507,8 +474,7 @@ static void qmm_compute(const qmm_shape *q, const skiff_tensor_t *A, const int32
         const float *sbm = rq->sb + mb * N;
         for (int64_t j = 0; j < N; j++) {
             float mult = sai * sbm[j] / rq->sy;
-            double v = nearbyint((double)(int32_t)acc[j] * (double)mult) + (double)rq->zy;
-            store_q(y, rq->ydt, r * N + j, sat_d(v, rq->lo, rq->hi, rq->zy));
+            store_q(y, rq->ydt, r * N + j, requant((int32_t)acc[j], mult, rq->zy, rq->lo, rq->hi));
         }
     }
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "conv_int.h"
+#include "quant_int.h"
 
 typedef struct qconv_req {
     const float *ws; /* per output channel (M values) */
@@ -97,21 +98,9 @@ static void qconv_compute(const qconv_dims *q, const skiff_tensor_t *X, int32_t 
             if (rq->bias)
                 acc += (uint32_t)rq->bias[m];
             float mult = rq->xs * rq->ws[m] / rq->ys;
-            double v = nearbyint((double)(int32_t)acc * (double)mult) + (double)rq->zy;
-            int32_t r = v != v ? rq->zy : v <= rq->lo ? rq->lo : v >= rq->hi ? rq->hi : (int32_t)v;
-            if (rq->ydt == SKIFF_DTYPE_INT8)
-                ((int8_t *)y)[yi] = (int8_t)r;
-            else
-                ((uint8_t *)y)[yi] = (uint8_t)r;
+            store_q(y, rq->ydt, yi, requant((int32_t)acc, mult, rq->zy, rq->lo, rq->hi));
         }
     }
-}
-
-static bool is_q8(skiff_dtype_t dt) { return dt == SKIFF_DTYPE_UINT8 || dt == SKIFF_DTYPE_INT8; }
-
-static bool is_scale_type(skiff_dtype_t dt)
-{
-    return dt == SKIFF_DTYPE_FLOAT32 || skiff__dtype_is_half(dt);
 }
 
 /* The QLinearConv-only inputs: scales, y's zero point, bias. rq->ws is left
@@ -157,8 +146,7 @@ static skiff_status_t *qlinear_inputs(skiff__kctx *ctx, int64_t M, const skiff_t
     rq->zy = (int32_t)skiff__tensor_get_i64(YZ, 0);
     rq->bias = B ? B->data : NULL;
     rq->ydt = YZ->dtype;
-    rq->lo = YZ->dtype == SKIFF_DTYPE_INT8 ? -128 : 0;
-    rq->hi = YZ->dtype == SKIFF_DTYPE_INT8 ? 127 : 255;
+    qrange(YZ->dtype, &rq->lo, &rq->hi);
     return NULL;
 }
 
