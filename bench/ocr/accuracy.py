@@ -31,10 +31,8 @@ import os
 import re
 import sys
 import tempfile
-import threading
 
 import numpy as np
-import requests
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -130,28 +128,6 @@ def crop_png(crops, sizes, i):
     return b.getvalue()
 
 
-def run_parallel(fn, items, conc):
-    out = [None] * len(items)
-    nxt = [0]
-    lock = threading.Lock()
-
-    def worker():
-        s = requests.Session()
-        while True:
-            with lock:
-                i = nxt[0]
-                nxt[0] += 1
-            if i >= len(items):
-                return
-            out[i] = fn(s, items[i])
-    ts = [threading.Thread(target=worker) for _ in range(conc)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    return out
-
-
 def run_skiff(binary, config_text, images, tmp, name, conc, own_width=False):
     path = os.path.join(tmp, name + ".yml")
     if own_width:
@@ -187,7 +163,7 @@ def run_skiff(binary, config_text, images, tmp, name, conc, own_width=False):
                                                            json.loads(kv["cls_probs"]))[0]
                 ans["own_box_texts"] = texts
             return ans
-        return run_parallel(one, images, conc)
+        return bench.run_parallel(one, images, conc)
     finally:
         srv.close()
         if rec:

@@ -103,6 +103,30 @@ def make_set(folder, seed, n, used):
 
 # ---- skiff ------------------------------------------------------------------------------
 
+def run_parallel(fn, items, conc):
+    """[fn(session, item) for item in items], conc threads at once, each with its own
+    requests session; a slot stays None when its call raised."""
+    out = [None] * len(items)
+    nxt = [0]
+    lock = threading.Lock()
+
+    def worker():
+        s = requests.Session()
+        while True:
+            with lock:
+                i = nxt[0]
+                nxt[0] += 1
+            if i >= len(items):
+                return
+            out[i] = fn(s, items[i])
+    ts = [threading.Thread(target=worker) for _ in range(conc)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return out
+
+
 class Skiff:
     def __init__(self, binary, config, tmp, name, flags=()):
         self.port_file = os.path.join(tmp, name + ".port")
@@ -145,34 +169,20 @@ class Skiff:
     def run(self, images, conc, profile=False):
         """(wall ms, [{file, ms, lines, profile}]) with conc callers at once."""
         bodies = [self.body(im["file"], profile) for im in images]
-        out = [None] * len(images)
-        nxt = [0]
-        lock = threading.Lock()
 
-        def caller():
-            s = requests.Session()
-            while True:
-                with lock:
-                    i = nxt[0]
-                    nxt[0] += 1
-                if i >= len(images):
-                    return
-                t0 = time.perf_counter()
-                kv = self.call(s, bodies[i])
-                ms = (time.perf_counter() - t0) * 1000
-                # the answer's text lines (MergeLines), as the libraries answer
-                # lines; "text" has one entry per detected box
-                out[i] = {"file": images[i]["file"], "ms": ms,
-                          "lines": json.loads(kv.get("lines", kv["text"])),
-                          "box_texts": json.loads(kv["text"]),
-                          "boxes": json.loads(kv["boxes"]), "profile": kv.get("pipeline.profile")}
+        def one(s, i):
+            t0 = time.perf_counter()
+            kv = self.call(s, bodies[i])
+            ms = (time.perf_counter() - t0) * 1000
+            # the answer's text lines (MergeLines), as the libraries answer
+            # lines; "text" has one entry per detected box
+            return {"file": images[i]["file"], "ms": ms,
+                    "lines": json.loads(kv.get("lines", kv["text"])),
+                    "box_texts": json.loads(kv["text"]),
+                    "boxes": json.loads(kv["boxes"]), "profile": kv.get("pipeline.profile")}
 
-        threads = [threading.Thread(target=caller) for _ in range(conc)]
         t0 = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        out = run_parallel(one, range(len(images)), conc)
         wall = (time.perf_counter() - t0) * 1000
         if any(o is None for o in out):
             raise SystemExit("skiff: a caller failed")

@@ -848,26 +848,28 @@ def pipe_pb_request(keys, values, name=None, tensors=b""):
     return out
 
 
+def rd_varint(b, i):
+    """The protobuf varint at b[i:] -> (value, index after it)."""
+    v = shift = 0
+    while True:
+        x = b[i]
+        i += 1
+        v |= (x & 0x7F) << shift
+        shift += 7
+        if not x & 0x80:
+            return v, i
+
+
 def pipe_pb_answer(data):
     err_no, msg, keys, values, i = 0, b"", [], [], 0
-
-    def varint(i):
-        v = shift = 0
-        while True:
-            x = data[i]
-            i += 1
-            v |= (x & 0x7F) << shift
-            shift += 7
-            if not x & 0x80:
-                return v, i
     while i < len(data):
-        key, i = varint(i)
+        key, i = rd_varint(data, i)
         if key & 7 == 0:
-            v, i = varint(i)
+            v, i = rd_varint(data, i)
             if key >> 3 == 1:
                 err_no = v - (1 << 64) if v >= 1 << 63 else v
         elif key & 7 == 2:
-            n, i = varint(i)
+            n, i = rd_varint(data, i)
             f, i = data[i:i + n], i + n
             {2: lambda: None, 3: lambda: keys.append(f.decode()),
              4: lambda: values.append(f.decode())}.get(key >> 3, lambda: None)()
@@ -1377,16 +1379,6 @@ def brpc_read(c, timeout):
     corr = code = 0
     text = b""
     i = 0
-
-    def rd_varint(b, i):
-        v = shift = 0
-        while True:
-            x = b[i]
-            i += 1
-            v |= (x & 0x7F) << shift
-            shift += 7
-            if not x & 0x80:
-                return v, i
     while i < len(meta):
         key, i = rd_varint(meta, i)
         if key & 7 == 0:
