@@ -134,11 +134,12 @@ SKIFF_API void skiff_context_memory_stats(const skiff_context_t *context, size_t
 /* Threads under shared cores: a context with more than one thread runs on
  * half of them while that is measured to be faster (a neighbour holding one
  * of the cores; docs/configuration.md, "Shared cores"). The thread count the
- * last run used, the runs made on the reduced count so far and the times the
- * context changed between the two. SKIFF_THREADS_ADAPT=0 in the environment
- * when the context is created keeps the full count. */
+ * last run used, the reduced count, the runs made on the reduced count so far
+ * and the times the context changed between the two. SKIFF_THREADS_ADAPT=0
+ * in the environment when the context is created keeps the full count. */
 SKIFF_API void skiff_context_thread_stats(const skiff_context_t *context, int *out_threads,
-                                          uint64_t *out_reduced_runs, uint64_t *out_switches);
+                                          int *out_reduced_threads, uint64_t *out_reduced_runs,
+                                          uint64_t *out_switches);
 
 /* Per-operator timing. When on, each run adds every node's wall time to a
  * per-op-type table; skiff_context_profile_write() prints the table, most

@@ -275,14 +275,13 @@ int skiff__cmd_run(int argc, char **argv)
                times[(repeat * 9) / 10 < repeat ? (repeat * 9) / 10 : repeat - 1]);
         printf("intermediate memory: %.2f MiB arena (naive sum %.2f MiB)\n",
                (double)peak / 1048576.0, (double)naive / 1048576.0);
-        int tnow;
+        int tnow, treduced;
         uint64_t reduced, switches;
-        skiff_context_thread_stats(ctx, &tnow, &reduced, &switches);
+        skiff_context_thread_stats(ctx, &tnow, &treduced, &reduced, &switches);
         if (reduced)
             printf("shared cores: %llu of %lld runs on %d threads (a neighbour held a core; "
                    "%llu switches)\n",
-                   (unsigned long long)reduced, (long long)(repeat + warmup),
-                   ((threads ? (int)threads : skiff_cpu_count()) / 2),
+                   (unsigned long long)reduced, (long long)(repeat + warmup), treduced,
                    (unsigned long long)switches);
     }
     if (profile)

@@ -631,9 +631,11 @@ void skiff__adapt_note(skiff__thr_adapt *a, int mode, uint64_t dt, uint64_t now)
 }
 
 void skiff_context_thread_stats(const skiff_context_t *c, int *out_threads,
-                                uint64_t *out_reduced_runs, uint64_t *out_switches)
+                                int *out_reduced_threads, uint64_t *out_reduced_runs,
+                                uint64_t *out_switches)
 {
     *out_threads = c->threads;
+    *out_reduced_threads = c->adapt.threads[1];
     *out_reduced_runs = c->adapt.reduced_runs;
     *out_switches = c->adapt.switches;
 }
