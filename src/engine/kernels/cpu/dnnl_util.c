@@ -339,16 +339,22 @@ dnnl_status_t skiff__dnnl_reorder_once(const dnnl_memory_desc_t *src_md, const v
     return s;
 }
 
+/* The store's copy laid out as `want`, or NULL; wp->mu held. */
+static void *wpack_find_locked(const skiff__wpack *wp, const dnnl_memory_desc_t *want)
+{
+    for (int i = 0; i < wp->n; i++)
+        if (dnnl_memory_desc_equal(&wp->md[i], want))
+            return wp->buf[i];
+    return NULL;
+}
+
 void *skiff__wpack_get(skiff__wpack *wp, const dnnl_memory_desc_t *want,
                        const dnnl_memory_desc_t *user_md, const void *user_data,
                        skiff_status_t **st)
 {
     *st = NULL;
-    void *found = NULL;
     pthread_mutex_lock(&wp->mu);
-    for (int i = 0; i < wp->n && !found; i++)
-        if (dnnl_memory_desc_equal(&wp->md[i], want))
-            found = wp->buf[i];
+    void *found = wpack_find_locked(wp, want);
     if (!found && wp->n < SKIFF__WPACK_MAX) {
         size_t size = dnnl_memory_desc_get_size(want);
         void *buf = skiff__aligned_alloc(size ? size : 64);
@@ -533,11 +539,8 @@ void *skiff__wpack_or_private(skiff__wpack *wp, bool private_pack, const dnnl_me
         /* a candidate on trial reads the store's copy where it has this
          * layout (the blocked kernel's usually is, from an earlier shape):
          * packing it again cost a reorder of every weight per trial */
-        void *found = NULL;
         pthread_mutex_lock(&wp->mu);
-        for (int i = 0; i < wp->n && !found; i++)
-            if (dnnl_memory_desc_equal(&wp->md[i], want))
-                found = wp->buf[i];
+        void *found = wpack_find_locked(wp, want);
         pthread_mutex_unlock(&wp->mu);
         if (found)
             return found;
