@@ -39,6 +39,25 @@ typedef struct skiff_value_info {
     int64_t dims[SKIFF_MAX_DIMS];
 } skiff_value_info_t;
 
+/* Arithmetic the engine runs a model's convolutions and matrix products
+ * in (docs/precision.md). FP32 everywhere by default; BF16 runs Conv,
+ * ConvTranspose and Gemm/MatMul by constant weights on bfloat16 inputs and
+ * weights with float32 accumulation and float32 results, every other op
+ * and every graph input and output staying float32; INT8 runs a quantized
+ * (QDQ) model's convolutions and products on 8-bit integers. */
+typedef enum skiff_precision {
+    SKIFF_PRECISION_FP32 = 0,
+    SKIFF_PRECISION_BF16 = 1,
+    SKIFF_PRECISION_INT8 = 2,
+} skiff_precision_t;
+
+/* "fp32", "bf16", "int8". */
+SKIFF_API const char *skiff_precision_name(skiff_precision_t p);
+/* Parses a precision name as Paddle's --precision takes it (case
+ * insensitive; "fp32"/"float32", "bf16"/"bfloat16", "int8"). False for
+ * anything else, fp16 included (no CPU kernels). */
+SKIFF_API bool skiff_precision_parse(const char *s, skiff_precision_t *out);
+
 typedef struct skiff_model_options {
     int optimize; /* graph passes (fold, fuse); default 1 */
     int verbose;  /* log pass statistics at INFO; default 1 */
@@ -49,6 +68,10 @@ typedef struct skiff_model_options {
      * (NULL: one file per parameter). NULL: recognised by their names. */
     const char *model_filename;
     const char *params_filename;
+    /* Requested precision (default FP32). Where the CPU lacks the
+     * instructions (AVX512-BF16 for BF16), the model runs in FP32 and one
+     * warning says why; skiff_model_precision tells what is in use. */
+    skiff_precision_t precision;
 } skiff_model_options_t;
 
 typedef struct skiff_context_options {
@@ -98,6 +121,12 @@ SKIFF_API const char *skiff_model_external_file(const skiff_model_t *model, int 
  * (`__model__`, `inference.pdmodel`, ...); NULL for an ONNX model.
  * Borrowed. */
 SKIFF_API const char *skiff_model_paddle_program(const skiff_model_t *model);
+
+/* The precision the model runs in (after any fallback), and how many of
+ * its nodes run in it: the convolutions and products that run in reduced
+ * precision (0 for FP32). */
+SKIFF_API skiff_precision_t skiff_model_precision(const skiff_model_t *model);
+SKIFF_API int skiff_model_reduced_nodes(const skiff_model_t *model);
 
 /* Graph inputs (initializers excluded) and outputs. Borrowed from the model. */
 SKIFF_API int skiff_model_input_count(const skiff_model_t *model);

@@ -29,6 +29,9 @@ static void run_usage(FILE *f)
                "  --repeat N              timed runs, 1 to 1000000 (default 1)\n"
                "  --warmup N              untimed runs first, 0 to 1000000 (default 0)\n"
                "  --no-optimize           skip graph passes (folding, fusion)\n"
+               "  --precision P           fp32 (default), bf16 (convolutions and products on\n"
+               "                          bfloat16 where the CPU has AVX512-BF16) or int8 (a\n"
+               "                          quantized model); see docs/precision.md\n"
                "  --model_filename NAME   the model file inside a MODEL directory with other\n"
                "                          names (Paddle's flag): a Paddle program, or ONNX\n"
                "                          when it ends in .onnx\n"
@@ -110,6 +113,7 @@ int skiff__cmd_run(int argc, char **argv)
         {"profile", no_argument, NULL, 'p'},
         {"model_filename", required_argument, NULL, 'M'},
         {"params_filename", required_argument, NULL, 'P'},
+        {"precision", required_argument, NULL, 'x'},
         {NULL, 0, NULL, 0},
     };
     const char *inputs[64];
@@ -117,6 +121,7 @@ int skiff__cmd_run(int argc, char **argv)
     const char *out_dir = NULL, *model_filename = NULL, *params_filename = NULL;
     int64_t threads = 0, repeat = 1, warmup = 0;
     int optimize = 1, quiet = 0, profile = 0;
+    skiff_precision_t precision = SKIFF_PRECISION_FP32;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "i:o:t:r:w:nqh", opts, NULL)) != -1) {
@@ -131,6 +136,13 @@ int skiff__cmd_run(int argc, char **argv)
         case 'o': out_dir = optarg; break;
         case 'M': model_filename = optarg; break;
         case 'P': params_filename = optarg; break;
+        case 'x':
+            if (!skiff_precision_parse(optarg, &precision)) {
+                fprintf(stderr, "skiff run: --precision expects fp32, bf16 or int8, got '%s'\n",
+                        optarg);
+                return 2;
+            }
+            break;
         case 't':
         case 'r':
         case 'w': {
@@ -179,7 +191,8 @@ int skiff__cmd_run(int argc, char **argv)
     skiff_model_options_t mo = {.optimize = optimize,
                                 .verbose = !quiet,
                                 .model_filename = model_filename,
-                                .params_filename = params_filename};
+                                .params_filename = params_filename,
+                                .precision = precision};
     uint64_t t0 = skiff__now_ns();
     skiff_status_t *st = skiff__model_dir_resolve(model_path, model_filename, &onnx_path, &conf);
     if (!st)
@@ -260,6 +273,11 @@ int skiff__cmd_run(int argc, char **argv)
     }
     if (!quiet) {
         printf("model %s (loaded in %.1f ms)\n", model_path, load_ms);
+        printf("precision %s", skiff_precision_name(skiff_model_precision(model)));
+        if (skiff_model_precision(model) != SKIFF_PRECISION_FP32)
+            printf(" (%d convolutions and products; the rest fp32)",
+                   skiff_model_reduced_nodes(model));
+        printf("\n");
         for (int i = 0; i < n_in; i++)
             print_tensor_line("input", alias_of(conf, skiff_model_input(model, i)->name, false, nb),
                               tensors[i]);

@@ -6,6 +6,7 @@
  * (packed weights), fixes the execution order and marks the shape-chain
  * nodes the executor may answer from its memo (see exec.c). The result is
  * never written again and is shared by every context and thread. */
+#include <strings.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -93,6 +94,73 @@ static skiff_status_t *mark_shape_nodes(skiff_model_t *m)
     return NULL;
 }
 
+/* Settles the precision the model runs in: the requested one where this
+ * CPU has the instructions (one warning and FP32 where not), then marks the
+ * nodes that run in it. */
+static skiff_status_t *plan_precision(skiff_model_t *m, skiff_precision_t want, int verbose)
+{
+    if (want != SKIFF_PRECISION_FP32 && want != SKIFF_PRECISION_BF16 &&
+        want != SKIFF_PRECISION_INT8)
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG, "precision: unknown value %d", (int)want);
+    const char *why = NULL;
+    if (want == SKIFF_PRECISION_BF16 && !skiff__cpu_has_bf16(&why)) {
+        skiff_log(SKIFF_LOG_WARN, "model '%s': precision bf16 requested, running fp32: %s",
+                  m->g->name, why);
+        want = SKIFF_PRECISION_FP32;
+    }
+    if (want == SKIFF_PRECISION_INT8) {
+        skiff_log(SKIFF_LOG_WARN,
+                  "model '%s': precision int8 requested, running fp32: int8 runs a quantized "
+                  "(QDQ) model; make one with `skiff quantize`",
+                  m->g->name);
+        want = SKIFF_PRECISION_FP32;
+    }
+    m->precision = want;
+    m->n_reduced = skiff__plan_precision(m->g, want);
+    if (verbose && want != SKIFF_PRECISION_FP32)
+        skiff_log(SKIFF_LOG_INFO,
+                  "model '%s': precision %s: %d convolutions and products in %s, the rest fp32",
+                  m->g->name, skiff_precision_name(want), m->n_reduced,
+                  skiff_precision_name(want));
+    return NULL;
+}
+
+const char *skiff_precision_name(skiff_precision_t p)
+{
+    switch (p) {
+    case SKIFF_PRECISION_FP32:
+        return "fp32";
+    case SKIFF_PRECISION_BF16:
+        return "bf16";
+    case SKIFF_PRECISION_INT8:
+        return "int8";
+    }
+    return "unknown";
+}
+
+bool skiff_precision_parse(const char *s, skiff_precision_t *out)
+{
+    static const struct {
+        const char *name;
+        skiff_precision_t p;
+    } names[] = {{"fp32", SKIFF_PRECISION_FP32},     {"float32", SKIFF_PRECISION_FP32},
+                 {"bf16", SKIFF_PRECISION_BF16},     {"bfloat16", SKIFF_PRECISION_BF16},
+                 {"int8", SKIFF_PRECISION_INT8}};
+    for (size_t i = 0; s && i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcasecmp(s, names[i].name) == 0) {
+            *out = names[i].p;
+            return true;
+        }
+    return false;
+}
+
+skiff_precision_t skiff_model_precision(const skiff_model_t *model)
+{
+    return model ? model->precision : SKIFF_PRECISION_FP32;
+}
+
+int skiff_model_reduced_nodes(const skiff_model_t *model) { return model ? model->n_reduced : 0; }
+
 static skiff_status_t *model_from_graph(skiff__graph *g, const skiff_model_options_t *opts,
                                         skiff_model_t **out_model)
 {
@@ -121,6 +189,8 @@ static skiff_status_t *model_from_graph(skiff__graph *g, const skiff_model_optio
     }
     if (!st && !skiff__plan_layouts(g))
         st = skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory planning layouts");
+    if (!st)
+        st = plan_precision(m, opts ? opts->precision : SKIFF_PRECISION_FP32, verbose);
     if (!st)
         st = prepare_nodes(g);
     if (!st) {

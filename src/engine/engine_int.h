@@ -92,6 +92,9 @@ typedef struct skiff__node {
     /* Set by skiff__plan_layouts: in[0], the sum input and out[0] are held
      * channels-last (N, spatial..., C) rather than row-major. */
     bool x_cl, sum_cl, y_cl;
+    /* Set by skiff__plan_precision: the node's convolution or product runs
+     * on bfloat16 inputs and weights (float32 accumulation and result). */
+    bool bf16;
     bool dead;
 } skiff__node;
 
@@ -398,6 +401,17 @@ skiff_status_t *skiff__graph_optimize(skiff__graph *g, skiff__pass_stats *stats)
  * Returns false when out of memory (every layout then stays row-major). */
 bool skiff__plan_layouts(skiff__graph *g);
 
+/* Marks the nodes that run in reduced precision (node->bf16) for `p`:
+ * Conv and ConvTranspose with constant float32 weights, Gemm and MatMul
+ * whose B is a constant float32 matrix; everything else stays float32
+ * (softmax, normalisations, reductions, elementwise math, recurrences,
+ * graph inputs and outputs). Returns how many it marked. */
+int skiff__plan_precision(skiff__graph *g, skiff_precision_t p);
+
+/* Whether this CPU runs bf16 convolutions and products natively
+ * (AVX512-BF16 or AMX through oneDNN); when not, *why says so. */
+bool skiff__cpu_has_bf16(const char **why);
+
 /* ---- compiled model (compile.c; run by exec.c) ---- */
 
 /* What a node is to the shape memo (see exec.c). */
@@ -412,6 +426,8 @@ struct skiff_model {
     int n_order;
     unsigned char *shape_kind; /* per node: SKIFF__SHAPE_*; NULL when the graph has no Shape/Size */
     int n_derived;
+    skiff_precision_t precision; /* in use, after any fallback */
+    int n_reduced;               /* nodes marked by skiff__plan_precision */
 };
 
 /* Thread count that follows the cores the context actually gets. With every

@@ -993,3 +993,23 @@ bool skiff__plan_layouts(skiff__graph *g)
     skiff__free(prod);
     return true;
 }
+
+int skiff__plan_precision(skiff__graph *g, skiff_precision_t p)
+{
+    int marked = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        skiff__node *n = &g->nodes[i];
+        n->bf16 = false;
+        if (n->dead || p != SKIFF_PRECISION_BF16 || !n->op_type ||
+            (n->domain && n->domain[0] && strcmp(n->domain, "ai.onnx") != 0))
+            continue;
+        const char *t = n->op_type;
+        const skiff_tensor_t *w = const_f32(g, n, 1);
+        if (strcmp(t, "Conv") == 0 || strcmp(t, "ConvTranspose") == 0)
+            n->bf16 = w && w->ndim >= 3;
+        else if (strcmp(t, "Gemm") == 0 || strcmp(t, "MatMul") == 0)
+            n->bf16 = w && w->ndim == 2;
+        marked += n->bf16;
+    }
+    return marked;
+}

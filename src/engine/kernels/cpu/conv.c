@@ -226,6 +226,10 @@ typedef struct conv_setup {
     bool has_bias, with_sum;
     const void *w_data; /* weights at compile time (constant ones are packed now) */
     skiff__wpack *wp;   /* shared packed store; NULL when W is not constant */
+    /* what the primitive reads X and W as: f32, or bf16 for a node the
+     * precision pass marked (X reordered to it per run, W packed once);
+     * the result, bias and sum stay f32 */
+    dnnl_data_type_t dt;
 } conv_setup;
 
 static dnnl_status_t make_pd(const conv_setup *cs, const dnnl_memory_desc_t *src,
@@ -315,25 +319,28 @@ static dnnl_status_t build_entry(const conv_setup *cs, const_dnnl_primitive_attr
     *st = NULL;
     dnnl_engine_t eng = skiff__dnnl_engine();
     dnnl_primitive_desc_t pd = NULL;
-    dnnl_memory_desc_t any_src, any_wei, any_dst;
+    dnnl_memory_desc_t any_src, any_wei, any_dst, src_dt;
     dnnl_status_t s;
     conv_setup mm;
     if (cand == CAND_MATMUL) {
         /* the same buffers seen as matrices; everything below then works on
-         * these descriptors (no reorders: src, dst and sum are given) */
+         * these descriptors (no reorders: src, dst and sum are given, but
+         * for X's conversion to bf16) */
         TRY(matmul_view(cs, &mm));
         cs = &mm;
-        TRY(dnnl_memory_desc_init_by_tag(&any_wei, 2, mm.wei_user.dims, dnnl_f32,
+        TRY(dnnl_memory_desc_init_by_tag(&any_wei, 2, mm.wei_user.dims, cs->dt,
                                          dnnl_format_tag_any));
+        src_dt = mm.src_user;
+        src_dt.data_type = cs->dt;
         dnnl_matmul_desc_t d;
-        TRY(dnnl_matmul_desc_init(&d, &mm.src_user, &any_wei, mm.has_bias ? &mm.bias : NULL,
+        TRY(dnnl_matmul_desc_init(&d, &src_dt, &any_wei, mm.has_bias ? &mm.bias : NULL,
                                   &mm.dst_user));
         TRY(dnnl_primitive_desc_create(&pd, &d, attr, eng, NULL));
         goto built;
     }
-    TRY(dnnl_memory_desc_init_by_tag(&any_wei, cs->wei_user.ndims, cs->wei_user.dims, dnnl_f32,
+    TRY(dnnl_memory_desc_init_by_tag(&any_wei, cs->wei_user.ndims, cs->wei_user.dims, cs->dt,
                                      dnnl_format_tag_any));
-    TRY(dnnl_memory_desc_init_by_tag(&any_src, cs->ndim, cs->src_user.dims, dnnl_f32,
+    TRY(dnnl_memory_desc_init_by_tag(&any_src, cs->ndim, cs->src_user.dims, cs->dt,
                                      dnnl_format_tag_any));
     TRY(dnnl_memory_desc_init_by_tag(&any_dst, cs->ndim, cs->dst_user.dims, dnnl_f32,
                                      dnnl_format_tag_any));
@@ -343,8 +350,10 @@ static dnnl_status_t build_entry(const conv_setup *cs, const_dnnl_primitive_attr
         s = dnnl_unimplemented;
         if (cand == CAND_BLOCKED)
             s = make_pd(cs, &any_src, &any_wei, &any_dst, attr, false, &pd);
+        src_dt = cs->src_user;
+        src_dt.data_type = cs->dt;
         if (s != dnnl_success)
-            TRY(make_pd(cs, &cs->src_user, &any_wei, &cs->dst_user, attr, false, &pd));
+            TRY(make_pd(cs, &src_dt, &any_wei, &cs->dst_user, attr, false, &pd));
     }
 
 built:;
@@ -689,8 +698,9 @@ static conv_entry *compile_entry(const conv_setup *cs, const_dnnl_primitive_attr
     int64_t px = 1;
     for (int i = 2; i < cs->ndim; i++)
         px *= cs->src_user.dims[i];
-    bool try_plain = pinned < 0 && one_by_one && !src_cl && !dst_cl && px <= CONV_PLAIN_TRIAL_PX;
-    bool try_wino = pinned < 0 && wino_shape;
+    bool try_plain = pinned < 0 && one_by_one && !src_cl && !dst_cl && px <= CONV_PLAIN_TRIAL_PX &&
+                     cs->dt == dnnl_f32; /* in bf16 X is converted either way */
+    bool try_wino = pinned < 0 && wino_shape && cs->dt == dnnl_f32; /* no bf16 Winograd */
     bool try_mm = pinned < 0 && mm_shape;
     if (!prep || (!try_plain && !try_wino && !try_mm) || have || picks_full(prep))
         return new_entry(cs, attr, CAND_BLOCKED, false, crop, s, st);
@@ -1057,6 +1067,7 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose)
         cs.has_bias = B != NULL;
         cs.with_sum = fuse && S != NULL;
         cs.w_data = W->data;
+        cs.dt = node->bf16 ? dnnl_bf16 : dnnl_f32;
         conv_prep *prep = node->prep;
         cs.wp = prep && prep->has_wp ? &prep->wp : NULL;
         dnnl_status_t s = src_cl ? skiff__dnnl_md_cl(&cs.src_user, r, X->dims)

@@ -2,6 +2,7 @@
  * process, post-op attrs for fused activations, the per-context primitive
  * cache and the shared packed-weights store. See dnnl_util.h. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <oneapi/dnnl/dnnl_debug.h>
@@ -21,6 +22,21 @@ dnnl_engine_t skiff__dnnl_engine(void)
 {
     pthread_once(&g_engine_once, engine_init);
     return g_engine;
+}
+
+bool skiff__cpu_has_bf16(const char **why)
+{
+    /* oneDNN's view of the CPU, so that ONEDNN_MAX_CPU_ISA (a lower limit a
+     * deployment sets) counts too: bf16 kernels need AVX512-BF16 or AMX */
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    bool has = ((unsigned)isa & (unsigned)dnnl_cpu_isa_avx512_core_bf16) ==
+               (unsigned)dnnl_cpu_isa_avx512_core_bf16;
+    if (!has && why)
+        *why = getenv("ONEDNN_MAX_CPU_ISA") || getenv("DNNL_MAX_CPU_ISA")
+                   ? "this CPU's instruction set, as limited by ONEDNN_MAX_CPU_ISA, has no "
+                     "AVX512-BF16"
+                   : "this CPU has no AVX512-BF16 (bf16 needs AVX512-BF16 or AMX)";
+    return has;
 }
 
 skiff_status_t *skiff__dnnl_err(const skiff__kctx *ctx, dnnl_status_t s, const char *what)

@@ -13,7 +13,10 @@
  *     over the addend's buffer when it dies here);
  *   - the fused activations, as eltwise post-ops.
  * Anything else (alpha or beta other than 1, transposed A, a sum that
- * broadcasts along rows) stays on the sgemm path. */
+ * broadcasts along rows) stays on the sgemm path.
+ * A node the precision pass marked bf16 packs B to bfloat16 and converts A
+ * to it per run (a oneDNN reorder into the scratch, after the primitive's
+ * own scratchpad); the product accumulates and lands in float32. */
 #include <string.h>
 
 #include "dnnl_util.h"
@@ -50,9 +53,10 @@ void skiff__nn_gemm_prep_free(void *prep)
 
 typedef struct mm_entry {
     dnnl_primitive_t prim;
-    dnnl_memory_t m_src, m_wei, m_bias, m_dst, m_scratch;
+    dnnl_primitive_t src_reorder; /* A to bf16, or NULL */
+    dnnl_memory_t m_src, m_src_lp, m_wei, m_bias, m_dst, m_scratch;
     void *wei_buf;
-    size_t scratch_size;
+    size_t scratch_size, src_off, work_bytes; /* A's bf16 copy at src_off of the scratch */
     bool has_bias, has_sum, wei_user; /* wei_user: the primitive reads B as stored */
 } mm_entry;
 
@@ -63,7 +67,9 @@ static void mm_entry_free(void *p)
         return;
     if (e->prim)
         dnnl_primitive_destroy(e->prim);
-    dnnl_memory_t mems[] = {e->m_src, e->m_wei, e->m_bias, e->m_dst, e->m_scratch};
+    if (e->src_reorder)
+        dnnl_primitive_destroy(e->src_reorder);
+    dnnl_memory_t mems[] = {e->m_src, e->m_src_lp, e->m_wei, e->m_bias, e->m_dst, e->m_scratch};
     for (size_t i = 0; i < sizeof(mems) / sizeof(mems[0]); i++)
         if (mems[i])
             dnnl_memory_destroy(mems[i]);
@@ -90,7 +96,8 @@ static dnnl_status_t mm_build(const mm_shape *sh, const skiff__node *node, gemm_
     dnnl_engine_t eng = skiff__dnnl_engine();
     dnnl_primitive_desc_t pd = NULL;
     dnnl_primitive_attr_t attr = NULL;
-    dnnl_memory_desc_t src, wei_user, wei_any, bias, dst;
+    dnnl_memory_desc_t src, src_lp, wei_user, wei_any, bias, dst;
+    dnnl_data_type_t dt = node->bf16 ? dnnl_bf16 : dnnl_f32;
     dnnl_dims_t sd = {sh->M, sh->K}, ss = {sh->K, 1};
     dnnl_dims_t wd = {sh->K, sh->N}, ws = {sh->tb ? 1 : sh->N, sh->tb ? sh->K : 1};
     dnnl_dims_t bd = {1, sh->N}, bs = {sh->N, 1};
@@ -99,16 +106,26 @@ static dnnl_status_t mm_build(const mm_shape *sh, const skiff__node *node, gemm_
     *st = NULL;
     TRY(dnnl_memory_desc_init_by_strides(&src, 2, sd, dnnl_f32, ss));
     TRY(dnnl_memory_desc_init_by_strides(&wei_user, 2, wd, dnnl_f32, ws));
-    TRY(dnnl_memory_desc_init_by_tag(&wei_any, 2, wd, dnnl_f32, dnnl_format_tag_any));
+    TRY(dnnl_memory_desc_init_by_strides(&src_lp, 2, sd, dt, ss));
+    TRY(dnnl_memory_desc_init_by_tag(&wei_any, 2, wd, dt, dnnl_format_tag_any));
     TRY(dnnl_memory_desc_init_by_strides(&bias, 2, bd, dnnl_f32, bs));
     TRY(dnnl_memory_desc_init_by_strides(&dst, 2, dd, dnnl_f32, ds));
     int n_act = fuse_acts ? node->n_act : 0;
     TRY(skiff__dnnl_attr(node->act, n_act, sh->with_sum, &attr));
     dnnl_matmul_desc_t md;
-    TRY(dnnl_matmul_desc_init(&md, &src, &wei_any, sh->has_bias ? &bias : NULL, &dst));
+    TRY(dnnl_matmul_desc_init(&md, &src_lp, &wei_any, sh->has_bias ? &bias : NULL, &dst));
     TRY(dnnl_primitive_desc_create(&pd, &md, attr, eng, NULL));
     const dnnl_memory_desc_t *wei_md = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     TRY(dnnl_memory_create(&e->m_src, &src, eng, DNNL_MEMORY_NONE));
+    if (dt != dnnl_f32) {
+        dnnl_primitive_desc_t rpd;
+        TRY(dnnl_reorder_primitive_desc_create(&rpd, &src, eng, &src_lp, eng, NULL));
+        s = dnnl_primitive_create(&e->src_reorder, rpd);
+        dnnl_primitive_desc_destroy(rpd);
+        if (s != dnnl_success)
+            goto done;
+        TRY(dnnl_memory_create(&e->m_src_lp, &src_lp, eng, DNNL_MEMORY_NONE));
+    }
     TRY(dnnl_memory_create(&e->m_dst, &dst, eng, DNNL_MEMORY_NONE));
     if (sh->has_bias)
         TRY(dnnl_memory_create(&e->m_bias, &bias, eng, DNNL_MEMORY_NONE));
@@ -125,6 +142,8 @@ static dnnl_status_t mm_build(const mm_shape *sh, const skiff__node *node, gemm_
     e->has_bias = sh->has_bias;
     e->has_sum = sh->with_sum;
     TRY(skiff__dnnl_prim_create(pd, &e->prim, &e->m_scratch, &e->scratch_size));
+    e->src_off = skiff__page_up(e->m_scratch ? e->scratch_size : 0);
+    e->work_bytes = e->src_off + (e->src_reorder ? dnnl_memory_desc_get_size(&src_lp) : 0);
 done:
     if (pd)
         dnnl_primitive_desc_destroy(pd);
@@ -207,9 +226,18 @@ skiff_status_t *skiff__nn_gemm_packed(skiff__kctx *ctx, const skiff_tensor_t *A,
     if (s_post && S->data != Y->data)
         memcpy(Y->data, S->data, Y->nbytes);
     const void *bias = C ? C->data : s_bias ? S->data : NULL;
-    dnnl_status_t s = skiff__dnnl_set_scratch(ctx, e->m_scratch, e->scratch_size);
+    char *work = e->work_bytes ? skiff__kctx_scratch(ctx, e->work_bytes) : NULL;
+    dnnl_status_t s = e->work_bytes && !work ? dnnl_out_of_memory : dnnl_success;
+    if (s == dnnl_success && e->m_scratch)
+        s = dnnl_memory_set_data_handle(e->m_scratch, work);
     if (s == dnnl_success)
         s = dnnl_memory_set_data_handle(e->m_src, A->data);
+    if (s == dnnl_success && e->src_reorder) {
+        s = dnnl_memory_set_data_handle(e->m_src_lp, work + e->src_off);
+        dnnl_exec_arg_t ra[2] = {{DNNL_ARG_FROM, e->m_src}, {DNNL_ARG_TO, e->m_src_lp}};
+        if (s == dnnl_success)
+            s = dnnl_primitive_execute(e->src_reorder, cache->stream, 2, ra);
+    }
     if (s == dnnl_success && e->wei_user)
         s = dnnl_memory_set_data_handle(e->m_wei, B->data);
     if (s == dnnl_success && e->has_bias)
@@ -219,7 +247,7 @@ skiff_status_t *skiff__nn_gemm_packed(skiff__kctx *ctx, const skiff_tensor_t *A,
     if (s == dnnl_success) {
         dnnl_exec_arg_t args[5];
         int n = 0;
-        args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, e->m_src};
+        args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, e->src_reorder ? e->m_src_lp : e->m_src};
         args[n++] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, e->m_wei};
         if (e->has_bias)
             args[n++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, e->m_bias};
