@@ -6,8 +6,8 @@
  * (packed weights), fixes the execution order and marks the shape-chain
  * nodes the executor may answer from its memo (see exec.c). The result is
  * never written again and is shared by every context and thread. */
-#include <strings.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "engine_int.h"
@@ -120,20 +120,16 @@ static skiff_status_t *plan_precision(skiff_model_t *m, skiff_precision_t want, 
     if (verbose && want != SKIFF_PRECISION_FP32)
         skiff_log(SKIFF_LOG_INFO,
                   "model '%s': precision %s: %d convolutions and products in %s, the rest fp32",
-                  m->g->name, skiff_precision_name(want), m->n_reduced,
-                  skiff_precision_name(want));
+                  m->g->name, skiff_precision_name(want), m->n_reduced, skiff_precision_name(want));
     return NULL;
 }
 
 const char *skiff_precision_name(skiff_precision_t p)
 {
     switch (p) {
-    case SKIFF_PRECISION_FP32:
-        return "fp32";
-    case SKIFF_PRECISION_BF16:
-        return "bf16";
-    case SKIFF_PRECISION_INT8:
-        return "int8";
+    case SKIFF_PRECISION_FP32: return "fp32";
+    case SKIFF_PRECISION_BF16: return "bf16";
+    case SKIFF_PRECISION_INT8: return "int8";
     }
     return "unknown";
 }
@@ -143,8 +139,10 @@ bool skiff_precision_parse(const char *s, skiff_precision_t *out)
     static const struct {
         const char *name;
         skiff_precision_t p;
-    } names[] = {{"fp32", SKIFF_PRECISION_FP32},     {"float32", SKIFF_PRECISION_FP32},
-                 {"bf16", SKIFF_PRECISION_BF16},     {"bfloat16", SKIFF_PRECISION_BF16},
+    } names[] = {{"fp32", SKIFF_PRECISION_FP32},
+                 {"float32", SKIFF_PRECISION_FP32},
+                 {"bf16", SKIFF_PRECISION_BF16},
+                 {"bfloat16", SKIFF_PRECISION_BF16},
                  {"int8", SKIFF_PRECISION_INT8}};
     for (size_t i = 0; s && i < sizeof(names) / sizeof(names[0]); i++)
         if (strcasecmp(s, names[i].name) == 0) {

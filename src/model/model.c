@@ -758,12 +758,17 @@ skiff_status_t *skiff__model_open(const char *path, const skiff__model_options *
     skiff_model_options_t mo = {.optimize = opts->optimize ? 1 : 0,
                                 .verbose = 0,
                                 .model_filename = is_dir ? opts->model_filename : NULL,
-                                .params_filename = is_dir ? opts->params_filename : NULL};
+                                .params_filename = is_dir ? opts->params_filename : NULL,
+                                .precision = opts->precision};
+    if (opts->precision_spec &&
+        (st = skiff__model_precision_for(opts->precision_spec, m->d.name, &mo.precision)))
+        goto fail;
     if ((st = skiff_model_load(m->d.onnx_path, &mo, &m->engine))) {
         st = skiff_status_wrap(st, "model '%s'", m->d.name);
         goto fail;
     }
     m->d.platform = skiff_model_paddle_program(m->engine) ? "skiff_paddle" : "skiff_onnx";
+    m->d.precision = skiff_precision_name(skiff_model_precision(m->engine));
     m->n_engine_in = skiff_model_input_count(m->engine);
     m->n_engine_out = skiff_model_output_count(m->engine);
     m->d.instances = opts->instances > 0 ? opts->instances : 1;
@@ -828,3 +833,39 @@ void skiff__model_close(skiff__model *m)
 const skiff__model_desc *skiff__model_describe(const skiff__model *m) { return &m->d; }
 
 skiff__model_stats *skiff__model_get_stats(skiff__model *m) { return &m->stats; }
+
+skiff_status_t *skiff__model_precision_for(const char *spec, const char *name,
+                                           skiff_precision_t *out)
+{
+    *out = SKIFF_PRECISION_FP32;
+    bool named = false;
+    for (const char *p = spec ? spec : ""; *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        char item[160];
+        if (len == 0 || len >= sizeof(item))
+            return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                    "--precision '%s': expected P or NAME=P,NAME=P (P: fp32, "
+                                    "bf16, int8)",
+                                    spec);
+        memcpy(item, p, len);
+        item[len] = '\0';
+        char *eq = strchr(item, '=');
+        const char *val = eq ? eq + 1 : item;
+        if (eq)
+            *eq = '\0';
+        skiff_precision_t v;
+        if (!skiff_precision_parse(val, &v) || (eq && item[0] == '\0'))
+            return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                    "--precision: entry '%.*s': expected fp32, bf16 or int8%s",
+                                    (int)len, p, eq ? " after NAME=" : "");
+        if (name && eq && strcmp(item, name) == 0) {
+            *out = v;
+            named = true;
+        } else if (!eq && !named) {
+            *out = v;
+        }
+        p += len + (end ? 1 : 0);
+    }
+    return NULL;
+}

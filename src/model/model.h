@@ -64,7 +64,19 @@ typedef struct skiff__model_options {
      * name. */
     const char *model_filename;
     const char *params_filename;
+    skiff_precision_t precision; /* requested; the engine may fall back to fp32 */
+    /* --precision's spec (see skiff__model_precision_for), resolved against
+     * the served name; wins over `precision` where it names one. NULL: none. */
+    const char *precision_spec;
 } skiff__model_options;
+
+/* The precision a --precision spec gives the model served as `name`: one
+ * precision for every model ("bf16"), or per model ("resnet=bf16,bert=int8",
+ * a bare entry the default for the rest); fp32 when spec is NULL or names
+ * other models only. An error names the flag and the entry when the spec is
+ * malformed; name NULL only checks it. */
+skiff_status_t *skiff__model_precision_for(const char *spec, const char *name,
+                                           skiff_precision_t *out);
 
 /* Fills options with the SKIFF_DEFAULT_* values (1 instance, 1 thread). */
 void skiff__model_options_default(skiff__model_options *opts);
@@ -130,6 +142,7 @@ typedef struct skiff__model_desc {
     /* KServe's platform: "skiff_onnx", or "skiff_paddle" for a Paddle
      * program (static string). */
     const char *platform;
+    const char *precision; /* in use: "fp32", "bf16" or "int8" (static string) */
     skiff__model_var *feed;
     int n_feed;
     skiff__model_var *fetch;

@@ -101,14 +101,16 @@ static const skiff__cfg_key flags[] = {
     {"params_filename", SKIFF__CFG_STR, OFF(params_filename), 0, NULL, 0, 0, NULL, "NAME",
      "with --model_filename: the Paddle program's combined parameter file (absent: one file "
      "per parameter)"},
+    {"precision", SKIFF__CFG_STR, OFF(precision), 0, "fp32", 0, 0, NULL, "P",
+     "fp32, bf16 or int8 (Paddle's flag): bf16 runs convolutions and products on bfloat16 "
+     "where the CPU has AVX512-BF16 (fp32 with a warning where not), int8 a quantized model's; "
+     "per model as NAME=P,NAME=P (a bare P sets the rest); docs/precision.md"},
     /* Paddle Serving flags without a meaning here. */
     {"gpu_ids", SKIFF__CFG_IGNORED, 0, 0, NULL, 0, 0, NULL, "IDS",
      "Paddle compatibility; CPU only, ignored"},
     {"workdir", SKIFF__CFG_IGNORED, 0, 0, NULL, 0, 0, NULL, "DIR", "Paddle compatibility; ignored"},
     {"runtime_thread_num", SKIFF__CFG_IGNORED, 0, 0, NULL, 0, 0, NULL, "N",
      "Paddle compatibility; use --thread"},
-    {"precision", SKIFF__CFG_IGNORED, 0, 0, NULL, 0, 0, NULL, "P",
-     "Paddle compatibility; fp32 only"},
     {"mem_optim_off", SKIFF__CFG_IGNORED, 0, 0, NULL, 0, 0, NULL, NULL,
      "Paddle compatibility; buffers are always planned"},
     {"enable_prometheus", SKIFF__CFG_IGNORED, 0, 0, NULL, 0, 0, NULL, NULL,
@@ -263,5 +265,8 @@ skiff_status_t *skiff__serve_config_parse(int argc, char **argv, skiff__serve_co
     if (!st)
         st = skiff__parse_batch_sizes("--warmup_batches", cfg->warmup_batches,
                                       cfg->batch_infer_size, sizes, &n);
+    skiff_precision_t p;
+    if (!st)
+        st = skiff__model_precision_for(cfg->precision, NULL, &p);
     return st;
 }

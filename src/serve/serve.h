@@ -53,6 +53,10 @@ typedef struct skiff__serve_config {
     bool ir_optim;
     const char *model_filename; /* Paddle's: other file names in every --model dir */
     const char *params_filename;
+    /* --precision: one precision for every model ("bf16"), or per model
+     * ("resnet=bf16,bert=int8", a bare entry the default for the rest);
+     * checked at parse time (skiff__model_precision_for). */
+    const char *precision;
     struct skiff__arena *arena; /* lists and YAML values; freed by skiff__serve_config_free */
 } skiff__serve_config;
 

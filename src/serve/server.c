@@ -363,7 +363,8 @@ static void summary(skiff__server *s)
         else if (d->inst_bytes)
             snprintf(mem, sizeof(mem), ", %.1f KiB of activations per instance at 1 row",
                      (double)d->inst_bytes / 1024.0);
-        skiff_log(SKIFF_LOG_INFO, "  model '%s' from %s", d->name, d->onnx_path);
+        skiff_log(SKIFF_LOG_INFO, "  model '%s' from %s, precision %s", d->name, d->onnx_path,
+                  d->precision ? d->precision : "fp32");
         skiff_log(SKIFF_LOG_INFO, "    %d instance%s x %d thread%s, queue %d, %s%s%s", d->instances,
                   d->instances == 1 ? "" : "s", d->threads, d->threads == 1 ? "" : "s",
                   d->queue_size, inl, mem, d->mergeable ? "" : ", no batch merging");
@@ -642,6 +643,7 @@ skiff_status_t *skiff__server_open(const skiff__serve_config *cfg, bool do_liste
         mo.optimize = cfg->ir_optim;
         mo.model_filename = cfg->model_filename;
         mo.params_filename = cfg->params_filename;
+        mo.precision_spec = i < cfg->n_models ? cfg->precision : NULL; /* a pipeline op: its conf */
         /* a pipeline op's auto-batching is its model's: batch_size rows at
          * most per run, auto_batching_timeout the longest a backlog waits */
         for (int k = 0; i >= cfg->n_models && s->pconf && k < s->pconf->n_ops; k++) {
@@ -656,6 +658,8 @@ skiff_status_t *skiff__server_open(const skiff__serve_config *cfg, bool do_liste
                                                             : oc->auto_batching_timeout * 1000);
             if (oc->thread_num > 0)
                 mo.threads = oc->thread_num;
+            if (oc->precision && !skiff_precision_parse(oc->precision, &mo.precision))
+                mo.precision = SKIFF_PRECISION_FP32; /* fp16: noted when the conf was read */
             break;
         }
         uint64_t t0 = skiff__now_ns();

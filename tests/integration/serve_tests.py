@@ -45,7 +45,7 @@ SKIFF = None
 class Server:
     """A `skiff serve` process on 127.0.0.1 and an ephemeral port."""
 
-    def __init__(self, models, *flags, name=None, wait=True):
+    def __init__(self, models, *flags, name=None, wait=True, env=None):
         self.tmp = tempfile.mkdtemp(prefix="skiff-it-")
         self.port_file = os.path.join(self.tmp, "port")
         self.log_path = os.path.join(self.tmp, "serve.log")
@@ -54,7 +54,8 @@ class Server:
             cmd += ["--name", name]
         cmd += list(flags)
         self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=dict(os.environ, **env) if env else None)
         self.port = None
         if wait:
             self.wait_ready()
@@ -373,6 +374,25 @@ def test_multi():
     with Server([UCI], "--warmup_batches", "1,2,4", "--instances", "2", name="uci") as srv:
         good_uci(srv)
         check("warmed 2 more batch sizes on 2 instances" in srv.logs(), "warm-up logged", srv.logs())
+        check(srv.stop() == 0, "exit code")
+    # --precision per model: where the CPU lacks AVX512-BF16 (ONEDNN_MAX_CPU_ISA
+    # caps it here) bf16 falls back to fp32 with one warning, and the metadata
+    # tells the precision in use.
+    bad = subprocess.run([SKIFF, "serve", "--model", UCI, "--precision", "two=fp64"], capture_output=True, text=True)
+    check(bad.returncode != 0 and "--precision: entry 'two=fp64'" in bad.stderr, "serve refuses a bad --precision",
+          bad.stderr)
+    with Server([UCI, conv_server], "--precision", "twoconv=bf16", env={"ONEDNN_MAX_CPU_ISA": "AVX2"}) as srv:
+        logs = srv.logs()
+        check(logs.count("precision bf16 requested, running fp32") == 1 and "AVX512-BF16" in logs,
+              "bf16 fallback warned once", logs)
+        check("model 'twoconv' from" in logs and ", precision fp32" in logs, "precision in the start log", logs)
+        for m in ("twoconv", "uci_housing_model"):
+            meta = requests.get(srv.url + "/v2/models/" + m).json()
+            check(meta.get("parameters", {}).get("precision") == "fp32", "metadata precision", m, meta)
+        cfg = requests.get(srv.url + "/v2/models/twoconv/config").json()
+        check(cfg["parameters"]["precision"]["string_value"] == "fp32", "config precision", cfg)
+        r = requests.post(srv.url + "/twoconv/prediction", json={"feed": [{"a1": [1, 2, 3], "b1": [1, 1, 1]}], "fetch": ["s1"]})
+        check(r.status_code == 200 and close(r.json()["result"]["s1"], [2, 3, 4]), "served after fallback", r.text)
         check(srv.stop() == 0, "exit code")
     # A model whose weights live in an external data file: the file comes along.
     ext_server = os.path.join(tmp, "extconv")

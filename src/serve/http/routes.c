@@ -298,7 +298,8 @@ static bool build_model_meta(skiff__buf *b, const skiff__served *sm)
            skiff__buf_cstr(b, d->platform ? d->platform : "skiff_onnx") &&
            skiff__buf_lit(b, ",\"inputs\":") && put_tensor_list(b, d->feed, d->n_feed) &&
            skiff__buf_lit(b, ",\"outputs\":") && put_tensor_list(b, d->fetch, d->n_fetch) &&
-           skiff__buf_lit(b, "}");
+           skiff__buf_lit(b, ",\"parameters\":{\"precision\":") &&
+           skiff__buf_cstr(b, d->precision ? d->precision : "fp32") && skiff__buf_lit(b, "}}");
 }
 
 static bool put_config_io(skiff__buf *b, const skiff__model_var *vars, int n, bool batched_model)
@@ -337,8 +338,10 @@ static bool build_model_config(skiff__buf *b, const skiff__served *sm)
     return ok &&
            skiff__buf_printf(b,
                              ",\"parameters\":{\"intra_op_threads\":{\"string_value\":\"%d\"},"
-                             "\"inline\":{\"string_value\":\"%s\"}}}",
-                             d->threads, d->inline_ok ? "true" : "false");
+                             "\"inline\":{\"string_value\":\"%s\"},"
+                             "\"precision\":{\"string_value\":\"%s\"}}}",
+                             d->threads, d->inline_ok ? "true" : "false",
+                             d->precision ? d->precision : "fp32");
 }
 
 static bool put_stat(skiff__buf *b, const char *name, uint64_t count, uint64_t ns, bool comma)

@@ -261,8 +261,8 @@ static void test_ocr(void **state)
         "conf/ocr.yml:3: build_dag_each_worker: true: no effect: skiff builds one DAG that "
         "every worker shares",
         "conf/ocr.yml:5: dag.retry: 0 reads as 1 (one try, as Paddle makes it)",
-        "conf/ocr.yml:28: op.det.local_service_conf.precision: fp16: no effect: skiff runs "
-        "fp32 here",
+        "conf/ocr.yml:28: op.det.local_service_conf.precision: fp16: no effect: no fp16 kernels "
+        "on CPU; runs fp32 (bf16 is the reduced precision skiff runs)",
         "conf/ocr.yml:29: op.det.local_service_conf.use_mkldnn: no effect: skiff always runs "
         "its CPU kernels on oneDNN",
         "conf/ocr.yml:32: op.det.local_service_conf.ir_optim: no effect: skiff always runs its "
