@@ -633,8 +633,9 @@ static skiff_status_t *read_lsc(rd *r, skiff__pipe_op_conf *op, op_extra *x, con
             if (!(st = get_choice(r, v, precisions, "fp32|fp16|bf16|int8", &choice))) {
                 op->precision = precisions[choice];
                 if (choice == 1)
-                    st = note(r, v, "fp16: no effect: no fp16 kernels on CPU; runs fp32 (bf16 "
-                                    "is the reduced precision skiff runs)");
+                    st = note(r, v,
+                              "fp16: no effect: no fp16 kernels on CPU; runs fp32 (bf16 "
+                              "is the reduced precision skiff runs)");
             }
         } else if (!strcmp(key, "concurrency")) {
             if (x->set_concurrency)

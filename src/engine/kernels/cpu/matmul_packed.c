@@ -57,7 +57,7 @@ typedef struct mm_entry {
     dnnl_memory_t m_src, m_src_lp, m_wei, m_bias, m_dst, m_scratch;
     void *wei_buf;
     size_t scratch_size, src_off, work_bytes; /* A's bf16 copy at src_off of the scratch */
-    bool has_bias, has_sum, wei_user; /* wei_user: the primitive reads B as stored */
+    bool has_bias, has_sum, wei_user;         /* wei_user: the primitive reads B as stored */
 } mm_entry;
 
 static void mm_entry_free(void *p)
