@@ -97,7 +97,9 @@ static skiff_status_t *mark_shape_nodes(skiff_model_t *m)
 /* Settles the precision the model runs in: the requested one where this
  * CPU has the instructions (one warning and FP32 where not), then marks the
  * nodes that run in it. */
-static skiff_status_t *plan_precision(skiff_model_t *m, skiff_precision_t want, int verbose)
+/* The requested precision where this CPU runs it (one warning and fp32
+ * where not); before the graph passes, which the int8 one changes. */
+static skiff_status_t *settle_precision(skiff_model_t *m, skiff_precision_t want)
 {
     if (want != SKIFF_PRECISION_FP32 && want != SKIFF_PRECISION_BF16 &&
         want != SKIFF_PRECISION_INT8)
@@ -108,15 +110,39 @@ static skiff_status_t *plan_precision(skiff_model_t *m, skiff_precision_t want, 
                   m->g->name, why);
         want = SKIFF_PRECISION_FP32;
     }
-    if (want == SKIFF_PRECISION_INT8) {
+    m->precision = want;
+    return NULL;
+}
+
+/* After the passes: marks the nodes that run in the precision (bf16), or
+ * counts the int8 convolutions the int8 pass made (none: fp32, warned). */
+static skiff_status_t *plan_precision(skiff_model_t *m, const skiff__pass_stats *ps,
+                                      int verbose)
+{
+    skiff_precision_t want = m->precision;
+    int qdq_fused = ps->qdq_fused;
+    if (want == SKIFF_PRECISION_INT8 && ps->qdq_saturating)
         skiff_log(SKIFF_LOG_WARN,
-                  "model '%s': precision int8 requested, running fp32: int8 runs a quantized "
-                  "(QDQ) model; make one with `skiff quantize`",
+                  "model '%s': %d of %d int8 convolutions have weights beyond 7 bits; this CPU "
+                  "has no VNNI, so their uint8 x int8 products can saturate in pairs (as in "
+                  "other engines): quantize with 7-bit weights (`skiff quantize` does; "
+                  "docs/precision.md)",
+                  m->g->name, ps->qdq_saturating, qdq_fused);
+    if (want == SKIFF_PRECISION_INT8 && ps->qdq_float && qdq_fused)
+        skiff_log(SKIFF_LOG_INFO,
+                  "model '%s': %d quantized convolutions stay float (oneDNN's int8 kernels "
+                  "need constant scales, int8 weights with zero point 0)",
+                  m->g->name, ps->qdq_float);
+    if (want == SKIFF_PRECISION_INT8 && qdq_fused == 0) {
+        skiff_log(SKIFF_LOG_WARN,
+                  "model '%s': precision int8 requested, running fp32: the model has no "
+                  "quantized (QuantizeLinear/DequantizeLinear) convolution int8 kernels run; "
+                  "make one with `skiff quantize`",
                   m->g->name);
         want = SKIFF_PRECISION_FP32;
     }
     m->precision = want;
-    m->n_reduced = skiff__plan_precision(m->g, want);
+    m->n_reduced = want == SKIFF_PRECISION_INT8 ? qdq_fused : skiff__plan_precision(m->g, want);
     if (verbose && want != SKIFF_PRECISION_FP32)
         skiff_log(SKIFF_LOG_INFO,
                   "model '%s': precision %s: %d convolutions and products in %s, the rest fp32",
@@ -174,9 +200,12 @@ static skiff_status_t *model_from_graph(skiff__graph *g, const skiff_model_optio
     int before = 0;
     for (int i = 0; i < g->n_nodes; i++)
         before += !g->nodes[i].dead;
-    if (optimize) {
-        skiff__pass_stats ps = {0};
-        st = skiff__graph_optimize(g, &ps);
+    skiff__pass_stats ps = {0};
+    st = settle_precision(m, opts ? opts->precision : SKIFF_PRECISION_FP32);
+    if (!st && m->precision == SKIFF_PRECISION_INT8 && !optimize)
+        m->precision = SKIFF_PRECISION_FP32; /* the int8 pass is a graph pass */
+    if (!st && optimize) {
+        st = skiff__graph_optimize(g, m->precision == SKIFF_PRECISION_INT8, &ps);
         if (!st && verbose)
             skiff_log(SKIFF_LOG_INFO,
                       "graph passes: %d identity removed, %d folded, %d dead, %d conv biases "
@@ -188,7 +217,7 @@ static skiff_status_t *model_from_graph(skiff__graph *g, const skiff_model_optio
     if (!st && !skiff__plan_layouts(g))
         st = skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory planning layouts");
     if (!st)
-        st = plan_precision(m, opts ? opts->precision : SKIFF_PRECISION_FP32, verbose);
+        st = plan_precision(m, &ps, verbose);
     if (!st)
         st = prepare_nodes(g);
     if (!st) {

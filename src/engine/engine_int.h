@@ -390,8 +390,15 @@ skiff_status_t *skiff__onnx_read_tensor(const void *data, size_t size, skiff_ten
 typedef struct skiff__pass_stats {
     int removed_identity, folded, dead, bn_folded, act_fused, sum_fused, gelu_fused, ln_fused,
         hardswish_fused, bias_folded;
+    int qdq_fused; /* int8: convolutions fused with their (De)QuantizeLinear */
+    int qdq_float; /* int8: quantized convolutions left float (oneDNN cannot run them) */
+    int qdq_saturating; /* of qdq_fused, those skiff__conv_q_may_saturate */
 } skiff__pass_stats;
-skiff_status_t *skiff__graph_optimize(skiff__graph *g, skiff__pass_stats *stats);
+/* int8: the quantized (QDQ) convolutions become int8 convolutions (skiff
+ * QConv): DequantizeLinear of the input and of constant int8 weights, the
+ * Conv, its fused activations and a QuantizeLinear of the result, when
+ * oneDNN can run them (skiff__conv_q_unfit). */
+skiff_status_t *skiff__graph_optimize(skiff__graph *g, bool int8, skiff__pass_stats *stats);
 
 /* Decides which values are held channels-last (sets the nodes' x_cl,
  * sum_cl and y_cl): those made by one node that can write them so and read
@@ -407,6 +414,18 @@ bool skiff__plan_layouts(skiff__graph *g);
  * (softmax, normalisations, reductions, elementwise math, recurrences,
  * graph inputs and outputs). Returns how many it marked. */
 int skiff__plan_precision(skiff__graph *g, skiff_precision_t p);
+
+/* Why the int8 convolution node n (inputs in QLinearConv's order; fused:
+ * the int8 pass's skiff QConv, whose result may stay float and whose bias
+ * is float) cannot run on oneDNN's int8 kernels, or NULL when it can
+ * (kernels/cpu/conv.c). */
+const char *skiff__conv_q_unfit(const skiff__node *n, const skiff__graph *g, bool fused);
+
+/* Whether uint8 x int8 products of the int8 convolution n can saturate on
+ * this CPU: without VNNI, oneDNN (as every engine using vpmaddubsw) adds
+ * two u8 x s8 products in int16, which overflows when two neighbouring input
+ * channels' weights have |w1| + |w2| > 128 (weights beyond 7 bits). */
+bool skiff__conv_q_may_saturate(const skiff__node *n, const skiff__graph *g);
 
 /* Whether this CPU runs bf16 convolutions and products natively
  * (AVX512-BF16 or AMX through oneDNN); when not, *why says so. */

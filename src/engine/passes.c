@@ -58,13 +58,28 @@ static int remove_identities(skiff__graph *g)
     return removed;
 }
 
-static skiff_status_t *fold_constants(skiff__graph *g, int *folded)
+static int sole_consumer(const skiff__graph *g, int v);
+
+/* A DequantizeLinear of constant weights that a Conv reads as W: the int8
+ * pass wants the int8 weights, not their float32 fold. */
+static bool conv_weight_dq(const skiff__graph *g, const skiff__node *n)
+{
+    if (!is_op(n, "DequantizeLinear") || n->n_out < 1)
+        return false;
+    int c = sole_consumer(g, n->out[0]);
+    return c >= 0 && is_op(&g->nodes[c], "Conv") && g->nodes[c].n_in > 1 &&
+           g->nodes[c].in[1] == n->out[0];
+}
+
+static skiff_status_t *fold_constants(skiff__graph *g, bool keep_conv_dq, int *folded)
 {
     for (int i = 0; i < g->n_nodes; i++) {
         skiff__node *n = &g->nodes[i];
         if (n->dead || !n->op)
             continue;
         if (strncmp(n->op_type, "Random", 6) == 0 || strcmp(n->op_type, "Bernoulli") == 0)
+            continue;
+        if (keep_conv_dq && conv_weight_dq(g, n))
             continue;
         bool all_const = n->n_in > 0;
         for (int k = 0; k < n->n_in && all_const; k++)
@@ -884,11 +899,131 @@ static void drop_unused_constants(skiff__graph *g)
     }
 }
 
-skiff_status_t *skiff__graph_optimize(skiff__graph *g, skiff__pass_stats *stats)
+/* ---- int8: quantized convolutions (see skiff__graph_optimize) ---- */
+
+/* The element type of quantized value v: its declared type, or the type
+ * of the QuantizeLinear that makes it (its zero point's; uint8 without). */
+static skiff_dtype_t q_type(const skiff__graph *g, int v)
+{
+    skiff_dtype_t dt = g->values[v].dtype;
+    if (dt == SKIFF_DTYPE_UINT8 || dt == SKIFF_DTYPE_INT8)
+        return dt;
+    int p = v >= 0 ? g->values[v].producer : -1;
+    const skiff__node *made = p >= 0 ? &g->nodes[p] : NULL;
+    if (made && !made->dead && strcmp(made->op_type, "QConv") == 0 &&
+        strcmp(made->domain, SKIFF_DOMAIN_SKIFF) == 0) /* an int8 convolution made here */
+        return made->n_in > 7 && made->in[7] >= 0 && g->values[made->in[7]].constant
+                   ? g->values[made->in[7]].constant->dtype
+                   : SKIFF_DTYPE_UNDEFINED;
+    skiff__node *q = producer_of((skiff__graph *)g, v, "QuantizeLinear");
+    if (!q)
+        return SKIFF_DTYPE_UNDEFINED;
+    const skiff_tensor_t *zp = q->n_in > 2 && q->in[2] >= 0 ? g->values[q->in[2]].constant : NULL;
+    return zp ? zp->dtype : q->n_in > 2 && q->in[2] >= 0 ? SKIFF_DTYPE_UNDEFINED : SKIFF_DTYPE_UINT8;
+}
+
+/* A zero point given, or a new constant 0 of type dt; -1 when out of memory. */
+static int zero_point(skiff__graph *g, const skiff__node *qdq, skiff_dtype_t dt)
+{
+    if (qdq->n_in > 2 && qdq->in[2] >= 0)
+        return qdq->in[2];
+    int64_t none[1] = {0};
+    skiff_tensor_t *t = NULL;
+    skiff_status_t *st = skiff_tensor_new(dt, 0, none, &t);
+    if (st) {
+        skiff_status_free(st);
+        return -1;
+    }
+    memset(t->data, 0, t->nbytes);
+    return add_constant(g, qdq->name && qdq->name[0] ? qdq->name : "qdq", "_zero_point", t);
+}
+
+static skiff_status_t *fuse_qdq(skiff__graph *g, skiff__pass_stats *stats)
+{
+    for (int i = 0; i < g->n_nodes; i++) {
+        skiff__node *n = &g->nodes[i];
+        if (!is_op(n, "Conv") || n->n_in < 2 || n->n_out != 1 || n->sum_input >= 0)
+            continue;
+        skiff__node *dx = producer_of(g, n->in[0], "DequantizeLinear");
+        skiff__node *dw = producer_of(g, n->in[1], "DequantizeLinear");
+        if (!dx || !dw || dx->n_in < 2 || dw->n_in < 2 || dx->in[0] < 0 || dw->in[0] < 0)
+            continue;
+        const skiff_tensor_t *ws = g->values[dw->in[1]].constant;
+        if (ws && skiff_tensor_numel(ws) > 1 && skiff__attr_int(dw, "axis", 1) != 0)
+            continue; /* per-channel scales on another axis than the output channels */
+        skiff_dtype_t xdt = q_type(g, dx->in[0]);
+        if (xdt == SKIFF_DTYPE_UNDEFINED)
+            continue;
+        int c = sole_consumer(g, n->out[0]);
+        skiff__node *qy = c >= 0 && is_op(&g->nodes[c], "QuantizeLinear") ? &g->nodes[c] : NULL;
+        if (qy && (qy->n_in < 2 || qy->in[0] != n->out[0] || qy->n_out != 1))
+            qy = NULL;
+        int in[9] = {dx->in[0], dx->in[1], -1, dw->in[0], dw->in[1],
+                     dw->n_in > 2 ? dw->in[2] : -1, -1, -1, n->n_in > 2 ? n->in[2] : -1};
+        if ((in[2] = zero_point(g, dx, xdt)) < 0)
+            return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+        if (qy) {
+            const skiff_tensor_t *yz = qy->n_in > 2 && qy->in[2] >= 0
+                                           ? g->values[qy->in[2]].constant
+                                           : NULL;
+            in[6] = qy->in[1];
+            if (qy->n_in > 2 && qy->in[2] >= 0 && !yz)
+                in[6] = -1; /* a zero point computed at run time: keep Q apart */
+            else if ((in[7] = zero_point(g, qy, yz ? yz->dtype : SKIFF_DTYPE_UINT8)) < 0)
+                return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+        }
+        /* try it on the node, put the old inputs back if oneDNN cannot run it */
+        int *old_in = n->in, old_n = n->n_in;
+        int *ni = skiff__malloc(sizeof(in));
+        if (!ni)
+            return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+        memcpy(ni, in, sizeof(in));
+        if (in[6] < 0)
+            ni[7] = -1;
+        n->in = ni;
+        n->n_in = 9;
+        const skiff__op *op = skiff__op_find(SKIFF_DOMAIN_SKIFF, "QConv", 1);
+        char *type = skiff__strdup("QConv"), *dom = skiff__strdup(SKIFF_DOMAIN_SKIFF);
+        const char *why = op ? skiff__conv_q_unfit(n, g, true) : "no int8 kernel";
+        if (why) {
+            skiff_log(SKIFF_LOG_DEBUG, "int8 pass: node '%s' (Conv) stays float: %s",
+                      n->name ? n->name : "", why);
+            stats->qdq_float++;
+        }
+        if (why || !type || !dom) {
+            n->in = old_in;
+            n->n_in = old_n;
+            skiff__free(ni);
+            skiff__free(type);
+            skiff__free(dom);
+            if (!type || !dom)
+                return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+            continue;
+        }
+        skiff__free(old_in);
+        skiff__free(n->op_type);
+        skiff__free(n->domain);
+        n->op_type = type;
+        n->domain = dom;
+        n->op = op;
+        if (ni[6] >= 0) { /* the result is Q's */
+            int old = n->out[0];
+            n->out[0] = qy->out[0];
+            g->values[n->out[0]].producer = i;
+            g->values[old].n_consumers = 0;
+            qy->dead = true;
+        }
+        stats->qdq_fused++;
+        stats->qdq_saturating += skiff__conv_q_may_saturate(n, g);
+    }
+    return NULL;
+}
+
+skiff_status_t *skiff__graph_optimize(skiff__graph *g, bool int8, skiff__pass_stats *stats)
 {
     skiff__graph_recount(g);
     stats->removed_identity = remove_identities(g);
-    skiff_status_t *st = fold_constants(g, &stats->folded);
+    skiff_status_t *st = fold_constants(g, int8, &stats->folded);
     if (st)
         return st;
     skiff__graph_recount(g);
@@ -906,6 +1041,15 @@ skiff_status_t *skiff__graph_optimize(skiff__graph *g, skiff__pass_stats *stats)
     stats->sum_fused = fuse_sums(g);
     skiff__graph_recount(g);
     stats->act_fused = fuse_activations(g);
+    if (int8) {
+        skiff__graph_recount(g);
+        if ((st = fuse_qdq(g, stats)))
+            return st;
+        skiff__graph_recount(g);
+        /* the weights of the convolutions left float */
+        if ((st = fold_constants(g, false, &stats->folded)))
+            return st;
+    }
     stats->dead = remove_dead(g);
     skiff__graph_recount(g);
     drop_unused_constants(g);

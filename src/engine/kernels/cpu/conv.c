@@ -17,6 +17,7 @@
  * (output_padding, or output_shape larger than the full result) computes
  * the full unpadded result and copies the requested window, filling
  * positions no input reaches with the bias. */
+#include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,9 +61,31 @@ typedef enum {
 /* Trials run so far in this process (skiff__conv_trials). */
 static _Atomic uint64_t conv_trials;
 
+/* An int8 convolution's constants, worked out once at load (QLinearConv
+ * whose scales, zero points and weights are constants, and the Conv
+ * between DequantizeLinear and QuantizeLinear that the int8 pass fuses).
+ * oneDNN computes acc = sum (x - x_zp) w exactly in int32, then
+ * (acc + bias) * scale[m], the post-ops, + y_zp, rounded to nearest even
+ * and saturated: QLinearConv's arithmetic with the multiplier in float. */
+typedef struct conv_q {
+    dnnl_data_type_t x_dt, y_dt; /* u8 or s8; y_dt f32 when the result stays float */
+    int32_t xz, yz;
+    int n_scales;    /* 1 or M */
+    float *scales;   /* x_scale * w_scale[m] (/ y_scale where folded) */
+    float *bias;     /* in accumulator units: B, or b / (x_scale * w_scale[m]); NULL: none */
+    int n_act;       /* the post-ops: the node's activations, rescaled where */
+    skiff__fused_act act[SKIFF_MAX_ACTS + 1]; /* y_scale is folded into scales */
+    /* int8 x on a CPU without VNNI: oneDNN would halve the weights to keep
+     * its s8 x s8 pairs from saturating, a rounding the QDQ arithmetic does
+     * not have; x ^ 0x80 is x + 128 as uint8 instead (x_dt u8, xz + 128),
+     * one pass over x per run */
+    bool flip_x;
+} conv_q;
+
 typedef struct conv_prep {
     skiff__wpack wp;
     bool has_wp; /* W is a constant: pack it once into wp */
+    conv_q *q;   /* int8 convolution; NULL for float ones */
     /* The timed choice per shape class, shared by every context, so each
      * class is timed once per model and all contexts run the same kernel. */
     pthread_mutex_t mu;
@@ -155,6 +178,7 @@ typedef struct conv_entry {
     dnnl_primitive_t src_reorder, dst_reorder, sum_reorder, wei_reorder;
     dnnl_memory_t m_src_user, m_src, m_wei_user, m_wei, m_bias, m_dst, m_dst_user, m_sum_user;
     dnnl_memory_t m_scratch;
+    dnnl_memory_t m_zp_src, m_zp_dst; /* int8: the zero points as runtime arguments */
     void *wei_buf; /* weights packed for this entry only (trials, full store) */
     /* Per-run buffers live in the context's scratch (skiff__kctx_scratch),
      * not in the entry, so cached shapes hold no activation-sized memory:
@@ -184,8 +208,9 @@ static void entry_free(void *p)
     for (size_t i = 0; i < sizeof(prims) / sizeof(prims[0]); i++)
         if (prims[i])
             dnnl_primitive_destroy(prims[i]);
-    dnnl_memory_t mems[] = {e->m_src_user, e->m_src,      e->m_wei_user, e->m_wei,    e->m_bias,
-                            e->m_dst,      e->m_dst_user, e->m_sum_user, e->m_scratch};
+    dnnl_memory_t mems[] = {e->m_src_user, e->m_src,      e->m_wei_user, e->m_wei,
+                            e->m_bias,     e->m_dst,      e->m_dst_user, e->m_sum_user,
+                            e->m_scratch,  e->m_zp_src,   e->m_zp_dst};
     for (size_t i = 0; i < sizeof(mems) / sizeof(mems[0]); i++)
         if (mems[i])
             dnnl_memory_destroy(mems[i]);
@@ -228,8 +253,10 @@ typedef struct conv_setup {
     skiff__wpack *wp;   /* shared packed store; NULL when W is not constant */
     /* what the primitive reads X and W as: f32, or bf16 for a node the
      * precision pass marked (X reordered to it per run, W packed once);
-     * the result, bias and sum stay f32 */
-    dnnl_data_type_t dt;
+     * the result, bias and sum stay f32. int8: X u8/s8, W s8, the result
+     * as q says (then src_user and dst_user have those types too). */
+    dnnl_data_type_t dt, wdt, ddt;
+    const conv_q *q;
 } conv_setup;
 
 static dnnl_status_t make_pd(const conv_setup *cs, const dnnl_memory_desc_t *src,
@@ -328,7 +355,7 @@ static dnnl_status_t build_entry(const conv_setup *cs, const_dnnl_primitive_attr
          * for X's conversion to bf16) */
         TRY(matmul_view(cs, &mm));
         cs = &mm;
-        TRY(dnnl_memory_desc_init_by_tag(&any_wei, 2, mm.wei_user.dims, cs->dt,
+        TRY(dnnl_memory_desc_init_by_tag(&any_wei, 2, mm.wei_user.dims, cs->wdt,
                                          dnnl_format_tag_any));
         src_dt = mm.src_user;
         src_dt.data_type = cs->dt;
@@ -338,11 +365,11 @@ static dnnl_status_t build_entry(const conv_setup *cs, const_dnnl_primitive_attr
         TRY(dnnl_primitive_desc_create(&pd, &d, attr, eng, NULL));
         goto built;
     }
-    TRY(dnnl_memory_desc_init_by_tag(&any_wei, cs->wei_user.ndims, cs->wei_user.dims, cs->dt,
+    TRY(dnnl_memory_desc_init_by_tag(&any_wei, cs->wei_user.ndims, cs->wei_user.dims, cs->wdt,
                                      dnnl_format_tag_any));
     TRY(dnnl_memory_desc_init_by_tag(&any_src, cs->ndim, cs->src_user.dims, cs->dt,
                                      dnnl_format_tag_any));
-    TRY(dnnl_memory_desc_init_by_tag(&any_dst, cs->ndim, cs->dst_user.dims, dnnl_f32,
+    TRY(dnnl_memory_desc_init_by_tag(&any_dst, cs->ndim, cs->dst_user.dims, cs->ddt,
                                      dnnl_format_tag_any));
     if (cand == CAND_WINOGRAD) {
         TRY(make_pd(cs, &any_src, &any_wei, &any_dst, attr, true, &pd));
@@ -401,6 +428,15 @@ built:;
     }
     if (cs->has_bias)
         TRY(dnnl_memory_create(&e->m_bias, &cs->bias, eng, DNNL_MEMORY_NONE));
+    if (cs->q) {
+        dnnl_memory_desc_t zmd;
+        dnnl_dims_t one = {1};
+        TRY(dnnl_memory_desc_init_by_tag(&zmd, 1, one, dnnl_s32, dnnl_a));
+        if (cs->q->xz)
+            TRY(dnnl_memory_create(&e->m_zp_src, &zmd, eng, (void *)&cs->q->xz));
+        if (cs->q->yz && cs->q->y_dt != dnnl_f32)
+            TRY(dnnl_memory_create(&e->m_zp_dst, &zmd, eng, (void *)&cs->q->yz));
+    }
     e->has_bias = cs->has_bias;
     e->has_sum = cs->with_sum;
     TRY(skiff__dnnl_prim_create(pd, &e->prim, &e->m_scratch, &e->scratch_size));
@@ -471,7 +507,7 @@ static dnnl_status_t exec_entry(conv_entry *e, dnnl_stream_t stream, const conv_
             memcpy(acc, io->sum, e->acc_bytes);
         }
     }
-    dnnl_exec_arg_t args[5];
+    dnnl_exec_arg_t args[7];
     int n = 0;
     args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, src};
     args[n++] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, e->m_wei};
@@ -480,6 +516,10 @@ static dnnl_status_t exec_entry(conv_entry *e, dnnl_stream_t stream, const conv_
     args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DST, dst};
     if (e->m_scratch)
         args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, e->m_scratch};
+    if (e->m_zp_src)
+        args[n++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, e->m_zp_src};
+    if (e->m_zp_dst)
+        args[n++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST, e->m_zp_dst};
     TRY(dnnl_primitive_execute(e->prim, stream, n, args));
     if (e->dst_reorder)
         TRY(exec_reorder(e->dst_reorder, stream, e->m_dst, e->m_dst_user));
@@ -672,6 +712,8 @@ static conv_entry *compile_entry(const conv_setup *cs, const_dnnl_primitive_attr
                                  skiff_status_t **st)
 {
     int pinned = pinned_algo();
+    if ((pinned == CAND_WINOGRAD && cs->dt != dnnl_f32) || (pinned == CAND_MATMUL && cs->q))
+        pinned = -1; /* no bf16 or int8 Winograd here, no int8 matmul view */
     conv_cand known = CAND_BLOCKED;
     bool have = prep && find_pick(prep, key, &known);
     if (pinned == CAND_PLAIN || (have && known == CAND_PLAIN))
@@ -698,10 +740,12 @@ static conv_entry *compile_entry(const conv_setup *cs, const_dnnl_primitive_attr
     int64_t px = 1;
     for (int i = 2; i < cs->ndim; i++)
         px *= cs->src_user.dims[i];
+    /* bf16 converts X either way, and has no Winograd; int8 runs the direct kernel */
+    bool f32 = cs->dt == dnnl_f32;
     bool try_plain = pinned < 0 && one_by_one && !src_cl && !dst_cl && px <= CONV_PLAIN_TRIAL_PX &&
-                     cs->dt == dnnl_f32; /* in bf16 X is converted either way */
-    bool try_wino = pinned < 0 && wino_shape && cs->dt == dnnl_f32; /* no bf16 Winograd */
-    bool try_mm = pinned < 0 && mm_shape;
+                     f32;
+    bool try_wino = pinned < 0 && wino_shape && f32;
+    bool try_mm = pinned < 0 && mm_shape && !cs->q;
     if (!prep || (!try_plain && !try_wino && !try_mm) || have || picks_full(prep))
         return new_entry(cs, attr, CAND_BLOCKED, false, crop, s, st);
 
@@ -903,7 +947,7 @@ skiff_status_t *skiff__conv_out_shape(const skiff__kctx *ctx, const skiff_tensor
 /* W's ONNX layout as a oneDNN descriptor by strides, with a group dim when
  * g > 1 ([C, M/g, k...] for ConvTranspose, [M, C/g, k...] otherwise). */
 static dnnl_status_t wei_desc(dnnl_memory_desc_t *md, const conv_attrs *a, int nsp, int64_t M,
-                              int64_t C, int64_t g, bool transpose)
+                              int64_t C, int64_t g, bool transpose, dnnl_data_type_t dt)
 {
     dnnl_dims_t wd, ws;
     int wn = 0;
@@ -926,7 +970,7 @@ static dnnl_status_t wei_desc(dnnl_memory_desc_t *md, const conv_attrs *a, int n
         st_k *= a->k[i];
     }
     wn += nsp;
-    return dnnl_memory_desc_init_by_strides(md, wn, wd, dnnl_f32, ws);
+    return dnnl_memory_desc_init_by_strides(md, wn, wd, dt, ws);
 }
 
 /* Multiply-adds of the node, for the compute guard: per output (per input
@@ -971,20 +1015,56 @@ skiff_status_t *skiff__conv_weight_shape(const skiff__kctx *ctx, const char *wna
     return NULL;
 }
 
-static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose)
+/* The int8 primitive's attr: per-channel (or one) output scales, the
+ * zero points as runtime arguments, q's post-ops. */
+static dnnl_status_t q_attr(const conv_q *q, dnnl_primitive_attr_t *out)
+{
+    dnnl_status_t s = skiff__dnnl_attr(q->act, q->n_act, false, out);
+    if (s != dnnl_success)
+        return s;
+    s = dnnl_primitive_attr_set_output_scales(*out, q->n_scales, q->n_scales > 1 ? 1 << 1 : 0,
+                                              q->scales);
+    const int32_t rt = DNNL_RUNTIME_S32_VAL;
+    if (s == dnnl_success && q->xz)
+        s = dnnl_primitive_attr_set_zero_points(*out, DNNL_ARG_SRC, 1, 0, &rt);
+    if (s == dnnl_success && q->yz && q->y_dt != dnnl_f32)
+        s = dnnl_primitive_attr_set_zero_points(*out, DNNL_ARG_DST, 1, 0, &rt);
+    if (s != dnnl_success) {
+        dnnl_primitive_attr_destroy(*out);
+        *out = NULL;
+    }
+    return s;
+}
+
+static skiff_dtype_t q_dtype(dnnl_data_type_t dt)
+{
+    return dt == dnnl_u8 ? SKIFF_DTYPE_UINT8 : dt == dnnl_s8 ? SKIFF_DTYPE_INT8 : SKIFF_DTYPE_FLOAT32;
+}
+
+/* Conv, ConvTranspose, and (q set) an int8 convolution: inputs x, x_scale,
+ * x_zero_point, w, ... in QLinearConv's order, the constants in q. */
+static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose, const conv_q *q)
 {
     const skiff__node *node = ctx->node;
     const skiff_tensor_t *X = ctx->n_in > 0 ? ctx->in[0] : NULL;
-    const skiff_tensor_t *W = ctx->n_in > 1 ? ctx->in[1] : NULL;
-    const skiff_tensor_t *B = ctx->n_in > 2 && node->n_in > 2 ? ctx->in[2] : NULL;
+    const skiff_tensor_t *W = ctx->n_in > (q ? 3 : 1) ? ctx->in[q ? 3 : 1] : NULL;
+    const skiff_tensor_t *B = !q && ctx->n_in > 2 && node->n_in > 2 ? ctx->in[2] : NULL;
     if (!X || !W)
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "inputs 'X' and 'W' are required");
-    if (X->dtype != SKIFF_DTYPE_FLOAT32 || W->dtype != SKIFF_DTYPE_FLOAT32 ||
-        (B && B->dtype != SKIFF_DTYPE_FLOAT32))
+    if (q) {
+        skiff_dtype_t xdt = q->flip_x ? SKIFF_DTYPE_INT8 : q_dtype(q->x_dt);
+        if (X->dtype != xdt || W->dtype != SKIFF_DTYPE_INT8)
+            return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "input '%s': expected %s, got %s",
+                               X->dtype != xdt ? "x" : "w",
+                               skiff_dtype_name(X->dtype != xdt ? xdt : SKIFF_DTYPE_INT8),
+                               skiff_dtype_name(X->dtype != xdt ? X->dtype : W->dtype));
+    } else if (X->dtype != SKIFF_DTYPE_FLOAT32 || W->dtype != SKIFF_DTYPE_FLOAT32 ||
+               (B && B->dtype != SKIFF_DTYPE_FLOAT32)) {
         return skiff__kerr(ctx, SKIFF_CODE_UNSUPPORTED, "dtype %s: only float32 is implemented",
                            skiff_dtype_name(X->dtype != SKIFF_DTYPE_FLOAT32   ? X->dtype
                                             : W->dtype != SKIFF_DTYPE_FLOAT32 ? W->dtype
                                                                               : B->dtype));
+    }
     int r = X->ndim;
     if (r < 3)
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
@@ -1016,11 +1096,11 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose)
         return st;
     /* Y over the fused sum's buffer where the sum dies here, in the same
      * layout: the sum post-op then accumulates into it, no copy first */
-    bool over =
-        !transpose && !degenerate && !crop && node->sum_input >= 0 && node->sum_cl == node->y_cl;
-    skiff_tensor_t *Y =
-        over ? skiff__kctx_output_over(ctx, 0, ctx->n_in, SKIFF_DTYPE_FLOAT32, r, yd, &st)
-             : skiff__kctx_output(ctx, 0, SKIFF_DTYPE_FLOAT32, r, yd, &st);
+    bool over = !q && !transpose && !degenerate && !crop && node->sum_input >= 0 &&
+                node->sum_cl == node->y_cl;
+    skiff_dtype_t ydt = q ? q_dtype(q->y_dt) : SKIFF_DTYPE_FLOAT32;
+    skiff_tensor_t *Y = over ? skiff__kctx_output_over(ctx, 0, ctx->n_in, ydt, r, yd, &st)
+                             : skiff__kctx_output(ctx, 0, ydt, r, yd, &st);
     if (!Y)
         return st;
     int64_t y_n = skiff_tensor_numel(Y);
@@ -1033,6 +1113,9 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose)
     bool src_cl = !transpose && node->x_cl;
     bool dst_cl = !transpose && node->y_cl;
     bool sum_cl = !transpose && node->sum_cl;
+    if (degenerate && q)
+        return skiff__kerr(ctx, SKIFF_CODE_UNSUPPORTED,
+                           "int8 convolution of an input with no channels or no pixels");
     if (degenerate) {
         if (dst_cl)
             fill_bias_cl(Y->data, B ? B->data : NULL, N, M, inner, ctx->threads);
@@ -1047,11 +1130,12 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose)
     /* Post-ops run inside oneDNN only where the primitive writes Y and the
      * sum, if any, is elementwise; elsewhere conv_epilogue applies them. */
     bool fuse = !transpose && !s_bcast;
+    const float *bias = q ? q->bias : B ? B->data : NULL;
 
     skiff__shape_key key = {0};
     skiff__key_add_tensor(&key, X);
     skiff__key_add_tensor(&key, W);
-    skiff__key_add(&key, B != NULL);
+    skiff__key_add(&key, bias != NULL);
     skiff__key_add(&key, S != NULL);
     if (!skiff__key_add(&key, s_bcast))
         return skiff__kerr(ctx, SKIFF_CODE_INTERNAL, "cache key overflow");
@@ -1064,10 +1148,13 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose)
         memset(&cs, 0, sizeof(cs));
         cs.transpose = transpose;
         cs.ndim = r;
-        cs.has_bias = B != NULL;
+        cs.has_bias = bias != NULL;
         cs.with_sum = fuse && S != NULL;
         cs.w_data = W->data;
-        cs.dt = node->bf16 ? dnnl_bf16 : dnnl_f32;
+        cs.dt = q ? q->x_dt : node->bf16 ? dnnl_bf16 : dnnl_f32;
+        cs.wdt = q ? dnnl_s8 : cs.dt;
+        cs.ddt = q ? q->y_dt : dnnl_f32;
+        cs.q = q;
         conv_prep *prep = node->prep;
         cs.wp = prep && prep->has_wp ? &prep->wp : NULL;
         dnnl_status_t s = src_cl ? skiff__dnnl_md_cl(&cs.src_user, r, X->dims)
@@ -1078,6 +1165,8 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose)
         if (s == dnnl_success)
             s = dst_cl ? skiff__dnnl_md_cl(&cs.dst_user, r, fd)
                        : skiff__dnnl_md_plain(&cs.dst_user, r, fd);
+        cs.src_user.data_type = q ? q->x_dt : dnnl_f32; /* same strides, in elements */
+        cs.dst_user.data_type = cs.ddt;
         if (s == dnnl_success)
             s = skiff__dnnl_md_plain(&cs.bias, 1, &M);
         if (s == dnnl_success && cs.with_sum)
@@ -1085,7 +1174,7 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose)
                        : skiff__dnnl_md_plain(&cs.sum_user, S->ndim, S->dims);
         /* weights: ONNX layout described by strides, with a group dim when g > 1 */
         if (s == dnnl_success)
-            s = wei_desc(&cs.wei_user, &a, nsp, M, C, g, transpose);
+            s = wei_desc(&cs.wei_user, &a, nsp, M, C, g, transpose, cs.wdt);
         for (int i = 0; i < nsp; i++) {
             cs.strides[i] = a.s[i];
             cs.dil[i] = a.d[i] - 1;
@@ -1093,7 +1182,9 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose)
             cs.pr[i] = crop ? 0 : (transpose ? full[i] - yd[2 + i] - a.pb[i] : a.pe[i]);
         }
         dnnl_primitive_attr_t attr = NULL;
-        if (s == dnnl_success)
+        if (s == dnnl_success && q)
+            s = q_attr(q, &attr);
+        else if (s == dnnl_success)
             s = skiff__dnnl_attr(node->act, fuse ? node->n_act : 0, cs.with_sum, &attr);
         if (s != dnnl_success) {
             skiff__pcache_release(cache);
@@ -1101,8 +1192,8 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose)
         }
         e = compile_entry(&cs, attr, node->prep, &key, &a, src_cl, dst_cl, g, crop, ctx,
                           cache->stream,
-                          &(conv_io){X->data, W->data, B ? B->data : NULL, S ? S->data : NULL,
-                                     Y->data, Y->nbytes},
+                          &(conv_io){X->data, W->data, bias, S ? S->data : NULL, Y->data,
+                                     Y->nbytes},
                           &s, &st);
         dnnl_primitive_attr_destroy(attr);
         if (!e) {
@@ -1113,17 +1204,27 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose)
         }
         skiff__pcache_put(cache, &key, e);
     }
+    size_t flip_bytes = q && q->flip_x ? skiff__page_up(X->nbytes) : 0;
     conv_io io = {X->data,
                   W->data,
-                  B ? B->data : NULL,
+                  bias,
                   S && fuse ? S->data : NULL,
                   Y->data,
                   Y->nbytes,
-                  skiff__kctx_scratch(ctx, e->work_bytes)};
+                  skiff__kctx_scratch(ctx, e->work_bytes + flip_bytes)};
     if (!io.work) {
         skiff__pcache_release(cache);
         return skiff__kerr(ctx, SKIFF_CODE_RESOURCE_EXHAUSTED,
-                           "out of memory for %zu bytes of scratch", e->work_bytes);
+                           "out of memory for %zu bytes of scratch", e->work_bytes + flip_bytes);
+    }
+    if (flip_bytes) {
+        uint8_t *xf = (uint8_t *)io.work + e->work_bytes;
+        const uint8_t *xs = X->data;
+        int64_t nb = (int64_t)X->nbytes;
+#pragma omp parallel for simd num_threads(ctx->threads) if (nb > 262144)
+        for (int64_t i = 0; i < nb; i++)
+            xf[i] = xs[i] ^ 0x80u;
+        io.x = xf;
     }
     dnnl_status_t s = exec_entry(e, cache->stream, &io);
     if (s != dnnl_success) {
@@ -1147,9 +1248,9 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose)
     return NULL;
 }
 
-static skiff_status_t *conv_run(skiff__kctx *ctx) { return conv_common(ctx, false); }
+static skiff_status_t *conv_run(skiff__kctx *ctx) { return conv_common(ctx, false, NULL); }
 
-static skiff_status_t *convt_run(skiff__kctx *ctx) { return conv_common(ctx, true); }
+static skiff_status_t *convt_run(skiff__kctx *ctx) { return conv_common(ctx, true, NULL); }
 
 static skiff_status_t *conv_prepare(skiff__node *node, const skiff__graph *graph)
 {
@@ -1165,11 +1266,212 @@ static skiff_status_t *conv_prepare(skiff__node *node, const skiff__graph *graph
     return NULL;
 }
 
-static void conv_prep_free(void *prep)
+/* ---- int8 convolutions on oneDNN ---- */
+
+static const skiff_tensor_t *const_in(const skiff__graph *g, const skiff__node *n, int k)
+{
+    return k < n->n_in && n->in[k] >= 0 && n->in[k] < g->n_values ? g->values[n->in[k]].constant
+                                                                   : NULL;
+}
+
+static bool is_u8s8(const skiff_tensor_t *t)
+{
+    return t && (t->dtype == SKIFF_DTYPE_UINT8 || t->dtype == SKIFF_DTYPE_INT8);
+}
+
+/* A positive finite float scale of 1 (or `many`) values. */
+static bool good_scales(const skiff_tensor_t *t, int64_t many)
+{
+    if (!t || t->dtype != SKIFF_DTYPE_FLOAT32 || t->ndim > 1)
+        return false;
+    int64_t n = skiff_tensor_numel(t);
+    if (n != 1 && n != many)
+        return false;
+    for (int64_t i = 0; i < n; i++) {
+        float v = ((const float *)t->data)[i];
+        if (!(v > 0.f) || !isfinite(v))
+            return false;
+    }
+    return true;
+}
+
+const char *skiff__conv_q_unfit(const skiff__node *n, const skiff__graph *g, bool fused)
+{
+    const skiff_tensor_t *W = const_in(g, n, 3);
+    if (!W || W->dtype != SKIFF_DTYPE_INT8 || W->ndim < 3 || W->ndim > 2 + CONV_MAX_SP)
+        return "the weights are not a constant int8 tensor of rank 3 to 5";
+    int64_t M = W->dims[0];
+    const skiff_tensor_t *XZ = const_in(g, n, 2), *WZ = const_in(g, n, 5);
+    const skiff_tensor_t *YS = const_in(g, n, 6), *YZ = const_in(g, n, 7);
+    if (!good_scales(const_in(g, n, 1), 1) || !good_scales(const_in(g, n, 4), M))
+        return "x_scale or w_scale is not a constant positive scale (one, or one per channel)";
+    if (!is_u8s8(XZ) || skiff_tensor_numel(XZ) != 1)
+        return "x_zero_point is not a constant uint8 or int8 scalar";
+    if (WZ) {
+        if (WZ->dtype != SKIFF_DTYPE_INT8)
+            return "w_zero_point is not int8";
+        for (int64_t i = 0; i < skiff_tensor_numel(WZ); i++)
+            if (((const int8_t *)WZ->data)[i] != 0)
+                return "w_zero_point is not 0 (asymmetric weights)";
+    } else if (n->n_in > 5 && n->in[5] >= 0) {
+        return "w_zero_point is not a constant";
+    }
+    bool y_q = n->n_in > 6 && n->in[6] >= 0;
+    if (y_q && (!good_scales(YS, 1) || !is_u8s8(YZ) || skiff_tensor_numel(YZ) != 1))
+        return "y_scale or y_zero_point is not a constant scalar";
+    if (!y_q && !fused)
+        return "y_scale is missing";
+    if (n->n_in > 8 && n->in[8] >= 0) {
+        const skiff_tensor_t *B = const_in(g, n, 8);
+        skiff_dtype_t want = fused ? SKIFF_DTYPE_FLOAT32 : SKIFF_DTYPE_INT32;
+        if (!B || B->dtype != want || B->ndim != 1 || B->dims[0] != M)
+            return "the bias is not a constant of one value per output channel";
+    }
+    if (!fused && n->n_act)
+        return "activations on a QLinearConv";
+    if (n->sum_input >= 0)
+        return "a fused sum";
+    return NULL;
+}
+
+static bool cpu_has_vnni(void)
+{
+    unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
+    return (isa & (unsigned)dnnl_cpu_isa_avx512_core_vnni) ==
+               (unsigned)dnnl_cpu_isa_avx512_core_vnni ||
+           (isa & (unsigned)dnnl_cpu_isa_avx2_vnni) == (unsigned)dnnl_cpu_isa_avx2_vnni;
+}
+
+bool skiff__conv_q_may_saturate(const skiff__node *n, const skiff__graph *g)
+{
+    const skiff_tensor_t *XZ = const_in(g, n, 2), *W = const_in(g, n, 3);
+    /* int8 x runs as uint8 too on such a CPU (flip_x) */
+    if (!is_u8s8(XZ) || !W || W->ndim < 3 || cpu_has_vnni())
+        return false;
+    int64_t M = W->dims[0], ic = W->dims[1], taps = skiff_tensor_numel(W) / (M * ic);
+    const int8_t *w = W->data;
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t c = 0; c + 1 < ic; c += 2)
+            for (int64_t t = 0; t < taps; t++) {
+                int a = w[(m * ic + c) * taps + t], b = w[(m * ic + c + 1) * taps + t];
+                if (abs(a) + abs(b) > 128)
+                    return true;
+            }
+    return false;
+}
+
+/* Positively homogeneous activations commute with a positive scale. */
+static bool scale_free_act(const skiff__fused_act *a)
+{
+    return a->kind == SKIFF_ACT_RELU || a->kind == SKIFF_ACT_LEAKYRELU ||
+           a->kind == SKIFF_ACT_CLIP;
+}
+
+static conv_q *q_make(const skiff__node *n, const skiff__graph *g, bool fused)
+{
+    const skiff_tensor_t *XS = const_in(g, n, 1), *XZ = const_in(g, n, 2), *W = const_in(g, n, 3);
+    const skiff_tensor_t *WS = const_in(g, n, 4), *YS = const_in(g, n, 6), *YZ = const_in(g, n, 7);
+    const skiff_tensor_t *B = const_in(g, n, 8);
+    int64_t M = W->dims[0], nws = skiff_tensor_numel(WS);
+    conv_q *q = skiff__calloc(1, sizeof(*q));
+    if (!q)
+        return NULL;
+    q->x_dt = XZ->dtype == SKIFF_DTYPE_UINT8 ? dnnl_u8 : dnnl_s8;
+    q->xz = (int32_t)skiff__tensor_get_i64(XZ, 0);
+    if (q->x_dt == dnnl_s8 && !cpu_has_vnni()) {
+        q->flip_x = true;
+        q->x_dt = dnnl_u8;
+        q->xz += 128;
+    }
+    bool y_q = n->n_in > 6 && n->in[6] >= 0;
+    q->y_dt = !y_q ? dnnl_f32 : YZ->dtype == SKIFF_DTYPE_UINT8 ? dnnl_u8 : dnnl_s8;
+    q->yz = y_q ? (int32_t)skiff__tensor_get_i64(YZ, 0) : 0;
+    float xs = ((const float *)XS->data)[0], ys = y_q ? ((const float *)YS->data)[0] : 1.f;
+    bool fold = y_q;
+    for (int i = 0; i < n->n_act; i++)
+        fold = fold && scale_free_act(&n->act[i]);
+    q->n_scales = nws > 1 || B ? (int)M : 1;
+    q->scales = skiff__malloc(sizeof(float) * (size_t)q->n_scales);
+    q->bias = B ? skiff__malloc(sizeof(float) * (size_t)M) : NULL;
+    if (!q->scales || (B && !q->bias)) {
+        skiff__free(q->scales);
+        skiff__free(q->bias);
+        skiff__free(q);
+        return NULL;
+    }
+    for (int64_t m = 0; m < q->n_scales; m++) {
+        float acc_scale = xs * ((const float *)WS->data)[nws > 1 ? m : 0];
+        q->scales[m] = fold ? acc_scale / ys : acc_scale;
+        if (B)
+            q->bias[m] = fused ? ((const float *)B->data)[m] / acc_scale
+                               : (float)((const int32_t *)B->data)[m];
+    }
+    for (int i = 0; i < n->n_act; i++) {
+        q->act[q->n_act] = n->act[i];
+        if (fold && n->act[i].kind == SKIFF_ACT_CLIP) {
+            q->act[q->n_act].alpha /= ys;
+            q->act[q->n_act].beta /= ys;
+        }
+        q->n_act++;
+    }
+    if (y_q && !fold)
+        q->act[q->n_act++] = (skiff__fused_act){SKIFF_ACT_LINEAR, 1.f / ys, 0.f};
+    return q;
+}
+
+static skiff_status_t *q_prepare(skiff__node *node, const skiff__graph *graph, bool fused)
+{
+    const char *why = skiff__conv_q_unfit(node, graph, fused);
+    if (why && !fused)
+        return NULL; /* QLinearConv by the reference kernel */
+    if (why)
+        return skiff__node_err(node, SKIFF_CODE_INVALID_ARG, "int8 convolution: %s", why);
+    conv_prep *p = skiff__calloc(1, sizeof(*p));
+    conv_q *q = p ? q_make(node, graph, fused) : NULL;
+    if (!q) {
+        skiff__free(p);
+        return skiff__node_err(node, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    skiff__wpack_init(&p->wp);
+    pthread_mutex_init(&p->mu, NULL);
+    p->has_wp = true;
+    p->q = q;
+    node->prep = p;
+    return NULL;
+}
+
+skiff_status_t *skiff__qlinear_conv_prepare(skiff__node *node, const skiff__graph *graph)
+{
+    return q_prepare(node, graph, false);
+}
+
+static skiff_status_t *qconv_fused_prepare(skiff__node *node, const skiff__graph *graph)
+{
+    return q_prepare(node, graph, true);
+}
+
+bool skiff__conv_q_ready(const skiff__node *node)
+{
+    const conv_prep *p = node->prep;
+    return p && p->q;
+}
+
+skiff_status_t *skiff__conv_q_run(skiff__kctx *ctx)
+{
+    const conv_prep *p = ctx->node->prep;
+    return conv_common(ctx, false, p->q);
+}
+
+void skiff__conv_prep_free(void *prep)
 {
     conv_prep *p = prep;
     if (!p)
         return;
+    if (p->q) {
+        skiff__free(p->q->scales);
+        skiff__free(p->q->bias);
+        skiff__free(p->q);
+    }
     skiff__wpack_destroy(&p->wp);
     pthread_mutex_destroy(&p->mu);
     skiff__free(p);
@@ -1184,15 +1486,26 @@ const skiff__op skiff__ops_conv[] = {
      .min_opset = 1,
      .prepare = conv_prepare,
      .run = conv_run,
-     .prep_free = conv_prep_free,
+     .prep_free = skiff__conv_prep_free,
      .cache_free = skiff__pcache_free,
      .flags = FUSES | SKIFF_OP_CL_X | SKIFF_OP_CL_Y},
     {.type = "ConvTranspose",
      .min_opset = 1,
      .prepare = conv_prepare,
      .run = convt_run,
-     .prep_free = conv_prep_free,
+     .prep_free = skiff__conv_prep_free,
      .cache_free = skiff__pcache_free,
      .flags = FUSES},
+    /* DequantizeLinear -> Conv (-> activations) (-> QuantizeLinear) as one
+     * int8 convolution, made by the int8 pass (passes_quant.c); inputs in
+     * QLinearConv's order, y_scale and y_zero_point absent when the result
+     * stays float, B float. */
+    {.type = "QConv",
+     .domain = SKIFF_DOMAIN_SKIFF,
+     .min_opset = 1,
+     .prepare = qconv_fused_prepare,
+     .run = skiff__conv_q_run,
+     .prep_free = skiff__conv_prep_free,
+     .cache_free = skiff__pcache_free},
     {.type = NULL},
 };

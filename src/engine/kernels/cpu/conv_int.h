@@ -41,4 +41,14 @@ skiff_status_t *skiff__conv_out_shape(const skiff__kctx *ctx, const skiff_tensor
                                       bool transpose, conv_attrs *a, int64_t *yd, int64_t *full,
                                       bool *degenerate, bool *crop);
 
+/* ---- int8 convolutions on oneDNN (conv.c) ----
+ * QLinearConv whose scales, zero points, weights and bias are constants,
+ * with int8 weights of zero zero point, runs on oneDNN's int8 kernels;
+ * skiff__qlinear_conv_prepare leaves node->prep NULL otherwise (then the
+ * reference kernel in quant_conv.c runs it). */
+skiff_status_t *skiff__qlinear_conv_prepare(skiff__node *node, const skiff__graph *graph);
+bool skiff__conv_q_ready(const skiff__node *node);
+skiff_status_t *skiff__conv_q_run(skiff__kctx *ctx);
+void skiff__conv_prep_free(void *prep);
+
 #endif

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "conv_int.h"
+#include "dnnl_util.h"
 #include "quant_int.h"
 
 typedef struct qconv_req {
@@ -248,10 +249,18 @@ static skiff_status_t *qconv_common(skiff__kctx *ctx, bool qlinear)
 
 static skiff_status_t *run_conv_integer(skiff__kctx *ctx) { return qconv_common(ctx, false); }
 
-static skiff_status_t *run_qlinear_conv(skiff__kctx *ctx) { return qconv_common(ctx, true); }
+static skiff_status_t *run_qlinear_conv(skiff__kctx *ctx)
+{
+    return skiff__conv_q_ready(ctx->node) ? skiff__conv_q_run(ctx) : qconv_common(ctx, true);
+}
 
 const skiff__op skiff__ops_quant_conv[] = {
     {.type = "ConvInteger", .min_opset = 10, .run = run_conv_integer},
-    {.type = "QLinearConv", .min_opset = 10, .run = run_qlinear_conv},
+    {.type = "QLinearConv",
+     .min_opset = 10,
+     .prepare = skiff__qlinear_conv_prepare,
+     .run = run_qlinear_conv,
+     .prep_free = skiff__conv_prep_free,
+     .cache_free = skiff__pcache_free},
     {.type = NULL},
 };
