@@ -116,8 +116,7 @@ static skiff_status_t *settle_precision(skiff_model_t *m, skiff_precision_t want
 
 /* After the passes: marks the nodes that run in the precision (bf16), or
  * counts the int8 convolutions the int8 pass made (none: fp32, warned). */
-static skiff_status_t *plan_precision(skiff_model_t *m, const skiff__pass_stats *ps,
-                                      int verbose)
+static skiff_status_t *plan_precision(skiff_model_t *m, const skiff__pass_stats *ps, int verbose)
 {
     skiff_precision_t want = m->precision;
     int qdq_fused = ps->qdq_fused;

@@ -919,7 +919,9 @@ static skiff_dtype_t q_type(const skiff__graph *g, int v)
     if (!q)
         return SKIFF_DTYPE_UNDEFINED;
     const skiff_tensor_t *zp = q->n_in > 2 && q->in[2] >= 0 ? g->values[q->in[2]].constant : NULL;
-    return zp ? zp->dtype : q->n_in > 2 && q->in[2] >= 0 ? SKIFF_DTYPE_UNDEFINED : SKIFF_DTYPE_UINT8;
+    return zp                             ? zp->dtype
+           : q->n_in > 2 && q->in[2] >= 0 ? SKIFF_DTYPE_UNDEFINED
+                                          : SKIFF_DTYPE_UINT8;
 }
 
 /* A zero point given, or a new constant 0 of type dt; -1 when out of memory. */
@@ -958,14 +960,14 @@ static skiff_status_t *fuse_qdq(skiff__graph *g, skiff__pass_stats *stats)
         skiff__node *qy = c >= 0 && is_op(&g->nodes[c], "QuantizeLinear") ? &g->nodes[c] : NULL;
         if (qy && (qy->n_in < 2 || qy->in[0] != n->out[0] || qy->n_out != 1))
             qy = NULL;
-        int in[9] = {dx->in[0], dx->in[1], -1, dw->in[0], dw->in[1],
-                     dw->n_in > 2 ? dw->in[2] : -1, -1, -1, n->n_in > 2 ? n->in[2] : -1};
+        int in[9] = {dx->in[0], dx->in[1], -1,
+                     dw->in[0], dw->in[1], dw->n_in > 2 ? dw->in[2] : -1,
+                     -1,        -1,        n->n_in > 2 ? n->in[2] : -1};
         if ((in[2] = zero_point(g, dx, xdt)) < 0)
             return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
         if (qy) {
-            const skiff_tensor_t *yz = qy->n_in > 2 && qy->in[2] >= 0
-                                           ? g->values[qy->in[2]].constant
-                                           : NULL;
+            const skiff_tensor_t *yz =
+                qy->n_in > 2 && qy->in[2] >= 0 ? g->values[qy->in[2]].constant : NULL;
             in[6] = qy->in[1];
             if (qy->n_in > 2 && qy->in[2] >= 0 && !yz)
                 in[6] = -1; /* a zero point computed at run time: keep Q apart */

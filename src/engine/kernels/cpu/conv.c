@@ -70,10 +70,10 @@ static _Atomic uint64_t conv_trials;
 typedef struct conv_q {
     dnnl_data_type_t x_dt, y_dt; /* u8 or s8; y_dt f32 when the result stays float */
     int32_t xz, yz;
-    int n_scales;    /* 1 or M */
-    float *scales;   /* x_scale * w_scale[m] (/ y_scale where folded) */
-    float *bias;     /* in accumulator units: B, or b / (x_scale * w_scale[m]); NULL: none */
-    int n_act;       /* the post-ops: the node's activations, rescaled where */
+    int n_scales;  /* 1 or M */
+    float *scales; /* x_scale * w_scale[m] (/ y_scale where folded) */
+    float *bias;   /* in accumulator units: B, or b / (x_scale * w_scale[m]); NULL: none */
+    int n_act;     /* the post-ops: the node's activations, rescaled where */
     skiff__fused_act act[SKIFF_MAX_ACTS + 1]; /* y_scale is folded into scales */
     /* int8 x on a CPU without VNNI: oneDNN would halve the weights to keep
      * its s8 x s8 pairs from saturating, a rounding the QDQ arithmetic does
@@ -179,7 +179,7 @@ typedef struct conv_entry {
     dnnl_memory_t m_src_user, m_src, m_wei_user, m_wei, m_bias, m_dst, m_dst_user, m_sum_user;
     dnnl_memory_t m_scratch;
     dnnl_memory_t m_zp_src, m_zp_dst; /* int8: the zero points as runtime arguments */
-    void *wei_buf; /* weights packed for this entry only (trials, full store) */
+    void *wei_buf;                    /* weights packed for this entry only (trials, full store) */
     /* Per-run buffers live in the context's scratch (skiff__kctx_scratch),
      * not in the entry, so cached shapes hold no activation-sized memory:
      * oneDNN's scratchpad at 0, then the reordered dst and src and the
@@ -208,9 +208,9 @@ static void entry_free(void *p)
     for (size_t i = 0; i < sizeof(prims) / sizeof(prims[0]); i++)
         if (prims[i])
             dnnl_primitive_destroy(prims[i]);
-    dnnl_memory_t mems[] = {e->m_src_user, e->m_src,      e->m_wei_user, e->m_wei,
-                            e->m_bias,     e->m_dst,      e->m_dst_user, e->m_sum_user,
-                            e->m_scratch,  e->m_zp_src,   e->m_zp_dst};
+    dnnl_memory_t mems[] = {e->m_src_user, e->m_src,    e->m_wei_user, e->m_wei,
+                            e->m_bias,     e->m_dst,    e->m_dst_user, e->m_sum_user,
+                            e->m_scratch,  e->m_zp_src, e->m_zp_dst};
     for (size_t i = 0; i < sizeof(mems) / sizeof(mems[0]); i++)
         if (mems[i])
             dnnl_memory_destroy(mems[i]);
@@ -742,8 +742,8 @@ static conv_entry *compile_entry(const conv_setup *cs, const_dnnl_primitive_attr
         px *= cs->src_user.dims[i];
     /* bf16 converts X either way, and has no Winograd; int8 runs the direct kernel */
     bool f32 = cs->dt == dnnl_f32;
-    bool try_plain = pinned < 0 && one_by_one && !src_cl && !dst_cl && px <= CONV_PLAIN_TRIAL_PX &&
-                     f32;
+    bool try_plain =
+        pinned < 0 && one_by_one && !src_cl && !dst_cl && px <= CONV_PLAIN_TRIAL_PX && f32;
     bool try_wino = pinned < 0 && wino_shape && f32;
     bool try_mm = pinned < 0 && mm_shape && !cs->q;
     if (!prep || (!try_plain && !try_wino && !try_mm) || have || picks_full(prep))
@@ -1038,7 +1038,9 @@ static dnnl_status_t q_attr(const conv_q *q, dnnl_primitive_attr_t *out)
 
 static skiff_dtype_t q_dtype(dnnl_data_type_t dt)
 {
-    return dt == dnnl_u8 ? SKIFF_DTYPE_UINT8 : dt == dnnl_s8 ? SKIFF_DTYPE_INT8 : SKIFF_DTYPE_FLOAT32;
+    return dt == dnnl_u8   ? SKIFF_DTYPE_UINT8
+           : dt == dnnl_s8 ? SKIFF_DTYPE_INT8
+                           : SKIFF_DTYPE_FLOAT32;
 }
 
 /* Conv, ConvTranspose, and (q set) an int8 convolution: inputs x, x_scale,
@@ -1190,11 +1192,9 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose, const conv_
             skiff__pcache_release(cache);
             return skiff__dnnl_err(ctx, s, "descriptor setup");
         }
-        e = compile_entry(&cs, attr, node->prep, &key, &a, src_cl, dst_cl, g, crop, ctx,
-                          cache->stream,
-                          &(conv_io){X->data, W->data, bias, S ? S->data : NULL, Y->data,
-                                     Y->nbytes},
-                          &s, &st);
+        e = compile_entry(
+            &cs, attr, node->prep, &key, &a, src_cl, dst_cl, g, crop, ctx, cache->stream,
+            &(conv_io){X->data, W->data, bias, S ? S->data : NULL, Y->data, Y->nbytes}, &s, &st);
         dnnl_primitive_attr_destroy(attr);
         if (!e) {
             skiff__pcache_release(cache);
@@ -1271,7 +1271,7 @@ static skiff_status_t *conv_prepare(skiff__node *node, const skiff__graph *graph
 static const skiff_tensor_t *const_in(const skiff__graph *g, const skiff__node *n, int k)
 {
     return k < n->n_in && n->in[k] >= 0 && n->in[k] < g->n_values ? g->values[n->in[k]].constant
-                                                                   : NULL;
+                                                                  : NULL;
 }
 
 static bool is_u8s8(const skiff_tensor_t *t)
@@ -1363,8 +1363,7 @@ bool skiff__conv_q_may_saturate(const skiff__node *n, const skiff__graph *g)
 /* Positively homogeneous activations commute with a positive scale. */
 static bool scale_free_act(const skiff__fused_act *a)
 {
-    return a->kind == SKIFF_ACT_RELU || a->kind == SKIFF_ACT_LEAKYRELU ||
-           a->kind == SKIFF_ACT_CLIP;
+    return a->kind == SKIFF_ACT_RELU || a->kind == SKIFF_ACT_LEAKYRELU || a->kind == SKIFF_ACT_CLIP;
 }
 
 static conv_q *q_make(const skiff__node *n, const skiff__graph *g, bool fused)
