@@ -118,5 +118,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(m != NULL);
     run_once(m);
     skiff_model_free(m);
+    /* A model that loads runs again under --precision int8, whose pass
+     * rewrites quantized convolutions (and bf16 where the CPU has it). */
+    for (int p = SKIFF_PRECISION_BF16; p <= SKIFF_PRECISION_INT8; p++) {
+        opts.precision = (skiff_precision_t)p;
+        m = NULL;
+        st = skiff_model_load_buffer(data, size, NULL, &opts, &m);
+        if (st) {
+            FUZZ_CHECK(m == NULL);
+            skiff_status_free(st);
+            continue;
+        }
+        FUZZ_CHECK(skiff_model_precision(m) == SKIFF_PRECISION_FP32 ||
+                   skiff_model_precision(m) == (skiff_precision_t)p);
+        run_once(m);
+        skiff_model_free(m);
+    }
     return 0;
 }

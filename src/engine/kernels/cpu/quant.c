@@ -122,8 +122,27 @@ static void quantize_run(const skiff_tensor_t *X, int64_t i0, int64_t n, float s
     switch (X->dtype) {
     case SKIFF_DTYPE_FLOAT32: {
         const float *x = (const float *)X->data + i0;
-        for (int64_t i = 0; i < n; i++)
-            store_q(y, ydt, i0 + i, sat_f(nearbyintf(x[i] / s) + (float)z, lo, hi, z));
+        /* the common case, in loops the compiler vectorizes: NaN gives z;
+         * rounding, then clamping in float, is sat_f's */
+        const float flo = (float)lo, fhi = (float)hi, fz = (float)z;
+        if (ydt == SKIFF_DTYPE_UINT8) {
+            uint8_t *o = (uint8_t *)y + i0;
+            for (int64_t i = 0; i < n; i++) {
+                float v = nearbyintf(x[i] / s) + fz;
+                v = v == v ? v : fz;
+                o[i] = (uint8_t)(int32_t)(v < flo ? flo : v > fhi ? fhi : v);
+            }
+        } else if (ydt == SKIFF_DTYPE_INT8) {
+            int8_t *o = (int8_t *)y + i0;
+            for (int64_t i = 0; i < n; i++) {
+                float v = nearbyintf(x[i] / s) + fz;
+                v = v == v ? v : fz;
+                o[i] = (int8_t)(int32_t)(v < flo ? flo : v > fhi ? fhi : v);
+            }
+        } else {
+            for (int64_t i = 0; i < n; i++)
+                store_q(y, ydt, i0 + i, sat_f(nearbyintf(x[i] / s) + (float)z, lo, hi, z));
+        }
         break;
     }
     case SKIFF_DTYPE_INT32: {
@@ -239,6 +258,19 @@ static skiff_status_t *run_dequantize(skiff__kctx *ctx)
         const int64_t c = r % v.ch, i0 = r * v.inner;
         const float sc = s[c];
         const int64_t zc = z[c];
+        float *yf = S->dtype == SKIFF_DTYPE_FLOAT32 ? Y->data : NULL;
+        if (yf && X->dtype == SKIFF_DTYPE_UINT8) { /* the common cases, vectorized */
+            const uint8_t *x = X->data;
+            for (int64_t i = i0; i < i0 + v.inner; i++)
+                yf[i] = (float)((int32_t)x[i] - (int32_t)zc) * sc;
+            continue;
+        }
+        if (yf && X->dtype == SKIFF_DTYPE_INT8) {
+            const int8_t *x = X->data;
+            for (int64_t i = i0; i < i0 + v.inner; i++)
+                yf[i] = (float)((int32_t)x[i] - (int32_t)zc) * sc;
+            continue;
+        }
         for (int64_t i = i0; i < i0 + v.inner; i++) {
             float y = (float)(skiff__tensor_get_i64(X, i) - zc) * sc;
             if (S->dtype == SKIFF_DTYPE_FLOAT32)
