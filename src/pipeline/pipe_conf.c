@@ -674,6 +674,38 @@ static skiff_status_t *read_class(const rd *r, const yaml_node_t *v, const char 
     return NULL;
 }
 
+/* split: {in: [names], out: [names], rows: N, sort_by: name} */
+static skiff_status_t *read_split(rd *r, skiff__pipe_op_conf *op, const yaml_node_t *v)
+{
+    const yaml_node_t *m = NULL;
+    skiff_status_t *st = want_map(r, v, "a mapping (in, out, rows, sort_by)", &m);
+    if (st || !m)
+        return st;
+    op->split_rows = 6; /* PaddleOCR's rec_batch_num */
+    for (yaml_node_pair_t *p = pairs(m); p != pairs_end(m); p++) {
+        const yaml_node_t *k = node(r, p->key), *e = node(r, p->value);
+        const char *key = sval(k);
+        size_t old = kp_push(r, key);
+        if (!strcmp(key, "in"))
+            st = get_names(r, e, &op->split_in, &op->n_split_in);
+        else if (!strcmp(key, "out"))
+            st = get_names(r, e, &op->split_out, &op->n_split_out);
+        else if (!strcmp(key, "rows"))
+            st = get_int(r, e, 1, 1 << 20, &op->split_rows);
+        else if (!strcmp(key, "sort_by"))
+            st = get_str(r, e, &op->split_sort);
+        else
+            st = unknown(r, k);
+        kp_pop(r, old);
+        if (st)
+            return st;
+    }
+    if (op->n_split_in == 0 || op->n_split_out == 0)
+        return bad(r, v, "split needs 'in' (the values cut into groups of rows) and 'out' (the "
+                         "values joined after)");
+    return NULL;
+}
+
 static skiff_status_t *read_op(rd *r, skiff__pipe_op_conf *op, op_extra *x, const yaml_node_t *m)
 {
     op->concurrency = 1;
@@ -731,6 +763,8 @@ static skiff_status_t *read_op(rd *r, skiff__pipe_op_conf *op, op_extra *x, cons
             st = read_class(r, v, &op->py_class);
         } else if (!strcmp(key, "plugin")) {
             st = get_path(r, v, &op->plugin);
+        } else if (!strcmp(key, "split")) {
+            st = read_split(r, op, v);
         } else if (!strcmp(key, "plugin_params")) {
             const yaml_node_t *pm = NULL;
             if (!(st = want_map(r, v, "a mapping of params", &pm)) && pm)

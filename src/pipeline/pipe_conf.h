@@ -115,6 +115,16 @@ typedef struct skiff__pipe_op_conf {
     const char *plugin;   /* path of a .so, or NULL */
     skiff__pipe_kv *plugin_params;
     int n_plugin_params;
+    /* `split:` run preprocess, model and postprocess once per group of at
+     * most split_rows rows of the split_in values (rows in the order of
+     * split_sort's widths when given), then join the split_out values'
+     * rows back in the original order. n_split_in 0: one run. */
+    const char **split_in;
+    int n_split_in;
+    const char **split_out;
+    int n_split_out;
+    int split_rows;
+    const char *split_sort; /* int64 [N,2] (height, width) sizes, or NULL */
 } skiff__pipe_op_conf;
 
 typedef struct skiff__pipe_conf {

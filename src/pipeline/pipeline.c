@@ -23,6 +23,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -765,6 +766,208 @@ static skiff_status_t *run_py(pop *o, preq *r, skiff__pipe_dict *d, int *err_no)
 }
 
 /* Runs op o for r: inputs, steps, model; the result in r->outs[o]. */
+/* preprocess, the model (tried up to retry times) or plugin, postprocess */
+static skiff_status_t *run_body(pop *o, const skiff__pipe_call *c, skiff__pipe_dict *d)
+{
+    skiff_status_t *st = run_steps(o->pre, o->conf->n_pre, d);
+    if (!st && (o->sv || o->client)) {
+        /* an op with a model answers what it gives from the model on */
+        for (int k = 0; k < d->n; k++)
+            d->vars[k].produced = false;
+        int tries = o->conf->retry > 0 ? o->conf->retry : 1;
+        for (int t = 0; t < tries; t++) {
+            uint64_t now = skiff__now_ns();
+            uint64_t dl = c->deadline_ns;
+            if (o->conf->timeout_ms > 0) {
+                uint64_t op_dl = now + (uint64_t)o->conf->timeout_ms * 1000000ull;
+                if (!dl || op_dl < dl)
+                    dl = op_dl;
+            }
+            skiff_status_free(st);
+            st = run_model(o, d, dl, c->log_id);
+            if (!st || !retryable(skiff_status_code(st)))
+                break;
+            if (c->deadline_ns && skiff__now_ns() >= c->deadline_ns)
+                break;
+        }
+    }
+    if (!st && o->plug) {
+        /* like a model: the op answers what it gives from the plugin on */
+        for (int k = 0; k < d->n; k++)
+            d->vars[k].produced = false;
+        st = skiff__plugin_run(o->plug, d);
+    }
+    if (!st)
+        st = run_steps(o->post, o->conf->n_post, d);
+    return st;
+}
+
+/* Rows idx[0..n) of t, a new tensor (strings copied). */
+static skiff_status_t *take_rows(const skiff_tensor_t *t, const int64_t *idx, int64_t n,
+                                 skiff_tensor_t **out)
+{
+    int64_t dims[SKIFF_MAX_DIMS];
+    memcpy(dims, t->dims, sizeof(int64_t) * (size_t)t->ndim);
+    dims[0] = n;
+    skiff_status_t *st = skiff_tensor_new(t->dtype, t->ndim, dims, out);
+    if (st)
+        return st;
+    int64_t per = t->dims[0] ? skiff_tensor_numel(t) / t->dims[0] : 0;
+    size_t row = (size_t)per * skiff_dtype_size(t->dtype);
+    for (int64_t r = 0; r < n; r++) {
+        if (t->dtype != SKIFF_DTYPE_STRING) {
+            memcpy((char *)(*out)->data + (size_t)r * row, (const char *)t->data + idx[r] * row,
+                   row);
+            continue;
+        }
+        for (int64_t e = 0; e < per; e++) {
+            const char *v = ((char *const *)t->data)[idx[r] * per + e];
+            if (!(((char **)(*out)->data)[r * per + e] = skiff__strdup(v ? v : ""))) {
+                skiff_tensor_free(*out);
+                *out = NULL;
+                return oom();
+            }
+        }
+    }
+    return NULL;
+}
+
+typedef struct split_key {
+    double aspect;
+    int64_t row;
+} split_key;
+
+static int cmp_split_key(const void *a, const void *b)
+{
+    const split_key *x = a, *y = b;
+    if (x->aspect != y->aspect)
+        return x->aspect < y->aspect ? -1 : 1;
+    return x->row < y->row ? -1 : x->row > y->row; /* stable */
+}
+
+/* `split:` the op's body once per group of rows (see skiff__pipe_op_conf). */
+static skiff_status_t *run_split(pop *o, const skiff__pipe_call *c, skiff__pipe_dict *d)
+{
+    const skiff__pipe_op_conf *oc = o->conf;
+    int64_t N = -1;
+    for (int k = 0; k < oc->n_split_in; k++) {
+        const skiff__pipe_var *v = skiff__pipe_dict_get(d, oc->split_in[k]);
+        if (!v)
+            return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                    "split: no value '%s' to cut into rows (the op's inputs "
+                                    "give none)",
+                                    oc->split_in[k]);
+        if (v->v->t->ndim < 1 || v->v->n_lod > 0 || (N >= 0 && v->v->t->dims[0] != N))
+            return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                    "split: value '%s' has %lld rows%s, expected %lld like '%s'",
+                                    oc->split_in[k],
+                                    (long long)(v->v->t->ndim ? v->v->t->dims[0] : 0),
+                                    v->v->n_lod ? " and LoD" : "", (long long)N,
+                                    oc->split_in[0]);
+        N = v->v->t->dims[0];
+    }
+    if (N <= oc->split_rows && !oc->split_sort)
+        return run_body(o, c, d);
+    if (N == 0)
+        return run_body(o, c, d);
+    split_key *keys = skiff__malloc(sizeof(*keys) * (size_t)N);
+    int64_t *order = skiff__malloc(sizeof(int64_t) * (size_t)N);
+    skiff__pipe_val **parts =
+        skiff__calloc((size_t)oc->n_split_out * (size_t)((N + oc->split_rows - 1) / oc->split_rows),
+                      sizeof(*parts));
+    skiff_status_t *st = !keys || !order || !parts ? oom() : NULL;
+    const skiff__pipe_var *sv = oc->split_sort ? skiff__pipe_dict_get(d, oc->split_sort) : NULL;
+    if (!st && oc->split_sort &&
+        (!sv || sv->v->t->dtype != SKIFF_DTYPE_INT64 || sv->v->t->ndim != 2 ||
+         sv->v->t->dims[0] != N || sv->v->t->dims[1] != 2))
+        st = skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                              "split: sort_by '%s' must be int64 [%lld, 2] (height, width) sizes",
+                              oc->split_sort, (long long)N);
+    for (int64_t r = 0; !st && r < N; r++) {
+        const int64_t *hw = sv ? (const int64_t *)sv->v->t->data + 2 * r : NULL;
+        keys[r] = (split_key){hw ? (double)hw[1] / (double)(hw[0] > 0 ? hw[0] : 1) : 0, r};
+    }
+    if (!st)
+        qsort(keys, (size_t)N, sizeof(*keys), cmp_split_key);
+    for (int64_t r = 0; !st && r < N; r++)
+        order[r] = keys[r].row;
+    int n_groups = 0;
+    for (int64_t g0 = 0; !st && g0 < N; g0 += oc->split_rows, n_groups++) {
+        int64_t gn = N - g0 < oc->split_rows ? N - g0 : oc->split_rows;
+        skiff__pipe_dict sub = {0};
+        for (int k = 0; !st && k < d->n; k++)
+            st = dict_set(&sub, d->vars[k].name, strlen(d->vars[k].name), val_ref(d->vars[k].v),
+                          false);
+        for (int k = 0; !st && k < oc->n_split_in; k++) {
+            skiff_tensor_t *t;
+            st = take_rows(skiff__pipe_dict_get(d, oc->split_in[k])->v->t, order + g0, gn, &t);
+            if (!st)
+                st = skiff__pipe_dict_put(&sub, oc->split_in[k], strlen(oc->split_in[k]), t, NULL,
+                                          0);
+        }
+        if (!st)
+            st = run_body(o, c, &sub);
+        for (int k = 0; !st && k < oc->n_split_out; k++) {
+            const skiff__pipe_var *v = skiff__pipe_dict_get(&sub, oc->split_out[k]);
+            const skiff__pipe_val *first = parts[k]; /* group 0's: the rest match it */
+            if (!v || v->v->t->ndim < 1 || v->v->t->dims[0] != gn || v->v->n_lod > 0)
+                st = skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                      "split: the op gave %s '%s' for a group of %lld rows (it "
+                                      "joins values with one row per row of the group)",
+                                      v ? "a differently sized" : "no", oc->split_out[k],
+                                      (long long)gn);
+            else if (first && (first->t->dtype != v->v->t->dtype ||
+                               first->t->ndim != v->v->t->ndim ||
+                               memcmp(first->t->dims + 1, v->v->t->dims + 1,
+                                      sizeof(int64_t) * (size_t)(first->t->ndim - 1)) != 0))
+                st = skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                      "split: '%s' has rows of another shape or type in each "
+                                      "group; join values whose rows agree (decoded results)",
+                                      oc->split_out[k]);
+            else
+                parts[(size_t)n_groups * (size_t)oc->n_split_out + (size_t)k] = val_ref(v->v);
+        }
+        skiff__pipe_dict_clear(&sub);
+    }
+    /* join: output row order[r] is row r of the groups taken in turn */
+    for (int k = 0; !st && k < oc->n_split_out; k++) {
+        const skiff_tensor_t *t0 = parts[k]->t;
+        int64_t dims[SKIFF_MAX_DIMS];
+        memcpy(dims, t0->dims, sizeof(int64_t) * (size_t)t0->ndim);
+        dims[0] = N;
+        skiff_tensor_t *y;
+        if ((st = skiff_tensor_new(t0->dtype, t0->ndim, dims, &y)))
+            break;
+        int64_t per = skiff_tensor_numel(y) / N;
+        size_t row = (size_t)per * skiff_dtype_size(t0->dtype);
+        for (int64_t r = 0; !st && r < N; r++) {
+            const skiff_tensor_t *t =
+                parts[(size_t)(r / oc->split_rows) * (size_t)oc->n_split_out + (size_t)k]->t;
+            int64_t tr = r % oc->split_rows, dst = order[r];
+            if (t0->dtype != SKIFF_DTYPE_STRING) {
+                memcpy((char *)y->data + (size_t)dst * row, (const char *)t->data + tr * row, row);
+                continue;
+            }
+            for (int64_t e = 0; !st && e < per; e++) {
+                const char *v = ((char *const *)t->data)[tr * per + e];
+                if (!(((char **)y->data)[dst * per + e] = skiff__strdup(v ? v : "")))
+                    st = oom();
+            }
+        }
+        if (st)
+            skiff_tensor_free(y);
+        else
+            st = skiff__pipe_dict_put(d, oc->split_out[k], strlen(oc->split_out[k]), y, NULL, 0);
+    }
+    for (size_t i = 0; parts && i < (size_t)n_groups * (size_t)oc->n_split_out; i++)
+        if (parts[i])
+            val_unref(parts[i]);
+    skiff__free(parts);
+    skiff__free(order);
+    skiff__free(keys);
+    return st;
+}
+
 static void run_op(pop *o, preq *r)
 {
     skiff__pipeline *p = o->p;
@@ -796,36 +999,7 @@ static void run_op(pop *o, preq *r)
                           false);
     }
     if (!st)
-        st = run_steps(o->pre, o->conf->n_pre, d);
-    if (!st && (o->sv || o->client)) {
-        /* an op with a model answers what it gives from the model on */
-        for (int k = 0; k < d->n; k++)
-            d->vars[k].produced = false;
-        int tries = o->conf->retry > 0 ? o->conf->retry : 1;
-        for (int t = 0; t < tries; t++) {
-            uint64_t now = skiff__now_ns();
-            uint64_t dl = c->deadline_ns;
-            if (o->conf->timeout_ms > 0) {
-                uint64_t op_dl = now + (uint64_t)o->conf->timeout_ms * 1000000ull;
-                if (!dl || op_dl < dl)
-                    dl = op_dl;
-            }
-            skiff_status_free(st);
-            st = run_model(o, d, dl, c->log_id);
-            if (!st || !retryable(skiff_status_code(st)))
-                break;
-            if (c->deadline_ns && skiff__now_ns() >= c->deadline_ns)
-                break;
-        }
-    }
-    if (!st && o->plug) {
-        /* like a model: the op answers what it gives from the plugin on */
-        for (int k = 0; k < d->n; k++)
-            d->vars[k].produced = false;
-        st = skiff__plugin_run(o->plug, d);
-    }
-    if (!st)
-        st = run_steps(o->post, o->conf->n_post, d);
+        st = o->conf->n_split_in ? run_split(o, c, d) : run_body(o, c, d);
 done:;
     uint64_t t1 = skiff__now_ns();
     r->t_run[2 * o->index + 1] = t1;
