@@ -694,8 +694,8 @@ static skiff_status_t *read_split(rd *r, skiff__pipe_op_conf *op, const yaml_nod
             st = get_int(r, e, 1, 1 << 20, &op->split_rows);
         else if (!strcmp(key, "sort_by"))
             st = get_str(r, e, &op->split_sort);
-        else
-            st = unknown(r, k);
+        else /* skiff's own key: a typo is an error, not a Paddle key to note */
+            st = bad(r, k, "unknown key '%s' (split takes in, out, rows, sort_by)", key);
         kp_pop(r, old);
         if (st)
             return st;

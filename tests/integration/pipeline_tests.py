@@ -11,6 +11,7 @@ Groups (run one with `pipeline_tests.py --skiff BIN GROUP`):
             the op's model stays reachable through the model APIs
   grpc      PipelineService/inference over gRPC: the same answers; name checks
   dag       fan-out and fan-in of step-only ops; what the answer holds; profile
+  split     an op run per group of rows (split:), joined back in the request's order
   errors    bad values, missing keys, unknown names: Paddle's err_no, next call served
   config    config errors named with file, line and key; refused at start
   load      64 concurrent clients over HTTP and gRPC, every answer checked
@@ -200,6 +201,60 @@ op:
             - ToString: {in: joined, out: from_b}
             - ToString: {in: listed, out: from_c}
 """
+
+
+SPLIT = """
+name: split
+op:
+    a:
+        preprocess:
+            - ParseNumbers: {in: x, shape: [-1, 2], out: x}
+            - ParseNumbers: {in: s, shape: [-1, 2], dtype: int64, out: sizes}
+    b:
+        input_ops: a
+        split: {in: [x, sizes], sort_by: sizes, rows: 2, out: [y, z]}
+        preprocess:
+            - Div: {in: x, value: 2, out: y}
+            - ToString: {in: x, json: true, out: seen}
+        postprocess:
+            - Softmax: {in: y, out: z}
+    c:
+        input_ops: b
+        postprocess:
+            - ToString: {in: y, json: true, out: y}
+            - ToString: {in: z, json: true, out: z}
+"""
+
+
+def test_split():
+    """An op's split: groups of 2 rows by width / height, results joined in the request's order."""
+    with Pipe(write_conf(SPLIT)) as srv:
+        x = [[1, 2], [3, 4], [5, 6], [7, 8], [9, 10]]
+        sizes = [[10, 50], [10, 10], [10, 30], [10, 20], [5, 50]]  # aspect 5, 1, 3, 2, 10
+        body = {"key": ["x", "s"], "value": [", ".join(str(v) for r in x for v in r),
+                                            ", ".join(str(v) for r in sizes for v in r)]}
+        ans = post(srv, body, name="split")
+        check(ans["err_no"] == 0, "split ok", ans)
+        got = dict(zip(ans["key"], ans["value"]))
+        check(json.loads(got["y"]) == [[v / 2 for v in r] for r in x], "rows back in order", got)
+        z = json.loads(got["z"])
+        check(len(z) == 5 and all(abs(sum(r) - 1) < 1e-6 and r[1] > r[0] for r in z), "joined softmax", got)
+        check("seen" not in got, "only the joined values leave the op", got)
+        # one row and no rows
+        ans = post(srv, {"key": ["x", "s"], "value": ["1, 2", "3, 4"]}, name="split")
+        check(ans["err_no"] == 0 and json.loads(dict(zip(ans["key"], ans["value"]))["y"]) == [[0.5, 1.0]],
+              "one row", ans)
+        ans = post(srv, {"key": ["x", "s"], "value": ["1, 2, 3, 4", "3, 4"]}, name="split")
+        check(ans["err_no"] == 5000 and "split" in ans["err_msg"] and "'sizes'" in ans["err_msg"],
+              "rows that disagree named", ans)
+        ans = post(srv, {"key": ["x", "s"], "value": ["1, 2", "3, 4"]}, name="split")
+        check(ans["err_no"] == 0, "served after a failure", ans)
+    bad_start(SPLIT.replace("split: {in: [x, sizes], sort_by: sizes, rows: 2, out: [y, z]}",
+                            "split: {in: [x, sizes], rows: 0, out: [y]}"), "config.yml:", "rows")
+    bad_start(SPLIT.replace("split: {in: [x, sizes], sort_by: sizes, rows: 2, out: [y, z]}",
+                            "split: {in: [x], rows: 2}"), "config.yml:", "'out'")
+    bad_start(SPLIT.replace("split: {in: [x, sizes], sort_by: sizes, rows: 2, out: [y, z]}",
+                            "split: {in: [x], rows: 2, out: [y], by: x}"), "config.yml:", "by")
 
 
 def test_dag():
@@ -536,7 +591,7 @@ def test_remote():
     bad_start("op:\n  a:\n    server_endpoints: [\"127.0.0.1:1\"]\n", "client_config")
 
 
-GROUPS = {"uci": test_uci, "grpc": test_grpc, "dag": test_dag, "errors": test_errors,
+GROUPS = {"uci": test_uci, "grpc": test_grpc, "dag": test_dag, "split": test_split, "errors": test_errors,
           "config": test_config, "load": test_load, "seed": test_seed, "pyops": test_pyops,
           "plugin": test_plugin, "remote": test_remote}
 
