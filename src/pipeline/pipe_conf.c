@@ -701,8 +701,9 @@ static skiff_status_t *read_split(rd *r, skiff__pipe_op_conf *op, const yaml_nod
             return st;
     }
     if (op->n_split_in == 0 || op->n_split_out == 0)
-        return bad(r, v, "split needs 'in' (the values cut into groups of rows) and 'out' (the "
-                         "values joined after)");
+        return bad(r, v,
+                   "split needs 'in' (the values cut into groups of rows) and 'out' (the "
+                   "values joined after)");
     return NULL;
 }
 

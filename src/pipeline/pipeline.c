@@ -862,8 +862,7 @@ static skiff_status_t *run_split(pop *o, const skiff__pipe_call *c, skiff__pipe_
                                     "split: value '%s' has %lld rows%s, expected %lld like '%s'",
                                     oc->split_in[k],
                                     (long long)(v->v->t->ndim ? v->v->t->dims[0] : 0),
-                                    v->v->n_lod ? " and LoD" : "", (long long)N,
-                                    oc->split_in[0]);
+                                    v->v->n_lod ? " and LoD" : "", (long long)N, oc->split_in[0]);
         N = v->v->t->dims[0];
     }
     if (N <= oc->split_rows && !oc->split_sort)
@@ -916,10 +915,10 @@ static skiff_status_t *run_split(pop *o, const skiff__pipe_call *c, skiff__pipe_
                                       "joins values with one row per row of the group)",
                                       v ? "a differently sized" : "no", oc->split_out[k],
                                       (long long)gn);
-            else if (first && (first->t->dtype != v->v->t->dtype ||
-                               first->t->ndim != v->v->t->ndim ||
-                               memcmp(first->t->dims + 1, v->v->t->dims + 1,
-                                      sizeof(int64_t) * (size_t)(first->t->ndim - 1)) != 0))
+            else if (first &&
+                     (first->t->dtype != v->v->t->dtype || first->t->ndim != v->v->t->ndim ||
+                      memcmp(first->t->dims + 1, v->v->t->dims + 1,
+                             sizeof(int64_t) * (size_t)(first->t->ndim - 1)) != 0))
                 st = skiff_status_new(SKIFF_CODE_INVALID_ARG,
                                       "split: '%s' has rows of another shape or type in each "
                                       "group; join values whose rows agree (decoded results)",
