@@ -435,21 +435,21 @@ def stages(binary, images, tmp, warm_path):
         share = "" if op == "request" else "%.1f%%" % floor(100 * m / total, 1)
         print("| %s | %.2f | %.2f | %.2f | %s | %.2f | %.2f |" % (
             op, m, min(a[op]), max(a[op]), share, statistics.median(b[op]), min(b[op])))
-    # the recogniser's batch: every crop resized to height 48 and padded to the widest
-    # crop's width (RecResizeImg: 48 * max(320/48, w/h)); against each crop at its own
+    # the recogniser's input: each crop on its own (split rows 1) at 48 * max(320/48, w/h)
+    # columns, against one batch per image padded to its widest crop
     padded = own = 0
     for o in new:
         ws = []
         for box in o["boxes"]:
             w = max(abs(box[1][0] - box[0][0]), 1)
             h = max(abs(box[3][1] - box[0][1]), 1)
-            ws.append(48 * w / h)
+            ws.append(max(48 * w / h, 320))
         if ws:
-            padded += len(ws) * max(max(ws), 320)
+            padded += len(ws) * max(ws)
             own += sum(ws)
     if own:
-        print("rec input columns: %d padded to the widest crop of each image, %d at each crop's "
-              "own width (%.2fx)" % (padded, own, floor(padded / own, 2)))
+        print("rec input columns: %d, each crop at its own width; %d padded to the widest crop "
+              "of each image (%.2fx)" % (own, padded, floor(padded / own, 2)))
     return {"new": a, "repeated": b}
 
 
