@@ -345,6 +345,9 @@ extern const skiff__op skiff__ops_rnn[];
 extern const skiff__op skiff__ops_shape[];
 extern const skiff__op skiff__ops_softmax[];
 extern const skiff__op skiff__ops_paddle_detect[];
+extern const skiff__op skiff__ops_loss[];
+extern const skiff__op skiff__ops_detect[];
+extern const skiff__op skiff__ops_sample[];
 
 /* The CPU kernel for op_type in `domain` ("" and "ai.onnx" are the same
  * domain; any other must match exactly) whose min_opset <= opset, or NULL. */
