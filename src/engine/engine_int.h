@@ -352,6 +352,7 @@ extern const skiff__op skiff__ops_signal[];
 extern const skiff__op skiff__ops_bitwise[];
 extern const skiff__op skiff__ops_unique[];
 extern const skiff__op skiff__ops_strings[];
+extern const skiff__op skiff__ops_random[];
 
 /* The CPU kernel for op_type in `domain` ("" and "ai.onnx" are the same
  * domain; any other must match exactly) whose min_opset <= opset, or NULL. */

@@ -64,8 +64,9 @@ static skiff_status_t *fold_constants(skiff__graph *g, int *folded)
         skiff__node *n = &g->nodes[i];
         if (n->dead || !n->op)
             continue;
-        if (strncmp(n->op_type, "Random", 6) == 0 || strcmp(n->op_type, "Bernoulli") == 0)
-            continue;
+        if (strncmp(n->op_type, "Random", 6) == 0 || strcmp(n->op_type, "Bernoulli") == 0 ||
+            strcmp(n->op_type, "Multinomial") == 0)
+            continue; /* a new draw each run */
         bool all_const = n->n_in > 0;
         for (int k = 0; k < n->n_in && all_const; k++)
             if (n->in[k] >= 0 && !g->values[n->in[k]].constant)
