@@ -317,8 +317,10 @@ static void store_cast(skiff_tensor_t *y, int64_t i, double v)
 }
 
 /* a0 - a1 cos(2 pi k / N) + a2 cos(4 pi k / N), N = size (periodic) or
- * size - 1 (symmetric; a window of one point is 1). */
-static skiff_status_t *cosine_window(skiff__kctx *ctx, double a0, double a1, double a2)
+ * size - 1 (symmetric; a window of one point is 1). Evaluated in float32
+ * step by step as the operator's function body defines it (angle = k *
+ * (tau / N)), so an integer output_datatype truncates the same values. */
+static skiff_status_t *cosine_window(skiff__kctx *ctx, float a0, float a1, float a2)
 {
     int64_t size = 0;
     skiff_dtype_t dt = SKIFF_DTYPE_FLOAT32;
@@ -335,26 +337,29 @@ static skiff_status_t *cosine_window(skiff__kctx *ctx, double a0, double a1, dou
     skiff_tensor_t *Y = skiff__kctx_output(ctx, 0, dt, 1, &size, &st);
     if (!Y)
         return st;
-    double N = periodic ? (double)size : (double)(size - 1);
+    const float N = periodic ? (float)size : (float)(size - 1);
+    const float inc = 6.2831853f / N;
     for (int64_t k = 0; k < size; k++) {
-        double v = 1.0;
-        if (N > 0.0) {
-            double t = TWO_PI * (double)k / N;
-            v = a0 - a1 * cos(t) + a2 * cos(2.0 * t);
+        float v = 1.0f;
+        if (N > 0.0f) {
+            float t = (float)k * inc;
+            float c1 = cosf(t), c2 = cosf(t * 2.0f);
+            float t0 = a0 - a1 * c1;
+            v = t0 + a2 * c2;
         }
         store_cast(Y, k, v);
     }
     return NULL;
 }
 
-static skiff_status_t *run_hann(skiff__kctx *ctx) { return cosine_window(ctx, 0.5, 0.5, 0.0); }
+static skiff_status_t *run_hann(skiff__kctx *ctx) { return cosine_window(ctx, 0.5f, 0.5f, 0.0f); }
 static skiff_status_t *run_hamming(skiff__kctx *ctx)
 {
-    return cosine_window(ctx, 25.0 / 46.0, 21.0 / 46.0, 0.0);
+    return cosine_window(ctx, 0.54347826087f, 0.45652173913f, 0.0f);
 }
 static skiff_status_t *run_blackman(skiff__kctx *ctx)
 {
-    return cosine_window(ctx, 0.42, 0.5, 0.08);
+    return cosine_window(ctx, 0.42f, 0.5f, 0.08f);
 }
 
 static skiff_status_t *float_scalar(const skiff__kctx *ctx, int i, const char *name, double *v)

@@ -406,10 +406,10 @@ static skiff_status_t *tf_attrs(const skiff__node *node, tf_prep *p, const int64
     p->pool_i = has_i ? pi->ints : NULL;
     *pool_n = has_s ? ps->n : pi->n;
     *n_counts = skiff__attr_ints(node, "ngram_counts", counts);
-    if (*n_counts < 1 || *n_counts > p->max_n)
+    if (*n_counts < 1 || *n_counts > 1024)
         return skiff__node_err(node, SKIFF_CODE_INVALID_ARG,
-                               "attribute 'ngram_counts': expected 1..%lld start offsets, got %d",
-                               (long long)p->max_n, *n_counts < 0 ? 0 : *n_counts);
+                               "attribute 'ngram_counts': expected 1..1024 start offsets, got %d",
+                               *n_counts < 0 ? 0 : *n_counts);
     return NULL;
 }
 
