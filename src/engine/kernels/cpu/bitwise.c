@@ -69,8 +69,7 @@ static skiff_status_t *run_bitshift(skiff__kctx *ctx)
     int64_t od[SKIFF_MAX_DIMS], sx[SKIFF_MAX_DIMS], sy[SKIFF_MAX_DIMS], pos[SKIFF_MAX_DIMS] = {0};
     char a[64], b[64];
     if (!skiff__broadcast_shape(X->ndim, X->dims, Y->ndim, Y->dims, &n, od))
-        return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
-                           "inputs 'X' %s and 'Y' %s do not broadcast",
+        return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "inputs 'X' %s and 'Y' %s do not broadcast",
                            skiff_shape_str(X->ndim, X->dims, a, sizeof(a)),
                            skiff_shape_str(Y->ndim, Y->dims, b, sizeof(b)));
     skiff_tensor_t *Z = skiff__kctx_output(ctx, 0, dt, n, od, &st);
@@ -83,7 +82,8 @@ static skiff_status_t *run_bitshift(skiff__kctx *ctx)
     const int64_t total = skiff_tensor_numel(Z);
     int64_t ix = 0, iy = 0;
     for (int64_t i = 0; i < total; i++) {
-        store_u(Z->data, es, i, shift(load_u(X->data, es, ix), load_u(Y->data, es, iy), bits, left));
+        store_u(Z->data, es, i,
+                shift(load_u(X->data, es, ix), load_u(Y->data, es, iy), bits, left));
         for (int d = n - 1; d >= 0; d--) { /* odometer over the output shape */
             ix += sx[d];
             iy += sy[d];

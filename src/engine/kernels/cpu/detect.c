@@ -84,8 +84,8 @@ static bool nms_overlaps(const nms_box *a, const nms_box *b, float thr)
 }
 
 /* Optional scalar input i (shape [] or [1]) of type dt, or *present = false. */
-static skiff_status_t *nms_scalar(const skiff__kctx *ctx, int i, const char *name,
-                                  skiff_dtype_t dt, double *v, bool *present)
+static skiff_status_t *nms_scalar(const skiff__kctx *ctx, int i, const char *name, skiff_dtype_t dt,
+                                  double *v, bool *present)
 {
     const skiff_tensor_t *t = skiff__kctx_opt(ctx, i);
     *present = false;
@@ -100,7 +100,8 @@ static skiff_status_t *nms_scalar(const skiff__kctx *ctx, int i, const char *nam
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
                            "input '%s': expected a scalar, got %lld elements in %d dims", name,
                            (long long)skiff_tensor_numel(t), t->ndim);
-    *v = dt == SKIFF_DTYPE_INT64 ? (double)skiff__tensor_get_i64(t, 0) : skiff__tensor_get_f64(t, 0);
+    *v =
+        dt == SKIFF_DTYPE_INT64 ? (double)skiff__tensor_get_i64(t, 0) : skiff__tensor_get_f64(t, 0);
     *present = true;
     return NULL;
 }
@@ -154,8 +155,7 @@ static skiff_status_t *run_nms(skiff__kctx *ctx)
                   (size_t)cap * 3 * sizeof(int64_t);
     char *mem = keep > 0 ? skiff__kctx_scratch(ctx, need) : NULL;
     if (keep > 0 && !mem)
-        return skiff__kerr(ctx, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory for %zu bytes",
-                           need);
+        return skiff__kerr(ctx, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory for %zu bytes", need);
     nms_cand *cand = (nms_cand *)mem;
     nms_box *boxes = (nms_box *)(mem + skiff__page_up((size_t)ns * sizeof(nms_cand)));
     int64_t *kept = (int64_t *)((char *)boxes + skiff__page_up((size_t)ns * sizeof(nms_box)));
@@ -208,8 +208,7 @@ typedef struct roi_tap {
 } roi_tap;
 
 /* The samples of one axis: bins * grid taps. */
-static void roi_taps(roi_tap *t, double start, double bin, int64_t bins, int64_t grid,
-                     int64_t size)
+static void roi_taps(roi_tap *t, double start, double bin, int64_t bins, int64_t grid, int64_t size)
 {
     for (int64_t p = 0; p < bins; p++) {
         for (int64_t g = 0; g < grid; g++) {
@@ -385,7 +384,8 @@ static skiff_status_t *run_roialign(skiff__kctx *ctx)
             rh = rh > 1.0 ? rh : 1.0;
         }
         double bh = rh / (double)at.oh, bw = rw / (double)at.ow;
-        double gh = at.ratio > 0 ? (double)at.ratio : ceil(bh), gw = at.ratio > 0 ? (double)at.ratio : ceil(bw);
+        double gh = at.ratio > 0 ? (double)at.ratio : ceil(bh),
+               gw = at.ratio > 0 ? (double)at.ratio : ceil(bw);
         gh = gh < 1.0 ? 1.0 : gh;
         gw = gw < 1.0 ? 1.0 : gw;
         double taps = (double)at.oh * gh + (double)at.ow * gw;

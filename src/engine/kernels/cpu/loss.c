@@ -49,9 +49,9 @@ static skiff_status_t *check_loss_inputs(const skiff__kctx *ctx, const char *xna
     char a[64], b[64];
     if (!skiff__dtype_is_float(x->dtype))
         return skiff__kctx_bad_dtype(ctx, xname, x->dtype);
-    if (x->ndim < 2)
+    if (x->ndim < 2 || x->dims[1] < 1)
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
-                           "input '%s': expected rank >= 2 (N, C, ...), got %s", xname,
+                           "input '%s': expected (N, C >= 1, ...), got %s", xname,
                            skiff_shape_str(x->ndim, x->dims, a, sizeof(a)));
     if (t->dtype != SKIFF_DTYPE_INT32 && t->dtype != SKIFF_DTYPE_INT64)
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
@@ -66,11 +66,10 @@ static skiff_status_t *check_loss_inputs(const skiff__kctx *ctx, const char *xna
                            skiff_shape_str(x->ndim, x->dims, a, sizeof(a)),
                            skiff_shape_str(t->ndim, t->dims, b, sizeof(b)));
     if (w && (w->dtype != x->dtype || w->ndim != 1 || w->dims[0] != x->dims[1]))
-        return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
-                           "input 'weight': expected %s [%lld], got %s %s",
-                           skiff_dtype_name(x->dtype), (long long)x->dims[1],
-                           skiff_dtype_name(w->dtype),
-                           skiff_shape_str(w->ndim, w->dims, b, sizeof(b)));
+        return skiff__kerr(
+            ctx, SKIFF_CODE_INVALID_ARG, "input 'weight': expected %s [%lld], got %s %s",
+            skiff_dtype_name(x->dtype), (long long)x->dims[1], skiff_dtype_name(w->dtype),
+            skiff_shape_str(w->ndim, w->dims, b, sizeof(b)));
     *n = x->dims[0];
     *c = x->dims[1];
     *inner = 1;

@@ -65,9 +65,10 @@ static rng *node_rng(skiff__kctx *ctx, skiff_status_t **st)
         *st = skiff__kerr(ctx, SKIFF_CODE_INTERNAL, "no kernel cache slot");
         return NULL;
     }
-    if (*ctx->cache)
-        return *ctx->cache;
-    rng *r = skiff__calloc(1, sizeof(*r));
+    rng *r = *ctx->cache;
+    if (r)
+        return r;
+    r = skiff__calloc(1, sizeof(*r));
     if (!r) {
         *st = skiff__kerr(ctx, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
         return NULL;
@@ -128,8 +129,7 @@ static skiff_status_t *gen_shape(const skiff__kctx *ctx, bool like, int *nd, int
                            "attribute 'shape': required, with at most %d dims", SKIFF_MAX_DIMS);
     for (int i = 0; i < n; i++)
         if (sh[i] < 0)
-            return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
-                               "attribute 'shape': negative dim in %s",
+            return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "attribute 'shape': negative dim in %s",
                                skiff_shape_str(n, sh, a, sizeof(a)));
     int64_t numel = skiff_shape_numel(n, sh);
     if (numel < 0 || (uint64_t)numel > SKIFF__MAX_TENSOR_BYTES / 8)

@@ -122,8 +122,8 @@ static double gs_sample(const skiff_tensor_t *X, int64_t base, int64_t H, int64_
         return gs_at(X, base, H, W, (int64_t)nearbyint(y), (int64_t)nearbyint(x));
     double x0 = floor(x), y0 = floor(y), lx = x - x0, ly = y - y0;
     int64_t ix = (int64_t)x0, iy = (int64_t)y0;
-    return (1.0 - ly) * ((1.0 - lx) * gs_at(X, base, H, W, iy, ix) +
-                         lx * gs_at(X, base, H, W, iy, ix + 1)) +
+    return (1.0 - ly) *
+               ((1.0 - lx) * gs_at(X, base, H, W, iy, ix) + lx * gs_at(X, base, H, W, iy, ix + 1)) +
            ly * ((1.0 - lx) * gs_at(X, base, H, W, iy + 1, ix) +
                  lx * gs_at(X, base, H, W, iy + 1, ix + 1));
 }
@@ -283,10 +283,10 @@ static skiff_status_t *run_maxunpool(skiff__kctx *ctx)
     for (int i = 0; same && i < X->ndim; i++)
         same = I->dims[i] == X->dims[i];
     if (I->dtype != SKIFF_DTYPE_INT64 || !same)
-        return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
-                           "input 'I': expected int64 of X's shape %s, got %s %s",
-                           skiff_shape_str(X->ndim, X->dims, a, sizeof(a)),
-                           skiff_dtype_name(I->dtype), skiff_shape_str(I->ndim, I->dims, b, sizeof(b)));
+        return skiff__kerr(
+            ctx, SKIFF_CODE_INVALID_ARG, "input 'I': expected int64 of X's shape %s, got %s %s",
+            skiff_shape_str(X->ndim, X->dims, a, sizeof(a)), skiff_dtype_name(I->dtype),
+            skiff_shape_str(I->ndim, I->dims, b, sizeof(b)));
     int64_t od[SKIFF_MAX_DIMS];
     if ((st = unpool_shape(ctx, X, skiff__kctx_opt(ctx, 2), od)))
         return st;

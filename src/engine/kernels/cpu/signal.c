@@ -104,11 +104,12 @@ static skiff_status_t *int_scalar(const skiff__kctx *ctx, int i, const char *nam
     if (st)
         return st;
     if (t->dtype != SKIFF_DTYPE_INT32 && t->dtype != SKIFF_DTYPE_INT64)
-        return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "input '%s': expected int32 or int64, got %s",
-                           name, skiff_dtype_name(t->dtype));
+        return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
+                           "input '%s': expected int32 or int64, got %s", name,
+                           skiff_dtype_name(t->dtype));
     if (skiff_tensor_numel(t) != 1 || t->ndim > 1)
-        return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "input '%s': expected a scalar, got %d dims",
-                           name, t->ndim);
+        return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
+                           "input '%s': expected a scalar, got %d dims", name, t->ndim);
     *v = skiff__tensor_get_i64(t, 0);
     return NULL;
 }
@@ -153,8 +154,8 @@ static skiff_status_t *run_dft(skiff__kctx *ctx)
     if (skiff__kctx_opt(ctx, 1) && (st = int_scalar(ctx, 1, "dft_length", &n)))
         return st;
     if (n < 1)
-        return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "input 'dft_length': expected >= 1, got %lld",
-                           (long long)n);
+        return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
+                           "input 'dft_length': expected >= 1, got %lld", (long long)n);
     const int64_t nout = onesided ? n / 2 + 1 : n;
     int64_t od[SKIFF_MAX_DIMS];
     memcpy(od, X->dims, sizeof(int64_t) * (size_t)rank);
@@ -208,8 +209,8 @@ static skiff_status_t *stft_sizes(const skiff__kctx *ctx, const skiff_tensor_t *
     if ((st = int_scalar(ctx, 1, "frame_step", step)))
         return st;
     if (*step < 1)
-        return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "input 'frame_step': expected >= 1, got %lld",
-                           (long long)*step);
+        return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
+                           "input 'frame_step': expected >= 1, got %lld", (long long)*step);
     *len = -1;
     if (skiff__kctx_opt(ctx, 3) && (st = int_scalar(ctx, 3, "frame_length", len)))
         return st;

@@ -79,8 +79,8 @@ typedef enum sn_case { SN_NONE, SN_LOWER, SN_UPPER } sn_case;
 typedef struct sn_prep {
     sn_case action;
     bool sensitive;
-    locale_t loc;    /* (locale_t)0: ASCII only */
-    char **stop;     /* stop words, lower-cased when not case-sensitive */
+    locale_t loc; /* (locale_t)0: ASCII only */
+    char **stop;  /* stop words, lower-cased when not case-sensitive */
     int n_stop;
 } sn_prep;
 
@@ -243,8 +243,9 @@ static skiff_status_t *sn_apply(skiff__kctx *ctx, const sn_prep *p, const skiff_
     }
     /* Nothing left: one empty string, as the operator defines. */
     int64_t od[2] = {1, kept > 0 ? kept : 1};
-    skiff_tensor_t *Y = X->ndim == 1 ? skiff__kctx_output(ctx, 0, SKIFF_DTYPE_STRING, 1, od + 1, &st)
-                                     : skiff__kctx_output(ctx, 0, SKIFF_DTYPE_STRING, 2, od, &st);
+    skiff_tensor_t *Y = X->ndim == 1
+                            ? skiff__kctx_output(ctx, 0, SKIFF_DTYPE_STRING, 1, od + 1, &st)
+                            : skiff__kctx_output(ctx, 0, SKIFF_DTYPE_STRING, 2, od, &st);
     if (!Y)
         return st;
     char **out = Y->data;
@@ -508,8 +509,8 @@ static skiff_status_t *tf_apply(skiff__kctx *ctx, const tf_prep *p, const skiff_
 {
     char a[64];
     bool is_str = X->dtype == SKIFF_DTYPE_STRING;
-    if (is_str != p->strings || (!is_str && X->dtype != SKIFF_DTYPE_INT32 &&
-                                 X->dtype != SKIFF_DTYPE_INT64))
+    if (is_str != p->strings ||
+        (!is_str && X->dtype != SKIFF_DTYPE_INT32 && X->dtype != SKIFF_DTYPE_INT64))
         return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "input 'X': expected %s, got %s",
                            p->strings ? "string (the pool is 'pool_strings')"
                                       : "int32 or int64 (the pool is 'pool_int64s')",
@@ -523,15 +524,16 @@ static skiff_status_t *tf_apply(skiff__kctx *ctx, const tf_prep *p, const skiff_
                                         (double)(p->max_n - p->min_n + 1) * (double)p->max_n)))
         return st;
     int64_t od[2] = {rows, p->out_size};
-    skiff_tensor_t *Y = X->ndim == 2 ? skiff__kctx_output(ctx, 0, SKIFF_DTYPE_FLOAT32, 2, od, &st)
-                                     : skiff__kctx_output(ctx, 0, SKIFF_DTYPE_FLOAT32, 1, od + 1, &st);
+    skiff_tensor_t *Y = X->ndim == 2
+                            ? skiff__kctx_output(ctx, 0, SKIFF_DTYPE_FLOAT32, 2, od, &st)
+                            : skiff__kctx_output(ctx, 0, SKIFF_DTYPE_FLOAT32, 1, od + 1, &st);
     if (!Y)
         return st;
     float *y = Y->data;
     memset(y, 0, Y->nbytes);
     /* counts per output coordinate; weighted into the row after the scan */
-    float *cnt = p->mode == TF_TF ? NULL
-                                  : skiff__kctx_scratch(ctx, (size_t)p->out_size * sizeof(float));
+    float *cnt =
+        p->mode == TF_TF ? NULL : skiff__kctx_scratch(ctx, (size_t)p->out_size * sizeof(float));
     if (p->mode != TF_TF && !cnt)
         return skiff__kerr(ctx, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
     for (int64_t r = 0; r < rows; r++) {
