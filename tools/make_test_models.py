@@ -412,4 +412,6 @@ one_node("tfidf_bad", "TfIdfVectorizer", [("x", I64)], ["y"], 9, min_gram_length
 one_node("unique", "Unique", [("x", STR)], ["y", "idx", "inv", "cnt"], 11, sorted=0)
 one_node("bitshift", "BitShift", [("x", TensorProto.UINT32), ("y", TensorProto.UINT32)], ["z"], 11,
          direction="LEFT")
+one_node("resize_aa", "Resize", [("X", F32), ("", None), ("scales", F32)], ["Y"], 18,
+         mode="linear", antialias=1)
 print("wrote ops_*")

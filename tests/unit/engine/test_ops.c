@@ -406,7 +406,34 @@ static void test_bitshift_wide(void **state)
     free_all(in, 2);
 }
 
+/* ---- Resize-18 antialias ---- */
+
+/* 0..7 halved, linear, half_pixel: output o samples x = 2o + 0.5 with the
+ * triangle stretched to radius 2: taps 2o-1..2o+2 (clamped) weighted
+ * .125 .375 .375 .125 -> 0.625 2.5 4.5 6.375 (without antialias: 0.5 2.5
+ * 4.5 6.5). */
+static void test_resize_antialias(void **state)
+{
+    (void)state;
+    static const float x[] = {0, 1, 2, 3, 4, 5, 6, 7}, sc[] = {1, 1, 1, 0.5f};
+    static const float want[] = {0.625f, 2.5f, 4.5f, 6.375f};
+    const int64_t xd[] = {1, 1, 1, 8}, four = 4;
+    skiff_tensor_t *in[] = {tensor(SKIFF_DTYPE_FLOAT32, 4, xd, x),
+                            tensor(SKIFF_DTYPE_FLOAT32, 1, &four, sc)};
+    run_t r;
+    open_model(&r, DATA("ops_resize_aa.onnx"));
+    run_ok(&r, in, 2);
+    assert_int_equal(r.out[0]->dims[3], 4);
+    for (int i = 0; i < 4; i++)
+        if (fabsf(((const float *)r.out[0]->data)[i] - want[i]) > 1e-6f)
+            fail_msg("element %d: got %g, want %g", i, ((const float *)r.out[0]->data)[i],
+                     want[i]);
+    close_model(&r);
+    free_all(in, 2);
+}
+
 const struct CMUnitTest skiff_test_ops[] = {
+    cmocka_unit_test(test_resize_antialias),
     cmocka_unit_test(test_nms),
     cmocka_unit_test(test_roialign_errors),
     cmocka_unit_test(test_gridsample_errors),

@@ -177,8 +177,11 @@ static skiff_status_t *run_sce(skiff__kctx *ctx)
                 if (v > mx)
                     mx = v;
             }
-            double s = 0.0;
-            for (int64_t k = 0; k < c; k++)
+            /* c >= 1 (checked), so the class at the maximum adds exp(0) = 1
+             * and the sum is at least 1 (NaN when every score is -inf or a
+             * score is NaN, which the log passes on) */
+            double s = exp(lp[base] - mx);
+            for (int64_t k = 1; k < c; k++)
                 s += exp(lp[base + k * inner] - mx);
             double ls = log(s) + mx;
             for (int64_t k = 0; k < c; k++)
