@@ -153,8 +153,8 @@ static skiff_status_t *run_nms(skiff__kctx *ctx)
                   skiff__page_up((size_t)ns * sizeof(nms_box)) +
                   skiff__page_up((size_t)keep * sizeof(int64_t)) +
                   (size_t)cap * 3 * sizeof(int64_t);
-    char *mem = keep > 0 ? skiff__kctx_scratch(ctx, need) : NULL;
-    if (keep > 0 && !mem)
+    char *mem = skiff__kctx_scratch(ctx, need);
+    if (!mem)
         return skiff__kerr(ctx, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory for %zu bytes", need);
     nms_cand *cand = (nms_cand *)mem;
     nms_box *boxes = (nms_box *)(mem + skiff__page_up((size_t)ns * sizeof(nms_cand)));
