@@ -219,6 +219,15 @@ static void test_gridsample_errors(void **state)
     run_ok(&r, in4, 2); /* zeros in, zeros out */
     for (int i = 0; i < 9; i++)
         assert_true(((const float *)r.out[0]->data)[i] == 0.0f);
+    /* locations far outside read zeros (no integer overflow on the way) */
+    float *g = in4[1]->data, *x = in4[0]->data;
+    for (int i = 0; i < 4; i++)
+        x[i] = 1.0f;
+    for (int i = 0; i < 18; i++)
+        g[i] = i % 3 == 0 ? 1e30f : i % 3 == 1 ? -1e30f : 3e9f;
+    run_ok(&r, in4, 2);
+    for (int i = 0; i < 9; i++)
+        assert_true(((const float *)r.out[0]->data)[i] == 0.0f);
     close_model(&r);
     free_all(in5, 2);
     free_all(in4, 2);

@@ -35,10 +35,15 @@ typedef struct nms_cand {
     int64_t idx;
 } nms_cand;
 
+/* Descending score, NaN last, then ascending box index: a total order, as
+ * qsort needs. */
 static int cand_cmp(const void *pa, const void *pb)
 {
     const nms_cand *a = pa, *b = pb;
-    if (a->score != b->score)
+    bool na = isnan(a->score), nb = isnan(b->score);
+    if (na != nb)
+        return na ? 1 : -1;
+    if (!na && a->score != b->score)
         return a->score > b->score ? -1 : 1;
     return a->idx < b->idx ? -1 : a->idx > b->idx;
 }

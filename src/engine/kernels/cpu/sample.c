@@ -72,6 +72,15 @@ static double gs_pad_coord(double v, int64_t size, const gs_params *p)
     return v;
 }
 
+/* A sampling location as a pixel index: NaN and locations far outside
+ * (where a cast to an integer would be undefined) become -1, outside. */
+static inline int64_t gs_index(double v)
+{
+    if (!(v >= -1.0 && v < 4.0e18))
+        return -1;
+    return (int64_t)v;
+}
+
 /* Pixel (y, x) of one plane, 0 outside. */
 static inline double gs_at(const skiff_tensor_t *X, int64_t base, int64_t H, int64_t W, int64_t y,
                            int64_t x)
@@ -97,7 +106,7 @@ static double gs_cubic_tap(const skiff_tensor_t *X, int64_t base, int64_t H, int
 {
     y = gs_pad_coord(y, H, p);
     x = gs_pad_coord(x, W, p);
-    return gs_at(X, base, H, W, (int64_t)floor(y), (int64_t)floor(x));
+    return gs_at(X, base, H, W, gs_index(floor(y)), gs_index(floor(x)));
 }
 
 static double gs_sample(const skiff_tensor_t *X, int64_t base, int64_t H, int64_t W, double gx,
@@ -119,8 +128,12 @@ static double gs_sample(const skiff_tensor_t *X, int64_t base, int64_t H, int64_
     x = gs_pad_coord(x, W, p);
     y = gs_pad_coord(y, H, p);
     if (p->mode == GS_NEAREST)
-        return gs_at(X, base, H, W, (int64_t)nearbyint(y), (int64_t)nearbyint(x));
+        return gs_at(X, base, H, W, gs_index(nearbyint(y)), gs_index(nearbyint(x)));
     double x0 = floor(x), y0 = floor(y), lx = x - x0, ly = y - y0;
+    /* Both taps of an axis are outside when x0 < -1 or x0 >= size (and for
+     * NaN), so the integer casts below only see small values. */
+    if (!(x0 >= -1.0 && x0 < (double)W && y0 >= -1.0 && y0 < (double)H))
+        return 0.0;
     int64_t ix = (int64_t)x0, iy = (int64_t)y0;
     return (1.0 - ly) *
                ((1.0 - lx) * gs_at(X, base, H, W, iy, ix) + lx * gs_at(X, base, H, W, iy, ix + 1)) +
