@@ -19,8 +19,11 @@
  * interpolated value). A sample more than one pixel outside the map counts
  * as zero. */
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "../../engine_int.h"
 
@@ -35,17 +38,36 @@ typedef struct nms_cand {
     int64_t idx;
 } nms_cand;
 
-/* Descending score, NaN last, then ascending box index: a total order, as
- * qsort needs. */
-static int cand_cmp(const void *pa, const void *pb)
+/* Whether candidate a is taken before b: higher score first, NaN last,
+ * then the lower box index (a total order). */
+static inline bool cand_before(const nms_cand *a, const nms_cand *b)
 {
-    const nms_cand *a = pa, *b = pb;
     bool na = isnan(a->score), nb = isnan(b->score);
     if (na != nb)
-        return na ? 1 : -1;
+        return nb;
     if (!na && a->score != b->score)
-        return a->score > b->score ? -1 : 1;
-    return a->idx < b->idx ? -1 : a->idx > b->idx;
+        return a->score > b->score;
+    return a->idx < b->idx;
+}
+
+/* Sifts h[i] down the heap h[0..n) (the next candidate on top). A heap
+ * rather than a sort: a class stops after max_output_boxes_per_class kept
+ * boxes, usually long before its candidates run out. */
+static void cand_sift(nms_cand *h, int64_t n, int64_t i)
+{
+    for (;;) {
+        int64_t l = 2 * i + 1, best = i;
+        if (l < n && cand_before(&h[l], &h[best]))
+            best = l;
+        if (l + 1 < n && cand_before(&h[l + 1], &h[best]))
+            best = l + 1;
+        if (best == i)
+            return;
+        nms_cand t = h[i];
+        h[i] = h[best];
+        h[best] = t;
+        i = best;
+    }
 }
 
 static nms_box nms_read_box(const float *p, bool center)
@@ -59,10 +81,10 @@ static nms_box nms_read_box(const float *p, bool center)
         b.y1 = yc + h / 2.0f;
     } else {
         /* [y1, x1, y2, x2], either diagonal */
-        b.y0 = fminf(p[0], p[2]);
-        b.y1 = fmaxf(p[0], p[2]);
-        b.x0 = fminf(p[1], p[3]);
-        b.x1 = fmaxf(p[1], p[3]);
+        b.y0 = p[0] < p[2] ? p[0] : p[2];
+        b.y1 = p[0] < p[2] ? p[2] : p[0];
+        b.x0 = p[1] < p[3] ? p[1] : p[3];
+        b.x1 = p[1] < p[3] ? p[3] : p[1];
     }
     if (center) {
         float t;
@@ -79,8 +101,8 @@ static bool nms_overlaps(const nms_box *a, const nms_box *b, float thr)
 {
     if (a->area <= 0.0f || b->area <= 0.0f)
         return false;
-    float ix0 = fmaxf(a->x0, b->x0), ix1 = fminf(a->x1, b->x1);
-    float iy0 = fmaxf(a->y0, b->y0), iy1 = fminf(a->y1, b->y1);
+    float ix0 = a->x0 > b->x0 ? a->x0 : b->x0, ix1 = a->x1 < b->x1 ? a->x1 : b->x1;
+    float iy0 = a->y0 > b->y0 ? a->y0 : b->y0, iy1 = a->y1 < b->y1 ? a->y1 : b->y1;
     if (ix1 <= ix0 || iy1 <= iy0)
         return false;
     float inter = (ix1 - ix0) * (iy1 - iy0);
@@ -154,45 +176,68 @@ static skiff_status_t *run_nms(skiff__kctx *ctx)
     int64_t cap = keep > 0 ? nb * nc * keep : 0; /* selected triples at most */
     if ((st = skiff__kctx_cost(ctx, (double)nb * (double)nc * (double)ns * (double)(keep + 1))))
         return st;
-    size_t need = skiff__page_up((size_t)ns * sizeof(nms_cand)) +
-                  skiff__page_up((size_t)ns * sizeof(nms_box)) +
-                  skiff__page_up((size_t)keep * sizeof(int64_t)) +
-                  (size_t)cap * 3 * sizeof(int64_t);
+    /* Each (batch, class) is independent: threads take them in any order,
+     * each with its own candidate heap and kept list, and write their
+     * triples to the pair's own slot; the slots are packed in order after. */
+    const int64_t pairs = nb * nc;
+    int threads = skiff__kctx_threads(ctx);
+    if (threads > pairs)
+        threads = pairs > 0 ? (int)pairs : 1;
+    const size_t cand_b = skiff__page_up((size_t)ns * sizeof(nms_cand));
+    const size_t kept_b = skiff__page_up((size_t)keep * sizeof(int64_t));
+    const size_t box_b = skiff__page_up((size_t)(nb * ns) * sizeof(nms_box));
+    const size_t cnt_b = skiff__page_up((size_t)pairs * sizeof(int64_t));
+    size_t need =
+        (cand_b + kept_b) * (size_t)threads + box_b + cnt_b + (size_t)cap * 3 * sizeof(int64_t);
     char *mem = skiff__kctx_scratch(ctx, need);
     if (!mem)
         return skiff__kerr(ctx, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory for %zu bytes", need);
-    nms_cand *cand = (nms_cand *)mem;
-    nms_box *boxes = (nms_box *)(mem + skiff__page_up((size_t)ns * sizeof(nms_cand)));
-    int64_t *kept = (int64_t *)((char *)boxes + skiff__page_up((size_t)ns * sizeof(nms_box)));
-    int64_t *res = (int64_t *)((char *)kept + skiff__page_up((size_t)keep * sizeof(int64_t)));
-    int64_t nsel = 0;
+    nms_box *boxes = (nms_box *)(mem + (cand_b + kept_b) * (size_t)threads);
+    int64_t *cnt = (int64_t *)((char *)boxes + box_b);
+    int64_t *res = (int64_t *)((char *)cnt + cnt_b); /* [pairs][keep][3] */
     const float thr = (float)iou_thr, sthr = (float)score_thr;
-    for (int64_t bi = 0; keep > 0 && bi < nb; bi++) {
-        const float *bp = (const float *)B->data + bi * ns * 4;
+    if (keep == 0)
+        memset(cnt, 0, (size_t)pairs * sizeof(int64_t));
+    for (int64_t i = 0; keep > 0 && i < nb * ns; i++)
+        boxes[i] = nms_read_box((const float *)B->data + i * 4, cpb == 1);
+#pragma omp parallel for num_threads(threads) schedule(dynamic) if (threads > 1 && keep > 0)
+    for (int64_t pc = 0; pc < (keep > 0 ? pairs : 0); pc++) {
+        int t = 0;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+#endif
+        nms_cand *cand = (nms_cand *)(mem + (cand_b + kept_b) * (size_t)t);
+        int64_t *kept = (int64_t *)((char *)cand + cand_b);
+        const nms_box *bx0 = boxes + (pc / nc) * ns;
+        const float *sp = (const float *)S->data + pc * ns;
+        int64_t n = 0;
         for (int64_t i = 0; i < ns; i++)
-            boxes[i] = nms_read_box(bp + i * 4, cpb == 1);
-        for (int64_t ci = 0; ci < nc; ci++) {
-            const float *sp = (const float *)S->data + (bi * nc + ci) * ns;
-            int64_t n = 0;
-            for (int64_t i = 0; i < ns; i++)
-                if (!has_score || sp[i] > sthr)
-                    cand[n++] = (nms_cand){.score = sp[i], .idx = i};
-            qsort(cand, (size_t)n, sizeof(*cand), cand_cmp);
-            int64_t nk = 0;
-            for (int64_t i = 0; i < n && nk < keep; i++) {
-                const nms_box *bx = &boxes[cand[i].idx];
-                bool drop = false;
-                for (int64_t j = 0; j < nk && !drop; j++)
-                    drop = nms_overlaps(bx, &boxes[kept[j]], thr);
-                if (drop)
-                    continue;
-                kept[nk++] = cand[i].idx;
-                res[nsel * 3] = bi;
-                res[nsel * 3 + 1] = ci;
-                res[nsel * 3 + 2] = cand[i].idx;
-                nsel++;
-            }
+            if (!has_score || sp[i] > sthr)
+                cand[n++] = (nms_cand){.score = sp[i], .idx = i};
+        for (int64_t i = n / 2; i-- > 0;)
+            cand_sift(cand, n, i);
+        int64_t nk = 0, *out = res + pc * keep * 3;
+        while (n > 0 && nk < keep) {
+            const int64_t idx = cand[0].idx;
+            cand[0] = cand[--n];
+            cand_sift(cand, n, 0);
+            bool drop = false;
+            for (int64_t j = 0; j < nk && !drop; j++)
+                drop = nms_overlaps(&bx0[idx], &bx0[kept[j]], thr);
+            if (drop)
+                continue;
+            out[nk * 3] = pc / nc;
+            out[nk * 3 + 1] = pc % nc;
+            out[nk * 3 + 2] = idx;
+            kept[nk++] = idx;
         }
+        cnt[pc] = nk;
+    }
+    int64_t nsel = 0;
+    for (int64_t pc = 0; pc < pairs; pc++) {
+        if (cnt[pc] && nsel != pc * keep)
+            memmove(res + nsel * 3, res + pc * keep * 3, (size_t)cnt[pc] * 3 * sizeof(int64_t));
+        nsel += cnt[pc];
     }
     int64_t od[2] = {nsel, 3};
     skiff_tensor_t *Y = skiff__kctx_output(ctx, 0, SKIFF_DTYPE_INT64, 2, od, &st);
