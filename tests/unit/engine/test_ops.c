@@ -435,24 +435,17 @@ static void test_resize_antialias(void **state)
     assert_int_equal(r.out[0]->dims[3], 4);
     for (int i = 0; i < 4; i++)
         if (fabsf(((const float *)r.out[0]->data)[i] - want[i]) > 1e-6f)
-            fail_msg("element %d: got %g, want %g", i, ((const float *)r.out[0]->data)[i],
-                     want[i]);
+            fail_msg("element %d: got %g, want %g", i, ((const float *)r.out[0]->data)[i], want[i]);
     close_model(&r);
     free_all(in, 2);
 }
 
 const struct CMUnitTest skiff_test_ops[] = {
-    cmocka_unit_test(test_resize_antialias),
-    cmocka_unit_test(test_nms),
-    cmocka_unit_test(test_roialign_errors),
-    cmocka_unit_test(test_gridsample_errors),
-    cmocka_unit_test(test_nll_ignore),
-    cmocka_unit_test(test_dft_attrs),
-    cmocka_unit_test(test_random_seed),
-    cmocka_unit_test(test_bernoulli_multinomial),
-    cmocka_unit_test(test_string_normalizer),
-    cmocka_unit_test(test_tfidf_attrs),
-    cmocka_unit_test(test_unique_strings),
-    cmocka_unit_test(test_bitshift_wide),
+    cmocka_unit_test(test_resize_antialias),  cmocka_unit_test(test_nms),
+    cmocka_unit_test(test_roialign_errors),   cmocka_unit_test(test_gridsample_errors),
+    cmocka_unit_test(test_nll_ignore),        cmocka_unit_test(test_dft_attrs),
+    cmocka_unit_test(test_random_seed),       cmocka_unit_test(test_bernoulli_multinomial),
+    cmocka_unit_test(test_string_normalizer), cmocka_unit_test(test_tfidf_attrs),
+    cmocka_unit_test(test_unique_strings),    cmocka_unit_test(test_bitshift_wide),
 };
 const size_t skiff_test_ops_count = sizeof(skiff_test_ops) / sizeof(skiff_test_ops[0]);
