@@ -372,3 +372,46 @@ np.save(os.path.join(OUT, "conv_affine_v.npy"), v)
 for n_, val in dict(y1=y1, y2=y2, y3=y3).items():
     np.save(os.path.join(OUT, "conv_affine_%s.npy" % n_), val.astype(np.float32))
 print("wrote conv_affine")
+
+
+# One-node models of the detection, signal, text, loss and random operators,
+# for the behaviour the conformance cases do not reach (errors, seeding,
+# UTF-8): tests/unit/engine/test_ops.c. Inputs are declared without shapes
+# so a test can feed anything.
+def one_node(name, op, inputs, outputs, opset, **attrs):
+    g = helper.make_graph(
+        [helper.make_node(op, [i for i, _ in inputs], outputs, name=name, **attrs)], name,
+        [helper.make_tensor_value_info(i, t, None) for i, t in inputs if i],
+        [helper.make_value_info(o, onnx.TypeProto()) for o in outputs])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    m.ir_version = 8
+    onnx.save(m, os.path.join(OUT, "ops_%s.onnx" % name))
+
+
+F32, I64, STR = TensorProto.FLOAT, TensorProto.INT64, TensorProto.STRING
+nms_in = [("boxes", F32), ("scores", F32), ("max", I64), ("iou", F32), ("score", F32)]
+one_node("nms", "NonMaxSuppression", nms_in, ["sel"], 11)
+one_node("nms_center", "NonMaxSuppression", nms_in, ["sel"], 11, center_point_box=1)
+one_node("roialign", "RoiAlign", [("X", F32), ("rois", F32), ("bi", I64)], ["Y"], 16,
+         output_height=2, output_width=2, mode="max")
+one_node("gridsample", "GridSample", [("X", F32), ("grid", F32)], ["Y"], 16, mode="bicubic")
+one_node("nll", "NegativeLogLikelihoodLoss", [("x", F32), ("t", I64)], ["loss"], 13,
+         reduction="sum", ignore_index=-1)
+one_node("dft_bad", "DFT", [("x", F32)], ["y"], 17, onesided=1, inverse=1)
+one_node("uniform_seed", "RandomUniform", [], ["y"], 13, shape=[64], low=-2.0, high=3.0,
+         seed=5.0)
+one_node("uniform", "RandomUniform", [], ["y"], 13, shape=[64])
+one_node("bernoulli", "Bernoulli", [("p", F32)], ["y"], 15, seed=1.0)
+one_node("multinomial", "Multinomial", [("x", F32)], ["y"], 13, sample_size=200,
+         dtype=TensorProto.INT64)
+one_node("strnorm", "StringNormalizer", [("x", STR)], ["y"], 10, case_change_action="UPPER",
+         stopwords=["über", "the"])
+one_node("tfidf_bad", "TfIdfVectorizer", [("x", I64)], ["y"], 9, min_gram_length=1,
+         max_gram_length=1, max_skip_count=0, ngram_counts=[0], ngram_indexes=[0, 1],
+         pool_int64s=[4, 5])
+one_node("unique", "Unique", [("x", STR)], ["y", "idx", "inv", "cnt"], 11, sorted=0)
+one_node("bitshift", "BitShift", [("x", TensorProto.UINT32), ("y", TensorProto.UINT32)], ["z"], 11,
+         direction="LEFT")
+one_node("resize_aa", "Resize", [("X", F32), ("", None), ("scales", F32)], ["Y"], 18,
+         mode="linear", antialias=1)
+print("wrote ops_*")

@@ -345,6 +345,14 @@ extern const skiff__op skiff__ops_rnn[];
 extern const skiff__op skiff__ops_shape[];
 extern const skiff__op skiff__ops_softmax[];
 extern const skiff__op skiff__ops_paddle_detect[];
+extern const skiff__op skiff__ops_loss[];
+extern const skiff__op skiff__ops_detect[];
+extern const skiff__op skiff__ops_sample[];
+extern const skiff__op skiff__ops_signal[];
+extern const skiff__op skiff__ops_bitwise[];
+extern const skiff__op skiff__ops_unique[];
+extern const skiff__op skiff__ops_strings[];
+extern const skiff__op skiff__ops_random[];
 
 /* The CPU kernel for op_type in `domain` ("" and "ai.onnx" are the same
  * domain; any other must match exactly) whose min_opset <= opset, or NULL. */

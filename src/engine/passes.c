@@ -77,8 +77,9 @@ static skiff_status_t *fold_constants(skiff__graph *g, bool keep_conv_dq, int *f
         skiff__node *n = &g->nodes[i];
         if (n->dead || !n->op)
             continue;
-        if (strncmp(n->op_type, "Random", 6) == 0 || strcmp(n->op_type, "Bernoulli") == 0)
-            continue;
+        if (strncmp(n->op_type, "Random", 6) == 0 || strcmp(n->op_type, "Bernoulli") == 0 ||
+            strcmp(n->op_type, "Multinomial") == 0)
+            continue; /* a new draw each run */
         if (keep_conv_dq && conv_weight_dq(g, n))
             continue;
         bool all_const = n->n_in > 0;

@@ -24,6 +24,8 @@ static const struct {
     TABLE(gather), TABLE(layout), TABLE(conv), TABLE(gemm), TABLE(pool),
     TABLE(nn), TABLE(rnn), TABLE(resize), TABLE(einsum), TABLE(misc),
     TABLE(quant), TABLE(quant_conv),
+    TABLE(loss), TABLE(detect), TABLE(sample), TABLE(signal), TABLE(bitwise),
+    TABLE(unique), TABLE(strings), TABLE(random),
     /* Paddle's own semantics (domain "paddle"), one table per line */
     TABLE(paddle_quant),
     TABLE(paddle_detect),

@@ -3,7 +3,8 @@
  *
  * For every output index along an axis, the tap table holds the input
  * indices and weights that produce it (1 tap for nearest, 2 for linear, 4
- * for cubic), worked out once per call in double precision with the exact
+ * for cubic; antialiased downscaling widens linear and cubic filters by
+ * 1/scale, Resize-18), worked out once per call in double precision with the exact
  * formulas of the ONNX reference, so rounding decisions (nearest ties,
  * integer source coordinates) match it. The tables drive three paths:
  *   - nearest, any dtype: a byte gather along the last axis; an output row
@@ -69,6 +70,54 @@ static void cubic_coeffs(double r, double A, double c[4])
     c[3] = ((A * (s + 1) - 5 * A) * (s + 1) + 8 * A) * (s + 1) - 4 * A;
 }
 
+/* The antialiased filter's radius in input pixels is r / scale. */
+static bool rs_antialias(const skiff__resize_params *p, int d)
+{
+    return p->antialias && p->mode != SKIFF_RESIZE_NEAREST && p->scale[d] < 1.0;
+}
+
+static int64_t rs_aa_start(const skiff__resize_params *p, int d)
+{
+    double r = p->mode == SKIFF_RESIZE_LINEAR ? 1.0 : 2.0;
+    return (int64_t)floor(-r / p->scale[d]) + 1;
+}
+
+int skiff__vision_resize_ntap(const skiff__resize_params *p, int d)
+{
+    if (p->mode == SKIFF_RESIZE_NEAREST)
+        return 1;
+    if (!rs_antialias(p, d))
+        return p->mode == SKIFF_RESIZE_LINEAR ? 2 : 4;
+    int64_t n = 2 - 2 * rs_aa_start(p, d);
+    return n > (1 << 24) ? (1 << 24) : (int)n;
+}
+
+/* Antialiased taps (Resize-18): the linear (triangle) or cubic kernel
+ * evaluated at scale * (i - r) for the nt taps i = start.., normalised to
+ * sum 1. */
+static void rs_aa_coeffs(const skiff__resize_params *p, int d, double r, int nt, double *c)
+{
+    const double s = p->scale[d], A = p->cubic_a;
+    const int64_t start = rs_aa_start(p, d);
+    double sum = 0.0;
+    for (int k = 0; k < nt; k++) {
+        double a = fabs(s * ((double)(start + k) - r)), v;
+        if (p->mode == SKIFF_RESIZE_LINEAR)
+            v = a < 1.0 ? 1.0 - a : 0.0;
+        else if (a <= 1.0)
+            v = ((A + 2.0) * a - (A + 3.0)) * a * a + 1.0;
+        else if (a < 2.0)
+            v = ((A * a - 5.0 * A) * a + 8.0 * A) * a - 4.0 * A;
+        else
+            v = 0.0;
+        c[k] = v;
+        sum += v;
+    }
+    if (sum != 0.0)
+        for (int k = 0; k < nt; k++)
+            c[k] /= sum;
+}
+
 void skiff__vision_resize_axis(const skiff__resize_params *p, int d, skiff__resize_axis *ax)
 {
     const int64_t in = p->in[d], out = p->out[d];
@@ -107,9 +156,12 @@ void skiff__vision_resize_axis(const skiff__resize_params *p, int d, skiff__resi
             r = 1.0;
             xf -= 1.0;
         }
-        double c[4];
+        double *c = w; /* the weights, clamped indices follow */
         int64_t base;
-        if (p->mode == SKIFF_RESIZE_LINEAR) {
+        if (rs_antialias(p, d)) {
+            rs_aa_coeffs(p, d, r, nt, c);
+            base = (int64_t)xf + rs_aa_start(p, d);
+        } else if (p->mode == SKIFF_RESIZE_LINEAR) {
             c[0] = 1.0 - r;
             c[1] = r;
             base = (int64_t)xf;
@@ -132,7 +184,6 @@ void skiff__vision_resize_axis(const skiff__resize_params *p, int d, skiff__resi
         for (int k = 0; k < nt; k++) {
             int64_t i = base + k;
             idx[k] = i < 0 ? 0 : i >= in ? in - 1 : i;
-            w[k] = c[k];
         }
         ident &= !outside && x == (double)o;
     }

@@ -48,6 +48,7 @@ typedef struct skiff__resize_params {
     skiff__resize_nearest nm; /* nearest_mode */
     double cubic_a;           /* cubic_coeff_a (-0.75 in ONNX and OpenCV) */
     bool exclude_outside;     /* renormalise the taps that fall inside */
+    bool antialias;           /* linear/cubic downscaling widens the filter by 1/scale */
     double extrap;            /* extrapolation_value (tf_crop_and_resize) */
     int rank;
     int64_t in[SKIFF_MAX_DIMS], out[SKIFF_MAX_DIMS];
@@ -56,7 +57,7 @@ typedef struct skiff__resize_params {
 } skiff__resize_params;
 
 /* One axis' tap table: the caller provides idx, w ([out][ntap]) and outside
- * ([out]) and sets ntap (1 nearest, 2 linear, 4 cubic);
+ * ([out]) and sets ntap (skiff__vision_resize_ntap);
  * skiff__vision_resize_axis fills them and the flags. */
 typedef struct skiff__resize_axis {
     int ntap;
@@ -67,8 +68,14 @@ typedef struct skiff__resize_axis {
     bool any_outside;
 } skiff__resize_axis;
 
+/* Taps per output along axis d: 1 nearest, 2 linear, 4 cubic; with
+ * p->antialias and scale[d] < 1, the stretched filter's 2 - 2 * (floor(-r /
+ * scale) + 1) taps (r = 1 linear, 2 cubic), as Resize-18 defines them. */
+int skiff__vision_resize_ntap(const skiff__resize_params *p, int d);
+
 /* Fills axis d's tap table for p (coordinate transformation p->ct, nearest
- * rounding p->nm, cubic coefficient p->cubic_a, exclude_outside). */
+ * rounding p->nm, cubic coefficient p->cubic_a, exclude_outside, antialias);
+ * ax->ntap must be skiff__vision_resize_ntap(p, d). */
 void skiff__vision_resize_axis(const skiff__resize_params *p, int d, skiff__resize_axis *ax);
 
 /* Nearest resampling of any fixed-size element type (es bytes) from src

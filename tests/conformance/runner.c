@@ -6,6 +6,8 @@
  * graph output. A case passes when every data set's outputs match: floats
  * within atol 1e-4 + rtol 1e-3 (NaN equals NaN; bfloat16 within one bfloat16
  * step), integers, bools and strings exactly, shapes and types exactly.
+ * Outputs of a graph holding a random op (RandomUniform, Bernoulli...) are
+ * checked for type, shape and range only (graph_random_kind).
  *
  * A case is skipped when the engine answers SKIFF_CODE_UNSUPPORTED (an op or
  * data type it does not implement) or the case feeds sequences/optionals,
@@ -296,7 +298,7 @@ static void int_str(const skiff_tensor_t *t, int64_t i, char *buf, size_t cap)
 
 /* Compares one output; on mismatch writes a reason and returns false. */
 static bool compare_output(int k, const char *name, const skiff_tensor_t *got,
-                           const skiff_tensor_t *exp, char *reason, size_t cap)
+                           const skiff_tensor_t *exp, bool shape_only, char *reason, size_t cap)
 {
     char gs[128], es[128];
     if (!got) {
@@ -322,6 +324,8 @@ static bool compare_output(int k, const char *name, const skiff_tensor_t *got,
         snprintf(reason, cap, "output %d '%s': tensor has no data", k, name);
         return false;
     }
+    if (shape_only)
+        return true;
     int64_t bad = 0, first = -1;
     double max_abs = 0.0;
     if (is_float_type(exp->dtype)) {
@@ -428,9 +432,46 @@ static int count_files(const char *dir, const char *prefix)
     }
 }
 
+/* Random ops draw values no other engine reproduces, so a graph holding one
+ * is checked for output types and shapes only, plus the range its values
+ * must have: 0 or 1 from Bernoulli, no NaN from the others. */
+typedef enum { RAND_NONE = 0, RAND_ANY, RAND_BERNOULLI } random_kind;
+
+static random_kind graph_random_kind(const skiff_model_t *m, const char *op_label)
+{
+    static const char *const ops[] = {"RandomUniform",    "RandomNormal", "RandomUniformLike",
+                                      "RandomNormalLike", "Multinomial",  "Bernoulli"};
+    bool any = false;
+    for (int i = 0; i < m->g->n_nodes; i++)
+        for (size_t j = 0; j < sizeof(ops) / sizeof(ops[0]); j++)
+            any |= strcmp(m->g->nodes[i].op_type, ops[j]) == 0;
+    if (!any)
+        return RAND_NONE;
+    /* "Bernoulli" and "Bernoulli (expanded)": the latter draws with
+     * RandomUniformLike and thresholds. */
+    return op_label && strncmp(op_label, "Bernoulli", 9) == 0 ? RAND_BERNOULLI : RAND_ANY;
+}
+
+/* The range check for a random output (types and shapes already match). */
+static bool check_random(int k, const char *name, const skiff_tensor_t *got, random_kind rk,
+                         char *reason, size_t cap)
+{
+    int64_t n = skiff_tensor_numel(got);
+    for (int64_t i = 0; i < n; i++) {
+        bool f = is_float_type(got->dtype);
+        double v = f ? float_at(got, i) : (double)bits_at(got, i);
+        if (rk == RAND_BERNOULLI ? !(v == 0.0 || v == 1.0) : isnan(v)) {
+            snprintf(reason, cap, "output %d '%s': random element %lld is %g, %s", k, name,
+                     (long long)i, v, rk == RAND_BERNOULLI ? "expected 0 or 1" : "NaN");
+            return false;
+        }
+    }
+    return true;
+}
+
 /* Runs one data set; returns the result kind and fills reason. */
 static result_kind run_data_set(const options *o, const skiff_model_t *model, skiff_context_t *ctx,
-                                const char *ds, char *reason, size_t cap)
+                                random_kind rk, const char *ds, char *reason, size_t cap)
 {
     int n_in = count_files(ds, "input"), n_out = count_files(ds, "output");
     int m_in = skiff_model_input_count(model), m_out = skiff_model_output_count(model);
@@ -495,8 +536,9 @@ static result_kind run_data_set(const options *o, const skiff_model_t *model, sk
     }
     for (int k = 0; k < n_out; k++) {
         const skiff_value_info_t *info = skiff_model_output(model, k);
-        if (!compare_output(k, info && info->name ? info->name : "?", outs[k], exps[k], reason,
-                            cap)) {
+        const char *name = info && info->name ? info->name : "?";
+        if (!compare_output(k, name, outs[k], exps[k], rk != RAND_NONE, reason, cap) ||
+            (rk != RAND_NONE && !check_random(k, name, outs[k], rk, reason, cap))) {
             r = R_FAIL;
             break;
         }
@@ -558,7 +600,7 @@ static result_kind run_case(const options *o, const case_t *c, char *reason, siz
         n_sets++;
         char why[REASON_CAP];
         why[0] = '\0';
-        r = run_data_set(o, model, ctx, ds, why, sizeof why);
+        r = run_data_set(o, model, ctx, graph_random_kind(model, c->op), ds, why, sizeof why);
         if (r != R_PASS) {
             if (i > 0)
                 snprintf(reason, cap, "data set %d: %s", i, why);

@@ -155,6 +155,56 @@ def onnx_models():
                [vi("x", F, [2])], [vi("y", F, [2])])
     cm.opset_import.append(helper.make_opsetid("com.example", 1))
     ms["custom_domain"] = cm
+    # Detector tail: box decoding, TopK, NonMaxSuppression, RoiAlign; and an
+    # audio front end (window, STFT, MelWeightMatrix), losses, Unique and
+    # GridSample. Fixed constants only (no draws from rng, so the seeds
+    # written after these stay the same).
+    c = lambda name, arr: numpy_helper.from_array(np.asarray(arr), name)  # noqa: E731
+    I64 = TensorProto.INT64
+    ms["detect_nms_roialign"] = model(
+        [n("Exp", ["wh"], ["e"]), n("Mul", ["e", "anchors"], ["sz"]),
+         n("Concat", ["ctr", "sz"], ["boxes"], axis=2),
+         n("ReduceMax", ["scores"], ["best"], axes=[1], keepdims=0),
+         n("TopK", ["best", "k"], ["tv", "ti"], axis=1),
+         n("NonMaxSuppression", ["boxes", "scores", "mx", "iou", "thr"], ["sel"],
+           center_point_box=1),
+         n("Gather", ["sel", "col"], ["bi"], axis=1),
+         n("Squeeze", ["boxes", "ax0"], ["rois"]),
+         n("RoiAlign", ["feat", "rois", "bi0"], ["pooled"], output_height=2, output_width=2,
+           sampling_ratio=2, mode="max")],
+        [vi("ctr", F, [1, 4, 2]), vi("wh", F, [1, 4, 2]), vi("scores", F, [1, 2, 4]),
+         vi("feat", F, [1, 3, 8, 8])],
+        [vi("sel", I64, ["S", 3]), vi("tv", F, [1, 2]), vi("ti", I64, [1, 2]),
+         vi("bi", I64, ["S", 1]), vi("pooled", F, [4, 3, 2, 2])],
+        [c("anchors", np.full((1, 4, 2), 2.0, np.float32)), c("k", np.array([2], np.int64)),
+         c("mx", np.array([3], np.int64)), c("iou", np.array([0.5], np.float32)),
+         c("thr", np.array([0.1], np.float32)), c("col", np.array([2], np.int64)),
+         c("ax0", np.array([0], np.int64)), c("bi0", np.zeros(4, np.int64))], opset=16)
+    ms["audio_stft_mel"] = model(
+        [n("HannWindow", ["wl"], ["win"]), n("STFT", ["sig", "step", "win"], ["spec"]),
+         n("ReduceSumSquare", ["spec"], ["pow"], axes=[3], keepdims=0),
+         n("MelWeightMatrix", ["mels", "wl", "rate", "lo", "hi"], ["mel"]),
+         n("MatMul", ["pow", "mel"], ["y"]),
+         n("DFT", ["sig"], ["d"], axis=1, onesided=1),
+         n("BlackmanWindow", ["wl"], ["bw"], periodic=0)],
+        [vi("sig", F, [1, 64, 1])],
+        [vi("y", F, [1, 7, 4]), vi("d", F, [1, 33, 2]), vi("bw", F, [16])],
+        [c("wl", np.array(16, np.int64)), c("step", np.array(8, np.int64)),
+         c("mels", np.array(4, np.int64)), c("rate", np.array(8000, np.int64)),
+         c("lo", np.array(0.0, np.float32)), c("hi", np.array(4000.0, np.float32))], opset=17)
+    ms["loss_unique_gridsample"] = model(
+        [n("SoftmaxCrossEntropyLoss", ["x", "t"], ["loss", "lp"], reduction="mean",
+           ignore_index=1),
+         n("Unique", ["t"], ["u", "ui", "uinv", "ucnt"], sorted=1),
+         n("GridSample", ["img", "grid"], ["gs"], mode="bicubic", padding_mode="reflection"),
+         n("BitShift", ["bx", "bs"], ["sh"], direction="RIGHT")],
+        [vi("x", F, [3, 4]), vi("t", I64, [3]), vi("img", F, [1, 1, 4, 4]),
+         vi("grid", F, [1, 2, 3, 2])],
+        [vi("loss", F, []), vi("lp", F, [3, 4]), vi("u", I64, ["U"]), vi("ui", I64, ["U"]),
+         vi("uinv", I64, [3]), vi("ucnt", I64, ["U"]), vi("gs", F, [1, 1, 2, 3]),
+         vi("sh", TensorProto.UINT8, [3])],
+        [c("bx", np.array([255, 16, 3], np.uint8)), c("bs", np.array([1, 9, 0], np.uint8))],
+        opset=16)
     return ms
 
 

@@ -1356,6 +1356,10 @@ static void test_paddle_ops_doc(void **state)
     free(d.text);
 }
 
+/* test_ops.c: the detection, signal, text, loss and random operators. */
+extern const struct CMUnitTest skiff_test_ops[];
+extern const size_t skiff_test_ops_count;
+
 int main(void)
 {
     skiff_log_set_level(SKIFF_LOG_ERROR);
@@ -1388,5 +1392,7 @@ int main(void)
         cmocka_unit_test(test_conv_integer),
         cmocka_unit_test(test_operators_doc),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    return failed +
+           _cmocka_run_group_tests("ops", skiff_test_ops, skiff_test_ops_count, NULL, NULL);
 }

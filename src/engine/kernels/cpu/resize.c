@@ -252,12 +252,11 @@ static skiff_status_t *resize_out_shape(const skiff__kctx *ctx, bool upsample, b
             }
         }
     }
-    if (v11 && skiff__attr_int(node, "antialias", 0) != 0 && p->mode != SKIFF_RESIZE_NEAREST)
-        for (int d = 0; d < rank; d++)
-            if (p->scale[d] < 1.0)
-                return skiff__kerr(ctx, SKIFF_CODE_UNSUPPORTED,
-                                   "attribute 'antialias': downscaling with antialias is not "
-                                   "supported");
+    int64_t aa = v11 ? skiff__attr_int(node, "antialias", 0) : 0;
+    if (aa != 0 && aa != 1)
+        return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG,
+                           "attribute 'antialias': expected 0 or 1, got %lld", (long long)aa);
+    p->antialias = aa == 1 && p->mode != SKIFF_RESIZE_NEAREST;
 
     return NULL;
 }
@@ -400,14 +399,24 @@ static skiff_status_t *resize_run_common(skiff__kctx *ctx, bool upsample)
         return skiff__kctx_bad_dtype(ctx, "X", X->dtype);
 
     /* scratch: tap tables, then path-specific buffers */
-    const int ntap = p.mode == SKIFF_RESIZE_NEAREST ? 1 : p.mode == SKIFF_RESIZE_LINEAR ? 2 : 4;
     skiff__carve cv = {0, false};
     tab_layout tl;
+    int ntap[SKIFF_MAX_DIMS];
+    bool wide = false; /* antialiased downscaling: other tap counts than the plane path's */
+    double taps = 0.0;
     for (int d = 0; d < rank; d++) {
-        tl.idx[d] = skiff__carve_take(&cv, (size_t)p.out[d] * ntap, sizeof(int64_t));
-        tl.w[d] = skiff__carve_take(&cv, (size_t)p.out[d] * ntap, sizeof(double));
+        ntap[d] = skiff__vision_resize_ntap(&p, d);
+        wide |= ntap[d] != (p.mode == SKIFF_RESIZE_NEAREST  ? 1
+                            : p.mode == SKIFF_RESIZE_LINEAR ? 2
+                                                            : 4);
+        taps += (double)p.out[d] * ntap[d];
+        tl.idx[d] = skiff__carve_take(&cv, (size_t)p.out[d] * ntap[d], sizeof(int64_t));
+        tl.w[d] = skiff__carve_take(&cv, (size_t)p.out[d] * ntap[d], sizeof(double));
         tl.out[d] = skiff__carve_take(&cv, (size_t)p.out[d], 1);
     }
+    if (wide && (st = skiff__kctx_cost(ctx, taps * (double)skiff_tensor_numel(X) /
+                                                (double)(p.in[rank - 1] > 0 ? p.in[rank - 1] : 1))))
+        return st;
     tl.end = cv.off;
     if (cv.overflow)
         return skiff__kerr(ctx, SKIFF_CODE_RESOURCE_EXHAUSTED, "scratch size overflows");
@@ -417,13 +426,13 @@ static skiff_status_t *resize_run_common(skiff__kctx *ctx, bool upsample)
     skiff__resize_axis ax[SKIFF_MAX_DIMS];
     point_axes(ax, rank, base, &tl);
     for (int d = 0; d < rank; d++) {
-        ax[d].ntap = ntap;
+        ax[d].ntap = ntap[d];
         skiff__vision_resize_axis(&p, d, &ax[d]);
     }
 
     if (p.mode == SKIFF_RESIZE_NEAREST)
         return resize_nearest(ctx, &p, ax, &tl, X, Y);
-    bool planar = X->dtype == SKIFF_DTYPE_FLOAT32 && rank >= 2;
+    bool planar = X->dtype == SKIFF_DTYPE_FLOAT32 && rank >= 2 && !wide;
     for (int d = 0; planar && d < rank - 2; d++)
         planar = ax[d].identity;
     if (planar)
