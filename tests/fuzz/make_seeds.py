@@ -57,6 +57,32 @@ def onnx_models():
          n("Gemm", ["r", "W2", "B2"], ["y"], transB=1)],
         [vi("x", F, ["batch", 13])], [vi("y", F, ["batch", 1])],
         [w("W1", (32, 13)), w("B1", (32,)), w("W2", (1, 32)), w("B2", (1,))])
+    # quantized convolutions: what --precision int8 rewrites (QDQ around a Conv
+    # with a Relu, the result quantized; a float result) and QLinearConv with
+    # constant scales (oneDNN's int8 path)
+    u8 = TensorProto.UINT8
+    qr = np.random.default_rng(77)  # its own draws: the other seeds stay as they were
+
+    def cq(name, arr):
+        return numpy_helper.from_array(np.asarray(arr), name)
+    ms["qdq_conv_int8"] = model(
+        [n("QuantizeLinear", ["x", "xs", "xz"], ["xq"]), n("DequantizeLinear", ["xq", "xs", "xz"], ["xd"]),
+         n("DequantizeLinear", ["wq", "ws"], ["wd"], axis=0), n("Conv", ["xd", "wd", "b"], ["c"], pads=[1, 1, 1, 1]),
+         n("Relu", ["c"], ["r"]), n("QuantizeLinear", ["r", "ys", "yz"], ["yq"]),
+         n("DequantizeLinear", ["yq", "ys", "yz"], ["yd"]),
+         n("DequantizeLinear", ["w2q", "ws2"], ["w2d"], axis=0), n("Conv", ["yd", "w2d"], ["y"])],
+        [vi("x", F, [1, 2, 5, 5])], [vi("y", F, [1, 3, 5, 5])],
+        [cq("xs", np.array(0.02, np.float32)), cq("xz", np.array(128, np.uint8)),
+         cq("wq", qr.integers(-64, 64, (4, 2, 3, 3)).astype(np.int8)), cq("ws", np.full(4, 0.01, np.float32)),
+         cq("b", np.array([0.1, -0.2, 0.3, 0.0], np.float32)), cq("ys", np.array(0.05, np.float32)), cq("yz", np.array(0, np.uint8)),
+         cq("w2q", qr.integers(-64, 64, (3, 4, 1, 1)).astype(np.int8)), cq("ws2", np.array(0.02, np.float32))])
+    ms["qlinearconv_const"] = model(
+        [n("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"], ["y"], pads=[1, 1, 1, 1])],
+        [vi("x", u8, [1, 2, 4, 4])], [vi("y", u8, [1, 3, 4, 4])],
+        [cq("xs", np.array(0.02, np.float32)), cq("xz", np.array(120, np.uint8)),
+         cq("w", qr.integers(-64, 64, (3, 2, 3, 3)).astype(np.int8)), cq("ws", np.full(3, 0.01, np.float32)),
+         cq("wz", np.zeros(3, np.int8)), cq("ys", np.array(0.05, np.float32)), cq("yz", np.array(100, np.uint8)),
+         cq("b", np.array([10, -20, 30], np.int32))])
     ms["conv_relu_pool"] = model(
         [n("Conv", ["x", "W", "B"], ["c"], pads=[1, 1, 1, 1], strides=[1, 1]),
          n("Relu", ["c"], ["r"]),
