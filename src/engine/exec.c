@@ -392,6 +392,8 @@ void skiff_context_memory_stats(const skiff_context_t *c, size_t *out_peak, size
         *out_naive = c->naive;
 }
 
+size_t skiff_context_scratch_bytes(const skiff_context_t *c) { return c->exec.scratch_cap; }
+
 static skiff_status_t *check_input(const skiff_value_info_t *info, const skiff_tensor_t *t)
 {
     char want[200], got[200];
