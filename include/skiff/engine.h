@@ -169,11 +169,14 @@ SKIFF_API skiff_status_t *skiff_context_run(skiff_context_t *context,
 SKIFF_API void skiff_context_memory_stats(const skiff_context_t *context, size_t *out_peak,
                                           size_t *out_naive);
 
-/* Bytes of the context's scratch buffer, shared by every node's temporary
- * work (oneDNN scratchpads, inputs and outputs reordered to a kernel's
- * layout), grown to the largest any node of the runs so far asked for. With
- * skiff_context_memory_stats's peak, what a context adds beside the model. */
-SKIFF_API size_t skiff_context_scratch_bytes(const skiff_context_t *context);
+/* What the context holds beside the model, from its runs so far: in
+ * *out_buffers its pool of intermediate buffers (the peak above, plus what
+ * reuse could not fit), in *out_scratch the one scratch buffer every node's
+ * temporary work shares (oneDNN scratchpads, inputs and outputs reordered to
+ * a kernel's layout), grown to the largest any node asked for. The weights
+ * are the model's, shared by every context. */
+SKIFF_API void skiff_context_memory_held(const skiff_context_t *context, size_t *out_buffers,
+                                         size_t *out_scratch);
 
 /* Threads under shared cores: a context with more than one thread runs on
  * half of them while that is measured to be faster (a neighbour holding one
