@@ -5,7 +5,8 @@
  * Each context compiles, per input shape, a primitive with "any" layouts
  * and wraps it in reorders where the chosen layout differs from the user's;
  * constant weights are reordered once per layout into node->prep, shared by
- * every context. Three refinements cut the reorders:
+ * every context, which then holds them alone (the store frees the model's
+ * copy; see dnnl_util.h). Three refinements cut the reorders:
  *   - an edge between Convs (and pools; see skiff__plan_layouts) holds its
  *     tensor channels-last, so neither end reorders it;
  *   - a 1x1 convolution with plain ends times the blocked primitive against

@@ -5,8 +5,10 @@
  * matrix into its panel layout on every call; here a oneDNN matmul
  * primitive reads it packed once, at the first run, into the layout the
  * primitive prefers (kept in node->prep and shared by every context, as
- * the convolutions' weights are). The primitive is cached per context and
- * per row count, and applies what the passes fused into the node:
+ * the convolutions' weights are; the store then frees the model's copy, and
+ * the sgemm path reads B through skiff__nn_gemm_b). The primitive is cached
+ * per context and per row count, and applies what the passes fused into the
+ * node:
  *   - a bias: Gemm's C or a fused sum that is one row [N] (the Add after a
  *     MatMul that torch and paddle2onnx export for every Linear layer);
  *   - a fused sum of the output's own shape, as a sum post-op (in place
