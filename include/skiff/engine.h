@@ -128,6 +128,15 @@ SKIFF_API const char *skiff_model_paddle_program(const skiff_model_t *model);
 SKIFF_API skiff_precision_t skiff_model_precision(const skiff_model_t *model);
 SKIFF_API int skiff_model_reduced_nodes(const skiff_model_t *model);
 
+/* Bytes of weights the model holds: *out_constant its constants as loaded
+ * (initializers and folded values), *out_packed the copies its convolutions
+ * and matrix products packed into the layouts their kernels read. Packing
+ * happens at a context's first run of each input shape; a constant that
+ * only its packing node reads is then released, so after a first run the
+ * weights are held about once, mostly packed. Any thread. */
+SKIFF_API void skiff_model_weight_stats(const skiff_model_t *model, size_t *out_constant,
+                                        size_t *out_packed);
+
 /* Graph inputs (initializers excluded) and outputs. Borrowed from the model. */
 SKIFF_API int skiff_model_input_count(const skiff_model_t *model);
 SKIFF_API int skiff_model_output_count(const skiff_model_t *model);
@@ -159,6 +168,15 @@ SKIFF_API skiff_status_t *skiff_context_run(skiff_context_t *context,
  * of all intermediate buffers (what a plan without reuse would need). */
 SKIFF_API void skiff_context_memory_stats(const skiff_context_t *context, size_t *out_peak,
                                           size_t *out_naive);
+
+/* What the context holds beside the model, from its runs so far: in
+ * *out_buffers its pool of intermediate buffers (the peak above, plus what
+ * reuse could not fit), in *out_scratch the one scratch buffer every node's
+ * temporary work shares (oneDNN scratchpads, inputs and outputs reordered to
+ * a kernel's layout), grown to the largest any node asked for. The weights
+ * are the model's, shared by every context. */
+SKIFF_API void skiff_context_memory_held(const skiff_context_t *context, size_t *out_buffers,
+                                         size_t *out_scratch);
 
 /* Threads under shared cores: a context with more than one thread runs on
  * half of them while that is measured to be faster (a neighbour holding one

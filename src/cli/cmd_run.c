@@ -291,8 +291,16 @@ int skiff__cmd_run(int argc, char **argv)
                (long long)repeat, (long long)warmup, threads ? (int)threads : skiff_cpu_count(),
                times[0], times[repeat / 2],
                times[(repeat * 9) / 10 < repeat ? (repeat * 9) / 10 : repeat - 1]);
-        printf("intermediate memory: %.2f MiB arena (naive sum %.2f MiB)\n",
-               (double)peak / 1048576.0, (double)naive / 1048576.0);
+        size_t buffers, scratch;
+        skiff_context_memory_held(ctx, &buffers, &scratch);
+        printf("intermediate memory: %.2f MiB arena (naive sum %.2f MiB); the context holds "
+               "%.2f MiB of buffers and %.2f MiB of scratch\n",
+               (double)peak / 1048576.0, (double)naive / 1048576.0, (double)buffers / 1048576.0,
+               (double)scratch / 1048576.0);
+        size_t w_const, w_packed;
+        skiff_model_weight_stats(model, &w_const, &w_packed);
+        printf("weights: %.2f MiB packed for their kernels, %.2f MiB as loaded\n",
+               (double)w_packed / 1048576.0, (double)w_const / 1048576.0);
         int tnow, treduced;
         uint64_t reduced, switches;
         skiff_context_thread_stats(ctx, &tnow, &treduced, &reduced, &switches);

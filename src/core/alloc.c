@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "core.h"
 
@@ -103,6 +106,13 @@ void *skiff__aligned_alloc(size_t size)
     if (size == 0)
         size = 64;
     return advise_huge(aligned_alloc(64, size), size);
+}
+
+void skiff__heap_trim(void)
+{
+#ifdef __GLIBC__
+    (void)malloc_trim(0);
+#endif
 }
 
 char *skiff__strndup(const char *s, size_t n)

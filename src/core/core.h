@@ -19,7 +19,13 @@
 void *skiff__malloc(size_t size);
 void *skiff__calloc(size_t n, size_t size);
 void *skiff__realloc(void *p, size_t size);
-void *skiff__aligned_alloc(size_t size); /* 64-byte aligned; free with skiff__free */
+void *skiff__aligned_alloc(size_t size);
+/* Gives the free pages inside the heap back to the system. glibc returns
+ * only the top of its heap by itself, so memory freed between live blocks
+ * (a model's weights released once packed, packing buffers of a trial)
+ * otherwise stays resident. Costs a walk of the heap's free lists: for
+ * setup paths after a large free, never per run. A no-op without glibc. */
+void skiff__heap_trim(void); /* 64-byte aligned; free with skiff__free */
 char *skiff__strdup(const char *s);
 char *skiff__strndup(const char *s, size_t n);
 void skiff__free(void *p);
@@ -151,5 +157,10 @@ skiff_status_t *skiff__read_file(const char *path, void **out_data, size_t *out_
  * empty file maps to a valid zero-length pointer. */
 skiff_status_t *skiff__map_file(const char *path, const void **out_data, size_t *out_size);
 void skiff__unmap_file(const void *data, size_t size);
+/* Drops the resident pages of part of a mapping made by skiff__map_file
+ * (the whole pages inside [addr, addr + len)): they stop counting in the
+ * process's memory, and reading them again reads the file. For a loader
+ * done with a range of the file. */
+void skiff__map_drop(const void *addr, size_t len);
 
 #endif

@@ -193,6 +193,16 @@ void skiff__unmap_file(const void *data, size_t size)
         munmap((void *)data, size);
 }
 
+void skiff__map_drop(const void *addr, size_t len)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    uintptr_t page = pg > 0 ? (uintptr_t)pg : 4096;
+    uintptr_t a = ((uintptr_t)addr + page - 1) & ~(page - 1);
+    uintptr_t e = ((uintptr_t)addr + len) & ~(page - 1);
+    if (e > a)
+        (void)madvise((void *)a, e - a, MADV_DONTNEED);
+}
+
 /* Cores from cgroup v2 cpu.max ("max 100000" or "200000 100000"), or 0. */
 static int cgroup_cpus(void)
 {

@@ -184,6 +184,29 @@ skiff_precision_t skiff_model_precision(const skiff_model_t *model)
 
 int skiff_model_reduced_nodes(const skiff_model_t *model) { return model ? model->n_reduced : 0; }
 
+void skiff_model_weight_stats(const skiff_model_t *model, size_t *out_constant, size_t *out_packed)
+{
+    size_t constant = 0, packed = 0;
+    const skiff__graph *g = model ? model->g : NULL;
+    for (int i = 0; g && i < g->n_values; i++) {
+        const skiff_tensor_t *t = g->values[i].constant;
+        if (t && t->data)
+            constant += t->nbytes;
+    }
+    for (int i = 0; g && i < g->n_nodes; i++) {
+        const skiff__node *n = &g->nodes[i];
+        if (n->dead || !n->op || !n->op->prep_bytes || !n->prep)
+            continue;
+        size_t source = 0;
+        packed += n->op->prep_bytes(n->prep, &source);
+        constant += source;
+    }
+    if (out_constant)
+        *out_constant = constant;
+    if (out_packed)
+        *out_packed = packed;
+}
+
 static skiff_status_t *model_from_graph(skiff__graph *g, const skiff_model_options_t *opts,
                                         skiff_model_t **out_model)
 {
@@ -217,8 +240,12 @@ static skiff_status_t *model_from_graph(skiff__graph *g, const skiff_model_optio
         st = skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory planning layouts");
     if (!st)
         st = plan_precision(m, &ps, verbose);
-    if (!st)
+    if (!st) {
+        /* the kernels' prepare reads who else uses a constant (a store
+         * takes over weights only its node reads) */
+        skiff__graph_recount(g);
         st = prepare_nodes(g);
+    }
     if (!st) {
         m->order = skiff__malloc(sizeof(int) * (size_t)(g->n_nodes + 1));
         m->in_info = skiff__calloc((size_t)g->n_inputs + 1, sizeof(*m->in_info));
@@ -261,7 +288,7 @@ skiff_status_t *skiff_model_load_buffer(const void *data, size_t size, const cha
                                         skiff_model_t **out_model)
 {
     skiff__graph *g;
-    skiff_status_t *st = skiff__onnx_parse(data, size, base_dir, &g);
+    skiff_status_t *st = skiff__onnx_parse(data, size, base_dir, false, &g);
     if (st)
         return st;
     return model_from_graph(g, opts, out_model);
@@ -389,8 +416,12 @@ skiff_status_t *skiff_model_load(const char *path, const skiff_model_options_t *
     char *slash = strrchr(dir, '/');
     if (slash)
         *slash = '\0';
-    st = skiff_model_load_buffer(buf, size, slash ? dir : ".", opts, out_model);
+    /* the loader drops the mapping's pages of each weight it has decoded,
+     * and the passes run with the file unmapped */
+    st = skiff__onnx_parse(buf, size, slash ? dir : ".", true, &g);
     skiff__unmap_file(buf, size);
+    if (!st)
+        st = model_from_graph(g, opts, out_model);
     skiff__free(dir);
     return skiff_status_wrap(st, "loading '%s'", path);
 }

@@ -178,7 +178,11 @@ typedef struct skiff__op {
      * constant inputs, pre-pack weights into node->prep. */
     skiff_status_t *(*prepare)(skiff__node *node, const skiff__graph *graph);
     skiff_status_t *(*run)(skiff__kctx *ctx);
-    void (*prep_free)(void *prep);   /* optional */
+    void (*prep_free)(void *prep); /* optional */
+    /* Optional: bytes node->prep holds (weights packed for the kernel), and
+     * in *out_source those of the model's constants it took over and still
+     * holds as loaded (skiff_model_weight_stats). Any thread. */
+    size_t (*prep_bytes)(void *prep, size_t *out_source);
     void (*cache_free)(void *cache); /* optional */
     unsigned flags;                  /* SKIFF_OP_* */
 } skiff__op;
@@ -364,8 +368,10 @@ const skiff__op *skiff__op_find(const char *domain, const char *op_type, int ops
 void skiff__op_foreach(void (*fn)(const skiff__op *op, const char *table, void *arg), void *arg);
 
 /* ---- graph ---- */
+/* drop_pages: data is a mapping of skiff__map_file's whose pages may be
+ * dropped as the loader is done with them (see onnx.c). */
 skiff_status_t *skiff__onnx_parse(const void *data, size_t size, const char *base_dir,
-                                  skiff__graph **out_graph);
+                                  bool drop_pages, skiff__graph **out_graph);
 void skiff__graph_free(skiff__graph *g);
 /* Binds every live node to its kernel; one error lists every op without one. */
 skiff_status_t *skiff__graph_bind_kernels(skiff__graph *g);

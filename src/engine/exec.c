@@ -392,6 +392,17 @@ void skiff_context_memory_stats(const skiff_context_t *c, size_t *out_peak, size
         *out_naive = c->naive;
 }
 
+void skiff_context_memory_held(const skiff_context_t *c, size_t *out_buffers, size_t *out_scratch)
+{
+    size_t held = 0;
+    for (int i = 0; i < c->n_blocks; i++)
+        held += c->blocks[i]->cap;
+    if (out_buffers)
+        *out_buffers = held;
+    if (out_scratch)
+        *out_scratch = c->exec.scratch_cap;
+}
+
 static skiff_status_t *check_input(const skiff_value_info_t *info, const skiff_tensor_t *t)
 {
     char want[200], got[200];

@@ -748,20 +748,255 @@ skiff_status_t *skiff__graph_bind_kernels(skiff__graph *g)
     return NULL;
 }
 
-skiff_status_t *skiff__onnx_parse(const void *data, size_t size, const char *base_dir,
-                                  skiff__graph **out_graph)
+/* ---- initializers decoded one at a time ----
+ * protobuf-c decodes a message whole, copying every bytes field, so a
+ * model's weights were held twice until the end of the load: the file's
+ * pages and the decoded copies. The graph's initializers (GraphProto field
+ * 5, inside ModelProto field 7) are therefore cut out of the bytes first:
+ * the rest, the skeleton (nodes, names, attributes: small), is decoded as
+ * usual, then each initializer on its own, and where the bytes are skiff's
+ * own mapping of the file, each one's pages are dropped once it is decoded
+ * (clean pages, backed by the file). The weights are then held once during
+ * the load too. Bytes this walk cannot read go to protobuf-c whole, which
+ * reports them as before. */
+
+typedef struct pb_span {
+    size_t off, len;
+} pb_span;
+
+static bool pb_varint(const uint8_t *p, size_t n, size_t *pos, uint64_t *v)
 {
-    Onnx__ModelProto *mp = onnx__model_proto__unpack(&pb_allocator, size, data);
-    if (!mp) {
-        if (skiff__alloc_failed())
-            return OOM();
-        return skiff_status_new(SKIFF_CODE_INVALID_ARG,
-                                "not a valid ONNX model (protobuf decoding failed after reading "
-                                "%zu bytes)",
-                                size);
+    uint64_t r = 0;
+    for (int shift = 0; shift < 64 && *pos < n; shift += 7) {
+        uint8_t b = p[(*pos)++];
+        r |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *v = r;
+            return true;
+        }
     }
+    return false;
+}
+
+/* Moves *pos past a field's value of wire type wt; a length-delimited
+ * value's payload is [*body, *body + *len). Groups (wire types 3 and 4,
+ * unused by ONNX) are refused. */
+static bool pb_skip(const uint8_t *p, size_t n, size_t *pos, unsigned wt, size_t *body, size_t *len)
+{
+    uint64_t v;
+    switch (wt) {
+    case 0: return pb_varint(p, n, pos, &v);
+    case 1:
+    case 5: {
+        size_t w = wt == 1 ? 8 : 4;
+        if (n - *pos < w)
+            return false;
+        *pos += w;
+        return true;
+    }
+    case 2:
+        if (!pb_varint(p, n, pos, &v) || v > n - *pos)
+            return false;
+        *body = *pos;
+        *len = (size_t)v;
+        *pos += (size_t)v;
+        return true;
+    default: return false;
+    }
+}
+
+static size_t pb_put_varint(uint8_t *o, uint64_t v)
+{
+    size_t k = 0;
+    do {
+        uint8_t b = v & 0x7f;
+        v >>= 7;
+        if (o)
+            o[k] = b | (v ? 0x80 : 0);
+        k++;
+    } while (v);
+    return k;
+}
+
+/* A message's bytes [off, off + len) less its fields number `field` of
+ * wire type 2: copied to out (when not NULL), each cut field's payload
+ * recorded in spans (when not NULL) and counted in *ns. Returns the bytes
+ * kept, SIZE_MAX when malformed. */
+static size_t msg_cut(const uint8_t *p, size_t off, size_t len, unsigned field, uint8_t *out,
+                      pb_span *spans, size_t *ns)
+{
+    size_t pos = off, end = off + len, kept = 0;
+    while (pos < end) {
+        size_t start = pos, body = 0, blen = 0;
+        uint64_t key;
+        if (!pb_varint(p, end, &pos, &key) || !pb_skip(p, end, &pos, key & 7, &body, &blen))
+            return SIZE_MAX;
+        if ((key >> 3) == field && (key & 7) == 2) {
+            if (spans)
+                spans[*ns] = (pb_span){body, blen};
+            (*ns)++;
+            continue;
+        }
+        if (out)
+            memcpy(out + kept, p + start, pos - start);
+        kept += pos - start;
+    }
+    return kept;
+}
+
+/* The ModelProto's bytes with its graphs' initializers (GraphProto field
+ * 5) cut out: written to out when not NULL; returns the length, SIZE_MAX
+ * when malformed. */
+static size_t model_walk(const uint8_t *p, size_t n, uint8_t *out, pb_span *spans, size_t *ns)
+{
+    size_t pos = 0, o = 0;
+    *ns = 0;
+    while (pos < n) {
+        size_t start = pos, body = 0, blen = 0;
+        uint64_t key;
+        if (!pb_varint(p, n, &pos, &key))
+            return SIZE_MAX;
+        size_t key_end = pos;
+        if (!pb_skip(p, n, &pos, key & 7, &body, &blen))
+            return SIZE_MAX;
+        if ((key >> 3) != 7 || (key & 7) != 2) {
+            if (out)
+                memcpy(out + o, p + start, pos - start);
+            o += pos - start;
+            continue;
+        }
+        size_t before = *ns;
+        size_t kept = msg_cut(p, body, blen, 5, NULL, NULL, ns);
+        if (kept == SIZE_MAX)
+            return SIZE_MAX;
+        if (out) {
+            memcpy(out + o, p + start, key_end - start);
+            size_t h = pb_put_varint(out + o + (key_end - start), kept);
+            *ns = before;
+            msg_cut(p, body, blen, 5, out + o + (key_end - start) + h, spans, ns);
+        }
+        o += (key_end - start) + pb_put_varint(NULL, kept) + kept;
+    }
+    return o;
+}
+
+/* raw_data of at least this many bytes is copied out of the file by the
+ * loader, in pieces whose pages are dropped as it goes, rather than by
+ * protobuf-c in one piece: otherwise the largest weight (BERT's word
+ * embeddings, 94 MB) was held twice at the peak of the load. */
+#define RAW_SPLIT_MIN ((size_t)1 << 20)
+#define RAW_PIECE ((size_t)8 << 20)
+
+/* One initializer's TensorProto at span: decoded whole, or, when it has
+ * one large raw_data field, decoded without it and the data copied after
+ * (see RAW_SPLIT_MIN). NULL when malformed or out of memory. */
+static Onnx__TensorProto *decode_tensor(const uint8_t *p, pb_span span, bool drop_pages)
+{
+    pb_span raw[2];
+    size_t nr = 0;
+    size_t kept = msg_cut(p, span.off, span.len, 9, NULL, NULL, &nr);
+    if (kept == SIZE_MAX || nr != 1)
+        return onnx__tensor_proto__unpack(&pb_allocator, span.len, p + span.off);
+    nr = 0;
+    msg_cut(p, span.off, span.len, 9, NULL, raw, &nr);
+    if (raw[0].len < RAW_SPLIT_MIN)
+        return onnx__tensor_proto__unpack(&pb_allocator, span.len, p + span.off);
+    uint8_t *rest = skiff__malloc(kept ? kept : 1);
+    void *data = skiff__malloc(raw[0].len);
+    Onnx__TensorProto *tp = NULL;
+    if (rest && data) {
+        nr = 0;
+        msg_cut(p, span.off, span.len, 9, rest, raw, &nr);
+        tp = onnx__tensor_proto__unpack(&pb_allocator, kept, rest);
+    }
+    skiff__free(rest);
+    if (!tp) {
+        skiff__free(data);
+        return NULL;
+    }
+    for (size_t at = 0; at < raw[0].len; at += RAW_PIECE) {
+        size_t n = raw[0].len - at < RAW_PIECE ? raw[0].len - at : RAW_PIECE;
+        memcpy((uint8_t *)data + at, p + raw[0].off + at, n);
+        if (drop_pages)
+            skiff__map_drop(p + raw[0].off + at, n);
+    }
+    tp->has_raw_data = 1;
+    tp->raw_data.data = data;
+    tp->raw_data.len = raw[0].len;
+    return tp;
+}
+
+static skiff_status_t *decode_error(size_t size)
+{
+    if (skiff__alloc_failed())
+        return OOM();
+    return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                            "not a valid ONNX model (protobuf decoding failed after reading "
+                            "%zu bytes)",
+                            size);
+}
+
+/* Decodes the model: the skeleton, then the initializers one by one (see
+ * above); the whole message at once when the walk fails. */
+static skiff_status_t *decode_model(const void *data, size_t size, bool drop_pages,
+                                    Onnx__ModelProto **out)
+{
+    const uint8_t *p = data;
+    size_t ns = 0;
+    size_t skel_len = model_walk(p, size, NULL, NULL, &ns);
+    if (skel_len == SIZE_MAX || ns == 0) {
+        *out = onnx__model_proto__unpack(&pb_allocator, size, data);
+        return *out ? NULL : decode_error(size);
+    }
+    uint8_t *skel = skiff__malloc(skel_len ? skel_len : 1);
+    pb_span *spans = skiff__malloc(sizeof(*spans) * ns);
+    if (!skel || !spans) {
+        skiff__free(skel);
+        skiff__free(spans);
+        return OOM();
+    }
+    model_walk(p, size, skel, spans, &ns);
+    Onnx__ModelProto *mp = onnx__model_proto__unpack(&pb_allocator, skel_len, skel);
+    skiff__free(skel);
+    /* a graph field is there (it held the initializers), so a decoded
+     * skeleton has a graph, with no initializers of its own */
+    Onnx__TensorProto **tps = mp && mp->graph ? skiff__malloc(sizeof(*tps) * ns) : NULL;
+    if (!tps) {
+        skiff__free(spans);
+        if (mp)
+            onnx__model_proto__free_unpacked(mp, &pb_allocator);
+        return mp ? OOM() : decode_error(size);
+    }
+    mp->graph->initializer = tps;
+    mp->graph->n_initializer = 0;
+    skiff_status_t *st = NULL;
+    for (size_t i = 0; i < ns && !st; i++) {
+        tps[i] = decode_tensor(p, spans[i], drop_pages);
+        if (!tps[i])
+            st = decode_error(size);
+        else
+            mp->graph->n_initializer++;
+        if (drop_pages)
+            skiff__map_drop(p + spans[i].off, spans[i].len);
+    }
+    skiff__free(spans);
+    if (st) {
+        onnx__model_proto__free_unpacked(mp, &pb_allocator);
+        return st;
+    }
+    *out = mp;
+    return NULL;
+}
+
+skiff_status_t *skiff__onnx_parse(const void *data, size_t size, const char *base_dir,
+                                  bool drop_pages, skiff__graph **out_graph)
+{
+    Onnx__ModelProto *mp = NULL;
+    skiff_status_t *st = decode_model(data, size, drop_pages, &mp);
+    if (st)
+        return st;
     skiff__graph *g = skiff__calloc(1, sizeof(*g));
-    skiff_status_t *st = g ? build_graph(mp, base_dir, g) : OOM();
+    st = g ? build_graph(mp, base_dir, g) : OOM();
     onnx__model_proto__free_unpacked(mp, &pb_allocator);
     if (!st)
         st = skiff__graph_bind_kernels(g);

@@ -257,7 +257,12 @@ static skiff_status_t *load_params(skiff__pd_ctx *c, const char *dir, const char
         }
         int v = skiff__graph_add_value(c->g, names[i]);
         skiff_tensor_t *t = NULL;
+        size_t from = r.at;
         st = v < 0 ? OOM() : read_record(&r, names[i], skiff__pd_find_var(b, names[i]), &t);
+        /* the record is copied: its pages of the combined file go, so the
+         * weights are not held twice until the last one is read */
+        if (combined && r.at > from)
+            skiff__map_drop((const char *)buf + from, r.at - from);
         if (!st) {
             skiff__value *val = &c->g->values[v];
             val->constant = t;

@@ -631,9 +631,9 @@ static void warm_up(skiff__model *m, const skiff__model_options *opts)
     }
     if (ok) {
         m->d.warmup_us = best;
-        size_t peak, naive;
-        skiff_context_memory_stats(m->inst[0].ctx, &peak, &naive);
-        m->d.inst_bytes = peak;
+        size_t buffers, scratch;
+        skiff_context_memory_held(m->inst[0].ctx, &buffers, &scratch);
+        m->d.inst_bytes = buffers + scratch;
     }
     if (opts->inline_mode == SKIFF__INLINE_ON)
         m->d.inline_ok = true;

@@ -161,8 +161,8 @@ typedef struct skiff__model_desc {
     int queue_size;
     bool inline_ok;    /* resolved inline mode */
     double warmup_us;  /* one-row warm-up run time, 0 if not measured */
-    size_t inst_bytes; /* an instance's intermediate buffers after the warm-up (its own
-                          memory; the weights are shared), 0 if not measured */
+    size_t inst_bytes; /* an instance's intermediate buffers and scratch after the warm-up
+                          (its own memory; the weights are shared), 0 if not measured */
 } skiff__model_desc;
 
 typedef struct skiff__model skiff__model;

@@ -358,10 +358,12 @@ static void summary(skiff__server *s)
         else
             snprintf(inl, sizeof(inl), "queued");
         if (d->inst_bytes >= ((size_t)1 << 20))
-            snprintf(mem, sizeof(mem), ", %.1f MiB of activations per instance at 1 row",
+            snprintf(mem, sizeof(mem),
+                     ", %.1f MiB of activations and scratch per instance at 1 row",
                      (double)d->inst_bytes / 1048576.0);
         else if (d->inst_bytes)
-            snprintf(mem, sizeof(mem), ", %.1f KiB of activations per instance at 1 row",
+            snprintf(mem, sizeof(mem),
+                     ", %.1f KiB of activations and scratch per instance at 1 row",
                      (double)d->inst_bytes / 1024.0);
         skiff_log(SKIFF_LOG_INFO, "  model '%s' from %s, precision %s", d->name, d->onnx_path,
                   d->precision ? d->precision : "fp32");

@@ -1,6 +1,7 @@
 /* Unit tests for the engine core: loading, validation, passes, execution,
  * and clean failure on bad models and bad inputs. */
 #include <math.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/core.h"
 #include "engine/engine_int.h"
@@ -639,8 +641,9 @@ static size_t one_node_model(const char *domain, const char *op_type, uint8_t **
 
 /* A one-node model y = Conv(x, w) with a ks x ks kernel (1 or 3), stride 1
  * and pads (ks - 1) / 2, c channels in and out, and an input of any shape.
- * w[m][k][i][j] = (m + 2k + i - j) / 64. Caller frees *out. */
-static size_t conv_model(int64_t c, int64_t ks, uint8_t **out)
+ * w[m][k][i][j] = (m + 2k + i - j) / 64, stored as raw_data when raw (as
+ * exporters write weights), else as float_data. Caller frees *out. */
+static size_t conv_model_as(int64_t c, int64_t ks, bool raw, uint8_t **out)
 {
     int64_t p = (ks - 1) / 2;
     int64_t wd[] = {c, c, ks, ks}, pads[] = {p, p, p, p};
@@ -658,8 +661,14 @@ static size_t conv_model(int64_t c, int64_t ks, uint8_t **out)
     wt.dims = wd;
     wt.has_data_type = 1;
     wt.data_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
-    wt.n_float_data = nw;
-    wt.float_data = w;
+    if (raw) {
+        wt.has_raw_data = 1;
+        wt.raw_data.len = sizeof(float) * nw;
+        wt.raw_data.data = (uint8_t *)w;
+    } else {
+        wt.n_float_data = nw;
+        wt.float_data = w;
+    }
     Onnx__TensorProto *inits[] = {&wt};
     Onnx__AttributeProto pa = ONNX__ATTRIBUTE_PROTO__INIT;
     pa.name = "pads";
@@ -701,6 +710,11 @@ static size_t conv_model(int64_t c, int64_t ks, uint8_t **out)
     size_t n = pack_model(&graph, opsets, 1, out);
     free(w);
     return n;
+}
+
+static size_t conv_model(int64_t c, int64_t ks, uint8_t **out)
+{
+    return conv_model_as(c, ks, false, out);
 }
 
 /* Runs conv_model(c, ks) on an input of shape [n, c, h, w] filled with
@@ -854,6 +868,206 @@ static void test_conv_shape_classes(void **state)
     assert_int_equal(conv_run(c1, 3, 1, 16, 23, 31), 0);
     assert_true(conv_run(c1, 3, 2, 16, 12, 9) <= 1);
     assert_int_equal(conv_run(c1, 3, 4, 16, 13, 9), 0);
+    skiff_context_free(c1);
+    skiff_model_free(m);
+}
+
+/* ---- weights held once ---- */
+
+/* y = MatMul(a, b) + s with b a constant [k, n] in raw_data,
+ * b[i][j] = ((3i + j) % 11 - 5) / 16; a and s are inputs of any shape (the
+ * Add fuses into the MatMul as its sum). Caller frees *out. */
+static size_t matmul_model(int64_t k, int64_t n, uint8_t **out)
+{
+    int64_t bd[] = {k, n};
+    float *b = malloc(sizeof(float) * (size_t)(k * n));
+    assert_non_null(b);
+    for (int64_t i = 0; i < k; i++)
+        for (int64_t j = 0; j < n; j++)
+            b[i * n + j] = (float)((3 * i + j) % 11 - 5) / 16.0f;
+    Onnx__TensorProto bt = ONNX__TENSOR_PROTO__INIT;
+    bt.name = "b";
+    bt.n_dims = 2;
+    bt.dims = bd;
+    bt.has_data_type = 1;
+    bt.data_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+    bt.has_raw_data = 1;
+    bt.raw_data.len = sizeof(float) * (size_t)(k * n);
+    bt.raw_data.data = (uint8_t *)b;
+    Onnx__TensorProto *inits[] = {&bt};
+    char *mm_in[] = {"a", "b"}, *mm_out[] = {"p"}, *add_in[] = {"p", "s"}, *add_out[] = {"y"};
+    Onnx__NodeProto mm = ONNX__NODE_PROTO__INIT, add = ONNX__NODE_PROTO__INIT;
+    mm.n_input = 2;
+    mm.input = mm_in;
+    mm.n_output = 1;
+    mm.output = mm_out;
+    mm.name = "mm";
+    mm.op_type = "MatMul";
+    add.n_input = 2;
+    add.input = add_in;
+    add.n_output = 1;
+    add.output = add_out;
+    add.name = "add";
+    add.op_type = "Add";
+    Onnx__NodeProto *nodes[] = {&mm, &add};
+    Onnx__ValueInfoProto va = ONNX__VALUE_INFO_PROTO__INIT, vs = ONNX__VALUE_INFO_PROTO__INIT,
+                         vy = ONNX__VALUE_INFO_PROTO__INIT;
+    va.name = "a";
+    vs.name = "s";
+    vy.name = "y";
+    Onnx__ValueInfoProto *ins[] = {&va, &vs}, *outs[] = {&vy};
+    Onnx__GraphProto graph = ONNX__GRAPH_PROTO__INIT;
+    graph.n_node = 2;
+    graph.node = nodes;
+    graph.name = "matmul";
+    graph.n_input = 2;
+    graph.input = ins;
+    graph.n_output = 1;
+    graph.output = outs;
+    graph.n_initializer = 1;
+    graph.initializer = inits;
+    Onnx__OperatorSetIdProto onnx = ONNX__OPERATOR_SET_ID_PROTO__INIT;
+    onnx.domain = "";
+    onnx.has_version = 1;
+    onnx.version = 13;
+    Onnx__OperatorSetIdProto *opsets[] = {&onnx};
+    size_t sz = pack_model(&graph, opsets, 1, out);
+    free(b);
+    return sz;
+}
+
+/* Runs matmul_model(k, n) with a [m, k] and s [m, s_cols] (n, or 1: a sum
+ * that broadcasts along the rows, which the packed path does not take) and
+ * checks y against the direct sum. */
+static void matmul_run(skiff_context_t *ctx, int64_t m, int64_t k, int64_t n, int64_t s_cols)
+{
+    int64_t ad[] = {m, k}, sd[] = {m, s_cols};
+    skiff_tensor_t *in[2];
+    assert_null(skiff_tensor_new(SKIFF_DTYPE_FLOAT32, 2, ad, &in[0]));
+    assert_null(skiff_tensor_new(SKIFF_DTYPE_FLOAT32, 2, sd, &in[1]));
+    float *av = in[0]->data, *sv = in[1]->data;
+    for (int64_t i = 0; i < m * k; i++)
+        av[i] = (float)(i % 5 - 2) / 4.0f;
+    for (int64_t i = 0; i < m * s_cols; i++)
+        sv[i] = (float)(i % 3);
+    const skiff_tensor_t *y;
+    skiff_status_t *st = skiff_context_run(ctx, (const skiff_tensor_t *const *)in, 2, &y);
+    if (st)
+        fail_msg("%s", skiff_status_message(st));
+    assert_int_equal(y->ndim, 2);
+    assert_int_equal(y->dims[0], m);
+    assert_int_equal(y->dims[1], n);
+    const float *yv = y->data;
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double want = sv[i * s_cols + (s_cols == 1 ? 0 : j)];
+            for (int64_t q = 0; q < k; q++)
+                want += (double)av[i * k + q] * ((3 * q + j) % 11 - 5) / 16.0;
+            if (fabs(yv[i * n + j] - want) > 1e-4 + 1e-4 * fabs(want))
+                fail_msg("y[%lld,%lld]: got %g, want %g", (long long)i, (long long)j, yv[i * n + j],
+                         want);
+        }
+    skiff_tensor_free(in[0]);
+    skiff_tensor_free(in[1]);
+}
+
+typedef struct conv_job {
+    skiff_context_t *ctx;
+    int64_t h, w;
+} conv_job;
+
+static void *conv_thread(void *arg)
+{
+    conv_job *j = arg;
+    conv_run(j->ctx, 3, 1, 192, j->h, j->w);
+    return NULL;
+}
+
+/* A weight only its node reads is held once: as loaded until the first run
+ * packs it, then only packed. A new input shape whose kernel wants another
+ * layout (oneDNN's GEMM-based convolution reads the model's own) derives it
+ * from the packed copy, with the same results; two contexts compiling at
+ * once share one store. The model goes through a file, so the loader's
+ * initializer-by-initializer decoding with the mapping's pages dropped runs
+ * too (the 1.3 MB weights are over its 1 MB split size). */
+static void test_weights_released(void **state)
+{
+    (void)state;
+    const size_t wbytes = sizeof(float) * 192 * 192 * 9;
+    uint8_t *buf;
+    size_t n = conv_model_as(192, 3, true, &buf);
+    char path[] = "/tmp/skiff-test-weights-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(buf, 1, n, f), n);
+    fclose(f);
+    free(buf);
+    skiff_model_t *m = load_ok(path);
+    size_t constant, packed;
+    skiff_model_weight_stats(m, &constant, &packed);
+    assert_int_equal(constant, wbytes);
+    assert_int_equal(packed, 0);
+    skiff_context_t *c1, *c2;
+    assert_null(skiff_context_new(m, NULL, &c1));
+    assert_null(skiff_context_new(m, NULL, &c2));
+    /* oneDNN's direct kernel packs the weights into its blocked layout */
+    setenv("SKIFF_CONV_ALGO", "blocked", 1);
+    conv_run(c1, 3, 1, 192, 12, 12);
+    skiff_model_weight_stats(m, &constant, &packed);
+    assert_int_equal(constant, 0);
+    assert_true(packed >= wbytes);
+    conv_run(c2, 3, 1, 192, 12, 12);
+    /* the model's layout again, from the packed copy, exactly */
+    setenv("SKIFF_CONV_ALGO", "plain", 1);
+    conv_run(c1, 3, 1, 192, 7, 9);
+    conv_run(c2, 3, 2, 192, 5, 6);
+    unsetenv("SKIFF_CONV_ALGO");
+    conv_run(c1, 3, 1, 192, 12, 12);
+    skiff_model_weight_stats(m, &constant, &packed);
+    assert_int_equal(constant, 0);
+    skiff_context_free(c1);
+    skiff_context_free(c2);
+    skiff_model_free(m);
+
+    /* two contexts' first runs at once, each packing and releasing */
+    m = load_ok(path);
+    assert_null(skiff_context_new(m, NULL, &c1));
+    assert_null(skiff_context_new(m, NULL, &c2));
+    conv_job jobs[2] = {{c1, 12, 12}, {c2, 9, 15}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, conv_thread, &jobs[i]), 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    skiff_model_weight_stats(m, &constant, &packed);
+    assert_true(packed >= wbytes);
+    conv_run(c1, 3, 1, 192, 9, 15);
+    skiff_context_free(c1);
+    skiff_context_free(c2);
+    skiff_model_free(m);
+    unlink(path);
+
+    /* MatMul: held once whichever layout its primitive reads (the model's
+     * own is lent, not copied); a run that leaves the packed path (a sum
+     * broadcast along the rows) reads B as stored, derived where released */
+    const size_t bbytes = sizeof(float) * 256 * 96;
+    n = matmul_model(256, 96, &buf);
+    skiff_status_t *st = skiff_model_load_buffer(buf, n, ".", &quiet, &m);
+    free(buf);
+    if (st)
+        fail_msg("%s", skiff_status_message(st));
+    skiff_model_weight_stats(m, &constant, &packed);
+    assert_int_equal(constant, bbytes);
+    assert_null(skiff_context_new(m, NULL, &c1));
+    matmul_run(c1, 3, 256, 96, 96);
+    skiff_model_weight_stats(m, &constant, &packed);
+    assert_int_equal(constant + packed, bbytes);
+    matmul_run(c1, 3, 256, 96, 1);
+    matmul_run(c1, 5, 256, 96, 96);
+    skiff_model_weight_stats(m, &constant, &packed);
+    assert_true(constant + packed <= 2 * bbytes);
     skiff_context_free(c1);
     skiff_model_free(m);
 }
@@ -1382,6 +1596,7 @@ int main(void)
         cmocka_unit_test(test_gemm_packed),
         cmocka_unit_test(test_linear_fusion),
         cmocka_unit_test(test_conv_shape_classes),
+        cmocka_unit_test(test_weights_released),
         cmocka_unit_test(test_thread_adapt),
         cmocka_unit_test(test_op_domains),
         cmocka_unit_test(test_quantize_rounding),

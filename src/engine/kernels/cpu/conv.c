@@ -5,7 +5,8 @@
  * Each context compiles, per input shape, a primitive with "any" layouts
  * and wraps it in reorders where the chosen layout differs from the user's;
  * constant weights are reordered once per layout into node->prep, shared by
- * every context. Three refinements cut the reorders:
+ * every context, which then holds them alone (the store frees the model's
+ * copy; see dnnl_util.h). Three refinements cut the reorders:
  *   - an edge between Convs (and pools; see skiff__plan_layouts) holds its
  *     tensor channels-last, so neither end reorders it;
  *   - a 1x1 convolution with plain ends times the blocked primitive against
@@ -191,8 +192,11 @@ typedef struct conv_entry {
      * they are set only when the scratch moved. Every primitive zeroes its
      * output's padding anyway, so what other nodes leave there is harmless. */
     void *src_at, *dst_at;
-    size_t acc_bytes;     /* what the primitive writes: the dst region, or Y in place */
-    bool wei_user_direct; /* primitive reads the user layout: set the handle per run */
+    size_t acc_bytes; /* what the primitive writes: the dst region, or Y in place */
+    /* the weights as the model holds them, in the view the primitive's
+     * were packed from (Conv's, or the matmul candidate's [C, M]) */
+    dnnl_memory_desc_t wei_from;
+    bool wei_user_direct; /* W is not constant and read as stored: set the handle per run */
     bool wei_each_run;    /* weights are not constant: reorder every run */
     bool has_bias, has_sum;
     bool crop; /* ConvTranspose: full result + window copy */
@@ -249,8 +253,7 @@ typedef struct conv_setup {
     dnnl_memory_desc_t src_user, wei_user, bias, dst_user, sum_user;
     dnnl_dims_t strides, dil, pl, pr;
     bool has_bias, with_sum;
-    const void *w_data; /* weights at compile time (constant ones are packed now) */
-    skiff__wpack *wp;   /* shared packed store; NULL when W is not constant */
+    skiff__wpack *wp; /* shared packed store; NULL when W is not constant */
     /* what the primitive reads X and W as: f32, or bf16 for a node the
      * precision pass marked (X reordered to it per run, W packed once);
      * the result, bias and sum stay f32. int8: X u8/s8, W s8, the result
@@ -409,17 +412,19 @@ built:;
         TRY(reorder_prim(&cs->sum_user, acc_md, &e->sum_reorder));
         TRY(dnnl_memory_create(&e->m_sum_user, &cs->sum_user, eng, DNNL_MEMORY_NONE));
     }
-    if (dnnl_memory_desc_equal(wei_md, &cs->wei_user)) {
-        e->wei_user_direct = true;
-        TRY(dnnl_memory_create(&e->m_wei, &cs->wei_user, eng, DNNL_MEMORY_NONE));
-    } else if (cs->wp) {
-        /* constant weights: the shared copy, or a private one for a candidate
-         * on trial (or when the store is full) */
+    if (cs->wp) {
+        /* constant weights, all read through the store (it may have released
+         * the model's copy): the shared copy, or a private one for a
+         * candidate on trial (or when the store is full) */
         void *packed = skiff__wpack_or_private(cs->wp, private_pack, wei_md, &cs->wei_user,
-                                               cs->w_data, &e->wei_buf, &s, st);
+                                               &e->wei_buf, &s, st);
         if (!packed)
             goto done;
+        e->wei_from = cs->wei_user;
         TRY(dnnl_memory_create(&e->m_wei, wei_md, eng, packed));
+    } else if (dnnl_memory_desc_equal(wei_md, &cs->wei_user)) {
+        e->wei_user_direct = true;
+        TRY(dnnl_memory_create(&e->m_wei, &cs->wei_user, eng, DNNL_MEMORY_NONE));
     } else {
         e->wei_each_run = true;
         TRY(mem_with_buf(wei_md, &e->m_wei, &e->wei_buf));
@@ -608,7 +613,7 @@ static dnnl_status_t adopt_weights(conv_entry *e, skiff__wpack *wp)
         return s;
     dnnl_memory_desc_t want = *md;
     void *own = e->wei_buf;
-    void *use = skiff__wpack_adopt(wp, &want, &e->wei_buf);
+    void *use = skiff__wpack_adopt(wp, &want, &e->wei_from, &e->wei_buf);
     if (use == own)
         return dnnl_success;
     /* the entry now reads the store's copy; own is freed or the store's */
@@ -1152,7 +1157,6 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose, const conv_
         cs.ndim = r;
         cs.has_bias = bias != NULL;
         cs.with_sum = fuse && S != NULL;
-        cs.w_data = W->data;
         cs.dt = q ? q->x_dt : node->bf16 ? dnnl_bf16 : dnnl_f32;
         cs.wdt = q ? dnnl_s8 : cs.dt;
         cs.ddt = q ? q->y_dt : dnnl_f32;
@@ -1259,9 +1263,8 @@ static skiff_status_t *conv_prepare(skiff__node *node, const skiff__graph *graph
         return skiff__node_err(node, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
     skiff__wpack_init(&p->wp);
     pthread_mutex_init(&p->mu, NULL);
-    const skiff_tensor_t *w =
-        node->n_in > 1 && node->in[1] >= 0 ? graph->values[node->in[1]].constant : NULL;
-    p->has_wp = w && w->dtype == SKIFF_DTYPE_FLOAT32;
+    /* every path reads constant float32 weights through the store */
+    p->has_wp = skiff__wpack_source(&p->wp, node, graph, 1, true);
     node->prep = p;
     return NULL;
 }
@@ -1433,7 +1436,9 @@ static skiff_status_t *q_prepare(skiff__node *node, const skiff__graph *graph, b
     }
     skiff__wpack_init(&p->wp);
     pthread_mutex_init(&p->mu, NULL);
-    p->has_wp = true;
+    /* the int8 weights stay the model's: packed int8 layouts carry oneDNN's
+     * compensation terms, not a layout another can be derived from */
+    p->has_wp = skiff__wpack_source(&p->wp, node, graph, 3, false);
     p->q = q;
     node->prep = p;
     return NULL;
@@ -1461,6 +1466,12 @@ skiff_status_t *skiff__conv_q_run(skiff__kctx *ctx)
     return conv_common(ctx, false, p->q);
 }
 
+size_t skiff__conv_prep_bytes(void *prep, size_t *out_source)
+{
+    conv_prep *p = prep;
+    return skiff__wpack_bytes(&p->wp, out_source);
+}
+
 void skiff__conv_prep_free(void *prep)
 {
     conv_prep *p = prep;
@@ -1486,6 +1497,7 @@ const skiff__op skiff__ops_conv[] = {
      .prepare = conv_prepare,
      .run = conv_run,
      .prep_free = skiff__conv_prep_free,
+     .prep_bytes = skiff__conv_prep_bytes,
      .cache_free = skiff__pcache_free,
      .flags = FUSES | SKIFF_OP_CL_X | SKIFF_OP_CL_Y},
     {.type = "ConvTranspose",
@@ -1493,6 +1505,7 @@ const skiff__op skiff__ops_conv[] = {
      .prepare = conv_prepare,
      .run = convt_run,
      .prep_free = skiff__conv_prep_free,
+     .prep_bytes = skiff__conv_prep_bytes,
      .cache_free = skiff__pcache_free,
      .flags = FUSES},
     /* DequantizeLinear -> Conv (-> activations) (-> QuantizeLinear) as one
@@ -1505,6 +1518,7 @@ const skiff__op skiff__ops_conv[] = {
      .prepare = qconv_fused_prepare,
      .run = skiff__conv_q_run,
      .prep_free = skiff__conv_prep_free,
+     .prep_bytes = skiff__conv_prep_bytes,
      .cache_free = skiff__pcache_free},
     {.type = NULL},
 };

@@ -50,5 +50,6 @@ skiff_status_t *skiff__qlinear_conv_prepare(skiff__node *node, const skiff__grap
 bool skiff__conv_q_ready(const skiff__node *node);
 skiff_status_t *skiff__conv_q_run(skiff__kctx *ctx);
 void skiff__conv_prep_free(void *prep);
+size_t skiff__conv_prep_bytes(void *prep, size_t *out_source);
 
 #endif

@@ -299,23 +299,7 @@ skiff_status_t *skiff__nn_epilogue(const skiff__kctx *ctx, skiff_tensor_t *y)
     return NULL;
 }
 
-/* ---- packed weights ---- */
-
-void skiff__wpack_init(skiff__wpack *wp)
-{
-    memset(wp, 0, sizeof(*wp));
-    pthread_mutex_init(&wp->mu, NULL);
-}
-
-void skiff__wpack_destroy(skiff__wpack *wp)
-{
-    if (!wp)
-        return;
-    for (int i = 0; i < wp->n; i++)
-        skiff__free(wp->buf[i]);
-    wp->n = 0;
-    pthread_mutex_destroy(&wp->mu);
-}
+/* ---- setup-time reorders ---- */
 
 dnnl_status_t skiff__dnnl_reorder_once(const dnnl_memory_desc_t *src_md, const void *src,
                                        const dnnl_memory_desc_t *dst_md, void *dst)
@@ -353,46 +337,6 @@ dnnl_status_t skiff__dnnl_reorder_once(const dnnl_memory_desc_t *src_md, const v
     if (pd)
         dnnl_primitive_desc_destroy(pd);
     return s;
-}
-
-/* The store's copy laid out as `want`, or NULL; wp->mu held. */
-static void *wpack_find_locked(const skiff__wpack *wp, const dnnl_memory_desc_t *want)
-{
-    for (int i = 0; i < wp->n; i++)
-        if (dnnl_memory_desc_equal(&wp->md[i], want))
-            return wp->buf[i];
-    return NULL;
-}
-
-void *skiff__wpack_get(skiff__wpack *wp, const dnnl_memory_desc_t *want,
-                       const dnnl_memory_desc_t *user_md, const void *user_data,
-                       skiff_status_t **st)
-{
-    *st = NULL;
-    pthread_mutex_lock(&wp->mu);
-    void *found = wpack_find_locked(wp, want);
-    if (!found && wp->n < SKIFF__WPACK_MAX) {
-        size_t size = dnnl_memory_desc_get_size(want);
-        void *buf = skiff__aligned_alloc(size ? size : 64);
-        if (!buf) {
-            *st = skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED,
-                                   "out of memory packing %zu bytes of weights", size);
-        } else {
-            dnnl_status_t s = skiff__dnnl_reorder_once(user_md, user_data, want, buf);
-            if (s != dnnl_success) {
-                skiff__free(buf);
-                *st = skiff_status_new(SKIFF_CODE_INTERNAL, "oneDNN weights reorder failed: %s",
-                                       dnnl_status2str(s));
-            } else {
-                wp->md[wp->n] = *want;
-                wp->buf[wp->n] = buf;
-                wp->n++;
-                found = buf;
-            }
-        }
-    }
-    pthread_mutex_unlock(&wp->mu);
-    return found;
 }
 
 /* ---- cache ---- */
@@ -522,57 +466,213 @@ dnnl_status_t skiff__dnnl_set_scratch(skiff__kctx *ctx, dnnl_memory_t m_scratch,
     return dnnl_memory_set_data_handle(m_scratch, buf);
 }
 
-void *skiff__wpack_adopt(skiff__wpack *wp, const dnnl_memory_desc_t *md, void **buf)
+/* ---- packed weights ---- */
+
+void skiff__wpack_init(skiff__wpack *wp)
 {
-    void *use = *buf;
+    memset(wp, 0, sizeof(*wp));
+    pthread_mutex_init(&wp->mu, NULL);
+}
+
+void skiff__wpack_destroy(skiff__wpack *wp)
+{
+    if (!wp)
+        return;
+    for (int i = 0; i < wp->n; i++)
+        skiff__free(wp->buf[i]);
+    wp->n = 0;
+    if (wp->own)
+        skiff__free(wp->orig);
+    wp->orig = NULL;
+    pthread_mutex_destroy(&wp->mu);
+}
+
+bool skiff__wpack_source(skiff__wpack *wp, const skiff__node *node, const skiff__graph *graph,
+                         int input, bool take_ok)
+{
+    if (input >= node->n_in || node->in[input] < 0)
+        return false;
+    const skiff__value *v = &graph->values[node->in[input]];
+    skiff_tensor_t *t = v->constant;
+    /* float32, or (kept, never taken) the int8 weights of an int8 convolution */
+    if (!t || !t->data ||
+        (t->dtype != SKIFF_DTYPE_FLOAT32 && (take_ok || t->dtype != SKIFF_DTYPE_INT8)))
+        return false;
+    wp->orig = t->data;
+    wp->orig_bytes = t->nbytes;
+    /* n_consumers counts every input slot of every live node and a graph
+     * output once, so 1 means this slot alone reads it */
+    wp->own =
+        take_ok && v->n_consumers == 1 && !v->is_output && (t->flags & SKIFF_TENSOR_OWNS_DATA);
+    if (wp->own)
+        t->data = NULL;
+    return true;
+}
+
+/* The store's copy laid out as `want`, or NULL; wp->mu held. */
+static void *wpack_find_locked(const skiff__wpack *wp, const dnnl_memory_desc_t *want)
+{
+    for (int i = 0; i < wp->n; i++)
+        if (dnnl_memory_desc_equal(&wp->md[i], want))
+            return wp->buf[i];
+    return NULL;
+}
+
+static bool same_dims(const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b)
+{
+    if (a->ndims != b->ndims)
+        return false;
+    for (int i = 0; i < a->ndims; i++)
+        if (a->dims[i] != b->dims[i])
+            return false;
+    return true;
+}
+
+/* Fills dst, laid out as `want`, with the weights; wp->mu held. From the
+ * source while it is held; after its release from a packed copy: one with
+ * want's dims and type reorders straight into it, else a copy (float32 if
+ * there is one) goes back to the model's layout first, which is the
+ * source's bytes again (every view of it is dense over the same bytes). */
+static dnnl_status_t wpack_fill_locked(const skiff__wpack *wp, const dnnl_memory_desc_t *want,
+                                       const dnnl_memory_desc_t *user_md, void *dst)
+{
+    if (wp->orig)
+        return skiff__dnnl_reorder_once(user_md, wp->orig, want, dst);
+    if (wp->n == 0)
+        return dnnl_runtime_error; /* released with no copy: cannot happen */
+    for (int i = 0; i < wp->n; i++)
+        if (same_dims(&wp->md[i], want) && wp->md[i].data_type == want->data_type)
+            return skiff__dnnl_reorder_once(&wp->md[i], wp->buf[i], want, dst);
+    int from = 0;
+    for (int i = 0; i < wp->n; i++)
+        if (wp->md[i].data_type == dnnl_f32) {
+            from = i;
+            break;
+        }
+    if (dnnl_memory_desc_equal(want, user_md))
+        return skiff__dnnl_reorder_once(&wp->md[from], wp->buf[from], &wp->umd[from], dst);
+    void *tmp = skiff__aligned_alloc(wp->orig_bytes ? wp->orig_bytes : 64);
+    if (!tmp)
+        return dnnl_out_of_memory;
+    dnnl_status_t s = skiff__dnnl_reorder_once(&wp->md[from], wp->buf[from], &wp->umd[from], tmp);
+    if (s == dnnl_success)
+        s = skiff__dnnl_reorder_once(user_md, tmp, want, dst);
+    skiff__free(tmp);
+    return s;
+}
+
+/* Frees a source the store owns once a packed copy stands in for it and no
+ * primitive reads it as stored; wp->mu held. */
+static void wpack_release_locked(skiff__wpack *wp)
+{
+    if (wp->own && wp->orig && !wp->lent && wp->n > 0) {
+        skiff__free(wp->orig);
+        wp->orig = NULL;
+        skiff__heap_trim();
+    }
+}
+
+static void wpack_add_locked(skiff__wpack *wp, const dnnl_memory_desc_t *md,
+                             const dnnl_memory_desc_t *user_md, void *buf)
+{
+    wp->md[wp->n] = *md;
+    wp->umd[wp->n] = *user_md;
+    wp->buf[wp->n] = buf;
+    wp->n++;
+    wpack_release_locked(wp);
+}
+
+static skiff_status_t *fill_err(dnnl_status_t s, size_t size)
+{
+    if (s == dnnl_out_of_memory)
+        return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED,
+                                "out of memory packing %zu bytes of weights", size);
+    return skiff_status_new(SKIFF_CODE_INTERNAL, "oneDNN weights reorder failed: %s",
+                            dnnl_status2str(s));
+}
+
+void *skiff__wpack_get(skiff__wpack *wp, const dnnl_memory_desc_t *want,
+                       const dnnl_memory_desc_t *user_md, skiff_status_t **st)
+{
+    *st = NULL;
     pthread_mutex_lock(&wp->mu);
-    bool found = false;
-    for (int i = 0; i < wp->n && !found; i++) {
-        if (dnnl_memory_desc_equal(&wp->md[i], md)) {
-            found = true;
-            use = wp->buf[i];
-            skiff__free(*buf);
-            *buf = NULL;
+    void *found = wpack_find_locked(wp, want);
+    if (!found && wp->orig && dnnl_memory_desc_equal(want, user_md)) {
+        wp->lent = true;
+        found = wp->orig;
+    } else if (!found && wp->n < SKIFF__WPACK_MAX) {
+        size_t size = dnnl_memory_desc_get_size(want);
+        void *buf = skiff__aligned_alloc(size ? size : 64);
+        dnnl_status_t s = buf ? wpack_fill_locked(wp, want, user_md, buf) : dnnl_out_of_memory;
+        if (s != dnnl_success) {
+            skiff__free(buf);
+            *st = fill_err(s, size);
+        } else {
+            wpack_add_locked(wp, want, user_md, buf);
+            found = buf;
         }
     }
-    if (!found && wp->n < SKIFF__WPACK_MAX) {
-        wp->md[wp->n] = *md;
-        wp->buf[wp->n] = *buf;
-        wp->n++;
+    pthread_mutex_unlock(&wp->mu);
+    return found;
+}
+
+void *skiff__wpack_adopt(skiff__wpack *wp, const dnnl_memory_desc_t *md,
+                         const dnnl_memory_desc_t *user_md, void **buf)
+{
+    pthread_mutex_lock(&wp->mu);
+    void *use = wpack_find_locked(wp, md);
+    if (use) {
+        skiff__free(*buf);
         *buf = NULL;
+    } else {
+        use = *buf;
+        if (wp->n < SKIFF__WPACK_MAX) {
+            wpack_add_locked(wp, md, user_md, *buf);
+            *buf = NULL;
+        }
     }
     pthread_mutex_unlock(&wp->mu);
     return use;
 }
 
 void *skiff__wpack_or_private(skiff__wpack *wp, bool private_pack, const dnnl_memory_desc_t *want,
-                              const dnnl_memory_desc_t *user_md, const void *user_data, void **own,
-                              dnnl_status_t *s, skiff_status_t **st)
+                              const dnnl_memory_desc_t *user_md, void **own, dnnl_status_t *s,
+                              skiff_status_t **st)
 {
     *s = dnnl_success;
     *st = NULL;
-    if (private_pack) {
-        /* a candidate on trial reads the store's copy where it has this
-         * layout (the blocked kernel's usually is, from an earlier shape):
-         * packing it again cost a reorder of every weight per trial */
-        pthread_mutex_lock(&wp->mu);
-        void *found = wpack_find_locked(wp, want);
-        pthread_mutex_unlock(&wp->mu);
-        if (found)
-            return found;
-    } else {
-        void *packed = skiff__wpack_get(wp, want, user_md, user_data, st);
+    if (!private_pack) {
+        void *packed = skiff__wpack_get(wp, want, user_md, st);
         if (*st)
             *s = dnnl_runtime_error;
         if (packed || *st)
             return packed;
     }
+    /* a candidate on trial reads the store's copy where it has this layout
+     * (the blocked kernel's usually is, from an earlier shape): packing it
+     * again cost a reorder of every weight per trial. Otherwise it packs
+     * its own, from the source or a copy under the mutex, so that another
+     * context cannot release the source meanwhile. */
     size_t size = dnnl_memory_desc_get_size(want);
-    *own = skiff__aligned_alloc(size ? size : 64);
-    if (!*own) {
-        *s = dnnl_out_of_memory;
-        return NULL;
+    pthread_mutex_lock(&wp->mu);
+    void *found = wpack_find_locked(wp, want);
+    if (!found) {
+        *own = skiff__aligned_alloc(size ? size : 64);
+        *s = *own ? wpack_fill_locked(wp, want, user_md, *own) : dnnl_out_of_memory;
+        found = *s == dnnl_success ? *own : NULL;
     }
-    *s = skiff__dnnl_reorder_once(user_md, user_data, want, *own);
-    return *s == dnnl_success ? *own : NULL;
+    pthread_mutex_unlock(&wp->mu);
+    return found;
+}
+
+size_t skiff__wpack_bytes(skiff__wpack *wp, size_t *out_source)
+{
+    size_t packed = 0;
+    pthread_mutex_lock(&wp->mu);
+    for (int i = 0; i < wp->n; i++)
+        packed += dnnl_memory_desc_get_size(&wp->md[i]);
+    if (out_source)
+        *out_source = wp->own && wp->orig ? wp->orig_bytes : 0;
+    pthread_mutex_unlock(&wp->mu);
+    return packed;
 }

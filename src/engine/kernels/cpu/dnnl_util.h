@@ -57,41 +57,74 @@ skiff_status_t *skiff__nn_epilogue(const skiff__kctx *ctx, skiff_tensor_t *y);
  * first time a context compiles a primitive (the layout depends on the
  * primitive, hence on the input shape); the mutex makes that happen once
  * per layout. Entries are never removed before prep_free, so a pointer
- * returned by skiff__wpack_get stays valid for the model's life. */
-#define SKIFF__WPACK_MAX 4
+ * returned by the store stays valid for the model's life.
+ *
+ * The store also holds the weights as the model gave them (its source).
+ * When the node is the only reader of the constant, prepare hands its
+ * bytes to the store (skiff__wpack_source with take), and the store frees
+ * them as soon as one packed copy exists and no primitive reads them as
+ * stored: a model then holds its weights once, packed, instead of twice.
+ * A layout wanted later (a new input shape, another kernel, the plain
+ * matrix a fallback path reads) is derived from a packed copy: reordered
+ * straight from one with the same dims and type, else through the model's
+ * layout, which every copy can be reordered back to (exactly for float32;
+ * a bf16 node's copies hold the bf16 weights it runs with anyway). Every
+ * read of the source happens under the mutex, so one context releasing it
+ * cannot pull it from under another that packs. */
+#define SKIFF__WPACK_MAX 6
 typedef struct skiff__wpack {
     pthread_mutex_t mu;
     int n;
-    dnnl_memory_desc_t md[SKIFF__WPACK_MAX];
+    dnnl_memory_desc_t md[SKIFF__WPACK_MAX];  /* each copy's layout */
+    dnnl_memory_desc_t umd[SKIFF__WPACK_MAX]; /* the model's layout, in the view it was made from */
     void *buf[SKIFF__WPACK_MAX];
+    void *orig;        /* the weights as loaded; NULL once released */
+    size_t orig_bytes; /* their size, also after release */
+    bool own;          /* orig was taken from the graph: the store frees it */
+    bool lent;         /* a primitive reads orig as stored: kept for the model's life */
 } skiff__wpack;
 
 void skiff__wpack_init(skiff__wpack *wp);
 void skiff__wpack_destroy(skiff__wpack *wp);
 
-/* Returns the weights laid out as `want`, reordering user_data (described
- * by user_md) on first use. NULL with *st NULL when the store is full (the
- * caller then packs privately); NULL with *st set on failure. */
-void *skiff__wpack_get(skiff__wpack *wp, const dnnl_memory_desc_t *want,
-                       const dnnl_memory_desc_t *user_md, const void *user_data,
-                       skiff_status_t **st);
+/* Sets the store's source to input `input` of node when that is a float32
+ * constant; false (nothing set) otherwise. When take_ok (the kernel reads
+ * these weights through the store only) and the node reads them once and
+ * nothing else does (not a graph output either), the store takes the bytes:
+ * the graph's tensor keeps its type and shape, with data NULL, and the
+ * kernel reads the weights through the store only. Load time, one thread. */
+bool skiff__wpack_source(skiff__wpack *wp, const skiff__node *node, const skiff__graph *graph,
+                         int input, bool take_ok);
 
-/* Hands weights already packed as `md` to the store: returns the copy to
- * use from now on. When the store holds `md` already, *buf is freed and
- * the stored copy returned; when it has room, it takes *buf; either way
- * *buf becomes NULL. When it is full, *buf stays the caller's and is
- * returned. */
-void *skiff__wpack_adopt(skiff__wpack *wp, const dnnl_memory_desc_t *md, void **buf);
+/* Returns the weights laid out as `want`, derived from the source (whose
+ * layout, in the caller's view, is user_md) on first use. When want is the
+ * source's own layout and the source is held, the source itself, kept from
+ * then on. NULL with *st NULL when the store is full (the caller then packs
+ * privately); NULL with *st set on failure. */
+void *skiff__wpack_get(skiff__wpack *wp, const dnnl_memory_desc_t *want,
+                       const dnnl_memory_desc_t *user_md, skiff_status_t **st);
+
+/* Hands weights already packed as `md` (from the source seen as user_md)
+ * to the store: returns the copy to use from now on. When the store holds
+ * `md` already, *buf is freed and the stored copy returned; when it has
+ * room, it takes *buf; either way *buf becomes NULL. When it is full, *buf
+ * stays the caller's and is returned. */
+void *skiff__wpack_adopt(skiff__wpack *wp, const dnnl_memory_desc_t *md,
+                         const dnnl_memory_desc_t *user_md, void **buf);
 
 /* The constant weights laid out as `want`: the store's copy, or, when the
  * store is full, or has no such layout and private_pack is set, a copy
  * packed once into a new buffer *own that the caller keeps and frees
  * (skiff__wpack_adopt can hand it to the store later). With private_pack
- * the store is only read, never grown. NULL on failure, with *s set (and
- * *st too when the store failed). */
+ * the store is only read, never grown, and the source is never lent. NULL
+ * on failure, with *s set (and *st too when the store failed). */
 void *skiff__wpack_or_private(skiff__wpack *wp, bool private_pack, const dnnl_memory_desc_t *want,
-                              const dnnl_memory_desc_t *user_md, const void *user_data, void **own,
-                              dnnl_status_t *s, skiff_status_t **st);
+                              const dnnl_memory_desc_t *user_md, void **own, dnnl_status_t *s,
+                              skiff_status_t **st);
+
+/* Bytes the store holds: its packed copies (returned) and, in *out_source,
+ * the source when the store owns it and has not released it. */
+size_t skiff__wpack_bytes(skiff__wpack *wp, size_t *out_source);
 
 /* Reorders src into dst once on a private stream (setup-time work). */
 dnnl_status_t skiff__dnnl_reorder_once(const dnnl_memory_desc_t *src_md, const void *src,
@@ -160,6 +193,12 @@ void skiff__transpose_batched(float *dst, const float *src, int64_t n, int64_t r
 /* matmul_packed.c: Gemm/MatMul whose B is a constant float32 matrix. */
 skiff_status_t *skiff__nn_gemm_prepare(skiff__node *node, const skiff__graph *graph);
 void skiff__nn_gemm_prep_free(void *prep);
+/* op->prep_bytes of Gemm and MatMul: see skiff__wpack_bytes. */
+size_t skiff__nn_gemm_prep_bytes(void *prep, size_t *out_source);
+/* B's data for the sgemm path: B->data, or, where the packed store took
+ * B over (B->data NULL), the matrix as stored, derived from the store and
+ * kept. NULL with *st on failure. */
+const void *skiff__nn_gemm_b(const skiff__kctx *ctx, const skiff_tensor_t *B, skiff_status_t **st);
 /* Y = A[M,K] x op(B) (+ C row) with the fused sum and activations, B packed
  * once. Sets *done when it handled the node (allocating Y, shape yd);
  * leaves it false, with nothing done, when the node needs the sgemm path. */

@@ -176,6 +176,9 @@ static skiff_status_t *gemm_run(skiff__kctx *ctx)
         return st;
     if (M * N == 0)
         return NULL;
+    const void *bd = skiff__nn_gemm_b(ctx, Bm, &st);
+    if (st)
+        return st;
     if (Cc && beta != 0.f) {
         switch (A->dtype) {
         case SKIFF_DTYPE_FLOAT32: FILL_C(float); break;
@@ -189,7 +192,7 @@ static skiff_status_t *gemm_run(skiff__kctx *ctx)
     } else {
         memset(Y->data, 0, Y->nbytes);
     }
-    st = gemm_any(ctx, A->dtype, M, N, K, ta, tb, alpha, A->data, Bm->data, Y->data, ctx->threads);
+    st = gemm_any(ctx, A->dtype, M, N, K, ta, tb, alpha, A->data, bd, Y->data, ctx->threads);
     if (st)
         return st;
     return skiff__nn_epilogue(ctx, Y);
@@ -277,15 +280,18 @@ static skiff_status_t *matmul_run(skiff__kctx *ctx)
         return st;
     if (Y->nbytes == 0)
         return NULL;
+    const void *bd = skiff__nn_gemm_b(ctx, Bm, &st);
+    if (st)
+        return st;
     memset(Y->data, 0, Y->nbytes);
     if (b_shared && a_full) {
         /* every batch multiplies by the same B: one GEMM with M * batches rows */
-        st = gemm_any(ctx, A->dtype, M * nbt, N, K, false, false, 1.f, A->data, Bm->data, Y->data,
+        st = gemm_any(ctx, A->dtype, M * nbt, N, K, false, false, 1.f, A->data, bd, Y->data,
                       ctx->threads);
     } else {
         bool par = nbt >= 2 && M * N * K <= 256 * 256 * 64;
         int threads = ctx->threads;
-        const char *ab = A->data, *bb = Bm->data;
+        const char *ab = A->data, *bb = bd;
         char *ybase = Y->data;
         skiff_status_t *err = NULL;
 #pragma omp parallel for num_threads(threads) if (par) schedule(dynamic)
@@ -327,6 +333,7 @@ const skiff__op skiff__ops_gemm[] = {
      .prepare = skiff__nn_gemm_prepare,
      .run = gemm_run,
      .prep_free = skiff__nn_gemm_prep_free,
+     .prep_bytes = skiff__nn_gemm_prep_bytes,
      .cache_free = skiff__pcache_free,
      .flags = FUSES},
     {.type = "MatMul",
@@ -334,6 +341,7 @@ const skiff__op skiff__ops_gemm[] = {
      .prepare = skiff__nn_gemm_prepare,
      .run = matmul_run,
      .prep_free = skiff__nn_gemm_prep_free,
+     .prep_bytes = skiff__nn_gemm_prep_bytes,
      .cache_free = skiff__pcache_free,
      .flags = FUSES},
     {.type = NULL},

@@ -5,8 +5,10 @@
  * matrix into its panel layout on every call; here a oneDNN matmul
  * primitive reads it packed once, at the first run, into the layout the
  * primitive prefers (kept in node->prep and shared by every context, as
- * the convolutions' weights are). The primitive is cached per context and
- * per row count, and applies what the passes fused into the node:
+ * the convolutions' weights are; the store then frees the model's copy, and
+ * the sgemm path reads B through skiff__nn_gemm_b). The primitive is cached
+ * per context and per row count, and applies what the passes fused into the
+ * node:
  *   - a bias: Gemm's C or a fused sum that is one row [N] (the Add after a
  *     MatMul that torch and paddle2onnx export for every Linear layer);
  *   - a fused sum of the output's own shape, as a sum post-op (in place
@@ -38,8 +40,45 @@ skiff_status_t *skiff__nn_gemm_prepare(skiff__node *node, const skiff__graph *gr
     if (!p)
         return skiff__node_err(node, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
     skiff__wpack_init(&p->wp);
+    /* The store takes the matrix where the packed path is the one that
+     * runs (what skiff__nn_gemm_packed accepts by the attributes); the
+     * sgemm path reads it through skiff__nn_gemm_b then. */
+    bool gemm = strcmp(node->op_type, "Gemm") == 0;
+    bool take = w->dims[0] * w->dims[1] >= PACKED_MIN_WEIGHTS &&
+                (!gemm || (skiff__attr_int(node, "transA", 0) == 0 &&
+                           skiff__attr_float(node, "alpha", 1.f) == 1.f));
+    skiff__wpack_source(&p->wp, node, graph, 1, take);
     node->prep = p;
     return NULL;
+}
+
+size_t skiff__nn_gemm_prep_bytes(void *prep, size_t *out_source)
+{
+    gemm_prep *p = prep;
+    return skiff__wpack_bytes(&p->wp, out_source);
+}
+
+const void *skiff__nn_gemm_b(const skiff__kctx *ctx, const skiff_tensor_t *B, skiff_status_t **st)
+{
+    *st = NULL;
+    gemm_prep *p = ctx->node->prep;
+    if (B->data || !p || B->ndim != 2)
+        return B->data;
+    /* the store took B and may have released it for its packed copies:
+     * the matrix as stored, derived once and kept (the rare path, when
+     * a run's shapes leave the packed one) */
+    dnnl_memory_desc_t md;
+    dnnl_dims_t d = {B->dims[0], B->dims[1]};
+    dnnl_status_t s = dnnl_memory_desc_init_by_tag(&md, 2, d, dnnl_f32, dnnl_ab);
+    if (s != dnnl_success) {
+        *st = skiff__dnnl_err(ctx, s, "weights descriptor");
+        return NULL;
+    }
+    const void *b = skiff__wpack_get(&p->wp, &md, &md, st);
+    if (!b && !*st)
+        *st = skiff__kerr(ctx, SKIFF_CODE_RESOURCE_EXHAUSTED,
+                          "input 'B': no room for another layout of the packed weights");
+    return b;
 }
 
 void skiff__nn_gemm_prep_free(void *prep)
@@ -57,7 +96,7 @@ typedef struct mm_entry {
     dnnl_memory_t m_src, m_src_lp, m_wei, m_bias, m_dst, m_scratch;
     void *wei_buf;
     size_t scratch_size, src_off, work_bytes; /* A's bf16 copy at src_off of the scratch */
-    bool has_bias, has_sum, wei_user;         /* wei_user: the primitive reads B as stored */
+    bool has_bias, has_sum;
 } mm_entry;
 
 static void mm_entry_free(void *p)
@@ -91,7 +130,7 @@ typedef struct mm_shape {
     } while (0)
 
 static dnnl_status_t mm_build(const mm_shape *sh, const skiff__node *node, gemm_prep *prep,
-                              const float *b_data, bool fuse_acts, mm_entry *e, skiff_status_t **st)
+                              bool fuse_acts, mm_entry *e, skiff_status_t **st)
 {
     dnnl_engine_t eng = skiff__dnnl_engine();
     dnnl_primitive_desc_t pd = NULL;
@@ -129,16 +168,14 @@ static dnnl_status_t mm_build(const mm_shape *sh, const skiff__node *node, gemm_
     TRY(dnnl_memory_create(&e->m_dst, &dst, eng, DNNL_MEMORY_NONE));
     if (sh->has_bias)
         TRY(dnnl_memory_create(&e->m_bias, &bias, eng, DNNL_MEMORY_NONE));
-    if (dnnl_memory_desc_equal(wei_md, &wei_user)) {
-        e->wei_user = true;
-        TRY(dnnl_memory_create(&e->m_wei, &wei_user, eng, DNNL_MEMORY_NONE));
-    } else {
-        void *packed = skiff__wpack_or_private(&prep->wp, false, wei_md, &wei_user, b_data,
-                                               &e->wei_buf, &s, st);
-        if (!packed)
-            goto done;
-        TRY(dnnl_memory_create(&e->m_wei, wei_md, eng, packed));
-    }
+    /* B as stored when the primitive reads it so (the store then lends its
+     * source), else packed; through the store either way, which may hold
+     * B only packed */
+    void *packed =
+        skiff__wpack_or_private(&prep->wp, false, wei_md, &wei_user, &e->wei_buf, &s, st);
+    if (!packed)
+        goto done;
+    TRY(dnnl_memory_create(&e->m_wei, wei_md, eng, packed));
     e->has_bias = sh->has_bias;
     e->has_sum = sh->with_sum;
     TRY(skiff__dnnl_prim_create(pd, &e->prim, &e->m_scratch, &e->scratch_size));
@@ -215,7 +252,7 @@ skiff_status_t *skiff__nn_gemm_packed(skiff__kctx *ctx, const skiff_tensor_t *A,
             skiff__pcache_release(cache);
             return skiff__kerr(ctx, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
         }
-        dnnl_status_t s = mm_build(&sh, node, prep, B->data, true, e, &st);
+        dnnl_status_t s = mm_build(&sh, node, prep, true, e, &st);
         if (s != dnnl_success) {
             mm_entry_free(e);
             skiff__pcache_release(cache);
@@ -238,8 +275,6 @@ skiff_status_t *skiff__nn_gemm_packed(skiff__kctx *ctx, const skiff_tensor_t *A,
         if (s == dnnl_success)
             s = dnnl_primitive_execute(e->src_reorder, cache->stream, 2, ra);
     }
-    if (s == dnnl_success && e->wei_user)
-        s = dnnl_memory_set_data_handle(e->m_wei, B->data);
     if (s == dnnl_success && e->has_bias)
         s = dnnl_memory_set_data_handle(e->m_bias, (void *)bias);
     if (s == dnnl_success)
