@@ -86,7 +86,7 @@ typedef struct skiff_context_options {
     uint64_t max_node_macs;
     /* Most iterations the Loop, Scan and SequenceMap nodes of a run may take
      * together, nested subgraphs included (RESOURCE_EXHAUSTED beyond, naming
-     * the node); 0: 16,777,216. A loop whose trip count and condition come
+     * the node); 0: 1,048,576. A loop whose trip count and condition come
      * from the model or the request cannot make a run hang. */
     uint64_t max_loop_iterations;
 } skiff_context_options_t;

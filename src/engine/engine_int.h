@@ -334,10 +334,13 @@ skiff_status_t *skiff__kctx_output_rt(skiff__kctx *ctx, int idx, skiff_context_t
  * shared by every subgraph of the run); RESOURCE_EXHAUSTED naming the node
  * when it is spent. */
 skiff_status_t *skiff__kctx_iterate(skiff__kctx *ctx, uint64_t n);
+/* The largest tensor the running node may make (max_tensor_bytes, or the
+ * engine's own limit). */
+size_t skiff__kctx_max_bytes(const skiff__kctx *ctx);
 /* The loop budget of a run when the options set none, and the deepest
  * nesting of subgraphs a model may have. */
-#define SKIFF__MAX_LOOP_ITERATIONS ((uint64_t)1 << 24)
-#define SKIFF__FOLD_MAX_ITERATIONS ((uint64_t)1 << 12)
+#define SKIFF__MAX_LOOP_ITERATIONS ((uint64_t)1 << 20)
+#define SKIFF__FOLD_MAX_ITERATIONS ((uint64_t)1 << 8)
 #define SKIFF__MAX_SUBGRAPH_DEPTH 16
 
 /* Error naming the node: "node 'conv1' (Conv): <message>". */

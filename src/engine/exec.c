@@ -54,6 +54,7 @@ struct skiff__exec {
      * top-level context (or folding's standalone exec); root points there. */
     skiff__exec *root;
     uint64_t iters, max_iters;
+    double folded_macs; /* constant folding: the work of a folded node's subgraphs */
     /* skiff__kctx_scratch: one buffer for every node's temporary work
      * (oneDNN scratchpads), grown to the largest asked for */
     void *scratch;
@@ -285,6 +286,12 @@ void *skiff__kctx_scratch(skiff__kctx *k, size_t size)
 
 skiff_status_t *skiff__kctx_cost(skiff__kctx *k, double macs)
 {
+    /* Folding a node with subgraphs: its nodes' work together is bounded
+     * by the one node's limit. */
+    if (k->exec && !k->exec->root->ctx && k->exec != k->exec->root) {
+        k->exec->root->folded_macs += macs;
+        macs = k->exec->root->folded_macs;
+    }
     if (!k->exec || !k->exec->max_macs || macs <= (double)k->exec->max_macs)
         return NULL;
     k->exec->over_limit = k->exec->root->over_limit = true;
@@ -719,7 +726,8 @@ static skiff_status_t *context_run(skiff_context_t *c, const skiff_tensor_t *con
             r->blk->refs++;
         r->set = true;
     }
-    omp_set_num_threads(c->threads);
+    if (!c->child) /* a child runs inside its parent's node, on its threads */
+        omp_set_num_threads(c->threads);
 
     const skiff_tensor_t *in_buf[MAX_NODE_IN + 1];
     skiff_tensor_t *out_buf[MAX_NODE_OUT];
@@ -975,6 +983,11 @@ skiff_status_t *skiff__kctx_output_rt(skiff__kctx *k, int idx, skiff_context_t *
     h->set = false;
     k->out[idx] = &r->t;
     return NULL;
+}
+
+size_t skiff__kctx_max_bytes(const skiff__kctx *k)
+{
+    return k->exec && k->exec->max_bytes ? k->exec->max_bytes : SKIFF__MAX_TENSOR_BYTES;
 }
 
 skiff_status_t *skiff__kctx_iterate(skiff__kctx *k, uint64_t n)

@@ -632,28 +632,70 @@ static skiff_status_t *add_node(skiff__graph *g, const Onnx__NodeProto *np, int 
     return NULL;
 }
 
-/* Adds to `set` every name a node of gp's subgraphs (at any depth) reads
- * that `outs` (the outputs of gp's own graph's nodes) defines: a node with
- * subgraphs must run after those. Stops below the nesting limit (the parser
+/* The names a subgraph and the subgraphs around it (up to the graph being
+ * ordered) define: a name read inside resolves to the innermost of them. */
+typedef struct defs {
+    const skiff__graph *set;
+    const struct defs *up;
+} defs;
+
+static bool defined_in(const defs *d, const char *nm)
+{
+    for (; d; d = d->up)
+        if (skiff__graph_find_value(d->set, nm) >= 0)
+            return true;
+    return false;
+}
+
+/* Adds nm to set unless it is there. */
+static bool set_add(skiff__graph *set, const char *nm)
+{
+    return !nm || !nm[0] || skiff__graph_find_value(set, nm) >= 0 ||
+           skiff__graph_add_value(set, nm) >= 0;
+}
+
+/* Adds to `set` every name a node of np's subgraphs (at any depth) reads
+ * from the graph being ordered: one `outs` (the outputs of that graph's
+ * nodes) has and no subgraph on the way defines. A node with subgraphs must
+ * run after their producers. Stops below the nesting limit (the parser
  * refuses such a model later). */
 static bool subgraph_reads(const Onnx__NodeProto *np, const skiff__graph *outs, skiff__graph *set,
-                           int depth)
+                           const defs *up, int depth)
 {
     if (depth > SKIFF__MAX_SUBGRAPH_DEPTH)
         return true;
     for (size_t a = 0; a < np->n_attribute; a++) {
         const Onnx__GraphProto *sg = np->attribute[a]->g;
-        for (size_t i = 0; sg && i < sg->n_node; i++) {
+        if (!sg)
+            continue;
+        skiff__graph *local = skiff__calloc(1, sizeof(*local));
+        bool ok = local != NULL;
+        for (size_t i = 0; ok && i < sg->n_input; i++)
+            ok = set_add(local, sg->input[i]->name);
+        for (size_t i = 0; ok && i < sg->n_initializer; i++)
+            ok = set_add(local, sg->initializer[i]->name);
+        for (size_t i = 0; ok && i < sg->n_node; i++)
+            for (size_t k = 0; ok && k < sg->node[i]->n_output; k++)
+                ok = set_add(local, sg->node[i]->output[k]);
+        defs here = {local, up};
+        for (size_t i = 0; ok && i < sg->n_node; i++) {
             const Onnx__NodeProto *sn = sg->node[i];
-            for (size_t k = 0; k < sn->n_input; k++) {
+            for (size_t k = 0; ok && k < sn->n_input; k++) {
                 const char *nm = sn->input[k];
-                if (nm && nm[0] && skiff__graph_find_value(outs, nm) >= 0 &&
-                    skiff__graph_find_value(set, nm) < 0 && skiff__graph_add_value(set, nm) < 0)
-                    return false;
+                if (nm && nm[0] && skiff__graph_find_value(outs, nm) >= 0 && !defined_in(&here, nm))
+                    ok = set_add(set, nm);
             }
-            if (!subgraph_reads(sn, outs, set, depth + 1))
-                return false;
+            if (ok)
+                ok = subgraph_reads(sn, outs, set, &here, depth + 1);
         }
+        for (size_t i = 0; ok && i < sg->n_output; i++) { /* returned as they are */
+            const char *nm = sg->output[i]->name;
+            if (nm && nm[0] && skiff__graph_find_value(outs, nm) >= 0 && !defined_in(&here, nm))
+                ok = set_add(set, nm);
+        }
+        skiff__graph_free(local);
+        if (!ok)
+            return false;
     }
     return true;
 }
@@ -703,7 +745,7 @@ static skiff_status_t *topo_order(const Onnx__GraphProto *gp, skiff__graph *g, s
             if (gp->node[i]->n_attribute == 0)
                 continue;
             if (!(reads[i] = skiff__calloc(1, sizeof(*reads[i]))) ||
-                !subgraph_reads(gp->node[i], outs, reads[i], g->depth + 1)) {
+                !subgraph_reads(gp->node[i], outs, reads[i], NULL, g->depth + 1)) {
                 st = OOM();
                 goto out;
             }
@@ -752,6 +794,18 @@ static skiff_status_t *topo_order(const Onnx__GraphProto *gp, skiff__graph *g, s
                         goto out;
                     }
             }
+            for (size_t i = 0; i < nn; i++)
+                for (int k = 0; !done[i] && reads[i] && k < reads[i]->n_values; k++)
+                    if (skiff__graph_find_value(g, reads[i]->values[k].name) < 0) {
+                        const Onnx__NodeProto *np = gp->node[i];
+                        st = skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                              "node '%s' (%s): a subgraph reads '%s', which is not "
+                                              "made before the node (the graph has a cycle)",
+                                              np->name ? np->name : "",
+                                              np->op_type ? np->op_type : "",
+                                              reads[i]->values[k].name);
+                        goto out;
+                    }
             st = skiff_status_new(SKIFF_CODE_INVALID_ARG, "graph has a cycle");
             goto out;
         }

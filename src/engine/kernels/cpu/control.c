@@ -7,10 +7,11 @@
  * are its declared ones followed by the outer values it reads, which the
  * node gets as its implicit inputs (attr->sub_in says which feeds which).
  *
- * Values crossing iterations (loop-carried state, scan outputs) are held in
- * skiff__rt slots: a reference on the pool buffer the body wrote, so the
- * next iteration reads them without a copy, and the node's outputs take the
- * last ones over the same way. Every iteration is counted against the run's
+ * Loop-carried values are held in skiff__rt slots: a reference on the pool
+ * buffer the body wrote, so the next iteration reads them without a copy,
+ * and the node's outputs take the last ones over the same way. Each
+ * iteration's scan outputs are appended to one growing buffer per output
+ * and stacked at the end. Every iteration is counted against the run's
  * loop budget (skiff__kctx_iterate), so no trip count or condition can make
  * a run hang. */
 #include <limits.h>
@@ -18,16 +19,38 @@
 
 #include "../../engine_int.h"
 
+/* A scan output's slices, appended one per iteration into one buffer that
+ * grows by doubling (kept across runs): every slice must have the first's
+ * type and shape. Strings are owned copies. */
+typedef struct scan_buf {
+    skiff_dtype_t dtype;
+    int ndim;
+    int64_t dims[SKIFF_MAX_DIMS];
+    size_t slice; /* bytes per slice */
+    int64_t n;    /* slices held */
+    char *buf;
+    size_t cap;
+} scan_buf;
+
+static void scan_clear(scan_buf *b)
+{
+    if (b->dtype == SKIFF_DTYPE_STRING && b->buf) {
+        int64_t n = b->n * (int64_t)(b->slice / sizeof(char *));
+        for (int64_t i = 0; i < n; i++)
+            skiff__free(((char **)b->buf)[i]);
+    }
+    b->n = 0;
+}
+
 /* Per-node, per-context state: a child context per subgraph and the slot
  * arrays a run fills. */
 typedef struct cf_cache {
     skiff_context_t *sc[2];
-    skiff__rt *slot;   /* the body's inputs of one run */
-    skiff__rt **ptr;   /* pointers to them */
-    skiff__rt *carry;  /* loop-carried values (or scan states) */
-    skiff__rt *next;   /* the body's new ones */
-    skiff__rt **scans; /* per scan output: one held slice per iteration */
-    int64_t scan_cap;  /* slices each scans[] row has room for */
+    skiff__rt *slot;        /* the body's inputs of one run */
+    skiff__rt **ptr;        /* pointers to them */
+    skiff__rt *carry;       /* loop-carried values (or scan states) */
+    skiff__rt *next;        /* the body's new ones */
+    struct scan_buf *scans; /* per scan output: the slices so far */
     int n_slot, n_carry, n_scan;
 } cf_cache;
 
@@ -36,8 +59,10 @@ static void cf_cache_free(void *p)
     cf_cache *c = p;
     if (!c)
         return;
-    for (int s = 0; s < c->n_scan; s++)
-        skiff__free(c->scans ? c->scans[s] : NULL);
+    for (int s = 0; c->scans && s < c->n_scan; s++) {
+        scan_clear(&c->scans[s]);
+        skiff__free(c->scans[s].buf);
+    }
     skiff__free(c->scans);
     skiff__free(c->slot);
     skiff__free(c->ptr);
@@ -85,17 +110,11 @@ static skiff_status_t *cf_setup(skiff__kctx *k, int which, const skiff__attr *a,
         c->n_carry = c->carry && c->next ? carry : 0;
     }
     if (c->n_scan < scan) {
-        skiff__rt **ns = skiff__realloc(c->scans, sizeof(*ns) * (size_t)scan);
+        scan_buf *ns = skiff__realloc(c->scans, sizeof(*ns) * (size_t)scan);
         if (ns) {
-            for (int s = c->n_scan; s < scan; s++)
-                ns[s] = NULL;
+            memset(ns + c->n_scan, 0, sizeof(*ns) * (size_t)(scan - c->n_scan));
             c->scans = ns;
             c->n_scan = scan;
-            c->scan_cap = 0; /* rows of different lengths: grown together below */
-            for (int s = 0; s < scan; s++) {
-                skiff__free(ns[s]);
-                ns[s] = NULL;
-            }
         }
     }
     if (c->n_slot < slots || c->n_carry < carry || c->n_scan < scan)
@@ -112,22 +131,61 @@ static skiff_status_t *cf_setup(skiff__kctx *k, int which, const skiff__attr *a,
     return NULL;
 }
 
-/* Room for `need` slices in every scan row. */
-static skiff_status_t *scan_room(skiff__kctx *k, cf_cache *c, int n_scan, int64_t need)
+/* Appends t (this iteration's scan output) to b: the first slice sets the
+ * type and shape, the rest must match; the whole stays under the tensor
+ * size limit. */
+static skiff_status_t *scan_append(skiff__kctx *k, int idx, scan_buf *b, const skiff_tensor_t *t)
 {
-    if (need <= c->scan_cap)
-        return NULL;
-    int64_t cap = c->scan_cap ? c->scan_cap : 16;
-    while (cap < need)
-        cap *= 2;
-    for (int s = 0; s < n_scan; s++) {
-        skiff__rt *r = skiff__realloc(c->scans[s], sizeof(*r) * (size_t)cap);
-        if (!r)
-            return skiff__kerr(k, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
-        memset(r + c->scan_cap, 0, sizeof(*r) * (size_t)(cap - c->scan_cap));
-        c->scans[s] = r;
+    char x[200], y[200];
+    if (!t || skiff__is_seq(t) || skiff_dtype_size(t->dtype) == 0 || t->ndim >= SKIFF_MAX_DIMS)
+        return skiff__kerr(k, SKIFF_CODE_UNSUPPORTED, "scan output %d: %s slices cannot be stacked",
+                           idx, t ? skiff_dtype_name(t->dtype) : "missing");
+    if (b->n == 0) {
+        b->dtype = t->dtype;
+        b->ndim = t->ndim;
+        memcpy(b->dims, t->dims, sizeof(b->dims));
+        b->slice = t->nbytes;
     }
-    c->scan_cap = cap;
+    bool same = t->dtype == b->dtype && t->ndim == b->ndim;
+    for (int d = 0; same && d < t->ndim; d++)
+        same = t->dims[d] == b->dims[d];
+    if (!same)
+        return skiff__kerr(
+            k, SKIFF_CODE_INVALID_ARG,
+            "scan output %d: iteration %lld gave %s %s, iteration 0 %s %s", idx, (long long)b->n,
+            skiff_dtype_name(t->dtype), skiff_shape_str(t->ndim, t->dims, x, sizeof(x)),
+            skiff_dtype_name(b->dtype), skiff_shape_str(b->ndim, b->dims, y, sizeof(y)));
+    size_t need = (size_t)(b->n + 1) * b->slice;
+    size_t limit = skiff__kctx_max_bytes(k);
+    if (need > limit)
+        return skiff__kerr(k, SKIFF_CODE_RESOURCE_EXHAUSTED,
+                           "scan output %d would take more than %zu bytes after %lld iterations",
+                           idx, limit, (long long)b->n + 1);
+    if (need > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < need)
+            cap *= 2;
+        char *nb = skiff__realloc(b->buf, cap);
+        if (!nb)
+            return skiff__kerr(k, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+        b->buf = nb;
+        b->cap = cap;
+    }
+    char *dst = b->buf + (size_t)b->n * b->slice;
+    if (t->dtype == SKIFF_DTYPE_STRING) {
+        int64_t n = skiff_tensor_numel(t);
+        memset(dst, 0, b->slice);
+        b->n++; /* from here scan_clear frees what was copied */
+        for (int64_t i = 0; i < n; i++) {
+            const char *s = ((char *const *)t->data)[i];
+            if (!(((char **)dst)[i] = skiff__strdup(s ? s : "")))
+                return skiff__kerr(k, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+        }
+        return NULL;
+    }
+    if (b->slice)
+        memcpy(dst, t->data, b->slice);
+    b->n++;
     return NULL;
 }
 
@@ -183,56 +241,39 @@ static skiff_status_t *check_counts(const skiff__node *n, const skiff__attr *a, 
     return NULL;
 }
 
-/* Stacks T held slices along a new axis (Loop's and Scan's scan outputs):
- * output idx has the slices' shape with T inserted at `axis`, slice t at
- * position t (T - 1 - t when reverse). */
-static skiff_status_t *stack_slices(skiff__kctx *k, int idx, const skiff__rt *items, int64_t T,
-                                    int64_t axis, bool reverse, skiff_dtype_t dflt)
+/* Stacks a scan output's slices along a new axis (Loop's and Scan's scan
+ * outputs): output idx has the slices' shape with their count inserted at
+ * `axis`, slice t at position t (T - 1 - t when reverse). */
+static skiff_status_t *stack_slices(skiff__kctx *k, int idx, const scan_buf *b, int64_t axis,
+                                    bool reverse, skiff_dtype_t dflt)
 {
     skiff_status_t *st = NULL;
+    int64_t T = b->n;
     if (T == 0) {
         int64_t zero = 0;
         return skiff__kctx_output(k, idx, dflt, 1, &zero, &st) ? NULL : st;
     }
-    const skiff_tensor_t *f = &items[0].t;
-    if (skiff__is_seq(f) || skiff_dtype_size(f->dtype) == 0 || f->ndim >= SKIFF_MAX_DIMS)
-        return skiff__kerr(k, SKIFF_CODE_UNSUPPORTED, "scan output %d: %s slices cannot be stacked",
-                           idx, skiff_dtype_name(f->dtype));
-    for (int64_t t = 1; t < T; t++) {
-        const skiff_tensor_t *x = &items[t].t;
-        bool same = x->dtype == f->dtype && x->ndim == f->ndim;
-        for (int d = 0; same && d < f->ndim; d++)
-            same = x->dims[d] == f->dims[d];
-        if (!same) {
-            char a[200], b[200];
-            return skiff__kerr(
-                k, SKIFF_CODE_INVALID_ARG,
-                "scan output %d: iteration %lld gave %s %s, iteration 0 %s %s", idx, (long long)t,
-                skiff_dtype_name(x->dtype), skiff_shape_str(x->ndim, x->dims, a, sizeof(a)),
-                skiff_dtype_name(f->dtype), skiff_shape_str(f->ndim, f->dims, b, sizeof(b)));
-        }
-    }
-    int r = f->ndim, ax;
+    int r = b->ndim, ax;
     if (!skiff__norm_axis(axis, r + 1, &ax))
         return skiff__kerr(k, SKIFF_CODE_INVALID_ARG, "scan output %d: axis %lld out of range", idx,
                            (long long)axis);
     int64_t dims[SKIFF_MAX_DIMS], outer = 1, inner = 1;
     for (int d = 0, o = 0; d <= r; d++)
-        dims[d] = d == ax ? T : f->dims[o++];
+        dims[d] = d == ax ? T : b->dims[o++];
     for (int d = 0; d < ax; d++)
-        outer *= f->dims[d];
+        outer *= b->dims[d];
     for (int d = ax; d < r; d++)
-        inner *= f->dims[d];
-    skiff_tensor_t *y = skiff__kctx_output(k, idx, f->dtype, r + 1, dims, &st);
+        inner *= b->dims[d];
+    skiff_tensor_t *y = skiff__kctx_output(k, idx, b->dtype, r + 1, dims, &st);
     if (!y)
         return st;
-    size_t es = skiff_dtype_size(f->dtype);
+    size_t es = skiff_dtype_size(b->dtype);
     for (int64_t t = 0; t < T; t++) {
         int64_t p = reverse ? T - 1 - t : t;
-        const char *src = items[t].t.data;
+        const char *src = b->buf + (size_t)t * b->slice;
         for (int64_t o = 0; o < outer; o++) {
             int64_t from = o * inner, to = (o * T + p) * inner;
-            if (f->dtype == SKIFF_DTYPE_STRING) {
+            if (b->dtype == SKIFF_DTYPE_STRING) {
                 for (int64_t i = 0; i < inner; i++) {
                     const char *s = ((char *const *)src)[from + i];
                     if (!(((char **)y->data)[to + i] = skiff__strdup(s ? s : "")))
@@ -311,16 +352,15 @@ static skiff_status_t *prepare_loop(skiff__node *n, const skiff__graph *g)
     return check_counts(n, graph_attr(n, "body"), carried + 2, 1 + n->n_out);
 }
 
-/* Releases every slot a Loop or Scan holds. */
-static void cf_drop(skiff_context_t *sc, cf_cache *c, int carried, int n_scan, int64_t T)
+/* Releases every slot a Loop or Scan holds and empties its scan buffers. */
+static void cf_drop(skiff_context_t *sc, cf_cache *c, int carried, int n_scan)
 {
     for (int j = 0; j < carried; j++) {
         skiff__rt_release(sc, &c->carry[j]);
         skiff__rt_release(sc, &c->next[j]);
     }
     for (int s = 0; s < n_scan; s++)
-        for (int64_t t = 0; t < T; t++)
-            skiff__rt_release(sc, &c->scans[s][t]);
+        scan_clear(&c->scans[s]);
     skiff__sub_release(sc);
 }
 
@@ -369,7 +409,7 @@ static skiff_status_t *run_loop(skiff__kctx *k)
     skiff_tensor_t ct = {.dtype = SKIFF_DTYPE_BOOL, .ndim = 0, .data = &cond_now, .nbytes = 1};
     int64_t T = 0;
     for (; T < M && cond_now; T++) {
-        if ((st = skiff__kctx_iterate(k, 1)) || (st = scan_room(k, c, n_scan, T + 1)))
+        if ((st = skiff__kctx_iterate(k, 1)))
             break;
         iter = T;
         lend(&c->slot[0], &it);
@@ -391,11 +431,9 @@ static skiff_status_t *run_loop(skiff__kctx *k)
         for (int j = 0; !st && j < carried; j++)
             st = skiff__sub_hold(sc, 1 + j, &c->next[j]);
         for (int s = 0; !st && s < n_scan; s++)
-            st = skiff__sub_hold(sc, 1 + carried + s, &c->scans[s][T]);
-        if (st) {
-            T++; /* this iteration's slices are held: dropped below */
+            st = scan_append(k, carried + s, &c->scans[s], skiff__sub_output(sc, 1 + carried + s));
+        if (st)
             break;
-        }
         for (int j = 0; j < carried; j++) {
             skiff__rt_release(sc, &c->carry[j]);
             c->carry[j] = c->next[j];
@@ -406,8 +444,8 @@ static skiff_status_t *run_loop(skiff__kctx *k)
     if (!st)
         st = carried_out(k, sc, c, carried, 2, T > 0);
     for (int s = 0; !st && s < n_scan; s++)
-        st = stack_slices(k, carried + s, c->scans[s], T, 0, false, declared(a, 1 + carried + s));
-    cf_drop(sc, c, carried, n_scan, T);
+        st = stack_slices(k, carried + s, &c->scans[s], 0, false, declared(a, 1 + carried + s));
+    cf_drop(sc, c, carried, n_scan);
     return st;
 }
 
@@ -532,7 +570,7 @@ static skiff_status_t *run_scan(skiff__kctx *k)
         return st;
     int64_t T = 0;
     for (; T < p.T; T++) {
-        if ((st = skiff__kctx_iterate(k, 1)) || (st = scan_room(k, c, p.n_out, T + 1)))
+        if ((st = skiff__kctx_iterate(k, 1)))
             break;
         for (int j = 0; j < p.n_state; j++) {
             if (T > 0)
@@ -555,11 +593,9 @@ static skiff_status_t *run_scan(skiff__kctx *k)
         for (int j = 0; !st && j < p.n_state; j++)
             st = skiff__sub_hold(sc, j, &c->next[j]);
         for (int s = 0; !st && s < p.n_out; s++)
-            st = skiff__sub_hold(sc, p.n_state + s, &c->scans[s][T]);
-        if (st) {
-            T++;
+            st = scan_append(k, p.n_state + s, &c->scans[s], skiff__sub_output(sc, p.n_state + s));
+        if (st)
             break;
-        }
         for (int j = 0; j < p.n_state; j++) {
             skiff__rt_release(sc, &c->carry[j]);
             c->carry[j] = c->next[j];
@@ -569,9 +605,9 @@ static skiff_status_t *run_scan(skiff__kctx *k)
     if (!st)
         st = carried_out(k, sc, c, p.n_state, 0, T > 0);
     for (int s = 0; !st && s < p.n_out; s++)
-        st = stack_slices(k, p.n_state + s, c->scans[s], T, attr_at(p.out_axis, p.n_out_axis, s),
+        st = stack_slices(k, p.n_state + s, &c->scans[s], attr_at(p.out_axis, p.n_out_axis, s),
                           attr_at(p.out_dir, p.n_out_dir, s) != 0, declared(a, p.n_state + s));
-    cf_drop(sc, c, p.n_state, p.n_out, T);
+    cf_drop(sc, c, p.n_state, p.n_out);
     return st;
 }
 
