@@ -512,4 +512,19 @@ g = helper.make_graph([helper.make_node("If", ["c"], ["y"], then_branch=two, els
                       "cf_mismatch", [vi("c", B_, []), vi("x", F_, [1])], [vi("y", F_, [1])])
 onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 16)]),
           os.path.join(OUT, "cf_mismatch.onnx"))
+# cf_seqmap: SequenceMap over x's elements, with x itself as a tensor input
+# and k from the main graph: element i is x * x[i] * k; stacked, 2 * outer(x, x).
+mbody = helper.make_graph(
+    [helper.make_node("Mul", ["t", "e"], ["te"]), helper.make_node("Mul", ["te", "k"], ["o"])],
+    "map_body", [vi("e", F_, []), vi("t", F_, [3])], [vi("o", F_, [3])])
+g = helper.make_graph(
+    [
+        helper.make_node("SplitToSequence", ["x"], ["parts"], axis=0, keepdims=0),
+        helper.make_node("SequenceMap", ["parts", "x"], ["mapped"], body=mbody),
+        helper.make_node("ConcatFromSequence", ["mapped"], ["y"], axis=0, new_axis=1),
+    ],
+    "cf_seqmap", [vi("x", F_, [3])], [vi("y", F_, [3, 3])],
+    [numpy_helper.from_array(np.float32(2.0), "k")],
+)
+save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), "cf_seqmap.onnx")
 print("wrote control flow models")

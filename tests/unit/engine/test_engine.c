@@ -1440,6 +1440,20 @@ static void test_sequences(void **state)
         assert_true(*(const float *)out[2]->data == xv[2]);
     }
     skiff_tensor_free(n);
+    skiff_context_free(c);
+    skiff_model_free(m);
+    /* SequenceMap: a body per element, reading a tensor input and an outer value */
+    m = load_ok(DATA("cf_seqmap.onnx"));
+    assert_null(skiff_context_new(m, NULL, &c));
+    const skiff_tensor_t *xin[] = {x}, *y[1];
+    skiff_status_t *st = skiff_context_run(c, xin, 1, y);
+    if (st)
+        fail_msg("%s", skiff_status_message(st));
+    assert_int_equal(y[0]->ndim, 2);
+    const float *yv = y[0]->data, *xv = x->data;
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++)
+            assert_true(yv[i * 3 + j] == 2.0f * xv[i] * xv[j]);
     skiff_tensor_free(x);
     skiff_context_free(c);
     skiff_model_free(m);

@@ -611,6 +611,74 @@ static skiff_status_t *run_scan(skiff__kctx *k)
     return st;
 }
 
+/* ---- SequenceMap ---- */
+
+static skiff_status_t *prepare_seq_map(skiff__node *n, const skiff__graph *g)
+{
+    (void)g;
+    return check_counts(n, graph_attr(n, "body"), n->n_in - n->n_implicit, n->n_out);
+}
+
+/* The body runs once per element of input 0; sequence inputs give it their
+ * i-th element, tensor inputs themselves; output o's i-th element is the
+ * body's output o of that run. */
+static skiff_status_t *run_seq_map(skiff__kctx *k)
+{
+    const skiff__node *n = k->node;
+    const skiff__attr *a = graph_attr(n, "body");
+    int explicit_in = n->n_in - n->n_implicit;
+    const skiff_tensor_t *s0 = k->in[0];
+    if (!s0 || s0->dtype != SKIFF__DTYPE_SEQUENCE)
+        return skiff__kerr(k, SKIFF_CODE_INVALID_ARG, "input 0 must be a sequence");
+    int64_t len = s0->dims[0];
+    for (int j = 1; j < explicit_in; j++) {
+        const skiff_tensor_t *x = k->in[j];
+        if (!x)
+            return skiff__kerr(k, SKIFF_CODE_INVALID_ARG, "missing input %d", j);
+        if (x->dtype == SKIFF__DTYPE_OPTIONAL)
+            return skiff__kerr(k, SKIFF_CODE_INVALID_ARG, "input %d: an optional", j);
+        if (x->dtype == SKIFF__DTYPE_SEQUENCE && x->dims[0] != len)
+            return skiff__kerr(k, SKIFF_CODE_INVALID_ARG,
+                               "input %d has %lld elements, input 0 %lld", j, (long long)x->dims[0],
+                               (long long)len);
+    }
+    int n_slots = sub_inputs(a);
+    cf_cache *c = NULL;
+    skiff_context_t *sc = NULL;
+    skiff_status_t *st = cf_setup(k, 0, a, n_slots, 0, 0, &c, &sc);
+    for (int o = 0; !st && o < k->n_out; o++)
+        if (!skiff__kctx_output_seq(k, o, SKIFF__DTYPE_SEQUENCE, len, SKIFF_DTYPE_UNDEFINED, &st))
+            break;
+    for (int64_t i = 0; !st && i < len; i++) {
+        if ((st = skiff__kctx_iterate(k, 1)))
+            break;
+        for (int j = 0; j < explicit_in; j++) {
+            const skiff_tensor_t *x = k->in[j];
+            lend(&c->slot[j],
+                 x->dtype == SKIFF__DTYPE_SEQUENCE ? ((skiff_tensor_t *const *)x->data)[i] : x);
+        }
+        lend_captured(k, a, c->slot, explicit_in);
+        if ((st = skiff__sub_run(sc, c->ptr, n_slots))) {
+            st = sub_failed(k, a, st);
+            break;
+        }
+        for (int o = 0; !st && o < k->n_out; o++) {
+            skiff_tensor_t *out = k->out[o];
+            const skiff_tensor_t *r = skiff__sub_output(sc, o);
+            if (!r) {
+                st = skiff__kerr(k, SKIFF_CODE_INTERNAL, "body output %d missing", o);
+                break;
+            }
+            if (i == 0)
+                SKIFF__SEQ_ELEM(out) = skiff__is_seq(r) ? SKIFF_DTYPE_UNDEFINED : r->dtype;
+            st = skiff__value_clone(r, &((skiff_tensor_t **)out->data)[i]);
+        }
+    }
+    if (sc)
+        skiff__sub_release(sc);
+    return st;
+}
+
 const skiff__op skiff__ops_control[] = {
     {.type = "If",
      .min_opset = 1,
@@ -629,5 +697,11 @@ const skiff__op skiff__ops_control[] = {
      .prepare = prepare_scan,
      .run = run_scan,
      .cache_free = cf_cache_free},
+    {.type = "SequenceMap",
+     .min_opset = 17,
+     .prepare = prepare_seq_map,
+     .run = run_seq_map,
+     .cache_free = cf_cache_free,
+     .flags = SKIFF_OP_TAKES_SEQ | SKIFF_OP_NO_FOLD},
     {.type = NULL},
 };
