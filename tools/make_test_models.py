@@ -527,4 +527,30 @@ g = helper.make_graph(
     [numpy_helper.from_array(np.float32(2.0), "k")],
 )
 save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), "cf_seqmap.onnx")
+
+
+# cf_torch_loop: what torch.onnx.export makes of a scripted Python loop with
+# a branch and a list (a Loop carrying a sequence, an If in its body,
+# ConcatFromSequence); the outputs are torch's own.
+class TorchLoop(torch.nn.Module):
+    def forward(self, x, n: int):
+        y = x
+        outs = []
+        for i in range(n):
+            if i % 2 == 0:
+                y = y * 2 + x
+            else:
+                y = torch.relu(y - 1.0)
+            outs.append(y)
+        return y, torch.stack(outs)
+
+
+scripted = torch.jit.script(TorchLoop())
+x = torch.from_numpy(rng.standard_normal((2, 3)).astype(np.float32))
+torch.onnx.export(scripted, (x, 5), os.path.join(OUT, "cf_torch_loop.onnx"), opset_version=17,
+                  input_names=["x", "n"], output_names=["y", "stacked"])
+y, st_ = scripted(x, 5)
+np.save(os.path.join(OUT, "cf_torch_loop_x.npy"), x.numpy())
+np.save(os.path.join(OUT, "cf_torch_loop_y.npy"), y.numpy())
+np.save(os.path.join(OUT, "cf_torch_loop_stacked.npy"), st_.numpy())
 print("wrote control flow models")

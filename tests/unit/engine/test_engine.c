@@ -1414,6 +1414,27 @@ static void test_control_flow(void **state)
 {
     run_cf_loop(1);
     run_cf_loop(0);
+    /* torch's export of a scripted loop with a branch and a list */
+    skiff_model_t *m = load_ok(DATA("cf_torch_loop.onnx"));
+    skiff_context_t *c = NULL;
+    assert_null(skiff_context_new(m, NULL, &c));
+    skiff_tensor_t *x = npy(DATA("cf_torch_loop_x.npy")), *n = i64_scalar(5);
+    skiff_tensor_t *y = npy(DATA("cf_torch_loop_y.npy"));
+    skiff_tensor_t *stacked = npy(DATA("cf_torch_loop_stacked.npy"));
+    const skiff_tensor_t *in[] = {x, n}, *out[2];
+    for (int r = 0; r < 2; r++) {
+        skiff_status_t *st = skiff_context_run(c, in, 2, out);
+        if (st)
+            fail_msg("%s", skiff_status_message(st));
+        assert_close(out[0], y);
+        assert_close(out[1], stacked);
+    }
+    skiff_tensor_free(x);
+    skiff_tensor_free(n);
+    skiff_tensor_free(y);
+    skiff_tensor_free(stacked);
+    skiff_context_free(c);
+    skiff_model_free(m);
 }
 
 /* Sequences made in a Loop, stacked, counted and split. */
