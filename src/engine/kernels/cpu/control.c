@@ -611,6 +611,129 @@ static skiff_status_t *run_scan(skiff__kctx *k)
     return st;
 }
 
+/* ---- Scan, opset 8: a batch axis first, sequence_lens as input 0 ---- */
+
+static skiff_status_t *prepare_scan8(skiff__node *n, const skiff__graph *g)
+{
+    (void)g;
+    int64_t m = skiff__attr_int(n, "num_scan_inputs", -1);
+    int explicit_in = n->n_in - n->n_implicit;
+    if (m < 1 || m > explicit_in - 1)
+        return skiff__node_err(n, SKIFF_CODE_INVALID_ARG,
+                               "num_scan_inputs %lld does not fit %d inputs", (long long)m,
+                               explicit_in);
+    int n_state = explicit_in - 1 - (int)m;
+    if (n->n_out < n_state)
+        return skiff__node_err(n, SKIFF_CODE_INVALID_ARG, "%d states but only %d outputs", n_state,
+                               n->n_out);
+    return check_counts(n, graph_attr(n, "body"), explicit_in - 1, n->n_out);
+}
+
+/* Row b of x (its first axis) as a view, shifted by `step` rows of its
+ * second axis when step >= 0. */
+static void row_view(const skiff_tensor_t *x, int64_t b, int64_t step, skiff__rt *h)
+{
+    int skip = step >= 0 ? 2 : 1;
+    int64_t inner = 1;
+    for (int d = skip; d < x->ndim; d++)
+        inner *= x->dims[d];
+    int64_t at = step >= 0 ? b * x->dims[1] + step : b;
+    memset(h, 0, sizeof(*h));
+    h->t.dtype = x->dtype;
+    h->t.ndim = x->ndim - skip;
+    memcpy(h->t.dims, x->dims + skip, sizeof(int64_t) * (size_t)h->t.ndim);
+    h->t.data = (char *)x->data + (size_t)(at * inner) * skiff_dtype_size(x->dtype);
+    h->t.nbytes = (size_t)inner * skiff_dtype_size(x->dtype);
+    h->set = true;
+}
+
+static skiff_status_t *run_scan8(skiff__kctx *k)
+{
+    const skiff__node *n = k->node;
+    const skiff__attr *a = graph_attr(n, "body");
+    int n_in = (int)skiff__attr_int(n, "num_scan_inputs", 1);
+    int n_state = n->n_in - n->n_implicit - 1 - n_in, n_out = n->n_out - n_state;
+    const int64_t *dir;
+    int n_dir = skiff__attr_ints(n, "directions", &dir);
+    int64_t B = -1, T = -1;
+    for (int i = 1; i < 1 + n_state + n_in; i++) {
+        const skiff_tensor_t *x;
+        skiff_status_t *st = skiff__kctx_input(k, i, "state or scan input", &x);
+        if (st)
+            return st;
+        bool scan = i > n_state;
+        if (skiff__is_seq(x) || skiff_dtype_size(x->dtype) == 0 || x->ndim < (scan ? 2 : 1) ||
+            (B >= 0 && x->dims[0] != B) || (scan && T >= 0 && x->dims[1] != T))
+            return skiff__kerr(k, SKIFF_CODE_INVALID_ARG,
+                               "input %d: expected a tensor of [batch%s, ...] as the others", i,
+                               scan ? ", steps" : "");
+        B = x->dims[0];
+        if (scan)
+            T = x->dims[1];
+    }
+    const skiff_tensor_t *lens = k->in[0];
+    for (int64_t b = 0; lens && b < skiff_tensor_numel(lens); b++)
+        if (skiff__tensor_get_i64(lens, b) != T)
+            return skiff__kerr(k, SKIFF_CODE_UNSUPPORTED,
+                               "sequence_lens other than the full %lld steps", (long long)T);
+    int n_slots = sub_inputs(a);
+    cf_cache *c = NULL;
+    skiff_context_t *sc = NULL;
+    skiff_status_t *st = cf_setup(k, 0, a, n_slots, n_state, n_out + n_state, &c, &sc);
+    if (st)
+        return st;
+    for (int64_t b = 0; !st && b < B; b++) {
+        for (int64_t t = 0; !st && t < T; t++) {
+            if ((st = skiff__kctx_iterate(k, 1)))
+                break;
+            for (int j = 0; j < n_state; j++) {
+                if (t > 0)
+                    c->slot[j] = c->carry[j];
+                else
+                    row_view(k->in[1 + j], b, -1, &c->slot[j]);
+            }
+            for (int m = 0; m < n_in; m++)
+                row_view(k->in[1 + n_state + m], b, attr_at(dir, n_dir, m) != 0 ? T - 1 - t : t,
+                         &c->slot[n_state + m]);
+            lend_captured(k, a, c->slot, n_state + n_in);
+            if ((st = skiff__sub_run(sc, c->ptr, n_slots))) {
+                st = sub_failed(k, a, st);
+                break;
+            }
+            for (int j = 0; !st && j < n_state; j++)
+                st = skiff__sub_hold(sc, j, &c->next[j]);
+            for (int s = 0; !st && s < n_out; s++)
+                st = scan_append(k, n_state + s, &c->scans[s], skiff__sub_output(sc, n_state + s));
+            for (int j = 0; !st && j < n_state; j++) {
+                skiff__rt_release(sc, &c->carry[j]);
+                c->carry[j] = c->next[j];
+                memset(&c->next[j], 0, sizeof(c->next[j]));
+            }
+        }
+        for (int j = 0; !st && j < n_state; j++) { /* batch b's final state */
+            skiff__rt v;
+            if (T == 0)
+                row_view(k->in[1 + j], b, -1, &v);
+            st = scan_append(k, j, &c->scans[n_out + j], T ? &c->carry[j].t : &v.t);
+            skiff__rt_release(sc, &c->carry[j]);
+        }
+    }
+    for (int j = 0; !st && j < n_state; j++)
+        st = stack_slices(k, j, &c->scans[n_out + j], 0, false, k->in[1 + j]->dtype);
+    for (int s = 0; !st && s < n_out; s++) {
+        st = stack_slices(k, n_state + s, &c->scans[s], 0, false, declared(a, n_state + s));
+        skiff_tensor_t *y = k->out[n_state + s];
+        if (!st && B > 0 && T > 0 && y->ndim < SKIFF_MAX_DIMS) { /* [B*T, ...] -> [B, T, ...] */
+            memmove(y->dims + 2, y->dims + 1, sizeof(int64_t) * (size_t)(y->ndim - 1));
+            y->dims[0] = B;
+            y->dims[1] = T;
+            y->ndim++;
+        }
+    }
+    cf_drop(sc, c, n_state, n_out + n_state);
+    return st;
+}
+
 /* ---- SequenceMap ---- */
 
 static skiff_status_t *prepare_seq_map(skiff__node *n, const skiff__graph *g)
@@ -696,6 +819,11 @@ const skiff__op skiff__ops_control[] = {
      .min_opset = 9,
      .prepare = prepare_scan,
      .run = run_scan,
+     .cache_free = cf_cache_free},
+    {.type = "Scan", /* opset 8's form; the registry takes the first row that fits */
+     .min_opset = 8,
+     .prepare = prepare_scan8,
+     .run = run_scan8,
      .cache_free = cf_cache_free},
     {.type = "SequenceMap",
      .min_opset = 17,
