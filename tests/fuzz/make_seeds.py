@@ -324,6 +324,28 @@ def paddle09_pb():
     return seeds
 
 
+def nested_graph_bomb(levels):
+    """A model whose graph holds a node whose graph attribute holds a node...
+    `levels` deep, written byte by byte (56 KB for 4000): protobuf decoding
+    recursed once per message and overflowed the stack on it."""
+    def varint(v):
+        out = b""
+        while True:
+            b, v = v & 0x7F, v >> 7
+            if not v:
+                return out + bytes([b])
+            out += bytes([b | 0x80])
+
+    def field(num, payload):
+        return varint(num << 3 | 2) + varint(len(payload)) + payload
+
+    g = b""
+    for _ in range(levels):
+        attr = field(6, g) + varint(20 << 3) + varint(5)  # g, type GRAPH
+        g = field(1, field(5, attr))  # GraphProto.node -> NodeProto.attribute
+    return field(7, g)  # ModelProto.graph
+
+
 def write(target, items, ext, to_bytes):
     d = out_dir(target)
     sizes = []
@@ -343,6 +365,8 @@ def main():
                      "if_mismatched_outputs", "loop_reads_own_output"):
             onnx.checker.check_model(m)
     write("fuzz_onnx", ms, ".onnx", lambda m: m.SerializeToString())
+    write("fuzz_onnx", {"regress_nested_graph_bomb": nested_graph_bomb(4000)}, ".onnx",
+          lambda b: b)
     write("fuzz_tensorproto", tensor_protos(), ".pb", lambda t: t.SerializeToString())
     write("fuzz_npy", npy_files(), ".npy", lambda b: b)
     write("fuzz_paddle09_pb", paddle09_pb(), ".bin", lambda b: b)
