@@ -415,3 +415,183 @@ one_node("bitshift", "BitShift", [("x", TensorProto.UINT32), ("y", TensorProto.U
 one_node("resize_aa", "Resize", [("X", F32), ("", None), ("scales", F32)], ["Y"], 18,
          mode="linear", antialias=1)
 print("wrote ops_*")
+# Control flow. cf_loop: a Loop of n iterations (n a graph input) carrying acc
+# (from x), whose body holds an If that reads s (a value of the main graph
+# nothing else reads) and k (a constant two scopes up), and scans out each
+# acc; then a Scan over those rows keeps a running sum times k (read from
+# the main graph in its body). Outputs: the last acc, the rows, the running
+# sums.
+F_ = TensorProto.FLOAT
+I64 = TensorProto.INT64
+B_ = TensorProto.BOOL
+vi = helper.make_tensor_value_info
+then_g = helper.make_graph([helper.make_node("Add", ["acc", "s"], ["t_out"])], "then", [],
+                           [vi("t_out", F_, [3])])
+else_g = helper.make_graph([helper.make_node("Mul", ["acc", "k"], ["e_out"])], "else", [],
+                           [vi("e_out", F_, [3])])
+body = helper.make_graph(
+    [
+        helper.make_node("Less", ["i", "two"], ["small"]),
+        helper.make_node("If", ["small"], ["acc_new"], then_branch=then_g, else_branch=else_g),
+        helper.make_node("Identity", ["acc_new"], ["row"]),
+        helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+    ],
+    "body",
+    [vi("i", I64, []), vi("cond_in", B_, []), vi("acc", F_, [3])],
+    [vi("cond_out", B_, []), vi("acc_new", F_, [3]), vi("row", F_, [3])],
+    [numpy_helper.from_array(np.array(2, np.int64), "two")],
+)
+scan_body = helper.make_graph(
+    [helper.make_node("Add", ["sum_in", "r"], ["sum_out"]),
+     helper.make_node("Mul", ["sum_out", "k"], ["scaled"])],
+    "scan_body",
+    [vi("sum_in", F_, [3]), vi("r", F_, [3])],
+    [vi("sum_out", F_, [3]), vi("scaled", F_, [3])],
+)
+g = helper.make_graph(
+    [
+        helper.make_node("Mul", ["x", "two_f"], ["s"]),
+        helper.make_node("Loop", ["n", "", "x"], ["acc_last", "rows"], body=body),
+        helper.make_node("Scan", ["zeros", "rows"], ["sum_last", "sums"], body=scan_body,
+                         num_scan_inputs=1),
+    ],
+    "cf_loop",
+    [vi("x", F_, [3]), vi("n", I64, [])],
+    [vi("acc_last", F_, [3]), vi("rows", F_, ["T", 3]), vi("sums", F_, ["T", 3])],
+    [numpy_helper.from_array(np.float32(2.0), "two_f"),
+     numpy_helper.from_array(np.float32(0.5), "k"),
+     numpy_helper.from_array(np.zeros(3, np.float32), "zeros")],
+)
+save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 16)]), "cf_loop.onnx")
+x = np.array([1.0, -2.0, 0.5], np.float32)
+acc, rows = x.copy(), []
+for i in range(4):
+    acc = acc + 2 * x if i < 2 else acc * np.float32(0.5)
+    rows.append(acc)
+rows = np.stack(rows)
+sums = np.cumsum(rows, axis=0) * np.float32(0.5)
+np.save(os.path.join(OUT, "cf_loop_x.npy"), x)
+np.save(os.path.join(OUT, "cf_loop_acc.npy"), acc.astype(np.float32))
+np.save(os.path.join(OUT, "cf_loop_rows.npy"), rows.astype(np.float32))
+np.save(os.path.join(OUT, "cf_loop_sums.npy"), sums.astype(np.float32))
+
+# cf_seq: a Loop of n iterations inserts i * x into a sequence (carried from
+# SequenceEmpty); ConcatFromSequence stacks it and SequenceLength counts it;
+# SplitToSequence + SequenceAt take x's last element back.
+seq_body = helper.make_graph(
+    [
+        helper.make_node("Cast", ["i"], ["fi"], to=F_),
+        helper.make_node("Mul", ["x", "fi"], ["ix"]),
+        helper.make_node("SequenceInsert", ["seq_in", "ix"], ["seq_out"]),
+        helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+    ],
+    "seq_body",
+    [vi("i", I64, []), vi("cond_in", B_, []),
+     helper.make_tensor_sequence_value_info("seq_in", F_, None)],
+    [vi("cond_out", B_, []), helper.make_tensor_sequence_value_info("seq_out", F_, None)],
+)
+g = helper.make_graph(
+    [
+        helper.make_node("SequenceEmpty", [], ["empty"], dtype=F_),
+        helper.make_node("Loop", ["n", "true", "empty"], ["seq"], body=seq_body),
+        helper.make_node("ConcatFromSequence", ["seq"], ["stacked"], axis=0, new_axis=1),
+        helper.make_node("SequenceLength", ["seq"], ["count"]),
+        helper.make_node("SplitToSequence", ["x"], ["parts"], axis=0, keepdims=0),
+        helper.make_node("SequenceAt", ["parts", "minus1"], ["last"]),
+    ],
+    "cf_seq",
+    [vi("x", F_, [3]), vi("n", I64, [])],
+    [vi("stacked", F_, ["T", 3]), vi("count", I64, []), vi("last", F_, [])],
+    [numpy_helper.from_array(np.array(True), "true"),
+     numpy_helper.from_array(np.array(-1, np.int64), "minus1")],
+)
+save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 16)]), "cf_seq.onnx")
+
+
+# cf_forever: a Loop without a trip count whose condition stays true; the
+# run must stop at the context's loop budget.
+fbody = helper.make_graph(
+    [helper.make_node("Add", ["v", "one"], ["v2"]),
+     helper.make_node("Identity", ["cond_in"], ["cond_out"])],
+    "forever_body",
+    [vi("i", I64, []), vi("cond_in", B_, []), vi("v", F_, [1])],
+    [vi("cond_out", B_, []), vi("v2", F_, [1])],
+    [numpy_helper.from_array(np.ones(1, np.float32), "one")],
+)
+g = helper.make_graph(
+    [helper.make_node("Loop", ["", "true", "x"], ["y"], body=fbody)],
+    "cf_forever", [vi("x", F_, [1])], [vi("y", F_, [1])],
+    [numpy_helper.from_array(np.array(True), "true")],
+)
+save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 16)]), "cf_forever.onnx")
+
+
+# cf_deep: Ifs nested 20 deep (the engine refuses more than 16).
+def nested_if(depth):
+    if depth == 0:
+        return helper.make_graph([helper.make_node("Neg", ["x"], ["y0"])], "leaf", [],
+                                 [vi("y0", F_, [1])])
+    inner = nested_if(depth - 1)
+    out = "y%d" % depth
+    leaf = helper.make_graph([helper.make_node("Abs", ["x"], ["a%d" % depth])], "leaf%d" % depth,
+                             [], [vi("a%d" % depth, F_, [1])])
+    return helper.make_graph(
+        [helper.make_node("If", ["c"], [out], then_branch=inner, else_branch=leaf)],
+        "level%d" % depth, [], [vi(out, F_, [1])])
+
+
+top = nested_if(20)
+g = helper.make_graph(list(top.node), "cf_deep", [vi("c", B_, []), vi("x", F_, [1])],
+                      [vi("y20", F_, [1])])
+save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 16)]), "cf_deep.onnx")
+
+# cf_mismatch: an If whose branches give two outputs to a node with one.
+two = helper.make_graph([helper.make_node("Neg", ["x"], ["a"]),
+                         helper.make_node("Abs", ["x"], ["b"])], "two", [],
+                        [vi("a", F_, [1]), vi("b", F_, [1])])
+g = helper.make_graph([helper.make_node("If", ["c"], ["y"], then_branch=two, else_branch=two)],
+                      "cf_mismatch", [vi("c", B_, []), vi("x", F_, [1])], [vi("y", F_, [1])])
+onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 16)]),
+          os.path.join(OUT, "cf_mismatch.onnx"))
+# cf_seqmap: SequenceMap over x's elements, with x itself as a tensor input
+# and k from the main graph: element i is x * x[i] * k; stacked, 2 * outer(x, x).
+mbody = helper.make_graph(
+    [helper.make_node("Mul", ["t", "e"], ["te"]), helper.make_node("Mul", ["te", "k"], ["o"])],
+    "map_body", [vi("e", F_, []), vi("t", F_, [3])], [vi("o", F_, [3])])
+g = helper.make_graph(
+    [
+        helper.make_node("SplitToSequence", ["x"], ["parts"], axis=0, keepdims=0),
+        helper.make_node("SequenceMap", ["parts", "x"], ["mapped"], body=mbody),
+        helper.make_node("ConcatFromSequence", ["mapped"], ["y"], axis=0, new_axis=1),
+    ],
+    "cf_seqmap", [vi("x", F_, [3])], [vi("y", F_, [3, 3])],
+    [numpy_helper.from_array(np.float32(2.0), "k")],
+)
+save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), "cf_seqmap.onnx")
+
+
+# cf_torch_loop: what torch.onnx.export makes of a scripted Python loop with
+# a branch and a list (a Loop carrying a sequence, an If in its body,
+# ConcatFromSequence); the outputs are torch's own.
+class TorchLoop(torch.nn.Module):
+    def forward(self, x, n: int):
+        y = x
+        outs = []
+        for i in range(n):
+            if i % 2 == 0:
+                y = y * 2 + x
+            else:
+                y = torch.relu(y - 1.0)
+            outs.append(y)
+        return y, torch.stack(outs)
+
+
+scripted = torch.jit.script(TorchLoop())
+x = torch.from_numpy(rng.standard_normal((2, 3)).astype(np.float32))
+torch.onnx.export(scripted, (x, 5), os.path.join(OUT, "cf_torch_loop.onnx"), opset_version=17,
+                  input_names=["x", "n"], output_names=["y", "stacked"])
+y, st_ = scripted(x, 5)
+np.save(os.path.join(OUT, "cf_torch_loop_x.npy"), x.numpy())
+np.save(os.path.join(OUT, "cf_torch_loop_y.npy"), y.numpy())
+np.save(os.path.join(OUT, "cf_torch_loop_stacked.npy"), st_.numpy())
+print("wrote control flow models")

@@ -84,6 +84,11 @@ typedef struct skiff_context_options {
      * recurrent node may take in a run (RESOURCE_EXHAUSTED beyond); 0: no
      * limit. For running models nobody vetted. */
     uint64_t max_node_macs;
+    /* Most iterations the Loop, Scan and SequenceMap nodes of a run may take
+     * together, nested subgraphs included (RESOURCE_EXHAUSTED beyond, naming
+     * the node); 0: 1,048,576. A loop whose trip count and condition come
+     * from the model or the request cannot make a run hang. */
+    uint64_t max_loop_iterations;
 } skiff_context_options_t;
 
 /* True when path is a Paddle inference model skiff_model_load reads: a

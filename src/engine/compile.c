@@ -34,11 +34,19 @@ static skiff_status_t *prepare_nodes(skiff__graph *g)
     return NULL;
 }
 
-/* Ops whose result is not a function of their inputs. */
-static bool nondeterministic(const skiff__node *n)
+bool skiff__node_nondeterministic(const skiff__node *n)
 {
-    return n->domain[0] != '\0' || strncmp(n->op_type, "Random", 6) == 0 ||
-           strcmp(n->op_type, "Multinomial") == 0 || strcmp(n->op_type, "Bernoulli") == 0;
+    if (n->domain[0] != '\0' || strncmp(n->op_type, "Random", 6) == 0 ||
+        strcmp(n->op_type, "Multinomial") == 0 || strcmp(n->op_type, "Bernoulli") == 0)
+        return true;
+    for (int a = 0; a < n->n_attrs; a++) {
+        const skiff__attr *at = &n->attrs[a];
+        const skiff__graph *sg = at->sub ? at->sub->g : at->g;
+        for (int i = 0; sg && i < sg->n_nodes; i++)
+            if (!sg->nodes[i].dead && skiff__node_nondeterministic(&sg->nodes[i]))
+                return true;
+    }
+    return false;
 }
 
 /* Marks Shape/Size nodes as roots and the nodes computed only from roots and
@@ -69,7 +77,7 @@ static skiff_status_t *mark_shape_nodes(skiff_model_t *m)
             (strcmp(n->op_type, "Shape") == 0 || strcmp(n->op_type, "Size") == 0) && n->n_in >= 1 &&
             n->in[0] >= 0) {
             kind = SKIFF__SHAPE_ROOT;
-        } else if (!nondeterministic(n) && n->n_out <= 16 && n->sum_input < 0) {
+        } else if (!skiff__node_nondeterministic(n) && n->n_out <= 16 && n->sum_input < 0) {
             bool any = false, all = true;
             for (int k = 0; k < n->n_in && all; k++) {
                 int v = n->in[k];
@@ -208,6 +216,35 @@ void skiff_model_weight_stats(const skiff_model_t *model, size_t *out_constant, 
 }
 
 static skiff_status_t *model_from_graph(skiff__graph *g, const skiff_model_options_t *opts,
+                                        skiff_model_t **out_model);
+
+skiff_status_t *skiff__compile_subgraphs(skiff__graph *g, const skiff_model_options_t *opts)
+{
+    skiff_model_options_t so = {.optimize = 1};
+    if (opts)
+        so = *opts;
+    so.verbose = 0;
+    /* loop and branch bodies run fp32: the int8 pass and bf16 plan are the
+     * main graph's (and their notes would repeat per body) */
+    so.precision = SKIFF_PRECISION_FP32;
+    for (int i = 0; i < g->n_nodes; i++) {
+        skiff__node *n = &g->nodes[i];
+        for (int a = 0; a < n->n_attrs; a++) {
+            skiff__attr *at = &n->attrs[a];
+            if (!at->g)
+                continue;
+            skiff__graph *sg = at->g;
+            at->g = NULL; /* model_from_graph owns it, even when it fails */
+            skiff_status_t *st = model_from_graph(sg, &so, &at->sub);
+            if (st)
+                return skiff_status_wrap(st, "node '%s' (%s): subgraph '%s'", n->name, n->op_type,
+                                         at->name);
+        }
+    }
+    return NULL;
+}
+
+static skiff_status_t *model_from_graph(skiff__graph *g, const skiff_model_options_t *opts,
                                         skiff_model_t **out_model)
 {
     skiff_model_t *m = skiff__calloc(1, sizeof(*m));
@@ -223,6 +260,13 @@ static skiff_status_t *model_from_graph(skiff__graph *g, const skiff_model_optio
     for (int i = 0; i < g->n_nodes; i++)
         before += !g->nodes[i].dead;
     skiff__pass_stats ps = {0};
+    /* Subgraphs first, innermost first: folding may run a node with
+     * subgraphs, which runs them compiled. */
+    st = skiff__compile_subgraphs(g, opts);
+    if (st) {
+        skiff_model_free(m);
+        return st;
+    }
     st = settle_precision(m, opts ? opts->precision : SKIFF_PRECISION_FP32);
     if (!st && m->precision == SKIFF_PRECISION_INT8 && !optimize)
         m->precision = SKIFF_PRECISION_FP32; /* the int8 pass is a graph pass */
@@ -268,6 +312,11 @@ static skiff_status_t *model_from_graph(skiff__graph *g, const skiff_model_optio
     for (int i = 0; i < g->n_inputs; i++) {
         const skiff__value *v = &g->values[g->inputs[i]];
         fill_info(v, &m->in_check[i]);
+        /* A subgraph's inputs are checked for their type only: exporters
+         * declare a loop's carried values with the shape of one
+         * iteration. */
+        if (g->is_sub)
+            m->in_check[i].ndim = -1;
         m->in_info[i] = m->in_check[i];
         for (int d = 0; v->hinted && d < v->ndim; d++)
             m->in_info[i].dims[d] = v->hint[d];

@@ -48,6 +48,13 @@ typedef struct skiff__attr {
     char **strings;
     int n; /* element count of ints / floats / strings */
     skiff_tensor_t *t;
+    /* SKIFF_ATTR_GRAPH: the subgraph as parsed (g), then compiled (sub,
+     * which owns it from then on: compile.c), and for each of its captured
+     * inputs (g->inputs[g->n_formal + j]) the node input that feeds it
+     * (sub_in[j], an index into node->in). All owned by the attribute. */
+    struct skiff__graph *g;
+    struct skiff_model *sub;
+    int *sub_in;
 } skiff__attr;
 
 /* Activation fused into a producing Conv/Gemm/MatMul by the fusion pass. */
@@ -96,6 +103,12 @@ typedef struct skiff__node {
      * on bfloat16 inputs and weights (float32 accumulation and result). */
     bool bf16;
     bool dead;
+    /* A node with subgraphs (If, Loop, Scan, SequenceMap): the last
+     * n_implicit of in[] are values of this graph (or, through it, of the
+     * graphs around it) that its subgraphs read. They are ordinary inputs to
+     * every pass and to liveness, so they are neither freed nor folded
+     * away while the node still needs them. */
+    int n_implicit;
 } skiff__node;
 
 typedef struct skiff__value {
@@ -131,6 +144,16 @@ typedef struct skiff__graph {
     char **ext_files; /* external data files of initializers, as the model names them */
     int n_ext_files;
     char *paddle_program; /* a Paddle model's program file name; NULL for ONNX */
+    /* A subgraph (the body of an If, Loop, Scan or SequenceMap): inputs[0,
+     * n_formal) are its declared inputs, the rest the values it reads from
+     * the graphs around it, captured[j] being inputs[n_formal + j]'s value
+     * in the enclosing graph. depth: 0 for the model's graph, 1 for its
+     * subgraphs and so on. */
+    int n_formal;
+    int *captured;
+    int depth;
+    bool is_sub;
+    struct skiff__graph *outer; /* the enclosing graph, while parsing only */
 } skiff__graph;
 
 /* ---- kernel interface ---- */
@@ -196,6 +219,13 @@ typedef struct skiff__op {
 /* The kernel reads in[0] (and the fused sum) channels-last when
  * node->x_cl (node->sum_cl) says so. */
 #define SKIFF_OP_CL_X 4u
+/* Never constant-folded (sequence ops: their values are not model
+ * constants). */
+#define SKIFF_OP_NO_FOLD 32u
+/* The kernel takes sequence and optional values (SKIFF__DTYPE_SEQUENCE,
+ * SKIFF__DTYPE_OPTIONAL) as inputs; the executor refuses them to any
+ * other. */
+#define SKIFF_OP_TAKES_SEQ 64u
 /* The kernel writes out[0] channels-last when node->y_cl says so. */
 #define SKIFF_OP_CL_Y 8u
 /* ...but only in the layout its in[0] has (x_cl == y_cl). */
@@ -233,6 +263,89 @@ static inline size_t skiff__page_up(size_t n) { return (n + 4095) & ~(size_t)409
  * is over the context's max_node_macs. Heavy kernels call it once their
  * shapes are known, before they compute. */
 skiff_status_t *skiff__kctx_cost(skiff__kctx *ctx, double macs);
+
+/* ---- sequences and optionals ----
+ * ONNX's sequence and optional values travel through the executor as
+ * tensors of two internal types: `data` is an array of dims[0] owned
+ * element tensors (skiff_tensor_t *; for an optional 0 or 1 of them), and
+ * SKIFF__SEQ_ELEM(t) holds the element type (so an empty sequence still
+ * knows it). They never reach the public API: a graph output of such a type
+ * is refused. Elements are copies (skiff__value_clone), so every sequence
+ * owns its elements and freeing one (skiff__value_free) frees them. */
+#define SKIFF__DTYPE_SEQUENCE ((skiff_dtype_t)64)
+#define SKIFF__DTYPE_OPTIONAL ((skiff_dtype_t)65)
+#define SKIFF__SEQ_ELEM(t) ((t)->dims[SKIFF_MAX_DIMS - 1])
+static inline bool skiff__is_seq(const skiff_tensor_t *t)
+{
+    return t && (t->dtype == SKIFF__DTYPE_SEQUENCE || t->dtype == SKIFF__DTYPE_OPTIONAL);
+}
+/* A deep copy of a tensor, sequence or optional; caller owns *out. */
+skiff_status_t *skiff__value_clone(const skiff_tensor_t *src, skiff_tensor_t **out);
+/* Frees what skiff__value_clone made (elements included); NULL is fine. */
+void skiff__value_free(skiff_tensor_t *t);
+/* Output `idx` as a sequence (kind SKIFF__DTYPE_SEQUENCE) or optional of n
+ * element slots, all NULL, of element type elem; the kernel fills the slots
+ * with owned tensors. NULL with *st on failure. */
+skiff_tensor_t *skiff__kctx_output_seq(skiff__kctx *ctx, int idx, skiff_dtype_t kind, int64_t n,
+                                       int64_t elem, skiff_status_t **st);
+/* Output `idx` as a copy of src (a tensor, string tensor, sequence or
+ * optional). */
+skiff_status_t *skiff__kctx_output_copy(skiff__kctx *ctx, int idx, const skiff_tensor_t *src);
+
+/* ---- subgraphs (exec.c) ----
+ * A node with subgraphs runs each in a child context of its own context:
+ * made once (skiff__sub_context) and kept in the node's cache, it shares
+ * the parent's buffer pool and its limits (max_tensor_bytes, max_node_macs,
+ * the loop-iteration budget), and runs the compiled subgraph with the same
+ * executor. Values that must outlive a child's run (loop-carried state,
+ * scan slices, results) are held in skiff__rt slots, which keep a reference
+ * on their pool buffer. */
+struct skiff__block;
+typedef struct skiff__rt {
+    skiff_tensor_t t;         /* data points into blk, or is borrowed when blk is NULL */
+    struct skiff__block *blk; /* the pool buffer it holds a reference on */
+    int pending;              /* executor use: consumers still to run */
+    bool set;
+} skiff__rt;
+
+/* A child context for subgraph `sub` of the running node, sharing the
+ * context's pool and limits (in constant folding, a context of its own).
+ * Caller owns *out (skiff_context_free). */
+skiff_status_t *skiff__sub_context(skiff__kctx *ctx, const struct skiff_model *sub,
+                                   skiff_context_t **out);
+/* Runs child `sc` on in[0..n) (its declared inputs, then its captured
+ * ones): a slot with blk NULL is borrowed for the run, one with a buffer
+ * shares it. The outputs stay readable (skiff__sub_output) until the next
+ * run or skiff__sub_release. */
+skiff_status_t *skiff__sub_run(skiff_context_t *sc, skiff__rt *const *in, int n);
+const skiff_tensor_t *skiff__sub_output(skiff_context_t *sc, int i);
+/* Keeps output i of sc's last run in *h past its next run: a reference on
+ * its buffer, or a copy in a pool buffer when it has none (a constant or an
+ * input passed through). *h must be empty (set false). */
+skiff_status_t *skiff__sub_hold(skiff_context_t *sc, int i, skiff__rt *h);
+/* A pool buffer for a tensor of this type and shape in *h (empty). */
+skiff_status_t *skiff__sub_alloc(skiff_context_t *sc, skiff_dtype_t dtype, int ndim,
+                                 const int64_t *dims, skiff__rt *h);
+/* Drops what *h holds (nothing when empty). */
+void skiff__rt_release(skiff_context_t *sc, skiff__rt *h);
+/* Releases every value of sc's last run, so its buffers go back to the pool. */
+void skiff__sub_release(skiff_context_t *sc);
+/* Output `idx` of the running node takes over *h (which is left empty); in
+ * constant folding, a copy. */
+skiff_status_t *skiff__kctx_output_rt(skiff__kctx *ctx, int idx, skiff_context_t *sc, skiff__rt *h);
+/* The loop guard: counts n more iterations (of a Loop, Scan or SequenceMap)
+ * against the run's budget (skiff_context_options_t.max_loop_iterations,
+ * shared by every subgraph of the run); RESOURCE_EXHAUSTED naming the node
+ * when it is spent. */
+skiff_status_t *skiff__kctx_iterate(skiff__kctx *ctx, uint64_t n);
+/* The largest tensor the running node may make (max_tensor_bytes, or the
+ * engine's own limit). */
+size_t skiff__kctx_max_bytes(const skiff__kctx *ctx);
+/* The loop budget of a run when the options set none, and the deepest
+ * nesting of subgraphs a model may have. */
+#define SKIFF__MAX_LOOP_ITERATIONS ((uint64_t)1 << 20)
+#define SKIFF__FOLD_MAX_ITERATIONS ((uint64_t)1 << 8)
+#define SKIFF__MAX_SUBGRAPH_DEPTH 16
 
 /* Error naming the node: "node 'conv1' (Conv): <message>". */
 skiff_status_t *skiff__kerr(const skiff__kctx *ctx, skiff_code_t code, const char *fmt, ...)
@@ -357,6 +470,8 @@ extern const skiff__op skiff__ops_bitwise[];
 extern const skiff__op skiff__ops_unique[];
 extern const skiff__op skiff__ops_strings[];
 extern const skiff__op skiff__ops_random[];
+extern const skiff__op skiff__ops_control[];
+extern const skiff__op skiff__ops_sequence[];
 
 /* The CPU kernel for op_type in `domain` ("" and "ai.onnx" are the same
  * domain; any other must match exactly) whose min_opset <= opset, or NULL. */
@@ -507,6 +622,14 @@ void skiff__adapt_init(skiff__thr_adapt *a, int threads);
  * `now` (ns) uses; then skiff__adapt_note with what it took. */
 int skiff__adapt_pick(skiff__thr_adapt *a, uint64_t sig, uint64_t now);
 void skiff__adapt_note(skiff__thr_adapt *a, int mode, uint64_t dt, uint64_t now);
+
+/* True when the node, or a node of one of its subgraphs, does not compute
+ * a function of its inputs (random ops, other domains): never folded nor
+ * answered from the shape memo. */
+bool skiff__node_nondeterministic(const skiff__node *n);
+/* Compiles every subgraph of g's nodes (attr->g into attr->sub), innermost
+ * first, with the model's options. */
+skiff_status_t *skiff__compile_subgraphs(skiff__graph *g, const skiff_model_options_t *opts);
 
 /* exec.c: nodes answered from the shape memo so far (tests). */
 uint64_t skiff__context_memo_hits(const skiff_context_t *c);

@@ -27,29 +27,44 @@
 
 #include "engine_int.h"
 
-typedef struct block {
+typedef struct skiff__block {
     void *data;
     size_t cap;
     int refs; /* values currently using it; 0 = free */
 } block;
 
-typedef struct rt_value {
-    skiff_tensor_t t; /* runtime header; data points into a block or elsewhere */
-    block *blk;       /* owning block, NULL for inputs/constants/standalone */
-    int pending;      /* consumers still to run */
-    bool set;
-} rt_value;
+/* A runtime value: header, owning block (NULL for inputs, constants and
+ * standalone tensors), consumers still to run. */
+typedef skiff__rt rt_value;
+
+/* The buffer pool: a context's own, or its parent's for a subgraph's
+ * child context. */
+typedef struct pool {
+    block **blocks;
+    int n_blocks, cap_blocks;
+    size_t peak, naive, live;
+} pool;
 
 struct skiff__exec {
     skiff_context_t *ctx; /* NULL in standalone (constant folding) mode */
     size_t max_bytes;     /* largest output a kernel may ask for; 0: SKIFF__MAX_TENSOR_BYTES */
     uint64_t max_macs;    /* most multiply-adds one node may take; 0: no limit */
     bool over_limit;      /* a kernel asked for more than max_bytes */
+    /* The loop budget: iterations so far and the most allowed, kept by the
+     * top-level context (or folding's standalone exec); root points there. */
+    skiff__exec *root;
+    uint64_t iters, max_iters;
+    double folded_macs; /* constant folding: the work of a folded node's subgraphs */
     /* skiff__kctx_scratch: one buffer for every node's temporary work
      * (oneDNN scratchpads), grown to the largest asked for */
     void *scratch;
     size_t scratch_cap;
 };
+
+/* The most inputs (a fused sum besides) and outputs a node may have: a
+ * Loop's carried values and the outer values its body reads count. */
+#define MAX_NODE_IN 255
+#define MAX_NODE_OUT 64
 
 /* Outputs of a shape-derived node larger than this are recomputed each run. */
 #define MEMO_MAX_BYTES ((size_t)64 << 10)
@@ -70,11 +85,11 @@ struct skiff_context {
     skiff__thr_adapt adapt;
     rt_value *rt;
     void **cache; /* per node */
-    block **blocks;
-    int n_blocks, cap_blocks;
-    size_t peak, naive, live;
+    pool own;
+    pool *pool; /* &own, or the parent's */
+    bool child; /* a subgraph's context (skiff__sub_context) */
     skiff__exec exec;
-    rt_value scratch[16]; /* omitted outputs of the running node */
+    rt_value scratch[MAX_NODE_OUT]; /* omitted outputs of the running node */
     bool profile;
     uint64_t *prof_ns; /* per node, accumulated while profiling */
     uint64_t prof_runs;
@@ -86,9 +101,10 @@ struct skiff_context {
 
 static block *pool_get(skiff_context_t *c, size_t need)
 {
+    pool *p = c->pool;
     block *best = NULL;
-    for (int i = 0; i < c->n_blocks; i++) {
-        block *b = c->blocks[i];
+    for (int i = 0; i < p->n_blocks; i++) {
+        block *b = p->blocks[i];
         if (b->refs == 0 && b->cap >= need && (!best || b->cap < best->cap))
             best = b;
     }
@@ -98,13 +114,13 @@ static block *pool_get(skiff_context_t *c, size_t need)
         best->refs = 1;
         return best;
     }
-    if (c->n_blocks == c->cap_blocks) {
-        int cap = c->cap_blocks ? c->cap_blocks * 2 : 32;
-        block **nb = skiff__realloc(c->blocks, sizeof(*nb) * (size_t)cap);
+    if (p->n_blocks == p->cap_blocks) {
+        int cap = p->cap_blocks ? p->cap_blocks * 2 : 32;
+        block **nb = skiff__realloc(p->blocks, sizeof(*nb) * (size_t)cap);
         if (!nb)
             return NULL;
-        c->blocks = nb;
-        c->cap_blocks = cap;
+        p->blocks = nb;
+        p->cap_blocks = cap;
     }
     block *b = skiff__malloc(sizeof(*b));
     if (!b)
@@ -116,7 +132,7 @@ static block *pool_get(skiff_context_t *c, size_t need)
         return NULL;
     }
     b->refs = 1;
-    c->blocks[c->n_blocks++] = b;
+    p->blocks[p->n_blocks++] = b;
     return b;
 }
 
@@ -125,13 +141,20 @@ static void rt_release(skiff_context_t *c, rt_value *r)
     if (!r->set)
         return;
     if (r->blk && --r->blk->refs == 0)
-        c->live -= r->blk->cap;
+        c->pool->live -= r->blk->cap;
     if (r->t.dtype == SKIFF_DTYPE_STRING && r->blk && r->blk->refs == 0 && r->t.data) {
         int64_t n = skiff_tensor_numel(&r->t);
         char **s = r->t.data;
         for (int64_t i = 0; i < n; i++) {
             skiff__free(s[i]);
             s[i] = NULL;
+        }
+    }
+    if (skiff__is_seq(&r->t) && r->blk && r->blk->refs == 0 && r->t.data) {
+        skiff_tensor_t **e = r->t.data;
+        for (int64_t i = 0; i < r->t.dims[0]; i++) {
+            skiff__value_free(e[i]);
+            e[i] = NULL;
         }
     }
     r->blk = NULL;
@@ -170,7 +193,7 @@ skiff_tensor_t *skiff__kctx_output(skiff__kctx *k, int idx, skiff_dtype_t dtype,
     }
     if (k->exec && k->exec->max_bytes && nbytes > k->exec->max_bytes) {
         char sb[200];
-        k->exec->over_limit = true;
+        k->exec->over_limit = k->exec->root->over_limit = true;
         *st = skiff__kerr(k, SKIFF_CODE_RESOURCE_EXHAUSTED,
                           "output %d of shape %s would take %zu bytes, more than the limit of %zu",
                           idx, skiff_shape_str(ndim, dims, sb, sizeof(sb)), nbytes,
@@ -195,10 +218,10 @@ skiff_tensor_t *skiff__kctx_output(skiff__kctx *k, int idx, skiff_dtype_t dtype,
                           "out of memory for output %d (%zu bytes)", idx, nbytes);
         return NULL;
     }
-    c->live += b->cap;
-    if (c->live > c->peak)
-        c->peak = c->live;
-    c->naive += nbytes;
+    c->pool->live += b->cap;
+    if (c->pool->live > c->pool->peak)
+        c->pool->peak = c->pool->live;
+    c->pool->naive += nbytes;
     r->blk = b;
     r->set = true;
     r->t.dtype = dtype;
@@ -238,7 +261,7 @@ skiff_tensor_t *skiff__kctx_output_over(skiff__kctx *k, int idx, int in_idx, ski
     rt_release(c, r);
     r->blk = in->blk;
     r->blk->refs++;
-    c->naive += src->nbytes;
+    c->pool->naive += src->nbytes;
     r->set = true;
     r->t = *src;
     r->t.flags = 0;
@@ -263,9 +286,15 @@ void *skiff__kctx_scratch(skiff__kctx *k, size_t size)
 
 skiff_status_t *skiff__kctx_cost(skiff__kctx *k, double macs)
 {
+    /* Folding a node with subgraphs: its nodes' work together is bounded
+     * by the one node's limit. */
+    if (k->exec && !k->exec->root->ctx && k->exec != k->exec->root) {
+        k->exec->root->folded_macs += macs;
+        macs = k->exec->root->folded_macs;
+    }
     if (!k->exec || !k->exec->max_macs || macs <= (double)k->exec->max_macs)
         return NULL;
-    k->exec->over_limit = true;
+    k->exec->over_limit = k->exec->root->over_limit = true;
     return skiff__kerr(k, SKIFF_CODE_RESOURCE_EXHAUSTED,
                        "needs about %.3g multiply-adds, more than the limit of %llu", macs,
                        (unsigned long long)k->exec->max_macs);
@@ -332,6 +361,10 @@ skiff_status_t *skiff_context_new(const skiff_model_t *m, const skiff_context_op
     c->adapt.on = c->adapt.on && !(ad && ad[0] == '0');
     c->exec.max_bytes = opts ? opts->max_tensor_bytes : 0;
     c->exec.max_macs = opts ? opts->max_node_macs : 0;
+    c->exec.max_iters =
+        opts && opts->max_loop_iterations ? opts->max_loop_iterations : SKIFF__MAX_LOOP_ITERATIONS;
+    c->exec.root = &c->exec;
+    c->pool = &c->own;
     c->rt = skiff__calloc((size_t)m->g->n_values + 1, sizeof(rt_value));
     c->cache = skiff__calloc((size_t)m->g->n_nodes + 1, sizeof(void *));
     c->exec.ctx = c;
@@ -347,7 +380,7 @@ static void release_all(skiff_context_t *c)
 {
     for (int v = 0; v < c->m->g->n_values; v++)
         value_release(c, v);
-    for (int o = 0; o < 16; o++)
+    for (int o = 0; o < MAX_NODE_OUT; o++)
         rt_release(c, &c->scratch[o]);
 }
 
@@ -363,11 +396,11 @@ void skiff_context_free(skiff_context_t *c)
             if (c->cache[i] && n->op && n->op->cache_free)
                 n->op->cache_free(c->cache[i]);
         }
-    for (int i = 0; i < c->n_blocks; i++) {
-        skiff__free(c->blocks[i]->data);
-        skiff__free(c->blocks[i]);
+    for (int i = 0; i < c->own.n_blocks; i++) { /* a child's own pool is empty */
+        skiff__free(c->own.blocks[i]->data);
+        skiff__free(c->own.blocks[i]);
     }
-    skiff__free(c->blocks);
+    skiff__free(c->own.blocks);
     skiff__free(c->exec.scratch);
     if (c->memo) {
         for (int i = 0; i < c->m->g->n_nodes; i++)
@@ -387,16 +420,16 @@ void skiff_context_free(skiff_context_t *c)
 void skiff_context_memory_stats(const skiff_context_t *c, size_t *out_peak, size_t *out_naive)
 {
     if (out_peak)
-        *out_peak = c->peak;
+        *out_peak = c->pool->peak;
     if (out_naive)
-        *out_naive = c->naive;
+        *out_naive = c->pool->naive;
 }
 
 void skiff_context_memory_held(const skiff_context_t *c, size_t *out_buffers, size_t *out_scratch)
 {
     size_t held = 0;
-    for (int i = 0; i < c->n_blocks; i++)
-        held += c->blocks[i]->cap;
+    for (int i = 0; i < c->pool->n_blocks; i++)
+        held += c->pool->blocks[i]->cap;
     if (out_buffers)
         *out_buffers = held;
     if (out_scratch)
@@ -420,7 +453,7 @@ static skiff_status_t *check_input(const skiff_value_info_t *info, const skiff_t
     }
     if (!bad)
         bad = skiff_tensor_numel(t) < 0;
-    if (!bad && t->dtype != SKIFF_DTYPE_STRING &&
+    if (!bad && t->dtype != SKIFF_DTYPE_STRING && !skiff__is_seq(t) &&
         (size_t)skiff_tensor_numel(t) * skiff_dtype_size(t->dtype) != t->nbytes)
         return skiff_status_new(
             SKIFF_CODE_INVALID_ARG, "input '%s': shape %s needs %zu bytes, the tensor holds %zu",
@@ -494,7 +527,7 @@ static bool memo_store(skiff_context_t *c, int ni, const skiff__node *n)
         const rt_value *r = n->out[o] >= 0 ? &c->rt[n->out[o]] : NULL;
         if (!r)
             continue;
-        if (!r->set || r->t.dtype == SKIFF_DTYPE_STRING)
+        if (!r->set || r->t.dtype == SKIFF_DTYPE_STRING || skiff__is_seq(&r->t))
             return true;
         total += r->t.nbytes;
     }
@@ -652,58 +685,70 @@ void skiff_context_thread_stats(const skiff_context_t *c, int *out_threads,
 }
 
 static skiff_status_t *context_run(skiff_context_t *c, const skiff_tensor_t *const *inputs,
-                                   int n_inputs, const skiff_tensor_t **outputs);
+                                   skiff__rt *const *held, int n_inputs,
+                                   const skiff_tensor_t **outputs);
 
 skiff_status_t *skiff_context_run(skiff_context_t *c, const skiff_tensor_t *const *inputs,
                                   int n_inputs, const skiff_tensor_t **outputs)
 {
     skiff__thr_adapt *a = &c->adapt;
     if (!a->on || n_inputs != c->m->g->n_inputs)
-        return context_run(c, inputs, n_inputs, outputs);
+        return context_run(c, inputs, NULL, n_inputs, outputs);
     uint64_t t0 = skiff__now_ns();
     int mode = skiff__adapt_pick(a, shape_sig(inputs, n_inputs), t0);
     c->threads = a->threads[mode];
-    skiff_status_t *st = context_run(c, inputs, n_inputs, outputs);
+    skiff_status_t *st = context_run(c, inputs, NULL, n_inputs, outputs);
     uint64_t t1 = skiff__now_ns();
     if (!st)
         skiff__adapt_note(a, mode, t1 - t0, t1);
     return st;
 }
 
+/* Runs c's graph on inputs (borrowed tensors) or, for a child context,
+ * held (slots whose buffers the run shares); outputs NULL for a child, whose
+ * outputs stay in its values. */
 static skiff_status_t *context_run(skiff_context_t *c, const skiff_tensor_t *const *inputs,
-                                   int n_inputs, const skiff_tensor_t **outputs)
+                                   skiff__rt *const *held, int n_inputs,
+                                   const skiff_tensor_t **outputs)
 {
     const skiff__graph *g = c->m->g;
     if (n_inputs != g->n_inputs)
         return skiff_status_new(SKIFF_CODE_INVALID_ARG, "expected %d inputs, got %d", g->n_inputs,
                                 n_inputs);
     for (int i = 0; i < n_inputs; i++) {
-        skiff_status_t *st = check_input(&c->m->in_check[i], inputs[i]);
+        skiff_status_t *st =
+            check_input(&c->m->in_check[i], held ? (held[i]->set ? &held[i]->t : NULL) : inputs[i]);
         if (st)
             return st;
     }
     release_all(c);
-    c->naive = 0;
+    if (!c->child) {
+        c->pool->naive = 0;
+        c->exec.iters = 0;
+    }
     for (int v = 0; v < g->n_values; v++)
         c->rt[v].pending = g->values[v].n_consumers;
     for (int i = 0; i < n_inputs; i++) {
         rt_value *r = &c->rt[g->inputs[i]];
-        r->t = *inputs[i];
+        r->t = held ? held[i]->t : *inputs[i];
         r->t.flags = 0;
-        r->blk = NULL;
+        r->blk = held ? held[i]->blk : NULL;
+        if (r->blk)
+            r->blk->refs++;
         r->set = true;
     }
-    omp_set_num_threads(c->threads);
+    if (!c->child) /* a child runs inside its parent's node, on its threads */
+        omp_set_num_threads(c->threads);
 
-    const skiff_tensor_t *in_buf[64];
-    skiff_tensor_t *out_buf[16];
+    const skiff_tensor_t *in_buf[MAX_NODE_IN + 1];
+    skiff_tensor_t *out_buf[MAX_NODE_OUT];
     skiff_status_t *st = NULL;
     const unsigned char *kind = c->m->shape_kind;
     bool memo_ok = true; /* every Shape/Size so far saw its recorded shape */
     for (int oi = 0; oi < c->m->n_order && !st; oi++) {
         int ni = c->m->order[oi];
         const skiff__node *n = &g->nodes[ni];
-        if (n->n_in > 63 || n->n_out > 16) {
+        if (n->n_in > MAX_NODE_IN || n->n_out > MAX_NODE_OUT) {
             st = skiff__node_err(n, SKIFF_CODE_UNSUPPORTED, "too many inputs or outputs");
             break;
         }
@@ -714,6 +759,14 @@ static skiff_status_t *context_run(skiff_context_t *c, const skiff_tensor_t *con
             in_buf[n_in++] = value_tensor(c, inputs, n->sum_input);
         for (int k = 0; k < n->n_out; k++)
             out_buf[k] = NULL;
+        for (int k = 0; !(n->op->flags & SKIFF_OP_TAKES_SEQ) && k < n_in; k++)
+            if (skiff__is_seq(in_buf[k])) {
+                st = skiff__node_err(n, SKIFF_CODE_INVALID_ARG,
+                                     "input %d is a sequence or optional, the op takes tensors", k);
+                break;
+            }
+        if (st)
+            break;
         bool from_memo = false;
         if (kind && kind[ni] == SKIFF__SHAPE_ROOT) {
             bool oom;
@@ -779,12 +832,300 @@ static skiff_status_t *context_run(skiff_context_t *c, const skiff_tensor_t *con
     for (int i = 0; i < g->n_outputs; i++) {
         int v = g->outputs[i];
         const skiff_tensor_t *t = value_tensor(c, inputs, v);
-        if (!t) {
+        if (!t || (!c->child && skiff__is_seq(t))) {
             release_all(c);
+            if (t)
+                return skiff_status_new(
+                    SKIFF_CODE_UNSUPPORTED,
+                    "output '%s' is a %s, which a run cannot return (tensors "
+                    "only)",
+                    g->values[v].name, t->dtype == SKIFF__DTYPE_SEQUENCE ? "sequence" : "optional");
             return skiff_status_new(SKIFF_CODE_INTERNAL, "output '%s' was not computed",
                                     g->values[v].name);
         }
-        outputs[i] = t;
+        if (outputs)
+            outputs[i] = t;
+    }
+    return NULL;
+}
+
+/* ---- subgraphs ---- */
+
+skiff_status_t *skiff__sub_context(skiff__kctx *k, const skiff_model_t *sub, skiff_context_t **out)
+{
+    skiff_context_options_t o = {.threads = skiff__kctx_threads(k)};
+    skiff_context_t *sc;
+    skiff_status_t *st = skiff_context_new(sub, &o, &sc);
+    if (st)
+        return st;
+    sc->adapt.on = false;
+    sc->child = true;
+    if (k->exec) {
+        sc->exec.max_bytes = k->exec->max_bytes;
+        sc->exec.max_macs = k->exec->max_macs;
+        sc->exec.root = k->exec->root;
+        if (k->exec->ctx)
+            sc->pool = k->exec->ctx->pool;
+    }
+    *out = sc;
+    return NULL;
+}
+
+skiff_status_t *skiff__sub_run(skiff_context_t *sc, skiff__rt *const *in, int n)
+{
+    return context_run(sc, NULL, in, n, NULL);
+}
+
+const skiff_tensor_t *skiff__sub_output(skiff_context_t *sc, int i)
+{
+    const skiff__graph *g = sc->m->g;
+    return i >= 0 && i < g->n_outputs ? value_tensor(sc, NULL, g->outputs[i]) : NULL;
+}
+
+/* Copies src into a pool buffer held by *h (strings and sequence elements
+ * duplicated). */
+static skiff_status_t *rt_copy_in(skiff_context_t *c, const skiff_tensor_t *src, skiff__rt *h)
+{
+    size_t nbytes = skiff__is_seq(src) ? (size_t)src->dims[0] * sizeof(void *) : src->nbytes;
+    block *b = pool_get(c, nbytes);
+    if (!b)
+        return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory (%zu bytes)", nbytes);
+    c->pool->live += b->cap;
+    if (c->pool->live > c->pool->peak)
+        c->pool->peak = c->pool->live;
+    h->t = *src;
+    h->t.flags = 0;
+    h->t.data = b->data;
+    h->t.nbytes = nbytes;
+    h->blk = b;
+    h->set = true;
+    if (src->dtype == SKIFF_DTYPE_STRING || skiff__is_seq(src)) {
+        memset(b->data, 0, nbytes);
+        int64_t n = skiff__is_seq(src) ? src->dims[0] : skiff_tensor_numel(src);
+        for (int64_t i = 0; i < n; i++) {
+            bool ok;
+            if (skiff__is_seq(src)) {
+                skiff_status_t *st = skiff__value_clone(((skiff_tensor_t *const *)src->data)[i],
+                                                        &((skiff_tensor_t **)h->t.data)[i]);
+                ok = !st;
+                skiff_status_free(st);
+            } else {
+                const char *s = ((char *const *)src->data)[i];
+                ok = (((char **)h->t.data)[i] = skiff__strdup(s ? s : "")) != NULL;
+            }
+            if (!ok) {
+                rt_release(c, h);
+                return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+            }
+        }
+    } else if (nbytes) {
+        memcpy(h->t.data, src->data, nbytes);
+    }
+    return NULL;
+}
+
+skiff_status_t *skiff__sub_hold(skiff_context_t *sc, int i, skiff__rt *h)
+{
+    const skiff__graph *g = sc->m->g;
+    const skiff_tensor_t *t = skiff__sub_output(sc, i);
+    if (!t)
+        return skiff_status_new(SKIFF_CODE_INTERNAL, "subgraph output %d was not computed", i);
+    rt_value *r = &sc->rt[g->outputs[i]];
+    if (g->values[g->outputs[i]].constant || !r->blk)
+        return rt_copy_in(sc, t, h);
+    *h = *r;
+    h->blk->refs++;
+    return NULL;
+}
+
+skiff_status_t *skiff__sub_alloc(skiff_context_t *sc, skiff_dtype_t dtype, int ndim,
+                                 const int64_t *dims, skiff__rt *h)
+{
+    size_t es = skiff_dtype_size(dtype), nbytes;
+    int64_t n = skiff_shape_numel(ndim, dims);
+    if (ndim < 0 || ndim > SKIFF_MAX_DIMS || es == 0 || n < 0 ||
+        !skiff__mul_size((size_t)n, es, &nbytes) || nbytes > SKIFF__MAX_TENSOR_BYTES ||
+        (sc->exec.max_bytes && nbytes > sc->exec.max_bytes))
+        return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED,
+                                "a %s tensor of %lld elements is over the tensor size limit",
+                                skiff_dtype_name(dtype), (long long)n);
+    block *b = pool_get(sc, nbytes);
+    if (!b)
+        return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory (%zu bytes)", nbytes);
+    sc->pool->live += b->cap;
+    if (sc->pool->live > sc->pool->peak)
+        sc->pool->peak = sc->pool->live;
+    memset(&h->t, 0, sizeof(h->t));
+    h->t.dtype = dtype;
+    h->t.ndim = ndim;
+    if (ndim)
+        memcpy(h->t.dims, dims, sizeof(int64_t) * (size_t)ndim);
+    h->t.data = b->data;
+    h->t.nbytes = nbytes;
+    if (dtype == SKIFF_DTYPE_STRING)
+        memset(b->data, 0, nbytes);
+    h->blk = b;
+    h->set = true;
+    return NULL;
+}
+
+void skiff__rt_release(skiff_context_t *sc, skiff__rt *h) { rt_release(sc, h); }
+
+void skiff__sub_release(skiff_context_t *sc) { release_all(sc); }
+
+skiff_status_t *skiff__kctx_output_rt(skiff__kctx *k, int idx, skiff_context_t *sc, skiff__rt *h)
+{
+    skiff_context_t *c = k->exec ? k->exec->ctx : NULL;
+    if (idx < 0 || idx >= k->n_out || !h->set)
+        return skiff__kerr(k, SKIFF_CODE_INTERNAL, "bad output %d", idx);
+    if (!c || c->pool != sc->pool) { /* folding: a copy the graph can keep */
+        skiff_status_t *st = skiff__kctx_output_copy(k, idx, &h->t);
+        rt_release(sc, h);
+        return st;
+    }
+    rt_value *r = out_slot(c, k->node, idx);
+    rt_release(c, r);
+    r->t = h->t;
+    r->t.flags = 0;
+    r->blk = h->blk;
+    r->set = true;
+    c->pool->naive += h->t.nbytes;
+    h->blk = NULL;
+    h->set = false;
+    k->out[idx] = &r->t;
+    return NULL;
+}
+
+size_t skiff__kctx_max_bytes(const skiff__kctx *k)
+{
+    return k->exec && k->exec->max_bytes ? k->exec->max_bytes : SKIFF__MAX_TENSOR_BYTES;
+}
+
+skiff_status_t *skiff__kctx_iterate(skiff__kctx *k, uint64_t n)
+{
+    skiff__exec *x = k->exec ? k->exec->root : NULL;
+    if (!x)
+        return NULL;
+    x->iters += n;
+    if (x->iters <= x->max_iters)
+        return NULL;
+    x->over_limit = true;
+    return skiff__kerr(k, SKIFF_CODE_RESOURCE_EXHAUSTED,
+                       "more than %llu loop iterations in one run (the context's "
+                       "max_loop_iterations)",
+                       (unsigned long long)x->max_iters);
+}
+
+/* ---- sequences ---- */
+
+skiff_status_t *skiff__value_clone(const skiff_tensor_t *src, skiff_tensor_t **out)
+{
+    if (!skiff__is_seq(src))
+        return skiff_tensor_clone(src, out);
+    int64_t n = src->dims[0];
+    skiff_tensor_t *t = skiff__calloc(1, sizeof(*t));
+    skiff_tensor_t **e = n >= 0 ? skiff__calloc((size_t)n + 1, sizeof(*e)) : NULL;
+    if (!t || !e) {
+        skiff__free(t);
+        skiff__free(e);
+        return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    *t = *src;
+    t->data = e;
+    t->nbytes = (size_t)n * sizeof(*e);
+    t->flags = SKIFF_TENSOR_OWNS_DATA;
+    for (int64_t i = 0; i < n; i++) {
+        skiff_status_t *st = skiff__value_clone(((skiff_tensor_t *const *)src->data)[i], &e[i]);
+        if (st) {
+            skiff__value_free(t);
+            return st;
+        }
+    }
+    *out = t;
+    return NULL;
+}
+
+void skiff__value_free(skiff_tensor_t *t)
+{
+    if (!t)
+        return;
+    if (!skiff__is_seq(t)) {
+        skiff_tensor_free(t);
+        return;
+    }
+    skiff_tensor_t **e = t->data;
+    for (int64_t i = 0; e && i < t->dims[0]; i++)
+        skiff__value_free(e[i]);
+    if (t->flags & SKIFF_TENSOR_OWNS_DATA)
+        skiff__free(t->data);
+    skiff__free(t);
+}
+
+skiff_tensor_t *skiff__kctx_output_seq(skiff__kctx *k, int idx, skiff_dtype_t kind, int64_t n,
+                                       int64_t elem, skiff_status_t **st)
+{
+    skiff_context_t *c = k->exec ? k->exec->ctx : NULL;
+    size_t nbytes = (size_t)(n > 0 ? n : 0) * sizeof(skiff_tensor_t *);
+    if (!c) { /* sequences are never folded into constants */
+        if (k->exec)
+            k->exec->over_limit = k->exec->root->over_limit = true;
+        *st = skiff__kerr(k, SKIFF_CODE_UNSUPPORTED, "a sequence is not a constant");
+        return NULL;
+    }
+    if (idx < 0 || idx >= k->n_out || n < 0 || n > ((int64_t)1 << 40) ||
+        (k->exec->max_bytes && nbytes > k->exec->max_bytes)) {
+        *st = skiff__kerr(k, SKIFF_CODE_RESOURCE_EXHAUSTED,
+                          "output %d: a sequence of %lld tensors is over the limits", idx,
+                          (long long)n);
+        return NULL;
+    }
+    rt_value *r = out_slot(c, k->node, idx);
+    rt_release(c, r);
+    block *b = pool_get(c, nbytes);
+    if (!b) {
+        *st = skiff__kerr(k, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory for output %d", idx);
+        return NULL;
+    }
+    c->pool->live += b->cap;
+    if (c->pool->live > c->pool->peak)
+        c->pool->peak = c->pool->live;
+    memset(b->data, 0, nbytes);
+    memset(&r->t, 0, sizeof(r->t));
+    r->blk = b;
+    r->set = true;
+    r->t.dtype = kind;
+    r->t.ndim = 1;
+    r->t.dims[0] = n;
+    SKIFF__SEQ_ELEM(&r->t) = elem;
+    r->t.data = b->data;
+    r->t.nbytes = nbytes;
+    k->out[idx] = &r->t;
+    return &r->t;
+}
+
+skiff_status_t *skiff__kctx_output_copy(skiff__kctx *k, int idx, const skiff_tensor_t *src)
+{
+    skiff_status_t *st = NULL;
+    if (skiff__is_seq(src)) {
+        skiff_tensor_t *t =
+            skiff__kctx_output_seq(k, idx, src->dtype, src->dims[0], SKIFF__SEQ_ELEM(src), &st);
+        for (int64_t i = 0; t && !st && i < src->dims[0]; i++)
+            st = skiff__value_clone(((skiff_tensor_t *const *)src->data)[i],
+                                    &((skiff_tensor_t **)t->data)[i]);
+        return st;
+    }
+    skiff_tensor_t *t = skiff__kctx_output(k, idx, src->dtype, src->ndim, src->dims, &st);
+    if (!t)
+        return st;
+    if (src->dtype == SKIFF_DTYPE_STRING) {
+        int64_t n = skiff_tensor_numel(src);
+        for (int64_t i = 0; i < n; i++) {
+            const char *s = ((char *const *)src->data)[i];
+            if (!(((char **)t->data)[i] = skiff__strdup(s ? s : "")))
+                return skiff__kerr(k, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+        }
+    } else if (src->nbytes) {
+        memcpy(t->data, src->data, src->nbytes);
     }
     return NULL;
 }
@@ -854,14 +1195,17 @@ skiff_status_t *skiff__fold_node(skiff__graph *g, int ni, bool *too_big)
 {
     *too_big = false;
     skiff__node *n = &g->nodes[ni];
-    const skiff_tensor_t *in_buf[64];
-    skiff_tensor_t *out_buf[16] = {0};
-    if (n->n_in > 64 || n->n_out > 16)
+    const skiff_tensor_t *in_buf[MAX_NODE_IN + 1];
+    skiff_tensor_t *out_buf[MAX_NODE_OUT] = {0};
+    if (n->n_in > MAX_NODE_IN || n->n_out > MAX_NODE_OUT)
         return skiff__node_err(n, SKIFF_CODE_UNSUPPORTED, "too many inputs or outputs");
     for (int k = 0; k < n->n_in; k++)
         in_buf[k] = n->in[k] >= 0 ? g->values[n->in[k]].constant : NULL;
-    skiff__exec standalone = {
-        .ctx = NULL, .max_bytes = SKIFF__FOLD_MAX_BYTES, .max_macs = SKIFF__FOLD_MAX_MACS};
+    skiff__exec standalone = {.ctx = NULL,
+                              .max_bytes = SKIFF__FOLD_MAX_BYTES,
+                              .max_macs = SKIFF__FOLD_MAX_MACS,
+                              .max_iters = SKIFF__FOLD_MAX_ITERATIONS};
+    standalone.root = &standalone;
     void *cache = NULL;
     skiff__kctx k = {
         .node = n,

@@ -1,4 +1,5 @@
-/* graph.c - graph IR bookkeeping: values by name, consumer counts, freeing. */
+/* graph.c - graph IR bookkeeping: values by name, consumer counts, freeing
+ * (a node's subgraphs with it). */
 #include <string.h>
 
 #include "engine_int.h"
@@ -104,6 +105,9 @@ static void attr_free(skiff__attr *a)
             skiff__free(a->strings[i]);
     skiff__free(a->strings);
     skiff_tensor_free(a->t);
+    skiff__graph_free(a->g);
+    skiff_model_free(a->sub);
+    skiff__free(a->sub_in);
 }
 
 void skiff__node_free_fields(skiff__node *n)
@@ -142,5 +146,6 @@ void skiff__graph_free(skiff__graph *g)
         skiff__free(g->ext_files[i]);
     skiff__free(g->ext_files);
     skiff__free(g->paddle_program);
+    skiff__free(g->captured);
     skiff__free(g);
 }

@@ -327,7 +327,7 @@ static skiff_status_t *value_info(skiff__graph *g, const Onnx__ValueInfoProto *v
                         : -1;
             }
         }
-    } else if (tp && tp->value_case != ONNX__TYPE_PROTO__VALUE__NOT_SET) {
+    } else if (tp && tp->value_case != ONNX__TYPE_PROTO__VALUE__NOT_SET && !g->is_sub) {
         return skiff_status_new(
             SKIFF_CODE_UNSUPPORTED,
             "value '%s': only tensor types are supported (sequence/map/optional "
@@ -338,7 +338,11 @@ static skiff_status_t *value_info(skiff__graph *g, const Onnx__ValueInfoProto *v
     return NULL;
 }
 
-static skiff_status_t *copy_attr(skiff__attr *a, const Onnx__AttributeProto *ap)
+static skiff_status_t *parse_subgraph(const Onnx__GraphProto *gp, skiff__graph *outer, int opset,
+                                      skiff__graph **out);
+
+/* Copies one attribute; a graph attribute is parsed as a subgraph of g. */
+static skiff_status_t *copy_attr(skiff__graph *g, skiff__attr *a, const Onnx__AttributeProto *ap)
 {
     a->name = skiff__strdup(ap->name ? ap->name : "");
     if (!a->name)
@@ -358,6 +362,8 @@ static skiff_status_t *copy_attr(skiff__attr *a, const Onnx__AttributeProto *ap)
             type = SKIFF_ATTR_STRING;
         else if (ap->has_f)
             type = SKIFF_ATTR_FLOAT;
+        else if (ap->g)
+            type = SKIFF_ATTR_GRAPH;
         else if (ap->has_i)
             type = SKIFF_ATTR_INT;
     }
@@ -404,9 +410,12 @@ static skiff_status_t *copy_attr(skiff__attr *a, const Onnx__AttributeProto *ap)
         }
         break;
     case SKIFF_ATTR_GRAPH:
-        /* Subgraphs (If/Loop/Scan) are not supported; the op itself is
-         * reported as unsupported, so keep the attribute as a marker. */
-        break;
+        if (!ap->g)
+            return skiff_status_new(SKIFF_CODE_INVALID_ARG, "attribute '%s' has no graph", a->name);
+        return skiff_status_wrap(parse_subgraph(ap->g, g, g->opset, &a->g), "subgraph '%s'",
+                                 a->name);
+    case 13: /* TYPE_PROTO, TYPE_PROTOS (Optional's `type`): no kernel reads them */
+    case 14: break;
     default:
         return skiff_status_new(SKIFF_CODE_UNSUPPORTED, "attribute '%s' has unsupported type %d",
                                 a->name, type);
@@ -477,6 +486,74 @@ static skiff_status_t *constant_value(const skiff__node *n, skiff_tensor_t **out
     return skiff__node_err(n, SKIFF_CODE_UNSUPPORTED, "unsupported value attribute '%s'", a->name);
 }
 
+/* ---- scopes ----
+ * A subgraph (If's branches, Loop's and Scan's body) may read any value of
+ * the graphs around it by name. The parser resolves such a name through the
+ * enclosing graphs and makes it an input of the subgraph (captured[] says
+ * whose), and of every graph in between; the node holding the subgraph gets
+ * the enclosing value as an extra, implicit input (node->n_implicit). */
+
+/* Whether name is defined in g or a graph around it (nothing is added). */
+static bool scope_has(const skiff__graph *g, const char *name)
+{
+    for (; g; g = g->outer)
+        if (skiff__graph_find_value(g, name) >= 0)
+            return true;
+    return false;
+}
+
+/* The value `name` in g: its own, or one of an enclosing graph captured as an
+ * input of g (and of every graph in between). -1 when no graph defines it,
+ * -2 when out of memory. */
+static int resolve(skiff__graph *g, const char *name)
+{
+    int v = skiff__graph_find_value(g, name);
+    if (v >= 0 || !g->outer)
+        return v;
+    int ov = resolve(g->outer, name);
+    if (ov < 0)
+        return ov;
+    int n_cap = g->n_inputs - g->n_formal;
+    int *ni = skiff__realloc(g->inputs, sizeof(int) * (size_t)(g->n_inputs + 1));
+    if (ni)
+        g->inputs = ni;
+    int *nc = ni ? skiff__realloc(g->captured, sizeof(int) * (size_t)(n_cap + 1)) : NULL;
+    if (nc)
+        g->captured = nc;
+    v = nc ? skiff__graph_add_value(g, name) : -1;
+    if (v < 0)
+        return -2;
+    g->values[v].is_input = true;
+    g->inputs[g->n_inputs++] = v;
+    g->captured[n_cap] = ov;
+    return v;
+}
+
+/* Makes the values subgraph `sub` captured implicit inputs of node n (in
+ * graph g), once each, and records which input feeds each (a->sub_in). */
+static skiff_status_t *add_implicit_inputs(skiff__node *n, skiff__attr *a)
+{
+    const skiff__graph *sub = a->g;
+    int n_cap = sub->n_inputs - sub->n_formal;
+    a->sub_in = skiff__malloc(sizeof(int) * (size_t)(n_cap + 1));
+    int *in = skiff__realloc(n->in, sizeof(int) * (size_t)(n->n_in + n_cap + 1));
+    if (in)
+        n->in = in;
+    if (!a->sub_in || !in)
+        return OOM();
+    for (int j = 0; j < n_cap; j++) {
+        int ov = sub->captured[j], k = n->n_in - n->n_implicit;
+        while (k < n->n_in && n->in[k] != ov)
+            k++;
+        if (k == n->n_in) {
+            n->in[n->n_in++] = ov;
+            n->n_implicit++;
+        }
+        a->sub_in[j] = k;
+    }
+    return NULL;
+}
+
 static skiff_status_t *add_node(skiff__graph *g, const Onnx__NodeProto *np, int opset, int index)
 {
     if (g->n_nodes == g->cap_nodes) {
@@ -487,7 +564,8 @@ static skiff_status_t *add_node(skiff__graph *g, const Onnx__NodeProto *np, int 
         g->nodes = nn;
         g->cap_nodes = cap;
     }
-    skiff__node *n = &g->nodes[g->n_nodes];
+    int ni = g->n_nodes;
+    skiff__node *n = &g->nodes[ni];
     memset(n, 0, sizeof(*n));
     n->sum_input = -1;
     g->n_nodes++;
@@ -504,12 +582,6 @@ static skiff_status_t *add_node(skiff__graph *g, const Onnx__NodeProto *np, int 
         return OOM();
     if (!n->op_type[0])
         return skiff_status_new(SKIFF_CODE_INVALID_ARG, "node '%s' has no op_type", n->name);
-    for (size_t i = 0; i < np->n_attribute; i++) {
-        n->n_attrs = (int)i + 1;
-        skiff_status_t *st = copy_attr(&n->attrs[i], np->attribute[i]);
-        if (st)
-            return skiff_status_wrap(st, "node '%s' (%s)", n->name, n->op_type);
-    }
     for (size_t i = 0; i < np->n_input; i++) {
         const char *nm = np->input[i];
         n->n_in = (int)i + 1;
@@ -517,13 +589,25 @@ static skiff_status_t *add_node(skiff__graph *g, const Onnx__NodeProto *np, int 
             n->in[i] = -1;
             continue;
         }
-        int v = skiff__graph_find_value(g, nm);
+        int v = resolve(g, nm);
+        if (v == -2)
+            return OOM();
         if (v < 0)
             return skiff_status_new(SKIFF_CODE_INVALID_ARG,
                                     "node '%s' (%s): input '%s' is not produced by any node, "
                                     "initializer or graph input before it",
                                     n->name, n->op_type, nm);
         n->in[i] = v;
+    }
+    /* Subgraphs are parsed after the inputs (they may capture more values
+     * of g); g->nodes does not move meanwhile, n stays valid. */
+    for (size_t i = 0; i < np->n_attribute; i++) {
+        n->n_attrs = (int)i + 1;
+        skiff_status_t *st = copy_attr(g, &n->attrs[i], np->attribute[i]);
+        if (!st && n->attrs[i].g)
+            st = add_implicit_inputs(n, &n->attrs[i]);
+        if (st)
+            return skiff_status_wrap(st, "node '%s' (%s)", n->name, n->op_type);
     }
     for (size_t i = 0; i < np->n_output; i++) {
         const char *nm = np->output[i];
@@ -542,25 +626,135 @@ static skiff_status_t *add_node(skiff__graph *g, const Onnx__NodeProto *np, int 
             v = skiff__graph_add_value(g, nm);
         if (v < 0)
             return OOM();
-        g->values[v].producer = g->n_nodes - 1;
+        g->values[v].producer = ni;
         n->out[i] = v;
     }
     return NULL;
 }
 
+/* The names a subgraph and the subgraphs around it (up to the graph being
+ * ordered) define: a name read inside resolves to the innermost of them. */
+typedef struct defs {
+    const skiff__graph *set;
+    const struct defs *up;
+} defs;
+
+static bool defined_in(const defs *d, const char *nm)
+{
+    for (; d; d = d->up)
+        if (skiff__graph_find_value(d->set, nm) >= 0)
+            return true;
+    return false;
+}
+
+/* Adds nm to set unless it is there. */
+static bool set_add(skiff__graph *set, const char *nm)
+{
+    return !nm || !nm[0] || skiff__graph_find_value(set, nm) >= 0 ||
+           skiff__graph_add_value(set, nm) >= 0;
+}
+
+/* Adds to `set` every name a node of np's subgraphs (at any depth) reads
+ * from the graph being ordered: one `outs` (the outputs of that graph's
+ * nodes) has and no subgraph on the way defines. A node with subgraphs must
+ * run after their producers. Stops below the nesting limit (the parser
+ * refuses such a model later). */
+static bool subgraph_reads(const Onnx__NodeProto *np, const skiff__graph *outs, skiff__graph *set,
+                           const defs *up, int depth)
+{
+    if (depth > SKIFF__MAX_SUBGRAPH_DEPTH)
+        return true;
+    for (size_t a = 0; a < np->n_attribute; a++) {
+        const Onnx__GraphProto *sg = np->attribute[a]->g;
+        if (!sg)
+            continue;
+        skiff__graph *local = skiff__calloc(1, sizeof(*local));
+        bool ok = local != NULL;
+        for (size_t i = 0; ok && i < sg->n_input; i++)
+            ok = set_add(local, sg->input[i]->name);
+        for (size_t i = 0; ok && i < sg->n_initializer; i++)
+            ok = set_add(local, sg->initializer[i]->name);
+        for (size_t i = 0; ok && i < sg->n_node; i++)
+            for (size_t k = 0; ok && k < sg->node[i]->n_output; k++)
+                ok = set_add(local, sg->node[i]->output[k]);
+        defs here = {local, up};
+        for (size_t i = 0; ok && i < sg->n_node; i++) {
+            const Onnx__NodeProto *sn = sg->node[i];
+            for (size_t k = 0; ok && k < sn->n_input; k++) {
+                const char *nm = sn->input[k];
+                if (nm && nm[0] && skiff__graph_find_value(outs, nm) >= 0 && !defined_in(&here, nm))
+                    ok = set_add(set, nm);
+            }
+            if (ok)
+                ok = subgraph_reads(sn, outs, set, &here, depth + 1);
+        }
+        for (size_t i = 0; ok && i < sg->n_output; i++) { /* returned as they are */
+            const char *nm = sg->output[i]->name;
+            if (nm && nm[0] && skiff__graph_find_value(outs, nm) >= 0 && !defined_in(&here, nm))
+                ok = set_add(set, nm);
+        }
+        skiff__graph_free(local);
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+/* A name the node reads is available: defined in g so far, or (in a
+ * subgraph) a value of an enclosing graph that no node of g defines. */
+static bool available(const skiff__graph *g, const skiff__graph *outs, const char *nm)
+{
+    if (!nm || !nm[0] || skiff__graph_find_value(g, nm) >= 0)
+        return true;
+    return g->outer && outs && skiff__graph_find_value(outs, nm) < 0 && scope_has(g->outer, nm);
+}
+
 /* Orders node protos so every input is defined before use. ONNX requires
- * topological order, but some exporters do not honour it. */
+ * topological order, but some exporters do not honour it. A node with
+ * subgraphs also waits for the values of g its subgraphs read. */
 static skiff_status_t *topo_order(const Onnx__GraphProto *gp, skiff__graph *g, size_t *order)
 {
     size_t nn = gp->n_node;
     bool *done = skiff__calloc(nn + 1, 1);
-    if (!done)
-        return OOM();
+    skiff__graph **reads = skiff__calloc(nn + 1, sizeof(*reads));
+    skiff__graph *outs = NULL; /* every node output name of g, as a set */
+    skiff_status_t *st = NULL;
+    if (!done || !reads) {
+        st = OOM();
+        goto out;
+    }
+    bool subgraphs = false;
+    for (size_t i = 0; i < nn && !subgraphs; i++)
+        for (size_t a = 0; a < gp->node[i]->n_attribute && !subgraphs; a++)
+            subgraphs = gp->node[i]->attribute[a]->g != NULL;
+    if (subgraphs || g->outer) {
+        if (!(outs = skiff__calloc(1, sizeof(*outs)))) {
+            st = OOM();
+            goto out;
+        }
+        for (size_t i = 0; i < nn; i++)
+            for (size_t k = 0; k < gp->node[i]->n_output; k++) {
+                const char *nm = gp->node[i]->output[k];
+                if (nm && nm[0] && skiff__graph_find_value(outs, nm) < 0 &&
+                    skiff__graph_add_value(outs, nm) < 0) {
+                    st = OOM();
+                    goto out;
+                }
+            }
+        for (size_t i = 0; subgraphs && i < nn; i++) {
+            if (gp->node[i]->n_attribute == 0)
+                continue;
+            if (!(reads[i] = skiff__calloc(1, sizeof(*reads[i]))) ||
+                !subgraph_reads(gp->node[i], outs, reads[i], NULL, g->depth + 1)) {
+                st = OOM();
+                goto out;
+            }
+        }
+    }
     size_t placed = 0;
     /* Names defined so far: values already in the graph (inputs,
      * initializers) plus outputs of placed nodes. Checking by lookup keeps
      * this simple; the loop is O(n) per pass and normally needs one pass. */
-    skiff_status_t *st = NULL;
     while (placed < nn) {
         size_t before = placed;
         for (size_t i = 0; i < nn; i++) {
@@ -569,8 +763,9 @@ static skiff_status_t *topo_order(const Onnx__GraphProto *gp, skiff__graph *g, s
             const Onnx__NodeProto *np = gp->node[i];
             bool ready = true;
             for (size_t k = 0; k < np->n_input && ready; k++)
-                if (np->input[k] && np->input[k][0] && skiff__graph_find_value(g, np->input[k]) < 0)
-                    ready = false;
+                ready = available(g, outs, np->input[k]);
+            for (int k = 0; reads[i] && k < reads[i]->n_values && ready; k++)
+                ready = skiff__graph_find_value(g, reads[i]->values[k].name) >= 0;
             if (!ready)
                 continue;
             /* Register outputs now so later nodes see them as defined. */
@@ -590,8 +785,7 @@ static skiff_status_t *topo_order(const Onnx__GraphProto *gp, skiff__graph *g, s
                     continue;
                 const Onnx__NodeProto *np = gp->node[i];
                 for (size_t k = 0; k < np->n_input; k++)
-                    if (np->input[k] && np->input[k][0] &&
-                        skiff__graph_find_value(g, np->input[k]) < 0) {
+                    if (!available(g, outs, np->input[k])) {
                         st = skiff_status_new(SKIFF_CODE_INVALID_ARG,
                                               "node '%s' (%s): input '%s' is never produced (or "
                                               "the graph has a cycle)",
@@ -600,28 +794,36 @@ static skiff_status_t *topo_order(const Onnx__GraphProto *gp, skiff__graph *g, s
                         goto out;
                     }
             }
+            for (size_t i = 0; i < nn; i++)
+                for (int k = 0; !done[i] && reads[i] && k < reads[i]->n_values; k++)
+                    if (skiff__graph_find_value(g, reads[i]->values[k].name) < 0) {
+                        const Onnx__NodeProto *np = gp->node[i];
+                        st = skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                              "node '%s' (%s): a subgraph reads '%s', which is not "
+                                              "made before the node (the graph has a cycle)",
+                                              np->name ? np->name : "",
+                                              np->op_type ? np->op_type : "",
+                                              reads[i]->values[k].name);
+                        goto out;
+                    }
             st = skiff_status_new(SKIFF_CODE_INVALID_ARG, "graph has a cycle");
             goto out;
         }
     }
 out:
+    for (size_t i = 0; reads && i < nn; i++)
+        skiff__graph_free(reads[i]);
+    skiff__free(reads);
+    skiff__graph_free(outs);
     skiff__free(done);
     return st;
 }
 
-static skiff_status_t *build_graph(Onnx__ModelProto *mp, const char *base_dir, skiff__graph *g)
+/* Fills g from gp: initializers, inputs, nodes in topological order,
+ * outputs, Constant nodes as constants. g->outer is set for a subgraph. */
+static skiff_status_t *build_scope(const Onnx__GraphProto *gp, const char *base_dir,
+                                   skiff__graph *g)
 {
-    Onnx__GraphProto *gp = mp->graph;
-    if (!gp)
-        return skiff_status_new(SKIFF_CODE_INVALID_ARG, "model has no graph");
-    g->opset = 0;
-    for (size_t i = 0; i < mp->n_opset_import; i++) {
-        const Onnx__OperatorSetIdProto *os = mp->opset_import[i];
-        if (!os->domain || !os->domain[0] || strcmp(os->domain, "ai.onnx") == 0)
-            g->opset = (int)os->version;
-    }
-    if (g->opset == 0)
-        g->opset = mp->n_opset_import ? 1 : 7;
     g->name = skiff__strdup(gp->name ? gp->name : "");
     if (!g->name)
         return OOM();
@@ -653,7 +855,7 @@ static skiff_status_t *build_graph(Onnx__ModelProto *mp, const char *base_dir, s
         return OOM();
     for (size_t i = 0; i < gp->n_input; i++) {
         int idx = skiff__graph_find_value(g, gp->input[i]->name ? gp->input[i]->name : "");
-        if (idx >= 0 && g->values[idx].constant)
+        if (idx >= 0 && g->values[idx].constant && !g->is_sub)
             continue; /* IR < 4 lists initializers as inputs too; they stay constants */
         if (idx >= 0)
             return skiff_status_new(SKIFF_CODE_INVALID_ARG, "graph input '%s' listed twice",
@@ -664,6 +866,7 @@ static skiff_status_t *build_graph(Onnx__ModelProto *mp, const char *base_dir, s
         g->values[idx].is_input = true;
         g->inputs[g->n_inputs++] = idx;
     }
+    g->n_formal = g->n_inputs;
 
     size_t *order = skiff__malloc(sizeof(size_t) * (gp->n_node + 1));
     if (!order)
@@ -681,11 +884,14 @@ static skiff_status_t *build_graph(Onnx__ModelProto *mp, const char *base_dir, s
         return st;
 
     for (size_t i = 0; i < gp->n_output; i++) {
-        int idx = skiff__graph_find_value(g, gp->output[i]->name ? gp->output[i]->name : "");
+        const char *nm = gp->output[i]->name ? gp->output[i]->name : "";
+        /* a subgraph may return a value of an enclosing graph as it is */
+        int idx = g->is_sub ? resolve(g, nm) : skiff__graph_find_value(g, nm);
+        if (idx == -2)
+            return OOM();
         if (idx < 0)
             return skiff_status_new(SKIFF_CODE_INVALID_ARG,
-                                    "graph output '%s' is not produced by any node",
-                                    gp->output[i]->name ? gp->output[i]->name : "");
+                                    "graph output '%s' is not produced by any node", nm);
         skiff_dtype_t known = g->values[idx].dtype;
         st = value_info(g, gp->output[i], &idx);
         if (st)
@@ -714,6 +920,182 @@ static skiff_status_t *build_graph(Onnx__ModelProto *mp, const char *base_dir, s
     return NULL;
 }
 
+/* A subgraph of `outer`: parsed with the same opset, its captured values
+ * resolved through the enclosing graphs. Caller owns *out. */
+static skiff_status_t *parse_subgraph(const Onnx__GraphProto *gp, skiff__graph *outer, int opset,
+                                      skiff__graph **out)
+{
+    if (outer->depth + 1 > SKIFF__MAX_SUBGRAPH_DEPTH)
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG, "subgraphs nested more than %d deep",
+                                SKIFF__MAX_SUBGRAPH_DEPTH);
+    skiff__graph *g = skiff__calloc(1, sizeof(*g));
+    if (!g)
+        return OOM();
+    g->outer = outer;
+    g->is_sub = true;
+    g->depth = outer->depth + 1;
+    g->opset = opset;
+    skiff_status_t *st = build_scope(gp, NULL, g);
+    g->outer = NULL;
+    if (st) {
+        skiff__graph_free(g);
+        return st;
+    }
+    *out = g;
+    return NULL;
+}
+
+static skiff_status_t *build_graph(Onnx__ModelProto *mp, const char *base_dir, skiff__graph *g)
+{
+    Onnx__GraphProto *gp = mp->graph;
+    if (!gp)
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG, "model has no graph");
+    g->opset = 0;
+    for (size_t i = 0; i < mp->n_opset_import; i++) {
+        const Onnx__OperatorSetIdProto *os = mp->opset_import[i];
+        if (!os->domain || !os->domain[0] || strcmp(os->domain, "ai.onnx") == 0)
+            g->opset = (int)os->version;
+    }
+    if (g->opset == 0)
+        g->opset = mp->n_opset_import ? 1 : 7;
+    return build_scope(gp, base_dir, g);
+}
+
+/* ---- nesting ----
+ * protobuf-c decodes nested messages by recursion, and ONNX's messages nest
+ * without bound (a graph attribute's graph has nodes with graph attributes;
+ * a sequence type's element type is a type). Before decoding, the file's
+ * messages on those paths are walked without recursion into anything else,
+ * so a small file nested thousands deep is refused instead of exhausting the
+ * stack. Malformed bytes are left to the decoder to report. */
+enum {
+    PB_MODEL,
+    PB_GRAPH,
+    PB_NODE,
+    PB_ATTR,
+    PB_VINFO,
+    PB_TYPE,
+    PB_TYPE1,
+    PB_TYPE2,
+    PB_FUNC,
+    PB_TRAIN,
+    PB_NONE
+};
+#define PB_MAX_DEPTH 100
+
+/* The message kind field `f` of a `kind` message holds, or PB_NONE. */
+static int pb_child(int kind, uint64_t f)
+{
+    switch (kind) {
+    case PB_MODEL: return f == 7 ? PB_GRAPH : f == 20 ? PB_TRAIN : f == 25 ? PB_FUNC : PB_NONE;
+    case PB_TRAIN: return f == 1 || f == 2 ? PB_GRAPH : PB_NONE;
+    case PB_FUNC: return f == 7 ? PB_NODE : PB_NONE;
+    case PB_GRAPH: return f == 1 ? PB_NODE : f >= 11 && f <= 13 ? PB_VINFO : PB_NONE;
+    case PB_NODE: return f == 5 ? PB_ATTR : PB_NONE;
+    case PB_ATTR: return f == 6 || f == 11 ? PB_GRAPH : f == 14 || f == 15 ? PB_TYPE : PB_NONE;
+    case PB_VINFO: return f == 2 ? PB_TYPE : PB_NONE;
+    case PB_TYPE: return f == 4 || f == 9 ? PB_TYPE1 : f == 5 ? PB_TYPE2 : PB_NONE;
+    case PB_TYPE1: return f == 1 ? PB_TYPE : PB_NONE;
+    case PB_TYPE2: return f == 2 ? PB_TYPE : PB_NONE;
+    default: return PB_NONE;
+    }
+}
+
+static bool pb_varint_at(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    *v = 0;
+    for (int shift = 0; *p < end && shift < 64; shift += 7) {
+        uint8_t b = *(*p)++;
+        *v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return true;
+    }
+    return false;
+}
+
+/* False when a message on the recursive paths nests deeper than
+ * PB_MAX_DEPTH. An explicit stack of (end, kind) keeps it iterative. */
+static bool pb_depth_ok(const uint8_t *p, size_t size)
+{
+    const uint8_t *end_at[PB_MAX_DEPTH + 1];
+    int kind_at[PB_MAX_DEPTH + 1];
+    int top = 0;
+    end_at[0] = p + size;
+    kind_at[0] = PB_MODEL;
+    for (;;) {
+        while (top > 0 && p >= end_at[top])
+            top--;
+        if (p >= end_at[top])
+            return true;
+        uint64_t key, len;
+        if (!pb_varint_at(&p, end_at[top], &key))
+            return true;
+        switch (key & 7) {
+        case 0:
+            if (!pb_varint_at(&p, end_at[top], &len))
+                return true;
+            break;
+        case 1:
+        case 5: {
+            size_t w = (key & 7) == 1 ? 8 : 4;
+            if ((size_t)(end_at[top] - p) < w)
+                return true;
+            p += w;
+            break;
+        }
+        case 2: {
+            if (!pb_varint_at(&p, end_at[top], &len) || len > (uint64_t)(end_at[top] - p))
+                return true;
+            int child = pb_child(kind_at[top], key >> 3);
+            if (child == PB_NONE) {
+                p += len;
+                break;
+            }
+            if (top == PB_MAX_DEPTH)
+                return false;
+            top++;
+            end_at[top] = p + len;
+            kind_at[top] = child;
+            break;
+        }
+        default: return true; /* groups and the like: the decoder decides */
+        }
+    }
+}
+
+/* Binds g's nodes and those of its subgraphs, appending each op type
+ * without a kernel to msg once. */
+static void bind_rec(skiff__graph *g, char *msg, size_t cap, size_t *off, int *missing)
+{
+    for (int i = 0; i < g->n_nodes; i++) {
+        skiff__node *n = &g->nodes[i];
+        if (n->dead)
+            continue;
+        for (int a = 0; a < n->n_attrs; a++)
+            if (n->attrs[a].g)
+                bind_rec(n->attrs[a].g, msg, cap, off, missing);
+        n->op = skiff__op_find(n->domain, n->op_type, n->opset);
+        if (n->op)
+            continue;
+        /* List each op type once. */
+        char item[600];
+        snprintf(item, sizeof(item), "%s%s%s (node", n->domain, n->domain[0] ? "." : "",
+                 n->op_type);
+        const char *p = msg;
+        bool seen = false;
+        while (!seen && (p = strstr(p, item)) != NULL) {
+            seen = p == msg || (p >= msg + 2 && p[-1] == ' ' && p[-2] == ',');
+            p++;
+        }
+        if (seen)
+            continue;
+        (*missing)++;
+        if (*off < cap - 1)
+            *off += (size_t)snprintf(msg + *off, cap - *off, "%s%s '%s', opset %d)",
+                                     *missing > 1 ? ", " : "", item, n->name, n->opset);
+    }
+}
+
 /* Bind each node to a kernel; report every unsupported op at once. */
 skiff_status_t *skiff__graph_bind_kernels(skiff__graph *g)
 {
@@ -721,31 +1103,21 @@ skiff_status_t *skiff__graph_bind_kernels(skiff__graph *g)
     size_t off = 0;
     int missing = 0;
     msg[0] = '\0';
-    for (int i = 0; i < g->n_nodes; i++) {
-        skiff__node *n = &g->nodes[i];
-        if (n->dead)
-            continue;
-        n->op = skiff__op_find(n->domain, n->op_type, n->opset);
-        if (n->op)
-            continue;
-        /* List each op type once. */
-        bool seen = false;
-        for (int j = 0; j < i && !seen; j++)
-            seen = !g->nodes[j].dead && !g->nodes[j].op &&
-                   strcmp(g->nodes[j].op_type, n->op_type) == 0 &&
-                   strcmp(g->nodes[j].domain, n->domain) == 0;
-        if (seen)
-            continue;
-        missing++;
-        if (off < sizeof(msg) - 1)
-            off += (size_t)snprintf(msg + off, sizeof(msg) - off, "%s%s%s%s (node '%s', opset %d)",
-                                    missing > 1 ? ", " : "", n->domain, n->domain[0] ? "." : "",
-                                    n->op_type, n->name, n->opset);
-    }
+    bind_rec(g, msg, sizeof(msg), &off, &missing);
     if (missing)
         return skiff_status_new(SKIFF_CODE_UNSUPPORTED, "unsupported operator%s: %s",
                                 missing > 1 ? "s" : "", msg);
     return NULL;
+}
+
+/* Consumer counts of g and of its subgraphs. */
+static void recount_rec(skiff__graph *g)
+{
+    skiff__graph_recount(g);
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int a = 0; a < g->nodes[i].n_attrs; a++)
+            if (g->nodes[i].attrs[a].g)
+                recount_rec(g->nodes[i].attrs[a].g);
 }
 
 /* ---- initializers decoded one at a time ----
@@ -991,6 +1363,11 @@ static skiff_status_t *decode_model(const void *data, size_t size, bool drop_pag
 skiff_status_t *skiff__onnx_parse(const void *data, size_t size, const char *base_dir,
                                   bool drop_pages, skiff__graph **out_graph)
 {
+    if (!pb_depth_ok(data, size))
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                "not a valid ONNX model: graphs or types nested more than %d "
+                                "messages deep",
+                                PB_MAX_DEPTH);
     Onnx__ModelProto *mp = NULL;
     skiff_status_t *st = decode_model(data, size, drop_pages, &mp);
     if (st)
@@ -1004,7 +1381,7 @@ skiff_status_t *skiff__onnx_parse(const void *data, size_t size, const char *bas
         skiff__graph_free(g);
         return st;
     }
-    skiff__graph_recount(g);
+    recount_rec(g);
     *out_graph = g;
     return NULL;
 }

@@ -78,9 +78,14 @@ static skiff_status_t *fold_constants(skiff__graph *g, bool keep_conv_dq, int *f
         if (n->dead || !n->op)
             continue;
         if (strncmp(n->op_type, "Random", 6) == 0 || strcmp(n->op_type, "Bernoulli") == 0 ||
-            strcmp(n->op_type, "Multinomial") == 0)
-            continue; /* a new draw each run */
+            strcmp(n->op_type, "Multinomial") == 0 || (n->op->flags & SKIFF_OP_NO_FOLD))
+            continue; /* a new draw each run, or not a tensor */
         if (keep_conv_dq && conv_weight_dq(g, n))
+            continue;
+        bool subgraphs = false; /* folded only when they are deterministic */
+        for (int a = 0; a < n->n_attrs; a++)
+            subgraphs = subgraphs || n->attrs[a].sub;
+        if (subgraphs && skiff__node_nondeterministic(n))
             continue;
         bool all_const = n->n_in > 0;
         for (int k = 0; k < n->n_in && all_const; k++)

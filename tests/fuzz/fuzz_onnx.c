@@ -74,9 +74,12 @@ static void run_once(const skiff_model_t *m)
 
     /* Bounded intermediates and per-node work: a fuzzed model may pad or
      * tile its way to gigabytes, or ask a convolution for a 512x512 kernel
-     * over a padded plane - slow work rather than a bug. */
-    skiff_context_options_t copts = {
-        .threads = 1, .max_tensor_bytes = (size_t)16 << 20, .max_node_macs = (uint64_t)1 << 28};
+     * over a padded plane - slow work rather than a bug; and a Loop may
+     * ask for 2^62 iterations. */
+    skiff_context_options_t copts = {.threads = 1,
+                                     .max_tensor_bytes = (size_t)16 << 20,
+                                     .max_node_macs = (uint64_t)1 << 28,
+                                     .max_loop_iterations = 256};
     skiff_context_t *ctx = NULL;
     skiff_status_t *st = skiff_context_new(m, &copts, &ctx);
     if (st) {

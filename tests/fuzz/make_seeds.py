@@ -167,6 +167,73 @@ def onnx_models():
     ms["if_subgraph"] = model(
         [n("If", ["c"], ["y"], then_branch=then_g, else_branch=else_g)],
         [vi("c", TensorProto.BOOL, []), vi("x", F, [2])], [vi("y", F, [2])])
+    # Control flow: Loop with carried state, a scan output and an If reading
+    # outer values; Scan; sequences; and the bombs: a huge trip count, a
+    # condition that never ends, subgraphs nested past the limit, branches
+    # that do not match their node, and a body reading the loop's own output.
+    I64, B = TensorProto.INT64, TensorProto.BOOL
+    t_g = helper.make_graph([n("Add", ["acc", "x"], ["t"])], "t", [], [vi("t", F, [2])])
+    e_g = helper.make_graph([n("Sub", ["acc", "x"], ["e"])], "e", [], [vi("e", F, [2])])
+    body = helper.make_graph(
+        [n("Less", ["i", "lim"], ["c"]), n("If", ["c"], ["acc2"], then_branch=t_g, else_branch=e_g),
+         n("Identity", ["acc2"], ["row"]), n("Identity", ["ci"], ["co"])],
+        "body", [vi("i", I64, []), vi("ci", B, []), vi("acc", F, [2])],
+        [vi("co", B, []), vi("acc2", F, [2]), vi("row", F, [2])])
+    ms["loop_if_scan_out"] = model(
+        [n("Loop", ["M", "", "x"], ["y", "rows"], body=body)],
+        [vi("x", F, [2])], [vi("y", F, [2]), vi("rows", F, [3, 2])],
+        [helper.make_tensor("M", I64, [], [3]), helper.make_tensor("lim", I64, [], [1])], opset=16)
+    ms["loop_huge_trip_count"] = model(
+        [n("Loop", ["M", "", "x"], ["y", "rows"], body=body)],
+        [vi("x", F, [2])], [vi("y", F, [2]), vi("rows", F, ["T", 2])],
+        [helper.make_tensor("M", I64, [], [1 << 62]), helper.make_tensor("lim", I64, [], [1])],
+        opset=16)
+    fb = helper.make_graph([n("Identity", ["ci"], ["co"]), n("Neg", ["v"], ["v2"])], "fb",
+                           [vi("i", I64, []), vi("ci", B, []), vi("v", F, [2])],
+                           [vi("co", B, []), vi("v2", F, [2])])
+    ms["loop_forever"] = model([n("Loop", ["", "T", "x"], ["y"], body=fb)],
+                               [vi("x", F, [2])], [vi("y", F, [2])],
+                               [helper.make_tensor("T", B, [], [True])], opset=16)
+    sb = helper.make_graph([n("Add", ["s", "r"], ["s2"]), n("Mul", ["s2", "x0"], ["o"])], "sb",
+                           [vi("s", F, [2]), vi("r", F, [2])], [vi("s2", F, [2]), vi("o", F, [2])])
+    ms["scan_outer_value"] = model(
+        [n("Scan", ["z", "x"], ["s", "o"], body=sb, num_scan_inputs=1,
+           scan_input_directions=[1], scan_output_axes=[1])],
+        [vi("x", F, [3, 2])], [vi("s", F, [2]), vi("o", F, [2, 3])],
+        [helper.make_tensor("z", F, [2], [0, 0]), helper.make_tensor("x0", F, [], [0.5])], opset=16)
+    qb = helper.make_graph(
+        [n("SequenceInsert", ["q", "v"], ["q2"]), n("Identity", ["ci"], ["co"])], "qb",
+        [vi("i", I64, []), vi("ci", B, []), helper.make_tensor_sequence_value_info("q", F, None)],
+        [vi("co", B, []), helper.make_tensor_sequence_value_info("q2", F, None)])
+    ms["sequence_ops"] = model(
+        [n("Identity", ["x"], ["v"]),
+         n("SplitToSequence", ["x"], ["parts"], axis=0), n("SequenceLength", ["parts"], ["len"]),
+         n("SequenceErase", ["parts"], ["p2"]), n("SequenceEmpty", [], ["e0"]),
+         n("Loop", ["len", "", "e0"], ["acc"], body=qb), n("SequenceAt", ["acc", "len0"], ["a0"]),
+         n("ConcatFromSequence", ["p2"], ["cat"], axis=0)],
+        [vi("x", F, [3, 2])], [vi("cat", F, [2, 2]), vi("a0", F, [3, 2])],
+        [helper.make_tensor("len0", I64, [], [0])], opset=16)
+    deep = helper.make_graph([n("Neg", ["x"], ["d0"])], "d0", [], [vi("d0", F, [2])])
+    for d in range(1, 20):
+        deep = helper.make_graph(
+            [n("If", ["c"], ["d%d" % d], then_branch=deep,
+               else_branch=helper.make_graph([n("Abs", ["x"], ["a%d" % d])], "a%d" % d, [],
+                                             [vi("a%d" % d, F, [2])]))],
+            "d%d" % d, [],
+            [vi("d%d" % d, F, [2])])
+    ms["if_nested_too_deep"] = model(list(deep.node), [vi("c", B, []), vi("x", F, [2])],
+                                     [vi("d19", F, [2])], opset=16)
+    two = helper.make_graph([n("Neg", ["x"], ["a"]), n("Abs", ["x"], ["b"])], "two", [],
+                            [vi("a", F, [2]), vi("b", F, [2])])
+    ms["if_mismatched_outputs"] = model(
+        [n("If", ["c"], ["y"], then_branch=two, else_branch=two)],
+        [vi("c", B, []), vi("x", F, [2])], [vi("y", F, [2])], opset=16)
+    rb = helper.make_graph([n("Add", ["v", "y"], ["v2"]), n("Identity", ["ci"], ["co"])], "rb",
+                           [vi("i", I64, []), vi("ci", B, []), vi("v", F, [2])],
+                           [vi("co", B, []), vi("v2", F, [2])])
+    ms["loop_reads_own_output"] = model(
+        [n("Loop", ["M", "", "x"], ["y"], body=rb)], [vi("x", F, [2])], [vi("y", F, [2])],
+        [helper.make_tensor("M", I64, [], [2])], opset=16)
     # External data: with no base directory the loader must refuse it cleanly.
     ext = w("W", (2, 2))
     ext.ClearField("raw_data")
@@ -333,6 +400,28 @@ def paddle09_pb():
     return seeds
 
 
+def nested_graph_bomb(levels):
+    """A model whose graph holds a node whose graph attribute holds a node...
+    `levels` deep, written byte by byte (56 KB for 4000): protobuf decoding
+    recursed once per message and overflowed the stack on it."""
+    def varint(v):
+        out = b""
+        while True:
+            b, v = v & 0x7F, v >> 7
+            if not v:
+                return out + bytes([b])
+            out += bytes([b | 0x80])
+
+    def field(num, payload):
+        return varint(num << 3 | 2) + varint(len(payload)) + payload
+
+    g = b""
+    for _ in range(levels):
+        attr = field(6, g) + varint(20 << 3) + varint(5)  # g, type GRAPH
+        g = field(1, field(5, attr))  # GraphProto.node -> NodeProto.attribute
+    return field(7, g)  # ModelProto.graph
+
+
 def write(target, items, ext, to_bytes):
     d = out_dir(target)
     sizes = []
@@ -348,9 +437,12 @@ def write(target, items, ext, to_bytes):
 def main():
     ms = onnx_models()
     for k, m in ms.items():
-        if k not in ("external_data", "custom_domain", "if_subgraph"):
+        if k not in ("external_data", "custom_domain", "if_subgraph", "if_nested_too_deep",
+                     "if_mismatched_outputs", "loop_reads_own_output"):
             onnx.checker.check_model(m)
     write("fuzz_onnx", ms, ".onnx", lambda m: m.SerializeToString())
+    write("fuzz_onnx", {"regress_nested_graph_bomb": nested_graph_bomb(4000)}, ".onnx",
+          lambda b: b)
     write("fuzz_tensorproto", tensor_protos(), ".pb", lambda t: t.SerializeToString())
     write("fuzz_npy", npy_files(), ".npy", lambda b: b)
     write("fuzz_paddle09_pb", paddle09_pb(), ".bin", lambda b: b)

@@ -1573,6 +1573,203 @@ static void test_paddle_ops_doc(void **state)
 /* test_ops.c: the detection, signal, text, loss and random operators. */
 extern const struct CMUnitTest skiff_test_ops[];
 extern const size_t skiff_test_ops_count;
+/* ---- control flow ---- */
+
+static skiff_tensor_t *i64_scalar(int64_t v)
+{
+    skiff_tensor_t *t;
+    assert_null(skiff_tensor_new(SKIFF_DTYPE_INT64, 0, NULL, &t));
+    *(int64_t *)t->data = v;
+    return t;
+}
+
+/* cf_loop.onnx with n iterations, optimized or not: the Loop's last carried
+ * value and its scan output, the Scan's running sums (tools/make_test_models.py
+ * has the numbers). Two runs per context, so the child contexts and the held
+ * buffers are reused. */
+static void run_cf_loop(int optimize)
+{
+    skiff_model_options_t o = quiet;
+    o.optimize = optimize;
+    skiff_model_t *m = NULL;
+    skiff_status_t *st = skiff_model_load(DATA("cf_loop.onnx"), &o, &m);
+    if (st)
+        fail_msg("%s", skiff_status_message(st));
+    skiff_context_t *c = NULL;
+    assert_null(skiff_context_new(m, NULL, &c));
+    skiff_tensor_t *x = npy(DATA("cf_loop_x.npy")), *acc = npy(DATA("cf_loop_acc.npy"));
+    skiff_tensor_t *rows = npy(DATA("cf_loop_rows.npy")), *sums = npy(DATA("cf_loop_sums.npy"));
+    skiff_tensor_t *n4 = i64_scalar(4), *n0 = i64_scalar(0);
+    for (int r = 0; r < 2; r++) {
+        const skiff_tensor_t *in[] = {x, n4}, *out[3];
+        st = skiff_context_run(c, in, 2, out);
+        if (st)
+            fail_msg("%s", skiff_status_message(st));
+        assert_close(out[0], acc);
+        assert_close(out[1], rows);
+        assert_close(out[2], sums);
+    }
+    /* no iteration: the initial value, empty scans */
+    const skiff_tensor_t *in0[] = {x, n0}, *out0[3];
+    st = skiff_context_run(c, in0, 2, out0);
+    if (st)
+        fail_msg("%s", skiff_status_message(st));
+    assert_close(out0[0], x);
+    assert_int_equal(skiff_tensor_numel(out0[1]), 0);
+    assert_int_equal(skiff_tensor_numel(out0[2]), 0);
+    skiff_tensor_free(n4);
+    skiff_tensor_free(n0);
+    skiff_tensor_free(x);
+    skiff_tensor_free(acc);
+    skiff_tensor_free(rows);
+    skiff_tensor_free(sums);
+    skiff_context_free(c);
+    skiff_model_free(m);
+}
+
+static void test_control_flow(void **state)
+{
+    run_cf_loop(1);
+    run_cf_loop(0);
+    /* torch's export of a scripted loop with a branch and a list */
+    skiff_model_t *m = load_ok(DATA("cf_torch_loop.onnx"));
+    skiff_context_t *c = NULL;
+    assert_null(skiff_context_new(m, NULL, &c));
+    skiff_tensor_t *x = npy(DATA("cf_torch_loop_x.npy")), *n = i64_scalar(5);
+    skiff_tensor_t *y = npy(DATA("cf_torch_loop_y.npy"));
+    skiff_tensor_t *stacked = npy(DATA("cf_torch_loop_stacked.npy"));
+    const skiff_tensor_t *in[] = {x, n}, *out[2];
+    for (int r = 0; r < 2; r++) {
+        skiff_status_t *st = skiff_context_run(c, in, 2, out);
+        if (st)
+            fail_msg("%s", skiff_status_message(st));
+        assert_close(out[0], y);
+        assert_close(out[1], stacked);
+    }
+    skiff_tensor_free(x);
+    skiff_tensor_free(n);
+    skiff_tensor_free(y);
+    skiff_tensor_free(stacked);
+    skiff_context_free(c);
+    skiff_model_free(m);
+}
+
+/* Sequences made in a Loop, stacked, counted and split. */
+static void test_sequences(void **state)
+{
+    skiff_model_t *m = load_ok(DATA("cf_seq.onnx"));
+    skiff_context_t *c = NULL;
+    assert_null(skiff_context_new(m, NULL, &c));
+    skiff_tensor_t *x = npy(DATA("cf_loop_x.npy")), *n = i64_scalar(3);
+    const skiff_tensor_t *in[] = {x, n}, *out[3];
+    for (int r = 0; r < 2; r++) {
+        skiff_status_t *st = skiff_context_run(c, in, 2, out);
+        if (st)
+            fail_msg("%s", skiff_status_message(st));
+        assert_int_equal(out[0]->ndim, 2);
+        assert_int_equal(out[0]->dims[0], 3);
+        assert_int_equal(out[0]->dims[1], 3);
+        const float *y = out[0]->data, *xv = x->data;
+        for (int i = 0; i < 3; i++)
+            for (int j = 0; j < 3; j++)
+                assert_true(y[i * 3 + j] == (float)i * xv[j]);
+        assert_int_equal(*(const int64_t *)out[1]->data, 3);
+        assert_int_equal(out[2]->ndim, 0);
+        assert_true(*(const float *)out[2]->data == xv[2]);
+    }
+    skiff_tensor_free(n);
+    skiff_context_free(c);
+    skiff_model_free(m);
+    /* SequenceMap: a body per element, reading a tensor input and an outer value */
+    m = load_ok(DATA("cf_seqmap.onnx"));
+    assert_null(skiff_context_new(m, NULL, &c));
+    const skiff_tensor_t *xin[] = {x}, *y[1];
+    skiff_status_t *st = skiff_context_run(c, xin, 1, y);
+    if (st)
+        fail_msg("%s", skiff_status_message(st));
+    assert_int_equal(y[0]->ndim, 2);
+    const float *yv = y[0]->data, *xv = x->data;
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++)
+            assert_true(yv[i * 3 + j] == 2.0f * xv[i] * xv[j]);
+    skiff_tensor_free(x);
+    skiff_context_free(c);
+    skiff_model_free(m);
+}
+
+/* A loop whose condition never ends stops at the loop budget, quickly and
+ * with an error naming the node; the default budget applies without one. */
+static void test_loop_guard(void **state)
+{
+    skiff_model_t *m = load_ok(DATA("cf_forever.onnx"));
+    skiff_context_options_t o = {.threads = 1, .max_loop_iterations = 1000};
+    skiff_context_t *c = NULL;
+    assert_null(skiff_context_new(m, &o, &c));
+    int64_t one = 1;
+    skiff_tensor_t *x;
+    assert_null(skiff_tensor_new(SKIFF_DTYPE_FLOAT32, 1, &one, &x));
+    *(float *)x->data = 0;
+    const skiff_tensor_t *in[] = {x}, *out[1];
+    for (int r = 0; r < 2; r++) /* the budget is per run */
+        expect_error(skiff_context_run(c, in, 1, out), SKIFF_CODE_RESOURCE_EXHAUSTED,
+                     "more than 1000 loop iterations");
+    skiff_tensor_free(x);
+    skiff_context_free(c);
+    skiff_model_free(m);
+}
+
+/* Subgraphs nested too deep, and branches that do not match their node,
+ * are refused at load with a message saying so. */
+static void test_control_flow_bad(void **state)
+{
+    skiff_model_t *m = NULL;
+    expect_error(skiff_model_load(DATA("cf_deep.onnx"), &quiet, &m), SKIFF_CODE_INVALID_ARG,
+                 "nested more than 16 deep");
+    expect_error(skiff_model_load(DATA("cf_mismatch.onnx"), &quiet, &m), SKIFF_CODE_INVALID_ARG,
+                 "has 0 inputs and 2 outputs, the node needs 0 and 1");
+    assert_null(m);
+}
+
+static void cf_loop_ok(const skiff_tensor_t *out) { assert_int_equal(out->dims[0], 3); }
+
+/* Every allocation of loading and running the control-flow model fails in
+ * turn: a clean error each time, no leak. */
+static void test_alloc_failure_control_flow(void **state)
+{
+    long n;
+    skiff_tensor_t *x = npy(DATA("cf_loop_x.npy")), *n4 = i64_scalar(4);
+    const skiff_tensor_t *xs[] = {x, n4};
+    for (n = 1; n < 100000; n++) {
+        skiff__alloc_fail_at(n);
+        skiff_model_t *m = NULL;
+        skiff_context_t *c = NULL;
+        const skiff_tensor_t *out[3];
+        skiff_status_t *st = skiff_model_load(DATA("cf_loop.onnx"), &quiet, &m);
+        if (!st)
+            st = skiff_context_new(m, NULL, &c);
+        for (int r = 0; r < 2 && !st; r++)
+            st = skiff_context_run(c, xs, 2, out);
+        bool failed = skiff__alloc_failed();
+        skiff__alloc_fail_at(0);
+        if (failed) {
+            if (!st)
+                fail_msg("allocation %ld failed but the runs succeeded", n);
+            assert_int_equal(skiff_status_code(st), SKIFF_CODE_RESOURCE_EXHAUSTED);
+        } else {
+            if (st)
+                fail_msg("%s", skiff_status_message(st));
+            cf_loop_ok(out[0]);
+        }
+        skiff_status_free(st);
+        skiff_context_free(c);
+        skiff_model_free(m);
+        if (!failed)
+            break;
+    }
+    assert_true(n > 10);
+    skiff_tensor_free(x);
+    skiff_tensor_free(n4);
+}
 
 int main(void)
 {
@@ -1589,6 +1786,11 @@ int main(void)
         cmocka_unit_test(test_subgraph_fusion),
         cmocka_unit_test(test_hardswish_fusion),
         cmocka_unit_test(test_alloc_failure_loop),
+        cmocka_unit_test(test_control_flow),
+        cmocka_unit_test(test_sequences),
+        cmocka_unit_test(test_loop_guard),
+        cmocka_unit_test(test_control_flow_bad),
+        cmocka_unit_test(test_alloc_failure_control_flow),
         cmocka_unit_test(test_alloc_failure_memo),
         cmocka_unit_test(test_channels_last_chain),
         cmocka_unit_test(test_alloc_failure_cl_chain),

@@ -967,7 +967,7 @@ static skiff_status_t *run_trilu(skiff__kctx *ctx)
 /* ---- the table ----------------------------------------------------------- */
 
 const skiff__op skiff__ops_shape[] = {
-    {.type = "Identity", .min_opset = 1, .run = run_identity},
+    {.type = "Identity", .min_opset = 1, .run = run_identity, .flags = SKIFF_OP_TAKES_SEQ},
     {.type = "Dropout", .min_opset = 1, .run = run_dropout},
     {.type = "Reshape", .min_opset = 1, .run = run_reshape},
     {.type = "Flatten", .min_opset = 1, .run = run_flatten},
