@@ -54,7 +54,7 @@ static const struct {
     {"calib", offsetof(quant_opts, calib), "DIR", NULL,
      "calibration samples: one subdirectory per sample holding <input>.npy for each input, or "
      "(single-input models) one .npy per sample; required unless --ranges"},
-    {"method", offsetof(quant_opts, method), "M", "entropy",
+    {"method", offsetof(quant_opts, method), "M", "percentile",
      "activation ranges: minmax, percentile or entropy"},
     {"percentile", offsetof(quant_opts, percentile), "P", "99.99",
      "with --method percentile: the share of |x| kept unclipped, 50 to 100"},

@@ -88,7 +88,7 @@ void skiff__calib_hist_add(skiff__calib *c, const float *x, size_t n)
     const double k = SKIFF__CALIB_BINS / c->hist_hi;
     for (size_t i = 0; i < n; i++) {
         float v = x[i];
-        if (!isfinite(v))
+        if (!isfinite(v) || v == 0)
             continue;
         double b = fabs((double)v) * k;
         size_t bin = b >= SKIFF__CALIB_BINS ? SKIFF__CALIB_BINS - 1 : (size_t)b;
