@@ -101,6 +101,9 @@ static const skiff__cfg_key flags[] = {
     {"params_filename", SKIFF__CFG_STR, OFF(params_filename), 0, NULL, 0, 0, NULL, "NAME",
      "with --model_filename: the Paddle program's combined parameter file (absent: one file "
      "per parameter)"},
+    {"use_calib", SKIFF__CFG_BOOL, OFF(use_calib), 0, NULL, 0, 0, NULL, NULL,
+     "serve calibrated models: every --model directory must hold the calibration.json "
+     "`skiff quantize` writes (Paddle's flag)"},
     /* Paddle Serving flags without a meaning here. */
     {"gpu_ids", SKIFF__CFG_IGNORED, 0, 0, NULL, 0, 0, NULL, "IDS",
      "Paddle compatibility; CPU only, ignored"},

@@ -53,6 +53,7 @@ typedef struct skiff__serve_config {
     bool ir_optim;
     const char *model_filename; /* Paddle's: other file names in every --model dir */
     const char *params_filename;
+    bool use_calib; /* Paddle's: every --model dir must be calibrated (calibration.json) */
     struct skiff__arena *arena; /* lists and YAML values; freed by skiff__serve_config_free */
 } skiff__serve_config;
 

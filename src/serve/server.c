@@ -25,6 +25,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -566,6 +567,31 @@ static skiff_status_t *python_ops(skiff__server *s)
 }
 
 /* The pipeline's find callback: an op's model in the repository. */
+
+/* --use_calib: a model directory (or a model file's directory) must hold the
+ * calibration.json that `skiff quantize` writes next to a QDQ model.onnx, so
+ * a flag meant for a calibrated model never serves an fp32 one by mistake. */
+static skiff_status_t *check_calibrated(const char *path)
+{
+    char dir[4096], rec[4200];
+    struct stat sb;
+    snprintf(dir, sizeof(dir), "%s", path);
+    if (stat(dir, &sb) == 0 && !S_ISDIR(sb.st_mode)) {
+        char *slash = strrchr(dir, '/');
+        if (slash)
+            *slash = '\0';
+        else
+            snprintf(dir, sizeof(dir), ".");
+    }
+    snprintf(rec, sizeof(rec), "%s/calibration.json", dir);
+    if (stat(rec, &sb) == 0 && S_ISREG(sb.st_mode))
+        return NULL;
+    return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                            "--use_calib: %s is not a calibrated model (no calibration.json; "
+                            "write one with skiff quantize --model %s --calib DIR)",
+                            path, path);
+}
+
 static skiff__servable *pipe_model(void *user, const skiff__pipe_op_conf *op)
 {
     skiff__server *s = user;
@@ -658,6 +684,8 @@ skiff_status_t *skiff__server_open(const skiff__serve_config *cfg, bool do_liste
                 mo.threads = oc->thread_num;
             break;
         }
+        if (cfg->use_calib && i < cfg->n_models && (st = check_calibrated(s->model_paths[i])))
+            goto fail;
         uint64_t t0 = skiff__now_ns();
         if ((st = skiff__servable_open_model(s->model_paths[i], &mo, &s->repo.models[i].sv))) {
             if (i >= cfg->n_models)

@@ -325,6 +325,11 @@ def main():
             check(r.returncode == rc and msg in r.stderr,
                   "quantize %s: exit %d, says %r" % (" ".join(args[-2:]) or "(none)", rc, msg))
         check(not os.path.exists(o), "failed runs wrote no directory")
+
+        # skiff serve --use_calib refuses a directory skiff quantize did not write
+        r = run([skiff, "serve", "--model", src, "--use_calib", "--port", "0"], expect_rc=1)
+        check(r.returncode == 1 and "--use_calib: %s is not a calibrated model" % src in r.stderr,
+              "serve --use_calib on an fp32 directory: exit 1, says it is not calibrated")
     if FAILS:
         print("%d check(s) failed" % len(FAILS))
         return 1
