@@ -274,34 +274,43 @@ static int64_t tensor_numel(const Onnx__TensorProto *t)
     return n;
 }
 
-/* A float32 tensor's values as a new array (freed with q); NULL with *why
- * set when it is not float32 data held in the model. */
-static float *tensor_f32(skiff__qdq *q, const Onnx__TensorProto *t, const char **why)
+/* Whether a tensor is float32 data held in the model, matching its dims;
+ * *why says what is wrong when not. */
+static bool tensor_f32_ok(const Onnx__TensorProto *t, const char **why)
 {
     int64_t n = tensor_numel(t);
     if (t->data_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT) {
         *why = "its weights are not float32";
-        return NULL;
+        return false;
     }
     if (t->n_external_data ||
         (t->has_data_location && t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)) {
         *why = "its weights are in an external data file";
-        return NULL;
+        return false;
     }
     if (n < 0 ||
         (t->has_raw_data ? t->raw_data.len != (size_t)n * 4 : t->n_float_data != (size_t)n)) {
         *why = "its weight tensor's data does not match its dims";
-        return NULL;
+        return false;
     }
-    float *v = skiff__qdq_alloc(q, (size_t)n * sizeof(float));
+    return true;
+}
+
+/* A float32 tensor's values as a new array (freed with q); NULL with *why
+ * set when it is not float32 data held in the model or memory ran out. */
+static float *tensor_f32(skiff__qdq *q, const Onnx__TensorProto *t, const char **why)
+{
+    if (!tensor_f32_ok(t, why))
+        return NULL;
+    size_t n = (size_t)tensor_numel(t);
+    float *v = skiff__qdq_alloc(q, n * sizeof(float));
     if (!v) {
         *why = "out of memory";
         return NULL;
     }
-    if (t->has_raw_data)
-        memcpy(v, t->raw_data.data, (size_t)n * 4);
-    else
-        memcpy(v, t->float_data, (size_t)n * 4);
+    /* raw_data is little-endian float32, as on every CPU skiff runs on */
+    memcpy(v, t->has_raw_data ? (const void *)t->raw_data.data : (const void *)t->float_data,
+           n * 4);
     return v;
 }
 
@@ -398,7 +407,7 @@ static bool candidate(skiff__qdq *q, size_t i, skiff__qnode *qn, const char **wh
         *why = "its constant matrix is not of rank 2";
         return false;
     }
-    if (!tensor_f32(q, w, why))
+    if (!tensor_f32_ok(w, why))
         return false;
     if (gemm) {
         const Onnx__AttributeProto *ta = skiff__qdq_attr(n, "transA");
@@ -414,7 +423,7 @@ static bool candidate(skiff__qdq *q, size_t i, skiff__qnode *qn, const char **wh
     if (conv && n->n_input >= 3 && n->input[2] && n->input[2][0]) {
         const Onnx__TensorProto *b = find_const(q, n->input[2]);
         const char *ignored;
-        if (b && b->n_dims == 1 && b->dims[0] == w->dims[0] && tensor_f32(q, b, &ignored))
+        if (b && b->n_dims == 1 && b->dims[0] == w->dims[0] && tensor_f32_ok(b, &ignored))
             qn->bias = 2;
     }
     return true;
