@@ -19,8 +19,9 @@ Inputs, all made here from files any Debian machine has (no data set):
     resized to 256 on the short side, centre 224 crop, ImageNet normalisation;
   ocr_det: pages of text drawn by tests/integration/ocr_pages.py with the
     Debian fonts at random sizes and colours, 640x640, ImageNet normalisation;
-  ocr_cls: single text lines drawn the same way, half of them turned 180
-    degrees, 48x192, (x / 255 - 0.5) / 0.5.
+  ocr_cls: single lines of 1 to 3 words drawn the same way, half of them
+    turned 180 degrees, cropped to the ink, resized to height 48 (width up to 192, padded),
+    (x / 255 - 0.5) / 0.5, as PaddleOCR feeds its direction classifier.
 """
 import argparse
 import glob
@@ -82,11 +83,11 @@ WORDS = ("skiff serves paddle models over http grpc and brpc with a native onnx 
          "the quick brown fox jumps over the lazy dog").split()
 
 
-def text_image(rng, lines, rotate):
+def text_image(rng, lines, rotate, words=(2, 6)):
     sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
     import ocr_pages
     font = ["sans", "sans-bold", "serif", "mono"][rng.integers(0, 4)]
-    text = [" ".join(rng.choice(WORDS, rng.integers(2, 6))) for _ in range(lines)]
+    text = [" ".join(rng.choice(WORDS, rng.integers(*words))) for _ in range(lines)]
     bgc = tuple(int(v) for v in rng.integers(170, 256, 3))
     ink = tuple(int(v) for v in rng.integers(0, 90, 3))
     img = ocr_pages.render(font, int(rng.integers(18, 40)), text, (bgc, ink), rotate)
@@ -100,22 +101,36 @@ def det_input(rng):
     return ((im - MEAN) / STD).transpose(2, 0, 1)
 
 
-def cls_input(rng):
+def cls_input(rng, labels):
     import cv2
-    im = text_image(rng, 1, bool(rng.integers(0, 2)))
-    im = cv2.resize(im, (192, 48)).astype(np.float32) / 255
-    return ((im - 0.5) / 0.5).transpose(2, 0, 1)
+    rotate = bool(rng.integers(0, 2))
+    labels.append(int(rotate))
+    im = text_image(rng, 1, rotate, (1, 4))
+    # a tight crop around the ink, as the detector's boxes give
+    ink = np.abs(im.astype(np.int16) - im[0, 0].astype(np.int16)).max(2) > 40
+    ys, xs = np.nonzero(ink)
+    m = 3
+    im = im[max(0, ys.min() - m):ys.max() + m + 1, max(0, xs.min() - m):xs.max() + m + 1]
+    # PaddleOCR's classifier input: height 48, the width that keeps the
+    # aspect ratio up to 192, padded on the right with zeros (normalised)
+    w = min(192, int(np.ceil(48 * im.shape[1] / im.shape[0])))
+    im = cv2.resize(im, (w, 48)).astype(np.float32) / 255
+    out = np.zeros((3, 48, 192), np.float32)
+    out[:, :, :w] = ((im - 0.5) / 0.5).transpose(2, 0, 1)
+    return out
 
 
-def make_inputs(model, n, seed):
+def make_inputs(model, n, seed, labels=None):
+    """n inputs; for ocr_cls, labels gets each line's class (1: turned 180)."""
     rng = np.random.default_rng(seed)
+    labels = [] if labels is None else labels
     if model in ("resnet50", "mobilenet_v2"):
         pics = pictures()
         order = rng.permutation(len(pics))
         return [classifier_input(pics[order[i % len(pics)]], rng) for i in range(n)]
     if model == "ocr_det":
         return [det_input(rng) for _ in range(n)]
-    return [cls_input(rng) for _ in range(n)]
+    return [cls_input(rng, labels) for _ in range(n)]
 
 
 def input_name(model):
@@ -150,15 +165,37 @@ def outputs(engine, model_path, name, batch, work, tag, one_by_one):
     return outs
 
 
-def stats(ref, got, classifier):
+def stats(ref, got, kind, labels):
     r = np.concatenate(ref).astype(np.float64)
     y = np.concatenate(got).astype(np.float64)
     e = np.abs(y - r)
     s = {"max_rel": float(e.max() / np.abs(r).max()), "mean_rel": float(e.mean() / np.abs(r).mean()),
          "cosine": float(r @ y / np.linalg.norm(r) / np.linalg.norm(y))}
-    if classifier:
+    if kind == "classifier":
         s["top1"] = float(np.mean([a.argmax() == b.argmax() for a, b in zip(ref, got)]))
+        top2 = [np.sort(a)[-2:] for a in ref]
+        s["fp32_margin_median"] = float(np.median([t[1] - t[0] for t in top2]))
+        if labels:
+            s["fp32_accuracy"] = float(np.mean([a.argmax() == l for a, l in zip(ref, labels)]))
+            s["int8_accuracy"] = float(np.mean([a.argmax() == l for a, l in zip(got, labels)]))
+    else:
+        # the detector's text mask at DB's threshold 0.3: intersection over union
+        mr, my = r > 0.3, y > 0.3
+        s["mask_iou"] = float((mr & my).sum() / max(1, (mr | my).sum()))
     return s
+
+
+def describe(s):
+    out = "max rel %.4f  mean rel %.4f  cosine %.6f" % (s["max_rel"], s["mean_rel"], s["cosine"])
+    if "top1" in s:
+        out += "  top-1 agreement %.1f%% (fp32 top-2 margin median %.3g)" % (
+            100 * s["top1"], s["fp32_margin_median"])
+    if "fp32_accuracy" in s:
+        out += "  accuracy fp32 %.1f%% int8 %.1f%%" % (100 * s["fp32_accuracy"],
+                                                       100 * s["int8_accuracy"])
+    if "mask_iou" in s:
+        out += "  text mask IoU %.4f" % s["mask_iou"]
+    return out
 
 
 def main():
@@ -178,7 +215,8 @@ def main():
         name = input_name(model)
         n_eval = a.eval if model != "ocr_det" else min(a.eval, 8)
         calib = make_inputs(model, a.calib, 1)
-        evals = make_inputs(model, n_eval, 2)
+        labels = []
+        evals = make_inputs(model, n_eval, 2, labels)
         cdir = os.path.join(work, "calib")
         os.makedirs(cdir, exist_ok=True)
         for i, x in enumerate(calib):
@@ -189,15 +227,22 @@ def main():
                    cdir, "--method", a.method, "--out", qdir] + a.extra.split())
         print(log.strip())
         classifier = model != "ocr_det"
+        kind = "classifier" if classifier else "detector"
+        got_by = {}
         for engine in a.engines.split(","):
             ref = outputs(engine, fp32, name, evals, work, "fp32", not classifier)
             got = outputs(engine, os.path.join(qdir, "model.onnx"), name, evals, work, "int8",
                           not classifier)
-            s = stats(ref, got, classifier)
+            got_by[engine] = got
+            s = stats(ref, got, kind, labels)
             report["%s/%s" % (model, engine)] = s
-            print("%-13s %-5s %-10s n=%-3d max rel %.4f  mean rel %.4f  cosine %.6f%s" % (
-                model, engine, a.method, len(evals), s["max_rel"], s["mean_rel"], s["cosine"],
-                "  top-1 agreement %.1f%%" % (100 * s["top1"]) if classifier else ""), flush=True)
+            print("%-13s %-5s %-10s n=%-3d %s" % (model, engine, a.method, len(evals), describe(s)),
+                  flush=True)
+        if len(got_by) == 2:
+            x, y = got_by.values()
+            s = stats(x, y, kind, [])
+            report["%s/skiff_vs_ort_int8" % model] = s
+            print("%-13s int8 skiff vs ort: %s" % (model, describe(s)), flush=True)
     with open(os.path.join(a.work, "report_%s.json" % a.method), "w") as f:
         json.dump(report, f, indent=1)
 

@@ -37,7 +37,7 @@
 typedef struct quant_opts {
     const char *model, *calib, *method, *percentile, *out, *exclude, *max_samples, *threads;
     const char *ranges;
-    const char *per_tensor, *reduce_range, *keep_first_last, *quiet;
+    const char *per_tensor, *reduce_range, *keep_first_last, *float_outputs, *quiet;
 } quant_opts;
 
 /* The flag table: name, where it goes, value name (NULL: a switch), default,
@@ -64,6 +64,8 @@ static const struct {
      "comma-separated nodes (names or first outputs) kept fp32"},
     {"keep_first_last", offsetof(quant_opts, keep_first_last), NULL, NULL,
      "keep the first and the last quantizable node fp32"},
+    {"float_outputs", offsetof(quant_opts, float_outputs), NULL, NULL,
+     "leave the quantized nodes' outputs float32: only their inputs are quantized"},
     {"per_tensor", offsetof(quant_opts, per_tensor), NULL, NULL,
      "one weight scale per tensor instead of per output channel"},
     {"reduce_range", offsetof(quant_opts, reduce_range), NULL, NULL,
@@ -810,6 +812,7 @@ int skiff__cmd_quantize(int argc, char **argv)
     skiff__qdq_opts qo = {.per_channel = !flag_on(sw, "per_tensor"),
                           .reduce_range = flag_on(sw, "reduce_range"),
                           .keep_first_last = flag_on(sw, "keep_first_last"),
+                          .quantize_outputs = !flag_on(sw, "float_outputs"),
                           .exclude = o.exclude};
     skiff_status_t *st = skiff__read_file(src, &bytes, &nbytes);
     if (!st)

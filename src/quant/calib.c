@@ -19,6 +19,9 @@
 
 #include "quant.h"
 
+/* The share of |x| (in %) the entropy method always keeps unclipped. */
+#define SKIFF__CALIB_ENTROPY_KEEP 99.9
+
 static const char *const method_names[] = {"minmax", "percentile", "entropy"};
 
 bool skiff__calib_method_parse(const char *s, skiff__calib_method *out)
@@ -202,6 +205,11 @@ void skiff__calib_range(const skiff__calib *c, skiff__calib_method m, double per
              * 32 KiB */
             double p[SKIFF__CALIB_BINS], q[SKIFF__CALIB_BINS];
             t = entropy_threshold(c, lo < 0 ? 128 : 255, p, q);
+            /* floor: the KL criterion, fitted on a few samples' sparse
+             * histograms, clipped half of some tensors' values (all of a
+             * tensor lying away from 0); it may clip 0.1% at most */
+            double floor_t = percentile_threshold(c, SKIFF__CALIB_ENTROPY_KEEP);
+            t = t < floor_t ? floor_t : t;
         }
         lo = lo < -t ? -t : lo;
         hi = hi > t ? t : hi;

@@ -429,22 +429,69 @@ static bool candidate(skiff__qdq *q, size_t i, skiff__qnode *qn, const char **wh
     return true;
 }
 
-static skiff_status_t *add_tensor(skiff__qdq *q, const char *name, int *out_index)
+/* Adds an activation to calibrate (once); all: every reader of it reads
+ * it through its QuantizeLinear -> DequantizeLinear, not only quantized
+ * nodes. */
+static skiff_status_t *add_tensor(skiff__qdq *q, const char *name, bool all, int *out_index)
 {
     for (int i = 0; i < q->n_tensors; i++)
         if (!strcmp(q->tensors[i], name)) {
+            q->all_readers[i] |= all;
             *out_index = i;
             return NULL;
         }
     const char **t = skiff__qdq_alloc(q, sizeof(char *) * (size_t)(q->n_tensors + 1));
-    if (!t)
+    bool *a = skiff__qdq_alloc(q, sizeof(bool) * (size_t)(q->n_tensors + 1));
+    if (!t || !a)
         return SKIFF__QDQ_OOM();
-    if (q->n_tensors)
+    if (q->n_tensors) {
         memcpy(t, q->tensors, sizeof(char *) * (size_t)q->n_tensors);
+        memcpy(a, q->all_readers, sizeof(bool) * (size_t)q->n_tensors);
+    }
     t[q->n_tensors] = name;
+    a[q->n_tensors] = all;
     q->tensors = t;
+    q->all_readers = a;
     *out_index = q->n_tensors++;
     return NULL;
+}
+
+/* The working nodes reading a name: how many, and the last one's index. */
+static int node_readers(const skiff__qdq *q, const char *name, size_t *out_last)
+{
+    int count = 0;
+    for (size_t i = 0; i < q->n_nodes; i++)
+        for (size_t k = 0; k < q->nodes[i]->n_input; k++)
+            if (q->nodes[i]->input[k] && !strcmp(q->nodes[i]->input[k], name)) {
+                count++;
+                *out_last = i;
+            }
+    return count;
+}
+
+/* With quantized outputs, the tensor after a quantized node that gets the
+ * pair: its output, or, where a Relu or Clip is that output's only reader,
+ * the activation's output (ONNX Runtime drops such an activation in front of
+ * a QuantizeLinear whose range it covers, and fuses the rest into
+ * QLinearConv / QLinearMatMul). NULL: nothing reads the output. */
+static const char *output_target(const skiff__qdq *q, const Onnx__NodeProto *n)
+{
+    if (!n->n_output || !n->output[0] || !n->output[0][0])
+        return NULL;
+    const char *y = n->output[0];
+    size_t at = 0;
+    if (node_readers(q, y, &at) != 1)
+        return node_readers(q, y, &at) ? y : NULL;
+    const Onnx__GraphProto *g = q->mp->graph;
+    for (size_t i = 0; i < g->n_output; i++)
+        if (g->output[i]->name && !strcmp(g->output[i]->name, y))
+            return y;
+    const Onnx__NodeProto *r = q->nodes[at];
+    if (onnx_domain(r->domain) && r->op_type &&
+        (!strcmp(r->op_type, "Relu") || !strcmp(r->op_type, "Clip")) && r->n_output == 1 &&
+        r->output[0] && r->output[0][0] && node_readers(q, r->output[0], &at) > 0)
+        return r->output[0];
+    return y;
 }
 
 static skiff_status_t *plan(skiff__qdq *q)
@@ -486,8 +533,116 @@ static skiff_status_t *plan(skiff__qdq *q)
     q->qn = all + first;
     q->n_qn = last > first ? last - first : 0;
     for (int k = 0; k < q->n_qn && !st; k++)
-        st = add_tensor(q, q->nodes[q->qn[k].node]->input[0], &q->qn[k].act);
+        st = add_tensor(q, q->nodes[q->qn[k].node]->input[0], false, &q->qn[k].act);
+    for (int k = 0; k < q->n_qn && !st && q->opts.quantize_outputs; k++) {
+        const char *t = output_target(q, q->nodes[q->qn[k].node]);
+        int ignored;
+        if (t)
+            st = add_tensor(q, t, true, &ignored);
+    }
     return st;
+}
+
+static int readers(const skiff__qdq *q, const char *name);
+
+/* ---- BatchNormalization folded into the Conv before it ------------------- */
+
+/* A constant float32 vector of m values held in the model, or NULL. */
+static const float *const_vec(skiff__qdq *q, const char *name, int64_t m)
+{
+    const Onnx__TensorProto *t = find_const(q, name);
+    const char *why;
+    if (!t || t->n_dims != 1 || t->dims[0] != m)
+        return NULL;
+    return tensor_f32(q, t, &why);
+}
+
+/* Conv -> BatchNormalization (inference form, constant statistics, the
+ * Conv's output read by nothing else) becomes one Conv with the scale in its
+ * weights and the shift in its bias, as ONNX Runtime's quantizer prepares a
+ * model: quantizing the Conv's output before a per-channel scale would give
+ * the channels the normalisation enlarges the error of the largest, and the
+ * weights are quantized per channel after the scale either way. */
+static skiff_status_t *fold_batchnorm(skiff__qdq *q)
+{
+    int folded = 0;
+    for (size_t i = 0; i < q->n_nodes; i++) {
+        Onnx__NodeProto *c = q->nodes[i];
+        size_t at = 0;
+        if (!onnx_domain(c->domain) || !c->op_type || strcmp(c->op_type, "Conv") ||
+            c->n_input < 2 || c->n_output != 1 || !c->output[0] ||
+            node_readers(q, c->output[0], &at) != 1 || readers(q, c->output[0]) != 1)
+            continue;
+        const Onnx__NodeProto *bn = q->nodes[at];
+        if (!onnx_domain(bn->domain) || !bn->op_type || strcmp(bn->op_type, "BatchNormalization") ||
+            bn->n_input != 5 || strcmp(bn->input[0], c->output[0]) || bn->n_output < 1 ||
+            !bn->output[0] || !bn->output[0][0])
+            continue;
+        bool extra_out = false;
+        for (size_t o = 1; o < bn->n_output; o++)
+            extra_out |= bn->output[o] && bn->output[o][0];
+        const Onnx__AttributeProto *tm = skiff__qdq_attr(bn, "training_mode");
+        const Onnx__TensorProto *w = find_const(q, c->input[1]);
+        const char *why;
+        if (extra_out || (tm && tm->i) || !w || w->n_dims < 3 || !tensor_f32_ok(w, &why) ||
+            readers(q, c->input[1]) != 1)
+            continue;
+        int64_t m = w->dims[0], per = tensor_numel(w) / (m ? m : 1);
+        const float *gamma = const_vec(q, bn->input[1], m), *beta = const_vec(q, bn->input[2], m);
+        const float *mean = const_vec(q, bn->input[3], m), *var = const_vec(q, bn->input[4], m);
+        const float *bias = NULL;
+        bool has_bias = c->n_input >= 3 && c->input[2] && c->input[2][0];
+        if (has_bias && !(bias = const_vec(q, c->input[2], m)))
+            continue;
+        if (!gamma || !beta || !mean || !var)
+            continue;
+        const Onnx__AttributeProto *ea = skiff__qdq_attr(bn, "epsilon");
+        double eps = ea && ea->has_f ? ea->f : 1e-5;
+        float *wv = tensor_f32(q, w, &why);
+        float *bv = skiff__qdq_alloc(q, sizeof(float) * (size_t)(m + 1));
+        if (!wv || !bv)
+            return SKIFF__QDQ_OOM();
+        for (int64_t k = 0; k < m; k++) {
+            double sc = gamma[k] / sqrt((double)var[k] + eps);
+            for (int64_t e = 0; e < per; e++)
+                wv[k * per + e] = (float)(wv[k * per + e] * sc);
+            bv[k] = (float)(((bias ? bias[k] : 0) - mean[k]) * sc + beta[k]);
+        }
+        const char *wn = skiff__qdq_unique_name(q, skiff__qdq_strf(q, "%s_bn", c->input[1]));
+        const char *bname = skiff__qdq_unique_name(
+            q, skiff__qdq_strf(q, "%s_bias_bn", c->name && c->name[0] ? c->name : c->output[0]));
+        Onnx__TensorProto *wt =
+            wn ? skiff__qdq_tensor_new(q, wn, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, (int)w->n_dims,
+                                       w->dims, wv, sizeof(float) * (size_t)(m * per))
+               : NULL;
+        Onnx__TensorProto *bt =
+            bname ? skiff__qdq_tensor_new(q, bname, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 1, &m, bv,
+                                          sizeof(float) * (size_t)m)
+                  : NULL;
+        char **in = skiff__qdq_alloc(q, sizeof(char *) * 4);
+        char **out = skiff__qdq_alloc(q, sizeof(char *) * 2);
+        skiff_status_t *st;
+        if (!wt || !bt || !in || !out)
+            return SKIFF__QDQ_OOM();
+        if ((st = skiff__qdq_add_init(q, wt)) || (st = skiff__qdq_add_init(q, bt)))
+            return st;
+        in[0] = c->input[0];
+        in[1] = (char *)wn;
+        in[2] = (char *)bname;
+        out[0] = bn->output[0];
+        c->input = in;
+        c->n_input = 3;
+        c->output = out;
+        c->n_output = 1;
+        memmove(q->nodes + at, q->nodes + at + 1, sizeof(*q->nodes) * (q->n_nodes - at - 1));
+        q->n_nodes--;
+        folded++;
+    }
+    return folded ? skiff__qdq_add_note(q,
+                                        "folded %d BatchNormalization node%s into the Conv "
+                                        "before %s",
+                                        folded, folded == 1 ? "" : "s", folded == 1 ? "it" : "them")
+                  : NULL;
 }
 
 /* ---- opening ---------------------------------------------------------------- */
@@ -597,7 +752,7 @@ skiff_status_t *skiff__qdq_open(const void *data, size_t size, const skiff__qdq_
         if (st)
             goto fail;
     }
-    if ((st = check_exclude(q)) || (st = plan(q)))
+    if ((st = fold_batchnorm(q)) || (st = check_exclude(q)) || (st = plan(q)))
         goto fail;
     *out = q;
     return NULL;
@@ -680,7 +835,17 @@ static skiff_status_t *pack(skiff__qdq *q, Onnx__NodeProto **nodes, size_t n_nod
     return NULL;
 }
 
-/* The original initializers and the conversion's, minus those in drop. */
+static bool graph_input(const skiff__qdq *q, const char *name)
+{
+    const Onnx__GraphProto *g = q->mp->graph;
+    for (size_t i = 0; i < g->n_input; i++)
+        if (g->input[i]->name && !strcmp(g->input[i]->name, name))
+            return true;
+    return false;
+}
+
+/* The original initializers and the conversion's, minus those in drop and
+ * those nothing reads any more (weights a fold replaced). */
 static Onnx__TensorProto **init_list(skiff__qdq *q, size_t extra, size_t *out_n,
                                      const char *const *drop, size_t n_drop)
 {
@@ -694,7 +859,7 @@ static Onnx__TensorProto **init_list(skiff__qdq *q, size_t extra, size_t *out_n,
         size_t count = pass ? q->n_inits : g->n_initializer;
         for (size_t i = 0; i < count; i++) {
             Onnx__TensorProto *t = pass ? q->inits[i] : g->initializer[i];
-            bool dropped = false;
+            bool dropped = t->name && readers(q, t->name) == 0 && !graph_input(q, t->name);
             for (size_t d = 0; d < n_drop && !dropped; d++)
                 dropped = t->name && !strcmp(t->name, drop[d]);
             if (!dropped)
@@ -872,105 +1037,158 @@ static skiff_status_t *quantize_weights(skiff__qdq *q, const skiff__qnode *qn, f
     return st;
 }
 
+/* The state of one write: the node and initializer lists being built and
+ * each activation's pair. */
+typedef struct wstate {
+    Onnx__NodeProto **nodes;
+    size_t n_nodes;
+    Onnx__TensorProto **extra;
+    size_t n_extra;
+    const char **act_dq; /* the DequantizeLinear output of each activation, once made */
+    float *act_scale;
+} wstate;
+
+static int tensor_index(const skiff__qdq *q, const char *name)
+{
+    for (int t = 0; name && t < q->n_tensors; t++)
+        if (!strcmp(q->tensors[t], name))
+            return t;
+    return -1;
+}
+
+/* Appends activation t's QuantizeLinear -> DequantizeLinear (uint8 with the
+ * range's scale and zero point). */
+static skiff_status_t *emit_pair(skiff__qdq *q, wstate *w, int t, float lo, float hi)
+{
+    const char *x = q->tensors[t];
+    float scale;
+    uint8_t zp;
+    skiff__quant_params_u8(lo, hi, &scale, &zp);
+    const char *sn = skiff__qdq_unique_name(q, skiff__qdq_strf(q, "%s_scale", x));
+    const char *zn = skiff__qdq_unique_name(q, skiff__qdq_strf(q, "%s_zero_point", x));
+    const char *qo = skiff__qdq_unique_name(q, skiff__qdq_strf(q, "%s_QuantizeLinear_Output", x));
+    const char *dqo =
+        skiff__qdq_unique_name(q, skiff__qdq_strf(q, "%s_DequantizeLinear_Output", x));
+    const char *qname = skiff__qdq_unique_name(q, skiff__qdq_strf(q, "%s_QuantizeLinear", x));
+    const char *dqname = skiff__qdq_unique_name(q, skiff__qdq_strf(q, "%s_DequantizeLinear", x));
+    if (!sn || !zn || !qo || !dqo || !qname || !dqname)
+        return SKIFF__QDQ_OOM();
+    Onnx__TensorProto *ts = skiff__qdq_tensor_new(q, sn, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 0,
+                                                  NULL, &scale, sizeof(scale));
+    Onnx__TensorProto *tz =
+        skiff__qdq_tensor_new(q, zn, ONNX__TENSOR_PROTO__DATA_TYPE__UINT8, 0, NULL, &zp, 1);
+    const char *qin[3] = {x, sn, zn}, *dqin[3] = {qo, sn, zn};
+    Onnx__NodeProto *qnode = skiff__qdq_node(q, "QuantizeLinear", qname, qin, 3, &qo, 1);
+    Onnx__NodeProto *dqnode = skiff__qdq_node(q, "DequantizeLinear", dqname, dqin, 3, &dqo, 1);
+    if (!ts || !tz || !qnode || !dqnode)
+        return SKIFF__QDQ_OOM();
+    w->extra[w->n_extra++] = ts;
+    w->extra[w->n_extra++] = tz;
+    w->nodes[w->n_nodes++] = qnode;
+    w->nodes[w->n_nodes++] = dqnode;
+    w->act_dq[t] = dqo;
+    w->act_scale[t] = scale;
+    return NULL;
+}
+
 skiff_status_t *skiff__qdq_write(skiff__qdq *q, const float *lo, const float *hi, uint8_t **out,
                                  size_t *out_size)
 {
     /* at most: every node, 2 per activation, 2 per quantized node */
     size_t cap = q->n_nodes + 2 * (size_t)q->n_tensors + 2 * (size_t)q->n_qn + 1;
-    Onnx__NodeProto **nodes = skiff__qdq_alloc(q, sizeof(*nodes) * cap);
-    Onnx__TensorProto **extra =
-        skiff__qdq_alloc(q, sizeof(*extra) * (8 * (size_t)q->n_qn + 2 * (size_t)q->n_tensors + 1));
+    wstate w = {0};
+    w.nodes = skiff__qdq_alloc(q, sizeof(*w.nodes) * cap);
+    w.extra = skiff__qdq_alloc(q, sizeof(*w.extra) *
+                                      (8 * (size_t)q->n_qn + 2 * (size_t)q->n_tensors + 1));
     const char **drop = skiff__qdq_alloc(q, sizeof(*drop) * (2 * (size_t)q->n_qn + 1));
-    const char **act_dq = skiff__qdq_alloc(q, sizeof(*act_dq) * ((size_t)q->n_tensors + 1));
-    float *act_scale = skiff__qdq_alloc(q, sizeof(float) * ((size_t)q->n_tensors + 1));
+    w.act_dq = skiff__qdq_alloc(q, sizeof(*w.act_dq) * ((size_t)q->n_tensors + 1));
+    w.act_scale = skiff__qdq_alloc(q, sizeof(float) * ((size_t)q->n_tensors + 1));
     int *qn_of = skiff__qdq_alloc(q, sizeof(int) * (q->n_nodes + 1));
-
-    if (!nodes || !extra || !drop || !act_dq || !act_scale || !qn_of)
+    if (!w.nodes || !w.extra || !drop || !w.act_dq || !w.act_scale || !qn_of)
         return SKIFF__QDQ_OOM();
-    size_t n_nodes = 0, n_extra = 0, n_drop = 0;
+    size_t n_drop = 0;
     for (size_t i = 0; i < q->n_nodes; i++)
         qn_of[i] = -1;
     for (int k = 0; k < q->n_qn; k++)
         qn_of[q->qn[k].node] = k;
     skiff_status_t *st = NULL;
+    /* graph inputs first */
+    const Onnx__GraphProto *g = q->mp->graph;
+    for (size_t i = 0; i < g->n_input && !st; i++) {
+        int t = tensor_index(q, g->input[i]->name);
+        if (t >= 0 && !w.act_dq[t])
+            st = emit_pair(q, &w, t, lo[t], hi[t]);
+    }
     for (size_t i = 0; i < q->n_nodes && !st; i++) {
         int k = qn_of[i];
-        if (k < 0) {
-            nodes[n_nodes++] = q->nodes[i];
-            continue;
-        }
-        const skiff__qnode *qn = &q->qn[k];
         const Onnx__NodeProto *orig = q->nodes[i];
-        const char *x = q->tensors[qn->act];
-        if (!act_dq[qn->act]) {
-            float scale;
-            uint8_t zp;
-            skiff__quant_params_u8(lo[qn->act], hi[qn->act], &scale, &zp);
-            act_scale[qn->act] = scale;
-            const char *sn = skiff__qdq_unique_name(q, skiff__qdq_strf(q, "%s_scale", x));
-            const char *zn = skiff__qdq_unique_name(q, skiff__qdq_strf(q, "%s_zero_point", x));
-            const char *qo =
-                skiff__qdq_unique_name(q, skiff__qdq_strf(q, "%s_QuantizeLinear_Output", x));
-            const char *dqo =
-                skiff__qdq_unique_name(q, skiff__qdq_strf(q, "%s_DequantizeLinear_Output", x));
-            const char *qname =
-                skiff__qdq_unique_name(q, skiff__qdq_strf(q, "%s_QuantizeLinear", x));
-            const char *dqname =
-                skiff__qdq_unique_name(q, skiff__qdq_strf(q, "%s_DequantizeLinear", x));
-            if (!sn || !zn || !qo || !dqo || !qname || !dqname)
-                return SKIFF__QDQ_OOM();
-            Onnx__TensorProto *ts = skiff__qdq_tensor_new(
-                q, sn, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 0, NULL, &scale, sizeof(scale));
-            Onnx__TensorProto *tz =
-                skiff__qdq_tensor_new(q, zn, ONNX__TENSOR_PROTO__DATA_TYPE__UINT8, 0, NULL, &zp, 1);
-            const char *qin[3] = {x, sn, zn}, *dqin[3] = {qo, sn, zn};
-            Onnx__NodeProto *qnode = skiff__qdq_node(q, "QuantizeLinear", qname, qin, 3, &qo, 1);
-            Onnx__NodeProto *dqnode =
-                skiff__qdq_node(q, "DequantizeLinear", dqname, dqin, 3, &dqo, 1);
-            if (!ts || !tz || !qnode || !dqnode)
-                return SKIFF__QDQ_OOM();
-            extra[n_extra++] = ts;
-            extra[n_extra++] = tz;
-            nodes[n_nodes++] = qnode;
-            nodes[n_nodes++] = dqnode;
-            act_dq[qn->act] = dqo;
+        /* the inputs read through a pair: a quantized node's input 0, and
+         * every input that is an activation with all readers */
+        char **in = NULL;
+        for (size_t j = 0; j < orig->n_input && !st; j++) {
+            int t = tensor_index(q, orig->input[j]);
+            if (t < 0 || !(q->all_readers[t] || (k >= 0 && j == 0)))
+                continue;
+            if (!w.act_dq[t] && (st = emit_pair(q, &w, t, lo[t], hi[t])))
+                break;
+            if (!in) {
+                in = skiff__qdq_alloc(q, sizeof(char *) * (orig->n_input + 1));
+                if (!in)
+                    return SKIFF__QDQ_OOM();
+                memcpy(in, orig->input, sizeof(char *) * orig->n_input);
+            }
+            in[j] = (char *)w.act_dq[t];
         }
-        wq_out wo = {0}, bo = {0};
-        bool bias_done = false;
-        if ((st = quantize_weights(q, qn, act_scale[qn->act], &wo, &bo, &bias_done)))
+        if (st)
             break;
-        Onnx__NodeProto *copy = skiff__qdq_alloc(q, sizeof(*copy));
-        char **in = skiff__qdq_alloc(q, sizeof(char *) * (orig->n_input + 1));
-        if (!copy || !in)
-            return SKIFF__QDQ_OOM();
-        *copy = *orig;
-        memcpy(in, orig->input, sizeof(char *) * orig->n_input);
-        in[0] = (char *)act_dq[qn->act];
-        in[1] = wo.dq->output[0];
-        nodes[n_nodes++] = wo.dq;
-        for (int t = 0; t < 3; t++)
-            extra[n_extra++] = wo.t[t];
-        if (bias_done) {
-            in[qn->bias] = bo.dq->output[0];
-            nodes[n_nodes++] = bo.dq;
-            for (int t = 0; t < 3; t++)
-                extra[n_extra++] = bo.t[t];
+        Onnx__NodeProto *emit = q->nodes[i];
+        if (in || k >= 0) {
+            emit = skiff__qdq_alloc(q, sizeof(*emit));
+            if (!emit)
+                return SKIFF__QDQ_OOM();
+            *emit = *orig;
+            if (in)
+                emit->input = in;
         }
-        copy->input = in;
-        nodes[n_nodes++] = copy;
-        /* the float weights (and bias) go when nothing else reads them */
-        if (readers(q, orig->input[1]) == 1)
-            drop[n_drop++] = orig->input[1];
-        if (bias_done && readers(q, orig->input[qn->bias]) == 1)
-            drop[n_drop++] = orig->input[qn->bias];
+        if (k >= 0) {
+            const skiff__qnode *qn = &q->qn[k];
+            wq_out wo = {0}, bo = {0};
+            bool bias_done = false;
+            if ((st = quantize_weights(q, qn, w.act_scale[qn->act], &wo, &bo, &bias_done)))
+                break;
+            emit->input[1] = wo.dq->output[0];
+            w.nodes[w.n_nodes++] = wo.dq;
+            for (int t = 0; t < 3; t++)
+                w.extra[w.n_extra++] = wo.t[t];
+            if (bias_done) {
+                emit->input[qn->bias] = bo.dq->output[0];
+                w.nodes[w.n_nodes++] = bo.dq;
+                for (int t = 0; t < 3; t++)
+                    w.extra[w.n_extra++] = bo.t[t];
+            }
+            /* the float weights (and bias) go when nothing else reads them */
+            if (readers(q, orig->input[1]) == 1)
+                drop[n_drop++] = orig->input[1];
+            if (bias_done && readers(q, orig->input[qn->bias]) == 1)
+                drop[n_drop++] = orig->input[qn->bias];
+        }
+        w.nodes[w.n_nodes++] = emit;
+        for (size_t o = 0; o < orig->n_output && !st; o++) {
+            int t = tensor_index(q, orig->output[o]);
+            if (t >= 0 && !w.act_dq[t])
+                st = emit_pair(q, &w, t, lo[t], hi[t]);
+        }
     }
     if (st)
         return st;
     /* Constant nodes whose value was dropped */
-    size_t kept = 0;
+    Onnx__NodeProto **nodes = w.nodes;
+    size_t n_nodes = w.n_nodes, n_extra = w.n_extra, kept = 0;
+    Onnx__TensorProto **extra = w.extra;
     for (size_t i = 0; i < n_nodes; i++) {
         const Onnx__NodeProto *n = nodes[i];
-        bool gone = false;
+        bool gone = n->op_type && !strcmp(n->op_type, "Constant") && n->n_output == 1 &&
+                    readers(q, n->output[0]) == 0;
         if (n->op_type && !strcmp(n->op_type, "Constant") && n->n_output == 1)
             for (size_t d = 0; d < n_drop && !gone; d++)
                 gone = !strcmp(n->output[0], drop[d]);
@@ -984,6 +1202,5 @@ skiff_status_t *skiff__qdq_write(skiff__qdq *q, const float *lo, const float *hi
         return SKIFF__QDQ_OOM();
     memcpy(inits + n_inits, extra, sizeof(*extra) * n_extra);
     n_inits += n_extra;
-    const Onnx__GraphProto *g = q->mp->graph;
     return pack(q, nodes, n_nodes, inits, n_inits, g->output, g->n_output, out, out_size);
 }

@@ -80,6 +80,10 @@ typedef struct skiff__qdq_opts {
     /* the first and the last quantizable node (in the model's node order)
      * stay float32 */
     bool keep_first_last;
+    /* also quantize each quantized node's output (or, where a Relu or Clip
+     * is its only reader, that activation's output) for every reader: the
+     * layout ONNX Runtime fuses into QLinearConv / QLinearMatMul */
+    bool quantize_outputs;
     /* comma-separated node names (or their first output's name) that stay
      * float32; borrowed; NULL for none */
     const char *exclude;

@@ -31,6 +31,7 @@ struct skiff__qdq {
     skiff__qnode *qn;
     int n_qn;
     const char **tensors; /* activations to calibrate (borrowed names) */
+    bool *all_readers;    /* per activation: every reader goes through its pair */
     int n_tensors;
     char **notes;
     int n_notes;
