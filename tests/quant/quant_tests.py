@@ -92,8 +92,9 @@ def with_unsupported(rng):
 
 
 def old_opset(rng):
-    """Opset 9 (as paddle2onnx writes): weights in Constant nodes, Clip with
-    attributes, Softmax with the 2-D coercion on a rank-2 input."""
+    """Opset 9 (as paddle2onnx writes): weights in Constant nodes, a
+    BatchNormalization after the Conv, Clip with attributes, Softmax with the
+    2-D coercion on a rank-2 input."""
     w1 = helper.make_tensor("w1v", TensorProto.FLOAT, [6, 3, 3, 3],
                             rng.normal(0, 0.3, 162).astype(np.float32))
     w2 = helper.make_tensor("w2v", TensorProto.FLOAT, [6, 4],
@@ -101,7 +102,9 @@ def old_opset(rng):
     nodes = [
         helper.make_node("Constant", [], ["w1"], name="cw1", value=w1),
         helper.make_node("Constant", [], ["w2"], name="cw2", value=w2),
-        helper.make_node("Conv", ["x", "w1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+        helper.make_node("Conv", ["x", "w1"], ["c0"], name="conv1", pads=[1, 1, 1, 1]),
+        helper.make_node("BatchNormalization", ["c0", "g", "b", "mu", "var"], ["c1"], name="bn1",
+                         epsilon=1e-3),
         helper.make_node("Clip", ["c1"], ["r1"], name="clip1", min=0.0, max=6.0),
         helper.make_node("GlobalAveragePool", ["r1"], ["p"], name="pool"),
         helper.make_node("Flatten", ["p"], ["f"], name="flatten"),
@@ -110,7 +113,9 @@ def old_opset(rng):
     ]
     g = helper.make_graph(
         nodes, "old", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 10, 10])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])])
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
+        [init("g", rng.uniform(0.2, 3, 6)), init("b", rng.normal(0, 0.5, 6)),
+         init("mu", rng.normal(0, 0.5, 6)), init("var", rng.uniform(0.1, 2, 6))])
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 9)])
 
 
@@ -285,13 +290,16 @@ def main():
         calib_dirs(ocal, rng, (4, 3, 10, 10), 8)
         out = os.path.join(work, "q_old")
         r = run([skiff, "quantize", "--model", osrc, "--calib", ocal, "--out", out])
-        check(r.returncode == 0 and "converted the model from opset 9 to opset 13" in r.stderr,
-              "opset 9 model converted to opset 13")
+        check(r.returncode == 0 and "converted the model from opset 9 to opset 13" in r.stderr and
+              "folded 1 BatchNormalization node into the Conv before it" in r.stderr,
+              "opset 9 model converted to opset 13, its BatchNormalization folded")
         if r.returncode == 0:
             m, _ = inits_of(os.path.join(out, "model.onnx"))
             check(m.opset_import[0].version == 13 and
                   not any(n.op_type == "Constant" and n.output[0] in ("w1", "w2")
-                          for n in m.graph.node), "opset 13, weight Constants replaced")
+                          for n in m.graph.node) and
+                  not any(n.op_type == "BatchNormalization" for n in m.graph.node),
+                  "opset 13, weight Constants and the BatchNormalization replaced")
             ox = rng.normal(0, 1, (3, 3, 10, 10)).astype(np.float32)
             close(skiff_out(skiff, osrc, ox, work, "o32"), skiff_out(skiff, out, ox, work, "o8"),
                   "opset 9 model: int8 vs fp32", 0.10)
