@@ -152,6 +152,15 @@ static bool classify(const Onnx__NodeProto *n, int from, conv_kind *out)
     return false;
 }
 
+/* A name to build a node's new names from: its name, its first output, or
+ * "node" (a fuzzed model's node may have neither). */
+static const char *base_name(const Onnx__NodeProto *n)
+{
+    if (n->name && n->name[0])
+        return n->name;
+    return n->n_output && n->output[0] && n->output[0][0] ? n->output[0] : "node";
+}
+
 /* The node's attributes without those named in `drop` (NULL-terminated). */
 static skiff_status_t *drop_attrs(skiff__qdq *q, Onnx__NodeProto *n, const char *const *drop)
 {
@@ -193,8 +202,7 @@ static skiff_status_t *set_inputs(skiff__qdq *q, Onnx__NodeProto *n, const char 
 static const char *const_ints(skiff__qdq *q, const Onnx__NodeProto *n, const char *what,
                               const int64_t *v, size_t count)
 {
-    const char *name = skiff__qdq_unique_name(
-        q, skiff__qdq_strf(q, "%s_%s", n->name && n->name[0] ? n->name : n->output[0], what));
+    const char *name = skiff__qdq_unique_name(q, skiff__qdq_strf(q, "%s_%s", base_name(n), what));
     int64_t d = (int64_t)count;
     Onnx__TensorProto *t =
         name ? skiff__qdq_tensor_new(q, name, ONNX__TENSOR_PROTO__DATA_TYPE__INT64, 1, &d, v,
@@ -205,8 +213,7 @@ static const char *const_ints(skiff__qdq *q, const Onnx__NodeProto *n, const cha
 
 static const char *const_float(skiff__qdq *q, const Onnx__NodeProto *n, const char *what, float v)
 {
-    const char *name = skiff__qdq_unique_name(
-        q, skiff__qdq_strf(q, "%s_%s", n->name && n->name[0] ? n->name : n->output[0], what));
+    const char *name = skiff__qdq_unique_name(q, skiff__qdq_strf(q, "%s_%s", base_name(n), what));
     Onnx__TensorProto *t =
         name ? skiff__qdq_tensor_new(q, name, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 0, NULL, &v,
                                      sizeof(v))
@@ -248,6 +255,8 @@ static int declared_rank(const skiff__qdq *q, const char *name)
 static skiff_status_t *convert_softmax(skiff__qdq *q, size_t at, size_t *inserted)
 {
     Onnx__NodeProto *n = q->nodes[at];
+    if (n->n_input < 1 || n->n_output < 1 || !n->input[0] || !n->output[0])
+        return NULL; /* malformed: the loader refuses it with its own message */
     const Onnx__AttributeProto *a = skiff__qdq_attr(n, "axis");
     int64_t axis = a ? a->i : 1;
     int rank = declared_rank(q, n->input[0]);
@@ -260,7 +269,7 @@ static skiff_status_t *convert_softmax(skiff__qdq *q, size_t at, size_t *inserte
     if (rank > 0 && (axis == rank - 1 || axis == -1))
         return skiff__qdq_set_attr_int(q, n, "axis", -1);
     /* Flatten(x, axis) -> op(axis = 1) -> Reshape(., Shape(x)) */
-    const char *base = n->name && n->name[0] ? n->name : n->output[0];
+    const char *base = base_name(n);
     const char *flat = skiff__qdq_unique_name(q, skiff__qdq_strf(q, "%s_flat", base));
     const char *shape = skiff__qdq_unique_name(q, skiff__qdq_strf(q, "%s_in_shape", base));
     const char *mid = skiff__qdq_unique_name(q, skiff__qdq_strf(q, "%s_2d", base));

@@ -296,6 +296,24 @@ static bool tensor_f32_ok(const Onnx__TensorProto *t, const char **why)
     return true;
 }
 
+/* Whether every value of a float32 tensor that tensor_f32_ok accepted is
+ * finite (a NaN or infinite weight has no int8 value). */
+static bool tensor_finite(const Onnx__TensorProto *t)
+{
+    size_t n = (size_t)tensor_numel(t);
+    const uint8_t *raw = t->has_raw_data ? t->raw_data.data : NULL;
+    for (size_t i = 0; i < n; i++) {
+        float v;
+        if (raw)
+            memcpy(&v, raw + 4 * i, 4);
+        else
+            v = t->float_data[i];
+        if (!isfinite(v))
+            return false;
+    }
+    return true;
+}
+
 /* A float32 tensor's values as a new array (freed with q); NULL with *why
  * set when it is not float32 data held in the model or memory ran out. */
 static float *tensor_f32(skiff__qdq *q, const Onnx__TensorProto *t, const char **why)
@@ -309,8 +327,9 @@ static float *tensor_f32(skiff__qdq *q, const Onnx__TensorProto *t, const char *
         return NULL;
     }
     /* raw_data is little-endian float32, as on every CPU skiff runs on */
-    memcpy(v, t->has_raw_data ? (const void *)t->raw_data.data : (const void *)t->float_data,
-           n * 4);
+    if (n)
+        memcpy(v, t->has_raw_data ? (const void *)t->raw_data.data : (const void *)t->float_data,
+               n * 4);
     return v;
 }
 
@@ -360,13 +379,16 @@ static const char *node_label(const Onnx__NodeProto *n)
     return n->n_output && n->output[0] ? n->output[0] : "";
 }
 
-/* Is this node one with float32 weights (a constant input of rank 2 or
- * more)? Those that stay float32 get a note. */
+/* Is this node one with float32 weights (a constant input with two dims
+ * or more over 1)? Those that stay float32 get a note. */
 static bool has_weights(const skiff__qdq *q, const Onnx__NodeProto *n)
 {
     for (size_t k = 0; k < n->n_input; k++) {
         const Onnx__TensorProto *t = find_const(q, n->input[k]);
-        if (t && t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT && t->n_dims >= 2)
+        int big = 0; /* dims over 1: a [1, C, 1, 1] bias is no weight matrix */
+        for (size_t d = 0; t && d < t->n_dims; d++)
+            big += t->dims[d] > 1;
+        if (t && t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT && big >= 2)
             return true;
     }
     return false;
@@ -409,6 +431,10 @@ static bool candidate(skiff__qdq *q, size_t i, skiff__qnode *qn, const char **wh
     }
     if (!tensor_f32_ok(w, why))
         return false;
+    if (!tensor_finite(w)) {
+        *why = "its weights hold NaN or infinite values";
+        return false;
+    }
     if (gemm) {
         const Onnx__AttributeProto *ta = skiff__qdq_attr(n, "transA");
         const Onnx__AttributeProto *tb = skiff__qdq_attr(n, "transB");
@@ -994,8 +1020,11 @@ static skiff_status_t *quantize_weights(skiff__qdq *q, const skiff__qnode *qn, f
         for (int64_t c = 1; c < nch; c++)
             scale[c] = scale[0];
     }
-    for (int64_t c = 0; c < nch; c++)
-        scale[c] = scale[c] > 0 && isfinite(scale[c]) ? scale[c] / qmax : 1.0f;
+    for (int64_t c = 0; c < nch; c++) {
+        /* amax / qmax can underflow to 0 (denormal weights): scale 1 then */
+        float sc = scale[c] / qmax;
+        scale[c] = sc > 0 && isfinite(sc) ? sc : 1.0f;
+    }
     for (int64_t o = 0; o < outer; o++)
         for (int64_t c = 0; c < nch; c++)
             for (int64_t i = 0; i < inner; i++) {
