@@ -68,8 +68,9 @@ static const struct {
      "leave the quantized nodes' outputs float32: only their inputs are quantized"},
     {"per_tensor", offsetof(quant_opts, per_tensor), NULL, NULL,
      "one weight scale per tensor instead of per output channel"},
-    {"reduce_range", offsetof(quant_opts, reduce_range), NULL, NULL,
-     "7-bit weights ([-63, 63]) for CPUs without VNNI"},
+    {"reduce_range", offsetof(quant_opts, reduce_range), NULL, "true",
+     "7-bit weights ([-63, 63]): int8 kernels of CPUs without VNNI (ONNX Runtime's on AVX2) "
+     "saturate on the full range; --reduce_range=false for [-127, 127]"},
     {"max_samples", offsetof(quant_opts, max_samples), "N", "0",
      "use at most N samples, 0 to 1000000 (0: all)"},
     {"ranges", offsetof(quant_opts, ranges), "FILE", NULL,
@@ -699,6 +700,8 @@ int skiff__cmd_quantize(int argc, char **argv)
 {
     quant_opts o;
     bool sw[N_FLAGS] = {0};
+    for (size_t k = 0; k < N_FLAGS; k++)
+        sw[k] = !flags[k].value && flags[k].def && !strcmp(flags[k].def, "true");
     int prc = parse_args(argc, argv, &o, sw);
     if (prc >= 0)
         return prc;

@@ -217,8 +217,14 @@ def main():
             deq = wq.astype(np.float32) * ws.reshape(shape)
             check(wq.dtype == np.int8 and ws.shape == (wq.shape[axis],) and
                   np.all(np.abs(deq - f[w]) <= ws.reshape(shape) / 2 + 1e-7) and
-                  np.abs(wq).max() == 127,
-                  "%s: int8 per channel (axis %d), within half a step, full range" % (w, axis))
+                  np.abs(wq).max() == 63,
+                  "%s: int8 per channel (axis %d), within half a step, [-63, 63]" % (w, axis))
+        r = run([skiff, "quantize", "--model", src, "--calib", cal, "--method", "minmax", "--out",
+                 os.path.join(work, "q_full"), "--reduce_range=false"])
+        if r.returncode == 0:
+            _, qf = inits_of(os.path.join(work, "q_full", "model.onnx"))
+            check(all(np.abs(qf[w + "_quantized"]).max() == 127 for w in ("w1", "w2", "w3")),
+                  "--reduce_range=false: weights use [-127, 127]")
         for b, w, x_t in (("b1", "w1", "x"), ("b2", "w2", "r1")):
             bq, bs = q[b + "_quantized"], q[b + "_scale"]
             expect = q[x_t + "_scale"] * q[w + "_scale"]
