@@ -59,8 +59,9 @@ void skiff__calib_hist_add(skiff__calib *c, const float *x, size_t n);
  * percentile clips |x| at the `percentile` quantile (0 < percentile <= 100)
  * of the histogram; entropy clips |x| at the threshold whose 128-level (a
  * tensor with negative values) or 255-level (non-negative) quantization of
- * the histogram is closest to it in KL divergence (TensorRT's method). The
- * clipped side never reaches past pass 1's range. */
+ * the histogram is closest to it in KL divergence (TensorRT's method), but
+ * never below the 99.9th percentile. Exact zeros are not in the histogram.
+ * The clipped side never reaches past pass 1's range. */
 void skiff__calib_range(const skiff__calib *c, skiff__calib_method m, double percentile,
                         float *out_lo, float *out_hi);
 
