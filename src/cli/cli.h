@@ -8,5 +8,6 @@ int skiff__cmd_serve(int argc, char **argv);
 int skiff__cmd_pipeline(int argc, char **argv);
 int skiff__cmd_convert(int argc, char **argv);
 int skiff__cmd_predict(int argc, char **argv);
+int skiff__cmd_quantize(int argc, char **argv);
 
 #endif

@@ -18,6 +18,8 @@ static const struct {
     {"convert", skiff__cmd_convert, "write serving model/client directories from an ONNX model"},
     {"run", skiff__cmd_run, "run an ONNX model on .npy inputs and time it"},
     {"predict", skiff__cmd_predict, "call a served model (brpc or HTTP) and print its outputs"},
+    {"quantize", skiff__cmd_quantize,
+     "calibrate a model on samples and write an int8 (QDQ) serving directory"},
 };
 
 static void usage(FILE *f)

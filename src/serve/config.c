@@ -105,6 +105,9 @@ static const skiff__cfg_key flags[] = {
      "fp32, bf16 or int8 (Paddle's flag): bf16 runs convolutions and products on bfloat16 "
      "where the CPU has AVX512-BF16 (fp32 with a warning where not), int8 a quantized model's; "
      "per model as NAME=P,NAME=P (a bare P sets the rest); docs/precision.md"},
+    {"use_calib", SKIFF__CFG_BOOL, OFF(use_calib), 0, NULL, 0, 0, NULL, NULL,
+     "serve calibrated models: every --model directory must hold the calibration.json "
+     "`skiff quantize` writes (Paddle's flag)"},
     /* Paddle Serving flags without a meaning here. */
     {"gpu_ids", SKIFF__CFG_IGNORED, 0, 0, NULL, 0, 0, NULL, "IDS",
      "Paddle compatibility; CPU only, ignored"},

@@ -57,6 +57,7 @@ typedef struct skiff__serve_config {
      * ("resnet=bf16,bert=int8", a bare entry the default for the rest);
      * checked at parse time (skiff__model_precision_for). */
     const char *precision;
+    bool use_calib; /* Paddle's: every --model dir must be calibrated (calibration.json) */
     struct skiff__arena *arena; /* lists and YAML values; freed by skiff__serve_config_free */
 } skiff__serve_config;
 

@@ -25,6 +25,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -569,6 +570,31 @@ static skiff_status_t *python_ops(skiff__server *s)
 }
 
 /* The pipeline's find callback: an op's model in the repository. */
+
+/* --use_calib: a model directory (or a model file's directory) must hold the
+ * calibration.json that `skiff quantize` writes next to a QDQ model.onnx, so
+ * a flag meant for a calibrated model never serves an fp32 one by mistake. */
+static skiff_status_t *check_calibrated(const char *path)
+{
+    char dir[4096], rec[4200];
+    struct stat sb;
+    snprintf(dir, sizeof(dir), "%s", path);
+    if (stat(dir, &sb) == 0 && !S_ISDIR(sb.st_mode)) {
+        char *slash = strrchr(dir, '/');
+        if (slash)
+            *slash = '\0';
+        else
+            snprintf(dir, sizeof(dir), ".");
+    }
+    snprintf(rec, sizeof(rec), "%s/calibration.json", dir);
+    if (stat(rec, &sb) == 0 && S_ISREG(sb.st_mode))
+        return NULL;
+    return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                            "--use_calib: %s is not a calibrated model (no calibration.json; "
+                            "write one with skiff quantize --model %s --calib DIR)",
+                            path, path);
+}
+
 static skiff__servable *pipe_model(void *user, const skiff__pipe_op_conf *op)
 {
     skiff__server *s = user;
@@ -663,6 +689,14 @@ skiff_status_t *skiff__server_open(const skiff__serve_config *cfg, bool do_liste
             if (oc->precision && !skiff_precision_parse(oc->precision, &mo.precision))
                 mo.precision = SKIFF_PRECISION_FP32; /* fp16: noted when the conf was read */
             break;
+        }
+        if (cfg->use_calib && i < cfg->n_models && (st = check_calibrated(s->model_paths[i])))
+            goto fail;
+        /* a calibrated model is served in int8 unless --precision says more */
+        if (cfg->use_calib && i < cfg->n_models &&
+            (!cfg->precision || strcmp(cfg->precision, "fp32") == 0)) {
+            mo.precision_spec = NULL;
+            mo.precision = SKIFF_PRECISION_INT8;
         }
         uint64_t t0 = skiff__now_ns();
         if ((st = skiff__servable_open_model(s->model_paths[i], &mo, &s->repo.models[i].sv))) {
