@@ -1519,6 +1519,9 @@ const skiff__op skiff__ops_conv[] = {
      .run = skiff__conv_q_run,
      .prep_free = skiff__conv_prep_free,
      .prep_bytes = skiff__conv_prep_bytes,
-     .cache_free = skiff__pcache_free},
+     .cache_free = skiff__pcache_free,
+     /* oneDNN's int8 kernels read and write NHWC: a chain of int8
+      * convolutions passes uint8 channels-last, no reorder between */
+     .flags = SKIFF_OP_CL_X | SKIFF_OP_CL_Y},
     {.type = NULL},
 };

@@ -234,10 +234,14 @@ POOL_PLAIN(pool_plain_u8, uint8_t, int32_t, 0)
 
 /* ---- oneDNN ---- */
 
+/* A row-major X is pooled channels-last: oneDNN pools a plain NCHW
+ * tensor with its reference loop only (simple_nchw: ResNet-50's MaxPool
+ * after a DequantizeLinear took 16 ms), so X is reordered to NHWC and Y
+ * back, both copies in the context's scratch after oneDNN's. */
 typedef struct pool_entry {
-    dnnl_primitive_t prim;
-    dnnl_memory_t m_src, m_dst, m_scratch;
-    size_t scratch_size;
+    dnnl_primitive_t prim, src_reorder, dst_reorder;
+    dnnl_memory_t m_src, m_dst, m_scratch, m_src_user, m_dst_user;
+    size_t scratch_size, src_off, dst_off, work_bytes;
 } pool_entry;
 
 static void pool_entry_free(void *p)
@@ -245,14 +249,14 @@ static void pool_entry_free(void *p)
     pool_entry *e = p;
     if (!e)
         return;
-    if (e->prim)
-        dnnl_primitive_destroy(e->prim);
-    if (e->m_src)
-        dnnl_memory_destroy(e->m_src);
-    if (e->m_dst)
-        dnnl_memory_destroy(e->m_dst);
-    if (e->m_scratch)
-        dnnl_memory_destroy(e->m_scratch);
+    dnnl_primitive_t prims[] = {e->prim, e->src_reorder, e->dst_reorder};
+    for (size_t i = 0; i < sizeof(prims) / sizeof(prims[0]); i++)
+        if (prims[i])
+            dnnl_primitive_destroy(prims[i]);
+    dnnl_memory_t mems[] = {e->m_src, e->m_dst, e->m_scratch, e->m_src_user, e->m_dst_user};
+    for (size_t i = 0; i < sizeof(mems) / sizeof(mems[0]); i++)
+        if (mems[i])
+            dnnl_memory_destroy(mems[i]);
     skiff__free(e);
 }
 
@@ -260,13 +264,16 @@ static dnnl_status_t pool_build(const pool_cfg *pc, const skiff_tensor_t *X,
                                 const skiff_tensor_t *Y, bool cl, pool_entry *e)
 {
     dnnl_engine_t eng = skiff__dnnl_engine();
-    dnnl_memory_desc_t src, dst;
+    dnnl_memory_desc_t src, dst, src_user, dst_user;
     dnnl_dims_t strides, kernel, dil, pl, pr;
-    dnnl_status_t s = cl ? skiff__dnnl_md_cl(&src, X->ndim, X->dims)
-                         : skiff__dnnl_md_plain(&src, X->ndim, X->dims);
+    /* the primitive pools channels-last either way (see pool_entry) */
+    dnnl_status_t s = skiff__dnnl_md_cl(&src, X->ndim, X->dims);
     if (s == dnnl_success)
-        s = cl ? skiff__dnnl_md_cl(&dst, Y->ndim, Y->dims)
-               : skiff__dnnl_md_plain(&dst, Y->ndim, Y->dims);
+        s = skiff__dnnl_md_cl(&dst, Y->ndim, Y->dims);
+    if (s == dnnl_success && !cl)
+        s = skiff__dnnl_md_plain(&src_user, X->ndim, X->dims);
+    if (s == dnnl_success && !cl)
+        s = skiff__dnnl_md_plain(&dst_user, Y->ndim, Y->dims);
     if (s != dnnl_success)
         return s;
     for (int i = 0; i < pc->nsp; i++) {
@@ -306,6 +313,27 @@ static dnnl_status_t pool_build(const pool_cfg *pc, const skiff_tensor_t *X,
     if (s == dnnl_success)
         s = dnnl_memory_create(&e->m_dst, &dst, eng, DNNL_MEMORY_NONE);
     dnnl_primitive_desc_destroy(pd);
+    e->src_off = e->dst_off = e->work_bytes = skiff__page_up(e->m_scratch ? e->scratch_size : 0);
+    if (s != dnnl_success || cl)
+        return s;
+    e->dst_off = e->src_off + skiff__page_up(dnnl_memory_desc_get_size(&src));
+    e->work_bytes = e->dst_off + skiff__page_up(dnnl_memory_desc_get_size(&dst));
+    s = dnnl_memory_create(&e->m_src_user, &src_user, eng, DNNL_MEMORY_NONE);
+    if (s == dnnl_success)
+        s = dnnl_memory_create(&e->m_dst_user, &dst_user, eng, DNNL_MEMORY_NONE);
+    dnnl_primitive_desc_t rpd;
+    if (s == dnnl_success &&
+        (s = dnnl_reorder_primitive_desc_create(&rpd, &src_user, eng, &src, eng, NULL)) ==
+            dnnl_success) {
+        s = dnnl_primitive_create(&e->src_reorder, rpd);
+        dnnl_primitive_desc_destroy(rpd);
+    }
+    if (s == dnnl_success &&
+        (s = dnnl_reorder_primitive_desc_create(&rpd, &dst, eng, &dst_user, eng, NULL)) ==
+            dnnl_success) {
+        s = dnnl_primitive_create(&e->dst_reorder, rpd);
+        dnnl_primitive_desc_destroy(rpd);
+    }
     return s;
 }
 
@@ -341,16 +369,31 @@ static skiff_status_t *pool_dnnl(skiff__kctx *ctx, const pool_cfg *pc, const ski
         }
         skiff__pcache_put(cache, &key, e);
     }
-    dnnl_status_t s = skiff__dnnl_set_scratch(ctx, e->m_scratch, e->scratch_size);
+    char *work = e->work_bytes ? skiff__kctx_scratch(ctx, e->work_bytes) : NULL;
+    dnnl_status_t s = e->work_bytes && !work ? dnnl_out_of_memory : dnnl_success;
+    if (s == dnnl_success && e->m_scratch)
+        s = dnnl_memory_set_data_handle(e->m_scratch, work);
     if (s == dnnl_success)
-        s = dnnl_memory_set_data_handle(e->m_src, X->data);
+        s = dnnl_memory_set_data_handle(e->m_src, e->src_reorder ? work + e->src_off : X->data);
     if (s == dnnl_success)
-        s = dnnl_memory_set_data_handle(e->m_dst, Y->data);
+        s = dnnl_memory_set_data_handle(e->m_dst, e->dst_reorder ? work + e->dst_off : Y->data);
+    if (s == dnnl_success && e->src_reorder) {
+        s = dnnl_memory_set_data_handle(e->m_src_user, X->data);
+        dnnl_exec_arg_t ra[2] = {{DNNL_ARG_FROM, e->m_src_user}, {DNNL_ARG_TO, e->m_src}};
+        if (s == dnnl_success)
+            s = dnnl_primitive_execute(e->src_reorder, cache->stream, 2, ra);
+    }
     if (s == dnnl_success) {
         dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, e->m_src},
                                    {DNNL_ARG_DST, e->m_dst},
                                    {DNNL_ARG_SCRATCHPAD, e->m_scratch}};
         s = dnnl_primitive_execute(e->prim, cache->stream, e->m_scratch ? 3 : 2, args);
+    }
+    if (s == dnnl_success && e->dst_reorder) {
+        s = dnnl_memory_set_data_handle(e->m_dst_user, Y->data);
+        dnnl_exec_arg_t ra[2] = {{DNNL_ARG_FROM, e->m_dst}, {DNNL_ARG_TO, e->m_dst_user}};
+        if (s == dnnl_success)
+            s = dnnl_primitive_execute(e->dst_reorder, cache->stream, 2, ra);
     }
     if (s == dnnl_success)
         s = dnnl_stream_wait(cache->stream);
