@@ -322,15 +322,13 @@ static dnnl_status_t pool_build(const pool_cfg *pc, const skiff_tensor_t *X,
     if (s == dnnl_success)
         s = dnnl_memory_create(&e->m_dst_user, &dst_user, eng, DNNL_MEMORY_NONE);
     dnnl_primitive_desc_t rpd;
-    if (s == dnnl_success &&
-        (s = dnnl_reorder_primitive_desc_create(&rpd, &src_user, eng, &src, eng, NULL)) ==
-            dnnl_success) {
+    if (s == dnnl_success && (s = dnnl_reorder_primitive_desc_create(&rpd, &src_user, eng, &src,
+                                                                     eng, NULL)) == dnnl_success) {
         s = dnnl_primitive_create(&e->src_reorder, rpd);
         dnnl_primitive_desc_destroy(rpd);
     }
-    if (s == dnnl_success &&
-        (s = dnnl_reorder_primitive_desc_create(&rpd, &dst, eng, &dst_user, eng, NULL)) ==
-            dnnl_success) {
+    if (s == dnnl_success && (s = dnnl_reorder_primitive_desc_create(&rpd, &dst, eng, &dst_user,
+                                                                     eng, NULL)) == dnnl_success) {
         s = dnnl_primitive_create(&e->dst_reorder, rpd);
         dnnl_primitive_desc_destroy(rpd);
     }
