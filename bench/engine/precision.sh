@@ -131,9 +131,14 @@ print("%.5f %.4f" % (cos, rel))
 EOF
 }
 
-bf16_cpu=yes
-"$SKIFF" run "$CACHE/uci_housing.onnx" --input "x=$CACHE/inputs/uci_housing_b1/x.npy" --precision bf16 2>&1 |
-  grep -q "running fp32" && bf16_cpu="no (runs fp32)"
+# what the first model runs in when asked for bf16 (skiff run prints "precision bf16 (...)")
+read -r _ first_model first_inputs <<<"${ENTRIES[0]}"
+# shellcheck disable=SC2086
+if "$SKIFF" run "$first_model" $first_inputs --precision bf16 2>/dev/null | grep -q "^precision bf16"; then
+  bf16_cpu=yes
+else
+  bf16_cpu="no (runs fp32)"
+fi
 LOAD_START=$(cut -d' ' -f1 /proc/loadavg)
 echo "# bf16 on this CPU: $bf16_cpu; threads $THREADS; rounds $ROUNDS x $RUNS runs; load $LOAD_START"
 printf '%-14s %9s %9s %9s %9s %9s | %7s %7s %7s | %8s %8s %8s | %s\n' model fp32_ms bf16_ms int8_ms \
