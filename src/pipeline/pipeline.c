@@ -926,7 +926,7 @@ static skiff_status_t *run_split(pop *o, const skiff__pipe_call *c, skiff__pipe_
             else
                 parts[(size_t)n_groups * (size_t)oc->n_split_out + (size_t)k] = val_ref(v->v);
         }
-        skiff__pipe_dict_clear(&sub);
+        skiff__pipe_dict_free(&sub);
     }
     /* join: output row order[r] is row r of the groups taken in turn */
     for (int k = 0; !st && k < oc->n_split_out; k++) {
