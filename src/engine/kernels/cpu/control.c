@@ -386,6 +386,8 @@ static skiff_status_t *run_loop(skiff__kctx *k)
 {
     const skiff__node *n = k->node;
     const skiff__attr *a = graph_attr(n, "body");
+    if (!a) /* a body that did not compile, or a run before prepare (folding) */
+        return skiff__kerr(k, SKIFF_CODE_INVALID_ARG, "missing graph attribute 'body'");
     int carried = n->n_in - n->n_implicit - 2, n_scan = n->n_out - carried;
     int64_t M = INT64_MAX;
     bool cond = true;
@@ -535,6 +537,8 @@ static skiff_status_t *run_scan(skiff__kctx *k)
 {
     const skiff__node *n = k->node;
     const skiff__attr *a = graph_attr(n, "body");
+    if (!a) /* a body that did not compile, or a run before prepare (folding) */
+        return skiff__kerr(k, SKIFF_CODE_INVALID_ARG, "missing graph attribute 'body'");
     scan_plan p = {.n_in = (int)skiff__attr_int(n, "num_scan_inputs", 1)};
     p.n_state = n->n_in - n->n_implicit - p.n_in;
     p.n_out = n->n_out - p.n_state;
@@ -651,6 +655,8 @@ static skiff_status_t *run_scan8(skiff__kctx *k)
 {
     const skiff__node *n = k->node;
     const skiff__attr *a = graph_attr(n, "body");
+    if (!a) /* a body that did not compile, or a run before prepare (folding) */
+        return skiff__kerr(k, SKIFF_CODE_INVALID_ARG, "missing graph attribute 'body'");
     int n_in = (int)skiff__attr_int(n, "num_scan_inputs", 1);
     int n_state = n->n_in - n->n_implicit - 1 - n_in, n_out = n->n_out - n_state;
     const int64_t *dir;
@@ -749,6 +755,8 @@ static skiff_status_t *run_seq_map(skiff__kctx *k)
 {
     const skiff__node *n = k->node;
     const skiff__attr *a = graph_attr(n, "body");
+    if (!a) /* a body that did not compile, or a run before prepare (folding) */
+        return skiff__kerr(k, SKIFF_CODE_INVALID_ARG, "missing graph attribute 'body'");
     int explicit_in = n->n_in - n->n_implicit;
     const skiff_tensor_t *s0 = k->in[0];
     if (!s0 || s0->dtype != SKIFF__DTYPE_SEQUENCE)
