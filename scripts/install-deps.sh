@@ -43,7 +43,8 @@ if [[ $set_name == test ]]; then
   # images the OCR model tests and tests/integration/ocr_tests.py read.
   PKGS+=(
     clang libclang-rt-14-dev libomp-dev cppcheck clang-format
-    python3 python3-numpy python3-onnx python3-requests python3-torch nghttp2-client
+    python3 python3-numpy python3-onnx python3-requests python3-torch python3-torchvision
+    nghttp2-client
     python3-protobuf python3-grpcio python3-grpc-tools
     python3-pip python3-setuptools python3-wheel python3-venv
     python3-pil fonts-dejavu-core fonts-wqy-microhei python3-opencv

@@ -550,6 +550,7 @@ static skiff_status_t *run_stack(const skiff__step *s, const skiff_tensor_t *con
     return wrap(s, st);
 }
 
+#include "steps_detect.inc"
 #include "steps_ocr.inc"
 #include "steps_text.inc"
 
@@ -571,7 +572,8 @@ static const step_def step_defs[] = {{"Base64Decode", NULL, run_base64, 1},
                                      {"ToCHWImage", create_permute, run_permute, 1},
                                      {"Stack", create_stack, run_stack, -1},
                                      OCR_STEP_DEFS,
-                                     TEXT_STEP_DEFS};
+                                     TEXT_STEP_DEFS,
+                                     DETECT_STEP_DEFS};
 
 #define NSTEPS (sizeof step_defs / sizeof step_defs[0])
 

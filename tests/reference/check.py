@@ -8,6 +8,21 @@ and compares every output: same dtype and shape, and for floats
 |skiff - ort| <= atol + rtol * |ort| elementwise (atol 1e-4, rtol 1e-3),
 integers exactly. It prints the largest absolute and relative error per output.
 
+Detectors whose outputs come out of non-maximum suppression (manifest
+"compare": "detections": boxes [N,4], labels [N], scores [N], masks [N,1,H,W])
+are compared as sets of detections, because with random weights two engines
+may legally disagree where a decision sits on a knife edge. The rule:
+  - a skiff detection matches an ORT detection when the labels are equal, the
+    scores differ by at most 1e-3 and every box coordinate by at most 0.5 pixel
+    (pairs are taken in ORT's score order, each with its closest candidate);
+    a matched pair's masks differ by at most 0.02 anywhere and by 1e-3 on average;
+  - a detection left unmatched on either side is allowed only when the decision
+    to keep it is numerically unstable: its box is under 1 pixel wide or high
+    (clipping at the border and the small-box filter flip on rounding), or its
+    score is within 1e-3 of the lowest score its engine kept (the cut at the
+    detection limit or the score threshold);
+  - at least 90% of ORT's detections are matched.
+
     tests/reference/check.py                 # the small set (uci_housing, lstm_classifier, ocr_cls)
     tests/reference/check.py --all           # every reference model (builds missing ones first)
     tests/reference/check.py --only resnet50,bert_base --skiff build/skiff
@@ -93,6 +108,76 @@ def compare(name, got, exp):
     return n_bad == 0, "%s %s %d/%d elements differ" % (name, shape, n_bad, exp.size)
 
 
+DET_SCORE_TOL, DET_BOX_TOL, DET_MASK_MAX, DET_MASK_MEAN, DET_MIN_MATCHED = 1e-3, 0.5, 0.02, 1e-3, 0.9
+
+
+def unstable(boxes, scores, i):
+    """True when keeping detection i is a knife-edge decision (see the module doc)."""
+    w, h = boxes[i, 2] - boxes[i, 0], boxes[i, 3] - boxes[i, 1]
+    return bool(w < 1.0 or h < 1.0 or scores[i] - scores.min() <= DET_SCORE_TOL)
+
+
+def compare_detections(sk_dir, ort_dir):
+    """Returns (ok, lines) for one detector run under the rule of the module doc."""
+    def load(d):
+        out = {}
+        for k in ("boxes", "labels", "scores", "masks"):
+            f = os.path.join(d, k + ".npy")
+            if os.path.exists(f):
+                out[k] = np.load(f)
+        return out
+    sk, ort = load(sk_dir), load(ort_dir)
+    for k in ort:
+        if k not in sk:
+            return False, ["skiff wrote no output '%s'" % k]
+        if sk[k].dtype != ort[k].dtype or sk[k].shape[1:] != ort[k].shape[1:]:
+            return False, ["%s: %s %s, expected %s %s" % (k, sk[k].dtype, list(sk[k].shape),
+                                                          ort[k].dtype, list(ort[k].shape))]
+    for k in ("boxes", "labels", "scores"):
+        if k not in ort:
+            return False, ["ORT wrote no output '%s'" % k]
+    n_sk, n_ort = len(sk["scores"]), len(ort["scores"])
+    used = np.zeros(n_sk, bool)
+    pairs, lost = [], []
+    for j in np.argsort(-ort["scores"], kind="stable"):
+        cand = np.where(~used & (sk["labels"] == ort["labels"][j]) &
+                        (np.abs(sk["scores"] - ort["scores"][j]) <= DET_SCORE_TOL))[0]
+        if len(cand):
+            d = np.abs(sk["boxes"][cand] - ort["boxes"][j]).max(axis=1)
+            if d.min() <= DET_BOX_TOL:
+                k = int(cand[np.argmin(d)])
+                used[k] = True
+                pairs.append((k, int(j)))
+                continue
+        lost.append(int(j))
+    extra = [int(i) for i in np.where(~used)[0]]
+    ok, lines = True, []
+    msg = "%d detections (ORT %d), %d matched" % (n_sk, n_ort, len(pairs))
+    if pairs:
+        k, j = np.array(pairs).T
+        msg += ", max score diff %.3g, max box diff %.3g px" % (
+            np.abs(sk["scores"][k] - ort["scores"][j]).max(),
+            np.abs(sk["boxes"][k] - ort["boxes"][j]).max())
+        if "masks" in ort:
+            md = np.abs(sk["masks"][k].astype(np.float64) - ort["masks"][j])
+            msg += ", masks max diff %.3g mean %.3g" % (md.max(), md.mean())
+            if md.max() > DET_MASK_MAX or md.mean() > DET_MASK_MEAN:
+                ok = False
+                msg += " (outside %g / %g)" % (DET_MASK_MAX, DET_MASK_MEAN)
+    for side, idx, det in (("ORT only", lost, ort), ("skiff only", extra, sk)):
+        for i in idx:
+            allowed = unstable(det["boxes"], det["scores"], i)
+            ok &= allowed
+            lines.append("  %s: label %d score %.5f box [%s]%s" % (
+                side, det["labels"][i], det["scores"][i],
+                ", ".join("%.2f" % v for v in det["boxes"][i]),
+                " (knife edge: allowed)" if allowed else " (not allowed)"))
+    if n_ort and len(pairs) < DET_MIN_MATCHED * n_ort:
+        ok = False
+        msg += " (under %d%% of ORT's)" % int(DET_MIN_MATCHED * 100)
+    return ok, [msg] + lines
+
+
 def run(cmd, what):
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
@@ -121,6 +206,9 @@ def check_entry(e, args, work):
                "--quiet"], "ort_run.js")
     if err:
         return False, ["FAIL %s: %s" % (label, err)]
+    if e.get("compare") == "detections":
+        good, msgs = compare_detections(sk_dir, ort_dir)
+        return good, ["%s %s: %s" % ("ok  " if good else "FAIL", label, msgs[0])] + msgs[1:]
     ok, lines = True, []
     outs = sorted(f for f in os.listdir(ort_dir) if f.endswith(".npy"))
     if not outs:

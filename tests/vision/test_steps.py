@@ -864,8 +864,40 @@ def test_merge_lines():
     check(rc == 1 and "overlap" in err, "merge_lines bad overlap: %r" % err)
 
 
+def test_detection():
+    import json
+    # ScaleFactor: im_shape (resized H, W) and scale_factor (resized / source), [1, 2] each
+    src, res = save(np.zeros((360, 480, 3), np.uint8), "src.npy"), save(np.zeros((320, 320, 3), np.float32), "res.npy")
+    shape, scale = run("ScaleFactor", {}, [src, res])
+    check(shape.dtype == np.float32 and shape.tolist() == [[320.0, 320.0]], "scale_factor im_shape: %r" % shape)
+    check(np.allclose(scale, [[320 / 360, 320 / 480]]) and scale.shape == (1, 2), "scale_factor: %r" % scale)
+    rc, err = run("ScaleFactor", {}, [save(np.zeros((4,), np.float32), "v.npy"), res], expect_fail=True)
+    check(rc == 1 and "step 'ScaleFactor'" in err and "input 0" in err, "scale_factor bad input: %r" % err)
+    # DetectionBoxes: rows at or above the threshold, Paddle's empty row (-1) skipped, labels
+    labels = os.path.join(TMP, "labels.txt")
+    with open(labels, "w") as f:
+        f.write("cat\ndog\n\"quoted\"\n")
+    rows = np.array([[1, 0.9, 10, 20, 30.5, 40], [0, 0.3, 1, 2, 3, 4], [2, 0.5, 0, 0, 1, 1],
+                     [-1, 0, 0, 0, 0, 0], [7, 0.8, 5, 5, 6, 6]], np.float32)
+    got = json.loads(run("DetectionBoxes", {"label_path": labels}, [save(rows, "r.npy")])[0][0])
+    check([b["category_id"] for b in got] == [1, 2, 7], "detection_boxes kept: %r" % got)
+    check(got[0] == {"category_id": 1, "label": "dog", "score": 0.9, "bbox": [10, 20, 30.5, 40]},
+          "detection_boxes first: %r" % got[0])
+    check(got[1]["label"] == '"quoted"' and got[2]["label"] == "", "detection_boxes labels: %r" % got)
+    got = json.loads(run("DetectionBoxes", {"threshold": "0"}, [save(rows, "r.npy")])[0][0])
+    check(len(got) == 4 and "label" not in got[0], "detection_boxes threshold 0: %r" % got)
+    got = run("DetectionBoxes", {}, [save(np.zeros((0, 6), np.float32), "z.npy")])[0]
+    check(got == ["[]"], "detection_boxes empty: %r" % got)
+    for what, arr in (("shape", np.zeros((3, 5), np.float32)), ("dtype", np.zeros((3, 6), np.float64))):
+        rc, err = run("DetectionBoxes", {}, [save(arr, "bad.npy")], expect_fail=True)
+        check(rc == 1 and "step 'DetectionBoxes'" in err and "input 0" in err, "detection_boxes bad %s: %r" % (what, err))
+    rc, err = run("DetectionBoxes", {"label_path": "/nonexistent"}, [save(rows, "r.npy")], expect_fail=True)
+    check(rc == 1 and "label_path" in err, "detection_boxes bad label_path: %r" % err)
+
+
 for t in [test_base64, test_decode, test_resize, test_det_resize_normalize, test_ocr, test_wordpiece,
-          test_db, test_rotate_crop, test_batches, test_to_string_json, test_merge_lines]:
+          test_db, test_rotate_crop, test_batches, test_to_string_json, test_merge_lines,
+          test_detection]:
     try:
         t()
     except Exception as e:  # a crash of the CLI or a missing output

