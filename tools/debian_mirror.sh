@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034 # sets variables for the script that sources it
 # debian_mirror.sh - sourced by the tools that bootstrap a Debian root
 # (fresh_machine_test.sh, image_build.sh): sets `mirror`, `security` and `proxy` to the
 # Debian mirror, its security archive and the HTTP proxy this machine's apt uses
