@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what skiff needs on Debian 12, in two sets, so that seeing a model
-# served does not wait for the test toolchain.
+# served does not wait for the test toolchain; a third, --image, holds the container tools.
 # Idempotent: packages already present are skipped, so a second run costs seconds.
 #   scripts/install-deps.sh --demo   build + run: compiler, cmake, the libraries the
 #                                    server links, curl to call it (what `make demo` uses)

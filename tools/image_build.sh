@@ -14,11 +14,11 @@
 #     --base-only      stop once the base images exist
 #     --jobs N         compile jobs inside the build stage (default 2)
 #
-# The first run bootstraps (a few minutes, ~40 MB from the mirror) and compiles skiff
-# inside the build stage; a second run finds the base images in podman's store and
-# podman's layer cache skips every step whose inputs did not change. Needs root,
-# podman, runc and debootstrap: scripts/install-deps.sh --image. docs/deploy.md
-# ("Container image") has the measured sizes and how to run the image.
+# The first run bootstraps (99 s here) and compiles skiff inside the build stage; a
+# second run finds the base images in podman's store, and podman's layer cache skips
+# every step whose inputs did not change. Needs root, podman, runc and debootstrap:
+# scripts/install-deps.sh --image. docs/deploy.md ("Container image") has the measured
+# sizes and how to run the image.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
