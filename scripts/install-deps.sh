@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what skiff needs on Debian 12, in two sets, so that seeing a model
-# served does not wait for the test toolchain.
+# served does not wait for the test toolchain; a third, --image, holds the container tools.
 # Idempotent: packages already present are skipped, so a second run costs seconds.
 #   scripts/install-deps.sh --demo   build + run: compiler, cmake, the libraries the
 #                                    server links, curl to call it (what `make demo` uses)
@@ -10,6 +10,8 @@
 #   scripts/install-deps.sh --bench  --test plus the peers used by bench/ (nginx, wrk,
 #                                    hyperfine; libgrpc-dev for bench/grpc_core; GNU time
 #                                    for peak RSS in bench/engine)
+#   scripts/install-deps.sh --image  only what tools/image_build.sh and tools/image_test.sh
+#                                    need: podman, runc, debootstrap, curl (docs/deploy.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,12 +21,20 @@ for arg in "$@"; do
   case $arg in
   --demo) set_name=demo ;;
   --test) set_name=test ;;
+  --image) set_name=image ;;
   --bench) bench=1 ;;
-  -h | --help) sed -n '2,12p' "$0"; exit 0 ;;
+  -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
   *) echo "install-deps: unknown option $arg (see --help)" >&2; exit 2 ;;
   esac
 done
 
+# The container image (deploy/Dockerfile) is compiled inside its build stage, so its
+# set has no compiler: podman with runc (crun 1.8 refuses hybrid cgroup v1/v2 hosts),
+# debootstrap for the Debian base images where no registry is reachable, and curl for
+# tools/image_test.sh's requests.
+if [[ $set_name == image ]]; then
+  PKGS=(podman runc debootstrap ca-certificates curl)
+else
 # Build and run. libcmocka-dev is tiny and the default configure (tests on) looks
 # for it, so a demo build configures the same way `make test` does. libpython3-dev
 # and numpy: pipelines' Python ops (an embedded CPython passing numpy arrays).
@@ -36,6 +46,7 @@ PKGS=(
   libcmocka-dev
   libpython3-dev python3-numpy
 )
+fi
 if [[ $set_name == test ]]; then
   # Test toolchain and oracles: sanitizer and fuzz builds (clang), static checks,
   # reference runs (Python, torch, onnx; ONNX Runtime from npm, below); Pillow and

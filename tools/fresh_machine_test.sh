@@ -50,11 +50,7 @@ done
 [[ $root == / || -z $root ]] && { echo "fresh_machine_test: refusing --root '$root'" >&2; exit 1; }
 
 # The Debian mirror and proxy this machine's apt uses.
-mirror=$(grep -hsE '^(URIs:|deb )' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list |
-    grep -oE 'https?://[^ ]+/debian/?( |$)' | grep -v security | head -n 1 | tr -d ' ' || true)
-mirror=${mirror:-http://deb.debian.org/debian}
-security=${mirror%/debian*}/debian-security
-proxy=$(apt-config dump 2>/dev/null | sed -nE 's/^Acquire::http::Proxy "(.+)";$/\1/p' | head -n 1)
+. tools/debian_mirror.sh
 [[ -n $proxy ]] && export http_proxy=$proxy https_proxy=$proxy
 
 if ! command -v debootstrap >/dev/null; then
