@@ -273,12 +273,14 @@ static skiff_status_t *model_from_graph(skiff__graph *g, const skiff_model_optio
     if (!st && optimize) {
         st = skiff__graph_optimize(g, m->precision == SKIFF_PRECISION_INT8, &ps);
         if (!st && verbose)
-            skiff_log(SKIFF_LOG_INFO,
-                      "graph passes: %d identity removed, %d folded, %d dead, %d conv biases "
-                      "folded, %d batchnorm folded, %d activations fused, %d sums fused, %d gelu, "
-                      "%d layernorm, %d hardswish",
-                      ps.removed_identity, ps.folded, ps.dead, ps.bias_folded, ps.bn_folded,
-                      ps.act_fused, ps.sum_fused, ps.gelu_fused, ps.ln_fused, ps.hardswish_fused);
+            skiff_log(
+                SKIFF_LOG_INFO,
+                "graph passes: %d identity removed, %d folded, %d dead, %d conv biases "
+                "folded, %d batchnorm folded, %d scalings folded, %d activations fused, %d sums "
+                "fused, %d gelu, %d layernorm, %d hardswish",
+                ps.removed_identity, ps.folded, ps.dead, ps.bias_folded, ps.bn_folded,
+                ps.scale_folded, ps.act_fused, ps.sum_fused, ps.gelu_fused, ps.ln_fused,
+                ps.hardswish_fused);
     }
     if (!st && !skiff__plan_layouts(g))
         st = skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory planning layouts");

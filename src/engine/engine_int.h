@@ -519,6 +519,7 @@ skiff_status_t *skiff__onnx_read_tensor(const void *data, size_t size, skiff_ten
 typedef struct skiff__pass_stats {
     int removed_identity, folded, dead, bn_folded, act_fused, sum_fused, gelu_fused, ln_fused,
         hardswish_fused, bias_folded;
+    int scale_folded;   /* Mul/Add/Sub of scalars folded into a Conv's weights and bias */
     int qdq_fused;      /* int8: convolutions fused with their (De)QuantizeLinear */
     int qdq_float;      /* int8: quantized convolutions left float (oneDNN cannot run them) */
     int qdq_saturating; /* of qdq_fused, those skiff__conv_q_may_saturate */

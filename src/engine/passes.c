@@ -1027,6 +1027,88 @@ static skiff_status_t *fuse_qdq(skiff__graph *g, skiff__pass_stats *stats)
     return NULL;
 }
 
+/* Conv(x, W[, B]) followed by Mul, Add or Sub of scalar constants (its sole
+ * consumers, one after the other): y = a conv(x) + b is the Conv with
+ * weights a W and bias a B + b. PP-LCNetV3's learnable affine blocks put
+ * such a pair after every convolution and again after its activation; the
+ * first pair folds here, so the second one can become the Conv's linear
+ * post-op (oneDNN takes each eltwise kind once per chain). */
+static skiff_status_t *fold_conv_scale(skiff__graph *g, int *count)
+{
+    for (int i = 0; i < g->n_nodes; i++) {
+        skiff__node *conv = &g->nodes[i];
+        if (conv->dead || !is_op(conv, "Conv") || conv->n_out != 1 || conv->n_act ||
+            conv->sum_input >= 0)
+            continue;
+        const skiff_tensor_t *w = const_f32(g, conv, 1);
+        const skiff_tensor_t *b = const_f32(g, conv, 2);
+        if (!w || w->ndim < 3 || (conv->n_in > 2 && conv->in[2] >= 0 && !b))
+            continue;
+        float alpha = 1.0f, beta = 0.0f;
+        int out = conv->out[0], n_folded = 0;
+        int dead[8];
+        while (n_folded < 8) {
+            int ci = sole_consumer(g, out);
+            skiff__fused_act lin;
+            if (ci < 0 || g->nodes[ci].dead || g->nodes[ci].n_out != 1 ||
+                !linear_of(g, &g->nodes[ci], out, true, &lin))
+                break;
+            beta = lin.alpha * beta + lin.beta;
+            alpha *= lin.alpha;
+            dead[n_folded++] = ci;
+            out = g->nodes[ci].out[0];
+        }
+        if (!n_folded || !isfinite(alpha) || !isfinite(beta))
+            continue;
+        int64_t oc = w->dims[0];
+        if (b && skiff_tensor_numel(b) != oc)
+            continue;
+        skiff_tensor_t *nw, *nb;
+        skiff_status_t *st = skiff_tensor_clone(w, &nw);
+        if (st)
+            return st;
+        st = skiff_tensor_new(SKIFF_DTYPE_FLOAT32, 1, &oc, &nb);
+        if (st) {
+            skiff_tensor_free(nw);
+            return st;
+        }
+        int64_t numel = skiff_tensor_numel(w);
+        float *wd = nw->data, *bd = nb->data;
+        for (int64_t j = 0; j < numel; j++)
+            wd[j] *= alpha;
+        for (int64_t o = 0; o < oc; o++)
+            bd[o] = alpha * (b ? ((const float *)b->data)[o] : 0.0f) + beta;
+        const char *wname = g->values[conv->in[1]].name;
+        int wv = add_constant(g, wname, "_scaled", nw);
+        int bv = wv >= 0 ? add_constant(g, wname, "_scaled_bias", nb) : -1;
+        if (wv < 0)
+            skiff_tensor_free(nb);
+        if (bv < 0)
+            return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+        if (conv->n_in < 3) {
+            int *nin = skiff__realloc(conv->in, sizeof(int) * 3);
+            if (!nin)
+                return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+            conv->in = nin;
+            conv->n_in = 3;
+        }
+        conv->in[1] = wv;
+        conv->in[2] = bv;
+        g->values[conv->out[0]].n_consumers = 0;
+        conv->out[0] = out;
+        g->values[out].producer = i;
+        for (int k = 0; k < n_folded; k++) {
+            skiff__node *d = &g->nodes[dead[k]];
+            if (k + 1 < n_folded)
+                g->values[d->out[0]].n_consumers = 0;
+            d->dead = true;
+        }
+        (*count) += n_folded;
+        skiff__graph_recount(g);
+    }
+    return NULL;
+}
+
 skiff_status_t *skiff__graph_optimize(skiff__graph *g, bool int8, skiff__pass_stats *stats)
 {
     skiff__graph_recount(g);
@@ -1040,6 +1122,9 @@ skiff_status_t *skiff__graph_optimize(skiff__graph *g, bool int8, skiff__pass_st
         return st;
     skiff__graph_recount(g);
     st = fold_batchnorm(g, &stats->bn_folded);
+    if (st)
+        return st;
+    st = fold_conv_scale(g, &stats->scale_folded);
     if (st)
         return st;
     st = fuse_subgraphs(g, &stats->gelu_fused, &stats->ln_fused, &stats->hardswish_fused);
