@@ -493,7 +493,7 @@ static bool build_status_stats(skiff__server *s, skiff__buf *b)
                                (unsigned long long)LD(s->http_status[c]));
     ok = ok && skiff__buf_lit(b, "},\"latency_bounds_us\":[");
     for (int i = 0; ok && i < SKIFF__HIST_N; i++)
-        ok = skiff__buf_printf(b, "%s%g", i ? "," : "", skiff__latency_bounds_us[i]);
+        ok = skiff__buf_printf(b, "%s%.0f", i ? "," : "", skiff__latency_bounds_us[i]);
     ok = ok && skiff__buf_lit(b, "],\"models\":[");
     for (int m = 0; ok && m < s->repo.n; m++) {
         skiff__served *sm = &s->repo.models[m];
