@@ -142,6 +142,12 @@ void skiff__http_log_routes(const skiff__server *s)
                                     routes[i].method, routes[i].pattern);
     skiff_log(SKIFF_LOG_INFO, "  also: %s; per model GET /v2/models/{model}[/ready|/config|/stats]",
               line);
+    /* a wildcard address is opened as the loopback one; IPv6 in brackets */
+    const char *host = s->cfg->host ? s->cfg->host : "";
+    bool any = !host[0] || !strcmp(host, "0.0.0.0") || !strcmp(host, "::");
+    bool v6 = !any && strchr(host, ':') != NULL;
+    skiff_log(SKIFF_LOG_INFO, "  status page: open http://%s%s%s:%d/ in a browser (docs/deploy.md)",
+              v6 ? "[" : "", any ? "127.0.0.1" : host, v6 ? "]" : "", s->port);
 }
 
 /* ---- routing ------------------------------------------------------------------ */
