@@ -73,10 +73,8 @@ class Server:
         self.log.flush()
         return open(self.log_path).read()
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
+    def stop(self):
+        """SIGTERM; the exit status (0 after a clean drain; sanitizers make it non-zero)."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -84,6 +82,13 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        return self.proc.returncode
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
         self.log.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -249,6 +254,7 @@ def test_http(skiff):
             method, pattern = e.split(" ", 1)
             for p in openapi_paths(pattern):
                 check(p in r.json()["paths"], "endpoint %s in openapi" % e)
+        check(srv.stop() == 0, "skiff serve exits 0", srv.logs()[-3000:])
 
 
 # ---- browser -------------------------------------------------------------------------
@@ -416,6 +422,7 @@ def test_browser(skiff, out_dir):
             stop.set()
             drv.quit()
             shutil.rmtree(profile, ignore_errors=True)
+        check(srv.stop() == 0, "skiff serve exits 0", srv.logs()[-3000:])
     print("screenshots:", " ".join(shots))
 
 
