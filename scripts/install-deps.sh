@@ -6,7 +6,8 @@
 #                                    server links, curl to call it (what `make demo` uses)
 #   scripts/install-deps.sh          everything `make test` needs as well (same as --test):
 #                                    clang + sanitizer runtimes, cppcheck, clang-format,
-#                                    Python with torch and onnx, and the npm oracles
+#                                    Python with torch and onnx, headless Chromium with
+#                                    selenium, and the npm oracles
 #   scripts/install-deps.sh --bench  --test plus the peers used by bench/ (nginx, wrk,
 #                                    hyperfine; libgrpc-dev for bench/grpc_core; GNU time
 #                                    for peak RSS in bench/engine)
@@ -23,7 +24,7 @@ for arg in "$@"; do
   --test) set_name=test ;;
   --image) set_name=image ;;
   --bench) bench=1 ;;
-  -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
+  -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
   *) echo "install-deps: unknown option $arg (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -51,7 +52,8 @@ if [[ $set_name == test ]]; then
   # Test toolchain and oracles: sanitizer and fuzz builds (clang), static checks,
   # reference runs (Python, torch, onnx; ONNX Runtime from npm, below); Pillow and
   # fonts (DejaVu for Latin, WenQuanYi Micro Hei for Chinese) render the text
-  # images the OCR model tests and tests/integration/ocr_tests.py read.
+  # images the OCR model tests and tests/integration/ocr_tests.py read. Headless
+  # Chromium, its driver and selenium open the status page (tests/integration/status_tests.py).
   PKGS+=(
     clang libclang-rt-14-dev libomp-dev cppcheck clang-format
     python3 python3-numpy python3-onnx python3-requests python3-torch python3-torchvision
@@ -59,6 +61,7 @@ if [[ $set_name == test ]]; then
     python3-protobuf python3-grpcio python3-grpc-tools
     python3-pip python3-setuptools python3-wheel python3-venv
     python3-pil fonts-dejavu-core fonts-wqy-microhei python3-opencv
+    chromium chromium-driver python3-selenium
   )
   # The machine may carry its own Node.js (with npm inside); Debian's npm conflicts with it.
   command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)

@@ -1051,7 +1051,11 @@ def doc_examples(path):
     return out
 
 
-VOLATILE = {"ns", "count", "last_inference", "inference_count", "execution_count", "string_value"}
+VOLATILE = {"ns", "count", "last_inference", "inference_count", "execution_count", "string_value",
+            # GET / and /status/stats.json: the machine, the port and the traffic so far
+            "uptime_s", "start_time", "cores", "io_threads", "instances", "threads", "ports",
+            "in_flight", "connections", "http_responses", "success", "fail", "rows", "runs", "sum",
+            "buckets"}
 
 
 def same_shape(doc, got, where="$"):

@@ -166,6 +166,8 @@ static const struct {
     K(HK_X_REQUEST_TIMEOUT_MS, "X-Request-Timeout-Ms"),
     K(HK_X_LOG_ID, "X-Log-Id"),
     K(HK_LOG_ID, "log_id"),
+    K(HK_ACCEPT, "Accept"),
+    K(HK_IF_NONE_MATCH, "If-None-Match"),
 #undef K
 };
 
@@ -287,8 +289,9 @@ void skiff__http_answer(hreq *h, const skiff__infer_result *res, const char *ext
     if (!keep && c->phase == CP_OPEN)
         c->phase = CP_CLOSING;
     /* The head, written with copies (snprintf took a visible share of a
-     * small request's CPU). Every piece is bounded: 640 bytes always fit. */
-    char head[640];
+     * small request's CPU). Every piece is bounded: 1024 bytes always fit
+     * (the status page's security headers are the longest extra). */
+    char head[1024];
     skiff__head_w w = {head, head + sizeof(head) - 1};
     char num[24];
     skiff__hw_lit(&w, "HTTP/1.1 ");
@@ -298,12 +301,14 @@ void skiff__http_answer(hreq *h, const skiff__infer_result *res, const char *ext
     skiff__hw_lit(&w, "\r\nDate: ");
     skiff__hw_lit(&w, date_now(c->t));
     skiff__hw_lit(&w, "\r\n");
-    if (status != 204 && res->ctype) {
+    /* 204 and 304 carry no body (RFC 9110 15.3.5, 15.4.5) */
+    bool no_body = status == 204 || status == 304;
+    if (!no_body && res->ctype) {
         skiff__hw_lit(&w, "Content-Type: ");
         skiff__hw_lit(&w, res->ctype);
         skiff__hw_lit(&w, "\r\n");
     }
-    if (status != 204) {
+    if (!no_body) {
         skiff__hw_lit(&w, "Content-Length: ");
         skiff__hw_put(&w, num, skiff__u64_dec(num, len));
         skiff__hw_lit(&w, "\r\n");
@@ -323,7 +328,7 @@ void skiff__http_answer(hreq *h, const skiff__infer_result *res, const char *ext
         skiff__hw_lit(&w, "Connection: keep-alive\r\n");
     skiff__hw_lit(&w, "\r\n");
     size_t n = (size_t)(w.p - head);
-    if (status == 204 || h->is_head)
+    if (no_body || h->is_head)
         len = 0;
     send_answer(c, head, n, data, len);
 

@@ -6,6 +6,7 @@
 #define SKIFF_SERVE_HTTP_INT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "serve/infer.h"
@@ -32,6 +33,8 @@ typedef enum hknown {
     HK_X_REQUEST_TIMEOUT_MS,
     HK_X_LOG_ID,
     HK_LOG_ID, /* Paddle clients' log_id header */
+    HK_ACCEPT,
+    HK_IF_NONE_MATCH,
     HK_COUNT
 } hknown;
 
@@ -75,6 +78,7 @@ typedef struct hreq {
     skiff__served *sm;
     char model_name[160];
     bool bad_version;
+    const struct skiff__asset *asset; /* GET /status/{file}, /openapi.json, the page at / */
 
     skiff__infer_call call;
     skiff__infer_result res; /* answers that are not inference */
@@ -114,6 +118,37 @@ void skiff__hw_put(skiff__head_w *w, const char *s, size_t n);
 void skiff__hw_lit(skiff__head_w *w, const char *s);
 /* util.c: decimal digits of v into buf (no NUL); returns their count (<= 20). */
 size_t skiff__u64_dec(char *buf, uint64_t v);
+
+/* negotiate.c: one media type and how an Accept header weighs it. */
+typedef struct skiff__media {
+    const char *type, *subtype; /* "text", "html" (lower case) */
+    int q;                      /* out: weight in thousandths (0..1000), -1 when no range matched */
+    int spec;                   /* out: the deciding range: 3 type/subtype, 2 type/star,
+                                   1 star/star, 0 none */
+} skiff__media;
+/* negotiate.c: weighs each of m[0..n) against an Accept header's value
+ * (RFC 9110 12.5.1): the most specific matching range decides, malformed
+ * elements are skipped. accept may be NULL (then nothing matches). */
+void skiff__http_accept_weigh(const char *accept, skiff__media *m, int n);
+/* negotiate.c: true when an Accept value names text/html (or text/star)
+ * with a weight above 0 and at least application/json's: GET / then answers
+ * the status page. NULL and star/star alone answer JSON. */
+bool skiff__http_prefers_html(const char *accept);
+/* negotiate.c: true when an If-None-Match value ("*" or a list of entity
+ * tags, weak or not) holds etag (with its quotes). NULL never matches. */
+bool skiff__http_etag_match(const char *if_none_match, const char *etag);
+
+/* The status page's files and /openapi.json, embedded at build time from
+ * src/serve/http/status/ (tools/embed_files.cmake writes the table). */
+typedef struct skiff__asset {
+    const char *name;  /* file name: "index.html" */
+    const char *ctype; /* Content-Type */
+    const char *etag;  /* a strong entity tag of the content, quotes included */
+    const unsigned char *data;
+    size_t len;
+} skiff__asset;
+extern const skiff__asset skiff__assets[];
+extern const int skiff__n_assets;
 
 /* routes.c: the head is in (h->method, h->path, h->query, headers): finds
  * the route. */

@@ -31,6 +31,9 @@ typedef enum route_id {
     R_PADDLE_WEB,
     R_PADDLE09,
     R_PIPELINE,
+    R_OPENAPI,
+    R_STATUS_STATS,
+    R_STATUS_FILE,
     R_STAR, /* OPTIONS * */
 } route_id;
 
@@ -56,6 +59,9 @@ static const struct route {
     {R_V2_MODEL_STATS, "GET", SKIFF__API_KSERVE, true, "/v2/models/{model}[/versions/1]/stats"},
     {R_V2_ALL_STATS, "GET", SKIFF__API_KSERVE, false, "/v2/models/stats"},
     {R_METRICS, "GET", SKIFF__API_NONE, false, "/metrics"},
+    {R_OPENAPI, "GET", SKIFF__API_NONE, false, "/openapi.json"},
+    {R_STATUS_STATS, "GET", SKIFF__API_NONE, false, "/status/stats.json"},
+    {R_STATUS_FILE, "GET", SKIFF__API_NONE, false, "/status/{file}"},
     {R_ROOT, "GET", SKIFF__API_NONE, false, "/"},
 };
 
@@ -136,6 +142,12 @@ void skiff__http_log_routes(const skiff__server *s)
                                     routes[i].method, routes[i].pattern);
     skiff_log(SKIFF_LOG_INFO, "  also: %s; per model GET /v2/models/{model}[/ready|/config|/stats]",
               line);
+    /* a wildcard address is opened as the loopback one; IPv6 in brackets */
+    const char *host = s->cfg->host ? s->cfg->host : "";
+    bool any = !host[0] || !strcmp(host, "0.0.0.0") || !strcmp(host, "::");
+    bool v6 = !any && strchr(host, ':') != NULL;
+    skiff_log(SKIFF_LOG_INFO, "  status page: open http://%s%s%s:%d/ in a browser (docs/deploy.md)",
+              v6 ? "[" : "", any ? "127.0.0.1" : host, v6 ? "]" : "", s->port);
 }
 
 /* ---- routing ------------------------------------------------------------------ */
@@ -217,6 +229,14 @@ static route_id match_v2(hreq *h, const char *seg[8], const size_t len[8], int n
     return R_NOT_FOUND;
 }
 
+static const skiff__asset *find_asset(const char *name, size_t n)
+{
+    for (int i = 0; i < skiff__n_assets; i++)
+        if (seg_eq(name, n, skiff__assets[i].name))
+            return &skiff__assets[i];
+    return NULL;
+}
+
 static route_id match(hreq *h, const char *url)
 {
     if (!strcmp(url, "*"))
@@ -228,6 +248,18 @@ static route_id match(hreq *h, const char *url)
         return R_ROOT;
     if (n == 1 && seg_eq(seg[0], len[0], "metrics"))
         return R_METRICS;
+    if (n == 1 && seg_eq(seg[0], len[0], "openapi.json")) {
+        h->asset = find_asset("openapi.json", 12);
+        return R_OPENAPI;
+    }
+    /* The page's files. Only their own names match, so a pipeline named
+     * "status" keeps every other /status/{method}. */
+    if (n == 2 && seg_eq(seg[0], len[0], "status")) {
+        if (seg_eq(seg[1], len[1], "stats.json"))
+            return R_STATUS_STATS;
+        if ((h->asset = find_asset(seg[1], len[1])) != NULL)
+            return R_STATUS_FILE;
+    }
     if (seg_eq(seg[0], len[0], "v2"))
         return match_v2(h, seg, len, n);
     if (n == 2 && seg_eq(seg[0], len[0], "GeneralModelService") &&
@@ -377,16 +409,52 @@ static bool build_model_stats(skiff__buf *b, skiff__served *sm)
 
 /* ---- GET endpoints --------------------------------------------------------------- */
 
-static void answer_buf(hreq *h, skiff__buf *b, bool ok, const char *ctype)
+static void answer_extra(hreq *h, skiff__buf *b, bool ok, const char *ctype, const char *extra)
 {
     if (!ok) {
         skiff__http_error(h, SKIFF_CODE_RESOURCE_EXHAUSTED, 500, NULL, "out of memory");
         return;
     }
     h->res = (skiff__infer_result){.status = 200, .code = SKIFF_CODE_OK, .ctype = ctype};
-    skiff__http_answer(h, &h->res, NULL, b->data ? b->data : "", b->len);
+    skiff__http_answer(h, &h->res, extra, b->data ? b->data : "", b->len);
 }
 
+static void answer_buf(hreq *h, skiff__buf *b, bool ok, const char *ctype)
+{
+    answer_extra(h, b, ok, ctype, NULL);
+}
+
+/* The status page's files: revalidated on every load (no-cache + ETag, so an
+ * upgraded server is seen at once and an unchanged file costs a 304), and a
+ * policy that lets the page load nothing from anywhere but this server. */
+#define PAGE_HEADERS                                                                               \
+    "Cache-Control: no-cache\r\n"                                                                  \
+    "X-Content-Type-Options: nosniff\r\n"                                                          \
+    "Referrer-Policy: no-referrer\r\n"                                                             \
+    "Content-Security-Policy: default-src 'none'; script-src 'self'; style-src 'self'; "           \
+    "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "              \
+    "frame-ancestors 'none'\r\n"
+
+static void answer_asset(hreq *h, const skiff__asset *a, bool vary)
+{
+    if (!a) { /* a build without the file: not expected, answered all the same */
+        skiff__http_error(h, SKIFF_CODE_NOT_FOUND, 404, NULL, "%s is not built in", h->path);
+        return;
+    }
+    char extra[512];
+    snprintf(extra, sizeof(extra), "%sETag: %s\r\n" PAGE_HEADERS, vary ? "Vary: Accept\r\n" : "",
+             a->etag);
+    if (skiff__http_etag_match(skiff__http_known(h, HK_IF_NONE_MATCH), a->etag)) {
+        h->res = (skiff__infer_result){.status = 304, .code = SKIFF_CODE_OK};
+        skiff__http_answer(h, &h->res, extra, "", 0);
+        return;
+    }
+    h->res = (skiff__infer_result){.status = 200, .code = SKIFF_CODE_OK, .ctype = a->ctype};
+    skiff__http_answer(h, &h->res, extra, (const char *)a->data, a->len);
+}
+
+/* GET / as JSON: the models, the endpoints, and the server facts the status
+ * page shows (uptime, cores, threads, protocols and ports). */
 static bool build_root(hreq *h, skiff__buf *b)
 {
     skiff__server *s = h->s;
@@ -397,6 +465,66 @@ static bool build_root(hreq *h, skiff__buf *b)
     ok = ok && skiff__buf_lit(b, "],\"endpoints\":[");
     for (size_t i = 0; ok && i < N_ROUTES; i++)
         ok = skiff__buf_printf(b, "%s\"%s %s\"", i ? "," : "", routes[i].method, routes[i].pattern);
+    ok =
+        ok &&
+        skiff__buf_printf(b,
+                          "],\"uptime_s\":%.3f,\"start_time\":%lld,\"cores\":%d,\"io_threads\":%d,"
+                          "\"instances\":%d,\"threads\":%d,\"host\":",
+                          (double)(skiff__now_ns() - s->start_ns) / 1e9, (long long)s->start_wall_s,
+                          skiff_cpu_count(), s->io_threads, s->instances, s->threads) &&
+        skiff__buf_cstr(b, s->cfg->host ? s->cfg->host : "") &&
+        skiff__buf_printf(b, ",\"ports\":[%d", s->port) &&
+        (s->listen_fd2 < 0 || skiff__buf_printf(b, ",%d", s->port2)) &&
+        /* every port sniffs the protocol (server.c): each one speaks all three */
+        skiff__buf_lit(b, "],\"protocols\":[\"HTTP/1.1\",\"gRPC\",\"brpc baidu_std\"],"
+                          "\"pipeline\":");
+    if (ok && s->pipe)
+        ok = skiff__buf_cstr(b, skiff__pipeline_name(s->pipe));
+    else if (ok)
+        ok = skiff__buf_lit(b, "null");
+    return ok && skiff__buf_lit(b, "}");
+}
+
+/* GET /status/stats.json: the counters the page's charts poll, raw and
+ * cumulative (the page takes differences between two reads). */
+static bool build_status_stats(skiff__server *s, skiff__buf *b)
+{
+#define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+    bool ok = skiff__buf_printf(b, "{\"uptime_s\":%.3f,\"in_flight\":%lld,\"connections\":%lld,",
+                                (double)(skiff__now_ns() - s->start_ns) / 1e9,
+                                (long long)LD(s->in_flight), (long long)LD(s->connections)) &&
+              skiff__buf_lit(b, "\"http_responses\":{");
+    for (int c = 1; ok && c <= 5; c++)
+        ok = skiff__buf_printf(b, "%s\"%dxx\":%llu", c > 1 ? "," : "", c,
+                               (unsigned long long)LD(s->http_status[c]));
+    ok = ok && skiff__buf_lit(b, "},\"latency_bounds_us\":[");
+    for (int i = 0; ok && i < SKIFF__HIST_N; i++)
+        ok = skiff__buf_printf(b, "%s%.0f", i ? "," : "", skiff__latency_bounds_us[i]);
+    ok = ok && skiff__buf_lit(b, "],\"models\":[");
+    for (int m = 0; ok && m < s->repo.n; m++) {
+        skiff__served *sm = &s->repo.models[m];
+        skiff__model_stats *st = sm->sv->ops->stats(sm->sv);
+        uint64_t fail = 0;
+        for (int c = 1; c < 10; c++)
+            fail += LD(st->req_by_code[c]);
+        int64_t inf = LD(st->in_flight);
+        ok = (m == 0 || skiff__buf_lit(b, ",")) && skiff__buf_lit(b, "{\"name\":") &&
+             skiff__buf_cstr(b, sm->d->name) &&
+             skiff__buf_printf(
+                 b,
+                 ",\"success\":%llu,\"fail\":%llu,\"rows\":%llu,\"runs\":%llu,\"in_flight\":%lld,"
+                 "\"queue_depth\":%d,\"latency_us\":{\"count\":%llu,\"sum\":%llu,\"buckets\":[",
+                 (unsigned long long)LD(st->req_by_code[SKIFF_CODE_OK]), (unsigned long long)fail,
+                 (unsigned long long)LD(st->inference_count),
+                 (unsigned long long)LD(st->execution_count), (long long)(inf > 0 ? inf : 0),
+                 sm->sv->ops->queue_depth(sm->sv), (unsigned long long)LD(st->e2e_us.count),
+                 (unsigned long long)LD(st->e2e_us.sum));
+        for (int i = 0; ok && i <= SKIFF__HIST_N; i++)
+            ok = skiff__buf_printf(b, "%s%llu", i ? "," : "",
+                                   (unsigned long long)LD(st->e2e_us.bucket[i]));
+        ok = ok && skiff__buf_lit(b, "]}}");
+    }
+#undef LD
     return ok && skiff__buf_lit(b, "]}");
 }
 
@@ -409,7 +537,18 @@ static void handle_get(hreq *h)
     const char *why = atomic_load(&s->draining) ? "shutting down" : "starting";
     skiff__served *sm = h->sm;
     switch ((route_id)h->rid) {
-    case R_ROOT: answer_buf(h, b, build_root(h, b), json); return;
+    case R_ROOT:
+        /* the page for a browser, the JSON summary for everyone else (RFC 9110 12.5.1) */
+        if (skiff__http_prefers_html(skiff__http_known(h, HK_ACCEPT)))
+            answer_asset(h, find_asset("index.html", 10), true);
+        else
+            answer_extra(h, b, build_root(h, b), json, "Vary: Accept\r\n");
+        return;
+    case R_OPENAPI:
+    case R_STATUS_FILE: answer_asset(h, h->asset, false); return;
+    case R_STATUS_STATS:
+        answer_extra(h, b, build_status_stats(s, b), json, "Cache-Control: no-store\r\n");
+        return;
     case R_METRICS:
         answer_buf(h, b, skiff__metrics_render(s, b), "text/plain; version=0.0.4; charset=utf-8");
         return;
