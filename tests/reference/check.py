@@ -15,10 +15,14 @@ may legally disagree where a decision sits on a knife edge. The rule:
   - a skiff detection matches an ORT detection when the labels are equal, the
     scores differ by at most 1e-3 and every box coordinate by at most 0.5 pixel
     (pairs are taken in ORT's score order, each with its closest candidate);
-    a matched pair's masks differ by at most 0.02 anywhere and by 1e-3 on average;
+    a matched pair's masks differ by 1e-3 on average, and by more than 0.02 at
+    no more than 0.1% of their pixels (boxes may differ by 0.5 pixel, which
+    moves a mask's edge when it is pasted into the image);
   - a detection left unmatched on either side is allowed only when the decision
-    to keep it is numerically unstable: its box is under 1 pixel wide or high
-    (clipping at the border and the small-box filter flip on rounding), or its
+    to keep it is numerically unstable: its box is under 2 pixels wide or high
+    (decoding such a box amplifies rounding, clipping at the border and the
+    small-box filter flip on it, and RoiAlign over it samples other pixels;
+    torch and ORT differ on such boxes too), or its
     score is within 1e-3 of the lowest score its engine kept (the cut at the
     detection limit or the score threshold);
   - at least 90% of ORT's detections are matched.
@@ -108,13 +112,14 @@ def compare(name, got, exp):
     return n_bad == 0, "%s %s %d/%d elements differ" % (name, shape, n_bad, exp.size)
 
 
-DET_SCORE_TOL, DET_BOX_TOL, DET_MASK_MAX, DET_MASK_MEAN, DET_MIN_MATCHED = 1e-3, 0.5, 0.02, 1e-3, 0.9
+DET_SCORE_TOL, DET_BOX_TOL, DET_THIN = 1e-3, 0.5, 2.0
+DET_MASK_DIFF, DET_MASK_FRACTION, DET_MASK_MEAN, DET_MIN_MATCHED = 0.02, 1e-3, 1e-3, 0.9
 
 
 def unstable(boxes, scores, i):
     """True when keeping detection i is a knife-edge decision (see the module doc)."""
     w, h = boxes[i, 2] - boxes[i, 0], boxes[i, 3] - boxes[i, 1]
-    return bool(w < 1.0 or h < 1.0 or scores[i] - scores.min() <= DET_SCORE_TOL)
+    return bool(w < DET_THIN or h < DET_THIN or scores[i] - scores.min() <= DET_SCORE_TOL)
 
 
 def compare_detections(sk_dir, ort_dir):
@@ -160,10 +165,12 @@ def compare_detections(sk_dir, ort_dir):
             np.abs(sk["boxes"][k] - ort["boxes"][j]).max())
         if "masks" in ort:
             md = np.abs(sk["masks"][k].astype(np.float64) - ort["masks"][j])
-            msg += ", masks max diff %.3g mean %.3g" % (md.max(), md.mean())
-            if md.max() > DET_MASK_MAX or md.mean() > DET_MASK_MEAN:
+            off = float((md > DET_MASK_DIFF).mean())
+            msg += ", masks mean diff %.3g, %.4f%% of pixels off by more than %g" % (
+                md.mean(), 100 * off, DET_MASK_DIFF)
+            if md.mean() > DET_MASK_MEAN or off > DET_MASK_FRACTION:
                 ok = False
-                msg += " (outside %g / %g)" % (DET_MASK_MAX, DET_MASK_MEAN)
+                msg += " (over %g%%)" % (100 * DET_MASK_FRACTION)
     for side, idx, det in (("ORT only", lost, ort), ("skiff only", extra, sk)):
         for i in idx:
             allowed = unstable(det["boxes"], det["scores"], i)
