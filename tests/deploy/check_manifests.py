@@ -276,6 +276,9 @@ def check_deployment(d, flags, errs):
     info["port"] = port
     if port not in ports.values():
         errs.add(cw, "skiff listens on --port %s, which is not a containerPort %s" % (port, sorted(set(ports.values()))))
+    ann_port = info["annotations"].get("prometheus.io/port")
+    if ann_port is not None and ann_port != str(port):
+        errs.add(w, "annotation prometheus.io/port %r is not --port %s" % (ann_port, port))
     host = (got.get("--host") or ["127.0.0.1"])[-1]
     if host not in ("0.0.0.0", "::"):
         errs.add(cw, "--host %s: a pod must listen on 0.0.0.0 (or ::) to be reached" % host)
@@ -864,6 +867,8 @@ MUTATIONS = [
                                 lambda d: skiff_container(d)["livenessProbe"]["httpGet"].__setitem__("port", "http"))),
     ("containerPort not --port", yaml_edit("deploy/k8s/deployment.yaml",
                                            lambda d: skiff_container(d)["ports"][0].__setitem__("containerPort", 8080))),
+    ("scrape annotation port", text_edit("deploy/k8s/deployment.yaml", 'prometheus.io/port: "9393"',
+                                         'prometheus.io/port: "8080"')),
     ("grace period too short", text_edit("deploy/k8s/deployment.yaml", "terminationGracePeriodSeconds: 40",
                                          "terminationGracePeriodSeconds: 30")),
     ("no preStop", yaml_edit("deploy/k8s/deployment.yaml", lambda d: skiff_container(d).pop("lifecycle"))),
