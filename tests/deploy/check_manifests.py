@@ -665,6 +665,7 @@ def run_skiff(skiff, args, port, path_map, checks, where, errs):
             except OSError as e:
                 code, body = None, str(e)
             texts[path] = body
+            print("     %s: GET %s -> %s" % (where, path, code))
             if code != status:
                 errs.add(where, "GET %s answered %s, expected %d" % (path, code, status))
             elif needle and needle not in body:
