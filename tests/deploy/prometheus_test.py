@@ -213,20 +213,28 @@ def main():
         for r in replicas:
             r.wait()
         cfg, job = scrape_config(replicas, tmp)
-        port = free_port()
         prom_log = open(os.path.join(tmp, "prometheus.log"), "w+")
-        prom_proc = subprocess.Popen([prometheus, "--config.file=" + cfg,
-                                      "--storage.tsdb.path=" + os.path.join(tmp, "data"),
-                                      "--web.listen-address=127.0.0.1:%d" % port,
-                                      "--log.level=warn"], stdout=prom_log, stderr=subprocess.STDOUT)
-        prom = Prom("http://127.0.0.1:%d" % port)
+        for attempt in range(3):  # a free port may be taken before prometheus binds it
+            port = free_port()
+            prom_proc = subprocess.Popen([prometheus, "--config.file=" + cfg,
+                                          "--storage.tsdb.path=" + os.path.join(tmp, "data"),
+                                          "--web.listen-address=127.0.0.1:%d" % port,
+                                          "--log.level=warn"], stdout=prom_log, stderr=subprocess.STDOUT)
+            prom = Prom("http://127.0.0.1:%d" % port)
 
-        def ready():
-            if prom_proc.poll() is not None:
-                prom_log.seek(0)
-                raise SystemExit("prometheus exited %s:\n%s" % (prom_proc.returncode, prom_log.read()[-2000:]))
-            return requests.get(prom.url + "/-/ready", timeout=2).status_code == 200
-        check(wait_for(ready, 60, "prometheus ready"), "prometheus ready")
+            def ready():
+                if prom_proc.poll() is not None:
+                    return "exited"
+                return requests.get(prom.url + "/-/ready", timeout=2).status_code == 200
+            state = wait_for(ready, 60, "prometheus ready")
+            prom_log.seek(0)
+            log = prom_log.read()
+            if state == "exited" and "address already in use" in log and attempt < 2:
+                continue
+            break
+        check(state is True, "prometheus ready", log[-2000:])
+        if state is not True:
+            return 1
         # Both replicas scraped once before any request, so rates see the increase.
         up = wait_for(lambda: len([v for v in prom.vector('up{job="%s"}' % job).values() if v == 1]) == 2,
                       60, "both targets up")
