@@ -7,7 +7,8 @@
 #   scripts/install-deps.sh          everything `make test` needs as well (same as --test):
 #                                    clang + sanitizer runtimes, cppcheck, clang-format,
 #                                    Python with torch and onnx, headless Chromium with
-#                                    selenium, and the npm oracles
+#                                    selenium, the npm oracles, and prometheus + kubectl
+#                                    for the deploy/ checks
 #   scripts/install-deps.sh --bench  --test plus the peers used by bench/ (nginx, wrk,
 #                                    hyperfine; libgrpc-dev for bench/grpc_core; GNU time
 #                                    for peak RSS in bench/engine)
@@ -24,7 +25,7 @@ for arg in "$@"; do
   --test) set_name=test ;;
   --image) set_name=image ;;
   --bench) bench=1 ;;
-  -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+  -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
   *) echo "install-deps: unknown option $arg (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -62,7 +63,12 @@ if [[ $set_name == test ]]; then
     python3-pip python3-setuptools python3-wheel python3-venv
     python3-pil fonts-dejavu-core fonts-wqy-microhei python3-opencv
     chromium chromium-driver python3-selenium
+    python3-yaml prometheus
   )
+  # deploy/ checks (tests/deploy): Prometheus and promtool run the rules and the
+  # dashboard's queries; kubectl parses the manifests offline. A kubectl already
+  # on the PATH (e.g. Google Cloud SDK's) owns /usr/bin/kubectl: keep it.
+  command -v kubectl >/dev/null 2>&1 || PKGS+=(kubernetes-client)
   # The machine may carry its own Node.js (with npm inside); Debian's npm conflicts with it.
   command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
 fi

@@ -80,6 +80,10 @@ static uint64_t f_inflight(skiff__model_stats *st, skiff__served *sm)
     int64_t v = LD(st->in_flight);
     return v > 0 ? (uint64_t)v : 0;
 }
+static uint64_t f_instances(skiff__model_stats *st, skiff__served *sm)
+{
+    return sm->d->instances > 0 ? (uint64_t)sm->d->instances : 0;
+}
 
 static const struct {
     const char *name;
@@ -98,6 +102,8 @@ static const struct {
     {"skiff_queue_depth", "gauge", f_queue_depth, "Requests waiting in the model's queue."},
     {"skiff_model_inflight_requests", "gauge", f_inflight,
      "Requests for the model being handled now."},
+    {"skiff_model_instances", "gauge", f_instances,
+     "Instances (engine contexts, each with a thread) serving the model."},
     /* Paddle Serving's names. */
     {"pd_query_request_success_total", "counter", f_success, "Successful requests (Paddle name)."},
     {"pd_query_request_failure_total", "counter", f_failure, "Failed requests (Paddle name)."},
@@ -191,6 +197,22 @@ bool skiff__metrics_render(skiff__server *s, skiff__buf *b)
                                    s->repo.models[i].d->name,
                                    (unsigned long long)per_model[k].fn(st, &s->repo.models[i]));
         }
+    }
+    /* The load signal to scale replicas on (docs/deploy.md): in-flight requests
+     * over instances. Below 1 an instance is idle somewhere; above 1 requests
+     * wait in the queue. It rises with the offered load before latency does,
+     * and counts requests, not bytes or rows, so big and small requests weigh
+     * alike. A gauge of a ratio, so a HorizontalPodAutoscaler averages it over
+     * pods without knowing each pod's instance count. */
+    ok = ok && help(b, "skiff_model_inflight_per_instance", "gauge",
+                    "Requests for the model being handled now, per instance (1 = every "
+                    "instance busy; above 1 requests queue).");
+    for (int i = 0; ok && i < s->repo.n; i++) {
+        skiff__served *sm = &s->repo.models[i];
+        uint64_t inflight = f_inflight(sm->sv->ops->stats(sm->sv), sm);
+        uint64_t inst = f_instances(NULL, sm);
+        ok = skiff__buf_printf(b, "skiff_model_inflight_per_instance{model=\"%s\"} %.9g\n",
+                               sm->d->name, (double)inflight / (double)(inst ? inst : 1));
     }
     static const struct {
         const char *name;

@@ -5,7 +5,7 @@ clients (python3-requests, curl, raw sockets).
 
     serve_tests.py --skiff build/skiff GROUP [GROUP ...]     (no GROUP: all)
 
-Groups: endpoints multi bad concurrency overload drain limits http11 quickstart docs paddle_proto paddle_models. CTest runs each
+Groups: endpoints multi bad concurrency overload drain load_metric limits http11 quickstart docs paddle_proto paddle_models. CTest runs each
 group as its own test (label "integration"); tests/integration/CMakeLists.txt
 lists them. Expected values are computed here from the ONNX weights with
 numpy, never by skiff.
@@ -710,6 +710,59 @@ def test_drain():
             t.join(60)
 
 
+def test_load_metric():
+    """The per-instance load gauge an autoscaler scales on: skiff_model_inflight_per_instance
+    is in-flight requests over instances, 0 when idle, above 0 while requests run,
+    and back to 0 after; every queued request is in skiff_queue_duration_seconds."""
+    slow = os.path.join(MODELS, "slow")
+    with Server([slow], "--instances", "2", "--batch_infer_size", "1", "--inline", "off") as srv:
+        u = srv.url
+        mt = requests.get(u + "/metrics").text
+        for name in ("skiff_model_instances", "skiff_model_inflight_per_instance"):
+            check("# TYPE %s gauge" % name in mt and "# HELP %s " % name in mt, "HELP and TYPE of " + name)
+        check("# TYPE skiff_queue_duration_seconds histogram" in mt, "queue time is a histogram")
+        check(metric(mt, "skiff_model_instances", model="slow") == 2, "two instances", mt[-2000:])
+        check(metric(mt, "skiff_model_inflight_per_instance", model="slow") == 0, "idle: 0")
+        q0 = metric(mt, "skiff_queue_duration_seconds_count", model="slow")
+        n_req, rows, sent = 8, 6, 0
+        seen = []
+        # Rounds of 8 concurrent requests on 2 instances, /metrics read in a loop
+        # until they are answered; a round whose requests all ran between two
+        # reads is simply followed by another.
+        for _ in range(5):
+            with cf.ThreadPoolExecutor(n_req) as ex:
+                futs = [ex.submit(requests.post, u + "/slow/prediction",
+                                  json={"feed": [{"x": [0.001]}] * rows}) for _ in range(n_req)]
+                while not all(f.done() for f in futs):
+                    seen.append(metric(requests.get(u + "/metrics").text,
+                                       "skiff_model_inflight_per_instance", model="slow"))
+                codes = [f.result().status_code for f in futs]
+            sent += n_req
+            check(codes == [200] * n_req, "answers under load", codes)
+            if max(seen) > 0:
+                break
+        print("load_metric: %d requests, %d samples, in-flight per instance up to %g"
+              % (sent, len(seen), max(seen)))
+        check(max(seen) > 0, "in-flight per instance above 0 while requests run", max(seen))
+        # In-flight requests over 2 instances: multiples of 1/2, at most all of them.
+        check(all(v * 2 == int(v * 2) and 0 <= v <= n_req / 2 for v in seen),
+              "samples are in-flight / 2", sorted(set(seen)))
+        t0 = time.time()
+        while time.time() - t0 < 10:
+            mt = requests.get(u + "/metrics").text
+            if metric(mt, "skiff_model_inflight_per_instance", model="slow") == 0:
+                break
+            time.sleep(0.05)
+        check(metric(mt, "skiff_model_inflight_per_instance", model="slow") == 0, "idle again: 0")
+        check(metric(mt, "skiff_model_inflight_requests", model="slow") == 0, "no request in flight")
+        # Every request went through the queue (--inline off) and was timed there once.
+        q1 = metric(mt, "skiff_queue_duration_seconds_count", model="slow")
+        check(q1 - q0 == sent, "queue time observed once per request", q1 - q0, sent)
+        check(metric(mt, "skiff_queue_duration_seconds_bucket", model="slow", le="+Inf") == q1,
+              "+Inf bucket = count")
+        check(srv.stop() == 0, "exit code")
+
+
 def test_limits():
     flags = ["--request_timeout_s", "1", "--idle_timeout_s", "2", "--max_body_size", "100000"]
     with Server([UCI], *flags, name="uci") as srv:
@@ -1411,6 +1464,7 @@ GROUPS = {
     "concurrency": test_concurrency,
     "overload": test_overload,
     "drain": test_drain,
+    "load_metric": test_load_metric,
     "limits": test_limits,
     "http11": test_http11,
     "quickstart": test_quickstart,
