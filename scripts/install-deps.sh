@@ -6,8 +6,9 @@
 #                                    server links, curl to call it (what `make demo` uses)
 #   scripts/install-deps.sh          everything `make test` needs as well (same as --test):
 #                                    clang + sanitizer runtimes, cppcheck, clang-format,
-#                                    Python with torch and onnx, and the npm oracles
-#   scripts/install-deps.sh --bench  --test plus the peers used by bench/ (nginx, wrk,
+#                                    Python with torch and onnx, nginx (with its stream
+#                                    module) for the load-balancer test, and the npm oracles
+#   scripts/install-deps.sh --bench  --test plus the peers used by bench/ (wrk,
 #                                    hyperfine; libgrpc-dev for bench/grpc_core; GNU time
 #                                    for peak RSS in bench/engine)
 set -euo pipefail
@@ -20,7 +21,7 @@ for arg in "$@"; do
   --demo) set_name=demo ;;
   --test) set_name=test ;;
   --bench) bench=1 ;;
-  -h | --help) sed -n '2,12p' "$0"; exit 0 ;;
+  -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
   *) echo "install-deps: unknown option $arg (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -48,11 +49,14 @@ if [[ $set_name == test ]]; then
     python3-pip python3-setuptools python3-wheel python3-venv
     python3-pil fonts-dejavu-core fonts-wqy-microhei python3-opencv
   )
+  # integration_nginx: replicas behind nginx (deploy/nginx); Debian 12 ships the
+  # stream module (baidu_std through nginx) as a separate package.
+  PKGS+=(nginx libnginx-mod-stream)
   # The machine may carry its own Node.js (with npm inside); Debian's npm conflicts with it.
   command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
 fi
 if ((bench)); then
-  PKGS+=(nginx wrk hyperfine libgrpc-dev time)
+  PKGS+=(wrk hyperfine libgrpc-dev time)
 fi
 
 missing=()
