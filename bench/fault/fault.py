@@ -13,7 +13,11 @@ Load: CONNECTIONS client connections, one per thread, in four equal shares:
            /GeneralModelService/inference, in turn
   grpc     KServe v2 gRPC ModelInfer (python3-grpcio, one channel each)
   brpc     Paddle's RPC client (python/paddle_serving_client.Client, baidu_std)
-every answer checked against numpy.
+every answer checked against numpy. Besides, when EXAMPLE_CLIENT names
+examples/c's example_client (default: build/examples/c/example_client if built),
+one more thread runs it again and again through nginx's baidu_std port (4
+threads x 250 calls of libskiff_client a run, each answer checked bit for bit):
+protocol "c-brpc", counted per call.
 
 Phases (PHASES, comma-separated, run in order under one continuous load):
   kill     SIGKILL replica KILL_INDEX; restart it on its port after RESTART_AFTER s
@@ -67,6 +71,9 @@ KILL_INDEX = int(os.environ.get("KILL_INDEX", "1"))
 GRACE_S = int(os.environ.get("GRACE_S", "30"))
 ROLLING_PAUSE = float(os.environ.get("ROLLING_PAUSE", "3"))
 PROTOCOLS = ("http", "paddle", "grpc", "brpc")
+EXAMPLE_CLIENT = os.environ.get("EXAMPLE_CLIENT",
+                                os.path.join(ROOT, "build", "examples", "c", "example_client"))
+C_CONF = os.path.join(ROOT, "examples", "uci_housing", "uci_housing_client")
 # gRPC's retry policy (A6, the service config): UNAVAILABLE calls are sent again.
 GRPC_SERVICE_CONFIG = json.dumps({"methodConfig": [{
     "name": [{"service": "inference.GRPCInferenceService"}],
@@ -265,8 +272,10 @@ class Load:
         self.threads = []
 
     def total_ok(self):
+        """Answers so far, counted per call (example_client's runs count at their end:
+        left out, so the term check compares like with like)."""
         with self.lock:
-            return sum(self.ok.values())
+            return sum(v for k, v in self.ok.items() if k[1] != "c-brpc")
 
     def _http(self, sess, rng, i):
         url = "http://127.0.0.1:%d" % self.ports["http"]
@@ -348,7 +357,27 @@ class Load:
                     self.ok[(phase, proto)] = self.ok.get((phase, proto), 0) + 1
                     self.last_ok[proto] = time.time()
 
+    def c_client(self):
+        """libskiff_client through nginx (baidu_std): example_client, run after run."""
+        threads, calls = 4, 250
+        while not self.stop.is_set():
+            phase = self.phase
+            r = subprocess.run([EXAMPLE_CLIENT, C_CONF, "127.0.0.1:%d" % self.ports["rpc"], "brpc",
+                                str(threads), str(calls)], capture_output=True, text=True)
+            m = re.search(r"(\d+) failed calls", r.stderr)
+            failed = int(m.group(1)) if m else (0 if r.returncode == 0 else 1 + threads * calls)
+            with self.lock:
+                key = (phase, "c-brpc")
+                self.ok[key] = self.ok.get(key, 0) + 1 + threads * calls - failed
+                if failed:
+                    self.failures.append((time.time(), phase, "c-brpc", "%d calls: %s" % (
+                        failed, r.stderr.strip()[:300])))
+
     def start(self):
+        if EXAMPLE_CLIENT and os.access(EXAMPLE_CLIENT, os.X_OK):
+            t = threading.Thread(target=self.c_client, daemon=True)
+            t.start()
+            self.threads.append(t)
         for k in range(CONNECTIONS):
             proto = PROTOCOLS[k % len(PROTOCOLS)]
             t = threading.Thread(target=self.client, args=(proto, k), daemon=True)
@@ -510,24 +539,26 @@ def main():
     for e in events:
         log("  " + e)
     fails = {}
-    for _, ph, proto, _ in load.failures:
-        fails[(ph, proto)] = fails.get((ph, proto), 0) + 1
+    for _, ph, proto, err in load.failures:
+        n = int(err.split(" ", 1)[0]) if proto == "c-brpc" else 1
+        fails[(ph, proto)] = fails.get((ph, proto), 0) + n
     # nginx's columns: requests it proxied, those it sent to a second replica after
     # a failed try, and answers other than 200 it passed back (gRPC: its 502 for a
     # call lost with a killed replica, which the client's retry policy resent).
     log("  %-8s %-7s %9s %7s %9s %8s %8s" % ("phase", "proto", "client ok", "failed", "nginx req",
                                             "retried", "non-200"))
+    protos = PROTOCOLS + (("c-brpc",) if any(k[1] == "c-brpc" for k in load.ok) else ())
     for ph in ["start"] + PHASES:
-        for proto in PROTOCOLS:
+        for proto in protos:
             ng = nginx_seen.get((ph, proto), [0, 0, 0])
-            if proto == "brpc":
+            if proto in ("brpc", "c-brpc"):
                 ng = ["-"] * 3  # a TCP stream: nginx sees connections, not calls
             log("  %-8s %-7s %9d %7d %9s %8s %8s" % (ph, proto, load.ok.get((ph, proto), 0),
                                                     fails.get((ph, proto), 0), *ng))
-    log("  baidu_std: %d connections through nginx for %d clients (each extra one a reconnect "
-        "after its replica went away)" % (rpc_sessions, sum(
+    log("  baidu_std: %d connections through nginx (%d Python clients, kept; each example_client "
+        "run opens its own)" % (rpc_sessions, sum(
             1 for k in range(CONNECTIONS) if PROTOCOLS[k % len(PROTOCOLS)] == "brpc")))
-    total_fail = len(load.failures)
+    total_fail = sum(fails.values())
     total_ok = sum(load.ok.values())
     log("  client requests: %d ok, %d failed" % (total_ok, total_fail))
     if total_fail:

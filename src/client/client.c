@@ -512,8 +512,14 @@ static skiff__client_fail exchange(skiff_client_t *c, skiff__client_ep *ep, cons
     size_t got = 0;
     while (!rd.done) {
         size_t n = 0;
-        if ((st = skiff__client_recv(fd, buf, sizeof(buf), deadline, &n, &fail)))
+        if ((st = skiff__client_recv(fd, buf, sizeof(buf), deadline, &n, &fail))) {
+            /* A reset before any byte of the answer is a break like a close: on a
+             * kept connection (a replica gone behind a load balancer, say) the call
+             * goes once more on a fresh one. */
+            if (fail == SKIFF__CLIENT_NET && reused && got == 0)
+                fail = SKIFF__CLIENT_STALE;
             break;
+        }
         if ((st = skiff__client_reader_feed(&rd, buf, n))) {
             fail = SKIFF__CLIENT_BROKEN;
             break;
