@@ -269,6 +269,7 @@ class Load:
         self.ok = {}  # (phase, protocol) -> count
         self.failures = []  # (time, phase, protocol, error)
         self.last_ok = {}  # protocol -> time of the last success
+        self.reconnects = {}  # phase -> brpc calls that went out on a new connection
         self.threads = []
 
     def total_ok(self):
@@ -340,8 +341,12 @@ class Load:
                     got, err = resp.outputs[0].contents.fp32_contents, None
                 else:
                     rows = rng.uniform(-2, 2, size=(2, 13)).astype(np.float32)
+                    before = cli._socks.get(0)  # the kept connection (to count reconnects)
                     got = cli.predict(feed={"x": rows}, fetch=["price"], batch=True)["price"]
                     err = None
+                    if before is not None and cli._socks.get(0) is not before:
+                        with self.lock:
+                            self.reconnects[phase] = self.reconnects.get(phase, 0) + 1
                 if err is None:
                     g = np.asarray(got, np.float64).reshape(-1)
                     want = predict(rows)
@@ -555,9 +560,11 @@ def main():
                 ng = ["-"] * 3  # a TCP stream: nginx sees connections, not calls
             log("  %-8s %-7s %9d %7d %9s %8s %8s" % (ph, proto, load.ok.get((ph, proto), 0),
                                                     fails.get((ph, proto), 0), *ng))
-    log("  baidu_std: %d connections through nginx (%d Python clients, kept; each example_client "
-        "run opens its own)" % (rpc_sessions, sum(
-            1 for k in range(CONNECTIONS) if PROTOCOLS[k % len(PROTOCOLS)] == "brpc")))
+    log("  baidu_std: %d connections through nginx; the %d Python clients' calls that went out "
+        "on a new connection (their kept one closed or broke): %s" % (
+            rpc_sessions,
+            sum(1 for k in range(CONNECTIONS) if PROTOCOLS[k % len(PROTOCOLS)] == "brpc"),
+            ", ".join("%s %d" % (ph, load.reconnects.get(ph, 0)) for ph in ["start"] + PHASES)))
     total_fail = sum(fails.values())
     total_ok = sum(load.ok.values())
     log("  client requests: %d ok, %d failed" % (total_ok, total_fail))
