@@ -4,7 +4,7 @@ deploy/nginx/skiff.conf.template; 16 connections send requests over HTTP
 (KServe REST, Paddle web), gRPC and baidu_std through nginx while one replica
 is drained with SIGTERM and left down. Passes when no request failed, the
 replica exited 0, and the surviving replica answered every request after the
-exit. It is bench/fault/fault.py's `term` phase, short (about 15 s).
+exit. It is bench/fault/fault.py's `term` phase, short (about 10 s).
 
     nginx_tests.py --skiff BIN
 
