@@ -7,9 +7,10 @@
 #   scripts/install-deps.sh          everything `make test` needs as well (same as --test):
 #                                    clang + sanitizer runtimes, cppcheck, clang-format,
 #                                    Python with torch and onnx, headless Chromium with
-#                                    selenium, the npm oracles, and prometheus + kubectl
-#                                    for the deploy/ checks
-#   scripts/install-deps.sh --bench  --test plus the peers used by bench/ (nginx, wrk,
+#                                    selenium, the npm oracles, prometheus + kubectl for
+#                                    the deploy/ checks, nginx (with its stream module)
+#                                    for the load-balancer test
+#   scripts/install-deps.sh --bench  --test plus the peers used by bench/ (wrk,
 #                                    hyperfine; libgrpc-dev for bench/grpc_core; GNU time
 #                                    for peak RSS in bench/engine)
 #   scripts/install-deps.sh --image  only what tools/image_build.sh and tools/image_test.sh
@@ -25,7 +26,7 @@ for arg in "$@"; do
   --test) set_name=test ;;
   --image) set_name=image ;;
   --bench) bench=1 ;;
-  -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
+  -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
   *) echo "install-deps: unknown option $arg (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -69,11 +70,14 @@ if [[ $set_name == test ]]; then
   # dashboard's queries; kubectl parses the manifests offline. A kubectl already
   # on the PATH (e.g. Google Cloud SDK's) owns /usr/bin/kubectl: keep it.
   command -v kubectl >/dev/null 2>&1 || PKGS+=(kubernetes-client)
+  # integration_nginx: replicas behind nginx (deploy/nginx); Debian 12 ships the
+  # stream module (baidu_std through nginx) as a separate package.
+  PKGS+=(nginx libnginx-mod-stream)
   # The machine may carry its own Node.js (with npm inside); Debian's npm conflicts with it.
   command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
 fi
 if ((bench)); then
-  PKGS+=(nginx wrk hyperfine libgrpc-dev time)
+  PKGS+=(wrk hyperfine libgrpc-dev time)
 fi
 
 missing=()

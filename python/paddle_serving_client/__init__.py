@@ -271,7 +271,8 @@ class _Base:
 class Client(_Base):
     """Paddle Serving's RPC client: baidu_std over TCP, one kept connection per
     endpoint, the endpoints taken in turn; a call that cannot connect (or times
-    out) goes to the next one."""
+    out) goes to the next one; one whose connection closes or breaks before the
+    answer is sent once more on a fresh connection first."""
 
     def __init__(self):
         super().__init__()
@@ -314,16 +315,22 @@ class Client(_Base):
         for idx in self._rotation():
             host, port = self._endpoints[idx]
             for attempt in (0, 1):
-                reused = idx in self._socks
+                connected = False
                 try:
                     sock = self._sock(idx)
+                    connected = True
                     return self._exchange(sock, payload, log_id)
                 except ServingError:
                     raise
                 except (OSError, EOFError, wire.DecodeError) as e:
                     self._drop(idx)
-                    # a kept connection the server has since closed: one fresh try
-                    if reused and attempt == 0 and isinstance(e, EOFError):
+                    # The connection closed or broke before the answer: a kept one
+                    # the server has since closed, a server draining after SIGTERM
+                    # (it closes instead of running the call), or, behind a load
+                    # balancer, a replica gone mid-call. Inference has no side
+                    # effects: one more try on a fresh connection (through a
+                    # balancer, to another replica), as brpc's own client does.
+                    if connected and attempt == 0 and isinstance(e, _BROKEN):
                         continue
                     errors.append("%s:%d: %s" % (host, port, e))
                     break
@@ -364,6 +371,10 @@ class Client(_Base):
         elif meta["compress_type"]:
             raise wire.DecodeError("compress_type %d not supported" % meta["compress_type"])
         return data
+
+
+# A connection that closed or broke under a call (not a timeout, not a refusal).
+_BROKEN = (EOFError, ConnectionResetError, ConnectionAbortedError, BrokenPipeError)
 
 
 def _recv_exact(sock, n):

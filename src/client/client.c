@@ -484,7 +484,13 @@ skiff_status_t *skiff__client_result_build(const skiff__model_conf *conf, skiff_
 
 /* ---- a call ----------------------------------------------------------------------- */
 
-/* One try on one endpoint: a connection, the request, the answer. */
+/* One try on one endpoint: a connection, the request, the answer. A connection
+ * that closes or breaks before any byte of the answer gives STALE, and the call
+ * goes once more on a fresh connection: a kept one the server has closed, a
+ * server draining after SIGTERM (it closes rather than run the call), or, behind
+ * a load balancer, a replica gone mid-call, even on a connection just opened.
+ * Inference has no side effects, so the resend is safe (brpc's client does the
+ * same). */
 static skiff__client_fail exchange(skiff_client_t *c, skiff__client_ep *ep, const skiff__buf *req,
                                    int64_t corr, uint64_t deadline, skiff__infer_request **out_ans,
                                    skiff_status_t **out_st)
@@ -500,7 +506,7 @@ static skiff__client_fail exchange(skiff_client_t *c, skiff__client_ep *ep, cons
     if (st) {
         close(fd);
         *out_st = st;
-        return reused && fail == SKIFF__CLIENT_NET ? SKIFF__CLIENT_STALE : fail;
+        return fail == SKIFF__CLIENT_NET ? SKIFF__CLIENT_STALE : fail;
     }
     skiff__client_reader rd;
     if ((st = skiff__client_reader_init(&rd, &c->wire, corr))) {
@@ -512,15 +518,19 @@ static skiff__client_fail exchange(skiff_client_t *c, skiff__client_ep *ep, cons
     size_t got = 0;
     while (!rd.done) {
         size_t n = 0;
-        if ((st = skiff__client_recv(fd, buf, sizeof(buf), deadline, &n, &fail)))
+        if ((st = skiff__client_recv(fd, buf, sizeof(buf), deadline, &n, &fail))) {
+            /* A reset before any byte of the answer is a break like a close. */
+            if (fail == SKIFF__CLIENT_NET && got == 0)
+                fail = SKIFF__CLIENT_STALE;
             break;
+        }
         if ((st = skiff__client_reader_feed(&rd, buf, n))) {
             fail = SKIFF__CLIENT_BROKEN;
             break;
         }
         got += n;
         if (n == 0 && !rd.done) {
-            fail = reused && got == 0 ? SKIFF__CLIENT_STALE : SKIFF__CLIENT_NET;
+            fail = got == 0 ? SKIFF__CLIENT_STALE : SKIFF__CLIENT_NET;
             st = skiff_status_new(SKIFF_CODE_UNAVAILABLE, "connection closed by the server %s",
                                   got ? "mid-answer" : "before answering");
             break;

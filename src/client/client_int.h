@@ -64,7 +64,7 @@ typedef enum skiff__client_fail {
     SKIFF__CLIENT_OK = 0,
     SKIFF__CLIENT_ANSWERED, /* the server answered with an error: return it */
     SKIFF__CLIENT_NET,      /* could not connect, or the connection broke: next endpoint */
-    SKIFF__CLIENT_STALE,    /* a reused connection broke before any answer byte: once more */
+    SKIFF__CLIENT_STALE,    /* broke before any answer byte (gRPC: a reused one): once more */
     SKIFF__CLIENT_TIMEOUT,  /* no answer in time: next endpoint */
     SKIFF__CLIENT_BROKEN,   /* bytes that are not an answer: next endpoint */
 } skiff__client_fail;

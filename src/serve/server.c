@@ -798,8 +798,11 @@ int skiff__serve_run(const skiff__serve_config *cfg)
     skiff_log(SKIFF_LOG_INFO, "%s: draining (%lld requests in flight, grace %d s)",
               sig == SIGTERM ? "SIGTERM" : "SIGINT", (long long)atomic_load(&s->in_flight),
               cfg->grace_s);
-    atomic_store(&s->draining, true);
-    /* New connections are refused from here: the listening socket closes. */
+    /* New connections are refused from here: the listening socket closes, and
+     * only then do the front ends start to turn calls away. A client whose call
+     * was turned away (a baidu_std connection closed unanswered) reconnects at
+     * once; the other order would let that reconnection reach this process
+     * again, through a load balancer that still counts it live, and be cut. */
     uint64_t one = 1;
     if (write(s->wake_fd, &one, sizeof(one)) < 0)
         skiff_log(SKIFF_LOG_WARN, "acceptor wake-up failed: %s", strerror(errno));
@@ -810,6 +813,7 @@ int skiff__serve_run(const skiff__serve_config *cfg)
     if (s->listen_fd2 >= 0)
         close(s->listen_fd2);
     s->listen_fd2 = -1;
+    atomic_store(&s->draining, true);
     for (int p = 0; p < SKIFF__PROTO_COUNT; p++)
         if (frontends[p])
             frontends[p]->drain(s);

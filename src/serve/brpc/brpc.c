@@ -26,6 +26,13 @@
  * Timers run a few times per --request_timeout_s: a frame not complete
  * --request_timeout_s after its first byte closes the connection; an idle
  * connection closes after --idle_timeout_s.
+ *
+ * Drain (SIGTERM): calls in flight are answered; then, and at once where
+ * nothing is in flight, the connection closes. A call that arrives during the
+ * drain is not run and not answered: its connection closes, so the client's
+ * retry on a new connection (through a load balancer: another replica) takes
+ * it. baidu_std has no "go away" message, and an error answer would end the
+ * call in the client.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -318,6 +325,16 @@ static void handle_frame(bconn *c, const char *body, size_t body_size, size_t me
         c->peer_gone = true;
         return;
     }
+    if (atomic_load_explicit(&s->draining, memory_order_relaxed)) {
+        /* A call that came after SIGTERM is neither run nor answered: the
+         * connection closes, and a client that lost its connection before the
+         * answer sends the call again on a new one (Paddle's client and
+         * skiff's do), which a load balancer gives to another replica. An
+         * error answer would end the call there instead. */
+        skiff__brpc_meta_free(&m);
+        c->phase = BP_CLOSING;
+        return;
+    }
     c->t0 = skiff__now_ns();
     c->corr = m.correlation_id;
     c->compress = m.compress_type == SKIFF__BRPC_GZIP ? SKIFF__BRPC_GZIP : 0;
@@ -331,10 +348,6 @@ static void handle_frame(bconn *c, const char *body, size_t body_size, size_t me
         reject(c, SKIFF_CODE_INVALID_ARG, "the RpcMeta carries no request meta (field 1)");
     } else if (!(sm = route(c, &m, why, sizeof(why)))) {
         reject(c, SKIFF_CODE_NOT_FOUND, "%s", why);
-    } else if (atomic_load_explicit(&s->draining, memory_order_relaxed)) {
-        reject(c, SKIFF_CODE_UNAVAILABLE, "the server is shutting down: call another replica");
-        if (c->phase == BP_OPEN)
-            c->phase = BP_CLOSING;
     } else {
         c->model_name = sm->d->name;
         skiff__buf_reset(&c->payload);
@@ -558,6 +571,12 @@ static void conn_settle(bconn *c)
         return;
     if (c->read_eof && c->phase == BP_OPEN)
         c->phase = BP_CLOSING; /* every whole frame in is answered */
+    /* Draining: a connection with no call in flight and no frame half read
+     * closes now (its answers written first), so its client reconnects
+     * elsewhere before it sends another call here. */
+    if (c->phase == BP_OPEN && c->in.len == c->in_off &&
+        atomic_load_explicit(&c->t->s->draining, memory_order_relaxed))
+        c->phase = BP_CLOSING;
     if (c->phase == BP_CLOSING && c->wq.len == c->wq_off && !c->peer_gone)
         flush(c);
     if (c->phase == BP_LINGERING && c->read_eof)
@@ -679,6 +698,11 @@ static void take_handoffs(biothr *t)
         conn_new(t, pf);
         skiff__free(pf);
     }
+    if (atomic_load(&t->s->draining))
+        for (bconn *c = t->conns, *next; c; c = next) {
+            next = c->next;
+            conn_settle(c); /* closes the idle ones (brpc_drain woke us) */
+        }
 }
 
 static void *io_main(void *arg)
@@ -837,9 +861,17 @@ static void brpc_adopt(skiff__server *s, int fd, const struct sockaddr *addr, so
         ;
 }
 
-/* Connections stay open: calls in flight are answered, a call that arrives
- * later gets an error naming the shutdown and its connection closes. */
-static void brpc_drain(skiff__server *s) { (void)s; }
+/* Wakes every I/O thread: connections with nothing in flight close at once;
+ * the others close after their answer. */
+static void brpc_drain(skiff__server *s)
+{
+    brpc_fe *fe = s->fe[SKIFF__PROTO_BRPC];
+    for (int i = 0; fe && i < fe->n; i++) {
+        uint64_t one = 1;
+        if (fe->t[i].started && write(fe->t[i].evfd, &one, sizeof(one)) < 0)
+            skiff_log(SKIFF_LOG_WARN, "brpc: waking I/O thread %d failed", i);
+    }
+}
 
 static int64_t brpc_open_connections(const skiff__server *s)
 {

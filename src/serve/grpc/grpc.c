@@ -17,9 +17,16 @@
  * calls of one connection wait for instances at once; a queued job's
  * completion comes back through the thread's resume list.
  *
- * Drain (SIGTERM): calls in flight finish; a new call gets UNAVAILABLE
- * (Health/Check answers NOT_SERVING, ServerReady false); a connection with
- * nothing in flight gets a GOAWAY and closes once it is written.
+ * Drain (SIGTERM), HTTP/2's graceful shutdown: every connection gets a
+ * GOAWAY with the largest stream id (a notice: start no new calls here) and
+ * a PING; when the PING comes back, the peer has seen the notice, and the
+ * final GOAWAY (the last stream id taken) follows. Calls that arrive before
+ * the final GOAWAY are served, since a proxy cannot resend a call it has
+ * already sent (nginx's grpc_pass does not buffer the request body); calls in
+ * flight finish; the connection closes when it has none. Health/Check answers
+ * NOT_SERVING and ServerReady false meanwhile. The drain hook waits (at most
+ * NOTICE_NS) until every connection has sent its final GOAWAY, so the process
+ * does not exit under a call that came in the notice's round trip.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -35,6 +42,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/core.h"
@@ -48,6 +56,8 @@
 /* Answers the client has not read past this: stop reading its requests. */
 #define PENDING_MAX ((size_t)4 << 20)
 #define LINGER_NS 2000000000ull
+/* Drain: longest wait for the PING after the GOAWAY notice to come back. */
+#define NOTICE_NS 1000000000ull
 #define MAX_STREAMS 256
 
 static const char kserve_service[] = "inference.GRPCInferenceService";
@@ -146,7 +156,8 @@ typedef struct gconn {
     gstream *streams;
     int busy; /* streams whose job waits for an instance */
     bool goaway, read_eof, peer_gone, closed, deleting;
-    uint64_t last_io, goaway_since;
+    bool notice, notice_acked; /* drain: GOAWAY notice + PING sent; PING back */
+    uint64_t last_io, goaway_since, notice_since;
     struct sockaddr_storage addr;
     socklen_t addr_len;
     struct gconn *prev, *next;
@@ -171,6 +182,7 @@ typedef struct giothr {
     bool stop;
     gconn *conns;
     gconn *dead;
+    bool drain_swept; /* this thread's connections got the drain's notice */
     nghttp2_session_callbacks *cbs;
     nghttp2_option *opt;
     char rbuf[READ_STEP]; /* what recv reads, handed to nghttp2 */
@@ -180,6 +192,8 @@ typedef struct grpc_fe {
     giothr *t;
     int n;
     _Atomic unsigned rr;
+    _Atomic int notices; /* drain: connections with a notice and no final GOAWAY yet */
+    _Atomic int swept;   /* drain: I/O threads that have sent their notices */
 } grpc_fe;
 
 /* ---- helpers --------------------------------------------------------------------- */
@@ -1084,7 +1098,9 @@ static void handle_request(gstream *st)
         return;
     }
     bool always = st->method == GM_HEALTH || st->method == GM_LIVE || st->method == GM_READY;
-    if (!always && atomic_load_explicit(&s->draining, memory_order_relaxed)) {
+    /* Draining: calls that came before the final GOAWAY are served (see the
+     * top of the file); nghttp2 drops the later ones, so this is a guard. */
+    if (!always && atomic_load_explicit(&s->draining, memory_order_relaxed) && st->c->goaway) {
         answer_error(st, SKIFF_CODE_UNAVAILABLE,
                      "the server is shutting down: call another replica");
         return;
@@ -1211,6 +1227,12 @@ static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t id, const u
 
 static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *user)
 {
+    if (f->hd.type == NGHTTP2_PING && (f->hd.flags & NGHTTP2_FLAG_ACK)) {
+        gconn *c = user;
+        if (c->notice)
+            c->notice_acked = true; /* the final GOAWAY goes in conn_settle */
+        return 0;
+    }
     if ((f->hd.type != NGHTTP2_DATA && f->hd.type != NGHTTP2_HEADERS) ||
         !(f->hd.flags & NGHTTP2_FLAG_END_STREAM))
         return 0;
@@ -1237,11 +1259,22 @@ static int on_stream_close(nghttp2_session *h2, int32_t id, uint32_t err, void *
 
 /* ---- connections ------------------------------------------------------------------------ */
 
+/* The drain's notice is answered by a final GOAWAY, or the connection is gone. */
+static void notice_done(gconn *c)
+{
+    if (c->notice && !c->goaway) {
+        grpc_fe *fe = c->t->s->fe[SKIFF__PROTO_HTTP2];
+        atomic_fetch_sub(&fe->notices, 1);
+    }
+}
+
 static void conn_close(gconn *c)
 {
     giothr *t = c->t;
     if (c->closed)
         return;
+    notice_done(c);
+    c->goaway = true; /* counted out once */
     c->deleting = true;
     nghttp2_session_del(c->h2);
     c->h2 = NULL;
@@ -1288,10 +1321,34 @@ static void send_goaway(gconn *c)
 {
     if (c->goaway || !c->h2)
         return;
+    notice_done(c);
     c->goaway = true;
     c->goaway_since = skiff__now_ns();
     nghttp2_submit_goaway(c->h2, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(c->h2),
                           NGHTTP2_NO_ERROR, NULL, 0);
+}
+
+/* Drain, in two steps: the GOAWAY notice (last stream id 2^31-1) with a
+ * PING; the final GOAWAY once the PING is back or NOTICE_NS has passed. */
+static void drain_step(gconn *c)
+{
+    if (c->goaway || !c->h2)
+        return;
+    uint64_t now = skiff__now_ns();
+    if (!c->notice) {
+        grpc_fe *fe = c->t->s->fe[SKIFF__PROTO_HTTP2];
+        if (nghttp2_submit_shutdown_notice(c->h2) != 0 ||
+            nghttp2_submit_ping(c->h2, NGHTTP2_FLAG_NONE, NULL) != 0) {
+            send_goaway(c);
+            return;
+        }
+        c->notice = true;
+        c->notice_since = now;
+        atomic_fetch_add(&fe->notices, 1);
+        return;
+    }
+    if (c->notice_acked || now - c->notice_since > NOTICE_NS)
+        send_goaway(c);
 }
 
 /* After any event: write what nghttp2 has, close what is finished. A
@@ -1300,8 +1357,8 @@ static void conn_settle(gconn *c)
 {
     if (c->closed)
         return;
-    if (!c->peer_gone && c->busy == 0 && atomic_load(&c->t->s->draining))
-        send_goaway(c);
+    if (!c->peer_gone && atomic_load(&c->t->s->draining))
+        drain_step(c);
     if (!c->peer_gone)
         conn_flush(c);
     if (c->busy > 0)
@@ -1457,11 +1514,16 @@ static void take_handoffs(giothr *t)
         conn_new(t, pf);
         skiff__free(pf);
     }
-    if (atomic_load(&t->s->draining))
+    if (atomic_load(&t->s->draining)) {
         for (gconn *c = t->conns, *next; c; c = next) {
             next = c->next;
             conn_settle(c);
         }
+        if (!t->drain_swept) {
+            t->drain_swept = true;
+            atomic_fetch_add(&((grpc_fe *)t->s->fe[SKIFF__PROTO_HTTP2])->swept, 1);
+        }
+    }
 }
 
 static void *io_main(void *arg)
@@ -1625,14 +1687,29 @@ static void grpc_adopt(skiff__server *s, int fd, const struct sockaddr *addr, so
         ;
 }
 
-/* Wakes every I/O thread: connections with nothing in flight get a GOAWAY. */
+/* Wakes every I/O thread, whose connections then get the GOAWAY notice, and
+ * waits until each has sent its final GOAWAY (NOTICE_NS and a little more at
+ * most): a call that arrives before that is served, so the caller's wait for
+ * calls in flight must not start before. */
 static void grpc_drain(skiff__server *s)
 {
     grpc_fe *fe = s->fe[SKIFF__PROTO_HTTP2];
-    for (int i = 0; fe && i < fe->n; i++) {
+    if (!fe)
+        return;
+    int started = 0;
+    for (int i = 0; i < fe->n; i++) {
         uint64_t one = 1;
-        if (fe->t[i].started && write(fe->t[i].evfd, &one, sizeof(one)) < 0)
+        if (!fe->t[i].started)
+            continue;
+        started++;
+        if (write(fe->t[i].evfd, &one, sizeof(one)) < 0)
             skiff_log(SKIFF_LOG_WARN, "gRPC: waking I/O thread %d failed", i);
+    }
+    uint64_t until = skiff__now_ns() + NOTICE_NS + 500000000ull;
+    while ((atomic_load(&fe->swept) < started || atomic_load(&fe->notices) > 0) &&
+           skiff__now_ns() < until) {
+        struct timespec ts = {0, 2 * 1000 * 1000};
+        nanosleep(&ts, NULL);
     }
 }
 

@@ -32,6 +32,7 @@ typedef struct fake {
     int port;
     const void *answer; /* NULL: close at once; (void *)1: read and stall */
     size_t len;
+    int conns; /* connections served, one after the other */
     int accepted;
     pthread_t th;
 } fake;
@@ -39,24 +40,26 @@ typedef struct fake {
 static void *fake_run(void *arg)
 {
     fake *f = arg;
-    int c = accept(f->lfd, NULL, NULL);
-    if (c < 0)
-        return NULL;
-    f->accepted++;
-    char buf[4096];
-    ssize_t n = recv(c, buf, sizeof(buf), 0); /* the request (small here) */
-    (void)n;
-    if (f->answer == (void *)1)
-        usleep(400 * 1000);
-    else if (f->answer)
-        (void)!send(c, f->answer, f->len, MSG_NOSIGNAL);
-    close(c);
+    for (int k = 0; k < f->conns; k++) {
+        int c = accept(f->lfd, NULL, NULL);
+        if (c < 0)
+            return NULL;
+        f->accepted++;
+        char buf[4096];
+        ssize_t n = recv(c, buf, sizeof(buf), 0); /* the request (small here) */
+        (void)n;
+        if (f->answer == (void *)1)
+            usleep(400 * 1000);
+        else if (f->answer)
+            (void)!send(c, f->answer, f->len, MSG_NOSIGNAL);
+        close(c);
+    }
     return NULL;
 }
 
-static void fake_start(fake *f, const void *answer, size_t len)
+static void fake_start_n(fake *f, const void *answer, size_t len, int conns)
 {
-    *f = (fake){.answer = answer, .len = len};
+    *f = (fake){.answer = answer, .len = len, .conns = conns};
     f->lfd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     assert_int_equal(bind(f->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
@@ -66,6 +69,8 @@ static void fake_start(fake *f, const void *answer, size_t len)
     f->port = ntohs(a.sin_port);
     assert_int_equal(pthread_create(&f->th, NULL, fake_run, f), 0);
 }
+
+static void fake_start(fake *f, const void *answer, size_t len) { fake_start_n(f, answer, len, 1); }
 
 static void fake_stop(fake *f)
 {
@@ -404,10 +409,11 @@ static void test_failover(void **state)
     fake_stop(&e2);
     assert_int_equal(e1.accepted + e2.accepted, 1);
 
-    /* a stalled server, then one that closes at once: timeout then NET, both named */
+    /* a stalled server, then one that closes at once: timeout then NET, both named;
+     * a connection closed before the answer gets the call once more (two accepted) */
     fake stall, closer;
     fake_start(&stall, (void *)1, 0);
-    fake_start(&closer, NULL, 0);
+    fake_start_n(&closer, NULL, 0, 2);
     snprintf(eps, sizeof(eps), "127.0.0.1:%d,127.0.0.1:%d", stall.port, closer.port);
     o.timeout_ms = 150;
     assert_null(skiff_client_new(UCI_CONF, eps, &o, &c));
@@ -421,6 +427,7 @@ static void test_failover(void **state)
     skiff_client_free(c);
     fake_stop(&stall);
     fake_stop(&closer);
+    assert_int_equal(closer.accepted, 2);
 
     /* bytes that are not a frame: INTERNAL */
     fake junk;
