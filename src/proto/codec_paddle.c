@@ -534,7 +534,7 @@ static skiff_status_t *web_decode(web_ctx *c, json_t *root)
             for (int d = 0; d < nd; d++) {
                 size_t cell = (size_t)d * (size_t)ns + (size_t)j;
                 given += key_of[cell] != NULL;
-                if (!key_of[cell] && lod_of[cell])
+                if (!st && !key_of[cell] && lod_of[cell]) /* the first such feed is named */
                     st = skiff__codec_bad("feed[%d]: lod given for input '%.*s' but not its values",
                                           d, SKIFF__CODEC_Q(s->alias ? s->alias : s->name));
             }
