@@ -3,6 +3,13 @@
 layout, trained here on generated reviews.
 
     tools/make_imdb_example.py [--out examples/imdb]
+    tools/make_imdb_example.py --model-only [--out examples/imdb]
+
+--model-only writes imdb_lstm_model/ alone, and only when it is missing: the
+model is not kept in git (the other files are), so tests and users make it
+with this (about a minute). It lands whole or not at all (written beside, then
+renamed), and the README's accuracy line is rewritten if this machine's
+training scored differently.
 
   imdb.vocab                      one word a line; a word's id is its line number
                                   (0-based), words not in it get len(vocab)
@@ -25,6 +32,7 @@ is computed with numpy from the written weights, exactly as served.
 """
 import argparse
 import os
+import re
 import shutil
 import struct
 import sys
@@ -294,6 +302,10 @@ imdb example's:
   get the id after the last;
 - `test_data/part-0`: held-out reviews, `text | label` (0 negative, 1 positive).
 
+The model directory is not kept in git; write it first (about a minute):
+
+    /usr/bin/python3 tools/make_imdb_example.py --model-only
+
 Serve it and classify the first ten test reviews:
 
     build/skiff serve --model examples/imdb/imdb_lstm_model --port 9292 &
@@ -308,10 +320,29 @@ accuracy on test_data/part-0: %s
 """
 
 
+def write_confs(d, base):
+    with open(os.path.join(d, base + ".prototxt"), "w") as f:
+        f.write(CONF_TEXT)
+    with open(os.path.join(d, base + ".stream.prototxt"), "wb") as f:
+        f.write(conf_stream())
+
+
+def write_model(params, model_dir):
+    """The Paddle program, one file per parameter, and the server confs."""
+    build_program(params).write(model_dir)
+    write_confs(model_dir, "serving_server_conf")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=os.path.join(ROOT, "examples", "imdb"))
+    ap.add_argument("--model-only", action="store_true",
+                    help="write imdb_lstm_model/ only, when it is missing")
     args = ap.parse_args()
+    model_dir = os.path.join(args.out, "imdb_lstm_model")
+    if args.model_only and os.path.exists(os.path.join(model_dir, "__model__")):
+        print("make_imdb_example: %s exists" % model_dir)
+        return
     rng = np.random.default_rng(SEED)
 
     vocab = make_vocab()
@@ -329,18 +360,28 @@ def main():
     print("accuracy on test_data/part-0:", acc)
 
     out = args.out
+    if args.model_only:
+        tmp = model_dir + ".tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        write_model(params, tmp)
+        os.replace(tmp, model_dir)
+        readme = os.path.join(out, "README.md")
+        with open(readme) as f:
+            text = f.read()
+        line = "accuracy on test_data/part-0: %s\n" % acc
+        if line not in text:
+            print("make_imdb_example: this training scored %s; README.md's line updated" % acc)
+            with open(readme, "w") as f:
+                f.write(re.sub(r"accuracy on test_data/part-0: .*\n", line, text))
+        print("wrote", model_dir)
+        return
     for d in ("imdb_lstm_model", "imdb_lstm_client_conf", "test_data"):
         shutil.rmtree(os.path.join(out, d), ignore_errors=True)
-    model_dir = os.path.join(out, "imdb_lstm_model")
-    build_program(params).write(model_dir)
+    write_model(params, model_dir)
     client_dir = os.path.join(out, "imdb_lstm_client_conf")
     os.makedirs(client_dir)
     os.makedirs(os.path.join(out, "test_data"))
-    for d, base in ((model_dir, "serving_server_conf"), (client_dir, "serving_client_conf")):
-        with open(os.path.join(d, base + ".prototxt"), "w") as f:
-            f.write(CONF_TEXT)
-        with open(os.path.join(d, base + ".stream.prototxt"), "wb") as f:
-            f.write(conf_stream())
+    write_confs(client_dir, "serving_client_conf")
     with open(os.path.join(out, "imdb.vocab"), "w") as f:
         f.write("".join(w + "\n" for w in vocab))
     with open(os.path.join(out, "test_data", "part-0"), "w") as f:
