@@ -160,15 +160,63 @@ static int sole_consumer(const skiff__graph *g, int v)
     return count == 1 ? found : -1;
 }
 
+/* A live Conv with one output and nothing fused into it yet, whose weights
+ * are a float32 constant of rank 3 or more and whose bias is one too or
+ * absent: *w and *b (NULL without a bias). The folds below rewrite these. */
+static bool plain_conv(const skiff__graph *g, const skiff__node *conv, const skiff_tensor_t **w,
+                       const skiff_tensor_t **b)
+{
+    if (conv->dead || !is_op(conv, "Conv") || conv->n_out != 1 || conv->n_act ||
+        conv->sum_input >= 0)
+        return false;
+    *w = const_f32(g, conv, 1);
+    *b = const_f32(g, conv, 2);
+    return *w && (*w)->ndim >= 3 && !(conv->n_in > 2 && conv->in[2] >= 0 && !*b);
+}
+
+/* Gives conv new constant weights nw (kept when NULL) and bias nb, named
+ * after its weights plus suffix (and "_bias"). Takes both tensors, also when
+ * it fails. */
+static skiff_status_t *set_conv_params(skiff__graph *g, skiff__node *conv, skiff_tensor_t *nw,
+                                       skiff_tensor_t *nb, const char *suffix)
+{
+    const char *wname = g->values[conv->in[1]].name;
+    char bsuffix[64];
+    snprintf(bsuffix, sizeof bsuffix, "%s_bias", suffix);
+    int wv = nw ? add_constant(g, wname, suffix, nw) : conv->in[1];
+    int bv = wv >= 0 ? add_constant(g, wname, bsuffix, nb) : -1;
+    if (wv < 0)
+        skiff_tensor_free(nb);
+    if (bv < 0)
+        return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+    if (conv->n_in < 3) {
+        int *nin = skiff__realloc(conv->in, sizeof(int) * 3);
+        if (!nin)
+            return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+        conv->in = nin;
+        conv->n_in = 3;
+    }
+    conv->in[1] = wv;
+    conv->in[2] = bv;
+    return NULL;
+}
+
+/* Node i (one output) takes over the output of node a, which it absorbed. */
+static void absorb(skiff__graph *g, int i, skiff__node *a)
+{
+    skiff__node *n = &g->nodes[i];
+    g->values[n->out[0]].n_consumers = 0;
+    n->out[0] = a->out[0];
+    g->values[n->out[0]].producer = i;
+    a->dead = true;
+}
+
 static skiff_status_t *fold_batchnorm(skiff__graph *g, int *count)
 {
     for (int i = 0; i < g->n_nodes; i++) {
         skiff__node *conv = &g->nodes[i];
-        if (!is_op(conv, "Conv") || conv->n_out != 1 || conv->n_act)
-            continue;
-        const skiff_tensor_t *w = const_f32(g, conv, 1);
-        const skiff_tensor_t *b = const_f32(g, conv, 2);
-        if (!w || w->ndim < 3 || (conv->n_in > 2 && conv->in[2] >= 0 && !b))
+        const skiff_tensor_t *w, *b;
+        if (!plain_conv(g, conv, &w, &b))
             continue;
         int ci = sole_consumer(g, conv->out[0]);
         if (ci < 0)
@@ -211,27 +259,9 @@ static skiff_status_t *fold_batchnorm(skiff__graph *g, int *count)
             float b0 = b ? ((const float *)b->data)[o] : 0.0f;
             bd[o] = (b0 - mu[o]) * f + bi[o];
         }
-        const char *wname = g->values[conv->in[1]].name;
-        int wv = add_constant(g, wname, "_bnfold", nw);
-        int bv = wv >= 0 ? add_constant(g, wname, "_bnfold_bias", nb) : -1;
-        if (wv < 0)
-            skiff_tensor_free(nb);
-        if (bv < 0)
-            return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
-        /* add_constant may have moved g->nodes? No: values only. */
-        if (conv->n_in < 3) {
-            int *nin = skiff__realloc(conv->in, sizeof(int) * 3);
-            if (!nin)
-                return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
-            conv->in = nin;
-            conv->n_in = 3;
-        }
-        conv->in[1] = wv;
-        conv->in[2] = bv;
-        int old_out = conv->out[0];
-        conv->out[0] = bn->out[0];
-        g->values[old_out].n_consumers = 0;
-        bn->dead = true;
+        if ((st = set_conv_params(g, conv, nw, nb, "_bnfold")))
+            return st;
+        absorb(g, i, bn);
         (*count)++;
     }
     return NULL;
@@ -246,12 +276,8 @@ static skiff_status_t *fold_conv_bias(skiff__graph *g, int *count)
 {
     for (int i = 0; i < g->n_nodes; i++) {
         skiff__node *conv = &g->nodes[i];
-        if (conv->dead || !is_op(conv, "Conv") || conv->n_out != 1 || conv->n_act ||
-            conv->sum_input >= 0)
-            continue;
-        const skiff_tensor_t *w = const_f32(g, conv, 1);
-        const skiff_tensor_t *b = const_f32(g, conv, 2);
-        if (!w || w->ndim < 3 || (conv->n_in > 2 && conv->in[2] >= 0 && !b))
+        const skiff_tensor_t *w, *b;
+        if (!plain_conv(g, conv, &w, &b))
             continue;
         int ci = sole_consumer(g, conv->out[0]);
         if (ci < 0)
@@ -281,22 +307,9 @@ static skiff_status_t *fold_conv_bias(skiff__graph *g, int *count)
         for (int64_t o = 0; o < oc; o++)
             ((float *)nb->data)[o] =
                 (b ? ((const float *)b->data)[o] : 0.0f) + ((const float *)c->data)[o];
-        int bv = add_constant(g, g->values[conv->in[1]].name, "_bias", nb);
-        if (bv < 0)
-            return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
-        if (conv->n_in < 3) {
-            int *nin = skiff__realloc(conv->in, sizeof(int) * 3);
-            if (!nin)
-                return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
-            conv->in = nin;
-            conv->n_in = 3;
-        }
-        conv->in[2] = bv;
-        int old_out = conv->out[0];
-        conv->out[0] = add->out[0];
-        g->values[conv->out[0]].producer = i;
-        g->values[old_out].n_consumers = 0;
-        add->dead = true;
+        if ((st = set_conv_params(g, conv, NULL, nb, "")))
+            return st;
+        absorb(g, i, add);
         (*count)++;
     }
     return NULL;
@@ -1037,12 +1050,8 @@ static skiff_status_t *fold_conv_scale(skiff__graph *g, int *count)
 {
     for (int i = 0; i < g->n_nodes; i++) {
         skiff__node *conv = &g->nodes[i];
-        if (conv->dead || !is_op(conv, "Conv") || conv->n_out != 1 || conv->n_act ||
-            conv->sum_input >= 0)
-            continue;
-        const skiff_tensor_t *w = const_f32(g, conv, 1);
-        const skiff_tensor_t *b = const_f32(g, conv, 2);
-        if (!w || w->ndim < 3 || (conv->n_in > 2 && conv->in[2] >= 0 && !b))
+        const skiff_tensor_t *w, *b;
+        if (!plain_conv(g, conv, &w, &b))
             continue;
         float alpha = 1.0f, beta = 0.0f;
         int out = conv->out[0], n_folded = 0;
@@ -1078,31 +1087,10 @@ static skiff_status_t *fold_conv_scale(skiff__graph *g, int *count)
             wd[j] *= alpha;
         for (int64_t o = 0; o < oc; o++)
             bd[o] = alpha * (b ? ((const float *)b->data)[o] : 0.0f) + beta;
-        const char *wname = g->values[conv->in[1]].name;
-        int wv = add_constant(g, wname, "_scaled", nw);
-        int bv = wv >= 0 ? add_constant(g, wname, "_scaled_bias", nb) : -1;
-        if (wv < 0)
-            skiff_tensor_free(nb);
-        if (bv < 0)
-            return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
-        if (conv->n_in < 3) {
-            int *nin = skiff__realloc(conv->in, sizeof(int) * 3);
-            if (!nin)
-                return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
-            conv->in = nin;
-            conv->n_in = 3;
-        }
-        conv->in[1] = wv;
-        conv->in[2] = bv;
-        g->values[conv->out[0]].n_consumers = 0;
-        conv->out[0] = out;
-        g->values[out].producer = i;
-        for (int k = 0; k < n_folded; k++) {
-            skiff__node *d = &g->nodes[dead[k]];
-            if (k + 1 < n_folded)
-                g->values[d->out[0]].n_consumers = 0;
-            d->dead = true;
-        }
+        if ((st = set_conv_params(g, conv, nw, nb, "_scaled")))
+            return st;
+        for (int k = 0; k < n_folded; k++)
+            absorb(g, i, &g->nodes[dead[k]]);
         (*count) += n_folded;
         skiff__graph_recount(g);
     }
