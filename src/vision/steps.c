@@ -226,6 +226,14 @@ static skiff_status_t *wrap(const skiff__step *s, skiff_status_t *st)
     return w;
 }
 
+/* A run's ending: n outputs on success, none (and the error wrapped) else;
+ * skiff__vision_step_run frees whatever outputs a failed run left. */
+static skiff_status_t *one_out(const skiff__step *s, skiff_status_t *st, int n, int *out_n)
+{
+    *out_n = st ? 0 : n;
+    return wrap(s, st);
+}
+
 static skiff_status_t *need_inputs(const skiff__step *s, int nin, int want)
 {
     if (nin < want)
