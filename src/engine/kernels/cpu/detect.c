@@ -101,6 +101,19 @@ static nms_box nms_read_box(const float *p, bool center)
     return b;
 }
 
+static bool nms_overlaps(const nms_box *a, const nms_box *b, float thr)
+{
+    if (a->area <= 0.0f || b->area <= 0.0f)
+        return false;
+    float ix0 = a->x0 > b->x0 ? a->x0 : b->x0, ix1 = a->x1 < b->x1 ? a->x1 : b->x1;
+    float iy0 = a->y0 > b->y0 ? a->y0 : b->y0, iy1 = a->y1 < b->y1 ? a->y1 : b->y1;
+    if (ix1 <= ix0 || iy1 <= iy0)
+        return false;
+    float inter = (ix1 - ix0) * (iy1 - iy0);
+    float iou = inter / (a->area + b->area - inter);
+    return iou > thr;
+}
+
 /* The kept boxes of one (batch, class), bucketed by x into cells at least as
  * wide as the widest candidate, so a box spans at most three cells and a
  * candidate is tested against the kept boxes of its own cells only. Exported
@@ -153,8 +166,6 @@ static int64_t nms_cell(const nms_grid *g, float x)
     return c < 0 ? 0 : c >= g->ncell ? g->ncell - 1 : c;
 }
 
-static bool nms_overlaps(const nms_box *a, const nms_box *b, float thr);
-
 /* Whether box idx overlaps a kept box in its cells (more than thr). */
 static bool nms_grid_drops(const nms_grid *g, const nms_box *bx, int64_t idx, float thr)
 {
@@ -178,19 +189,6 @@ static void nms_grid_add(nms_grid *g, const nms_box *bx, int64_t idx)
         g->link[2 * g->nlink + 1] = g->head[c];
         g->head[c] = g->nlink++;
     }
-}
-
-static bool nms_overlaps(const nms_box *a, const nms_box *b, float thr)
-{
-    if (a->area <= 0.0f || b->area <= 0.0f)
-        return false;
-    float ix0 = a->x0 > b->x0 ? a->x0 : b->x0, ix1 = a->x1 < b->x1 ? a->x1 : b->x1;
-    float iy0 = a->y0 > b->y0 ? a->y0 : b->y0, iy1 = a->y1 < b->y1 ? a->y1 : b->y1;
-    if (ix1 <= ix0 || iy1 <= iy0)
-        return false;
-    float inter = (ix1 - ix0) * (iy1 - iy0);
-    float iou = inter / (a->area + b->area - inter);
-    return iou > thr;
 }
 
 /* Optional scalar input i (shape [] or [1]) of type dt, or *present = false. */
