@@ -39,23 +39,10 @@ AUDIO_SAMPLES = 16000
 
 
 def _calibrate_backbone(backbone, seed):
-    """BatchNorm statistics from train-mode passes over random images, then
-    perturbed affine parameters (as export_models.calibrate_bn does)."""
-    import torch
-    from torch import nn
-    g = torch.Generator().manual_seed(seed)
-    bns = [m for m in backbone.modules() if isinstance(m, nn.BatchNorm2d)]
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None
-    backbone.train()
-    with torch.no_grad():
-        for _ in range(2):
-            backbone(torch.randn(2, 3, SIZE, SIZE, generator=g))
-        for m in bns:
-            m.weight.copy_(0.5 + torch.rand(m.weight.shape, generator=g))
-            m.bias.copy_(0.1 * torch.randn(m.bias.shape, generator=g))
-    backbone.eval()
+    """BatchNorm statistics from random images, affine parameters perturbed:
+    export_models.calibrate_bn on the backbone alone, at the detectors' size."""
+    from export_models import calibrate_bn
+    calibrate_bn(backbone, (2, 3, SIZE, SIZE), seed)
 
 
 def _spread(modules, seed, gain):
