@@ -134,6 +134,9 @@ typedef struct skiff__model_stats {
     skiff__hist e2e_us, queue_us, compute_us, batch_rows;
 } skiff__model_stats;
 
+/* Requests that ended in any code but OK (the sum of req_by_code[1..]). */
+uint64_t skiff__stats_failures(skiff__model_stats *st);
+
 /* What a model is; borrowed from the model, immutable after open. */
 typedef struct skiff__model_desc {
     const char *name;

@@ -50,6 +50,14 @@ void skiff__hist_add(skiff__hist *h, const double *bounds, uint64_t v)
     atomic_fetch_add_explicit(&h->sum, v, memory_order_relaxed);
 }
 
+uint64_t skiff__stats_failures(skiff__model_stats *st)
+{
+    uint64_t n = 0;
+    for (int i = 1; i < 10; i++)
+        n += atomic_load_explicit(&st->req_by_code[i], memory_order_relaxed);
+    return n;
+}
+
 #define ADD(field, v) atomic_fetch_add_explicit(&(field), (v), memory_order_relaxed)
 
 static skiff_status_t *oom(void)

@@ -50,10 +50,7 @@ static uint64_t f_success(skiff__model_stats *st, skiff__served *sm)
 }
 static uint64_t f_failure(skiff__model_stats *st, skiff__served *sm)
 {
-    uint64_t n = 0;
-    for (int i = 1; i < 10; i++)
-        n += LD(st->req_by_code[i]);
-    return n;
+    return skiff__stats_failures(st);
 }
 static uint64_t f_rows(skiff__model_stats *st, skiff__served *sm)
 {

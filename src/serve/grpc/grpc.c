@@ -856,9 +856,7 @@ static void answer_model_stats(gstream *st, skiff__served *sm)
 {
     skiff__model_stats *ms = sm->sv->ops->stats(sm->sv);
 #define L(x) atomic_load_explicit(&ms->x, memory_order_relaxed)
-    uint64_t fail_n = 0;
-    for (int i = 1; i < 10; i++)
-        fail_n += L(req_by_code[i]);
+    uint64_t fail_n = skiff__stats_failures(ms);
     Inference__StatisticDuration d[6];
     for (int i = 0; i < 6; i++)
         inference__statistic_duration__init(&d[i]);

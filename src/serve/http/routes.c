@@ -386,9 +386,7 @@ static bool build_model_stats(skiff__buf *b, skiff__served *sm)
 {
     skiff__model_stats *st = sm->sv->ops->stats(sm->sv);
 #define L(x) atomic_load_explicit(&st->x, memory_order_relaxed)
-    uint64_t ok_n = L(req_by_code[SKIFF_CODE_OK]), fail_n = 0;
-    for (int i = 1; i < 10; i++)
-        fail_n += L(req_by_code[i]);
+    uint64_t ok_n = L(req_by_code[SKIFF_CODE_OK]), fail_n = skiff__stats_failures(st);
     bool ok = skiff__buf_lit(b, "{\"name\":") && skiff__buf_cstr(b, sm->d->name) &&
               skiff__buf_printf(
                   b,
@@ -504,9 +502,7 @@ static bool build_status_stats(skiff__server *s, skiff__buf *b)
     for (int m = 0; ok && m < s->repo.n; m++) {
         skiff__served *sm = &s->repo.models[m];
         skiff__model_stats *st = sm->sv->ops->stats(sm->sv);
-        uint64_t fail = 0;
-        for (int c = 1; c < 10; c++)
-            fail += LD(st->req_by_code[c]);
+        uint64_t fail = skiff__stats_failures(st);
         int64_t inf = LD(st->in_flight);
         ok = (m == 0 || skiff__buf_lit(b, ",")) && skiff__buf_lit(b, "{\"name\":") &&
              skiff__buf_cstr(b, sm->d->name) &&
