@@ -1065,11 +1065,18 @@ static void test_weights_released(void **state)
     assert_null(skiff_context_new(m, NULL, &c1));
     matmul_run(c1, 3, 256, 96, 96);
     skiff_model_weight_stats(m, &constant, &packed);
-    assert_int_equal(constant + packed, bbytes);
+    /* one copy: the model's own, lent, or a packed one alone (its columns
+     * padded to the kernel's block on AVX-512: 96 -> 128) */
+    if (constant)
+        assert_true(constant == bbytes && packed == 0);
+    else
+        assert_true(packed >= bbytes && packed < 2 * bbytes);
+    const size_t packed_once = packed;
     matmul_run(c1, 3, 256, 96, 1);
     matmul_run(c1, 5, 256, 96, 96);
     skiff_model_weight_stats(m, &constant, &packed);
-    assert_true(constant + packed <= 2 * bbytes);
+    /* at most the layout as stored again beside the packed copy */
+    assert_true(constant + packed <= packed_once + bbytes);
     skiff_context_free(c1);
     skiff_model_free(m);
 }

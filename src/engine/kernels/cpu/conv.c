@@ -1178,9 +1178,10 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose, const conv_
         if (s == dnnl_success && cs.with_sum)
             s = sum_cl ? skiff__dnnl_md_cl(&cs.sum_user, S->ndim, S->dims)
                        : skiff__dnnl_md_plain(&cs.sum_user, S->ndim, S->dims);
-        /* weights: ONNX layout described by strides, with a group dim when g > 1 */
+        /* weights: ONNX layout described by strides, with a group dim when g > 1;
+         * held as float32 (bf16 packs them from that) or, quantized, as int8 */
         if (s == dnnl_success)
-            s = wei_desc(&cs.wei_user, &a, nsp, M, C, g, transpose, cs.wdt);
+            s = wei_desc(&cs.wei_user, &a, nsp, M, C, g, transpose, q ? dnnl_s8 : dnnl_f32);
         for (int i = 0; i < nsp; i++) {
             cs.strides[i] = a.s[i];
             cs.dil[i] = a.d[i] - 1;

@@ -540,15 +540,19 @@ static dnnl_status_t wpack_fill_locked(const skiff__wpack *wp, const dnnl_memory
         return skiff__dnnl_reorder_once(user_md, wp->orig, want, dst);
     if (wp->n == 0)
         return dnnl_runtime_error; /* released with no copy: cannot happen */
+    /* only blocked copies are read back: oneDNN reorders into its Winograd
+     * layout but never out of it */
     for (int i = 0; i < wp->n; i++)
-        if (same_dims(&wp->md[i], want) && wp->md[i].data_type == want->data_type)
+        if (wp->md[i].format_kind == dnnl_blocked && same_dims(&wp->md[i], want) &&
+            wp->md[i].data_type == want->data_type)
             return skiff__dnnl_reorder_once(&wp->md[i], wp->buf[i], want, dst);
-    int from = 0;
+    int from = -1;
     for (int i = 0; i < wp->n; i++)
-        if (wp->md[i].data_type == dnnl_f32) {
+        if (wp->md[i].format_kind == dnnl_blocked &&
+            (from < 0 || (wp->md[i].data_type == dnnl_f32 && wp->md[from].data_type != dnnl_f32)))
             from = i;
-            break;
-        }
+    if (from < 0)
+        return dnnl_runtime_error; /* released with no blocked copy: cannot happen */
     if (dnnl_memory_desc_equal(want, user_md))
         return skiff__dnnl_reorder_once(&wp->md[from], wp->buf[from], &wp->umd[from], dst);
     void *tmp = skiff__aligned_alloc(wp->orig_bytes ? wp->orig_bytes : 64);
@@ -561,11 +565,15 @@ static dnnl_status_t wpack_fill_locked(const skiff__wpack *wp, const dnnl_memory
     return s;
 }
 
-/* Frees a source the store owns once a packed copy stands in for it and no
- * primitive reads it as stored; wp->mu held. */
+/* Frees a source the store owns once a packed copy that can be read back
+ * (a blocked one) stands in for it and no primitive reads it as stored;
+ * wp->mu held. */
 static void wpack_release_locked(skiff__wpack *wp)
 {
-    if (wp->own && wp->orig && !wp->lent && wp->n > 0) {
+    bool readable = false;
+    for (int i = 0; i < wp->n; i++)
+        readable = readable || wp->md[i].format_kind == dnnl_blocked;
+    if (wp->own && wp->orig && !wp->lent && readable) {
         skiff__free(wp->orig);
         wp->orig = NULL;
         skiff__heap_trim();
