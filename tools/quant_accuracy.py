@@ -1,8 +1,14 @@
 #!/usr/bin/env python3
-"""quant_accuracy.py - int8 against fp32 for `skiff quantize`, per reference model.
+"""quant_accuracy.py - int8 (or bf16) against fp32, per reference model.
 
     tools/quant_accuracy.py [--models resnet50,mobilenet_v2,ocr_cls,ocr_det]
         [--method entropy] [--work DIR] [--calib 16] [--eval 50] [--extra "--keep_first_last"]
+    tools/quant_accuracy.py --precision bf16 [--models ...]
+
+With --precision bf16 nothing is calibrated: skiff runs the fp32 model with
+`--precision bf16` and its outputs are compared with the fp32 run's, on the
+same evaluation inputs (a CPU without AVX512-BF16 stops it: bf16 would be
+fp32 there).
 
 For each model of models-cache/: makes calibration samples and a separate
 evaluation set (below), runs `skiff quantize`, runs the fp32 and the int8
@@ -144,7 +150,7 @@ def run(cmd):
     return r.stdout + r.stderr
 
 
-def outputs(engine, model_path, name, batch, work, tag, one_by_one):
+def outputs(engine, model_path, name, batch, work, tag, one_by_one, precision="fp32"):
     """Per sample output vectors: the batch in one run (classifiers), or one
     run per sample (ocr_det's pages)."""
     groups = [[x] for x in batch] if one_by_one else [batch]
@@ -154,8 +160,10 @@ def outputs(engine, model_path, name, batch, work, tag, one_by_one):
         np.save(f, np.stack(g))
         d = os.path.join(work, "out_%s_%s_%d" % (engine, tag, i))
         if engine == "skiff":
-            run([os.path.join(REPO, "build", "skiff"), "run", model_path, "--input",
-                 "%s=%s" % (name, f), "--output-dir", d, "--quiet"])
+            log = run([os.path.join(REPO, "build", "skiff"), "run", model_path, "--input",
+                       "%s=%s" % (name, f), "--output-dir", d, "--precision", precision])
+            if precision == "bf16" and "running fp32" in log:
+                sys.exit("bf16 accuracy: this CPU runs fp32 (%s)" % log.strip().splitlines()[0])
         else:
             run(["node", os.path.join(REPO, "tools", "ort_run.js"), model_path, "--input",
                  "%s=%s" % (name, f), "--output-dir", d, "--quiet"])
@@ -177,7 +185,7 @@ def stats(ref, got, kind, labels):
         s["fp32_margin_median"] = float(np.median([t[1] - t[0] for t in top2]))
         if labels:
             s["fp32_accuracy"] = float(np.mean([a.argmax() == l for a, l in zip(ref, labels)]))
-            s["int8_accuracy"] = float(np.mean([a.argmax() == l for a, l in zip(got, labels)]))
+            s["reduced_accuracy"] = float(np.mean([a.argmax() == l for a, l in zip(got, labels)]))
     else:
         # the detector's text mask at DB's threshold 0.3: intersection over union
         mr, my = r > 0.3, y > 0.3
@@ -191,8 +199,8 @@ def describe(s):
         out += "  top-1 agreement %.1f%% (fp32 top-2 margin median %.3g)" % (
             100 * s["top1"], s["fp32_margin_median"])
     if "fp32_accuracy" in s:
-        out += "  accuracy fp32 %.1f%% int8 %.1f%%" % (100 * s["fp32_accuracy"],
-                                                       100 * s["int8_accuracy"])
+        out += "  accuracy fp32 %.1f%% reduced %.1f%%" % (100 * s["fp32_accuracy"],
+                                                          100 * s["reduced_accuracy"])
     if "mask_iou" in s:
         out += "  text mask IoU %.4f" % s["mask_iou"]
     return out
@@ -207,7 +215,12 @@ def main():
     ap.add_argument("--eval", type=int, default=50)
     ap.add_argument("--extra", default="", help="more skiff quantize flags")
     ap.add_argument("--engines", default="skiff,ort")
+    ap.add_argument("--precision", default="int8", choices=("int8", "bf16"),
+                    help="bf16: skiff's bf16 run of the fp32 model against its fp32 run "
+                    "(no calibration; skiff only)")
     a = ap.parse_args()
+    if a.precision == "bf16":
+        a.engines, a.method = "skiff", "bf16"
     report = {}
     for model in a.models.split(","):
         work = os.path.join(a.work, model)
@@ -223,16 +236,20 @@ def main():
             np.save(os.path.join(cdir, "%03d.npy" % i), x[None])
         qdir = os.path.join(work, "int8_" + a.method)
         fp32 = os.path.join(CACHE, model + ".onnx")
-        log = run([os.path.join(REPO, "build", "skiff"), "quantize", "--model", fp32, "--calib",
-                   cdir, "--method", a.method, "--out", qdir] + a.extra.split())
-        print(log.strip())
+        if a.precision == "int8":
+            log = run([os.path.join(REPO, "build", "skiff"), "quantize", "--model", fp32,
+                       "--calib", cdir, "--method", a.method, "--out", qdir] + a.extra.split())
+            print(log.strip())
         classifier = model != "ocr_det"
         kind = "classifier" if classifier else "detector"
         got_by = {}
         for engine in a.engines.split(","):
             ref = outputs(engine, fp32, name, evals, work, "fp32", not classifier)
-            got = outputs(engine, os.path.join(qdir, "model.onnx"), name, evals, work, "int8",
-                          not classifier)
+            if a.precision == "bf16":
+                got = outputs(engine, fp32, name, evals, work, "bf16", not classifier, "bf16")
+            else:
+                got = outputs(engine, os.path.join(qdir, "model.onnx"), name, evals, work,
+                              "int8", not classifier)
             got_by[engine] = got
             s = stats(ref, got, kind, labels)
             report["%s/%s" % (model, engine)] = s

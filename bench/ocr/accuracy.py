@@ -14,7 +14,10 @@ some pages turned 180 degrees, JPEG and PNG); --images 400 is 20 seeds.
 A variant is skiff's config with step parameters changed (STEP#N: only the N-th step of
 that name, e.g. RecResizeImg#2 is the recogniser's, #1 the classifier's), e.g.
 `--variant "unclip_ratio 1.8:DBPostProcess.unclip_ratio=1.8"` or
-`--variant "m1:GetRotateCropImage.margin=1,DBPostProcess.unclip_points=float"`.
+`--variant "m1:GetRotateCropImage.margin=1,DBPostProcess.unclip_points=float"`;
+`local_service_conf.KEY=VALUE` sets a key of every model op, e.g.
+`--variant "bf16:local_service_conf.precision=bf16"`. Each variant is also held against
+the default config's reading: the drawn lines both read the same.
 --own-width also reads every crop of the default config at its own width (one crop per
 recogniser run, width 48 * max(320/48, w/h), as PaddleOCR's rec_batch_num 1), instead of
 padded to the widest crop of its image: the crops come from skiff's answer, each one is
@@ -81,6 +84,12 @@ def variant_config(base, changes):
     line (a key set anew or added) and the model paths made absolute."""
     text = base
     for ch in changes:
+        m = re.fullmatch(r"local_service_conf\.(\w+)=(.+)", ch)
+        if m:  # every model's: e.g. local_service_conf.precision=bf16
+            text = re.sub(r"^(\s*)local_service_conf:\n",
+                          lambda mm: "%slocal_service_conf:\n%s    %s: %s\n" % (
+                              mm.group(1), mm.group(1), m.group(1), m.group(2)), text, flags=re.M)
+            continue
         m = re.fullmatch(r"(\w+)(?:#(\d+))?\.(\w+)=(.+)", ch)
         if not m:
             raise SystemExit("variant: expected STEP[#N].KEY=VALUE, got %r" % ch)
@@ -115,6 +124,18 @@ def score(images, answers):
             else:
                 misses.append((want, best))
     return exact, total, misses
+
+
+def agreement(images, answers, reference):
+    """Drawn lines whose best-matching answer line is the same in both runs."""
+    same = total = 0
+    for im, a, r in zip(images, answers, reference):
+        ma = bench.pages.match_lines(im["lines"], a)
+        mr = bench.pages.match_lines(im["lines"], r)
+        for (_, best_a, _), (_, best_r, _) in zip(ma, mr):
+            total += 1
+            same += best_a == best_r
+    return same, total
 
 
 def crop_png(crops, sizes, i):
@@ -220,11 +241,19 @@ def main():
         finally:
             peer.close()
         report(args.peer, [{"lines": o["lines"]} for o in out])
+    default_lines = None
     for name, changes in runs:
         own = args.own_width and name == "default"
         ans = run_skiff(args.skiff, variant_config(base, changes), images, tmp,
                         re.sub(r"\W", "_", name), args.concurrency, own)
         report(name, ans)
+        if name == "default":
+            default_lines = [a["lines"] for a in ans]
+        elif default_lines is not None:
+            same, total = agreement(images, [a["lines"] for a in ans], default_lines)
+            results[name]["same_as_default"] = same
+            print("|   %s reads %d of %d lines as the default does (%.2f%%) |" % (
+                name, same, total, 100.0 * same / max(1, total)), flush=True)
         if own:
             report("default, each crop at its own width", ans, "own_lines")
 
