@@ -100,8 +100,11 @@ typedef struct skiff__node {
      * channels-last (N, spatial..., C) rather than row-major. */
     bool x_cl, sum_cl, y_cl;
     /* Set by skiff__plan_precision: the node's convolution or product runs
-     * on bfloat16 inputs and weights (float32 accumulation and result). */
-    bool bf16;
+     * on bfloat16 inputs and weights (float32 accumulation and result);
+     * y_bf16: a bf16 Conv whose every reader is a bf16 convolution also
+     * writes its result as bfloat16 (where its post-ops run in oneDNN),
+     * so the readers skip their float32 -> bfloat16 conversion. */
+    bool bf16, y_bf16;
     bool dead;
     /* A node with subgraphs (If, Loop, Scan, SequenceMap): the last
      * n_implicit of in[] are values of this graph (or, through it, of the

@@ -1236,5 +1236,33 @@ int skiff__plan_precision(skiff__graph *g, skiff_precision_t p)
             n->bf16 = w && w->ndim == 2;
         marked += n->bf16;
     }
+    /* results held in bf16: a bf16 Conv's, where every reader is a bf16
+     * convolution that reads it as X or as its fused sum (the kernels take
+     * either type at run time, so a result that stays float32 on a path
+     * oneDNN does not fuse is still read right) */
+    for (int i = 0; i < g->n_nodes; i++) {
+        skiff__node *n = &g->nodes[i];
+        n->y_bf16 = false;
+        if (!n->bf16 || strcmp(n->op_type, "Conv") != 0 || n->n_out != 1 || n->out[0] < 0)
+            continue;
+        const skiff__value *y = &g->values[n->out[0]];
+        bool ok = !y->is_output && !y->constant && y->n_consumers > 0;
+        for (int j = 0; ok && j < g->n_nodes; j++) {
+            const skiff__node *c = &g->nodes[j];
+            if (c->dead)
+                continue;
+            bool reads = c->sum_input == n->out[0];
+            for (int k = 0; k < c->n_in; k++)
+                if (c->in[k] == n->out[0]) {
+                    reads = true;
+                    ok = ok && k == 0;
+                }
+            if (reads)
+                ok = ok && c->bf16 &&
+                     (strcmp(c->op_type, "Conv") == 0 ||
+                      (strcmp(c->op_type, "ConvTranspose") == 0 && c->sum_input != n->out[0]));
+        }
+        n->y_bf16 = ok;
+    }
     return marked;
 }

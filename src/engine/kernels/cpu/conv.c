@@ -327,11 +327,13 @@ static dnnl_status_t matmul_view(const conv_setup *cs, conv_setup *mm)
     int64_t C = (*sd)[1], M = (*dd)[1];
     dnnl_dims_t xd = {rows, C}, xs = {C, 1}, yd = {rows, M}, ys = {M, 1};
     dnnl_dims_t wd = {C, M}, ws = {1, C}, bd = {1, M};
-    dnnl_status_t s = dnnl_memory_desc_init_by_strides(&mm->src_user, 2, xd, dnnl_f32, xs);
+    dnnl_data_type_t sdt = cs->with_sum ? cs->sum_user.data_type : cs->dst_user.data_type;
+    dnnl_status_t s =
+        dnnl_memory_desc_init_by_strides(&mm->src_user, 2, xd, cs->src_user.data_type, xs);
     if (s == dnnl_success)
-        s = dnnl_memory_desc_init_by_strides(&mm->dst_user, 2, yd, dnnl_f32, ys);
+        s = dnnl_memory_desc_init_by_strides(&mm->dst_user, 2, yd, cs->dst_user.data_type, ys);
     if (s == dnnl_success)
-        s = dnnl_memory_desc_init_by_strides(&mm->sum_user, 2, yd, dnnl_f32, ys);
+        s = dnnl_memory_desc_init_by_strides(&mm->sum_user, 2, yd, sdt, ys);
     if (s == dnnl_success)
         s = dnnl_memory_desc_init_by_strides(&mm->wei_user, 2, wd, dnnl_f32, ws);
     if (s == dnnl_success)
@@ -1048,6 +1050,39 @@ static skiff_dtype_t q_dtype(dnnl_data_type_t dt)
                            : SKIFF_DTYPE_FLOAT32;
 }
 
+static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose, const conv_q *q);
+
+/* A bfloat16 fused sum on a path where the sum and activations run in C,
+ * in float32 (a broadcast sum, ConvTranspose, an empty input): the run
+ * again with the sum converted to float32. */
+static skiff_status_t *conv_sum_f32(skiff__kctx *ctx, bool transpose)
+{
+    const skiff_tensor_t *S = ctx->in[ctx->n_in];
+    skiff_tensor_t *f = NULL;
+    skiff_status_t *st = skiff_tensor_new(SKIFF_DTYPE_FLOAT32, S->ndim, S->dims, &f);
+    if (st)
+        return st;
+    const skiff_tensor_t **ins = skiff__malloc(sizeof(*ins) * (size_t)(ctx->n_in + 1));
+    if (!ins) {
+        skiff_tensor_free(f);
+        return skiff__kerr(ctx, SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    const uint16_t *src = S->data;
+    float *dst = f->data;
+    int64_t n = skiff_tensor_numel(S);
+    for (int64_t i = 0; i < n; i++)
+        dst[i] = skiff__bf16_to_f32(src[i]);
+    const skiff_tensor_t *const *saved = ctx->in;
+    memcpy(ins, saved, sizeof(*ins) * (size_t)ctx->n_in);
+    ins[ctx->n_in] = f;
+    ctx->in = ins;
+    st = conv_common(ctx, transpose, NULL);
+    ctx->in = saved;
+    skiff__free(ins);
+    skiff_tensor_free(f);
+    return st;
+}
+
 /* Conv, ConvTranspose, and (q set) an int8 convolution: inputs x, x_scale,
  * x_zero_point, w, ... in QLinearConv's order, the constants in q. */
 static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose, const conv_q *q)
@@ -1065,8 +1100,9 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose, const conv_
                                X->dtype != xdt ? "x" : "w",
                                skiff_dtype_name(X->dtype != xdt ? xdt : SKIFF_DTYPE_INT8),
                                skiff_dtype_name(X->dtype != xdt ? X->dtype : W->dtype));
-    } else if (X->dtype != SKIFF_DTYPE_FLOAT32 || W->dtype != SKIFF_DTYPE_FLOAT32 ||
-               (B && B->dtype != SKIFF_DTYPE_FLOAT32)) {
+    } else if ((X->dtype != SKIFF_DTYPE_FLOAT32 &&
+                !(X->dtype == SKIFF_DTYPE_BFLOAT16 && node->bf16)) ||
+               W->dtype != SKIFF_DTYPE_FLOAT32 || (B && B->dtype != SKIFF_DTYPE_FLOAT32)) {
         return skiff__kerr(ctx, SKIFF_CODE_UNSUPPORTED, "dtype %s: only float32 is implemented",
                            skiff_dtype_name(X->dtype != SKIFF_DTYPE_FLOAT32   ? X->dtype
                                             : W->dtype != SKIFF_DTYPE_FLOAT32 ? W->dtype
@@ -1101,11 +1137,21 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose, const conv_
     bool crop = false;
     if ((st = skiff__conv_out_shape(ctx, X, transpose, &a, yd, full, &degenerate, &crop)))
         return st;
+    /* Y in bf16 where the planner asked for it and oneDNN applies the
+     * post-ops (the C epilogue works in float32): no sum, or one of Y's shape */
+    const skiff_tensor_t *S0 = node->sum_input >= 0 ? ctx->in[ctx->n_in] : NULL;
+    bool s_same = S0 && S0->ndim == r;
+    for (int i = 0; s_same && i < r; i++)
+        s_same = S0->dims[i] == yd[i];
+    bool y_bf16 = !q && node->y_bf16 && !transpose && !degenerate && !crop &&
+                  (node->sum_input < 0 || s_same);
+    if (S0 && S0->dtype == SKIFF_DTYPE_BFLOAT16 && (transpose || degenerate || crop || !s_same))
+        return conv_sum_f32(ctx, transpose); /* the C epilogue adds it */
+    skiff_dtype_t ydt = q ? q_dtype(q->y_dt) : y_bf16 ? SKIFF_DTYPE_BFLOAT16 : SKIFF_DTYPE_FLOAT32;
     /* Y over the fused sum's buffer where the sum dies here, in the same
-     * layout: the sum post-op then accumulates into it, no copy first */
+     * layout and type: the sum post-op then accumulates into it, no copy first */
     bool over = !q && !transpose && !degenerate && !crop && node->sum_input >= 0 &&
-                node->sum_cl == node->y_cl;
-    skiff_dtype_t ydt = q ? q_dtype(q->y_dt) : SKIFF_DTYPE_FLOAT32;
+                node->sum_cl == node->y_cl && S0 && S0->dtype == ydt;
     skiff_tensor_t *Y = over ? skiff__kctx_output_over(ctx, 0, ctx->n_in, ydt, r, yd, &st)
                              : skiff__kctx_output(ctx, 0, ydt, r, yd, &st);
     if (!Y)
@@ -1143,7 +1189,8 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose, const conv_
     skiff__key_add_tensor(&key, X);
     skiff__key_add_tensor(&key, W);
     skiff__key_add(&key, bias != NULL);
-    skiff__key_add(&key, S != NULL);
+    skiff__key_add(&key, S ? (int64_t)S->dtype : -1);
+    skiff__key_add(&key, Y->dtype);
     if (!skiff__key_add(&key, s_bcast))
         return skiff__kerr(ctx, SKIFF_CODE_INTERNAL, "cache key overflow");
     skiff__pcache *cache = skiff__pcache_get(ctx, entry_free, &st);
@@ -1159,7 +1206,7 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose, const conv_
         cs.with_sum = fuse && S != NULL;
         cs.dt = q ? q->x_dt : node->bf16 ? dnnl_bf16 : dnnl_f32;
         cs.wdt = q ? dnnl_s8 : cs.dt;
-        cs.ddt = q ? q->y_dt : dnnl_f32;
+        cs.ddt = q ? q->y_dt : y_bf16 ? dnnl_bf16 : dnnl_f32;
         cs.q = q;
         conv_prep *prep = node->prep;
         cs.wp = prep && prep->has_wp ? &prep->wp : NULL;
@@ -1171,13 +1218,16 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose, const conv_
         if (s == dnnl_success)
             s = dst_cl ? skiff__dnnl_md_cl(&cs.dst_user, r, fd)
                        : skiff__dnnl_md_plain(&cs.dst_user, r, fd);
-        cs.src_user.data_type = q ? q->x_dt : dnnl_f32; /* same strides, in elements */
+        /* same strides, in elements */
+        cs.src_user.data_type = q ? q->x_dt : X->dtype == SKIFF_DTYPE_BFLOAT16 ? dnnl_bf16 : dnnl_f32;
         cs.dst_user.data_type = cs.ddt;
         if (s == dnnl_success)
             s = skiff__dnnl_md_plain(&cs.bias, 1, &M);
         if (s == dnnl_success && cs.with_sum)
             s = sum_cl ? skiff__dnnl_md_cl(&cs.sum_user, S->ndim, S->dims)
                        : skiff__dnnl_md_plain(&cs.sum_user, S->ndim, S->dims);
+        if (s == dnnl_success && cs.with_sum && S->dtype == SKIFF_DTYPE_BFLOAT16)
+            cs.sum_user.data_type = dnnl_bf16;
         /* weights: ONNX layout described by strides, with a group dim when g > 1;
          * held as float32 (bf16 packs them from that) or, quantized, as int8 */
         if (s == dnnl_success)

@@ -214,7 +214,10 @@ const skiff_tensor_t *skiff__nn_sum_tensor(const skiff__kctx *ctx, const skiff_t
         same = same && d == y->dims[i];
         fits = fits && (d == 1 || d == y->dims[i]);
     }
-    if (s->dtype != y->dtype || !fits) {
+    /* float32 and bfloat16 mix: a bf16 convolution's sum post-op converts */
+    bool floats = (s->dtype == SKIFF_DTYPE_FLOAT32 || s->dtype == SKIFF_DTYPE_BFLOAT16) &&
+                  (y->dtype == SKIFF_DTYPE_FLOAT32 || y->dtype == SKIFF_DTYPE_BFLOAT16);
+    if ((s->dtype != y->dtype && !floats) || !fits) {
         char a[96], b[96];
         *st = skiff__kerr(
             ctx, SKIFF_CODE_INVALID_ARG, "fused sum input: %s %s does not broadcast to %s %s",
@@ -540,11 +543,12 @@ static dnnl_status_t wpack_fill_locked(const skiff__wpack *wp, const dnnl_memory
         return skiff__dnnl_reorder_once(user_md, wp->orig, want, dst);
     if (wp->n == 0)
         return dnnl_runtime_error; /* released with no copy: cannot happen */
-    /* only blocked copies are read back: oneDNN reorders into its Winograd
-     * layout but never out of it */
+    /* only blocked copies are read back, and only blocked layouts are
+     * reordered to from them: oneDNN reorders into its Winograd layout
+     * from the model's layout alone, and never out of it */
     for (int i = 0; i < wp->n; i++)
-        if (wp->md[i].format_kind == dnnl_blocked && same_dims(&wp->md[i], want) &&
-            wp->md[i].data_type == want->data_type)
+        if (wp->md[i].format_kind == dnnl_blocked && want->format_kind == dnnl_blocked &&
+            same_dims(&wp->md[i], want) && wp->md[i].data_type == want->data_type)
             return skiff__dnnl_reorder_once(&wp->md[i], wp->buf[i], want, dst);
     int from = -1;
     for (int i = 0; i < wp->n; i++)
