@@ -233,6 +233,43 @@ def test_bf16():
           "bf16 capped by ONEDNN_MAX_CPU_ISA: fp32 with a warning", log)
 
 
+def test_bf16_chain():
+    """Convolutions reading only each other pass bf16 results on: no
+    float32 -> bf16 conversion of an activation between them, a fused
+    residual sum held in bf16, the result within bf16's rounding."""
+    x = h.make_tensor_value_info("x", T.FLOAT, [2, 8, 16, 16])
+    y = h.make_tensor_value_info("y", T.FLOAT, [2, 16, 16, 16])
+    w1 = nh.from_array((rng.standard_normal((16, 8, 3, 3)) * 0.2).astype(np.float32), "w1")
+    w2 = nh.from_array((rng.standard_normal((16, 16, 3, 3)) * 0.1).astype(np.float32), "w2")
+    w3 = nh.from_array((rng.standard_normal((16, 16, 1, 1)) * 0.2).astype(np.float32), "w3")
+    nodes = [h.make_node("Conv", ["x", "w1"], ["c1"], pads=[1, 1, 1, 1]),
+             h.make_node("Relu", ["c1"], ["r1"]),
+             h.make_node("Conv", ["r1", "w2"], ["c2"], pads=[1, 1, 1, 1]),
+             h.make_node("Add", ["c2", "r1"], ["s"]),
+             h.make_node("Conv", ["s", "w3"], ["y"])]
+    path = save(nodes, [w1, w2, w3], [x], [y], "bf16_chain")
+    inputs = {"x": rng.standard_normal((2, 8, 16, 16)).astype(np.float32)}
+    ref, _ = run(path, inputs, "fp32")
+    got, log = run(path, inputs, "bf16", {"ONEDNN_VERBOSE": "1"})
+    if "precision bf16 requested, running fp32" in log:
+        check(np.array_equal(ref["y"], got["y"]), "bf16 chain fallback computes fp32")
+        return
+    r, g = ref["y"], got["y"]
+    rel = np.abs(r - g).max() / np.sqrt((r ** 2).mean())
+    cos = float((r * g).sum() / np.sqrt((r * r).sum() * (g * g).sum()))
+    check(rel < 0.05 and cos > 0.9999, "bf16 chain within bf16 rounding", "max/rms", rel, "cos", cos)
+    # oneDNN's execution log: activations (2x16x16x16, or 512x16 seen as a
+    # matrix) are never reordered from f32 to bf16; the input x is
+    conv_in = []
+    for line in log.splitlines():
+        f = line.split(",")
+        if len(f) > 9 and f[1] == "exec" and f[3] == "reorder" and "src_f32" in f[6] and "dst_bf16" in f[6]:
+            conv_in.append(f[9])
+    check("2x8x16x16" in conv_in, "bf16 chain: the graph input is converted", conv_in)
+    check(not any(d in ("2x16x16x16", "512x16") for d in conv_in),
+          "bf16 chain: no activation between the convolutions is converted", conv_in)
+
+
 def main():
     global SKIFF, TMP
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -241,7 +278,7 @@ def main():
     SKIFF = os.path.abspath(args.skiff)
     with tempfile.TemporaryDirectory(prefix="skiff-precision-") as tmp:
         TMP = tmp
-        for t in (test_int8_qdq, test_qlinear_conv, test_int8_fallback, test_bf16):
+        for t in (test_int8_qdq, test_qlinear_conv, test_int8_fallback, test_bf16, test_bf16_chain):
             print("--", t.__name__)
             t()
     if failures:
