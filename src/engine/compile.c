@@ -150,7 +150,12 @@ static skiff_status_t *plan_precision(skiff_model_t *m, const skiff__pass_stats 
     }
     m->precision = want;
     m->n_reduced = want == SKIFF_PRECISION_INT8 ? qdq_fused : skiff__plan_precision(m->g, want);
-    if (verbose && want != SKIFF_PRECISION_FP32)
+    if (verbose && want == SKIFF_PRECISION_INT8 && ps->qdq_sum_fused)
+        skiff_log(SKIFF_LOG_INFO,
+                  "model '%s': precision int8: %d convolutions in int8 (%d add their quantized "
+                  "residual in the same kernel), the rest fp32",
+                  m->g->name, m->n_reduced, ps->qdq_sum_fused);
+    else if (verbose && want != SKIFF_PRECISION_FP32)
         skiff_log(SKIFF_LOG_INFO,
                   "model '%s': precision %s: %d convolutions and products in %s, the rest fp32",
                   m->g->name, skiff_precision_name(want), m->n_reduced, skiff_precision_name(want));

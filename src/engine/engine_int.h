@@ -233,6 +233,10 @@ typedef struct skiff__op {
 #define SKIFF_OP_CL_Y 8u
 /* ...but only in the layout its in[0] has (x_cl == y_cl). */
 #define SKIFF_OP_CL_SAME 16u
+/* The CL_* flags hold only where in[1] and in[2] (a QuantizeLinear's or
+ * DequantizeLinear's scale and zero point), when given, are constant
+ * scalars: then each value maps to one value, whatever the layout. */
+#define SKIFF_OP_CL_SCALAR 128u
 
 /* Allocates output `idx` with the given type and shape from the context's
  * buffer pool and stores it in ctx->out[idx]. The data is uninitialised.
@@ -526,6 +530,7 @@ typedef struct skiff__pass_stats {
     int qdq_fused;      /* int8: convolutions fused with their (De)QuantizeLinear */
     int qdq_float;      /* int8: quantized convolutions left float (oneDNN cannot run them) */
     int qdq_saturating; /* of qdq_fused, those skiff__conv_q_may_saturate */
+    int qdq_sum_fused;  /* of qdq_fused, those that add a quantized residual (fuse_qdq_sums) */
 } skiff__pass_stats;
 /* int8: the quantized (QDQ) convolutions become int8 convolutions (skiff
  * QConv): DequantizeLinear of the input and of constant int8 weights, the

@@ -1040,6 +1040,148 @@ static skiff_status_t *fuse_qdq(skiff__graph *g, skiff__pass_stats *stats)
     return NULL;
 }
 
+/* A constant scalar zero point of a (De)QuantizeLinear, or its absence:
+ * *v its value (0 when absent), *dt its type (uint8 when absent). */
+static bool qdq_zero(const skiff__graph *g, const skiff__node *qdq, int32_t *v, skiff_dtype_t *dt)
+{
+    *v = 0;
+    *dt = SKIFF_DTYPE_UINT8;
+    if (qdq->n_in < 3 || qdq->in[2] < 0)
+        return true;
+    const skiff_tensor_t *z = g->values[qdq->in[2]].constant;
+    if (!z || skiff_tensor_numel(z) != 1 ||
+        (z->dtype != SKIFF_DTYPE_UINT8 && z->dtype != SKIFF_DTYPE_INT8))
+        return false;
+    *v = (int32_t)skiff__tensor_get_i64(z, 0);
+    *dt = z->dtype;
+    return true;
+}
+
+/* A constant positive scalar scale of a (De)QuantizeLinear. */
+static bool qdq_scale(const skiff__graph *g, const skiff__node *qdq, float *v)
+{
+    return qdq->n_in >= 2 && const_scalar(g, qdq->in[1], v) && *v > 0 && isfinite(*v);
+}
+
+/* Whether values a and b may have one shape: no declared dim differs (the
+ * kernel checks the shapes a run brings). */
+static bool same_shape_possible(const skiff__graph *g, int a, int b)
+{
+    const skiff__value *x = &g->values[a], *y = &g->values[b];
+    if (x->ndim < 0 || y->ndim < 0)
+        return true;
+    if (x->ndim != y->ndim)
+        return false;
+    for (int i = 0; i < x->ndim; i++)
+        if (x->dims[i] >= 0 && y->dims[i] >= 0 && x->dims[i] != y->dims[i])
+            return false;
+    return true;
+}
+
+/* A residual join after an int8 convolution of a QDQ model (after fuse_qdq):
+ *   QConv -> y_q -> DequantizeLinear -> Add(., r) [-> Relu | Clip] -> o
+ * becomes one QConv that adds r through oneDNN's sum post-op and writes o:
+ *   - r float (skiff quantize's form: the residual path stays float32, the
+ *     convolutions read it through their own QuantizeLinear): o is float;
+ *   - r = DequantizeLinear(r_q) and o read only by a QuantizeLinear (the
+ *     form of quantizers that quantize Add as well): the QConv adds r_q with
+ *     its scale and zero point and writes that QuantizeLinear's result.
+ * y is still clipped to its quantized range, but its rounding to its scale
+ * is skipped: the sum is taken at the accumulator's precision, as
+ * oneDNN-based engines fuse it, so an output may differ from the graph's
+ * by half of y's step (then by a step of the output's). Only where r is computed (not a
+ * constant, which could broadcast) and no declared dim says the shapes
+ * differ; a run whose shapes differ stops with an error naming the node. */
+static void fuse_qdq_sums(skiff__graph *g, skiff__pass_stats *stats)
+{
+    for (int i = 0; i < g->n_nodes; i++) {
+        skiff__node *n = &g->nodes[i];
+        if (n->dead || strcmp(n->op_type, "QConv") != 0 ||
+            strcmp(n->domain, SKIFF_DOMAIN_SKIFF) != 0 || n->n_in != 9 || n->in[6] < 0 ||
+            n->in[7] < 0 || n->sum_input >= 0 || n->n_act || n->n_out != 1)
+            continue;
+        const skiff_tensor_t *yz = g->values[n->in[7]].constant;
+        float ys, ds, rs, os;
+        int c = sole_consumer(g, n->out[0]);
+        skiff__node *dq = c >= 0 && is_op(&g->nodes[c], "DequantizeLinear") ? &g->nodes[c] : NULL;
+        int32_t dz, rz, oz;
+        skiff_dtype_t ddt, rdt, odt;
+        if (!dq || !yz || dq->in[0] != n->out[0] || dq->n_out != 1 ||
+            !const_scalar(g, n->in[6], &ys) || !qdq_scale(g, dq, &ds) || ds != ys ||
+            !qdq_zero(g, dq, &dz, &ddt) || ddt != yz->dtype ||
+            dz != (int32_t)skiff__tensor_get_i64(yz, 0))
+            continue;
+        c = sole_consumer(g, dq->out[0]);
+        skiff__node *add = c >= 0 && is_op(&g->nodes[c], "Add") ? &g->nodes[c] : NULL;
+        if (!add || add->n_in != 2 || add->n_out != 1 || add->in[0] == add->in[1])
+            continue;
+        int r = add->in[0] == dq->out[0] ? add->in[1] : add->in[0];
+        skiff_dtype_t r_dt = g->values[r].dtype;
+        /* r made before n in the node order, which is the order they run in */
+        if (r < 0 || g->values[r].constant || g->values[r].producer >= i ||
+            !same_shape_possible(g, r, n->out[0]) ||
+            (r_dt != SKIFF_DTYPE_FLOAT32 && r_dt != SKIFF_DTYPE_UNDEFINED))
+            continue;
+        /* an activation after the join */
+        int cur = add->out[0];
+        skiff__node *act_node = NULL;
+        skiff__fused_act act;
+        c = sole_consumer(g, cur);
+        if (c >= 0 && g->nodes[c].n_out == 1 && g->nodes[c].in[0] == cur &&
+            act_of(g, &g->nodes[c], &act) &&
+            (act.kind == SKIFF_ACT_RELU || act.kind == SKIFF_ACT_CLIP)) {
+            act_node = &g->nodes[c];
+            cur = act_node->out[0];
+            c = sole_consumer(g, cur);
+        }
+        /* quantized on both sides: r_q added, the QuantizeLinear's result */
+        skiff__node *dr = producer_of(g, r, "DequantizeLinear");
+        skiff__node *qo = c >= 0 && is_op(&g->nodes[c], "QuantizeLinear") ? &g->nodes[c] : NULL;
+        bool quantized = dr && qo && dr->n_in >= 2 && dr->in[0] >= 0 && qdq_scale(g, dr, &rs) &&
+                         qdq_zero(g, dr, &rz, &rdt) && q_type(g, dr->in[0]) == rdt &&
+                         !g->values[dr->in[0]].constant && qo->in[0] == cur &&
+                         qo->n_out == 1 && qdq_scale(g, qo, &os) && qdq_zero(g, qo, &oz, &odt) &&
+                         odt == rdt;
+        /* inputs 9, 10: the sum's scale and zero point (quantized) or none;
+         * 11, 12: y's, whose range the result is still clipped to */
+        int *ni = skiff__malloc(sizeof(int) * 13);
+        if (!ni)
+            return; /* out of memory: the join stays as written */
+        memcpy(ni, n->in, sizeof(int) * 9);
+        ni[9] = ni[10] = -1;
+        ni[11] = n->in[6];
+        ni[12] = n->in[7];
+        if (quantized) {
+            ni[6] = qo->in[1];
+            ni[7] = zero_point(g, qo, odt);
+            ni[9] = dr->in[1];
+            ni[10] = zero_point(g, dr, rdt);
+            if (ni[7] < 0 || ni[10] < 0) {
+                skiff__free(ni);
+                return;
+            }
+        } else {
+            ni[6] = ni[7] = -1; /* the result stays float */
+        }
+        skiff__free(n->in);
+        n->in = ni;
+        n->n_in = 13;
+        n->sum_input = quantized ? dr->in[0] : r;
+        if (act_node)
+            n->act[n->n_act++] = act;
+        g->values[n->out[0]].n_consumers = 0;
+        n->out[0] = quantized ? qo->out[0] : cur;
+        g->values[n->out[0]].producer = i;
+        dq->dead = add->dead = true;
+        if (act_node)
+            act_node->dead = true;
+        if (quantized)
+            qo->dead = true;
+        stats->qdq_sum_fused++;
+        skiff__graph_recount(g);
+    }
+}
+
 /* Conv(x, W[, B]) followed by Mul, Add or Sub of scalar constants (its sole
  * consumers, one after the other): y = a conv(x) + b is the Conv with
  * weights a W and bias a B + b. PP-LCNetV3's learnable affine blocks put
@@ -1127,6 +1269,8 @@ skiff_status_t *skiff__graph_optimize(skiff__graph *g, bool int8, skiff__pass_st
         if ((st = fuse_qdq(g, stats)))
             return st;
         skiff__graph_recount(g);
+        fuse_qdq_sums(g, stats);
+        skiff__graph_recount(g);
         /* the weights of the convolutions left float */
         if ((st = fold_constants(g, false, &stats->folded)))
             return st;
@@ -1140,6 +1284,25 @@ skiff_status_t *skiff__graph_optimize(skiff__graph *g, bool int8, skiff__pass_st
 /* ---- layouts ---- */
 
 static unsigned op_flags(const skiff__node *n) { return n->op ? n->op->flags : 0; }
+
+/* A node's layout flags: its op's, less the channels-last ones where they
+ * hold only for constant scalar parameters (SKIFF_OP_CL_SCALAR) and the
+ * node's are not. */
+static unsigned layout_flags(const skiff__graph *g, const skiff__node *n)
+{
+    unsigned f = op_flags(n);
+    if (!(f & SKIFF_OP_CL_SCALAR))
+        return f;
+    for (int k = 1; k < 3 && k < n->n_in; k++) {
+        int v = n->in[k];
+        if (k == 1 && v < 0)
+            return f & ~(SKIFF_OP_CL_X | SKIFF_OP_CL_Y | SKIFF_OP_CL_SAME);
+        if (v >= 0 && (v >= g->n_values || !g->values[v].constant ||
+                       skiff_tensor_numel(g->values[v].constant) != 1))
+            return f & ~(SKIFF_OP_CL_X | SKIFF_OP_CL_Y | SKIFF_OP_CL_SAME);
+    }
+    return n->n_in >= 2 ? f : f & ~(SKIFF_OP_CL_X | SKIFF_OP_CL_Y | SKIFF_OP_CL_SAME);
+}
 
 /* Live outputs past out[0] (MaxPool's indices): such a node keeps row-major. */
 static bool extra_outputs(const skiff__node *n)
@@ -1169,7 +1332,7 @@ bool skiff__plan_layouts(skiff__graph *g)
         const skiff__node *n = &g->nodes[i];
         if (n->dead)
             continue;
-        unsigned f = op_flags(n);
+        unsigned f = layout_flags(g, n);
         bool extra = extra_outputs(n);
         for (int o = 0; o < n->n_out; o++) {
             int v = n->out[o];
@@ -1195,7 +1358,7 @@ bool skiff__plan_layouts(skiff__graph *g)
         changed = false;
         for (int i = 0; i < g->n_nodes; i++) {
             const skiff__node *n = &g->nodes[i];
-            if (n->dead || !(op_flags(n) & SKIFF_OP_CL_SAME) || n->n_in < 1 || n->n_out < 1)
+            if (n->dead || !(layout_flags(g, n) & SKIFF_OP_CL_SAME) || n->n_in < 1 || n->n_out < 1)
                 continue;
             int x = n->in[0], y = n->out[0];
             if (x < 0 || y < 0 || x >= g->n_values || y >= g->n_values)

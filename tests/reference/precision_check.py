@@ -159,6 +159,64 @@ def test_int8_qdq():
                   "differing", (d > 1e-4).mean())
 
 
+def residual_model(quantized_join):
+    """x -> Q/DQ -> Conv1 -> Relu -> a; a -> Q/DQ -> Conv2 -> Q/DQ -> Add(., r) -> Relu,
+    with r = a (float: skiff quantize's form) or DQ(Q(a)) and the join quantized."""
+    C = 16
+    inits = [nh.from_array(np.array(0.02, np.float32), "xs"), nh.from_array(np.array(128, np.uint8), "xz"),
+             nh.from_array(np.array(0.03, np.float32), "as"), nh.from_array(np.array(0, np.uint8), "az"),
+             nh.from_array(np.array(0.04, np.float32), "ys"), nh.from_array(np.array(128, np.uint8), "yz"),
+             nh.from_array(np.array(0.05, np.float32), "os"), nh.from_array(np.array(0, np.uint8), "oz")]
+    nodes = [h.make_node("QuantizeLinear", ["x", "xs", "xz"], ["xq"]),
+             h.make_node("DequantizeLinear", ["xq", "xs", "xz"], ["xd"])]
+    for i, src in ((1, "xd"), (2, "ad")):
+        wq, ws = quant_weights((rng.standard_normal((C, C, 3, 3)) * 0.15).astype(np.float32), True)
+        inits += [nh.from_array(wq, "w%d" % i), nh.from_array(ws, "ws%d" % i),
+                  nh.from_array((rng.standard_normal(C) * 0.1).astype(np.float32), "b%d" % i)]
+        nodes += [h.make_node("DequantizeLinear", ["w%d" % i, "ws%d" % i], ["wd%d" % i], axis=0),
+                  h.make_node("Conv", [src, "wd%d" % i, "b%d" % i], ["c%d" % i], pads=[1, 1, 1, 1])]
+        if i == 1:
+            nodes += [h.make_node("Relu", ["c1"], ["a"]),
+                      h.make_node("QuantizeLinear", ["a", "as", "az"], ["aq"]),
+                      h.make_node("DequantizeLinear", ["aq", "as", "az"], ["ad"])]
+    nodes += [h.make_node("QuantizeLinear", ["c2", "ys", "yz"], ["yq"]),
+              h.make_node("DequantizeLinear", ["yq", "ys", "yz"], ["yd"]),
+              h.make_node("Add", ["yd", "ad" if quantized_join else "a"], ["s"]),
+              h.make_node("Relu", ["s"], ["o"])]
+    out = "o"
+    if quantized_join:
+        nodes += [h.make_node("QuantizeLinear", ["o", "os", "oz"], ["oq"]),
+                  h.make_node("DequantizeLinear", ["oq", "os", "oz"], ["od"])]
+        out = "od"
+    name = "residual_q" if quantized_join else "residual_float"
+    path = save(nodes, inits, [h.make_tensor_value_info("x", T.FLOAT, [1, C, 12, 12])],
+                [h.make_tensor_value_info(out, T.FLOAT, [1, C, 12, 12])], name)
+    return path, out
+
+
+def test_int8_residual():
+    """A residual join after an int8 convolution runs in that convolution
+    (oneDNN's sum post-op): float residual, or quantized on both sides. The
+    convolution's own rounding to y's scale (0.04) is skipped there, so the
+    result may differ from fp32's by half of that, then by one output step."""
+    for quantized_join in (False, True):
+        path, out = residual_model(quantized_join)
+        x = rng.standard_normal((1, 16, 12, 12)).astype(np.float32)
+        ref, _ = run(path, {"x": x}, "fp32")
+        got, log = run(path, {"x": x}, "int8")
+        what = "residual (%s join)" % ("quantized" if quantized_join else "float")
+        check("2 convolutions in int8 (1 add their quantized residual" in log, what + ": fused", log)
+        r, g = ref[out], got[out]
+        if quantized_join:
+            d = np.abs(r - g) / 0.05
+            check(d.max() <= 1.0 + 1e-4 and (d > 1e-4).mean() <= 0.2,
+                  what + ": within one step of fp32", "max steps", d.max(), "differing", (d > 1e-4).mean())
+        else:
+            e = np.abs(r - g).max()
+            check(e <= 0.02 + 1e-4, what + ": within half of y's step of fp32", e)
+        check(np.abs(r).max() > 0.5, what + ": the output is not trivially small", np.abs(r).max())
+
+
 def test_qlinear_conv():
     """QLinearConv: constant scales (oneDNN) against scales fed as inputs (reference kernel)."""
     C, M, k = 8, 16, 3
@@ -191,8 +249,11 @@ def test_int8_fallback():
     w = nh.from_array((rng.standard_normal((4, 4, 3, 3)) * 0.2).astype(np.float32), "w")
     path = save([h.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])], [w], [x], [y], "float_conv")
     xv = rng.standard_normal((1, 4, 8, 8)).astype(np.float32)
-    ref, _ = run(path, {"x": xv}, "fp32")
-    got, log = run(path, {"x": xv}, "int8")
+    # one kernel for both runs: the timed choice (Winograd or direct, on
+    # AVX-512) may differ between two processes on a loaded machine
+    pin = {"SKIFF_CONV_ALGO": "blocked"}
+    ref, _ = run(path, {"x": xv}, "fp32", pin)
+    got, log = run(path, {"x": xv}, "int8", pin)
     check("precision int8 requested, running fp32" in log and "skiff quantize" in log and "precision fp32" in log,
           "int8 on a float model: fp32 with a warning", log)
     check(np.array_equal(ref["y"], got["y"]), "int8 fallback computes fp32")
@@ -210,8 +271,9 @@ def test_bf16():
                 [w, bm], [x, a], [y, z], "bf16_pair")
     inputs = {"x": rng.standard_normal((2, 8, 16, 16)).astype(np.float32),
               "a": rng.standard_normal((4, K)).astype(np.float32)}
-    ref, _ = run(path, inputs, "fp32")
-    got, log = run(path, inputs, "bf16")
+    pin = {"SKIFF_CONV_ALGO": "blocked"}  # one kernel for both runs (see test_int8_fallback)
+    ref, _ = run(path, inputs, "fp32", pin)
+    got, log = run(path, inputs, "bf16", pin)
     if "precision bf16 requested, running fp32" in log:
         check("AVX512-BF16" in log and "precision fp32" in log, "bf16 without AVX512-BF16: fp32 with a warning", log)
         check(all(np.array_equal(ref[k], got[k]) for k in ref), "bf16 fallback computes fp32")
@@ -249,8 +311,9 @@ def test_bf16_chain():
              h.make_node("Conv", ["s", "w3"], ["y"])]
     path = save(nodes, [w1, w2, w3], [x], [y], "bf16_chain")
     inputs = {"x": rng.standard_normal((2, 8, 16, 16)).astype(np.float32)}
-    ref, _ = run(path, inputs, "fp32")
-    got, log = run(path, inputs, "bf16", {"ONEDNN_VERBOSE": "1"})
+    pin = {"SKIFF_CONV_ALGO": "blocked"}  # one kernel for both runs (see test_int8_fallback)
+    ref, _ = run(path, inputs, "fp32", pin)
+    got, log = run(path, inputs, "bf16", dict(pin, ONEDNN_VERBOSE="1"))
     if "precision bf16 requested, running fp32" in log:
         check(np.array_equal(ref["y"], got["y"]), "bf16 chain fallback computes fp32")
         return
@@ -278,7 +341,8 @@ def main():
     SKIFF = os.path.abspath(args.skiff)
     with tempfile.TemporaryDirectory(prefix="skiff-precision-") as tmp:
         TMP = tmp
-        for t in (test_int8_qdq, test_qlinear_conv, test_int8_fallback, test_bf16, test_bf16_chain):
+        for t in (test_int8_qdq, test_int8_residual, test_qlinear_conv, test_int8_fallback, test_bf16,
+                  test_bf16_chain):
             print("--", t.__name__)
             t()
     if failures:

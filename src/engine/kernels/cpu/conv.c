@@ -76,6 +76,13 @@ typedef struct conv_q {
     float *bias;   /* in accumulator units: B, or b / (x_scale * w_scale[m]); NULL: none */
     int n_act;     /* the post-ops: the node's activations, rescaled where */
     skiff__fused_act act[SKIFF_MAX_ACTS + 1]; /* y_scale is folded into scales */
+    /* a fused residual (fuse_qdq_sums): the quantized sum input added as
+     * sum_scale * (s - sum_zp) in the result's units, before the post-ops */
+    bool has_sum;
+    skiff__fused_act pre_sum; /* the clip to the join's y range, before the sum */
+    float sum_scale;
+    int32_t sum_zp;
+    dnnl_data_type_t sum_dt;
     /* int8 x on a CPU without VNNI: oneDNN would halve the weights to keep
      * its s8 x s8 pairs from saturating, a rounding the QDQ arithmetic does
      * not have; x ^ 0x80 is x + 128 as uint8 instead (x_dt u8, xz + 128),
@@ -1026,7 +1033,9 @@ skiff_status_t *skiff__conv_weight_shape(const skiff__kctx *ctx, const char *wna
  * zero points as runtime arguments, q's post-ops. */
 static dnnl_status_t q_attr(const conv_q *q, dnnl_primitive_attr_t *out)
 {
-    dnnl_status_t s = skiff__dnnl_attr(q->act, q->n_act, false, out);
+    dnnl_status_t s = q->has_sum ? skiff__dnnl_attr_qsum(&q->pre_sum, q->act, q->n_act,
+                                                         q->sum_scale, q->sum_zp, q->sum_dt, out)
+                                 : skiff__dnnl_attr(q->act, q->n_act, false, out);
     if (s != dnnl_success)
         return s;
     s = dnnl_primitive_attr_set_output_scales(*out, q->n_scales, q->n_scales > 1 ? 1 << 1 : 0,
@@ -1150,8 +1159,17 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose, const conv_
     skiff_dtype_t ydt = q ? q_dtype(q->y_dt) : y_bf16 ? SKIFF_DTYPE_BFLOAT16 : SKIFF_DTYPE_FLOAT32;
     /* Y over the fused sum's buffer where the sum dies here, in the same
      * layout and type: the sum post-op then accumulates into it, no copy first */
-    bool over = !q && !transpose && !degenerate && !crop && node->sum_input >= 0 &&
-                node->sum_cl == node->y_cl && S0 && S0->dtype == ydt;
+    bool over = (!q || q->has_sum) && !transpose && !degenerate && !crop &&
+                node->sum_input >= 0 && node->sum_cl == node->y_cl && S0 && S0->dtype == ydt;
+    if (q && q->has_sum && (!S0 || !s_same || S0->dtype != ydt)) {
+        char a[96], b[96];
+        return skiff__kerr(ctx, SKIFF_CODE_UNSUPPORTED,
+                           "int8 residual join: the quantized addend %s %s does not match the "
+                           "result %s %s (run this model with --precision fp32)",
+                           S0 ? skiff_dtype_name(S0->dtype) : "(none)",
+                           S0 ? skiff_shape_str(S0->ndim, S0->dims, a, sizeof(a)) : "",
+                           skiff_dtype_name(ydt), skiff_shape_str(r, yd, b, sizeof(b)));
+    }
     skiff_tensor_t *Y = over ? skiff__kctx_output_over(ctx, 0, ctx->n_in, ydt, r, yd, &st)
                              : skiff__kctx_output(ctx, 0, ydt, r, yd, &st);
     if (!Y)
@@ -1226,8 +1244,11 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose, const conv_
         if (s == dnnl_success && cs.with_sum)
             s = sum_cl ? skiff__dnnl_md_cl(&cs.sum_user, S->ndim, S->dims)
                        : skiff__dnnl_md_plain(&cs.sum_user, S->ndim, S->dims);
-        if (s == dnnl_success && cs.with_sum && S->dtype == SKIFF_DTYPE_BFLOAT16)
-            cs.sum_user.data_type = dnnl_bf16;
+        if (s == dnnl_success && cs.with_sum)
+            cs.sum_user.data_type = S->dtype == SKIFF_DTYPE_BFLOAT16 ? dnnl_bf16
+                                    : S->dtype == SKIFF_DTYPE_UINT8  ? dnnl_u8
+                                    : S->dtype == SKIFF_DTYPE_INT8   ? dnnl_s8
+                                                                     : dnnl_f32;
         /* weights: ONNX layout described by strides, with a group dim when g > 1;
          * held as float32 (bf16 packs them from that) or, quantized, as int8 */
         if (s == dnnl_success)
@@ -1383,8 +1404,14 @@ const char *skiff__conv_q_unfit(const skiff__node *n, const skiff__graph *g, boo
     }
     if (!fused && n->n_act)
         return "activations on a QLinearConv";
-    if (n->sum_input >= 0)
-        return "a fused sum";
+    if (n->sum_input >= 0) { /* fuse_qdq_sums: a float sum, or a quantized one */
+        const skiff_tensor_t *SZ = const_in(g, n, 10), *JZ = const_in(g, n, 12);
+        if (!fused || n->n_in != 13 || !good_scales(const_in(g, n, 11), 1) || !is_u8s8(JZ) ||
+            skiff_tensor_numel(JZ) != 1 ||
+            (y_q && (!good_scales(const_in(g, n, 9), 1) || !is_u8s8(SZ) ||
+                     skiff_tensor_numel(SZ) != 1 || SZ->dtype != YZ->dtype)))
+            return "a fused sum";
+    }
     return NULL;
 }
 
@@ -1469,6 +1496,23 @@ static conv_q *q_make(const skiff__node *n, const skiff__graph *g, bool fused)
     }
     if (y_q && !fold)
         q->act[q->n_act++] = (skiff__fused_act){SKIFF_ACT_LINEAR, 1.f / ys, 0.f};
+    q->sum_scale = 1.f;
+    q->sum_dt = dnnl_data_type_undef; /* a float sum: added as it is */
+    if (n->sum_input >= 0 && y_q) { /* in the units the post-ops see: y's where folded */
+        const skiff_tensor_t *SS = const_in(g, n, 9), *SZ = const_in(g, n, 10);
+        q->sum_scale = ((const float *)SS->data)[0] / (fold ? ys : 1.f);
+        q->sum_zp = (int32_t)skiff__tensor_get_i64(SZ, 0);
+        q->sum_dt = SZ->dtype == SKIFF_DTYPE_UINT8 ? dnnl_u8 : dnnl_s8;
+    }
+    q->has_sum = n->sum_input >= 0;
+    if (q->has_sum) { /* y's quantized range, in the units the post-ops see */
+        const skiff_tensor_t *JS = const_in(g, n, 11), *JZ = const_in(g, n, 12);
+        float js = ((const float *)JS->data)[0] / (fold ? ys : 1.f);
+        int32_t jz = (int32_t)skiff__tensor_get_i64(JZ, 0);
+        bool u8 = JZ->dtype == SKIFF_DTYPE_UINT8;
+        q->pre_sum = (skiff__fused_act){SKIFF_ACT_CLIP, js * (float)((u8 ? 0 : -128) - jz),
+                                        js * (float)((u8 ? 255 : 127) - jz)};
+    }
     return q;
 }
 

@@ -78,8 +78,26 @@ static dnnl_status_t append_act(dnnl_post_ops_t po, const skiff__fused_act *a)
     return dnnl_unimplemented;
 }
 
+static dnnl_status_t attr_make(const skiff__fused_act *pre, const skiff__fused_act *acts,
+                               int n_act, bool with_sum, float sum_scale, int32_t sum_zp,
+                               dnnl_data_type_t sum_dt, dnnl_primitive_attr_t *out);
+
 dnnl_status_t skiff__dnnl_attr(const skiff__fused_act *acts, int n_act, bool with_sum,
                                dnnl_primitive_attr_t *out)
+{
+    return attr_make(NULL, acts, n_act, with_sum, 1.f, 0, dnnl_data_type_undef, out);
+}
+
+dnnl_status_t skiff__dnnl_attr_qsum(const skiff__fused_act *pre, const skiff__fused_act *acts,
+                                    int n_act, float sum_scale, int32_t sum_zp,
+                                    dnnl_data_type_t sum_dt, dnnl_primitive_attr_t *out)
+{
+    return attr_make(pre, acts, n_act, true, sum_scale, sum_zp, sum_dt, out);
+}
+
+static dnnl_status_t attr_make(const skiff__fused_act *pre, const skiff__fused_act *acts,
+                               int n_act, bool with_sum, float sum_scale, int32_t sum_zp,
+                               dnnl_data_type_t sum_dt, dnnl_primitive_attr_t *out)
 {
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t po = NULL;
@@ -89,8 +107,12 @@ dnnl_status_t skiff__dnnl_attr(const skiff__fused_act *acts, int n_act, bool wit
     s = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
     if (s == dnnl_success && (with_sum || n_act > 0)) {
         s = dnnl_post_ops_create(&po);
+        if (s == dnnl_success && pre)
+            s = append_act(po, pre);
         if (s == dnnl_success && with_sum)
-            s = dnnl_post_ops_append_sum(po, 1.f);
+            s = sum_zp || sum_dt != dnnl_data_type_undef
+                    ? dnnl_post_ops_append_sum_v3(po, sum_scale, sum_zp, sum_dt)
+                    : dnnl_post_ops_append_sum(po, sum_scale);
         for (int i = 0; s == dnnl_success && i < n_act; i++)
             s = append_act(po, &acts[i]);
         if (s == dnnl_success)

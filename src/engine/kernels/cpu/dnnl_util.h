@@ -26,6 +26,13 @@ skiff_status_t *skiff__dnnl_err(const skiff__kctx *ctx, dnnl_status_t s, const c
 dnnl_status_t skiff__dnnl_attr(const skiff__fused_act *acts, int n_act, bool with_sum,
                                dnnl_primitive_attr_t *out);
 
+/* The same with an int8 sum post-op: `pre` (if any) on the result, then
+ * dst = sum_scale * (dst - sum_zp) + the result, the addend stored as
+ * sum_dt (u8, s8, or undef: dst's type), then the acts. */
+dnnl_status_t skiff__dnnl_attr_qsum(const skiff__fused_act *pre, const skiff__fused_act *acts,
+                                    int n_act, float sum_scale, int32_t sum_zp,
+                                    dnnl_data_type_t sum_dt, dnnl_primitive_attr_t *out);
+
 /* Row-major f32 memory descriptor for dims. */
 dnnl_status_t skiff__dnnl_md_plain(dnnl_memory_desc_t *md, int ndim, const int64_t *dims);
 

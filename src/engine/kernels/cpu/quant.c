@@ -201,6 +201,8 @@ static skiff_status_t *run_quantize(skiff__kctx *ctx)
     if ((st = quantize_out_type(ctx, Z, &ydt)) ||
         (st = axis_params(ctx, X, S, Z, "y_scale", "y_zero_point", &v)))
         return st;
+    if (v.ch > 1 && ctx->node->x_cl)
+        return skiff__kerr(ctx, SKIFF_CODE_INTERNAL, "per-axis scales on a channels-last input");
     float *s;
     int32_t *z;
     if ((st = read_params(ctx, S, Z, v.ch, &s, &z)))
@@ -243,6 +245,8 @@ static skiff_status_t *run_dequantize(skiff__kctx *ctx)
     axis_view v;
     if ((st = axis_params(ctx, X, S, Z, "x_scale", "x_zero_point", &v)))
         return st;
+    if (v.ch > 1 && ctx->node->x_cl)
+        return skiff__kerr(ctx, SKIFF_CODE_INTERNAL, "per-axis scales on a channels-last input");
     float *s;
     int32_t *z;
     if ((st = read_params(ctx, S, Z, v.ch, &s, &z)))
@@ -628,9 +632,13 @@ static skiff_status_t *run_matmul_integer(skiff__kctx *ctx) { return qmm_common(
 
 static skiff_status_t *run_qlinear_matmul(skiff__kctx *ctx) { return qmm_common(ctx, true); }
 
+#define QDQ_CL (SKIFF_OP_CL_X | SKIFF_OP_CL_Y | SKIFF_OP_CL_SAME | SKIFF_OP_CL_SCALAR)
+
 const skiff__op skiff__ops_quant[] = {
-    {.type = "QuantizeLinear", .min_opset = 10, .run = run_quantize},
-    {.type = "DequantizeLinear", .min_opset = 10, .run = run_dequantize},
+    /* elementwise with one scale: either layout (the int8 convolutions'
+     * channels-last tensors pass through without reorders) */
+    {.type = "QuantizeLinear", .min_opset = 10, .run = run_quantize, .flags = QDQ_CL},
+    {.type = "DequantizeLinear", .min_opset = 10, .run = run_dequantize, .flags = QDQ_CL},
     {.type = "DynamicQuantizeLinear", .min_opset = 11, .run = run_dynamic_quantize},
     {.type = "MatMulInteger", .min_opset = 10, .run = run_matmul_integer},
     {.type = "QLinearMatMul", .min_opset = 10, .run = run_qlinear_matmul},
