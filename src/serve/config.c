@@ -104,7 +104,8 @@ static const skiff__cfg_key flags[] = {
     {"precision", SKIFF__CFG_STR, OFF(precision), 0, "fp32", 0, 0, NULL, "P",
      "fp32, bf16 or int8 (Paddle's flag): bf16 runs convolutions and products on bfloat16 "
      "where the CPU has AVX512-BF16 (fp32 with a warning where not), int8 a quantized model's; "
-     "per model as NAME=P,NAME=P (a bare P sets the rest); docs/precision.md"},
+     "per model as NAME=P,NAME=P (a bare P sets the rest; a pipeline op by its name); "
+     "docs/precision.md"},
     {"use_calib", SKIFF__CFG_BOOL, OFF(use_calib), 0, NULL, 0, 0, NULL, NULL,
      "serve calibrated models: every --model directory must hold the calibration.json "
      "`skiff quantize` writes (Paddle's flag)"},

@@ -671,7 +671,9 @@ skiff_status_t *skiff__server_open(const skiff__serve_config *cfg, bool do_liste
         mo.optimize = cfg->ir_optim;
         mo.model_filename = cfg->model_filename;
         mo.params_filename = cfg->params_filename;
-        mo.precision_spec = i < cfg->n_models ? cfg->precision : NULL; /* a pipeline op: its conf */
+        /* a pipeline op's model too (by the op's name where NAME=P), unless its
+         * local_service_conf.precision names another than fp32 */
+        mo.precision_spec = cfg->precision;
         /* a pipeline op's auto-batching is its model's: batch_size rows at
          * most per run, auto_batching_timeout the longest a backlog waits */
         for (int k = 0; i >= cfg->n_models && s->pconf && k < s->pconf->n_ops; k++) {
@@ -686,8 +688,11 @@ skiff_status_t *skiff__server_open(const skiff__serve_config *cfg, bool do_liste
                                                             : oc->auto_batching_timeout * 1000);
             if (oc->thread_num > 0)
                 mo.threads = oc->thread_num;
-            if (oc->precision && !skiff_precision_parse(oc->precision, &mo.precision))
-                mo.precision = SKIFF_PRECISION_FP32; /* fp16: noted when the conf was read */
+            if (oc->precision && strcmp(oc->precision, "fp32") != 0) {
+                mo.precision_spec = NULL;
+                if (!skiff_precision_parse(oc->precision, &mo.precision))
+                    mo.precision = SKIFF_PRECISION_FP32; /* fp16: noted when the conf was read */
+            }
             break;
         }
         if (cfg->use_calib && i < cfg->n_models && (st = check_calibrated(s->model_paths[i])))

@@ -81,8 +81,8 @@ def gen_proto():
 class Pipe(st.Server):
     """skiff serve --pipeline FILE on an ephemeral port."""
 
-    def __init__(self, config, *flags, wait=True):
-        super().__init__(None, "--pipeline", config, *flags, wait=wait)
+    def __init__(self, config, *flags, wait=True, env=None):
+        super().__init__(None, "--pipeline", config, *flags, wait=wait, env=env)
 
 
 def write_conf(text, d=None):
@@ -142,6 +142,22 @@ def test_uci():
         check(c["max_batch_size"] == 16, "the op's batch_size", c)
         delay = c.get("dynamic_batching", {}).get("max_queue_delay_microseconds")
         check(delay == 3000, "the op's auto_batching_timeout", c)
+        price_ok(post(srv, SEED_BODY), 22.989538)
+    # skiff serve --precision reaches a pipeline op's model (NAME: the op's
+    # name); an op's own local_service_conf.precision other than fp32 wins.
+    # ONEDNN_MAX_CPU_ISA makes bf16 fall back (and say so) on every CPU.
+    cap = {"ONEDNN_MAX_CPU_ISA": "AVX2"}
+    with Pipe(EXAMPLE, "--precision", "uci=bf16", env=cap) as srv:
+        logs = srv.logs()
+        check("precision bf16 requested, running fp32" in logs, "--precision reaches the op's model", logs)
+        price_ok(post(srv, SEED_BODY), 22.989538)
+    conf = open(EXAMPLE).read().replace("../uci_housing/uci_housing_model", st.UCI).replace(
+        "            client_type: local_predictor\n",
+        "            client_type: local_predictor\n            precision: int8\n")
+    with Pipe(write_conf(conf), "--precision", "bf16", env=cap) as srv:
+        logs = srv.logs()
+        check("precision int8 requested, running fp32" in logs and "bf16 requested" not in logs,
+              "the op's own precision wins over --precision", logs)
         price_ok(post(srv, SEED_BODY), 22.989538)
     if os.path.isdir(PADDLE_UCI):
         d = tempfile.mkdtemp(prefix="skiff-pipe-")
