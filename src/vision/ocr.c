@@ -385,12 +385,14 @@ skiff_status_t *skiff__ocr_filter_boxes(const skiff_tensor_t *boxes, int64_t h, 
 
 /* The padded width of resize_norm_img for a batch whose widest aspect ratio
  * is ratio: img_h * max(img_w / img_h, ratio), capped at max_w. */
-static int64_t rec_width(double ratio, int64_t img_h, int64_t img_w, int64_t max_w)
+static int64_t rec_width(double ratio, int64_t img_h, int64_t img_w, int64_t max_w, int64_t mult)
 {
     double max_ratio = (double)img_w / (double)img_h;
     if (ratio > max_ratio)
         max_ratio = ratio;
     int64_t W = (int64_t)((double)img_h * max_ratio);
+    if (mult > 1) /* more right padding: fewer distinct widths for the recogniser */
+        W = (W + mult - 1) / mult * mult;
     if (max_w > 0 && W > max_w)
         W = max_w;
     return W < 1 ? 1 : W;
@@ -424,13 +426,14 @@ static skiff_status_t *rec_resize_into(const skiff_tensor_t *img, int64_t img_h,
 }
 
 skiff_status_t *skiff__ocr_rec_resize(const skiff_tensor_t *img, int64_t img_h, int64_t img_w,
-                                      int64_t max_w, skiff_tensor_t **out)
+                                      int64_t max_w, int64_t mult, skiff_tensor_t **out)
 {
     *out = NULL;
     skiff_status_t *st = skiff__vision_check_image(img, "rec_resize");
     if (st)
         return st;
-    int64_t W = rec_width((double)img->dims[1] / (double)img->dims[0], img_h, img_w, max_w);
+    int64_t W =
+        rec_width((double)img->dims[1] / (double)img->dims[0], img_h, img_w, max_w, mult);
     int64_t dims[3] = {img->dims[2], img_h, W};
     st = skiff__vision_tensor_alloc(SKIFF_DTYPE_FLOAT32, 3, dims, out);
     if (st)
@@ -487,7 +490,8 @@ static skiff_tensor_t crop_view(const skiff_tensor_t *crops, int64_t i)
 
 skiff_status_t *skiff__ocr_rec_resize_batch(const skiff_tensor_t *crops,
                                             const skiff_tensor_t *sizes, int64_t img_h,
-                                            int64_t img_w, int64_t max_w, skiff_tensor_t **out)
+                                            int64_t img_w, int64_t max_w, int64_t mult,
+                                            skiff_tensor_t **out)
 {
     *out = NULL;
     skiff_status_t *st = check_crops(crops, sizes);
@@ -499,7 +503,7 @@ skiff_status_t *skiff__ocr_rec_resize_batch(const skiff_tensor_t *crops,
     for (int64_t i = 0; i < n; i++)
         if ((double)sz[2 * i + 1] / (double)sz[2 * i] > ratio)
             ratio = (double)sz[2 * i + 1] / (double)sz[2 * i];
-    int64_t W = rec_width(ratio, img_h, img_w, max_w);
+    int64_t W = rec_width(ratio, img_h, img_w, max_w, mult);
     int64_t dims[4] = {n, C, img_h, W};
     st = skiff__vision_tensor_alloc(SKIFF_DTYPE_FLOAT32, 4, dims, out);
     if (st)

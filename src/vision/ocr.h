@@ -49,10 +49,10 @@ skiff_status_t *skiff__ocr_filter_boxes(const skiff_tensor_t *boxes, int64_t h, 
                                         skiff_tensor_t **out);
 
 /* The recogniser's resize_norm_img: height img_h, width img_h * max(ratio,
- * w/h) capped at max_w, right padding with 0, values to [-1, 1]. HWC uint8
- * in, CHW float32 out. */
+ * w/h) (rounded up to a multiple of mult when mult > 1) capped at max_w,
+ * right padding with 0, values to [-1, 1]. HWC uint8 in, CHW float32 out. */
 skiff_status_t *skiff__ocr_rec_resize(const skiff_tensor_t *img, int64_t img_h, int64_t img_w,
-                                      int64_t max_w, skiff_tensor_t **out);
+                                      int64_t max_w, int64_t mult, skiff_tensor_t **out);
 
 /* The same for a batch of crops as GetRotateCropImage gives them: crops
  * [N, H, W, C] uint8 or float32, crop i in crops[i, :sizes[i][0],
@@ -62,7 +62,8 @@ skiff_status_t *skiff__ocr_rec_resize(const skiff_tensor_t *img, int64_t img_h, 
  * img_h, W]. */
 skiff_status_t *skiff__ocr_rec_resize_batch(const skiff_tensor_t *crops,
                                             const skiff_tensor_t *sizes, int64_t img_h,
-                                            int64_t img_w, int64_t max_w, skiff_tensor_t **out);
+                                            int64_t img_w, int64_t max_w, int64_t mult,
+                                            skiff_tensor_t **out);
 
 /* 180-degree rotation of an HWC image. */
 skiff_status_t *skiff__ocr_rotate180(const skiff_tensor_t *img, skiff_tensor_t **out);

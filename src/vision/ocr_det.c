@@ -487,6 +487,16 @@ skiff_status_t *skiff__ocr_db_postprocess(const skiff_tensor_t *prob, const skif
         return skiff_status_new(SKIFF_CODE_INVALID_ARG,
                                 "input 1: expected a source size of 1 to 2^20 pixels, got %gx%g",
                                 dw, dh);
+    /* the map's part the image covers: all of it, or less where the input
+     * was padded after DetResizeForTest (PadStride): src * ratio */
+    int64_t vw = w, vh = h;
+    if (sh[2] > 0 && sh[3] > 0 && isfinite(sh[2]) && isfinite(sh[3])) {
+        double ew = nearbyint(dw * sh[3]), eh = nearbyint(dh * sh[2]);
+        if (ew >= 1 && ew < (double)w)
+            vw = (int64_t)ew;
+        if (eh >= 1 && eh < (double)h)
+            vh = (int64_t)eh;
+    }
     const float *pm = prob->data;
     size_t npix = (size_t)(h * w);
     for (size_t i = 0; i < npix; i++)
@@ -624,7 +634,7 @@ skiff_status_t *skiff__ocr_db_postprocess(const skiff_tensor_t *prob, const skif
         }
         det_box *b = &boxes[nbox++];
         for (int i = 0; i < 4; i++) {
-            double x = nearbyint(ub[i].x / (double)w * dw), y = nearbyint(ub[i].y / (double)h * dh);
+            double x = nearbyint(ub[i].x / (double)vw * dw), y = nearbyint(ub[i].y / (double)vh * dh);
             b->p[i][0] = (float)fmin(fmax(x, 0), dw - 1);
             b->p[i][1] = (float)fmin(fmax(y, 0), dh - 1);
         }

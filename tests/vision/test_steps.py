@@ -396,6 +396,12 @@ def test_ocr():
         want = np.zeros((3, 48, imgW), np.float32)
         want[:, :, :rw] = r
         check(got.shape == want.shape and np.abs(got - want).max() <= 2.0 / 255 + 1e-6, "rec_resize %dx%d" % (w, h))
+        # width_multiple: the same image, the width rounded up, the rest 0
+        got = run("RecResizeImg", {"rec_image_shape": "3,48,320", "width_multiple": 64},
+                  [save(img, "r.npy")])[0]
+        mW = min(-(-imgW // 64) * 64, 3200)
+        check(got.shape == (3, 48, mW) and np.abs(got[:, :, :imgW] - want).max() <= 2.0 / 255 + 1e-6
+              and not got[:, :, imgW:].any(), "rec_resize %dx%d width_multiple 64: %s" % (w, h, got.shape))
     img = image(7, 9, 3)
     for p, rot in [([0.05, 0.95], True), ([0.95, 0.05], False), ([0.15, 0.85], False)]:
         got = run("ClsRotate", {"cls_thresh": 0.9}, [save(img, "i.npy"), save(np.array(p, np.float32), "p.npy")])[0]
@@ -601,6 +607,17 @@ def test_db():
         compare_db(name + " float points", pred, shape, {"unclip_points": "float"}, points="float")
     got_b, _ = compare_db("rotated", cases[0][1], cases[0][2], {})
     check(len(got_b) == 3, "db rotated: three boxes")
+    # a map padded bottom/right after DetResizeForTest (PadStride): the part
+    # src * ratio covers maps to the source, the same boxes as unpadded
+    for name, pred, shape in cases[:2]:
+        want_b, want_s = run("DBPostProcess", {}, [save(pred.reshape(1, 1, *pred.shape), "u.npy"),
+                                                   save(np.array(shape, np.float32), "us.npy")])
+        padded = np.zeros((pred.shape[0] + 64, pred.shape[1] + 128), np.float32)
+        padded[:pred.shape[0], :pred.shape[1]] = pred
+        got_b, got_s = run("DBPostProcess", {}, [save(padded.reshape(1, 1, *padded.shape), "p.npy"),
+                                                 save(np.array(shape, np.float32), "ps.npy")])
+        check(got_b.shape == want_b.shape and np.array_equal(got_b, want_b) and np.array_equal(got_s, want_s),
+              "db %s padded: the unpadded map's boxes (%s vs %s)" % (name, got_b.shape, want_b.shape))
     # bad input
     good = save(np.zeros((1, 1, 32, 32), np.float32), "g.npy")
     shp = save(np.array([32, 32, 1, 1], np.float32), "shp.npy")
