@@ -127,7 +127,7 @@ static skiff_status_t *settle_precision(skiff_model_t *m, skiff_precision_t want
 static skiff_status_t *plan_precision(skiff_model_t *m, const skiff__pass_stats *ps, int verbose)
 {
     skiff_precision_t want = m->precision;
-    int qdq_fused = ps->qdq_fused;
+    int qdq_fused = ps->qdq_fused + ps->qdq_mm_fused;
     if (want == SKIFF_PRECISION_INT8 && ps->qdq_saturating)
         skiff_log(SKIFF_LOG_WARN,
                   "model '%s': %d of %d int8 convolutions have weights beyond 7 bits; this CPU "
@@ -152,8 +152,8 @@ static skiff_status_t *plan_precision(skiff_model_t *m, const skiff__pass_stats 
     m->n_reduced = want == SKIFF_PRECISION_INT8 ? qdq_fused : skiff__plan_precision(m->g, want);
     if (verbose && want == SKIFF_PRECISION_INT8 && ps->qdq_sum_fused)
         skiff_log(SKIFF_LOG_INFO,
-                  "model '%s': precision int8: %d convolutions in int8 (%d add their quantized "
-                  "residual in the same kernel), the rest fp32",
+                  "model '%s': precision int8: %d convolutions and products in int8 (%d add "
+                  "their quantized residual in the same kernel), the rest fp32",
                   m->g->name, m->n_reduced, ps->qdq_sum_fused);
     else if (verbose && want != SKIFF_PRECISION_FP32)
         skiff_log(SKIFF_LOG_INFO,

@@ -463,6 +463,7 @@ extern const skiff__op skiff__ops_paddle_seq[];
 extern const skiff__op skiff__ops_pool[];
 extern const skiff__op skiff__ops_quant[];
 extern const skiff__op skiff__ops_quant_conv[];
+extern const skiff__op skiff__ops_quant_matmul[];
 extern const skiff__op skiff__ops_reduce[];
 extern const skiff__op skiff__ops_resize[];
 extern const skiff__op skiff__ops_rnn[];
@@ -531,6 +532,7 @@ typedef struct skiff__pass_stats {
     int qdq_float;      /* int8: quantized convolutions left float (oneDNN cannot run them) */
     int qdq_saturating; /* of qdq_fused, those skiff__conv_q_may_saturate */
     int qdq_sum_fused;  /* of qdq_fused, those that add a quantized residual (fuse_qdq_sums) */
+    int qdq_mm_fused;   /* int8: products by constant weights fused with their (De)QuantizeLinear */
 } skiff__pass_stats;
 /* int8: the quantized (QDQ) convolutions become int8 convolutions (skiff
  * QConv): DequantizeLinear of the input and of constant int8 weights, the
@@ -564,6 +566,11 @@ const char *skiff__conv_q_unfit(const skiff__node *n, const skiff__graph *g, boo
  * two u8 x s8 products in int16, which overflows when two neighbouring input
  * channels' weights have |w1| + |w2| > 128 (weights beyond 7 bits). */
 bool skiff__conv_q_may_saturate(const skiff__node *n, const skiff__graph *g);
+
+/* Why the int8 product n (skiff QMatMul, inputs in QLinearMatMul's order;
+ * y_scale and y_zero_point absent: a float result) cannot run on oneDNN's
+ * int8 matmul, or NULL when it can (kernels/cpu/quant_matmul.c). */
+const char *skiff__qmatmul_unfit(const skiff__node *n, const skiff__graph *g);
 
 /* Whether this CPU runs bf16 convolutions and products natively
  * (AVX512-BF16 or AMX through oneDNN); when not, *why says so. */

@@ -60,15 +60,18 @@ static int remove_identities(skiff__graph *g)
 
 static int sole_consumer(const skiff__graph *g, int v);
 
-/* A DequantizeLinear of constant weights that a Conv reads as W: the int8
- * pass wants the int8 weights, not their float32 fold. */
+/* A DequantizeLinear of constant weights that a Conv reads as W (or a
+ * MatMul as B): the int8 pass wants the int8 weights, not their float32
+ * fold. */
 static bool conv_weight_dq(const skiff__graph *g, const skiff__node *n)
 {
     if (!is_op(n, "DequantizeLinear") || n->n_out < 1)
         return false;
     int c = sole_consumer(g, n->out[0]);
-    return c >= 0 && is_op(&g->nodes[c], "Conv") && g->nodes[c].n_in > 1 &&
-           g->nodes[c].in[1] == n->out[0];
+    return c >= 0 &&
+           (is_op(&g->nodes[c], "Conv") || is_op(&g->nodes[c], "MatMul") ||
+            is_op(&g->nodes[c], "Gemm")) &&
+           g->nodes[c].n_in > 1 && g->nodes[c].in[1] == n->out[0];
 }
 
 static skiff_status_t *fold_constants(skiff__graph *g, bool keep_conv_dq, int *folded)
@@ -1040,6 +1043,96 @@ static skiff_status_t *fuse_qdq(skiff__graph *g, skiff__pass_stats *stats)
     return NULL;
 }
 
+/* DequantizeLinear(a_q) -> MatMul(., DequantizeLinear(b_q)) [-> QuantizeLinear]
+ * with b_q a constant int8 matrix [K, N] (scales per column: axis 1, or
+ * one), or a Gemm by such weights (transB=1: [N, K], axis 0; its float C
+ * the bias), becomes one int8 product (skiff QMatMul, QLinearMatMul's inputs;
+ * without the QuantizeLinear its result is float), where oneDNN can run it
+ * (skiff__qmatmul_unfit). */
+static skiff_status_t *fuse_qdq_matmul(skiff__graph *g, skiff__pass_stats *stats)
+{
+    const skiff__op *op = skiff__op_find(SKIFF_DOMAIN_SKIFF, "QMatMul", 1);
+    for (int i = 0; op && i < g->n_nodes; i++) {
+        skiff__node *n = &g->nodes[i];
+        bool gemm = is_op(n, "Gemm");
+        if (!(gemm || is_op(n, "MatMul")) || n->n_in < 2 || n->n_in > (gemm ? 3 : 2) ||
+            n->n_out != 1 || n->sum_input >= 0 || n->n_act)
+            continue;
+        /* Gemm: transB=1 stores B [N, K], its scales per row (axis 0) */
+        int waxis = gemm && skiff__attr_int(n, "transB", 0) ? 0 : 1;
+        skiff__node *da = producer_of(g, n->in[0], "DequantizeLinear");
+        skiff__node *db = producer_of(g, n->in[1], "DequantizeLinear");
+        if (!da || !db || da->n_in < 2 || db->n_in < 2 || da->in[0] < 0 || db->in[0] < 0)
+            continue;
+        const skiff_tensor_t *b = g->values[db->in[0]].constant;
+        const skiff_tensor_t *bs = g->values[db->in[1]].constant;
+        if (!b || b->ndim != 2 || !bs ||
+            (skiff_tensor_numel(bs) > 1 && skiff__attr_int(db, "axis", 1) != waxis))
+            continue;
+        skiff_dtype_t adt = q_type(g, da->in[0]);
+        if (adt == SKIFF_DTYPE_UNDEFINED)
+            continue;
+        int c = sole_consumer(g, n->out[0]);
+        skiff__node *qy = c >= 0 && is_op(&g->nodes[c], "QuantizeLinear") ? &g->nodes[c] : NULL;
+        if (qy && (qy->n_in < 2 || qy->in[0] != n->out[0] || qy->n_out != 1 ||
+                   (qy->n_in > 2 && qy->in[2] >= 0 && !g->values[qy->in[2]].constant)))
+            qy = NULL;
+        int in[9] = {da->in[0], da->in[1], -1,
+                     db->in[0], db->in[1], db->n_in > 2 ? db->in[2] : -1,
+                     -1,        -1,        gemm && n->n_in > 2 ? n->in[2] : -1};
+        if ((in[2] = zero_point(g, da, adt)) < 0)
+            return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+        if (qy) {
+            const skiff_tensor_t *yz =
+                qy->n_in > 2 && qy->in[2] >= 0 ? g->values[qy->in[2]].constant : NULL;
+            in[6] = qy->in[1];
+            if ((in[7] = zero_point(g, qy, yz ? yz->dtype : SKIFF_DTYPE_UINT8)) < 0)
+                return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+        }
+        int n_in = in[8] >= 0 ? 9 : qy ? 8 : 6;
+        int *ni = skiff__malloc(sizeof(int) * 9);
+        char *type = skiff__strdup("QMatMul"), *dom = skiff__strdup(SKIFF_DOMAIN_SKIFF);
+        if (!ni || !type || !dom) {
+            skiff__free(ni);
+            skiff__free(type);
+            skiff__free(dom);
+            return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+        }
+        memcpy(ni, in, sizeof(in));
+        int *old_in = n->in, old_n = n->n_in;
+        n->in = ni;
+        n->n_in = n_in;
+        const char *why = skiff__qmatmul_unfit(n, g);
+        if (why) {
+            skiff_log(SKIFF_LOG_DEBUG, "int8 pass: node '%s' (%s) stays float: %s",
+                      n->name ? n->name : "", n->op_type, why);
+            n->in = old_in;
+            n->n_in = old_n;
+            skiff__free(ni);
+            skiff__free(type);
+            skiff__free(dom);
+            stats->qdq_float++;
+            continue;
+        }
+        skiff__free(old_in);
+        skiff__free(n->op_type);
+        skiff__free(n->domain);
+        n->op_type = type;
+        n->domain = dom;
+        n->op = op;
+        if (qy) { /* the result is Q's */
+            int old = n->out[0];
+            n->out[0] = qy->out[0];
+            g->values[n->out[0]].producer = i;
+            g->values[old].n_consumers = 0;
+            qy->dead = true;
+        }
+        stats->qdq_mm_fused++;
+        skiff__graph_recount(g);
+    }
+    return NULL;
+}
+
 /* A constant scalar zero point of a (De)QuantizeLinear, or its absence:
  * *v its value (0 when absent), *dt its type (uint8 when absent). */
 static bool qdq_zero(const skiff__graph *g, const skiff__node *qdq, int32_t *v, skiff_dtype_t *dt)
@@ -1139,9 +1232,8 @@ static void fuse_qdq_sums(skiff__graph *g, skiff__pass_stats *stats)
         skiff__node *qo = c >= 0 && is_op(&g->nodes[c], "QuantizeLinear") ? &g->nodes[c] : NULL;
         bool quantized = dr && qo && dr->n_in >= 2 && dr->in[0] >= 0 && qdq_scale(g, dr, &rs) &&
                          qdq_zero(g, dr, &rz, &rdt) && q_type(g, dr->in[0]) == rdt &&
-                         !g->values[dr->in[0]].constant && qo->in[0] == cur &&
-                         qo->n_out == 1 && qdq_scale(g, qo, &os) && qdq_zero(g, qo, &oz, &odt) &&
-                         odt == rdt;
+                         !g->values[dr->in[0]].constant && qo->in[0] == cur && qo->n_out == 1 &&
+                         qdq_scale(g, qo, &os) && qdq_zero(g, qo, &oz, &odt) && odt == rdt;
         /* inputs 9, 10: the sum's scale and zero point (quantized) or none;
          * 11, 12: y's, whose range the result is still clipped to */
         int *ni = skiff__malloc(sizeof(int) * 13);
@@ -1270,6 +1362,9 @@ skiff_status_t *skiff__graph_optimize(skiff__graph *g, bool int8, skiff__pass_st
             return st;
         skiff__graph_recount(g);
         fuse_qdq_sums(g, stats);
+        skiff__graph_recount(g);
+        if ((st = fuse_qdq_matmul(g, stats)))
+            return st;
         skiff__graph_recount(g);
         /* the weights of the convolutions left float */
         if ((st = fold_constants(g, false, &stats->folded)))

@@ -23,7 +23,7 @@ static const struct {
     TABLE(elementwise), TABLE(cast), TABLE(softmax), TABLE(reduce), TABLE(shape),
     TABLE(gather), TABLE(layout), TABLE(conv), TABLE(gemm), TABLE(pool),
     TABLE(nn), TABLE(rnn), TABLE(resize), TABLE(einsum), TABLE(misc),
-    TABLE(quant), TABLE(quant_conv), TABLE(control), TABLE(sequence),
+    TABLE(quant), TABLE(quant_conv), TABLE(quant_matmul), TABLE(control), TABLE(sequence),
     TABLE(loss), TABLE(detect), TABLE(sample), TABLE(signal), TABLE(bitwise),
     TABLE(unique), TABLE(strings), TABLE(random),
     /* Paddle's own semantics (domain "paddle"), one table per line */

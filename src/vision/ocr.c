@@ -432,8 +432,7 @@ skiff_status_t *skiff__ocr_rec_resize(const skiff_tensor_t *img, int64_t img_h, 
     skiff_status_t *st = skiff__vision_check_image(img, "rec_resize");
     if (st)
         return st;
-    int64_t W =
-        rec_width((double)img->dims[1] / (double)img->dims[0], img_h, img_w, max_w, mult);
+    int64_t W = rec_width((double)img->dims[1] / (double)img->dims[0], img_h, img_w, max_w, mult);
     int64_t dims[3] = {img->dims[2], img_h, W};
     st = skiff__vision_tensor_alloc(SKIFF_DTYPE_FLOAT32, 3, dims, out);
     if (st)

@@ -634,7 +634,8 @@ skiff_status_t *skiff__ocr_db_postprocess(const skiff_tensor_t *prob, const skif
         }
         det_box *b = &boxes[nbox++];
         for (int i = 0; i < 4; i++) {
-            double x = nearbyint(ub[i].x / (double)vw * dw), y = nearbyint(ub[i].y / (double)vh * dh);
+            double x = nearbyint(ub[i].x / (double)vw * dw),
+                   y = nearbyint(ub[i].y / (double)vh * dh);
             b->p[i][0] = (float)fmin(fmax(x, 0), dw - 1);
             b->p[i][1] = (float)fmin(fmax(y, 0), dh - 1);
         }

@@ -205,7 +205,8 @@ def test_int8_residual():
         ref, _ = run(path, {"x": x}, "fp32")
         got, log = run(path, {"x": x}, "int8")
         what = "residual (%s join)" % ("quantized" if quantized_join else "float")
-        check("2 convolutions in int8 (1 add their quantized residual" in log, what + ": fused", log)
+        check("2 convolutions and products in int8 (1 add their quantized residual" in log, what + ": fused",
+              log)
         r, g = ref[out], got[out]
         if quantized_join:
             d = np.abs(r - g) / 0.05
@@ -215,6 +216,51 @@ def test_int8_residual():
             e = np.abs(r - g).max()
             check(e <= 0.02 + 1e-4, what + ": within half of y's step of fp32", e)
         check(np.abs(r).max() > 0.5, what + ": the output is not trivially small", np.abs(r).max())
+
+
+def test_int8_products():
+    """QDQ MatMul (per-column weights, quantized result) and Gemm (transB=1,
+    per-row weights, a float bias, float result) run as oneDNN int8 products:
+    within one output step of the fp32 path, or as fp32 for a float result."""
+    K, N = 64, 32
+    for gemm in (False, True):
+        w = (rng.standard_normal((N, K) if gemm else (K, N)) * 0.2).astype(np.float32)
+        axis = 0 if gemm else 1
+        ws = (np.abs(w).max(axis=1 - axis) / 63).astype(np.float32)
+        wq = np.round(w / (ws[:, None] if gemm else ws[None, :])).astype(np.int8)
+        inits = [nh.from_array(np.array(0.03, np.float32), "xs"), nh.from_array(np.array(120, np.uint8), "xz"),
+                 nh.from_array(wq, "wq"), nh.from_array(ws, "ws"),
+                 nh.from_array(np.array(0.05, np.float32), "ys"), nh.from_array(np.array(128, np.uint8), "yz")]
+        nodes = [h.make_node("QuantizeLinear", ["x", "xs", "xz"], ["xq"]),
+                 h.make_node("DequantizeLinear", ["xq", "xs", "xz"], ["xd"]),
+                 h.make_node("DequantizeLinear", ["wq", "ws"], ["wd"], axis=axis)]
+        xshape = [6, K] if gemm else [2, 5, K]
+        if gemm:
+            inits.append(nh.from_array((rng.standard_normal(N) * 0.5).astype(np.float32), "c"))
+            nodes.append(h.make_node("Gemm", ["xd", "wd", "c"], ["y"], transB=1))
+            out, step = "y", None
+        else:
+            nodes += [h.make_node("MatMul", ["xd", "wd"], ["m"]),
+                      h.make_node("QuantizeLinear", ["m", "ys", "yz"], ["mq"]),
+                      h.make_node("DequantizeLinear", ["mq", "ys", "yz"], ["y"])]
+            out, step = "y", 0.05
+        yshape = xshape[:-1] + [N]
+        name = "qdq_gemm" if gemm else "qdq_matmul"
+        path = save(nodes, inits, [h.make_tensor_value_info("x", T.FLOAT, xshape)],
+                    [h.make_tensor_value_info(out, T.FLOAT, yshape)], name)
+        x = rng.standard_normal(xshape).astype(np.float32)
+        ref, _ = run(path, {"x": x}, "fp32")
+        got, log = run(path, {"x": x}, "int8")
+        check("precision int8 (1 convolutions and products" in log, name + ": int8 in use", log)
+        r, g = ref[out], got[out]
+        if step is None:
+            tol = 1e-5 * max(1.0, float(np.abs(r).max()))
+            check(np.abs(r - g).max() <= tol, name + ": float result as fp32", np.abs(r - g).max())
+        else:
+            d = np.abs(r - g) / step
+            check(d.max() <= 1.0 + 1e-4 and (d > 1e-4).mean() <= 0.01, name + ": within one step of fp32, 99% equal",
+                  "max steps", d.max(), "differing", (d > 1e-4).mean())
+        check(np.abs(r).max() > 0.5, name + ": the output is not trivially small", np.abs(r).max())
 
 
 def test_qlinear_conv():
@@ -341,7 +387,7 @@ def main():
     SKIFF = os.path.abspath(args.skiff)
     with tempfile.TemporaryDirectory(prefix="skiff-precision-") as tmp:
         TMP = tmp
-        for t in (test_int8_qdq, test_int8_residual, test_qlinear_conv, test_int8_fallback, test_bf16,
+        for t in (test_int8_qdq, test_int8_residual, test_int8_products, test_qlinear_conv, test_int8_fallback, test_bf16,
                   test_bf16_chain):
             print("--", t.__name__)
             t()

@@ -1152,15 +1152,15 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose, const conv_
     bool s_same = S0 && S0->ndim == r;
     for (int i = 0; s_same && i < r; i++)
         s_same = S0->dims[i] == yd[i];
-    bool y_bf16 = !q && node->y_bf16 && !transpose && !degenerate && !crop &&
-                  (node->sum_input < 0 || s_same);
+    bool y_bf16 =
+        !q && node->y_bf16 && !transpose && !degenerate && !crop && (node->sum_input < 0 || s_same);
     if (S0 && S0->dtype == SKIFF_DTYPE_BFLOAT16 && (transpose || degenerate || crop || !s_same))
         return conv_sum_f32(ctx, transpose); /* the C epilogue adds it */
     skiff_dtype_t ydt = q ? q_dtype(q->y_dt) : y_bf16 ? SKIFF_DTYPE_BFLOAT16 : SKIFF_DTYPE_FLOAT32;
     /* Y over the fused sum's buffer where the sum dies here, in the same
      * layout and type: the sum post-op then accumulates into it, no copy first */
-    bool over = (!q || q->has_sum) && !transpose && !degenerate && !crop &&
-                node->sum_input >= 0 && node->sum_cl == node->y_cl && S0 && S0->dtype == ydt;
+    bool over = (!q || q->has_sum) && !transpose && !degenerate && !crop && node->sum_input >= 0 &&
+                node->sum_cl == node->y_cl && S0 && S0->dtype == ydt;
     if (q && q->has_sum && (!S0 || !s_same || S0->dtype != ydt)) {
         char a[96], b[96];
         return skiff__kerr(ctx, SKIFF_CODE_UNSUPPORTED,
@@ -1237,7 +1237,9 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose, const conv_
             s = dst_cl ? skiff__dnnl_md_cl(&cs.dst_user, r, fd)
                        : skiff__dnnl_md_plain(&cs.dst_user, r, fd);
         /* same strides, in elements */
-        cs.src_user.data_type = q ? q->x_dt : X->dtype == SKIFF_DTYPE_BFLOAT16 ? dnnl_bf16 : dnnl_f32;
+        cs.src_user.data_type = q                                  ? q->x_dt
+                                : X->dtype == SKIFF_DTYPE_BFLOAT16 ? dnnl_bf16
+                                                                   : dnnl_f32;
         cs.dst_user.data_type = cs.ddt;
         if (s == dnnl_success)
             s = skiff__dnnl_md_plain(&cs.bias, 1, &M);
@@ -1498,7 +1500,7 @@ static conv_q *q_make(const skiff__node *n, const skiff__graph *g, bool fused)
         q->act[q->n_act++] = (skiff__fused_act){SKIFF_ACT_LINEAR, 1.f / ys, 0.f};
     q->sum_scale = 1.f;
     q->sum_dt = dnnl_data_type_undef; /* a float sum: added as it is */
-    if (n->sum_input >= 0 && y_q) { /* in the units the post-ops see: y's where folded */
+    if (n->sum_input >= 0 && y_q) {   /* in the units the post-ops see: y's where folded */
         const skiff_tensor_t *SS = const_in(g, n, 9), *SZ = const_in(g, n, 10);
         q->sum_scale = ((const float *)SS->data)[0] / (fold ? ys : 1.f);
         q->sum_zp = (int32_t)skiff__tensor_get_i64(SZ, 0);

@@ -78,8 +78,8 @@ static dnnl_status_t append_act(dnnl_post_ops_t po, const skiff__fused_act *a)
     return dnnl_unimplemented;
 }
 
-static dnnl_status_t attr_make(const skiff__fused_act *pre, const skiff__fused_act *acts,
-                               int n_act, bool with_sum, float sum_scale, int32_t sum_zp,
+static dnnl_status_t attr_make(const skiff__fused_act *pre, const skiff__fused_act *acts, int n_act,
+                               bool with_sum, float sum_scale, int32_t sum_zp,
                                dnnl_data_type_t sum_dt, dnnl_primitive_attr_t *out);
 
 dnnl_status_t skiff__dnnl_attr(const skiff__fused_act *acts, int n_act, bool with_sum,
@@ -95,8 +95,8 @@ dnnl_status_t skiff__dnnl_attr_qsum(const skiff__fused_act *pre, const skiff__fu
     return attr_make(pre, acts, n_act, true, sum_scale, sum_zp, sum_dt, out);
 }
 
-static dnnl_status_t attr_make(const skiff__fused_act *pre, const skiff__fused_act *acts,
-                               int n_act, bool with_sum, float sum_scale, int32_t sum_zp,
+static dnnl_status_t attr_make(const skiff__fused_act *pre, const skiff__fused_act *acts, int n_act,
+                               bool with_sum, float sum_scale, int32_t sum_zp,
                                dnnl_data_type_t sum_dt, dnnl_primitive_attr_t *out)
 {
     dnnl_primitive_attr_t attr = NULL;
