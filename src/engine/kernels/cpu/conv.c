@@ -1061,6 +1061,75 @@ static skiff_dtype_t q_dtype(dnnl_data_type_t dt)
 
 static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose, const conv_q *q);
 
+/* A 2-D ConvTranspose whose kernel equals its stride (no pads, no dilation,
+ * one group: the PP-OCR detector's 2x2 stride 2 upsampling to its
+ * probability map) places one k x k tile per input pixel with no overlap:
+ * Y[n, m, y*k+i, x*k+j] = sum_c X[n, c, y, x] W[c, m, i, j] + B[m]. */
+static bool tile_deconv_fits(const conv_attrs *a, int nsp, int64_t g, const skiff_tensor_t *X,
+                             const int64_t *yd)
+{
+    if (nsp != 2 || g != 1)
+        return false;
+    for (int i = 0; i < 2; i++)
+        if (a->k[i] != a->s[i] || a->d[i] != 1 || a->pb[i] || a->pe[i] || a->out_pad[i] ||
+            yd[2 + i] != X->dims[2 + i] * a->s[i])
+            return false;
+    return true;
+}
+
+/* That product as one matrix product per image, [H*W, C] x [C, M*kh*kw]
+ * (dnnl_sgemm on the weights as the model stores them: no primitive to
+ * create for a new input size), each row's tiles then put in place; the
+ * fused sum and activations after, in C. In float32, also for a node the
+ * precision pass marked bf16. */
+static skiff_status_t *tile_deconv(skiff__kctx *ctx, const conv_attrs *a, const skiff_tensor_t *X,
+                                   const skiff_tensor_t *W, const skiff_tensor_t *B,
+                                   skiff_tensor_t *Y, bool sum_cl)
+{
+    int64_t N = X->dims[0], C = X->dims[1], H = X->dims[2], Wd = X->dims[3];
+    int64_t kh = a->k[0], kw = a->k[1], M = Y->dims[1], mk = M * kh * kw, hw = H * Wd;
+    int64_t OH = H * kh, OW = Wd * kw;
+    const float *w = W->data;
+    conv_prep *prep = ctx->node->prep;
+    skiff_status_t *st = NULL;
+    if (!w && prep && prep->has_wp) { /* the store holds the weights: the model's layout */
+        dnnl_memory_desc_t md;
+        dnnl_dims_t wd = {C, M, kh, kw};
+        if (dnnl_memory_desc_init_by_tag(&md, 4, wd, dnnl_f32, dnnl_abcd) != dnnl_success)
+            return skiff__kerr(ctx, SKIFF_CODE_INTERNAL, "weights descriptor");
+        w = skiff__wpack_get(&prep->wp, &md, &md, &st);
+        if (!w)
+            return st ? st
+                      : skiff__kerr(ctx, SKIFF_CODE_RESOURCE_EXHAUSTED,
+                                    "input 'W': no room for another layout of the weights");
+    }
+    if (!w)
+        return skiff__kerr(ctx, SKIFF_CODE_INVALID_ARG, "input 'W' has no data");
+    float *z = skiff__kctx_scratch(ctx, sizeof(float) * (size_t)(hw * mk));
+    if (!z)
+        return skiff__kerr(ctx, SKIFF_CODE_RESOURCE_EXHAUSTED,
+                           "out of memory for %lld floats of scratch", (long long)(hw * mk));
+    const float *bias = B ? B->data : NULL;
+    float *y = Y->data;
+    for (int64_t n = 0; n < N; n++) {
+        const float *xn = (const float *)X->data + n * C * hw;
+        if (dnnl_sgemm('T', 'N', hw, mk, C, 1.f, xn, hw, w, mk, 0.f, z, mk) != dnnl_success)
+            return skiff__kerr(ctx, SKIFF_CODE_INTERNAL, "matrix product failed");
+        float *yn = y + n * M * OH * OW;
+#pragma omp parallel for collapse(2) num_threads(ctx->threads) if (M * OH * OW > 65536)
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t oy = 0; oy < OH; oy++) {
+                int64_t iy = oy / kh, i = oy % kh;
+                float bm = bias ? bias[m] : 0.f, *row = yn + (m * OH + oy) * OW;
+                const float *zr = z + iy * Wd * mk + (m * kh + i) * kw;
+                for (int64_t ix = 0; ix < Wd; ix++)
+                    for (int64_t j = 0; j < kw; j++)
+                        row[ix * kw + j] = zr[ix * mk + j] + bm;
+            }
+    }
+    return conv_epilogue(ctx, Y, false, sum_cl);
+}
+
 /* A bfloat16 fused sum on a path where the sum and activations run in C,
  * in float32 (a broadcast sum, ConvTranspose, an empty input): the run
  * again with the sum converted to float32. */
@@ -1194,6 +1263,8 @@ static skiff_status_t *conv_common(skiff__kctx *ctx, bool transpose, const conv_
             fill_bias(Y->data, B ? B->data : NULL, N, M, inner, ctx->threads);
         return conv_epilogue(ctx, Y, dst_cl, sum_cl);
     }
+    if (transpose && !q && X->dtype == SKIFF_DTYPE_FLOAT32 && tile_deconv_fits(&a, nsp, g, X, yd))
+        return tile_deconv(ctx, &a, X, W, B, Y, sum_cl);
     bool s_bcast;
     const skiff_tensor_t *S = skiff__nn_sum_tensor(ctx, Y, &s_bcast, &st);
     if (st)
