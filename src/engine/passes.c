@@ -962,8 +962,69 @@ static int zero_point(skiff__graph *g, const skiff__node *qdq, skiff_dtype_t dt)
     return add_constant(g, qdq->name && qdq->name[0] ? qdq->name : "qdq", "_zero_point", t);
 }
 
+/* Node i tried as the skiff int8 op `type` (kernel `op`) with inputs
+ * in[0..n_in): where unfit(node, graph) gives a reason oneDNN cannot run it
+ * (or the kernel is missing), the node keeps its inputs and the reason is
+ * logged and counted in stats->qdq_float; else the node becomes that op and,
+ * given qy, writes the QuantizeLinear's result in its place. *done says
+ * which. */
+static skiff_status_t *become_qop(skiff__graph *g, int i, const char *type, const skiff__op *op,
+                                  const int *in, int n_in,
+                                  const char *(*unfit)(const skiff__node *, const skiff__graph *),
+                                  skiff__node *qy, skiff__pass_stats *stats, bool *done)
+{
+    skiff__node *n = &g->nodes[i];
+    *done = false;
+    int *ni = skiff__malloc(sizeof(int) * (size_t)n_in);
+    char *t = skiff__strdup(type), *dom = skiff__strdup(SKIFF_DOMAIN_SKIFF);
+    if (!ni || !t || !dom) {
+        skiff__free(ni);
+        skiff__free(t);
+        skiff__free(dom);
+        return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    memcpy(ni, in, sizeof(int) * (size_t)n_in);
+    /* try it on the node, put the old inputs back if oneDNN cannot run it */
+    int *old_in = n->in, old_n = n->n_in;
+    n->in = ni;
+    n->n_in = n_in;
+    const char *why = op ? unfit(n, g) : "no int8 kernel";
+    if (why) {
+        skiff_log(SKIFF_LOG_DEBUG, "int8 pass: node '%s' (%s) stays float: %s",
+                  n->name ? n->name : "", n->op_type, why);
+        n->in = old_in;
+        n->n_in = old_n;
+        skiff__free(ni);
+        skiff__free(t);
+        skiff__free(dom);
+        stats->qdq_float++;
+        return NULL;
+    }
+    skiff__free(old_in);
+    skiff__free(n->op_type);
+    skiff__free(n->domain);
+    n->op_type = t;
+    n->domain = dom;
+    n->op = op;
+    if (qy) { /* the result is Q's */
+        int old = n->out[0];
+        n->out[0] = qy->out[0];
+        g->values[n->out[0]].producer = i;
+        g->values[old].n_consumers = 0;
+        qy->dead = true;
+    }
+    *done = true;
+    return NULL;
+}
+
+static const char *conv_q_unfit_fused(const skiff__node *n, const skiff__graph *g)
+{
+    return skiff__conv_q_unfit(n, g, true);
+}
+
 static skiff_status_t *fuse_qdq(skiff__graph *g, skiff__pass_stats *stats)
 {
+    const skiff__op *op = skiff__op_find(SKIFF_DOMAIN_SKIFF, "QConv", 1);
     for (int i = 0; i < g->n_nodes; i++) {
         skiff__node *n = &g->nodes[i];
         if (!is_op(n, "Conv") || n->n_in < 2 || n->n_out != 1 || n->sum_input >= 0)
@@ -996,47 +1057,15 @@ static skiff_status_t *fuse_qdq(skiff__graph *g, skiff__pass_stats *stats)
             else if ((in[7] = zero_point(g, qy, yz ? yz->dtype : SKIFF_DTYPE_UINT8)) < 0)
                 return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
         }
-        /* try it on the node, put the old inputs back if oneDNN cannot run it */
-        int *old_in = n->in, old_n = n->n_in;
-        int *ni = skiff__malloc(sizeof(in));
-        if (!ni)
-            return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
-        memcpy(ni, in, sizeof(in));
         if (in[6] < 0)
-            ni[7] = -1;
-        n->in = ni;
-        n->n_in = 9;
-        const skiff__op *op = skiff__op_find(SKIFF_DOMAIN_SKIFF, "QConv", 1);
-        char *type = skiff__strdup("QConv"), *dom = skiff__strdup(SKIFF_DOMAIN_SKIFF);
-        const char *why = op ? skiff__conv_q_unfit(n, g, true) : "no int8 kernel";
-        if (why) {
-            skiff_log(SKIFF_LOG_DEBUG, "int8 pass: node '%s' (Conv) stays float: %s",
-                      n->name ? n->name : "", why);
-            stats->qdq_float++;
-        }
-        if (why || !type || !dom) {
-            n->in = old_in;
-            n->n_in = old_n;
-            skiff__free(ni);
-            skiff__free(type);
-            skiff__free(dom);
-            if (!type || !dom)
-                return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
+            in[7] = -1;
+        bool done;
+        skiff_status_t *st = become_qop(g, i, "QConv", op, in, 9, conv_q_unfit_fused,
+                                        in[6] >= 0 ? qy : NULL, stats, &done);
+        if (st)
+            return st;
+        if (!done)
             continue;
-        }
-        skiff__free(old_in);
-        skiff__free(n->op_type);
-        skiff__free(n->domain);
-        n->op_type = type;
-        n->domain = dom;
-        n->op = op;
-        if (ni[6] >= 0) { /* the result is Q's */
-            int old = n->out[0];
-            n->out[0] = qy->out[0];
-            g->values[n->out[0]].producer = i;
-            g->values[old].n_consumers = 0;
-            qy->dead = true;
-        }
         stats->qdq_fused++;
         stats->qdq_saturating += skiff__conv_q_may_saturate(n, g);
     }
@@ -1089,44 +1118,16 @@ static skiff_status_t *fuse_qdq_matmul(skiff__graph *g, skiff__pass_stats *stats
             if ((in[7] = zero_point(g, qy, yz ? yz->dtype : SKIFF_DTYPE_UINT8)) < 0)
                 return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
         }
-        int n_in = in[8] >= 0 ? 9 : qy ? 8 : 6;
-        int *ni = skiff__malloc(sizeof(int) * 9);
-        char *type = skiff__strdup("QMatMul"), *dom = skiff__strdup(SKIFF_DOMAIN_SKIFF);
-        if (!ni || !type || !dom) {
-            skiff__free(ni);
-            skiff__free(type);
-            skiff__free(dom);
-            return skiff_status_new(SKIFF_CODE_RESOURCE_EXHAUSTED, "out of memory");
-        }
-        memcpy(ni, in, sizeof(in));
-        int *old_in = n->in, old_n = n->n_in;
-        n->in = ni;
-        n->n_in = n_in;
-        const char *why = skiff__qmatmul_unfit(n, g);
-        if (why) {
-            skiff_log(SKIFF_LOG_DEBUG, "int8 pass: node '%s' (%s) stays float: %s",
-                      n->name ? n->name : "", n->op_type, why);
-            n->in = old_in;
-            n->n_in = old_n;
-            skiff__free(ni);
-            skiff__free(type);
-            skiff__free(dom);
-            stats->qdq_float++;
+        bool done;
+        skiff_status_t *st = become_qop(g, i, "QMatMul", op, in,
+                                        in[8] >= 0 ? 9
+                                        : qy       ? 8
+                                                   : 6,
+                                        skiff__qmatmul_unfit, qy, stats, &done);
+        if (st)
+            return st;
+        if (!done)
             continue;
-        }
-        skiff__free(old_in);
-        skiff__free(n->op_type);
-        skiff__free(n->domain);
-        n->op_type = type;
-        n->domain = dom;
-        n->op = op;
-        if (qy) { /* the result is Q's */
-            int old = n->out[0];
-            n->out[0] = qy->out[0];
-            g->values[n->out[0]].producer = i;
-            g->values[old].n_consumers = 0;
-            qy->dead = true;
-        }
         stats->qdq_mm_fused++;
         skiff__graph_recount(g);
     }
@@ -1497,30 +1498,30 @@ int skiff__plan_precision(skiff__graph *g, skiff_precision_t p)
     /* results held in bf16: a bf16 Conv's, where every reader is a bf16
      * convolution that reads it as X or as its fused sum (the kernels take
      * either type at run time, so a result that stays float32 on a path
-     * oneDNN does not fuse is still read right) */
+     * oneDNN does not fuse is still read right). One pass over the readers
+     * marks the values some other use needs in float32. */
+    bool *f32 = marked ? skiff__calloc((size_t)g->n_values + 1, sizeof(bool)) : NULL;
+    for (int j = 0; f32 && j < g->n_nodes; j++) {
+        const skiff__node *c = &g->nodes[j];
+        if (c->dead)
+            continue;
+        bool conv = c->bf16 && strcmp(c->op_type, "Conv") == 0;
+        bool convt = c->bf16 && strcmp(c->op_type, "ConvTranspose") == 0;
+        for (int k = 0; k < c->n_in; k++)
+            if (c->in[k] >= 0 && c->in[k] < g->n_values && !(k == 0 && (conv || convt)))
+                f32[c->in[k]] = true;
+        if (c->sum_input >= 0 && c->sum_input < g->n_values && !conv)
+            f32[c->sum_input] = true;
+    }
     for (int i = 0; i < g->n_nodes; i++) {
         skiff__node *n = &g->nodes[i];
         n->y_bf16 = false;
-        if (!n->bf16 || strcmp(n->op_type, "Conv") != 0 || n->n_out != 1 || n->out[0] < 0)
+        if (!f32 || !n->bf16 || strcmp(n->op_type, "Conv") != 0 || n->n_out != 1 || n->out[0] < 0 ||
+            n->out[0] >= g->n_values)
             continue;
         const skiff__value *y = &g->values[n->out[0]];
-        bool ok = !y->is_output && !y->constant && y->n_consumers > 0;
-        for (int j = 0; ok && j < g->n_nodes; j++) {
-            const skiff__node *c = &g->nodes[j];
-            if (c->dead)
-                continue;
-            bool reads = c->sum_input == n->out[0];
-            for (int k = 0; k < c->n_in; k++)
-                if (c->in[k] == n->out[0]) {
-                    reads = true;
-                    ok = ok && k == 0;
-                }
-            if (reads)
-                ok = ok && c->bf16 &&
-                     (strcmp(c->op_type, "Conv") == 0 ||
-                      (strcmp(c->op_type, "ConvTranspose") == 0 && c->sum_input != n->out[0]));
-        }
-        n->y_bf16 = ok;
+        n->y_bf16 = !f32[n->out[0]] && !y->is_output && !y->constant && y->n_consumers > 0;
     }
+    skiff__free(f32);
     return marked;
 }

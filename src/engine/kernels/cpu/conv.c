@@ -25,6 +25,7 @@
 
 #include "conv_int.h"
 #include "dnnl_util.h"
+#include "quant_int.h"
 
 /* The ways one convolution can run; where several apply, the first input
  * of each shape class times them and the node keeps the fastest. */
@@ -1415,33 +1416,6 @@ static skiff_status_t *conv_prepare(skiff__node *node, const skiff__graph *graph
 }
 
 /* ---- int8 convolutions on oneDNN ---- */
-
-static const skiff_tensor_t *const_in(const skiff__graph *g, const skiff__node *n, int k)
-{
-    return k < n->n_in && n->in[k] >= 0 && n->in[k] < g->n_values ? g->values[n->in[k]].constant
-                                                                  : NULL;
-}
-
-static bool is_u8s8(const skiff_tensor_t *t)
-{
-    return t && (t->dtype == SKIFF_DTYPE_UINT8 || t->dtype == SKIFF_DTYPE_INT8);
-}
-
-/* A positive finite float scale of 1 (or `many`) values. */
-static bool good_scales(const skiff_tensor_t *t, int64_t many)
-{
-    if (!t || t->dtype != SKIFF_DTYPE_FLOAT32 || t->ndim > 1)
-        return false;
-    int64_t n = skiff_tensor_numel(t);
-    if (n != 1 && n != many)
-        return false;
-    for (int64_t i = 0; i < n; i++) {
-        float v = ((const float *)t->data)[i];
-        if (!(v > 0.f) || !isfinite(v))
-            return false;
-    }
-    return true;
-}
 
 const char *skiff__conv_q_unfit(const skiff__node *n, const skiff__graph *g, bool fused)
 {

@@ -1,7 +1,11 @@
 /* quant_int.h - the integer helpers quant.c (QuantizeLinear, ...,
- * QLinearMatMul) shares with quant_conv.c (ConvInteger, QLinearConv). */
+ * QLinearMatMul) shares with quant_conv.c (ConvInteger, QLinearConv), and
+ * the checks of constant scales and zero points conv.c (QConv) shares with
+ * quant_matmul.c (QMatMul). */
 #ifndef SKIFF_QUANT_INT_H
 #define SKIFF_QUANT_INT_H
+
+#include <math.h>
 
 #include "../../engine_int.h"
 
@@ -49,6 +53,34 @@ static inline void store_q(void *y, skiff_dtype_t dt, int64_t i, int32_t v)
 static inline int32_t requant(int32_t sum, float mult, int32_t zy, int32_t lo, int32_t hi)
 {
     return sat_d(nearbyint((double)sum * (double)mult) + (double)zy, lo, hi, zy);
+}
+
+/* Input k of node n when it is a constant of the graph, else NULL. */
+static inline const skiff_tensor_t *const_in(const skiff__graph *g, const skiff__node *n, int k)
+{
+    return k < n->n_in && n->in[k] >= 0 && n->in[k] < g->n_values ? g->values[n->in[k]].constant
+                                                                  : NULL;
+}
+
+static inline bool is_u8s8(const skiff_tensor_t *t)
+{
+    return t && (t->dtype == SKIFF_DTYPE_UINT8 || t->dtype == SKIFF_DTYPE_INT8);
+}
+
+/* A positive finite float scale of 1 (or `many`) values. */
+static inline bool good_scales(const skiff_tensor_t *t, int64_t many)
+{
+    if (!t || t->dtype != SKIFF_DTYPE_FLOAT32 || t->ndim > 1)
+        return false;
+    int64_t n = skiff_tensor_numel(t);
+    if (n != 1 && n != many)
+        return false;
+    for (int64_t i = 0; i < n; i++) {
+        float v = ((const float *)t->data)[i];
+        if (!(v > 0.f) || !isfinite(v))
+            return false;
+    }
+    return true;
 }
 
 #endif

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "dnnl_util.h"
+#include "quant_int.h"
 
 typedef struct qmm_prep {
     skiff__wpack wp;
@@ -31,53 +32,32 @@ typedef struct qmm_prep {
     float *bias; /* [N] in the accumulator's units, or NULL */
 } qmm_prep;
 
-static const skiff_tensor_t *const_at(const skiff__graph *g, const skiff__node *n, int k)
-{
-    return k < n->n_in && n->in[k] >= 0 && n->in[k] < g->n_values ? g->values[n->in[k]].constant
-                                                                  : NULL;
-}
-
-static bool scalar_of(const skiff_tensor_t *t, skiff_dtype_t dt)
-{
-    return t && t->dtype == dt && skiff_tensor_numel(t) == 1;
-}
-
-static bool q8(const skiff_tensor_t *t)
-{
-    return t && (t->dtype == SKIFF_DTYPE_UINT8 || t->dtype == SKIFF_DTYPE_INT8) &&
-           skiff_tensor_numel(t) == 1;
-}
+/* A constant uint8 or int8 scalar. */
+static bool q8(const skiff_tensor_t *t) { return is_u8s8(t) && skiff_tensor_numel(t) == 1; }
 
 const char *skiff__qmatmul_unfit(const skiff__node *n, const skiff__graph *g)
 {
-    const skiff_tensor_t *AS = const_at(g, n, 1), *AZ = const_at(g, n, 2), *B = const_at(g, n, 3);
-    const skiff_tensor_t *BS = const_at(g, n, 4), *BZ = const_at(g, n, 5);
+    const skiff_tensor_t *AS = const_in(g, n, 1), *AZ = const_in(g, n, 2), *B = const_in(g, n, 3);
+    const skiff_tensor_t *BS = const_in(g, n, 4), *BZ = const_in(g, n, 5);
     if (!B || B->dtype != SKIFF_DTYPE_INT8 || B->ndim != 2)
         return "b is not a constant int8 matrix";
-    bool gemm = skiff__attr_int(n, "transB", 0) != 0 || skiff__attr_int(n, "transA", 0) != 0 ||
-                skiff__attr_float(n, "alpha", 1.f) != 1.f ||
-                skiff__attr_float(n, "beta", 1.f) != 1.f;
-    if (gemm &&
-        (skiff__attr_int(n, "transA", 0) != 0 || skiff__attr_float(n, "alpha", 1.f) != 1.f ||
-         skiff__attr_float(n, "beta", 1.f) != 1.f))
+    /* a Gemm's attributes (a MatMul has none: the defaults) */
+    if (skiff__attr_int(n, "transA", 0) != 0 || skiff__attr_float(n, "alpha", 1.f) != 1.f ||
+        skiff__attr_float(n, "beta", 1.f) != 1.f)
         return "a Gemm with transA, or alpha or beta other than 1";
     int64_t N = B->dims[skiff__attr_int(n, "transB", 0) ? 0 : 1];
     if (n->n_in > 8 && n->in[8] >= 0) {
-        const skiff_tensor_t *C = const_at(g, n, 8);
+        const skiff_tensor_t *C = const_in(g, n, 8);
         if (!C || C->dtype != SKIFF_DTYPE_FLOAT32 || skiff_tensor_numel(C) != N || C->ndim > 2 ||
             C->dims[C->ndim - 1] != N)
             return "the bias is not a constant float32 row of one value per column";
     }
-    if (!scalar_of(AS, SKIFF_DTYPE_FLOAT32) || !(((const float *)AS->data)[0] > 0))
+    if (!good_scales(AS, 1))
         return "a_scale is not a constant positive scalar";
     if (!q8(AZ))
         return "a_zero_point is not a constant uint8 or int8 scalar";
-    if (!BS || BS->dtype != SKIFF_DTYPE_FLOAT32 ||
-        (skiff_tensor_numel(BS) != 1 && skiff_tensor_numel(BS) != N) || BS->ndim > 1)
-        return "b_scale is not a constant scale (one, or one per column)";
-    for (int64_t i = 0; i < skiff_tensor_numel(BS); i++)
-        if (!(((const float *)BS->data)[i] > 0))
-            return "b_scale is not positive";
+    if (!good_scales(BS, N))
+        return "b_scale is not a constant positive scale (one, or one per column)";
     if (n->n_in > 5 && n->in[5] >= 0) {
         if (!BZ || BZ->dtype != SKIFF_DTYPE_INT8)
             return "b_zero_point is not a constant int8 tensor";
@@ -87,8 +67,8 @@ const char *skiff__qmatmul_unfit(const skiff__node *n, const skiff__graph *g)
     }
     bool y_q = n->n_in > 6 && n->in[6] >= 0;
     if (y_q) {
-        const skiff_tensor_t *YS = const_at(g, n, 6), *YZ = const_at(g, n, 7);
-        if (!scalar_of(YS, SKIFF_DTYPE_FLOAT32) || !(((const float *)YS->data)[0] > 0) || !q8(YZ))
+        const skiff_tensor_t *YS = const_in(g, n, 6), *YZ = const_in(g, n, 7);
+        if (!good_scales(YS, 1) || !q8(YZ))
             return "y_scale or y_zero_point is not a constant scalar";
     }
     if (n->n_act || n->sum_input >= 0)
@@ -101,11 +81,11 @@ static skiff_status_t *qmm_prepare(skiff__node *node, const skiff__graph *graph)
     const char *why = skiff__qmatmul_unfit(node, graph);
     if (why)
         return skiff__node_err(node, SKIFF_CODE_INVALID_ARG, "int8 product: %s", why);
-    const skiff_tensor_t *AS = const_at(graph, node, 1), *AZ = const_at(graph, node, 2);
-    const skiff_tensor_t *B = const_at(graph, node, 3), *BS = const_at(graph, node, 4);
+    const skiff_tensor_t *AS = const_in(graph, node, 1), *AZ = const_in(graph, node, 2);
+    const skiff_tensor_t *B = const_in(graph, node, 3), *BS = const_in(graph, node, 4);
     bool y_q = node->n_in > 6 && node->in[6] >= 0;
-    const skiff_tensor_t *YS = y_q ? const_at(graph, node, 6) : NULL;
-    const skiff_tensor_t *YZ = y_q ? const_at(graph, node, 7) : NULL;
+    const skiff_tensor_t *YS = y_q ? const_in(graph, node, 6) : NULL;
+    const skiff_tensor_t *YZ = y_q ? const_in(graph, node, 7) : NULL;
     qmm_prep *p = skiff__calloc(1, sizeof(*p));
     int64_t nbs = skiff_tensor_numel(BS);
     float *sc = p ? skiff__malloc(sizeof(float) * (size_t)nbs) : NULL;
@@ -126,7 +106,7 @@ static skiff_status_t *qmm_prepare(skiff__node *node, const skiff__graph *graph)
         sc[i] = as * ((const float *)BS->data)[i] / ys;
     p->n_scales = (int)nbs;
     p->scales = sc;
-    const skiff_tensor_t *C = node->n_in > 8 && node->in[8] >= 0 ? const_at(graph, node, 8) : NULL;
+    const skiff_tensor_t *C = node->n_in > 8 && node->in[8] >= 0 ? const_in(graph, node, 8) : NULL;
     if (C) { /* oneDNN adds the bias before the output scale: in acc units */
         p->bias = skiff__malloc(sizeof(float) * (size_t)p->N);
         if (!p->bias) {
