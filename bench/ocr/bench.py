@@ -271,7 +271,8 @@ def main():
     ap.add_argument("--concurrency", default="1,4")
     ap.add_argument("--no-stages", action="store_true")
     ap.add_argument("--skiff-variant", action="append", default=[],
-                    help="also run skiff serve with these extra flags (a system of its own)")
+                    help="also run skiff serve with these extra flags (a system of its own);"
+                    " config=FILE among them serves that pipeline file")
     ap.add_argument("--json")
     args = ap.parse_args()
     peers = [p for p in args.peers.split(",") if p]
@@ -306,7 +307,12 @@ def main():
     for i, flags in enumerate(args.skiff_variant):
         name = "skiff " + flags
         skiffs.append(name)
-        systems[name] = Skiff(args.skiff, CONFIG, tmp, "skiff%d" % i, flags.split())
+        # "config=FILE" among the flags serves another pipeline file
+        words = flags.split()
+        conf = [w[len("config="):] for w in words if w.startswith("config=")]
+        words = [w for w in words if not w.startswith("config=")]
+        systems[name] = Skiff(args.skiff, conf[-1] if conf else CONFIG, tmp, "skiff%d" % i,
+                              words)
     for n in skiffs:
         systems[n].run([{"file": warm_path}], 1)
     for p in peers:

@@ -674,14 +674,15 @@ static skiff_status_t *read_class(const rd *r, const yaml_node_t *v, const char 
     return NULL;
 }
 
-/* split: {in: [names], out: [names], rows: N, sort_by: name} */
+/* split: {in: [names], out: [names], rows: N, sort_by: name, parallel: P} */
 static skiff_status_t *read_split(rd *r, skiff__pipe_op_conf *op, const yaml_node_t *v)
 {
     const yaml_node_t *m = NULL;
-    skiff_status_t *st = want_map(r, v, "a mapping (in, out, rows, sort_by)", &m);
+    skiff_status_t *st = want_map(r, v, "a mapping (in, out, rows, sort_by, parallel)", &m);
     if (st || !m)
         return st;
     op->split_rows = 6; /* PaddleOCR's rec_batch_num */
+    op->split_parallel = 1;
     for (yaml_node_pair_t *p = pairs(m); p != pairs_end(m); p++) {
         const yaml_node_t *k = node(r, p->key), *e = node(r, p->value);
         const char *key = sval(k);
@@ -694,8 +695,11 @@ static skiff_status_t *read_split(rd *r, skiff__pipe_op_conf *op, const yaml_nod
             st = get_int(r, e, 1, 1 << 20, &op->split_rows);
         else if (!strcmp(key, "sort_by"))
             st = get_str(r, e, &op->split_sort);
+        else if (!strcmp(key, "parallel"))
+            st = get_int(r, e, 1, 64, &op->split_parallel);
         else /* skiff's own key: a typo is an error, not a Paddle key to note */
-            st = bad(r, k, "unknown key '%s' (split takes in, out, rows, sort_by)", key);
+            st = bad(r, k, "unknown key '%s' (split takes in, out, rows, sort_by, parallel)",
+                     key);
         kp_pop(r, old);
         if (st)
             return st;

@@ -125,6 +125,8 @@ typedef struct skiff__pipe_op_conf {
     int n_split_out;
     int split_rows;
     const char *split_sort; /* int64 [N,2] (height, width) sizes, or NULL */
+    int split_parallel;     /* groups run at once (default 1); the op's model
+                               gets at least this many instances */
 } skiff__pipe_op_conf;
 
 typedef struct skiff__pipe_conf {

@@ -845,6 +845,103 @@ static int cmp_split_key(const void *a, const void *b)
     return x->row < y->row ? -1 : x->row > y->row; /* stable */
 }
 
+/* One `split:` run: the groups, their results, and (split_parallel > 1)
+ * the helpers that take groups in turn beside the op's own thread. */
+typedef struct split_run {
+    pop *o;
+    const skiff__pipe_call *c;
+    const skiff__pipe_dict *d;
+    const int64_t *order; /* row order: groups are runs of split_rows in it */
+    int64_t N;
+    int n_groups;
+    skiff__pipe_val **parts; /* [group][split_out]: each group's out values */
+    atomic_int next;         /* the next group to take */
+    atomic_bool failed;      /* a group failed: take no more */
+    pthread_mutex_t mu;
+    skiff_status_t *st; /* the first failure (under mu) */
+} split_run;
+
+/* Group g: its rows of the in values, every other value shared, the op's
+ * body, and its out values kept in parts. */
+static skiff_status_t *run_group(split_run *sr, int g)
+{
+    const skiff__pipe_op_conf *oc = sr->o->conf;
+    int64_t g0 = (int64_t)g * oc->split_rows;
+    int64_t gn = sr->N - g0 < oc->split_rows ? sr->N - g0 : oc->split_rows;
+    skiff__pipe_dict sub = {0};
+    skiff_status_t *st = NULL;
+    for (int k = 0; !st && k < sr->d->n; k++)
+        st = dict_set(&sub, sr->d->vars[k].name, strlen(sr->d->vars[k].name),
+                      val_ref(sr->d->vars[k].v), false);
+    for (int k = 0; !st && k < oc->n_split_in; k++) {
+        skiff_tensor_t *t;
+        st = take_rows(skiff__pipe_dict_get(sr->d, oc->split_in[k])->v->t, sr->order + g0, gn,
+                       &t);
+        if (!st)
+            st = skiff__pipe_dict_put(&sub, oc->split_in[k], strlen(oc->split_in[k]), t, NULL, 0);
+    }
+    if (!st)
+        st = run_body(sr->o, sr->c, &sub);
+    for (int k = 0; !st && k < oc->n_split_out; k++) {
+        const skiff__pipe_var *v = skiff__pipe_dict_get(&sub, oc->split_out[k]);
+        if (!v || v->v->t->ndim < 1 || v->v->t->dims[0] != gn || v->v->n_lod > 0)
+            st = skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                  "split: the op gave %s '%s' for a group of %lld rows (it "
+                                  "joins values with one row per row of the group)",
+                                  v ? "a differently sized" : "no", oc->split_out[k],
+                                  (long long)gn);
+        else
+            sr->parts[(size_t)g * (size_t)oc->n_split_out + (size_t)k] = val_ref(v->v);
+    }
+    skiff__pipe_dict_free(&sub);
+    return st;
+}
+
+/* Takes groups until none is left or one failed. */
+static void *split_worker(void *arg)
+{
+    split_run *sr = arg;
+    for (;;) {
+        int g = atomic_fetch_add(&sr->next, 1);
+        if (g >= sr->n_groups || atomic_load(&sr->failed))
+            break;
+        skiff_status_t *st = run_group(sr, g);
+        if (st) {
+            atomic_store(&sr->failed, true);
+            pthread_mutex_lock(&sr->mu);
+            if (!sr->st)
+                sr->st = st;
+            else
+                skiff_status_free(st);
+            pthread_mutex_unlock(&sr->mu);
+        }
+    }
+    return NULL;
+}
+
+/* The groups on the op's thread and up to split_parallel - 1 helpers. */
+static skiff_status_t *run_groups(split_run *sr)
+{
+    int want = sr->o->conf->split_parallel;
+    if (want > sr->n_groups)
+        want = sr->n_groups;
+    pthread_t th[64];
+    int n_th = 0;
+    atomic_init(&sr->next, 0);
+    atomic_init(&sr->failed, false);
+    pthread_mutex_init(&sr->mu, NULL);
+    sr->st = NULL;
+    /* a helper that cannot start leaves its groups to the others */
+    for (int i = 1; i < want && n_th < (int)(sizeof(th) / sizeof(th[0])); i++)
+        if (pthread_create(&th[n_th], NULL, split_worker, sr) == 0)
+            n_th++;
+    split_worker(sr);
+    for (int i = 0; i < n_th; i++)
+        pthread_join(th[i], NULL);
+    pthread_mutex_destroy(&sr->mu);
+    return sr->st;
+}
+
 /* `split:` the op's body once per group of rows (see skiff__pipe_op_conf). */
 static skiff_status_t *run_split(pop *o, const skiff__pipe_call *c, skiff__pipe_dict *d)
 {
@@ -869,11 +966,11 @@ static skiff_status_t *run_split(pop *o, const skiff__pipe_call *c, skiff__pipe_
         return run_body(o, c, d);
     if (N == 0)
         return run_body(o, c, d);
+    int n_groups = (int)((N + oc->split_rows - 1) / oc->split_rows);
     split_key *keys = skiff__malloc(sizeof(*keys) * (size_t)N);
     int64_t *order = skiff__malloc(sizeof(int64_t) * (size_t)N);
     skiff__pipe_val **parts =
-        skiff__calloc((size_t)oc->n_split_out * (size_t)((N + oc->split_rows - 1) / oc->split_rows),
-                      sizeof(*parts));
+        skiff__calloc((size_t)oc->n_split_out * (size_t)n_groups, sizeof(*parts));
     skiff_status_t *st = !keys || !order || !parts ? oom() : NULL;
     const skiff__pipe_var *sv = oc->split_sort ? skiff__pipe_dict_get(d, oc->split_sort) : NULL;
     if (!st && oc->split_sort &&
@@ -890,44 +987,23 @@ static skiff_status_t *run_split(pop *o, const skiff__pipe_call *c, skiff__pipe_
         qsort(keys, (size_t)N, sizeof(*keys), cmp_split_key);
     for (int64_t r = 0; !st && r < N; r++)
         order[r] = keys[r].row;
-    int n_groups = 0;
-    for (int64_t g0 = 0; !st && g0 < N; g0 += oc->split_rows, n_groups++) {
-        int64_t gn = N - g0 < oc->split_rows ? N - g0 : oc->split_rows;
-        skiff__pipe_dict sub = {0};
-        for (int k = 0; !st && k < d->n; k++)
-            st = dict_set(&sub, d->vars[k].name, strlen(d->vars[k].name), val_ref(d->vars[k].v),
-                          false);
-        for (int k = 0; !st && k < oc->n_split_in; k++) {
-            skiff_tensor_t *t;
-            st = take_rows(skiff__pipe_dict_get(d, oc->split_in[k])->v->t, order + g0, gn, &t);
-            if (!st)
-                st = skiff__pipe_dict_put(&sub, oc->split_in[k], strlen(oc->split_in[k]), t, NULL,
-                                          0);
-        }
-        if (!st)
-            st = run_body(o, c, &sub);
+    if (!st) {
+        split_run sr = {.o = o, .c = c, .d = d, .order = order, .N = N, .n_groups = n_groups,
+                        .parts = parts};
+        st = run_groups(&sr);
+    }
+    /* every group's out values agree with group 0's in type and row shape */
+    for (int g = 1; !st && g < n_groups; g++)
         for (int k = 0; !st && k < oc->n_split_out; k++) {
-            const skiff__pipe_var *v = skiff__pipe_dict_get(&sub, oc->split_out[k]);
-            const skiff__pipe_val *first = parts[k]; /* group 0's: the rest match it */
-            if (!v || v->v->t->ndim < 1 || v->v->t->dims[0] != gn || v->v->n_lod > 0)
-                st = skiff_status_new(SKIFF_CODE_INVALID_ARG,
-                                      "split: the op gave %s '%s' for a group of %lld rows (it "
-                                      "joins values with one row per row of the group)",
-                                      v ? "a differently sized" : "no", oc->split_out[k],
-                                      (long long)gn);
-            else if (first &&
-                     (first->t->dtype != v->v->t->dtype || first->t->ndim != v->v->t->ndim ||
-                      memcmp(first->t->dims + 1, v->v->t->dims + 1,
-                             sizeof(int64_t) * (size_t)(first->t->ndim - 1)) != 0))
+            const skiff_tensor_t *t0 = parts[k]->t,
+                                 *t = parts[(size_t)g * (size_t)oc->n_split_out + (size_t)k]->t;
+            if (t0->dtype != t->dtype || t0->ndim != t->ndim ||
+                memcmp(t0->dims + 1, t->dims + 1, sizeof(int64_t) * (size_t)(t0->ndim - 1)) != 0)
                 st = skiff_status_new(SKIFF_CODE_INVALID_ARG,
                                       "split: '%s' has rows of another shape or type in each "
                                       "group; join values whose rows agree (decoded results)",
                                       oc->split_out[k]);
-            else
-                parts[(size_t)n_groups * (size_t)oc->n_split_out + (size_t)k] = val_ref(v->v);
         }
-        skiff__pipe_dict_free(&sub);
-    }
     /* join: output row order[r] is row r of the groups taken in turn */
     for (int k = 0; !st && k < oc->n_split_out; k++) {
         const skiff_tensor_t *t0 = parts[k]->t;

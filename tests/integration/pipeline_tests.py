@@ -271,6 +271,25 @@ def test_split():
                             "split: {in: [x], rows: 2}"), "config.yml:", "'out'")
     bad_start(SPLIT.replace("split: {in: [x, sizes], sort_by: sizes, rows: 2, out: [y, z]}",
                             "split: {in: [x], rows: 2, out: [y], by: x}"), "config.yml:", "by")
+    # parallel groups: the same answers, in the request's order, under concurrent callers
+    par = SPLIT.replace("rows: 2, out: [y, z]}", "rows: 1, parallel: 3, out: [y, z]}")
+    with Pipe(write_conf(par)) as srv:
+        def one(i):
+            n = 1 + i % 7
+            x = [[i + r, 2 * r + 1] for r in range(n)]
+            sizes = [[10, 10 + (r * 37 + i) % 50] for r in range(n)]
+            body = {"key": ["x", "s"], "value": [", ".join(str(v) for r in x for v in r),
+                                                ", ".join(str(v) for r in sizes for v in r)]}
+            ans = post(srv, body, name="split")
+            got = dict(zip(ans["key"], ans["value"]))
+            return ans["err_no"] == 0 and json.loads(got["y"]) == [[v / 2 for v in r] for r in x]
+        with cf.ThreadPoolExecutor(16) as ex:
+            ok = list(ex.map(one, range(64)))
+        check(all(ok), "parallel groups: 64 answers, each in its order", ok.count(False))
+        ans = post(srv, {"key": ["x", "s"], "value": ["1, 2, 3, 4", "3, 4"]}, name="split")
+        check(ans["err_no"] == 5000 and "'sizes'" in ans["err_msg"], "parallel: bad rows named", ans)
+    bad_start(SPLIT.replace("rows: 2, out: [y, z]}", "rows: 2, parallel: 0, out: [y, z]}"),
+              "config.yml:", "parallel")
 
 
 def test_dag():
