@@ -442,8 +442,9 @@ def stages(binary, images, tmp, warm_path):
         print("| %s | %.2f | %.2f | %.2f | %s | %.2f | %.2f |" % (
             op, m, min(a[op]), max(a[op]), share, statistics.median(b[op]), min(b[op])))
     # the recogniser's input: each crop on its own (split rows 1) at 48 * max(320/48, w/h)
-    # columns, against one batch per image padded to its widest crop
-    padded = own = 0
+    # columns, rounded up to the config's width bucket (RecResizeImg width_multiple 160),
+    # against one batch per image padded to its widest crop
+    padded = own = bucketed = 0
     for o in new:
         ws = []
         for box in o["boxes"]:
@@ -453,9 +454,11 @@ def stages(binary, images, tmp, warm_path):
         if ws:
             padded += len(ws) * max(ws)
             own += sum(ws)
+            bucketed += sum(-(-int(w) // 160) * 160 for w in ws)
     if own:
-        print("rec input columns: %d, each crop at its own width; %d padded to the widest crop "
-              "of each image (%.2fx)" % (own, padded, floor(padded / own, 2)))
+        print("rec input columns: %d, each crop at its own width; %d in width buckets of 160 "
+              "(%.2fx); %d padded to the widest crop of each image (%.2fx)" % (
+                  own, bucketed, floor(bucketed / own, 2), padded, floor(padded / own, 2)))
     return {"new": a, "repeated": b}
 
 

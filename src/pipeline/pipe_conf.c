@@ -824,6 +824,10 @@ static skiff_status_t *read_ops(rd *r, const yaml_node_t *k, const yaml_node_t *
         }
         if (!st)
             st = read_op(r, op, &r->x[c->n_ops], m);
+        if (!st && op->py_class && op->n_split_in)
+            st = bad(r, ok,
+                     "split does not apply to a Python op (class:): its preprocess, process "
+                     "and postprocess run once per request");
         kp_pop(r, old);
         if (st)
             return st;

@@ -563,6 +563,32 @@ skiff_status_t *skiff__vision_pad(const skiff_tensor_t *src, int64_t top, int64_
     return NULL;
 }
 
+skiff_status_t *skiff__vision_pad_edge(const skiff_tensor_t *src, int64_t top, int64_t bottom,
+                                       int64_t left, int64_t right, skiff_tensor_t **out)
+{
+    skiff_status_t *st = skiff__vision_pad(src, top, bottom, left, right, 0.0f, out);
+    if (st || src->dims[0] == 0 || src->dims[1] == 0)
+        return st;
+    const int64_t H = src->dims[0], W = src->dims[1], OW = (*out)->dims[1];
+    size_t px = (size_t)src->dims[2] * skiff_dtype_size(src->dtype);
+    uint8_t *d = (*out)->data;
+    /* each image row's first and last pixel outward, then the first and
+     * last rows (padding included) up and down, as cv2.BORDER_REPLICATE */
+    for (int64_t y = top; y < top + H; y++) {
+        uint8_t *row = d + (size_t)(y * OW) * px;
+        for (int64_t x = 0; x < left; x++)
+            memcpy(row + (size_t)x * px, row + (size_t)left * px, px);
+        for (int64_t x = left + W; x < OW; x++)
+            memcpy(row + (size_t)x * px, row + (size_t)(left + W - 1) * px, px);
+    }
+    size_t row_bytes = (size_t)OW * px;
+    for (int64_t y = 0; y < top; y++)
+        memcpy(d + (size_t)y * row_bytes, d + (size_t)top * row_bytes, row_bytes);
+    for (int64_t y = top + H; y < (*out)->dims[0]; y++)
+        memcpy(d + (size_t)y * row_bytes, d + (size_t)(top + H - 1) * row_bytes, row_bytes);
+    return NULL;
+}
+
 skiff_status_t *skiff__vision_permute(const skiff_tensor_t *src, const int *perm, int n,
                                       skiff_tensor_t **out)
 {

@@ -512,10 +512,18 @@ static skiff_status_t *run_pad(const skiff__step *s, const skiff_tensor_t *const
     return wrap(s, st);
 }
 
+/* PadStride: stride (32), value (0), mode (constant: value; edge: the
+ * image's border pixels repeated, as cv2.BORDER_REPLICATE). */
 static bool create_pad_stride(skiff__step *s, preader *r)
 {
-    return p_int(r, "stride", 32, 1, 4096, &s->i[0]) &&
-           p_double(r, "value", 0.0, -HUGE_VAL, HUGE_VAL, &s->f[0]);
+    static const char *const modes[] = {"constant", "edge", NULL};
+    int mode;
+    if (!p_int(r, "stride", 32, 1, 4096, &s->i[0]) ||
+        !p_double(r, "value", 0.0, -HUGE_VAL, HUGE_VAL, &s->f[0]) ||
+        !p_enum(r, "mode", modes, 0, &mode))
+        return false;
+    s->i[1] = mode;
+    return true;
 }
 
 static skiff_status_t *run_pad_stride(const skiff__step *s, const skiff_tensor_t *const *in,
@@ -524,8 +532,9 @@ static skiff_status_t *run_pad_stride(const skiff__step *s, const skiff_tensor_t
     skiff_status_t *st = skiff__vision_check_image(in[0], "input 0");
     if (!st) {
         int64_t k = s->i[0], h = in[0]->dims[0], w = in[0]->dims[1];
-        st = skiff__vision_pad(in[0], 0, (h + k - 1) / k * k - h, 0, (w + k - 1) / k * k - w,
-                               (float)s->f[0], &out[0]);
+        int64_t bottom = (h + k - 1) / k * k - h, right = (w + k - 1) / k * k - w;
+        st = s->i[1] ? skiff__vision_pad_edge(in[0], 0, bottom, 0, right, &out[0])
+                     : skiff__vision_pad(in[0], 0, bottom, 0, right, (float)s->f[0], &out[0]);
     }
     *out_n = st ? 0 : 1;
     return wrap(s, st);

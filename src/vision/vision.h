@@ -164,6 +164,10 @@ skiff_status_t *skiff__vision_crop(const skiff_tensor_t *src, int64_t x0, int64_
                                    int64_t h, skiff_tensor_t **out);
 skiff_status_t *skiff__vision_pad(const skiff_tensor_t *src, int64_t top, int64_t bottom,
                                   int64_t left, int64_t right, float value, skiff_tensor_t **out);
+/* The same, the padding filled with the image's border pixels repeated
+ * outward (cv2.BORDER_REPLICATE); an empty image pads with 0. */
+skiff_status_t *skiff__vision_pad_edge(const skiff_tensor_t *src, int64_t top, int64_t bottom,
+                                       int64_t left, int64_t right, skiff_tensor_t **out);
 /* numpy.transpose(src, perm), any fixed-size dtype. */
 skiff_status_t *skiff__vision_permute(const skiff_tensor_t *src, const int *perm, int n,
                                       skiff_tensor_t **out);

@@ -360,6 +360,8 @@ def test_config():
     bad_start("op:\n  a:\n    local_service_conf:\n      model_config: %s\n      fetch_list: [cost]\n"
               % uci, "cost", "price")
     bad_start("op:\n  a:\n    class: NoDot\n", "NoDot", "module.ClassName")
+    bad_start("op:\n  a:\n    class: m.Op\n    split: {in: [x], out: [y]}\n", "config.yml:",
+              "split does not apply to a Python op")
 
 
 def test_load():

@@ -53,6 +53,8 @@ static void test_bad_values(void **state)
     expect_error("CTCLabelDecode", g, 1, "'CTCLabelDecode'", "'character_dict_path'");
     skiff__step_param h[] = {{"iou_threshold", "1.5"}};
     expect_error("NMS", h, 1, "'NMS'", "'iou_threshold'");
+    skiff__step_param i[] = {{"mode", "mirror"}};
+    expect_error("PadStride", i, 1, "'mode'", "one of constant, edge");
 }
 
 static void test_run_errors(void **state)

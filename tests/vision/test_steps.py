@@ -259,6 +259,15 @@ def test_det_resize_normalize():
         got = run("PadStride", {"stride": 32}, [path])[0]
         ph, pw = -(-h // 32) * 32, -(-w // 32) * 32
         check(got.shape == (ph, pw, 3) and np.array_equal(got[:h, :w], img) and not got[h:].any(), "pad_stride")
+        got = run("PadStride", {"stride": 96, "mode": "edge"}, [path])[0]
+        ph, pw = -(-h // 96) * 96, -(-w // 96) * 96
+        check(np.array_equal(got, cv2.copyMakeBorder(img, 0, ph - h, 0, pw - w, cv2.BORDER_REPLICATE)),
+              "pad_stride edge")
+        fimg = img.astype(np.float32) / 255 - 0.5
+        got = run("PadStride", {"stride": 7, "mode": "edge"}, [save(fimg, "fimg.npy")])[0]
+        ph, pw = -(-h // 7) * 7, -(-w // 7) * 7
+        check(np.array_equal(got, np.pad(fimg, ((0, ph - h), (0, pw - w), (0, 0)), mode="edge")),
+              "pad_stride edge float")
     a = RNG.random((3, 5, 7), dtype=np.float32)
     b = RNG.random((3, 8, 4), dtype=np.float32)
     got = run("Stack", {"pad_value": "0"}, [save(a, "a.npy"), save(b, "b.npy")])[0]
