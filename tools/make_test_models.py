@@ -595,3 +595,45 @@ np.save(os.path.join(OUT, "cf_torch_loop_x.npy"), x.numpy())
 np.save(os.path.join(OUT, "cf_torch_loop_y.npy"), y.numpy())
 np.save(os.path.join(OUT, "cf_torch_loop_stacked.npy"), st_.numpy())
 print("wrote control flow models")
+
+
+# gelu_linear: a Linear layer and the erf GELU as torch exports them (bias Add
+# with the bias first, then Div/Erf/Add/Mul/Mul on the Add's output, the
+# constants as Constant nodes). The GELU's x is itself an Add: the passes still
+# find the 1 + erf one, make a Gelu and fuse it into the MatMul.
+from math import erf, sqrt  # noqa: E402
+grng = np.random.default_rng(11)
+gw = grng.standard_normal((8, 16)).astype(np.float32) * 0.5
+gb = grng.standard_normal(16).astype(np.float32)
+
+
+def const_node(name, v):
+    return helper.make_node("Constant", [], [name],
+                            value=numpy_helper.from_array(np.array(v, dtype=np.float32)))
+
+
+g = helper.make_graph(
+    [
+        helper.make_node("MatMul", ["x", "w"], ["mm"]),
+        helper.make_node("Add", ["b", "mm"], ["lin"]),
+        const_node("sqrt2", 1.4142135381698608),
+        const_node("one", 1.0),
+        const_node("half", 0.5),
+        helper.make_node("Div", ["lin", "sqrt2"], ["g_div"]),
+        helper.make_node("Erf", ["g_div"], ["g_erf"]),
+        helper.make_node("Add", ["g_erf", "one"], ["g_add"]),
+        helper.make_node("Mul", ["lin", "g_add"], ["g_mul"]),
+        helper.make_node("Mul", ["g_mul", "half"], ["y"]),
+    ],
+    "gelu_linear",
+    [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 8])],
+    [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 16])],
+    [numpy_helper.from_array(gw, "w"), numpy_helper.from_array(gb, "b")],
+)
+save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), "gelu_linear.onnx")
+gx = grng.standard_normal((3, 8))
+glin = gx @ gw.astype(np.float64) + gb
+gy = glin * 0.5 * (1 + np.vectorize(erf)(glin / sqrt(2)))
+np.save(os.path.join(OUT, "gelu_linear_x.npy"), gx.astype(np.float32))
+np.save(os.path.join(OUT, "gelu_linear_y.npy"), gy.astype(np.float32))
+print("wrote gelu_linear")

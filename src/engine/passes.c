@@ -369,6 +369,12 @@ static bool act_of(const skiff__graph *g, const skiff__node *n, skiff__fused_act
         *out = (skiff__fused_act){SKIFF_ACT_TANH, 0, 0};
     } else if (strcmp(t, "HardSwish") == 0) {
         *out = (skiff__fused_act){SKIFF_ACT_HARDSWISH, 1.0f / 6, 0.5f};
+    } else if (strcmp(t, "Gelu") == 0) {
+        const char *ap = skiff__attr_str(n, "approximate", "none");
+        if (strcmp(ap, "none") != 0 && strcmp(ap, "tanh") != 0)
+            return false; /* the kernel's error names the attribute */
+        *out = (skiff__fused_act){strcmp(ap, "tanh") == 0 ? SKIFF_ACT_GELU_TANH : SKIFF_ACT_GELU,
+                                  0, 0};
     } else if (strcmp(t, "HardSigmoid") == 0) {
         *out = (skiff__fused_act){SKIFF_ACT_HARDSIGMOID, skiff__attr_float(n, "alpha", 0.2f),
                                   skiff__attr_float(n, "beta", 0.5f)};
@@ -475,6 +481,8 @@ static unsigned act_algs(skiff__act k)
     case SKIFF_ACT_SIGMOID: return 8u;
     case SKIFF_ACT_TANH: return 16u;
     case SKIFF_ACT_HARDSWISH: return 32u;
+    case SKIFF_ACT_GELU:
+    case SKIFF_ACT_GELU_TANH: return 64u;
     case SKIFF_ACT_NONE: break;
     }
     return 0;
@@ -596,6 +604,13 @@ static skiff_status_t *rewrite_node(skiff__graph *g, skiff__node *n, const char 
     return NULL;
 }
 
+/* Value v is Add(Erf(.), 1): the GELU's 1 + erf(x / sqrt(2)). */
+static bool erf_plus_one(skiff__graph *g, int v)
+{
+    skiff__node *a = producer_of(g, v, "Add");
+    return a && producer_of(g, other_than_scalar(g, a, 1.0f), "Erf") != NULL;
+}
+
 /* x*0.5*(1+erf(x/sqrt(2))) in the forms exporters write, ending at node y. */
 static int match_gelu(skiff__graph *g, skiff__node *y, int nodes[5])
 {
@@ -607,9 +622,9 @@ static int match_gelu(skiff__graph *g, skiff__node *y, int nodes[5])
     skiff__node *m = m_in >= 0 ? producer_of(g, m_in, "Mul") : NULL;
     int x = -1, add_v = -1;
     if (m && m->n_in == 2) {
+        /* x may itself be an Add (a bias): the 1 + erf one is the other */
         for (int k = 0; k < 2 && x < 0; k++) {
-            skiff__node *a = producer_of(g, m->in[k], "Add");
-            if (a) {
+            if (erf_plus_one(g, m->in[k])) {
                 x = m->in[1 - k];
                 add_v = m->in[k];
             }
@@ -618,8 +633,7 @@ static int match_gelu(skiff__graph *g, skiff__node *y, int nodes[5])
     } else if (y->n_in == 2) {
         for (int k = 0; k < 2 && x < 0; k++) {
             skiff__node *half = producer_of(g, y->in[k], "Mul");
-            skiff__node *a = producer_of(g, y->in[1 - k], "Add");
-            if (half && a && other_than_scalar(g, half, 0.5f) >= 0) {
+            if (half && erf_plus_one(g, y->in[1 - k]) && other_than_scalar(g, half, 0.5f) >= 0) {
                 x = other_than_scalar(g, half, 0.5f);
                 add_v = y->in[1 - k];
                 m = half;

@@ -330,6 +330,15 @@ static void test_subgraph_fusion(void **state)
     check_fusion(DATA("gelu_ln.onnx"), want, DATA("gelu_ln_x.npy"), DATA("gelu_ln_y.npy"));
 }
 
+/* A Linear layer's erf-GELU as torch exports it (the GELU's x is the bias
+ * Add): one Gelu, fused with the bias into the MatMul. */
+static void test_gelu_linear_fusion(void **state)
+{
+    static const char *const want[] = {"1 activations fused", "1 gelu", NULL};
+    check_fusion(DATA("gelu_linear.onnx"), want, DATA("gelu_linear_x.npy"),
+                 DATA("gelu_linear_y.npy"));
+}
+
 /* paddle2onnx's decomposed hardswish becomes one HardSwish fused into the Conv. */
 static void test_hardswish_fusion(void **state)
 {
@@ -1792,7 +1801,7 @@ int main(void)
         cmocka_unit_test(test_constant_folding),
         cmocka_unit_test(test_shape_memo),
         cmocka_unit_test(test_tensor_limit),
-        cmocka_unit_test(test_subgraph_fusion),
+        cmocka_unit_test(test_subgraph_fusion), cmocka_unit_test(test_gelu_linear_fusion),
         cmocka_unit_test(test_hardswish_fusion),
         cmocka_unit_test(test_alloc_failure_loop),
         cmocka_unit_test(test_control_flow),

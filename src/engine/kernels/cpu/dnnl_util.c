@@ -70,6 +70,10 @@ static dnnl_status_t append_act(dnnl_post_ops_t po, const skiff__fused_act *a)
         return dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_linear, a->alpha, a->beta);
     case SKIFF_ACT_HARDSWISH:
         return dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_hardswish, 0.f, 0.f);
+    case SKIFF_ACT_GELU:
+        return dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_gelu_erf, 0.f, 0.f);
+    case SKIFF_ACT_GELU_TANH:
+        return dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_gelu_tanh, 0.f, 0.f);
     case SKIFF_ACT_HARDSIGMOID:
         /* oneDNN 2.6 has no hardsigmoid: max(0, min(1, a*x + b)) as two steps. */
         DNNL_TRY(dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_linear, a->alpha, a->beta));
@@ -195,6 +199,10 @@ void skiff__nn_apply_act(const skiff__node *node, float *y, int64_t n, int threa
         case SKIFF_ACT_HARDSIGMOID: ACT_LOOP(float, fmaxf(0.f, fminf(1.f, a * x + b))) break;
         case SKIFF_ACT_HARDSWISH:
             ACT_LOOP(float, x *fmaxf(0.f, fminf(1.f, x * (1.f / 6.f) + 0.5f))) break;
+        case SKIFF_ACT_GELU: ACT_LOOP(float, 0.5f * x * (1.f + erff(x * 0.70710678f))) break;
+        case SKIFF_ACT_GELU_TANH:
+            ACT_LOOP(float,
+                     0.5f * x * (1.f + tanhf(0.79788456f * (x + 0.044715f * x * x * x)))) break;
         }
     }
 }
@@ -213,6 +221,10 @@ void skiff__nn_apply_act_f64(const skiff__node *node, double *y, int64_t n, int 
         case SKIFF_ACT_LINEAR: ACT_LOOP(double, a *x + b) break;
         case SKIFF_ACT_HARDSIGMOID: ACT_LOOP(double, fmax(0., fmin(1., a * x + b))) break;
         case SKIFF_ACT_HARDSWISH: ACT_LOOP(double, x *fmax(0., fmin(1., x / 6. + 0.5))) break;
+        case SKIFF_ACT_GELU: ACT_LOOP(double, 0.5 * x * (1. + erf(x * 0.70710678118654752))) break;
+        case SKIFF_ACT_GELU_TANH:
+            ACT_LOOP(double, 0.5 * x * (1. + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))))
+            break;
         }
     }
 }
