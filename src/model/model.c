@@ -584,6 +584,70 @@ static bool warm_inputs(skiff__model *m, skiff__job *job, skiff_tensor_t **t, in
     return true;
 }
 
+/* warmup_shapes against the first input: as many sizes as it has dims
+ * (with the batch), and its fixed sizes as they are. */
+static skiff_status_t *check_warm_shapes(const skiff__model *m, const skiff__model_options *o)
+{
+    if (o->n_warmup_shapes <= 0)
+        return NULL;
+    const skiff__model_var *v = m->d.n_feed > 0 ? &m->d.feed[0] : NULL;
+    if (!v || v->ndim < 0 || v->dtype == SKIFF_DTYPE_STRING)
+        return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                "model '%s': warmup_shapes: its first input has no shape to "
+                                "fill",
+                                m->d.name);
+    int want = v->ndim + (v->batched ? 1 : 0);
+    for (int i = 0; i < o->n_warmup_shapes; i++) {
+        const int64_t *d = o->warmup_dims + (size_t)i * 8;
+        if (o->warmup_ndims[i] != want)
+            return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                    "model '%s': warmup_shapes item %d: input '%s' has %d "
+                                    "dims%s, got %d sizes",
+                                    m->d.name, i, v->alias ? v->alias : v->name, want,
+                                    v->batched ? " with the batch" : "", o->warmup_ndims[i]);
+        for (int k = 0; k < v->ndim; k++) {
+            int64_t got = d[k + (v->batched ? 1 : 0)];
+            if (v->dims[k] >= 0 && v->dims[k] != got)
+                return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                        "model '%s': warmup_shapes item %d: size %d of input "
+                                        "'%s' is fixed at %lld, got %lld",
+                                        m->d.name, i, k + (v->batched ? 1 : 0),
+                                        v->alias ? v->alias : v->name, (long long)v->dims[k],
+                                        (long long)got);
+        }
+    }
+    return NULL;
+}
+
+/* Zero inputs for warm-up shape dims (nd sizes): the first input at that
+ * shape, the others as warm_inputs makes them for its rows. */
+static bool warm_shape_inputs(skiff__model *m, skiff__job *job, skiff_tensor_t **t,
+                              const int64_t *dims, int nd, int64_t lod[2])
+{
+    const skiff__model_var *v = &m->d.feed[0];
+    int64_t rows = v->batched ? dims[0] : 1;
+    if (m->d.n_feed > 1 && !warm_inputs(m, job, t, rows, lod)) {
+        /* the other inputs' shapes are not fully known: only the first one
+         * can be filled, so this shape does not run */
+        return false;
+    }
+    skiff_tensor_free(t[0]);
+    t[0] = NULL;
+    skiff_status_t *st = skiff_tensor_new(v->dtype, nd, dims, &t[0]);
+    if (st) {
+        skiff_status_free(st);
+        return false;
+    }
+    job->inputs[0] = t[0];
+    if (v->is_lod) {
+        lod[0] = 0;
+        lod[1] = nd ? dims[0] : 1;
+        job->lod[0] = lod;
+        job->n_lod[0] = 2;
+    }
+    return true;
+}
+
 /* One run of a warm-up job on an instance; false (logged) on failure. */
 static bool warm_run(skiff__model *m, skiff__instance *in, skiff__job *job, double *us)
 {
@@ -659,6 +723,27 @@ static void warm_up(skiff__model *m, const skiff__model_options *opts)
                   "model %s: warmed %d more batch size%s on %d instance%s in %.1f s", m->d.name,
                   warmed, warmed == 1 ? "" : "s", m->n_inst, m->n_inst == 1 ? "" : "s",
                   (double)(skiff__now_ns() - t0) / 1e9);
+
+    /* Input shapes asked for (warmup_shapes), each on every instance. */
+    t0 = skiff__now_ns();
+    warmed = 0;
+    int tried = 0;
+    for (int s = 0; job && t && s < opts->n_warmup_shapes; s++) {
+        bool run = warm_shape_inputs(m, job, t, opts->warmup_dims + (size_t)s * 8,
+                                     opts->warmup_ndims[s], lod);
+        for (int k = 0; run && k < m->n_inst; k++) {
+            double us;
+            run = warm_run(m, &m->inst[k], job, &us);
+        }
+        tried++;
+        warmed += run;
+    }
+    if (tried)
+        skiff_log(warmed == tried ? SKIFF_LOG_INFO : SKIFF_LOG_WARN,
+                  "model %s: warmed %d of %d input shape%s on %d instance%s in %.1f s%s",
+                  m->d.name, warmed, tried, tried == 1 ? "" : "s", m->n_inst,
+                  m->n_inst == 1 ? "" : "s", (double)(skiff__now_ns() - t0) / 1e9,
+                  warmed == tried ? "" : " (the others failed: --log_level debug says why)");
     for (int i = 0; t && i < m->d.n_feed; i++)
         skiff_tensor_free(t[i]);
     skiff__free(t);
@@ -782,7 +867,8 @@ skiff_status_t *skiff__model_open(const char *path, const skiff__model_options *
              m->d.warmup_batches, &m->d.n_warmup_batches)))
         goto fail;
     m->d.queue_size = opts->queue_size > 0 ? opts->queue_size : 1;
-    if ((st = build_vars(m, conf, conf ? conf_path : m->d.onnx_path)))
+    if ((st = build_vars(m, conf, conf ? conf_path : m->d.onnx_path)) ||
+        (st = check_warm_shapes(m, opts)))
         goto fail;
     if (!m->d.mergeable)
         m->d.n_batch_sizes = 0;

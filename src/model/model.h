@@ -51,6 +51,13 @@ typedef struct skiff__model_options {
     /* Batch sizes each instance runs once at startup (--warmup_batches),
      * in the same forms; NULL = "1". */
     const char *warmup_batches;
+    /* Shapes of the first input each instance runs once at startup, the
+     * other inputs as the one-row warm-up makes them (a pipeline op's
+     * local_service_conf.warmup_shapes): shape i has warmup_ndims[i] sizes
+     * at warmup_dims[i * 8]. */
+    const int64_t *warmup_dims;
+    const int *warmup_ndims;
+    int n_warmup_shapes;
     int queue_size; /* jobs waiting at most; more get RESOURCE_EXHAUSTED */
     skiff__inline_mode inline_mode;
     int inline_max_us; /* AUTO threshold */

@@ -602,6 +602,41 @@ static const struct {
     {"use_encryption_model", "skiff reads plain model files only"},
 };
 
+/* warmup_shapes: [[1, 3, 48, 320], ...]: at most SKIFF__PIPE_MAX_LIST shapes
+ * of 1 to 8 sizes, each 1 to 65536 */
+static skiff_status_t *read_warmup_shapes(rd *r, skiff__pipe_op_conf *op, const yaml_node_t *v)
+{
+    char g[80];
+    if (v->type != YAML_SEQUENCE_NODE)
+        return bad(r, v, "expected a list of shapes ([[1, 3, 48, 320], ...]), got %s",
+                   got(v, g, sizeof(g)));
+    yaml_node_item_t *it = v->data.sequence.items.start, *end = v->data.sequence.items.top;
+    long count = end - it;
+    if (count > SKIFF__PIPE_MAX_LIST)
+        return bad(r, v, "%ld shapes; at most %d are read", count, SKIFF__PIPE_MAX_LIST);
+    op->warmup_dims = skiff__arena_calloc(r->a, (size_t)count * 8 + 1, sizeof(int64_t), 8);
+    op->warmup_ndims = skiff__arena_calloc(r->a, (size_t)count + 1, sizeof(int), 8);
+    if (!op->warmup_dims || !op->warmup_ndims)
+        return oom(r);
+    for (int i = 0; it < end; it++, i++) {
+        const yaml_node_t *s = node(r, *it);
+        if (s->type != YAML_SEQUENCE_NODE)
+            return bad(r, s, "shape %d: expected a list of sizes, got %s", i,
+                       got(s, g, sizeof(g)));
+        yaml_node_item_t *d = s->data.sequence.items.start, *dend = s->data.sequence.items.top;
+        if (dend - d < 1 || dend - d > 8)
+            return bad(r, s, "shape %d: expected 1 to 8 sizes, got %ld", i, (long)(dend - d));
+        for (int k = 0; d < dend; d++, k++) {
+            skiff_status_t *st = get_i64(r, node(r, *d), 1, 65536, &op->warmup_dims[i * 8 + k]);
+            if (st)
+                return st;
+        }
+        op->warmup_ndims[i] = (int)(s->data.sequence.items.top - s->data.sequence.items.start);
+    }
+    op->n_warmup_shapes = (int)count;
+    return NULL;
+}
+
 static skiff_status_t *read_lsc(rd *r, skiff__pipe_op_conf *op, op_extra *x, const yaml_node_t *m)
 {
     int choice = 0;
@@ -622,6 +657,8 @@ static skiff_status_t *read_lsc(rd *r, skiff__pipe_op_conf *op, op_extra *x, con
                 st = note(r, v, "'%.60s': skiff runs on the CPU here (no effect)", op->devices);
         } else if (!strcmp(key, "thread_num")) {
             st = get_int(r, v, 0, 1024, &op->thread_num);
+        } else if (!strcmp(key, "warmup_shapes")) {
+            st = read_warmup_shapes(r, op, v);
         } else if (!strcmp(key, "mem_optim") || !strcmp(key, "ir_optim")) {
             bool mem = key[0] == 'm';
             if (!(st = get_bool(r, v, mem ? &op->mem_optim : &op->ir_optim)))

@@ -105,6 +105,12 @@ typedef struct skiff__pipe_op_conf {
     int thread_num;           /* 0: skiff's default */
     bool ir_optim, mem_optim; /* Paddle's defaults false, true; no effect */
     const char *precision;    /* fp32 (default), fp16, bf16 or int8, lower case */
+    /* warmup_shapes (skiff's own): shapes of the model's first input run
+     * once per instance at startup; shape i is warmup_dims[i * 8 ..] with
+     * warmup_ndims[i] dims */
+    int64_t *warmup_dims;
+    int *warmup_ndims;
+    int n_warmup_shapes;
     skiff__pipe_step *pre;
     int n_pre;
     skiff__pipe_step *post;

@@ -688,6 +688,9 @@ skiff_status_t *skiff__server_open(const skiff__serve_config *cfg, bool do_liste
                                                             : oc->auto_batching_timeout * 1000);
             if (oc->thread_num > 0)
                 mo.threads = oc->thread_num;
+            mo.warmup_dims = oc->warmup_dims;
+            mo.warmup_ndims = oc->warmup_ndims;
+            mo.n_warmup_shapes = oc->n_warmup_shapes;
             /* a split op's parallel groups each run on an instance of their own */
             if (oc->split_parallel > mo.instances)
                 mo.instances = oc->split_parallel;

@@ -362,6 +362,14 @@ def test_config():
     bad_start("op:\n  a:\n    class: NoDot\n", "NoDot", "module.ClassName")
     bad_start("op:\n  a:\n    class: m.Op\n    split: {in: [x], out: [y]}\n", "config.yml:",
               "split does not apply to a Python op")
+    # local_service_conf.warmup_shapes: run on every instance before ready, and logged
+    warm = "op:\n  a:\n    local_service_conf:\n      model_config: %s\n      warmup_shapes: %s\n"
+    with Pipe(write_conf(warm % (uci, "[[4, 13], [1, 13]]"))) as srv:
+        check("warmed 2 of 2 input shapes" in srv.logs(), "warm-up logged", srv.logs())
+    bad_start(warm % (uci, "[[4, 12]]"), "warmup_shapes item 0", "fixed at 13, got 12")
+    bad_start(warm % (uci, "[[1, 2, 13]]"), "warmup_shapes item 0", "has 2 dims")
+    bad_start(warm % (uci, "[4, 13]"), "config.yml:5", "shape 0")
+    bad_start(warm % (uci, "[[0, 13]]"), "config.yml:5", "warmup_shapes")
 
 
 def test_load():
