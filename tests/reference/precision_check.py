@@ -159,6 +159,39 @@ def test_int8_qdq():
                   "differing", (d > 1e-4).mean())
 
 
+def test_int8_matmul_view():
+    """A channels-last 1x1 int8 convolution may run as oneDNN's int8 matmul (the
+    kernel timing picks it where faster): the same scales, zero points,
+    activations and results as the direct kernel, pinned one way and the other."""
+    with open("/proc/cpuinfo") as f:
+        flags = f.read()
+    vnni = " avx512_vnni" in flags or " avx_vnni" in flags
+    # three layers: the middle one reads and writes channels-last (the first
+    # reads the graph's NCHW input, the last writes its NCHW output)
+    cases = [
+        dict(name="pw_relu", C=24, M=32, k=1, act="relu", layers=3),
+        dict(name="pw_linear_u8", C=24, M=24, k=1, layers=3),
+        dict(name="pw_float_out", C=24, M=24, k=1, out_q=False, layers=3),
+        dict(name="pw_per_tensor_s8", C=16, M=16, k=1, per_channel=False, x_type=np.int8,
+             layers=3),
+    ]
+    for c in cases:
+        path, out, step = qdq_conv_model(**c)
+        x = rng.standard_normal((1, c["C"], 13, 13)).astype(np.float32)
+        direct, _ = run(path, {"x": x}, "int8", {"SKIFF_CONV_ALGO": "blocked"})
+        mm, log = run(path, {"x": x}, "int8", {"SKIFF_CONV_ALGO": "matmul", "ONEDNN_VERBOSE": "1"})
+        if vnni:
+            check("exec,cpu,matmul" in log, c["name"] + ": a convolution ran as a matmul",
+                  log[-600:])
+        else:  # u8 x s8 pairs could saturate in the matmul: the convolution stays
+            check("exec,cpu,matmul" not in log, c["name"] + ": no int8 matmul without VNNI",
+                  log[-600:])
+        d, g = direct[out], mm[out]
+        tol = (step or 0) + 1e-5 * max(1.0, float(np.abs(d).max()))
+        check(np.abs(d - g).max() <= tol and (np.abs(d - g) > 1e-6).mean() <= 0.01,
+              c["name"] + ": as the direct kernel", np.abs(d - g).max())
+
+
 def residual_model(quantized_join):
     """x -> Q/DQ -> Conv1 -> Relu -> a; a -> Q/DQ -> Conv2 -> Q/DQ -> Add(., r) -> Relu,
     with r = a (float: skiff quantize's form) or DQ(Q(a)) and the join quantized."""
@@ -387,7 +420,7 @@ def main():
     SKIFF = os.path.abspath(args.skiff)
     with tempfile.TemporaryDirectory(prefix="skiff-precision-") as tmp:
         TMP = tmp
-        for t in (test_int8_qdq, test_int8_residual, test_int8_products, test_qlinear_conv, test_int8_fallback, test_bf16,
+        for t in (test_int8_qdq, test_int8_matmul_view, test_int8_residual, test_int8_products, test_qlinear_conv, test_int8_fallback, test_bf16,
                   test_bf16_chain):
             print("--", t.__name__)
             t()

@@ -60,6 +60,8 @@ typedef enum {
  * timing it cost most of a trial (docs/performance.md, "New input shapes"). */
 #define CONV_PLAIN_TRIAL_PX 1024
 
+static bool cpu_has_vnni(void);
+
 /* Trials run so far in this process (skiff__conv_trials). */
 static _Atomic uint64_t conv_trials;
 
@@ -342,8 +344,8 @@ static dnnl_status_t matmul_view(const conv_setup *cs, conv_setup *mm)
         s = dnnl_memory_desc_init_by_strides(&mm->dst_user, 2, yd, cs->dst_user.data_type, ys);
     if (s == dnnl_success)
         s = dnnl_memory_desc_init_by_strides(&mm->sum_user, 2, yd, sdt, ys);
-    if (s == dnnl_success)
-        s = dnnl_memory_desc_init_by_strides(&mm->wei_user, 2, wd, dnnl_f32, ws);
+    if (s == dnnl_success) /* float32, or int8 for a quantized convolution */
+        s = dnnl_memory_desc_init_by_strides(&mm->wei_user, 2, wd, cs->wei_user.data_type, ws);
     if (s == dnnl_success)
         s = dnnl_memory_desc_init_by_strides(&mm->bias, 2, bd, dnnl_f32, ys);
     return s;
@@ -727,8 +729,9 @@ static conv_entry *compile_entry(const conv_setup *cs, const_dnnl_primitive_attr
                                  skiff_status_t **st)
 {
     int pinned = pinned_algo();
-    if ((pinned == CAND_WINOGRAD && cs->dt != dnnl_f32) || (pinned == CAND_MATMUL && cs->q))
-        pinned = -1; /* no bf16 or int8 Winograd here, no int8 matmul view */
+    if ((pinned == CAND_WINOGRAD && cs->dt != dnnl_f32) ||
+        (pinned == CAND_MATMUL && cs->q && !cpu_has_vnni()))
+        pinned = -1; /* no bf16 or int8 Winograd here; int8 matmul only with VNNI */
     conv_cand known = CAND_BLOCKED;
     bool have = prep && find_pick(prep, key, &known);
     if (pinned == CAND_PLAIN || (have && known == CAND_PLAIN))
@@ -755,12 +758,15 @@ static conv_entry *compile_entry(const conv_setup *cs, const_dnnl_primitive_attr
     int64_t px = 1;
     for (int i = 2; i < cs->ndim; i++)
         px *= cs->src_user.dims[i];
-    /* bf16 converts X either way, and has no Winograd; int8 runs the direct kernel */
+    /* bf16 converts X either way, and has no Winograd; int8 has the direct
+     * kernel and, with VNNI, the matmul view (oneDNN's int8 matmul takes the
+     * same scales, zero points and post-ops; without VNNI its u8 x s8 pairs
+     * may saturate, which the convolution guards against and it does not) */
     bool f32 = cs->dt == dnnl_f32;
     bool try_plain =
         pinned < 0 && one_by_one && !src_cl && !dst_cl && px <= CONV_PLAIN_TRIAL_PX && f32;
     bool try_wino = pinned < 0 && wino_shape && f32;
-    bool try_mm = pinned < 0 && mm_shape && !cs->q;
+    bool try_mm = pinned < 0 && mm_shape && (!cs->q || cpu_has_vnni());
     if (!prep || (!try_plain && !try_wino && !try_mm) || have || picks_full(prep))
         return new_entry(cs, attr, CAND_BLOCKED, false, crop, s, st);
 
