@@ -671,6 +671,154 @@ static skiff_status_t *fold_batchnorm(skiff__qdq *q)
                   : NULL;
 }
 
+/* ---- constant scalings after a Conv folded into it ------------------------ */
+
+/* The per-channel values of constant c against a Conv output with m channels
+ * and nsp spatial dims: one value (every dim 1), or m along the channel axis
+ * ([1, m, 1, ...] or [m, 1, ...]); NULL otherwise. *per_ch says which. */
+static const float *affine_values(skiff__qdq *q, const char *name, int64_t m, int nsp,
+                                  bool *per_ch)
+{
+    const Onnx__TensorProto *t = find_const(q, name);
+    const char *why;
+    if (!t || !tensor_f32_ok(t, &why) || (int)t->n_dims > 2 + nsp)
+        return NULL;
+    int64_t n = tensor_numel(t);
+    *per_ch = n != 1;
+    if (n != 1) {
+        int ch = (int)t->n_dims - 1 - nsp; /* the channel axis, aligned right */
+        if (n != m || ch < 0)
+            return NULL;
+        for (size_t i = 0; i < t->n_dims; i++)
+            if (t->dims[i] != ((int)i == ch ? m : 1))
+                return NULL;
+    }
+    return tensor_f32(q, t, &why);
+}
+
+/* Conv -> Mul(a) [-> Add(b)], or Conv -> Add(b), with a and b constant
+ * scalars or per-channel vectors and each output read by the next node only,
+ * becomes one Conv with a in its weights and a * bias + b in its bias (the
+ * learnable affine blocks of PP-LCNetV3, PP-OCRv4's backbone). Quantizing the
+ * Conv's output before a scaling would leave a float Mul and Add between
+ * every pair of int8 convolutions. */
+static skiff_status_t *fold_affine(skiff__qdq *q)
+{
+    int folded = 0;
+    for (size_t i = 0; i < q->n_nodes; i++) {
+        Onnx__NodeProto *c = q->nodes[i];
+        size_t at = 0;
+        if (!onnx_domain(c->domain) || !c->op_type || strcmp(c->op_type, "Conv") ||
+            c->n_input < 2 || c->n_output != 1 || !c->output[0] ||
+            node_readers(q, c->output[0], &at) != 1 || readers(q, c->output[0]) != 1)
+            continue;
+        const Onnx__TensorProto *w = find_const(q, c->input[1]);
+        const char *why;
+        if (!w || w->n_dims < 3 || !tensor_f32_ok(w, &why) || readers(q, c->input[1]) != 1)
+            continue;
+        int64_t m = w->dims[0], per = tensor_numel(w) / (m ? m : 1);
+        int nsp = (int)w->n_dims - 2;
+        bool has_bias = c->n_input >= 3 && c->input[2] && c->input[2][0];
+        const float *bias = has_bias ? const_vec(q, c->input[2], m) : NULL;
+        if (has_bias && (!bias || readers(q, c->input[2]) != 1))
+            continue;
+        /* up to two nodes: Mul then Add, or Add */
+        size_t idx[2];
+        const float *val[2];
+        bool pc[2], is_mul[2];
+        int n_aff = 0;
+        const char *cur = c->output[0];
+        size_t where = at;
+        while (n_aff < 2) {
+            const Onnx__NodeProto *a = q->nodes[where];
+            bool mul = a->op_type && !strcmp(a->op_type, "Mul");
+            bool add = a->op_type && !strcmp(a->op_type, "Add");
+            if (!onnx_domain(a->domain) || (!mul && !add) || (mul && n_aff > 0) ||
+                a->n_input != 2 || a->n_output != 1 || !a->output[0] || !a->output[0][0])
+                break;
+            int k = !strcmp(a->input[0], cur) ? 1 : !strcmp(a->input[1], cur) ? 0 : -1;
+            if (k < 0 || !strcmp(a->input[0], a->input[1]))
+                break;
+            const float *v = affine_values(q, a->input[k], m, nsp, &pc[n_aff]);
+            if (!v)
+                break;
+            idx[n_aff] = where;
+            val[n_aff] = v;
+            is_mul[n_aff] = mul;
+            n_aff++;
+            cur = a->output[0];
+            if (n_aff == 2 || node_readers(q, cur, &where) != 1 || readers(q, cur) != 1)
+                break;
+        }
+        if (n_aff == 0)
+            continue;
+        float *wv = tensor_f32(q, w, &why);
+        float *bv = skiff__qdq_alloc(q, sizeof(float) * (size_t)(m + 1));
+        if (!wv || !bv)
+            return SKIFF__QDQ_OOM();
+        for (int64_t k = 0; k < m; k++)
+            bv[k] = bias ? bias[k] : 0.f;
+        for (int j = 0; j < n_aff; j++)
+            for (int64_t k = 0; k < m; k++) {
+                float v = val[j][pc[j] ? k : 0];
+                if (is_mul[j]) {
+                    for (int64_t e = 0; e < per; e++)
+                        wv[k * per + e] *= v;
+                    bv[k] *= v;
+                } else {
+                    bv[k] += v;
+                }
+            }
+        const char *wn = skiff__qdq_unique_name(q, skiff__qdq_strf(q, "%s_affine", c->input[1]));
+        const char *bname = skiff__qdq_unique_name(
+            q,
+            skiff__qdq_strf(q, "%s_bias_affine", c->name && c->name[0] ? c->name : c->output[0]));
+        Onnx__TensorProto *wt =
+            wn ? skiff__qdq_tensor_new(q, wn, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, (int)w->n_dims,
+                                       w->dims, wv, sizeof(float) * (size_t)(m * per))
+               : NULL;
+        Onnx__TensorProto *bt =
+            bname ? skiff__qdq_tensor_new(q, bname, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 1, &m, bv,
+                                          sizeof(float) * (size_t)m)
+                  : NULL;
+        char **in = skiff__qdq_alloc(q, sizeof(char *) * 4);
+        char **out = skiff__qdq_alloc(q, sizeof(char *) * 2);
+        skiff_status_t *st;
+        if (!wt || !bt || !in || !out)
+            return SKIFF__QDQ_OOM();
+        if ((st = skiff__qdq_add_init(q, wt)) || (st = skiff__qdq_add_init(q, bt)))
+            return st;
+        in[0] = c->input[0];
+        in[1] = (char *)wn;
+        in[2] = (char *)bname;
+        out[0] = q->nodes[idx[n_aff - 1]]->output[0];
+        c->input = in;
+        c->n_input = 3;
+        c->output = out;
+        c->n_output = 1;
+        /* drop the folded nodes, the later index first (the earlier one
+         * then stays where it is) */
+        if (n_aff == 2 && idx[0] < idx[1]) {
+            size_t t = idx[0];
+            idx[0] = idx[1];
+            idx[1] = t;
+        }
+        for (int j = 0; j < n_aff; j++) {
+            size_t r = idx[j];
+            memmove(q->nodes + r, q->nodes + r + 1, sizeof(*q->nodes) * (q->n_nodes - r - 1));
+            q->n_nodes--;
+            if (r < i)
+                i--;
+        }
+        folded++;
+    }
+    return folded ? skiff__qdq_add_note(q,
+                                        "folded the constant scalings (Mul, Add) after %d Conv "
+                                        "node%s into %s",
+                                        folded, folded == 1 ? "" : "s", folded == 1 ? "it" : "them")
+                  : NULL;
+}
+
 /* ---- opening ---------------------------------------------------------------- */
 
 static int default_opset(const Onnx__ModelProto *mp)
@@ -778,7 +926,8 @@ skiff_status_t *skiff__qdq_open(const void *data, size_t size, const skiff__qdq_
         if (st)
             goto fail;
     }
-    if ((st = fold_batchnorm(q)) || (st = check_exclude(q)) || (st = plan(q)))
+    if ((st = fold_batchnorm(q)) || (st = fold_affine(q)) || (st = check_exclude(q)) ||
+        (st = plan(q)))
         goto fail;
     *out = q;
     return NULL;

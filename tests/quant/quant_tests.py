@@ -119,6 +119,36 @@ def old_opset(rng):
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 9)])
 
 
+def affine_net(rng):
+    """PP-LCNetV3's learnable affine blocks: Conv -> Mul(scalar) -> Add(scalar), a
+    Conv -> Mul([1, C, 1, 1]) -> Add([C, 1, 1]) with a HardSwish, and a Conv whose
+    output is also read elsewhere (not folded), the constants in Constant nodes."""
+    def const(name, a):
+        return helper.make_node("Constant", [], [name], name="c_" + name,
+                                value=numpy_helper.from_array(np.asarray(a, np.float32), name + "v"))
+    nodes = [
+        const("s1", [1.7]), const("b1", [-0.3]),
+        const("s2", rng.uniform(0.5, 2, (1, 6, 1, 1))), const("b2", rng.normal(0, 0.3, (6, 1, 1))),
+        helper.make_node("Conv", ["x", "w1", "bias1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+        helper.make_node("Mul", ["c1", "s1"], ["m1"], name="mul1"),
+        helper.make_node("Add", ["b1", "m1"], ["a1"], name="add1"),
+        helper.make_node("Relu", ["a1"], ["r1"], name="relu1"),
+        helper.make_node("Conv", ["r1", "w2"], ["c2"], name="conv2", pads=[1, 1, 1, 1]),
+        helper.make_node("Mul", ["s2", "c2"], ["m2"], name="mul2"),
+        helper.make_node("Add", ["m2", "b2"], ["a2"], name="add2"),
+        helper.make_node("HardSwish", ["a2"], ["h2"], name="hs2"),
+        helper.make_node("Conv", ["h2", "w3"], ["c3"], name="conv3"),
+        helper.make_node("Mul", ["c3", "s1"], ["m3"], name="mul3"),
+        helper.make_node("Add", ["m3", "c3"], ["y"], name="add3"),
+    ]
+    g = helper.make_graph(
+        nodes, "affine", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 10, 10])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4, 10, 10])],
+        [init("w1", rng.normal(0, 0.3, (6, 3, 3, 3))), init("bias1", rng.normal(0, 0.2, 6)),
+         init("w2", rng.normal(0, 0.3, (6, 6, 3, 3))), init("w3", rng.normal(0, 0.3, (4, 6, 1, 1)))])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)])
+
+
 def run(args, expect_rc=0):
     r = subprocess.run(args, capture_output=True, text=True, timeout=240)
     if expect_rc is not None and r.returncode != expect_rc:
@@ -309,6 +339,24 @@ def main():
             ox = rng.normal(0, 1, (3, 3, 10, 10)).astype(np.float32)
             close(skiff_out(skiff, osrc, ox, work, "o32"), skiff_out(skiff, out, ox, work, "o8"),
                   "opset 9 model: int8 vs fp32", 0.10)
+
+        # constant scalings after a Conv folded into it before quantizing
+        asrc = os.path.join(work, "affine")
+        save_dir(affine_net(rng), asrc, [3, 10, 10], [4, 10, 10])
+        acal = os.path.join(work, "acal")
+        calib_dirs(acal, rng, (4, 3, 10, 10), 8)
+        out = os.path.join(work, "q_affine")
+        r = run([skiff, "quantize", "--model", asrc, "--calib", acal, "--out", out])
+        check(r.returncode == 0 and "folded the constant scalings (Mul, Add) after 2 Conv nodes "
+              "into them" in r.stderr, "affine blocks after two Convs folded, with a note")
+        if r.returncode == 0:
+            m, _ = inits_of(os.path.join(out, "model.onnx"))
+            names = {n.name for n in m.graph.node}
+            check(not names & {"mul1", "add1", "mul2", "add2"} and {"mul3", "add3"} <= names,
+                  "the folded Mul and Add gone, the shared Conv output's kept")
+            ax = rng.normal(0, 1, (3, 3, 10, 10)).astype(np.float32)
+            close(skiff_out(skiff, asrc, ax, work, "a32"), skiff_out(skiff, out, ax, work, "a8"),
+                  "affine model: int8 vs fp32", 0.10)
 
         # bad arguments and bad samples: exit status and message
         bad = os.path.join(work, "bad")
