@@ -67,7 +67,7 @@ typedef enum skiff__act {
     SKIFF_ACT_HARDSWISH,
     SKIFF_ACT_LEAKYRELU, /* alpha */
     SKIFF_ACT_TANH,
-    SKIFF_ACT_LINEAR, /* alpha * x + beta: a Mul, Add or Sub by a constant scalar */
+    SKIFF_ACT_LINEAR,    /* alpha * x + beta: a Mul, Add or Sub by a constant scalar */
     SKIFF_ACT_GELU,      /* x/2 (1 + erf(x / sqrt 2)) */
     SKIFF_ACT_GELU_TANH, /* Gelu's approximate="tanh" form */
 } skiff__act;

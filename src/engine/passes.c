@@ -373,8 +373,8 @@ static bool act_of(const skiff__graph *g, const skiff__node *n, skiff__fused_act
         const char *ap = skiff__attr_str(n, "approximate", "none");
         if (strcmp(ap, "none") != 0 && strcmp(ap, "tanh") != 0)
             return false; /* the kernel's error names the attribute */
-        *out = (skiff__fused_act){strcmp(ap, "tanh") == 0 ? SKIFF_ACT_GELU_TANH : SKIFF_ACT_GELU,
-                                  0, 0};
+        *out = (skiff__fused_act){strcmp(ap, "tanh") == 0 ? SKIFF_ACT_GELU_TANH : SKIFF_ACT_GELU, 0,
+                                  0};
     } else if (strcmp(t, "HardSigmoid") == 0) {
         *out = (skiff__fused_act){SKIFF_ACT_HARDSIGMOID, skiff__attr_float(n, "alpha", 0.2f),
                                   skiff__attr_float(n, "beta", 0.5f)};

@@ -740,9 +740,9 @@ static void warm_up(skiff__model *m, const skiff__model_options *opts)
     }
     if (tried)
         skiff_log(warmed == tried ? SKIFF_LOG_INFO : SKIFF_LOG_WARN,
-                  "model %s: warmed %d of %d input shape%s on %d instance%s in %.1f s%s",
-                  m->d.name, warmed, tried, tried == 1 ? "" : "s", m->n_inst,
-                  m->n_inst == 1 ? "" : "s", (double)(skiff__now_ns() - t0) / 1e9,
+                  "model %s: warmed %d of %d input shape%s on %d instance%s in %.1f s%s", m->d.name,
+                  warmed, tried, tried == 1 ? "" : "s", m->n_inst, m->n_inst == 1 ? "" : "s",
+                  (double)(skiff__now_ns() - t0) / 1e9,
                   warmed == tried ? "" : " (the others failed: --log_level debug says why)");
     for (int i = 0; t && i < m->d.n_feed; i++)
         skiff_tensor_free(t[i]);

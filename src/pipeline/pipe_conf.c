@@ -621,8 +621,7 @@ static skiff_status_t *read_warmup_shapes(rd *r, skiff__pipe_op_conf *op, const 
     for (int i = 0; it < end; it++, i++) {
         const yaml_node_t *s = node(r, *it);
         if (s->type != YAML_SEQUENCE_NODE)
-            return bad(r, s, "shape %d: expected a list of sizes, got %s", i,
-                       got(s, g, sizeof(g)));
+            return bad(r, s, "shape %d: expected a list of sizes, got %s", i, got(s, g, sizeof(g)));
         yaml_node_item_t *d = s->data.sequence.items.start, *dend = s->data.sequence.items.top;
         if (dend - d < 1 || dend - d > 8)
             return bad(r, s, "shape %d: expected 1 to 8 sizes, got %ld", i, (long)(dend - d));
@@ -735,8 +734,7 @@ static skiff_status_t *read_split(rd *r, skiff__pipe_op_conf *op, const yaml_nod
         else if (!strcmp(key, "parallel"))
             st = get_int(r, e, 1, 64, &op->split_parallel);
         else /* skiff's own key: a typo is an error, not a Paddle key to note */
-            st = bad(r, k, "unknown key '%s' (split takes in, out, rows, sort_by, parallel)",
-                     key);
+            st = bad(r, k, "unknown key '%s' (split takes in, out, rows, sort_by, parallel)", key);
         kp_pop(r, old);
         if (st)
             return st;

@@ -875,8 +875,7 @@ static skiff_status_t *run_group(split_run *sr, int g)
                       val_ref(sr->d->vars[k].v), false);
     for (int k = 0; !st && k < oc->n_split_in; k++) {
         skiff_tensor_t *t;
-        st = take_rows(skiff__pipe_dict_get(sr->d, oc->split_in[k])->v->t, sr->order + g0, gn,
-                       &t);
+        st = take_rows(skiff__pipe_dict_get(sr->d, oc->split_in[k])->v->t, sr->order + g0, gn, &t);
         if (!st)
             st = skiff__pipe_dict_put(&sub, oc->split_in[k], strlen(oc->split_in[k]), t, NULL, 0);
     }
@@ -885,11 +884,11 @@ static skiff_status_t *run_group(split_run *sr, int g)
     for (int k = 0; !st && k < oc->n_split_out; k++) {
         const skiff__pipe_var *v = skiff__pipe_dict_get(&sub, oc->split_out[k]);
         if (!v || v->v->t->ndim < 1 || v->v->t->dims[0] != gn || v->v->n_lod > 0)
-            st = skiff_status_new(SKIFF_CODE_INVALID_ARG,
-                                  "split: the op gave %s '%s' for a group of %lld rows (it "
-                                  "joins values with one row per row of the group)",
-                                  v ? "a differently sized" : "no", oc->split_out[k],
-                                  (long long)gn);
+            st =
+                skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                 "split: the op gave %s '%s' for a group of %lld rows (it "
+                                 "joins values with one row per row of the group)",
+                                 v ? "a differently sized" : "no", oc->split_out[k], (long long)gn);
         else
             sr->parts[(size_t)g * (size_t)oc->n_split_out + (size_t)k] = val_ref(v->v);
     }
@@ -988,8 +987,8 @@ static skiff_status_t *run_split(pop *o, const skiff__pipe_call *c, skiff__pipe_
     for (int64_t r = 0; !st && r < N; r++)
         order[r] = keys[r].row;
     if (!st) {
-        split_run sr = {.o = o, .c = c, .d = d, .order = order, .N = N, .n_groups = n_groups,
-                        .parts = parts};
+        split_run sr = {
+            .o = o, .c = c, .d = d, .order = order, .N = N, .n_groups = n_groups, .parts = parts};
         st = run_groups(&sr);
     }
     /* every group's out values agree with group 0's in type and row shape */

@@ -676,8 +676,7 @@ static skiff_status_t *fold_batchnorm(skiff__qdq *q)
 /* The per-channel values of constant c against a Conv output with m channels
  * and nsp spatial dims: one value (every dim 1), or m along the channel axis
  * ([1, m, 1, ...] or [m, 1, ...]); NULL otherwise. *per_ch says which. */
-static const float *affine_values(skiff__qdq *q, const char *name, int64_t m, int nsp,
-                                  bool *per_ch)
+static const float *affine_values(skiff__qdq *q, const char *name, int64_t m, int nsp, bool *per_ch)
 {
     const Onnx__TensorProto *t = find_const(q, name);
     const char *why;

@@ -201,8 +201,8 @@ void skiff__nn_apply_act(const skiff__node *node, float *y, int64_t n, int threa
             ACT_LOOP(float, x *fmaxf(0.f, fminf(1.f, x * (1.f / 6.f) + 0.5f))) break;
         case SKIFF_ACT_GELU: ACT_LOOP(float, 0.5f * x * (1.f + erff(x * 0.70710678f))) break;
         case SKIFF_ACT_GELU_TANH:
-            ACT_LOOP(float,
-                     0.5f * x * (1.f + tanhf(0.79788456f * (x + 0.044715f * x * x * x)))) break;
+            ACT_LOOP(float, 0.5f * x * (1.f + tanhf(0.79788456f * (x + 0.044715f * x * x * x))))
+            break;
         }
     }
 }
