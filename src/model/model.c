@@ -584,6 +584,53 @@ static bool warm_inputs(skiff__model *m, skiff__job *job, skiff_tensor_t **t, in
     return true;
 }
 
+skiff_status_t *skiff__parse_warm_spec(const char *spec, const char *name, int64_t *dims,
+                                       int *ndims, int *n)
+{
+    *n = 0;
+    for (const char *p = spec ? spec : ""; *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *colon = memchr(p, ':', len);
+        const char *shape = colon ? colon + 1 : p;
+        size_t slen = len - (size_t)(shape - p);
+        bool mine = !colon || !name ||
+                    (strlen(name) == (size_t)(colon - p) && !strncmp(name, p, (size_t)(colon - p)));
+        int64_t d[8];
+        int nd = 0;
+        const char *q = shape;
+        bool ok = slen > 0 && (!colon || colon > p);
+        while (ok && q < shape + slen) {
+            int64_t v = 0;
+            const char *s0 = q;
+            while (q < shape + slen && *q >= '0' && *q <= '9' && v <= 65536)
+                v = v * 10 + (*q++ - '0');
+            ok = q > s0 && v >= 1 && v <= 65536 && nd < 8 &&
+                 (q == shape + slen || (*q == 'x' && q + 1 < shape + slen));
+            if (ok)
+                d[nd++] = v;
+            if (ok && q < shape + slen)
+                q++;
+        }
+        if (!ok)
+            return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                    "--warmup_shapes '%s': item '%.*s': expected [NAME:]AxBx... "
+                                    "(1 to 8 sizes of 1 to 65536, the first input's shape with "
+                                    "its batch)",
+                                    spec, (int)len, p);
+        if (mine) {
+            if (*n >= SKIFF__WARM_SHAPES_MAX)
+                return skiff_status_new(SKIFF_CODE_INVALID_ARG,
+                                        "--warmup_shapes: more than %d shapes for one model",
+                                        SKIFF__WARM_SHAPES_MAX);
+            memcpy(dims + (size_t)*n * 8, d, sizeof(int64_t) * (size_t)nd);
+            ndims[(*n)++] = nd;
+        }
+        p += len + (end ? 1 : 0);
+    }
+    return NULL;
+}
+
 /* warmup_shapes against the first input: as many sizes as it has dims
  * (with the batch), and its fixed sizes as they are. */
 static skiff_status_t *check_warm_shapes(const skiff__model *m, const skiff__model_options *o)
@@ -867,8 +914,7 @@ skiff_status_t *skiff__model_open(const char *path, const skiff__model_options *
              m->d.warmup_batches, &m->d.n_warmup_batches)))
         goto fail;
     m->d.queue_size = opts->queue_size > 0 ? opts->queue_size : 1;
-    if ((st = build_vars(m, conf, conf ? conf_path : m->d.onnx_path)) ||
-        (st = check_warm_shapes(m, opts)))
+    if ((st = build_vars(m, conf, conf ? conf_path : m->d.onnx_path)))
         goto fail;
     if (!m->d.mergeable)
         m->d.n_batch_sizes = 0;
@@ -882,7 +928,38 @@ skiff_status_t *skiff__model_open(const char *path, const skiff__model_options *
     for (int i = 0; i < m->n_inst; i++)
         if ((st = make_context_holder(m, &m->inst[i], i, "instance")))
             goto fail;
-    warm_up(m, opts);
+    /* warm-up shapes: the op's (warmup_shapes) and --warmup_shapes' for this name */
+    skiff__model_options wo = *opts;
+    int64_t *wdims = NULL;
+    int *wnd = NULL;
+    if (opts->warmup_spec) {
+        int n_spec = 0, n_op = opts->n_warmup_shapes > 0 ? opts->n_warmup_shapes : 0;
+        wdims = skiff__calloc((size_t)(SKIFF__WARM_SHAPES_MAX + n_op) * 8, sizeof(int64_t));
+        wnd = skiff__calloc((size_t)(SKIFF__WARM_SHAPES_MAX + n_op), sizeof(int));
+        if (!wdims || !wnd) {
+            skiff__free(wdims);
+            skiff__free(wnd);
+            st = oom();
+            goto fail;
+        }
+        if (n_op) {
+            memcpy(wdims, opts->warmup_dims, sizeof(int64_t) * 8 * (size_t)n_op);
+            memcpy(wnd, opts->warmup_ndims, sizeof(int) * (size_t)n_op);
+        }
+        st = skiff__parse_warm_spec(opts->warmup_spec, m->d.name, wdims + (size_t)n_op * 8,
+                                    wnd + n_op, &n_spec);
+        wo.warmup_dims = wdims;
+        wo.warmup_ndims = wnd;
+        wo.n_warmup_shapes = n_op + n_spec;
+    }
+    if (!st)
+        st = check_warm_shapes(m, &wo);
+    if (!st)
+        warm_up(m, &wo);
+    skiff__free(wdims);
+    skiff__free(wnd);
+    if (st)
+        goto fail;
     if (m->d.inline_ok && opts->inline_slots > 0) {
         m->islot = skiff__calloc((size_t)opts->inline_slots, sizeof(*m->islot));
         if (!m->islot) {

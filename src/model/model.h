@@ -58,6 +58,9 @@ typedef struct skiff__model_options {
     const int64_t *warmup_dims;
     const int *warmup_ndims;
     int n_warmup_shapes;
+    /* --warmup_shapes: "[NAME:]AxBxC,..." (a shape without NAME: for every
+     * model); this model's shapes join those above. NULL: none. */
+    const char *warmup_spec;
     int queue_size; /* jobs waiting at most; more get RESOURCE_EXHAUSTED */
     skiff__inline_mode inline_mode;
     int inline_max_us; /* AUTO threshold */
@@ -87,6 +90,13 @@ skiff_status_t *skiff__model_precision_for(const char *spec, const char *name,
 
 /* Fills options with the SKIFF_DEFAULT_* values (1 instance, 1 thread). */
 void skiff__model_options_default(skiff__model_options *opts);
+
+/* The shapes of a --warmup_shapes spec for the model `name` (NULL: every
+ * item, only the syntax checked): up to SKIFF__WARM_SHAPES_MAX shapes, shape
+ * i at dims[i * 8] with ndims[i] sizes. */
+#define SKIFF__WARM_SHAPES_MAX 64
+skiff_status_t *skiff__parse_warm_spec(const char *spec, const char *name, int64_t *dims,
+                                       int *ndims, int *n);
 
 /* Resolves a --batch_sizes or --warmup_batches spec (see
  * skiff__model_options) against max_batch into at most

@@ -59,6 +59,10 @@ static const skiff__cfg_key flags[] = {
      "batch sizes each instance runs once at startup, so no request pays their first run "
      "(kernels are compiled per shape): e.g. 1,2,4,8, or auto (powers of two up to "
      "--batch_infer_size)"},
+    {"warmup_shapes", SKIFF__CFG_STR, OFF(warmup_shapes), 0, NULL, 0, 0, NULL, "LIST",
+     "shapes of a model's first input each instance runs once at startup, for models whose "
+     "input sizes vary (kernels are compiled per shape): e.g. 1x3x480x640,1x3x640x640; "
+     "NAME:1x3x48x320 for one model of several (a pipeline op's model by the op's name)"},
     {"max_queue_delay_us", SKIFF__CFG_INT, OFF(max_queue_delay_us),
      SKIFF_DEFAULT_MAX_QUEUE_DELAY_US, NULL, 0, 10000000, NULL, "US",
      "longest a backlog waits for a batch to fill (an idle model never waits)"},
@@ -272,5 +276,10 @@ skiff_status_t *skiff__serve_config_parse(int argc, char **argv, skiff__serve_co
     skiff_precision_t p;
     if (!st)
         st = skiff__model_precision_for(cfg->precision, NULL, &p);
+    if (!st && cfg->warmup_shapes) {
+        int64_t dims[SKIFF__WARM_SHAPES_MAX * 8];
+        int nd[SKIFF__WARM_SHAPES_MAX], nw;
+        st = skiff__parse_warm_spec(cfg->warmup_shapes, NULL, dims, nd, &nw);
+    }
     return st;
 }

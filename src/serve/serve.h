@@ -36,6 +36,7 @@ typedef struct skiff__serve_config {
     int batch_infer_size;
     const char *batch_sizes;    /* auto | any | ascending list */
     const char *warmup_batches; /* the same forms */
+    const char *warmup_shapes;  /* "[NAME:]AxBxC,...": first-input shapes run at start */
     int max_queue_delay_us;
     int queue_size;
     int64_t max_body_size;

@@ -662,6 +662,7 @@ skiff_status_t *skiff__server_open(const skiff__serve_config *cfg, bool do_liste
         mo.max_queue_delay_us = cfg->max_queue_delay_us;
         mo.batch_sizes = cfg->batch_sizes;
         mo.warmup_batches = cfg->warmup_batches;
+        mo.warmup_spec = cfg->warmup_shapes;
         mo.queue_size = cfg->queue_size;
         mo.inline_mode = !strcmp(cfg->inline_mode, "on")    ? SKIFF__INLINE_ON
                          : !strcmp(cfg->inline_mode, "off") ? SKIFF__INLINE_OFF

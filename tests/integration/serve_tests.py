@@ -375,6 +375,19 @@ def test_multi():
         good_uci(srv)
         check("warmed 2 more batch sizes on 2 instances" in srv.logs(), "warm-up logged", srv.logs())
         check(srv.stop() == 0, "exit code")
+    # --warmup_shapes: first-input shapes, for every model or NAME:SHAPE for one
+    with Server([UCI], "--warmup_shapes", "3x13,uci:5x13,other:7x13", name="uci") as srv:
+        good_uci(srv)
+        check("model uci: warmed 2 of 2 input shapes on " in srv.logs(), "shapes warmed",
+              srv.logs())
+    for spec, needle in (("4xx13", "item '4xx13'"), ("0x13", "item '0x13'"), (":4x13", "item ':4x13'")):
+        bad = subprocess.run([SKIFF, "serve", "--model", UCI, "--warmup_shapes", spec], capture_output=True,
+                             text=True)
+        check(bad.returncode != 0 and "--warmup_shapes" in bad.stderr and needle in bad.stderr,
+              "serve refuses --warmup_shapes " + spec, bad.stderr)
+    bad = subprocess.run([SKIFF, "serve", "--model", UCI, "--warmup_shapes", "4x12"], capture_output=True, text=True)
+    check(bad.returncode != 0 and "warmup_shapes item 0" in bad.stderr and "fixed at 13, got 12" in bad.stderr,
+          "serve refuses a warm-up shape the model cannot take", bad.stderr)
     # --precision per model: where the CPU lacks AVX512-BF16 (ONEDNN_MAX_CPU_ISA
     # caps it here) bf16 falls back to fp32 with one warning, and the metadata
     # tells the precision in use.
