@@ -548,12 +548,12 @@ static void model_free(skiff__model *m)
     skiff__free(m);
 }
 
-/* Zero inputs of `rows` rows for a warm-up job (into t[], owned by the
- * caller); false when an input's shape is not fully known. */
-static bool warm_inputs(skiff__model *m, skiff__job *job, skiff_tensor_t **t, int64_t rows,
-                        int64_t lod[2])
+/* Zero inputs from input `from` on, of `rows` rows, for a warm-up job (into
+ * t[], owned by the caller); false when an input's shape is not fully known. */
+static bool warm_inputs_from(skiff__model *m, skiff__job *job, skiff_tensor_t **t, int from,
+                             int64_t rows, int64_t lod[2])
 {
-    for (int i = 0; i < m->d.n_feed; i++) {
+    for (int i = from; i < m->d.n_feed; i++) {
         const skiff__model_var *v = &m->d.feed[i];
         int64_t dims[SKIFF_MAX_DIMS];
         int nd = 0;
@@ -582,6 +582,12 @@ static bool warm_inputs(skiff__model *m, skiff__job *job, skiff_tensor_t **t, in
         }
     }
     return true;
+}
+
+static bool warm_inputs(skiff__model *m, skiff__job *job, skiff_tensor_t **t, int64_t rows,
+                        int64_t lod[2])
+{
+    return warm_inputs_from(m, job, t, 0, rows, lod);
 }
 
 skiff_status_t *skiff__parse_warm_spec(const char *spec, const char *name, int64_t *dims,
@@ -673,7 +679,7 @@ static bool warm_shape_inputs(skiff__model *m, skiff__job *job, skiff_tensor_t *
 {
     const skiff__model_var *v = &m->d.feed[0];
     int64_t rows = v->batched ? dims[0] : 1;
-    if (m->d.n_feed > 1 && !warm_inputs(m, job, t, rows, lod)) {
+    if (m->d.n_feed > 1 && !warm_inputs_from(m, job, t, 1, rows, lod)) {
         /* the other inputs' shapes are not fully known: only the first one
          * can be filled, so this shape does not run */
         return false;
