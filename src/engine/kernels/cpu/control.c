@@ -298,9 +298,10 @@ static skiff_dtype_t declared(const skiff__attr *a, int i)
 
 /* ---- If ---- */
 
-static skiff_status_t *prepare_if(skiff__node *n, const skiff__graph *g)
+/* The node's input and output counts against its subgraph's; the kernel
+ * checks them too, as folding may run it before prepare. */
+static skiff_status_t *if_counts(const skiff__node *n)
 {
-    (void)g;
     skiff_status_t *st = check_counts(n, graph_attr(n, "then_branch"), 0, n->n_out);
     if (!st)
         st = check_counts(n, graph_attr(n, "else_branch"), 0, n->n_out);
@@ -310,10 +311,18 @@ static skiff_status_t *prepare_if(skiff__node *n, const skiff__graph *g)
     return st;
 }
 
+static skiff_status_t *prepare_if(skiff__node *n, const skiff__graph *g)
+{
+    (void)g;
+    return if_counts(n);
+}
+
 static skiff_status_t *run_if(skiff__kctx *k)
 {
     bool cond = false;
-    skiff_status_t *st = truth(k, k->in[0], "input 'cond'", &cond);
+    skiff_status_t *st = if_counts(k->node);
+    if (!st)
+        st = truth(k, k->in[0], "input 'cond'", &cond);
     if (st)
         return st;
     const skiff__attr *a = graph_attr(k->node, cond ? "then_branch" : "else_branch");
@@ -338,9 +347,10 @@ static skiff_status_t *run_if(skiff__kctx *k)
 
 /* ---- Loop ---- */
 
-static skiff_status_t *prepare_loop(skiff__node *n, const skiff__graph *g)
+/* The node's input and output counts against its subgraph's; the kernel
+ * checks them too, as folding may run it before prepare. */
+static skiff_status_t *loop_counts(const skiff__node *n)
 {
-    (void)g;
     int explicit_in = n->n_in - n->n_implicit, carried = explicit_in - 2;
     if (carried < 0)
         return skiff__node_err(n, SKIFF_CODE_INVALID_ARG,
@@ -350,6 +360,12 @@ static skiff_status_t *prepare_loop(skiff__node *n, const skiff__graph *g)
         return skiff__node_err(n, SKIFF_CODE_INVALID_ARG, "%d carried values but only %d outputs",
                                carried, n->n_out);
     return check_counts(n, graph_attr(n, "body"), carried + 2, 1 + n->n_out);
+}
+
+static skiff_status_t *prepare_loop(skiff__node *n, const skiff__graph *g)
+{
+    (void)g;
+    return loop_counts(n);
 }
 
 /* Releases every slot a Loop or Scan holds and empties its scan buffers. */
@@ -385,6 +401,9 @@ static skiff_status_t *carried_out(skiff__kctx *k, skiff_context_t *sc, cf_cache
 static skiff_status_t *run_loop(skiff__kctx *k)
 {
     const skiff__node *n = k->node;
+    skiff_status_t *cst = loop_counts(n);
+    if (cst)
+        return cst;
     const skiff__attr *a = graph_attr(n, "body");
     if (!a) /* a body that did not compile, or a run before prepare (folding) */
         return skiff__kerr(k, SKIFF_CODE_INVALID_ARG, "missing graph attribute 'body'");
@@ -460,9 +479,10 @@ typedef struct scan_plan {
     int n_in_dir, n_out_dir, n_in_axis, n_out_axis;
 } scan_plan;
 
-static skiff_status_t *prepare_scan(skiff__node *n, const skiff__graph *g)
+/* The node's input and output counts against its subgraph's; the kernel
+ * checks them too, as folding may run it before prepare. */
+static skiff_status_t *scan_counts(const skiff__node *n)
 {
-    (void)g;
     int64_t m = skiff__attr_int(n, "num_scan_inputs", -1);
     int explicit_in = n->n_in - n->n_implicit;
     if (m < 1 || m > explicit_in)
@@ -485,6 +505,12 @@ static skiff_status_t *prepare_scan(skiff__node *n, const skiff__graph *g)
                 n, SKIFF_CODE_INVALID_ARG, "scan_%s_%s has %d values, expected %d",
                 i < 2 ? "input" : "output", i % 2 ? "axes" : "directions", counts[i], want[i]);
     return check_counts(n, graph_attr(n, "body"), explicit_in, n->n_out);
+}
+
+static skiff_status_t *prepare_scan(skiff__node *n, const skiff__graph *g)
+{
+    (void)g;
+    return scan_counts(n);
 }
 
 /* Slice t of scan input x along axis (reversed when rev) for the body: a
@@ -536,6 +562,9 @@ static int64_t attr_at(const int64_t *v, int n, int i) { return v && i < n ? v[i
 static skiff_status_t *run_scan(skiff__kctx *k)
 {
     const skiff__node *n = k->node;
+    skiff_status_t *cst = scan_counts(n);
+    if (cst)
+        return cst;
     const skiff__attr *a = graph_attr(n, "body");
     if (!a) /* a body that did not compile, or a run before prepare (folding) */
         return skiff__kerr(k, SKIFF_CODE_INVALID_ARG, "missing graph attribute 'body'");
@@ -617,9 +646,10 @@ static skiff_status_t *run_scan(skiff__kctx *k)
 
 /* ---- Scan, opset 8: a batch axis first, sequence_lens as input 0 ---- */
 
-static skiff_status_t *prepare_scan8(skiff__node *n, const skiff__graph *g)
+/* The node's input and output counts against its subgraph's; the kernel
+ * checks them too, as folding may run it before prepare. */
+static skiff_status_t *scan8_counts(const skiff__node *n)
 {
-    (void)g;
     int64_t m = skiff__attr_int(n, "num_scan_inputs", -1);
     int explicit_in = n->n_in - n->n_implicit;
     if (m < 1 || m > explicit_in - 1)
@@ -631,6 +661,12 @@ static skiff_status_t *prepare_scan8(skiff__node *n, const skiff__graph *g)
         return skiff__node_err(n, SKIFF_CODE_INVALID_ARG, "%d states but only %d outputs", n_state,
                                n->n_out);
     return check_counts(n, graph_attr(n, "body"), explicit_in - 1, n->n_out);
+}
+
+static skiff_status_t *prepare_scan8(skiff__node *n, const skiff__graph *g)
+{
+    (void)g;
+    return scan8_counts(n);
 }
 
 /* Row b of x (its first axis) as a view, shifted by `step` rows of its
@@ -654,6 +690,9 @@ static void row_view(const skiff_tensor_t *x, int64_t b, int64_t step, skiff__rt
 static skiff_status_t *run_scan8(skiff__kctx *k)
 {
     const skiff__node *n = k->node;
+    skiff_status_t *cst = scan8_counts(n);
+    if (cst)
+        return cst;
     const skiff__attr *a = graph_attr(n, "body");
     if (!a) /* a body that did not compile, or a run before prepare (folding) */
         return skiff__kerr(k, SKIFF_CODE_INVALID_ARG, "missing graph attribute 'body'");
@@ -758,7 +797,7 @@ static skiff_status_t *run_seq_map(skiff__kctx *k)
     if (!a) /* a body that did not compile, or a run before prepare (folding) */
         return skiff__kerr(k, SKIFF_CODE_INVALID_ARG, "missing graph attribute 'body'");
     int explicit_in = n->n_in - n->n_implicit;
-    const skiff_tensor_t *s0 = k->in[0];
+    const skiff_tensor_t *s0 = explicit_in >= 1 ? k->in[0] : NULL;
     if (!s0 || s0->dtype != SKIFF__DTYPE_SEQUENCE)
         return skiff__kerr(k, SKIFF_CODE_INVALID_ARG, "input 0 must be a sequence");
     int64_t len = s0->dims[0];
