@@ -583,6 +583,52 @@ static const float *const_vec(skiff__qdq *q, const char *name, int64_t m)
     return tensor_f32(q, t, &why);
 }
 
+/* Conv node c whose one output is read by exactly one node (at *at) and is
+ * no graph output: the start of a fold. */
+static bool conv_read_once(const skiff__qdq *q, const Onnx__NodeProto *c, size_t *at)
+{
+    return onnx_domain(c->domain) && c->op_type && !strcmp(c->op_type, "Conv") && c->n_input >= 2 &&
+           c->n_output == 1 && c->output[0] && node_readers(q, c->output[0], at) == 1 &&
+           readers(q, c->output[0]) == 1;
+}
+
+/* Conv c (weights w, m output channels of `per` values) reads the folded
+ * weights wv and bias bv as new initializers named after its own with
+ * `suffix`, and writes `out` (the last folded node's output). */
+static skiff_status_t *conv_take_folded(skiff__qdq *q, Onnx__NodeProto *c,
+                                        const Onnx__TensorProto *w, float *wv, float *bv, int64_t m,
+                                        int64_t per, const char *suffix, char *out_name)
+{
+    const char *wn = skiff__qdq_unique_name(q, skiff__qdq_strf(q, "%s_%s", c->input[1], suffix));
+    const char *bname = skiff__qdq_unique_name(
+        q,
+        skiff__qdq_strf(q, "%s_bias_%s", c->name && c->name[0] ? c->name : c->output[0], suffix));
+    Onnx__TensorProto *wt =
+        wn ? skiff__qdq_tensor_new(q, wn, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, (int)w->n_dims,
+                                   w->dims, wv, sizeof(float) * (size_t)(m * per))
+           : NULL;
+    Onnx__TensorProto *bt =
+        bname ? skiff__qdq_tensor_new(q, bname, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 1, &m, bv,
+                                      sizeof(float) * (size_t)m)
+              : NULL;
+    char **in = skiff__qdq_alloc(q, sizeof(char *) * 4);
+    char **out = skiff__qdq_alloc(q, sizeof(char *) * 2);
+    skiff_status_t *st;
+    if (!wt || !bt || !in || !out)
+        return SKIFF__QDQ_OOM();
+    if ((st = skiff__qdq_add_init(q, wt)) || (st = skiff__qdq_add_init(q, bt)))
+        return st;
+    in[0] = c->input[0];
+    in[1] = (char *)wn;
+    in[2] = (char *)bname;
+    out[0] = out_name;
+    c->input = in;
+    c->n_input = 3;
+    c->output = out;
+    c->n_output = 1;
+    return NULL;
+}
+
 /* Conv -> BatchNormalization (inference form, constant statistics, the
  * Conv's output read by nothing else) becomes one Conv with the scale in its
  * weights and the shift in its bias, as ONNX Runtime's quantizer prepares a
@@ -595,9 +641,7 @@ static skiff_status_t *fold_batchnorm(skiff__qdq *q)
     for (size_t i = 0; i < q->n_nodes; i++) {
         Onnx__NodeProto *c = q->nodes[i];
         size_t at = 0;
-        if (!onnx_domain(c->domain) || !c->op_type || strcmp(c->op_type, "Conv") ||
-            c->n_input < 2 || c->n_output != 1 || !c->output[0] ||
-            node_readers(q, c->output[0], &at) != 1 || readers(q, c->output[0]) != 1)
+        if (!conv_read_once(q, c, &at))
             continue;
         const Onnx__NodeProto *bn = q->nodes[at];
         if (!onnx_domain(bn->domain) || !bn->op_type || strcmp(bn->op_type, "BatchNormalization") ||
@@ -634,32 +678,9 @@ static skiff_status_t *fold_batchnorm(skiff__qdq *q)
                 wv[k * per + e] = (float)(wv[k * per + e] * sc);
             bv[k] = (float)(((bias ? bias[k] : 0) - mean[k]) * sc + beta[k]);
         }
-        const char *wn = skiff__qdq_unique_name(q, skiff__qdq_strf(q, "%s_bn", c->input[1]));
-        const char *bname = skiff__qdq_unique_name(
-            q, skiff__qdq_strf(q, "%s_bias_bn", c->name && c->name[0] ? c->name : c->output[0]));
-        Onnx__TensorProto *wt =
-            wn ? skiff__qdq_tensor_new(q, wn, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, (int)w->n_dims,
-                                       w->dims, wv, sizeof(float) * (size_t)(m * per))
-               : NULL;
-        Onnx__TensorProto *bt =
-            bname ? skiff__qdq_tensor_new(q, bname, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 1, &m, bv,
-                                          sizeof(float) * (size_t)m)
-                  : NULL;
-        char **in = skiff__qdq_alloc(q, sizeof(char *) * 4);
-        char **out = skiff__qdq_alloc(q, sizeof(char *) * 2);
-        skiff_status_t *st;
-        if (!wt || !bt || !in || !out)
-            return SKIFF__QDQ_OOM();
-        if ((st = skiff__qdq_add_init(q, wt)) || (st = skiff__qdq_add_init(q, bt)))
+        skiff_status_t *st = conv_take_folded(q, c, w, wv, bv, m, per, "bn", bn->output[0]);
+        if (st)
             return st;
-        in[0] = c->input[0];
-        in[1] = (char *)wn;
-        in[2] = (char *)bname;
-        out[0] = bn->output[0];
-        c->input = in;
-        c->n_input = 3;
-        c->output = out;
-        c->n_output = 1;
         memmove(q->nodes + at, q->nodes + at + 1, sizeof(*q->nodes) * (q->n_nodes - at - 1));
         q->n_nodes--;
         folded++;
@@ -707,9 +728,7 @@ static skiff_status_t *fold_affine(skiff__qdq *q)
     for (size_t i = 0; i < q->n_nodes; i++) {
         Onnx__NodeProto *c = q->nodes[i];
         size_t at = 0;
-        if (!onnx_domain(c->domain) || !c->op_type || strcmp(c->op_type, "Conv") ||
-            c->n_input < 2 || c->n_output != 1 || !c->output[0] ||
-            node_readers(q, c->output[0], &at) != 1 || readers(q, c->output[0]) != 1)
+        if (!conv_read_once(q, c, &at))
             continue;
         const Onnx__TensorProto *w = find_const(q, c->input[1]);
         const char *why;
@@ -768,33 +787,10 @@ static skiff_status_t *fold_affine(skiff__qdq *q)
                     bv[k] += v;
                 }
             }
-        const char *wn = skiff__qdq_unique_name(q, skiff__qdq_strf(q, "%s_affine", c->input[1]));
-        const char *bname = skiff__qdq_unique_name(
-            q,
-            skiff__qdq_strf(q, "%s_bias_affine", c->name && c->name[0] ? c->name : c->output[0]));
-        Onnx__TensorProto *wt =
-            wn ? skiff__qdq_tensor_new(q, wn, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, (int)w->n_dims,
-                                       w->dims, wv, sizeof(float) * (size_t)(m * per))
-               : NULL;
-        Onnx__TensorProto *bt =
-            bname ? skiff__qdq_tensor_new(q, bname, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 1, &m, bv,
-                                          sizeof(float) * (size_t)m)
-                  : NULL;
-        char **in = skiff__qdq_alloc(q, sizeof(char *) * 4);
-        char **out = skiff__qdq_alloc(q, sizeof(char *) * 2);
-        skiff_status_t *st;
-        if (!wt || !bt || !in || !out)
-            return SKIFF__QDQ_OOM();
-        if ((st = skiff__qdq_add_init(q, wt)) || (st = skiff__qdq_add_init(q, bt)))
+        skiff_status_t *st = conv_take_folded(q, c, w, wv, bv, m, per, "affine",
+                                              q->nodes[idx[n_aff - 1]]->output[0]);
+        if (st)
             return st;
-        in[0] = c->input[0];
-        in[1] = (char *)wn;
-        in[2] = (char *)bname;
-        out[0] = q->nodes[idx[n_aff - 1]]->output[0];
-        c->input = in;
-        c->n_input = 3;
-        c->output = out;
-        c->n_output = 1;
         /* drop the folded nodes, the later index first (the earlier one
          * then stays where it is) */
         if (n_aff == 2 && idx[0] < idx[1]) {
